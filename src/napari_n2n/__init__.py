@@ -1,0 +1,48 @@
+"""napari-n2n: learn a denoiser from pairs of noisy images (Noise2Noise), in napari or in Python.
+
+The public API (imported lazily, so ``import napari_n2n`` is cheap and never imports Qt or
+napari)::
+
+    from napari_n2n import Gaussian, synthesize_pair, TrainConfig, train, Denoiser, psnr
+    a, b = synthesize_pair(clean, Gaussian(sigma=25), seed=0)
+    denoiser = train(a, b, config=TrainConfig(steps=1000))
+    result = denoiser.predict(a)
+    denoiser.save("model.n2n"); Denoiser.load("model.n2n")
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    # noise and pairs
+    "NoiseModel": "core.noise", "Gaussian": "core.noise", "Poisson": "core.noise",
+    "PoissonGaussian": "core.noise", "Impulse": "core.noise", "Bernoulli": "core.noise",
+    "make_noise": "core.noise", "synthesize_pair": "core.noise", "estimate_noise_sigma": "core.noise",
+    "Pair": "core.pairs", "synthetic_pair": "core.pairs", "two_images": "core.pairs",
+    "stack_neighbours": "core.pairs", "single_image": "core.pairs",
+    # training and prediction
+    "TrainConfig": "core.config", "Trainer": "core.train", "train": "core.train",
+    "Denoiser": "core.denoiser", "select_device": "core.device",
+    "psnr": "core.metrics", "ssim": "core.metrics",
+    "N2NError": "core.errors", "InputError": "core.errors", "ModelFileError": "core.errors",
+    "TrainingError": "core.errors", "DeviceError": "core.errors",
+}
+
+__all__ = ["__version__", "load_model", *_EXPORTS]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'napari_n2n' has no attribute {name!r}")
+
+
+def load_model(path):
+    """Load a ``.n2n`` model file as a :class:`Denoiser` (safe: no unpickling)."""
+    from .core.denoiser import Denoiser
+
+    return Denoiser.load(path)

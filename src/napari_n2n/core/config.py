@@ -1,0 +1,121 @@
+"""Training configuration: a frozen dataclass that validates itself and travels as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+
+from .errors import InputError
+from .losses import LOSSES
+
+MODES = ("n2n", "n2c", "nb2nb")
+MODE_LABELS = {
+    "n2n": "Noise2Noise (noisy input → other noisy copy)",
+    "n2c": "Noise2Clean (noisy input → clean target)",
+    "nb2nb": "Single image (Neighbor2Neighbor sub-sampling)",
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train a denoiser. Every field has a sensible default.
+
+    Parameters
+    ----------
+    mode : {"n2n", "n2c", "nb2nb"}
+        Noise2Noise (target is a second noisy copy), Noise2Clean (target is clean) or
+        single-image Neighbor2Neighbor (no target).
+    loss : {"l2", "l1", "l0", "hdr"}
+        See :mod:`napari_n2n.core.losses`; ``l2`` for zero-mean noise, ``l1``/``l0`` for
+        impulse noise. Neighbor2Neighbor always uses its own L2-based loss.
+    steps : int
+        Optimiser steps (batches).
+    time_budget_s : float or None
+        Stop after this many seconds even if ``steps`` are not done (the learning-rate
+        schedule still follows ``steps``).
+    patch_size : int
+        Side of the square (2D) or cubic (3D) training patch; in 3D the Z side is capped at
+        the volume's depth.
+    batch_size, learning_rate : int, float
+        Adam with warm-up and cosine decay of the learning rate.
+    depth, base_channels : int or None
+        U-Net size; ``None`` picks 4/32 in 2D and 3/16 in 3D (about 1.5–2 M parameters).
+    val_fraction : float
+        Width of the validation band at the end of X (fraction of X); 0 disables it.
+    val_every : int or None
+        Validate every this many steps (``None``: about 20 times per run).
+    augment, symmetric : bool
+        Random flips/rot90; train both A→B and B→A (Noise2Noise only).
+    channels : {"joint", "separate"}
+        One multi-channel model, or one model per channel.
+    seed : int
+        Seeds every random choice (patch positions, augmentation, initial weights).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+    amp : bool
+        Mixed precision on CUDA (bfloat16 where supported, else float16 with loss scaling).
+    """
+
+    mode: str = "n2n"
+    loss: str = "l2"
+    steps: int = 2000
+    time_budget_s: float | None = None
+    patch_size: int = 64
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    depth: int | None = None
+    base_channels: int | None = None
+    val_fraction: float = 0.1
+    val_every: int | None = None
+    augment: bool = True
+    symmetric: bool = True
+    channels: str = "joint"
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True
+    nb2nb_gamma: float = 2.0
+
+    def __post_init__(self):
+        def bad(msg):
+            raise InputError(msg)
+
+        if self.mode not in MODES:
+            bad(f"Unknown mode {self.mode!r}; choose one of {', '.join(MODES)} (n2n: two noisy copies, "
+                "n2c: noisy + clean, nb2nb: one noisy image).")
+        if self.loss not in LOSSES:
+            bad(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
+        if not (isinstance(self.steps, int) and self.steps >= 1):
+            bad(f"steps must be a positive whole number, got {self.steps!r}.")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            bad(f"time_budget_s must be positive seconds or None, got {self.time_budget_s!r}.")
+        if not (isinstance(self.patch_size, int) and 8 <= self.patch_size <= 4096):
+            bad(f"patch_size must be a whole number between 8 and 4096, got {self.patch_size!r}.")
+        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            bad(f"batch_size must be a positive whole number, got {self.batch_size!r}.")
+        if not 0 < self.learning_rate < 1:
+            bad(f"learning_rate must be in (0, 1), got {self.learning_rate!r}.")
+        if self.depth is not None and not 1 <= self.depth <= 6:
+            bad(f"depth must be between 1 and 6, got {self.depth!r}.")
+        if self.base_channels is not None and self.base_channels < 4:
+            bad(f"base_channels must be at least 4, got {self.base_channels!r}.")
+        if not 0 <= self.val_fraction < 0.5:
+            bad(f"val_fraction must be in [0, 0.5), got {self.val_fraction!r}.")
+        if self.val_every is not None and self.val_every < 1:
+            bad(f"val_every must be a positive number of steps, got {self.val_every!r}.")
+        if self.channels not in ("joint", "separate"):
+            bad(f"channels must be 'joint' or 'separate', got {self.channels!r}.")
+
+    def replace(self, **changes) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

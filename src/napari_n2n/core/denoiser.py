@@ -1,0 +1,265 @@
+"""A trained denoiser: U-Net weights + normalisation + how it was made; predicts and saves."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import numpy as np
+
+from .axes import AxisView, default_axes, validate_axes
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .data import Normalization, check_finite
+from .device import amp_dtype, select_device
+from .errors import InputError, ModelFileError, TrainingError
+from .model import UNet, UNetConfig, count_parameters
+from .predict import TileProgress, predict_view
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+class Denoiser:
+    """A trained Noise2Noise denoiser.
+
+    Holds one U-Net (``channels="joint"``) or one per channel (``"separate"``), the
+    normalisation it was trained with, the axes of the training data, and the training
+    configuration and history. Create it by training (:func:`napari_n2n.train`) or with
+    :meth:`load`.
+
+    Examples
+    --------
+    >>> den = Denoiser.load("model.n2n")                       # doctest: +SKIP
+    >>> clean_estimate = den.predict(noisy, axes="YX")         # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        models: list,
+        channel_groups: list[list[int]],
+        norm: Normalization,
+        *,
+        unet: UNetConfig,
+        axes: str,
+        config: TrainConfig | None = None,
+        noise: dict | None = None,
+        history: dict | None = None,
+        info: dict | None = None,
+    ):
+        self.models = models
+        self.channel_groups = [list(g) for g in channel_groups]
+        self.norm = norm
+        self.unet = unet
+        self.axes = axes
+        self.config = config
+        self.noise = noise
+        self.history = history or {}
+        self.info = dict(info or {})
+        for m in self.models:
+            m.eval()
+
+    # ---- description ---------------------------------------------------------------------
+    @property
+    def spatial_ndim(self) -> int:
+        return self.unet.ndim
+
+    @property
+    def n_channels(self) -> int:
+        return sum(len(g) for g in self.channel_groups)
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(count_parameters(m) for m in self.models)
+
+    def summary(self) -> str:
+        """One line saying what this model is, e.g. for a widget label or ``--help`` output."""
+        cfg = self.config
+        how = f"{cfg.mode}, loss {cfg.loss}, {self.history.get('steps_done', '?')} steps" if cfg else "unknown training"
+        return (
+            f"{self.unet.ndim}D U-Net ({self.n_parameters / 1e6:.2f} M parameters), {self.n_channels} channel(s), "
+            f"trained on {self.axes} data ({how})"
+        )
+
+    # ---- prediction ----------------------------------------------------------------------
+    def _groups_for(self, view: AxisView) -> list[tuple[object, list[int], list[int]]]:
+        """(model, image channels, normalisation channels) triples for an image view."""
+        if view.n_channels == self.n_channels:
+            return [(m, g, g) for m, g in zip(self.models, self.channel_groups)]
+        if self.n_channels == 1:  # a single-channel model applied to each channel in turn
+            return [(self.models[0], [c], [0]) for c in range(view.n_channels)]
+        raise InputError(
+            f"The model was trained on {self.n_channels} channels but the image has {view.n_channels}. "
+            "Choose an image with the same channels, or give its axes with C so the channels are found."
+        )
+
+    def resolve_axes(self, image, axes: str | None) -> str:
+        """The axes to use for ``image``: the given ones, else the training axes if they fit, else a default."""
+        if axes is not None:
+            return validate_axes(axes, image.ndim)
+        if len(self.axes) == image.ndim:
+            return self.axes
+        if self.spatial_ndim == 2 and image.ndim == 3:
+            return "ZYX"
+        return default_axes(image.ndim)
+
+    def predict_iter(
+        self,
+        image,
+        *,
+        axes: str | None = None,
+        tile: int | tuple[int, ...] | None = None,
+        overlap: int | None = None,
+        batch_size: int | None = None,
+        device: str | None = None,
+        out=None,
+        dtype: str = "float32",
+    ) -> Iterator[TileProgress]:
+        """Like :meth:`predict`, but yields a :class:`TileProgress` after every batch of tiles.
+
+        The generator's return value (``StopIteration.value``) is the prediction.
+        """
+        import torch
+
+        if not hasattr(image, "shape") or not hasattr(image, "dtype"):
+            image = np.asarray(image)
+        if image.dtype.kind not in "biuf":
+            raise InputError(f"Cannot denoise an image of dtype {image.dtype}; it must hold numbers.")
+        axes = self.resolve_axes(image, axes)
+        if self.spatial_ndim == 3 and "Z" not in axes:
+            raise InputError(
+                f"This is a 3D model, but the image has axes {axes!r} without Z. Denoise a volume (ZYX), "
+                "or train a 2D model for 2D images."
+            )
+        check_finite(image)
+        view = AxisView(image, axes, self.spatial_ndim)
+        groups = self._groups_for(view)
+        dev = select_device(device or (self.config.device if self.config else "auto"))
+        auto = tile is None
+        if auto:
+            tile = 512 if self.spatial_ndim == 2 else (64, 128, 128) if dev.type != "cpu" else (48, 96, 96)
+        tile = (tile,) * self.spatial_ndim if isinstance(tile, int) else tuple(tile)
+        if len(tile) != self.spatial_ndim or min(tile) < 8:
+            raise InputError(f"Tile must be one size or {self.spatial_ndim} sizes, each at least 8; got {tile}.")
+        if overlap is None:
+            overlap = 32 if self.spatial_ndim == 2 else 16
+        overlaps = tuple(min(overlap, t // 2) for t in tile)
+        batch_size = batch_size or (4 if dev.type != "cpu" else 1)
+        if out is None:
+            out = np.zeros(image.shape, dtype=np.float32)
+        elif tuple(out.shape) != tuple(image.shape):
+            raise InputError(f"The output array has shape {tuple(out.shape)}; it must match the image {tuple(image.shape)}.")
+        models = {id(m): m.to(dev).eval() for m, _, _ in groups}
+        amp = dev.type == "cuda" and (self.config.amp if self.config else True)
+        spatial_nd = self.spatial_ndim
+
+        def run_model(blocks: np.ndarray) -> np.ndarray:
+            result = np.empty_like(blocks)
+            for model, img_ch, norm_ch in groups:
+                lo, hi = self.norm.shaped(norm_ch, spatial_nd)
+                x = (blocks[:, img_ch] - lo) / (hi - lo)
+                with torch.inference_mode(), torch.autocast(dev.type, enabled=amp, dtype=amp_dtype(dev)):
+                    y = models[id(model)](torch.from_numpy(np.ascontiguousarray(x)).to(dev))
+                result[:, img_ch] = y.float().cpu().numpy() * (hi - lo) + lo
+            return result
+
+        try:
+            yield from predict_view(run_model, view, out, tile=tile, overlap=overlaps, batch_size=batch_size)
+        except (RuntimeError, MemoryError) as exc:
+            raise TrainingError.from_exception(exc, "Denoising") from exc
+        if dtype == "input" and image.dtype.kind in "iub":
+            info = np.iinfo(image.dtype) if image.dtype.kind in "iu" else None
+            lo, hi = (info.min, info.max) if info else (0, 1)
+            return np.clip(np.rint(np.asarray(out)), lo, hi).astype(image.dtype)
+        if dtype == "input" and image.dtype.kind == "f":
+            return np.asarray(out).astype(image.dtype)
+        return out
+
+    def predict(self, image, **kwargs) -> np.ndarray:
+        """Denoise ``image`` (numpy or dask) and return the result in the input's intensity units.
+
+        Parameters
+        ----------
+        image : array-like
+            2D, 3D, time series, channels: any axes in ``"STCZYX"`` (see ``axes``). dask and
+            zarr arrays are read tile by tile, never loaded whole.
+        axes : str, optional
+            One letter per dimension, e.g. ``"YX"``, ``"ZYX"``, ``"TYX"``, ``"CYX"``. Default:
+            the training axes if the dimensions match, else inferred (2D → YX, 3D → ZYX).
+        tile : int or tuple, optional
+            Tile size (default 512 in 2D; 48×96×96 on CPU in 3D). Smaller tiles use less memory.
+        overlap : int, optional
+            Overlap between tiles (default 32 in 2D, 16 in 3D), blended smoothly.
+        device : str, optional
+            Where to run (default: the training device choice, ``"auto"``).
+        out : array, optional
+            Zero-filled array of the image's shape to write into (e.g. a memory map).
+        dtype : {"float32", "input"}
+            ``"input"`` rounds and clips to the input's dtype (e.g. uint16).
+
+        Returns
+        -------
+        ndarray
+            float32 (or the input's dtype), same shape as ``image``.
+        """
+        gen = self.predict_iter(image, **kwargs)
+        while True:
+            try:
+                next(gen)
+            except StopIteration as stop:
+                return stop.value
+
+    def predict_pair(self, a, b, **kwargs) -> np.ndarray:
+        """Average of the predictions of two noisy copies ``a`` and ``b`` (lower error than either)."""
+        if tuple(a.shape) != tuple(b.shape):
+            raise InputError(f"The two images of a pair must have the same shape; got {tuple(a.shape)} and {tuple(b.shape)}.")
+        pa = np.asarray(self.predict(a, **kwargs), dtype=np.float32)
+        pb = np.asarray(self.predict(b, **kwargs), dtype=np.float32)
+        return 0.5 * (pa + pb)
+
+    # ---- files -----------------------------------------------------------------------------
+    def payload(self) -> dict:
+        return {
+            "napari_n2n_version": _version(),
+            "unet": self.unet.to_dict(),
+            "channel_groups": self.channel_groups,
+            "normalization": self.norm.to_dict(),
+            "axes": self.axes,
+            "config": self.config.to_dict() if self.config else None,
+            "noise": self.noise,
+            "history": self.history,
+            "info": self.info,
+        }
+
+    def save(self, path: str | os.PathLike) -> str:
+        """Save weights and metadata to one ``.n2n`` (safetensors) file; returns the path."""
+        tensors = {f"model{i}.{k}": v for i, m in enumerate(self.models) for k, v in m.state_dict().items()}
+        return str(save_checkpoint(path, tensors, self.payload()))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Denoiser":
+        """Load a ``.n2n`` file (never unpickles; see :mod:`napari_n2n.core.checkpoint`)."""
+        tensors, payload = load_checkpoint(path)
+        try:
+            unet = UNetConfig(**payload["unet"])
+            groups = payload["channel_groups"]
+            models = []
+            for i in range(len(groups)):
+                prefix = f"model{i}."
+                state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+                sub = UNetConfig(**{**unet.to_dict(), "in_channels": len(groups[i]), "out_channels": len(groups[i])})
+                model = UNet(sub)
+                model.load_state_dict(state, strict=True)
+                models.append(model)
+            config = TrainConfig.from_dict(payload["config"]) if payload.get("config") else None
+            norm = Normalization.from_dict(payload["normalization"])
+            return cls(models, groups, norm, unet=unet, axes=payload["axes"], config=config,
+                       noise=payload.get("noise"), history=payload.get("history"), info=payload.get("info"))
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ModelFileError(
+                f"{path} looks like a napari-n2n file but its contents are inconsistent ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}). It may be corrupted; retrain or use another file."
+            ) from exc

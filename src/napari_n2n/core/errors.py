@@ -1,0 +1,44 @@
+"""The project's exception types.
+
+Every error a user can cause (a wrong file, a mismatched pair, an image smaller than the
+patch, ...) is an :class:`N2NError` whose message says what was wrong and what to do. The
+command-line interface prints such errors on one line; the widgets show them as napari
+notifications. :class:`TrainingError` wraps failures that happen *during* long work (torch's
+out-of-memory and device errors are plain ``RuntimeError`` s, which superqt's generator workers
+would otherwise swallow).
+"""
+
+from __future__ import annotations
+
+
+class N2NError(Exception):
+    """A user-facing error: the message says what was wrong and what to do."""
+
+
+class InputError(N2NError, ValueError):
+    """The data or options given are not usable as they are."""
+
+
+class ModelFileError(N2NError):
+    """A model file is missing, truncated, corrupted or not a napari-n2n model."""
+
+
+class DeviceError(N2NError):
+    """The requested compute device is not available."""
+
+
+class TrainingError(N2NError):
+    """Training or prediction failed while running (out of memory, device error, ...)."""
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, what: str = "Training") -> "TrainingError":
+        """Wrap an unexpected exception raised inside long work with advice on what to do."""
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        low = text.lower()
+        if "out of memory" in low or isinstance(exc, MemoryError):
+            advice = "reduce the batch size, the patch size or the tile size, or use the CPU"
+        elif "cuda" in low or "mps" in low or "device" in low:
+            advice = "try device 'cpu', or check the GPU driver"
+        else:
+            advice = "check the input data and options; report a bug if it persists"
+        return cls(f"{what} failed: {text} ({type(exc).__name__}). What to do: {advice}.")

@@ -1,0 +1,111 @@
+"""The U-Net of the Noise2Noise paper (Lehtinen et al., 2018, appendix), in 2D and 3D.
+
+As in the paper: 3×3 convolutions with leaky ReLU (slope 0.1), max-pooling down, nearest
+upsampling and skip concatenation up, a linear 1×1 output, no normalisation layers. Depth
+(number of poolings) and width are configurable; widths double per level up to
+``max_channels``. The default (``depth=4, base_channels=32``) has about 1.9 M parameters in 2D; the 3D default (``depth=3,
+base_channels=16``) about 1.5 M.
+Any input size works: the input is reflect-padded to a multiple of ``2**depth`` and the output
+cropped back. Unlike the paper, the output is added to the input by default (``residual``):
+the untrained network starts as the identity, which shortens training a lot on small budgets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Architecture of a :class:`UNet` (stored in every checkpoint)."""
+
+    in_channels: int = 1
+    out_channels: int = 1
+    ndim: int = 2
+    depth: int = 4
+    base_channels: int = 32
+    max_channels: int = 128
+    residual: bool = True
+
+    def __post_init__(self):
+        if self.ndim not in (2, 3):
+            raise ValueError(f"U-Net ndim must be 2 or 3, got {self.ndim}.")
+        if not 1 <= self.depth <= 6:
+            raise ValueError(f"U-Net depth must be between 1 and 6, got {self.depth}.")
+        if self.base_channels < 4:
+            raise ValueError(f"U-Net base_channels must be >= 4, got {self.base_channels}.")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _conv(ndim, cin, cout, k=3):
+    cls = nn.Conv2d if ndim == 2 else nn.Conv3d
+    return cls(cin, cout, k, padding=k // 2)
+
+
+class _Block(nn.Sequential):
+    def __init__(self, ndim, cin, cout):
+        super().__init__(_conv(ndim, cin, cout), nn.LeakyReLU(0.1, inplace=True),
+                         _conv(ndim, cout, cout), nn.LeakyReLU(0.1, inplace=True))
+
+
+class UNet(nn.Module):
+    """Encoder–decoder with skip connections; ``(B, C, *spatial)`` in, same shape out."""
+
+    def __init__(self, config: UNetConfig = UNetConfig()):
+        super().__init__()
+        self.config = config
+        nd, depth = config.ndim, config.depth
+        widths = [min(config.base_channels * 2**i, config.max_channels) for i in range(depth + 1)]
+        self.down = nn.ModuleList()
+        cin = config.in_channels
+        for w in widths[:-1]:
+            self.down.append(_Block(nd, cin, w))
+            cin = w
+        self.bottom = _Block(nd, cin, widths[-1])
+        self.up = nn.ModuleList()
+        cin = widths[-1]
+        for w in reversed(widths[:-1]):
+            self.up.append(_Block(nd, cin + w, w))
+            cin = w
+        self.head = _conv(nd, cin, config.out_channels, k=1)
+        self.pool = nn.MaxPool2d(2) if nd == 2 else nn.MaxPool3d(2)
+
+    @property
+    def multiple(self) -> int:
+        return 2**self.config.depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        spatial = x.shape[2:]
+        inp = x
+        m = self.multiple
+        pads = []
+        for s in reversed(spatial):
+            pads += [0, (-s) % m]
+        if any(pads):
+            mode = "reflect" if all(s > p for s, p in zip(reversed(spatial), pads[1::2])) else "replicate"
+            x = F.pad(x, pads, mode=mode)
+        skips = []
+        for block in self.down:
+            x = block(x)
+            skips.append(x)
+            x = self.pool(x)
+        x = self.bottom(x)
+        for block, skip in zip(self.up, reversed(skips)):
+            x = F.interpolate(x, size=skip.shape[2:], mode="nearest")
+            x = block(torch.cat([x, skip], dim=1))
+        x = self.head(x)
+        if any(pads):
+            x = x[(slice(None), slice(None)) + tuple(slice(0, s) for s in spatial)]
+        if self.config.residual and x.shape[1] == inp.shape[1]:
+            x = x + inp
+        return x
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
