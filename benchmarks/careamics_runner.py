@@ -25,8 +25,20 @@ What it does
    an epoch; the number of steps actually done is read back from
    ``trainer.global_step``.
 3. Predicts on ``--predict-on`` (whole image, or tiled with ``--tile``) and saves
-   the prediction as float32 ``.npy`` with the same shape as that input.
-4. Writes a JSON summary.
+   the prediction as float32 ``.npy`` with the same shape as that input. For
+   whole-image prediction the image is reflect-padded to a multiple of 2**depth
+   (CAREamics refuses other sizes) and cropped back.
+4. Writes a JSON summary (careamics_version, torch_version, train_seconds,
+   predict_seconds, steps, n_parameters, patch, batch, notes, plus extras).
+
+Timing notes: ``train_seconds`` covers ``CAREamist.train`` (dataset/patch setup,
+normalisation statistics, the training steps, the per-epoch validation on the
+held-out patches and checkpoint writing); ``predict_seconds`` covers
+``CAREamist.predict`` (which reloads the "last" checkpoint) plus padding/cropping.
+Importing careamics (~12 s) is reported separately as ``import_seconds``.
+Results are bit-identical between runs for a fixed seed *and* thread count; on a
+2-core machine shared with other work, ``--threads 1`` gives far steadier (and
+there, faster) timings than torch's default of 2 OpenMP threads.
 
 Everything else is left at the CAREamics defaults (UNet depth 2 with 32 initial
 channels and batch norm, Adam with torch's default lr 1e-3, ReduceLROnPlateau on
@@ -71,7 +83,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--patch",
         default="64",
         help="patch size: one int for all spatial axes, or comma-separated per axis "
-        "(e.g. 16,64,64 for ZYX). CAREamics needs powers of 2, >= 8.",
+        "(e.g. 16,64,64 for ZYX). CAREamics needs it square in YX and each size a "
+        "multiple of 2**depth (4 for the default depth 2).",
     )
     p.add_argument("--batch", type=int, default=16, help="batch size")
     p.add_argument("--steps", type=int, required=True, help="optimizer steps")
@@ -102,6 +115,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="patches CAREamics splits off the training data for validation "
         "(default 8; validation runs once per epoch and is needed by its "
         "ReduceLROnPlateau scheduler)",
+    )
+    p.add_argument(
+        "--drop-last",
+        action="store_true",
+        help="drop the last, incomplete training batch of each epoch so that every "
+        "step sees --batch patches (CAREamics default: keep it)",
     )
     p.add_argument(
         "--tile",
@@ -200,6 +219,7 @@ def build_config(
     n_val_patches: int,
     num_workers: int,
     verbose: bool,
+    drop_last: bool = False,
 ):
     """Build a CAREamics N2N configuration that trains for exactly ``steps`` steps."""
     from careamics.config import create_advanced_n2n_config
@@ -236,6 +256,7 @@ def build_config(
         optimizer="Adam",
         optimizer_params={"lr": lr} if lr is not None else None,
         num_workers=num_workers,
+        train_dataloader_params={"shuffle": True, "drop_last": drop_last},
         trainer_params=trainer_params,
         logger="none",
         # CAREamics requires seed > 0, so shift the CLI seed by one
@@ -257,6 +278,23 @@ def load_array(path: str) -> np.ndarray:
     """Load a .npy file as float32."""
     arr = np.load(path)
     return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def pad_to_multiple(
+    arr: np.ndarray, multiple: int, axes: str
+) -> tuple[np.ndarray, tuple[slice, ...]]:
+    """Reflect-pad the spatial (Z/Y/X) axes up to a multiple of ``multiple``.
+
+    CAREamics refuses whole-image prediction when a spatial size is not a
+    multiple of 2**depth of the UNet (it asks for tiling instead); padding and
+    cropping back keeps whole-image semantics.
+    """
+    pads = [(0, (-n) % multiple if a in "ZYX" else 0) for n, a in zip(arr.shape, axes)]
+    crop = tuple(slice(0, n) for n in arr.shape)
+    if not any(after for _, after in pads):
+        return arr, crop
+    mode = "reflect" if all(n > after for n, (_, after) in zip(arr.shape, pads)) else "symmetric"
+    return np.pad(arr, pads, mode=mode), crop
 
 
 def to_input_shape(pred: Any, shape: tuple[int, ...]) -> np.ndarray:
@@ -327,6 +365,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 n_val_patches=args.n_val_patches,
                 num_workers=args.num_workers,
                 verbose=args.verbose,
+                drop_last=args.drop_last,
             )
             careamist = CAREamist(
                 config, work_dir=workdir, enable_progress_bar=bool(args.verbose)
@@ -339,8 +378,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
             trainer = careamist.trainer
             steps_done = int(trainer.global_step)
-            epochs_done = int(trainer.current_epoch)
-            n_train_batches = trainer.num_training_batches
+            n_train_batches = int(trainer.num_training_batches)
+            # trainer.current_epoch is incremented even when max_steps stops the
+            # loop mid-epoch, so derive the epoch count from the step count
+            full_epochs, rest = divmod(steps_done, max(n_train_batches, 1))
             n_train_patches = None
             try:
                 n_train_patches = len(careamist.train_datamodule.train_dataset)
@@ -352,8 +393,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if tile is not None:
                 predict_kwargs["tile_size"] = tile
                 predict_kwargs["tile_overlap"] = overlap
-            pred, _sources = careamist.predict(p, **predict_kwargs)
-            out = to_input_shape(pred, p.shape)
+                p_in, crop = p, tuple(slice(0, n) for n in p.shape)
+            else:
+                depth = int(config.algorithm_config.model.depth)
+                p_in, crop = pad_to_multiple(p, 2**depth, axes)
+            pred, _sources = careamist.predict(p_in, **predict_kwargs)
+            out = to_input_shape(pred, p_in.shape)[crop]
             predict_seconds = time.perf_counter() - t0
 
         for w in wlist:
@@ -381,13 +426,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         f"CAREamics N2N via create_advanced_n2n_config + CAREamist on CPU. "
         f"Steps controlled with Lightning max_steps={args.steps} (max_epochs unset); "
         f"{n_train_batches} train batches/epoch from {n_train_patches} stratified "
-        f"patches, so {epochs_done} full epoch(s) + partial. Validation on "
+        f"patches, so {full_epochs} full epoch(s) + {rest} step(s). Validation on "
         f"{args.n_val_patches} patches split from the training data runs at each "
         f"epoch end (needed by ReduceLROnPlateau) and is included in train_seconds; "
         f"sanity validation disabled. Loss={args.loss}, normalisation={norm_info.get('name')} "
         f"(stats from training data), augmentations={'off' if args.no_augment else 'flips+rot90'}, "
-        f"num_workers={args.num_workers}, CAREamics seed={args.seed + 1} (must be > 0). "
-        f"Prediction {'tiled ' + str(tile) if tile else 'whole image'}, reloads the "
+        f"drop_last={args.drop_last}, num_workers={args.num_workers}, CAREamics seed={args.seed + 1} (must be > 0). "
+        f"Prediction {'tiled ' + str(tile) if tile else 'whole image (reflect-padded to a multiple of 2**depth, cropped back)'}, reloads the "
         f"'last' checkpoint (included in predict_seconds)."
     )
 
@@ -403,7 +448,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "notes": notes,
         # extras
         "requested_steps": args.steps,
-        "epochs_completed": epochs_done,
+        "epochs": round(steps_done / max(n_train_batches, 1), 4),
         "train_batches_per_epoch": n_train_batches,
         "train_patches_per_epoch": n_train_patches,
         "setup_seconds": round(setup_seconds, 4),

@@ -184,7 +184,8 @@ def cmd_train(args) -> int:
     clean = read_image(args.clean, "clean image") if args.clean else None
     config = TrainConfig(mode=args.mode, loss=args.loss, steps=args.steps, patch_size=args.patch,
                          batch_size=args.batch, learning_rate=args.lr, device=args.device, seed=args.seed,
-                         time_budget_s=args.time_budget, channels=args.channels)
+                         time_budget_s=args.time_budget, channels=args.channels, depth=args.depth,
+                         base_channels=args.base_channels)
     out = Path(args.model)
     if not out.parent.exists():
         raise InputError(f"Cannot save the model to {out}: folder {out.parent} does not exist.")
@@ -256,7 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--patch", type=int, default=64)
     t.add_argument("--batch", type=int, default=16)
     t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--loss", default="l2", choices=list(LOSSES))
+    t.add_argument("--loss", default="l2", choices=list(LOSSES),
+                   help="l2: Gaussian/Poisson; l1: salt-and-pepper; l0: random impulses; hdr: renderings")
+    t.add_argument("--depth", type=int, default=None, help="U-Net poolings (default 4 in 2D, 3 in 3D)")
+    t.add_argument("--base-channels", type=int, default=None, help="U-Net width (default 32 in 2D, 16 in 3D)")
     t.add_argument("--channels", default="joint", choices=["joint", "separate"])
     t.add_argument("--device", default="auto")
     t.add_argument("--axes", default=None, help="e.g. YX, ZYX, TYX, CYX (inferred for 2D/3D)")

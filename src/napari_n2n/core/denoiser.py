@@ -145,7 +145,7 @@ class Denoiser:
         if len(tile) != self.spatial_ndim or min(tile) < 8:
             raise InputError(f"Tile must be one size or {self.spatial_ndim} sizes, each at least 8; got {tile}.")
         if overlap is None:
-            overlap = 32 if self.spatial_ndim == 2 else 16
+            overlap = 48 if self.spatial_ndim == 2 else 16
         overlaps = tuple(min(overlap, t // 2) for t in tile)
         batch_size = batch_size or (4 if dev.type != "cpu" else 1)
         if out is None:
@@ -192,7 +192,7 @@ class Denoiser:
         tile : int or tuple, optional
             Tile size (default 512 in 2D; 48×96×96 on CPU in 3D). Smaller tiles use less memory.
         overlap : int, optional
-            Overlap between tiles (default 32 in 2D, 16 in 3D), blended smoothly.
+            Overlap between tiles (default 48 in 2D, 16 in 3D), blended smoothly.
         device : str, optional
             Where to run (default: the training device choice, ``"auto"``).
         out : array, optional

@@ -6,8 +6,10 @@ upsampling and skip concatenation up, a linear 1×1 output, no normalisation lay
 ``max_channels``. The default (``depth=4, base_channels=32``) has about 1.9 M parameters in 2D; the 3D default (``depth=3,
 base_channels=16``) about 1.5 M.
 Any input size works: the input is reflect-padded to a multiple of ``2**depth`` and the output
-cropped back. Unlike the paper, the output is added to the input by default (``residual``):
-the untrained network starts as the identity, which shortens training a lot on small budgets.
+cropped back. ``residual=True`` adds the input to the output (the network then learns the
+noise); it is off by default because on short CPU budgets the direct mapping of the paper
+trained faster in our measurements (camera, Gaussian sigma 25, 100 steps: 23.9 dB direct vs
+21.1 dB residual).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class UNetConfig:
     depth: int = 4
     base_channels: int = 32
     max_channels: int = 128
-    residual: bool = True
+    residual: bool = False
 
     def __post_init__(self):
         if self.ndim not in (2, 3):

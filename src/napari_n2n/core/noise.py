@@ -251,20 +251,25 @@ def synthesize_pair(
 
 
 def estimate_noise_sigma(image: np.ndarray, *, channel_axis: int | None = None) -> float:
-    """Estimate the Gaussian noise standard deviation of ``image`` (image units).
+    """Estimate the standard deviation of white noise in ``image`` (image units).
 
-    Uses the wavelet-based estimator of Donoho & Johnstone via
-    :func:`skimage.restoration.estimate_sigma`, averaged over channels. For 3D and larger
-    arrays a central 2D slice is used, which is fast and close for stationary noise.
+    The robust wavelet estimator of Donoho & Johnstone (the one behind
+    :func:`skimage.restoration.estimate_sigma`), on the finest diagonal Haar sub-band:
+    ``median(|HH|) / 0.6745``, computed on every 2D plane of the last two axes (a few central
+    planes for large stacks) and averaged over channels. Image structure barely enters the
+    finest diagonal band, so the estimate is close for natural and microscopy images.
     """
-    from skimage.restoration import estimate_sigma
-
-    arr = np.asarray(image, dtype=np.float64)
+    arr = np.asarray(image)
     if channel_axis is not None:
-        arr = np.moveaxis(arr, channel_axis, -1)
-        while arr.ndim > 3:
-            arr = arr[arr.shape[0] // 2]
-        return float(np.mean(estimate_sigma(arr, channel_axis=-1)))
-    while arr.ndim > 2:
-        arr = arr[arr.shape[0] // 2]
-    return float(estimate_sigma(arr))
+        arr = np.moveaxis(arr, channel_axis, 0)
+        return float(np.mean([estimate_noise_sigma(c) for c in arr]))
+    if arr.ndim < 2 or min(arr.shape[-2:]) < 4:
+        raise InputError(f"Cannot estimate noise of an image of shape {arr.shape}; it needs at least 4×4 pixels.")
+    planes = arr.reshape((-1,) + arr.shape[-2:])
+    if len(planes) > 8:
+        planes = planes[np.linspace(0, len(planes) - 1, 8).astype(int)]
+    x = planes.astype(np.float64)
+    h, w = (x.shape[1] // 2) * 2, (x.shape[2] // 2) * 2
+    x = x[:, :h, :w]
+    hh = (x[:, 0::2, 0::2] - x[:, 0::2, 1::2] - x[:, 1::2, 0::2] + x[:, 1::2, 1::2]) / 2.0
+    return float(np.median(np.abs(hh)) / 0.6745)

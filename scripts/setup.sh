@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Set up napari-n2n from scratch on a Debian/Ubuntu machine (CPU): system libraries for headless
+# Qt/OpenGL, a virtual environment in .venv, PyTorch's CPU build, then the project with napari
+# and the test tools. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+        xvfb xauth libgl1-mesa-dri libegl1 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 \
+        libxcb-image0 libxcb-keysyms1 libxcb-randr0 libxcb-render-util0 libxcb-xinerama0 \
+        libxcb-xfixes0 libxcb-shape0 libdbus-1-3 libfontconfig1 >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# The CPU build of PyTorch first, so that resolving the project does not pull a multi-GB CUDA
+# build. On a GPU machine, install the CUDA build of your choice here instead.
+.venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
+.venv/bin/python -m pip install -q -e ".[all,test]"
+.venv/bin/python -c "import napari_n2n, torch, napari; print(f'napari-n2n {napari_n2n.__version__}, torch {torch.__version__}, napari {napari.__version__}')"

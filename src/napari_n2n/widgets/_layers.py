@@ -1,0 +1,204 @@
+"""Translate between napari layers and the core: checks, names, placement, metadata.
+
+Every check raises :class:`~napari_n2n.core.errors.InputError` with a message that says what to
+do; the widgets show it as a notification. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..core.errors import InputError
+
+#: key of the layer metadata written by napari-n2n (partner layer, clean layer, axes, noise, mode)
+META_KEY = "napari_n2n"
+
+
+# ---- choices ---------------------------------------------------------------------------------
+def image_layers(viewer) -> list:
+    """The viewer's Image layers (Labels, Points, Shapes, ... are not offered)."""
+    from napari.layers import Image
+
+    return [layer for layer in viewer.layers if isinstance(layer, Image)]
+
+
+def layer_choices(viewer, *, none_label: str | None = None) -> list[tuple[str, object]]:
+    """``(name, layer)`` choices for a ComboBox, optionally led by ``(none_label, None)``."""
+    choices = [(layer.name, layer) for layer in image_layers(viewer)]
+    if none_label is not None:
+        choices.insert(0, (none_label, None))
+    return choices
+
+
+# ---- checks ----------------------------------------------------------------------------------
+def image_data(layer, role: str = "image", *, check_values: bool = False):
+    """The data of an Image ``layer`` usable as ``role``; raise :class:`InputError` otherwise.
+
+    Rejects: no layer, non-Image layers (labels, points, shapes, ...), RGB, multiscale, empty
+    and non-numeric data. With ``check_values``, also NaN/Inf and constant in-memory data
+    (lazy arrays are checked by the core while it reads them).
+    """
+    from napari.layers import Image
+
+    if layer is None:
+        raise InputError(
+            f"Choose the {role} layer first (open an image, or File → Open Sample → napari-n2n for an example)."
+        )
+    if not isinstance(layer, Image):
+        kind = type(layer).__name__
+        raise InputError(
+            f"Layer '{layer.name}' is a {kind} layer, but the {role} must be an Image layer. "
+            "Choose an image layer (labels, points and shapes cannot be denoised)."
+        )
+    if layer.rgb:
+        raise InputError(
+            f"Layer '{layer.name}' is an RGB(A) image. Denoise each colour separately: right-click the layer → "
+            "Split RGB, then choose one of the channel layers."
+        )
+    if layer.multiscale:
+        raise InputError(
+            f"Layer '{layer.name}' is a multiscale (pyramid) image. Open its full-resolution level as a plain "
+            "image layer and choose that."
+        )
+    data = layer.data
+    if any(int(s) == 0 for s in data.shape):
+        raise InputError(f"Layer '{layer.name}' is empty (shape {tuple(data.shape)}). Choose a layer that holds an image.")
+    if getattr(data, "dtype", np.dtype("O")).kind not in "biuf":
+        raise InputError(f"Layer '{layer.name}' holds {data.dtype} values, not numbers. Choose a grayscale image layer.")
+    if data.ndim < 2:
+        raise InputError(f"Layer '{layer.name}' is {data.ndim}D; an image needs at least Y and X.")
+    if check_values and isinstance(data, np.ndarray):
+        check_finite_and_varying(data, layer.name)
+    return data
+
+
+def check_finite_and_varying(data: np.ndarray, name: str) -> None:
+    """Raise :class:`InputError` if ``data`` holds NaN/Inf or is constant."""
+    if data.dtype.kind == "f" and not np.isfinite(data).all():
+        raise InputError(
+            f"Layer '{name}' contains NaN or Inf values. Replace them first (e.g. in the napari console: "
+            "layer.data = numpy.nan_to_num(layer.data)) and try again."
+        )
+    if data.size and data.min() == data.max():
+        raise InputError(f"Layer '{name}' is constant ({data.flat[0]}); there is nothing to denoise. Choose a layer with an image.")
+
+
+def parse_axes(text: str | None) -> str | None:
+    """The axes typed by the user (``""``/``"auto"`` → ``None``), upper case, validated by the core."""
+    text = (text or "").strip()
+    if not text or text.lower() == "auto":
+        return None
+    from ..core.axes import validate_axes
+
+    return validate_axes(text)
+
+
+# ---- metadata ----------------------------------------------------------------------------------
+def n2n_meta(layer) -> dict:
+    """What napari-n2n recorded about ``layer`` (partner, clean, axes, noise, mode); ``{}`` if nothing."""
+    if layer is None:
+        return {}
+    meta = getattr(layer, "metadata", None) or {}
+    value = meta.get(META_KEY)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def set_n2n_meta(layer, **values) -> None:
+    """Merge ``values`` into the napari-n2n metadata of ``layer`` (other metadata is kept)."""
+    meta = dict(layer.metadata or {})
+    merged = {**n2n_meta(layer), **{k: v for k, v in values.items() if v is not None}}
+    meta[META_KEY] = merged
+    layer.metadata = meta
+
+
+def find_layer(viewer, name: str | None):
+    """The layer called ``name`` if it is still in the viewer, else ``None``."""
+    if not name:
+        return None
+    for layer in viewer.layers:
+        if layer.name == name:
+            return layer
+    return None
+
+
+# ---- new layers ------------------------------------------------------------------------------
+def unique_name(viewer, base: str) -> str:
+    """``base``, or ``base [2]``, ``base [3]``, ... so no existing layer is replaced."""
+    taken = {layer.name for layer in viewer.layers}
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base} [{i}]", i + 1
+    return name
+
+
+def placement(layer) -> dict:
+    """``scale`` and ``translate`` (and units/axis labels where napari has them) of ``layer``."""
+    kwargs = {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
+    for attr in ("units", "axis_labels"):
+        value = getattr(layer, attr, None)
+        if value is not None:
+            kwargs[attr] = tuple(value)
+    return kwargs
+
+
+def robust_limits(data, *, low: float = 0.2, high: float = 99.8, max_values: int = 1_000_000) -> tuple[float, float]:
+    """Contrast limits from percentiles of ``data`` (subsampled when large); never empty."""
+    arr = np.asarray(data)
+    flat = arr.reshape(-1)
+    if flat.size > max_values:
+        flat = flat[:: int(np.ceil(flat.size / max_values))]
+    flat = flat[np.isfinite(flat)] if flat.dtype.kind == "f" else flat
+    if flat.size == 0:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(flat, (low, high)))
+    if not hi > lo:
+        lo, hi = float(flat.min()), float(flat.max())
+    if not hi > lo:
+        hi = lo + 1.0
+    return lo, hi
+
+
+# ---- the visible region -----------------------------------------------------------------------
+def visible_region(viewer, layer, keep: str, *, max_size: dict[str, int]) -> tuple[tuple, tuple[int, ...]]:
+    """Index of the part of ``layer`` visible in ``viewer``, for the axes in ``keep``.
+
+    ``keep`` is the layer's axes string with the axes to keep whole or cropped marked by their
+    letters; every other axis is taken at the viewer's current position (one index, kept as a
+    length-1 slice so the region has the layer's dimensions). Spatial axes (``Z``, ``Y``,
+    ``X``) are cropped to what the canvas shows, at most ``max_size[letter]`` around its centre;
+    ``C`` is kept whole.
+
+    Returns ``(index, start)``: the index into ``layer.data`` and the start of each axis.
+    """
+    data = layer.data
+    ndim = data.ndim
+    shape = tuple(int(s) for s in data.shape)
+    scale = np.asarray(layer.scale, dtype=float)
+    translate = np.asarray(layer.translate, dtype=float)
+    point = np.asarray(viewer.dims.point, dtype=float)[-ndim:]
+    position = np.rint((point - translate) / np.where(scale == 0, 1, scale)).astype(int)
+    displayed = {d - (viewer.dims.ndim - ndim) for d in viewer.dims.displayed}
+    corners = np.asarray(getattr(layer, "corner_pixels", np.zeros((2, ndim))), dtype=int)
+    index, start = [], []
+    for d, letter in enumerate(keep):
+        size = shape[d]
+        if letter == "C":
+            index.append(slice(0, size))
+            start.append(0)
+            continue
+        if letter not in "ZYX":  # a sample axis: the current frame only
+            i = int(np.clip(position[d], 0, size - 1))
+            index.append(slice(i, i + 1))
+            start.append(i)
+            continue
+        lo, hi = 0, size
+        if d in displayed and corners.shape == (2, ndim) and corners[1, d] > corners[0, d]:
+            lo, hi = int(np.clip(corners[0, d], 0, size)), int(np.clip(corners[1, d] + 1, 0, size))
+        centre = (lo + hi) // 2 if d in displayed else int(np.clip(position[d], 0, size - 1))
+        want = min(max_size.get(letter, size), size)
+        if d in displayed:  # what the canvas shows, but not less than the network needs to see
+            want = min(want, max(hi - lo, min(64, size)))
+        s0 = int(np.clip(centre - want // 2, 0, size - want))
+        index.append(slice(s0, s0 + want))
+        start.append(s0)
+    return tuple(index), tuple(start)

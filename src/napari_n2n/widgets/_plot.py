@@ -1,0 +1,104 @@
+"""A live plot of the training and validation loss (and PSNR) on matplotlib's Qt canvas.
+
+Points are added as events arrive; the canvas is redrawn at most every ``redraw_s`` seconds
+and kept cheap: fixed margins (a constrained layout doubles the cost) and plain-text tick labels
+on linear axes (log-axis labels go through mathtext, which cost ~300 ms per redraw on a busy
+CPU). A redraw costs some tens of milliseconds of the main thread.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class LossPlot:
+    """Training loss, validation loss and validation PSNR (right axis) against step.
+
+    ``plot.native`` is the Qt widget to put in a layout.
+    """
+
+    def __init__(self, *, redraw_s: float = 1.0, height_px: int = 220):
+        from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+        from matplotlib.figure import Figure
+
+        self.redraw_s = redraw_s
+        self.figure = Figure(figsize=(3.6, 2.4), dpi=80)
+        self.figure.subplots_adjust(left=0.17, right=0.84, bottom=0.19, top=0.96)
+        self.native = FigureCanvasQTAgg(self.figure)
+        self.native.setMinimumHeight(height_px)
+        self.ax = self.figure.add_subplot(1, 1, 1)
+        self.ax_psnr = self.ax.twinx()
+        self._last_draw = 0.0
+        self._pending = False
+        self.train: tuple[list, list] = ([], [])
+        self.val: tuple[list, list] = ([], [])
+        self.psnr: tuple[list, list] = ([], [])
+        self._style()
+        self.draw(force=True)
+
+    def _style(self) -> None:
+        from matplotlib.ticker import FormatStrFormatter
+
+        ax, ax2 = self.ax, self.ax_psnr
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+        ax2.yaxis.set_major_formatter(FormatStrFormatter("%.1f"))
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylabel("loss", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax2.tick_params(labelsize=7, colors="tab:green")
+        ax2.set_ylabel("PSNR (dB)", fontsize=8, color="tab:green")
+        ax2.set_visible(False)
+        (self._l_train,) = ax.plot([], [], color="tab:blue", lw=1, label="training loss")
+        (self._l_val,) = ax.plot([], [], "o-", color="tab:orange", ms=3, lw=1, label="validation loss")
+        (self._l_psnr,) = ax2.plot([], [], "s--", color="tab:green", ms=3, lw=1, label="PSNR vs clean")
+        ax.legend(handles=[self._l_train, self._l_val, self._l_psnr], fontsize=7, loc="upper right")
+
+    def clear(self) -> None:
+        for xs, ys in (self.train, self.val, self.psnr):
+            xs.clear()
+            ys.clear()
+        self.ax_psnr.set_visible(False)
+        self.draw(force=True)
+
+    def add_train(self, step: int, loss: float) -> None:
+        self.train[0].append(step)
+        self.train[1].append(loss)
+        self.draw()
+
+    def add_validation(self, step: int, loss: float | None, psnr: float | None = None) -> None:
+        if loss is not None:
+            self.val[0].append(step)
+            self.val[1].append(loss)
+        if psnr is not None:
+            self.psnr[0].append(step)
+            self.psnr[1].append(psnr)
+        self.draw()
+
+    def draw(self, *, force: bool = False) -> None:
+        """Redraw now if forced or if the last redraw is ``redraw_s`` old; else later (once)."""
+        now = time.perf_counter()
+        if not force and now - self._last_draw < self.redraw_s:
+            if not self._pending:
+                from qtpy.QtCore import QTimer
+
+                self._pending = True
+                QTimer.singleShot(int(self.redraw_s * 1000), self._draw_pending)
+            return
+        self._last_draw = now
+        self._l_train.set_data(*self.train)
+        self._l_val.set_data(*self.val)
+        self._l_psnr.set_data(*self.psnr)
+        self.ax.relim()
+        self.ax.autoscale_view()
+        if self.psnr[0]:
+            self.ax_psnr.set_visible(True)
+            self.ax_psnr.relim()
+            self.ax_psnr.autoscale_view()
+        try:
+            self.native.draw_idle()
+        except RuntimeError:  # the canvas was deleted (viewer closed)
+            pass
+
+    def _draw_pending(self) -> None:
+        self._pending = False
+        self.draw(force=True)

@@ -1,0 +1,508 @@
+"""Train Noise2Noise: a view over :class:`napari_n2n.core.train.Trainer`.
+
+The trainer's generator of events runs in a napari thread worker; its events drive a progress
+bar with ETA, a live loss plot and a preview layer of the current model on the visible region.
+Stop asks the trainer to stop at the next step and keeps the best model so far; the trained
+model joins the session's models (:data:`napari_n2n.widgets._state.MODELS`), which the Denoise
+widget offers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+)
+
+from ..core.errors import InputError, N2NError
+from ._layers import (
+    find_layer,
+    image_data,
+    layer_choices,
+    n2n_meta,
+    parse_axes,
+    robust_limits,
+    set_n2n_meta,
+    unique_name,
+    visible_region,
+)
+from ._state import MODELS
+from ._worker import notify_error, start_worker
+
+if TYPE_CHECKING:
+    import napari
+
+NONE_TARGET = "none — single image"
+NONE_CLEAN = "none"
+
+LOSS_CHOICES = [
+    ("L2 (Gaussian, Poisson: mean)", "l2"),
+    ("L1 (impulse noise: median)", "l1"),
+    ("annealed L0 (impulse noise: mode)", "l0"),
+    ("relative L2 (HDR / high dynamic range)", "hdr"),
+]
+
+#: network sizes offered: (depth, base channels); None lets the core choose for 2D/3D
+NETWORKS = [
+    ("standard (2D: 4 levels × 32, 3D: 3 × 16)", None),
+    ("small, quick on a CPU (2 levels × 16)", (2, 16)),
+    ("medium (3 levels × 32)", (3, 32)),
+    ("large (5 levels × 48)", (5, 48)),
+]
+
+DEVICES = [("auto (best available)", "auto"), ("CUDA GPU", "cuda"), ("Apple MPS", "mps"), ("CPU", "cpu")]
+
+#: largest preview region per axis (the preview runs between training steps)
+PREVIEW_MAX = {"2d": {"Y": 256, "X": 256}, "3d": {"Z": 16, "Y": 128, "X": 128}}
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+class _Run:
+    """One training run: the trainer, its worker and what the widget learnt from its events."""
+
+    def __init__(self, trainer, input_layer, *, name: str):
+        self.trainer = trainer
+        self.input_layer = input_layer
+        self.name = name
+        self.worker = None
+        self.finished_event = None
+        self.started_at = time.perf_counter()
+        self.stop_requested_at: float | None = None
+        self.finished_at: float | None = None
+        self.region: tuple | None = None  # (index, start, shape) of the pending preview region
+        self.layers: dict[str, object] = {}
+
+    def abort(self, *_args) -> None:
+        """Stop without a viewer (the viewer or the widget is being destroyed)."""
+        self.trainer.request_stop()
+        worker = self.worker
+        if worker is not None:
+            try:
+                worker.quit()
+            except RuntimeError:  # pragma: no cover - the worker's signals are gone already
+                pass
+
+
+class TrainWidget(Container):
+    """Train a Noise2Noise (or Noise2Clean, or single-image) denoiser on image layers."""
+
+    def __init__(self, viewer: "napari.viewer.Viewer"):
+        from ..core.config import MODE_LABELS, MODES  # imports torch: only when the widget opens
+
+        super().__init__(labels=True)
+        self._viewer = viewer
+        self._run: _Run | None = None
+        self._closed = False
+        self.denoiser = None  # the last trained model
+        self.model_entry = None
+        self.preview_every_s = 2.0
+        self.input_layer = ComboBox(label="input (noisy)", choices=self._input_choices)
+        self.target_layer = ComboBox(label="target", choices=self._target_choices,
+                                     tooltip="The second noisy copy (N2N), the clean image (N2C), or none "
+                                     "for single-image training")
+        self.clean_layer = ComboBox(label="clean (PSNR only)", choices=self._clean_choices,
+                                    tooltip="Optional clean reference: only used to report PSNR")
+        self.axes = LineEdit(label="axes", value="", tooltip="Axes of the input, e.g. YX, TYX, ZYX, CYX. Empty: "
+                             "2D → YX, 3D → ZYX (a 3D model); type TYX to train a 2D model on a time series")
+        self.mode = ComboBox(label="mode", choices=[(MODE_LABELS[m], m) for m in MODES], value="n2n")
+        self.loss = ComboBox(label="loss", choices=LOSS_CHOICES, value="l2")
+        self.steps = SpinBox(label="steps", value=2000, min=1, max=1_000_000, step=100)
+        self.patch_size = SpinBox(label="patch size", value=64, min=8, max=1024, step=8)
+        self.batch_size = SpinBox(label="batch size", value=16, min=1, max=1024)
+        self.learning_rate = FloatSpinBox(label="learning rate", value=1e-3, min=1e-6, max=0.5, step=1e-4)
+        self.network = ComboBox(label="network", choices=NETWORKS, value=None)
+        self.device = ComboBox(label="device", choices=DEVICES, value="auto")
+        self.device_label = Label(label="in use", value="")
+        self.show_preview = CheckBox(text="live preview on the visible region", value=True)
+        self.train_button = PushButton(text="Train")
+        self.stop_button = PushButton(text="Stop", enabled=False,
+                                      tooltip="Stop at the next step; the best model so far is kept")
+        self.save_button = PushButton(text="Save model…", enabled=False)
+        self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
+        self.status = Label(label="", value="")
+        self._settings = [self.input_layer, self.target_layer, self.clean_layer, self.axes, self.mode, self.loss,
+                          self.steps, self.patch_size, self.batch_size, self.learning_rate, self.network,
+                          self.device]
+        buttons = Container(widgets=[self.train_button, self.stop_button, self.save_button], layout="horizontal",
+                            labels=False)
+        buttons.margins = (0, 0, 0, 0)
+        self.extend([*self._settings, self.device_label, self.show_preview, buttons, self.progress, self.status])
+        from ._plot import LossPlot
+
+        self.plot = LossPlot()
+        self.native.layout().addWidget(self.plot.native)
+
+        self.input_layer.changed.connect(self._on_input_changed)
+        self.target_layer.changed.connect(self._on_target_changed)
+        self.device.changed.connect(self._update_device_label)
+        self.train_button.changed.connect(self._on_train_clicked)
+        self.stop_button.changed.connect(self._on_stop_clicked)
+        self.save_button.changed.connect(self._on_save_clicked)
+        for event in ("inserted", "removed", "reordered"):
+            getattr(viewer.layers.events, event).connect(self._reset_choices)
+        viewer.layers.events.removed.connect(self._on_layer_removed)
+        # stop training when the viewer (and with it this widget) is destroyed
+        self.native.destroyed.connect(self._destroyed_stop_hook())
+        self.reset_choices()
+        self._on_input_changed()
+        self._update_device_label()
+
+    # ---- choices ---------------------------------------------------------------------------------
+    def _input_choices(self, _widget=None):
+        return layer_choices(self._viewer)
+
+    def _target_choices(self, _widget=None):
+        return layer_choices(self._viewer, none_label=NONE_TARGET)
+
+    def _clean_choices(self, _widget=None):
+        return layer_choices(self._viewer, none_label=NONE_CLEAN)
+
+    def _reset_choices(self, event=None) -> None:
+        if self._closed:
+            return
+        try:
+            self.reset_choices()
+        except RuntimeError:  # the Qt widgets are gone (viewer closed)
+            self._closed = True
+
+    # ---- reactions ---------------------------------------------------------------------------------
+    def _on_input_changed(self, _=None) -> None:
+        """Fill in target, clean, axes and loss from what the Noisy pairs widget recorded."""
+        layer = self.input_layer.value
+        meta = n2n_meta(layer)
+        if not meta:
+            return
+        partner = find_layer(self._viewer, meta.get("partner"))
+        if meta.get("mode") == "nb2nb" and partner is None:
+            self.target_layer.value = None
+        elif partner is not None:
+            self.target_layer.value = partner
+        clean = find_layer(self._viewer, meta.get("clean"))
+        if clean is not None:
+            self.clean_layer.value = clean
+        if meta.get("axes") and layer is not None and len(meta["axes"]) == layer.data.ndim:
+            self.axes.value = meta["axes"] if meta["axes"] not in ("YX", "ZYX") else ""
+        if meta.get("suggested_loss") in dict((v, k) for k, v in LOSS_CHOICES):
+            self.loss.value = meta["suggested_loss"]
+
+    def _on_target_changed(self, _=None) -> None:
+        if self.target_layer.value is None:
+            self.mode.value = "nb2nb"
+        elif self.mode.value == "nb2nb":
+            self.mode.value = "n2n"
+
+    def _update_device_label(self, _=None) -> None:
+        from ..core.device import describe_device, select_device
+
+        try:
+            self.device_label.value = describe_device(select_device(self.device.value))
+        except N2NError as exc:
+            self.device_label.value = f"{self.device.value} not available here: choose auto or CPU"
+            self.device_label.tooltip = str(exc)
+
+    # ---- building the run ---------------------------------------------------------------------------
+    def training_config(self):
+        """The :class:`~napari_n2n.core.config.TrainConfig` the widget's settings describe."""
+        from ..core.config import TrainConfig
+
+        depth, base = self.network.value or (None, None)
+        return TrainConfig(mode=self.mode.value, loss=self.loss.value, steps=int(self.steps.value),
+                           patch_size=int(self.patch_size.value), batch_size=int(self.batch_size.value),
+                           learning_rate=float(self.learning_rate.value), depth=depth, base_channels=base,
+                           device=self.device.value)
+
+    def make_trainer(self):
+        """A :class:`~napari_n2n.core.train.Trainer` for the chosen layers (raises :class:`N2NError`)."""
+        from ..core.train import Trainer
+
+        layer = self.input_layer.value
+        data = image_data(layer, "input", check_values=True)
+        target_layer, clean_layer = self.target_layer.value, self.clean_layer.value
+        config = self.training_config()
+        if target_layer is None and config.mode != "nb2nb":
+            raise InputError(f"Mode {config.mode} needs a target layer (the second noisy copy for N2N, the clean "
+                             "image for N2C). Choose one, or target 'none — single image' for single-image training.")
+        if target_layer is not None and config.mode == "nb2nb":
+            raise InputError("Single-image mode takes no target: set target to 'none — single image', or choose "
+                             "mode Noise2Noise.")
+        if target_layer is layer:
+            raise InputError(f"Input and target are the same layer ('{layer.name}'). Choose the second noisy copy as "
+                             "target (Noisy pairs makes one), or target 'none — single image'.")
+        target = None if target_layer is None else image_data(target_layer, "target", check_values=True)
+        clean = None if clean_layer is None else image_data(clean_layer, "clean", check_values=True)
+        axes = parse_axes(self.axes.value)
+        if axes is None:
+            meta_axes = n2n_meta(layer).get("axes")
+            axes = meta_axes if meta_axes and len(meta_axes) == data.ndim else None
+        noise = n2n_meta(layer).get("noise")
+        return Trainer(data, target, axes=axes, config=config, clean=clean, noise=noise)
+
+    # ---- actions -----------------------------------------------------------------------------------
+    @property
+    def is_training(self) -> bool:
+        return self._run is not None
+
+    def _on_train_clicked(self, _=None) -> None:
+        """Start training (notifications for every problem; never a second run at once)."""
+        from napari.utils.notifications import show_error, show_warning
+
+        if self._run is not None:
+            show_warning("Training is already running. Press Stop (the best model so far is kept) or wait for it "
+                         "to finish before starting another.")
+            return
+        try:
+            trainer = self.make_trainer()
+        except N2NError as exc:
+            show_error(str(exc))
+            return
+        self._start(trainer)
+
+    def _start(self, trainer) -> None:
+        layer = self.input_layer.value
+        run = self._run = _Run(trainer, layer, name=layer.name)
+        run.layers = {"input": layer, "target": self.target_layer.value, "clean": self.clean_layer.value}
+        self._set_running(True)
+        self.plot.clear()
+        self.progress.max = max(1, trainer.config.steps * len(trainer.groups))
+        self.progress.value = 0
+        self.status.value = "Starting…"
+        if self.show_preview.value:
+            self._request_preview(run)
+        run.worker = start_worker(
+            trainer.run, what="Training",
+            on_yielded=self._on_event, on_returned=self._on_returned, on_errored=self._on_errored,
+            on_finished=self._on_finished,
+        )
+
+    def _on_stop_clicked(self, _=None) -> None:
+        """Stop at the next step; the worker then returns the best model so far."""
+        run = self._run
+        if run is None:
+            return
+        run.stop_requested_at = time.perf_counter()
+        run.trainer.request_stop()
+        self.stop_button.enabled = False
+        self.status.value = "Stopping… (the best model so far is kept)"
+
+    def _on_save_clicked(self, _=None) -> str | None:
+        from qtpy.QtWidgets import QFileDialog
+
+        if self.denoiser is None:
+            return None
+        default = f"{(self.model_entry.name if self.model_entry else 'model').split(' · ')[-1]}.n2n"
+        path, _filter = QFileDialog.getSaveFileName(self.native, "Save napari-n2n model", default,
+                                                    "napari-n2n models (*.n2n);;All files (*)")
+        return self.save_model(path) if path else None
+
+    def save_model(self, path) -> str | None:
+        """Save the last trained model to ``path`` (``.n2n`` added if missing); return the path."""
+        from napari.utils.notifications import show_error, show_info
+
+        if self.denoiser is None:
+            show_error("There is no trained model to save yet: train one first.")
+            return None
+        path = str(path)
+        if not path.lower().endswith(".n2n"):
+            path += ".n2n"
+        try:
+            saved = self.denoiser.save(path)
+        except N2NError as exc:
+            show_error(str(exc))
+            return None
+        if self.model_entry is not None:
+            self.model_entry.path = saved
+        show_info(f"Model saved to {saved}. Load it in Denoise with 'Load model file…'.")
+        return saved
+
+    # ---- worker slots (main thread) ---------------------------------------------------------------
+    def _on_event(self, event) -> None:
+        from ..core.train import Finished, Preview, Progress, Started, Validated
+
+        run = self._run
+        if run is None or self._closed:
+            return
+        try:
+            if isinstance(event, Progress):
+                self.progress.value = min(event.step, self.progress.max)
+                self.status.value = (f"step {event.step}/{event.total_steps} · loss {event.train_loss:.4g} · "
+                                     f"{event.patches_per_s:.0f} patches/s · ETA {_fmt_time(event.eta_s)}")
+                self.plot.add_train(event.step, event.train_loss)
+            elif isinstance(event, Validated):
+                self.plot.add_validation(event.step, event.val_loss, event.psnr)
+            elif isinstance(event, Preview):
+                self._show_preview(run, event)
+            elif isinstance(event, Started):
+                self.device_label.value = event.device
+                self.progress.max = max(1, event.total_steps)
+                self.status.value = f"Training on {event.device}: {event.n_parameters / 1e6:.2f} M parameters"
+                if event.notes:
+                    self.status.value += " · " + "; ".join(event.notes)
+            elif isinstance(event, Finished):
+                run.finished_event = event
+                best = f", best model at step {event.best_step}" if event.best_step else ""
+                self.status.value = (f"{event.reason.capitalize()} after {event.steps_done} steps "
+                                     f"({_fmt_time(event.elapsed_s)}){best}")
+        except RuntimeError:  # a Qt widget was deleted under us (viewer closing)
+            self._closed = True
+
+    def _on_returned(self, denoiser) -> None:
+        from napari.utils.notifications import show_info
+
+        run = self._run
+        fin = run.finished_event if run else None
+        if fin is not None and fin.steps_done == 0:
+            show_info("Training stopped before its first step; no model was kept.")
+            return
+        self._keep_model(denoiser, run)
+        if not self._closed:
+            show_info(f"Model ready: {denoiser.summary()}. Use it in Denoise, or Save model….")
+
+    def _on_errored(self, exc) -> None:
+        from napari.utils.notifications import show_info
+
+        notify_error(exc)
+        run = self._run
+        if run is None:
+            return
+        try:
+            denoiser = run.trainer.denoiser()
+        except (N2NError, RuntimeError):
+            return
+        if denoiser.history.get("step"):
+            self._keep_model(denoiser, run, note="before the error")
+            show_info("The best model before the error is kept: use it in Denoise, or Save model….")
+
+    def _on_finished(self) -> None:
+        run = self._run
+        if run is not None:
+            run.finished_at = time.perf_counter()
+        self.last_run = run
+        self._run = None
+        if not self._closed:
+            try:
+                self._set_running(False)
+            except RuntimeError:
+                self._closed = True
+
+    def _keep_model(self, denoiser, run, note: str = "") -> None:
+        self.denoiser = denoiser
+        steps = denoiser.history.get("steps_done") or (denoiser.history.get("step") or [0])[-1]
+        mode = denoiser.config.mode.upper() if denoiser.config else "N2N"
+        label = f"{mode} · {run.name if run else 'model'} · {steps} steps · {time.strftime('%H:%M:%S')}"
+        self.model_entry = MODELS.add(denoiser, label + (f" ({note})" if note else ""))
+
+    def _set_running(self, running: bool) -> None:
+        for w in self._settings:
+            w.enabled = not running
+        self.train_button.enabled = not running
+        self.stop_button.enabled = running
+        self.save_button.enabled = not running and self.denoiser is not None
+        if not running and self.progress.value < self.progress.max and self.status.value.startswith("Starting"):
+            self.status.value = ""
+
+    # ---- preview ---------------------------------------------------------------------------------
+    def _request_preview(self, run: _Run) -> None:
+        """Ask the trainer for a preview of the part of the input the canvas shows."""
+        layer = run.input_layer
+        trainer = run.trainer
+        if layer is None or layer not in self._viewer.layers:
+            trainer.set_preview(None)
+            run.region = None
+            return
+        axes = trainer.axes
+        index, start = visible_region(self._viewer, layer, axes,
+                                      max_size=PREVIEW_MAX["3d" if trainer.spatial_ndim == 3 else "2d"])
+        region = np.asarray(layer.data[index], dtype=np.float32)
+        sample_dims = tuple(d for d, a in enumerate(axes) if a not in "CZYX" or (a == "Z" and trainer.spatial_ndim == 2))
+        run.region = (index, start, region.shape, sample_dims)
+        trainer.set_preview(np.squeeze(region, axis=sample_dims) if sample_dims else region,
+                            every_s=self.preview_every_s)
+
+    def _show_preview(self, run: _Run, event) -> None:
+        from napari.utils.notifications import show_info
+
+        if run.region is None:
+            return
+        index, start, shape, sample_dims = run.region
+        image = np.expand_dims(event.image, sample_dims) if sample_dims else event.image
+        if tuple(image.shape) != tuple(shape):  # made for an older region: wait for the next one
+            self._request_preview(run)
+            return
+        source = run.input_layer
+        preview = run.layers.get("preview")
+        if preview is not None and preview not in self._viewer.layers:
+            run.trainer.set_preview(None)
+            run.region = None
+            show_info("The training preview layer was removed, so previews are off for this run "
+                      "(tick 'live preview' and train again to get them back).")
+            return
+        scale = np.asarray(source.scale, dtype=float)
+        translate = np.asarray(source.translate, dtype=float) + np.asarray(start) * scale
+        if preview is None:
+            previous = getattr(self, "_preview_layer", None)
+            if previous is not None and previous in self._viewer.layers and previous.ndim == image.ndim:
+                preview = previous
+                preview.data = image
+            else:
+                preview = self._viewer.add_image(
+                    image, name=unique_name(self._viewer, f"{source.name} preview (training)"),
+                    contrast_limits=robust_limits(image), colormap=source.colormap.name,
+                )
+                set_n2n_meta(preview, role="preview", source=source.name)
+            run.layers["preview"] = self._preview_layer = preview
+        else:
+            preview.data = image
+        preview.scale = tuple(scale)
+        preview.translate = tuple(translate)
+        self._request_preview(run)  # follow the user's panning and zooming
+
+    # ---- removal and teardown ---------------------------------------------------------------------
+    def _on_layer_removed(self, event) -> None:
+        from napari.utils.notifications import show_warning
+
+        run = self._run
+        if run is None or self._closed:
+            return
+        removed = event.value
+        for role, layer in run.layers.items():
+            if layer is removed and role != "preview":
+                if role == "input":
+                    run.trainer.set_preview(None)
+                    run.region = None
+                show_warning(f"The {role} layer '{removed.name}' was removed while training. Training goes on with "
+                             "the data it started with; press Stop to end it now (the best model so far is kept).")
+
+    def _destroyed_stop_hook(self):
+        """A callable for ``destroyed`` that stops the current run without touching Qt widgets."""
+        holder = self
+
+        def stop(*_args):
+            holder._closed = True
+            run = holder._run
+            if run is not None:
+                run.abort()
+
+        return stop
+
+    def close_run(self) -> None:
+        """Stop any training now (used when the widget is closed)."""
+        self._closed = True
+        if self._run is not None:
+            self._run.abort()

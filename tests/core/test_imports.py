@@ -1,0 +1,24 @@
+"""The core is a library: it never imports Qt, magicgui or napari; the package import is cheap."""
+
+import subprocess
+import sys
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run([sys.executable, "-c", code + "\nimport sys; print('\\n'.join(sys.modules))"],
+                         capture_output=True, text=True, check=True).stdout
+    return set(out.split())
+
+
+def test_core_imports_no_gui():
+    mods = _modules_after(
+        "import napari_n2n.core.train, napari_n2n.core.denoiser, napari_n2n.core.pairs, napari_n2n.core.noise, "
+        "napari_n2n.core.metrics, napari_n2n.cli, napari_n2n.demo, napari_n2n.samples"
+    )
+    gui = {m for m in mods if m.split(".")[0] in {"qtpy", "PyQt5", "PyQt6", "PySide2", "PySide6", "magicgui", "napari", "superqt", "vispy"}}
+    assert not gui, sorted(gui)[:10]
+
+
+def test_package_import_is_cheap():
+    mods = _modules_after("import napari_n2n")
+    assert "torch" not in mods and "napari" not in mods and "qtpy" not in mods

@@ -1,0 +1,134 @@
+import numpy as np
+import pytest
+
+from napari_n2n.core.config import TrainConfig
+from napari_n2n.core.denoiser import Denoiser
+from napari_n2n.core.errors import InputError, ModelFileError
+from napari_n2n.core.metrics import psnr
+from napari_n2n.core.predict import axis_weights, tile_starts
+from napari_n2n.core.train import Trainer
+
+from ..conftest import TINY
+
+
+@pytest.mark.parametrize("size,tile,overlap", [(100, 32, 8), (512, 512, 32), (37, 64, 8), (513, 128, 32)])
+def test_tiles_cover_and_weights_sum_to_one(size, tile, overlap):
+    starts = tile_starts(size, tile, overlap)
+    covered = np.zeros(size)
+    ws = axis_weights(size, tile, starts, overlap)
+    t = min(tile, size)
+    for s, w in zip(starts, ws):
+        covered[s:s + t] += w
+        assert s + t <= size
+    np.testing.assert_allclose(covered, 1.0, rtol=1e-5)
+    if len(starts) > 1:
+        assert min(b - a for a, b in zip(starts, starts[1:])) <= t - overlap
+
+
+def test_tiled_prediction_matches_untiled(n2n_result, gaussian_pair):
+    den = n2n_result["denoiser"]
+    _, a, _ = gaussian_pair
+    whole = den.predict(a, tile=256)  # one tile
+    tiled = den.predict(a, tile=128, overlap=48)
+    assert whole.shape == tiled.shape == a.shape
+    # seams would show as large errors on tile borders; the blend keeps every pixel within 1 % of the range
+    assert np.abs(whole - tiled).max() < 0.01 * 255
+    assert psnr(whole, tiled, data_range=255) > 55
+
+
+def test_checkpoint_round_trip_is_exact(n2n_result, gaussian_pair, tmp_path):
+    den = n2n_result["denoiser"]
+    _, a, _ = gaussian_pair
+    path = den.save(tmp_path / "m.n2n")
+    loaded = Denoiser.load(path)
+    np.testing.assert_array_equal(loaded.predict(a), den.predict(a))
+    assert loaded.config == den.config and loaded.norm == den.norm and loaded.axes == "YX"
+    assert loaded.history["steps_done"] == 400 and len(loaded.history["train_loss"]) == 400
+    import napari_n2n
+
+    assert napari_n2n.load_model(path).summary() == loaded.summary()
+
+
+def test_bad_model_files_give_clear_errors(n2n_result, tmp_path):
+    with pytest.raises(ModelFileError, match="does not exist"):
+        Denoiser.load(tmp_path / "missing.n2n")
+    good = n2n_result["denoiser"].save(tmp_path / "m.n2n")
+    data = open(good, "rb").read()
+    (tmp_path / "trunc.n2n").write_bytes(data[: len(data) // 2])
+    (tmp_path / "junk.n2n").write_bytes(b"\x00garbage" * 100)
+    (tmp_path / "empty.n2n").write_bytes(b"")
+    for name in ("trunc.n2n", "junk.n2n", "empty.n2n"):
+        with pytest.raises(ModelFileError, match="not a napari-n2n model"):
+            Denoiser.load(tmp_path / name)
+    # a valid safetensors file that is not ours
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(3)}, str(tmp_path / "other.n2n"))
+    with pytest.raises(ModelFileError, match="not a napari-n2n model"):
+        Denoiser.load(tmp_path / "other.n2n")
+    # a pickle (what torch.save writes) is refused, never unpickled
+    torch.save({"w": torch.zeros(3)}, tmp_path / "pickle.n2n")
+    with pytest.raises(ModelFileError):
+        Denoiser.load(tmp_path / "pickle.n2n")
+
+
+def test_prediction_on_dask_reads_tile_by_tile(n2n_result, gaussian_pair):
+    da = pytest.importorskip("dask.array")
+    den = n2n_result["denoiser"]
+    _, a, _ = gaussian_pair
+    stack = np.stack([a, a[::-1]])
+    lazy = da.from_array(stack, chunks=(1, 64, 64))
+    reads = []
+
+    class Counting:
+        shape, dtype, ndim = lazy.shape, lazy.dtype, lazy.ndim
+
+        def __getitem__(self, idx):
+            block = lazy[idx]
+            reads.append(block.size)
+            return block.compute()
+
+    out = den.predict(Counting(), axes="TYX", tile=128, overlap=16)
+    np.testing.assert_allclose(out, den.predict(stack, axes="TYX", tile=128, overlap=16), atol=1e-4)
+    assert max(reads) <= 128 * 128  # never more than one tile at a time
+
+
+def test_dtype_and_out_options(n2n_result, gaussian_pair, tmp_path):
+    den = n2n_result["denoiser"]
+    _, a, _ = gaussian_pair
+    u16 = np.clip(a * 100 + 1000, 0, 65535).astype(np.uint16)
+    res = den.predict(u16, dtype="input")
+    assert res.dtype == np.uint16
+    mm = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.float32, shape=a.shape)
+    den.predict(a, out=mm)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), den.predict(a), atol=1e-5)
+    with pytest.raises(InputError, match="must match"):
+        den.predict(a, out=np.zeros((3, 3), np.float32))
+    bad = a.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        den.predict(bad)
+
+
+def test_pair_average_beats_single(n2n_result, gaussian_pair):
+    clean, a, b = gaussian_pair
+    den = n2n_result["denoiser"]
+    assert psnr(clean, den.predict_pair(a, b)) > psnr(clean, n2n_result["pred"]) + 0.3
+
+
+def test_channel_models_and_mismatch():
+    rng = np.random.default_rng(0)
+    img = rng.random((2, 48, 48)).astype(np.float32)
+    for mode in ("joint", "separate"):
+        tr = Trainer(img, img + 0.01, axes="CYX", config=TrainConfig(channels=mode, **TINY))
+        list(tr.run())
+        den = tr.denoiser()
+        assert len(den.models) == (1 if mode == "joint" else 2)
+        assert den.predict(img, axes="CYX").shape == img.shape
+        with pytest.raises(InputError, match="2 channels but the image has 3"):
+            den.predict(np.concatenate([img, img[:1]]), axes="CYX")
+    # a single-channel model is applied to each channel of a multi-channel image
+    tr = Trainer(img[0], img[0] + 0.01, config=TrainConfig(**TINY))
+    list(tr.run())
+    assert tr.denoiser().predict(np.moveaxis(img, 0, -1), axes="YXC").shape == (48, 48, 2)
