@@ -30,7 +30,7 @@ def test_n2n_is_within_half_a_db_of_n2c(n2n_result, gaussian_pair):
 
 def test_neighbor2neighbor_from_one_image_raises_psnr(gaussian_pair):
     clean, a, _ = gaussian_pair
-    cfg = TrainConfig(mode="nb2nb", **{**QUALITY, "steps": 250, "patch_size": 24})
+    cfg = TrainConfig(mode="nb2nb", **{**QUALITY, "steps": 150, "patch_size": 24})
     tr = Trainer(a, None, axes="YX", config=cfg, clean=clean)
     list(tr.run())
     gain = psnr(clean, tr.denoiser().predict(a)) - psnr(clean, a)

@@ -159,11 +159,11 @@ class Denoiser:
         def run_model(blocks: np.ndarray) -> np.ndarray:
             result = np.empty_like(blocks)
             for model, img_ch, norm_ch in groups:
-                lo, hi = self.norm.shaped(norm_ch, spatial_nd)
-                x = (blocks[:, img_ch] - lo) / (hi - lo)
+                off, sc = self.norm.shaped(norm_ch, spatial_nd)
+                x = (blocks[:, img_ch] - off) / sc
                 with torch.inference_mode(), torch.autocast(dev.type, enabled=amp, dtype=amp_dtype(dev)):
                     y = models[id(model)](torch.from_numpy(np.ascontiguousarray(x)).to(dev))
-                result[:, img_ch] = y.float().cpu().numpy() * (hi - lo) + lo
+                result[:, img_ch] = y.float().cpu().numpy() * sc + off
             return result
 
         try:

@@ -447,7 +447,7 @@ class Trainer:
             metric = val_loss
             psnr = None
             if n_pix and self._data_range:
-                scale = float(np.mean(np.asarray(self.norm.hi) - np.asarray(self.norm.lo)))
+                scale = float(np.mean(self.norm.scale))
                 mse = sq_err / n_pix * scale**2
                 psnr = float(10 * np.log10(self._data_range**2 / max(mse, 1e-20)))
         is_best = metric < self._best_metric.get(gi, math.inf)
@@ -473,11 +473,10 @@ class Trainer:
         if arr.ndim != nd + 1:
             return None
         arr = arr[group] if has_c else arr
-        lo, hi = self.norm.shaped(group, nd)
-        x = torch.from_numpy(np.ascontiguousarray(((arr - lo) / (hi - lo))[None], dtype=np.float32)).to(self.device)
+        x = torch.from_numpy(np.ascontiguousarray(self.norm.apply(arr, group)[None], dtype=np.float32)).to(self.device)
         model.eval()
         with torch.no_grad():
-            y = model(x)[0].float().cpu().numpy() * (hi - lo) + lo
+            y = self.norm.undo(model(x)[0].float().cpu().numpy(), group)
         model.train()
         return y if has_c else y[0]
 
