@@ -55,10 +55,8 @@ class Progress:
     elapsed_s: float
     eta_s: float
     learning_rate: float
-
-    @property
-    def fraction(self) -> float:
-        return self.step / self.total_steps
+    #: fraction of the run done (by steps, or by time when a time budget ends it sooner)
+    fraction: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -180,8 +178,9 @@ class Trainer:
             if arr is not None:
                 check_finite(arr)
         self.spatial_ndim = 3 if "Z" in self.axes else 2
+        self._notes: list[str] = []
         if config.mode == "nb2nb" and self.spatial_ndim == 3:
-            self.notes_3d = "3D single-image mode sub-samples in Y and X only"
+            self._notes.append("3D single-image mode sub-samples in Y and X only")
         self.input, self.target, self.clean, self.noise = input, target, clean, noise
         self.views = [AxisView(a, self.axes, self.spatial_ndim) if a is not None else None for a in (input, target, clean)]
         vin = self.views[0]
@@ -288,9 +287,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         n_groups = len(self.groups)
         total = cfg.steps * n_groups
-        notes = list(dict.fromkeys(n for s in self._samplers for n in s.notes))
-        if getattr(self, "notes_3d", None):
-            notes.append(self.notes_3d)
+        notes = list(dict.fromkeys([*self._notes, *(n for s in self._samplers for n in s.notes)]))
         per_epoch = self._samplers[0].train_voxels / float(np.prod(self.patch))
         n_params = sum(count_parameters(UNet(UNetConfig(**{**self.unet.to_dict(), "in_channels": len(g),
                                                               "out_channels": len(g)}))) for g in self.groups)
@@ -337,16 +334,18 @@ class Trainer:
         step = 0
         prefetch = _Prefetcher(sampler, cfg.batch_size)
         t_group = time.perf_counter()
+        # a time budget is shared equally by the models of a per-channel run
+        budget = cfg.time_budget_s / len(self.groups) if cfg.time_budget_s else None
         try:
             model.train()
             for step in range(1, cfg.steps + 1):
                 if self._stop.is_set():
                     reason, step = "stopped", step - 1
                     break
-                if cfg.time_budget_s is not None and time.perf_counter() - t0 >= cfg.time_budget_s:
+                if budget is not None and time.perf_counter() - t_group >= budget:
                     reason, step = "time budget", step - 1
                     break
-                progress = self._progress(step - 1, t0)
+                progress = self._progress(step - 1, t_group, budget)
                 for g in opt.param_groups:
                     g["lr"] = cfg.learning_rate * _lr_factor(progress)
                 x, y = prefetch.next()
@@ -379,12 +378,13 @@ class Trainer:
                     elapsed = now - t0
                     rate = step * cfg.batch_size / max(now - t_group, 1e-9)
                     remaining = (total - offset - step) * cfg.batch_size / max(rate, 1e-9)
-                    if cfg.time_budget_s is not None:
-                        remaining = min(remaining, max(cfg.time_budget_s - elapsed, 0.0))
+                    if budget is not None:
+                        remaining = min(remaining, max(budget * len(self.groups) - elapsed, 0.0))
                     yield Progress(step=offset + step, total_steps=total,
                                    epoch=step * cfg.batch_size / max(sampler.train_voxels / np.prod(self.patch), 1e-9),
                                    train_loss=value, patches_per_s=rate, elapsed_s=elapsed, eta_s=remaining,
-                                   learning_rate=opt.param_groups[0]["lr"])
+                                   learning_rate=opt.param_groups[0]["lr"],
+                                   fraction=(offset + self._progress(step, t_group, budget) * cfg.steps) / total)
                 if step % val_every == 0 or step == cfg.steps:
                     event = self._validate(model, sampler, gi, offset + step, ema)
                     if event is not None:
@@ -405,11 +405,11 @@ class Trainer:
         self.history["_group_steps"] = step
         return reason
 
-    def _progress(self, step: int, t0: float) -> float:
-        """Fraction of the run done: by steps, or by time when a time budget ends it sooner."""
+    def _progress(self, step: int, t_start: float, budget: float | None) -> float:
+        """Fraction of one model's run done: by steps, or by time when a time budget ends it sooner."""
         p = step / self.config.steps
-        if self.config.time_budget_s:
-            p = max(p, (time.perf_counter() - t0) / self.config.time_budget_s)
+        if budget:
+            p = max(p, (time.perf_counter() - t_start) / budget)
         return min(p, 1.0)
 
     def _keep_if_none(self, gi, model):
