@@ -225,7 +225,7 @@ def cmd_demo(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .core.losses import LOSSES
+    from .core.config import LOSSES
 
     p = argparse.ArgumentParser(prog="napari-n2n", description="Noise2Noise denoising: learn from pairs of noisy images.")
     p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")

@@ -22,3 +22,9 @@ def test_core_imports_no_gui():
 def test_package_import_is_cheap():
     mods = _modules_after("import napari_n2n")
     assert "torch" not in mods and "napari" not in mods and "qtpy" not in mods
+
+
+def test_config_import_is_torch_free():
+    """Widgets import TrainConfig when napari opens them; that must not cost a torch import."""
+    mods = _modules_after("import napari_n2n.core.config, napari_n2n.core.noise, napari_n2n.core.errors")
+    assert "torch" not in mods

@@ -7,8 +7,9 @@ import json
 from dataclasses import dataclass
 
 from .errors import InputError
-from .losses import LOSSES
 
+#: training losses (see :mod:`napari_n2n.core.losses`); defined here so the config imports no torch
+LOSSES = ("l2", "l1", "l0", "hdr")
 MODES = ("n2n", "n2c", "nb2nb")
 MODE_LABELS = {
     "n2n": "Noise2Noise (noisy input → other noisy copy)",

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-LOSSES = ("l2", "l1", "l0", "hdr")
+from .config import LOSSES  # noqa: F401  (re-exported)
 
 
 def pixel_loss(pred: torch.Tensor, target: torch.Tensor, name: str, *, progress: float = 1.0) -> torch.Tensor:

@@ -30,6 +30,24 @@ def layer_choices(viewer, *, none_label: str | None = None) -> list[tuple[str, o
     return choices
 
 
+def compact(*combos, chars: int = 18) -> None:
+    """Keep long layer or model names from widening the dock: ComboBoxes size to ``chars`` characters."""
+    from qtpy.QtWidgets import QComboBox
+
+    for combo in combos:
+        native = combo.native
+        native.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        native.setMinimumContentsLength(chars)
+
+
+def short(name: str, limit: int = 40) -> str:
+    """``name`` cut to ``limit`` characters with an ellipsis in the middle."""
+    if len(name) <= limit:
+        return name
+    half = (limit - 1) // 2
+    return f"{name[:half]}…{name[-(limit - 1 - half):]}"
+
+
 # ---- checks ----------------------------------------------------------------------------------
 def image_data(layer, role: str = "image", *, check_values: bool = False):
     """The data of an Image ``layer`` usable as ``role``; raise :class:`InputError` otherwise.
@@ -62,9 +80,11 @@ def image_data(layer, role: str = "image", *, check_values: bool = False):
         )
     data = layer.data
     if any(int(s) == 0 for s in data.shape):
-        raise InputError(f"Layer '{layer.name}' is empty (shape {tuple(data.shape)}). Choose a layer that holds an image.")
+        raise InputError(f"Layer '{layer.name}' is empty (shape {tuple(data.shape)}). "
+                         "Choose a layer that holds an image.")
     if getattr(data, "dtype", np.dtype("O")).kind not in "biuf":
-        raise InputError(f"Layer '{layer.name}' holds {data.dtype} values, not numbers. Choose a grayscale image layer.")
+        raise InputError(f"Layer '{layer.name}' holds {data.dtype} values, not numbers. "
+                         "Choose a grayscale image layer.")
     if data.ndim < 2:
         raise InputError(f"Layer '{layer.name}' is {data.ndim}D; an image needs at least Y and X.")
     if check_values and isinstance(data, np.ndarray):
@@ -80,7 +100,8 @@ def check_finite_and_varying(data: np.ndarray, name: str) -> None:
             "layer.data = numpy.nan_to_num(layer.data)) and try again."
         )
     if data.size and data.min() == data.max():
-        raise InputError(f"Layer '{name}' is constant ({data.flat[0]}); there is nothing to denoise. Choose a layer with an image.")
+        what = "empty (every value is 0)" if data.flat[0] == 0 else f"constant (every value is {data.flat[0]})"
+        raise InputError(f"Layer '{name}' is {what}; there is nothing to denoise. Choose a layer that holds an image.")
 
 
 def parse_axes(text: str | None) -> str | None:

@@ -10,6 +10,8 @@ napari's usual notification with a traceback.
 
 from __future__ import annotations
 
+import gc
+import threading
 from typing import Callable, Generator
 
 from ..core.errors import N2NError, TrainingError
@@ -74,3 +76,40 @@ def start_worker(
             pass
     worker.start()
     return worker
+
+
+_gc_lock = threading.Lock()
+_gc_holders = 0
+_gc_frozen_by_us = False
+
+
+def hold_gc() -> Callable[[], None]:
+    """Keep Python's full garbage collections short while long work runs; return the release function.
+
+    A full (generation 2) collection walks every object of the napari + torch process and holds
+    the GIL meanwhile: measured 0.3–0.5 s on a busy 2-core machine, the longest pauses of the
+    viewer during training. :func:`gc.freeze` moves the objects that exist now out of the
+    collector's reach until :func:`gc.unfreeze`, so collections during the run only walk what
+    the run creates. Nested holders are counted; nothing is done if something else froze objects.
+    """
+    global _gc_holders, _gc_frozen_by_us
+    with _gc_lock:
+        _gc_holders += 1
+        if _gc_holders == 1 and gc.get_freeze_count() == 0:
+            gc.freeze()
+            _gc_frozen_by_us = True
+    released = False
+
+    def release() -> None:
+        global _gc_holders, _gc_frozen_by_us
+        nonlocal released
+        with _gc_lock:
+            if released:
+                return
+            released = True
+            _gc_holders -= 1
+            if _gc_holders == 0 and _gc_frozen_by_us:
+                gc.unfreeze()
+                _gc_frozen_by_us = False
+
+    return release

@@ -17,6 +17,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, Label, LineEdit, Pro
 
 from ..core.errors import InputError, N2NError
 from ._layers import (
+    compact,
     find_layer,
     image_data,
     layer_choices,
@@ -28,7 +29,7 @@ from ._layers import (
     unique_name,
 )
 from ._state import MODELS
-from ._worker import start_worker
+from ._worker import hold_gc, start_worker
 
 if TYPE_CHECKING:
     import napari
@@ -67,12 +68,13 @@ class _Job:
         self.colormap = layer.colormap.name
         self.worker = None
         self.started_at = time.perf_counter()
+        self.release_gc = lambda: None
 
 
 class DenoiseWidget(Container):
     """Denoise an image layer with a trained model; adds "<name> denoised"."""
 
-    def __init__(self, viewer: "napari.viewer.Viewer"):
+    def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = viewer
         self._job: _Job | None = None
@@ -93,12 +95,15 @@ class DenoiseWidget(Container):
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
         self.status = Label(label="", value="")
+        self.status.native.setWordWrap(True)
+        self.model_info.native.setWordWrap(True)
         self._settings = [self.model, self.load_button, self.image_layer, self.partner_layer, self.average,
                           self.axes, self.tile]
         buttons = Container(widgets=[self.denoise_button, self.cancel_button], layout="horizontal", labels=False)
         buttons.margins = (0, 0, 0, 0)
         self.extend([self.model, self.load_button, self.model_info, self.image_layer, self.partner_layer,
                      self.average, self.axes, self.tile, buttons, self.progress, self.status])
+        compact(self.model, self.image_layer, self.partner_layer, self.tile)
         self.model.changed.connect(self._on_model_changed)
         self.image_layer.changed.connect(self._on_image_changed)
         self.partner_layer.changed.connect(self._update_average)
@@ -131,6 +136,9 @@ class DenoiseWidget(Container):
             return
         try:
             self.reset_choices()
+            added = getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
+            if added is not None and added.name == n2n_meta(self.image_layer.value).get("partner"):
+                self._on_image_changed()  # the image's partner has just been added
         except RuntimeError:  # the Qt widgets are gone (viewer closed)
             self._closed = True
 
@@ -206,6 +214,7 @@ class DenoiseWidget(Container):
         self.progress.value = 0
         self.progress.max = 1000
         self.status.value = f"Denoising '{job.name}'" + (f" and '{job.partner.name}' (averaged)" if job.partner else "")
+        job.release_gc = hold_gc()
         job.worker = start_worker(
             denoise_job, job.entry.denoiser, images, axes=axes, tile=self.tile.value, what="Denoising",
             on_yielded=self._on_progress, on_returned=self._on_returned, on_aborted=self._on_aborted,
@@ -221,7 +230,7 @@ class DenoiseWidget(Container):
         partner = self.partner_layer.value if self.average.value else None
         images = [data]
         if partner is not None:
-            if partner is layer:
+            if partner == layer:
                 raise InputError(f"The pair partner is the image itself ('{layer.name}'). Choose the other noisy copy, "
                                  "or partner 'none'.")
             other = image_data(partner, "pair partner", check_values=True)
@@ -265,7 +274,8 @@ class DenoiseWidget(Container):
 
         averaged = job.partner is not None
         base = f"{job.name} denoised" + (" (A+B averaged)" if averaged else "")
-        layer = self._viewer.add_image(result, name=unique_name(self._viewer, base), contrast_limits=robust_limits(result),
+        layer = self._viewer.add_image(result, name=unique_name(self._viewer, base),
+                                       contrast_limits=robust_limits(result),
                                        colormap=job.colormap, **job.placement)
         set_n2n_meta(layer, role="denoised", source=job.name, model=job.entry.name,
                      partner_averaged=job.partner.name if averaged else None)
@@ -289,6 +299,8 @@ class DenoiseWidget(Container):
             show_info("Denoising cancelled; no layer was added.")
 
     def _on_finished(self) -> None:
+        if self._job is not None:
+            self._job.release_gc()
         self._job = None
         if not self._closed:
             try:
@@ -314,5 +326,6 @@ class DenoiseWidget(Container):
             job = holder._job
             if job is not None and job.worker is not None:
                 job.worker.quit()
+                job.release_gc()
 
         return stop

@@ -23,6 +23,7 @@ from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, LineEdit,
 
 from ..core.errors import N2NError
 from ._layers import (
+    compact,
     image_data,
     layer_choices,
     n2n_meta,
@@ -97,7 +98,7 @@ def _fmt(value: float | None) -> str:
 class NoisyPairsWidget(Container):
     """Make a noisy pair from a clean layer, or pick a pair, a stack or one noisy image."""
 
-    def __init__(self, viewer: "napari.viewer.Viewer"):
+    def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(labels=True)
         self._viewer = viewer
         self.source = ComboBox(label="pairs from", choices=SOURCES, value="synthetic")
@@ -133,6 +134,8 @@ class NoisyPairsWidget(Container):
             self.fraction, self.kind, self.p, self.seed, self.layer_a, self.layer_b, self.stack_layer,
             self.pair_axis, self.stack_axes, self.single_layer, self.estimate, self.run_button,
         ])
+        compact(self.source, self.clean_layer, self.noise, self.kind, self.layer_a, self.layer_b, self.stack_layer,
+                self.pair_axis, self.single_layer)
         self._params = {"sigma": self.sigma, "peak": self.peak, "gain": self.gain, "read_sigma": self.read_sigma,
                         "fraction": self.fraction, "kind": self.kind, "p": self.p}
         self._groups = {
@@ -272,8 +275,9 @@ class NoisyPairsWidget(Container):
         la, lb = self.layer_a.value, self.layer_b.value
         a = image_data(la, "noisy A", check_values=True)
         b = image_data(lb, "noisy B", check_values=True)
-        if la is lb:
-            raise InputError(f"A and B are the same layer ('{la.name}'). Choose two noisy acquisitions of the same scene.")
+        if la == lb:
+            raise InputError(f"A and B are the same layer ('{la.name}'). "
+                             "Choose two noisy acquisitions of the same scene.")
         pair = two_images(a, b, axes=n2n_meta(la).get("axes") if len(n2n_meta(la).get("axes", "")) == a.ndim else None)
         set_n2n_meta(la, role="noisy A", partner=lb.name, axes=pair.axes)
         set_n2n_meta(lb, role="noisy B", partner=la.name, axes=pair.axes)

@@ -9,8 +9,10 @@ widget offers.
 
 from __future__ import annotations
 
+import re
+import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from magicgui.widgets import (
@@ -27,6 +29,7 @@ from magicgui.widgets import (
 
 from ..core.errors import InputError, N2NError
 from ._layers import (
+    compact,
     find_layer,
     image_data,
     layer_choices,
@@ -34,11 +37,12 @@ from ._layers import (
     parse_axes,
     robust_limits,
     set_n2n_meta,
+    short,
     unique_name,
     visible_region,
 )
 from ._state import MODELS
-from ._worker import notify_error, start_worker
+from ._worker import hold_gc, notify_error, start_worker
 
 if TYPE_CHECKING:
     import napari
@@ -63,8 +67,44 @@ NETWORKS = [
 
 DEVICES = [("auto (best available)", "auto"), ("CUDA GPU", "cuda"), ("Apple MPS", "mps"), ("CPU", "cpu")]
 
+#: seconds between updates of the progress bar and status line (each update costs main-thread time)
+UI_PROGRESS_EVERY_S = 0.25
+
 #: largest preview region per axis (the preview runs between training steps)
 PREVIEW_MAX = {"2d": {"Y": 256, "X": 256}, "3d": {"Z": 16, "Y": 128, "X": 128}}
+
+
+_WARMED_UP = threading.Event()
+
+
+def _warm_up_torch() -> None:
+    """Pay torch's one-off first-optimiser cost (it imports ~800 modules, seconds) off the main thread.
+
+    Done once per session when the widget opens, while the user picks layers; otherwise it happens
+    in the training worker at the first Train, where the import machinery competes with the
+    viewer's main thread for the GIL (measured: pauses of up to half a second).
+    """
+    if _WARMED_UP.is_set():
+        return
+    _WARMED_UP.set()
+
+    def work():
+        try:
+            import torch
+
+            torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+        except Exception:  # noqa: BLE001 - only a warm-up; training reports real problems
+            pass
+
+    threading.Thread(target=work, name="n2n-warm-up", daemon=True).start()
+
+
+def _parse_axes_or_none(text: str | None) -> str | None:
+    """The typed axes, or ``None`` if empty or not valid (for hints, never an error)."""
+    try:
+        return parse_axes(text)
+    except N2NError:
+        return None
 
 
 def _fmt_time(seconds: float) -> str:
@@ -86,12 +126,17 @@ class _Run:
         self.started_at = time.perf_counter()
         self.stop_requested_at: float | None = None
         self.finished_at: float | None = None
-        self.region: tuple | None = None  # (index, start, shape) of the pending preview region
+        self.region: tuple | None = None  # (index, start, shape, sample dims) of the pending preview region
+        self.last_progress_ui = 0.0
         self.layers: dict[str, object] = {}
+        self.release_gc: Callable[[], None] = lambda: None
+        self.previews_shown = 0
+        self.made_preview_layer = False  # this run added the preview layer (not reused)
 
     def abort(self, *_args) -> None:
         """Stop without a viewer (the viewer or the widget is being destroyed)."""
         self.trainer.request_stop()
+        self.release_gc()
         worker = self.worker
         if worker is not None:
             try:
@@ -103,7 +148,7 @@ class _Run:
 class TrainWidget(Container):
     """Train a Noise2Noise (or Noise2Clean, or single-image) denoiser on image layers."""
 
-    def __init__(self, viewer: "napari.viewer.Viewer"):
+    def __init__(self, viewer: napari.viewer.Viewer):
         from ..core.config import MODE_LABELS, MODES  # imports torch: only when the widget opens
 
         super().__init__(labels=True)
@@ -112,6 +157,8 @@ class TrainWidget(Container):
         self._closed = False
         self.denoiser = None  # the last trained model
         self.model_entry = None
+        self.last_run: _Run | None = None
+        self._preview_layer = None  # the last preview layer, reused by the next run on the same input
         self.preview_every_s = 2.0
         self.input_layer = ComboBox(label="input (noisy)", choices=self._input_choices)
         self.target_layer = ComboBox(label="target", choices=self._target_choices,
@@ -137,6 +184,7 @@ class TrainWidget(Container):
         self.save_button = PushButton(text="Save model…", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
         self.status = Label(label="", value="")
+        self.status.native.setWordWrap(True)
         self._settings = [self.input_layer, self.target_layer, self.clean_layer, self.axes, self.mode, self.loss,
                           self.steps, self.patch_size, self.batch_size, self.learning_rate, self.network,
                           self.device]
@@ -144,9 +192,17 @@ class TrainWidget(Container):
                             labels=False)
         buttons.margins = (0, 0, 0, 0)
         self.extend([*self._settings, self.device_label, self.show_preview, buttons, self.progress, self.status])
+        compact(self.input_layer, self.target_layer, self.clean_layer, self.mode, self.loss, self.network, self.device)
         from ._plot import LossPlot
 
         self.plot = LossPlot()
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QLabel
+
+        legend = QLabel(LossPlot.LEGEND)
+        legend.setTextFormat(Qt.TextFormat.RichText)
+        legend.setWordWrap(True)
+        self.native.layout().addWidget(legend)
         self.native.layout().addWidget(self.plot.native)
 
         self.input_layer.changed.connect(self._on_input_changed)
@@ -162,7 +218,9 @@ class TrainWidget(Container):
         self.native.destroyed.connect(self._destroyed_stop_hook())
         self.reset_choices()
         self._on_input_changed()
+        self._on_target_changed()  # no target chosen yet → single-image mode, until one is
         self._update_device_label()
+        _warm_up_torch()
 
     # ---- choices ---------------------------------------------------------------------------------
     def _input_choices(self, _widget=None):
@@ -179,6 +237,10 @@ class TrainWidget(Container):
             return
         try:
             self.reset_choices()
+            added = getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
+            meta = n2n_meta(self.input_layer.value)
+            if self._run is None and added is not None and added.name in (meta.get("partner"), meta.get("clean")):
+                self._on_input_changed()  # the input's partner or clean reference has just been added
         except RuntimeError:  # the Qt widgets are gone (viewer closed)
             self._closed = True
 
@@ -186,6 +248,9 @@ class TrainWidget(Container):
     def _on_input_changed(self, _=None) -> None:
         """Fill in target, clean, axes and loss from what the Noisy pairs widget recorded."""
         layer = self.input_layer.value
+        typed = _parse_axes_or_none(self.axes.value)
+        if typed and layer is not None and len(typed) != layer.data.ndim:
+            self.axes.value = ""  # axes of the previous input do not fit this one
         meta = n2n_meta(layer)
         if not meta:
             return
@@ -213,6 +278,7 @@ class TrainWidget(Container):
 
         try:
             self.device_label.value = describe_device(select_device(self.device.value))
+            self.device_label.tooltip = ""
         except N2NError as exc:
             self.device_label.value = f"{self.device.value} not available here: choose auto or CPU"
             self.device_label.tooltip = str(exc)
@@ -242,7 +308,7 @@ class TrainWidget(Container):
         if target_layer is not None and config.mode == "nb2nb":
             raise InputError("Single-image mode takes no target: set target to 'none — single image', or choose "
                              "mode Noise2Noise.")
-        if target_layer is layer:
+        if target_layer is not None and target_layer == layer:
             raise InputError(f"Input and target are the same layer ('{layer.name}'). Choose the second noisy copy as "
                              "target (Noisy pairs makes one), or target 'none — single image'.")
         target = None if target_layer is None else image_data(target_layer, "target", check_values=True)
@@ -275,21 +341,37 @@ class TrainWidget(Container):
         self._start(trainer)
 
     def _start(self, trainer) -> None:
+        from napari.utils.notifications import show_warning
+
         layer = self.input_layer.value
-        run = self._run = _Run(trainer, layer, name=layer.name)
+        run = _Run(trainer, layer, name=layer.name)
         run.layers = {"input": layer, "target": self.target_layer.value, "clean": self.clean_layer.value}
-        self._set_running(True)
         self.plot.clear()
         self.progress.max = max(1, trainer.config.steps * len(trainer.groups))
         self.progress.value = 0
         self.status.value = "Starting…"
         if self.show_preview.value:
-            self._request_preview(run)
-        run.worker = start_worker(
-            trainer.run, what="Training",
-            on_yielded=self._on_event, on_returned=self._on_returned, on_errored=self._on_errored,
-            on_finished=self._on_finished,
-        )
+            try:
+                requested = self._request_preview(run)
+                if requested is not None:
+                    self._place_preview(run, *requested)  # the noisy region, until the first preview
+            except Exception as exc:  # noqa: BLE001 - a preview is a nicety: train without it
+                trainer.set_preview(None)
+                run.region = None
+                show_warning(f"No live preview for this run ({type(exc).__name__}: {exc}); training goes on.")
+        run.release_gc = hold_gc()  # keeps full garbage collections from pausing the viewer
+        try:
+            run.worker = start_worker(
+                trainer.run, what="Training",
+                on_yielded=self._on_event, on_returned=self._on_returned, on_errored=self._on_errored,
+                on_finished=self._on_finished,
+            )
+        except BaseException:
+            run.release_gc()
+            raise
+        # the worker's signals are queued: its first event arrives after this
+        self._run = run
+        self._set_running(True)
 
     def _on_stop_clicked(self, _=None) -> None:
         """Stop at the next step; the worker then returns the best model so far."""
@@ -306,7 +388,8 @@ class TrainWidget(Container):
 
         if self.denoiser is None:
             return None
-        default = f"{(self.model_entry.name if self.model_entry else 'model').split(' · ')[-1]}.n2n"
+        source = self.last_run.name if self.last_run is not None else "model"
+        default = re.sub(r"[^\w.-]+", "_", source).strip("_")[:60] + "_n2n.n2n"
         path, _filter = QFileDialog.getSaveFileName(self.native, "Save napari-n2n model", default,
                                                     "napari-n2n models (*.n2n);;All files (*)")
         return self.save_model(path) if path else None
@@ -340,10 +423,14 @@ class TrainWidget(Container):
             return
         try:
             if isinstance(event, Progress):
-                self.progress.value = min(event.step, self.progress.max)
-                self.status.value = (f"step {event.step}/{event.total_steps} · loss {event.train_loss:.4g} · "
-                                     f"{event.patches_per_s:.0f} patches/s · ETA {_fmt_time(event.eta_s)}")
                 self.plot.add_train(event.step, event.train_loss)
+                now = time.perf_counter()
+                # progress comes every step; the labels need not change more than a few times a second
+                if now - run.last_progress_ui >= UI_PROGRESS_EVERY_S or event.step == event.total_steps:
+                    run.last_progress_ui = now
+                    self.progress.value = min(event.step, self.progress.max)
+                    self.status.value = (f"step {event.step}/{event.total_steps} · loss {event.train_loss:.4g} · "
+                                         f"{event.patches_per_s:.0f} patches/s · ETA {_fmt_time(event.eta_s)}")
             elif isinstance(event, Validated):
                 self.plot.add_validation(event.step, event.val_loss, event.psnr)
             elif isinstance(event, Preview):
@@ -356,6 +443,7 @@ class TrainWidget(Container):
                     self.status.value += " · " + "; ".join(event.notes)
             elif isinstance(event, Finished):
                 run.finished_event = event
+                self.progress.value = min(event.steps_done, self.progress.max)
                 best = f", best model at step {event.best_step}" if event.best_step else ""
                 self.status.value = (f"{event.reason.capitalize()} after {event.steps_done} steps "
                                      f"({_fmt_time(event.elapsed_s)}){best}")
@@ -383,7 +471,7 @@ class TrainWidget(Container):
             return
         try:
             denoiser = run.trainer.denoiser()
-        except (N2NError, RuntimeError):
+        except Exception:  # noqa: BLE001 - nothing usable was trained; the error is already shown
             return
         if denoiser.history.get("step"):
             self._keep_model(denoiser, run, note="before the error")
@@ -393,11 +481,17 @@ class TrainWidget(Container):
         run = self._run
         if run is not None:
             run.finished_at = time.perf_counter()
+            run.release_gc()
         self.last_run = run
         self._run = None
         if not self._closed:
             try:
                 self._set_running(False)
+                preview = run.layers.get("preview") if run is not None else None
+                if preview is not None and run.made_preview_layer and not run.previews_shown:
+                    if preview in self._viewer.layers:  # it only ever showed the noisy input: drop it
+                        self._viewer.layers.remove(preview)
+                    self._preview_layer = None
             except RuntimeError:
                 self._closed = True
 
@@ -405,7 +499,7 @@ class TrainWidget(Container):
         self.denoiser = denoiser
         steps = denoiser.history.get("steps_done") or (denoiser.history.get("step") or [0])[-1]
         mode = denoiser.config.mode.upper() if denoiser.config else "N2N"
-        label = f"{mode} · {run.name if run else 'model'} · {steps} steps · {time.strftime('%H:%M:%S')}"
+        label = f"{mode} · {short(run.name if run else 'model')} · {steps} steps · {time.strftime('%H:%M:%S')}"
         self.model_entry = MODELS.add(denoiser, label + (f" ({note})" if note else ""))
 
     def _set_running(self, running: bool) -> None:
@@ -418,22 +512,23 @@ class TrainWidget(Container):
             self.status.value = ""
 
     # ---- preview ---------------------------------------------------------------------------------
-    def _request_preview(self, run: _Run) -> None:
-        """Ask the trainer for a preview of the part of the input the canvas shows."""
+    def _request_preview(self, run: _Run):
+        """Ask the trainer for a preview of the part of the input the canvas shows; return (region, start)."""
         layer = run.input_layer
         trainer = run.trainer
         if layer is None or layer not in self._viewer.layers:
             trainer.set_preview(None)
             run.region = None
-            return
+            return None
         axes = trainer.axes
         index, start = visible_region(self._viewer, layer, axes,
                                       max_size=PREVIEW_MAX["3d" if trainer.spatial_ndim == 3 else "2d"])
         region = np.asarray(layer.data[index], dtype=np.float32)
-        sample_dims = tuple(d for d, a in enumerate(axes) if a not in "CZYX" or (a == "Z" and trainer.spatial_ndim == 2))
+        sample_dims = tuple(d for d, a in enumerate(axes) if a not in "CZYX")  # S, T: one frame
         run.region = (index, start, region.shape, sample_dims)
         trainer.set_preview(np.squeeze(region, axis=sample_dims) if sample_dims else region,
                             every_s=self.preview_every_s)
+        return region, start
 
     def _show_preview(self, run: _Run, event) -> None:
         from napari.utils.notifications import show_info
@@ -445,7 +540,6 @@ class TrainWidget(Container):
         if tuple(image.shape) != tuple(shape):  # made for an older region: wait for the next one
             self._request_preview(run)
             return
-        source = run.input_layer
         preview = run.layers.get("preview")
         if preview is not None and preview not in self._viewer.layers:
             run.trainer.set_preview(None)
@@ -453,41 +547,76 @@ class TrainWidget(Container):
             show_info("The training preview layer was removed, so previews are off for this run "
                       "(tick 'live preview' and train again to get them back).")
             return
+        self._place_preview(run, image, start)
+        run.previews_shown += 1
+        self._request_preview(run)  # follow the user's panning and zooming
+
+    def _place_preview(self, run: _Run, image: np.ndarray, start: tuple[int, ...]) -> None:
+        """Show ``image`` (a region of the input starting at ``start``) in the run's preview layer.
+
+        The layer is made when training starts (showing the noisy region until the first
+        preview), so the cost of adding a layer falls on the Train click, not on the running
+        training; the last run's preview of the same input is reused.
+        """
+        source = run.input_layer
         scale = np.asarray(source.scale, dtype=float)
         translate = np.asarray(source.translate, dtype=float) + np.asarray(start) * scale
+        preview = run.layers.get("preview")
         if preview is None:
-            previous = getattr(self, "_preview_layer", None)
-            if previous is not None and previous in self._viewer.layers and previous.ndim == image.ndim:
+            previous = self._preview_layer
+            if (previous is not None and previous in self._viewer.layers and previous.ndim == image.ndim
+                    and n2n_meta(previous).get("source") == source.name):
                 preview = previous
                 preview.data = image
             else:
                 preview = self._viewer.add_image(
                     image, name=unique_name(self._viewer, f"{source.name} preview (training)"),
-                    contrast_limits=robust_limits(image), colormap=source.colormap.name,
+                    contrast_limits=self._preview_limits(source, image), colormap=source.colormap.name,
+                    scale=tuple(scale), translate=tuple(translate),
                 )
                 set_n2n_meta(preview, role="preview", source=source.name)
+                run.made_preview_layer = True
             run.layers["preview"] = self._preview_layer = preview
         else:
             preview.data = image
-        preview.scale = tuple(scale)
-        preview.translate = tuple(translate)
-        self._request_preview(run)  # follow the user's panning and zooming
+        # each change of scale/translate makes napari recompute the scene: only when needed
+        if not np.allclose(preview.scale, scale):
+            preview.scale = tuple(scale)
+        if not np.allclose(preview.translate, translate):
+            preview.translate = tuple(translate)
+
+    @staticmethod
+    def _preview_limits(source, image) -> tuple[float, float]:
+        """The input layer's contrast limits (so preview and input compare), else the preview's own range."""
+        try:
+            lo, hi = (float(v) for v in source.contrast_limits)
+        except (TypeError, ValueError):
+            lo = hi = 0.0
+        return (lo, hi) if hi > lo else robust_limits(image)
 
     # ---- removal and teardown ---------------------------------------------------------------------
     def _on_layer_removed(self, event) -> None:
-        from napari.utils.notifications import show_warning
+        from qtpy.QtCore import QTimer
 
         run = self._run
         if run is None or self._closed:
             return
         removed = event.value
         for role, layer in run.layers.items():
-            if layer is removed and role != "preview":
+            if layer is not None and layer == removed and role != "preview":
                 if role == "input":
                     run.trainer.set_preview(None)
                     run.region = None
-                show_warning(f"The {role} layer '{removed.name}' was removed while training. Training goes on with "
-                             "the data it started with; press Stop to end it now (the best model so far is kept).")
+                # warn once the event loop runs again: if the viewer is closing, training is stopped instead
+                QTimer.singleShot(0, lambda role=role, name=removed.name: self._warn_removed(role, name))
+
+    def _warn_removed(self, role: str, name: str) -> None:
+        from napari.utils.notifications import show_warning
+
+        if self._closed or self._run is None:
+            return
+        show_warning(f"The {role} layer '{name}' was removed while training. Training goes on with the data it "
+                     "started with; press Stop to end it now (the best model so far is kept).")
 
     def _destroyed_stop_hook(self):
         """A callable for ``destroyed`` that stops the current run without touching Qt widgets."""
@@ -500,9 +629,3 @@ class TrainWidget(Container):
                 run.abort()
 
         return stop
-
-    def close_run(self) -> None:
-        """Stop any training now (used when the widget is closed)."""
-        self._closed = True
-        if self._run is not None:
-            self._run.abort()

@@ -1,0 +1,149 @@
+"""Noisy pairs widget in a real viewer: synthesise, pick two layers, a stack, or one image; bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from n2n_widget_helpers import add_widget
+
+from napari_n2n.widgets._layers import n2n_meta
+from napari_n2n.widgets.noisy_pairs import NOISE_PARAMS, NoisyPairsWidget
+
+
+@pytest.fixture
+def pairs(viewer):
+    return add_widget(viewer, NoisyPairsWidget)
+
+
+def test_synthesise_pair_names_placement_and_estimate(viewer, pairs, small_pair, notes):
+    clean = small_pair[0]
+    src = viewer.add_image(clean, name="cells", scale=(0.5, 0.25), translate=(10.0, -3.0))
+    pairs.reset_choices()
+    pairs.clean_layer.value = src
+    pairs.noise.value = "gaussian"
+    pairs.sigma.value = 20.0
+    added = pairs._on_run_clicked()
+    a, b = added
+    assert a.name == "cells noisy A · gaussian(sigma=20)" and b.name == "cells noisy B · gaussian(sigma=20)"
+    for layer in (a, b):
+        assert layer.data.shape == clean.shape
+        np.testing.assert_allclose(layer.scale, (0.5, 0.25))
+        np.testing.assert_allclose(layer.translate, (10.0, -3.0))
+    assert not np.array_equal(a.data, b.data)  # independent noise
+    assert n2n_meta(a)["partner"] == b.name and n2n_meta(b)["partner"] == a.name
+    assert n2n_meta(a)["clean"] == "cells" and n2n_meta(a)["noise"]["sigma"] == 20.0
+    # the noise estimate is shown and close to the true sigma
+    estimate = float(pairs.estimate.value.split("≈")[1].split()[0])
+    assert 16 < estimate < 24
+    assert any("Next: Train" in m for m in notes.infos) and not notes.errors
+    # making it again never replaces a layer
+    again = pairs._on_run_clicked()
+    assert again[0].name == f"{a.name} [2]" and len(viewer.layers) == 5
+
+
+def test_every_noise_model_shows_its_parameters_and_makes_a_pair(viewer, pairs):
+    src = viewer.add_image(np.random.default_rng(0).uniform(10, 200, (40, 48)).astype(np.float32), name="img")
+    pairs.reset_choices()
+    pairs.clean_layer.value = src
+    for noise in NOISE_PARAMS:
+        pairs.noise.value = noise
+        shown = {name for name, w in pairs._params.items() if not w.native.isHidden()}
+        assert shown == set(NOISE_PARAMS[noise])
+        a, b = pairs._on_run_clicked()
+        assert noise in a.name and a.data.shape == (40, 48)
+
+
+def test_defaults_follow_the_clean_layers_range(viewer, pairs):
+    src = viewer.add_image(np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64), name="unit")
+    pairs.reset_choices()
+    pairs.clean_layer.value = src
+    assert 0.05 <= pairs.sigma.value <= 0.15  # 10 % of a 0–1 range, not 25
+
+
+def test_two_layers_pair_checked_and_linked(viewer, pairs, small_pair, notes):
+    _, a, b = small_pair
+    la, lb = viewer.add_image(a, name="exp1"), viewer.add_image(b, name="exp2")
+    pairs.source.value = "two"
+    pairs.layer_a.value, pairs.layer_b.value = la, lb
+    assert "A ≈" in pairs.estimate.value and "B ≈" in pairs.estimate.value
+    assert pairs._on_run_clicked() == []
+    assert n2n_meta(la)["partner"] == "exp2" and n2n_meta(lb)["partner"] == "exp1"
+    assert not notes.errors
+
+
+def test_two_layers_of_different_shapes_are_refused(viewer, pairs, notes):
+    la = viewer.add_image(np.random.rand(64, 64).astype(np.float32), name="a")
+    lb = viewer.add_image(np.random.rand(64, 60).astype(np.float32), name="b")
+    pairs.source.value = "two"
+    pairs.layer_a.value, pairs.layer_b.value = la, lb
+    n_layers = len(viewer.layers)
+    assert pairs._on_run_clicked() == []
+    assert len(notes.errors) == 1 and "same shape" in notes.errors[0] and "(64, 64)" in notes.errors[0]
+    assert len(viewer.layers) == n_layers and not n2n_meta(la) and not notes.tracebacks()
+
+
+def test_stack_neighbours_are_views_with_sample_axis(viewer, pairs, notes):
+    stack = np.random.default_rng(0).normal(100, 10, (6, 40, 48)).astype(np.float32)
+    src = viewer.add_image(stack, name="movie", scale=(1.0, 0.3, 0.3))
+    pairs.source.value = "stack"
+    pairs.stack_layer.value = src
+    assert pairs.pair_axis.value == 0
+    a, b = pairs._on_run_clicked()
+    assert a.data.shape == b.data.shape == (5, 40, 48)
+    np.testing.assert_array_equal(b.data[0], stack[1])
+    assert np.shares_memory(a.data, stack)  # no copy
+    assert n2n_meta(a)["axes"] == "SYX" and n2n_meta(a)["partner"] == b.name
+    np.testing.assert_allclose(a.scale, (1.0, 0.3, 0.3))
+    assert not notes.errors
+
+
+def test_stack_mode_refuses_a_2d_image(viewer, pairs, notes):
+    src = viewer.add_image(np.random.rand(32, 32).astype(np.float32), name="flat")
+    pairs.source.value = "stack"
+    pairs.stack_layer.value = src
+    assert pairs._on_run_clicked() == []
+    assert "needs a stack" in notes.errors[0] and len(viewer.layers) == 1
+
+
+def test_single_image_marked_for_neighbour_subsampling(viewer, pairs, small_pair, notes):
+    layer = viewer.add_image(small_pair[1], name="one shot")
+    pairs.source.value = "single"
+    pairs.single_layer.value = layer
+    assert "image ≈" in pairs.estimate.value
+    pairs._on_run_clicked()
+    assert n2n_meta(layer)["mode"] == "nb2nb" and any("single-image" in m for m in notes.infos)
+
+
+def test_only_image_layers_are_offered(viewer, pairs):
+    viewer.add_labels(np.zeros((32, 32), dtype=np.uint8), name="labels")
+    viewer.add_points(np.zeros((3, 2)), name="points")
+    viewer.add_shapes([np.array([[0, 0], [5, 5], [0, 5]])], shape_type="polygon", name="shapes")
+    img = viewer.add_image(np.random.rand(32, 32).astype(np.float32), name="img")
+    pairs.reset_choices()
+    assert [c for c in pairs.clean_layer.choices if c is not None] == [img]
+    assert pairs.clean_layer.value is img
+
+
+def test_bad_clean_layers_get_a_message(viewer, pairs, notes):
+    from napari_n2n.core.errors import InputError
+    from napari_n2n.widgets._layers import image_data
+
+    labels = viewer.add_labels(np.zeros((32, 32), dtype=np.uint8), name="labels")
+    with pytest.raises(InputError, match="Labels layer"):  # not offered in the lists; the check names it too
+        image_data(labels, "clean")
+    cases = {
+        "rgb": (np.random.randint(0, 255, (32, 32, 3), dtype=np.uint8), "RGB"),
+        "nan": (np.where(np.eye(32, dtype=bool), np.nan, 1.0).astype(np.float32), "NaN"),
+        "constant": (np.full((32, 32), 7.0, dtype=np.float32), "constant (every value is 7.0)"),
+        "empty": (np.zeros((32, 32), dtype=np.float32), "empty"),  # napari cannot show a zero-size layer
+    }
+    for case, (data, expected) in cases.items():
+        notes.clear()
+        layer = viewer.add_image(data, name=case, rgb=case == "rgb")
+        pairs.reset_choices()
+        pairs.clean_layer.value = layer
+        n_layers = len(viewer.layers)
+        assert pairs._on_run_clicked() == [], case
+        assert len(notes.errors) == 1 and expected in notes.errors[0], (case, notes.errors)
+        assert len(viewer.layers) == n_layers and not notes.tracebacks(), case
+        assert pairs.run_button.enabled
