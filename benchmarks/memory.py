@@ -137,7 +137,8 @@ def run_case(tmp: Path, model: Path, shape, axes: str, out: str, threads: int) -
         for old in tmp.glob("in_*.npy"):  # keep at most one input on disk
             old.unlink()
         make_input(inp, shape)
-    spec = dict(model=str(model), input=str(inp), output=str(tmp / "out.npy"), out=out, axes=axes, threads=threads)
+    spec = dict(model=str(model), input=str(inp), output=str(tmp / "out.npy"), out=out, axes=axes, threads=threads,
+                result=str(tmp / "result.json"))
     env = dict(os.environ, **{v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
     proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
                           env=env)
@@ -163,7 +164,10 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
     if args.child:
-        print(json.dumps(child(json.loads(args.child))))
+        spec = json.loads(args.child)
+        res = json.dumps(child(spec))
+        Path(spec["result"]).write_text(res)  # survives the parent, should it be stopped
+        print(res)
         return 0
     C.pin_threads(args.threads)
 
