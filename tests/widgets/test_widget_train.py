@@ -61,7 +61,7 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     train._on_train_clicked()
     assert train.is_training and not train.train_button.enabled and train.stop_button.enabled
     run = train._run
-    qtbot.waitUntil(lambda: len(run.trainer.history["step"]) >= 90, timeout=240_000)
+    qtbot.waitUntil(lambda: len(run.trainer.history["step"]) >= 150, timeout=240_000)
     train._on_stop_clicked()
     wait_training(qtbot, train, 10_000)
     assert run.finished_event.reason == "stopped" and run.finished_event.steps_done < 400

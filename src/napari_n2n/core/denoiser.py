@@ -244,7 +244,8 @@ class Denoiser:
         """Load a ``.n2n`` file (never unpickles; see :mod:`napari_n2n.core.checkpoint`)."""
         tensors, payload = load_checkpoint(path)
         try:
-            unet = UNetConfig(**payload["unet"])
+            # files written before the padding was recorded were trained with zero padding
+            unet = UNetConfig(**{"padding": "zeros", **payload["unet"]})
             groups = payload["channel_groups"]
             models = []
             for i in range(len(groups)):

@@ -1,0 +1,74 @@
+#!/usr/bin/env python
+"""Zero vs reflect padding of the U-Net's convolutions: does a small-patch model predict large tiles right?
+
+    python benchmarks/padding.py                 # both paddings, 3D and 2D cases (~15 min on 1 thread)
+    python benchmarks/padding.py --only 3d
+
+For each padding it trains N2N with the configuration of ``quality.py`` and scores the
+prediction of A made as one large tile and in training-sized tiles. A model that has learnt
+the patch border as a cue (possible with zero padding: the receptive field of the small U-Net,
+41 voxels, is larger than its 16³ training patch) predicts the large tile with an offset.
+Prints a table; writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+
+def run(padding: str, only: str | None) -> list[list]:
+    import numpy as np
+
+    import napari_n2n.core.train as T
+    from napari_n2n import psnr, train
+    from napari_n2n.core.model import UNetConfig
+    from quality import make_case, train_config
+
+    # the Trainer builds its U-Net from UNetConfig: make that pick the padding under test
+    T.UNetConfig = lambda **kw: UNetConfig(**{"padding": padding, **kw})
+    plans = []
+    if only in (None, "3d"):
+        plans += [("volume", "g25", steps, 0) for steps in (250, 275, 300, 325)]
+    if only in (None, "2d"):
+        plans += [(im, nz, 900, seed) for im, nz in (("camera", "g25"), ("moon", "g25"), ("camera", "p5"),
+                                                      ("coins", "g25")) for seed in (0, 1)]
+    rows = []
+    for image, noise, steps, seed in plans:
+        case = make_case(image, noise)
+        nd = case.a.ndim
+        with C.Stopwatch() as sw:
+            den = train(case.a, case.b, config=train_config(nd, "n2n", "l2", steps, seed=seed))
+        small = dict(tile=(16, 16, 16), overlap=4) if nd == 3 else dict(tile=32, overlap=8)
+        scores = []
+        for kw in ({}, small):
+            p = np.asarray(den.predict(case.a, device="cpu", **kw))
+            scores += [psnr(case.clean, np.clip(p, 0, 255), data_range=255), float(p.mean() - case.clean.mean())]
+        rows.append([padding, case.label, seed, steps, f"{sw.cpu:.1f}", f"{scores[0]:.2f}", f"{scores[1]:+.2f}",
+                     f"{scores[2]:.2f}", f"{scores[3]:+.2f}"])
+        print(" | ".join(map(str, rows[-1])), flush=True)
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", choices=["2d", "3d"], default=None)
+    p.add_argument("--threads", type=int, default=1)
+    args = p.parse_args(argv)
+    C.pin_threads(args.threads)
+    t = time.perf_counter()
+    rows = run("zeros", args.only) + run("reflect", args.only)
+    print(C.header("U-Net padding: one large tile vs training-sized tiles", threads=args.threads))
+    print(C.md_table(["padding", "case", "seed", "steps", "train CPU s", "PSNR large tile", "offset",
+                      "PSNR small tiles", "offset"], rows, align="llrrrrrrr"))
+    print(f"Wall time: {(time.perf_counter() - t) / 60:.1f} min")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
