@@ -283,9 +283,11 @@ def main(argv=None) -> int:
         print(f"{label}: {time.perf_counter() - t:.0f} s; {tp_rows[-1]}", flush=True)
     text += "\n" + C.header(f"Throughput of napari-n2n ({dev})", threads=args.threads, device=dev, level=3,
                             budget=f"{steps} training steps per model, the first {warm} excluded (warm-up)",
-                            extra=["Training: steady-state speed of the Trainer (patch sampling on its "
-                                   "background thread, augmentation, forward, backward, Adam), no validation. "
-                                   "Megapixels/s counts the voxels of the network input patches.",
+                            extra=["Training: steady-state speed of the Trainer, the code path the widgets "
+                                   "use (on the CPU, numpy patches drawn on a background thread; on a GPU, "
+                                   "patches cut on the GPU from a resident copy of the data, bfloat16 autocast, "
+                                   "fused Adam, the loss read every 10 steps), forward, backward, Adam, "
+                                   "no validation. Megapixels/s counts the voxels of the network input patches.",
                                    "FLOPs: forward + backward of the U-Net on one batch, counted by "
                                    "torch.utils.flop_counter.FlopCounterMode (multiply-add = 2 FLOPs); "
                                    "GFLOP/s = FLOPs per step × steps/s." +

@@ -56,6 +56,14 @@ class TrainConfig:
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     amp : bool
         Mixed precision on CUDA (bfloat16 where supported, else float16 with loss scaling).
+    data_on_device : bool or None
+        Keep the (normalised) training data on the training device and cut every batch there,
+        with no host round trip per step. ``None`` (default): on GPUs when the data are
+        in-memory numpy arrays that take at most a quarter of the free GPU memory; never on
+        the CPU. ``False``: always read patches per batch on a background thread (lazy and
+        larger-than-memory data always are). ``True``: copy even when over that limit.
+    nb2nb_gamma : float
+        Weight of the Neighbor2Neighbor regulariser (2 in the paper).
     """
 
     mode: str = "n2n"
@@ -76,6 +84,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool = True
     nb2nb_gamma: float = 2.0
+    data_on_device: bool | None = None
 
     def __post_init__(self):
         def bad(msg):
@@ -104,6 +113,8 @@ class TrainConfig:
             bad(f"val_fraction must be in [0, 0.5), got {self.val_fraction!r}.")
         if self.val_every is not None and self.val_every < 1:
             bad(f"val_every must be a positive number of steps, got {self.val_every!r}.")
+        if self.data_on_device not in (None, True, False):
+            bad(f"data_on_device must be True, False or None (automatic), got {self.data_on_device!r}.")
         if self.channels not in ("joint", "separate"):
             bad(f"channels must be 'joint' or 'separate', got {self.channels!r}.")
 

@@ -257,3 +257,149 @@ class PatchSampler:
             y = None if self.target is None else np.stack([self._read(self.target, n, sl) for n, sl in chunk])
             c = None if self.clean is None else np.stack([self._read(self.clean, n, sl) for n, sl in chunk])
             yield x, y, c
+
+
+#: arrays of at most this many bytes (normalised float32, input and target together) are
+#: copied to the CPU "device" for tensor sampling; on CUDA the limit is a share of free memory
+CPU_RESIDENT_MAX_BYTES = 512 * 2**20
+#: share of the free GPU memory that the resident training data may take
+GPU_RESIDENT_SHARE = 0.25
+
+
+def resident_bytes(sampler: PatchSampler) -> int:
+    """Bytes that :class:`ResidentPatchSampler` would hold for ``sampler``'s training region."""
+    voxels = len(sampler.train_samples) * int(np.prod([b - a for a, b in sampler.train_box]))
+    n_arrays = 1 + (sampler.target is not None)
+    return voxels * len(sampler.channels) * n_arrays * 4
+
+
+def can_be_resident(sampler: PatchSampler, device) -> tuple[bool, str]:
+    """Whether the training data of ``sampler`` should live on ``device``, and why (or why not).
+
+    Only in-memory numpy arrays qualify (dask, zarr and other lazy arrays stay lazy: they may
+    be larger than memory), and only when they fit: on CUDA a quarter of the free memory, on
+    the CPU :data:`CPU_RESIDENT_MAX_BYTES`.
+    """
+    views = [v for v in (sampler.inp, sampler.target) if v is not None]
+    if not all(type(v.array) is np.ndarray for v in views):
+        return False, "the data are not in-memory numpy arrays (lazy or memory-mapped): patches are read per batch"
+    need = resident_bytes(sampler)
+    if device.type == "cuda":
+        import torch
+
+        free, _ = torch.cuda.mem_get_info(device)
+        limit = GPU_RESIDENT_SHARE * free
+    else:
+        limit = CPU_RESIDENT_MAX_BYTES
+    if need > limit:
+        return False, (f"the training data ({need / 2**20:.0f} MiB as float32) exceed {limit / 2**20:.0f} MiB on "
+                       f"{device.type}: patches are read per batch from host memory")
+    return True, f"training data on {device.type} ({need / 2**20:.1f} MiB)"
+
+
+class ResidentPatchSampler:
+    """Training batches cut, augmented and swapped on the training device, with no host round trip.
+
+    The normalised training region of the input (and target) is copied to ``device`` once;
+    every batch is then one gather with random offsets, flips and transposes drawn by a
+    generator on that device. On a GPU this removes the per-step host-to-device copy (a copy
+    from pageable memory waits for the GPU to finish its queued work) and the numpy patch
+    loop that would otherwise cap a small network's speed. Patches follow the same
+    distribution as :meth:`PatchSampler.sample_batch`: uniform positions in the training
+    region, a uniformly random flip/rotation (the dihedral group of the YX square, and a
+    random Z flip in 3D), and a random swap of input and target when ``symmetric``.
+
+    Parameters
+    ----------
+    sampler : PatchSampler
+        Gives the geometry (training region, patch size, channels, augmentation, symmetry)
+        and the normalisation.
+    device : torch.device
+    seed : int
+    """
+
+    def __init__(self, sampler: PatchSampler, device, *, seed: int = 0):
+        import torch
+
+        self.device = device
+        self.patch = sampler.read_patch
+        self.augment = sampler.augment
+        self.symmetric = sampler.symmetric and sampler.target is not None
+        box = tuple(slice(a, b) for a, b in sampler.train_box)
+        self.region = tuple(b - a for a, b in sampler.train_box)
+
+        def upload(view):
+            if view is None:
+                return None
+            blocks = [sampler.norm.apply(view.read(n, box)[sampler.channels], sampler.channels)
+                      for n in sampler.train_samples]
+            arr = np.stack(blocks).astype(np.float32, copy=False)  # (N, C, *region)
+            if not np.all(np.isfinite(arr)):
+                raise InputError("The image contains NaN or Inf values. Replace them first (e.g. numpy.nan_to_num).")
+            # (C, N * voxels): one flat row per channel, indexed by a linear voxel index
+            return torch.from_numpy(np.ascontiguousarray(arr.swapaxes(0, 1))).reshape(arr.shape[1], -1).to(device)
+
+        self.x = upload(sampler.inp)
+        self.y = upload(sampler.target)
+        self.n_samples = len(sampler.train_samples)
+        self.n_channels = len(sampler.channels)
+        self.generator = device_generator(device, seed)
+        self._gen_device = self.generator.device
+        nd = len(self.patch)
+        # strides of the linear index over (N, *region)
+        strides = [int(np.prod(self.region[i + 1:])) for i in range(nd)]
+        self._sample_stride = int(np.prod(self.region))
+        self._strides = strides
+        self._square = self.patch[-1] == self.patch[-2]
+        # local coordinates of a patch along each axis, shaped to broadcast over (B, *patch)
+        self._local = [torch.arange(p, device=device).reshape((1,) + tuple(p if j == i else 1 for j in range(nd)))
+                       for i, p in enumerate(self.patch)]
+
+    def _rand_int(self, high: int, n: int):
+        import torch
+
+        return torch.randint(0, high, (n,), generator=self.generator, device=self._gen_device).to(self.device)
+
+    def _rand_bool(self, n: int):
+        return self._rand_int(2, n).bool()
+
+    def sample_batch(self, batch_size: int):
+        """A random batch ``(x, y)`` of tensors ``(B, C, *patch)`` on the device (``y`` None for nb2nb)."""
+        import torch
+
+        b, nd = batch_size, len(self.patch)
+        shape_b = (b,) + (1,) * nd
+        coords = [loc.expand((b,) + self.patch) for loc in self._local]  # source coordinate per output voxel
+        if self.augment:
+            if self._square:  # transpose Y and X: with the flips below, every rotation/reflection of the square
+                t = self._rand_bool(b).reshape(shape_b)
+                coords[-2], coords[-1] = torch.where(t, coords[-1], coords[-2]), torch.where(t, coords[-2], coords[-1])
+            for i, p in enumerate(self.patch):
+                f = self._rand_bool(b).reshape(shape_b)
+                coords[i] = torch.where(f, p - 1 - coords[i], coords[i])
+        index = (self._rand_int(self.n_samples, b) * self._sample_stride).reshape(shape_b)
+        for i, (p, size) in enumerate(zip(self.patch, self.region)):
+            offset = self._rand_int(size - p + 1, b).reshape(shape_b)
+            index = index + (offset + coords[i]) * self._strides[i]
+        flat = index.reshape(-1)
+
+        def gather(data):
+            out = data.index_select(1, flat).reshape((self.n_channels, b) + self.patch)
+            return out.transpose(0, 1).contiguous()
+
+        x = gather(self.x)
+        y = None if self.y is None else gather(self.y)
+        if self.symmetric:
+            swap = self._rand_bool(b).reshape((b,) + (1,) * (nd + 1))
+            x, y = torch.where(swap, y, x), torch.where(swap, x, y)
+        return x, y
+
+
+def device_generator(device, seed: int):
+    """A ``torch.Generator`` on ``device`` (the CPU where the device has none), seeded."""
+    import torch
+
+    try:
+        return torch.Generator(device=device).manual_seed(int(seed))
+    except (RuntimeError, TypeError):  # pragma: no cover - devices without their own generator
+        return torch.Generator().manual_seed(int(seed))

@@ -63,7 +63,9 @@ def subsample_indices(y: torch.Tensor, generator: torch.Generator | None = None)
     pairs = torch.tensor([[0, 1], [1, 0], [0, 2], [2, 0], [1, 3], [3, 1], [2, 3], [3, 2]], device=y.device)
     # one choice per cell, shared across channels
     choice_shape = (y.shape[0],) + (1,) + tuple(y.shape[2:-2]) + (h, w)
-    choice = torch.randint(0, 8, choice_shape, generator=generator, device="cpu").to(y.device)
+    # drawn where the generator lives (the device itself, normally: no host round trip per step)
+    gen_device = generator.device if generator is not None else y.device
+    choice = torch.randint(0, 8, choice_shape, generator=generator, device=gen_device).to(y.device)
     sel = pairs[choice]  # (..., 2)
     idx1 = sel[..., 0].expand(shape)
     idx2 = sel[..., 1].expand(shape)

@@ -27,7 +27,7 @@ import numpy as np
 
 from .axes import AxisView, default_axes, validate_axes
 from .config import TrainConfig
-from .data import Normalization, PatchSampler, check_finite
+from .data import Normalization, PatchSampler, ResidentPatchSampler, can_be_resident, check_finite, device_generator
 from .denoiser import Denoiser
 from .device import amp_dtype, describe_device, select_device
 from .errors import InputError, N2NError, TrainingError
@@ -95,14 +95,20 @@ def _lr_factor(progress: float, warmup: float = 0.02) -> float:
 
 
 class _Prefetcher:
-    """Draws batches on a background thread so the device does not wait for numpy."""
+    """Draws batches on a background thread so the device does not wait for numpy.
 
-    def __init__(self, sampler: PatchSampler, batch_size: int, depth: int = 2):
+    For a CUDA device the batches are put in pinned (page-locked) memory on that thread, so
+    the copy to the GPU is asynchronous and does not wait for the GPU's queued work.
+    """
+
+    def __init__(self, sampler: PatchSampler, batch_size: int, device, depth: int = 2):
         import queue
 
         self._q: "queue.Queue" = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._sampler, self._bs = sampler, batch_size
+        self._device = device
+        self._pin = device.type == "cuda"
         self._thread = threading.Thread(target=self._work, daemon=True, name="n2n-prefetch")
         self._thread.start()
 
@@ -110,6 +116,8 @@ class _Prefetcher:
         while not self._stop.is_set():
             try:
                 item = self._sampler.sample_batch(self._bs)
+                if self._pin:
+                    item = tuple(None if a is None else _torch().from_numpy(a).pin_memory() for a in item)
             except BaseException as exc:  # handed to the consumer
                 item = exc
             while not self._stop.is_set():
@@ -122,14 +130,36 @@ class _Prefetcher:
                 return
 
     def next(self):
+        """The next batch ``(x, y)`` as tensors on the device (``y`` None for single-image mode)."""
         item = self._q.get()
         if isinstance(item, BaseException):
             raise item
-        return item
+        torch = _torch()
+        return tuple(None if a is None else (a if isinstance(a, torch.Tensor) else torch.from_numpy(a))
+                     .to(self._device, non_blocking=True) for a in item)
 
     def close(self):
         self._stop.set()
         self._thread.join(timeout=2)
+
+
+class _ResidentBatches:
+    """Batches from a :class:`ResidentPatchSampler`: drawn on the device, in the training thread."""
+
+    def __init__(self, sampler: ResidentPatchSampler, batch_size: int):
+        self._sampler, self._bs = sampler, batch_size
+
+    def next(self):
+        return self._sampler.sample_batch(self._bs)
+
+    def close(self):
+        pass
+
+
+def _torch():
+    import torch
+
+    return torch
 
 
 # ---- trainer ------------------------------------------------------------------------------
@@ -210,6 +240,22 @@ class Trainer:
         self._data_range = self._clean_range()
         # build the samplers now, so size errors surface before the run starts
         self._samplers = [self._make_sampler(g, i) for i, g in enumerate(self.groups)]
+        self.data_on_device = self._choose_residency()
+
+    def _choose_residency(self) -> bool:
+        """Whether training batches are cut on the device from a resident copy of the data."""
+        wanted = self.config.data_on_device
+        if wanted is False:
+            return False
+        ok, why = can_be_resident(self._samplers[0], self.device)
+        if wanted is None and self.device.type == "cpu":
+            # on the CPU, numpy patches from a background thread cost no more; keep memory low
+            return False
+        if ok or wanted is True:
+            self._notes.append(why if ok else why + " (data_on_device=True: copied anyway)")
+            return True
+        self._notes.append(why)
+        return False
 
     def _clean_range(self) -> float | None:
         if self.clean is None:
@@ -319,11 +365,16 @@ class Trainer:
         sub = UNetConfig(**{**self.unet.to_dict(), "in_channels": len(group), "out_channels": len(group)})
         model = UNet(sub).to(dev)
         self._models[gi] = model
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.99))
-        use_amp = cfg.amp and dev.type == "cuda"
+        on_cuda = dev.type == "cuda"
+        # fused Adam: one kernel for all parameters instead of several per tensor
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.99),
+                               **({"fused": True} if on_cuda else {}))
+        use_amp = cfg.amp and on_cuda
         adt = amp_dtype(dev)
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp and adt == torch.float16)
-        gen = torch.Generator().manual_seed(cfg.seed + 17 + gi)
+        gen = device_generator(dev, cfg.seed + 17 + gi)
+        if on_cuda:  # fixed patch shapes: let cuDNN pick the fastest convolution algorithms
+            torch.backends.cudnn.benchmark = True
         val_every = cfg.val_every or max(10, cfg.steps // 20)
         log_every = 1 if dev.type == "cpu" else 10
         ema = None
@@ -332,7 +383,10 @@ class Trainer:
         n_acc = 0
         reason = "completed"
         step = 0
-        prefetch = _Prefetcher(sampler, cfg.batch_size)
+        if self.data_on_device:
+            batches = _ResidentBatches(ResidentPatchSampler(sampler, dev, seed=cfg.seed + 1000 * gi), cfg.batch_size)
+        else:
+            batches = _Prefetcher(sampler, cfg.batch_size, dev)
         t_group = time.perf_counter()
         # a time budget is shared equally by the models of a per-channel run
         budget = cfg.time_budget_s / len(self.groups) if cfg.time_budget_s else None
@@ -348,9 +402,7 @@ class Trainer:
                 progress = self._progress(step - 1, t_group, budget)
                 for g in opt.param_groups:
                     g["lr"] = cfg.learning_rate * _lr_factor(progress)
-                x, y = prefetch.next()
-                xt = torch.from_numpy(x).to(dev, non_blocking=True)
-                yt = None if y is None else torch.from_numpy(y).to(dev, non_blocking=True)
+                xt, yt = batches.next()
                 with torch.autocast(dev.type, enabled=use_amp, dtype=adt):
                     if cfg.mode == "nb2nb":
                         loss = neighbor2neighbor_loss(model, xt, gamma=cfg.nb2nb_gamma, generator=gen)
@@ -400,7 +452,7 @@ class Trainer:
             self._keep_if_none(gi, model)
             raise
         finally:
-            prefetch.close()
+            batches.close()
         self._keep_if_none(gi, model)
         self.history["_group_steps"] = step
         return reason
