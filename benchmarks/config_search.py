@@ -60,7 +60,7 @@ def main(argv=None) -> int:
         for mode in ("n2n", "nb2nb") if args.nb2nb else ("n2n",):
             cfg = TrainConfig(mode=mode, steps=30, val_fraction=0.0, device="cpu", seed=0, **over)
             target = b if mode != "nb2nb" else None
-            cost = cpu_seconds_per_step(a, target, cfg)
+            cost = cpu_seconds_per_step(a, target, cfg, n=40, repeats=1)
             cfg = cfg.replace(steps=max(20, int(round(args.budget / cost))))
             with C.Stopwatch() as sw:
                 den = train(a, target, config=cfg)
