@@ -90,7 +90,7 @@ def machine(threads: int | None = None, device: str = "cpu") -> str:
              f"torch {torch.__version__}", f"numpy {np.__version__}",
              f"{threads if threads is not None else torch.get_num_threads()} compute thread(s)"]
     if hasattr(os, "getloadavg"):
-        parts.append(f"load average {os.getloadavg()[0]:.1f} when the table was written (other work on the machine)")
+        parts.append(f"load average {os.getloadavg()[0]:.1f} when the table was written, the benchmark's own processes included")
     if device.startswith("cuda") and torch.cuda.is_available():
         parts.append(f"GPU {torch.cuda.get_device_name(0)}")
     return "; ".join(p for p in parts if p)
