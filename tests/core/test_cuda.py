@@ -48,7 +48,9 @@ def test_gpu_streaming_path_for_data_that_stay_on_the_host(gaussian_pair):
     clean, a, b = gaussian_pair
     tr = Trainer(a, b, axes="YX", config=TrainConfig(mode="n2n", **CUDA, data_on_device=False))
     assert not tr.data_on_device
+    before = torch.backends.cudnn.benchmark
     list(tr.run())
+    assert torch.backends.cudnn.benchmark == before, "training left cudnn.benchmark changed"
     gain = psnr(clean, tr.denoiser().predict(a)) - psnr(clean, a)
     assert gain >= 6.0, f"N2N on CUDA from pinned host batches gained only {gain:.2f} dB"
 

@@ -58,10 +58,11 @@ class TrainConfig:
         Mixed precision on CUDA (bfloat16 where supported, else float16 with loss scaling).
     data_on_device : bool or None
         Keep the (normalised) training data on the training device and cut every batch there,
-        with no host round trip per step. ``None`` (default): on GPUs when the data are
-        in-memory numpy arrays that take at most a quarter of the free GPU memory; never on
-        the CPU. ``False``: always read patches per batch on a background thread (lazy and
-        larger-than-memory data always are). ``True``: copy even when over that limit.
+        with no host round trip per step. ``None`` (default): on CUDA GPUs when the data
+        are in-memory numpy arrays that take at most a quarter of the free GPU memory; never
+        on the CPU or Apple MPS (not measured there; ``True`` forces it). ``False``: always
+        read patches per batch on a background thread (lazy and larger-than-memory data
+        always are). ``True``: copy even when over that limit.
     nb2nb_gamma : float
         Weight of the Neighbor2Neighbor regulariser (2 in the paper).
     """

@@ -248,8 +248,9 @@ class Trainer:
         if wanted is False:
             return False
         ok, why = can_be_resident(self._samplers[0], self.device)
-        if wanted is None and self.device.type == "cpu":
-            # on the CPU, numpy patches from a background thread cost no more; keep memory low
+        if wanted is None and self.device.type != "cuda":
+            # on the CPU, numpy patches from a background thread cost no more (measured); keep
+            # memory low. Apple MPS shares memory with the host and is not measured: stream there too
             return False
         if ok or wanted is True:
             self._notes.append(why if ok else why + " (data_on_device=True: copied anyway)")
@@ -373,6 +374,7 @@ class Trainer:
         adt = amp_dtype(dev)
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp and adt == torch.float16)
         gen = device_generator(dev, cfg.seed + 17 + gi)
+        cudnn_benchmark = torch.backends.cudnn.benchmark
         if on_cuda:  # fixed patch shapes: let cuDNN pick the fastest convolution algorithms
             torch.backends.cudnn.benchmark = True
         val_every = cfg.val_every or max(10, cfg.steps // 20)
@@ -453,6 +455,8 @@ class Trainer:
             raise
         finally:
             batches.close()
+            # prediction runs on tiles of varying shape: leave the global setting as it was
+            torch.backends.cudnn.benchmark = cudnn_benchmark
         self._keep_if_none(gi, model)
         self.history["_group_steps"] = step
         return reason
