@@ -449,8 +449,8 @@ def render(results: list[dict], args, wall_s: float) -> str:
                            "32×96×96 cells. Outputs clipped to [0, 255]; data range 255.",
                            f"Wall time of the whole run: {wall_s / 60:.1f} min ({args.jobs} case(s) at a time, "
                            f"each in its own process)"
-                           + (f"; resumed: {args.n_resumed} case(s) came from an earlier, interrupted run of "
-                              f"the same command (same calibration), not counted in this time."
+                           + (f"; resumed: {args.n_resumed} case(s) came from an earlier run of "
+                              f"this mode (same calibration and settings), not counted in this time."
                               if getattr(args, "n_resumed", 0) else ".")])
     text += "\n" + C.md_table(["method"] + cols, rows, align="l" + "c" * len(cols))
     text += "\nSteps done / training CPU seconds used by each learned run:\n\n"
