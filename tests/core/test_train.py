@@ -90,6 +90,27 @@ def test_closing_the_generator_keeps_a_model(gaussian_pair):
     assert tr.denoiser().predict(a).shape == a.shape
 
 
+def test_without_a_validation_band_the_latest_weights_are_kept(gaussian_pair):
+    """Nothing held out: the model kept is the last step's, not a snapshot chosen by training loss."""
+    _, a, b = gaussian_pair
+    cfg = TrainConfig(**{**TINY, "steps": 40, "val_every": 5, "val_fraction": 0.0})
+    tr = Trainer(a, b, config=cfg)
+    events = []
+    for ev in tr.run():
+        events.append(ev)
+        if isinstance(ev, Progress) and ev.step == 23:
+            tr.request_stop()  # between two checkpoints of the old rule (steps 20 and 25)
+    assert not any(isinstance(ev, Validated) for ev in events)
+    assert events[-1].reason == "stopped" and events[-1].best_step == 23
+    kept = tr.denoiser().models[0].state_dict()
+    for name, value in tr._models[0].state_dict().items():
+        assert torch_equal(kept[name], value), f"{name} differs from the last step's weights"
+
+
+def torch_equal(x, y) -> bool:
+    return bool((x.detach().cpu() == y.detach().cpu()).all())
+
+
 def test_training_is_reproducible_on_cpu(gaussian_pair):
     _, a, b = gaussian_pair
     cfg = TrainConfig(**{**TINY, "steps": 5, "device": "cpu", "seed": 7})
