@@ -250,6 +250,21 @@ def train_config(ndim: int, mode: str, loss: str, steps: int, seed: int = 0):
                        device="cpu", seed=seed, **over)
 
 
+def training_data(case: Case, mode: str):
+    """``(input, target, axes)`` that ``mode`` trains on for ``case``.
+
+    N2N trains on A→B and B→A (symmetric); N2C sees the same two noisy inputs, each with the
+    clean target, so that the two differ only in their targets; Nb2Nb sees A alone.
+    """
+    import numpy as np
+
+    axes = "YX" if case.a.ndim == 2 else "ZYX"
+    a, b, clean = (np.asarray(x, dtype=np.float32) for x in (case.a, case.b, case.clean))
+    if mode == "n2c":
+        return np.stack([a, b]), np.stack([clean, clean]), "S" + axes
+    return a, (b if mode == "n2n" else None), axes
+
+
 def cpu_seconds_per_step(inp, target, cfg, *, n: int = 60, skip: int = 10, repeats: int = 2) -> float:
     """Process CPU seconds per training step of ``cfg`` on this data, from short runs.
 
@@ -325,14 +340,9 @@ class LearnedRunner:
         outputs, info = {}, {}
         axes = "YX" if case.a.ndim == 2 else "ZYX"
         a = np.asarray(case.a, dtype=np.float32)
-        b = np.asarray(case.b, dtype=np.float32)
-        clean = np.asarray(case.clean, dtype=np.float32)
-        # N2N trains on A→B and B→A (symmetric); N2C sees the same two noisy inputs, each with the
-        # clean target, so that the two differ only in their targets
-        plans = (("N2N (A→B)", "n2n", a, b, axes),
-                 ("N2C (A, B→clean)", "n2c", np.stack([a, b]), np.stack([clean, clean]), "S" + axes),
-                 ("Nb2Nb (A only)", "nb2nb", a, None, axes))
-        for label, mode, inp, tgt, ax in plans:
+        plans = (("N2N (A→B)", "n2n"), ("N2C (A, B→clean)", "n2c"), ("Nb2Nb (A only)", "nb2nb"))
+        for label, mode in plans:
+            inp, tgt, ax = training_data(case, mode)
             steps, cost = self.steps_for(case, mode)
             cfg = train_config(case.a.ndim, mode, loss, steps, self.seed)
             with C.Stopwatch() as sw:

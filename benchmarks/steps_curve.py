@@ -34,15 +34,12 @@ def _run(task) -> list:
     import numpy as np
 
     from napari_n2n import psnr, train
-    from quality import make_case, train_config
+    from quality import make_case, train_config, training_data
 
     case = make_case(image, noise)
-    a, b, clean = (np.asarray(x, dtype=np.float32) for x in (case.a, case.b, case.clean))
+    a, clean = (np.asarray(x, dtype=np.float32) for x in (case.a, case.clean))
     cfg = dataclasses.replace(train_config(2, mode, case.noise.suggested_loss, steps), val_fraction=val)
-    if mode == "n2n":
-        inp, tgt, axes = a, b, "YX"
-    else:  # as in quality.py: the same two noisy inputs, each with the clean target
-        inp, tgt, axes = np.stack([a, b]), np.stack([clean, clean]), "SYX"
+    inp, tgt, axes = training_data(case, mode)
     with C.Stopwatch() as sw:
         den = train(inp, tgt, axes=axes, config=cfg)
     p = np.clip(np.asarray(den.predict(a, axes="YX", device="cpu")), 0, 255)
@@ -83,9 +80,12 @@ def main(argv=None) -> int:
         rows = [row for _, row in sorted(zip(order, done))]
     else:
         rows = [_run(task) for task in tasks]
+    from quality import CONFIG_2D
+
+    config = ", ".join(f"{k}={v}" for k, v in CONFIG_2D.items())
     text = C.header("N2N vs N2C as training goes on (one 256×256 pair)", threads=args.threads,
-                    extra=["Configuration of quality.py (2D U-Net depth 2, 8 base channels, patch 32, batch 8, "
-                           "lr 3e-3 with cosine decay over the run); no validation hold-out and the last model, "
+                    extra=[f"Configuration of quality.py (2D U-Net {config}, learning rate with cosine decay "
+                           "over the run); no validation hold-out and the last model, "
                            "except where the row says otherwise. PSNR (dB) of the prediction of A; bright: "
                            f"pixels with clean ≥ {BRIGHT} (mean error and RMSE in grey levels).",
                            f"Wall time: {(time.perf_counter() - t) / 60:.1f} min ({args.jobs} run(s) at a time)."])

@@ -3,11 +3,12 @@ import time
 
 import numpy as np
 import pytest
+import torch
 
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.errors import InputError, TrainingError
 from napari_n2n.core.metrics import psnr
-from napari_n2n.core.noise import Gaussian, Poisson, synthesize_pair
+from napari_n2n.core.noise import Poisson, synthesize_pair
 from napari_n2n.core.train import Finished, Preview, Progress, Started, Trainer, Validated, train
 
 from ..conftest import QUALITY, TINY
@@ -104,11 +105,7 @@ def test_without_a_validation_band_the_latest_weights_are_kept(gaussian_pair):
     assert events[-1].reason == "stopped" and events[-1].best_step == 23
     kept = tr.denoiser().models[0].state_dict()
     for name, value in tr._models[0].state_dict().items():
-        assert torch_equal(kept[name], value), f"{name} differs from the last step's weights"
-
-
-def torch_equal(x, y) -> bool:
-    return bool((x.detach().cpu() == y.detach().cpu()).all())
+        assert torch.equal(kept[name], value.detach().cpu()), f"{name} differs from the last step's weights"
 
 
 def test_training_is_reproducible_on_cpu(gaussian_pair):

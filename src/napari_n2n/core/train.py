@@ -16,7 +16,6 @@ Examples
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 import time
@@ -474,10 +473,16 @@ class Trainer:
         N2N steps: 24.10 dB for the snapshot of lowest training loss, 24.87 dB for the last
         weights; ``benchmarks/steps_curve.py``).
         """
-        if self._best_states[gi] is None or not self._samplers[gi].has_validation:
-            self._best_states[gi] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-            if not self._samplers[gi].has_validation:
-                self.best_step = step
+        validated = self._samplers[gi].has_validation
+        if validated and self._best_states[gi] is not None:
+            return  # the weights of lowest validation loss are kept
+        self._keep(gi, model)
+        if not validated:
+            self.best_step = step
+
+    def _keep(self, gi: int, model) -> None:
+        """Snapshot ``model``'s weights (on the host) as the ones :meth:`denoiser` returns."""
+        self._best_states[gi] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
     def _validate(self, model, sampler: PatchSampler, gi: int, step: int):
         import torch
@@ -515,7 +520,7 @@ class Trainer:
         is_best = val_loss < self._best_metric.get(gi, math.inf)
         if is_best:
             self._best_metric[gi] = val_loss
-            self._best_states[gi] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            self._keep(gi, model)
             self.best_step = step
             self.best_val_loss = val_loss
         self.history["val_step"].append(step)
