@@ -26,13 +26,9 @@ import _common as C  # noqa: E402
 def run(padding: str, only: str | None) -> list[list]:
     import numpy as np
 
-    import napari_n2n.core.train as T
     from napari_n2n import psnr, train
-    from napari_n2n.core.model import UNetConfig
     from quality import make_case, train_config
 
-    # the Trainer builds its U-Net from UNetConfig: make that pick the padding under test
-    T.UNetConfig = lambda **kw: UNetConfig(**{"padding": padding, **kw})
     plans = []
     if only in (None, "3d"):
         plans += [("volume", "g25", steps, 0) for steps in (250, 275, 300, 325)]
@@ -44,7 +40,7 @@ def run(padding: str, only: str | None) -> list[list]:
         case = make_case(image, noise)
         nd = case.a.ndim
         with C.Stopwatch() as sw:
-            den = train(case.a, case.b, config=train_config(nd, "n2n", "l2", steps, seed=seed))
+            den = train(case.a, case.b, config=train_config(nd, "n2n", "l2", steps, seed=seed).replace(padding=padding))
         small = dict(tile=(16, 16, 16), overlap=4) if nd == 3 else dict(tile=32, overlap=8)
         scores = []
         for kw in ({}, small):

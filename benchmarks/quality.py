@@ -274,7 +274,7 @@ def cpu_seconds_per_step(inp, target, cfg, *, n: int = 60, skip: int = 10, repea
     ~850 for a 20 s budget, runs that then used 13-17 CPU seconds).
     """
     from napari_n2n import train
-    from napari_n2n.core.train import Progress
+    from napari_n2n.core.events import Progress
 
     best = float("inf")
     for _ in range(repeats):

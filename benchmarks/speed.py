@@ -127,7 +127,7 @@ def training_throughput(data, *, axes: str, cfg_kw: dict, steps: int, warmup: in
     import numpy as np
 
     from napari_n2n import TrainConfig, Trainer
-    from napari_n2n.core.train import Progress
+    from napari_n2n.core.events import Progress
 
     cfg = TrainConfig(steps=steps, device=device, val_fraction=0.0, seed=0, **cfg_kw)
     tr = Trainer(data, data, axes=axes, config=cfg)

@@ -86,7 +86,7 @@ def main(out_dir: str = "docs/images") -> dict:
     train.patch_size.value = 64
     train.batch_size.value = 8
     train.learning_rate.value = 2e-3
-    train.network.value = (2, 16)
+    train.network.value = "cpu-quick"
     train.preview_every_s = 2.0
     _camera(viewer).zoom = 1.6
     _settle(app, 1.0)
@@ -139,7 +139,7 @@ def main(out_dir: str = "docs/images") -> dict:
     train.patch_size.value = 64
     train.batch_size.value = 8
     train.learning_rate.value = 2e-3
-    train.network.value = (2, 16)
+    train.network.value = "cpu-quick"
     train.show_preview.value = False
     train._on_train_clicked()
     run = train._run

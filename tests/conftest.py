@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from ._helpers import TRAIN_QUALITY
+
 
 @pytest.fixture(scope="session")
 def camera_crop():
@@ -21,14 +23,6 @@ def gaussian_pair(camera_crop):
     return camera_crop, a, b
 
 
-#: a tiny U-Net and budget for tests that only need training to run, not to converge
-TINY = dict(depth=2, base_channels=8, patch_size=32, batch_size=4, steps=3)
-
-
-#: the budget of the quality tests: a small U-Net, 400 steps (about 20-40 s on 2 CPU cores)
-QUALITY = dict(depth=3, base_channels=16, patch_size=32, batch_size=8, steps=400, seed=0, device="cpu")
-
-
 @pytest.fixture(scope="session")
 def n2n_result(gaussian_pair):
     """A Noise2Noise model trained on the Gaussian pair, with its prediction of A."""
@@ -36,7 +30,7 @@ def n2n_result(gaussian_pair):
     from napari_n2n.core.train import Trainer
 
     clean, a, b = gaussian_pair
-    trainer = Trainer(a, b, axes="YX", config=TrainConfig(mode="n2n", **QUALITY), clean=clean)
+    trainer = Trainer(a, b, axes="YX", config=TrainConfig(mode="n2n", **TRAIN_QUALITY), clean=clean)
     events = list(trainer.run())
     den = trainer.denoiser()
     return {"denoiser": den, "events": events, "pred": den.predict(a), "trainer": trainer}

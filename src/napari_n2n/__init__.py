@@ -13,8 +13,12 @@ napari)::
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import PackageNotFoundError, version
 
-__version__ = "0.1.0"
+try:  # the one source of the version: the package metadata (pyproject.toml)
+    __version__ = version("napari-n2n")
+except PackageNotFoundError:  # run from a source tree that is not installed (e.g. PYTHONPATH=src)
+    __version__ = "0+unknown"
 
 _EXPORTS = {
     # noise and pairs
@@ -28,7 +32,8 @@ _EXPORTS = {
     "Denoiser": "core.denoiser", "select_device": "core.device",
     "psnr": "core.metrics", "ssim": "core.metrics",
     "N2NError": "core.errors", "InputError": "core.errors", "ModelFileError": "core.errors",
-    "TrainingError": "core.errors", "DeviceError": "core.errors",
+    "TrainingError": "core.errors", "DenoisingError": "core.errors", "DeviceError": "core.errors",
+    "preset": "core.presets", "PRESETS": "core.presets",
 }
 
 __all__ = ["__version__", "load_model", *_EXPORTS]

@@ -12,47 +12,33 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-
-def demo_images(seed: int = 0):
-    """The demo's clean image and its noisy pair (float32, 0–255)."""
-    from skimage import data
-
-    from .core.noise import Gaussian, synthesize_pair
-
-    clean = data.camera().astype(np.float32)
-    a, b = synthesize_pair(clean, Gaussian(sigma=25.0), seed=seed)
-    return clean, a, b
-
 
 def run_demo(out_dir: str = "demo_out", *, seconds: float = 50.0, device: str = "auto", seed: int = 0,
              quiet: bool = False) -> dict:
     """Run the demo; return the figures printed (PSNR/SSIM per method, timings)."""
-    from .cli import run_prediction, run_training
-    from .core.config import TrainConfig
+    from .console import run_prediction, run_training
     from .core.metrics import psnr, ssim
-    from .core.noise import Gaussian
+    from .core.presets import preset
+    from .core.samples import pair_2d
     from .core.train import Trainer
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    clean, a, b = demo_images(seed)
-    # a compact U-Net (0.5 M parameters) learns the most per CPU second: in 40 s on one core it
-    # reached 27.0 dB where the default 1.9 M model reached 25.7 dB (camera, sigma 25)
-    base = TrainConfig(steps=100_000, time_budget_s=seconds, device=device, seed=seed, depth=3, base_channels=16,
-                       patch_size=48, batch_size=8)
+    sample = pair_2d(sigma=25.0, seed=seed)
+    clean, a, b = sample.clean, sample.a, sample.b
+    recipe = preset("cpu-quick")  # the compact U-Net that learns the most per CPU second
+    base = recipe.config(steps=100_000, time_budget_s=seconds, device=device, seed=seed)
     print(f"napari-n2n demo: camera 512x512, Gaussian noise sigma 25, {seconds:g} s of training per method "
-          f"(U-Net depth 3, width 16, patch 48, batch 8)", file=sys.stderr)
+          f"(preset {recipe.name}: {recipe.description})", file=sys.stderr)
     results = {"noisy": {"psnr": psnr(clean, a), "ssim": ssim(clean, a)}}
     images = {"noisy": a}
     for name, target, mode in (("N2N", b, "n2n"), ("N2C", clean, "n2c")):
         trainer = Trainer(a, target, axes="YX", config=base.replace(mode=mode), clean=clean,
-                          noise=Gaussian(25.0).to_dict())
+                          noise=sample.noise.to_dict())
         den, fin = run_training(trainer, label=name, quiet=quiet)
         den.save(out / f"{name.lower()}.n2n")
-        pred = run_prediction(den, a, quiet=True)
+        pred = run_prediction(den.predict_iter(a), quiet=True)
         images[name] = pred
         results[name] = {"psnr": psnr(clean, pred), "ssim": ssim(clean, pred),
                          "steps": fin.steps_done if fin else None, "train_s": fin.elapsed_s if fin else None}

@@ -13,11 +13,11 @@ from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.metrics import psnr
 from napari_n2n.core.train import Trainer
 
-from ..conftest import QUALITY
+from .._helpers import TRAIN_QUALITY
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
-CUDA = {**QUALITY, "device": "cuda"}
+CUDA = {**TRAIN_QUALITY, "device": "cuda"}
 
 
 def _train_counting_syncs(trainer):

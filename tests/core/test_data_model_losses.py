@@ -3,17 +3,11 @@ import pytest
 import torch
 
 from napari_n2n.core.axes import AxisView
-from napari_n2n.core.data import Normalization, PatchSampler, augment
+from napari_n2n.core.normalization import Normalization
+from napari_n2n.core.sampling import PatchSampler, augment
 from napari_n2n.core.errors import InputError
 from napari_n2n.core.losses import apply_subsample, neighbor2neighbor_loss, pixel_loss, subsample_indices
 from napari_n2n.core.model import UNet, UNetConfig, count_parameters
-
-
-def _sampler(arr, target=None, axes="YX", nd=2, **kw):
-    views = [AxisView(a, axes, nd) if a is not None else None for a in (arr, target)]
-    norm = Normalization.fit([views[0]])
-    kw.setdefault("patch", (16,) * nd)
-    return PatchSampler(views[0], views[1], None, norm=norm, channels=[0], **kw)
 
 
 def test_normalization_is_robust_and_invertible():
@@ -38,7 +32,7 @@ def test_constant_and_nan_images_are_refused():
 
 def test_validation_band_is_held_out_from_training():
     arr = np.random.default_rng(0).random((64, 100)).astype(np.float32)
-    s = _sampler(arr, arr, val_fraction=0.2, seed=1)
+    s = PatchSampler.from_arrays(arr, arr, val_fraction=0.2, seed=1, patch=16)
     assert s.train_box[-1] == (0, 80)
     assert s.has_validation
     for _, sl in s.val_positions:
@@ -46,7 +40,7 @@ def test_validation_band_is_held_out_from_training():
     # training patches never reach into the band: mark the band and sample
     marked = arr.copy()
     marked[:, 80:] = 1000.0
-    s2 = _sampler(marked, marked, val_fraction=0.2, seed=1, augment=False)
+    s2 = PatchSampler.from_arrays(marked, marked, val_fraction=0.2, seed=1, augment=False, patch=16)
     x, _ = s2.sample_batch(64)
     hi = s2.norm.apply(np.array([[1000.0]], np.float32))[0, 0]
     assert not np.any(np.isclose(x, hi))
@@ -54,18 +48,18 @@ def test_validation_band_is_held_out_from_training():
 
 def test_validation_falls_back_to_last_sample_or_none():
     stack = np.random.default_rng(0).random((3, 20, 20)).astype(np.float32)
-    s = _sampler(stack, stack, axes="TYX", val_fraction=0.1)
+    s = PatchSampler.from_arrays(stack, stack, axes="TYX", val_fraction=0.1, patch=16)
     assert s.train_samples == [0, 1] and {n for n, _ in s.val_positions} == {2}
-    s = _sampler(stack[0], stack[0], val_fraction=0.1)
+    s = PatchSampler.from_arrays(stack[0], stack[0], val_fraction=0.1, patch=16)
     assert not s.has_validation and "disabled" in s.notes[0]
 
 
 def test_patch_larger_than_image_is_explained():
     arr = np.random.default_rng(0).random((20, 40)).astype(np.float32)
     with pytest.raises(InputError, match="smaller than the patch.*at most 20"):
-        _sampler(arr, arr, patch=(32, 32))
+        PatchSampler.from_arrays(arr, arr, patch=(32, 32))
     with pytest.raises(InputError, match="twice as large"):
-        _sampler(arr, None, patch=(16, 16), nb2nb=True)
+        PatchSampler.from_arrays(arr, None, patch=(16, 16), nb2nb=True)
 
 
 def test_augmentation_is_identical_for_input_and_target():
@@ -80,10 +74,10 @@ def test_augmentation_is_identical_for_input_and_target():
 
 def test_batches_have_the_expected_shapes_3d_and_nb2nb():
     vol = np.random.default_rng(0).random((12, 40, 40)).astype(np.float32)
-    s = _sampler(vol, vol, axes="ZYX", nd=3, patch=(8, 16, 16))
+    s = PatchSampler.from_arrays(vol, vol, axes="ZYX", patch=(8, 16, 16))
     x, y = s.sample_batch(3)
     assert x.shape == y.shape == (3, 1, 8, 16, 16) and x.dtype == np.float32
-    s = _sampler(vol[0], None, patch=(8, 8), nb2nb=True)
+    s = PatchSampler.from_arrays(vol[0], None, patch=(8, 8), nb2nb=True)
     x, y = s.sample_batch(2)
     assert x.shape == (2, 1, 16, 16) and y is None
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -8,7 +10,7 @@ from napari_n2n.core.metrics import psnr
 from napari_n2n.core.predict import axis_weights, tile_starts
 from napari_n2n.core.train import Trainer
 
-from ..conftest import TINY
+from .._helpers import TRAIN_TINY
 
 
 @pytest.mark.parametrize("size,tile,overlap", [(100, 32, 8), (512, 512, 32), (37, 64, 8), (513, 128, 32)])
@@ -121,7 +123,7 @@ def test_channel_models_and_mismatch():
     rng = np.random.default_rng(0)
     img = rng.random((2, 48, 48)).astype(np.float32)
     for mode in ("joint", "separate"):
-        tr = Trainer(img, img + 0.01, axes="CYX", config=TrainConfig(channels=mode, **TINY))
+        tr = Trainer(img, img + 0.01, axes="CYX", config=TrainConfig(channels=mode, **TRAIN_TINY))
         list(tr.run())
         den = tr.denoiser()
         assert len(den.models) == (1 if mode == "joint" else 2)
@@ -129,36 +131,46 @@ def test_channel_models_and_mismatch():
         with pytest.raises(InputError, match="2 channels but the image has 3"):
             den.predict(np.concatenate([img, img[:1]]), axes="CYX")
     # a single-channel model is applied to each channel of a multi-channel image
-    tr = Trainer(img[0], img[0] + 0.01, config=TrainConfig(**TINY))
+    tr = Trainer(img[0], img[0] + 0.01, config=TrainConfig(**TRAIN_TINY))
     list(tr.run())
     assert tr.denoiser().predict(np.moveaxis(img, 0, -1), axes="YXC").shape == (48, 48, 2)
 
 
-def test_model_files_without_padding_load_as_zero_padded(gaussian_pair, tmp_path):
-    """Files written before the padding was recorded (all zero-padded) keep predicting as trained."""
-    import torch
+DATA = Path(__file__).resolve().parent.parent / "data"
 
-    from napari_n2n.core.checkpoint import load_checkpoint, save_checkpoint
-    from napari_n2n.core.data import Normalization
+
+@pytest.mark.parametrize("name,padding", [("model_v1_zeros", "zeros"), ("model_v1_reflect", "reflect")])
+def test_format_1_files_load_and_predict_as_when_they_were_saved(name, padding):
+    """Files of format 1, kept in tests/data, written by napari-n2n at 80c7cdd (before the U-Net recorded its
+    padding: zero padding) and at 22f349c (reflect padding recorded), each with an input and the prediction the
+    model made when it was saved."""
+    from napari_n2n.core.checkpoint import FORMAT_VERSION
+
+    den = Denoiser.load(DATA / f"{name}.n2n")
+    assert FORMAT_VERSION == 2 and den.unet.padding == padding and den.config.padding == padding
+    image = np.load(DATA / f"{name}_input.npy")
+    np.testing.assert_allclose(den.predict(image), np.load(DATA / f"{name}_expected.npy"), rtol=1e-5, atol=1e-3)
+
+
+def test_files_of_a_development_version_are_refused_with_a_message():
+    """A file from before 80c7cdd (U-Net with a residual output) cannot run here: one message, no traceback."""
+    with pytest.raises(ModelFileError, match="pre-release development version"):
+        Denoiser.load(DATA / "model_v1_residual.n2n")
+
+
+def test_files_written_now_are_format_2_and_record_their_padding(tmp_path):
+    from safetensors import safe_open
+
+    from napari_n2n.core.checkpoint import load_checkpoint
     from napari_n2n.core.model import UNet, UNetConfig
+    from napari_n2n.core.normalization import Normalization
 
-    _, a, _ = gaussian_pair
-    torch.manual_seed(0)
-    old_unet = UNetConfig(depth=2, base_channels=8, padding="zeros")
-    model = UNet(old_unet)
-    den = Denoiser([model], [[0]], Normalization((100.0,), (50.0,)), unet=old_unet, axes="YX")
-    path = den.save(tmp_path / "old.n2n")
-    tensors, payload = load_checkpoint(path)
-    del payload["unet"]["padding"]  # what a napari-n2n 0.1 file holds
-    save_checkpoint(tmp_path / "old.n2n", tensors, payload)
-    loaded = Denoiser.load(tmp_path / "old.n2n")
-    assert loaded.unet.padding == "zeros"
-    np.testing.assert_array_equal(loaded.predict(a[:64, :64]), den.predict(a[:64, :64]))
-    # and a file written now records its padding
-    _, new_payload = load_checkpoint(Denoiser([UNet(UNetConfig(depth=2, base_channels=8))], [[0]], den.norm,
-                                              unet=UNetConfig(depth=2, base_channels=8), axes="YX")
-                                     .save(tmp_path / "new.n2n"))
-    assert new_payload["unet"]["padding"] == "reflect"
+    unet = UNetConfig(depth=2, base_channels=8, padding="zeros")
+    path = Denoiser([UNet(unet)], [[0]], Normalization((100.0,), (50.0,)), unet=unet, axes="YX").save(tmp_path / "m.n2n")
+    with safe_open(path, framework="pt") as f:
+        assert f.metadata()["format_version"] == "2"
+    _, meta = load_checkpoint(path)
+    assert meta.unet["padding"] == "zeros" and Denoiser.load(path).unet.padding == "zeros"
 
 
 def test_whole_volume_prediction_matches_training_sized_tiles():
@@ -167,7 +179,7 @@ def test_whole_volume_prediction_matches_training_sized_tiles():
     With zero-padded convolutions this run (3D, 16³ patches, seed 2) scored 29.7 dB on the
     whole volume and 32.5 dB in 16³ tiles: the network had learnt the patch border as a cue.
     """
-    from napari_n2n.samples import volume_3d
+    from napari_n2n.core.samples import volume_3d
 
     s = volume_3d()
     clean, a, b = s.clean[:, :64, :64], s.a[:, :64, :64], s.b[:, :64, :64]

@@ -4,20 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from napari_n2n.core.axes import AxisView
 from napari_n2n.core.config import TrainConfig
-from napari_n2n.core.data import Normalization, PatchSampler, ResidentPatchSampler, can_be_resident
+from napari_n2n.core.batches import ResidentPatchSampler, can_be_resident
+from napari_n2n.core.sampling import PatchSampler
 from napari_n2n.core.metrics import psnr
-from napari_n2n.core.train import Started, Trainer
+from napari_n2n.core.events import Started
+from napari_n2n.core.train import Trainer
 
-from ..conftest import QUALITY
-
-
-def _geometry(arr, target=None, axes="YX", nd=2, **kw):
-    views = [AxisView(a, axes, nd) if a is not None else None for a in (arr, target)]
-    norm = Normalization.fit([views[0]])
-    kw.setdefault("patch", (8,) * nd)
-    return PatchSampler(views[0], views[1], None, norm=norm, channels=list(range(views[0].n_channels)), **kw)
+from .._helpers import TRAIN_QUALITY
 
 
 def _dihedral(block):
@@ -33,7 +27,7 @@ def _dihedral(block):
 def test_patches_are_crops_of_the_normalised_training_region():
     rng = np.random.default_rng(0)
     arr = rng.random((3, 40, 50)).astype(np.float32)  # TYX: three samples
-    geo = _geometry(arr, arr * 2, axes="TYX", val_fraction=0.2, augment=False)
+    geo = PatchSampler.from_arrays(arr, arr * 2, axes="TYX", val_fraction=0.2, augment=False, patch=8)
     s = ResidentPatchSampler(geo, torch.device("cpu"), seed=1)
     x, y = s.sample_batch(64)
     assert x.shape == (64, 1, 8, 8) and y.shape == (64, 1, 8, 8) and x.dtype == torch.float32
@@ -51,7 +45,7 @@ def test_patches_are_crops_of_the_normalised_training_region():
 
 def test_augmentation_draws_every_rotation_and_reflection_and_symmetric_swaps():
     arr = np.arange(16 * 16, dtype=np.float32).reshape(16, 16)
-    geo = _geometry(arr, -arr, val_fraction=0.0, patch=(16, 16), symmetric=True)
+    geo = PatchSampler.from_arrays(arr, -arr, val_fraction=0.0, patch=(16, 16), symmetric=True)
     s = ResidentPatchSampler(geo, torch.device("cpu"), seed=3)
     x, y = s.sample_batch(400)
     nx = geo.norm.apply(arr[None])[0]
@@ -75,10 +69,8 @@ def test_augmentation_draws_every_rotation_and_reflection_and_symmetric_swaps():
 def test_3d_and_channels():
     rng = np.random.default_rng(1)
     vol = rng.random((2, 10, 20, 20)).astype(np.float32)  # CZYX
-    views = [AxisView(vol, "CZYX", 3)]
-    norm = Normalization.fit(views)
-    geo = PatchSampler(views[0], views[0], None, patch=(4, 8, 8), norm=norm, channels=[0, 1], val_fraction=0.0,
-                       augment=True)
+    geo = PatchSampler.from_arrays(vol, vol, axes="CZYX", patch=(4, 8, 8), val_fraction=0.0, augment=True)
+    norm = geo.norm
     s = ResidentPatchSampler(geo, torch.device("cpu"), seed=0)
     x, y = s.sample_batch(5)
     assert x.shape == (5, 2, 4, 8, 8)
@@ -103,18 +95,18 @@ def _3d_variants(block):
 
 def test_lazy_or_memory_mapped_data_stay_on_the_host(tmp_path):
     arr = np.random.default_rng(0).random((32, 32)).astype(np.float32)
-    ok, _ = can_be_resident(_geometry(arr, arr), torch.device("cpu"))
+    ok, _ = can_be_resident(PatchSampler.from_arrays(arr, arr, patch=8), torch.device("cpu"))
     assert ok
     mm = np.lib.format.open_memmap(tmp_path / "a.npy", mode="w+", dtype=np.float32, shape=arr.shape)
     mm[:] = arr
-    ok, why = can_be_resident(_geometry(mm, mm), torch.device("cpu"))
+    ok, why = can_be_resident(PatchSampler.from_arrays(mm, mm, patch=8), torch.device("cpu"))
     assert not ok and "lazy or memory-mapped" in why
 
 
 def test_training_from_resident_data_denoises_as_well(gaussian_pair):
     """The resident path (the one GPUs take) trains as well as the streaming one, on the CPU."""
     clean, a, b = gaussian_pair
-    cfg = TrainConfig(mode="n2n", **QUALITY, data_on_device=True)
+    cfg = TrainConfig(mode="n2n", **TRAIN_QUALITY, data_on_device=True)
     tr = Trainer(a, b, axes="YX", config=cfg)
     events = list(tr.run())
     assert tr.data_on_device
@@ -125,7 +117,7 @@ def test_training_from_resident_data_denoises_as_well(gaussian_pair):
 
 def test_nb2nb_from_resident_data(gaussian_pair):
     clean, a, _ = gaussian_pair
-    cfg = TrainConfig(mode="nb2nb", **{**QUALITY, "steps": 150, "patch_size": 24}, data_on_device=True)
+    cfg = TrainConfig(mode="nb2nb", **{**TRAIN_QUALITY, "steps": 150, "patch_size": 24}, data_on_device=True)
     tr = Trainer(a, None, axes="YX", config=cfg)
     list(tr.run())
     gain = psnr(clean, tr.denoiser().predict(a)) - psnr(clean, a)

@@ -9,9 +9,10 @@ from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.errors import InputError, TrainingError
 from napari_n2n.core.metrics import psnr
 from napari_n2n.core.noise import Poisson, synthesize_pair
-from napari_n2n.core.train import Finished, Preview, Progress, Started, Trainer, Validated, train
+from napari_n2n.core.events import Finished, Preview, Progress, Started, Validated
+from napari_n2n.core.train import Trainer, train
 
-from ..conftest import QUALITY, TINY
+from .._helpers import TRAIN_QUALITY, TRAIN_TINY
 
 
 def test_n2n_raises_psnr_by_6_db(n2n_result, gaussian_pair):
@@ -22,7 +23,7 @@ def test_n2n_raises_psnr_by_6_db(n2n_result, gaussian_pair):
 
 def test_n2n_is_within_half_a_db_of_n2c(n2n_result, gaussian_pair):
     clean, a, _ = gaussian_pair
-    tr = Trainer(a, clean, axes="YX", config=TrainConfig(mode="n2c", **QUALITY))
+    tr = Trainer(a, clean, axes="YX", config=TrainConfig(mode="n2c", **TRAIN_QUALITY))
     list(tr.run())
     n2c = psnr(clean, tr.denoiser().predict(a))
     n2n = psnr(clean, n2n_result["pred"])
@@ -31,7 +32,7 @@ def test_n2n_is_within_half_a_db_of_n2c(n2n_result, gaussian_pair):
 
 def test_neighbor2neighbor_from_one_image_raises_psnr(gaussian_pair):
     clean, a, _ = gaussian_pair
-    cfg = TrainConfig(mode="nb2nb", **{**QUALITY, "steps": 150, "patch_size": 24})
+    cfg = TrainConfig(mode="nb2nb", **{**TRAIN_QUALITY, "steps": 150, "patch_size": 24})
     tr = Trainer(a, None, axes="YX", config=cfg, clean=clean)
     list(tr.run())
     gain = psnr(clean, tr.denoiser().predict(a)) - psnr(clean, a)
@@ -56,7 +57,7 @@ def test_event_stream(n2n_result):
 
 def test_stop_takes_effect_within_a_second_and_keeps_the_best_model(gaussian_pair):
     clean, a, b = gaussian_pair
-    cfg = TrainConfig(**{**QUALITY, "steps": 100_000, "val_every": 5, "depth": 4, "base_channels": 32, "patch_size": 64})
+    cfg = TrainConfig(**{**TRAIN_QUALITY, "steps": 100_000, "val_every": 5, "depth": 4, "base_channels": 32, "patch_size": 64})
     tr = Trainer(a, b, axes="YX", config=cfg)
     done = {}
     stopped_at = {}
@@ -82,7 +83,7 @@ def test_stop_takes_effect_within_a_second_and_keeps_the_best_model(gaussian_pai
 
 def test_closing_the_generator_keeps_a_model(gaussian_pair):
     _, a, b = gaussian_pair
-    tr = Trainer(a, b, config=TrainConfig(**{**TINY, "steps": 50}))
+    tr = Trainer(a, b, config=TrainConfig(**{**TRAIN_TINY, "steps": 50}))
     gen = tr.run()
     for ev in gen:
         if isinstance(ev, Progress) and ev.step == 2:
@@ -94,7 +95,7 @@ def test_closing_the_generator_keeps_a_model(gaussian_pair):
 def test_without_a_validation_band_the_latest_weights_are_kept(gaussian_pair):
     """Nothing held out: the model kept is the last step's, not a snapshot chosen by training loss."""
     _, a, b = gaussian_pair
-    cfg = TrainConfig(**{**TINY, "steps": 40, "val_every": 5, "val_fraction": 0.0})
+    cfg = TrainConfig(**{**TRAIN_TINY, "steps": 40, "val_every": 5, "val_fraction": 0.0})
     tr = Trainer(a, b, config=cfg)
     events = []
     for ev in tr.run():
@@ -110,7 +111,7 @@ def test_without_a_validation_band_the_latest_weights_are_kept(gaussian_pair):
 
 def test_training_is_reproducible_on_cpu(gaussian_pair):
     _, a, b = gaussian_pair
-    cfg = TrainConfig(**{**TINY, "steps": 5, "device": "cpu", "seed": 7})
+    cfg = TrainConfig(**{**TRAIN_TINY, "steps": 5, "device": "cpu", "seed": 7})
     runs = []
     for _ in range(2):
         tr = Trainer(a, b, config=cfg)
@@ -125,7 +126,7 @@ def test_training_is_reproducible_on_cpu(gaussian_pair):
 
 def test_preview_and_time_budget(gaussian_pair):
     _, a, b = gaussian_pair
-    tr = Trainer(a, b, config=TrainConfig(**{**TINY, "steps": 100_000, "time_budget_s": 1.5}))
+    tr = Trainer(a, b, config=TrainConfig(**{**TRAIN_TINY, "steps": 100_000, "time_budget_s": 1.5}))
     tr.set_preview(a[:40, :50], every_s=0.2)
     events = list(tr.run())
     previews = [e for e in events if isinstance(e, Preview)]
@@ -169,11 +170,11 @@ def test_user_errors_are_explained(gaussian_pair, kwargs, msg):
 def test_nan_and_constant_inputs():
     x = np.ones((64, 64), np.float32)
     with pytest.raises(InputError, match="constant"):
-        Trainer(x, x, config=TrainConfig(**TINY))
+        Trainer(x, x, config=TrainConfig(**TRAIN_TINY))
     y = np.random.default_rng(0).random((64, 64)).astype(np.float32)
     y[5, 5] = np.nan
     with pytest.raises(InputError, match="NaN"):
-        Trainer(y, y, config=TrainConfig(**TINY))
+        Trainer(y, y, config=TrainConfig(**TRAIN_TINY))
 
 
 @pytest.mark.parametrize("field,value", [("mode", "n3n"), ("loss", "l3"), ("steps", 0), ("patch_size", 4), ("learning_rate", 2.0),
@@ -186,11 +187,11 @@ def test_config_validates(field, value):
 def test_runtime_errors_become_training_errors(gaussian_pair, monkeypatch):
     """torch's out-of-memory is a RuntimeError; it must come out as our TrainingError with advice."""
     _, a, b = gaussian_pair
-    tr = Trainer(a, b, config=TrainConfig(**{**TINY, "steps": 20}))
-    from napari_n2n.core import train as train_mod
+    tr = Trainer(a, b, config=TrainConfig(**{**TRAIN_TINY, "steps": 20}))
+    from napari_n2n.core import objectives
 
     calls = {"n": 0}
-    real = train_mod.pixel_loss
+    real = objectives.pixel_loss
 
     def boom(*args, **kw):
         calls["n"] += 1
@@ -198,7 +199,7 @@ def test_runtime_errors_become_training_errors(gaussian_pair, monkeypatch):
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(*args, **kw)
 
-    monkeypatch.setattr(train_mod, "pixel_loss", boom)
+    monkeypatch.setattr(objectives, "pixel_loss", boom)
     with pytest.raises(TrainingError, match="reduce the batch size"):
         list(tr.run())
     assert tr.denoiser().predict(a).shape == a.shape  # the model so far is still there
@@ -210,6 +211,6 @@ def test_train_convenience_and_l1_loss(gaussian_pair):
     clean, _, _ = gaussian_pair
     a, b = synthesize_pair(clean, Impulse(0.2), seed=0)
     seen = []
-    den = train(a, b, config=TrainConfig(**{**QUALITY, "steps": 150, "loss": "l1"}), callback=seen.append)
+    den = train(a, b, config=TrainConfig(**{**TRAIN_QUALITY, "steps": 150, "loss": "l1"}), callback=seen.append)
     assert isinstance(seen[-1], Finished)
     assert psnr(clean, den.predict(a)) > psnr(clean, a) + 6

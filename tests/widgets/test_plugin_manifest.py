@@ -31,7 +31,7 @@ def test_npe2_validate_command():
 
 def test_widget_modules_import_without_torch_or_napari():
     code = ("import sys, napari_n2n.widgets.train, napari_n2n.widgets.denoise, napari_n2n.widgets.noisy_pairs, "
-            "napari_n2n.sample_data; heavy = [m for m in ('torch', 'napari') if m in sys.modules]; print(heavy)")
+            "napari_n2n._sample_data; heavy = [m for m in ('torch', 'napari') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from n2n_widget_helpers import add_widget
+from .._helpers import add_widget
 
 from napari_n2n.widgets._state import MODELS
 from napari_n2n.widgets.denoise import DenoiseWidget

@@ -13,7 +13,7 @@ import os
 import time
 
 import numpy as np
-from n2n_widget_helpers import add_widget, set_tiny, wait_training
+from .._helpers import add_widget, set_tiny, wait_training
 
 from napari_n2n.widgets.train import TrainWidget
 

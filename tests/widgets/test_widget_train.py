@@ -6,7 +6,7 @@ import gc
 
 import numpy as np
 import pytest
-from n2n_widget_helpers import add_widget, set_tiny, wait_training
+from .._helpers import add_widget, set_tiny, wait_training
 
 from napari_n2n.core.metrics import psnr
 from napari_n2n.widgets._layers import n2n_meta
@@ -284,9 +284,9 @@ def test_viewer_closed_during_training_stops_the_workers(make_napari_viewer, qtb
 
 def test_out_of_memory_in_the_worker_reaches_the_user(viewer, qtbot, small_pair, train, notes, monkeypatch):
     """A RuntimeError inside the worker (torch's OOM) is not swallowed: message, UI back, best model kept."""
-    import napari_n2n.core.train as core_train
+    import napari_n2n.core.objectives as objectives
 
-    real_loss, calls = core_train.pixel_loss, []
+    real_loss, calls = objectives.pixel_loss, []
 
     def failing_loss(*args, **kwargs):
         calls.append(1)
@@ -294,7 +294,7 @@ def test_out_of_memory_in_the_worker_reaches_the_user(viewer, qtbot, small_pair,
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real_loss(*args, **kwargs)
 
-    monkeypatch.setattr(core_train, "pixel_loss", failing_loss)
+    monkeypatch.setattr(objectives, "pixel_loss", failing_loss)
     lc, la, lb = _pair_layers(viewer, small_pair)
     _select(train, la, lb)
     set_tiny(train, steps=50)
@@ -328,7 +328,7 @@ def test_unexpected_error_in_the_worker_is_reported(viewer, qtbot, small_pair, t
 
 
 def test_metadata_from_sample_fills_the_widget(viewer, train):
-    from napari_n2n.sample_data import digits
+    from napari_n2n._sample_data import digits
 
     for data, kwargs, _ in digits():
         viewer.add_image(data, **kwargs)

@@ -107,10 +107,3 @@ class AxisView:
         if self.channel_axis is None:
             values = values[0]
         out[self._index(n, spatial)] = np.transpose(values, np.argsort(self._perm))
-
-    def sample_label(self, n: int) -> str:
-        """A readable label of sample ``n``, e.g. ``"T=3"``."""
-        if not self.sample_axes:
-            return ""
-        parts = np.unravel_index(n, self.sample_shape)
-        return ", ".join(f"{self.axes[ax]}={int(i)}" for ax, i in zip(self.sample_axes, parts))

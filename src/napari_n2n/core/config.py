@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from .errors import InputError
 
-#: training losses (see :mod:`napari_n2n.core.losses`); defined here so the config imports no torch
-LOSSES = ("l2", "l1", "l0", "hdr")
-MODES = ("n2n", "n2c", "nb2nb")
-MODE_LABELS = {
-    "n2n": "Noise2Noise (noisy input → other noisy copy)",
-    "n2c": "Noise2Clean (noisy input → clean target)",
-    "nb2nb": "Single image (Neighbor2Neighbor sub-sampling)",
-}
+Mode = Literal["n2n", "n2c", "nb2nb"]
+Loss = Literal["l2", "l1", "l0", "hdr"]
+Channels = Literal["joint", "separate"]
+Padding = Literal["reflect", "zeros"]
+
+#: training modes and losses (see :mod:`napari_n2n.core.objectives` and :mod:`napari_n2n.core.losses`);
+#: defined here so the config imports no torch
+MODES: tuple[str, ...] = get_args(Mode)
+LOSSES: tuple[str, ...] = get_args(Loss)
+PADDINGS: tuple[str, ...] = get_args(Padding)
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,9 @@ class TrainConfig:
         Adam with warm-up and cosine decay of the learning rate.
     depth, base_channels : int or None
         U-Net size; ``None`` picks 4/32 in 2D and 3/16 in 3D (about 1.5–2 M parameters).
+    padding : {"reflect", "zeros"}
+        How the U-Net's convolutions pad (see :mod:`napari_n2n.core.model`); ``"zeros"`` only
+        to compare with older models.
     val_fraction : float
         Width of the validation band at the end of X (fraction of X); 0 disables it.
     val_every : int or None
@@ -67,8 +74,8 @@ class TrainConfig:
         Weight of the Neighbor2Neighbor regulariser (2 in the paper).
     """
 
-    mode: str = "n2n"
-    loss: str = "l2"
+    mode: Mode = "n2n"
+    loss: Loss = "l2"
     steps: int = 2000
     time_budget_s: float | None = None
     patch_size: int = 64
@@ -76,11 +83,12 @@ class TrainConfig:
     learning_rate: float = 1e-3
     depth: int | None = None
     base_channels: int | None = None
+    padding: Padding = "reflect"
     val_fraction: float = 0.1
     val_every: int | None = None
     augment: bool = True
     symmetric: bool = True
-    channels: str = "joint"
+    channels: Channels = "joint"
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -116,7 +124,9 @@ class TrainConfig:
             bad(f"val_every must be a positive number of steps, got {self.val_every!r}.")
         if self.data_on_device not in (None, True, False):
             bad(f"data_on_device must be True, False or None (automatic), got {self.data_on_device!r}.")
-        if self.channels not in ("joint", "separate"):
+        if self.padding not in PADDINGS:
+            bad(f"padding must be one of {', '.join(PADDINGS)}, got {self.padding!r}.")
+        if self.channels not in get_args(Channels):
             bad(f"channels must be 'joint' or 'separate', got {self.channels!r}.")
 
     def replace(self, **changes) -> "TrainConfig":
@@ -130,5 +140,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
+        """The config described by ``d``; keys this version does not know are dropped with a warning."""
         known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            warnings.warn(f"Ignoring training options this version of napari-n2n does not know: {', '.join(unknown)}",
+                          stacklevel=2)
         return cls(**{k: v for k, v in d.items() if k in known})

@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator
+from typing import Iterator, Literal
 
 import numpy as np
 
 from .axes import AxisView, default_axes, validate_axes
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import ModelFile, load_checkpoint, save_checkpoint
+from .checks import require_finite, require_numeric, require_same_shape
 from .config import TrainConfig
-from .data import Normalization, check_finite
 from .device import amp_dtype, select_device
-from .errors import InputError, ModelFileError, TrainingError
+from .errors import DenoisingError, InputError, ModelFileError
+from .events import TileProgress
 from .model import UNet, UNetConfig, count_parameters
-from .predict import TileProgress, predict_view
+from .normalization import Normalization
+from .predict import predict_view
+from .progress import drain
+
+Tile = int | tuple[int, ...] | None
+OutputDtype = Literal["float32", "input"]
 
 
 def _version() -> str:
     from .. import __version__
 
     return __version__
+
+
+def cast_like(result, dtype) -> np.ndarray:
+    """A float prediction in ``dtype``: rounded and clipped to its range for integers, cast for floats."""
+    result, dtype = np.asarray(result), np.dtype(dtype)
+    if dtype.kind in "iub":
+        lo, hi = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.kind in "iu" else (0, 1)
+        return np.clip(np.rint(result), lo, hi).astype(dtype)
+    return result.astype(dtype, copy=False)
 
 
 class Denoiser:
@@ -116,25 +131,22 @@ class Denoiser:
         batch_size: int | None = None,
         device: str | None = None,
         out=None,
-        dtype: str = "float32",
+        dtype: OutputDtype = "float32",
     ) -> Iterator[TileProgress]:
-        """Like :meth:`predict`, but yields a :class:`TileProgress` after every batch of tiles.
+        """Like :meth:`predict`, but yields a :class:`~napari_n2n.core.events.TileProgress` after every batch of tiles.
 
         The generator's return value (``StopIteration.value``) is the prediction.
         """
         import torch
 
-        if not hasattr(image, "shape") or not hasattr(image, "dtype"):
-            image = np.asarray(image)
-        if image.dtype.kind not in "biuf":
-            raise InputError(f"Cannot denoise an image of dtype {image.dtype}; it must hold numbers.")
+        image = require_numeric(image, "the image")
         axes = self.resolve_axes(image, axes)
         if self.spatial_ndim == 3 and "Z" not in axes:
             raise InputError(
                 f"This is a 3D model, but the image has axes {axes!r} without Z. Denoise a volume (ZYX), "
                 "or train a 2D model for 2D images."
             )
-        check_finite(image)
+        require_finite(image, "the image")
         view = AxisView(image, axes, self.spatial_ndim)
         groups = self._groups_for(view)
         dev = select_device(device or (self.config.device if self.config else "auto"))
@@ -169,16 +181,12 @@ class Denoiser:
         try:
             yield from predict_view(run_model, view, out, tile=tile, overlap=overlaps, batch_size=batch_size)
         except (RuntimeError, MemoryError) as exc:
-            raise TrainingError.from_exception(exc, "Denoising") from exc
-        if dtype == "input" and image.dtype.kind in "iub":
-            info = np.iinfo(image.dtype) if image.dtype.kind in "iu" else None
-            lo, hi = (info.min, info.max) if info else (0, 1)
-            return np.clip(np.rint(np.asarray(out)), lo, hi).astype(image.dtype)
-        if dtype == "input" and image.dtype.kind == "f":
-            return np.asarray(out).astype(image.dtype)
-        return out
+            raise DenoisingError.from_exception(exc) from exc
+        return cast_like(out, image.dtype) if dtype == "input" else out
 
-    def predict(self, image, **kwargs) -> np.ndarray:
+    def predict(self, image, *, axes: str | None = None, tile: Tile = None, overlap: int | None = None,
+                batch_size: int | None = None, device: str | None = None, out=None,
+                dtype: OutputDtype = "float32") -> np.ndarray:
         """Denoise ``image`` (numpy or dask) and return the result in the input's intensity units.
 
         Parameters
@@ -193,6 +201,8 @@ class Denoiser:
             Tile size (default 512 in 2D; 48×96×96 on CPU in 3D). Smaller tiles use less memory.
         overlap : int, optional
             Overlap between tiles (default 48 in 2D, 16 in 3D), blended smoothly.
+        batch_size : int, optional
+            Tiles per forward pass (default 1 on the CPU, 4 on a GPU).
         device : str, optional
             Where to run (default: the training device choice, ``"auto"``).
         out : array, optional
@@ -205,60 +215,69 @@ class Denoiser:
         ndarray
             float32 (or the input's dtype), same shape as ``image``.
         """
-        gen = self.predict_iter(image, **kwargs)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as stop:
-                return stop.value
+        return drain(self.predict_iter(image, axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
+                                       device=device, out=out, dtype=dtype))
 
-    def predict_pair(self, a, b, **kwargs) -> np.ndarray:
+    def predict_pair_iter(self, a, b, *, axes: str | None = None, tile: Tile = None, overlap: int | None = None,
+                          batch_size: int | None = None, device: str | None = None,
+                          dtype: OutputDtype = "float32") -> Iterator[TileProgress]:
+        """Predict both noisy copies of a pair, yielding progress over both; return the average.
+
+        The mean of the two predictions has lower error than either, since their errors are
+        partly independent. ``dtype="input"`` rounds and clips it to ``a``'s dtype.
+        """
+        require_same_shape(a, b, names=("the first image of the pair", "the second image"))
+        options = dict(axes=axes, tile=tile, overlap=overlap, batch_size=batch_size, device=device)
+        results = []
+        for k, image in enumerate((a, b)):
+            gen = self.predict_iter(image, **options)
+            while True:
+                try:
+                    p = next(gen)
+                except StopIteration as stop:
+                    results.append(np.asarray(stop.value, dtype=np.float32))
+                    break
+                yield TileProgress(done=k * p.total + p.done, total=2 * p.total, sample=p.sample, n_samples=p.n_samples)
+        mean = 0.5 * (results[0] + results[1])
+        return cast_like(mean, a.dtype) if dtype == "input" else mean
+
+    def predict_pair(self, a, b, *, axes: str | None = None, tile: Tile = None, overlap: int | None = None,
+                     batch_size: int | None = None, device: str | None = None,
+                     dtype: OutputDtype = "float32") -> np.ndarray:
         """Average of the predictions of two noisy copies ``a`` and ``b`` (lower error than either)."""
-        if tuple(a.shape) != tuple(b.shape):
-            raise InputError(f"The two images of a pair must have the same shape; got {tuple(a.shape)} and {tuple(b.shape)}.")
-        pa = np.asarray(self.predict(a, **kwargs), dtype=np.float32)
-        pb = np.asarray(self.predict(b, **kwargs), dtype=np.float32)
-        return 0.5 * (pa + pb)
+        return drain(self.predict_pair_iter(a, b, axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
+                                            device=device, dtype=dtype))
 
     # ---- files -----------------------------------------------------------------------------
-    def payload(self) -> dict:
-        return {
-            "napari_n2n_version": _version(),
-            "unet": self.unet.to_dict(),
-            "channel_groups": self.channel_groups,
-            "normalization": self.norm.to_dict(),
-            "axes": self.axes,
-            "config": self.config.to_dict() if self.config else None,
-            "noise": self.noise,
-            "history": self.history,
-            "info": self.info,
-        }
+    def model_file(self) -> ModelFile:
+        """What the model file says about this model (see :class:`~napari_n2n.core.checkpoint.ModelFile`)."""
+        return ModelFile(unet=self.unet.to_dict(), channel_groups=self.channel_groups,
+                         normalization=self.norm.to_dict(), axes=self.axes,
+                         config=self.config.to_dict() if self.config else None, noise=self.noise,
+                         history=self.history, info=self.info, napari_n2n_version=_version())
 
     def save(self, path: str | os.PathLike) -> str:
         """Save weights and metadata to one ``.n2n`` (safetensors) file; returns the path."""
         tensors = {f"model{i}.{k}": v for i, m in enumerate(self.models) for k, v in m.state_dict().items()}
-        return str(save_checkpoint(path, tensors, self.payload()))
+        return str(save_checkpoint(path, tensors, self.model_file()))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Denoiser":
-        """Load a ``.n2n`` file (never unpickles; see :mod:`napari_n2n.core.checkpoint`)."""
-        tensors, payload = load_checkpoint(path)
+        """Load a ``.n2n`` file of any known format (never unpickles; see :mod:`napari_n2n.core.checkpoint`)."""
+        tensors, meta = load_checkpoint(path)
         try:
-            # files written before the padding was recorded were trained with zero padding
-            unet = UNetConfig(**{"padding": "zeros", **payload["unet"]})
-            groups = payload["channel_groups"]
+            unet = UNetConfig(**meta.unet)
             models = []
-            for i in range(len(groups)):
+            for i, group in enumerate(meta.channel_groups):
                 prefix = f"model{i}."
                 state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-                sub = UNetConfig(**{**unet.to_dict(), "in_channels": len(groups[i]), "out_channels": len(groups[i])})
-                model = UNet(sub)
+                model = UNet(unet.for_channels(len(group)))
                 model.load_state_dict(state, strict=True)
                 models.append(model)
-            config = TrainConfig.from_dict(payload["config"]) if payload.get("config") else None
-            norm = Normalization.from_dict(payload["normalization"])
-            return cls(models, groups, norm, unet=unet, axes=payload["axes"], config=config,
-                       noise=payload.get("noise"), history=payload.get("history"), info=payload.get("info"))
+            config = TrainConfig.from_dict(meta.config) if meta.config else None
+            norm = Normalization.from_dict(meta.normalization)
+            return cls(models, meta.channel_groups, norm, unet=unet, axes=meta.axes, config=config,
+                       noise=meta.noise, history=meta.history, info=meta.info)
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise ModelFileError(
                 f"{path} looks like a napari-n2n file but its contents are inconsistent ({type(exc).__name__}: "

@@ -9,8 +9,6 @@ from .errors import DeviceError
 if TYPE_CHECKING:
     import torch
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-
 
 def available_devices() -> list[str]:
     """Names of the devices usable here, best first (e.g. ``["cuda", "cpu"]``)."""

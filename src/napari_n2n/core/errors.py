@@ -28,7 +28,10 @@ class DeviceError(N2NError):
 
 
 class TrainingError(N2NError):
-    """Training or prediction failed while running (out of memory, device error, ...)."""
+    """Long work failed while running (out of memory, device error, ...).
+
+    :class:`DenoisingError` is the same for prediction; catch :class:`TrainingError` to catch both.
+    """
 
     @classmethod
     def from_exception(cls, exc: BaseException, what: str = "Training") -> "TrainingError":
@@ -42,3 +45,11 @@ class TrainingError(N2NError):
         else:
             advice = "check the input data and options; report a bug if it persists"
         return cls(f"{what} failed: {text} ({type(exc).__name__}). What to do: {advice}.")
+
+
+class DenoisingError(TrainingError):
+    """Prediction (denoising) failed while running (out of memory, device error, ...)."""
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, what: str = "Denoising") -> "DenoisingError":
+        return super().from_exception(exc, what)

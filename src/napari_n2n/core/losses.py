@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-from .config import LOSSES  # noqa: F401  (re-exported)
+from .config import LOSSES
 
 
 def pixel_loss(pred: torch.Tensor, target: torch.Tensor, name: str, *, progress: float = 1.0) -> torch.Tensor:
@@ -43,20 +43,13 @@ def pixel_loss(pred: torch.Tensor, target: torch.Tensor, name: str, *, progress:
     raise ValueError(f"Unknown loss {name!r}; choose one of {', '.join(LOSSES)}.")
 
 
-def neighbor_subsample(y: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Neighbour sub-sampler of Neighbor2Neighbor (Huang et al., CVPR 2021).
-
-    In every 2×2 cell of the last two axes, two *different* neighbours are picked at random;
-    the first goes to ``g1``, the second to ``g2``. Both have half the size in Y and X.
-    Returns ``(g1, g2)``; apply the same selection to another tensor with
-    :func:`apply_subsample` via the indices returned by :func:`subsample_indices`.
-    """
-    idx1, idx2 = subsample_indices(y, generator)
-    return apply_subsample(y, idx1), apply_subsample(y, idx2)
-
-
 def subsample_indices(y: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random cell indices (0..3) for the two sub-images, each shaped like one sub-image."""
+    """Random cell indices (0..3) for the two sub-images of Neighbor2Neighbor (Huang et al., CVPR 2021).
+
+    In every 2×2 cell of the last two axes, two *different* neighbours are picked at random
+    (one choice per cell, shared across channels); apply them with :func:`apply_subsample`.
+    Each index array is shaped like one sub-image (half the size in Y and X).
+    """
     h, w = y.shape[-2] // 2, y.shape[-1] // 2
     shape = y.shape[:-2] + (h, w)
     # the 8 ordered pairs of 4-neighbours in a 2x2 cell: (0,1),(1,0),(0,2),(2,0),(1,3),(3,1),(2,3),(3,2)

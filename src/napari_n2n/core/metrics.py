@@ -12,6 +12,11 @@ def _range(clean: np.ndarray, data_range: float | None) -> float:
     return r if r > 0 else 1.0
 
 
+def psnr_from_mse(mse: float, data_range: float) -> float:
+    """PSNR in dB of a mean squared error ``mse`` for a signal whose peak-to-peak range is ``data_range``."""
+    return float(10 * np.log10(float(data_range) ** 2 / max(float(mse), 1e-20)))
+
+
 def psnr(clean, image, *, data_range: float | None = None) -> float:
     """Peak signal-to-noise ratio in dB; ``data_range`` defaults to the clean image's range."""
     from skimage.metrics import peak_signal_noise_ratio

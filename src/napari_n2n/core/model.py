@@ -16,16 +16,18 @@ benchmark scored 32.4 dB in 16³ tiles and 19.4 dB (+22 grey levels) as one 32×
 Reflection gives no such cue; in our runs it was also as good or better, and in 3D faster
 on the CPU (see docs/benchmarks.md). (We tried a residual output and batch normalisation; on short CPU budgets
 neither trained faster than this plain network on standardised inputs, see
-:class:`~napari_n2n.core.data.Normalization`.)
+:class:`~napari_n2n.core.normalization.Normalization`.)
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .errors import InputError
 
 
 @dataclass(frozen=True)
@@ -38,19 +40,23 @@ class UNetConfig:
     depth: int = 4
     base_channels: int = 32
     max_channels: int = 128
-    #: how the 3×3 convolutions pad their input: "reflect" (default) or "zeros" (models made
-    #: before napari-n2n 0.2 used zeros, see :class:`UNet`)
+    #: how the 3×3 convolutions pad their input: "reflect" (default) or "zeros" (model files
+    #: of format version 1 without this field were trained with zeros, see :class:`UNet`)
     padding: str = "reflect"
 
     def __post_init__(self):
         if self.padding not in ("reflect", "zeros"):
-            raise ValueError(f"U-Net padding must be 'reflect' or 'zeros', got {self.padding!r}.")
+            raise InputError(f"U-Net padding must be 'reflect' or 'zeros', got {self.padding!r}.")
         if self.ndim not in (2, 3):
-            raise ValueError(f"U-Net ndim must be 2 or 3, got {self.ndim}.")
+            raise InputError(f"U-Net ndim must be 2 or 3, got {self.ndim}.")
         if not 1 <= self.depth <= 6:
-            raise ValueError(f"U-Net depth must be between 1 and 6, got {self.depth}.")
+            raise InputError(f"U-Net depth must be between 1 and 6, got {self.depth}.")
         if self.base_channels < 4:
-            raise ValueError(f"U-Net base_channels must be >= 4, got {self.base_channels}.")
+            raise InputError(f"U-Net base_channels must be >= 4, got {self.base_channels}.")
+
+    def for_channels(self, n: int) -> "UNetConfig":
+        """The same architecture for ``n`` input and output channels (one model of a per-channel run)."""
+        return replace(self, in_channels=n, out_channels=n)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -33,6 +33,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .checks import require_finite, require_numeric
 from .errors import InputError
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "Bernoulli",
     "NOISE_MODELS",
     "make_noise",
+    "noise_params",
     "noise_from_dict",
     "synthesize_pair",
     "estimate_noise_sigma",
@@ -51,11 +53,8 @@ __all__ = [
 
 
 def _as_float(image: np.ndarray) -> np.ndarray:
-    arr = np.asarray(image)
-    if arr.dtype.kind not in "biuf":
-        raise InputError(f"Expected a numeric image, got dtype {arr.dtype}. Convert it to numbers first.")
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        raise InputError("The clean image contains NaN or Inf values. Replace them (e.g. np.nan_to_num) first.")
+    arr = require_numeric(np.asarray(image), "the clean image")
+    require_finite(arr, "the clean image")
     return arr.astype(np.float64, copy=False)
 
 
@@ -189,20 +188,40 @@ NOISE_MODELS: dict[str, type[NoiseModel]] = {
 }
 
 
+#: other names of noise models: name → (model, fixed parameters)
+ALIASES: dict[str, tuple[str, dict]] = {
+    "salt_pepper": ("impulse", {"kind": "salt_pepper"}), "saltpepper": ("impulse", {"kind": "salt_pepper"}),
+    "poissongaussian": ("poisson_gaussian", {}), "dropout": ("bernoulli", {}),
+}
+
+
+def _resolve(name: str) -> tuple[type[NoiseModel], dict]:
+    key = name.strip().lower().replace("-", "_")
+    key, extra = ALIASES.get(key, (key, {}))
+    if key not in NOISE_MODELS:
+        raise InputError(f"Unknown noise model {name!r}. Choose one of: {', '.join(NOISE_MODELS)}.")
+    return NOISE_MODELS[key], extra
+
+
+def noise_params(name: str) -> tuple[str, ...]:
+    """The parameters that noise model ``name`` takes (its dataclass fields, less those an alias fixes).
+
+    Examples
+    --------
+    >>> noise_params("poisson_gaussian"), noise_params("salt_pepper")
+    (('gain', 'read_sigma'), ('fraction',))
+    """
+    cls, extra = _resolve(name)
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in extra)
+
+
 def make_noise(name: str, **params) -> NoiseModel:
     """Build a noise model by name, e.g. ``make_noise("gaussian", sigma=25)``.
 
     Unknown names or parameters raise :class:`InputError` listing what is accepted.
     """
-    key = name.strip().lower().replace("-", "_")
-    aliases = {"salt_pepper": ("impulse", {"kind": "salt_pepper"}), "saltpepper": ("impulse", {"kind": "salt_pepper"}),
-               "poissongaussian": ("poisson_gaussian", {}), "dropout": ("bernoulli", {})}
-    extra: dict = {}
-    if key in aliases:
-        key, extra = aliases[key]
-    if key not in NOISE_MODELS:
-        raise InputError(f"Unknown noise model {name!r}. Choose one of: {', '.join(NOISE_MODELS)}.")
-    cls = NOISE_MODELS[key]
+    cls, extra = _resolve(name)
+    key = cls.name
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = set(params) - fields
     if unknown:

@@ -19,13 +19,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from .axes import default_axes, validate_axes
+from .checks import require_numeric, require_same_shape
 from .errors import InputError
 from .noise import NoiseModel, synthesize_pair
 
 
 @dataclass(frozen=True)
 class Pair:
-    """Training data: ``input`` and ``target`` (``None`` for single-image mode) with their axes."""
+    """Training data: ``input`` and ``target`` (``None`` for single-image mode) with their axes.
+
+    Train on it with :meth:`Trainer.from_pair <napari_n2n.core.train.Trainer.from_pair>`.
+    """
 
     input: object
     target: object | None
@@ -34,22 +38,11 @@ class Pair:
     clean: object | None = None
     noise: dict | None = None
 
-    def trainer_kwargs(self) -> dict:
-        """Keyword arguments for :class:`~napari_n2n.core.train.Trainer` (besides the config)."""
-        return {"axes": self.axes, "clean": self.clean, "noise": self.noise}
-
-
-def _numeric(arr, name: str):
-    if not hasattr(arr, "shape"):
-        arr = np.asarray(arr)
-    if getattr(arr, "dtype", np.dtype("O")).kind not in "biuf":
-        raise InputError(f"The {name} image must hold numbers (got dtype {getattr(arr, 'dtype', type(arr))}).")
-    return arr
 
 
 def synthetic_pair(clean, noise: NoiseModel, *, axes: str | None = None, seed: int | None = 0) -> Pair:
     """Two independent noisy copies of ``clean`` (keeps ``clean`` for PSNR reporting)."""
-    clean = _numeric(np.asarray(clean), "clean")
+    clean = require_numeric(np.asarray(clean), "the clean image")
     axes = validate_axes(axes, clean.ndim) if axes else default_axes(clean.ndim)
     a, b = synthesize_pair(clean, noise, seed=seed)
     return Pair(a, b, axes, "n2n", clean=clean, noise=noise.to_dict())
@@ -57,12 +50,8 @@ def synthetic_pair(clean, noise: NoiseModel, *, axes: str | None = None, seed: i
 
 def two_images(a, b, *, axes: str | None = None, clean=None) -> Pair:
     """Two noisy images of the same scene; shapes must match."""
-    a, b = _numeric(a, "first"), _numeric(b, "second")
-    if tuple(a.shape) != tuple(b.shape):
-        raise InputError(
-            f"The two images of a pair must have the same shape, but they are {tuple(a.shape)} and {tuple(b.shape)}. "
-            "Choose two acquisitions of the same scene (crop or register them first)."
-        )
+    a, b = require_numeric(a, "the first image"), require_numeric(b, "the second image")
+    require_same_shape(a, b, names=("the first image", "the second image"))
     axes = validate_axes(axes, a.ndim) if axes else default_axes(a.ndim)
     return Pair(a, b, axes, "n2n", clean=clean)
 
@@ -73,7 +62,7 @@ def stack_neighbours(stack, *, axis: int = 0, axes: str | None = None, clean=Non
     The pairing axis becomes a sample axis (``S``) of the result, so a ``ZYX`` stack paired
     along Z trains a 2D model on ``SYX`` data. Views, not copies, are used.
     """
-    stack = _numeric(stack, "stack")
+    stack = require_numeric(stack, "the stack")
     if stack.ndim < 3:
         raise InputError(
             f"Pairing neighbouring frames needs a stack (3 or more dimensions); this image is {stack.ndim}D. "
@@ -101,6 +90,6 @@ def stack_neighbours(stack, *, axis: int = 0, axes: str | None = None, clean=Non
 
 def single_image(image, *, axes: str | None = None, clean=None) -> Pair:
     """One noisy image, trained by neighbour sub-sampling (``mode="nb2nb"``)."""
-    image = _numeric(image, "noisy")
+    image = require_numeric(image, "the noisy image")
     axes = validate_axes(axes, image.ndim) if axes else default_axes(image.ndim)
     return Pair(image, None, axes, "nb2nb", clean=clean)

@@ -18,16 +18,7 @@ from typing import Iterator
 import numpy as np
 
 from .axes import AxisView
-
-
-@dataclass(frozen=True)
-class TileProgress:
-    """Emitted after each batch of tiles: ``done`` of ``total`` tiles are predicted."""
-
-    done: int
-    total: int
-    sample: int
-    n_samples: int
+from .events import TileProgress
 
 
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:

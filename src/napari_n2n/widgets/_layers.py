@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.checks import require_finite, require_not_empty, require_numeric, require_varying
 from ..core.errors import InputError
 
 #: key of the layer metadata written by napari-n2n (partner layer, clean layer, axes, noise, mode)
@@ -79,29 +80,15 @@ def image_data(layer, role: str = "image", *, check_values: bool = False):
             "image layer and choose that."
         )
     data = layer.data
-    if any(int(s) == 0 for s in data.shape):
-        raise InputError(f"Layer '{layer.name}' is empty (shape {tuple(data.shape)}). "
-                         "Choose a layer that holds an image.")
-    if getattr(data, "dtype", np.dtype("O")).kind not in "biuf":
-        raise InputError(f"Layer '{layer.name}' holds {data.dtype} values, not numbers. "
-                         "Choose a grayscale image layer.")
+    name = f"layer '{layer.name}'"
+    require_not_empty(data, name)
+    require_numeric(data, name)
     if data.ndim < 2:
         raise InputError(f"Layer '{layer.name}' is {data.ndim}D; an image needs at least Y and X.")
     if check_values and isinstance(data, np.ndarray):
-        check_finite_and_varying(data, layer.name)
+        require_finite(data, name)
+        require_varying(data, name)
     return data
-
-
-def check_finite_and_varying(data: np.ndarray, name: str) -> None:
-    """Raise :class:`InputError` if ``data`` holds NaN/Inf or is constant."""
-    if data.dtype.kind == "f" and not np.isfinite(data).all():
-        raise InputError(
-            f"Layer '{name}' contains NaN or Inf values. Replace them first (e.g. in the napari console: "
-            "layer.data = numpy.nan_to_num(layer.data)) and try again."
-        )
-    if data.size and data.min() == data.max():
-        what = "empty (every value is 0)" if data.flat[0] == 0 else f"constant (every value is {data.flat[0]})"
-        raise InputError(f"Layer '{name}' is {what}; there is nothing to denoise. Choose a layer that holds an image.")
 
 
 def parse_axes(text: str | None) -> str | None:

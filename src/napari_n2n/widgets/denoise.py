@@ -39,23 +39,15 @@ TILES = [("automatic", None), ("64", 64), ("128", 128), ("256", 256), ("512", 51
 
 
 def denoise_job(denoiser, images: list, *, axes: str | None = None, tile=None):
-    """Generator: denoise each of ``images`` tile by tile, yielding ``(done, total)`` fractions of the work.
-
-    Returns the prediction, or the average of the predictions when two images (a pair) are given.
-    """
-    outputs = []
-    for k, image in enumerate(images):
-        gen = denoiser.predict_iter(image, axes=axes, tile=tile)
-        while True:
-            try:
-                progress = next(gen)
-            except StopIteration as stop:
-                outputs.append(stop.value)
-                break
-            yield (k * progress.total + progress.done, len(images) * progress.total)
-    if len(outputs) == 1:
-        return outputs[0]
-    return (0.5 * (np.asarray(outputs[0], dtype=np.float32) + np.asarray(outputs[1], dtype=np.float32)))
+    """Generator: denoise one image, or the pair ``images`` (averaged), yielding ``(done, total)`` tiles."""
+    gen = denoiser.predict_iter(images[0], axes=axes, tile=tile) if len(images) == 1 else \
+        denoiser.predict_pair_iter(images[0], images[1], axes=axes, tile=tile)
+    while True:
+        try:
+            progress = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield (progress.done, progress.total)
 
 
 class _Job:

@@ -28,6 +28,8 @@ from magicgui.widgets import (
 )
 
 from ..core.errors import InputError, N2NError
+from ..core.presets import PRESETS
+from ..core.progress import fmt_time
 from ._layers import (
     compact,
     find_layer,
@@ -50,6 +52,12 @@ if TYPE_CHECKING:
 NONE_TARGET = "none — single image"
 NONE_CLEAN = "none"
 
+MODE_CHOICES = [
+    ("Noise2Noise (noisy input → other noisy copy)", "n2n"),
+    ("Noise2Clean (noisy input → clean target)", "n2c"),
+    ("Single image (Neighbor2Neighbor sub-sampling)", "nb2nb"),
+]
+
 LOSS_CHOICES = [
     ("L2 (Gaussian, Poisson: mean)", "l2"),
     ("L1 (impulse noise: median)", "l1"),
@@ -57,13 +65,8 @@ LOSS_CHOICES = [
     ("relative L2 (HDR / high dynamic range)", "hdr"),
 ]
 
-#: network sizes offered: (depth, base channels); None lets the core choose for 2D/3D
-NETWORKS = [
-    ("standard (2D: 4 levels × 32, 3D: 3 × 16)", None),
-    ("small, quick on a CPU (2 levels × 16)", (2, 16)),
-    ("medium (3 levels × 32)", (3, 32)),
-    ("large (5 levels × 48)", (5, 48)),
-]
+#: the network sizes offered: the presets' networks (their patch and batch sizes are the widget's own fields)
+NETWORKS = [(PRESETS[name].network_label, name) for name in ("standard", "cpu-quick", "cpu-tiny", "large")]
 
 DEVICES = [("auto (best available)", "auto"), ("CUDA GPU", "cuda"), ("Apple MPS", "mps"), ("CPU", "cpu")]
 
@@ -107,13 +110,6 @@ def _parse_axes_or_none(text: str | None) -> str | None:
         return None
 
 
-def _fmt_time(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
 class _Run:
     """One training run: the trainer, its worker and what the widget learnt from its events."""
 
@@ -149,7 +145,6 @@ class TrainWidget(Container):
     """Train a Noise2Noise (or Noise2Clean, or single-image) denoiser on image layers."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        from ..core.config import MODE_LABELS, MODES  # imports torch: only when the widget opens
 
         super().__init__(labels=True)
         self._viewer = viewer
@@ -168,13 +163,13 @@ class TrainWidget(Container):
                                     tooltip="Optional clean reference: only used to report PSNR")
         self.axes = LineEdit(label="axes", value="", tooltip="Axes of the input, e.g. YX, TYX, ZYX, CYX. Empty: "
                              "2D → YX, 3D → ZYX (a 3D model); type TYX to train a 2D model on a time series")
-        self.mode = ComboBox(label="mode", choices=[(MODE_LABELS[m], m) for m in MODES], value="n2n")
+        self.mode = ComboBox(label="mode", choices=MODE_CHOICES, value="n2n")
         self.loss = ComboBox(label="loss", choices=LOSS_CHOICES, value="l2")
         self.steps = SpinBox(label="steps", value=2000, min=1, max=1_000_000, step=100)
         self.patch_size = SpinBox(label="patch size", value=64, min=8, max=1024, step=8)
         self.batch_size = SpinBox(label="batch size", value=16, min=1, max=1024)
         self.learning_rate = FloatSpinBox(label="learning rate", value=1e-3, min=1e-6, max=0.5, step=1e-4)
-        self.network = ComboBox(label="network", choices=NETWORKS, value=None)
+        self.network = ComboBox(label="network", choices=NETWORKS, value="standard")
         self.device = ComboBox(label="device", choices=DEVICES, value="auto")
         self.device_label = Label(label="in use", value="")
         self.show_preview = CheckBox(text="live preview on the visible region", value=True)
@@ -288,7 +283,7 @@ class TrainWidget(Container):
         """The :class:`~napari_n2n.core.config.TrainConfig` the widget's settings describe."""
         from ..core.config import TrainConfig
 
-        depth, base = self.network.value or (None, None)
+        depth, base = PRESETS[self.network.value].network
         return TrainConfig(mode=self.mode.value, loss=self.loss.value, steps=int(self.steps.value),
                            patch_size=int(self.patch_size.value), batch_size=int(self.batch_size.value),
                            learning_rate=float(self.learning_rate.value), depth=depth, base_channels=base,
@@ -322,8 +317,11 @@ class TrainWidget(Container):
 
     # ---- actions -----------------------------------------------------------------------------------
     @property
-    def is_training(self) -> bool:
+    def busy(self) -> bool:
+        """Whether a training run is going on."""
         return self._run is not None
+
+    is_training = busy
 
     def _on_train_clicked(self, _=None) -> None:
         """Start training (notifications for every problem; never a second run at once)."""
@@ -416,7 +414,7 @@ class TrainWidget(Container):
 
     # ---- worker slots (main thread) ---------------------------------------------------------------
     def _on_event(self, event) -> None:
-        from ..core.train import Finished, Preview, Progress, Started, Validated
+        from ..core.events import Finished, Preview, Progress, Started, Validated
 
         run = self._run
         if run is None or self._closed:
@@ -430,7 +428,7 @@ class TrainWidget(Container):
                     run.last_progress_ui = now
                     self.progress.value = min(event.step, self.progress.max)
                     self.status.value = (f"step {event.step}/{event.total_steps} · loss {event.train_loss:.4g} · "
-                                         f"{event.patches_per_s:.0f} patches/s · ETA {_fmt_time(event.eta_s)}")
+                                         f"{event.patches_per_s:.0f} patches/s · ETA {fmt_time(event.eta_s)}")
             elif isinstance(event, Validated):
                 self.plot.add_validation(event.step, event.val_loss, event.psnr)
             elif isinstance(event, Preview):
@@ -446,7 +444,7 @@ class TrainWidget(Container):
                 self.progress.value = min(event.steps_done, self.progress.max)
                 best = f", best model at step {event.best_step}" if event.best_step else ""
                 self.status.value = (f"{event.reason.capitalize()} after {event.steps_done} steps "
-                                     f"({_fmt_time(event.elapsed_s)}){best}")
+                                     f"({fmt_time(event.elapsed_s)}){best}")
         except RuntimeError:  # a Qt widget was deleted under us (viewer closing)
             self._closed = True
 

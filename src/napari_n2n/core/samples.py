@@ -9,7 +9,7 @@ a test) can train on the pair and measure the PSNR against the clean image:
 * :func:`digits` — a mosaic of synthesised handwriting-like digits 0–9 (28×28 each, like
   MNIST; scikit-learn is not needed) with heavy Gaussian noise.
 
-Nothing here imports napari; :mod:`napari_n2n.sample_data` turns these into layers.
+Nothing here imports napari; :mod:`napari_n2n._sample_data` turns these into layers.
 
 Examples
 --------
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .core.noise import Gaussian, NoiseModel, PoissonGaussian, synthesize_pair
+from .noise import Gaussian, NoiseModel, PoissonGaussian, synthesize_pair
 
 __all__ = ["Sample", "pair_2d", "volume_3d", "digits", "digit_image", "DIGIT_STROKES"]
 

@@ -1,0 +1,88 @@
+"""Progress of long work on a terminal: a one-line bar, and runners for training and prediction.
+
+Used by the ``napari-n2n`` command and the demo; the words come from
+:mod:`napari_n2n.core.progress`, the same ones the widgets show.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .core.events import Finished, Progress, Started, Validated
+from .core.progress import describe_progress, describe_started
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr (redrawn in place on a terminal)."""
+
+    def __init__(self, label: str, stream=None, width: int = 30):
+        self.label, self.stream, self.width = label, stream or sys.stderr, width
+        self.tty = getattr(self.stream, "isatty", lambda: False)()
+        self._last_pct = -10
+
+    def update(self, fraction: float, text: str = "") -> None:
+        fraction = min(max(fraction, 0.0), 1.0)
+        pct = int(fraction * 100)
+        if not self.tty and pct < self._last_pct + 10 and fraction < 1.0:
+            return
+        self._last_pct = pct
+        filled = int(self.width * fraction)
+        line = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {pct:3d}% {text}"
+        if self.tty:
+            self.stream.write("\r" + line[:200].ljust(100))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def run_training(trainer, label: str = "train", quiet: bool = False):
+    """Consume a Trainer's events with a progress bar; Ctrl-C stops and keeps the model so far.
+
+    Returns ``(denoiser, finished)``; ``finished`` is the :class:`~napari_n2n.core.events.Finished`
+    event, or ``None`` if the run was interrupted before it.
+    """
+    bar = None if quiet else ProgressBar(label)
+    validated = finished = None
+    gen = trainer.run()
+    try:
+        for ev in gen:
+            if isinstance(ev, Started) and not quiet:
+                print(f"{label}: {describe_started(ev)}", file=sys.stderr)
+            elif isinstance(ev, Validated):
+                validated = ev
+            elif isinstance(ev, Progress) and bar:
+                bar.update(ev.fraction, describe_progress(ev, validated))
+            elif isinstance(ev, Finished):
+                finished = ev
+    except KeyboardInterrupt:
+        trainer.request_stop()
+        gen.close()
+        print(f"\n{label}: interrupted; keeping the model so far", file=sys.stderr)
+    finally:
+        if bar:
+            bar.close()
+    return trainer.denoiser(), finished
+
+
+def run_prediction(gen, quiet: bool = False, label: str = "predict"):
+    """Consume a prediction generator (``Denoiser.predict_iter`` or ``predict_pair_iter``) with a progress bar.
+
+    Returns the prediction.
+    """
+    bar = None if quiet else ProgressBar(label)
+    try:
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            if bar:
+                bar.update(ev.done / ev.total, f"tile {ev.done}/{ev.total}")
+    finally:
+        if bar:
+            bar.close()

@@ -1,0 +1,82 @@
+"""The input checks, each written once with one wording.
+
+Every check raises :class:`~napari_n2n.core.errors.InputError` with a message that says what
+was wrong and what to do. ``name`` is how the message refers to the data: ``"the input"``,
+``"the target"``, ``"layer 'camera noisy A'"``. Callers add context by naming the data, never by
+writing their own copy of a check.
+
+Examples
+--------
+>>> require_same_shape(np.zeros((4, 4)), np.zeros((4, 4)))
+>>> require_numeric(np.array(["a"]), "the input")
+Traceback (most recent call last):
+...
+napari_n2n.core.errors.InputError: The input holds <U1 values, not numbers. Choose a grayscale or multi-channel image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+
+def _cap(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+def require_numeric(array, name: str = "the image"):
+    """Return ``array`` (lists become numpy arrays) if it holds numbers; else raise :class:`InputError`.
+
+    Arrays (numpy, dask, zarr, memmap) are returned as they are, never loaded.
+    """
+    if array is None:
+        raise InputError(f"{_cap(name)} is missing. Give an image (a numpy, dask or zarr array).")
+    if not hasattr(array, "shape") or not hasattr(array, "dtype"):
+        try:
+            array = np.asarray(array)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{_cap(name)} is not an array ({type(array).__name__}). Give an image.") from exc
+    if np.dtype(array.dtype).kind not in "biuf":
+        raise InputError(f"{_cap(name)} holds {array.dtype} values, not numbers. "
+                         "Choose a grayscale or multi-channel image.")
+    return array
+
+
+def require_not_empty(array, name: str = "the image") -> None:
+    """Raise :class:`InputError` if ``array`` has a zero-length axis."""
+    if any(int(s) == 0 for s in array.shape):
+        raise InputError(f"{_cap(name)} is empty (shape {tuple(int(s) for s in array.shape)}). "
+                         "Choose data that holds an image.")
+
+
+def require_finite(values, name: str = "the image", *, where: str = "") -> None:
+    """Raise :class:`InputError` if in-memory ``values`` hold NaN or Inf.
+
+    Lazy arrays (dask, zarr) are not read here: the code that reads them block by block calls
+    this on each block, with ``where`` naming the block (e.g. ``" (sample 3)"``).
+    """
+    if not isinstance(values, np.ndarray) or values.dtype.kind != "f":
+        return
+    if not np.isfinite(values).all():
+        raise InputError(f"{_cap(name)} contains NaN or Inf values{where}. Replace them first "
+                         "(e.g. with numpy.nan_to_num) and try again.")
+
+
+def require_varying(values: np.ndarray, name: str = "the image", *, channel: int | None = None) -> None:
+    """Raise :class:`InputError` if in-memory ``values`` are constant (nothing to denoise)."""
+    values = np.asarray(values)
+    if values.size == 0 or values.min() != values.max():
+        return
+    first = values.flat[0]
+    what = "empty (every value is 0)" if first == 0 else f"constant (every value is {first})"
+    where = f"Channel {channel} of {name}" if channel is not None else _cap(name)
+    raise InputError(f"{where} is {what}; there is nothing to denoise. Choose data that holds an image.")
+
+
+def require_same_shape(a, b, *, names: tuple[str, str] = ("the input", "the target")) -> None:
+    """Raise :class:`InputError` unless ``a`` and ``b`` (a pair) have the same shape."""
+    sa, sb = tuple(int(s) for s in a.shape), tuple(int(s) for s in b.shape)
+    if sa != sb:
+        raise InputError(f"{_cap(names[1])} has shape {sb} but {names[0]} has {sa}; the two images of a pair must "
+                         "show the same scene with the same shape (crop or register them first).")

@@ -1,0 +1,114 @@
+"""The typed events that long work yields: training (:class:`~napari_n2n.core.train.Trainer`)
+and tiled prediction (:meth:`~napari_n2n.core.denoiser.Denoiser.predict_iter`).
+
+Each event is a small frozen dataclass. Consumers (the command line's progress bar, the
+widgets' training session) dispatch on the type; a training run yields, in order, one
+:class:`Started`, then :class:`Progress` (every step on the CPU, every few steps on a GPU),
+:class:`Validated` and :class:`Preview` as they happen, and one :class:`Finished`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+import numpy as np
+
+#: why a training run ended
+FinishReason = Literal["completed", "stopped", "time budget"]
+
+
+@dataclass(frozen=True)
+class Started:
+    """Training has been set up and its first step is next.
+
+    Attributes
+    ----------
+    total_steps : int
+        Steps planned in all (summed over the models of a per-channel run).
+    device : str
+        Where it runs, readable (e.g. ``"cpu (2 threads)"``).
+    n_parameters : int
+        Trainable parameters of the network(s).
+    patches_per_epoch : float
+        Patches in one pass over the training region.
+    notes : tuple of str
+        What the user should know about this run (validation, data placement, ...).
+    """
+
+    total_steps: int
+    device: str
+    n_parameters: int
+    patches_per_epoch: float
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One or more training steps are done.
+
+    ``step`` counts steps over the whole run; ``fraction`` is the share of the run done, by
+    steps or, when a time budget ends the run sooner, by time. ``eta_s`` is the estimated time
+    left and ``elapsed_s`` the time since :class:`Started`.
+    """
+
+    step: int
+    total_steps: int
+    epoch: float
+    train_loss: float
+    patches_per_s: float
+    elapsed_s: float
+    eta_s: float
+    learning_rate: float
+    fraction: float = 0.0
+
+
+@dataclass(frozen=True)
+class Validated:
+    """The model was scored on the held-out region.
+
+    ``val_loss`` is the mode's validation loss; ``psnr`` the PSNR against the clean reference
+    (``None`` without one); ``is_best`` whether these weights are now the kept ones.
+    """
+
+    step: int
+    val_loss: float
+    psnr: float | None
+    is_best: bool
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The current model's prediction of the region asked for with ``Trainer.set_preview``."""
+
+    step: int
+    image: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The run ended: ``steps_done`` steps in ``elapsed_s`` seconds, for ``reason``.
+
+    ``best_step`` is the step whose weights are kept (the last step when nothing was
+    validated); ``best_val_loss`` their validation loss, or ``None``.
+    """
+
+    reason: FinishReason
+    steps_done: int
+    best_step: int
+    best_val_loss: float | None
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class TileProgress:
+    """Tiled prediction: ``done`` of ``total`` tiles are predicted (emitted after each batch of tiles)."""
+
+    done: int
+    total: int
+    sample: int
+    n_samples: int
+
+
+#: any event of a training run
+Event = Union[Started, Progress, Validated, Preview, Finished]

@@ -1,0 +1,67 @@
+"""Helpers for consuming long work that yields progress: run it to the end, describe its events.
+
+The command line and the widgets show the same words for the same events; they come from here.
+"""
+
+from __future__ import annotations
+
+from typing import Generator, TypeVar
+
+from .events import Finished, Progress, Started, Validated
+
+R = TypeVar("R")
+
+
+def drain(gen: Generator[object, object, R]) -> R:
+    """Run the generator ``gen`` to its end, ignoring what it yields; return its return value.
+
+    Examples
+    --------
+    >>> def work():
+    ...     yield 1
+    ...     return "done"
+    >>> drain(work())
+    'done'
+    """
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def fmt_time(seconds: float) -> str:
+    """``m:ss`` below an hour, ``h:mm:ss`` above (negative times count as 0).
+
+    Examples
+    --------
+    >>> fmt_time(75), fmt_time(3725.4)
+    ('1:15', '1:02:05')
+    """
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def describe_started(event: Started) -> str:
+    """``"1.95 M parameters on cpu (2 threads)"`` and the run's notes."""
+    notes = f"; {'; '.join(event.notes)}" if event.notes else ""
+    return f"{event.n_parameters / 1e6:.2f} M parameters on {event.device}{notes}"
+
+
+def describe_progress(event: Progress, validated: Validated | None = None) -> str:
+    """``"step 40/2000 · loss 0.123 · val 0.1 · PSNR 27.1 dB · 120 patches/s · ETA 1:05"``."""
+    parts = [f"step {event.step}/{event.total_steps}", f"loss {event.train_loss:.4g}"]
+    if validated is not None:
+        parts.append(f"val {validated.val_loss:.4g}")
+        if validated.psnr is not None:
+            parts.append(f"PSNR {validated.psnr:.2f} dB")
+    parts += [f"{event.patches_per_s:.0f} patches/s", f"ETA {fmt_time(event.eta_s)}"]
+    return " · ".join(parts)
+
+
+def describe_finished(event: Finished) -> str:
+    """``"Completed after 2000 steps (1:05), best model at step 1900"``."""
+    best = f", best model at step {event.best_step}" if event.best_step else ""
+    return f"{event.reason.capitalize()} after {event.steps_done} steps ({fmt_time(event.elapsed_s)}){best}"

@@ -1,0 +1,119 @@
+"""Which weights a training run keeps, and the validation pass that decides it.
+
+Two policies, one per situation, each with the note the user sees:
+
+* with a held-out validation region (:attr:`PatchSampler.has_validation
+  <napari_n2n.core.sampling.PatchSampler.has_validation>`), the weights of lowest validation
+  loss are kept (:class:`KeepBestValidated`);
+* without one, the latest weights are kept (:class:`KeepLatest`). Choosing by the training loss
+  instead kept early snapshots when the targets are noisy (camera, Poisson peak 5, 3,000 N2N
+  steps: 24.10 dB for the snapshot of lowest training loss, 24.87 dB for the last weights;
+  ``benchmarks/steps_curve.py``, docs/benchmarks.md @ 6587ee1).
+
+:func:`validate` scores a model on the held-out patches with the run's objective and, when a
+clean reference was given, its PSNR (through :func:`napari_n2n.core.metrics.psnr_from_mse`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .metrics import psnr_from_mse
+from .sampling import PatchSampler
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Validation loss of the model, and its PSNR against the clean reference (``None`` without one)."""
+
+    loss: float
+    psnr: float | None
+
+
+def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device, data_range: float | None,
+             scale: float, should_stop: Callable[[], bool] = lambda: False) -> ValidationResult | None:
+    """Score ``model`` on ``sampler``'s validation patches; ``None`` if stopped meanwhile.
+
+    ``scale`` converts squared errors of normalised values back to the image's units (the mean
+    normalisation scale) for the PSNR, whose peak is ``data_range`` (the clean image's range).
+    """
+    import torch
+
+    model.eval()
+    losses, sq_err, n_pix = [], 0.0, 0
+    try:
+        with torch.no_grad():
+            for x, y, clean in sampler.validation_batches(batch_size):
+                if should_stop():
+                    return None
+                xt = torch.from_numpy(x).to(device)
+                yt = None if y is None else torch.from_numpy(y).to(device)
+                loss, pred = objective.validation(model, xt, yt)
+                losses.append(float(loss))
+                if clean is not None:
+                    sq_err += float((pred.float().cpu() - torch.from_numpy(clean)).square().sum())
+                    n_pix += clean.size
+    finally:
+        model.train()
+    psnr = None
+    if n_pix and data_range:
+        psnr = psnr_from_mse(sq_err / n_pix * scale**2, data_range)
+    return ValidationResult(float(np.mean(losses)), psnr)
+
+
+def snapshot(model) -> dict:
+    """A copy of ``model``'s weights on the host (safe to keep while training goes on)."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+class KeepLatest:
+    """Keep the weights of the last step (there is nothing held out to choose by)."""
+
+    note = "no validation region: the latest weights are kept"
+
+    def __init__(self):
+        self.state: dict | None = None
+        self.best_step = 0
+        self.best_val_loss: float | None = None
+
+    def offer(self, model, step: int, result: ValidationResult) -> bool:
+        return False
+
+    def finish(self, model, step: int) -> None:
+        """At the end of the run (or a stop): keep the current weights."""
+        self.state = snapshot(model)
+        self.best_step = step
+
+
+class KeepBestValidated:
+    """Keep the weights of lowest validation loss (the latest ones until a validation ran)."""
+
+    note = "the weights of lowest validation loss are kept"
+
+    def __init__(self):
+        self.state: dict | None = None
+        self.best_step = 0
+        self.best_val_loss: float | None = None
+
+    def offer(self, model, step: int, result: ValidationResult) -> bool:
+        """Keep ``model``'s weights if ``result`` is the best so far; return whether it was."""
+        if result.loss < (self.best_val_loss if self.best_val_loss is not None else math.inf):
+            self.state = snapshot(model)
+            self.best_step = step
+            self.best_val_loss = result.loss
+            return True
+        return False
+
+    def finish(self, model, step: int) -> None:
+        if self.state is None:  # stopped before the first validation: the latest weights
+            self.state = snapshot(model)
+            self.best_step = step
+
+
+def policy_for(sampler: PatchSampler) -> KeepLatest | KeepBestValidated:
+    """The selection policy that suits ``sampler``: by validation where it holds a region out."""
+    return KeepBestValidated() if sampler.has_validation else KeepLatest()
