@@ -199,7 +199,7 @@ def seed_all(seed: int) -> None:
     import torch
 
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 - careamics draws from the global generator
     torch.manual_seed(seed)
 
 
@@ -385,7 +385,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             n_train_patches = None
             try:
                 n_train_patches = len(careamist.train_datamodule.train_dataset)
-            except Exception:  # noqa: BLE001 - informational only
+            except Exception:
                 pass
 
             t0 = time.perf_counter()
@@ -419,7 +419,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         norm_info = careamist.train_datamodule.config.normalization.model_dump()
         norm_info = {k: v for k, v in norm_info.items() if v is not None}
-    except Exception:  # noqa: BLE001
+    except Exception:
         norm_info = {"name": getattr(norm, "name", str(norm))}
 
     notes = (

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 # (label, TrainConfig overrides)
 CANDIDATES = [
@@ -48,8 +46,8 @@ def main(argv=None) -> int:
 
     import numpy as np
 
+    from _cases import cpu_seconds_per_step, load_image
     from napari_n2n import Gaussian, TrainConfig, psnr, synthesize_pair, train
-    from quality import cpu_seconds_per_step, load_image
 
     clean = load_image("camera")
     a, b = synthesize_pair(clean, Gaussian(sigma=25), seed=0)

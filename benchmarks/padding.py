@@ -17,17 +17,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 
 def run(padding: str, only: str | None) -> list[list]:
     import numpy as np
 
+    from _cases import make_case, train_config
     from napari_n2n import psnr, train
-    from quality import make_case, train_config
 
     plans = []
     if only in (None, "3d"):

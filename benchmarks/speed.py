@@ -36,8 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 CAREAMICS_PY = Path(__file__).resolve().parent / ".venv-careamics" / "bin" / "python"
 RUNNER = Path(__file__).resolve().parent / "careamics_runner.py"
@@ -178,8 +177,8 @@ def main(argv=None) -> int:
     import numpy as np
     from skimage import data
 
+    from _cases import CONFIG_2D, CONFIG_3D, synthetic_volume
     from napari_n2n import Gaussian, synthesize_pair
-    from quality import CONFIG_2D, CONFIG_3D, synthetic_volume
 
     dev = args.device
     on_gpu = dev.startswith("cuda")
@@ -215,7 +214,7 @@ def main(argv=None) -> int:
     rows = []
     if theirs:
         rows.append(["CAREamics " + theirs["careamics_version"] + f" (torch {theirs['torch_version']})",
-                     f"UNet depth 2, 32 base channels, batch norm", f"{theirs['n_parameters']:,}", theirs["steps"],
+                     "UNet depth 2, 32 base channels, batch norm", f"{theirs['n_parameters']:,}", theirs["steps"],
                      f"{theirs['train_seconds']:.1f}", f"{theirs['predict_seconds']:.2f}",
                      f"{theirs['psnr']:.2f}", "(reference)", "(reference)", "(reference)",
                      f"{theirs['import_seconds']:.1f}"])

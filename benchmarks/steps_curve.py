@@ -18,10 +18,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 BRIGHT = 200  # grey level above which a clean pixel counts as bright
 
@@ -33,8 +31,8 @@ def _run(task) -> list:
 
     import numpy as np
 
+    from _cases import make_case, train_config, training_data
     from napari_n2n import psnr, train
-    from quality import make_case, train_config, training_data
 
     case = make_case(image, noise)
     a, clean = (np.asarray(x, dtype=np.float32) for x in (case.a, case.clean))
@@ -80,7 +78,7 @@ def main(argv=None) -> int:
         rows = [row for _, row in sorted(zip(order, done))]
     else:
         rows = [_run(task) for task in tasks]
-    from quality import CONFIG_2D
+    from _cases import CONFIG_2D
 
     config = ", ".join(f"{k}={v}" for k, v in CONFIG_2D.items())
     text = C.header("N2N vs N2C as training goes on (one 256×256 pair)", threads=args.threads,

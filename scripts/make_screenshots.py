@@ -73,7 +73,7 @@ def main(out_dir: str = "docs/images") -> dict:
     pairs.clean_layer.value = clean
     pairs.noise.value = "gaussian"
     pairs.sigma.value = 25.0
-    layer_a, layer_b = pairs._on_run_clicked()
+    layer_a, layer_b = pairs.start()
     clean.visible = False
     _settle(app)
     viewer.screenshot(str(out / "noisy-pairs.png"), canvas_only=False)
@@ -87,19 +87,19 @@ def main(out_dir: str = "docs/images") -> dict:
     train.batch_size.value = 8
     train.learning_rate.value = 2e-3
     train.network.value = "cpu-quick"
-    train.preview_every_s = 2.0
+    train.preview.every_s = 2.0
     _camera(viewer).zoom = 1.6
     _settle(app, 1.0)
-    train._on_train_clicked()
-    run = train._run
+    train.start()
+    run = train.session
     _wait(app, lambda: len(run.trainer.history["val_step"]) >= 6)
     _settle(app, 1.2)  # let the plot redraw
     viewer.screenshot(str(out / "train.png"), canvas_only=False)
     _wait(app, lambda: len(run.trainer.history["step"]) >= 300)
-    train._on_stop_clicked()
-    _wait(app, lambda: not train.is_training)
-    results["camera_steps"] = run.finished_event.steps_done
-    results["camera_train_s"] = run.finished_event.elapsed_s
+    train.stop()
+    _wait(app, lambda: not train.busy)
+    results["camera_steps"] = run.finished.steps_done
+    results["camera_train_s"] = run.finished.elapsed_s
 
     # 3. Denoise with the model just trained, A and B averaged
     viewer.window.remove_dock_widget(dock_train)
@@ -109,12 +109,12 @@ def main(out_dir: str = "docs/images") -> dict:
     dock_denoise, denoise = viewer.window.add_plugin_dock_widget("napari-n2n", "Denoise")
     denoise.image_layer.value = layer_a
     denoise.average.value = False
-    denoise._on_denoise_clicked()
-    _wait(app, lambda: denoise._job is None)
+    denoise.start()
+    _wait(app, lambda: not denoise.busy)
     single = denoise.last_layer
     denoise.average.value = True
-    denoise._on_denoise_clicked()
-    _wait(app, lambda: denoise._job is None)
+    denoise.start()
+    _wait(app, lambda: not denoise.busy)
     averaged = denoise.last_layer
     layer_a.visible = True
     single.visible = False
@@ -141,16 +141,16 @@ def main(out_dir: str = "docs/images") -> dict:
     train.learning_rate.value = 2e-3
     train.network.value = "cpu-quick"
     train.show_preview.value = False
-    train._on_train_clicked()
-    run = train._run
-    _wait(app, lambda: not train.is_training)
-    results["digits_steps"] = run.finished_event.steps_done
-    results["digits_train_s"] = run.finished_event.elapsed_s
+    train.start()
+    run = train.session
+    _wait(app, lambda: not train.busy)
+    results["digits_steps"] = run.finished.steps_done
+    results["digits_train_s"] = run.finished.elapsed_s
     viewer.window.remove_dock_widget(dock_train)
     dock_denoise, denoise = viewer.window.add_plugin_dock_widget("napari-n2n", "Denoise")
     denoise.image_layer.value = roles["noisy A"]
-    denoise._on_denoise_clicked()
-    _wait(app, lambda: denoise._job is None)
+    denoise.start()
+    _wait(app, lambda: not denoise.busy)
     digits_out = denoise.last_layer
     for layer in viewer.layers:
         layer.visible = layer in (roles["noisy A"], digits_out, roles["clean"])

@@ -8,7 +8,6 @@ import pytest
 import tifffile
 
 from napari_n2n.cli import main
-from napari_n2n.core.metrics import psnr
 
 TINY_ARGS = ["--steps", "4", "--patch", "32", "--batch", "4", "--depth", "2", "--base-channels", "8", "--quiet"]
 

@@ -3,11 +3,11 @@ import pytest
 import torch
 
 from napari_n2n.core.axes import AxisView
-from napari_n2n.core.normalization import Normalization
-from napari_n2n.core.sampling import PatchSampler, augment
 from napari_n2n.core.errors import InputError
 from napari_n2n.core.losses import apply_subsample, neighbor2neighbor_loss, pixel_loss, subsample_indices
 from napari_n2n.core.model import UNet, UNetConfig, count_parameters
+from napari_n2n.core.normalization import Normalization
+from napari_n2n.core.sampling import PatchSampler, augment
 
 
 def test_normalization_is_robust_and_invertible():

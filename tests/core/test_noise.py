@@ -3,8 +3,16 @@ import pytest
 
 from napari_n2n.core.errors import InputError
 from napari_n2n.core.noise import (
-    Bernoulli, Gaussian, Impulse, NOISE_MODELS, Poisson, PoissonGaussian, estimate_noise_sigma, make_noise,
-    noise_from_dict, synthesize_pair,
+    NOISE_MODELS,
+    Bernoulli,
+    Gaussian,
+    Impulse,
+    Poisson,
+    PoissonGaussian,
+    estimate_noise_sigma,
+    make_noise,
+    noise_from_dict,
+    synthesize_pair,
 )
 
 CLEAN = np.tile(np.linspace(10, 200, 128, dtype=np.float32), (128, 1))

@@ -27,6 +27,7 @@ def test_tiles_cover_and_weights_sum_to_one(size, tile, overlap):
         assert min(b - a for a, b in zip(starts, starts[1:])) <= t - overlap
 
 
+@pytest.mark.slow
 def test_tiled_prediction_matches_untiled(n2n_result, gaussian_pair):
     den = n2n_result["denoiser"]
     _, a, _ = gaussian_pair
@@ -38,6 +39,7 @@ def test_tiled_prediction_matches_untiled(n2n_result, gaussian_pair):
     assert psnr(whole, tiled, data_range=255) > 55
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_is_exact(n2n_result, gaussian_pair, tmp_path):
     den = n2n_result["denoiser"]
     _, a, _ = gaussian_pair
@@ -51,6 +53,7 @@ def test_checkpoint_round_trip_is_exact(n2n_result, gaussian_pair, tmp_path):
     assert napari_n2n.load_model(path).summary() == loaded.summary()
 
 
+@pytest.mark.slow
 def test_bad_model_files_give_clear_errors(n2n_result, tmp_path):
     with pytest.raises(ModelFileError, match="does not exist"):
         Denoiser.load(tmp_path / "missing.n2n")
@@ -75,6 +78,7 @@ def test_bad_model_files_give_clear_errors(n2n_result, tmp_path):
         Denoiser.load(tmp_path / "pickle.n2n")
 
 
+@pytest.mark.slow
 def test_prediction_on_dask_reads_tile_by_tile(n2n_result, gaussian_pair):
     da = pytest.importorskip("dask.array")
     den = n2n_result["denoiser"]
@@ -96,6 +100,7 @@ def test_prediction_on_dask_reads_tile_by_tile(n2n_result, gaussian_pair):
     assert max(reads) <= 128 * 128  # never more than one tile at a time
 
 
+@pytest.mark.slow
 def test_dtype_and_out_options(n2n_result, gaussian_pair, tmp_path):
     den = n2n_result["denoiser"]
     _, a, _ = gaussian_pair
@@ -113,6 +118,7 @@ def test_dtype_and_out_options(n2n_result, gaussian_pair, tmp_path):
         den.predict(bad)
 
 
+@pytest.mark.slow
 def test_pair_average_beats_single(n2n_result, gaussian_pair):
     clean, a, b = gaussian_pair
     den = n2n_result["denoiser"]
@@ -173,6 +179,7 @@ def test_files_written_now_are_format_2_and_record_their_padding(tmp_path):
     assert meta.unet["padding"] == "zeros" and Denoiser.load(path).unet.padding == "zeros"
 
 
+@pytest.mark.slow
 def test_whole_volume_prediction_matches_training_sized_tiles():
     """A model trained on small patches predicts a large tile as well as patch-sized tiles.
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.batches import ResidentPatchSampler, can_be_resident
-from napari_n2n.core.sampling import PatchSampler
-from napari_n2n.core.metrics import psnr
+from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.events import Started
+from napari_n2n.core.metrics import psnr
+from napari_n2n.core.sampling import PatchSampler
 from napari_n2n.core.train import Trainer
 
 from .._helpers import TRAIN_QUALITY
@@ -103,6 +103,7 @@ def test_lazy_or_memory_mapped_data_stay_on_the_host(tmp_path):
     assert not ok and "lazy or memory-mapped" in why
 
 
+@pytest.mark.slow
 def test_training_from_resident_data_denoises_as_well(gaussian_pair):
     """The resident path (the one GPUs take) trains as well as the streaming one, on the CPU."""
     clean, a, b = gaussian_pair
@@ -115,6 +116,7 @@ def test_training_from_resident_data_denoises_as_well(gaussian_pair):
     assert gain >= 6.0, f"resident-data N2N gained only {gain:.2f} dB"
 
 
+@pytest.mark.slow
 def test_nb2nb_from_resident_data(gaussian_pair):
     clean, a, _ = gaussian_pair
     cfg = TrainConfig(mode="nb2nb", **{**TRAIN_QUALITY, "steps": 150, "patch_size": 24}, data_on_device=True)

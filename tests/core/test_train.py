@@ -7,20 +7,22 @@ import torch
 
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.errors import InputError, TrainingError
+from napari_n2n.core.events import Finished, Preview, Progress, Started, Validated
 from napari_n2n.core.metrics import psnr
 from napari_n2n.core.noise import Poisson, synthesize_pair
-from napari_n2n.core.events import Finished, Preview, Progress, Started, Validated
 from napari_n2n.core.train import Trainer, train
 
 from .._helpers import TRAIN_QUALITY, TRAIN_TINY
 
 
+@pytest.mark.slow
 def test_n2n_raises_psnr_by_6_db(n2n_result, gaussian_pair):
     clean, a, _ = gaussian_pair
     gain = psnr(clean, n2n_result["pred"]) - psnr(clean, a)
     assert gain >= 6.0, f"N2N gained only {gain:.2f} dB over the noisy input"
 
 
+@pytest.mark.slow
 def test_n2n_is_within_half_a_db_of_n2c(n2n_result, gaussian_pair):
     clean, a, _ = gaussian_pair
     tr = Trainer(a, clean, axes="YX", config=TrainConfig(mode="n2c", **TRAIN_QUALITY))
@@ -30,6 +32,7 @@ def test_n2n_is_within_half_a_db_of_n2c(n2n_result, gaussian_pair):
     assert n2n > n2c - 0.5, f"N2N {n2n:.2f} dB vs N2C {n2c:.2f} dB"
 
 
+@pytest.mark.slow
 def test_neighbor2neighbor_from_one_image_raises_psnr(gaussian_pair):
     clean, a, _ = gaussian_pair
     cfg = TrainConfig(mode="nb2nb", **{**TRAIN_QUALITY, "steps": 150, "patch_size": 24})
@@ -39,6 +42,7 @@ def test_neighbor2neighbor_from_one_image_raises_psnr(gaussian_pair):
     assert gain >= 3.0, f"Neighbor2Neighbor gained only {gain:.2f} dB"
 
 
+@pytest.mark.slow
 def test_event_stream(n2n_result):
     events = n2n_result["events"]
     assert isinstance(events[0], Started) and isinstance(events[-1], Finished)
@@ -55,6 +59,7 @@ def test_event_stream(n2n_result):
     assert fin.best_step == max((v for v in vals if v.is_best), key=lambda v: v.step).step
 
 
+@pytest.mark.slow
 def test_stop_takes_effect_within_a_second_and_keeps_the_best_model(gaussian_pair):
     clean, a, b = gaussian_pair
     cfg = TrainConfig(**{**TRAIN_QUALITY, "steps": 100_000, "val_every": 5, "depth": 4, "base_channels": 32, "patch_size": 64})
@@ -205,6 +210,7 @@ def test_runtime_errors_become_training_errors(gaussian_pair, monkeypatch):
     assert tr.denoiser().predict(a).shape == a.shape  # the model so far is still there
 
 
+@pytest.mark.slow
 def test_train_convenience_and_l1_loss(gaussian_pair):
     from napari_n2n.core.noise import Impulse
 

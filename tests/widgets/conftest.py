@@ -26,7 +26,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _fresh_models():
-    from napari_n2n.widgets._state import MODELS
+    from napari_n2n.widgets._registry import MODELS
 
     MODELS.clear()
     yield

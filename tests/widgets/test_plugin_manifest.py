@@ -36,10 +36,41 @@ def test_widget_modules_import_without_torch_or_napari():
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
+#: run in a fresh process: records the thread that first imports torch, then opens a viewer and every widget
+_OPEN_WIDGETS = """
+import sys, threading, importlib.abc
+first = []
+class Watch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" and not first:
+            first.append(threading.current_thread().name)
+        return None
+sys.meta_path.insert(0, Watch())
+import napari
+from qtpy.QtWidgets import QApplication
+from napari_n2n.widgets.denoise import DenoiseWidget
+from napari_n2n.widgets.noisy_pairs import NoisyPairsWidget
+from napari_n2n.widgets.train import TrainWidget
+viewer = napari.Viewer(show=False)
+for cls in (NoisyPairsWidget, TrainWidget, DenoiseWidget):
+    viewer.window.add_dock_widget(cls(viewer))
+    QApplication.processEvents()
+print("FIRST-TORCH-IMPORT:", first[0] if first else "none")
+viewer.close()
+"""
+
+
+def test_opening_the_widgets_never_imports_torch_on_the_main_thread():
+    """torch takes seconds to import: the Train widget's warm-up and device label do it off the main thread."""
+    out = subprocess.run([sys.executable, "-c", _OPEN_WIDGETS], capture_output=True, text=True, timeout=300)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("FIRST-TORCH-IMPORT:")), "")
+    assert line and line.split(":", 1)[1].strip() != "MainThread", out.stdout + out.stderr
+
+
 def test_widgets_open_from_the_plugins_menu(viewer):
     for display_name, cls_name in WIDGETS.items():
         dock, widget = viewer.window.add_plugin_dock_widget("napari-n2n", display_name)
-        assert type(widget).__name__ == cls_name and widget._viewer == viewer  # (a public-only proxy)
+        assert type(widget).__name__ == cls_name and widget.viewer == viewer  # (a public-only proxy)
 
 
 @pytest.mark.parametrize("key, ndim, scale", [("pair_2d", 2, None), ("volume_3d", 3, (2.0, 1.0, 1.0)),

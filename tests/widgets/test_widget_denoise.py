@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from .._helpers import add_widget
 
-from napari_n2n.widgets._state import MODELS
+from napari_n2n.widgets._registry import MODELS
 from napari_n2n.widgets.denoise import DenoiseWidget
+
+from .._helpers import add_widget
 
 
 @pytest.fixture
@@ -16,8 +17,8 @@ def denoise(viewer):
 
 
 def _run(qtbot, widget, timeout=30_000):
-    widget._on_denoise_clicked()
-    qtbot.waitUntil(lambda: widget._job is None, timeout=timeout)
+    widget.start()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=timeout)
 
 
 def test_session_model_is_offered_and_names_never_clash(viewer, qtbot, denoise, tiny_model, small_pair, notes):
@@ -79,14 +80,14 @@ def test_cancel_adds_nothing_and_returns_to_usable(viewer, qtbot, denoise, tiny_
     denoise.reset_choices()
     denoise.image_layer.value = layer
     denoise.tile.value = 64
-    denoise._on_denoise_clicked()
+    denoise.start()
     assert denoise.cancel_button.enabled and not denoise.denoise_button.enabled
-    job = denoise._job
+    job = denoise.job
     qtbot.waitUntil(lambda: denoise.progress.value > 0, timeout=30_000)
-    denoise._on_denoise_clicked()  # pressed again while running
-    assert denoise._job is job and "already running" in notes.warnings[-1]
-    denoise._on_cancel_clicked()
-    qtbot.waitUntil(lambda: denoise._job is None, timeout=5_000)
+    denoise.start()  # pressed again while running
+    assert denoise.job is job and "already running" in notes.warnings[-1]
+    denoise.stop()
+    qtbot.waitUntil(lambda: not denoise.busy, timeout=5_000)
     assert [l.name for l in viewer.layers] == ["big"]
     assert "Cancelled" in denoise.status.value and any("cancelled" in m for m in notes.infos)
     assert denoise.denoise_button.enabled and not denoise.cancel_button.enabled and not notes.errors
@@ -97,7 +98,7 @@ def test_errors_get_messages(viewer, qtbot, denoise, tiny_model, notes):
     denoise.reset_choices()
     denoise.image_layer.value = img
     # no model yet
-    denoise._on_denoise_clicked()
+    denoise.start()
     assert "No model yet" in notes.errors[-1]
     MODELS.add(tiny_model, "model")
     # a NaN layer, an RGB layer
@@ -106,7 +107,7 @@ def test_errors_get_messages(viewer, qtbot, denoise, tiny_model, notes):
     for layer, expected in ((nan, "NaN"), (rgb, "RGB")):
         denoise.reset_choices()
         denoise.image_layer.value = layer
-        denoise._on_denoise_clicked()
+        denoise.start()
         assert expected in notes.errors[-1]
     # axes that do not fit the image: the core's message, raised inside the worker, reaches the user
     denoise.image_layer.value = img
@@ -120,7 +121,7 @@ def test_errors_get_messages(viewer, qtbot, denoise, tiny_model, notes):
     denoise.image_layer.value = img
     denoise.partner_layer.value = other
     denoise.average.value = True
-    denoise._on_denoise_clicked()
+    denoise.start()
     assert "same shape" in notes.errors[-1]
     assert len(notes.errors) == 5 and not notes.tracebacks()
     assert [l.name for l in viewer.layers] == ["img", "nan", "rgb", "other"]

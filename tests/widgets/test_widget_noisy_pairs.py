@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from .._helpers import add_widget
 
+from napari_n2n.core.noise import noise_params
 from napari_n2n.widgets._layers import n2n_meta
-from napari_n2n.widgets.noisy_pairs import NOISE_PARAMS, NoisyPairsWidget
+from napari_n2n.widgets.noisy_pairs import NOISE_CHOICES, NoisyPairsWidget
+
+from .._helpers import add_widget
 
 
 @pytest.fixture
@@ -22,7 +24,7 @@ def test_synthesise_pair_names_placement_and_estimate(viewer, pairs, small_pair,
     pairs.clean_layer.value = src
     pairs.noise.value = "gaussian"
     pairs.sigma.value = 20.0
-    added = pairs._on_run_clicked()
+    added = pairs.start()
     a, b = added
     assert a.name == "cells noisy A · gaussian(sigma=20)" and b.name == "cells noisy B · gaussian(sigma=20)"
     for layer in (a, b):
@@ -37,7 +39,7 @@ def test_synthesise_pair_names_placement_and_estimate(viewer, pairs, small_pair,
     assert 16 < estimate < 24
     assert any("Next: Train" in m for m in notes.infos) and not notes.errors
     # making it again never replaces a layer
-    again = pairs._on_run_clicked()
+    again = pairs.start()
     assert again[0].name == f"{a.name} [2]" and len(viewer.layers) == 5
 
 
@@ -45,11 +47,11 @@ def test_every_noise_model_shows_its_parameters_and_makes_a_pair(viewer, pairs):
     src = viewer.add_image(np.random.default_rng(0).uniform(10, 200, (40, 48)).astype(np.float32), name="img")
     pairs.reset_choices()
     pairs.clean_layer.value = src
-    for noise in NOISE_PARAMS:
+    for _, noise in NOISE_CHOICES:
         pairs.noise.value = noise
-        shown = {name for name, w in pairs._params.items() if not w.native.isHidden()}
-        assert shown == set(NOISE_PARAMS[noise])
-        a, b = pairs._on_run_clicked()
+        shown = {name for name, w in pairs.params.items() if not w.native.isHidden()}
+        assert shown == set(noise_params(noise))
+        a, b = pairs.start()
         assert noise in a.name and a.data.shape == (40, 48)
 
 
@@ -66,18 +68,18 @@ def test_two_layers_pair_checked_and_linked(viewer, pairs, small_pair, notes):
     pairs.source.value = "two"
     pairs.layer_a.value, pairs.layer_b.value = la, lb
     assert "A ≈" in pairs.estimate.value and "B ≈" in pairs.estimate.value
-    assert pairs._on_run_clicked() == []
+    assert pairs.start() == []
     assert n2n_meta(la)["partner"] == "exp2" and n2n_meta(lb)["partner"] == "exp1"
     assert not notes.errors
 
 
 def test_two_layers_of_different_shapes_are_refused(viewer, pairs, notes):
-    la = viewer.add_image(np.random.rand(64, 64).astype(np.float32), name="a")
-    lb = viewer.add_image(np.random.rand(64, 60).astype(np.float32), name="b")
+    la = viewer.add_image(np.random.default_rng(0).random((64, 64)).astype(np.float32), name="a")
+    lb = viewer.add_image(np.random.default_rng(0).random((64, 60)).astype(np.float32), name="b")
     pairs.source.value = "two"
     pairs.layer_a.value, pairs.layer_b.value = la, lb
     n_layers = len(viewer.layers)
-    assert pairs._on_run_clicked() == []
+    assert pairs.start() == []
     assert len(notes.errors) == 1 and "same shape" in notes.errors[0] and "(64, 64)" in notes.errors[0]
     assert len(viewer.layers) == n_layers and not n2n_meta(la) and not notes.tracebacks()
 
@@ -88,7 +90,7 @@ def test_stack_neighbours_are_views_with_sample_axis(viewer, pairs, notes):
     pairs.source.value = "stack"
     pairs.stack_layer.value = src
     assert pairs.pair_axis.value == 0
-    a, b = pairs._on_run_clicked()
+    a, b = pairs.start()
     assert a.data.shape == b.data.shape == (5, 40, 48)
     np.testing.assert_array_equal(b.data[0], stack[1])
     assert np.shares_memory(a.data, stack)  # no copy
@@ -98,10 +100,10 @@ def test_stack_neighbours_are_views_with_sample_axis(viewer, pairs, notes):
 
 
 def test_stack_mode_refuses_a_2d_image(viewer, pairs, notes):
-    src = viewer.add_image(np.random.rand(32, 32).astype(np.float32), name="flat")
+    src = viewer.add_image(np.random.default_rng(0).random((32, 32)).astype(np.float32), name="flat")
     pairs.source.value = "stack"
     pairs.stack_layer.value = src
-    assert pairs._on_run_clicked() == []
+    assert pairs.start() == []
     assert "needs a stack" in notes.errors[0] and len(viewer.layers) == 1
 
 
@@ -110,7 +112,7 @@ def test_single_image_marked_for_neighbour_subsampling(viewer, pairs, small_pair
     pairs.source.value = "single"
     pairs.single_layer.value = layer
     assert "image ≈" in pairs.estimate.value
-    pairs._on_run_clicked()
+    pairs.start()
     assert n2n_meta(layer)["mode"] == "nb2nb" and any("single-image" in m for m in notes.infos)
 
 
@@ -118,7 +120,7 @@ def test_only_image_layers_are_offered(viewer, pairs):
     viewer.add_labels(np.zeros((32, 32), dtype=np.uint8), name="labels")
     viewer.add_points(np.zeros((3, 2)), name="points")
     viewer.add_shapes([np.array([[0, 0], [5, 5], [0, 5]])], shape_type="polygon", name="shapes")
-    img = viewer.add_image(np.random.rand(32, 32).astype(np.float32), name="img")
+    img = viewer.add_image(np.random.default_rng(0).random((32, 32)).astype(np.float32), name="img")
     pairs.reset_choices()
     assert [c for c in pairs.clean_layer.choices if c is not None] == [img]
     assert pairs.clean_layer.value is img
@@ -132,7 +134,7 @@ def test_bad_clean_layers_get_a_message(viewer, pairs, notes):
     with pytest.raises(InputError, match="Labels layer"):  # not offered in the lists; the check names it too
         image_data(labels, "clean")
     cases = {
-        "rgb": (np.random.randint(0, 255, (32, 32, 3), dtype=np.uint8), "RGB"),
+        "rgb": (np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8), "RGB"),
         "nan": (np.where(np.eye(32, dtype=bool), np.nan, 1.0).astype(np.float32), "NaN"),
         "constant": (np.full((32, 32), 7.0, dtype=np.float32), "constant (every value is 7.0)"),
         "empty": (np.zeros((32, 32), dtype=np.float32), "empty"),  # napari cannot show a zero-size layer
@@ -143,7 +145,7 @@ def test_bad_clean_layers_get_a_message(viewer, pairs, notes):
         pairs.reset_choices()
         pairs.clean_layer.value = layer
         n_layers = len(viewer.layers)
-        assert pairs._on_run_clicked() == [], case
+        assert pairs.start() == [], case
         assert len(notes.errors) == 1 and expected in notes.errors[0], (case, notes.errors)
         assert len(viewer.layers) == n_layers and not notes.tracebacks(), case
         assert pairs.run_button.enabled

@@ -13,11 +13,14 @@ import os
 import time
 
 import numpy as np
-from .._helpers import add_widget, set_tiny, wait_training
+import pytest
 
 from napari_n2n.widgets.train import TrainWidget
 
+from .._helpers import add_widget, set_tiny, wait_training
 
+
+@pytest.mark.slow
 def test_event_loop_keeps_running_and_stop_is_quick(viewer, qtbot, small_pair, notes):
     from qtpy.QtCore import QTimer
 
@@ -27,7 +30,7 @@ def test_event_loop_keeps_running_and_stop_is_quick(viewer, qtbot, small_pair, n
     train = add_widget(viewer, TrainWidget)
     train.input_layer.value, train.target_layer.value = la, lb
     set_tiny(train, steps=100_000)
-    train.preview_every_s = 1.0  # previews on, as a user has them (default every 2 s)
+    train.preview.every_s = 1.0  # previews on, as a user has them (default every 2 s)
 
     ticks: list[float] = []
     timer = QTimer()
@@ -36,20 +39,20 @@ def test_event_loop_keeps_running_and_stop_is_quick(viewer, qtbot, small_pair, n
     timer.start()
     qtbot.wait(200)
     t_click = time.perf_counter()
-    train._on_train_clicked()
+    train.start()
     t_started = time.perf_counter()
-    run = train._run
+    run = train.session
     qtbot.waitUntil(lambda: len(run.trainer.history["step"]) >= 20 and time.perf_counter() - t_click > 4,
                     timeout=180_000)
     steps_before_stop = len(run.trainer.history["step"])
-    train._on_stop_clicked()
+    train.stop()
     wait_training(qtbot, train, 5_000)
     timer.stop()
 
-    stop_latency = run.finished_at - run.stop_requested_at
-    during = np.array([t for t in ticks if t_started <= t <= run.finished_at])
-    gaps = np.diff(np.concatenate([[t_started], during, [run.finished_at]]))
-    duration = run.finished_at - t_started
+    stop_latency = run.ended_at - run.stop_requested_at
+    during = np.array([t for t in ticks if t_started <= t <= run.ended_at])
+    gaps = np.diff(np.concatenate([[t_started], during, [run.ended_at]]))
+    duration = run.ended_at - t_started
     result = {
         "train_click_blocks_ms": round((t_started - t_click) * 1e3, 1),
         "training_s": round(duration, 2),
@@ -67,7 +70,7 @@ def test_event_loop_keeps_running_and_stop_is_quick(viewer, qtbot, small_pair, n
         with open(os.environ["N2N_MEASURE_JSON"], "w") as fh:
             json.dump(result, fh, indent=1)
 
-    assert run.finished_event.reason == "stopped"
+    assert run.finished.reason == "stopped"
     assert stop_latency < 1.0, result
     # the event loop kept running: the 10 ms timer fired throughout (not only before and after)
     assert result["timer_ticks"] >= 0.25 * result["timer_ticks_expected"], result

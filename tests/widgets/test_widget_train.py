@@ -6,14 +6,15 @@ import gc
 
 import numpy as np
 import pytest
-from .._helpers import add_widget, set_tiny, wait_training
 
 from napari_n2n.core.metrics import psnr
 from napari_n2n.widgets._layers import n2n_meta
-from napari_n2n.widgets._state import MODELS
+from napari_n2n.widgets._registry import MODELS
 from napari_n2n.widgets.denoise import DenoiseWidget
 from napari_n2n.widgets.noisy_pairs import NoisyPairsWidget
 from napari_n2n.widgets.train import TrainWidget
+
+from .._helpers import add_widget, set_tiny, wait_training
 
 
 @pytest.fixture
@@ -37,6 +38,7 @@ def _select(train, la, lb=None, lc=None):
 
 
 # ---- end to end ----------------------------------------------------------------------------
+@pytest.mark.slow
 def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes):
     """Noisy pairs → Train (stopped early) → Denoise: a new placed layer, PSNR up by > 2 dB.
 
@@ -52,24 +54,24 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     assert isinstance(denoise, DenoiseWidget)
     pairs.clean_layer.value = src
     pairs.sigma.value = 25.0
-    layer_a, layer_b = pairs._on_run_clicked()
+    layer_a, layer_b = pairs.start()
     # the Train widget fills in target and clean from the pair's metadata
     train.input_layer.value = layer_a
     assert train.target_layer.value == layer_b and train.clean_layer.value == src
     set_tiny(train, steps=400)  # validation (and PSNR) every 20 steps
-    train.preview_every_s = 0.3
-    train._on_train_clicked()
-    assert train.is_training and not train.train_button.enabled and train.stop_button.enabled
-    run = train._run
+    train.preview.every_s = 0.3
+    train.start()
+    assert train.busy and not train.train_button.enabled and train.stop_button.enabled
+    run = train.session
     qtbot.waitUntil(lambda: len(run.trainer.history["step"]) >= 150, timeout=240_000)
-    train._on_stop_clicked()
+    train.stop()
     wait_training(qtbot, train, 10_000)
-    assert run.finished_event.reason == "stopped" and run.finished_event.steps_done < 400
+    assert run.finished.reason == "stopped" and run.finished.steps_done < 400
     assert train.train_button.enabled and not train.stop_button.enabled and train.save_button.enabled
     assert len(MODELS) == 1 and train.plot.train[0] and train.plot.psnr[0]  # PSNR plotted (clean given)
     assert "Stopped after" in train.status.value
     # the preview layer showed the model's output on the visible region, placed like the input
-    preview = run.layers["preview"]
+    preview = train.preview.layer
     assert preview.data.shape == clean.shape
     np.testing.assert_allclose(preview.scale, (0.5, 0.5))
     np.testing.assert_allclose(preview.translate, (4.0, 8.0))
@@ -78,8 +80,8 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     denoise.image_layer.value = layer_a
     assert denoise.partner_layer.value == layer_b
     denoise.average.value = False
-    denoise._on_denoise_clicked()
-    qtbot.waitUntil(lambda: denoise._job is None, timeout=30_000)
+    denoise.start()
+    qtbot.waitUntil(lambda: not denoise.busy, timeout=30_000)
     out = denoise.last_layer
     assert out.name == f"{layer_a.name} denoised"
     assert out.data.shape == clean.shape and out.data.dtype == np.float32
@@ -92,8 +94,8 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     assert "PSNR vs 'cells'" in denoise.status.value
     # averaged prediction of A and B: better still
     denoise.average.value = True
-    denoise._on_denoise_clicked()
-    qtbot.waitUntil(lambda: denoise._job is None, timeout=30_000)
+    denoise.start()
+    qtbot.waitUntil(lambda: not denoise.busy, timeout=30_000)
     averaged = denoise.last_layer
     assert averaged.name == f"{layer_a.name} denoised (A+B averaged)"
     assert psnr(clean, averaged.data) > single_db
@@ -107,7 +109,7 @@ def test_single_image_and_noise2clean_modes(viewer, qtbot, small_pair, train, no
     assert train.mode.value == ("nb2nb" if mode == "nb2nb" else "n2n")
     train.mode.value = mode
     set_tiny(train, steps=4)
-    train._on_train_clicked()
+    train.start()
     wait_training(qtbot, train)
     assert not notes.errors, notes.errors
     assert MODELS.latest().denoiser.config.mode == mode
@@ -117,7 +119,7 @@ def test_save_model_then_load_it_in_denoise(viewer, qtbot, small_pair, train, tm
     lc, la, lb = _pair_layers(viewer, small_pair)
     _select(train, la, lb)
     set_tiny(train, steps=3)
-    train._on_train_clicked()
+    train.start()
     wait_training(qtbot, train)
     path = train.save_model(tmp_path / "my model")
     assert path.endswith("my model.n2n") and (tmp_path / "my model.n2n").is_file()
@@ -149,12 +151,12 @@ def test_time_series_and_volume_train_with_a_placed_preview(viewer, qtbot, train
         _select(train, la, lb)
         train.axes.value = axes
         set_tiny(train, steps=2)
-        train.preview_every_s = 0.0  # a preview after every step
-        train._on_train_clicked()
+        train.preview.every_s = 0.0  # a preview after every step
+        train.start()
         wait_training(qtbot, train)
         den = MODELS.latest().denoiser
         assert den.spatial_ndim == spatial_ndim and den.axes == axes
-        preview = train.last_run.layers["preview"]
+        preview = train.preview.layer
         assert preview.data.shape == expected_shape, axes
         np.testing.assert_allclose(preview.scale, (5.0, 1.0, 1.0))
         np.testing.assert_allclose(preview.translate, (expected_t, 0.0, 0.0))
@@ -174,7 +176,7 @@ BAD_INPUTS = {
 }
 
 
-def test_bad_training_input_gets_a_message(viewer, train, notes):
+def test_bad_training_input_gets_a_message(viewer, qtbot, train, notes):
     """Each bad input: one error notification that says what to do; nothing starts or is added."""
     import torch
 
@@ -205,10 +207,10 @@ def test_bad_training_input_gets_a_message(viewer, train, notes):
             train.target_layer.value = la
         if case == "cuda":
             train.device.value = "cuda"
-            assert "not available" in train.device_label.value
+            qtbot.waitUntil(lambda: "not available" in train.device_label.value, timeout=30_000)  # told off the main thread
         n_layers = len(viewer.layers)
-        train._on_train_clicked()
-        assert not train.is_training and train.train_button.enabled, case
+        train.start()
+        assert not train.busy and train.train_button.enabled, case
         assert len(notes.errors) == 1 and expected in notes.errors[0], (case, notes.errors)
         assert not notes.tracebacks(), case
         assert len(viewer.layers) == n_layers and len(MODELS) == 0, case
@@ -217,7 +219,7 @@ def test_bad_training_input_gets_a_message(viewer, train, notes):
 def test_only_image_layers_are_offered(viewer, train):
     viewer.add_labels(np.zeros((32, 32), dtype=np.uint8), name="labels")
     viewer.add_points(np.zeros((3, 2)), name="points")
-    img = viewer.add_image(np.random.rand(32, 32).astype(np.float32), name="img")
+    img = viewer.add_image(np.random.default_rng(0).random((32, 32)).astype(np.float32), name="img")
     train.reset_choices()
     assert train.input_layer.choices == (img,)
     assert train.target_layer.choices == (None, img) and train.clean_layer.choices == (None, img)
@@ -227,12 +229,12 @@ def test_train_pressed_while_training_warns_and_keeps_one_run(viewer, qtbot, sma
     lc, la, lb = _pair_layers(viewer, small_pair)
     _select(train, la, lb)
     set_tiny(train, steps=2000)
-    train._on_train_clicked()
-    run = train._run
-    train._on_train_clicked()
-    assert train._run is run
+    train.start()
+    run = train.session
+    train.start()
+    assert train.session is run
     assert len(notes.warnings) == 1 and "already running" in notes.warnings[0]
-    train._on_stop_clicked()
+    train.stop()
     wait_training(qtbot, train)
     assert not notes.errors
 
@@ -241,15 +243,15 @@ def test_layer_removed_during_training(viewer, qtbot, small_pair, train, notes):
     lc, la, lb = _pair_layers(viewer, small_pair)
     _select(train, la, lb, lc)
     set_tiny(train, steps=2000)
-    train._on_train_clicked()
-    run = train._run
+    train.start()
+    run = train.session
     qtbot.waitUntil(lambda: len(run.trainer.history["step"]) >= 2, timeout=60_000)
     viewer.layers.remove(lb)
     qtbot.waitUntil(lambda: bool(notes.warnings), timeout=5_000)
     assert "target layer 'noisy B' was removed" in notes.warnings[0] and "press Stop" in notes.warnings[0]
-    assert train.is_training  # it goes on with the data it started with
+    assert train.busy  # it goes on with the data it started with
     assert train.target_layer.value is not lb  # the list no longer offers the removed layer
-    train._on_stop_clicked()
+    train.stop()
     wait_training(qtbot, train)
     assert len(MODELS) == 1 and not notes.errors and train.train_button.enabled
 
@@ -265,14 +267,14 @@ def test_viewer_closed_during_training_stops_the_workers(make_napari_viewer, qtb
     big = viewer.add_image(np.zeros((200, 128, 128), dtype=np.float32) + np.arange(128, dtype=np.float32), name="big")
     _select(train, la, lb)
     set_tiny(train, steps=100_000)
-    train._on_train_clicked()
-    run = train._run
+    train.start()
+    run = train.session
     qtbot.waitUntil(lambda: len(run.trainer.history["step"]) >= 1, timeout=60_000)
     MODELS.add(tiny_model, "model")
     denoise.image_layer.value = big
     denoise.tile.value = 64
-    denoise._on_denoise_clicked()
-    job = denoise._job
+    denoise.start()
+    job = denoise.job
     qtbot.waitUntil(lambda: denoise.progress.value > 0, timeout=30_000)
     viewer.close()
     assert run.trainer.stop_requested and job.worker.abort_requested
@@ -298,12 +300,12 @@ def test_out_of_memory_in_the_worker_reaches_the_user(viewer, qtbot, small_pair,
     lc, la, lb = _pair_layers(viewer, small_pair)
     _select(train, la, lb)
     set_tiny(train, steps=50)
-    train._on_train_clicked()
+    train.start()
     wait_training(qtbot, train, 30_000)
     assert len(notes.errors) == 1
     assert "out of memory" in notes.errors[0] and "reduce the batch size" in notes.errors[0]
     assert not notes.tracebacks()
-    assert train.train_button.enabled and not train.stop_button.enabled and all(w.enabled for w in train._settings)
+    assert train.train_button.enabled and not train.stop_button.enabled and all(w.enabled for w in train.settings)
     assert len(MODELS) == 1 and "before the error" in MODELS.latest().name
     assert [n.name for n in viewer.layers] == ["clean", "noisy A", "noisy B"]  # nothing added or replaced
     assert gc.get_freeze_count() == 0
@@ -321,7 +323,7 @@ def test_unexpected_error_in_the_worker_is_reported(viewer, qtbot, small_pair, t
     lc, la, lb = _pair_layers(viewer, small_pair)
     _select(train, la, lb)
     set_tiny(train, steps=5)
-    train._on_train_clicked()
+    train.start()
     wait_training(qtbot, train, 30_000)
     assert len(notes.errors) == 1 and "try device 'cpu'" in notes.errors[0] and not notes.tracebacks()
     assert train.train_button.enabled and len(MODELS) == 0
@@ -341,7 +343,7 @@ def test_metadata_from_sample_fills_the_widget(viewer, train):
 
 
 def test_gc_hold_is_counted_and_released_once():
-    from napari_n2n.widgets._worker import hold_gc
+    from napari_n2n.widgets._jobs import hold_gc
 
     assert gc.get_freeze_count() == 0
     first, second = hold_gc(), hold_gc()

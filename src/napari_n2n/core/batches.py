@@ -18,7 +18,6 @@ import numpy as np
 from .checks import require_finite
 from .sampling import PatchSampler
 
-
 #: arrays of at most this many bytes (normalised float32, input and target together) are
 #: copied to the CPU "device" for tensor sampling; on CUDA the limit is a share of free memory
 CPU_RESIDENT_MAX_BYTES = 512 * 2**20
@@ -235,7 +234,7 @@ class Prefetcher:
 class ResidentBatches:
     """Batches from a :class:`ResidentPatchSampler`: drawn on the device, in the training thread."""
 
-    def __init__(self, sampler: "ResidentPatchSampler", batch_size: int):
+    def __init__(self, sampler: ResidentPatchSampler, batch_size: int):
         self._sampler, self._bs = sampler, batch_size
 
     def next(self):

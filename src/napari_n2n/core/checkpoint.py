@@ -23,9 +23,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from .errors import ModelFileError
 
@@ -75,7 +75,7 @@ class ModelFile:
         return json.dumps(dataclasses.asdict(self))
 
     @classmethod
-    def from_payload(cls, payload: dict) -> "ModelFile":
+    def from_payload(cls, payload: dict) -> ModelFile:
         """The schema from a current-format JSON document (unknown keys are ignored)."""
         known = {f.name for f in dataclasses.fields(cls)}
         missing = [k for k in ("unet", "channel_groups", "normalization", "axes") if k not in payload]

@@ -129,7 +129,7 @@ class TrainConfig:
         if self.channels not in get_args(Channels):
             bad(f"channels must be 'joint' or 'separate', got {self.channels!r}.")
 
-    def replace(self, **changes) -> "TrainConfig":
+    def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
@@ -139,7 +139,7 @@ class TrainConfig:
         return json.dumps(self.to_dict())
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         """The config described by ``d``; keys this version does not know are dropped with a warning."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator, Literal
+from collections.abc import Iterator
+from typing import Literal
 
 import numpy as np
 
@@ -262,7 +263,7 @@ class Denoiser:
         return str(save_checkpoint(path, tensors, self.model_file()))
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "Denoiser":
+    def load(cls, path: str | os.PathLike) -> Denoiser:
         """Load a ``.n2n`` file of any known format (never unpickles; see :mod:`napari_n2n.core.checkpoint`)."""
         tensors, meta = load_checkpoint(path)
         try:

@@ -24,7 +24,7 @@ def available_devices() -> list[str]:
     return names
 
 
-def select_device(name: str = "auto") -> "torch.device":
+def select_device(name: str = "auto") -> torch.device:
     """Return the torch device for ``name``.
 
     Parameters
@@ -69,7 +69,7 @@ def select_device(name: str = "auto") -> "torch.device":
     raise DeviceError(f"Unknown device {name!r}. Choose one of: auto, cpu, cuda, cuda:N, mps.")
 
 
-def describe_device(device: "torch.device") -> str:
+def describe_device(device: torch.device) -> str:
     """A short human-readable name, e.g. ``"cuda (NVIDIA H100)"`` or ``"cpu (2 threads)"``."""
     import torch
 
@@ -81,7 +81,7 @@ def describe_device(device: "torch.device") -> str:
     return str(device)
 
 
-def amp_dtype(device: "torch.device"):
+def amp_dtype(device: torch.device):
     """The mixed-precision dtype for ``device``: bfloat16 where supported, else float16 (CUDA)."""
     import torch
 

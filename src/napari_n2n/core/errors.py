@@ -34,7 +34,7 @@ class TrainingError(N2NError):
     """
 
     @classmethod
-    def from_exception(cls, exc: BaseException, what: str = "Training") -> "TrainingError":
+    def from_exception(cls, exc: BaseException, what: str = "Training") -> TrainingError:
         """Wrap an unexpected exception raised inside long work with advice on what to do."""
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         low = text.lower()
@@ -51,5 +51,5 @@ class DenoisingError(TrainingError):
     """Prediction (denoising) failed while running (out of memory, device error, ...)."""
 
     @classmethod
-    def from_exception(cls, exc: BaseException, what: str = "Denoising") -> "DenoisingError":
+    def from_exception(cls, exc: BaseException, what: str = "Denoising") -> DenoisingError:
         return super().from_exception(exc, what)

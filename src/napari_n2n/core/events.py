@@ -10,7 +10,7 @@ widgets' training session) dispatch on the type; a training run yields, in order
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 
@@ -111,4 +111,4 @@ class TileProgress:
 
 
 #: any event of a training run
-Event = Union[Started, Progress, Validated, Preview, Finished]
+Event = Started | Progress | Validated | Preview | Finished

@@ -54,7 +54,7 @@ class UNetConfig:
         if self.base_channels < 4:
             raise InputError(f"U-Net base_channels must be >= 4, got {self.base_channels}.")
 
-    def for_channels(self, n: int) -> "UNetConfig":
+    def for_channels(self, n: int) -> UNetConfig:
         """The same architecture for ``n`` input and output channels (one model of a per-channel run)."""
         return replace(self, in_channels=n, out_channels=n)
 

@@ -47,11 +47,11 @@ class Normalization:
         return {"offset": list(self.offset), "scale": list(self.scale), "percentiles": list(PERCENTILES)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Normalization":
+    def from_dict(cls, d: dict) -> Normalization:
         return cls(tuple(float(v) for v in d["offset"]), tuple(float(v) for v in d["scale"]))
 
     @classmethod
-    def fit(cls, views: list[AxisView], *, max_values: int = 4_000_000, seed: int = 0) -> "Normalization":
+    def fit(cls, views: list[AxisView], *, max_values: int = 4_000_000, seed: int = 0) -> Normalization:
         """Robust per-channel percentiles from one or more views (sampled when large)."""
         rng = np.random.default_rng(seed)
         per_channel: list[list[np.ndarray]] = [[] for _ in range(views[0].n_channels)]

@@ -5,7 +5,8 @@ The command line and the widgets show the same words for the same events; they c
 
 from __future__ import annotations
 
-from typing import Generator, TypeVar
+from collections.abc import Generator
+from typing import TypeVar
 
 from .events import Finished, Progress, Started, Validated
 

@@ -93,7 +93,7 @@ class PatchSampler:
 
     @classmethod
     def from_arrays(cls, input, target=None, clean=None, *, axes: str | None = None, spatial_ndim: int | None = None,
-                    patch: int | tuple[int, ...] = 64, **options) -> "PatchSampler":
+                    patch: int | tuple[int, ...] = 64, **options) -> PatchSampler:
         """A sampler over arrays (numpy, dask, zarr) with all channels, normalised as the input.
 
         ``axes`` default to ``YX``/``ZYX`` for 2D/3D arrays; ``spatial_ndim`` to 3 when the axes

@@ -17,8 +17,8 @@ clean reference was given, its PSNR (through :func:`napari_n2n.core.metrics.psnr
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
@@ -128,7 +128,7 @@ class Trainer:
         self.notes = tuple(dict.fromkeys(n for n in notes if n))
 
     @classmethod
-    def from_pair(cls, pair: Pair, *, config: TrainConfig | None = None) -> "Trainer":
+    def from_pair(cls, pair: Pair, *, config: TrainConfig | None = None) -> Trainer:
         """A trainer for a :class:`~napari_n2n.core.pairs.Pair` (its mode unless ``config`` says otherwise)."""
         config = config or TrainConfig(mode=pair.mode)
         return cls(pair.input, pair.target, axes=pair.axes, config=config, clean=pair.clean, noise=pair.noise)

@@ -101,6 +101,14 @@ def parse_axes(text: str | None) -> str | None:
     return validate_axes(text)
 
 
+def axes_for(layer, typed: str | None) -> str | None:
+    """The axes of ``layer``'s data: those typed by the user, else those napari-n2n recorded if they fit, else ``None``."""
+    if typed:
+        return typed
+    recorded = n2n_meta(layer).get("axes")
+    return recorded if recorded and layer is not None and len(recorded) == layer.data.ndim else None
+
+
 # ---- metadata ----------------------------------------------------------------------------------
 def n2n_meta(layer) -> dict:
     """What napari-n2n recorded about ``layer`` (partner, clean, axes, noise, mode); ``{}`` if nothing."""

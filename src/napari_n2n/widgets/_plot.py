@@ -18,6 +18,7 @@ class LossPlot:
 
     ``plot.native`` is the Qt widget to put in a layout; ``LEGEND`` says what the colours mean
     (shown as a Qt label beside it: a matplotlib legend costs a third of each redraw).
+    :meth:`follow` subscribes it to a :class:`~napari_n2n.widgets._session.TrainingSession`.
     """
 
     LEGEND = ("<span style='color:#1f77b4'>━ training loss</span>  "
@@ -60,6 +61,17 @@ class LossPlot:
         (self._l_psnr,) = ax2.plot([], [], "s--", color="tab:green", ms=3, lw=1, label="PSNR vs clean")
         for axis in (ax.xaxis, ax.yaxis, ax2.yaxis):
             axis.set_major_locator(MaxNLocator(4))
+
+    def follow(self, session) -> None:
+        """Clear the plot and draw ``session``'s losses from now on (instead of the previous session's)."""
+        previous = getattr(self, "_session", None)
+        if previous is not None:
+            previous.train_point.disconnect(self.add_train)
+            previous.validation_point.disconnect(self.add_validation)
+        self._session = session
+        self.clear()
+        session.train_point.connect(self.add_train)
+        session.validation_point.connect(self.add_validation)
 
     def clear(self) -> None:
         for xs, ys in (self.train, self.val, self.psnr):

@@ -1,9 +1,10 @@
 """Denoise: apply a trained model (from this session or a file) to an image layer.
 
 Prediction is tiled (:meth:`napari_n2n.core.denoiser.Denoiser.predict_iter`) and runs in a
-napari thread worker with a progress bar and Cancel. The result is a new layer
-"<name> denoised" placed like its source; when the image has a pair partner, the average of the
-predictions of A and B is offered (it has lower error than either).
+thread worker with a progress bar and Cancel. The result is a new layer "<name> denoised"
+placed like its source; when the image has a pair partner, the average of the predictions of A
+and B is offered (it has lower error than either). Scripts and tests call
+:meth:`DenoiseWidget.start`, :meth:`~DenoiseWidget.stop`, :meth:`~DenoiseWidget.wait`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, LineEdit, ProgressBar, PushButton
 
-from ..core.errors import InputError, N2NError
+from ..core.checks import require_same_shape
+from ..core.errors import InputError
+from ._base import ViewerWidget, when_alive
 from ._layers import (
+    axes_for,
     compact,
     find_layer,
     image_data,
@@ -28,8 +32,7 @@ from ._layers import (
     set_n2n_meta,
     unique_name,
 )
-from ._state import MODELS
-from ._worker import hold_gc, start_worker
+from ._registry import MODELS
 
 if TYPE_CHECKING:
     import napari
@@ -50,7 +53,7 @@ def denoise_job(denoiser, images: list, *, axes: str | None = None, tile=None):
         yield (progress.done, progress.total)
 
 
-class _Job:
+class _Request:
     """One denoising run: what to denoise, with which model, and where the result goes."""
 
     def __init__(self, layer, partner, entry, clean):
@@ -58,19 +61,15 @@ class _Job:
         self.name = layer.name
         self.placement = placement(layer)  # kept, so the result is placed right even if the layer goes
         self.colormap = layer.colormap.name
-        self.worker = None
         self.started_at = time.perf_counter()
-        self.release_gc = lambda: None
 
 
-class DenoiseWidget(Container):
+class DenoiseWidget(ViewerWidget):
     """Denoise an image layer with a trained model; adds "<name> denoised"."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        self._viewer = viewer
-        self._job: _Job | None = None
-        self._closed = False
+        super().__init__(viewer)
+        self.request: _Request | None = None  # the current (or last) run
         self.last_layer = None
         self.model = ComboBox(label="model", choices=self._model_choices)
         self.load_button = PushButton(text="Load model file…")
@@ -89,8 +88,9 @@ class DenoiseWidget(Container):
         self.status = Label(label="", value="")
         self.status.native.setWordWrap(True)
         self.model_info.native.setWordWrap(True)
-        self._settings = [self.model, self.load_button, self.image_layer, self.partner_layer, self.average,
-                          self.axes, self.tile]
+        #: the fields of the form (disabled while denoising)
+        self.settings = [self.model, self.load_button, self.image_layer, self.partner_layer, self.average,
+                         self.axes, self.tile]
         buttons = Container(widgets=[self.denoise_button, self.cancel_button], layout="horizontal", labels=False)
         buttons.margins = (0, 0, 0, 0)
         self.extend([self.model, self.load_button, self.model_info, self.image_layer, self.partner_layer,
@@ -100,12 +100,9 @@ class DenoiseWidget(Container):
         self.image_layer.changed.connect(self._on_image_changed)
         self.partner_layer.changed.connect(self._update_average)
         self.load_button.changed.connect(self._on_load_clicked)
-        self.denoise_button.changed.connect(self._on_denoise_clicked)
-        self.cancel_button.changed.connect(self._on_cancel_clicked)
-        for event in ("inserted", "removed", "reordered"):
-            getattr(viewer.layers.events, event).connect(self._reset_choices)
+        self.denoise_button.changed.connect(self.start)
+        self.cancel_button.changed.connect(self.stop)
         MODELS.changed.connect(self._on_models_changed)
-        self.native.destroyed.connect(self._destroyed_hook())
         self.reset_choices()
         self._on_model_changed()
         self._on_image_changed()
@@ -123,28 +120,17 @@ class DenoiseWidget(Container):
     def _partner_choices(self, _widget=None):
         return layer_choices(self._viewer, none_label=NONE_PARTNER)
 
-    def _reset_choices(self, event=None) -> None:
-        if self._closed:
-            return
-        try:
-            self.reset_choices()
-            added = getattr(event, "value", None) if getattr(event, "type", "") == "inserted" else None
-            if added is not None and added.name == n2n_meta(self.image_layer.value).get("partner"):
-                self._on_image_changed()  # the image's partner has just been added
-        except RuntimeError:  # the Qt widgets are gone (viewer closed)
-            self._closed = True
+    def on_layer_inserted(self, layer) -> None:
+        if layer.name == n2n_meta(self.image_layer.value).get("partner"):
+            self._on_image_changed()  # the image's partner has just been added
 
+    @when_alive
     def _on_models_changed(self) -> None:
         """A model was added: offer it, and choose the newest."""
-        if self._closed:
-            return
-        try:
-            self.model.reset_choices()
-            latest = MODELS.latest()
-            if latest is not None:
-                self.model.value = latest
-        except RuntimeError:
-            self._closed = True
+        self.model.reset_choices()
+        latest = MODELS.latest()
+        if latest is not None:
+            self.model.value = latest
 
     # ---- reactions -----------------------------------------------------------------------------------
     def _on_model_changed(self, _=None) -> None:
@@ -176,42 +162,47 @@ class DenoiseWidget(Container):
 
     def load_model(self, path):
         """Load a ``.n2n`` file into the session's models and choose it; return the entry (or ``None``)."""
-        from napari.utils.notifications import show_error, show_info
+        from napari.utils.notifications import show_info
 
         from ..core.denoiser import Denoiser
 
-        try:
-            denoiser = Denoiser.load(path)
-        except N2NError as exc:
-            show_error(str(exc))
+        denoiser = self.report(Denoiser.load, path)
+        if denoiser is None:
             return None
         entry = MODELS.add(denoiser, Path(path).name, source="file", path=str(path))
         self.model.value = entry
         show_info(f"Loaded {Path(path).name}: {denoiser.summary()}")
         return entry
 
-    def _on_denoise_clicked(self, _=None) -> None:
-        from napari.utils.notifications import show_error, show_warning
+    def start(self, _=None) -> _Request | None:
+        """Denoise the chosen image (or pair) with the chosen model; ``None`` and a notification on errors."""
+        from napari.utils.notifications import show_warning
 
-        if self._job is not None:
+        if self.busy:
             show_warning("Denoising is already running. Press Cancel or wait for it to finish.")
-            return
-        try:
-            job, images, axes = self._prepare()
-        except N2NError as exc:
-            show_error(str(exc))
-            return
-        self._job = job
+            return None
+        prepared = self.report(self._prepare)
+        if prepared is None:
+            return None
+        request, images, axes = prepared
+        self.request = request
         self._set_running(True)
         self.progress.value = 0
         self.progress.max = 1000
-        self.status.value = f"Denoising '{job.name}'" + (f" and '{job.partner.name}' (averaged)" if job.partner else "")
-        job.release_gc = hold_gc()
-        job.worker = start_worker(
-            denoise_job, job.entry.denoiser, images, axes=axes, tile=self.tile.value, what="Denoising",
-            on_yielded=self._on_progress, on_returned=self._on_returned, on_aborted=self._on_aborted,
-            on_finished=self._on_finished,
-        )
+        self.status.value = f"Denoising '{request.name}'" + (
+            f" and '{request.partner.name}' (averaged)" if request.partner else "")
+        self.start_job(denoise_job, request.entry.denoiser, images, axes=axes, tile=self.tile.value, what="Denoising",
+                       on_yielded=self._on_progress, on_returned=self._on_returned, on_aborted=self._on_aborted,
+                       on_finished=self._on_finished)
+        return request
+
+    def stop(self, _=None) -> None:
+        """Cancel the running denoising (no layer is added)."""
+        if not self.busy:
+            return
+        self.job.quit()
+        self.cancel_button.enabled = False
+        self.status.value = "Cancelling…"
 
     def _prepare(self):
         entry = self.model.value
@@ -225,99 +216,65 @@ class DenoiseWidget(Container):
             if partner == layer:
                 raise InputError(f"The pair partner is the image itself ('{layer.name}'). Choose the other noisy copy, "
                                  "or partner 'none'.")
-            other = image_data(partner, "pair partner", check_values=True)
-            if tuple(other.shape) != tuple(data.shape):
-                raise InputError(f"'{layer.name}' has shape {tuple(data.shape)} but its partner '{partner.name}' has "
-                                 f"{tuple(other.shape)}; a pair must have the same shape. Choose partner 'none'.")
-            images.append(other)
-        axes = parse_axes(self.axes.value)
-        if axes is None:
-            meta_axes = n2n_meta(layer).get("axes")
-            if meta_axes and len(meta_axes) == data.ndim and len(entry.denoiser.axes) != data.ndim:
-                axes = meta_axes
-        job = _Job(layer, partner, entry, clean=find_layer(self._viewer, n2n_meta(layer).get("clean")))
-        return job, images, axes
-
-    def _on_cancel_clicked(self, _=None) -> None:
-        job = self._job
-        if job is None or job.worker is None:
-            return
-        job.worker.quit()
-        self.cancel_button.enabled = False
-        self.status.value = "Cancelling…"
+            images.append(image_data(partner, "pair partner", check_values=True))
+            require_same_shape(data, images[1], names=(f"layer '{layer.name}'", f"its partner '{partner.name}'"))
+        typed = parse_axes(self.axes.value)
+        # the model's training axes come first when they fit (the core's choice); else what the layer recorded
+        axes = typed or (None if len(entry.denoiser.axes) == data.ndim else axes_for(layer, None))
+        request = _Request(layer, partner, entry, clean=find_layer(self._viewer, n2n_meta(layer).get("clean")))
+        return request, images, axes
 
     # ---- worker slots (main thread) -----------------------------------------------------------------
+    @when_alive
     def _on_progress(self, value) -> None:
-        if self._closed:
-            return
         done, total = value
-        try:
-            self.progress.value = int(1000 * done / max(total, 1))
-        except RuntimeError:
-            self._closed = True
+        self.progress.value = int(1000 * done / max(total, 1))
 
+    @when_alive
     def _on_returned(self, result) -> None:
         from napari.utils.notifications import show_info
 
-        job = self._job
-        if job is None or self._closed:
-            return
         from ..core.metrics import psnr
 
-        averaged = job.partner is not None
-        base = f"{job.name} denoised" + (" (A+B averaged)" if averaged else "")
+        request = self.request
+        averaged = request.partner is not None
+        base = f"{request.name} denoised" + (" (A+B averaged)" if averaged else "")
         layer = self._viewer.add_image(result, name=unique_name(self._viewer, base),
                                        contrast_limits=robust_limits(result),
-                                       colormap=job.colormap, **job.placement)
-        set_n2n_meta(layer, role="denoised", source=job.name, model=job.entry.name,
-                     partner_averaged=job.partner.name if averaged else None)
+                                       colormap=request.colormap, **request.placement)
+        set_n2n_meta(layer, role="denoised", source=request.name, model=request.entry.name,
+                     partner_averaged=request.partner.name if averaged else None)
         self.last_layer = layer
-        took = time.perf_counter() - job.started_at
-        text = f"Added '{layer.name}' ({took:.1f} s)"
-        clean = job.clean
+        text = f"Added '{layer.name}' ({time.perf_counter() - request.started_at:.1f} s)"
+        clean = request.clean
         if clean is not None and clean in self._viewer.layers and tuple(clean.data.shape) == tuple(result.shape):
             ref = np.asarray(clean.data)
-            noisy_db, den_db = psnr(ref, np.asarray(job.layer.data)), psnr(ref, result)
+            noisy_db, den_db = psnr(ref, np.asarray(request.layer.data)), psnr(ref, result)
             text += f" · PSNR vs '{clean.name}': {noisy_db:.2f} → {den_db:.2f} dB"
             set_n2n_meta(layer, psnr=den_db, psnr_noisy=noisy_db)
         self.status.value = text
         show_info(text)
 
+    @when_alive
     def _on_aborted(self) -> None:
         from napari.utils.notifications import show_info
 
-        if not self._closed:
-            self.status.value = "Cancelled; no layer was added."
-            show_info("Denoising cancelled; no layer was added.")
+        self.status.value = "Cancelled; no layer was added."
+        show_info("Denoising cancelled; no layer was added.")
 
+    @when_alive
     def _on_finished(self) -> None:
-        if self._job is not None:
-            self._job.release_gc()
-        self._job = None
-        if not self._closed:
-            try:
-                self._set_running(False)
-            except RuntimeError:
-                self._closed = True
+        self._set_running(False)
 
     def _set_running(self, running: bool) -> None:
-        for w in self._settings:
+        for w in self.settings:
             w.enabled = not running
         self.denoise_button.enabled = not running
         self.cancel_button.enabled = running
 
-    def _destroyed_hook(self):
-        holder = self
-
-        def stop(*_args):
-            holder._closed = True
-            try:
-                MODELS.changed.disconnect(holder._on_models_changed)
-            except (TypeError, ValueError, RuntimeError):
-                pass
-            job = holder._job
-            if job is not None and job.worker is not None:
-                job.worker.quit()
-                job.release_gc()
-
-        return stop
+    def teardown(self) -> None:
+        try:
+            MODELS.changed.disconnect(self._on_models_changed)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+        super().teardown()

@@ -19,14 +19,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, Container, FloatSpinBox, Label, LineEdit, PushButton, SpinBox
+from magicgui.widgets import ComboBox, FloatSpinBox, Label, LineEdit, PushButton, SpinBox
 
-from ..core.errors import N2NError
+from ..core.noise import noise_params
+from ._base import ViewerWidget
 from ._layers import (
+    axes_for,
     compact,
     image_data,
     layer_choices,
-    n2n_meta,
     parse_axes,
     placement,
     robust_limits,
@@ -51,15 +52,6 @@ NOISE_CHOICES = [
     ("impulse (salt & pepper)", "impulse"),
     ("Bernoulli (dropped pixels)", "bernoulli"),
 ]
-
-#: noise model → the parameters (fields of its dataclass) the widget shows
-NOISE_PARAMS = {
-    "gaussian": ("sigma",),
-    "poisson": ("peak",),
-    "poisson_gaussian": ("gain", "read_sigma"),
-    "impulse": ("fraction", "kind"),
-    "bernoulli": ("p",),
-}
 
 BUTTON_TEXT = {
     "synthetic": "Make noisy pair",
@@ -86,7 +78,7 @@ def noise_estimate(data) -> float | None:
         if not np.isfinite(plane).all():
             return None
         value = estimate_noise_sigma(plane)
-    except Exception:  # noqa: BLE001 - an estimate is a hint, never an error
+    except Exception:
         return None
     return value if np.isfinite(value) else None
 
@@ -95,12 +87,11 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
-class NoisyPairsWidget(Container):
+class NoisyPairsWidget(ViewerWidget):
     """Make a noisy pair from a clean layer, or pick a pair, a stack or one noisy image."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(labels=True)
-        self._viewer = viewer
+        super().__init__(viewer)
         self.source = ComboBox(label="pairs from", choices=SOURCES, value="synthetic")
         # synthesise
         self.clean_layer = ComboBox(label="clean layer", choices=self._image_choices)
@@ -136,7 +127,8 @@ class NoisyPairsWidget(Container):
         ])
         compact(self.source, self.clean_layer, self.noise, self.kind, self.layer_a, self.layer_b, self.stack_layer,
                 self.pair_axis, self.single_layer)
-        self._params = {"sigma": self.sigma, "peak": self.peak, "gain": self.gain, "read_sigma": self.read_sigma,
+        #: the noise parameters' fields, by parameter name
+        self.params = {"sigma": self.sigma, "peak": self.peak, "gain": self.gain, "read_sigma": self.read_sigma,
                         "fraction": self.fraction, "kind": self.kind, "p": self.p}
         self._groups = {
             "synthetic": [self.clean_layer, self.noise, self.seed],
@@ -150,9 +142,7 @@ class NoisyPairsWidget(Container):
         for w in (self.layer_a, self.layer_b, self.single_layer):
             w.changed.connect(self._update_estimate)
         self.stack_layer.changed.connect(self._on_stack_changed)
-        self.run_button.changed.connect(self._on_run_clicked)
-        for event in ("inserted", "removed", "reordered"):
-            getattr(viewer.layers.events, event).connect(self._reset_choices)
+        self.run_button.changed.connect(self.start)
         self.reset_choices()
         self._update_visibility()
         self._on_clean_changed()
@@ -168,20 +158,14 @@ class NoisyPairsWidget(Container):
         shape = layer.data.shape
         return [(f"axis {i} ({shape[i]} frames/slices)", i) for i in range(layer.data.ndim - 2)]
 
-    def _reset_choices(self, event=None) -> None:
-        try:
-            self.reset_choices()
-        except RuntimeError:  # the widget was deleted (viewer closed)
-            pass
-
     # ---- reactions -------------------------------------------------------------------------------
     def _update_visibility(self, _=None) -> None:
         mode = self.source.value
         for key, widgets in self._groups.items():
             for w in widgets:
                 w.visible = key == mode
-        shown = NOISE_PARAMS[self.noise.value] if mode == "synthetic" else ()
-        for name, w in self._params.items():
+        shown = noise_params(self.noise.value) if mode == "synthetic" else ()
+        for name, w in self.params.items():
             w.visible = name in shown
         self.run_button.text = BUTTON_TEXT[mode]
         self._update_estimate()
@@ -224,18 +208,13 @@ class NoisyPairsWidget(Container):
         from ..core.noise import make_noise
 
         name = self.noise.value
-        return make_noise(name, **{p: self._params[p].value for p in NOISE_PARAMS[name]})
+        return make_noise(name, **{p: self.params[p].value for p in noise_params(name)})
 
-    def _on_run_clicked(self, _=None) -> list:
-        """Run the chosen source; return the layers it added (errors become notifications)."""
-        from napari.utils.notifications import show_error
-
-        try:
-            return {"synthetic": self.make_synthetic_pair, "two": self.use_two_layers,
-                    "stack": self.make_stack_pairs, "single": self.use_single_image}[self.source.value]()
-        except N2NError as exc:
-            show_error(str(exc))
-            return []
+    def start(self, _=None) -> list:
+        """Run the chosen source (as the button does); return the layers it added (errors become notifications)."""
+        action = {"synthetic": self.make_synthetic_pair, "two": self.use_two_layers,
+                  "stack": self.make_stack_pairs, "single": self.use_single_image}[self.source.value]
+        return self.report(action) or []
 
     def make_synthetic_pair(self) -> list:
         """Add two noisy copies of the clean layer, "noisy A" and "noisy B"; return them."""
@@ -278,7 +257,7 @@ class NoisyPairsWidget(Container):
         if la == lb:
             raise InputError(f"A and B are the same layer ('{la.name}'). "
                              "Choose two noisy acquisitions of the same scene.")
-        pair = two_images(a, b, axes=n2n_meta(la).get("axes") if len(n2n_meta(la).get("axes", "")) == a.ndim else None)
+        pair = two_images(a, b, axes=axes_for(la, None))
         set_n2n_meta(la, role="noisy A", partner=lb.name, axes=pair.axes)
         set_n2n_meta(lb, role="noisy B", partner=la.name, axes=pair.axes)
         self._update_estimate()
@@ -323,8 +302,7 @@ class NoisyPairsWidget(Container):
 
         layer = self.single_layer.value
         data = image_data(layer, "noisy image", check_values=True)
-        pair = single_image(data, axes=n2n_meta(layer).get("axes") if len(n2n_meta(layer).get("axes", "")) == data.ndim
-                            else None)
+        pair = single_image(data, axes=axes_for(layer, None))
         set_n2n_meta(layer, mode="nb2nb", axes=pair.axes)
         self._update_estimate()
         show_info(f"'{layer.name}' is ready for single-image training: in Train Noise2Noise choose it as input "
