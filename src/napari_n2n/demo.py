@@ -17,8 +17,8 @@ def run_demo(out_dir: str = "demo_out", *, seconds: float = 50.0, device: str = 
              quiet: bool = False) -> dict:
     """Run the demo; return the figures printed (PSNR/SSIM per method, timings)."""
     from .console import run_prediction, run_training
+    from .core.config import TrainConfig
     from .core.metrics import psnr, ssim
-    from .core.presets import preset
     from .core.samples import pair_2d
     from .core.train import Trainer
 
@@ -27,10 +27,10 @@ def run_demo(out_dir: str = "demo_out", *, seconds: float = 50.0, device: str = 
     t_start = time.perf_counter()
     sample = pair_2d(sigma=25.0, seed=seed)
     clean, a, b = sample.clean, sample.a, sample.b
-    recipe = preset("cpu-quick")  # the compact U-Net that learns the most per CPU second
-    base = recipe.config(steps=100_000, time_budget_s=seconds, device=device, seed=seed)
-    print(f"napari-n2n demo: camera 512x512, Gaussian noise sigma 25, {seconds:g} s of training per method "
-          f"(preset {recipe.name}: {recipe.description})", file=sys.stderr)
+    # the device's preset (cpu-quick on a CPU: the compact U-Net that learns the most per CPU second)
+    base = TrainConfig(steps=100_000, time_budget_s=seconds, device=device, seed=seed)
+    print(f"napari-n2n demo: camera 512x512, Gaussian noise sigma 25, {seconds:g} s of training per method",
+          file=sys.stderr)
     results = {"noisy": {"psnr": psnr(clean, a), "ssim": ssim(clean, a)}}
     images = {"noisy": a}
     for name, target, mode in (("N2N", b, "n2n"), ("N2C", clean, "n2c")):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from ..core.config import LOSSES, MODES
 from ..core.errors import InputError
+from ..core.presets import PRESETS
 from ._common import read_image
 
 
@@ -18,13 +19,18 @@ def register(sub) -> None:
     t.add_argument("--clean", help="optional clean reference, to report validation PSNR")
     t.add_argument("--steps", type=int, default=2000)
     t.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds")
-    t.add_argument("--patch", type=int, default=64)
-    t.add_argument("--batch", type=int, default=16)
-    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--preset", default="auto", choices=["auto", *PRESETS],
+                   help="network, patch, batch and learning rate unless set below; auto: gpu on CUDA, "
+                        "cpu-quick on the CPU")
+    t.add_argument("--patch", type=int, default=None, help="patch size (default: the preset's)")
+    t.add_argument("--batch", type=int, default=None, help="batch size (default: the preset's)")
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default: the preset's)")
+    t.add_argument("--threads", type=int, default=None,
+                   help="CPU threads (default: all cores but one, left to the rest of the machine)")
     t.add_argument("--loss", default="l2", choices=list(LOSSES),
                    help="l2: Gaussian/Poisson; l1: salt-and-pepper; l0: random impulses; hdr: renderings")
-    t.add_argument("--depth", type=int, default=None, help="U-Net poolings (default 4 in 2D, 3 in 3D)")
-    t.add_argument("--base-channels", type=int, default=None, help="U-Net width (default 32 in 2D, 16 in 3D)")
+    t.add_argument("--depth", type=int, default=None, help="U-Net poolings (default: the preset's)")
+    t.add_argument("--base-channels", type=int, default=None, help="U-Net width (default: the preset's)")
     t.add_argument("--channels", default="joint", choices=["joint", "separate"])
     t.add_argument("--device", default="auto")
     t.add_argument("--axes", default=None, help="e.g. YX, ZYX, TYX, CYX (inferred for 2D/3D)")
@@ -51,7 +57,7 @@ def run(args) -> int:
     config = TrainConfig(mode=args.mode, loss=args.loss, steps=args.steps, patch_size=args.patch,
                          batch_size=args.batch, learning_rate=args.lr, device=args.device, seed=args.seed,
                          time_budget_s=args.time_budget, channels=args.channels, depth=args.depth,
-                         base_channels=args.base_channels)
+                         base_channels=args.base_channels, preset=args.preset, threads=args.threads)
     out = Path(args.model)
     if not out.parent.exists():
         raise InputError(f"Cannot save the model to {out}: folder {out.parent} does not exist.")

@@ -97,8 +97,8 @@ def _from_v1(payload: dict) -> dict:
         )
     unet.setdefault("padding", "zeros")
     config = payload.get("config")
-    if isinstance(config, dict):
-        config = {**config, "padding": unet["padding"]}
+    if isinstance(config, dict):  # format 1 predates presets: its defaults were the standard preset's
+        config = {"preset": "standard", **config, "padding": unet["padding"]}
     return {**payload, "unet": unet, "config": config}
 
 

@@ -39,13 +39,17 @@ class TrainConfig:
     time_budget_s : float or None
         Stop after this many seconds even if ``steps`` are not done (the learning-rate
         schedule still follows ``steps``).
-    patch_size : int
+    preset : str
+        Where the options left at ``None`` (patch and batch size, learning rate, network size)
+        come from: ``"auto"`` (default) picks the preset of the device the run uses (``gpu`` on
+        CUDA, ``cpu-quick`` on the CPU), or a name from :data:`napari_n2n.core.presets.PRESETS`.
+    patch_size : int or None
         Side of the square (2D) or cubic (3D) training patch; in 3D the Z side is capped at
-        the volume's depth.
-    batch_size, learning_rate : int, float
-        Adam with warm-up and cosine decay of the learning rate.
+        the volume's depth. ``None``: the preset's.
+    batch_size, learning_rate : int or None, float or None
+        Adam with warm-up and cosine decay of the learning rate. ``None``: the preset's.
     depth, base_channels : int or None
-        U-Net size; ``None`` picks 4/32 in 2D and 3/16 in 3D (about 1.5–2 M parameters).
+        U-Net size (poolings, channels of the first level). ``None``: the preset's.
     padding : {"reflect", "zeros"}
         How the U-Net's convolutions pad (see :mod:`napari_n2n.core.model`); ``"zeros"`` only
         to compare with older models.
@@ -63,6 +67,10 @@ class TrainConfig:
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     amp : bool
         Mixed precision on CUDA (bfloat16 where supported, else float16 with loss scaling).
+    threads : int or None
+        CPU threads for training and prediction on the CPU. ``None`` (default): every core
+        this process may use but one, which is left to the viewer and the rest of the machine
+        (see :func:`napari_n2n.core.device.cpu_threads`).
     data_on_device : bool or None
         Keep the (normalised) training data on the training device and cut every batch there,
         with no host round trip per step. ``None`` (default): on CUDA GPUs when the data
@@ -78,9 +86,10 @@ class TrainConfig:
     loss: Loss = "l2"
     steps: int = 2000
     time_budget_s: float | None = None
-    patch_size: int = 64
-    batch_size: int = 16
-    learning_rate: float = 1e-3
+    preset: str = "auto"
+    patch_size: int | None = None
+    batch_size: int | None = None
+    learning_rate: float | None = None
     depth: int | None = None
     base_channels: int | None = None
     padding: Padding = "reflect"
@@ -92,6 +101,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True
+    threads: int | None = None
     nb2nb_gamma: float = 2.0
     data_on_device: bool | None = None
 
@@ -108,12 +118,16 @@ class TrainConfig:
             bad(f"steps must be a positive whole number, got {self.steps!r}.")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
             bad(f"time_budget_s must be positive seconds or None, got {self.time_budget_s!r}.")
-        if not (isinstance(self.patch_size, int) and 8 <= self.patch_size <= 4096):
+        if self.patch_size is not None and not (isinstance(self.patch_size, int) and 8 <= self.patch_size <= 4096):
             bad(f"patch_size must be a whole number between 8 and 4096, got {self.patch_size!r}.")
-        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+        if self.batch_size is not None and not (isinstance(self.batch_size, int) and self.batch_size >= 1):
             bad(f"batch_size must be a positive whole number, got {self.batch_size!r}.")
-        if not 0 < self.learning_rate < 1:
+        if self.learning_rate is not None and not 0 < self.learning_rate < 1:
             bad(f"learning_rate must be in (0, 1), got {self.learning_rate!r}.")
+        if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 1):
+            bad(f"threads must be a positive whole number or None (automatic), got {self.threads!r}.")
+        if not isinstance(self.preset, str) or not self.preset:
+            bad(f"preset must be 'auto' or a preset's name, got {self.preset!r}.")
         if self.depth is not None and not 1 <= self.depth <= 6:
             bad(f"depth must be between 1 and 6, got {self.depth!r}.")
         if self.base_channels is not None and self.base_channels < 4:

@@ -12,7 +12,7 @@ from .axes import AxisView, default_axes, validate_axes
 from .checkpoint import ModelFile, load_checkpoint, save_checkpoint
 from .checks import require_finite, require_numeric, require_same_shape
 from .config import TrainConfig
-from .device import amp_dtype, select_device
+from .device import amp_dtype, cpu_thread_limit, select_device
 from .errors import DenoisingError, InputError, ModelFileError
 from .events import TileProgress
 from .model import UNet, UNetConfig, count_parameters
@@ -180,7 +180,8 @@ class Denoiser:
             return result
 
         try:
-            yield from predict_view(run_model, view, out, tile=tile, overlap=overlaps, batch_size=batch_size)
+            with cpu_thread_limit(dev, self.config.threads if self.config else None):
+                yield from predict_view(run_model, view, out, tile=tile, overlap=overlaps, batch_size=batch_size)
         except (RuntimeError, MemoryError) as exc:
             raise DenoisingError.from_exception(exc) from exc
         return cast_like(out, image.dtype) if dtype == "input" else out

@@ -1,7 +1,9 @@
-"""The one place that decides which torch device runs the work."""
+"""The one place that decides which torch device runs the work, and how many CPU threads it uses."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 from typing import TYPE_CHECKING
 
 from .errors import DeviceError
@@ -69,15 +71,56 @@ def select_device(name: str = "auto") -> torch.device:
     raise DeviceError(f"Unknown device {name!r}. Choose one of: auto, cpu, cuda, cuda:N, mps.")
 
 
-def describe_device(device: torch.device) -> str:
-    """A short human-readable name, e.g. ``"cuda (NVIDIA H100)"`` or ``"cpu (2 threads)"``."""
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def cpu_threads(requested: int | None = None) -> int:
+    """Threads for work on the CPU: ``requested``, else every available core but one.
+
+    One core is left to the viewer and the rest of the machine. With torch's default (a thread
+    per core), one other busy process is enough to make every step wait for a descheduled
+    thread: on a 2-core machine training ran 20-25× slower (3-5 instead of 60-128 patches/s)
+    while another process used one core (issue #13); ``benchmarks/threads.py`` measures it.
+    """
+    if requested is not None:
+        return max(1, int(requested))
+    return max(1, available_cores() - 1)
+
+
+@contextlib.contextmanager
+def cpu_thread_limit(device: torch.device, threads: int | None = None):
+    """Within the block, torch's CPU work uses :func:`cpu_threads` threads (restored after).
+
+    torch's thread count is process-wide: the block sets it for the duration of one run. On
+    other devices nothing changes.
+    """
+    import torch
+
+    if device.type != "cpu":
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(cpu_threads(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def describe_device(device: torch.device, threads: int | None = None) -> str:
+    """A short human-readable name, e.g. ``"cuda (NVIDIA H100)"`` or ``"cpu (1 thread of 2 cores)"``."""
     import torch
 
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        n = torch.get_num_threads()
-        return f"cpu ({n} thread{'s' if n != 1 else ''})"
+        n, cores = cpu_threads(threads), available_cores()
+        return f"cpu ({n} thread{'s' if n != 1 else ''} of {cores} core{'s' if cores != 1 else ''})"
     return str(device)
 
 

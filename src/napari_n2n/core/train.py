@@ -32,13 +32,14 @@ from .batches import batch_source, choose_residency, device_generator
 from .checks import require_finite, require_numeric, require_same_shape
 from .config import TrainConfig
 from .denoiser import Denoiser
-from .device import amp_dtype, describe_device, select_device
+from .device import amp_dtype, cpu_thread_limit, describe_device, select_device
 from .errors import InputError, N2NError, TrainingError
 from .events import Event, Finished, FinishReason, Preview, Progress, Started, Validated
 from .model import UNet, UNetConfig, count_parameters
 from .normalization import Normalization
 from .objectives import objective_for
 from .pairs import Pair
+from .presets import describe_config, resolve
 from .preview import PreviewSlot, predict_region
 from .sampling import PatchSampler
 from .schedule import lr_factor
@@ -76,7 +77,7 @@ class Trainer:
 
     def __init__(self, input, target=None, *, axes: str | None = None, config: TrainConfig | None = None,
                  clean=None, noise: dict | None = None):
-        self.config = config = config or TrainConfig()
+        config = config or TrainConfig()
         input = require_numeric(input, "the input")
         target = None if target is None else require_numeric(target, "the target")
         clean = None if clean is None else require_numeric(clean, "the clean image")
@@ -94,6 +95,9 @@ class Trainer:
         for name, arr in (("the input", input), ("the target", target), ("the clean image", clean)):
             require_finite(arr, name)
         self.spatial_ndim = 3 if "Z" in self.axes else 2
+        self.device = select_device(config.device)
+        # the options left unset come from the device's preset (or the one named)
+        self.config = config = resolve(config, device_type=self.device.type, spatial_ndim=self.spatial_ndim)
         self.input, self.target, self.clean, self.noise = input, target, clean, noise
         self.views = [None if a is None else AxisView(a, self.axes, self.spatial_ndim) for a in (input, target, clean)]
         # Noise2Clean's target is clean: the normalisation is fitted to the noisy data only
@@ -107,7 +111,6 @@ class Trainer:
                                padding=config.padding)
         p = config.patch_size
         self.patch = (min(p, self.views[0].spatial_shape[0]), p, p) if self.spatial_ndim == 3 else (p, p)
-        self.device = select_device(config.device)
         # one independent seed per model and purpose, all from the one seed of the config
         *group_seeds, val_seed = np.random.SeedSequence(config.seed).spawn(len(self.groups) + 1)
         self._seeds = [s.generate_state(4).tolist() for s in group_seeds]  # init, sampler, device, resident
@@ -122,7 +125,8 @@ class Trainer:
         self._samplers = [self._make_sampler(g, seeds[1]) for g, seeds in zip(self.groups, self._seeds)]
         self._policies = [policy_for(s) for s in self._samplers]
         self.data_on_device, residency_note = choose_residency(self._samplers[0], self.device, config.data_on_device)
-        notes = [*(n for s in self._samplers for n in s.notes), self._policies[0].note, residency_note]
+        notes = [describe_config(config, self.spatial_ndim), *(n for s in self._samplers for n in s.notes),
+                 self._policies[0].note, residency_note]
         if config.mode == "nb2nb" and self.spatial_ndim == 3:
             notes.insert(0, "3D single-image mode sub-samples in Y and X only")
         self.notes = tuple(dict.fromkeys(n for n in notes if n))
@@ -197,7 +201,8 @@ class Trainer:
         available from :meth:`denoiser`.
         """
         try:
-            return (yield from self._run())
+            with cpu_thread_limit(self.device, self.config.threads):
+                return (yield from self._run())
         except N2NError:
             raise
         except (RuntimeError, MemoryError, ValueError, OSError) as exc:
@@ -207,7 +212,7 @@ class Trainer:
         cfg = self.config
         total = cfg.steps * len(self.groups)
         n_params = sum(count_parameters(UNet(self.unet.for_channels(len(g)))) for g in self.groups)
-        yield Started(total_steps=total, device=describe_device(self.device), n_parameters=n_params,
+        yield Started(total_steps=total, device=describe_device(self.device, cfg.threads), n_parameters=n_params,
                       patches_per_epoch=self._samplers[0].train_voxels / float(np.prod(self.patch)), notes=self.notes)
         t0 = time.perf_counter()
         done, reason = 0, "completed"
