@@ -67,6 +67,10 @@ class TrainConfig:
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
     amp : bool
         Mixed precision on CUDA (bfloat16 where supported, else float16 with loss scaling).
+    compile : bool
+        Compile the network with ``torch.compile`` (pays a compilation of tens of seconds at
+        the first step for faster steps after; falls back to the plain network where compiling
+        fails). Off by default: see docs/benchmarks.md for where it pays.
     threads : int or None
         CPU threads for training and prediction on the CPU. ``None`` (default): every core
         this process may use but one, which is left to the viewer and the rest of the machine
@@ -101,6 +105,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     amp: bool = True
+    compile: bool = False
     threads: int | None = None
     nb2nb_gamma: float = 2.0
     data_on_device: bool | None = None

@@ -79,3 +79,64 @@ def predict_view(
             done += len(chunk)
             yield TileProgress(done=done, total=total, sample=n, n_samples=view.n_samples)
 
+
+
+def predict_view_on_device(
+    run_model,
+    view: AxisView,
+    out,
+    *,
+    tile: tuple[int, ...],
+    overlap: tuple[int, ...],
+    batch_size: int,
+    device,
+) -> Iterator[TileProgress]:
+    """Like :func:`predict_view`, with the blending done on ``device`` (a GPU's path).
+
+    ``run_model`` maps a ``(B, C, *tile)`` float32 tensor on ``device`` (image units) to the same.
+    Each sample is accumulated in a tensor on the device and copied to ``out`` once; the next
+    batch of tiles is read (and put in pinned memory) on a helper thread while the device
+    computes the current one, so the host does not hold the device up. ``out`` need not be zero.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    shape = view.spatial_shape
+    tile = tuple(min(t, s) for t, s in zip(tile, shape))
+    starts = [tile_starts(s, t, o) for s, t, o in zip(shape, tile, overlap)]
+    weights = [[torch.from_numpy(w).to(device) for w in axis_weights(s, t, st, o)]
+               for s, t, st, o in zip(shape, tile, starts, overlap)]
+    grid = list(itertools.product(*[list(enumerate(st)) for st in starts]))
+    chunks = [grid[i : i + batch_size] for i in range(0, len(grid), batch_size)]
+    total = len(grid) * view.n_samples
+    out_view = AxisView(out, view.axes, view.spatial_ndim)
+    pin = torch.device(device).type == "cuda"
+    acc = torch.zeros((view.n_channels, *shape), dtype=torch.float32, device=device)
+    whole = tuple(slice(0, s) for s in shape)
+
+    def slices_of(chunk):
+        return [tuple(slice(s, s + t) for (_, s), t in zip(cell, tile)) for cell in chunk]
+
+    def read(n, chunk):
+        blocks = torch.from_numpy(np.stack([view.read(n, sl) for sl in slices_of(chunk)]))
+        return blocks.pin_memory() if pin else blocks
+
+    done = 0
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="n2n-tiles") as pool:
+        for n in range(view.n_samples):
+            acc.zero_()
+            pending = pool.submit(read, n, chunks[0])
+            for i, chunk in enumerate(chunks):
+                blocks = pending.result()
+                if i + 1 < len(chunks):
+                    pending = pool.submit(read, n, chunks[i + 1])
+                preds = run_model(blocks.to(device, non_blocking=True))
+                for cell, sl, pred in zip(chunk, slices_of(chunk), preds):
+                    w = weights[0][cell[0][0]]
+                    for ax in range(1, len(cell)):
+                        w = w[..., None] * weights[ax][cell[ax][0]]
+                    acc[(slice(None), *sl)] += pred * w
+                done += len(chunk)
+                yield TileProgress(done=done, total=total, sample=n, n_samples=view.n_samples)
+            out_view.write(out, n, whole, acc.cpu().numpy())

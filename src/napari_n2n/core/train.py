@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .acceleration import fit_batch, maybe_compile
 from .axes import AxisView, default_axes, validate_axes
 from .batches import batch_source, choose_residency, device_generator
 from .checks import require_finite, require_numeric, require_same_shape
@@ -97,6 +98,7 @@ class Trainer:
         self.spatial_ndim = 3 if "Z" in self.axes else 2
         self.device = select_device(config.device)
         # the options left unset come from the device's preset (or the one named)
+        self._batch_from_preset = config.batch_size is None  # may shrink to fit a GPU's memory
         self.config = config = resolve(config, device_type=self.device.type, spatial_ndim=self.spatial_ndim)
         self.input, self.target, self.clean, self.noise = input, target, clean, noise
         self.views = [None if a is None else AxisView(a, self.axes, self.spatial_ndim) for a in (input, target, clean)]
@@ -212,6 +214,9 @@ class Trainer:
         cfg = self.config
         total = cfg.steps * len(self.groups)
         n_params = sum(count_parameters(UNet(self.unet.for_channels(len(g)))) for g in self.groups)
+        if self.device.type == "cuda" and self._batch_from_preset:
+            self._fit_batch_to_memory()
+            cfg = self.config
         yield Started(total_steps=total, device=describe_device(self.device, cfg.threads), n_parameters=n_params,
                       patches_per_epoch=self._samplers[0].train_voxels / float(np.prod(self.patch)), notes=self.notes)
         t0 = time.perf_counter()
@@ -238,6 +243,7 @@ class Trainer:
             torch.manual_seed(init_seed)
             model = UNet(self.unet.for_channels(len(self.groups[gi]))).to(dev)
         self._models[gi] = model
+        net = maybe_compile(model, cfg.compile)  # what the training steps call (validation uses model)
         on_cuda = dev.type == "cuda"
         # fused Adam: one kernel for all parameters instead of several per tensor
         opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.99),
@@ -266,7 +272,7 @@ class Trainer:
                     g["lr"] = cfg.learning_rate * lr_factor(progress)
                 x, y = batches.next()
                 with torch.autocast(dev.type, enabled=use_amp, dtype=adt):
-                    loss = self.objective.loss(model, x, y, progress=progress, generator=generator)
+                    loss = self.objective.loss(net, x, y, progress=progress, generator=generator)
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(opt)
@@ -304,6 +310,29 @@ class Trainer:
             torch.backends.cudnn.benchmark = cudnn_benchmark  # prediction tiles vary in shape
         policy.finish(model, offset + step)
         return GroupResult(reason, step)
+
+    def _fit_batch_to_memory(self) -> None:
+        """On a GPU, shrink a preset's batch until one training step fits in memory (noted in the run's notes)."""
+        import dataclasses
+
+        import torch
+
+        model = UNet(self.unet.for_channels(len(self.groups[0]))).to(self.device)
+        sampler, cfg = self._samplers[0], self.config
+
+        def try_step(b: int) -> None:
+            x, y = (None if v is None else torch.from_numpy(v).to(self.device) for v in sampler.sample_batch(b))
+            try:
+                with torch.autocast("cuda", enabled=cfg.amp, dtype=amp_dtype(self.device)):
+                    loss = self.objective.loss(model, x, y, progress=0.0, generator=None)
+                loss.backward()
+            finally:
+                model.zero_grad(set_to_none=True)
+
+        batch, note = fit_batch(try_step, cfg.batch_size)
+        if note:
+            self.config = dataclasses.replace(cfg, batch_size=batch)
+            self.notes = (*self.notes, note)
 
     def _progress(self, loss: float, step: int, offset: int, total: int, t0: float, t_group: float,
                   budget: float | None, lr: float, sampler: PatchSampler) -> Progress:

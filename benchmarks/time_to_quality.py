@@ -1,0 +1,152 @@
+#!/usr/bin/env python
+"""Time to quality: PSNR of napari-n2n against wall time, beside BM3D on the same pair.
+
+    python benchmarks/time_to_quality.py                       # CPU, presets cpu-quick / cpu-tiny / standard
+    python benchmarks/time_to_quality.py --budgets 5 15 60     # fewer budgets
+    python benchmarks/time_to_quality.py --device cuda --presets gpu standard --budgets 5 10 20 60
+    python benchmarks/time_to_quality.py --no-bm3d             # e.g. on a GPU machine without bm3d
+
+What a user feels is the time from pressing Train to a result as good as they could get
+otherwise. For each pair and each preset, one training run per time budget (a run told "N
+seconds" schedules its learning rate over N seconds, as the user's would), then the prediction
+of A (single input) and the average of the predictions of A and B. The wall time counts
+everything a user waits for: building the trainer (normalisation, samplers), training, and
+prediction.
+
+Pairs (float32; PSNR against the clean image with its own data range):
+
+* ``camera σ25``: scikit-image's camera, 512², Gaussian noise σ 25 (the plugin's 2D sample);
+* ``cell PG``: scikit-image's ``cell`` (660×550 bright-field microscopy, bundled) with
+  Poisson–Gaussian noise (gain 4, read noise σ 10 on the 0–255 scale).
+
+BM3D (``bm3d`` package) runs on the same pair in the same process: given the true σ for the
+Gaussian pair; for the Poisson–Gaussian pair on the generalised Anscombe transform (σ 1) with
+the exact unbiased inverse's closed-form approximation. CAREamics is not run here (see
+``speed.py`` for the side-by-side). Writes the ``time-to-quality-<device>`` section of
+docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import _common as C
+
+PAIRS = {
+    "camera σ25": ("camera", "gaussian", dict(sigma=25.0)),
+    "cell PG": ("cell", "poisson_gaussian", dict(gain=4.0, read_sigma=10.0)),
+}
+
+
+def make_pair(name: str, seed: int = 0):
+    import numpy as np
+    from skimage import data
+
+    from napari_n2n import make_noise, synthesize_pair
+
+    image, noise_name, params = PAIRS[name]
+    clean = getattr(data, image)().astype(np.float32)
+    noise = make_noise(noise_name, **params)
+    a, b = synthesize_pair(clean, noise, seed=seed)
+    return clean, a, b, noise
+
+
+def bm3d_psnr(clean, a, noise) -> tuple[float, float]:
+    """(PSNR, seconds) of BM3D on ``a`` given the true noise model."""
+    import numpy as np
+    from bm3d import bm3d
+
+    from _baselines import anscombe_inverse
+    from napari_n2n import psnr
+
+    t = time.perf_counter()
+    x = np.asarray(a, dtype=np.float64)
+    if noise.name == "gaussian":
+        out = bm3d(x, noise.sigma)
+    else:
+        rs = noise.read_sigma / noise.gain
+        f = 2.0 * np.sqrt(np.maximum(x / noise.gain + 3 / 8 + rs**2, 0.0))
+        out = anscombe_inverse(bm3d(f, 1.0), rs) * noise.gain
+    return psnr(clean, out), time.perf_counter() - t
+
+
+def run_budget(clean, a, b, *, preset: str, budget: float, device: str, seed: int, compile: bool = False) -> dict:
+    from napari_n2n import TrainConfig, Trainer, psnr
+    from napari_n2n.core.progress import drain
+
+    t0 = time.perf_counter()
+    trainer = Trainer(a, b, axes="YX", config=TrainConfig(preset=preset, steps=10_000_000, time_budget_s=budget,
+                                                          device=device, seed=seed, val_fraction=0.0,
+                                                          compile=compile))
+    t_setup = time.perf_counter() - t0
+    den = drain(trainer.run())
+    t_train = time.perf_counter() - t0
+    single = den.predict(a)
+    t_single = time.perf_counter() - t0
+    pair = den.predict_pair(a, b)
+    pair_s = time.perf_counter() - t0 - t_single  # predicting A and B again
+    return {"preset": trainer.config.preset, "budget_s": budget, "steps": den.history.get("steps_done"),
+            "setup_s": t_setup, "wall_single_s": t_single, "wall_pair_s": t_train + pair_s,
+            "psnr_single": psnr(clean, single), "psnr_pair": psnr(clean, pair)}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--presets", nargs="+", default=None, help="default: cpu-quick cpu-tiny standard (gpu standard on cuda)")
+    p.add_argument("--budgets", type=float, nargs="+", default=[5, 10, 15, 30, 60, 120], help="training seconds")
+    p.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
+    p.add_argument("--compile", action="store_true", help="train with torch.compile (TrainConfig.compile)")
+    p.add_argument("--no-bm3d", action="store_true", help="skip BM3D (e.g. where the bm3d package is missing)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=str(C.DOCS), help="Markdown file to update ('' to skip)")
+    p.add_argument("--json", default=None, help="also save the raw results here")
+    args = p.parse_args(argv)
+    presets = args.presets or (["gpu", "standard"] if args.device.startswith("cuda") else
+                               ["cpu-quick", "cpu-tiny", "standard"])
+    t_all = time.perf_counter()
+    results = []
+    for pair_name in args.pairs:
+        clean, a, b, noise = make_pair(pair_name, args.seed)
+        ref = None if args.no_bm3d else bm3d_psnr(clean, a, noise)
+        if ref:
+            print(f"{pair_name}: BM3D {ref[0]:.2f} dB in {ref[1]:.1f} s", flush=True)
+        for preset in presets:
+            for budget in args.budgets:
+                r = run_budget(clean, a, b, preset=preset, budget=budget, device=args.device, seed=args.seed,
+                               compile=args.compile)
+                r.update(pair=pair_name, bm3d_psnr=ref[0] if ref else None, bm3d_s=ref[1] if ref else None)
+                results.append(r)
+                print(f"{pair_name} {preset} {budget:g} s: {r['steps']} steps, single {r['psnr_single']:.2f} dB "
+                      f"({r['wall_single_s']:.1f} s wall), pair {r['psnr_pair']:.2f} dB", flush=True)
+    rows = []
+    for r in results:
+        gap = "—" if r["bm3d_psnr"] is None else f"{r['psnr_single'] - r['bm3d_psnr']:+.2f}"
+        rows.append([r["pair"], r["preset"] + (" + compile" if args.compile else ""), f"{r['budget_s']:g}", r["steps"], f"{r['wall_single_s']:.1f}",
+                     f"{r['psnr_single']:.2f}", gap, f"{r['psnr_pair']:.2f}", f"{r['wall_pair_s']:.1f}"])
+    bm3d_lines = sorted({f"{r['pair']}: BM3D {r['bm3d_psnr']:.2f} dB in {r['bm3d_s']:.1f} s"
+                         for r in results if r["bm3d_psnr"] is not None})
+    text = C.header(f"Time to quality ({args.device})", threads=None, device=args.device,
+                    extra=["One training run per time budget (the learning rate scheduled over the budget), no "
+                           "validation band; wall = building the trainer + training + predicting A (and B for the "
+                           "pair average); PSNR against the clean image. CPU threads: napari-n2n's automatic "
+                           "choice (all cores but one)."] + bm3d_lines)
+    text += "\n" + C.md_table(["pair", "preset", "budget s", "steps", "wall s (single)", "PSNR single (dB)",
+                               "single − BM3D (dB)", "PSNR A+B average (dB)", "wall s (average)"], rows,
+                              align="llrrrrrrr")
+    text += f"\nWall time: {(time.perf_counter() - t_all) / 60:.1f} min\n"
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    if args.out:
+        C.write_section(f"time-to-quality-{args.device.split(':')[0]}{'-compile' if args.compile else ''}", text,
+                        args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
