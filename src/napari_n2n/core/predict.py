@@ -42,6 +42,29 @@ def axis_weights(size: int, tile: int, starts: list[int], overlap: int) -> list[
     return [(window / total[s : s + tile]).astype(np.float32) for s in starts]
 
 
+class Tiling:
+    """The tiles covering a view's spatial shape: tile size, batches of tiles, their slices and weights."""
+
+    def __init__(self, spatial_shape: tuple[int, ...], tile: tuple[int, ...], overlap: tuple[int, ...],
+                 batch_size: int):
+        self.tile = tuple(min(t, s) for t, s in zip(tile, spatial_shape))
+        starts = [tile_starts(s, t, o) for s, t, o in zip(spatial_shape, self.tile, overlap)]
+        self.weights = [axis_weights(s, t, st, o) for s, t, st, o in zip(spatial_shape, self.tile, starts, overlap)]
+        grid = list(itertools.product(*[list(enumerate(st)) for st in starts]))
+        self.n_tiles = len(grid)
+        #: batches of tiles, each a list of ``(index per axis, slices)``
+        self.batches = [[(tuple(i for i, _ in cell), tuple(slice(s, s + t) for (_, s), t in zip(cell, self.tile)))
+                         for cell in grid[k : k + batch_size]] for k in range(0, len(grid), batch_size)]
+
+    def weight(self, index: tuple[int, ...], outer=np.multiply.outer, weights=None):
+        """The blending weights of the tile at ``index`` (per-axis windows multiplied out)."""
+        weights = weights or self.weights
+        w = weights[0][index[0]]
+        for ax in range(1, len(index)):
+            w = outer(w, weights[ax][index[ax]])
+        return w
+
+
 def predict_view(
     run_model,
     view: AxisView,
@@ -57,28 +80,17 @@ def predict_view(
     shape. ``out`` must start at zero (``np.zeros``); tiles add their weighted predictions.
     Yields a :class:`TileProgress` after each batch.
     """
-    shape = view.spatial_shape
-    tile = tuple(min(t, s) for t, s in zip(tile, shape))
-    starts = [tile_starts(s, t, o) for s, t, o in zip(shape, tile, overlap)]
-    weights = [axis_weights(s, t, st, o) for s, t, st, o in zip(shape, tile, starts, overlap)]
-    grid = list(itertools.product(*[list(enumerate(st)) for st in starts]))
-    total = len(grid) * view.n_samples
+    tiling = Tiling(view.spatial_shape, tile, overlap, batch_size)
+    total = tiling.n_tiles * view.n_samples
     out_view = AxisView(out, view.axes, view.spatial_ndim)
     done = 0
     for n in range(view.n_samples):
-        for i in range(0, len(grid), batch_size):
-            chunk = grid[i : i + batch_size]
-            slices = [tuple(slice(s, s + t) for (_, s), t in zip(cell, tile)) for cell in chunk]
-            blocks = np.stack([view.read(n, sl) for sl in slices])
-            preds = run_model(blocks)
-            for cell, sl, pred in zip(chunk, slices, preds):
-                w = weights[0][cell[0][0]]
-                for ax in range(1, len(cell)):
-                    w = np.multiply.outer(w, weights[ax][cell[ax][0]])
-                out_view.write(out, n, sl, out_view.read(n, sl) + pred * w)
-            done += len(chunk)
+        for batch in tiling.batches:
+            preds = run_model(np.stack([view.read(n, sl) for _, sl in batch]))
+            for (index, sl), pred in zip(batch, preds):
+                out_view.write(out, n, sl, out_view.read(n, sl) + pred * tiling.weight(index))
+            done += len(batch)
             yield TileProgress(done=done, total=total, sample=n, n_samples=view.n_samples)
-
 
 
 def predict_view_on_device(
@@ -102,41 +114,33 @@ def predict_view_on_device(
 
     import torch
 
-    shape = view.spatial_shape
-    tile = tuple(min(t, s) for t, s in zip(tile, shape))
-    starts = [tile_starts(s, t, o) for s, t, o in zip(shape, tile, overlap)]
-    weights = [[torch.from_numpy(w).to(device) for w in axis_weights(s, t, st, o)]
-               for s, t, st, o in zip(shape, tile, starts, overlap)]
-    grid = list(itertools.product(*[list(enumerate(st)) for st in starts]))
-    chunks = [grid[i : i + batch_size] for i in range(0, len(grid), batch_size)]
-    total = len(grid) * view.n_samples
+    tiling = Tiling(view.spatial_shape, tile, overlap, batch_size)
+    weights = [[torch.from_numpy(w).to(device) for w in axis] for axis in tiling.weights]
+    total = tiling.n_tiles * view.n_samples
     out_view = AxisView(out, view.axes, view.spatial_ndim)
     pin = torch.device(device).type == "cuda"
-    acc = torch.zeros((view.n_channels, *shape), dtype=torch.float32, device=device)
-    whole = tuple(slice(0, s) for s in shape)
+    acc = torch.zeros((view.n_channels, *view.spatial_shape), dtype=torch.float32, device=device)
+    whole = tuple(slice(0, s) for s in view.spatial_shape)
 
-    def slices_of(chunk):
-        return [tuple(slice(s, s + t) for (_, s), t in zip(cell, tile)) for cell in chunk]
+    def outer(a, b):
+        return a[..., None] * b
 
-    def read(n, chunk):
-        blocks = torch.from_numpy(np.stack([view.read(n, sl) for sl in slices_of(chunk)]))
+    def read(n, batch):
+        blocks = torch.from_numpy(np.stack([view.read(n, sl) for _, sl in batch]))
         return blocks.pin_memory() if pin else blocks
 
     done = 0
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="n2n-tiles") as pool:
         for n in range(view.n_samples):
             acc.zero_()
-            pending = pool.submit(read, n, chunks[0])
-            for i, chunk in enumerate(chunks):
+            pending = pool.submit(read, n, tiling.batches[0])
+            for i, batch in enumerate(tiling.batches):
                 blocks = pending.result()
-                if i + 1 < len(chunks):
-                    pending = pool.submit(read, n, chunks[i + 1])
+                if i + 1 < len(tiling.batches):
+                    pending = pool.submit(read, n, tiling.batches[i + 1])
                 preds = run_model(blocks.to(device, non_blocking=True))
-                for cell, sl, pred in zip(chunk, slices_of(chunk), preds):
-                    w = weights[0][cell[0][0]]
-                    for ax in range(1, len(cell)):
-                        w = w[..., None] * weights[ax][cell[ax][0]]
-                    acc[(slice(None), *sl)] += pred * w
-                done += len(chunk)
+                for (index, sl), pred in zip(batch, preds):
+                    acc[(slice(None), *sl)] += pred * tiling.weight(index, outer=outer, weights=weights)
+                done += len(batch)
                 yield TileProgress(done=done, total=total, sample=n, n_samples=view.n_samples)
             out_view.write(out, n, whole, acc.cpu().numpy())

@@ -81,6 +81,7 @@ class KeepLatest:
         self.best_val_loss: float | None = None
 
     def offer(self, model, step: int, result: ValidationResult) -> bool:
+        """A validation result: whether the weights are kept because of it (never, here)."""
         return False
 
     def finish(self, model, step: int) -> None:
@@ -89,15 +90,10 @@ class KeepLatest:
         self.best_step = step
 
 
-class KeepBestValidated:
+class KeepBestValidated(KeepLatest):
     """Keep the weights of lowest validation loss (the latest ones until a validation ran)."""
 
     note = "the weights of lowest validation loss are kept"
-
-    def __init__(self):
-        self.state: dict | None = None
-        self.best_step = 0
-        self.best_val_loss: float | None = None
 
     def offer(self, model, step: int, result: ValidationResult) -> bool:
         """Keep ``model``'s weights if ``result`` is the best so far; return whether it was."""
@@ -110,8 +106,7 @@ class KeepBestValidated:
 
     def finish(self, model, step: int) -> None:
         if self.state is None:  # stopped before the first validation: the latest weights
-            self.state = snapshot(model)
-            self.best_step = step
+            super().finish(model, step)
 
 
 def policy_for(sampler: PatchSampler) -> KeepLatest | KeepBestValidated:
