@@ -136,7 +136,7 @@ def _describe(denoiser, tmp: Path, *, name, description, authors, license, sampl
     net, kwargs, callable_name = _frozen_network(denoiser)
     torch.save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, tmp / "weights.pt")
     shutil.copyfile(frozen_architecture_path(), tmp / CURRENT_ARCHITECTURE)
-    (tmp / "n2n_config.json").write_text(json.dumps(denoiser.payload(), indent=1, default=_jsonable))
+    (tmp / "n2n_config.json").write_text(json.dumps(json.loads(denoiser.model_file().to_json()), indent=1))
     formats = ["pytorch_state_dict"] + (["torchscript"] if torchscript else []) + (["onnx"] if onnx else [])
     (tmp / "README.md").write_text(d.readme(name=name, description=description, denoiser=denoiser,
                                             weights=formats, halo=halo, min_size=min_size, step=step))
@@ -306,9 +306,3 @@ def _test(package: Path) -> None:
         errors = [f"{'.'.join(map(str, e.loc))}: {first_line(e.msg)}" for e in summary.errors]
         raise InputError("The exported package failed bioimageio.core's model test: "
                          + ("; ".join(errors[:2]) or summary.status) + ". Nothing was written.")
-
-
-def _jsonable(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    return str(value)

@@ -18,11 +18,11 @@ from collections.abc import Iterator
 import numpy as np
 
 from ..core.axes import AxisView
-from ..core.data import check_finite
-from ..core.denoiser import Denoiser
+from ..core.checks import require_finite, require_numeric
+from ..core.denoiser import Denoiser, cast_like
 from ..core.device import select_device
-from ..core.errors import InputError, ModelFileError, TrainingError
-from ..core.predict import TileProgress
+from ..core.errors import DenoisingError, InputError, ModelFileError
+from ..core.events import TileProgress
 from ._common import (
     FROZEN_ARCHITECTURES,
     CodeConsentRequired,
@@ -167,8 +167,12 @@ def is_frozen_architecture(arch, path: Path) -> bool:
 class BmzModel:
     """A BioImage Model Zoo model ready to predict (see :func:`load_bmz`)."""
 
-    #: the same rule as a Denoiser's: the given axes, else the model's if the dimensions match, else inferred
+    # what does not depend on how the network runs is a Denoiser's: the axes rule (the given axes,
+    # else the model's if the dimensions match, else inferred), predict and the pair average
     resolve_axes = Denoiser.resolve_axes
+    predict = Denoiser.predict
+    predict_pair_iter = Denoiser.predict_pair_iter
+    predict_pair = Denoiser.predict_pair
 
     def __init__(self, path: Path, descr, weight_format: str, *, device: str | None = None):
         self.path, self.descr, self.weight_format = Path(path), descr, weight_format
@@ -292,18 +296,17 @@ class BmzModel:
                 ns[(self.descr.inputs[0].id, a.id)] = max(0, (min(max(side, lo), t) - lo) // step)
         return ns
 
-    def predict_iter(self, image, *, axes: str | None = None, tile=None, device: str | None = None, out=None,
-                     dtype: str = "float32", **_ignored) -> Iterator[TileProgress]:
+    def predict_iter(self, image, *, axes: str | None = None, tile=None, overlap: int | None = None,
+                     batch_size: int | None = None, device: str | None = None, out=None,
+                     dtype: str = "float32") -> Iterator[TileProgress]:
         """Like :meth:`Denoiser.predict_iter`: yields a :class:`TileProgress` per block; returns the prediction.
 
         ``tile`` bounds the side of the model's input blocks (rounded down to a size the model
-        accepts); ``overlap`` and ``batch_size`` are the package's business and are ignored.
+        accepts); ``overlap`` and ``batch_size`` are the package's business (its halo) and are
+        ignored.
         """
-        if not hasattr(image, "shape") or not hasattr(image, "dtype"):
-            image = np.asarray(image)
-        if image.dtype.kind not in "biuf":
-            raise InputError(f"Cannot denoise an image of dtype {image.dtype}; it must hold numbers.")
-        check_finite(image)
+        image = require_numeric(image, "the image")
+        require_finite(image, "the image")
         view = AxisView(image, self.resolve_axes(image, axes), self.spatial_ndim)
         if view.n_channels == self.n_channels:
             groups = [list(range(view.n_channels))]
@@ -317,10 +320,12 @@ class BmzModel:
             self._pp = self._pipeline(self._device)
         if out is None:
             out = np.zeros(image.shape, dtype=np.float32)
+        elif tuple(out.shape) != tuple(image.shape):
+            raise InputError(f"The output array has shape {tuple(out.shape)}; it must match the image {tuple(image.shape)}.")
         ns = self._block_parameter(view.spatial_shape, tile)
         with quiet():
             yield from self._predict_view(view, groups, ns, out)
-        return _cast(out, image.dtype, dtype)
+        return cast_like(out, image.dtype) if dtype == "input" else out
 
     def _predict_view(self, view: AxisView, groups: list, ns: dict, out) -> Iterator[TileProgress]:
         done, total = 0, None
@@ -336,18 +341,9 @@ class BmzModel:
                         done += 1
                         yield TileProgress(done=done, total=total, sample=n, n_samples=view.n_samples)
                 except (RuntimeError, MemoryError) as exc:
-                    raise TrainingError.from_exception(exc, "Denoising") from exc
+                    raise DenoisingError.from_exception(exc) from exc
                 result[chs] = self._result(last.sample, block[chs].shape)
             view.write(out, n, tuple(slice(None) for _ in view.spatial_shape), result)
-
-    def predict(self, image, **kwargs) -> np.ndarray:
-        """Predict ``image`` (see :meth:`predict_iter` for the options) and return the result."""
-        gen = self.predict_iter(image, **kwargs)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as stop:
-                return stop.value
 
     def _start(self, block: np.ndarray, n: int, ns: dict):
         """Start blockwise prediction of one ``(C, *spatial)`` block: ``(steps, intermediates)``."""
@@ -384,13 +380,3 @@ def _missing_module(exc: BaseException | None) -> str | None:
         exc = exc.__cause__ or exc.__context__
     return None
 
-
-def _cast(out, in_dtype, dtype: str):
-    """float32, or with ``dtype="input"`` rounded and clipped to the input's dtype."""
-    if dtype == "input" and in_dtype.kind in "iub":
-        info = np.iinfo(in_dtype) if in_dtype.kind in "iu" else None
-        lo, hi = (info.min, info.max) if info else (0, 1)
-        return np.clip(np.rint(np.asarray(out)), lo, hi).astype(in_dtype)
-    if dtype == "input" and in_dtype.kind == "f":
-        return np.asarray(out).astype(in_dtype)
-    return out
