@@ -41,7 +41,7 @@ WEIGHTS_ORDER = {"cpu": ("onnx", "torchscript", "pytorch_state_dict"),
                  "gpu": ("torchscript", "onnx", "pytorch_state_dict")}
 OTHER_FORMATS = ("keras_hdf5", "keras_v3", "tensorflow_saved_model_bundle", "tensorflow_js")
 FROZEN_CALLABLES = ("N2NUNet", "N2NUNetPerChannel")
-#: default input block side (voxels, before the model's size rules round it): 2D, 3D
+#: default side of the part of each block that is kept (the halo comes on top; the model's size rules round it): 2D, 3D
 DEFAULT_BLOCK = {2: 512, 3: 96}
 
 
@@ -283,17 +283,26 @@ class BmzModel:
                 out.append((1, 1))
         return out
 
+    def _halos(self) -> list[int]:
+        """Per space axis (ZYX order): the output halo, the border of each block that is discarded."""
+        halos = {str(a.id): int(getattr(a, "halo", 0) or 0) for a in self.descr.outputs[0].axes}
+        return [halos.get(str(a.id), 0) for a in self._space]
+
     def _block_parameter(self, shape, tile) -> dict:
-        """``ns`` for bioimageio.core's blocking: the largest blocks not over ``tile`` nor the (padded) image."""
+        """``ns`` for bioimageio.core's blocking: blocks whose kept part (without halo) is about ``tile``.
+
+        A block is never larger than the (padded) image.
+        """
         nd = self.spatial_ndim
         tile = DEFAULT_BLOCK[nd] if tile is None else tile
         tiles = (tile,) * nd if isinstance(tile, int) else tuple(tile)
-        if len(tiles) != nd:
-            raise InputError(f"Tile must be one size or {nd} sizes; got {tile}.")
+        if len(tiles) != nd or min(tiles) < 8:
+            raise InputError(f"Tile must be one size or {nd} sizes, each at least 8; got {tile}.")
         ns = {}
-        for a, (lo, step), side, t in zip(self._space, self._sizes(), shape, tiles):
+        for a, (lo, step), halo, side, t in zip(self._space, self._sizes(), self._halos(), shape, tiles):
             if step:
-                ns[(self.descr.inputs[0].id, a.id)] = max(0, (min(max(side, lo), t) - lo) // step)
+                block = min(max(side, lo), t + 2 * halo)
+                ns[(self.descr.inputs[0].id, a.id)] = max(0, (block - lo) // step)
         return ns
 
     def predict_iter(self, image, *, axes: str | None = None, tile=None, overlap: int | None = None,
