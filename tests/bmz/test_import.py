@@ -39,7 +39,8 @@ def test_own_package_runs_tiled_and_matches_the_denoiser(pkg2d, den2d, camera_cr
     # both tile; away from the image border (where the two pad differently) they agree to float precision
     inner = (slice(40, -40), slice(40, -40))
     np.testing.assert_allclose(result[inner], expected[inner], rtol=1e-4, atol=1e-3)
-    assert np.corrcoef(result.ravel(), expected.ravel())[0, 1] > 0.999
+    # at the border the package pads the image by reflection, napari-n2n each convolution: close, not equal
+    assert np.abs(result - expected).mean() < 0.01 * np.ptp(expected)
 
 
 def test_state_dict_with_our_frozen_architecture_needs_no_consent(pkg2d, tmp_path):
@@ -173,3 +174,21 @@ def test_architecture_file_importing_a_missing_library(pkg2d, tmp_path):
     with pytest.raises(ModelFileError, match="needs the Python package 'careamics_not_installed'") as info:
         load_bmz(pkg, allow_code=True)
     assert "\n" not in str(info.value)
+
+
+def test_quiet_silences_bioimageio_and_restores_it(pkg2d, camera_crop):
+    from bioimageio.core import _prediction_pipeline as pipeline
+
+    from napari_n2n.bmz._common import quiet
+
+    bar = pipeline.tqdm
+    with quiet():
+        with quiet():
+            assert pipeline.tqdm is not bar
+        assert pipeline.tqdm is not bar
+    assert pipeline.tqdm is bar
+    gen = load_bmz(pkg2d, verify=False).predict_iter(camera_crop[:200, :200], tile=64)
+    next(gen)
+    assert pipeline.tqdm is not bar
+    gen.close()  # a cancelled prediction restores it too
+    assert pipeline.tqdm is bar

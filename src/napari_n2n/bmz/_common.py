@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import threading
 import zipfile
 from pathlib import Path
 
@@ -59,12 +60,17 @@ def require_onnx_export():
         raise InputError("ONNX export needs the optional extra: pip install 'napari-n2n[onnx]'.") from exc
 
 
+_QUIET = {"depth": 0, "bar": None}
+_QUIET_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def quiet():
     """Silence bioimageio for the duration: its log messages and its tqdm bar on stderr.
 
     napari-n2n reports progress itself (a terminal bar, napari's activity dock); the bar of
-    bioimageio.core's blockwise prediction would interleave with it.
+    bioimageio.core's blockwise prediction would interleave with it. Nested and concurrent uses
+    (a widget and a menu function denoising at once) restore the originals when the last ends.
     """
     from loguru import logger
 
@@ -72,16 +78,21 @@ def quiet():
         from bioimageio.core import _prediction_pipeline as pipeline_module
     except ImportError:  # pragma: no cover - only with a bioimageio.core that moved it
         pipeline_module = None
-    bar = getattr(pipeline_module, "tqdm", None)
-    logger.disable("bioimageio")
-    if bar is not None:
-        pipeline_module.tqdm = _no_bar
+    with _QUIET_LOCK:
+        if _QUIET["depth"] == 0:
+            logger.disable("bioimageio")
+            if hasattr(pipeline_module, "tqdm"):
+                _QUIET["bar"], pipeline_module.tqdm = pipeline_module.tqdm, _no_bar
+        _QUIET["depth"] += 1
     try:
         yield
     finally:
-        logger.enable("bioimageio")
-        if bar is not None:
-            pipeline_module.tqdm = bar
+        with _QUIET_LOCK:
+            _QUIET["depth"] -= 1
+            if _QUIET["depth"] == 0:
+                logger.enable("bioimageio")
+                if _QUIET["bar"] is not None:
+                    pipeline_module.tqdm, _QUIET["bar"] = _QUIET["bar"], None
 
 
 def _no_bar(iterable, *args, **kwargs):

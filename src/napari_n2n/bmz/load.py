@@ -13,6 +13,7 @@ import importlib.util
 import os
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 from collections.abc import Iterator
 
 import numpy as np
@@ -288,16 +289,32 @@ class BmzModel:
         halos = {str(a.id): int(getattr(a, "halo", 0) or 0) for a in self.descr.outputs[0].axes}
         return [halos.get(str(a.id), 0) for a in self._space]
 
-    def _block_parameter(self, shape, tile) -> dict:
+    def _whole_sizes(self, shape) -> list[int] | None:
+        """The smallest input sizes the model accepts that hold ``shape`` (``None`` if a fixed size is too small)."""
+        sizes = []
+        for (lo, step), side in zip(self._sizes(), shape):
+            if not step:
+                if side > lo:
+                    return None
+                sizes.append(lo)
+            else:
+                sizes.append(lo + -(-max(0, side - lo) // step) * step)
+        return sizes
+
+    def _block_parameter(self, shape, tile) -> dict | None:
         """``ns`` for bioimageio.core's blocking: blocks whose kept part (without halo) is about ``tile``.
 
-        A block is never larger than the (padded) image.
+        ``None`` when the image fits in one tile: it is then predicted in one pass (padded to a
+        size the model accepts), not in blocks whose halos would cost several passes. A block is
+        never larger than the (padded) image.
         """
         nd = self.spatial_ndim
         tile = DEFAULT_BLOCK[nd] if tile is None else tile
         tiles = (tile,) * nd if isinstance(tile, int) else tuple(tile)
         if len(tiles) != nd or min(tiles) < 8:
             raise InputError(f"Tile must be one size or {nd} sizes, each at least 8; got {tile}.")
+        if all(s <= t for s, t in zip(shape, tiles)) and self._whole_sizes(shape) is not None:
+            return None
         ns = {}
         for a, (lo, step), halo, side, t in zip(self._space, self._sizes(), self._halos(), shape, tiles):
             if step:
@@ -354,11 +371,15 @@ class BmzModel:
                 result[chs] = self._result(last.sample, block[chs].shape)
             view.write(out, n, tuple(slice(None) for _ in view.spatial_shape), result)
 
-    def _start(self, block: np.ndarray, n: int, ns: dict):
-        """Start blockwise prediction of one ``(C, *spatial)`` block: ``(steps, intermediates)``."""
+    def _start(self, block: np.ndarray, n: int, ns: dict | None):
+        """Start the prediction of one ``(C, *spatial)`` block: ``(steps, intermediates)``.
+
+        Each intermediate has the output so far as ``.sample``; blockwise with ``ns``, else in one pass.
+        """
         from bioimageio.core import Sample, Tensor
 
-        pads = [(0, 0)] + [(0, max(0, lo - s)) for (lo, _), s in zip(self._sizes(), block.shape[1:])]
+        sizes = self._whole_sizes(block.shape[1:]) if ns is None else [lo for lo, _ in self._sizes()]
+        pads = [(0, 0)] + [(0, max(0, size - s)) for size, s in zip(sizes, block.shape[1:])]
         block = np.pad(block, pads, mode="symmetric") if any(p for _, p in pads) else block
         inp = self.descr.inputs[0]
         ours = [str(self._channel_id or "channel")] + [str(a.id) for a in self._space]
@@ -366,7 +387,12 @@ class BmzModel:
         tensor = Tensor.from_numpy(data, dims=ours if self._channel_id is not None else ours[1:])
         tensor = tensor.transpose([a.id for a in inp.axes])
         sample = Sample(members={inp.id: tensor}, stat={}, id=n)
+        if ns is None:
+            return 1, self._one_pass(sample)
         return self._pp.predict_sample_with_blocking_yield_intermediates(sample, ns=ns)
+
+    def _one_pass(self, sample):
+        yield _Output(self._pp.predict_sample_without_blocking(sample))
 
     def _result(self, sample, shape) -> np.ndarray:
         """The output member of ``sample`` as a ``(C, *spatial)`` array cropped to ``shape``."""
@@ -377,6 +403,10 @@ class BmzModel:
         if self._channel_id is None:
             arr = arr[None]
         return arr[(slice(None),) + tuple(slice(0, s) for s in shape[1:])]
+
+
+class _Output(NamedTuple):
+    sample: object
 
 
 def _missing_module(exc: BaseException | None) -> str | None:
