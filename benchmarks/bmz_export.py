@@ -22,7 +22,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 VARIANTS = [("state dict", {}), ("+ TorchScript", {"torchscript": True}), ("+ ONNX", {"onnx": True}),
             ("+ TorchScript + ONNX", {"torchscript": True, "onnx": True})]

@@ -6,9 +6,7 @@ a network connection is recorded and fails the test session's ``offline`` check.
 
 from __future__ import annotations
 
-import io
 import socket
-import zipfile
 
 import numpy as np
 import pytest
@@ -81,45 +79,3 @@ def pkg2d(den2d, tmp_path_factory):
     path = tmp_path_factory.mktemp("bmz2d") / "tiny-2d.bioimageio.zip"
     return export_bmz(den2d, path, name="tiny · 2D", authors=["Test Author"], torchscript=True, onnx=True,
                       test=False)
-
-
-def rewrite_package(src, dst, *, edit=None, files=None, drop=()):
-    """Copy a package, replacing ``files`` (name -> bytes), dropping ``drop`` and editing its rdf.yaml.
-
-    ``edit(rdf: dict)`` changes the description in place; the sha256 of every replaced file is
-    updated where the description names it.
-    """
-    import hashlib
-
-    import yaml
-
-    files = dict(files or {})
-    with zipfile.ZipFile(src) as zin:
-        rdf = yaml.safe_load(zin.read("rdf.yaml"))
-        content = {n: zin.read(n) for n in zin.namelist() if n != "rdf.yaml" and n not in drop}
-    content.update(files)
-
-    def fix(node):
-        if isinstance(node, dict):
-            if node.get("source") in files and "sha256" in node:
-                node["sha256"] = hashlib.sha256(files[node["source"]]).hexdigest()
-            for v in node.values():
-                fix(v)
-        elif isinstance(node, list):
-            for v in node:
-                fix(v)
-
-    if edit:
-        edit(rdf)
-    fix(rdf)
-    with zipfile.ZipFile(dst, "w") as zout:
-        zout.writestr("rdf.yaml", yaml.safe_dump(rdf, sort_keys=False))
-        for name, data in content.items():
-            zout.writestr(name, data)
-    return dst
-
-
-def npy_bytes(array) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, array)
-    return buf.getvalue()

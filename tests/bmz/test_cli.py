@@ -11,7 +11,7 @@ import yaml
 
 from napari_n2n.cli import main
 
-from .conftest import rewrite_package
+from ._packages import rewrite_package
 
 
 def _error_line(capsys) -> str:

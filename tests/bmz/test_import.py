@@ -10,7 +10,7 @@ import pytest
 from napari_n2n.bmz import CodeConsentRequired, is_bmz_path, load_bmz
 from napari_n2n.core.errors import InputError, ModelFileError
 
-from .conftest import npy_bytes, rewrite_package
+from ._packages import npy_bytes, rewrite_package
 
 
 def _only(formats):

@@ -35,7 +35,7 @@ class CodeConsentRequired(ModelFileError):
 def require_bioimageio():
     """Import ``bioimageio.core`` and ``bioimageio.spec``; a one-line :class:`InputError` if missing."""
     try:
-        import bioimageio.core  # noqa: F401
+        import bioimageio.core
         import bioimageio.spec  # noqa: F401
     except ImportError as exc:
         raise InputError(
@@ -46,6 +46,15 @@ def require_bioimageio():
 def has_onnx_runtime() -> bool:
     try:
         import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def has_onnx_export() -> bool:
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
     except ImportError:
         return False
     return True

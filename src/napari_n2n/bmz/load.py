@@ -12,9 +12,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -47,7 +47,7 @@ DEFAULT_BLOCK = {2: 512, 3: 96}
 
 
 def load_bmz(path: str | os.PathLike, *, allow_code: bool = False, device: str | None = None,
-             verify: bool = True) -> "BmzModel":
+             verify: bool = True) -> BmzModel:
     """Open a BioImage Model Zoo package for prediction.
 
     Parameters
@@ -363,7 +363,8 @@ class BmzModel:
                 total = total or steps * len(groups) * view.n_samples
                 last = None
                 try:
-                    for last in intermediates:
+                    for intermediate in intermediates:
+                        last = intermediate
                         done += 1
                         yield TileProgress(done=done, total=total, sample=n, n_samples=view.n_samples)
                 except (RuntimeError, MemoryError) as exc:
