@@ -78,10 +78,10 @@ def test_onnx_and_torchscript_only_packages_run(pkg2d, tmp_path, camera_crop, fm
 
 
 def test_missing_onnx_runtime_is_named(pkg2d, tmp_path, monkeypatch):
-    from napari_n2n.bmz import load as load_module
+    from napari_n2n.bmz import _package
 
     pkg = rewrite_package(pkg2d, tmp_path / "onnx.bioimageio.zip", edit=_only(["onnx"]))
-    monkeypatch.setattr(load_module, "has_onnx_runtime", lambda: False)
+    monkeypatch.setattr(_package, "has_onnx_runtime", lambda: False)
     with pytest.raises(ModelFileError, match=r"onnxruntime \(pip install 'napari-n2n\[onnx\]'\)"):
         load_bmz(pkg)
 
