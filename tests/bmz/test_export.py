@@ -65,6 +65,7 @@ def test_package_content(pkg2d, den2d, tmp_path):
     y_in = rdf["inputs"][0]["axes"][2]
     assert y_in["size"]["step"] == 2 ** TINY_BMZ["depth"] and y_in["size"]["min"] % y_in["size"]["step"] == 0
     assert rdf["outputs"][0]["axes"][2]["halo"] > 0
+    assert rdf["inputs"][0]["pad"] == {"mode": "reflect"}  # image borders padded as the network pads
     with zipfile.ZipFile(pkg2d) as zf:
         names = set(zf.namelist())
         assert {"n2n_unet_v1.py", "weights.pt", "test_input.npy", "test_output.npy", "README.md",

@@ -101,8 +101,9 @@ def tensors(*, n_channels: int, ndim: int, depth: int, offset, scale, files: dic
         sample_tensor=s.FileDescr(source=files["sample_input"]),
         # image borders padded by reflection, as the network's convolutions pad: at the border of a
         # 512x512 image this keeps the package within 3.4 grey levels of napari-n2n's own prediction,
-        # against 12.7 with the default symmetric padding (benchmarks/bmz_export.py)
-        pad=s.ReflectPadding(),
+        # against 12.7 with the default symmetric padding. The mode is given explicitly: bioimageio.spec
+        # 0.5.12 writes fields left at their default as `pad: {}`, which reads back as zero padding
+        pad=s.ReflectPadding(mode="reflect"),
         description="noisy image, in its own intensity units (normalised by the preprocessing)",
     )
     out = s.OutputTensorDescr(
