@@ -11,14 +11,14 @@ import argparse
 import sys
 
 from ..core.errors import N2NError
-from . import demo, predict, synth, train
+from . import demo, export_bmz, predict, synth, train
 from ._common import package_version
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 #: the sub-commands, in the order ``--help`` lists them
-COMMANDS = (synth, train, predict, demo)
+COMMANDS = (synth, train, predict, export_bmz, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

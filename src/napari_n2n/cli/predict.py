@@ -9,7 +9,10 @@ from ._common import read_image, write_image
 
 def register(sub) -> None:
     r = sub.add_parser("predict", help="denoise an image with a trained model")
-    r.add_argument("--model", required=True)
+    r.add_argument("--model", required=True, help="a .n2n model, or a BioImage Model Zoo package (.bioimageio.zip)")
+    r.add_argument("--allow-code", action="store_true",
+                   help="let a Zoo package run Python code it ships (PyTorch state dict with an architecture file); "
+                        "only for packages from a source you trust")
     r.add_argument("--input", required=True)
     r.add_argument("--output", required=True)
     r.add_argument("--pair-with", help="second noisy copy: output the average of both predictions")
@@ -22,10 +25,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from .. import load_model
     from ..console import run_prediction
-    from ..core.denoiser import Denoiser
 
-    den = Denoiser.load(args.model)
+    den = load_model(args.model, allow_code=args.allow_code, device=args.device)
     image = read_image(args.input, "input")
     options = dict(axes=args.axes, tile=args.tile, device=args.device, dtype=args.dtype)
     t0 = time.perf_counter()

@@ -5,6 +5,10 @@ thread worker with a progress bar and Cancel. The result is a new layer "<name> 
 placed like its source; when the image has a pair partner, the average of the predictions of A
 and B is offered (it has lower error than either). Scripts and tests call
 :meth:`DenoiseWidget.start`, :meth:`~DenoiseWidget.stop`, :meth:`~DenoiseWidget.wait`.
+
+Model files are ``.n2n`` files or BioImage Model Zoo packages (asking before a package's own
+code runs); **Export to BioImage Model Zoo…** writes the chosen model as a package
+(:meth:`DenoiseWidget.load_model`, :meth:`DenoiseWidget.export_model`).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, Label, LineEdit, Pro
 from ..core.checks import require_same_shape
 from ..core.errors import InputError
 from ._base import ViewerWidget, when_alive
+from ._bmz import OPEN_FILTER, ask_export_options, confirm_package_code, export_job, fitting_sample, open_model
 from ._layers import (
     axes_for,
     compact,
@@ -72,7 +77,9 @@ class DenoiseWidget(ViewerWidget):
         self.request: _Request | None = None  # the current (or last) run
         self.last_layer = None
         self.model = ComboBox(label="model", choices=self._model_choices)
-        self.load_button = PushButton(text="Load model file…")
+        self.load_button = PushButton(text="Load model file…", tooltip="A .n2n model or a BioImage Model Zoo package")
+        self.export_button = PushButton(text="Export to BioImage Model Zoo…",
+                                        tooltip="Write the chosen model as a .bioimageio.zip package")
         self.model_info = Label(label="", value="")
         self.image_layer = ComboBox(label="image", choices=self._image_choices)
         self.partner_layer = ComboBox(label="pair partner (B)", choices=self._partner_choices,
@@ -89,17 +96,19 @@ class DenoiseWidget(ViewerWidget):
         self.status.native.setWordWrap(True)
         self.model_info.native.setWordWrap(True)
         #: the fields of the form (disabled while denoising)
-        self.settings = [self.model, self.load_button, self.image_layer, self.partner_layer, self.average,
-                         self.axes, self.tile]
+        self.settings = [self.model, self.load_button, self.export_button, self.image_layer, self.partner_layer,
+                         self.average, self.axes, self.tile]
         buttons = Container(widgets=[self.denoise_button, self.cancel_button], layout="horizontal", labels=False)
-        buttons.margins = (0, 0, 0, 0)
-        self.extend([self.model, self.load_button, self.model_info, self.image_layer, self.partner_layer,
+        files = Container(widgets=[self.load_button, self.export_button], layout="horizontal", labels=False)
+        buttons.margins = files.margins = (0, 0, 0, 0)
+        self.extend([self.model, files, self.model_info, self.image_layer, self.partner_layer,
                      self.average, self.axes, self.tile, buttons, self.progress, self.status])
         compact(self.model, self.image_layer, self.partner_layer, self.tile)
         self.model.changed.connect(self._on_model_changed)
         self.image_layer.changed.connect(self._on_image_changed)
         self.partner_layer.changed.connect(self._update_average)
         self.load_button.changed.connect(self._on_load_clicked)
+        self.export_button.changed.connect(self._on_export_clicked)
         self.denoise_button.changed.connect(self.start)
         self.cancel_button.changed.connect(self.stop)
         MODELS.changed.connect(self._on_models_changed)
@@ -135,6 +144,7 @@ class DenoiseWidget(ViewerWidget):
     # ---- reactions -----------------------------------------------------------------------------------
     def _on_model_changed(self, _=None) -> None:
         entry = self.model.value
+        self.export_button.enabled = entry is not None and _exportable(entry.denoiser) and not self.busy
         if entry is None:
             self.model_info.value = ""
             return
@@ -156,23 +166,72 @@ class DenoiseWidget(ViewerWidget):
     def _on_load_clicked(self, _=None):
         from qtpy.QtWidgets import QFileDialog
 
-        path, _filter = QFileDialog.getOpenFileName(self.native, "Load napari-n2n model", "",
-                                                    "napari-n2n models (*.n2n);;All files (*)")
+        path, _filter = QFileDialog.getOpenFileName(self.native, "Load a model", "", OPEN_FILTER)
         return self.load_model(path) if path else None
 
-    def load_model(self, path):
-        """Load a ``.n2n`` file into the session's models and choose it; return the entry (or ``None``)."""
+    def load_model(self, path, *, allow_code: bool | None = None):
+        """Load a ``.n2n`` file or a Zoo package into the session's models and choose it.
+
+        ``allow_code``: whether a Zoo package may run the Python code it names; ``None`` asks
+        the user when it would. Returns the entry, or ``None`` (error notification, or declined).
+        """
         from napari.utils.notifications import show_info
 
-        from ..core.denoiser import Denoiser
+        def ask(message: str) -> bool:
+            return confirm_package_code(self.native, message) if allow_code is None else allow_code
 
-        denoiser = self.report(Denoiser.load, path)
+        denoiser = self.report(open_model, path, ask)
         if denoiser is None:
             return None
         entry = MODELS.add(denoiser, Path(path).name, source="file", path=str(path))
         self.model.value = entry
         show_info(f"Loaded {Path(path).name}: {denoiser.summary()}")
         return entry
+
+    def _on_export_clicked(self, _=None):
+        entry = self.model.value
+        if entry is None or not _exportable(entry.denoiser):
+            return None
+        options = ask_export_options(self.native, entry.name)
+        return self.export_model(**options, overwrite=True) if options else None  # the dialog asked to replace
+
+    def export_model(self, path, *, name: str | None = None, authors=(), description: str | None = None,
+                     torchscript: bool = True, onnx: bool = False, overwrite: bool = False):
+        """Export the chosen model to a Zoo package at ``path`` as a job (bioimageio.core tests it first).
+
+        The image layer chosen for denoising, if any, gives the package's test image and cover.
+        Returns the job, or ``None`` with a notification.
+        """
+        from napari.utils.notifications import show_error, show_warning
+
+        entry = self.model.value
+        if self.busy:
+            show_warning("Wait for the running work to finish, or cancel it, before exporting.")
+            return None
+        if entry is None or not _exportable(entry.denoiser):
+            show_error("Choose a model trained or saved by napari-n2n to export; a BioImage Model Zoo package "
+                       "is one already.")
+            return None
+        layer = self.image_layer.value
+        data = None if layer is None else self.report(image_data, layer, "image", check_values=True)
+        sample, axes = fitting_sample(entry.denoiser, data, parse_axes(self.axes.value)
+                                      or (axes_for(layer, None) if layer is not None else None))
+        self._set_running(True)
+        self.progress.value, self.progress.max = 0, 1000
+        self.status.value = f"Exporting '{entry.name}' to {Path(path).name} (with bioimageio.core's model test)…"
+        return self.start_job(export_job, entry.denoiser, path, name=name or entry.name, authors=authors,
+                              description=description, torchscript=torchscript, onnx=onnx, sample=sample,
+                              sample_axes=axes, overwrite=overwrite, what="Export",
+                              on_yielded=self._on_progress, on_returned=self._on_exported,
+                              on_finished=self._on_finished)
+
+    @when_alive
+    def _on_exported(self, path) -> None:
+        from napari.utils.notifications import show_info
+
+        text = f"Exported {Path(path).name} ({Path(path).stat().st_size / 2**20:.1f} MiB; passed bioimageio.core's model test)"
+        self.status.value = text
+        show_info(text)
 
     def start(self, _=None) -> _Request | None:
         """Denoise the chosen image (or pair) with the chosen model; ``None`` and a notification on errors."""
@@ -271,6 +330,8 @@ class DenoiseWidget(ViewerWidget):
             w.enabled = not running
         self.denoise_button.enabled = not running
         self.cancel_button.enabled = running
+        entry = self.model.value
+        self.export_button.enabled = not running and entry is not None and _exportable(entry.denoiser)
 
     def teardown(self) -> None:
         try:
@@ -278,3 +339,10 @@ class DenoiseWidget(ViewerWidget):
         except (TypeError, ValueError, RuntimeError):
             pass
         super().teardown()
+
+
+def _exportable(model) -> bool:
+    """Whether ``model`` can be exported: a napari-n2n Denoiser (a Zoo package is one already)."""
+    from ..core.denoiser import Denoiser
+
+    return isinstance(model, Denoiser)
