@@ -59,6 +59,7 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     train.input_layer.value = layer_a
     assert train.target_layer.value == layer_b and train.clean_layer.value == src
     set_tiny(train, steps=400)  # validation (and PSNR) every 20 steps
+    train.keep_preview.value = True
     train.preview.every_s = 0.3
     train.start()
     assert train.busy and not train.train_button.enabled and train.stop_button.enabled
@@ -151,6 +152,7 @@ def test_time_series_and_volume_train_with_a_placed_preview(viewer, qtbot, train
         _select(train, la, lb)
         train.axes.value = axes
         set_tiny(train, steps=2)
+        train.keep_preview.value = True  # (the preview layer goes when training ends, unless kept)
         train.preview.every_s = 0.0  # a preview after every step
         train.start()
         wait_training(qtbot, train)
@@ -337,7 +339,7 @@ def test_metadata_from_sample_fills_the_widget(viewer, train):
     train.reset_choices()
     noisy_a = next(layer for layer in viewer.layers if n2n_meta(layer).get("role") == "noisy A")
     train.input_layer.value = noisy_a
-    assert train.target_layer.value.name.startswith("digits noisy B")
+    assert train.target_layer.value.name.startswith("B · digits noisy")
     assert train.clean_layer.value.name == "digits clean"
     assert train.mode.value == "n2n" and train.loss.value == "l2"
 
