@@ -22,7 +22,7 @@ Examples
 --------
 >>> train = IntensityStats(median=(1800.0,), spread=(400.0,))
 >>> print(compare(train, IntensityStats(median=(12.0,), spread=(3.0,))))  # doctest: +ELLIPSIS
-This image's median 12 and spread 3 are far from the training data's 1.8e+03 and 400 ...
+This image's median 12 and spread 3 are far from the training data's 1800 and 400...
 >>> compare(train, IntensityStats(median=(1900.0,), spread=(380.0,))) is None
 True
 """
@@ -104,7 +104,9 @@ def measure(view: AxisView, *, max_values: int = 1_000_000, seed: int = 0) -> In
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.3g}"
+    """Three significant digits, without an exponent below a million: 1800, 12, 0.217."""
+    rounded = float(f"{value:.3g}")
+    return f"{rounded:.0f}" if 1000 <= abs(rounded) < 1e6 else f"{rounded:g}"
 
 
 def compare(train: IntensityStats, image: IntensityStats) -> str | None:

@@ -48,7 +48,7 @@ class AxesField(Container):
         self.margins = (0, 0, 0, 0)
         self.native.layout().setSpacing(4)
         self.text.native.setMaximumWidth(70)
-        self._label = label
+        self._base_label = label
         self.guessed = False
         self.source = ""
         self._quiet = False
@@ -102,7 +102,7 @@ class AxesField(Container):
 
     def _mark(self, guessed: bool) -> None:
         self.guessed = guessed
-        self.label = GUESSED_LABEL if guessed else self._label
+        self.label = GUESSED_LABEL if guessed else self._base_label
         style = "border: 1px solid #e3b617;" if guessed else ""
         self.text.native.setStyleSheet(style)
         self.choice.native.setStyleSheet(style)

@@ -56,6 +56,17 @@ def row(*widgets, label: str = "", layout: str = "horizontal", labels: bool = Fa
     return box
 
 
+def on_choice(combo, slot: Callable) -> None:
+    """Call ``slot()`` whenever ``combo``'s choice changes, to ``None`` too.
+
+    magicgui's ``changed`` stays silent when a ComboBox that is not nullable is set to ``None``
+    (our "none — single image" and "none" choices), and Qt's ``currentIndexChanged`` when new
+    choices replace the old at the same index: both are connected (``slot`` may run twice).
+    """
+    combo.changed.connect(lambda _value: slot())
+    combo.native.currentIndexChanged.connect(lambda _index: slot())
+
+
 def when_alive(method: Callable) -> Callable:
     """Run ``method`` only while the widget's Qt objects exist; a deleted widget ignores the call."""
 

@@ -66,7 +66,11 @@ class PreviewController:
             self._session.preview.disconnect(self._show)
         if self.layer is not None and not (keep and self.shown):
             if self.layer in self.viewer.layers:
+                selection = self.viewer.layers.selection
+                was_active = selection.active is self.layer
                 self.viewer.layers.remove(self.layer)
+                if was_active and self._input in self.viewer.layers:
+                    selection.active = self._input  # not whichever layer napari selects next
             self.layer = None
         self._session = self._region = self._data = None
 
@@ -113,6 +117,9 @@ class PreviewController:
 
         if self._region is None or self._session is None:
             return
+        if tuple(self._input.data.shape) != tuple(self._data.shape):  # the layer's data were replaced
+            self._request()  # says so, once, and turns previews off
+            return
         _, start, shape, sample_dims = self._region
         image = np.expand_dims(event.image, sample_dims) if sample_dims else event.image
         if tuple(image.shape) != tuple(shape):  # made for an older region: wait for the next one
@@ -141,12 +148,15 @@ class PreviewController:
         if reuse:
             self.layer.data = image
         else:
+            active = self.viewer.layers.selection.active
             self.layer = self.viewer.add_image(
                 image, name=unique_name(self.viewer, f"{source.name} preview (training)"),
                 contrast_limits=_limits(source, image), colormap=source.colormap.name,
                 scale=tuple(scale), translate=tuple(translate),
                 metadata=n2n_metadata(role="preview", source=source.name),
             )
+            if active is not None and active in self.viewer.layers:
+                self.viewer.layers.selection.active = active  # the preview does not take the user's selection
             self._made_layer = True
         # each change of scale/translate makes napari recompute the scene: only when needed
         if not np.allclose(self.layer.scale, scale):

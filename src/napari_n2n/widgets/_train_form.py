@@ -139,13 +139,17 @@ def training_config(w):
 
 
 def mode_for(target, mode: str) -> str:
-    """The mode a target implies: none → single image; a clean reference → Noise2Clean; else ``mode``, or Noise2Noise."""
+    """The mode a target implies: none → single image; a clean reference → Noise2Clean; a noisy copy made
+    by napari-n2n → Noise2Noise; another layer → ``mode`` (Noise2Noise instead of single image)."""
     from ._layers import n2n_meta
 
+    role = n2n_meta(target).get("role")
     if target is None:
         return "nb2nb"
-    if n2n_meta(target).get("role") == "clean":
+    if role == "clean":
         return "n2c"
+    if role in ("noisy A", "noisy B", "frames t", "frames t+1"):
+        return "n2n"
     return mode if mode != "nb2nb" else "n2n"
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import Label, ProgressBar, PushButton
 
-from ._base import ViewerWidget, row, when_alive
+from ._base import ViewerWidget, on_choice, row, when_alive
 from ._device import describe_device_job, warm_up_torch
 from ._layers import (
     Snapshot,
@@ -65,6 +65,7 @@ class TrainWidget(ViewerWidget):
         self._roles: dict = {}  # the layers of the current run, by role
         self._snapshots: dict = {}  # the data of the current run, by role
         self._syncing = False  # mode and target are being set to match each other
+        self._starting = False  # a run is being started
         self._preset_chosen = False  # the user chose a preset (the device check leaves it alone)
         basic, advanced = build_settings(self, viewer)
         self.train_button = PushButton(text="Train")
@@ -92,7 +93,7 @@ class TrainWidget(ViewerWidget):
         self.native.layout().addWidget(self.plot.native)
         self.add_help_link("train-noise2noise", buttons)
         self.input_layer.changed.connect(self._on_input_changed)
-        self.target_layer.changed.connect(self._on_target_changed)
+        on_choice(self.target_layer, self._on_target_changed)
         self.mode.changed.connect(self._on_mode_changed)
         self.preset.changed.connect(self._on_preset_chosen)
         self.device.changed.connect(self._update_device_label)
@@ -125,7 +126,7 @@ class TrainWidget(ViewerWidget):
 
     def on_layer_selected(self, layer) -> None:
         """Follow the layer selected in the layer list (noisy images only)."""
-        if is_noisy(layer) and layer is not self.input_layer.value:
+        if is_noisy(layer) and layer is not self.input_layer.value and not self._starting:
             self._choose_input(layer)
 
     @when_alive
@@ -255,11 +256,14 @@ class TrainWidget(ViewerWidget):
         self.progress.value = 0
         self.status.value = session.status.text
         if self.show_preview.value:
+            self._starting = True  # adding the preview layer moves the selection: the input stays
             try:
                 self.preview.begin(session, layer, data=snapshots["input"].data)
             except Exception as exc:
                 self.preview.off()
                 show_warning(f"No live preview for this run ({type(exc).__name__}: {exc}); training goes on.")
+            finally:
+                self._starting = False
         self.start_job(trainer.run, what="Training", on_yielded=session.apply, on_returned=self._on_returned,
                        on_errored=self._on_errored, on_finished=self._on_finished)
         self._set_running(True)
