@@ -172,11 +172,10 @@ def test_closing_the_viewer_during_training_stops_the_data_thread_and_frees_the_
     set_tiny(train, steps=100_000)
     train.show_preview.value = False
     train.start()
-    run = train.session
-    qtbot.waitUntil(lambda: len(run.trainer.history["step"]) >= 2, timeout=60_000)
+    trainer = weakref.ref(train.session.trainer)  # no strong reference from the test
+    qtbot.waitUntil(lambda: len(trainer().history["step"]) >= 2, timeout=60_000)
     during = _rss_mb()
-    trainer = weakref.ref(run.trainer)
-    del run, la, lb
+    del la, lb
     viewer.close()
     qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
     deadline = time.perf_counter() + 10

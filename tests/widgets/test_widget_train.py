@@ -55,8 +55,8 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     pairs.clean_layer.value = src
     pairs.sigma.value = 25.0
     layer_a, layer_b = pairs.start()
-    # the Train widget fills in target and clean from the pair's metadata
-    train.input_layer.value = layer_a
+    # the Train widget takes the pair at once, with target and clean from the pair's metadata
+    assert train.input_layer.value == layer_a
     assert train.target_layer.value == layer_b and train.clean_layer.value == src
     set_tiny(train, steps=400)  # validation (and PSNR) every 20 steps
     train.keep_preview.value = True
@@ -76,8 +76,9 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     assert preview.data.shape == clean.shape
     np.testing.assert_allclose(preview.scale, (0.5, 0.5))
     np.testing.assert_allclose(preview.translate, (4.0, 8.0))
-    # Denoise: the model just trained is chosen; the pair's partner is offered for averaging
+    # Denoise: the model just trained is chosen, on the layer it was trained on; the partner is offered
     assert denoise.model.value is MODELS.latest()
+    assert denoise.image_layer.value == layer_a and MODELS.latest().trained_on == layer_a
     denoise.image_layer.value = layer_a
     assert denoise.partner_layer.value == layer_b
     denoise.average.value = False

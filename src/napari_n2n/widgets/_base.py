@@ -6,7 +6,9 @@
   widgets; the base does it for widgets that are not docked);
 * calls :meth:`ViewerWidget.on_layer_inserted` when a layer is added, after updating the
   choice lists (napari's own update of a docked widget comes later, so the base updates them
-  first on insertion: the one place the lists are rebuilt twice);
+  first on insertion: the one place the lists are rebuilt twice), and
+  :meth:`ViewerWidget.on_layer_selected` when the user selects a layer in the layer list (while
+  no work runs), so the widgets follow the user;
 * knows when its Qt widgets are gone (:attr:`alive`) and tears down once
   (:meth:`ViewerWidget.teardown`: stop jobs, disconnect signals), whether the viewer closes
   or the dock is removed;
@@ -27,6 +29,8 @@ from magicgui.widgets import Container
 from ..core.errors import N2NError
 from ._jobs import LongJob
 
+#: colour of links: readable on napari's dark and light themes
+LINK_COLOUR = "#6fa8ff"
 #: pixels between the rows of a widget
 SPACING = 2
 #: the user guide, relative to the source tree (a clone or an editable install)
@@ -158,7 +162,7 @@ class ViewerWidget(Container):
         from qtpy.QtWidgets import QLabel
 
         url = docs_url(section)
-        self.help_link = QLabel(f"<a href='{url}'>&nbsp;?&nbsp;</a>" if url else "?")
+        self.help_link = QLabel(f"<a href='{url}' style='color:{LINK_COLOUR}'>&nbsp;?&nbsp;</a>" if url else "?")
         self.help_link.setTextFormat(Qt.TextFormat.RichText)
         self.help_link.setOpenExternalLinks(True)
         self.help_link.setToolTip(f"User guide: {section.replace('-', ' ')}" + (f"\n{url}" if url else

@@ -1,4 +1,4 @@
-"""Model files from the widgets: "Save model…" and "Load model file…", where nothing escapes as a traceback.
+"""Model files from the widgets: "Save model…" (Train) and "Load…" (Denoise), where nothing escapes as a traceback.
 
 Both turn every failure into one notification that says what to do: the core's
 :class:`~napari_n2n.core.errors.N2NError` messages as they are, anything else (a bug, or a file

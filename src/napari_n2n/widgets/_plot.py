@@ -44,7 +44,7 @@ class LossPlot:
               f"<span style='color:{COLOURS['psnr']}'>■ PSNR (dB, right)</span>")
     WAITING = "The training and validation loss\n(and PSNR, with a clean layer)\nappear here during training."
 
-    def __init__(self, *, redraw_s: float = 1.0, height_px: int = 110, theme: str = "dark"):
+    def __init__(self, *, redraw_s: float = 1.0, height_px: int = 120, theme: str = "dark"):
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
         from qtpy.QtCore import Qt
@@ -53,7 +53,7 @@ class LossPlot:
         self.redraw_s = redraw_s
         self.colours = theme_colours(theme)
         self.figure = Figure(figsize=(3.6, height_px / 80), dpi=80, facecolor=self.colours["background"])
-        self.figure.subplots_adjust(left=0.17, right=0.84, bottom=0.22, top=0.95)
+        self.figure.subplots_adjust(left=0.17, right=0.84, bottom=0.3, top=0.95)
         self.native = FigureCanvasQTAgg(self.figure)
         self.native.setMinimumHeight(height_px)
         self.native.setMaximumHeight(int(1.6 * height_px))

@@ -67,7 +67,7 @@ class PreviewController:
         if self.layer is not None and not (keep and self.shown):
             if self.layer in self.viewer.layers:
                 selection = self.viewer.layers.selection
-                was_active = selection.active is self.layer
+                was_active = selection.active == self.layer
                 self.viewer.layers.remove(self.layer)
                 if was_active and self._input in self.viewer.layers:
                     selection.active = self._input  # not whichever layer napari selects next

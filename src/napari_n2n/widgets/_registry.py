@@ -49,7 +49,9 @@ class ModelRegistry:
         unique, i = name, 2
         while unique in taken:
             unique, i = f"{name} [{i}]", i + 1
-        ref = weakref.ref(trained_on) if trained_on is not None else None  # the registry keeps no layer alive
+        # the registry keeps no layer alive; a layer seen through napari's plugin proxy is referred to itself
+        layer = getattr(trained_on, "__wrapped__", trained_on)
+        ref = weakref.ref(layer) if layer is not None else None
         entry = ModelEntry(unique, denoiser, source, path, trained_on_ref=ref)
         self._entries.insert(0, entry)
         self.changed.emit()

@@ -163,7 +163,7 @@ class DenoiseWidget(ViewerWidget):
 
     def on_layer_selected(self, layer) -> None:
         """Follow the layer selected in the layer list (noisy images only)."""
-        if is_noisy(layer) and layer is not self.image_layer.value:
+        if is_noisy(layer) and layer != self.image_layer.value:
             self._choose_image(layer)
 
     @when_alive

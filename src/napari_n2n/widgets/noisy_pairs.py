@@ -133,6 +133,9 @@ class NoisyPairsWidget(ViewerWidget):
         self.estimate = Label(label="noise σ (est.)", value="")
         self.run_button = PushButton(text=BUTTON_TEXT["synthetic"])
         buttons = row(self.run_button)
+        from qtpy.QtWidgets import QSizePolicy
+
+        self.run_button.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.extend([
             self.source, self.clean_layer, self.noise, self.sigma, self.peak, self.gain, self.read_sigma,
             self.fraction, self.kind, self.p, self.seed, self.layer_a, self.layer_b, self.stack_layer,

@@ -126,7 +126,7 @@ class TrainWidget(ViewerWidget):
 
     def on_layer_selected(self, layer) -> None:
         """Follow the layer selected in the layer list (noisy images only)."""
-        if is_noisy(layer) and layer is not self.input_layer.value and not self._starting:
+        if is_noisy(layer) and layer != self.input_layer.value and not self._starting:
             self._choose_input(layer)
 
     @when_alive
@@ -147,7 +147,7 @@ class TrainWidget(ViewerWidget):
         partner = find_layer(self._viewer, meta.get("partner"))
         if partner is not None:
             self.target_layer.value = partner
-        elif meta.get("mode") == "nb2nb" or (layer is not None and self.target_layer.value is layer):
+        elif meta.get("mode") == "nb2nb" or (layer is not None and self.target_layer.value == layer):
             self.target_layer.value = None
         clean = find_layer(self._viewer, meta.get("clean"))
         if clean is not None:
