@@ -22,19 +22,32 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
-def save_model(denoiser, path) -> str | None:
-    """Save ``denoiser`` to ``path`` (``.n2n`` added if missing); the path, or ``None`` after a notification."""
-    from napari.utils.notifications import show_error, show_info
+_FAILED = object()
 
-    path = str(path) if str(path).lower().endswith(".n2n") else f"{path}.n2n"
+
+def _attempt(call, *, otherwise: str):
+    """``call()``, or ``_FAILED`` after one error notification: an :class:`N2NError`'s own message, any
+    other exception as ``otherwise`` (formatted with ``error``, its type and first line)."""
+    from napari.utils.notifications import show_error
+
     try:
-        saved = str(denoiser.save(path))
+        return call()
     except N2NError as exc:
         show_error(str(exc))
-        return None
     except Exception as exc:
-        show_error(f"Could not save the model to {path} ({_first_line(exc)}). The model is still here: choose "
-                   "another place and press 'Save model…' again.")
+        show_error(otherwise.format(error=_first_line(exc)))
+    return _FAILED
+
+
+def save_model(denoiser, path) -> str | None:
+    """Save ``denoiser`` to ``path`` (``.n2n`` added if missing); the path, or ``None`` after a notification."""
+    from napari.utils.notifications import show_info
+
+    path = str(path) if str(path).lower().endswith(".n2n") else f"{path}.n2n"
+    saved = _attempt(lambda: str(denoiser.save(path)), otherwise=(
+        f"Could not save the model to {path} ({{error}}). The model is still here: choose another place and press "
+        "'Save model…' again."))
+    if saved is _FAILED:
         return None
     show_info(f"Model saved to {saved}. Load it in Denoise with 'Load model file…'.")
     return saved
@@ -45,24 +58,17 @@ def load_model(path, open_fn=None) -> tuple[object, str] | None:
 
     ``None`` after a notification, or when ``open_fn`` returns ``None`` (the user declined).
     """
-    from napari.utils.notifications import show_error
-
     from ..core.denoiser import Denoiser
 
-    name = Path(path).name
-    try:
-        denoiser = (open_fn or Denoiser.load)(path)
-        if denoiser is None:
-            return None
-        summary = denoiser.summary()  # a model that cannot describe itself would fail in every view of it
-    except N2NError as exc:
-        show_error(str(exc))
-        return None
-    except Exception as exc:
-        show_error(f"Cannot use the model file {name} ({_first_line(exc)}): it may be corrupted or written by "
-                   "another program. Choose another .n2n file, or train a model.")
-        return None
-    return denoiser, summary
+    def read():
+        model = (open_fn or Denoiser.load)(path)
+        # a model that cannot describe itself would fail in every view of it: refused here
+        return None if model is None else (model, model.summary())
+
+    loaded = _attempt(read, otherwise=(
+        f"Cannot use the model file {Path(path).name} ({{error}}): it may be corrupted or written by another "
+        "program. Choose another .n2n file, or train a model."))
+    return None if loaded is _FAILED else loaded
 
 
 def describe_model(entry) -> str:

@@ -1,20 +1,14 @@
 """Train Noise2Noise: a form over :class:`napari_n2n.core.train.Trainer`.
 
-The form (:mod:`._train_form`) asks up front for the layers, the axes, the mode, how long to
-train and the preset, and keeps the rest under a collapsed *Advanced* section. It follows the
+The form (:mod:`._train_form`: the essentials up front, the rest under *Advanced*) follows the
 user: the input is the layer selected in the layer list (never a clean reference), a pair made
 in Noisy pairs becomes input and target, the mode follows the target, and axes that nothing
-states are shown as a guess to confirm (:mod:`._axes`).
-
-The trainer's generator of events runs in a thread worker (:class:`~._jobs.LongJob`) and feeds a
-:class:`~._session.TrainingSession`; the progress bar, the status line, the live loss plot and
-the preview layer (:class:`~._preview.PreviewController`) subscribe to it. The run trains on a
-copy of the layers' data taken when it starts (:class:`~._layers.Snapshot`). Stop asks the
-trainer to stop at the next step and keeps the model so far; the trained model joins the
-session's models (:data:`napari_n2n.widgets._registry.MODELS`), which the Denoise widget offers.
-
-A script or a test drives the widget like a user: set the fields, then :meth:`TrainWidget.start`,
-:meth:`~TrainWidget.stop`, :meth:`~TrainWidget.wait`, :attr:`~TrainWidget.busy`.
+states are a guess to confirm (:mod:`._axes`). The trainer's events run in a thread worker
+(:class:`~._jobs.LongJob`) into a :class:`~._session.TrainingSession`, which the progress bar,
+status line, loss plot and preview (:class:`~._preview.PreviewController`) follow. The run
+trains on a copy of the layers' data (:class:`~._layers.Snapshot`). Stop keeps the model so
+far; trained models join :data:`~._registry.MODELS`, which Denoise offers. Scripts and tests
+use :meth:`TrainWidget.start`, :meth:`~TrainWidget.stop`, :meth:`~TrainWidget.wait`, :attr:`~TrainWidget.busy`.
 """
 
 from __future__ import annotations
@@ -277,10 +271,7 @@ class TrainWidget(ViewerWidget):
         self.stop_button.enabled = False
 
     def save_model(self, path) -> str | None:
-        """Save the last trained model to ``path`` (``.n2n`` added if missing); return the path.
-
-        Every failure is a notification (never a traceback); the model stays in the session.
-        """
+        """Save the last model to ``path`` (``.n2n`` added if missing); the path, or ``None`` and a notification."""
         from napari.utils.notifications import show_error
 
         if self.denoiser is None:
