@@ -185,9 +185,9 @@ def test_the_three_docks_fit_a_1080_line_screen(make_napari_viewer, qtbot):
     set_tiny(train, steps=2000)
     train.start()
     qtbot.waitUntil(lambda: "loss" in train.status.value, timeout=60_000)
-    qtbot.wait(1200)  # the plot redraws at most once a second
+    qtbot.waitUntil(train.plot.ax.get_visible, timeout=10_000)  # the plot redraws at most once a second
+    qtbot.wait(200)
     assert window.minimumSizeHint().height() <= screen.height(), window.minimumSizeHint().height()
-    assert train.plot.ax.get_visible()
     train.stop()
     wait_training(qtbot, train)
 
@@ -274,3 +274,14 @@ def test_denoise_warns_when_the_image_is_far_from_the_training_data(viewer, qtbo
     assert "median" in notes.warnings[0] and "spread" in notes.warnings[0]
     assert "far from the model's training data" in denoise.status.value
     assert denoise.last_layer.name == "digits denoised"  # a warning, not a refusal
+
+
+def test_the_preset_follows_the_device_until_the_user_chooses_one(viewer):
+    train = add_widget(viewer, TrainWidget)
+    train._show_device(("cuda:0 (NVIDIA H100 80GB HBM3)", ""))  # what the device check reports on a GPU machine
+    assert train.preset.value == "gpu" and train.batch_size.value == 64 and train.patch_size.value == 128
+    train._show_device(("cpu (2 threads of 2 cores)", ""))
+    assert train.preset.value == "cpu-quick" and train.network.value == "cpu-quick"
+    train.preset.value = "large"  # the user's choice stays
+    train._show_device(("cuda:0 (NVIDIA H100 80GB HBM3)", ""))
+    assert train.preset.value == "large"
