@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 from ._common import read_image, write_image
@@ -27,10 +28,14 @@ def register(sub) -> None:
 def run(args) -> int:
     from .. import load_model
     from ..console import run_prediction
+    from ..core.ood import check_image
 
     den = load_model(args.model, allow_code=args.allow_code, device=args.device)
     image = read_image(args.input, "input")
     options = dict(axes=args.axes, tile=args.tile, device=args.device, dtype=args.dtype)
+    warning = check_image(den, image, axes=args.axes)  # far from the training data? (core/ood.py)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
     t0 = time.perf_counter()
     if args.pair_with:
         other = read_image(args.pair_with, "second image of the pair")

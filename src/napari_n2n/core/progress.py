@@ -51,9 +51,17 @@ def describe_started(event: Started) -> str:
     return f"{event.n_parameters / 1e6:.2f} M parameters on {event.device}{notes}"
 
 
-def describe_progress(event: Progress, validated: Validated | None = None) -> str:
-    """``"step 40/2000 · loss 0.123 · val 0.1 · PSNR 27.1 dB · 120 patches/s · ETA 1:05"``."""
-    parts = [f"step {event.step}/{event.total_steps}", f"loss {event.train_loss:.4g}"]
+def describe_progress(event: Progress, validated: Validated | None = None, *,
+                      time_budget_s: float | None = None) -> str:
+    """``"step 40/2000 · loss 0.123 · val 0.1 · PSNR 27.1 dB · 120 patches/s · ETA 1:05"``.
+
+    A run with a time budget counts time instead of steps: ``"1:05 of 5:00 · step 812 · loss ..."``.
+    """
+    if time_budget_s:
+        parts = [f"{fmt_time(event.elapsed_s)} of {fmt_time(time_budget_s)}", f"step {event.step}"]
+    else:
+        parts = [f"step {event.step}/{event.total_steps}"]
+    parts.append(f"loss {event.train_loss:.4g}")
     if validated is not None:
         parts.append(f"val {validated.val_loss:.4g}")
         if validated.psnr is not None:
@@ -63,6 +71,9 @@ def describe_progress(event: Progress, validated: Validated | None = None) -> st
 
 
 def describe_finished(event: Finished) -> str:
-    """``"Completed after 2000 steps (1:05), best model at step 1900"``."""
-    best = f", best model at step {event.best_step}" if event.best_step else ""
+    """``"Completed after 2000 steps (1:05), best model at step 1900"``.
+
+    The best step is named only when validation chose it (``best_val_loss`` is set).
+    """
+    best = f", best model at step {event.best_step}" if event.best_val_loss is not None and event.best_step else ""
     return f"{event.reason.capitalize()} after {event.steps_done} steps ({fmt_time(event.elapsed_s)}){best}"

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import ood
 from .acceleration import fit_batch, maybe_compile
 from .axes import AxisView, default_axes, validate_axes
 from .batches import batch_source, choose_residency, device_generator
@@ -122,6 +123,7 @@ class Trainer:
         self.history: dict = {"step": [], "train_loss": [], "val_step": [], "val_loss": [], "val_psnr": [],
                               "steps_done": 0, "elapsed_s": 0.0}
         self._models: list = [None] * len(self.groups)
+        self._intensity: ood.IntensityStats | None = None  # of the input, for the out-of-distribution check
         self._data_range = self._clean_range()
         # the samplers are built now, so size errors surface before the run starts
         self._samplers = [self._make_sampler(g, seeds[1]) for g, seeds in zip(self.groups, self._seeds)]
@@ -191,8 +193,11 @@ class Trainer:
             model.load_state_dict({k: v.detach().cpu() for k, v in state.items()})
             models.append(model)
         history = dict(self.history, best_step=self.best_step, best_val_loss=self.best_val_loss)
+        if self._intensity is None:  # measured once, when a model is first asked for (off the GUI thread)
+            self._intensity = ood.measure(self.views[0], seed=self.config.seed)
+        info = {"device": str(self.device), ood.INFO_KEY: self._intensity.to_dict()}
         return Denoiser(models, self.groups, self.norm, unet=self.unet, axes=self.axes, config=self.config,
-                        noise=self.noise, history=history, info={"device": str(self.device)})
+                        noise=self.noise, history=history, info=info)
 
     # ---- the loop --------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:

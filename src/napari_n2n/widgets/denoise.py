@@ -1,14 +1,18 @@
 """Denoise: apply a trained model (from this session or a file) to an image layer.
 
-Prediction is tiled (:meth:`napari_n2n.core.denoiser.Denoiser.predict_iter`) and runs in a
-thread worker with a progress bar and Cancel. The result is a new layer "<name> denoised"
+The image is the layer selected in the layer list, else the one the newest model was trained
+on (never a clean reference); its axes are shown, read from the layer or the model, or marked
+as a guess (:mod:`._axes`). Before predicting, the image's intensities are compared with the
+model's training data (:mod:`napari_n2n.core.ood`): far outside them, a warning gives the
+figures. Prediction is tiled (:meth:`napari_n2n.core.denoiser.Denoiser.predict_iter`) and runs
+in a thread worker with a progress bar and Cancel. The result is a new layer "<name> denoised"
 placed like its source; when the image has a pair partner, the average of the predictions of A
-and B is offered (it has lower error than either). Scripts and tests call
+and B is offered (it has lower error than either). A model file that cannot be used is a
+notification, never a traceback (:mod:`._model_io`). Scripts and tests call
 :meth:`DenoiseWidget.start`, :meth:`~DenoiseWidget.stop`, :meth:`~DenoiseWidget.wait`.
 
 Model files are ``.n2n`` files or BioImage Model Zoo packages (asking before a package's own
-code runs); **Export to BioImage Model Zoo…** writes the chosen model as a package
-(:meth:`DenoiseWidget.load_model`, :meth:`DenoiseWidget.export_model`).
+code runs); **Export to BioImage Model Zoo…** writes the chosen model as a package.
 """
 
 from __future__ import annotations
@@ -18,25 +22,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, LineEdit, ProgressBar, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Label, ProgressBar, PushButton
 
 from ..core.checks import require_same_shape
 from ..core.errors import InputError
-from ._base import ViewerWidget, when_alive
+from ._axes import AxesField
+from ._base import ViewerWidget, on_choice, row, when_alive
 from ._bmz import OPEN_FILTER, ask_export_options, confirm_package_code, export_job, fitting_sample, open_model
 from ._layers import (
     axes_for,
     compact,
     find_layer,
     image_data,
+    is_noisy,
     layer_choices,
     n2n_meta,
+    n2n_metadata,
     parse_axes,
     placement,
+    preferred_noisy,
     robust_limits,
     set_n2n_meta,
     unique_name,
 )
+from ._model_io import describe_model, load_model
 from ._registry import MODELS
 
 if TYPE_CHECKING:
@@ -47,7 +56,15 @@ TILES = [("automatic", None), ("64", 64), ("128", 128), ("256", 256), ("512", 51
 
 
 def denoise_job(denoiser, images: list, *, axes: str | None = None, tile=None):
-    """Generator: denoise one image, or the pair ``images`` (averaged), yielding ``(done, total)`` tiles."""
+    """Generator: denoise one image, or the pair ``images`` (averaged), yielding ``(done, total)`` tiles.
+
+    First yields ``("warning", text)`` when the image is far from the model's training data.
+    """
+    from ..core.ood import check_image
+
+    warning = check_image(denoiser, images[0], axes=axes)
+    if warning:
+        yield ("warning", warning)
     gen = denoiser.predict_iter(images[0], axes=axes, tile=tile) if len(images) == 1 else \
         denoiser.predict_pair_iter(images[0], images[1], axes=axes, tile=tile)
     while True:
@@ -67,6 +84,7 @@ class _Request:
         self.placement = placement(layer)  # kept, so the result is placed right even if the layer goes
         self.colormap = layer.colormap.name
         self.started_at = time.perf_counter()
+        self.warning: str | None = None  # the out-of-distribution warning, if any
 
 
 class DenoiseWidget(ViewerWidget):
@@ -85,8 +103,8 @@ class DenoiseWidget(ViewerWidget):
         self.partner_layer = ComboBox(label="pair partner (B)", choices=self._partner_choices,
                                       tooltip="The second noisy copy of the same scene, if you have one")
         self.average = CheckBox(text="average the predictions of A and B", value=True)
-        self.axes = LineEdit(label="axes", value="", tooltip="Axes of the image, e.g. YX, ZYX, TYX, CYX. Empty: "
-                             "the model's training axes when they fit, else 2D → YX, 3D → ZYX")
+        self.axes = AxesField(tooltip="What the dimensions of the image are (a 2D model denoises Z, T or S "
+                              "slice by slice)")
         self.tile = ComboBox(label="tile size", choices=TILES, value=None,
                              tooltip="Smaller tiles use less memory; automatic suits most images")
         self.denoise_button = PushButton(text="Denoise")
@@ -98,21 +116,22 @@ class DenoiseWidget(ViewerWidget):
         #: the fields of the form (disabled while denoising)
         self.settings = [self.model, self.load_button, self.export_button, self.image_layer, self.partner_layer,
                          self.average, self.axes, self.tile]
-        buttons = Container(widgets=[self.denoise_button, self.cancel_button], layout="horizontal", labels=False)
-        files = Container(widgets=[self.load_button, self.export_button], layout="horizontal", labels=False)
-        buttons.margins = files.margins = (0, 0, 0, 0)
+        buttons = row(self.denoise_button, self.cancel_button)
+        files = row(self.load_button, self.export_button)
         self.extend([self.model, files, self.model_info, self.image_layer, self.partner_layer,
                      self.average, self.axes, self.tile, buttons, self.progress, self.status])
+        self.add_help_link("denoise", buttons)
         compact(self.model, self.image_layer, self.partner_layer, self.tile)
-        self.model.changed.connect(self._on_model_changed)
+        on_choice(self.model, self._on_model_changed)
         self.image_layer.changed.connect(self._on_image_changed)
-        self.partner_layer.changed.connect(self._update_average)
+        on_choice(self.partner_layer, self._update_average)
         self.load_button.changed.connect(self._on_load_clicked)
         self.export_button.changed.connect(self._on_export_clicked)
         self.denoise_button.changed.connect(self.start)
         self.cancel_button.changed.connect(self.stop)
         MODELS.changed.connect(self._on_models_changed)
         self.reset_choices()
+        self._choose_image(preferred_noisy(viewer, prefer=self._trained_on()))
         self._on_model_changed()
         self._on_image_changed()
 
@@ -129,17 +148,33 @@ class DenoiseWidget(ViewerWidget):
     def _partner_choices(self, _widget=None):
         return layer_choices(self._viewer, none_label=NONE_PARTNER)
 
+    def _trained_on(self) -> list:
+        latest = MODELS.latest()
+        layer = latest.trained_on if latest is not None else None
+        return [layer] if layer is not None else []
+
+    def _choose_image(self, layer) -> None:
+        if layer is not None and layer in self.image_layer.choices:
+            self.image_layer.value = layer
+
     def on_layer_inserted(self, layer) -> None:
         if layer.name == n2n_meta(self.image_layer.value).get("partner"):
             self._on_image_changed()  # the image's partner has just been added
 
+    def on_layer_selected(self, layer) -> None:
+        """Follow the layer selected in the layer list (noisy images only)."""
+        if is_noisy(layer) and layer != self.image_layer.value:
+            self._choose_image(layer)
+
     @when_alive
     def _on_models_changed(self) -> None:
-        """A model was added: offer it, and choose the newest."""
+        """A model was added: offer it, choose the newest, and the layer it was trained on."""
         self.model.reset_choices()
         latest = MODELS.latest()
         if latest is not None:
             self.model.value = latest
+            if not self.busy:
+                self._choose_image(latest.trained_on)
 
     # ---- reactions -----------------------------------------------------------------------------------
     def _on_model_changed(self, _=None) -> None:
@@ -148,16 +183,24 @@ class DenoiseWidget(ViewerWidget):
         if entry is None:
             self.model_info.value = ""
             return
+        summary = describe_model(entry)
         where = f" · file {Path(entry.path).name}" if entry.path else ""
-        self.model_info.value = entry.denoiser.summary() + where
-        self.model_info.tooltip = entry.denoiser.summary() + (f"\n{entry.path}" if entry.path else "")
+        self.model_info.value = summary + where
+        self.model_info.tooltip = summary + (f"\n{entry.path}" if entry.path else "")
+        if self.axes.source in ("guess", "model", ""):
+            self._update_axes()
 
     def _on_image_changed(self, _=None) -> None:
-        """Offer the image's pair partner (from Noisy pairs) for the averaged prediction."""
+        """Offer the image's pair partner (from Noisy pairs) for the averaged prediction; show its axes."""
         layer = self.image_layer.value
         partner = find_layer(self._viewer, n2n_meta(layer).get("partner"))
         self.partner_layer.value = partner
         self._update_average()
+        self._update_axes()
+
+    def _update_axes(self) -> None:
+        entry = self.model.value
+        self.axes.set_layer(self.image_layer.value, fallback=getattr(entry.denoiser, "axes", None) if entry else None)
 
     def _update_average(self, _=None) -> None:
         self.average.visible = self.partner_layer.value is not None
@@ -173,19 +216,21 @@ class DenoiseWidget(ViewerWidget):
         """Load a ``.n2n`` file or a Zoo package into the session's models and choose it.
 
         ``allow_code``: whether a Zoo package may run the Python code it names; ``None`` asks
-        the user when it would. Returns the entry, or ``None`` (error notification, or declined).
+        the user when it would. Returns the entry, or ``None`` (a notification, or declined):
+        a bad file is never a traceback, nor added to the list (see :mod:`._model_io`).
         """
         from napari.utils.notifications import show_info
 
         def ask(message: str) -> bool:
             return confirm_package_code(self.native, message) if allow_code is None else allow_code
 
-        denoiser = self.report(open_model, path, ask)
-        if denoiser is None:
+        loaded = load_model(path, lambda p: open_model(p, ask))
+        if loaded is None:
             return None
+        denoiser, summary = loaded
         entry = MODELS.add(denoiser, Path(path).name, source="file", path=str(path))
         self.model.value = entry
-        show_info(f"Loaded {Path(path).name}: {denoiser.summary()}")
+        show_info(f"Loaded {Path(path).name}: {summary}")
         return entry
 
     def _on_export_clicked(self, _=None):
@@ -277,15 +322,19 @@ class DenoiseWidget(ViewerWidget):
                                  "or partner 'none'.")
             images.append(image_data(partner, "pair partner", check_values=True))
             require_same_shape(data, images[1], names=(f"layer '{layer.name}'", f"its partner '{partner.name}'"))
-        typed = parse_axes(self.axes.value)
-        # the model's training axes come first when they fit (the core's choice); else what the layer recorded
-        axes = typed or (None if len(entry.denoiser.axes) == data.ndim else axes_for(layer, None))
+        axes = parse_axes(self.axes.value)
         request = _Request(layer, partner, entry, clean=find_layer(self._viewer, n2n_meta(layer).get("clean")))
         return request, images, axes
 
     # ---- worker slots (main thread) -----------------------------------------------------------------
     @when_alive
     def _on_progress(self, value) -> None:
+        from napari.utils.notifications import show_warning
+
+        if value[0] == "warning":
+            self.request.warning = value[1]
+            show_warning(value[1])
+            return
         done, total = value
         self.progress.value = int(1000 * done / max(total, 1))
 
@@ -299,12 +348,15 @@ class DenoiseWidget(ViewerWidget):
         averaged = request.partner is not None
         base = f"{request.name} denoised" + (" (A+B averaged)" if averaged else "")
         layer = self._viewer.add_image(result, name=unique_name(self._viewer, base),
-                                       contrast_limits=robust_limits(result),
-                                       colormap=request.colormap, **request.placement)
-        set_n2n_meta(layer, role="denoised", source=request.name, model=request.entry.name,
-                     partner_averaged=request.partner.name if averaged else None)
+                                       contrast_limits=robust_limits(result), colormap=request.colormap,
+                                       metadata=n2n_metadata(role="denoised", source=request.name,
+                                                             model=request.entry.name,
+                                                             partner_averaged=request.partner.name if averaged else None),
+                                       **request.placement)
         self.last_layer = layer
         text = f"Added '{layer.name}' ({time.perf_counter() - request.started_at:.1f} s)"
+        if request.warning:
+            text += " · ⚠ far from the model's training data (see the warning)"
         clean = request.clean
         if clean is not None and clean in self._viewer.layers and tuple(clean.data.shape) == tuple(result.shape):
             ref = np.asarray(clean.data)
