@@ -55,10 +55,13 @@ def describe_progress(event: Progress, validated: Validated | None = None, *,
                       time_budget_s: float | None = None) -> str:
     """``"step 40/2000 · loss 0.123 · val 0.1 · PSNR 27.1 dB · 120 patches/s · ETA 1:05"``.
 
-    A run with a time budget counts time instead of steps: ``"1:05 of 5:00 · step 812 · loss ..."``.
+    A run with a time budget counts time instead of steps: ``"1:05 of 5:00 · step 812 · loss ..."``;
+    the budget is ``time_budget_s`` when given, else the event's when the budget (not the step
+    count) will end the run (``event.limit == "time"``).
     """
-    if time_budget_s:
-        parts = [f"{fmt_time(event.elapsed_s)} of {fmt_time(time_budget_s)}", f"step {event.step}"]
+    budget = time_budget_s or (event.time_budget_s if event.limit == "time" else None)
+    if budget:
+        parts = [f"{fmt_time(event.elapsed_s)} of {fmt_time(budget)}", f"step {event.step}"]
     else:
         parts = [f"step {event.step}/{event.total_steps}"]
     parts.append(f"loss {event.train_loss:.4g}")
