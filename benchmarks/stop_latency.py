@@ -68,7 +68,7 @@ def throughput(a, b, config, steps: int) -> float:
     return steps * config.batch_size / (time.perf_counter() - t0)
 
 
-def run(delays: list[float], steps: int) -> tuple[list[list], list[list]]:
+def run(delays: list[float], steps: int, threads: int) -> tuple[list[list], list[list]]:
     import contextlib
 
     from napari_n2n import TrainConfig
@@ -77,7 +77,8 @@ def run(delays: list[float], steps: int) -> tuple[list[list], list[list]]:
     a, b = pair()
     inside = train_module.stop_inside_steps
     between = lambda *args, **kwargs: contextlib.nullcontext()  # noqa: E731 - the loop before this change
-    big = TrainConfig(patch_size=128, batch_size=16, steps=10_000, device="cpu", seed=0)
+    big = TrainConfig(patch_size=128, batch_size=16, steps=10_000, device="cpu", seed=0, threads=threads,
+                      preset="standard")
     lat_rows, speed_rows = [], []
     for label, fn in (("between steps (before)", between), ("inside steps (now)", inside)):
         train_module.stop_inside_steps = fn
@@ -87,7 +88,8 @@ def run(delays: list[float], steps: int) -> tuple[list[list], list[list]]:
                 lat_rows.append([label, f"{delay:.1f}", f"{seconds:.2f}", str(done)])
                 print(" | ".join(lat_rows[-1]), flush=True)
             for patch, batch, extra in ((128, 16, {}), (64, 16, {}), (48, 8, {"depth": 3, "base_channels": 16})):
-                config = TrainConfig(patch_size=patch, batch_size=batch, device="cpu", seed=0, **extra)
+                config = TrainConfig(patch_size=patch, batch_size=batch, device="cpu", seed=0, threads=threads,
+                                     preset="standard", **extra)
                 rate = throughput(a, b, config, steps)
                 speed_rows.append([label, f"{patch}² × {batch}, {extra.get('depth', 4)} levels × "
                                           f"{extra.get('base_channels', 32)}", f"{rate:.2f}"])
@@ -106,7 +108,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     C.pin_threads(args.threads)
     t = time.perf_counter()
-    lat_rows, speed_rows = run(args.delays, args.steps)
+    lat_rows, speed_rows = run(args.delays, args.steps, args.threads)
     text = C.header("Stop latency on the CPU", threads=args.threads,
                     extra=["standard 2D network (4 levels × 32), camera 512×512 pair; latency = time from "
                            "Trainer.request_stop() (another thread) to the end of the run, requested the given "

@@ -90,7 +90,7 @@ def test_every_option_has_help_and_shows_its_default():
             no_default.append(f"{command} {action.option_strings[0]}")
     assert not missing and not no_default, (missing, no_default)
     helptext = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
-    assert "(default: 2000)" in helptext and "(default: 64)" in helptext and "--overwrite" in helptext
+    assert "(default: 2000)" in helptext and "(default: the preset's)" in helptext and "--overwrite" in helptext
 
 
 def test_a_log_file_gets_a_line_at_least_every_30_seconds(monkeypatch):

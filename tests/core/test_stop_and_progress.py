@@ -62,8 +62,8 @@ def test_stop_takes_effect_within_a_fraction_of_a_long_cpu_step():
     requested during it used to wait for its end (5 s with 128² × 16)."""
     rng = np.random.default_rng(0)
     a = rng.random((160, 160)).astype(np.float32)
-    trainer = Trainer(a, a[::-1].copy(), config=TrainConfig(patch_size=96, batch_size=8, steps=1000, device="cpu",
-                                                             val_fraction=0.0))
+    config = TrainConfig(preset="standard", patch_size=96, batch_size=8, steps=1000, device="cpu", val_fraction=0.0)
+    trainer = Trainer(a, a[::-1].copy(), config=config)
     marks = {}
 
     def work():

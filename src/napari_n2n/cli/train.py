@@ -49,7 +49,7 @@ def register(sub) -> None:
     t.add_argument("--threads", type=positive_int, default=None,
                    help="CPU threads (default: all cores but one, left to the rest of the machine)")
     t.add_argument("--loss", default=DEFAULTS.loss, choices=list(LOSSES),
-                   help="l2: Gaussian/Poisson; l1: salt-and-pepper, hot pixels; l0: random impulses; hdr: renderings")
+                   help="l2: Gaussian/Poisson; l1: salt-and-pepper, impulse noise; l0: random impulses; hdr: renderings")
     t.add_argument("--depth", type=positive_int, default=None, help="U-Net poolings (default: the preset's)")
     t.add_argument("--base-channels", type=positive_int, default=None,
                    help="U-Net width, channels of the first level (default: the preset's)")

@@ -52,8 +52,8 @@ def require_seed(seed, *, allow_none: bool = False) -> None:
 
 
 def require_not_empty(array, name: str = "the image") -> None:
-    """Raise :class:`InputError` if ``array`` has a zero-length axis."""
-    if any(int(s) == 0 for s in array.shape):
+    """Raise :class:`InputError` if ``array`` has a zero-length axis (``None`` passes: nothing to check)."""
+    if array is not None and any(int(s) == 0 for s in array.shape):
         raise InputError(f"{_cap(name)} is empty (shape {tuple(int(s) for s in array.shape)}). "
                          "Choose data that holds an image.")
 

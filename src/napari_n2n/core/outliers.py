@@ -22,6 +22,15 @@ _DY = np.array([-1, -1, -1, 0, 0, 0, 1, 1, 1])
 _DX = np.array([-1, 0, 1, -1, 0, 1, -1, 0, 1])
 
 
+def outlier_note(share: float, *, loss: str, mode: str) -> str | None:
+    """What a training run with ``share`` of isolated outliers in its data should tell the user (``None``: nothing)."""
+    if share <= NOTE_FRACTION or loss != "l2" or mode == "nb2nb":
+        return None
+    return (f"about {100 * share:.1f} % of the pixels are isolated outliers (hot or dead pixels, impulse noise): for "
+            "impulse noise the L1 loss ('l1') suits better than L2; hot pixels at the same places in both images "
+            "are learnt as part of the image: correct them before training")
+
+
 def sample(block: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Values of ``block`` (``(C, ..., Y, X)``) at ``size`` random positions (all when fewer), and which are outliers.
 
