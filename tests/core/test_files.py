@@ -190,3 +190,24 @@ def test_fallback_names_keep_compound_suffixes():
     assert split_suffix("out.ome.tif") == ("out", ".ome.tif")
     assert split_suffix("m.n2n") == ("m", ".n2n")
     assert split_suffix("noext") == ("noext", "")
+
+
+def test_a_folder_output_is_staged_and_replaced_whole(tmp_path):
+    """Folder outputs (zarr stores): written beside, renamed into place; an old one replaced only when allowed."""
+    def store(text):
+        def writer(tmp):
+            (tmp / "0.0").write_text(text)
+            (tmp / ".zarray").write_text("{}")
+        return writer
+
+    Destination(tmp_path / "out.zarr", folder=True).write(store("first"))
+    assert (tmp_path / "out.zarr" / "0.0").read_text() == "first"
+    with pytest.raises(OutputError, match="folder already exists"):
+        Destination(tmp_path / "out.zarr", folder=True)
+    with pytest.raises(OutputError, match="the disk is full"):
+        Destination(tmp_path / "out.zarr", folder=True, overwrite=True).write(
+            lambda tmp: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    assert (tmp_path / "out.zarr" / "0.0").read_text() == "first"
+    Destination(tmp_path / "out.zarr", folder=True, overwrite=True).write(store("second"))
+    assert (tmp_path / "out.zarr" / "0.0").read_text() == "second"
+    assert sorted(os.listdir(tmp_path)) == ["out.zarr"]

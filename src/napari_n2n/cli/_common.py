@@ -144,10 +144,10 @@ def require_distinct_inputs(a: ImageData, b: ImageData, names: tuple[str, str] =
 # ---- outputs -----------------------------------------------------------------------------------------
 def destination(path: str, args, *, inputs=(), what: str = "output", image: bool = True) -> Destination:
     """The checked destination of an output (``--overwrite`` allows replacing a file; never an input)."""
-    if image:
-        format_for(path, writing=True)  # an unknown format is refused now, not after the work
+    # an unknown format is refused now, not after the work
+    folder = getattr(format_for(path, writing=True), "folder", False) if image else False
     return Destination(path, overwrite=getattr(args, "overwrite", False), inputs=inputs, what=what,
-                       overwrite_hint="add --overwrite")
+                       overwrite_hint="add --overwrite", folder=folder)
 
 
 def require_distinct_outputs(*destinations: Destination) -> None:

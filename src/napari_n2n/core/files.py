@@ -107,6 +107,10 @@ class Destination:
         How messages name it: ``"output"``, ``"model file"``, ``"--out-a"``.
     overwrite_hint : str
         What the user does to allow replacing (``"add --overwrite"``, ``"pass overwrite=True"``).
+    folder : bool
+        The output is a folder (a zarr store): staged as a temporary folder beside it and
+        renamed into place; an existing folder is replaced only with ``overwrite``, and removed
+        only after the new one is in place.
 
     Raises
     ------
@@ -120,11 +124,12 @@ class Destination:
     """
 
     def __init__(self, path: str | os.PathLike, *, overwrite: bool = False, inputs: Iterable = (),
-                 what: str = "output", overwrite_hint: str = "pass overwrite=True"):
+                 what: str = "output", overwrite_hint: str = "pass overwrite=True", folder: bool = False):
         if isinstance(path, Destination):
             path = path.given
         self.given = Path(os.path.expanduser(os.fspath(path)))
         self.overwrite = overwrite
+        self.folder = folder
         self.what = what
         self.hint = overwrite_hint
         self.inputs = [Path(os.fspath(p)) for p in inputs if p is not None]
@@ -159,12 +164,15 @@ class Destination:
         except FileNotFoundError:
             st = None
         if st is not None:
-            if stat.S_ISDIR(st.st_mode):
+            if stat.S_ISDIR(st.st_mode) != self.folder:
+                if self.folder:
+                    raise self._fail("it is a file, and this output is a folder", "Choose another name")
                 raise self._fail("it is a folder", f"Give a file name, e.g. {self.given / ('result' + self._default_suffix())}")
-            if not stat.S_ISREG(st.st_mode):
+            if not (stat.S_ISREG(st.st_mode) or self.folder):
                 raise self._fail("it is a device or other special file, not a regular file", "Choose a file name")
             if not self.overwrite:
-                raise self._fail("the file already exists", f"To replace it, {self.hint}; or choose another name")
+                raise self._fail(f"the {'folder' if self.folder else 'file'} already exists",
+                                 f"To replace it, {self.hint}; or choose another name")
             if not os.access(path, os.W_OK):
                 raise self._fail("the file is write-protected (read-only or immutable)",
                                  "Make it writable, or choose another name")
@@ -180,7 +188,7 @@ class Destination:
             probe = self._create_temporary()
         except OSError as exc:
             raise self._fail(reason(exc)) from None
-        probe.unlink(missing_ok=True)
+        self._remove(probe)
 
     def require_space(self, nbytes: int) -> None:
         """Raise :class:`OutputError` if the destination's disk has less than ``nbytes`` (plus a margin) free."""
@@ -195,17 +203,25 @@ class Destination:
 
     # ---- writing -----------------------------------------------------------------------------
     def _create_temporary(self) -> Path:
-        """A new empty file beside the destination, unique to this process and call, with the umask's mode."""
+        """A new empty file (or folder) beside the destination, unique to this process and call, with the umask's mode."""
         stem, suffix = split_suffix(self.path.name)
         for _ in range(100):
             tmp = self.path.with_name(f".{stem}.part-{os.getpid()}-{secrets.token_hex(4)}{suffix}")
             try:
-                fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)  # the kernel applies the umask
+                if self.folder:
+                    os.mkdir(tmp, 0o777)  # the kernel applies the umask
+                else:
+                    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
             except FileExistsError:
                 continue
-            os.close(fd)
             return tmp
         raise OSError(errno.EEXIST, "no free temporary name")  # pragma: no cover - 100 collisions of 32 random bits
+
+    def _remove(self, tmp: Path) -> None:
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
 
     @contextmanager
     def staged(self) -> Iterator[Path]:
@@ -220,15 +236,20 @@ class Destination:
             raise self._fail(reason(exc)) from exc
         try:
             yield tmp
-            _fsync(tmp)
+            if not self.folder:
+                _fsync(tmp)
             self._commit(tmp)
         except OSError as exc:
             raise self._fail(reason(exc)) from exc
         finally:
-            tmp.unlink(missing_ok=True)
+            self._remove(tmp)
 
     def write(self, writer: Callable[[Path], object]) -> Path:
-        """Call ``writer(temporary_path)``, then move the result into place; return the path written."""
+        """Call ``writer(temporary_path)``, then move the result into place; return the path written.
+
+        ``temporary_path`` is an empty file (an empty folder for a ``folder`` destination) that
+        the writer replaces or fills.
+        """
         with self.staged() as tmp:
             writer(tmp)
         return self.given
@@ -239,15 +260,30 @@ class Destination:
         if now != self._seen:
             raise self._conflict()
         if now is None:
-            try:  # a hard link never replaces: the one atomic "create if absent" for a finished file
-                os.link(tmp, self.path)
+            try:  # a hard link (a folder's rename) never replaces: an atomic "create if absent"
+                if self.folder:
+                    os.rename(tmp, self.path)
+                else:
+                    os.link(tmp, self.path)
                 return
-            except FileExistsError:
+            except (FileExistsError, IsADirectoryError, NotADirectoryError):
                 raise self._conflict() from None
-            except OSError:  # file systems without hard links (some network and FAT disks)
+            except OSError:  # file systems without hard links (some network and FAT disks): rename below
                 if self.path.exists():
                     raise self._conflict() from None
-        os.replace(tmp, self.path)
+                if self.folder:
+                    raise
+        if self.folder and now is not None:  # a folder cannot be renamed over a full one: the old goes aside first
+            old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
+            os.rename(self.path, old)
+            try:
+                os.rename(tmp, self.path)
+            except OSError:
+                os.rename(old, self.path)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, self.path)
         _fsync_folder(self.path.parent)
 
     def _conflict(self) -> OutputError:

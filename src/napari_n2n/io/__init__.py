@@ -61,5 +61,5 @@ def write_image(destination: Destination | str | os.PathLike, data, *, axes: str
     """
     fmt = format_for(destination, writing=True)
     if not isinstance(destination, Destination):
-        destination = Destination(destination, overwrite=overwrite)
+        destination = Destination(destination, overwrite=overwrite, folder=getattr(fmt, "folder", False))
     return destination.write(lambda tmp: fmt.write(tmp, data, axes=axes, pixel_size=pixel_size, unit=unit))

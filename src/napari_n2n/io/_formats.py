@@ -53,7 +53,8 @@ class ImageFormat(Protocol):
     ``write(path, data, axes=..., pixel_size=..., unit=...)`` writes a new file at ``path``
     (the temporary file of a :class:`~napari_n2n.core.files.Destination`: a format never
     writes to the destination itself). ``sniff(path)``, where given, tells whether a file
-    of an unknown suffix is of this format.
+    of an unknown suffix is of this format. A format whose files are folders (zarr) sets
+    ``folder = True``: its writer then fills a temporary folder, renamed into place whole.
     """
 
     name: str
