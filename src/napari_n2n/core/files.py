@@ -100,7 +100,8 @@ class Destination:
     path : str or path-like
         Where to write. A symbolic link is followed: its target is replaced, the link stays.
     overwrite : bool
-        Whether an existing file may be replaced (never a folder, a device or an input).
+        Whether an existing file may be replaced (never a device or an input; a folder only
+        by a ``folder`` output).
     inputs : iterable of paths
         Files read by the same run; the destination may not be one of them.
     what : str
@@ -148,7 +149,7 @@ class Destination:
 
     # ---- checks ------------------------------------------------------------------------------
     def check(self) -> None:
-        """Check the destination now (called on creation; again before writing is harmless)."""
+        """Check the destination (called on creation) and note what is there, to notice another writer later."""
         path, folder = self.path, self.path.parent
         if not folder.is_dir():
             if folder.exists():
