@@ -85,7 +85,7 @@ def test_every_option_has_help_and_shows_its_default():
     for command, action, sub in _options(build_parser()):
         if not action.help:
             missing.append(f"{command} {action.option_strings[0]}")
-        elif action.default not in (None, False) and "default" not in sub.formatter_class(
+        elif action.default not in (None, False, []) and "default" not in sub.formatter_class(
                 prog="x")._get_help_string(action):
             no_default.append(f"{command} {action.option_strings[0]}")
     assert not missing and not no_default, (missing, no_default)

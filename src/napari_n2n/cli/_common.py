@@ -14,7 +14,7 @@ from ..core.errors import InputError, OutputError
 from ..core.files import Destination, same_file
 from ..io import ImageData, format_for, read_image
 
-__all__ = ["Parser", "add_command", "add_overwrite", "destination", "image_axes", "non_negative_int",
+__all__ = ["HelpFormatter", "Parser", "add_command", "add_overwrite", "destination", "image_axes", "non_negative_int",
            "package_version", "positive_float", "positive_int", "read_image", "require_distinct_inputs",
            "require_distinct_outputs"]
 
@@ -30,7 +30,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     there the help text says what happens without the option."""
 
     def _get_help_string(self, action):
-        if action.default is None or action.default is False:
+        if action.default is None or action.default is False or action.default == []:
             return action.help
         return super()._get_help_string(action)
 

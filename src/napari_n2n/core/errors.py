@@ -24,11 +24,12 @@ class ModelFileError(N2NError):
     """A model file is missing, truncated, corrupted or not a napari-n2n model."""
 
 
-class OutputError(N2NError):
-    """An output (image, model file) cannot be written where asked.
+class OutputError(InputError):
+    """An output (image, model file, package) cannot be written where asked.
 
     It exists and replacing it was not allowed, it is one of the inputs, a folder or a device,
-    the folder is read-only or full, or another run wrote the same file meanwhile.
+    the folder is read-only or full, or another run wrote the same file meanwhile. (An output's
+    path is one of the options given, hence an :class:`InputError`.)
     """
 
 
