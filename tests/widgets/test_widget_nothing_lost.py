@@ -132,13 +132,18 @@ def test_load_model_file_never_lets_an_exception_escape(viewer, tiny_model, tmp_
     assert denoise.load_model(good) is not None and "2D U-Net" in denoise.model_info.value
 
 
-def test_a_failed_save_is_a_notification_and_the_model_stays(viewer, qtbot, small_pair, train, tmp_path, notes,
-                                                            monkeypatch):
+def _train_briefly(viewer, qtbot, small_pair, train) -> None:
+    """Two steps of training on the small pair, to the end of the run."""
     la, lb = _pair(viewer, small_pair)
     train.input_layer.value, train.target_layer.value = la, lb
     set_tiny(train, steps=2)
     train.start()
     wait_training(qtbot, train)
+
+
+def test_a_failed_save_is_a_notification_and_the_model_stays(viewer, qtbot, small_pair, train, tmp_path, notes,
+                                                            monkeypatch):
+    _train_briefly(viewer, qtbot, small_pair, train)
     den = train.denoiser
 
     def full_disk(path, **options):
@@ -195,11 +200,7 @@ def test_closing_the_viewer_during_training_stops_the_data_thread_and_frees_the_
 def test_save_replaces_a_file_only_when_the_dialog_asked(viewer, qtbot, small_pair, train, tmp_path, notes,
                                                          monkeypatch):
     """Denoiser.save never replaces a file unless told; the Save dialog asks the user, so its choice replaces."""
-    la, lb = _pair(viewer, small_pair)
-    train.input_layer.value, train.target_layer.value = la, lb
-    set_tiny(train, steps=2)
-    train.start()
-    wait_training(qtbot, train)
+    _train_briefly(viewer, qtbot, small_pair, train)
     (tmp_path / "m.n2n").write_bytes(b"an older model")
     assert train.save_model(tmp_path / "m.n2n") is None and "already exists" in notes.errors[-1]
     assert (tmp_path / "m.n2n").read_bytes() == b"an older model"
