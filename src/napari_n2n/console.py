@@ -6,26 +6,37 @@ Used by the ``napari-n2n`` command and the demo; the words come from
 
 from __future__ import annotations
 
+import math
 import sys
+import time
 
 from .core.events import Finished, Progress, Started, Validated
 from .core.progress import describe_progress, describe_started
 
 
 class ProgressBar:
-    """A one-line text progress bar on stderr (redrawn in place on a terminal)."""
+    """A one-line text progress bar on stderr (redrawn in place on a terminal).
+
+    Written to a file or a pipe (a cluster job's log), it prints a line at every 10 % and at
+    least every :attr:`every_s` seconds, so a log never falls silent for long.
+    """
+
+    #: the longest silence in a log (seconds), when the output is not a terminal
+    every_s = 30.0
 
     def __init__(self, label: str, stream=None, width: int = 30):
         self.label, self.stream, self.width = label, stream or sys.stderr, width
         self.tty = getattr(self.stream, "isatty", lambda: False)()
         self._last_pct = -10
+        self._last_t = -math.inf
 
     def update(self, fraction: float, text: str = "") -> None:
         fraction = min(max(fraction, 0.0), 1.0)
         pct = int(fraction * 100)
-        if not self.tty and pct < self._last_pct + 10 and fraction < 1.0:
+        now = time.monotonic()
+        if not self.tty and pct < self._last_pct + 10 and fraction < 1.0 and now - self._last_t < self.every_s:
             return
-        self._last_pct = pct
+        self._last_pct, self._last_t = pct, now
         filled = int(self.width * fraction)
         line = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {pct:3d}% {text}"
         if self.tty:

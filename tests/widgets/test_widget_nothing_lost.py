@@ -132,21 +132,26 @@ def test_load_model_file_never_lets_an_exception_escape(viewer, tiny_model, tmp_
     assert denoise.load_model(good) is not None and "2D U-Net" in denoise.model_info.value
 
 
-def test_a_failed_save_is_a_notification_and_the_model_stays(viewer, qtbot, small_pair, train, tmp_path, notes,
-                                                            monkeypatch):
+def _train_briefly(viewer, qtbot, small_pair, train) -> None:
+    """Two steps of training on the small pair, to the end of the run."""
     la, lb = _pair(viewer, small_pair)
     train.input_layer.value, train.target_layer.value = la, lb
     set_tiny(train, steps=2)
     train.start()
     wait_training(qtbot, train)
+
+
+def test_a_failed_save_is_a_notification_and_the_model_stays(viewer, qtbot, small_pair, train, tmp_path, notes,
+                                                            monkeypatch):
+    _train_briefly(viewer, qtbot, small_pair, train)
     den = train.denoiser
 
-    def full_disk(path):
+    def full_disk(path, **options):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(den, "save", full_disk)
     assert train.save_model(tmp_path / "m.n2n") is None
-    monkeypatch.setattr(den, "save", lambda path: (_ for _ in ()).throw(RuntimeError("SafetensorError: I/O error")))
+    monkeypatch.setattr(den, "save", lambda path, **options: (_ for _ in ()).throw(RuntimeError("SafetensorError: I/O error")))
     assert train.save_model(tmp_path / "m.n2n") is None
     assert len(notes.errors) == 2 and all("m.n2n" in e and "still here" in e for e in notes.errors), notes.errors
     assert not notes.tracebacks() and train.denoiser is den and len(MODELS) == 1
@@ -190,3 +195,15 @@ def test_closing_the_viewer_during_training_stops_the_data_thread_and_frees_the_
     assert during - base > 100  # the copies of the two layers (2 × 64 MiB) and the run
     assert after - base < 0.25 * (during - base), (base, during, after)
     assert not notes.errors and not notes.tracebacks()
+
+
+def test_save_replaces_a_file_only_when_the_dialog_asked(viewer, qtbot, small_pair, train, tmp_path, notes,
+                                                         monkeypatch):
+    """Denoiser.save never replaces a file unless told; the Save dialog asks the user, so its choice replaces."""
+    _train_briefly(viewer, qtbot, small_pair, train)
+    (tmp_path / "m.n2n").write_bytes(b"an older model")
+    assert train.save_model(tmp_path / "m.n2n") is None and "already exists" in notes.errors[-1]
+    assert (tmp_path / "m.n2n").read_bytes() == b"an older model"
+    monkeypatch.setattr("napari_n2n.widgets.train.ask_save_path", lambda parent, source: str(tmp_path / "m.n2n"))
+    assert train._on_save_clicked() == str(tmp_path / "m.n2n")
+    assert (tmp_path / "m.n2n").read_bytes() != b"an older model"

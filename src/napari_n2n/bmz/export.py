@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.axes import AxisView
-from ..core.errors import InputError, ModelFileError
+from ..core.errors import InputError
+from ..core.files import Destination
 from . import _describe as d
 from ._common import (
     CURRENT_ARCHITECTURE,
@@ -88,7 +89,9 @@ def export_bmz(
     Raises
     ------
     InputError
-        The extra is missing, the path or an option is unusable, or the package fails its test.
+        The extra is missing, the path or an option is unusable, or the package fails its test
+        (:class:`~napari_n2n.core.errors.OutputError` for the path: it exists, its folder is
+        missing or read-only, ...; nothing is left behind).
     """
     require_bioimageio()
     if onnx:
@@ -96,26 +99,21 @@ def export_bmz(
     path = Path(path)
     if not path.name.lower().endswith(".zip"):
         raise InputError(f"A BioImage Model Zoo package is a zip file: give a name ending in .bioimageio.zip, not {path.name!r}.")
-    if not path.parent.is_dir():
-        raise InputError(f"Cannot write {path}: folder {path.parent} does not exist. Create it or choose another place.")
-    if path.exists() and not overwrite:
-        raise InputError(f"{path} already exists. Choose another name, or allow overwriting.")
+    destination = Destination(path, overwrite=overwrite, what="package", overwrite_hint="allow overwriting")
     name = d.sanitize_name(name or DEFAULT_NAME)
     descr_text = description or f"{denoiser.spatial_ndim}D Noise2Noise denoiser made with napari-n2n."
-    tmp_zip = path.with_name(f".{path.name}.{os.getpid()}.part.zip")
     with tempfile.TemporaryDirectory(prefix="n2n-bmz-") as tmp, quiet():
-        try:
-            descr = _describe(denoiser, Path(tmp), name=name, description=descr_text, authors=authors,
-                              license=license, sample=sample, sample_axes=sample_axes,
-                              torchscript=torchscript, onnx=onnx, extra_tags=tags)
+        descr = _describe(denoiser, Path(tmp), name=name, description=descr_text, authors=authors,
+                          license=license, sample=sample, sample_axes=sample_axes,
+                          torchscript=torchscript, onnx=onnx, extra_tags=tags)
+
+        def write(tmp_zip: Path) -> None:  # core/files: checked first, written beside, renamed into place
+            tmp_zip.unlink()  # the packager writes the zip itself
             _package(descr, tmp_zip)
             if test:
                 _test(tmp_zip)
-            os.replace(tmp_zip, path)
-        except OSError as exc:
-            raise ModelFileError(f"Cannot write {path}: {exc.strerror or exc}. Choose a writable place.") from exc
-        finally:
-            tmp_zip.unlink(missing_ok=True)
+
+        destination.write(write)
     return path
 
 

@@ -43,9 +43,17 @@ def require_numeric(array, name: str = "the image"):
     return array
 
 
+def require_seed(seed, *, allow_none: bool = False) -> None:
+    """Raise :class:`InputError` unless ``seed`` is a whole number from 0 (or ``None`` where allowed)."""
+    if seed is None and allow_none:
+        return
+    if not (isinstance(seed, int | np.integer) and not isinstance(seed, bool) and 0 <= seed < 2**63):
+        raise InputError(f"The seed must be a whole number from 0 (e.g. 0 or 42), got {seed!r}.")
+
+
 def require_not_empty(array, name: str = "the image") -> None:
-    """Raise :class:`InputError` if ``array`` has a zero-length axis."""
-    if any(int(s) == 0 for s in array.shape):
+    """Raise :class:`InputError` if ``array`` has a zero-length axis (``None`` passes: nothing to check)."""
+    if array is not None and any(int(s) == 0 for s in array.shape):
         raise InputError(f"{_cap(name)} is empty (shape {tuple(int(s) for s in array.shape)}). "
                          "Choose data that holds an image.")
 

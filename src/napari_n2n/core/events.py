@@ -49,7 +49,9 @@ class Progress:
 
     ``step`` counts steps over the whole run; ``fraction`` is the share of the run done, by
     steps or, when a time budget ends the run sooner, by time. ``eta_s`` is the estimated time
-    left and ``elapsed_s`` the time since :class:`Started`.
+    left and ``elapsed_s`` the time since :class:`Started`. ``limit`` says which will end the
+    run, at the current speed: ``"steps"`` (``total_steps``) or ``"time"`` (``time_budget_s``);
+    with ``"time"``, the step total means nothing to the user and is not shown.
     """
 
     step: int
@@ -61,6 +63,8 @@ class Progress:
     eta_s: float
     learning_rate: float
     fraction: float = 0.0
+    limit: Literal["steps", "time"] = "steps"
+    time_budget_s: float | None = None
 
 
 @dataclass(frozen=True)

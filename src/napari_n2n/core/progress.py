@@ -5,6 +5,7 @@ The command line and the widgets show the same words for the same events; they c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator
 from typing import TypeVar
 
@@ -31,6 +32,37 @@ def drain(gen: Generator[object, object, R]) -> R:
             return stop.value
 
 
+def fraction_done(step: int, steps: int, t_start: float, budget: float | None) -> float:
+    """Fraction of one model's run done: by steps, or by time when a time budget ends it sooner."""
+    p = step / steps
+    if budget:
+        p = max(p, (time.perf_counter() - t_start) / budget)
+    return min(p, 1.0)
+
+
+def progress_event(config, *, loss: float, step: int, offset: int, total: int, t0: float, t_group: float,
+                   budget: float | None, n_groups: int, learning_rate: float, patches_per_epoch: float) -> Progress:
+    """The :class:`Progress` of a training run after ``step`` steps of its current model.
+
+    ``offset`` steps were done by the models before it, of ``total``; ``t0`` and ``t_group``
+    are when the run and this model started; ``budget`` is this model's share of the time
+    budget. ``limit`` says whether the steps or the time budget will end the run first.
+    """
+    now = time.perf_counter()
+    rate = step * config.batch_size / max(now - t_group, 1e-9)
+    remaining = (total - offset - step) * config.batch_size / max(rate, 1e-9)
+    limit = "steps"
+    if budget is not None:
+        left = max(budget * n_groups - (now - t0), 0.0)
+        if left < remaining:
+            remaining, limit = left, "time"
+    return Progress(step=offset + step, total_steps=total, epoch=step * config.batch_size / max(patches_per_epoch, 1e-9),
+                    train_loss=loss, patches_per_s=rate, elapsed_s=now - t0, eta_s=remaining,
+                    learning_rate=learning_rate, fraction=(offset + fraction_done(step, config.steps, t_group, budget)
+                                                           * config.steps) / total,
+                    limit=limit, time_budget_s=config.time_budget_s)
+
+
 def fmt_time(seconds: float) -> str:
     """``m:ss`` below an hour, ``h:mm:ss`` above (negative times count as 0).
 
@@ -55,10 +87,13 @@ def describe_progress(event: Progress, validated: Validated | None = None, *,
                       time_budget_s: float | None = None) -> str:
     """``"step 40/2000 · loss 0.123 · val 0.1 · PSNR 27.1 dB · 120 patches/s · ETA 1:05"``.
 
-    A run with a time budget counts time instead of steps: ``"1:05 of 5:00 · step 812 · loss ..."``.
+    A run with a time budget counts time instead of steps: ``"1:05 of 5:00 · step 812 · loss ..."``;
+    the budget is ``time_budget_s`` when given, else the event's when the budget (not the step
+    count) will end the run (``event.limit == "time"``).
     """
-    if time_budget_s:
-        parts = [f"{fmt_time(event.elapsed_s)} of {fmt_time(time_budget_s)}", f"step {event.step}"]
+    budget = time_budget_s or (event.time_budget_s if event.limit == "time" else None)
+    if budget:
+        parts = [f"{fmt_time(event.elapsed_s)} of {fmt_time(budget)}", f"step {event.step}"]
     else:
         parts = [f"step {event.step}/{event.total_steps}"]
     parts.append(f"loss {event.train_loss:.4g}")

@@ -65,6 +65,14 @@ def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device
     return ValidationResult(float(np.mean(losses)), psnr)
 
 
+def data_range(clean, view) -> float:
+    """The peak of the validation PSNR: the clean image's range (of its middle sample, when it is lazy)."""
+    if isinstance(clean, np.ndarray):
+        return float(clean.max() - clean.min())
+    block = view.read(view.n_samples // 2)  # lazy: one sample stands for all
+    return float(block.max() - block.min())
+
+
 def snapshot(model) -> dict:
     """A copy of ``model``'s weights on the host (safe to keep while training goes on)."""
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}

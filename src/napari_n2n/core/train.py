@@ -31,21 +31,24 @@ from . import ood
 from .acceleration import fit_batch, maybe_compile
 from .axes import AxisView, default_axes, validate_axes
 from .batches import batch_source, choose_residency, device_generator
-from .checks import require_finite, require_numeric, require_same_shape
+from .checks import require_finite, require_not_empty, require_numeric, require_same_shape
 from .config import TrainConfig
 from .denoiser import Denoiser
 from .device import amp_dtype, cpu_thread_limit, describe_device, select_device
 from .errors import InputError, N2NError, TrainingError
 from .events import Event, Finished, FinishReason, Preview, Progress, Started, Validated
+from .interrupt import StepInterrupted, stop_inside_steps
 from .model import UNet, UNetConfig, count_parameters
 from .normalization import Normalization
 from .objectives import objective_for
+from .outliers import outlier_note
 from .pairs import Pair
 from .presets import describe_config, resolve
 from .preview import PreviewSlot, predict_region
+from .progress import fraction_done, progress_event
 from .sampling import PatchSampler
 from .schedule import lr_factor
-from .selection import policy_for, validate
+from .selection import data_range, policy_for, validate
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ class Trainer:
             if arr is not None:
                 require_same_shape(input, arr, names=("the input", name))
         for name, arr in (("the input", input), ("the target", target), ("the clean image", clean)):
+            require_not_empty(arr, name)
             require_finite(arr, name)
         self.spatial_ndim = 3 if "Z" in self.axes else 2
         self.device = select_device(config.device)
@@ -120,16 +124,13 @@ class Trainer:
         self.objective = objective_for(config, validation_seed=int(val_seed.generate_state(1)[0]))
         self._stop = threading.Event()
         self._preview = PreviewSlot()
-        self.history: dict = {"step": [], "train_loss": [], "val_step": [], "val_loss": [], "val_psnr": [],
-                              "steps_done": 0, "elapsed_s": 0.0}
-        self._models: list = [None] * len(self.groups)
+        self._runs, self._running = 0, False
         self._intensity: ood.IntensityStats | None = None  # of the input, for the out-of-distribution check
-        self._data_range = self._clean_range()
-        # the samplers are built now, so size errors surface before the run starts
-        self._samplers = [self._make_sampler(g, seeds[1]) for g, seeds in zip(self.groups, self._seeds)]
-        self._policies = [policy_for(s) for s in self._samplers]
+        self._data_range = None if clean is None else data_range(clean, self.views[2])
+        self._reset()  # the samplers are built now, so size errors surface before the run starts
         self.data_on_device, residency_note = choose_residency(self._samplers[0], self.device, config.data_on_device)
-        notes = [describe_config(config, self.spatial_ndim), *(n for s in self._samplers for n in s.notes),
+        notes = [outlier_note(self.norm.outliers, loss=config.loss, mode=config.mode),
+                 describe_config(config, self.spatial_ndim), *(n for s in self._samplers for n in s.notes),
                  self._policies[0].note, residency_note]
         if config.mode == "nb2nb" and self.spatial_ndim == 3:
             notes.insert(0, "3D single-image mode sub-samples in Y and X only")
@@ -141,13 +142,13 @@ class Trainer:
         config = config or TrainConfig(mode=pair.mode)
         return cls(pair.input, pair.target, axes=pair.axes, config=config, clean=pair.clean, noise=pair.noise)
 
-    def _clean_range(self) -> float | None:
-        if self.clean is None:
-            return None
-        if isinstance(self.clean, np.ndarray):
-            return float(self.clean.max() - self.clean.min())
-        block = self.views[2].read(self.views[2].n_samples // 2)  # lazy: one sample stands for all
-        return float(block.max() - block.min())
+    def _reset(self) -> None:
+        """The state of a run that has not started: samplers, kept weights, history."""
+        self.history: dict = {"step": [], "train_loss": [], "val_step": [], "val_loss": [], "val_psnr": [],
+                              "steps_done": 0, "elapsed_s": 0.0}
+        self._models: list = [None] * len(self.groups)
+        self._samplers = [self._make_sampler(g, seeds[1]) for g, seeds in zip(self.groups, self._seeds)]
+        self._policies = [policy_for(s) for s in self._samplers]
 
     def _make_sampler(self, channels: list[int], seed: int) -> PatchSampler:
         cfg = self.config
@@ -206,7 +207,16 @@ class Trainer:
         Errors raised while running (out of memory, device failures) come out as
         :class:`~napari_n2n.core.errors.TrainingError`; the model kept so far remains
         available from :meth:`denoiser`.
+
+        A trainer can run again once a run has ended: the new run starts afresh, from the same
+        seeds, and replaces the kept model (a stop asked for between runs is dropped).
         """
+        if self._running:
+            raise TrainingError("This trainer is already running: wait for its run to end before running it again.")
+        if self._runs:  # a second run starts afresh
+            self._stop.clear()
+            self._reset()
+        self._runs, self._running = self._runs + 1, True
         try:
             with cpu_thread_limit(self.device, self.config.threads):
                 return (yield from self._run())
@@ -214,6 +224,8 @@ class Trainer:
             raise
         except (RuntimeError, MemoryError, ValueError, OSError) as exc:
             raise TrainingError.from_exception(exc) from exc
+        finally:
+            self._running = False
 
     def _run(self) -> Iterator[Event]:
         cfg = self.config
@@ -267,46 +279,55 @@ class Trainer:
         budget = cfg.time_budget_s / len(self.groups) if cfg.time_budget_s else None
         t_group = last_preview = time.perf_counter()
         try:
-            model.train()
-            for step in range(1, cfg.steps + 1):
-                if self._stop.is_set() or (budget is not None and time.perf_counter() - t_group >= budget):
-                    reason, step = ("stopped" if self._stop.is_set() else "time budget"), step - 1
-                    break
-                progress = self._fraction(step - 1, t_group, budget)
-                for g in opt.param_groups:
-                    g["lr"] = cfg.learning_rate * lr_factor(progress)
-                x, y = batches.next()
-                with torch.autocast(dev.type, enabled=use_amp, dtype=adt):
-                    loss = self.objective.loss(net, x, y, progress=progress, generator=generator)
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-                loss_sum += loss.detach().float()
-                n_sum += 1
-                if step % log_every == 0 or step == cfg.steps:
-                    yield self._progress(float(loss_sum) / n_sum, step, offset, total, t0, t_group, budget,
-                                         opt.param_groups[0]["lr"], sampler)
-                    loss_sum.zero_()
-                    n_sum = 0
-                if step % val_every == 0 or step == cfg.steps:
-                    result = validate(model, sampler, self.objective, batch_size=cfg.batch_size, device=dev,
-                                      data_range=self._data_range, scale=float(np.mean(self.norm.scale)),
-                                      should_stop=self._stop.is_set) if sampler.has_validation else None
-                    if result is not None:
-                        is_best = policy.offer(model, offset + step, result)
-                        for key, value in (("val_step", offset + step), ("val_loss", result.loss),
-                                           ("val_psnr", result.psnr)):
-                            self.history[key].append(value)
-                        yield Validated(step=offset + step, val_loss=result.loss, psnr=result.psnr, is_best=is_best)
-                region = self._preview.get()
-                if region is not None and time.perf_counter() - last_preview >= self._preview.every_s:
-                    image = predict_region(model, region, norm=self.norm, channels=self.groups[gi],
-                                           has_channel_axis="C" in self.axes, spatial_ndim=self.spatial_ndim,
-                                           device=dev)
-                    if image is not None:
-                        yield Preview(step=offset + step, image=image)
-                    last_preview = time.perf_counter()
+            # on the CPU a step takes seconds: stop inside it (hooks would break a compiled network's graph)
+            with stop_inside_steps(model, self._stop.is_set, enabled=dev.type == "cpu" and not cfg.compile):
+                model.train()
+                try:
+                    for step in range(1, cfg.steps + 1):
+                        if self._stop.is_set() or (budget is not None and time.perf_counter() - t_group >= budget):
+                            reason, step = ("stopped" if self._stop.is_set() else "time budget"), step - 1
+                            break
+                        progress = fraction_done(step - 1, cfg.steps, t_group, budget)
+                        for g in opt.param_groups:
+                            g["lr"] = cfg.learning_rate * lr_factor(progress)
+                        x, y = batches.next()
+                        applied = False
+                        with torch.autocast(dev.type, enabled=use_amp, dtype=adt):
+                            loss = self.objective.loss(net, x, y, progress=progress, generator=generator)
+                        opt.zero_grad(set_to_none=True)
+                        scaler.scale(loss).backward()
+                        scaler.step(opt)
+                        scaler.update()
+                        applied = True
+                        self.history.update(steps_done=offset + step, elapsed_s=time.perf_counter() - t0)
+                        loss_sum += loss.detach().float()
+                        n_sum += 1
+                        if step % log_every == 0 or step == cfg.steps:
+                            yield self._progress(float(loss_sum) / n_sum, step, offset, total, t0, t_group, budget,
+                                                 opt.param_groups[0]["lr"], sampler)
+                            loss_sum.zero_()
+                            n_sum = 0
+                        if step % val_every == 0 or step == cfg.steps:
+                            result = validate(model, sampler, self.objective, batch_size=cfg.batch_size, device=dev,
+                                              data_range=self._data_range, scale=float(np.mean(self.norm.scale)),
+                                              should_stop=self._stop.is_set) if sampler.has_validation else None
+                            if result is not None:
+                                is_best = policy.offer(model, offset + step, result)
+                                for key, value in (("val_step", offset + step), ("val_loss", result.loss),
+                                                   ("val_psnr", result.psnr)):
+                                    self.history[key].append(value)
+                                yield Validated(step=offset + step, val_loss=result.loss, psnr=result.psnr,
+                                                is_best=is_best)
+                        region = self._preview.get()
+                        if region is not None and time.perf_counter() - last_preview >= self._preview.every_s:
+                            image = predict_region(model, region, norm=self.norm, channels=self.groups[gi],
+                                                   has_channel_axis="C" in self.axes, spatial_ndim=self.spatial_ndim,
+                                                   device=dev)
+                            if image is not None:
+                                yield Preview(step=offset + step, image=image)
+                            last_preview = time.perf_counter()
+                except StepInterrupted:  # stopped inside a step (its update never applied) or a validation/preview
+                    reason, step = "stopped", step if applied else step - 1
         except GeneratorExit:  # the consumer closed the generator (e.g. napari's worker.quit()): keep the model
             policy.finish(model, offset + step)
             raise
@@ -345,25 +366,11 @@ class Trainer:
         if not math.isfinite(loss):
             raise TrainingError("Training diverged (the loss became NaN or Inf). Lower the learning rate "
                                 f"(now {self.config.learning_rate:g}), or check the input for extreme values.")
-        cfg = self.config
         self.history["step"].append(offset + step)
         self.history["train_loss"].append(loss)
-        now = time.perf_counter()
-        rate = step * cfg.batch_size / max(now - t_group, 1e-9)
-        remaining = (total - offset - step) * cfg.batch_size / max(rate, 1e-9)
-        if budget is not None:
-            remaining = min(remaining, max(budget * len(self.groups) - (now - t0), 0.0))
-        per_epoch = max(sampler.train_voxels / float(np.prod(self.patch)), 1e-9)
-        return Progress(step=offset + step, total_steps=total, epoch=step * cfg.batch_size / per_epoch,
-                        train_loss=loss, patches_per_s=rate, elapsed_s=now - t0, eta_s=remaining, learning_rate=lr,
-                        fraction=(offset + self._fraction(step, t_group, budget) * cfg.steps) / total)
-
-    def _fraction(self, step: int, t_start: float, budget: float | None) -> float:
-        """Fraction of one model's run done: by steps, or by time when a time budget ends it sooner."""
-        p = step / self.config.steps
-        if budget:
-            p = max(p, (time.perf_counter() - t_start) / budget)
-        return min(p, 1.0)
+        return progress_event(self.config, loss=loss, step=step, offset=offset, total=total, t0=t0, t_group=t_group,
+                              budget=budget, n_groups=len(self.groups), learning_rate=lr,
+                              patches_per_epoch=sampler.train_voxels / float(np.prod(self.patch)))
 
 
 def train(input, target=None, *, axes: str | None = None, config: TrainConfig | None = None, clean=None,

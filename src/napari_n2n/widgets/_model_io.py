@@ -39,12 +39,18 @@ def _attempt(call, *, otherwise: str):
     return _FAILED
 
 
-def save_model(denoiser, path) -> str | None:
-    """Save ``denoiser`` to ``path`` (``.n2n`` added if missing); the path, or ``None`` after a notification."""
+def save_model(denoiser, path, *, overwrite: bool = False) -> str | None:
+    """Save ``denoiser`` to ``path`` (``.n2n`` added if missing); the path, or ``None`` after a notification.
+
+    ``overwrite`` (a save dialog asked the user) replaces an existing file of that very name,
+    never one that the added ``.n2n`` names: the dialog did not ask about that one.
+    """
     from napari.utils.notifications import show_info
 
-    path = str(path) if str(path).lower().endswith(".n2n") else f"{path}.n2n"
-    saved = _attempt(lambda: str(denoiser.save(path)), otherwise=(
+    named = str(path)
+    path = named if named.lower().endswith(".n2n") else f"{named}.n2n"
+    replace = overwrite and path == named
+    saved = _attempt(lambda: str(denoiser.save(path, overwrite=replace)), otherwise=(
         f"Could not save the model to {path} ({{error}}). The model is still here: choose another place and press "
         "'Save model…' again."))
     if saved is _FAILED:

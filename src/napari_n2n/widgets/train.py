@@ -270,14 +270,14 @@ class TrainWidget(ViewerWidget):
         self.session.request_stop()
         self.stop_button.enabled = False
 
-    def save_model(self, path) -> str | None:
+    def save_model(self, path, *, overwrite: bool = False) -> str | None:
         """Save the last model to ``path`` (``.n2n`` added if missing); the path, or ``None`` and a notification."""
         from napari.utils.notifications import show_error
 
         if self.denoiser is None:
             show_error("There is no trained model to save yet: train one first.")
             return None
-        saved = save_model(self.denoiser, path)
+        saved = save_model(self.denoiser, path, overwrite=overwrite)
         if saved is not None and self.model_entry is not None:
             self.model_entry.path = saved
         return saved
@@ -286,7 +286,7 @@ class TrainWidget(ViewerWidget):
         if self.denoiser is None:
             return None
         path = ask_save_path(self.native, self.session.name if self.session is not None else "model")
-        return self.save_model(path) if path else None
+        return self.save_model(path, overwrite=True) if path else None  # the dialog asked before replacing
 
     # ---- session → form (main thread) ---------------------------------------------------------------
     @when_alive
