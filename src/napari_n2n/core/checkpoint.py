@@ -114,22 +114,82 @@ def migrate(payload: dict, version: int) -> dict:
     return payload
 
 
-def save_checkpoint(path: str | os.PathLike, tensors: dict, model_file: ModelFile) -> Path:
-    """Write ``tensors`` (name → torch.Tensor) and ``model_file`` to ``path`` atomically."""
+def write_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str], *,
+                      what: str = "the model") -> Path:
+    """Write ``tensors`` (name → torch.Tensor) and string ``metadata`` to ``path`` atomically.
+
+    The file is written under a temporary name in the same folder, flushed to disk, then
+    renamed over ``path``: a crash or a kill during the write leaves any earlier file intact.
+    The model files and the training states (:mod:`napari_n2n.core.resume`) are both written here.
+    """
     from safetensors.torch import save_file
 
     path = Path(path)
     if path.parent and not path.parent.exists():
-        raise ModelFileError(f"Cannot save the model: folder {path.parent} does not exist. Create it or choose another place.")
-    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "payload": model_file.to_json()}
+        raise ModelFileError(f"Cannot save {what}: folder {path.parent} does not exist. Create it or choose another place.")
     tmp = path.with_name(path.name + ".part")
     try:
-        save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
+        save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise ModelFileError(f"Cannot save the model to {path}: {exc.strerror or exc}. Choose a writable place.") from exc
+        raise ModelFileError(f"Cannot save {what} to {path}: {exc.strerror or exc}. Choose a writable place.") from exc
+    except BaseException:  # interrupted mid-write: no half-written file is left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def read_safetensors(path: str | os.PathLike, *, fmt: str, newest: int, not_ours: str,
+                     what: str = "Model file") -> tuple[dict, int, dict]:
+    """Read a file written by :func:`write_safetensors`: ``(tensors, format_version, payload)``.
+
+    ``fmt`` is the expected ``format`` entry of the metadata and ``newest`` the newest format
+    version this napari-n2n reads; ``not_ours`` is the message for a file that is not of
+    that format (or truncated, or corrupted); ``what`` names the kind of file in messages.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, truncated, corrupted, of another format, or from a newer version.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{what} {path} does not exist. Check the path, or train a model first.")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(not_ours) from exc
+    if meta.get("format") != fmt:
+        raise ModelFileError(not_ours)
+    try:
+        version = int(meta.get("format_version", "0") or 0)
+    except ValueError:
+        raise ModelFileError(f"{path} has an unreadable format version ({meta.get('format_version')!r}); "
+                             "it is corrupted. Retrain or use another file.") from None
+    if version > newest:
+        raise ModelFileError(
+            f"{path} was written by a newer napari-n2n (file format {version}, this version reads up to "
+            f"{newest}). Upgrade napari-n2n to load it."
+        )
+    try:
+        payload = json.loads(meta["payload"])
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(not_ours) from exc
+    return tensors, version, payload
+
+
+def save_checkpoint(path: str | os.PathLike, tensors: dict, model_file: ModelFile) -> Path:
+    """Write ``tensors`` (name → torch.Tensor) and ``model_file`` to ``path`` atomically."""
+    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "payload": model_file.to_json()}
+    return write_safetensors(path, tensors, meta, what="the model")
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict, ModelFile]:
@@ -140,38 +200,14 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, ModelFile]:
     ModelFileError
         If the file is missing, truncated, corrupted, not a napari-n2n model, or from a newer version.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"Model file {path} does not exist. Check the path, or train a model first.")
     not_ours = (
         f"{path} is not a napari-n2n model file (or it is truncated or corrupted). "
         "Choose a .n2n file saved by napari-n2n, or train a new model."
     )
+    tensors, version, payload = read_safetensors(path, fmt=FORMAT, newest=FORMAT_VERSION, not_ours=not_ours)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(not_ours) from exc
-    if meta.get("format") != FORMAT:
-        raise ModelFileError(not_ours)
-    try:
-        version = int(meta.get("format_version", "0") or 0)
-    except ValueError:
-        raise ModelFileError(f"{path} has an unreadable format version ({meta.get('format_version')!r}); "
-                             "it is corrupted. Retrain or use another file.") from None
-    if version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} was written by a newer napari-n2n (file format {version}, this version reads up to "
-            f"{FORMAT_VERSION}). Upgrade napari-n2n to load it."
-        )
-    try:
-        payload = migrate(json.loads(meta["payload"]), max(version, 1))
-        return tensors, ModelFile.from_payload(payload)
+        return tensors, ModelFile.from_payload(migrate(payload, max(version, 1)))
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from exc
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ModelFileError(not_ours) from exc
