@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as C  # noqa: E402
+import _common as C
 
 #: the new data: (label, image, noise key of quality.py, gain, offset) — the clean image is
 #: ``gain * image + offset`` and the noise is scaled by ``gain`` (the same signal-to-noise ratio)
@@ -37,15 +37,14 @@ STARTS = ["scratch", "recompute", "keep"]
 
 
 def _case(image: str, noise_key: str, gain: float, offset: float, seed: int = 1):
-    from quality import make_case
+    from _cases import make_case
 
     case = make_case(image, noise_key, seed=seed)
     return [gain * x + offset for x in (case.clean, case.a, case.b)]
 
 
 def _config(steps: int, every: int):
-    from quality import CONFIG_2D
-
+    from _cases import CONFIG_2D
     from napari_n2n import TrainConfig
 
     return TrainConfig(**CONFIG_2D, steps=steps, val_every=every, device="cpu", seed=0)

@@ -51,7 +51,7 @@ from .presets import describe_config
 from .preview import PreviewSlot, predict_region
 from .resume import Checkpointing, TrainingState, data_fingerprint, kept_weights, load_state, restore_kept, save_state
 from .sampling import PatchSampler
-from .schedule import lr_factor
+from .schedule import lr_factor, warmup_for
 from .selection import policy_for, validate_and_offer, value_range
 
 
@@ -111,6 +111,7 @@ class Trainer:
         self.config = config = plan.config
         self.unet, self.groups, self._weights, self.info = plan.unet, plan.groups, plan.weights, plan.info
         self.norm = plan.norm or Normalization.fit(fit, seed=config.seed)
+        self._warmup = warmup_for(config.steps, fine_tune="init_from" in self.info)  # a resumed fine-tune's too
         p = config.patch_size
         self.patch = (min(p, self.views[0].spatial_shape[0]), p, p) if self.spatial_ndim == 3 else (p, p)
         # one independent seed per model and purpose, all from the one seed of the config
@@ -309,7 +310,8 @@ class Trainer:
                     break
                 progress = min(max((step - 1) / cfg.steps, used), 1.0)
                 generator.manual_seed(masks.torch_seed(step))
-                loss = run.train_step(self.objective, batches.next(), lr=cfg.learning_rate * lr_factor(progress),
+                lr = cfg.learning_rate * lr_factor(progress, warmup=self._warmup)
+                loss = run.train_step(self.objective, batches.next(), lr=lr,
                                       progress=progress, generator=generator)
                 loss_sum += loss.detach().float()
                 n_sum += 1
