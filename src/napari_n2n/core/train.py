@@ -301,7 +301,7 @@ class Trainer:
         # a stop cuts a validation short, unless the run checkpoints: its state must include every validation
         cut_short = self._stop.is_set if self.checkpointing is None else (lambda: False)
         try:
-            run.net.train()
+            run.model.train()
             for step in range(run.step + 1, cfg.steps + 1):
                 stop, used = vote(step, self._stop.is_set(),
                                   (time.perf_counter() - run.t_start) / budget if budget else 0.0)
