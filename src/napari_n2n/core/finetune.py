@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 from .config import TrainConfig
 from .errors import InputError
-from .model import UNetConfig
+
+if TYPE_CHECKING:  # the model module imports torch: this one is read by the widgets and the command's --help
+    from .model import UNetConfig
 
 InitNormalization = Literal["recompute", "keep"]
 INIT_NORMALIZATIONS: tuple[str, ...] = get_args(InitNormalization)
@@ -84,6 +86,7 @@ def plan_start(config: TrainConfig, *, n_channels: int, spatial_ndim: int, axes:
     run on the same ``data`` (fingerprints), options and ``world_size``, unless
     ``resume_anyway`` (see :func:`napari_n2n.core.resume.check_same_run`).
     """
+    from .model import UNetConfig
     from .normalization import Normalization
     from .presets import resolve
     from .resume import check_same_run, unset_from
