@@ -91,7 +91,9 @@ def main(argv=None) -> int:
     tifffile.imwrite(folder / "b.tif", s.b)
     before = folder / "before"
     before.mkdir()
-    archive = subprocess.run(["git", "archive", args.before, "src"], cwd=C.ROOT, capture_output=True, check=True).stdout
+    revision = subprocess.run(["git", "rev-parse", "--short", args.before], cwd=C.ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    archive = subprocess.run(["git", "archive", revision, "src"], cwd=C.ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
     runs = {"before": (before / "src", []), "after": (C.ROOT / "src", []),
             "after, checkpoint every 100 steps": (C.ROOT / "src", ["--checkpoint-every", "100"])}
@@ -107,7 +109,7 @@ def main(argv=None) -> int:
     rows += [[f"napari-n2n train, {k}", f"{speed[k]:.2f} steps/s", f"{speed[k] / speed['before']:.2f}",
               f"{cpu[k] * 1000:.0f} ms", f"{cpu['before'] / cpu[k]:.2f}"] for k in runs]
     text = C.header("Cost of resumable training on one CPU process", threads=args.threads,
-                    extra=[f"Before: the code at {args.before}; after: this checkout. Sampling: batches of 8 patches "
+                    extra=[f"Before: the code at {args.before} ({revision}); after: this checkout. Sampling: batches of 8 patches "
                            f"of 48² from camera 512² (augmented, symmetric), {args.batches} per measurement. Training: "
                            f"`napari-n2n train {' '.join(TRAIN)}` on camera 512² with Gaussian σ25; steps per second "
                            f"of training time; best of {args.repeats}, before and after alternating.",

@@ -26,7 +26,7 @@ INIT_NORMALIZATIONS: tuple[str, ...] = get_args(InitNormalization)
 #: fit the normalisation to the new data: as fast as keeping the model's on another image of the same
 #: intensities (10 steps to the PSNR that 480 from scratch reach, either way), faster at another noise
 #: level (40 steps against 90, of 510 from scratch) and on a 3x brighter, offset image (10 against 40);
-#: after 600 steps the two are within 0.1 dB (benchmarks/finetune.py, docs/benchmarks.md @ cdf3d90)
+#: after 600 steps the two are within 0.1 dB (benchmarks/finetune.py, docs/benchmarks.md, issue #16)
 DEFAULT_INIT_NORMALIZATION: InitNormalization = "recompute"
 
 
