@@ -99,8 +99,7 @@ class Trainer:
         self.device = distributed.device_for(config.device, self.ranks)
         self.threads = distributed.cpu_share(self.ranks, config.threads)  # on the CPU, shared by the processes
         self.checkpointing, self._live = checkpoint, None
-        # a batch the preset chose may shrink to fit a GPU's memory (a resumed run keeps its own)
-        self._batch_from_preset = config.batch_size is None and resume is None
+        self._batch_from_preset = config.batch_size is None and resume is None  # may shrink to fit a GPU
         self._data = data_fingerprint(input, target, self.axes) if (checkpoint or resume) else None
         self._resumed = load_state(resume) if resume is not None else None
         self._saved_at = (self._resumed.state.group, self._resumed.state.step) if self._resumed else None
