@@ -28,7 +28,7 @@ _EXPORTS = {
     "Pair": "core.pairs", "synthetic_pair": "core.pairs", "two_images": "core.pairs",
     "stack_neighbours": "core.pairs", "single_image": "core.pairs",
     # training and prediction
-    "TrainConfig": "core.config", "Trainer": "core.train", "train": "core.train",
+    "TrainConfig": "core.config", "Trainer": "core.train", "train": "core.train", "Checkpointing": "core.resume",
     "Denoiser": "core.denoiser", "select_device": "core.device",
     "psnr": "core.metrics", "ssim": "core.metrics",
     "N2NError": "core.errors", "InputError": "core.errors", "ModelFileError": "core.errors",

@@ -25,6 +25,7 @@ def run_demo(out_dir: str = "demo_out", *, seconds: float = 50.0, device: str = 
     """
     from .console import run_prediction, run_training
     from .core.config import TrainConfig
+    from .core.errors import TrainingError
     from .core.metrics import psnr, ssim
     from .core.samples import pair_2d
     from .core.train import Trainer
@@ -52,6 +53,8 @@ def run_demo(out_dir: str = "demo_out", *, seconds: float = 50.0, device: str = 
         trainer = Trainer(a, target, axes="YX", config=base.replace(mode=mode), clean=clean,
                           noise=sample.noise.to_dict())
         den, fin = run_training(trainer, label=name, quiet=quiet)
+        if den is None:
+            raise TrainingError("The demo was interrupted before it trained a model.")
         den.save(dests[f"{name.lower()}.n2n"])
         pred = run_prediction(den.predict_iter(a), quiet=True)
         images[name] = pred

@@ -1,9 +1,20 @@
-"""``napari-n2n train``: train a denoiser on a noisy pair (or one noisy image) and save it."""
+"""``napari-n2n train``: train a denoiser on a noisy pair (or one noisy image) and save it.
+
+Runs under ``torchrun`` as well (``torchrun --nproc-per-node N -m napari_n2n.cli train ...``):
+each process trains on its own patches and rank 0 prints and saves (see
+:mod:`napari_n2n.core.distributed`). SIGTERM, SIGHUP and SIGUSR1 stop it like Ctrl-C: at the
+next step, keeping the model so far (and a resumable state when checkpointing is on), with
+exit status 128 + the signal's number.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from ..core.config import LOSSES, MODES, TrainConfig
 from ..core.errors import InputError, OutputError
+from ..core.finetune import DEFAULT_INIT_NORMALIZATION, INIT_NORMALIZATIONS
 from ..core.presets import PRESETS
 from ._common import (
     add_command,
@@ -41,7 +52,8 @@ def register(sub) -> None:
                         "cpu-quick on the CPU")
     t.add_argument("--patch", type=positive_int, default=None,
                    help="side of the training patches, pixels (default: the preset's)")
-    t.add_argument("--batch", type=positive_int, default=None, help="patches per step (default: the preset's)")
+    t.add_argument("--batch", type=positive_int, default=None,
+                   help="patches per step (default: the preset's; per process under torchrun)")
     t.add_argument("--lr", type=positive_float, default=None, help="learning rate, Adam (default: the preset's)")
     t.add_argument("--compile", action="store_true",
                    help="compile the network with torch.compile (tens of seconds once, faster steps after; "
@@ -63,11 +75,46 @@ def register(sub) -> None:
                    help="random seed: the same seed and data give the same model")
     t.add_argument("--quiet", action="store_true", help="print no progress")
     add_overwrite(t, "the model file")
+    g = t.add_argument_group("fine-tuning, checkpoints and resuming")
+    g.add_argument("--init-from", metavar="OLD.n2n",
+                   help="start from this model (its architecture and weights): fine-tune it on the new data")
+    g.add_argument("--init-normalization", default=DEFAULT_INIT_NORMALIZATION, choices=list(INIT_NORMALIZATIONS),
+                   help=f"with --init-from: fit the normalisation to the new data, or keep the model's "
+                        f"(default {DEFAULT_INIT_NORMALIZATION})")
+    g.add_argument("--checkpoint-every", type=positive_int, metavar="STEPS",
+                   help="write the resumable state every this many steps (and when the run ends or is stopped)")
+    g.add_argument("--checkpoint-minutes", type=positive_float, metavar="MIN",
+                   help="write the resumable state every this many minutes")
+    g.add_argument("--checkpoint", metavar="STATE", help="where to write the state (default: MODEL with .ckpt)")
+    g.add_argument("--resume", metavar="STATE",
+                   help="continue the run saved in STATE; 'auto': the --checkpoint file if it exists, else start")
+    g.add_argument("--resume-anyway", action="store_true",
+                   help="resume even though the data or options differ from the checkpoint's")
     t.set_defaults(func=run)
 
 
+def _checkpointing(args, out: Path):
+    """``(Checkpointing or None, state to resume or None)`` from the options; refuses to overwrite a state."""
+    from ..core.resume import STATE_SUFFIX, Checkpointing
+
+    path = Path(args.checkpoint) if args.checkpoint else out.with_suffix(STATE_SUFFIX)
+    resume = args.resume
+    if resume == "auto":
+        resume = str(path) if path.exists() else None
+    if not (args.checkpoint_every or args.checkpoint_minutes or args.checkpoint):
+        return None, resume
+    if not path.parent.exists():
+        raise InputError(f"Cannot write the checkpoint {path}: folder {path.parent} does not exist.")
+    if path.exists() and (resume is None or Path(resume).resolve() != path.resolve()):
+        raise InputError(f"{path} exists (the state of an earlier run) and would be overwritten. Continue that run "
+                         f"with --resume {path} (or --resume auto), delete the file, or choose another --checkpoint.")
+    every_s = args.checkpoint_minutes * 60 if args.checkpoint_minutes else None
+    return Checkpointing(path, every_steps=args.checkpoint_every, every_s=every_s), resume
+
+
 def run(args) -> int:
-    from ..console import run_training
+    from ..console import StopOnSignals, run_training
+    from ..core import distributed
     from ..core.checkpoint import estimated_size
     from ..core.files import write_with_fallback
     from ..core.train import Trainer
@@ -79,6 +126,9 @@ def run(args) -> int:
     if args.mode != "nb2nb" and not args.target and not args.pair_neighbours:
         raise InputError(f"--mode {args.mode} needs --target (the second noisy copy, or the clean image for n2c). "
                          "With one time-lapse, add --pair-neighbours T; with one noisy image, choose --mode nb2nb.")
+    checkpointing, resume = _checkpointing(args, Path(args.model))
+    if resume is not None:  # continuing the run that wrote the model file: it is replaced when this one ends
+        args.overwrite = True
     model = destination(args.model, args, inputs=[args.input, args.target, args.clean], what="model file",
                         image=False)
     inp = read_image(args.input, "input")
@@ -101,14 +151,35 @@ def run(args) -> int:
                          time_budget_s=args.time_budget, channels=args.channels, depth=args.depth,
                          base_channels=args.base_channels, preset=args.preset, threads=args.threads,
                          compile=args.compile)
-    trainer = Trainer(data, target_data, axes=axes, config=config, clean=clean_data)
-    model.require_space(estimated_size(trainer.unet, trainer.groups, trainer.config.steps))
-    den, fin = run_training(trainer, quiet=args.quiet)
-    saved, why = write_with_fallback(model, den.save)
-    h = den.history
-    kept = (f"kept the weights of lowest validation loss, step {h.get('best_step')}" if h.get("best_val_loss") is not None
-            else "kept the latest weights")
-    print(f"saved {saved} ({den.summary()}; {h.get('elapsed_s', 0):.1f} s; {kept})")
+    with distributed.process_group(args.device) as ranks:
+        trainer = Trainer(data, target_data, axes=axes, config=config, clean=clean_data, init=args.init_from,
+                          init_normalization=args.init_normalization, checkpoint=checkpointing, resume=resume,
+                          resume_anyway=args.resume_anyway)
+        if ranks.is_main:
+            model.require_space(estimated_size(trainer.unet, trainer.groups, trainer.config.steps))
+        with StopOnSignals(trainer) as stop:
+            den, fin = run_training(trainer, quiet=args.quiet or not ranks.is_main)
+    code = 0 if stop.signum is None else 128 + stop.signum
+    if not ranks.is_main:  # rank 0 reports and saves
+        return code
+    steps = fin.steps_done if fin else trainer.history.get("steps_done") or (trainer.history["step"] or [0])[-1]
+    if stop.signum is not None and not steps:
+        print(f"napari-n2n: interrupted by {stop.name} before the first step: nothing saved", file=sys.stderr)
+        return code
+    saved, why = [], None
+    if den is not None:
+        path, why = write_with_fallback(model, den.save)
+        saved.append(f"model {path}")
+    if checkpointing is not None:
+        saved.append(f"state {checkpointing.path} (continue with --resume {checkpointing.path})")
+    if stop.signum is not None:
+        print(f"napari-n2n: interrupted by {stop.name} after step {steps}: saved {' and '.join(saved) or 'nothing'}"
+              + ("" if den is not None else " (the models of some channels had not started)"), file=sys.stderr)
+    else:
+        h = den.history
+        kept = (f"kept the weights of lowest validation loss, step {h.get('best_step')}"
+                if h.get("best_val_loss") is not None else "kept the latest weights")
+        print(f"saved {path} ({den.summary()}; {steps} steps, {h.get('elapsed_s', 0):.1f} s; {kept})")
     if why:
-        raise OutputError(f"{why} The model was saved to {saved} instead.")
-    return 0
+        raise OutputError(f"{why} The model was saved to {path} instead.")
+    return code

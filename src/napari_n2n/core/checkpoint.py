@@ -116,12 +116,16 @@ def migrate(payload: dict, version: int) -> dict:
     return payload
 
 
-def save_checkpoint(path: str | os.PathLike, tensors: dict, model_file: ModelFile, *, overwrite: bool = False) -> Path:
-    """Write ``tensors`` (name → torch.Tensor) and ``model_file`` to ``path`` atomically.
+def write_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str], *,
+                      overwrite: bool = False, what: str = "model file") -> Path:
+    """Write ``tensors`` (name → torch.Tensor) and string ``metadata`` to ``path`` atomically.
 
     ``path`` may be a :class:`~napari_n2n.core.files.Destination` checked before training (then
     its ``overwrite`` applies, and a file that another run wrote meanwhile is not replaced);
-    a plain path is checked now. The file gets the user's umask, like any file they create.
+    a plain path is checked now. The bytes go to a temporary file beside it, flushed, then
+    renamed into place: a crash or a kill during the write leaves any earlier file intact. The
+    file gets the user's umask. The model files and the training states
+    (:mod:`napari_n2n.core.resume`) are both written here.
 
     Raises
     ------
@@ -131,12 +135,74 @@ def save_checkpoint(path: str | os.PathLike, tensors: dict, model_file: ModelFil
     """
     from safetensors.torch import save
 
-    destination = path if isinstance(path, Destination) else Destination(
-        path, overwrite=overwrite, what="model file")
-    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "payload": model_file.to_json()}
-    data = save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, metadata=meta)
+    destination = path if isinstance(path, Destination) else Destination(path, overwrite=overwrite, what=what)
+    data = save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, metadata=metadata)
     # safetensors' save_file writes its own temporary file (mode 600): the bytes go through ours
     return destination.write(lambda tmp: tmp.write_bytes(data))
+
+
+def read_header(path: str | os.PathLike, *, fmt: str, newest: int, not_ours: str,
+                what: str = "Model file") -> tuple[int, dict, dict]:
+    """Read the header of a file written by :func:`write_safetensors`: ``(format_version, payload, layout)``.
+
+    No tensor is read. ``fmt`` is the expected ``format`` entry of the metadata and ``newest``
+    the newest format version this napari-n2n reads; ``not_ours`` is the message for a file
+    that is not of that format (or truncated, or corrupted); ``what`` names the kind of file;
+    ``layout`` maps each tensor's name to ``(shape, safetensors dtype)``.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, a folder, truncated, corrupted, of another format, or newer.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import safe_open
+
+    path = Path(path)
+    if path.is_dir():
+        raise ModelFileError(f"{what} {path} is a folder. Give the path of the file.")
+    if not path.is_file():
+        raise ModelFileError(f"{what} {path} does not exist. Check the path, or train a model first.")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            layout = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(not_ours) from exc
+    if meta.get("format") != fmt:
+        raise ModelFileError(not_ours)
+    text = str(meta.get("format_version", "1")).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ModelFileError(f"{path} has an unreadable format version ({meta.get('format_version')!r}, not a "
+                             "whole number from 1); it is corrupted. Retrain or use another file.")
+    version = int(text)
+    if version > newest:
+        raise ModelFileError(
+            f"{path} was written by a newer napari-n2n (file format {version}, this version reads up to "
+            f"{newest}). Upgrade napari-n2n to load it."
+        )
+    try:
+        payload = json.loads(meta["payload"])
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(not_ours) from exc
+    return version, payload, layout
+
+
+def read_tensors(path: str | os.PathLike, not_ours: str) -> dict:
+    """All tensors of a safetensors file (name → torch.Tensor); ``not_ours`` is the message if it cannot be read."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(not_ours) from exc
+
+
+def save_checkpoint(path: str | os.PathLike, tensors: dict, model_file: ModelFile, *, overwrite: bool = False) -> Path:
+    """Write ``tensors`` (name → torch.Tensor) and ``model_file`` to ``path`` atomically (see :func:`write_safetensors`)."""
+    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "payload": model_file.to_json()}
+    return write_safetensors(path, tensors, meta, overwrite=overwrite, what="model file")
 
 
 def estimated_size(unet, channel_groups: list, steps: int) -> int:
@@ -161,50 +227,21 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, ModelFile]:
         If the file is missing, truncated, corrupted, not a napari-n2n model, from a newer
         version, or inconsistent; the message is one line that names the file.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
-
-    path = Path(path)
-    if path.is_dir():
-        raise ModelFileError(f"Model file {path} is a folder. Give the path of a .n2n file.")
-    if not path.is_file():
-        raise ModelFileError(f"Model file {path} does not exist. Check the path, or train a model first.")
     not_ours = (
         f"{path} is not a napari-n2n model file (or it is truncated or corrupted). "
         "Choose a .n2n file saved by napari-n2n, or train a new model."
     )
+    version, payload, layout = read_header(path, fmt=FORMAT, newest=FORMAT_VERSION, not_ours=not_ours)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            layout = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(not_ours) from exc
-    if meta.get("format") != FORMAT:
-        raise ModelFileError(not_ours)
-    text = str(meta.get("format_version", "1")).strip()
-    if not text.isdigit() or int(text) < 1:
-        raise ModelFileError(f"{path} has an unreadable format version ({meta.get('format_version')!r}, not a "
-                             "whole number from 1); it is corrupted. Retrain or use another file.")
-    version = int(text)
-    if version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} was written by a newer napari-n2n (file format {version}, this version reads up to "
-            f"{FORMAT_VERSION}). Upgrade napari-n2n to load it."
-        )
-    try:
-        payload = json.loads(meta["payload"])
         if not isinstance(payload, dict):
             raise TypeError("the metadata is not a JSON object")
         model_file = ModelFile.from_payload(migrate(payload, version))
         check_model_file(model_file, layout)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from exc
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ModelFileError(f"{path}: {_not_usable(f'its metadata is malformed ({exc})')}") from exc
-    try:
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(not_ours) from exc
+    tensors = read_tensors(path, not_ours)
     import torch
 
     bad = next((k for k, t in tensors.items() if not bool(torch.isfinite(t).all())), None)

@@ -88,3 +88,26 @@ def require_same_shape(a, b, *, names: tuple[str, str] = ("the input", "the targ
     if sa != sb:
         raise InputError(f"{_cap(names[1])} has shape {sb} but {names[0]} has {sa}; the two images of a pair must "
                          "show the same scene with the same shape (crop or register them first).")
+
+
+def require_training_data(input, target, clean, *, mode: str):
+    """The checks of a training run's arrays: numbers, a target exactly when ``mode`` needs one,
+    equal shapes, not empty, no NaN or Inf. Returns ``(input, target, clean)`` (lists become arrays)."""
+    input = require_numeric(input, "the input")
+    target = None if target is None else require_numeric(target, "the target")
+    clean = None if clean is None else require_numeric(clean, "the clean image")
+    if mode == "nb2nb" and target is not None:
+        raise InputError("Single-image mode (nb2nb) takes no target; remove the target or choose mode n2n.")
+    if mode != "nb2nb" and target is None:
+        raise InputError(
+            f"Mode {mode} needs a target image (the second noisy copy for n2n, the clean image for n2c). "
+            "With only one noisy image, choose mode nb2nb."
+        )
+    for name, arr in (("the target", target), ("the clean image", clean)):
+        if arr is not None:
+            require_same_shape(input, arr, names=("the input", name))
+    for name, arr in (("the input", input), ("the target", target), ("the clean image", clean)):
+        if arr is not None:
+            require_not_empty(arr, name)
+            require_finite(arr, name)
+    return input, target, clean

@@ -4,7 +4,7 @@ and tiled prediction (:meth:`~napari_n2n.core.denoiser.Denoiser.predict_iter`).
 Each event is a small frozen dataclass. Consumers (the command line's progress bar, the
 widgets' training session) dispatch on the type; a training run yields, in order, one
 :class:`Started`, then :class:`Progress` (every step on the CPU, every few steps on a GPU),
-:class:`Validated` and :class:`Preview` as they happen, and one :class:`Finished`.
+:class:`Validated`, :class:`Preview` and :class:`Checkpointed` as they happen, and one :class:`Finished`.
 """
 
 from __future__ import annotations
@@ -90,6 +90,14 @@ class Preview:
 
 
 @dataclass(frozen=True)
+class Checkpointed:
+    """The run's resumable state was written to ``path`` after ``step`` (see :mod:`napari_n2n.core.resume`)."""
+
+    step: int
+    path: str
+
+
+@dataclass(frozen=True)
 class Finished:
     """The run ended: ``steps_done`` steps in ``elapsed_s`` seconds, for ``reason``.
 
@@ -115,4 +123,4 @@ class TileProgress:
 
 
 #: any event of a training run
-Event = Started | Progress | Validated | Preview | Finished
+Event = Started | Progress | Validated | Preview | Checkpointed | Finished

@@ -41,22 +41,25 @@ def fraction_done(step: int, steps: int, t_start: float, budget: float | None) -
 
 
 def progress_event(config, *, loss: float, step: int, offset: int, total: int, t0: float, t_group: float,
-                   budget: float | None, n_groups: int, learning_rate: float, patches_per_epoch: float) -> Progress:
+                   budget: float | None, n_groups: int, learning_rate: float, patches_per_epoch: float,
+                   processes: int = 1) -> Progress:
     """The :class:`Progress` of a training run after ``step`` steps of its current model.
 
     ``offset`` steps were done by the models before it, of ``total``; ``t0`` and ``t_group``
-    are when the run and this model started; ``budget`` is this model's share of the time
-    budget. ``limit`` says whether the steps or the time budget will end the run first.
+    are when the run and this model started (earlier by the time of a resumed run); ``budget``
+    is this model's share of the time budget; ``processes`` train together, each on a batch of
+    ``config.batch_size``. ``limit`` says whether the steps or the time budget will end the run first.
     """
     now = time.perf_counter()
-    rate = step * config.batch_size / max(now - t_group, 1e-9)
-    remaining = (total - offset - step) * config.batch_size / max(rate, 1e-9)
+    batch = config.batch_size * processes  # patches per step, over all processes
+    rate = step * batch / max(now - t_group, 1e-9)
+    remaining = (total - offset - step) * batch / max(rate, 1e-9)
     limit = "steps"
     if budget is not None:
         left = max(budget * n_groups - (now - t0), 0.0)
         if left < remaining:
             remaining, limit = left, "time"
-    return Progress(step=offset + step, total_steps=total, epoch=step * config.batch_size / max(patches_per_epoch, 1e-9),
+    return Progress(step=offset + step, total_steps=total, epoch=step * batch / max(patches_per_epoch, 1e-9),
                     train_loss=loss, patches_per_s=rate, elapsed_s=now - t0, eta_s=remaining,
                     learning_rate=learning_rate, fraction=(offset + fraction_done(step, config.steps, t_group, budget)
                                                            * config.steps) / total,

@@ -182,20 +182,25 @@ class PatchSampler:
             require_finite(block, "the image", where=view.where(n, sl, "patch"))
         return self.norm.apply(block, self.channels)
 
-    def sample_batch(self, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """A random training batch ``(x, y)``, each ``(B, C, *read_patch)`` float32 (``y`` None for nb2nb)."""
+    def sample_batch(self, batch_size: int, *, rng: np.random.Generator | None = None
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+        """A random training batch ``(x, y)``, each ``(B, C, *read_patch)`` float32 (``y`` None for nb2nb).
+
+        The random choices come from ``rng`` (default: the sampler's own generator, seeded by ``seed``).
+        """
+        rng = self.rng if rng is None else rng
         xs, ys = [], []
         for _ in range(batch_size):
-            n = self.train_samples[int(self.rng.integers(len(self.train_samples)))]
+            n = self.train_samples[int(rng.integers(len(self.train_samples)))]
             sl = tuple(
                 slice(o, o + p)
-                for o, p in ((int(self.rng.integers(a, b - p + 1)), p) for (a, b), p in zip(self.train_box, self.read_patch))
+                for o, p in ((int(rng.integers(a, b - p + 1)), p) for (a, b), p in zip(self.train_box, self.read_patch))
             )
             x = self._read(self.inp, n, sl)
             y = self._read(self.target, n, sl)
             if self.augment:
-                x, y = augment([x, y], self.rng, self.inp.spatial_ndim)
-            if self.symmetric and y is not None and self.rng.random() < 0.5:
+                x, y = augment([x, y], rng, self.inp.spatial_ndim)
+            if self.symmetric and y is not None and rng.random() < 0.5:
                 x, y = y, x
             xs.append(x)
             ys.append(y)

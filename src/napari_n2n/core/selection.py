@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .events import Validated
 from .metrics import psnr_from_mse
 from .sampling import PatchSampler
 
@@ -63,6 +64,21 @@ def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device
     if n_pix and data_range:
         psnr = psnr_from_mse(sq_err / n_pix * scale**2, data_range)
     return ValidationResult(float(np.mean(losses)), psnr)
+
+
+def validate_and_offer(model, sampler: PatchSampler, objective, policy, history: dict, *, step: int,
+                       **options) -> Validated | None:
+    """Validate ``model`` (``options`` as :func:`validate`), offer it to ``policy``, record it in ``history``.
+
+    Returns the :class:`~napari_n2n.core.events.Validated` event, or ``None`` if stopped meanwhile.
+    """
+    result = validate(model, sampler, objective, **options)
+    if result is None:
+        return None
+    is_best = policy.offer(model, step, result)
+    for key, value in (("val_step", step), ("val_loss", result.loss), ("val_psnr", result.psnr)):
+        history[key].append(value)
+    return Validated(step=step, val_loss=result.loss, psnr=result.psnr, is_best=is_best)
 
 
 def data_range(clean, view) -> float:

@@ -1,9 +1,10 @@
 """The Train widget's settings: the few chosen up front, the rest in a collapsed "Advanced" section.
 
 Up front: the input and target layers, the axes, the mode, how long to train (minutes or
-steps), the preset (network, patch and batch size from :mod:`napari_n2n.core.presets`) and the
-device. Under *Advanced*: the clean reference (for PSNR only; filled in from the layers'
-metadata), the loss, the network, patch and batch size, learning rate, the device in use and
+steps), the preset (network, patch and batch size from :mod:`napari_n2n.core.presets`), where to start
+(a new network or a trained model to fine-tune, :mod:`._start`) and the device. Under *Advanced*: the clean reference (for PSNR only; filled in from the layers'
+metadata), the loss, the network (hidden when a model to start from gives it), whether to keep
+that model's normalisation, patch and batch size, learning rate, the device in use and
 the preview options. :func:`build_settings` adds them to the widget (as attributes, so scripts
 and tests set ``widget.steps.value`` and so on); :func:`training_config` reads them back as a
 :class:`~napari_n2n.core.config.TrainConfig`. A later section (e.g. "start from a model") is
@@ -19,6 +20,7 @@ from ._axes import AxesField
 from ._base import row
 from ._device import DEVICES
 from ._layers import compact, layer_choices
+from ._start import StartFrom
 
 NONE_TARGET = "none — single image"
 NONE_CLEAN = "none"
@@ -99,14 +101,19 @@ def build_settings(widget, viewer) -> tuple[list, Container]:
     w.device_label = Label(label="in use", value="checking…")
     w.show_preview = CheckBox(text="live preview on the visible region", value=True)
     w.keep_preview = CheckBox(text="keep the preview layer after training", value=False)
-    advanced = row(w.clean_layer, w.loss, w.network, w.patch_size, w.batch_size, w.learning_rate, w.device_label,
-                   w.show_preview, w.keep_preview, layout="vertical", labels=True)
-    compact(w.input_layer, w.target_layer, w.clean_layer, w.mode, w.preset, w.device, w.loss, w.network)
+    w.start_from = StartFrom(on_change=lambda entry: setattr(w.network, "visible", entry is None))
+    start_row = row(w.start_from.model, w.start_from.load_button, label="start from")
+    advanced = row(w.clean_layer, w.loss, w.network, w.start_from.keep_normalization, w.patch_size, w.batch_size,
+                   w.learning_rate, w.device_label, w.show_preview, w.keep_preview, layout="vertical", labels=True)
+    compact(w.input_layer, w.target_layer, w.clean_layer, w.mode, w.preset, w.device, w.loss, w.network,
+            w.start_from.model)
     w.budget.changed.connect(lambda _=None: show_budget(w))
     w.preset.changed.connect(lambda _=None: apply_preset(w))
     show_budget(w)
     apply_preset(w)
-    return [w.input_layer, w.target_layer, w.axes, w.mode, budget_row, w.preset, w.device], advanced
+    # preset and device share a row: with the start row the dock still fits a 1080-line screen beside the others
+    setup_row = row(w.preset, w.device, label="preset, device")
+    return [w.input_layer, w.target_layer, w.axes, w.mode, budget_row, setup_row, start_row], advanced
 
 
 def show_budget(w) -> None:
@@ -128,7 +135,8 @@ def training_config(w):
     """The :class:`~napari_n2n.core.config.TrainConfig` the settings of ``w`` describe."""
     from ..core.config import TrainConfig
 
-    depth, base = PRESETS[w.network.value].network
+    # a model to start from gives the network
+    depth, base = PRESETS[w.network.value].network if w.start_from.entry is None else (None, None)
     if w.budget.value == "time":
         budget = dict(steps=TIMED_STEPS, time_budget_s=60.0 * float(w.minutes.value), val_every=TIMED_VAL_EVERY)
     else:

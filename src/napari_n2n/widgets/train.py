@@ -72,7 +72,8 @@ class TrainWidget(ViewerWidget):
         #: the fields of the form (disabled while training)
         self.settings = [self.input_layer, self.target_layer, self.axes, self.mode, self.budget, self.minutes,
                          self.steps, self.preset, self.device, self.clean_layer, self.loss, self.network,
-                         self.patch_size, self.batch_size, self.learning_rate, self.keep_preview]
+                         self.patch_size, self.batch_size, self.learning_rate, self.keep_preview,
+                         *self.start_from.widgets]
         buttons = row(self.train_button, self.stop_button, self.save_button)
         self.extend(basic)
         #: the collapsed "Advanced" section (a superqt ``QCollapsible``)
@@ -219,7 +220,7 @@ class TrainWidget(ViewerWidget):
         data = {role: snap.data for role, snap in snapshots.items()}
         axes = parse_axes(self.axes.value)
         return Trainer(data["input"], data.get("target"), axes=axes, config=config, clean=data.get("clean"),
-                       noise=n2n_meta(layer).get("noise"))
+                       noise=n2n_meta(layer).get("noise"), **self.start_from.trainer_options())
 
     # ---- public actions -----------------------------------------------------------------------------
     def start(self, _=None) -> TrainingSession | None:
@@ -391,6 +392,7 @@ class TrainWidget(ViewerWidget):
             PAIRS.made.disconnect(self._on_pair_made)
         except (TypeError, ValueError, RuntimeError):
             pass
+        self.start_from.disconnect()
         super().teardown()
         self.preview.release()
         self.plot.release()
