@@ -122,5 +122,24 @@ class TileProgress:
     n_samples: int
 
 
+@dataclass(frozen=True)
+class ChunkProgress:
+    """Prediction to a chunked store: ``done`` of ``total`` units of work of ``stage`` are finished.
+
+    ``stage`` is ``"denoise"`` (units of the image: chunks plus a halo, see
+    :mod:`napari_n2n.core.chunked`) or ``"pyramid"`` (chunks of the lower-resolution levels).
+    ``skipped`` units were done by an earlier run (resumed). ``fraction`` is the share of the
+    stage done, the unit in progress included; ``voxels_per_s`` the output voxels denoised per
+    second by this run so far.
+    """
+
+    stage: Literal["denoise", "pyramid"]
+    done: int
+    total: int
+    skipped: int = 0
+    fraction: float = 0.0
+    voxels_per_s: float = 0.0
+
+
 #: any event of a training run
 Event = Started | Progress | Validated | Preview | Checkpointed | Finished

@@ -74,6 +74,12 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
+def inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
+    """Whether ``path`` lies inside the folder ``folder`` (links followed; a path is not inside itself)."""
+    p, f = os.path.realpath(path), os.path.realpath(folder)
+    return p != f and os.path.isdir(f) and os.path.commonpath([p, f]) == f
+
+
 @dataclass(frozen=True)
 class _Seen:
     """What was at the destination when it was checked (to notice another writer)."""
@@ -159,6 +165,11 @@ class Destination:
             if same_file(source, path):
                 same = "" if os.path.abspath(source) == os.path.abspath(self.given) else f" ({source})"
                 raise self._fail(f"it is also an input of this run{same}, which writing would destroy",
+                                 "Choose another name")
+            if inside(path, source):
+                raise self._fail(f"it is inside the input {source}, which writing would change", "Choose a place outside it")
+            if inside(source, path):
+                raise self._fail(f"the input {source} is inside it, and replacing it would destroy the input",
                                  "Choose another name")
         try:
             st = os.stat(path)
@@ -253,6 +264,15 @@ class Destination:
         """
         with self.staged() as tmp:
             writer(tmp)
+        return self.given
+
+    def commit(self, tmp: Path) -> Path:
+        """Move ``tmp``, a file or folder written beside the destination by other means (a resumable
+        result, see :mod:`napari_n2n.ondisk`), into place as :meth:`staged` would; return the path."""
+        try:
+            self._commit(tmp)
+        except OSError as exc:
+            raise self._fail(reason(exc)) from exc
         return self.given
 
     def _commit(self, tmp: Path) -> None:

@@ -3,7 +3,8 @@
 :func:`read_image` returns an :class:`ImageData`: the pixels with the axes and pixel sizes the
 file states (``None`` / empty where it says nothing). :func:`write_image` writes through a
 :class:`~napari_n2n.core.files.Destination`, so every output is checked before the work and
-written atomically after it. Formats: TIFF (:mod:`.tiff`) and numpy ``.npy`` (:mod:`.npy`);
+written atomically after it. Formats: TIFF (:mod:`.tiff`), numpy ``.npy`` (:mod:`.npy`),
+OME-Zarr (:mod:`.omezarr`) and NIfTI (:mod:`.nifti`), the last two with the ``io`` extra;
 another format is a class with ``name``, ``suffixes``, ``read`` and ``write`` (see
 :class:`ImageFormat`) passed to :func:`register`.
 
@@ -24,13 +25,17 @@ from ..core.checks import require_not_empty, require_numeric
 from ..core.errors import InputError
 from ..core.files import Destination
 from ._formats import FORMATS, ImageData, ImageFormat, format_for, register
+from .nifti import NiftiFormat
 from .npy import NpyFormat
+from .omezarr import OmeZarrFormat
 from .tiff import TiffFormat
 
 __all__ = ["FORMATS", "ImageData", "ImageFormat", "format_for", "read_image", "register", "write_image"]
 
 register(NpyFormat())
 register(TiffFormat())
+register(NiftiFormat())
+register(OmeZarrFormat())
 
 
 def read_image(path: str | os.PathLike, what: str = "image") -> ImageData:
@@ -52,14 +57,18 @@ def read_image(path: str | os.PathLike, what: str = "image") -> ImageData:
 
 
 def write_image(destination: Destination | str | os.PathLike, data, *, axes: str | None = None,
-                pixel_size: dict | None = None, unit: str | None = None, overwrite: bool = False) -> Path:
+                pixel_size: dict | None = None, unit: str | None = None, translation: dict | None = None,
+                extra: dict | None = None, overwrite: bool = False) -> Path:
     """Write ``data`` atomically in the format of the destination's suffix; return its path.
 
     ``destination`` is a :class:`~napari_n2n.core.files.Destination` checked earlier (before
     the work that made ``data``), or a path, checked now (``overwrite`` allows replacing an
-    existing file). ``axes`` and ``pixel_size`` are stored where the format can hold them.
+    existing file). ``axes``, ``pixel_size``, ``translation`` and the format's own ``extra``
+    (see :class:`ImageData`; ``**image.metadata()`` passes an input's) are stored where the
+    format can hold them.
     """
     fmt = format_for(destination, writing=True)
     if not isinstance(destination, Destination):
         destination = Destination(destination, overwrite=overwrite, folder=getattr(fmt, "folder", False))
-    return destination.write(lambda tmp: fmt.write(tmp, data, axes=axes, pixel_size=pixel_size, unit=unit))
+    return destination.write(lambda tmp: fmt.write(tmp, data, axes=axes, pixel_size=pixel_size, unit=unit,
+                                                   translation=translation, extra=extra))

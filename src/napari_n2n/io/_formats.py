@@ -29,6 +29,12 @@ class ImageData:
         Unit of ``pixel_size`` (``"µm"``, ...), where the file says.
     source : str
         The path it was read from.
+    translation : dict
+        Position of the first pixel along the axes the file gives one for (OME-Zarr
+        translation, NIfTI origin), in ``unit``. Empty when the file says nothing.
+    extra : dict
+        What only the same format can write back (a NIfTI file's affine and header); a
+        writer of another format ignores it.
     """
 
     data: object
@@ -36,6 +42,8 @@ class ImageData:
     pixel_size: dict = field(default_factory=dict)
     unit: str | None = None
     source: str = ""
+    translation: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -45,12 +53,17 @@ class ImageData:
     def ndim(self) -> int:
         return len(self.data.shape)
 
+    def metadata(self) -> dict:
+        """The keyword options of :func:`~napari_n2n.io.write_image` that carry this image's metadata (not its axes)."""
+        return dict(pixel_size=self.pixel_size, unit=self.unit, translation=self.translation, extra=self.extra)
+
 
 class ImageFormat(Protocol):
     """One file format: a name, its suffixes, a reader and a writer.
 
     ``read(path)`` returns an :class:`ImageData` (user errors as :class:`InputError`);
-    ``write(path, data, axes=..., pixel_size=..., unit=...)`` writes a new file at ``path``
+    ``write(path, data, axes=..., pixel_size=..., unit=..., translation=..., extra=...)`` writes a
+    new file at ``path``
     (the temporary file of a :class:`~napari_n2n.core.files.Destination`: a format never
     writes to the destination itself). ``sniff(path)``, where given, tells whether a file
     of an unknown suffix is of this format. A format whose files are folders (zarr) sets
@@ -63,7 +76,7 @@ class ImageFormat(Protocol):
     def read(self, path: Path) -> ImageData: ...
 
     def write(self, path: Path, data, *, axes: str | None = None, pixel_size: dict | None = None,
-              unit: str | None = None) -> None: ...
+              unit: str | None = None, translation: dict | None = None, extra: dict | None = None) -> None: ...
 
 
 #: the registered formats, in the order they are tried for files of unknown suffix

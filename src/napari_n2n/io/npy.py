@@ -32,6 +32,6 @@ class NpyFormat:
                              f"{str(exc).splitlines()[0] if str(exc) else 'empty file'}). Save it with numpy.save.") from exc
         return ImageData(data, source=str(path))
 
-    def write(self, path: Path, data, *, axes=None, pixel_size=None, unit=None) -> None:
+    def write(self, path: Path, data, *, axes=None, pixel_size=None, unit=None, **_) -> None:
         with open(path, "wb") as f:  # a file object: numpy.save would add .npy to a name without it
             np.save(f, np.asarray(data), allow_pickle=False)

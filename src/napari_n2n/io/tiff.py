@@ -5,6 +5,10 @@ tifffile's own JSON metadata, and from the samples per pixel (``S``: an RGB(A) i
 They are translated to napari-n2n's letters: ``S`` (colour samples) and ``C`` become ``C``;
 ``T``, ``Z``, ``Y``, ``X`` stay; a file whose axes include anything else (``Q`` unknown, ``I``
 an unlabelled sequence of pages) says nothing usable, so its axes are ``None``.
+
+A file larger than :data:`LAZY_BYTES` is opened lazily (tifffile's zarr view of its first
+series, ``aszarr``, when zarr from the ``io`` extra is installed): the tiler then reads it block
+by block and never holds it whole.
 """
 
 from __future__ import annotations
@@ -22,6 +26,17 @@ _LETTERS = {"S": "C", "C": "C", "T": "T", "Z": "Z", "Y": "Y", "X": "X"}
 #: micrometres per TIFF resolution unit (2: inch, 3: centimetre)
 _UNIT_UM = {2: 25400.0, 3: 10000.0}
 _MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+#: files whose first series is larger than this are read lazily (where zarr is installed)
+LAZY_BYTES = 1 << 30
+
+
+def _lazy(series):
+    """A zarr array over ``series`` (level 0) that reads on demand, or None without zarr."""
+    try:
+        import zarr
+    except ImportError:
+        return None
+    return zarr.open(series.aszarr(level=0), mode="r")
 
 
 def our_axes(tiff_axes: str) -> str | None:
@@ -77,12 +92,19 @@ class TiffFormat:
     def read(self, path: Path) -> ImageData:
         import tifffile
 
+        data = None
         try:
-            with tifffile.TiffFile(path) as tf:
+            tf = tifffile.TiffFile(path)
+            try:
                 series = tf.series[0]
-                data = series.asarray()
+                data = _lazy(series) if series.nbytes > LAZY_BYTES else None
+                if data is None:
+                    data = series.asarray()
                 axes = our_axes(series.axes)
                 sizes, unit = _pixel_sizes(tf)
+            finally:
+                if isinstance(data, np.ndarray) or data is None:  # a lazy view keeps the file open
+                    tf.close()
         except Exception as exc:  # tifffile raises many types for damaged or foreign files
             raise InputError(f"{path} is not a readable TIFF image ({type(exc).__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else ''}). Give a .tif/.tiff file.") from exc
@@ -91,7 +113,7 @@ class TiffFormat:
         return ImageData(data, axes=axes, pixel_size=sizes, unit=unit, source=str(path))
 
     def write(self, path: Path, data, *, axes: str | None = None, pixel_size: dict | None = None,
-              unit: str | None = None) -> None:
+              unit: str | None = None, **_) -> None:  # TIFF has no place for a translation
         import tifffile
 
         data = np.asarray(data)

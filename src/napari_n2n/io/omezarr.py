@@ -1,0 +1,332 @@
+"""OME-Zarr images (OME-NGFF 0.5 on zarr v3; 0.4 read too): level 0 read lazily, written with axes,
+pixel size, translation and a pyramid.
+
+Reading opens the store without loading it: :attr:`ImageData.data` is level 0 of the first
+multiscale image as a zarr array, read block by block by the tiler. A bare zarr array (no OME
+metadata) is read as an array whose axes are its dimension names, where those are axis
+letters. Writing creates an image the way napari-ome-zarr and other OME-Zarr readers expect
+it: axes ordered time, channel, space (the data are transposed where needed), a scale and a
+translation per level, levels halved in Y and X down to :data:`PYRAMID_MIN` pixels, chunks of
+a few MB compressed with blosc-zstd. The metadata are built with yaozarrs' models (so they are
+valid OME-NGFF 0.5), the arrays with zarr-python ≥ 3. Both come with the ``io`` extra.
+
+The chunked, resumable writer of a prediction (:mod:`napari_n2n.ondisk`) creates the store
+with :func:`create_image`, fills level 0 chunk by chunk and builds the pyramid with
+:func:`write_pyramid`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import InputError
+from ._formats import ImageData
+from ._support import ome_unit, require, short_unit
+
+#: levels of the pyramid are halved in Y and X until both fit in this many pixels
+PYRAMID_MIN = 256
+#: at most this many levels (level 0 included)
+MAX_LEVELS = 8
+#: napari-n2n's own group attributes (beside "ome"): how the image was made, whether it is complete
+ATTRS_KEY = "napari_n2n"
+#: axis letters in the order OME-NGFF requires (time, then channel or a custom axis, then space)
+_ORDER = "TSCZYX"
+_TYPES = {"T": "time", "C": "channel", "Z": "space", "Y": "space", "X": "space"}
+
+
+def _zarr(what: str = "Reading OME-Zarr"):
+    return require("zarr", what)
+
+
+def _is_store(path: Path) -> bool:
+    return path.is_dir() and any((path / n).exists() for n in ("zarr.json", ".zgroup", ".zarray"))
+
+
+# ---- reading -------------------------------------------------------------------------------------
+def _axis_letter(axis) -> str | None:
+    """napari-n2n's letter for an OME axis (a dict, or a name in OME 0.3), or None."""
+    name, kind = (axis, None) if isinstance(axis, str) else (str(axis.get("name", "")), axis.get("type"))
+    name = name.lower()
+    if kind == "time" or (kind is None and name == "t"):
+        return "T"
+    if kind == "channel" or (kind is None and name == "c"):
+        return "C"
+    if name in ("z", "y", "x") and kind in (None, "space"):
+        return name.upper()
+    return None
+
+
+def _transforms(items) -> tuple[list[float] | None, list[float] | None]:
+    scale = translation = None
+    for t in items or []:
+        if t.get("type") == "scale" and "scale" in t:
+            scale = [float(v) for v in t["scale"]]
+        elif t.get("type") == "translation" and "translation" in t:
+            translation = [float(v) for v in t["translation"]]
+    return scale, translation
+
+
+def _multiscale(node, path: Path) -> dict:
+    attrs = dict(node.attrs)
+    ome = attrs.get("ome", attrs)
+    ms = ome.get("multiscales") if isinstance(ome, dict) else None
+    if ms:
+        return ms[0]
+    if isinstance(ome, dict) and ("plate" in ome or "bioformats2raw.layout" in ome or "well" in ome):
+        raise InputError(f"{path} is an OME-Zarr collection (plate, well or bioformats2raw), not one image. "
+                         f"Give the path of one image inside it, e.g. {path / '0'}.")
+    raise InputError(f"{path} is a zarr group but not an OME-Zarr image (it has no multiscales metadata). Give an "
+                     "OME-Zarr image, or the path of a zarr array inside it.")
+
+
+def read_ome_zarr(path: Path) -> ImageData:
+    """Level 0 of the OME-Zarr image at ``path`` (lazily) with its axes, pixel sizes, unit and translation."""
+    zarr = _zarr()
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as exc:  # zarr raises many types for folders that are not stores
+        raise InputError(f"{path} is not a readable zarr store ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}). Give an OME-Zarr image.") from exc
+    if isinstance(node, zarr.Array):
+        names = getattr(node.metadata, "dimension_names", None) or ()
+        letters = [_axis_letter(n) for n in names if n]
+        axes = "".join(letters) if len(letters) == node.ndim and None not in letters else None
+        return ImageData(node, axes=axes if axes and len(set(axes)) == len(axes) else None, source=str(path))
+    ms = _multiscale(node, path)
+    datasets = ms.get("datasets") or []
+    if not datasets:
+        raise InputError(f"{path}: its multiscales metadata list no datasets. The store is damaged; rewrite it.")
+    try:
+        level0 = node[datasets[0]["path"]]
+    except KeyError as exc:
+        raise InputError(f"{path}: level 0 ({datasets[0]['path']!r}) named in its metadata is missing. The store "
+                         "is incomplete or damaged; rewrite it.") from exc
+    meta_axes = ms.get("axes") or []
+    letters = [_axis_letter(a) for a in meta_axes]
+    axes = "".join(letters) if len(letters) == level0.ndim and None not in letters else None
+    if axes and len(set(axes)) != len(axes):
+        axes = None
+    scale, translation = _transforms(datasets[0].get("coordinateTransformations"))
+    outer_scale, outer_translation = _transforms(ms.get("coordinateTransformations"))
+    if outer_scale and scale:
+        scale = [a * b for a, b in zip(scale, outer_scale)]
+        translation = [t * s for t, s in zip(translation or [0.0] * len(scale), outer_scale)]
+    if outer_translation:
+        translation = [a + b for a, b in zip(translation or [0.0] * len(outer_translation), outer_translation)]
+    sizes, origin, unit = {}, {}, None
+    if axes:
+        for i, letter in enumerate(axes):
+            if letter in "ZYX":
+                if scale and i < len(scale):
+                    sizes[letter] = scale[i]
+                if translation and i < len(translation) and translation[i] != 0:
+                    origin[letter] = translation[i]
+                if unit is None and isinstance(meta_axes[i], dict):
+                    unit = short_unit(meta_axes[i].get("unit"))
+    return ImageData(level0, axes=axes, pixel_size=sizes, unit=unit if sizes else None, source=str(path),
+                     translation=origin)
+
+
+# ---- writing -------------------------------------------------------------------------------------
+def ome_axes(axes: str) -> str:
+    """``axes`` in the order OME-NGFF requires (``"TCZYX"``-like); refuses what it cannot hold."""
+    if "S" in axes and "C" in axes:
+        raise InputError(f"An OME-Zarr image has at most one channel-like axis; axes {axes!r} have both S and C. "
+                         "Write a format without that limit (.tif, .npy), or merge S into T.")
+    return "".join(a for a in _ORDER if a in axes)
+
+
+def level_shapes(shape: tuple[int, ...], axes: str, levels: int | None = None) -> list[tuple[int, ...]]:
+    """Shapes of the pyramid's levels: Y and X halved (rounding up) per level.
+
+    ``levels=None`` adds levels until Y and X fit in :data:`PYRAMID_MIN` (at most :data:`MAX_LEVELS`).
+    """
+    iy, ix = axes.index("Y"), axes.index("X")
+    shapes = [tuple(int(s) for s in shape)]
+    while len(shapes) < (levels or MAX_LEVELS):
+        last = shapes[-1]
+        if levels is None and max(last[iy], last[ix]) <= PYRAMID_MIN:
+            break
+        if last[iy] == 1 and last[ix] == 1:
+            break
+        nxt = list(last)
+        nxt[iy], nxt[ix] = math.ceil(last[iy] / 2), math.ceil(last[ix] / 2)
+        shapes.append(tuple(nxt))
+    return shapes
+
+
+def default_chunks(shape: tuple[int, ...], axes: str, *, spatial: tuple[int, ...] = (1, 1024, 1024)) -> tuple[int, ...]:
+    """Chunks of a level: one per T/S index, every channel together, ``spatial`` (Z, Y, X) clipped to the shape."""
+    size = dict(zip("ZYX", spatial))
+    return tuple(min(int(s), size[a]) if a in size else (int(s) if a == "C" else 1) for a, s in zip(axes, shape))
+
+
+def image_metadata(axes: str, n_levels: int, *, pixel_size: dict | None = None, unit: str | None = None,
+                   translation: dict | None = None) -> dict:
+    """The ``"ome"`` attributes of an image with ``axes`` (OME order) and ``n_levels`` levels (valid OME-NGFF 0.5)."""
+    v05 = require("yaozarrs", "Writing OME-Zarr").v05
+    pixel_size, translation = pixel_size or {}, translation or {}
+    name = ome_unit(unit)
+    meta_axes = []
+    for a in axes:
+        if a == "T":
+            meta_axes.append(v05.TimeAxis(name="t"))
+        elif a == "C":
+            meta_axes.append(v05.ChannelAxis(name="c"))
+        elif a == "S":
+            meta_axes.append(v05.CustomAxis(name="s"))
+        else:
+            meta_axes.append(v05.SpaceAxis(name=a.lower(), unit=name if pixel_size.get(a) else None))
+    base = [float(pixel_size.get(a, 1.0)) if a in "ZYX" else 1.0 for a in axes]
+    origin = [float(translation.get(a, 0.0)) if a in "ZYX" else 0.0 for a in axes]
+    datasets = []
+    for level in range(n_levels):
+        f = [2**level if a in "YX" else 1 for a in axes]
+        scale = [b * k for b, k in zip(base, f)]
+        # a mean over k pixels is centred half a level-0 pixel per extra pixel further on
+        shift = [o + (k - 1) * b / 2 for o, b, k in zip(origin, base, f)]
+        transforms = [v05.ScaleTransformation(scale=scale)]
+        if any(shift):
+            transforms.append(v05.TranslationTransformation(translation=shift))
+        datasets.append(v05.Dataset(path=str(level), coordinateTransformations=transforms))
+    image = v05.Image(multiscales=[v05.Multiscale(axes=meta_axes, datasets=datasets)])
+    return image.model_dump(mode="json", exclude_none=True)
+
+
+def create_image(path: str | Path, shape: tuple[int, ...], dtype, axes: str, *, pixel_size: dict | None = None,
+                 unit: str | None = None, translation: dict | None = None, chunks: tuple[int, ...] | None = None,
+                 levels: int | None = None, attrs: dict | None = None):
+    """Create an empty OME-Zarr image at ``path`` (a new or empty folder); return the zarr group.
+
+    ``axes`` must be in OME order (:func:`ome_axes`); ``shape`` is level 0's. Levels follow
+    :func:`level_shapes`; every level has the chunks of level 0 (clipped to its shape).
+    ``attrs`` go to the group's ``napari_n2n`` attributes.
+    """
+    zarr = _zarr("Writing OME-Zarr")
+    from zarr.codecs import BloscCodec
+
+    if ome_axes(axes) != axes:
+        raise ValueError(f"axes {axes!r} are not in OME order")  # pragma: no cover - callers order them
+    shapes = level_shapes(shape, axes, levels)
+    chunks = tuple(chunks) if chunks else default_chunks(shape, axes)
+    group = zarr.open_group(str(path), mode="w", zarr_format=3)
+    group.attrs.update({"ome": image_metadata(axes, len(shapes), pixel_size=pixel_size, unit=unit,
+                                              translation=translation), ATTRS_KEY: dict(attrs or {})})
+    for level, s in enumerate(shapes):
+        group.create_array(str(level), shape=s, chunks=tuple(min(c, n) for c, n in zip(chunks, s)), dtype=dtype,
+                           compressors=(BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"),),
+                           dimension_names=[a.lower() for a in axes], fill_value=0)
+    return group
+
+
+def chunk_slices(shape: tuple[int, ...], chunks: tuple[int, ...]):
+    """Every chunk of an array of ``shape``, as a tuple of slices, in C order."""
+    ranges = [range(0, s, c) for s, c in zip(shape, chunks)]
+    for start in itertools.product(*ranges):
+        yield tuple(slice(a, min(a + c, s)) for a, c, s in zip(start, chunks, shape))
+
+
+def _halve(block: np.ndarray, iy: int, ix: int, dtype) -> np.ndarray:
+    """Mean over 2×2 pixels in Y and X (the last row or column of an odd size stands alone)."""
+    pad = [(0, 0)] * block.ndim
+    pad[iy], pad[ix] = (0, block.shape[iy] % 2), (0, block.shape[ix] % 2)
+    b = np.pad(block.astype(np.float32, copy=False), pad, mode="edge")
+    shape = list(b.shape)
+    shape[ix:ix + 1] = [shape[ix] // 2, 2]
+    shape[iy:iy + 1] = [shape[iy] // 2, 2]
+    mean = b.reshape(shape).mean(axis=(iy + 1, ix + 2))
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iub":
+        info = np.iinfo(dtype) if dtype.kind in "iu" else None
+        mean = np.clip(np.rint(mean), info.min if info else 0, info.max if info else 1)
+    return mean.astype(dtype)
+
+
+def write_pyramid(group, axes: str, *, should_stop=None):
+    """Fill levels 1, 2, ... of ``group`` from level 0, chunk by chunk (memory: a few chunks).
+
+    A generator: yields ``(done, total)`` chunks after each, so a caller can show progress and
+    stop between chunks (``should_stop()`` returning True stops it too).
+    """
+    iy, ix = axes.index("Y"), axes.index("X")
+    # the levels named in the metadata (listing the group would warn about the ledger beside them)
+    arrays = [group[d["path"]] for d in group.attrs["ome"]["multiscales"][0]["datasets"]]
+    total = sum(math.prod(math.ceil(s / c) for s, c in zip(a.shape, a.chunks)) for a in arrays[1:])
+    done = 0
+    for src, dst in zip(arrays, arrays[1:]):
+        for sl in chunk_slices(dst.shape, dst.chunks):
+            if should_stop is not None and should_stop():
+                return
+            read = list(sl)
+            read[iy] = slice(2 * sl[iy].start, min(2 * sl[iy].stop, src.shape[iy]))
+            read[ix] = slice(2 * sl[ix].start, min(2 * sl[ix].stop, src.shape[ix]))
+            dst[sl] = _halve(np.asarray(src[tuple(read)]), iy, ix, dst.dtype)
+            done += 1
+            yield done, total
+
+
+def _permuted(data, axes: str, order: str):
+    """A function reading a block of ``data`` (axes ``axes``) given slices in ``order``'s axes."""
+    perm = [axes.index(a) for a in order]
+    inverse = [order.index(a) for a in axes]
+
+    def read(sl: tuple[slice, ...]) -> np.ndarray:
+        return np.transpose(np.asarray(data[tuple(sl[i] for i in inverse)]), perm)
+    return read
+
+
+def write_ome_zarr(path: Path, data, *, axes: str | None, pixel_size: dict | None = None, unit: str | None = None,
+                   translation: dict | None = None, attrs: dict | None = None) -> None:
+    """Write ``data`` (any array with ``axes``; read block by block) as a new OME-Zarr image at ``path``."""
+    from ..core.axes import default_axes, validate_axes
+
+    axes = validate_axes(axes, data.ndim) if axes else default_axes(data.ndim)
+    order = ome_axes(axes)
+    shape = tuple(int(data.shape[axes.index(a)]) for a in order)
+    group = create_image(path, shape, np.dtype(data.dtype), order, pixel_size=pixel_size, unit=unit,
+                         translation=translation, attrs=dict(attrs or {}, complete=True))
+    level0, read = group["0"], _permuted(data, axes, order)
+    for sl in chunk_slices(level0.shape, level0.chunks):
+        level0[sl] = read(sl)
+    for _ in write_pyramid(group, order):
+        pass
+
+
+def n2n_attrs(path: str | Path) -> dict:
+    """napari-n2n's attributes of the OME-Zarr group at ``path`` (empty if none, or not a group)."""
+    zarr = _zarr()
+    try:
+        return dict(zarr.open_group(str(path), mode="r").attrs.get(ATTRS_KEY) or {})
+    except Exception:  # not a group, not a store: nothing of ours
+        return {}
+
+
+def update_n2n_attrs(path: str | Path, **values) -> None:
+    """Set napari-n2n's attributes of the group at ``path`` (merged with those there)."""
+    group = _zarr("Writing OME-Zarr").open_group(str(path), mode="r+")
+    group.attrs[ATTRS_KEY] = {**dict(group.attrs.get(ATTRS_KEY) or {}), **values}
+
+
+class OmeZarrFormat:
+    """``.ome.zarr`` / ``.zarr`` folders: OME-Zarr images (read lazily; written with a pyramid)."""
+
+    name = "OME-Zarr"
+    suffixes = (".ome.zarr", ".zarr")
+    folder = True
+
+    @staticmethod
+    def sniff(path: Path) -> bool:
+        return _is_store(path)
+
+    def read(self, path: Path) -> ImageData:
+        if not path.is_dir():
+            raise InputError(f"{path} is a file, but a zarr store is a folder. Give the folder of the OME-Zarr image.")
+        return read_ome_zarr(path)
+
+    def write(self, path: Path, data, *, axes: str | None = None, pixel_size: dict | None = None,
+              unit: str | None = None, translation: dict | None = None, **_) -> None:
+        write_ome_zarr(path, data, axes=axes, pixel_size=pixel_size, unit=unit, translation=translation)
