@@ -97,25 +97,44 @@ def _worker_threads() -> int:
     return max(1, available_cores() // per_task)
 
 
-def unit_task(spec: dict, index) -> tuple[int, ...]:
-    """Denoise and write one unit (runs on a worker); returns its index."""
+class InMemory:
+    """An input that is not a file (a dask, zarr or numpy array), sent to the workers as it is:
+    a dask or zarr array as its recipe (each worker reads or computes only its blocks), a numpy
+    array whole."""
+
+    def __init__(self, data):
+        self.data = data
+
+
+def unit_task(spec: dict, index, source) -> tuple[int, ...]:
+    """Denoise and write one unit (runs on a worker); returns its index.
+
+    ``source`` is the input's path, or an :class:`InMemory` holding the input.
+    """
     index = tuple(int(i) for i in index)
     den = load_model(spec["model"], _stamp(spec["model"]), spec["threads"] or _worker_threads())
-    data = _open_input(spec["input"], _stamp(spec["input"]) if os.path.isfile(spec["input"]) else (0, 0))
+    if isinstance(source, InMemory):
+        data = source.data
+    else:
+        data = _open_input(source, _stamp(source) if os.path.isfile(source) else (0, 0))
     out = _open_output(spec["output"])
-    predict_unit(den, data, out, UnitGrid(**spec["grid"]), index, dtype=spec["dtype"], **spec["options"])
+    import dask
+
+    with dask.config.set(scheduler="synchronous"):  # a dask input's blocks are computed here, not sent to the cluster
+        predict_unit(den, data, out, UnitGrid(**spec["grid"]), index, dtype=spec["dtype"], **spec["options"])
     return index
 
 
 # ---- on the client -------------------------------------------------------------------------------
-def predict_units_on_cluster(client, model_path: Path, input_path: str, output_path: Path, grid: UnitGrid, *,
+def predict_units_on_cluster(client, model_path: Path, source, output_path: Path, grid: UnitGrid, *,
                              ledger: Ledger, dtype: str = "float32", threads: int | None = None,
                              should_stop: Callable[[], bool] | None = None, max_units: int | None = None,
                              resume_hint: str = "call again with resume=True", **options) -> Iterator[ChunkProgress]:
     """Like :func:`~napari_n2n.core.chunked.predict_units_iter`, with the units as tasks on ``client``'s cluster.
 
-    The workers read ``model_path``, ``input_path`` and write ``output_path`` (a zarr array):
-    paths every worker can reach. Returns the number of units denoised.
+    The workers read ``model_path`` and write ``output_path`` (a zarr array): paths every
+    worker can reach. ``source`` is the input's path (which they reach too) or the input array
+    (sent to them once, see :class:`InMemory`). Returns the number of units denoised.
     """
     from distributed import as_completed
 
@@ -123,8 +142,11 @@ def predict_units_on_cluster(client, model_path: Path, input_path: str, output_p
     total, skipped = len(grid), len(grid) - len(todo)
     if max_units is not None:
         todo = todo[:max_units]
-    spec = {"model": str(Path(model_path).resolve()), "input": str(Path(input_path).resolve()),
-            "output": str(Path(output_path).resolve()), "dtype": dtype, "threads": threads, "options": options,
+    if isinstance(source, (str, os.PathLike)):
+        source = str(Path(source).resolve())
+    else:
+        source = client.scatter(InMemory(source), broadcast=True)
+    spec = {"model": str(Path(model_path).resolve()), "output": str(Path(output_path).resolve()), "dtype": dtype, "threads": threads, "options": options,
             "grid": {"shape": grid.shape, "out_axes": grid.out_axes, "units": grid.units, "in_axes": grid.in_axes,
                      "halo": grid.halo, "spatial_ndim": len(grid.spatial)}}
     finished, voxels = skipped, 0
@@ -134,7 +156,7 @@ def predict_units_on_cluster(client, model_path: Path, input_path: str, output_p
     import time
 
     t0 = time.perf_counter()
-    futures = client.map(unit_task, [spec] * len(todo), todo, pure=False)
+    futures = client.map(unit_task, [spec] * len(todo), todo, [source] * len(todo), pure=False)
     try:
         for future in as_completed(futures):
             if should_stop is not None and should_stop():

@@ -38,7 +38,15 @@ from .core.errors import InputError, OutputError
 from .core.events import ChunkProgress
 from .core.files import Destination, split_suffix
 from .io import ImageData, read_image
-from .io.omezarr import OmeZarrFormat, create_image, default_chunks, n2n_attrs, ome_axes, update_n2n_attrs, write_pyramid
+from .io.omezarr import (
+    OmeZarrFormat,
+    create_image,
+    default_chunks,
+    n2n_attrs,
+    ome_axes,
+    update_n2n_attrs,
+    write_pyramid,
+)
 
 LEDGER_NAME = "n2n-ledger.jsonl"
 #: a copy of a model given as an object, for the workers of a cluster (removed with the ledger)
@@ -135,10 +143,8 @@ def predict_to_zarr_iter(model, image, output: str | os.PathLike, *, axes: str |
             model_path = partial / MODEL_NAME
             if not model_path.exists():
                 den.save(model_path)
-        if not source.source:
-            raise InputError("A cluster's workers read the input from its file: give the input as a path, not an array.")
         result = yield from predict_units_on_cluster(
-            client, model_path, source.source, partial / "0", grid, ledger=ledger, dtype=dtype, threads=threads,
+            client, model_path, source.source or data, partial / "0", grid, ledger=ledger, dtype=dtype, threads=threads,
             should_stop=should_stop, max_units=max_units, resume_hint=resume_hint, **options)
     else:
         result = yield from predict_units_iter(den, data, level0, grid, ledger=ledger, dtype=dtype,

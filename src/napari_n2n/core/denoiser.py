@@ -211,7 +211,8 @@ class Denoiser:
 
         if blend == "auto":
             blend = "device" if dev.type == "cuda" and _fits_on_device(view, dev) else "host"
-        options = dict(tile=tile, overlap=overlaps, batch_size=batch_size)
+        # tiles at multiples of the network's stride: a pixel's prediction then does not depend on where they are
+        options = dict(tile=tile, overlap=overlaps, batch_size=batch_size, align=2**self.unet.depth)
         try:
             with cpu_thread_limit(dev, self.config.threads if self.config else None):
                 if blend == "device":

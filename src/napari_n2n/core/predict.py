@@ -21,13 +21,22 @@ from .checks import require_finite
 from .events import TileProgress
 
 
-def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
-    """Start positions of tiles of length ``tile`` covering ``size`` with at least ``overlap``."""
+def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
+    """Start positions of tiles of length ``tile`` covering ``size`` with at least ``overlap``.
+
+    Every start but the last (``size - tile``) is a multiple of ``align``: a U-Net that pools
+    ``depth`` times by 2 gives the same output for a pixel only if its tile starts at the same
+    position modulo ``2**depth``, so tiles at aligned places make the prediction of a pixel
+    (away from the tile borders) independent of where the tiles of the image are, which is
+    what lets a large image be predicted in blocks (:mod:`napari_n2n.core.chunked`) with the
+    result of one prediction of the whole.
+    """
     if tile >= size:
         return [0]
-    stride = max(1, tile - overlap)
+    stride = max(1, tile - overlap - (align - 1))  # snapping may widen a gap by up to align - 1
     n = math.ceil((size - tile) / stride) + 1
-    return sorted({round(i * (size - tile) / (n - 1)) for i in range(n)})
+    last = size - tile
+    return sorted({min(last, align * round(i * last / (n - 1) / align)) for i in range(n)} | {last})
 
 
 def axis_weights(size: int, tile: int, starts: list[int], overlap: int) -> list[np.ndarray]:
@@ -47,9 +56,9 @@ class Tiling:
     """The tiles covering a view's spatial shape: tile size, batches of tiles, their slices and weights."""
 
     def __init__(self, spatial_shape: tuple[int, ...], tile: tuple[int, ...], overlap: tuple[int, ...],
-                 batch_size: int):
+                 batch_size: int, align: int = 1):
         self.tile = tuple(min(t, s) for t, s in zip(tile, spatial_shape))
-        starts = [tile_starts(s, t, o) for s, t, o in zip(spatial_shape, self.tile, overlap)]
+        starts = [tile_starts(s, t, o, align) for s, t, o in zip(spatial_shape, self.tile, overlap)]
         self.weights = [axis_weights(s, t, st, o) for s, t, st, o in zip(spatial_shape, self.tile, starts, overlap)]
         grid = list(itertools.product(*[list(enumerate(st)) for st in starts]))
         self.n_tiles = len(grid)
@@ -85,14 +94,16 @@ def predict_view(
     tile: tuple[int, ...],
     overlap: tuple[int, ...],
     batch_size: int = 4,
+    align: int = 1,
 ) -> Iterator[TileProgress]:
     """Predict every sample of ``view`` tile by tile into ``out`` (same shape as the input).
 
     ``run_model`` maps a ``(B, C, *tile)`` float32 array in the input's units to the same
     shape. ``out`` must start at zero (``np.zeros``); tiles add their weighted predictions.
-    Yields a :class:`TileProgress` after each batch.
+    Tiles start at multiples of ``align`` (see :func:`tile_starts`). Yields a
+    :class:`TileProgress` after each batch.
     """
-    tiling = Tiling(view.spatial_shape, tile, overlap, batch_size)
+    tiling = Tiling(view.spatial_shape, tile, overlap, batch_size, align)
     total = tiling.n_tiles * view.n_samples
     out_view = AxisView(out, view.axes, view.spatial_ndim)
     done = 0
@@ -116,6 +127,7 @@ def predict_view_on_device(
     overlap: tuple[int, ...],
     batch_size: int,
     device,
+    align: int = 1,
 ) -> Iterator[TileProgress]:
     """Like :func:`predict_view`, with the blending done on ``device`` (a GPU's path).
 
@@ -128,7 +140,7 @@ def predict_view_on_device(
 
     import torch
 
-    tiling = Tiling(view.spatial_shape, tile, overlap, batch_size)
+    tiling = Tiling(view.spatial_shape, tile, overlap, batch_size, align)
     weights = [[torch.from_numpy(w).to(device) for w in axis] for axis in tiling.weights]
     total = tiling.n_tiles * view.n_samples
     out_view = AxisView(out, view.axes, view.spatial_ndim)
