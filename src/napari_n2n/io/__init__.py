@@ -46,7 +46,8 @@ def read_image(path: str | os.PathLike, what: str = "image") -> ImageData:
     p = Path(os.path.expanduser(os.fspath(path)))
     if not p.exists():
         raise InputError(f"{what.capitalize()} file {path} does not exist. Check the path.")
-    if p.is_dir() and not any(p.name.lower().endswith(s) for f in FORMATS for s in f.suffixes):
+    if p.is_dir() and not any(p.name.lower().endswith(s) for f in FORMATS for s in f.suffixes) \
+            and not any(getattr(f, "sniff", lambda _: False)(p) for f in FORMATS if getattr(f, "folder", False)):
         raise InputError(f"{what.capitalize()} {path} is a folder, not an image file. Give the image file's path.")
     image = format_for(p).read(p)
     require_numeric(image.data, str(path))
