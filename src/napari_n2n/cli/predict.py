@@ -1,23 +1,65 @@
-"""``napari-n2n predict``: denoise an image file with a trained model."""
+"""``napari-n2n predict``: denoise image files with a trained model, one or a batch, in memory or
+chunk by chunk into OME-Zarr, in this process or on a dask cluster."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 
+from ..core.errors import InputError, N2NError
 from ._common import add_command, add_overwrite, destination, image_axes, positive_int, read_image
+
+#: what --output-format accepts (the input's own format by default)
+FORMATS = ("tif", "ome.zarr", "nii.gz", "nii", "npy")
+
+
+def _chunks(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of sizes such as 1,1024,1024") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: every chunk size must be a whole number from 1")
+    return values
 
 
 def register(sub) -> None:
-    r = add_command(sub, "predict", "denoise an image with a trained model")
+    r = add_command(sub, "predict", "denoise images with a trained model",
+                    "Denoise one image (--input, --output) or many (--input with several files, folders or quoted "
+                    "patterns, and --output-dir). An output ending in .ome.zarr is written chunk by chunk (any size, "
+                    "resumable with --resume, on a dask cluster with --workers or --scheduler).")
     r.add_argument("--model", required=True, help="a .n2n model, or a BioImage Model Zoo package (.bioimageio.zip)")
     r.add_argument("--allow-code", action="store_true",
                    help="let a Zoo package run Python code it ships (PyTorch state dict with an architecture file); "
                         "only for packages from a source you trust")
-    r.add_argument("--input", required=True, help="the noisy image (TIFF or .npy)")
-    r.add_argument("--output", required=True,
-                   help="where to write the result (.tif or .npy); checked before denoising starts")
-    r.add_argument("--pair-with", help="second noisy copy: write the average of both predictions (default: none)")
+    r.add_argument("--input", nargs="+", default=[], metavar="PATH",
+                   help="noisy image(s): files (TIFF, OME-Zarr, NIfTI, .npy), folders of them, or quoted patterns "
+                        "such as 'raw/*.tif'")
+    r.add_argument("--input-list", metavar="FILE", help="a text file with one input path (or pattern) a line")
+    r.add_argument("--output", help="where to write the result of one input (.tif, .ome.zarr, .nii.gz or .npy); "
+                                    "checked before denoising starts")
+    r.add_argument("--output-dir", metavar="DIR",
+                   help="folder for the results of several inputs, named after them (see --suffix, --output-format)")
+    r.add_argument("--suffix", default="", help="added to each input's name in --output-dir, e.g. _n2n")
+    r.add_argument("--output-format", choices=FORMATS, default=None,
+                   help="format of the results in --output-dir (default: each input's own)")
+    r.add_argument("--skip-existing", action="store_true",
+                   help="leave inputs whose result exists in --output-dir (a finished OME-Zarr; a rerun of a batch)")
+    r.add_argument("--resume", action="store_true",
+                   help="OME-Zarr output: finish an interrupted run with the same model and settings, denoising "
+                        "only the chunks it did not write")
+    r.add_argument("--chunks", type=_chunks, default=None,
+                   help="OME-Zarr output: chunk sizes, one per output axis in OME order (T, C, Z, Y, X), e.g. "
+                        "1,1024,1024 (default: 1×1024×1024 per frame for a 2D model, 64×256×256 for a 3D one)")
+    r.add_argument("--workers", type=positive_int, default=None,
+                   help="OME-Zarr output: denoise on a dask cluster of this many worker processes on this machine")
+    r.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="OME-Zarr output: denoise on a running dask cluster, e.g. tcp://login1:8786 (the workers must "
+                        "see the model, input and output paths)")
+    r.add_argument("--threads", type=positive_int, default=None,
+                   help="torch threads per cluster worker (default: its cores shared among its tasks)")
+    r.add_argument("--pair-with", help="second noisy copy: write the average of both predictions (one input only)")
     r.add_argument("--tile", type=positive_int, default=None,
                    help="tile side in pixels; smaller tiles use less memory (default: 512 in 2D, 48×96×96 in 3D "
                         "on the CPU)")
@@ -28,39 +70,150 @@ def register(sub) -> None:
     r.add_argument("--dtype", default="float32", choices=["float32", "input"],
                    help="float32, or the input's type (rounded and clipped, e.g. uint16)")
     r.add_argument("--quiet", action="store_true", help="print no progress")
-    add_overwrite(r, "the output file")
+    add_overwrite(r, "an output that exists (and an unfinished OME-Zarr result: start over)")
     r.set_defaults(func=run)
 
 
+def _is_zarr(path) -> bool:
+    return str(path).lower().rstrip("/").endswith((".zarr", ".ome.zarr"))
+
+
+def _jobs(args):
+    from pathlib import Path
+
+    from ._batch import expand_inputs, output_for, require_distinct_names
+
+    if args.output and args.output_dir:
+        raise InputError("Give --output (one input) or --output-dir (one result per input), not both.")
+    inputs = expand_inputs(args.input, args.input_list)
+    if args.output:
+        if len(inputs) > 1:
+            raise InputError(f"--output names one result but {len(inputs)} inputs are given. Use --output-dir DIR "
+                             "for one result per input.")
+        return [(inputs[0], Path(args.output))]
+    if not args.output_dir:
+        raise InputError("Say where to write: --output FILE for one input, or --output-dir DIR.")
+    out_dir = Path(args.output_dir).expanduser()
+    if not out_dir.is_dir():
+        raise InputError(f"--output-dir {out_dir} is not a folder. Create it first.")
+    jobs = [(p, output_for(p, out_dir, suffix=args.suffix, ext=args.output_format)) for p in inputs]
+    require_distinct_names(jobs)
+    return jobs
+
+
 def run(args) -> int:
+    from ..console import ProgressBar
+    from ..distributed import cluster_client
+    from ._batch import Report
+
+    jobs = _jobs(args)
+    if args.pair_with and len(jobs) > 1:
+        raise InputError("--pair-with pairs one input with its second copy; give a single --input.")
+    cluster = args.workers or args.scheduler
+    if (args.resume or args.chunks or cluster) and not all(_is_zarr(out) for _, out in jobs):
+        raise InputError("--resume, --chunks, --workers and --scheduler write OME-Zarr chunk by chunk: give an output "
+                         "ending in .ome.zarr (or --output-format ome.zarr).")
+    if len(jobs) == 1:  # one file: its output is checked before the model is even loaded; every error ends the run
+        bar = None if args.quiet else ProgressBar("predict")
+        with cluster_client(workers=args.workers, scheduler=args.scheduler) as (client, threads):
+            try:
+                _predict_one(args, *jobs[0], client, threads, bar, 0, 1)
+            finally:
+                if bar:
+                    bar.close()
+        return 0
+    from .. import load_model
+
+    den = load_model(args.model, allow_code=args.allow_code, device=args.device)
+    report = Report(len(jobs))
+    todo = []
+    for source, out in jobs:
+        if args.skip_existing and out.exists():
+            report.skipped.append(source)
+        else:
+            todo.append((source, out))
+    bar = None if args.quiet else ProgressBar(f"predict {len(todo)} files")
+    try:
+        with cluster_client(workers=args.workers, scheduler=args.scheduler) as (client, threads):
+            for i, (source, out) in enumerate(todo):
+                try:
+                    _predict_one(args, source, out, client, threads, bar, i, len(todo), den=den)
+                    report.written.append(source)
+                except (N2NError, OSError, MemoryError) as exc:  # reported; the other files go on
+                    report.fail(source, exc)
+    finally:
+        if bar:
+            bar.close()
+    print(report.summary())
+    return 2 if report.failed else 0
+
+
+def _predict_one(args, source, output, client, threads, bar, index: int, count: int, den=None) -> None:
+    """Denoise one file into ``output``, updating ``bar`` as file ``index`` of ``count``."""
     import numpy as np
 
     from .. import load_model
-    from ..console import run_prediction
+    from ..core.denoiser import Denoiser
     from ..core.errors import OutputError
     from ..core.files import write_with_fallback
     from ..core.ood import check_image
     from ..io import write_image
 
-    out = destination(args.output, args, inputs=[args.input, args.pair_with, args.model])
-    den = load_model(args.model, allow_code=args.allow_code, device=args.device)
-    image = read_image(args.input, "input")
+    t0 = time.perf_counter()
+    label = f"file {index + 1}/{count} · " if count > 1 else ""
+    zarr_out = _is_zarr(output)
+    out = None if zarr_out else destination(str(output), args, inputs=[str(source), args.pair_with, args.model])
+    den = den or load_model(args.model, allow_code=args.allow_code, device=args.device)
+    image = read_image(source, "input")
     other = read_image(args.pair_with, "second image of the pair") if args.pair_with else None
     axes = image_axes(image, args.axes, others=(other,), model_axes=den.axes)
-    itemsize = np.dtype(image.data.dtype).itemsize if args.dtype == "input" else 4
-    out.require_space(int(np.prod(image.shape)) * itemsize)
     options = dict(axes=axes, tile=args.tile, device=args.device, dtype=args.dtype)
     warning = check_image(den, image.data, axes=axes)  # far from the training data? (core/ood.py)
     if warning:
-        print(f"warning: {warning}", file=sys.stderr)
-    t0 = time.perf_counter()
-    if other is not None:
-        result = run_prediction(den.predict_pair_iter(image.data, other.data, **options), quiet=args.quiet)
-    else:
-        result = run_prediction(den.predict_iter(image.data, **options), quiet=args.quiet)
-    saved, why = write_with_fallback(out, lambda d: write_image(d, result, axes=axes, pixel_size=image.pixel_size,
-                                                                unit=image.unit))
+        print(f"warning: {source}: {warning}" if count > 1 else f"warning: {warning}", file=sys.stderr)
+    if zarr_out:
+        from ..ondisk import predict_to_zarr_iter
+
+        if other is not None:
+            raise InputError("--pair-with writes the average of two predictions in memory; give a .tif or .npy output.")
+        if not isinstance(den, Denoiser):
+            raise InputError("An OME-Zarr output is written chunk by chunk by a napari-n2n model (.n2n); a Zoo package "
+                             "predicts in memory: give a .tif, .nii.gz or .npy output.")
+        from ..ondisk import partial_path
+
+        gen = predict_to_zarr_iter(den, image, output, chunks=args.chunks, resume=args.resume,
+                                   overwrite=args.overwrite, client=client, threads=args.threads or threads,
+                                   overwrite_hint="add --overwrite", resume_hint="run it again with --resume", **options)
+        try:
+            result = _drain(gen, bar, index, count, lambda ev: f"{label}{ev.stage} {ev.done}/{ev.total}"
+                            + (f" ({ev.skipped} done before)" if ev.skipped else ""))
+        except KeyboardInterrupt:
+            if partial_path(output).exists():
+                print(f"\nnapari-n2n: the chunks written so far are kept in {partial_path(output)}; run the same "
+                      "command with --resume to finish", file=sys.stderr)
+            raise
+        print(f"wrote {result} ({tuple(image.shape)}) in {time.perf_counter() - t0:.1f} s")
+        return
+    itemsize = np.dtype(image.data.dtype).itemsize if args.dtype == "input" else 4
+    out.require_space(int(np.prod(image.shape)) * itemsize)
+    gen = den.predict_pair_iter(image.data, other.data, **options) if other is not None \
+        else den.predict_iter(image.data, **options)
+    result = _drain(gen, bar, index, count, lambda ev: f"{label}tile {ev.done}/{ev.total}")
+    saved, why = write_with_fallback(out, lambda d: write_image(d, result, axes=axes, **image.metadata()))
     print(f"wrote {saved} ({result.shape}, {result.dtype}) in {time.perf_counter() - t0:.1f} s")
     if why:
         raise OutputError(f"{why} The result was written to {saved} instead.")
-    return 0
+
+
+def _drain(gen, bar, index: int, count: int, describe):
+    """Run a prediction generator to its end, showing file ``index`` of ``count`` on ``bar``; return its result."""
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        if bar:
+            stage = getattr(ev, "stage", None)  # chunked: denoising, then the pyramid (the last 5 %)
+            part = ev.done / ev.total if stage is None else 0.95 * ev.fraction if stage == "denoise" \
+                else 0.95 + 0.05 * ev.fraction
+            bar.update((index + part) / count, describe(ev))
