@@ -116,7 +116,8 @@ def child(spec: dict) -> dict:
     t0 = time.perf_counter()
     last_print = 0.0
     gen = predict_to_zarr_iter(spec["model"], image, spec["output"], chunks=(1, CHUNK, CHUNK),
-                               unit_voxels=UNIT * UNIT, tile=TILE, device="cpu", client=client, threads=1)
+                               unit_voxels=UNIT * UNIT, tile=TILE, device=spec["device"], client=client,
+                               threads=spec["threads"])
     while True:
         try:
             ev = next(gen)
@@ -146,7 +147,7 @@ def child(spec: dict) -> dict:
     den = Denoiser.load(spec["model"])
     worst = 0.0
     for z in (0, spec["depth"] // 2):
-        ref = den.predict(np.asarray(data[z]), axes="YX", tile=TILE, device="cpu")
+        ref = den.predict(np.asarray(data[z]), axes="YX", tile=TILE, device=spec["device"])
         worst = max(worst, float(np.abs(np.asarray(out[z]) - ref).max() / (ref.max() - ref.min())))
     voxels = spec["depth"] * SIDE * SIDE
     denoise_s = stages["denoise"][1] - t0
@@ -173,9 +174,9 @@ def make_model(path: Path) -> str:
     return f"2D U-Net depth 1, 4 base channels ({den.n_parameters:,} parameters, 300 steps on the generated pattern)"
 
 
-def run(tmp: Path, model: Path, depth: int, workers: int) -> dict:
+def run(tmp: Path, model: Path, depth: int, workers: int, device: str, threads: int) -> dict:
     out = tmp / f"out_{workers}.ome.zarr"
-    spec = dict(model=str(model), output=str(out), depth=depth, workers=workers)
+    spec = dict(model=str(model), output=str(out), depth=depth, workers=workers, device=device, threads=threads)
     env = dict(os.environ, **{v: "1" for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
     proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], stdout=subprocess.PIPE, text=True,
                           env=env)
@@ -193,6 +194,8 @@ def main(argv=None) -> int:
     p.add_argument("--depth", type=int, default=None, help="number of 4096×4096 slices (default 256; --quick: 8)")
     p.add_argument("--workers", default="0,2", help="runs: 0 is one process, N a local cluster of N workers")
     p.add_argument("--tmp", default=None, help="folder for the output stores (default: system temp)")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda for a GPU (the workers of a cluster share it)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of each cluster worker")
     p.add_argument("--out", default=str(C.DOCS), help="Markdown file to update ('' to skip)")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -213,25 +216,26 @@ def main(argv=None) -> int:
         described = make_model(model)
         for workers in (int(w) for w in args.workers.split(",")):
             print(f"{depth}×{SIDE}×{SIDE} with {workers or 'no'} workers ...", file=sys.stderr, flush=True)
-            r = run(tmp, model, depth, workers)
-            r["workers"] = workers
+            r = run(tmp, model, depth, workers, args.device, args.threads)
+            r.update(workers=workers, device=args.device)
             results.append(r)
-            rows.append(["1 process" if not workers else f"{workers} dask workers (1 thread each)",
+            if args.json:  # after every run, so a run stopped later keeps the ones before
+                Path(args.json).write_text(json.dumps(results, indent=1))
+            rows.append(["1 process" if not workers else f"{workers} dask workers ({args.threads} thread each)",
                          f"{r['voxels'] * 4 / GiB:,.1f}", f"{r['disk_bytes'] / GiB:,.1f}", f"{r['peak_rss'] / MiB:,.0f}",
                          ", ".join(f"{b / MiB:,.0f}" for b in r["peak_each"][:4]), f"{r['denoise_s'] / 60:,.1f}",
                          f"{r['mvox_per_s']:.2f}", f"{r['pyramid_s'] / 60:,.1f}", f"{r['max_diff_of_range']:.1e}"])
             print(C.md_table(HEADERS, rows[-1:]), flush=True)
     table = C.md_table(HEADERS, rows)
     print(table)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1))
     if args.out:
-        text = C.header("Out-of-core prediction to OME-Zarr (benchmarks/large_data.py)", threads=1,
+        text = C.header(f"Out-of-core prediction to OME-Zarr on {args.device} (benchmarks/large_data.py)",
+                        threads=1, device=args.device,
                         extra=[f"Model: {described}; input generated on demand (dask), {depth}×{SIDE}×{SIDE} float32, "
                                f"chunks 1×{CHUNK}×{CHUNK}, units 1×{UNIT}×{UNIT} + halo 48, tiles {TILE}",
                                "Peak RSS: the run's process plus its cluster processes, sampled every 0.5 s; "
                                "'largest processes' lists the peaks of the biggest ones"]) + "\n" + table
-        C.write_section("large-data", text, args.out)
+        C.write_section(f"large-data-{args.device}", text, args.out)
     return 0
 
 

@@ -246,27 +246,44 @@ def _halve(block: np.ndarray, iy: int, ix: int, dtype) -> np.ndarray:
     return mean.astype(dtype)
 
 
-def write_pyramid(group, axes: str, *, should_stop=None):
-    """Fill levels 1, 2, ... of ``group`` from level 0, chunk by chunk (memory: a few chunks).
+def write_pyramid(group, axes: str, *, should_stop=None, threads: int | None = None):
+    """Fill levels 1, 2, ... of ``group`` from level 0, chunk by chunk (memory: a few chunks per thread).
 
-    A generator: yields ``(done, total)`` chunks after each, so a caller can show progress and
-    stop between chunks (``should_stop()`` returning True stops it too).
+    A generator: yields ``(done, total)`` chunks as they are written, so a caller can show
+    progress and stop between chunks (``should_stop()`` returning True stops it too). The chunks
+    of a level are computed by ``threads`` threads (default: the cores, at most 8).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ..core.device import available_cores
+
     iy, ix = axes.index("Y"), axes.index("X")
     # the levels named in the metadata (listing the group would warn about the ledger beside them)
     arrays = [group[d["path"]] for d in group.attrs["ome"]["multiscales"][0]["datasets"]]
     total = sum(math.prod(math.ceil(s / c) for s, c in zip(a.shape, a.chunks)) for a in arrays[1:])
+    threads = threads or min(8, available_cores())
+
+    def one(src, dst, sl):
+        read = list(sl)
+        read[iy] = slice(2 * sl[iy].start, min(2 * sl[iy].stop, src.shape[iy]))
+        read[ix] = slice(2 * sl[ix].start, min(2 * sl[ix].stop, src.shape[ix]))
+        dst[sl] = _halve(np.asarray(src[tuple(read)]), iy, ix, dst.dtype)
+
     done = 0
-    for src, dst in zip(arrays, arrays[1:]):
-        for sl in chunk_slices(dst.shape, dst.chunks):
-            if should_stop is not None and should_stop():
-                return
-            read = list(sl)
-            read[iy] = slice(2 * sl[iy].start, min(2 * sl[iy].stop, src.shape[iy]))
-            read[ix] = slice(2 * sl[ix].start, min(2 * sl[ix].stop, src.shape[ix]))
-            dst[sl] = _halve(np.asarray(src[tuple(read)]), iy, ix, dst.dtype)
-            done += 1
-            yield done, total
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="n2n-pyramid") as pool:
+        for src, dst in zip(arrays, arrays[1:]):  # a level is read only once the one above it is complete
+            pending = []
+            for sl in itertools.chain(chunk_slices(dst.shape, dst.chunks), [None]):
+                if sl is not None:
+                    pending.append(pool.submit(one, src, dst, sl))
+                while pending and (sl is None or len(pending) >= 2 * threads):
+                    pending.pop(0).result()
+                    done += 1
+                    yield done, total
+                    if should_stop is not None and should_stop():
+                        for f in pending:
+                            f.cancel()
+                        return
 
 
 def _permuted(data, axes: str, order: str):
