@@ -24,8 +24,8 @@ def raw(tmp_path, camera_crop):
         tifffile.imwrite(folder / f"cell{i}.tif", stack, imagej=True, resolution=(1 / 0.2, 1 / 0.2),
                          metadata={"axes": "ZYX", "spacing": 0.8, "unit": "um"})
     (folder / "cell3.tif").write_bytes(b"II*\x00 truncated by a full disk")
-    assert main(["train", "--input", str(folder / "cell0.tif"), "--pair-neighbours", "Z", "--axes", "ZYX",
-                 "--model", str(tmp_path / "m.n2n"), *TINY]) == 0
+    assert main(["train", "--input", str(folder / "cell0.tif"), "--pair-neighbours", "Z", "--pairing", "even-odd",
+                 "--axes", "ZYX", "--model", str(tmp_path / "m.n2n"), *TINY]) == 0
     (tmp_path / "den").mkdir()
     return tmp_path
 

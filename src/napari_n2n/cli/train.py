@@ -43,6 +43,9 @@ def register(sub) -> None:
     t.add_argument("--pair-neighbours", metavar="AXIS", choices=["T", "Z", "S"], default=None,
                    help="no --target: pair each frame of --input with the next one along AXIS (T for a time-lapse "
                         "with no second acquisition); fits when the scene changes little between frames")
+    t.add_argument("--pairing", default="consecutive", choices=["consecutive", "even-odd"],
+                   help="with --pair-neighbours: each frame with the next (t, t+1), or frame 2k with 2k+1 (two "
+                        "exposures per time point)")
     t.add_argument("--clean", help="clean reference, only to report the validation PSNR (optional)")
     t.add_argument("--steps", type=positive_int, default=DEFAULTS.steps, help="optimiser steps")
     t.add_argument("--time-budget", type=positive_float, default=None,
@@ -144,7 +147,8 @@ def run(args) -> int:
         if args.pair_neighbours not in axes:
             raise InputError(f"--pair-neighbours {args.pair_neighbours}: the input's axes {axes} have no "
                              f"{args.pair_neighbours}. Give --axes with it (e.g. --axes TYX).")
-        pair = stack_neighbours(data, axis=axes.index(args.pair_neighbours), axes=axes, clean=clean_data)
+        pair = stack_neighbours(data, axis=axes.index(args.pair_neighbours), axes=axes, clean=clean_data,
+                                pairing=args.pairing)
         data, target_data, clean_data, axes = pair.input, pair.target, pair.clean, pair.axes
     config = TrainConfig(mode=args.mode, loss=args.loss, steps=args.steps, patch_size=args.patch,
                          batch_size=args.batch, learning_rate=args.lr, device=args.device, seed=args.seed,

@@ -15,6 +15,7 @@ Four sources, one result type (:class:`Pair`):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -56,11 +57,15 @@ def two_images(a, b, *, axes: str | None = None, clean=None) -> Pair:
     return Pair(a, b, axes, "n2n", clean=clean)
 
 
-def stack_neighbours(stack, *, axis: int = 0, axes: str | None = None, clean=None) -> Pair:
-    """Pairs of consecutive frames/slices of ``stack`` along ``axis``: (t, t+1).
+def stack_neighbours(stack, *, axis: int = 0, axes: str | None = None, clean=None,
+                     pairing: Literal["consecutive", "even-odd"] = "consecutive") -> Pair:
+    """Pairs of neighbouring frames/slices of ``stack`` along ``axis``.
 
-    The pairing axis becomes a sample axis (``S``) of the result, so a ``ZYX`` stack paired
-    along Z trains a 2D model on ``SYX`` data. Views, not copies, are used.
+    ``pairing="consecutive"``: every frame with the next, (t, t+1), so each frame is in two
+    pairs; ``"even-odd"``: frame 2k with frame 2k+1, each frame in one pair (for stacks acquired
+    as repeated exposures, e.g. two frames per time point). The pairing axis becomes a sample
+    axis (``S``) of the result, so a ``ZYX`` stack paired along Z trains a 2D model on ``SYX``
+    data. Views, not copies, are used.
     """
     stack = require_numeric(stack, "the stack")
     if stack.ndim < 3:
@@ -81,8 +86,13 @@ def stack_neighbours(stack, *, axis: int = 0, axes: str | None = None, clean=Non
     new_axes = axes[:axis] + letter + axes[axis + 1 :]
     idx_a = [slice(None)] * stack.ndim
     idx_b = [slice(None)] * stack.ndim
-    idx_a[axis] = slice(0, -1)
-    idx_b[axis] = slice(1, None)
+    if pairing == "even-odd":
+        n = stack.shape[axis] // 2 * 2
+        idx_a[axis], idx_b[axis] = slice(0, n, 2), slice(1, n, 2)
+    elif pairing == "consecutive":
+        idx_a[axis], idx_b[axis] = slice(0, -1), slice(1, None)
+    else:
+        raise InputError(f"Unknown pairing {pairing!r}: choose 'consecutive' (t with t+1) or 'even-odd' (2k with 2k+1).")
     a, b = stack[tuple(idx_a)], stack[tuple(idx_b)]
     c = None if clean is None else clean[tuple(idx_a)]
     return Pair(a, b, new_axes, "n2n", clean=c)

@@ -89,9 +89,11 @@ def short(name: str, limit: int = 40) -> str:
 def image_data(layer, role: str = "image", *, check_values: bool = False):
     """The data of an Image ``layer`` usable as ``role``; raise :class:`InputError` otherwise.
 
-    Rejects: no layer, non-Image layers (labels, points, shapes, ...), RGB, multiscale, empty
-    and non-numeric data. With ``check_values``, also NaN/Inf and constant in-memory data
-    (lazy arrays are checked by the core while it reads them).
+    Rejects: no layer, non-Image layers (labels, points, shapes, ...), RGB, empty and
+    non-numeric data. With ``check_values``, also NaN/Inf and constant in-memory data (lazy
+    arrays are checked by the core while it reads them). Of a multiscale (pyramid) layer, as
+    napari-ome-zarr opens OME-Zarr images, the full-resolution level is returned, as it is
+    (a dask or zarr array stays lazy).
     """
     from napari.layers import Image
 
@@ -110,12 +112,7 @@ def image_data(layer, role: str = "image", *, check_values: bool = False):
             f"Layer '{layer.name}' is an RGB(A) image. Denoise each colour separately: right-click the layer → "
             "Split RGB, then choose one of the channel layers."
         )
-    if layer.multiscale:
-        raise InputError(
-            f"Layer '{layer.name}' is a multiscale (pyramid) image. Open its full-resolution level as a plain "
-            "image layer and choose that."
-        )
-    data = layer.data
+    data = layer.data[0] if layer.multiscale else layer.data
     name = f"layer '{layer.name}'"
     require_not_empty(data, name)
     require_numeric(data, name)
@@ -222,8 +219,14 @@ def unique_name(viewer, base: str) -> str:
 
 
 def placement(layer) -> dict:
-    """``scale`` and ``translate`` (and units/axis labels where napari has them) of ``layer``."""
-    kwargs = {"scale": tuple(layer.scale), "translate": tuple(layer.translate)}
+    """``scale``, ``translate`` and ``affine`` (and units/axis labels where napari has them) of ``layer``.
+
+    The affine is the one napari-ome-zarr and other readers set for what scale and translate
+    cannot say (a rotation, a shear, a NIfTI orientation); copied, it places a result exactly on
+    its source.
+    """
+    kwargs = {"scale": tuple(layer.scale), "translate": tuple(layer.translate),
+              "affine": np.array(layer.affine.affine_matrix)}
     for attr in ("units", "axis_labels"):
         value = getattr(layer, attr, None)
         if value is not None:

@@ -8,11 +8,11 @@ figures. Prediction is tiled (:meth:`napari_n2n.core.denoiser.Denoiser.predict_i
 in a thread worker with a progress bar and Cancel. The result is a new layer "<name> denoised"
 placed like its source; when the image has a pair partner, the average of the predictions of A
 and B is offered (it has lower error than either). A model file that cannot be used is a
-notification, never a traceback (:mod:`._model_io`). Scripts and tests call
-:meth:`DenoiseWidget.start`, :meth:`~DenoiseWidget.stop`, :meth:`~DenoiseWidget.wait`.
-
-Model files are ``.n2n`` files or BioImage Model Zoo packages (asking before a package's own
-code runs); **Export to BioImage Model Zoo…** writes the chosen model as a package.
+notification, never a traceback (:mod:`._model_io`). Multiscale layers are denoised at full
+resolution; with "write the result to an OME-Zarr on disk" the result goes chunk by chunk to a
+store and is shown from it (:mod:`._predict_jobs`). Model files are ``.n2n`` files or Zoo
+packages (asking before a package's code runs); **Export to BioImage Model Zoo…** writes one.
+Scripts and tests call :meth:`DenoiseWidget.start`, :meth:`~DenoiseWidget.stop`, ``wait``.
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ from ._layers import (
     n2n_meta,
     n2n_metadata,
     parse_axes,
-    placement,
     preferred_noisy,
     robust_limits,
     set_n2n_meta,
     unique_name,
 )
 from ._model_io import describe_model, load_model
+from ._predict_jobs import Request, ask_output, denoise_job, disk_job, open_store
 from ._registry import MODELS
 
 if TYPE_CHECKING:
@@ -55,44 +55,12 @@ NONE_PARTNER = "none"
 TILES = [("automatic", None), ("64", 64), ("128", 128), ("256", 256), ("512", 512), ("1024", 1024)]
 
 
-def denoise_job(denoiser, images: list, *, axes: str | None = None, tile=None):
-    """Generator: denoise one image, or the pair ``images`` (averaged), yielding ``(done, total)`` tiles.
-
-    First yields ``("warning", text)`` when the image is far from the model's training data.
-    """
-    from ..core.ood import check_image
-
-    warning = check_image(denoiser, images[0], axes=axes)
-    if warning:
-        yield ("warning", warning)
-    gen = denoiser.predict_iter(images[0], axes=axes, tile=tile) if len(images) == 1 else \
-        denoiser.predict_pair_iter(images[0], images[1], axes=axes, tile=tile)
-    while True:
-        try:
-            progress = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        yield (progress.done, progress.total)
-
-
-class _Request:
-    """One denoising run: what to denoise, with which model, and where the result goes."""
-
-    def __init__(self, layer, partner, entry, clean):
-        self.layer, self.partner, self.entry, self.clean = layer, partner, entry, clean
-        self.name = layer.name
-        self.placement = placement(layer)  # kept, so the result is placed right even if the layer goes
-        self.colormap = layer.colormap.name
-        self.started_at = time.perf_counter()
-        self.warning: str | None = None  # the out-of-distribution warning, if any
-
-
 class DenoiseWidget(ViewerWidget):
     """Denoise an image layer with a trained model; adds "<name> denoised"."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
         super().__init__(viewer)
-        self.request: _Request | None = None  # the current (or last) run
+        self.request: Request | None = None  # the current (or last) run
         self.last_layer = None
         self.model = ComboBox(label="model", choices=self._model_choices)
         self.load_button = PushButton(text="Load model file…", tooltip="A .n2n model or a BioImage Model Zoo package")
@@ -107,6 +75,11 @@ class DenoiseWidget(ViewerWidget):
                               "slice by slice)")
         self.tile = ComboBox(label="tile size", choices=TILES, value=None,
                              tooltip="Smaller tiles use less memory; automatic suits most images")
+        self.to_disk = CheckBox(text="write the result to an OME-Zarr on disk", value=False,
+                                tooltip="For images larger than memory: denoised chunk by chunk into a file you "
+                                        "choose, then shown from it")
+        #: where the next run writes when ``to_disk`` is checked (asked for when ``None``)
+        self.disk_output: Path | None = None
         self.denoise_button = PushButton(text="Denoise")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
@@ -115,11 +88,11 @@ class DenoiseWidget(ViewerWidget):
         self.model_info.native.setWordWrap(True)
         #: the fields of the form (disabled while denoising)
         self.settings = [self.model, self.load_button, self.export_button, self.image_layer, self.partner_layer,
-                         self.average, self.axes, self.tile]
+                         self.average, self.axes, self.tile, self.to_disk]
         buttons = row(self.denoise_button, self.cancel_button)
         files = row(self.load_button, self.export_button)
         self.extend([self.model, files, self.model_info, self.image_layer, self.partner_layer,
-                     self.average, self.axes, self.tile, buttons, self.progress, self.status])
+                     self.average, self.axes, self.tile, self.to_disk, buttons, self.progress, self.status])
         self.add_help_link("denoise", buttons)
         compact(self.model, self.image_layer, self.partner_layer, self.tile)
         on_choice(self.model, self._on_model_changed)
@@ -278,7 +251,7 @@ class DenoiseWidget(ViewerWidget):
         self.status.value = text
         show_info(text)
 
-    def start(self, _=None) -> _Request | None:
+    def start(self, _=None) -> Request | None:
         """Denoise the chosen image (or pair) with the chosen model; ``None`` and a notification on errors."""
         from napari.utils.notifications import show_warning
 
@@ -289,15 +262,22 @@ class DenoiseWidget(ViewerWidget):
         if prepared is None:
             return None
         request, images, axes = prepared
+        job, args, options = denoise_job, (request.entry.denoiser, images), dict(axes=axes)
+        if self.to_disk.value:  # chunk by chunk into an OME-Zarr store, then shown from it
+            output = self.disk_output or ask_output(self.native, f"{request.name} denoised.ome.zarr")
+            planned = output and disk_job(request, images[0], axes, output=output, report=self.report)
+            if not planned:
+                return None
+            job, args, options = planned
         self.request = request
         self._set_running(True)
-        self.progress.value = 0
-        self.progress.max = 1000
+        self.progress.value, self.progress.max = 0, 1000
         self.status.value = f"Denoising '{request.name}'" + (
-            f" and '{request.partner.name}' (averaged)" if request.partner else "")
-        self.start_job(denoise_job, request.entry.denoiser, images, axes=axes, tile=self.tile.value, what="Denoising",
-                       on_yielded=self._on_progress, on_returned=self._on_returned, on_aborted=self._on_aborted,
-                       on_finished=self._on_finished)
+            f" and '{request.partner.name}' (averaged)" if request.partner else "") + (
+            f" into {Path(request.output).name}" if request.output else "")
+        self.start_job(job, *args, tile=self.tile.value, what="Denoising", on_yielded=self._on_progress,
+                       on_returned=self._on_returned, on_aborted=self._on_aborted, on_finished=self._on_finished,
+                       **options)
         return request
 
     def stop(self, _=None) -> None:
@@ -315,6 +295,9 @@ class DenoiseWidget(ViewerWidget):
         layer = self.image_layer.value
         data = image_data(layer, "image", check_values=True)
         partner = self.partner_layer.value if self.average.value else None
+        if partner is not None and self.to_disk.value:
+            raise InputError("Averaging a pair is done in memory: uncheck 'write the result to an OME-Zarr on disk', "
+                             "or choose partner 'none'.")
         images = [data]
         if partner is not None:
             if partner == layer:
@@ -323,7 +306,7 @@ class DenoiseWidget(ViewerWidget):
             images.append(image_data(partner, "pair partner", check_values=True))
             require_same_shape(data, images[1], names=(f"layer '{layer.name}'", f"its partner '{partner.name}'"))
         axes = parse_axes(self.axes.value)
-        request = _Request(layer, partner, entry, clean=find_layer(self._viewer, n2n_meta(layer).get("clean")))
+        request = Request(layer, partner, entry, clean=find_layer(self._viewer, n2n_meta(layer).get("clean")))
         return request, images, axes
 
     # ---- worker slots (main thread) -----------------------------------------------------------------
@@ -347,8 +330,11 @@ class DenoiseWidget(ViewerWidget):
         request = self.request
         averaged = request.partner is not None
         base = f"{request.name} denoised" + (" (A+B averaged)" if averaged else "")
-        layer = self._viewer.add_image(result, name=unique_name(self._viewer, base),
-                                       contrast_limits=robust_limits(result), colormap=request.colormap,
+        if request.output is not None:  # the store on disk, read on demand, level by level
+            result = open_store(result, request.axes)
+        layer = self._viewer.add_image(result, name=unique_name(self._viewer, base), multiscale=request.output is not None,
+                                       contrast_limits=robust_limits(result[-1] if request.output else result),
+                                       colormap=request.colormap,
                                        metadata=n2n_metadata(role="denoised", source=request.name,
                                                              model=request.entry.name,
                                                              partner_averaged=request.partner.name if averaged else None),
@@ -358,7 +344,8 @@ class DenoiseWidget(ViewerWidget):
         if request.warning:
             text += " · ⚠ far from the model's training data (see the warning)"
         clean = request.clean
-        if clean is not None and clean in self._viewer.layers and tuple(clean.data.shape) == tuple(result.shape):
+        if clean is not None and clean in self._viewer.layers and tuple(clean.data.shape) == tuple(result.shape) \
+                and request.output is None:
             ref = np.asarray(clean.data)
             noisy_db, den_db = psnr(ref, np.asarray(request.layer.data)), psnr(ref, result)
             text += f" · PSNR vs '{clean.name}': {noisy_db:.2f} → {den_db:.2f} dB"
@@ -370,8 +357,11 @@ class DenoiseWidget(ViewerWidget):
     def _on_aborted(self) -> None:
         from napari.utils.notifications import show_info
 
-        self.status.value = "Cancelled; no layer was added."
-        show_info("Denoising cancelled; no layer was added.")
+        output = self.request.output if self.request else None
+        kept = f" Nothing is at {Path(output).name}: a run to it with this model resumes the chunks written." \
+            if output else ""
+        self.status.value = "Cancelled; no layer was added." + kept
+        show_info("Denoising cancelled; no layer was added." + kept)
 
     @when_alive
     def _on_finished(self) -> None:
