@@ -111,3 +111,19 @@ def test_two_inputs_with_one_output_name_are_refused(raw, capsys):
     assert main(["predict", "--model", "m.n2n", "--input", "raw/cell0.tif", "other/cell0.tif", "--output-dir",
                  "den"]) == 2
     assert "would both be written to" in capsys.readouterr().err
+
+
+def test_train_on_several_images_of_different_sizes(raw, capsys):
+    """Three stacks of different widths (and a pattern for them) train one model; mixed axes are refused."""
+    assert main(["train", "--input", str(raw / "raw" / "cell[0-2].tif"), "--pair-neighbours", "Z", "--model",
+                 str(raw / "multi.n2n"), "--steps", "3", "--patch", "32", "--batch", "4", "--depth", "2",
+                 "--base-channels", "8"]) == 0
+    err = capsys.readouterr().err
+    assert "3 images, patches drawn in proportion to their size" in err
+    tifffile.imwrite(raw / "flat.tif", np.zeros((64, 64), np.float32))
+    assert main(["train", "--input", str(raw / "raw" / "cell0.tif"), str(raw / "flat.tif"), "--mode", "nb2nb",
+                 "--model", str(raw / "mixed.n2n"), *TINY]) == 2
+    assert "different axes: ZYX" in capsys.readouterr().err
+    assert main(["train", "--input", str(raw / "raw" / "cell0.tif"), str(raw / "raw" / "cell1.tif"), "--target",
+                 str(raw / "raw" / "cell2.tif"), "--model", str(raw / "m2.n2n"), *TINY]) == 2
+    assert "give one --target per input" in capsys.readouterr().err

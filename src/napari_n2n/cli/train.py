@@ -20,13 +20,11 @@ from ._common import (
     add_command,
     add_overwrite,
     destination,
-    image_axes,
     non_negative_int,
     positive_float,
     positive_int,
-    read_image,
-    require_distinct_inputs,
 )
+from ._train_inputs import training_data
 
 #: the defaults of the options are the training configuration's own
 DEFAULTS = TrainConfig()
@@ -34,9 +32,12 @@ DEFAULTS = TrainConfig()
 
 def register(sub) -> None:
     t = add_command(sub, "train", "train a denoiser on a noisy pair (or one noisy image)")
-    t.add_argument("--input", required=True, help="noisy image A (TIFF or .npy)")
-    t.add_argument("--target", help="noisy image B of the same scene (n2n) or the clean image (n2c); "
-                                    "not used by nb2nb (one noisy image)")
+    t.add_argument("--input", required=True, nargs="+", metavar="PATH",
+                   help="noisy image A (TIFF, OME-Zarr, NIfTI or .npy); several (files, folders, quoted patterns) "
+                        "train one model, patches drawn in proportion to each image's size")
+    t.add_argument("--target", nargs="+", metavar="PATH",
+                   help="noisy image B of the same scene (n2n) or the clean image (n2c), one per --input; not used by "
+                        "nb2nb (one noisy image)")
     t.add_argument("--model", required=True, help="where to save the model (.n2n); checked before training starts")
     t.add_argument("--mode", default=DEFAULTS.mode, choices=list(MODES),
                    help="n2n: two noisy copies; n2c: noisy and clean; nb2nb: one noisy image")
@@ -46,7 +47,8 @@ def register(sub) -> None:
     t.add_argument("--pairing", default="consecutive", choices=["consecutive", "even-odd"],
                    help="with --pair-neighbours: each frame with the next (t, t+1), or frame 2k with 2k+1 (two "
                         "exposures per time point)")
-    t.add_argument("--clean", help="clean reference, only to report the validation PSNR (optional)")
+    t.add_argument("--clean", nargs="+", metavar="PATH",
+                   help="clean reference (one per --input), only to report the validation PSNR (optional)")
     t.add_argument("--steps", type=positive_int, default=DEFAULTS.steps, help="optimiser steps")
     t.add_argument("--time-budget", type=positive_float, default=None,
                    help="stop after this many seconds, even before --steps (default: no time limit)")
@@ -132,24 +134,9 @@ def run(args) -> int:
     checkpointing, resume = _checkpointing(args, Path(args.model))
     if resume is not None:  # continuing the run that wrote the model file: it is replaced when this one ends
         args.overwrite = True
-    model = destination(args.model, args, inputs=[args.input, args.target, args.clean], what="model file",
-                        image=False)
-    inp = read_image(args.input, "input")
-    target = read_image(args.target, "target") if args.target else None
-    clean = read_image(args.clean, "clean image") if args.clean else None
-    if target is not None and args.mode == "n2n":
-        require_distinct_inputs(inp, target)
-    axes = image_axes(inp, args.axes, others=(target, clean))
-    data, target_data, clean_data = inp.data, None if target is None else target.data, None if clean is None else clean.data
-    if args.pair_neighbours:
-        from ..core.pairs import stack_neighbours
-
-        if args.pair_neighbours not in axes:
-            raise InputError(f"--pair-neighbours {args.pair_neighbours}: the input's axes {axes} have no "
-                             f"{args.pair_neighbours}. Give --axes with it (e.g. --axes TYX).")
-        pair = stack_neighbours(data, axis=axes.index(args.pair_neighbours), axes=axes, clean=clean_data,
-                                pairing=args.pairing)
-        data, target_data, clean_data, axes = pair.input, pair.target, pair.clean, pair.axes
+    model = destination(args.model, args, inputs=[*args.input, *(args.target or []), *(args.clean or [])],
+                        what="model file", image=False)
+    data, target_data, clean_data, axes = training_data(args)  # one image, or several of different sizes
     config = TrainConfig(mode=args.mode, loss=args.loss, steps=args.steps, patch_size=args.patch,
                          batch_size=args.batch, learning_rate=args.lr, device=args.device, seed=args.seed,
                          time_budget_s=args.time_budget, channels=args.channels, depth=args.depth,

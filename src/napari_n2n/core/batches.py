@@ -199,10 +199,12 @@ def choose_residency(sampler: PatchSampler, device, wanted: bool | None) -> tupl
     Returns ``(resident, note)``; the note (or ``None``) tells the user what was chosen and why.
     On the CPU, numpy patches from a background thread cost no more than resident ones
     (measured), so memory is kept low; Apple MPS shares memory with the host and is not
-    measured: streamed too.
+    measured: streamed too. Several images (:class:`~napari_n2n.core.multi_image.MultiSampler`) are always streamed.
     """
     if wanted is False:
         return False, None
+    if not isinstance(sampler, PatchSampler):  # several images (multi_image.MultiSampler): read per batch
+        return False, "data_on_device=True cannot apply to several images: patches are read per batch" if wanted else None
     ok, why = can_be_resident(sampler, device)
     if wanted is None and device.type != "cuda":
         return False, None

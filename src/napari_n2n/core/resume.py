@@ -169,7 +169,7 @@ def write_state(path: str | os.PathLike, trainer, run) -> Path:
     state = TrainingState(
         config=trainer.config.to_dict(), unet=trainer.unet.to_dict(), channel_groups=trainer.groups,
         axes=trainer.axes, normalization=trainer.norm.to_dict(),
-        data=trainer._data or data_fingerprint(trainer.input, trainer.target, trainer.axes),
+        data=trainer._data or views_fingerprint(trainer.view_sets, trainer.axes),
         group=run.group, step=run.step, steps_done=run.offset + run.step, elapsed_s=now - trainer._t0,
         group_elapsed_s=now - run.t_start, history=trainer.history, kept=entries,
         world_size=trainer.ranks.world_size, scaler=run.scaler.state_dict(), noise=trainer.noise, info=trainer.info,
@@ -225,8 +225,28 @@ def fingerprint(array) -> dict:
 
 
 def data_fingerprint(input, target, axes: str) -> dict:
-    """Fingerprints of a run's training data (input and target) and its axes."""
-    return {"axes": axes, "input": fingerprint(input), "target": None if target is None else fingerprint(target)}
+    """Fingerprints of a run's training data (input and target) and its axes.
+
+    ``input`` and ``target`` may be sequences (several images trained as one set,
+    :mod:`~napari_n2n.core.multi_image`): one image is fingerprinted as itself, several by their
+    shapes, types and one digest of their digests, in order.
+    """
+    return {"axes": axes, "input": _fingerprints(input), "target": _fingerprints(target)}
+
+
+def views_fingerprint(view_sets, axes: str) -> dict:
+    """:func:`data_fingerprint` of a trainer's arrays, ``view_sets`` ``[[input, target, clean], ...]`` (axis views)."""
+    inputs, targets = ([None if v is None else v.array for v in column] for column in list(zip(*view_sets))[:2])
+    return data_fingerprint(inputs, targets, axes)
+
+
+def _fingerprints(arrays) -> dict | None:
+    arrays = [a for a in (arrays if isinstance(arrays, list | tuple) else [arrays]) if a is not None]
+    if len(arrays) <= 1:
+        return fingerprint(arrays[0]) if arrays else None
+    parts = [fingerprint(a) for a in arrays]
+    digest = hashlib.blake2b("".join(p["digest"] for p in parts).encode(), digest_size=16).hexdigest()
+    return {"shape": [p["shape"] for p in parts], "dtype": [p["dtype"] for p in parts], "digest": digest}
 
 
 def _data_differences(saved: dict, now: dict) -> list[str]:

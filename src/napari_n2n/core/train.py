@@ -32,9 +32,8 @@ import numpy as np
 
 from . import distributed, ood
 from .acceleration import fit_batch_to_memory
-from .axes import AxisView, default_axes, validate_axes
+from .axes import default_axes, validate_axes
 from .batches import StepRandomness, batch_source, choose_residency, device_generator
-from .checks import require_training_data
 from .config import TrainConfig
 from .denoiser import Denoiser
 from .device import cpu_thread_limit, describe_device
@@ -44,6 +43,7 @@ from .finetune import DEFAULT_INIT_NORMALIZATION, InitNormalization, plan_start
 from .interrupt import StepInterrupted, stop_inside_steps
 from .model import UNet, count_parameters
 from .model_run import GroupResult, ModelRun
+from .multi_image import sampler_for, training_sets, training_views
 from .normalization import Normalization
 from .objectives import objective_for
 from .outliers import outlier_note
@@ -51,7 +51,7 @@ from .pairs import Pair
 from .presets import describe_config
 from .preview import PreviewSlot, predict_region
 from .progress import progress_event
-from .resume import Checkpointing, data_fingerprint, load_state, restore_kept, write_state
+from .resume import Checkpointing, load_state, restore_kept, views_fingerprint, write_state
 from .sampling import PatchSampler
 from .schedule import lr_factor, warmup_for
 from .selection import data_range, policy_for, validate_and_offer
@@ -62,11 +62,12 @@ class Trainer:
 
     Parameters
     ----------
-    input : array-like
-        The noisy input (numpy, dask, zarr, memmap).
+    input : array-like or list
+        The noisy input (numpy, dask, zarr, memmap); a list of images of any sizes (same axes and
+        channels) trains one model on all (:mod:`~napari_n2n.core.multi_image`).
     target : array-like or None
         Noise2Noise: a second noisy copy of the same scene. Noise2Clean: the clean image.
-        Neighbor2Neighbor (``mode="nb2nb"``): ``None``.
+        Neighbor2Neighbor (``mode="nb2nb"``): ``None``. With a list of inputs, a list (and ``clean`` too).
     axes : str, optional
         Axes of ``input`` (``"YX"``, ``"ZYX"``, ``"TYX"``, ``"CYX"``, ``"SYX"``, ...); inferred
         for 2D (YX) and 3D (ZYX) arrays when omitted. ``Z`` makes a 3D model.
@@ -88,13 +89,15 @@ class Trainer:
                  checkpoint: Checkpointing | None = None, resume: str | os.PathLike | None = None,
                  resume_anyway: bool = False):
         config = config or TrainConfig()
-        input, target, clean = require_training_data(input, target, clean, mode=config.mode)
+        sets = training_sets(input, target, clean, mode=config.mode)  # one image, or several (see multi_image)
+        input, target, clean = sets[0]
         self.axes = validate_axes(axes, input.ndim) if axes else default_axes(input.ndim)
         self.spatial_ndim = 3 if "Z" in self.axes else 2
         self.input, self.target, self.clean, self.noise = input, target, clean, noise
-        self.views = [None if a is None else AxisView(a, self.axes, self.spatial_ndim) for a in (input, target, clean)]
+        self.view_sets = training_views(sets, self.axes, self.spatial_ndim)  # [[input, target, clean], ...]
+        self.views = self.view_sets[0]
         # Noise2Clean's target is clean: the normalisation is fitted to the noisy data only
-        fit = [self.views[0]] + ([self.views[1]] if target is not None and config.mode != "n2c" else [])
+        fit = [v for vs in self.view_sets for v in vs[:1 + (target is not None and config.mode != "n2c")]]
         self.ranks = distributed.current()
         self.device = distributed.device_for(config.device, self.ranks)
         self.threads = distributed.cpu_share(self.ranks, config.threads)  # on the CPU, shared by the processes
@@ -102,7 +105,7 @@ class Trainer:
         if checkpoint is not None and self.ranks.is_main:
             checkpoint.check()  # its folder, before the run
         self._batch_from_preset = config.batch_size is None and resume is None  # may shrink to fit a GPU
-        self._data = data_fingerprint(input, target, self.axes) if (checkpoint or resume) else None
+        self._data = views_fingerprint(self.view_sets, self.axes) if (checkpoint or resume) else None
         self._resumed = load_state(resume) if resume is not None else None
         plan = plan_start(config, n_channels=self.views[0].n_channels, spatial_ndim=self.spatial_ndim, axes=self.axes,
                           device_type=self.device.type, init=init, init_normalization=init_normalization,
@@ -113,7 +116,7 @@ class Trainer:
         self.norm = plan.norm or Normalization.fit(fit, seed=config.seed)
         self._warmup = warmup_for(config.steps, fine_tune="init_from" in self.info)  # a resumed fine-tune's too
         p = config.patch_size
-        self.patch = (min(p, self.views[0].spatial_shape[0]), p, p) if self.spatial_ndim == 3 else (p, p)
+        self.patch = (min(p, *(vs[0].spatial_shape[0] for vs in self.view_sets)), p, p) if self.spatial_ndim == 3 else (p, p)
         # one independent seed per model and purpose, all from the one seed of the config
         *group_seeds, val_seed = np.random.SeedSequence(config.seed).spawn(len(self.groups) + 1)
         self._seeds = [s.generate_state(3).tolist() for s in group_seeds]  # initial weights, batches, masks
@@ -144,9 +147,7 @@ class Trainer:
         self.history: dict = copy.deepcopy(resumed.state.history) if resumed else {
             "step": [], "train_loss": [], "val_step": [], "val_loss": [], "val_psnr": [], "steps_done": 0, "elapsed_s": 0.0}
         self._models: list = [None] * len(self.groups)
-        self._samplers = [PatchSampler(*self.views, patch=self.patch, norm=self.norm, channels=g, seed=seeds[1],
-                                       val_fraction=cfg.val_fraction, nb2nb=cfg.mode == "nb2nb", augment=cfg.augment,
-                                       symmetric=cfg.symmetric and cfg.mode == "n2n")
+        self._samplers = [sampler_for(self.view_sets, cfg, patch=self.patch, norm=self.norm, channels=g, seed=seeds[1])
                           for g, seeds in zip(self.groups, self._seeds)]
         self._policies = [policy_for(s) for s in self._samplers]
         if resumed is not None:
