@@ -47,6 +47,10 @@ def test_a_glob_writes_every_readable_file_with_its_metadata_and_reports_the_bro
                  str(raw / "den"), "--suffix", "_n2n", "--skip-existing", "--quiet"]) == 2
     assert {p.name: p.stat().st_mtime_ns for p in (raw / "den").iterdir()} == before
     assert "0 of 4 written; 3 skipped (output exists); 1 failed" in capsys.readouterr().out
+    # one file of an array job: nothing to do when its result exists
+    assert main(["predict", "--model", str(raw / "m.n2n"), "--input", str(raw / "raw" / "cell1.tif"), "--output-dir",
+                 str(raw / "den"), "--suffix", "_n2n", "--skip-existing"]) == 0
+    assert "skipped" in capsys.readouterr().out
 
 
 def test_a_list_of_files_to_ome_zarr_and_nifti(raw, capsys):

@@ -45,7 +45,7 @@ def register(sub) -> None:
     r.add_argument("--output-format", choices=FORMATS, default=None,
                    help="format of the results in --output-dir (default: each input's own)")
     r.add_argument("--skip-existing", action="store_true",
-                   help="leave inputs whose result exists in --output-dir (a finished OME-Zarr; a rerun of a batch)")
+                   help="leave inputs whose result exists (a finished OME-Zarr; a rerun of a batch or an array job)")
     r.add_argument("--resume", action="store_true",
                    help="OME-Zarr output: finish an interrupted run with the same model and settings, denoising "
                         "only the chunks it did not write")
@@ -113,6 +113,9 @@ def run(args) -> int:
     if (args.resume or args.chunks or cluster) and not all(_is_zarr(out) for _, out in jobs):
         raise InputError("--resume, --chunks, --workers and --scheduler write OME-Zarr chunk by chunk: give an output "
                          "ending in .ome.zarr (or --output-format ome.zarr).")
+    if len(jobs) == 1 and args.skip_existing and jobs[0][1].exists():
+        print(f"{jobs[0][1]} exists: skipped (--skip-existing)")
+        return 0
     if len(jobs) == 1:  # one file: its output is checked before the model is even loaded; every error ends the run
         bar = None if args.quiet else ProgressBar("predict")
         with cluster_client(workers=args.workers, scheduler=args.scheduler) as (client, threads):
