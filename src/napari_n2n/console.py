@@ -13,7 +13,7 @@ import threading
 import time
 
 from .core.events import Checkpointed, Finished, Progress, Started, Validated
-from .core.progress import describe_progress, describe_started
+from .core.progress import describe_progress, describe_started, drain
 
 
 class ProgressBar:
@@ -136,13 +136,7 @@ def run_prediction(gen, quiet: bool = False, label: str = "predict"):
     """
     bar = None if quiet else ProgressBar(label)
     try:
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            if bar:
-                bar.update(ev.done / ev.total, f"tile {ev.done}/{ev.total}")
+        return drain(gen, bar and (lambda ev: bar.update(ev.done / ev.total, f"tile {ev.done}/{ev.total}")))
     finally:
         if bar:
             bar.close()

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
-from .core.chunked import Ledger, UnitGrid, predict_unit, write_failed
+from .core.chunked import Ledger, Tally, UnitGrid, predict_unit
 from .core.device import available_cores
 from .core.errors import InputError
 from .core.events import ChunkProgress
@@ -138,41 +138,29 @@ def predict_units_on_cluster(client, model_path: Path, source, output_path: Path
     """
     from distributed import as_completed
 
-    todo = [i for i in grid.indices() if i not in ledger.done]
-    total, skipped = len(grid), len(grid) - len(todo)
-    if max_units is not None:
-        todo = todo[:max_units]
+    tally = Tally(grid, ledger, resume_hint)
+    todo = tally.todo[:max_units] if max_units is not None else tally.todo
     if isinstance(source, (str, os.PathLike)):
         source = str(Path(source).resolve())
     else:
         source = client.scatter(InMemory(source), broadcast=True)
-    spec = {"model": str(Path(model_path).resolve()), "output": str(Path(output_path).resolve()), "dtype": dtype, "threads": threads, "options": options,
+    spec = {"model": str(Path(model_path).resolve()), "output": str(Path(output_path).resolve()), "dtype": dtype,
+            "threads": threads, "options": options,
             "grid": {"shape": grid.shape, "out_axes": grid.out_axes, "units": grid.units, "in_axes": grid.in_axes,
                      "halo": grid.halo, "spatial_ndim": len(grid.spatial)}}
-    finished, voxels = skipped, 0
-    yield ChunkProgress("denoise", finished, total, skipped, finished / total)
+    yield tally.event()
     if not todo:
         return 0
-    import time
-
-    t0 = time.perf_counter()
     futures = client.map(unit_task, [spec] * len(todo), todo, [source] * len(todo), pure=False)
     try:
         for future in as_completed(futures):
             if should_stop is not None and should_stop():
-                return finished - skipped
+                break
             try:
                 index = tuple(future.result())
             except OSError as exc:
-                raise write_failed(exc, "a unit of the output", finished, total, resume_hint) from exc
-            try:
-                ledger.record(index)
-            except OSError as exc:
-                raise write_failed(exc, f"the ledger {ledger.path}", finished, total, resume_hint) from exc
-            finished += 1
-            voxels += grid.voxels(index)
-            yield ChunkProgress("denoise", finished, total, skipped, finished / total,
-                                voxels / max(time.perf_counter() - t0, 1e-9))
+                raise tally.failed(exc, "a unit of the output") from exc
+            yield tally.record(index)
     finally:
         client.cancel([f for f in futures if not f.done()])
-    return finished - skipped
+    return tally.finished - tally.skipped

@@ -210,13 +210,11 @@ def _predict_one(args, source, output, client, threads, bar, index: int, count: 
 
 def _drain(gen, bar, index: int, count: int, describe):
     """Run a prediction generator to its end, showing file ``index`` of ``count`` on ``bar``; return its result."""
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        if bar:
-            stage = getattr(ev, "stage", None)  # chunked: denoising, then the pyramid (the last 5 %)
-            part = ev.done / ev.total if stage is None else 0.95 * ev.fraction if stage == "denoise" \
-                else 0.95 + 0.05 * ev.fraction
-            bar.update((index + part) / count, describe(ev))
+    from ..core.progress import drain
+
+    def show(ev):
+        stage = getattr(ev, "stage", None)  # chunked: denoising, then the pyramid (the last 5 %)
+        part = ev.done / ev.total if stage is None else 0.95 * ev.fraction if stage == "denoise" \
+            else 0.95 + 0.05 * ev.fraction
+        bar.update((index + part) / count, describe(ev))
+    return drain(gen, show if bar else None)

@@ -39,6 +39,7 @@ from .axes import validate_axes
 from .errors import InputError, OutputError
 from .events import ChunkProgress, TileProgress
 from .files import reason
+from .progress import drain
 
 #: a unit of work holds about this many output voxels (64 MB of float32), unless given
 UNIT_VOXELS = 1 << 24
@@ -152,13 +153,7 @@ def denoise_unit_iter(denoiser, image, grid: UnitGrid, index: tuple[int, ...], *
 
 def predict_unit(denoiser, image, out, grid: UnitGrid, index: tuple[int, ...], **options) -> None:
     """Denoise one unit of ``image`` and write it into ``out`` (see :func:`denoise_unit_iter`)."""
-    gen = denoise_unit_iter(denoiser, image, grid, index, **options)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            out[grid.out_slices(index)] = stop.value
-            return
+    out[grid.out_slices(index)] = drain(denoise_unit_iter(denoiser, image, grid, index, **options))
 
 
 class Ledger:
@@ -228,6 +223,37 @@ def write_failed(exc: OSError, where: str, done: int, total: int, resume_hint: s
                        f"{what} and {resume_hint} to finish the others.")
 
 
+class Tally:
+    """The units of a run: which are left, how many are done; records each finished one in the
+    ledger (after its write) and makes the progress events."""
+
+    def __init__(self, grid: UnitGrid, ledger: Ledger | None, resume_hint: str):
+        self.grid, self.ledger, self.hint = grid, ledger, resume_hint
+        self.total = len(grid)
+        self.todo = [i for i in grid.indices() if ledger is None or i not in ledger.done]
+        self.skipped = self.total - len(self.todo)
+        self.finished, self.voxels, self.t0 = self.skipped, 0, time.perf_counter()
+
+    def event(self, part: float = 0.0) -> ChunkProgress:
+        """Progress now, ``part`` of the unit in progress included."""
+        return ChunkProgress("denoise", self.finished, self.total, self.skipped, (self.finished + part) / self.total,
+                             self.voxels / max(time.perf_counter() - self.t0, 1e-9))
+
+    def failed(self, exc: OSError, where: str) -> OutputError:
+        return write_failed(exc, where, self.finished, self.total, self.hint)
+
+    def record(self, index: tuple[int, ...]) -> ChunkProgress:
+        """Unit ``index`` is written: record it in the ledger; return the progress."""
+        if self.ledger is not None:
+            try:
+                self.ledger.record(index)
+            except OSError as exc:
+                raise self.failed(exc, f"the ledger {self.ledger.path}") from exc
+        self.finished += 1
+        self.voxels += self.grid.voxels(index)
+        return self.event()
+
+
 def predict_units_iter(denoiser, image, out, grid: UnitGrid, *, ledger: Ledger | None = None, dtype: str = "float32",
                        should_stop: Callable[[], bool] | None = None, max_units: int | None = None,
                        resume_hint: str = "call again with resume=True", **options) -> Iterator[ChunkProgress]:
@@ -244,12 +270,9 @@ def predict_units_iter(denoiser, image, out, grid: UnitGrid, *, ledger: Ledger |
         If a write fails (a full disk): the units written before are recorded, the ledger stays true.
     """
     validate_axes(grid.in_axes, len(grid.shape))
-    done_before = ledger.done if ledger is not None else set()
-    todo = [i for i in grid.indices() if i not in done_before]
-    total, skipped = len(grid), len(grid) - len(todo)
-    finished, voxels, t0 = skipped, 0, time.perf_counter()
-    yield ChunkProgress("denoise", finished, total, skipped, finished / total)
-    for n, index in enumerate(todo):
+    tally = Tally(grid, ledger, resume_hint)
+    yield tally.event()
+    for n, index in enumerate(tally.todo):
         if (max_units is not None and n >= max_units) or (should_stop is not None and should_stop()):
             return n
         gen = denoise_unit_iter(denoiser, image, grid, index, dtype=dtype, **options)
@@ -259,22 +282,13 @@ def predict_units_iter(denoiser, image, out, grid: UnitGrid, *, ledger: Ledger |
             except StopIteration as stop:
                 result = stop.value
                 break
-            rate = voxels / max(time.perf_counter() - t0, 1e-9)
-            yield ChunkProgress("denoise", finished, total, skipped, (finished + tiles.done / tiles.total) / total, rate)
+            yield tally.event(tiles.done / tiles.total)
             if should_stop is not None and should_stop():
                 gen.close()
                 return n
         try:
             out[grid.out_slices(index)] = result
         except OSError as exc:
-            raise write_failed(exc, f"unit {index} of the output", finished, total, resume_hint) from exc
-        if ledger is not None:
-            try:
-                ledger.record(index)
-            except OSError as exc:
-                raise write_failed(exc, f"the ledger {ledger.path}", finished, total, resume_hint) from exc
-        finished += 1
-        voxels += grid.voxels(index)
-        yield ChunkProgress("denoise", finished, total, skipped, finished / total,
-                            voxels / max(time.perf_counter() - t0, 1e-9))
-    return len(todo)
+            raise tally.failed(exc, f"unit {index} of the output") from exc
+        yield tally.record(index)
+    return len(tally.todo)

@@ -14,8 +14,10 @@ from .events import Finished, Progress, Started, Validated
 R = TypeVar("R")
 
 
-def drain(gen: Generator[object, object, R]) -> R:
-    """Run the generator ``gen`` to its end, ignoring what it yields; return its return value.
+def drain(gen: Generator[object, object, R], on_event=None) -> R:
+    """Run the generator ``gen`` to its end; return its return value.
+
+    What it yields is ignored, or passed to ``on_event`` (a progress bar's update, say).
 
     Examples
     --------
@@ -27,9 +29,11 @@ def drain(gen: Generator[object, object, R]) -> R:
     """
     while True:
         try:
-            next(gen)
+            event = next(gen)
         except StopIteration as stop:
             return stop.value
+        if on_event is not None:
+            on_event(event)
 
 
 def fraction_done(step: int, steps: int, t_start: float, budget: float | None) -> float:

@@ -88,6 +88,21 @@ def register(fmt) -> None:
     FORMATS.insert(0, fmt)
 
 
+def head(path, n: int) -> bytes:
+    """The first ``n`` bytes of the file ``path`` (fewer if it is shorter; empty if it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError:
+        return b""
+
+
+def unreadable(path, what: str, exc: BaseException, what_to_do: str, empty: str = "") -> InputError:
+    """The error for a file a reader cannot read: ``"X is not a readable TIFF image (ValueError: ...). Give ..."``."""
+    first = str(exc).splitlines()[0] if str(exc) else empty
+    return InputError(f"{path} is not a readable {what} ({type(exc).__name__}: {first}). {what_to_do}")
+
+
 def known_suffixes() -> str:
     return ", ".join(dict.fromkeys(s for f in reversed(FORMATS) for s in f.suffixes))
 

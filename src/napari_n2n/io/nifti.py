@@ -19,13 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError
-from ._formats import ImageData
+from ._formats import ImageData, head, unreadable
 from ._support import require, short_unit
 
 #: NIfTI's axes, in the order of its dimensions
 _ORDER = "XYZTSC"
 _UNITS = {"mm": "mm", "micron": "µm", "meter": "m"}
-_MAGIC = {348: b"n+1\x00", 540: b"n+2\x00"}
 
 
 def _affine_problem(affine: np.ndarray) -> str | None:
@@ -44,12 +43,8 @@ class NiftiFormat:
 
     @staticmethod
     def sniff(path: Path) -> bool:
-        try:
-            with open(path, "rb") as f:
-                head = f.read(348)
-        except OSError:
-            return False
-        return len(head) == 348 and head[344:348] in _MAGIC.values()
+        start = head(path, 348)  # NIfTI-1 says so at byte 344, NIfTI-2 at byte 4
+        return start[344:348] == b"n+1\x00" or start[4:8] == b"n+2\x00"
 
     def read(self, path: Path) -> ImageData:
         nib = require("nibabel", "Reading NIfTI")
@@ -58,8 +53,7 @@ class NiftiFormat:
             proxy, header = img.dataobj, img.header
             affine = np.asarray(img.affine, dtype=np.float64)
         except Exception as exc:  # nibabel raises many types for damaged or foreign files
-            raise InputError(f"{path} is not a readable NIfTI image ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else ''}). Give a .nii or .nii.gz file.") from exc
+            raise unreadable(path, "NIfTI image", exc, "Give a .nii or .nii.gz file.") from exc
         problem = _affine_problem(affine)
         if problem:
             raise InputError(f"{path} has no usable affine: {problem}. Fix its header (qform/sform) with the tool "

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import InputError
-from ._formats import ImageData
+from ._formats import ImageData, head, unreadable
 
 
 class NpyFormat:
@@ -18,18 +17,13 @@ class NpyFormat:
 
     @staticmethod
     def sniff(path: Path) -> bool:
-        try:
-            with open(path, "rb") as f:
-                return f.read(6) == b"\x93NUMPY"
-        except OSError:
-            return False
+        return head(path, 6) == b"\x93NUMPY"
 
     def read(self, path: Path) -> ImageData:
         try:
             data = np.load(path, allow_pickle=False)
         except Exception as exc:  # empty, truncated, pickled or not numpy at all
-            raise InputError(f"{path} is not a readable .npy array ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else 'empty file'}). Save it with numpy.save.") from exc
+            raise unreadable(path, ".npy array", exc, "Save it with numpy.save.", empty="empty file") from exc
         return ImageData(data, source=str(path))
 
     def write(self, path: Path, data, *, axes=None, pixel_size=None, unit=None, **_) -> None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError
-from ._formats import ImageData
+from ._formats import ImageData, unreadable
 from ._support import ome_unit, require, short_unit
 
 #: levels of the pyramid are halved in Y and X until both fit in this many pixels
@@ -89,8 +89,7 @@ def read_ome_zarr(path: Path) -> ImageData:
     try:
         node = zarr.open(str(path), mode="r")
     except Exception as exc:  # zarr raises many types for folders that are not stores
-        raise InputError(f"{path} is not a readable zarr store ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''}). Give an OME-Zarr image.") from exc
+        raise unreadable(path, "zarr store", exc, "Give an OME-Zarr image.") from exc
     if isinstance(node, zarr.Array):
         names = getattr(node.metadata, "dimension_names", None) or ()
         letters = [_axis_letter(n) for n in names if n]

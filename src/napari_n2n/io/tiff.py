@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import InputError
-from ._formats import ImageData
+from ._formats import ImageData, head, unreadable
 
 #: tifffile series axes → napari-n2n axes
 _LETTERS = {"S": "C", "C": "C", "T": "T", "Z": "Z", "Y": "Y", "X": "X"}
@@ -83,11 +82,7 @@ class TiffFormat:
 
     @staticmethod
     def sniff(path: Path) -> bool:
-        try:
-            with open(path, "rb") as f:
-                return f.read(4) in _MAGIC
-        except OSError:
-            return False
+        return head(path, 4) in _MAGIC
 
     def read(self, path: Path) -> ImageData:
         import tifffile
@@ -106,8 +101,7 @@ class TiffFormat:
                 if isinstance(data, np.ndarray) or data is None:  # a lazy view keeps the file open
                     tf.close()
         except Exception as exc:  # tifffile raises many types for damaged or foreign files
-            raise InputError(f"{path} is not a readable TIFF image ({type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else ''}). Give a .tif/.tiff file.") from exc
+            raise unreadable(path, "TIFF image", exc, "Give a .tif/.tiff file.") from exc
         if axes is not None and len(axes) != data.ndim:  # pragma: no cover - tifffile keeps them in step
             axes = None
         return ImageData(data, axes=axes, pixel_size=sizes, unit=unit, source=str(path))
