@@ -137,7 +137,7 @@ def predict_to_zarr_iter(model, image, output: str | os.PathLike, *, axes: str |
 
     level0 = zarr.open_array(str(partial / "0"), mode="r+")
     if client is not None:
-        from .distributed import predict_units_on_cluster
+        from .cluster import predict_units_on_cluster
 
         if model_path is None:
             model_path = partial / MODEL_NAME
@@ -211,8 +211,8 @@ def predict_to_zarr(model, image, output: str | os.PathLike, *, axes: str | None
         resume with another model, a write that failed (a full disk: what is written stays
         recorded).
     """
+    from .cluster import cluster_client
     from .core.progress import drain
-    from .distributed import cluster_client
 
     with cluster_client(client=client, workers=workers, scheduler=scheduler) as (cl, local_threads):
         path = drain(predict_to_zarr_iter(model, image, output, axes=axes, chunks=chunks, unit_voxels=unit_voxels,

@@ -102,8 +102,8 @@ def _jobs(args):
 
 
 def run(args) -> int:
+    from ..cluster import cluster_client
     from ..console import ProgressBar
-    from ..distributed import cluster_client
     from ._batch import Report
 
     jobs = _jobs(args)

@@ -7,7 +7,7 @@ input is read with a *halo* of ``halo`` pixels around it along the axes the netw
 in-memory prediction), denoised with the ordinary tiler (:meth:`Denoiser.predict_iter
 <napari_n2n.core.denoiser.Denoiser.predict_iter>`), cropped back to the unit and written with
 one assignment. Units never share a chunk, so they can be written in any order or in parallel
-(:mod:`napari_n2n.distributed`), and memory holds one unit whatever the image size.
+(:mod:`napari_n2n.cluster`), and memory holds one unit whatever the image size.
 
 A :class:`Ledger` beside the data records the units that are written, after each write; a run
 that resumes skips them. It records what a run *did*, not what the store happens to hold (zarr

@@ -10,7 +10,8 @@ elsewhere, the worker's cores divided among its task threads (or ``threads``).
 
 ``distributed`` comes with the ``io`` extra. A cluster on SLURM, LSF, PBS, ... is started with
 dask-jobqueue (``SLURMCluster(...).scale(jobs=8)``) and given by its scheduler's address or as
-a client: see docs/large-data.md.
+a client: see docs/large-data.md. (Not to be confused with :mod:`napari_n2n.core.distributed`:
+training in several processes under ``torchrun``.)
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ def cluster_client():
 
 @pytest.mark.slow
 def test_two_workers_give_the_single_process_result_and_resume(cluster_client, gaussian_pair, tmp_path):
+    from napari_n2n.cluster import load_model
     from napari_n2n.core.progress import drain
-    from napari_n2n.distributed import load_model
     from napari_n2n.ondisk import LEDGER_NAME, partial_path, predict_to_zarr, predict_to_zarr_iter
 
     _, a, b = gaussian_pair
