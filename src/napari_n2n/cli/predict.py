@@ -210,11 +210,10 @@ def _predict_one(args, source, output, client, threads, bar, index: int, count: 
 
 def _drain(gen, bar, index: int, count: int, describe):
     """Run a prediction generator to its end, showing file ``index`` of ``count`` on ``bar``; return its result."""
+    from ..core.events import ChunkProgress
     from ..core.progress import drain
 
     def show(ev):
-        stage = getattr(ev, "stage", None)  # chunked: denoising, then the pyramid (the last 5 %)
-        part = ev.done / ev.total if stage is None else 0.95 * ev.fraction if stage == "denoise" \
-            else 0.95 + 0.05 * ev.fraction
+        part = ev.overall if isinstance(ev, ChunkProgress) else ev.done / ev.total  # chunked: denoise, then pyramid
         bar.update((index + part) / count, describe(ev))
     return drain(gen, show if bar else None)

@@ -140,6 +140,11 @@ class ChunkProgress:
     fraction: float = 0.0
     voxels_per_s: float = 0.0
 
+    @property
+    def overall(self) -> float:
+        """The share of the whole run done: denoising counts for 95 %, the pyramid for the last 5 %."""
+        return 0.95 * self.fraction if self.stage == "denoise" else 0.95 + 0.05 * self.fraction
+
 
 #: any event of a training run
 Event = Started | Progress | Validated | Preview | Checkpointed | Finished

@@ -36,6 +36,30 @@ def drain(gen: Generator[object, object, R], on_event=None) -> R:
             on_event(event)
 
 
+def relay(gen: Generator[object, object, R], convert) -> Generator[object, None, R]:
+    """A generator that yields ``convert(event)`` for each event of ``gen`` and returns its return value;
+    closing it closes ``gen``.
+
+    Examples
+    --------
+    >>> def work():
+    ...     yield 1
+    ...     return "done"
+    >>> drain(relay(work(), lambda n: print(n + 1)))
+    2
+    'done'
+    """
+    try:
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            yield convert(event)
+    finally:
+        gen.close()
+
+
 def fraction_done(step: int, steps: int, t_start: float, budget: float | None) -> float:
     """Fraction of one model's run done: by steps, or by time when a time budget ends it sooner."""
     p = step / steps

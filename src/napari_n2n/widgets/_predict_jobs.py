@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..core.progress import relay
 from ._layers import placement
 
 #: napari unit names (pint's) → the short ones of napari-n2n's files
@@ -48,12 +49,7 @@ def denoise_job(denoiser, images: list, *, axes: str | None = None, tile=None):
         yield ("warning", warning)
     gen = denoiser.predict_iter(images[0], axes=axes, tile=tile) if len(images) == 1 else \
         denoiser.predict_pair_iter(images[0], images[1], axes=axes, tile=tile)
-    while True:
-        try:
-            progress = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        yield (progress.done, progress.total)
+    return (yield from relay(gen, lambda progress: (progress.done, progress.total)))
 
 
 def layer_metadata(layer, axes: str) -> dict:
@@ -87,13 +83,7 @@ def to_disk_job(denoiser, image, output: str | Path, *, axes: str, tile=None, me
     gen = predict_to_zarr_iter(denoiser, source, output, axes=axes, tile=tile, resume=True, overwrite=overwrite,
                                overwrite_hint="choose another name, or delete it first",
                                resume_hint="denoise to the same file again with the same model")
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        part = 0.95 * ev.fraction if ev.stage == "denoise" else 0.95 + 0.05 * ev.fraction
-        yield (int(1000 * part), 1000)
+    return (yield from relay(gen, lambda ev: (int(1000 * ev.overall), 1000)))
 
 
 def disk_job(request, image, axes: str | None, *, output: Path, report):
