@@ -87,6 +87,9 @@ def _worker(rank: int, tmp: str) -> None:
     full = {k: v.clone() for k, v in trainer._models[0].state_dict().items()}
     report["n2n_identical"] = _run_checking_ranks(Trainer(a, b, config=CONFIG), 2)
     report["nb2nb_identical"] = _run_checking_ranks(Trainer(a, None, config=CONFIG.replace(mode="nb2nb", steps=3)), 2)
+    several = Trainer([a, a[:40, :48]], [b, b[:40, :48]], config=CONFIG.replace(steps=3))  # core/multi_image
+    report["several_identical"] = _run_checking_ranks(several, 2)
+    report["several_notes"] = list(several.notes)
     # interrupted on rank 0 at step 3, resumed from the state rank 0 wrote
     state = os.path.join(tmp, "run.ckpt")
     stopped = Trainer(a, b, config=CONFIG, checkpoint=Checkpointing(state, every_steps=100))
@@ -163,3 +166,11 @@ def test_resume_under_ddp_gives_the_weights_of_an_uninterrupted_run(ddp_reports)
         assert r["resumed_equal"]
     assert reports[0]["kept_same_step"]  # rank 0 validates and keeps the weights
     assert reports[0]["processes_in_model"] == 2
+
+
+def test_several_images_train_under_ddp(ddp_reports):
+    """A multi-image run (patches in proportion to size, from each step's generator) keeps the ranks in step."""
+    reports, _ = ddp_reports
+    for r in reports:
+        assert r["several_identical"] == [True] * 3
+    assert any("2 images, patches drawn in proportion to their size" in n for n in reports[0]["several_notes"])
