@@ -47,10 +47,12 @@ def _new_noise(viewer, small_pair):
     return viewer.add_image(a, name="A2"), viewer.add_image(b, name="B2"), viewer.add_image(clean, name="clean")
 
 
-def _train(train, qtbot, la, lb, steps):
+def _train(train, qtbot, la, lb, steps, **settings):
     train.reset_choices()
     train.input_layer.value, train.target_layer.value = la, lb
     set_tiny(train, steps=steps)
+    for name, value in settings.items():
+        getattr(train, name).value = value
     assert train.start() is not None
     wait_training(qtbot, train, 120_000)
     return train.denoiser
@@ -106,3 +108,19 @@ def test_start_choices_follow_the_session_models_and_bad_models_are_refused(view
     (tmp_path / "broken.n2n").write_bytes(b"not a model")
     assert train.start_from.load(tmp_path / "broken.n2n") is None
     assert "not a napari-n2n model" in notes.errors[-1] and train.start_from.entry is entry
+
+
+def test_by_default_a_cpu_run_starts_from_the_general_denoiser(viewer, qtbot, small_pair, train, notes):
+    """On the CPU, 2D data of one channel with the preset's own network: the bundled general model; a network chosen
+    under Advanced, or "a new network": random weights."""
+    la, lb, _ = _new_noise(viewer, small_pair)
+    assert train.start_from.automatic and train.start_from.trainer_options() == {"init": "auto"}
+    train.device.value = "cpu"
+    general = _train(train, qtbot, la, lb, steps=3)
+    assert general.info["init_from"]["model"] == "general" and general.unet.depth == 3
+    # another network than the preset's: trained from scratch
+    assert "init_from" not in _train(train, qtbot, la, lb, steps=3, network="cpu-tiny").info
+    train.start_from.choose(None)
+    assert train.start_from.trainer_options() == {"init": None}
+    assert "init_from" not in _train(train, qtbot, la, lb, steps=3).info
+    assert not notes.errors

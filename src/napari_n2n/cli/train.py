@@ -81,8 +81,11 @@ def register(sub) -> None:
     t.add_argument("--quiet", action="store_true", help="print no progress")
     add_overwrite(t, "the model file")
     g = t.add_argument_group("fine-tuning, checkpoints and resuming")
-    g.add_argument("--init-from", metavar="OLD.n2n",
-                   help="start from this model (its architecture and weights): fine-tune it on the new data")
+    g.add_argument("--init-from", metavar="MODEL", default="auto",
+                   help="start from this model (a .n2n file: its architecture and weights) and fine-tune it on the "
+                        "new data; 'general': the bundled general 2D denoiser; 'none': random weights; 'auto' "
+                        "(default): the general denoiser on the CPU for 2D one-channel data when no network is "
+                        "chosen (--preset, --depth, --base-channels), else random weights")
     g.add_argument("--init-normalization", default=DEFAULT_INIT_NORMALIZATION, choices=list(INIT_NORMALIZATIONS),
                    help=f"with --init-from: fit the normalisation to the new data, or keep the model's "
                         f"(default {DEFAULT_INIT_NORMALIZATION})")
@@ -143,7 +146,7 @@ def run(args) -> int:
                          base_channels=args.base_channels, preset=args.preset, threads=args.threads,
                          compile=args.compile)
     with distributed.process_group(args.device) as ranks:
-        trainer = Trainer(data, target_data, axes=axes, config=config, clean=clean_data, init=args.init_from,
+        trainer = Trainer(data, target_data, axes=axes, config=config, clean=clean_data, init=None if args.init_from == "none" else args.init_from,
                           init_normalization=args.init_normalization, checkpoint=checkpointing, resume=resume,
                           resume_anyway=args.resume_anyway)
         if ranks.is_main:

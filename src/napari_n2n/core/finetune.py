@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
 from .config import TrainConfig
@@ -28,6 +29,28 @@ INIT_NORMALIZATIONS: tuple[str, ...] = get_args(InitNormalization)
 #: level (40 steps against 90, of 510 from scratch) and on a 3x brighter, offset image (10 against 40);
 #: after 600 steps the two are within 0.1 dB (benchmarks/finetune.py, docs/benchmarks.md, issue #16)
 DEFAULT_INIT_NORMALIZATION: InitNormalization = "recompute"
+
+
+#: ``init`` for the bundled general 2D denoiser (``scripts/train_general_model.py``)
+GENERAL = "general"
+#: ``init`` that starts from the general denoiser where it applies (:func:`general_applies`), else from scratch
+AUTO = "auto"
+
+
+def general_model_path() -> Path:
+    """The file of the bundled general 2D denoiser."""
+    return Path(__file__).resolve().parent.parent / "models" / "general-2d.n2n"
+
+
+def general_applies(config: TrainConfig, *, device_type: str, spatial_ndim: int, n_channels: int) -> bool:
+    """Whether a run with ``init="auto"`` starts from the general denoiser: on the CPU, for 2D data of
+    one channel, when no network was chosen (the ``cpu-quick`` preset's network, the general model's).
+
+    From scratch, a minute of CPU training reaches 28.4 dB on the camera pair (σ 25); from the
+    general model 29.7 dB (issue #13, ``benchmarks/time_to_quality.py``).
+    """
+    return (device_type == "cpu" and spatial_ndim == 2 and n_channels == 1 and config.preset in ("auto", "cpu-quick")
+            and config.depth is None and config.base_channels is None and general_model_path().is_file())
 
 
 def check_compatible(unet: UNetConfig, groups: list, *, n_channels: int, spatial_ndim: int, axes: str,
@@ -104,6 +127,9 @@ def plan_start(config: TrainConfig, *, n_channels: int, spatial_ndim: int, axes:
         return Plan(config, unet, groups, norm=Normalization.from_dict(state.normalization), info=dict(state.info),
                     notes=(f"resuming {resume_path} at step {state.steps_done}",
                            *(f"continuing although {d}" for d in differences)))
+    if isinstance(init, str) and init == AUTO:
+        init = GENERAL if general_applies(config, device_type=device_type, spatial_ndim=spatial_ndim,
+                                          n_channels=n_channels) else None
     if init is not None:
         plan = start_from_model(init, config, normalization=init_normalization, n_channels=n_channels,
                                 spatial_ndim=spatial_ndim, axes=axes)
@@ -123,13 +149,16 @@ def start_from_model(init, config: TrainConfig, *, normalization: InitNormalizat
     if normalization not in INIT_NORMALIZATIONS:
         raise InputError(f"init_normalization must be one of {', '.join(INIT_NORMALIZATIONS)}, got {normalization!r}.")
     path = None
-    if isinstance(init, (str, os.PathLike)):
+    if isinstance(init, str) and init == GENERAL:
+        path, init = GENERAL, Denoiser.load(general_model_path())
+    elif isinstance(init, (str, os.PathLike)):
         path, init = str(init), Denoiser.load(init)
-    source = f"The model {path}" if path else "The initial model"
+    source = {None: "The initial model", GENERAL: "The general 2D denoiser"}.get(path, f"The model {path}")
     check_compatible(init.unet, init.channel_groups, n_channels=n_channels, spatial_ndim=spatial_ndim, axes=axes,
                      source=source)
     weights = [{k: v.detach().cpu().clone() for k, v in m.state_dict().items()} for m in init.models]
     info = {"model": path or "(in memory)", "steps_done": init.history.get("steps_done"), "normalization": normalization}
+    what = "the general 2D denoiser" if path == GENERAL else info["model"]
     return Plan(with_architecture(config, init.unet, init.channel_groups, source=source), init.unet,
                 [list(g) for g in init.channel_groups], weights, init.norm if normalization == "keep" else None,
-                {"init_from": info}, (f"starting from {info['model']} ({normalization} normalisation)",))
+                {"init_from": info}, (f"starting from {what} ({normalization} normalisation)",))

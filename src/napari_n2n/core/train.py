@@ -39,7 +39,7 @@ from .denoiser import Denoiser
 from .device import cpu_thread_limit, describe_device
 from .errors import N2NError, TrainingError
 from .events import Checkpointed, Event, Finished, Preview, Progress, Started
-from .finetune import DEFAULT_INIT_NORMALIZATION, InitNormalization, plan_start
+from .finetune import AUTO, DEFAULT_INIT_NORMALIZATION, InitNormalization, plan_start
 from .interrupt import StepInterrupted, stop_inside_steps
 from .model import UNet, count_parameters
 from .model_run import GroupResult, ModelRun
@@ -69,14 +69,14 @@ class Trainer:
         Noise2Noise: a second noisy copy of the same scene. Noise2Clean: the clean image.
         Neighbor2Neighbor (``mode="nb2nb"``): ``None``. With a list of inputs, a list (and ``clean`` too).
     axes : str, optional
-        Axes of ``input`` (``"YX"``, ``"ZYX"``, ``"TYX"``, ``"CYX"``, ``"SYX"``, ...); inferred
-        for 2D (YX) and 3D (ZYX) arrays when omitted. ``Z`` makes a 3D model.
+        Axes of ``input`` (``"YX"``, ``"ZYX"``, ``"TYX"``, ``"CYX"``, ...); YX or ZYX if omitted. ``Z``: a 3D model.
     config : TrainConfig, optional
-        How to train (defaults: :class:`TrainConfig`).
+        How to train (default: :class:`TrainConfig`'s).
     clean, noise : array-like, dict, optional
         Clean reference (only to report PSNR on the validation region); the noise (for the model file).
-    init, init_normalization : Denoiser or path, {"recompute", "keep"}
-        Start from this trained model, with the normalisation fitted to this data or the model's.
+    init, init_normalization : Denoiser, path, "general", "auto" or None; {"recompute", "keep"}
+        Start from this model ("auto": the bundled general denoiser where :func:`~.finetune.general_applies`,
+        None: random weights), with the normalisation fitted to this data or the model's.
     checkpoint : Checkpointing, optional
         Write the resumable state as training goes, and when it ends.
     resume, resume_anyway : path, bool
@@ -84,7 +84,7 @@ class Trainer:
     """
 
     def __init__(self, input, target=None, *, axes: str | None = None, config: TrainConfig | None = None,
-                 clean=None, noise: dict | None = None, init: Denoiser | str | os.PathLike | None = None,
+                 clean=None, noise: dict | None = None, init: Denoiser | str | os.PathLike | None = AUTO,
                  init_normalization: InitNormalization = DEFAULT_INIT_NORMALIZATION,
                  checkpoint: Checkpointing | None = None, resume: str | os.PathLike | None = None,
                  resume_anyway: bool = False):

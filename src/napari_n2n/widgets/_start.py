@@ -12,10 +12,12 @@ from pathlib import Path
 
 from magicgui.widgets import CheckBox, ComboBox, PushButton
 
-from ..core.finetune import DEFAULT_INIT_NORMALIZATION
+from ..core.finetune import AUTO, DEFAULT_INIT_NORMALIZATION
 from ._registry import MODELS, ModelEntry
 
 NEW_NETWORK = "a new network"
+#: the general denoiser on the CPU for 2D one-channel data with the preset's network, else a new network
+AUTO_CHOICE = "auto: general denoiser (CPU, 2D)"
 
 
 class StartFrom:
@@ -23,14 +25,16 @@ class StartFrom:
     (one row), and :attr:`keep_normalization`.
 
     ``on_change(entry)`` is called with the chosen :class:`~._registry.ModelEntry` (``None``: a new
-    network) whenever the choice changes.
+    network, or the automatic choice) whenever the choice changes.
     """
 
     def __init__(self, on_change=None):
         self._on_change = on_change
         self.model = ComboBox(label="start from", choices=self._choices,
-                              tooltip="A new network, or a trained model to fine-tune on this data (its network "
-                                      "and weights; the preset then gives only patch and batch size)")
+                              tooltip="auto: on the CPU, 2D data of one channel start from napari-n2n's general "
+                                      "denoiser (far better in the first minutes) unless another network is chosen "
+                                      "under Advanced; a new network; or a trained model to fine-tune on this data "
+                                      "(its network and weights; the preset then gives only patch and batch size)")
         self.load_button = PushButton(text="Start from model…", tooltip="Choose a .n2n file to fine-tune")
         self.keep_normalization = CheckBox(
             text="keep the start model's normalisation", value=DEFAULT_INIT_NORMALIZATION == "keep",
@@ -44,7 +48,7 @@ class StartFrom:
         self._changed()
 
     def _choices(self, _widget=None):
-        return [(NEW_NETWORK, NEW_NETWORK), *((f"model: {e.name}", e) for e in MODELS.entries() if _fine_tunable(e))]
+        return [(AUTO_CHOICE, AUTO), (NEW_NETWORK, NEW_NETWORK), *((f"model: {e.name}", e) for e in MODELS.entries() if _fine_tunable(e))]
 
     @property
     def entry(self) -> ModelEntry | None:
@@ -52,15 +56,20 @@ class StartFrom:
         value = self.model.value
         return value if isinstance(value, ModelEntry) else None
 
-    def choose(self, entry: ModelEntry | None) -> None:
-        """Start from ``entry`` (a model of the session), or from a new network (``None``)."""
+    @property
+    def automatic(self) -> bool:
+        """Whether the start is chosen automatically (the general denoiser where it applies)."""
+        return self.model.value == AUTO
+
+    def choose(self, entry: ModelEntry | None | str) -> None:
+        """Start from ``entry`` (a model of the session), from a new network (``None``) or automatically (``AUTO``)."""
         self.model.value = NEW_NETWORK if entry is None else entry
 
     def trainer_options(self) -> dict:
         """The :class:`~napari_n2n.core.train.Trainer` options of the choice (``init``, ``init_normalization``)."""
         entry = self.entry
         if entry is None:
-            return {}
+            return {"init": AUTO if self.automatic else None}
         return {"init": entry.path or entry.denoiser,
                 "init_normalization": "keep" if self.keep_normalization.value else "recompute"}
 
@@ -85,7 +94,7 @@ class StartFrom:
         return self.load(path) if path else None
 
     def _on_models_changed(self) -> None:
-        current = self.entry
+        current = self.entry or self.model.value
         self.model.reset_choices()
         self.choose(current if current in self.model.choices else None)
 

@@ -135,15 +135,17 @@ def training_config(w):
     """The :class:`~napari_n2n.core.config.TrainConfig` the settings of ``w`` describe."""
     from ..core.config import TrainConfig
 
-    # a model to start from gives the network
-    depth, base = PRESETS[w.network.value].network if w.start_from.entry is None else (None, None)
+    # a model to start from gives the network; so does the preset when its own network is chosen (then a run may
+    # start from the general denoiser, see napari_n2n.core.finetune.general_applies)
+    own = w.network.value == PRESET_NETWORK.get(w.preset.value, w.preset.value)
+    depth, base = (None, None) if w.start_from.entry is not None or own else PRESETS[w.network.value].network
     if w.budget.value == "time":
         budget = dict(steps=TIMED_STEPS, time_budget_s=60.0 * float(w.minutes.value), val_every=TIMED_VAL_EVERY)
     else:
         budget = dict(steps=int(w.steps.value))
     return TrainConfig(mode=w.mode.value, loss=w.loss.value, patch_size=int(w.patch_size.value),
                        batch_size=int(w.batch_size.value), learning_rate=float(w.learning_rate.value), depth=depth,
-                       base_channels=base, device=w.device.value, **budget)
+                       base_channels=base, device=w.device.value, preset=w.preset.value, **budget)
 
 
 def mode_for(target, mode: str) -> str:
