@@ -5,7 +5,9 @@ how strongly a noise image is correlated between neighbouring pixels, and fit th
 mean–variance line ``variance = slope * intensity + intercept`` that tells Poisson-like
 (shot) noise from signal-independent noise. For shot noise the slope is the image units per
 photon (the camera gain) and ``-intercept / slope`` the intensity of zero photons (the
-camera offset, when there is no read noise).
+camera offset, when there is no read noise). And, for two images of one scene: the
+sub-pixel shift between them, a gain/offset fit that noise does not bias, and the tail
+weight of their difference.
 """
 
 from __future__ import annotations
@@ -14,7 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["planes_of", "neighbour_correlation", "MeanVariance", "fit_mean_variance", "local_mean"]
+__all__ = ["planes_of", "neighbour_correlation", "MeanVariance", "fit_mean_variance", "local_mean", "measure_shift",
+           "shift_uncertainty", "overlap", "fit_gain_offset", "gain_offset_uncertainty", "excess_kurtosis"]
+
+#: smoothing (pixels) of the images before their cross-correlation
+SHIFT_SMOOTH = 2.0
+#: the smallest side (pixels) of an image that pair statistics are measured on
+MIN_SIDE = 16
 
 
 def planes_of(arr, max_planes: int = 8) -> list[np.ndarray]:
@@ -157,3 +165,113 @@ def fit_mean_variance(intensity: np.ndarray, noise_sq: np.ndarray, *, n_bins: in
     chi2 = float(np.sum(w * resid**2) / dof)
     stderr = float(np.sqrt(cov[0, 0] * max(chi2, 1.0)))
     return MeanVariance(tuple(means), tuple(variances), tuple(counts), float(slope), float(intercept), stderr)
+
+
+# ---- pair measurements ----------------------------------------------------------------------------
+def _correlation_peak(fa: np.ndarray, pb: np.ndarray, w: np.ndarray) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+    from skimage.registration import phase_cross_correlation
+
+    fb = gaussian_filter((pb - pb.mean()) * w, SHIFT_SMOOTH)
+    s, _, _ = phase_cross_correlation(fa, fb, upsample_factor=50, normalization=None)
+    return -np.asarray(s, dtype=np.float64)
+
+
+def measure_shift(pa: np.ndarray, pb: np.ndarray) -> tuple[float, float]:
+    """Sub-pixel displacement of ``pb`` relative to ``pa`` by windowed, smoothed cross-correlation.
+
+    Plain cross-correlation (not phase-normalised) of Hann-windowed images smoothed over
+    ``SHIFT_SMOOTH`` pixels: the smoothing removes most of the noise that would otherwise move
+    the correlation peak (on scikit-image's ``moon`` with noise σ 25 the error falls from
+    ±0.47 px to ±0.12 px). The window pulls the peak slightly towards zero (2.28 px measured
+    for 2.3), so ``pb`` is moved back by the first estimate and the residual is added.
+    """
+    from scipy.ndimage import fourier_shift, gaussian_filter
+    from skimage.filters import window
+
+    w = window("hann", pa.shape)
+    fa = gaussian_filter((pa - pa.mean()) * w, SHIFT_SMOOTH)
+    first = _correlation_peak(fa, pb, w)
+    if np.hypot(*first) > 0.05:
+        back = np.real(np.fft.ifftn(fourier_shift(np.fft.fftn(pb), -first)))
+        first = first + _correlation_peak(fa, back, w)
+    return float(first[0]), float(first[1])
+
+
+def shift_uncertainty(pa: np.ndarray, pb: np.ndarray) -> float:
+    """Standard error (px) of the shift measured on a whole plane, from the spread over its four quadrants."""
+    h, w = pa.shape[0] // 2, pa.shape[1] // 2
+    if min(h, w) < MIN_SIDE:
+        return 0.0
+    quads = [(slice(y, y + h), slice(x, x + w)) for y in (0, h) for x in (0, w)]
+    s = np.array([measure_shift(pa[q], pb[q]) for q in quads])
+    # four quadrants: the whole plane's estimate is about twice as precise as one quadrant's
+    return float(np.hypot(*s.std(axis=0, ddof=1)) / 2)
+
+
+def overlap(pa: np.ndarray, pb: np.ndarray, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray]:
+    """The parts of ``pa`` and ``pb`` that show the same pixels once ``pb`` is moved back by (dy, dx)."""
+    h, w = pa.shape
+    ya, yb = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
+    xa, xb = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
+    return pa[ya, xa], pb[yb, xb]
+
+
+def fit_gain_offset(pairs: list[tuple[np.ndarray, np.ndarray]], lag: int = 4) -> tuple[float, float]:
+    """Fit ``B ≈ gain·A + offset`` without the attenuation that noise in A causes in a plain regression.
+
+    Both images are smoothed over 3×3 pixels and A at a pixel ``lag`` away serves as the
+    instrument: its noise is independent of the noise at the pixel itself (for noise that is
+    independent between pixels), while the scene is still similar there. The slope is
+    ``cov(B, A_lag) / cov(A, A_lag)``.
+    """
+    num = den = 0.0
+    sum_a = sum_b = n = 0.0
+    for pa, pb in pairs:
+        sa, sb = local_mean(pa), local_mean(pb)
+        sa, sb = sa - pa.mean(), sb - pb.mean()
+        for axis in (0, 1):
+            m = sa.shape[axis] - lag
+            if m <= 0:
+                continue
+            here_a, here_b = np.take(sa, np.arange(m), axis=axis), np.take(sb, np.arange(m), axis=axis)
+            there_a = np.take(sa, np.arange(lag, lag + m), axis=axis)
+            num += float(np.sum(here_b * there_a))
+            den += float(np.sum(here_a * there_a))
+        sum_a += float(pa.sum())
+        sum_b += float(pb.sum())
+        n += pa.size
+    gain = num / den if den > 0 else 1.0
+    if not np.isfinite(gain) or gain <= 0:
+        gain = 1.0
+    return float(gain), float(sum_b / n - gain * sum_a / n)
+
+
+def gain_offset_uncertainty(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
+    """Standard errors of the gain and offset, from the spread of the fits over image quadrants."""
+    h, w = pairs[0][0].shape[0] // 2, pairs[0][0].shape[1] // 2
+    if min(h, w) < MIN_SIDE // 2:
+        return 0.0, 0.0
+    fits = []
+    for y in (0, h):
+        for x in (0, w):
+            q = (slice(y, y + h), slice(x, x + w))
+            fits.append(fit_gain_offset([(pa[q], pb[q]) for pa, pb in pairs]))
+    err = np.std(np.array(fits), axis=0, ddof=1) / 2
+    return float(err[0]), float(err[1])
+
+
+def excess_kurtosis(d: np.ndarray, intensity: np.ndarray, n_bins: int = 8) -> float:
+    """Median over intensity bins of the excess kurtosis of the noise (robust to dark, few-photon bins)."""
+    edges = np.unique(np.quantile(intensity, np.linspace(0, 1, n_bins + 1)))
+    idx = np.clip(np.searchsorted(edges, intensity, side="right") - 1, 0, max(len(edges) - 2, 0))
+    values = []
+    for k in range(max(len(edges) - 1, 1)):
+        x = d[idx == k]
+        if x.size < 50:
+            continue
+        x = x - x.mean()
+        var = float(np.mean(x**2))
+        if var > 0:
+            values.append(float(np.mean(x**4)) / var**2 - 3.0)
+    return float(np.median(values)) if values else 0.0

@@ -36,19 +36,20 @@ import numpy as np
 from .axes import validate_axes
 from .errors import InputError
 from .noise import estimate_noise_sigma
-from .noisestats import MeanVariance, fit_mean_variance, local_mean, neighbour_correlation, planes_of
+from .noisestats import (
+    MIN_SIDE, MeanVariance, excess_kurtosis, fit_gain_offset, fit_mean_variance, gain_offset_uncertainty,
+    local_mean, measure_shift, neighbour_correlation, overlap, planes_of, shift_uncertainty,
+)
 
 __all__ = ["Finding", "PairCheck", "check_pair"]
 
 #: limits above which a finding becomes a warning (one home for each)
 SHIFT_PX = 0.3
-SHIFT_SMOOTH = 2.0
 GAIN_REL = 0.05
 OFFSET_REL = 0.02
 CORRELATION = 0.1
 SHARED_RATIO = 0.4
 EXCESS_KURTOSIS = 2.0
-MIN_SIDE = 16
 
 
 @dataclass(frozen=True)
@@ -182,116 +183,6 @@ def _validated(a, b, axes: str | None):
     return a, b
 
 
-# ---- measurements ----------------------------------------------------------------------------
-def _correlation_peak(fa: np.ndarray, pb: np.ndarray, w: np.ndarray) -> np.ndarray:
-    from scipy.ndimage import gaussian_filter
-    from skimage.registration import phase_cross_correlation
-
-    fb = gaussian_filter((pb - pb.mean()) * w, SHIFT_SMOOTH)
-    s, _, _ = phase_cross_correlation(fa, fb, upsample_factor=50, normalization=None)
-    return -np.asarray(s, dtype=np.float64)
-
-
-def _shift(pa: np.ndarray, pb: np.ndarray) -> tuple[float, float]:
-    """Sub-pixel displacement of ``pb`` relative to ``pa`` by windowed, smoothed cross-correlation.
-
-    Plain cross-correlation (not phase-normalised) of Hann-windowed images smoothed over
-    ``SHIFT_SMOOTH`` pixels: the smoothing removes most of the noise that would otherwise move
-    the correlation peak (on scikit-image's ``moon`` with noise σ 25 the error falls from
-    ±0.47 px to ±0.12 px). The window pulls the peak slightly towards zero (2.28 px measured
-    for 2.3), so ``pb`` is moved back by the first estimate and the residual is added.
-    """
-    from scipy.ndimage import fourier_shift, gaussian_filter
-    from skimage.filters import window
-
-    w = window("hann", pa.shape)
-    fa = gaussian_filter((pa - pa.mean()) * w, SHIFT_SMOOTH)
-    first = _correlation_peak(fa, pb, w)
-    if np.hypot(*first) > 0.05:
-        back = np.real(np.fft.ifftn(fourier_shift(np.fft.fftn(pb), -first)))
-        first = first + _correlation_peak(fa, back, w)
-    return float(first[0]), float(first[1])
-
-
-def _shift_uncertainty(pa: np.ndarray, pb: np.ndarray) -> float:
-    """Standard error (px) of the shift measured on a whole plane, from the spread over its four quadrants."""
-    h, w = pa.shape[0] // 2, pa.shape[1] // 2
-    if min(h, w) < MIN_SIDE:
-        return 0.0
-    quads = [(slice(y, y + h), slice(x, x + w)) for y in (0, h) for x in (0, w)]
-    s = np.array([_shift(pa[q], pb[q]) for q in quads])
-    # four quadrants: the whole plane's estimate is about twice as precise as one quadrant's
-    return float(np.hypot(*s.std(axis=0, ddof=1)) / 2)
-
-
-def _overlap(pa: np.ndarray, pb: np.ndarray, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray]:
-    """The parts of ``pa`` and ``pb`` that show the same pixels once ``pb`` is moved back by (dy, dx)."""
-    h, w = pa.shape
-    ya, yb = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
-    xa, xb = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
-    return pa[ya, xa], pb[yb, xb]
-
-
-def _gain_offset(pairs: list[tuple[np.ndarray, np.ndarray]], lag: int = 4) -> tuple[float, float]:
-    """Fit ``B ≈ gain·A + offset`` without the attenuation that noise in A causes in a plain regression.
-
-    Both images are smoothed over 3×3 pixels and A at a pixel ``lag`` away serves as the
-    instrument: its noise is independent of the noise at the pixel itself (for noise that is
-    independent between pixels), while the scene is still similar there. The slope is
-    ``cov(B, A_lag) / cov(A, A_lag)``.
-    """
-    num = den = 0.0
-    sum_a = sum_b = n = 0.0
-    for pa, pb in pairs:
-        sa, sb = local_mean(pa), local_mean(pb)
-        sa, sb = sa - pa.mean(), sb - pb.mean()
-        for axis in (0, 1):
-            m = sa.shape[axis] - lag
-            if m <= 0:
-                continue
-            here_a, here_b = np.take(sa, np.arange(m), axis=axis), np.take(sb, np.arange(m), axis=axis)
-            there_a = np.take(sa, np.arange(lag, lag + m), axis=axis)
-            num += float(np.sum(here_b * there_a))
-            den += float(np.sum(here_a * there_a))
-        sum_a += float(pa.sum())
-        sum_b += float(pb.sum())
-        n += pa.size
-    gain = num / den if den > 0 else 1.0
-    if not np.isfinite(gain) or gain <= 0:
-        gain = 1.0
-    return float(gain), float(sum_b / n - gain * sum_a / n)
-
-
-def _gain_offset_uncertainty(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
-    """Standard errors of the gain and offset, from the spread of the fits over image quadrants."""
-    h, w = pairs[0][0].shape[0] // 2, pairs[0][0].shape[1] // 2
-    if min(h, w) < MIN_SIDE // 2:
-        return 0.0, 0.0
-    fits = []
-    for y in (0, h):
-        for x in (0, w):
-            q = (slice(y, y + h), slice(x, x + w))
-            fits.append(_gain_offset([(pa[q], pb[q]) for pa, pb in pairs]))
-    err = np.std(np.array(fits), axis=0, ddof=1) / 2
-    return float(err[0]), float(err[1])
-
-
-def _excess_kurtosis(d: np.ndarray, intensity: np.ndarray, n_bins: int = 8) -> float:
-    """Median over intensity bins of the excess kurtosis of the noise (robust to dark, few-photon bins)."""
-    edges = np.unique(np.quantile(intensity, np.linspace(0, 1, n_bins + 1)))
-    idx = np.clip(np.searchsorted(edges, intensity, side="right") - 1, 0, max(len(edges) - 2, 0))
-    values = []
-    for k in range(max(len(edges) - 1, 1)):
-        x = d[idx == k]
-        if x.size < 50:
-            continue
-        x = x - x.mean()
-        var = float(np.mean(x**2))
-        if var > 0:
-            values.append(float(np.mean(x**4)) / var**2 - 3.0)
-    return float(np.median(values)) if values else 0.0
-
-
 # ---- the check -------------------------------------------------------------------------------
 def check_pair(a, b, *, axes: str | None = None, max_planes: int = 8) -> PairCheck:
     """Check whether two noisy images make a valid Noise2Noise pair.
@@ -323,20 +214,20 @@ def check_pair(a, b, *, axes: str | None = None, max_planes: int = 8) -> PairChe
         if not np.all(np.isfinite(p)):
             raise InputError("The images contain NaN or Inf values. Replace them first (e.g. numpy.nan_to_num).")
 
-    shifts = np.array([_shift(pa, pb) for pa, pb in zip(planes_a, planes_b)])
+    shifts = np.array([measure_shift(pa, pb) for pa, pb in zip(planes_a, planes_b)])
     dy, dx = (float(v) for v in np.median(shifts, axis=0))
     # precision: from the quadrants of (up to) two planes, and from the spread between planes
-    spread = [_shift_uncertainty(pa, pb) for pa, pb in list(zip(planes_a, planes_b))[:: max(1, len(planes_a) - 1)][:2]]
+    spread = [shift_uncertainty(pa, pb) for pa, pb in list(zip(planes_a, planes_b))[:: max(1, len(planes_a) - 1)][:2]]
     if len(shifts) > 2:
         spread.append(float(np.hypot(*shifts.std(axis=0, ddof=1))) / np.sqrt(len(shifts)))
     shift_err = float(max(spread))
     iy, ix = int(round(dy)), int(round(dx))
-    pairs = [_overlap(pa, pb, iy, ix) for pa, pb in zip(planes_a, planes_b)]
+    pairs = [overlap(pa, pb, iy, ix) for pa, pb in zip(planes_a, planes_b)]
     if min(pairs[0][0].shape) < MIN_SIDE:
         raise InputError(f"A and B are shifted by ({dy:.0f}, {dx:.0f}) pixels, leaving too little overlap to "
                          "check; they may not show the same scene. Register them first.")
-    gain, offset = _gain_offset(pairs)
-    gain_err, offset_err = _gain_offset_uncertainty(pairs)
+    gain, offset = fit_gain_offset(pairs)
+    gain_err, offset_err = gain_offset_uncertainty(pairs)
 
     # B brought onto A's scale: what remains of A − B is noise (and whatever breaks the pair)
     diffs, levels = [], []
@@ -350,7 +241,7 @@ def check_pair(a, b, *, axes: str | None = None, max_planes: int = 8) -> PairChe
     noise_sigma = float(np.sqrt(noise_var))
     mv = fit_mean_variance(level, d**2 / 2)
     corr = neighbour_correlation(diffs)
-    kurt = _excess_kurtosis(d, level)
+    kurt = excess_kurtosis(d, level)
     single_sigma = float(np.mean([estimate_noise_sigma(pa) for pa, _ in pairs]))
     lo, hi = np.percentile(level, (1, 99))
     findings = _findings(dy=dy, dx=dx, shift_err=shift_err, gain=gain, offset=offset, gain_err=gain_err,
@@ -362,7 +253,8 @@ def check_pair(a, b, *, axes: str | None = None, max_planes: int = 8) -> PairChe
                      mean_variance=mv, excess_kurtosis=kurt, planes=len(planes_a), findings=tuple(findings))
 
 
-def _findings(*, dy, dx, shift_err, gain, offset, gain_err, offset_err, span, corr, noise_sigma, mv, kurt, single_sigma, shifted) -> list[Finding]:
+def _findings(*, dy, dx, shift_err, gain, offset, gain_err, offset_err, span, corr, noise_sigma, mv, kurt,
+              single_sigma, shifted) -> list[Finding]:
     """The measurements in plain words, each warning with what to do."""
     out = []
     size = float(np.hypot(dy, dx))
