@@ -125,10 +125,10 @@ def test_report_serialises(gaussian_pair):
 
 
 @pytest.mark.parametrize("make, words", [
-    (lambda a: (a, a[:-1]), "same shape"),
+    (lambda a: (a, a[:-1]), "same scene with the same shape"),
     (lambda a: (a, a.astype(np.float64)), "same type"),
     (lambda a: (a[:8, :8], a[:8, :8]), "at least"),
-    (lambda a: (a.astype(str), a.astype(str)), "numeric"),
+    (lambda a: (a.astype(str), a.astype(str)), "not numbers"),
 ])
 def test_bad_input_says_what_to_do(gaussian_pair, make, words):
     _, a, _ = gaussian_pair

@@ -32,10 +32,15 @@ def test_every_transform_is_undone(axes):
 
 
 def test_tta_raises_psnr_of_a_briefly_trained_model(brief, gaussian_pair):
-    clean, a, _ = (x[:128] for x in gaussian_pair)
+    clean, a, _ = gaussian_pair
     plain = psnr(clean, brief.predict(a), data_range=255)
     tta = psnr(clean, predict_tta(brief, a), data_range=255)
-    assert tta > plain + 0.1
+    # small for a tiny network (+0.01 to +0.14 dB over three seeds and 100-300 steps), but always a gain
+    assert tta > plain
+    # each transform must be undone: averaging the transformed predictions without undoing them ruins it
+    from napari_n2n.core.tta import DIHEDRAL
+    wrong = np.mean([brief.predict(transform(a, t, (0, 1))) for t in DIHEDRAL[:4:2]], axis=0)
+    assert psnr(clean, wrong, data_range=255) < plain - 3
     # fewer transforms: in between or equal
     assert psnr(clean, predict_tta(brief, a, transforms=1), data_range=255) == pytest.approx(plain, abs=1e-4)
 

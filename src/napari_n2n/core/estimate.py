@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import InputError
+from .metrics import psnr_from_mse
 
 __all__ = ["NoisyTargetMSE", "EstimatedQuality", "estimate_psnr", "clean_mse", "data_range_of"]
 
@@ -54,7 +55,7 @@ def clean_mse(noisy_target_mse: float, noise_variance: float) -> float:
 
 
 def _psnr(mse: float, data_range: float) -> float:
-    return 10.0 * math.log10(data_range**2 / mse) if mse > 0 else math.inf
+    return psnr_from_mse(mse, data_range) if mse > 0 else math.inf
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .axes import validate_axes
+from .checks import require_finite, require_numeric, require_same_shape
 from .errors import InputError
 from .noise import estimate_noise_sigma
 from .noisestats import (
@@ -160,13 +161,8 @@ class PairCheck:
 # ---- input -----------------------------------------------------------------------------------
 def _validated(a, b, axes: str | None):
     """(a, b) with Y and X as the last two axes; raises InputError on unusable input."""
-    for name, arr in (("A", a), ("B", b)):
-        if not hasattr(arr, "shape") or getattr(arr, "dtype", np.dtype("O")).kind not in "biuf":
-            raise InputError(f"Image {name} must be a numeric array (got {type(arr).__name__}). "
-                             "Give two images of numbers, e.g. read with tifffile.")
-    if tuple(a.shape) != tuple(b.shape):
-        raise InputError(f"A has shape {tuple(a.shape)} but B has {tuple(b.shape)}; a pair must show the same "
-                         "scene with the same shape. Crop or pad one image to the other's size first.")
+    a, b = require_numeric(a, "image A"), require_numeric(b, "image B")
+    require_same_shape(a, b, names=("A", "B"))
     if a.dtype != b.dtype:
         raise InputError(f"A is {a.dtype} but B is {b.dtype}; two acquisitions of one scene should have the same "
                          "type. Convert both to the same type (e.g. float32) after checking that they are on "
@@ -210,9 +206,9 @@ def check_pair(a, b, *, axes: str | None = None, max_planes: int = 8) -> PairChe
     """
     a, b = _validated(a, b, axes)
     planes_a, planes_b = planes_of(a, max_planes), planes_of(b, max_planes)
-    for p in (*planes_a, *planes_b):
-        if not np.all(np.isfinite(p)):
-            raise InputError("The images contain NaN or Inf values. Replace them first (e.g. numpy.nan_to_num).")
+    for name, planes in (("image A", planes_a), ("image B", planes_b)):
+        for p in planes:
+            require_finite(p, name)
 
     shifts = np.array([measure_shift(pa, pb) for pa, pb in zip(planes_a, planes_b)])
     dy, dx = (float(v) for v in np.median(shifts, axis=0))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import require_finite, require_numeric
 from .errors import InputError
 from .noisestats import fit_mean_variance, local_mean, planes_of
 
@@ -57,9 +58,7 @@ def binomial_split(counts, *, p: float = 0.5, seed: int | None = 0) -> tuple[np.
         Two int64 count images that sum to ``counts``. For Poisson counts of mean ``λ`` they are
         independent Poisson images of means ``p·λ`` and ``(1 − p)·λ``.
     """
-    c = np.asarray(counts)
-    if c.dtype.kind not in "biuf":
-        raise InputError(f"Photon counts must be numbers, got dtype {c.dtype}.")
+    c = np.asarray(require_numeric(counts, "the photon counts"))
     if not 0 < p < 1:
         raise InputError(f"The split probability p must be between 0 and 1, got {p}.")
     if c.dtype.kind == "f":
@@ -101,16 +100,13 @@ def photon_counts(image, *, gain: float, offset: float = 0.0, tolerance: float =
         A gain that is not positive; gain/offset that make counts negative; values that are not
         whole photon counts (unless ``allow_rounding``).
     """
-    x = np.asarray(image)
-    if x.dtype.kind not in "biuf":
-        raise InputError(f"The image must hold numbers, got dtype {x.dtype}.")
+    x = np.asarray(require_numeric(image))
     if not (np.isfinite(gain) and gain > 0):
         raise InputError(f"The gain (image units per photon) must be a positive number, got {gain}.")
     if not np.isfinite(offset):
         raise InputError(f"The offset must be a finite number, got {offset}.")
+    require_finite(x)
     c = (x.astype(np.float64) - offset) / gain
-    if not np.all(np.isfinite(c)):
-        raise InputError("The image contains NaN or Inf values. Replace them first (e.g. numpy.nan_to_num).")
     if c.size == 0:
         return c.astype(np.int64)
     rounded = np.round(c)

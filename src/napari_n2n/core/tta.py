@@ -26,8 +26,10 @@ from typing import Iterator
 
 import numpy as np
 
+from .checks import require_same_shape
 from .errors import InputError
-from .predict import TileProgress
+from .events import TileProgress
+from .progress import drain
 
 __all__ = ["DIHEDRAL", "transform", "untransform", "predict_tta", "predict_tta_iter", "disagreement", "residual",
            "PairResult", "denoise_pair", "denoise_pair_iter"]
@@ -110,15 +112,7 @@ def predict_tta(denoiser, image, *, axes: str | None = None, transforms: int = 8
     ndarray
         float32, the image's shape. Costs ``transforms`` predictions.
     """
-    return _drain(predict_tta_iter(denoiser, image, axes=axes, transforms=transforms, **predict_options))
-
-
-def _drain(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return drain(predict_tta_iter(denoiser, image, axes=axes, transforms=transforms, **predict_options))
 
 
 def disagreement(pred_a, pred_b, *, sigma: float = 1.0, yx: tuple[int, int] = (-2, -1)) -> np.ndarray:
@@ -177,9 +171,7 @@ class PairResult:
 def denoise_pair_iter(denoiser, a, b, *, axes: str | None = None, tta: bool | int = False, sigma: float = 1.0,
                       **predict_options) -> Iterator[TileProgress]:
     """Like :func:`denoise_pair`, yielding progress over both images; returns a :class:`PairResult`."""
-    if tuple(a.shape) != tuple(b.shape):
-        raise InputError(f"The two images of a pair must have the same shape; got {tuple(a.shape)} and "
-                         f"{tuple(b.shape)}.")
+    require_same_shape(a, b, names=("A", "B"))
     axes, yx = _yx(denoiser, a, axes)
     n = 8 if tta is True else (1 if tta is False else int(tta))
     preds = []
@@ -222,4 +214,4 @@ def denoise_pair(denoiser, a, b, *, axes: str | None = None, tta: bool | int = F
     -------
     PairResult
     """
-    return _drain(denoise_pair_iter(denoiser, a, b, axes=axes, tta=tta, sigma=sigma, **predict_options))
+    return drain(denoise_pair_iter(denoiser, a, b, axes=axes, tta=tta, sigma=sigma, **predict_options))
