@@ -83,3 +83,41 @@ def test_estimated_psnr_tracks_the_true_psnr_after_training(name):
     assert both.psnr == pytest.approx(true_both, abs=0.5)
     # the model did learn something: the estimate is well above the noisy input
     assert both.psnr > both.noisy_psnr + 3
+
+
+def test_training_reports_the_estimate_live_and_keeps_it(n2n_result, tmp_path):
+    """Each validation of a Noise2Noise run carries the estimated PSNR; it tracks the true one."""
+    from napari_n2n.core.denoiser import Denoiser
+    from napari_n2n.core.events import Validated
+    from napari_n2n.core.progress import describe_progress
+
+    vals = [e for e in n2n_result["events"] if isinstance(e, Validated)]
+    assert all(v.estimated_psnr is not None and v.estimated_psnr_stderr > 0 for v in vals)
+    # with a clean reference both use its range, so they compare; the validation band is small
+    # (a 32-pixel band of a 256² image), hence the error bar
+    last = vals[-1]
+    assert abs(last.estimated_psnr - last.psnr) < max(0.5, 3 * last.estimated_psnr_stderr)
+    assert vals[-1].estimated_psnr > vals[0].estimated_psnr + 1  # rises as training goes on
+    den = n2n_result["denoiser"]
+    path = den.save(tmp_path / "m.n2n")
+    history = Denoiser.load(path).history
+    assert history["val_est_psnr"] == pytest.approx([v.estimated_psnr for v in vals])
+    from napari_n2n.core.events import Progress
+
+    prog = next(e for e in n2n_result["events"] if isinstance(e, Progress))
+    assert "est. PSNR" in describe_progress(prog, last)
+
+
+def test_no_estimate_without_a_noisy_target(gaussian_pair):
+    """Noise2Clean and single-image runs have no noisy target to estimate from."""
+    from napari_n2n.core.config import TrainConfig
+    from napari_n2n.core.events import Validated
+    from napari_n2n.core.train import Trainer
+
+    from .._helpers import TRAIN_TINY
+
+    clean, a, _ = gaussian_pair
+    for mode, target in (("n2c", clean), ("nb2nb", None)):
+        cfg = TrainConfig(mode=mode, **{**TRAIN_TINY, "val_every": 1})
+        vals = [e for e in Trainer(a, target, config=cfg).run() if isinstance(e, Validated)]
+        assert vals and all(v.estimated_psnr is None for v in vals)

@@ -11,14 +11,14 @@ import argparse
 import sys
 
 from ..core.errors import N2NError
-from . import demo, predict, synth, train
+from . import check, demo, predict, split, synth, train
 from ._common import package_version
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 #: the sub-commands, in the order ``--help`` lists them
-COMMANDS = (synth, train, predict, demo)
+COMMANDS = (synth, check, split, train, predict, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

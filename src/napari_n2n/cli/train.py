@@ -15,7 +15,9 @@ def register(sub) -> None:
     t.add_argument("--input", required=True, help="noisy image A")
     t.add_argument("--target", help="noisy image B (n2n) or clean image (n2c); omit for nb2nb")
     t.add_argument("--model", required=True, help="where to save the model (.n2n)")
-    t.add_argument("--mode", default="n2n", choices=list(MODES))
+    t.add_argument("--mode", default="n2n", choices=list(MODES),
+                   help="n2n: two noisy copies; n2c: noisy and clean; nb2nb: one noisy image (for a photon-count "
+                        "image, 'napari-n2n split' makes a true pair instead, which is better)")
     t.add_argument("--clean", help="optional clean reference, to report validation PSNR")
     t.add_argument("--steps", type=int, default=2000)
     t.add_argument("--time-budget", type=float, default=None, help="stop after this many seconds")

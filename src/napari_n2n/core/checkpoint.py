@@ -53,8 +53,10 @@ class ModelFile:
     noise : dict or None
         The noise model, where known.
     history : dict
-        Training history: ``step``, ``train_loss``, ``val_step``, ``val_loss``, ``val_psnr``
-        (lists), ``steps_done``, ``elapsed_s``, ``best_step``, ``best_val_loss``.
+        Training history: the lists ``step``, ``train_loss``, ``val_step``, ``val_loss``,
+        ``val_psnr``, ``val_est_psnr`` and ``val_est_psnr_stderr`` (the PSNR estimated without a
+        clean image, and its standard error), and ``steps_done``, ``elapsed_s``, ``best_step``,
+        ``best_val_loss``.
     info : dict
         Free-form facts (e.g. the device it was trained on).
     napari_n2n_version : str

@@ -32,7 +32,7 @@ from .checks import require_finite, require_numeric
 from .errors import InputError
 from .noisestats import fit_mean_variance, local_mean, planes_of
 
-__all__ = ["binomial_split", "photon_counts", "photon_split", "PhotonScale", "estimate_photon_scale"]
+__all__ = ["binomial_split", "photon_counts", "photon_split", "PhotonScale", "estimate_photon_scale", "photon_scale_for"]
 
 #: how far (in photons) a converted value may be from a whole number and still count as one
 TOLERANCE = 0.1
@@ -159,18 +159,29 @@ def photon_split(image, *, gain: float | None = None, offset: float | None = Non
     (ndarray, ndarray)
         The two halves, each of the input's shape.
     """
-    if gain is None or offset is None:
-        scale = estimate_photon_scale(image)
-        if not scale.exact and not allow_rounding:
-            raise InputError(
-                f"Could not find the photon scale of this image: {scale.note} What to do: give the camera's gain "
-                "(image units per photon) and offset (value with no light), e.g. from the pair check of two "
-                "acquisitions or the camera's data sheet.")
-        gain = scale.gain if gain is None else gain
-        offset = scale.offset if offset is None else offset
+    gain, offset, _ = photon_scale_for(image, gain=gain, offset=offset, allow_rounding=allow_rounding)
     counts = photon_counts(image, gain=gain, offset=offset, tolerance=tolerance, allow_rounding=allow_rounding)
     a, b = binomial_split(counts, seed=seed)
     return (offset + 2.0 * gain * a).astype(dtype), (offset + 2.0 * gain * b).astype(dtype)
+
+
+def photon_scale_for(image, *, gain: float | None, offset: float | None,
+                     allow_rounding: bool = False) -> tuple[float, float, str]:
+    """``(gain, offset, how)``: the given values, or those :func:`estimate_photon_scale` finds.
+
+    Raises :class:`InputError` when an estimate is needed but the image's values are not whole
+    photon counts at the estimated scale (unless ``allow_rounding``).
+    """
+    if gain is not None and offset is not None:
+        return float(gain), float(offset), "given"
+    scale = estimate_photon_scale(image)
+    if not scale.exact and not allow_rounding:
+        raise InputError(
+            f"Could not find the photon scale of this image: {scale.note} What to do: give the camera's gain "
+            "(image units per photon) and offset (value with no light), e.g. from the pair check of two "
+            "acquisitions or the camera's data sheet.")
+    return (scale.gain if gain is None else float(gain), scale.offset if offset is None else float(offset),
+            f"estimated: {scale.note}")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ Two policies, one per situation, each with the note the user sees:
 
 :func:`validate` scores a model on the held-out patches with the run's objective and, when a
 clean reference was given, its PSNR (through :func:`napari_n2n.core.metrics.psnr_from_mse`).
+For Noise2Noise it also estimates the PSNR *without* a clean image, from the error against the
+held-out noisy target minus that target's noise variance (:mod:`napari_n2n.core.estimate`),
+in both directions (A → B and B → A), which cancels most of the sampling noise.
 """
 
 from __future__ import annotations
@@ -22,29 +25,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .estimate import EstimatedQuality, NoisyTargetMSE, data_range_of
 from .metrics import psnr_from_mse
+from .normalization import Normalization
 from .sampling import PatchSampler
 
 
 @dataclass(frozen=True)
 class ValidationResult:
-    """Validation loss of the model, and its PSNR against the clean reference (``None`` without one)."""
+    """Validation loss of the model, its PSNR against the clean reference (``None`` without one),
+    and its PSNR estimated from the noisy target (``None`` unless asked for)."""
 
     loss: float
     psnr: float | None
+    estimate: EstimatedQuality | None = None
 
 
 def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device, data_range: float | None,
-             scale: float, should_stop: Callable[[], bool] = lambda: False) -> ValidationResult | None:
+             scale: float, should_stop: Callable[[], bool] = lambda: False,
+             estimate_with: Normalization | None = None) -> ValidationResult | None:
     """Score ``model`` on ``sampler``'s validation patches; ``None`` if stopped meanwhile.
 
     ``scale`` converts squared errors of normalised values back to the image's units (the mean
     normalisation scale) for the PSNR, whose peak is ``data_range`` (the clean image's range).
+
+    With ``estimate_with`` (the run's normalisation; for Noise2Noise with zero-mean noise, where
+    the target is a second noisy copy) the PSNR against the unseen clean image is estimated from
+    the noisy target, in image units, relative to ``data_range`` or, without a clean reference,
+    to :func:`~napari_n2n.core.estimate.data_range_of` the model's prediction of the region.
     """
     import torch
 
     model.eval()
     losses, sq_err, n_pix = [], 0.0, 0
+    acc = NoisyTargetMSE() if estimate_with is not None else None
+    values: list[np.ndarray] = []
     try:
         with torch.no_grad():
             for x, y, clean in sampler.validation_batches(batch_size):
@@ -57,12 +72,22 @@ def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device
                 if clean is not None:
                     sq_err += float((pred.float().cpu() - torch.from_numpy(clean)).square().sum())
                     n_pix += clean.size
+                if acc is not None and y is not None:
+                    off, sc = estimate_with.shaped(sampler.channels, x.ndim - 2)
+                    fx = pred.float().cpu().numpy()
+                    acc.add(fx, y, x, scale=sc)
+                    acc.add(model(yt).float().cpu().numpy(), x, y, scale=sc)  # and B -> A
+                    if not data_range:
+                        values.append((fx * sc + off).ravel())
     finally:
         model.train()
     psnr = None
     if n_pix and data_range:
         psnr = psnr_from_mse(sq_err / n_pix * scale**2, data_range)
-    return ValidationResult(float(np.mean(losses)), psnr)
+    estimate = None
+    if acc is not None and acc.n:
+        estimate = acc.estimate(data_range=data_range or data_range_of(np.concatenate(values)))
+    return ValidationResult(float(np.mean(losses)), psnr, estimate)
 
 
 def snapshot(model) -> dict:

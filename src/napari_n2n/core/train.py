@@ -120,7 +120,9 @@ class Trainer:
         self._stop = threading.Event()
         self._preview = PreviewSlot()
         self.history: dict = {"step": [], "train_loss": [], "val_step": [], "val_loss": [], "val_psnr": [],
-                              "steps_done": 0, "elapsed_s": 0.0}
+                              "val_est_psnr": [], "val_est_psnr_stderr": [], "steps_done": 0, "elapsed_s": 0.0}
+        # the PSNR can be estimated from a noisy target (Noise2Noise) when the noise is zero-mean (L2-type loss)
+        self.estimates = config.mode == "n2n" and config.loss in ("l2", "hdr")
         self._models: list = [None] * len(self.groups)
         self._data_range = self._clean_range()
         # the samplers are built now, so size errors surface before the run starts
@@ -287,13 +289,19 @@ class Trainer:
                 if step % val_every == 0 or step == cfg.steps:
                     result = validate(model, sampler, self.objective, batch_size=cfg.batch_size, device=dev,
                                       data_range=self._data_range, scale=float(np.mean(self.norm.scale)),
-                                      should_stop=self._stop.is_set) if sampler.has_validation else None
+                                      should_stop=self._stop.is_set,
+                                      estimate_with=self.norm if self.estimates else None) \
+                        if sampler.has_validation else None
                     if result is not None:
                         is_best = policy.offer(model, offset + step, result)
+                        est = result.estimate
+                        est_psnr, est_err = (est.psnr, est.psnr_stderr) if est else (None, None)
                         for key, value in (("val_step", offset + step), ("val_loss", result.loss),
-                                           ("val_psnr", result.psnr)):
+                                           ("val_psnr", result.psnr), ("val_est_psnr", est_psnr),
+                                           ("val_est_psnr_stderr", est_err)):
                             self.history[key].append(value)
-                        yield Validated(step=offset + step, val_loss=result.loss, psnr=result.psnr, is_best=is_best)
+                        yield Validated(step=offset + step, val_loss=result.loss, psnr=result.psnr, is_best=is_best,
+                                        estimated_psnr=est_psnr, estimated_psnr_stderr=est_err)
                 region = self._preview.get()
                 if region is not None and time.perf_counter() - last_preview >= self._preview.every_s:
                     image = predict_region(model, region, norm=self.norm, channels=self.groups[gi],
