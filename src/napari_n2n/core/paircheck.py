@@ -38,8 +38,18 @@ from .checks import require_finite, require_numeric, require_same_shape
 from .errors import InputError
 from .noise import estimate_noise_sigma
 from .noisestats import (
-    MIN_SIDE, MeanVariance, excess_kurtosis, fit_gain_offset, fit_mean_variance, gain_offset_uncertainty,
-    local_mean, measure_shift, neighbour_correlation, overlap, planes_of, shift_uncertainty,
+    MIN_SIDE,
+    MeanVariance,
+    excess_kurtosis,
+    fit_gain_offset,
+    fit_mean_variance,
+    gain_offset_uncertainty,
+    local_mean,
+    measure_shift,
+    neighbour_correlation,
+    overlap,
+    planes_of,
+    shift_uncertainty,
 )
 
 __all__ = ["Finding", "PairCheck", "check_pair"]

@@ -1,5 +1,9 @@
 """A live plot of the training and validation loss (and PSNR) on matplotlib's Qt canvas.
 
+The PSNR axis shows the PSNR against a clean reference when one was given, and the PSNR
+estimated without one (Noise2Noise: from the held-out noisy target), so a user with no clean
+image still sees how good the model is.
+
 Points are added as events arrive; the canvas is redrawn at most every ``redraw_s`` seconds
 and kept cheap: fixed margins (a constrained layout doubles the cost) and plain-text tick labels
 on linear axes (log-axis labels go through mathtext, which cost ~300 ms per redraw on a busy
@@ -14,7 +18,7 @@ import numpy as np
 
 
 class LossPlot:
-    """Training loss, validation loss and validation PSNR (right axis) against step.
+    """Training loss, validation loss and validation PSNR, true and estimated (right axis), against step.
 
     ``plot.native`` is the Qt widget to put in a layout; ``LEGEND`` says what the colours mean
     (shown as a Qt label beside it: a matplotlib legend costs a third of each redraw).
@@ -23,7 +27,8 @@ class LossPlot:
 
     LEGEND = ("<span style='color:#1f77b4'>━ training loss</span>  "
               "<span style='color:#ff7f0e'>●━ validation loss</span>  "
-              "<span style='color:#2ca02c'>■ PSNR vs clean (dB, right)</span>")
+              "<span style='color:#2ca02c'>■ PSNR vs clean (dB, right)</span>  "
+              "<span style='color:#9467bd'>◆ PSNR estimated, no clean image (dB, right)</span>")
 
     def __init__(self, *, redraw_s: float = 1.0, height_px: int = 220):
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
@@ -41,6 +46,7 @@ class LossPlot:
         self.train: tuple[list, list] = ([], [])
         self.val: tuple[list, list] = ([], [])
         self.psnr: tuple[list, list] = ([], [])
+        self.est_psnr: tuple[list, list] = ([], [])
         self._style()
         self.draw(force=True)
 
@@ -59,6 +65,7 @@ class LossPlot:
         (self._l_train,) = ax.plot([], [], color="tab:blue", lw=1, label="training loss")
         (self._l_val,) = ax.plot([], [], "o-", color="tab:orange", ms=3, lw=1, label="validation loss")
         (self._l_psnr,) = ax2.plot([], [], "s--", color="tab:green", ms=3, lw=1, label="PSNR vs clean")
+        (self._l_est,) = ax2.plot([], [], "D:", color="tab:purple", ms=3, lw=1, label="PSNR estimated")
         for axis in (ax.xaxis, ax.yaxis, ax2.yaxis):
             axis.set_major_locator(MaxNLocator(4))
 
@@ -74,7 +81,7 @@ class LossPlot:
         session.validation_point.connect(self.add_validation)
 
     def clear(self) -> None:
-        for xs, ys in (self.train, self.val, self.psnr):
+        for xs, ys in (self.train, self.val, self.psnr, self.est_psnr):
             xs.clear()
             ys.clear()
         self.ax_psnr.set_visible(False)
@@ -85,13 +92,17 @@ class LossPlot:
         self.train[1].append(loss)
         self.draw()
 
-    def add_validation(self, step: int, loss: float | None, psnr: float | None = None) -> None:
+    def add_validation(self, step: int, loss: float | None, psnr: float | None = None,
+                       estimated_psnr: float | None = None) -> None:
         if loss is not None:
             self.val[0].append(step)
             self.val[1].append(loss)
         if psnr is not None:
             self.psnr[0].append(step)
             self.psnr[1].append(psnr)
+        if estimated_psnr is not None and np.isfinite(estimated_psnr):
+            self.est_psnr[0].append(step)
+            self.est_psnr[1].append(estimated_psnr)
         self.draw()
 
     def draw(self, *, force: bool = False) -> None:
@@ -108,6 +119,7 @@ class LossPlot:
         self._l_train.set_data(*self.train)
         self._l_val.set_data(*self.val)
         self._l_psnr.set_data(*self.psnr)
+        self._l_est.set_data(*self.est_psnr)
         self.ax.relim()
         self.ax.autoscale_view()
         losses = self.train[1][len(self.train[1]) // 5:] + self.val[1]
@@ -117,7 +129,7 @@ class LossPlot:
             if hi > lo:
                 pad = 0.08 * (hi - lo)
                 self.ax.set_ylim(lo - pad, hi + 2 * pad)
-        if self.psnr[0]:
+        if self.psnr[0] or self.est_psnr[0]:
             self.ax_psnr.set_visible(True)
             self.ax_psnr.relim()
             self.ax_psnr.autoscale_view()

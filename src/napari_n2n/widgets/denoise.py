@@ -3,7 +3,9 @@
 Prediction is tiled (:meth:`napari_n2n.core.denoiser.Denoiser.predict_iter`) and runs in a
 thread worker with a progress bar and Cancel. The result is a new layer "<name> denoised"
 placed like its source; when the image has a pair partner, the average of the predictions of A
-and B is offered (it has lower error than either). Scripts and tests call
+and B is offered, and on by default (it has lower error than either). Options: test-time
+augmentation (the mean over flips/rotations, :mod:`napari_n2n.core.tta`) and uncertainty
+layers: where the predictions of A and B disagree, and the residual (what was removed). Scripts and tests call
 :meth:`DenoiseWidget.start`, :meth:`~DenoiseWidget.stop`, :meth:`~DenoiseWidget.wait`.
 """
 
@@ -39,12 +41,25 @@ if TYPE_CHECKING:
 
 NONE_PARTNER = "none"
 TILES = [("automatic", None), ("64", 64), ("128", 128), ("256", 256), ("512", 512), ("1024", 1024)]
+TTA = [("off", 1), ("2 (and the 180° turn)", 2), ("4 (all 90° turns)", 4), ("8 (all flips and turns)", 8)]
 
 
-def denoise_job(denoiser, images: list, *, axes: str | None = None, tile=None):
-    """Generator: denoise one image, or the pair ``images`` (averaged), yielding ``(done, total)`` tiles."""
-    gen = denoiser.predict_iter(images[0], axes=axes, tile=tile) if len(images) == 1 else \
-        denoiser.predict_pair_iter(images[0], images[1], axes=axes, tile=tile)
+def denoise_job(denoiser, images: list, *, axes: str | None = None, tile=None, tta: int = 1, maps: bool = False):
+    """Generator: denoise one image, or the pair ``images`` (averaged), yielding ``(done, total)`` tiles.
+
+    Returns the prediction; with ``maps`` or test-time augmentation (``tta`` > 1) of a pair, a
+    :class:`~napari_n2n.core.tta.PairResult` (the mean with its disagreement and residual maps).
+    """
+    from ..core.tta import denoise_pair_iter, predict_tta_iter
+
+    if len(images) == 2 and (tta > 1 or maps):
+        gen = denoise_pair_iter(denoiser, images[0], images[1], axes=axes, tile=tile, tta=tta)
+    elif tta > 1:
+        gen = predict_tta_iter(denoiser, images[0], axes=axes, tile=tile, transforms=tta)
+    elif len(images) == 1:
+        gen = denoiser.predict_iter(images[0], axes=axes, tile=tile)
+    else:
+        gen = denoiser.predict_pair_iter(images[0], images[1], axes=axes, tile=tile)
     while True:
         try:
             progress = next(gen)
@@ -71,6 +86,7 @@ class DenoiseWidget(ViewerWidget):
         super().__init__(viewer)
         self.request: _Request | None = None  # the current (or last) run
         self.last_layer = None
+        self.map_layers: list = []
         self.model = ComboBox(label="model", choices=self._model_choices)
         self.load_button = PushButton(text="Load model file…")
         self.model_info = Label(label="", value="")
@@ -82,6 +98,12 @@ class DenoiseWidget(ViewerWidget):
                              "the model's training axes when they fit, else 2D → YX, 3D → ZYX")
         self.tile = ComboBox(label="tile size", choices=TILES, value=None,
                              tooltip="Smaller tiles use less memory; automatic suits most images")
+        self.tta = ComboBox(label="test-time augment.", choices=TTA, value=1,
+                            tooltip="Average the predictions of flipped/rotated copies: a little lower error, "
+                                    "each transform costs one more prediction")
+        self.maps = CheckBox(text="add uncertainty layers", value=False,
+                             tooltip="Residual (what was removed: noise only, unless structure was removed) and, "
+                                     "with a pair partner, where the predictions of A and B disagree")
         self.denoise_button = PushButton(text="Denoise")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
@@ -90,12 +112,12 @@ class DenoiseWidget(ViewerWidget):
         self.model_info.native.setWordWrap(True)
         #: the fields of the form (disabled while denoising)
         self.settings = [self.model, self.load_button, self.image_layer, self.partner_layer, self.average,
-                         self.axes, self.tile]
+                         self.axes, self.tile, self.tta, self.maps]
         buttons = Container(widgets=[self.denoise_button, self.cancel_button], layout="horizontal", labels=False)
         buttons.margins = (0, 0, 0, 0)
         self.extend([self.model, self.load_button, self.model_info, self.image_layer, self.partner_layer,
-                     self.average, self.axes, self.tile, buttons, self.progress, self.status])
-        compact(self.model, self.image_layer, self.partner_layer, self.tile)
+                     self.average, self.axes, self.tile, self.tta, self.maps, buttons, self.progress, self.status])
+        compact(self.model, self.image_layer, self.partner_layer, self.tile, self.tta)
         self.model.changed.connect(self._on_model_changed)
         self.image_layer.changed.connect(self._on_image_changed)
         self.partner_layer.changed.connect(self._update_average)
@@ -191,7 +213,8 @@ class DenoiseWidget(ViewerWidget):
         self.progress.max = 1000
         self.status.value = f"Denoising '{request.name}'" + (
             f" and '{request.partner.name}' (averaged)" if request.partner else "")
-        self.start_job(denoise_job, request.entry.denoiser, images, axes=axes, tile=self.tile.value, what="Denoising",
+        self.start_job(denoise_job, request.entry.denoiser, images, axes=axes, tile=self.tile.value,
+                       tta=int(self.tta.value), maps=bool(self.maps.value), what="Denoising",
                        on_yielded=self._on_progress, on_returned=self._on_returned, on_aborted=self._on_aborted,
                        on_finished=self._on_finished)
         return request
@@ -235,9 +258,18 @@ class DenoiseWidget(ViewerWidget):
         from napari.utils.notifications import show_info
 
         from ..core.metrics import psnr
+        from ..core.tta import PairResult, residual
 
         request = self.request
         averaged = request.partner is not None
+        maps = {}
+        if isinstance(result, PairResult):
+            maps = {"A/B disagreement": result.disagreement, "residual": result.residual}
+            result = result.mean
+        elif self.maps.value:
+            maps = {"residual": residual(np.asarray(request.layer.data), result)}
+        if not self.maps.value:
+            maps = {}
         base = f"{request.name} denoised" + (" (A+B averaged)" if averaged else "")
         layer = self._viewer.add_image(result, name=unique_name(self._viewer, base),
                                        contrast_limits=robust_limits(result),
@@ -245,6 +277,7 @@ class DenoiseWidget(ViewerWidget):
         set_n2n_meta(layer, role="denoised", source=request.name, model=request.entry.name,
                      partner_averaged=request.partner.name if averaged else None)
         self.last_layer = layer
+        self.map_layers = self._add_maps(maps, request)
         text = f"Added '{layer.name}' ({time.perf_counter() - request.started_at:.1f} s)"
         clean = request.clean
         if clean is not None and clean in self._viewer.layers and tuple(clean.data.shape) == tuple(result.shape):
@@ -254,6 +287,21 @@ class DenoiseWidget(ViewerWidget):
             set_n2n_meta(layer, psnr=den_db, psnr_noisy=noisy_db)
         self.status.value = text
         show_info(text)
+
+    def _add_maps(self, maps: dict, request) -> list:
+        """Add the uncertainty layers (hidden, over the result); return them."""
+        added = []
+        for what, data in maps.items():
+            if what == "residual":
+                top = float(np.percentile(np.abs(data), 99.5)) or 1.0
+                style = dict(colormap="gray", contrast_limits=(-top, top))
+            else:
+                style = dict(colormap="magma", contrast_limits=(0.0, float(np.percentile(data, 99.5)) or 1.0))
+            layer = self._viewer.add_image(data, name=unique_name(self._viewer, f"{request.name} {what}"),
+                                           visible=False, **style, **request.placement)
+            set_n2n_meta(layer, role=what, source=request.name, model=request.entry.name)
+            added.append(layer)
+        return added
 
     @when_alive
     def _on_aborted(self) -> None:

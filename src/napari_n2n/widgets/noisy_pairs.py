@@ -8,7 +8,12 @@ Four sources, one per :mod:`napari_n2n.core.pairs` function:
 * *stack* — consecutive frames/slices of one noisy stack (:func:`~napari_n2n.core.pairs.stack_neighbours`),
   shown as two view layers (no copy): frames t and frames t+1;
 * *single image* — one noisy image, trained by neighbour sub-sampling
-  (:func:`~napari_n2n.core.pairs.single_image`).
+  (:func:`~napari_n2n.core.pairs.single_image`);
+* *photon split* — one photon-count image split into two with independent noise
+  (:func:`~napari_n2n.core.photon.photon_split`): a true pair from one acquisition.
+
+For two layers and stacks, "Check pair" (:mod:`._pair_check`) measures the shift, brightness
+difference and noise of the pair and says what to do about each.
 
 The layers remember their partner, clean reference, axes and noise in ``layer.metadata``, so the
 Train widget fills itself in when the input is chosen.
@@ -19,7 +24,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, FloatSpinBox, Label, LineEdit, PushButton, SpinBox
+from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, LineEdit, PushButton, SpinBox
 
 from ..core.noise import noise_params
 from ._base import ViewerWidget
@@ -34,6 +39,7 @@ from ._layers import (
     set_n2n_meta,
     unique_name,
 )
+from ._pair_check import PairCheckPanel
 
 if TYPE_CHECKING:
     import napari
@@ -43,6 +49,7 @@ SOURCES = [
     ("two noisy layers", "two"),
     ("neighbouring frames of a stack", "stack"),
     ("one noisy image (single-image mode)", "single"),
+    ("one photon-count image (photon split)", "photon"),
 ]
 
 NOISE_CHOICES = [
@@ -58,6 +65,7 @@ BUTTON_TEXT = {
     "two": "Use as pair",
     "stack": "Make frame pairs",
     "single": "Use for single-image training",
+    "photon": "Split into a pair",
 }
 
 
@@ -118,15 +126,25 @@ class NoisyPairsWidget(ViewerWidget):
                                    "empty: 3D → ZYX, 4D → TZYX")
         # one image
         self.single_layer = ComboBox(label="noisy image", choices=self._image_choices)
+        # photon split
+        self.photon_layer = ComboBox(label="photon counts", choices=self._image_choices,
+                                     tooltip="A raw image that counts photons (not background-subtracted)")
+        self.photon_auto = CheckBox(text="estimate gain and offset from the image", value=True)
+        self.photon_gain = FloatSpinBox(label="gain", value=1.0, min=1e-9, max=1e9, step=0.1,
+                                        tooltip="Image units per photon (camera ADU per electron)")
+        self.photon_offset = FloatSpinBox(label="offset", value=0.0, min=-1e9, max=1e9, step=1.0,
+                                          tooltip="The image's value with no light (camera baseline)")
         self.estimate = Label(label="noise σ (est.)", value="")
         self.run_button = PushButton(text=BUTTON_TEXT["synthetic"])
+        self.check = PairCheckPanel(self._pair_to_check, report_error=self.report)
         self.extend([
             self.source, self.clean_layer, self.noise, self.sigma, self.peak, self.gain, self.read_sigma,
             self.fraction, self.kind, self.p, self.seed, self.layer_a, self.layer_b, self.stack_layer,
-            self.pair_axis, self.stack_axes, self.single_layer, self.estimate, self.run_button,
+            self.pair_axis, self.stack_axes, self.single_layer, self.photon_layer, self.photon_auto,
+            self.photon_gain, self.photon_offset, self.estimate, self.run_button, self.check,
         ])
         compact(self.source, self.clean_layer, self.noise, self.kind, self.layer_a, self.layer_b, self.stack_layer,
-                self.pair_axis, self.single_layer)
+                self.pair_axis, self.single_layer, self.photon_layer)
         #: the noise parameters' fields, by parameter name
         self.params = {"sigma": self.sigma, "peak": self.peak, "gain": self.gain, "read_sigma": self.read_sigma,
                         "fraction": self.fraction, "kind": self.kind, "p": self.p}
@@ -135,12 +153,16 @@ class NoisyPairsWidget(ViewerWidget):
             "two": [self.layer_a, self.layer_b],
             "stack": [self.stack_layer, self.pair_axis, self.stack_axes],
             "single": [self.single_layer],
+            "photon": [self.photon_layer, self.photon_auto, self.photon_gain, self.photon_offset],
         }
         self.source.changed.connect(self._update_visibility)
         self.noise.changed.connect(self._update_visibility)
         self.clean_layer.changed.connect(self._on_clean_changed)
-        for w in (self.layer_a, self.layer_b, self.single_layer):
+        for w in (self.layer_a, self.layer_b, self.single_layer, self.photon_layer):
             w.changed.connect(self._update_estimate)
+        for w in (self.layer_a, self.layer_b, self.stack_layer, self.pair_axis):
+            w.changed.connect(self.check.clear)
+        self.photon_auto.changed.connect(self._update_visibility)
         self.stack_layer.changed.connect(self._on_stack_changed)
         self.run_button.changed.connect(self.start)
         self.reset_choices()
@@ -167,6 +189,9 @@ class NoisyPairsWidget(ViewerWidget):
         shown = noise_params(self.noise.value) if mode == "synthetic" else ()
         for name, w in self.params.items():
             w.visible = name in shown
+        for w in (self.photon_gain, self.photon_offset):
+            w.visible = mode == "photon" and not self.photon_auto.value
+        self.check.visible = mode in ("two", "stack")
         self.run_button.text = BUTTON_TEXT[mode]
         self._update_estimate()
 
@@ -194,7 +219,8 @@ class NoisyPairsWidget(ViewerWidget):
         layers = {"synthetic": [("clean", self.clean_layer.value)],
                   "two": [("A", self.layer_a.value), ("B", self.layer_b.value)],
                   "stack": [("stack", self.stack_layer.value)],
-                  "single": [("image", self.single_layer.value)]}[mode]
+                  "single": [("image", self.single_layer.value)],
+                  "photon": [("image", self.photon_layer.value)]}[mode]
         parts = []
         for role, layer in layers:
             if layer is None or getattr(layer, "rgb", False) or getattr(layer, "multiscale", False):
@@ -213,7 +239,8 @@ class NoisyPairsWidget(ViewerWidget):
     def start(self, _=None) -> list:
         """Run the chosen source (as the button does); return the layers it added (errors become notifications)."""
         action = {"synthetic": self.make_synthetic_pair, "two": self.use_two_layers,
-                  "stack": self.make_stack_pairs, "single": self.use_single_image}[self.source.value]
+                  "stack": self.make_stack_pairs, "single": self.use_single_image,
+                  "photon": self.make_photon_pair}[self.source.value]
         return self.report(action) or []
 
     def make_synthetic_pair(self) -> list:
@@ -308,3 +335,51 @@ class NoisyPairsWidget(ViewerWidget):
         show_info(f"'{layer.name}' is ready for single-image training: in Train Noise2Noise choose it as input "
                   "and target 'none — single image'.")
         return []
+
+    def make_photon_pair(self) -> list:
+        """Split the photon-count layer into two layers with independent noise; return them."""
+        from napari.utils.notifications import show_info
+
+        from ..core.pairs import two_images
+        from ..core.photon import photon_scale_for, photon_split
+
+        src = self.photon_layer.value
+        data = np.asarray(image_data(src, "photon-count image", check_values=True))
+        given = (None, None) if self.photon_auto.value else (self.photon_gain.value, self.photon_offset.value)
+        gain, offset, how = photon_scale_for(data, gain=given[0], offset=given[1])
+        a, b = photon_split(data, gain=gain, offset=offset, seed=int(self.seed.value))
+        self.photon_gain.value, self.photon_offset.value = gain, offset
+        pair = two_images(a, b, axes=axes_for(src, None))
+        common = dict(placement(src), contrast_limits=robust_limits(a), colormap=src.colormap.name)
+        meta = dict(axes=pair.axes, source=src.name, photon_split={"gain": gain, "offset": offset})
+        layer_a = self._viewer.add_image(a, name=unique_name(self._viewer, f"{src.name} photons A"), **common)
+        layer_b = self._viewer.add_image(b, name=unique_name(self._viewer, f"{src.name} photons B"), visible=False,
+                                         **common)
+        set_n2n_meta(layer_a, role="noisy A", partner=layer_b.name, **meta)
+        set_n2n_meta(layer_b, role="noisy B", partner=layer_a.name, **meta)
+        show_info(f"Split '{src.name}' into '{layer_a.name}' and '{layer_b.name}' (gain {gain:.4g}, offset "
+                  f"{offset:.4g}, {how}): each photon went to A or B at random, so their noise is independent. "
+                  "Next: Train Noise2Noise with A as input and B as target; denoise with the A/B average.")
+        return [layer_a, layer_b]
+
+    # ---- pair check ----------------------------------------------------------------------------
+    def _pair_to_check(self):
+        """``(a, b, axes)`` of the chosen pair, for :class:`PairCheckPanel`."""
+        from ..core.errors import InputError
+
+        if self.source.value == "stack":
+            src = self.stack_layer.value
+            data = image_data(src, "stack")
+            axis = self.pair_axis.value
+            if axis is None:
+                raise InputError("Choose a stack with 3 or more dimensions to check its neighbouring frames.")
+            n = data.shape[int(axis)]
+            first = tuple(slice(0, n - 1) if i == int(axis) else slice(None) for i in range(data.ndim))
+            second = tuple(slice(1, n) if i == int(axis) else slice(None) for i in range(data.ndim))
+            return data[first], data[second], parse_axes(self.stack_axes.value)
+        la, lb = self.layer_a.value, self.layer_b.value
+        return image_data(la, "noisy A"), image_data(lb, "noisy B"), axes_for(la, None)
+
+    def teardown(self) -> None:
+        self.check.teardown()
+        super().teardown()
