@@ -18,9 +18,13 @@ added, the two noise-power terms cancel exactly and only their cross term ``mean
 is left as sampling error.
 
 PSNR needs the intensity range of the clean image, which is unknown. :func:`data_range_of`
-takes it from an estimate of the clean image (the denoised prediction, or the pair's mean
-smoothed over 3×3 pixels): the range between its 0.1th and 99.9th percentiles. Give the
-same ``data_range`` to :func:`napari_n2n.core.metrics.psnr` to compare with the true PSNR.
+takes it from an estimate of the clean image: the range between its 0.1th and 99.9th
+percentiles. :func:`pair_data_range` uses the pair's mean smoothed by a Gaussian of one
+pixel (a fifth of the noise of one image is left), which does not depend on a model: the
+trainer fixes it once per run, so the estimated PSNR of successive validations compare (a
+range taken from the prediction of a barely trained model, nearly constant, is far too
+small). Give the same ``data_range`` to :func:`napari_n2n.core.metrics.psnr` to compare with
+the true PSNR.
 
 Examples
 --------
@@ -41,7 +45,7 @@ import numpy as np
 from .errors import InputError
 from .metrics import psnr_from_mse
 
-__all__ = ["NoisyTargetMSE", "EstimatedQuality", "estimate_psnr", "clean_mse", "data_range_of"]
+__all__ = ["NoisyTargetMSE", "EstimatedQuality", "estimate_psnr", "clean_mse", "data_range_of", "pair_data_range"]
 
 
 def clean_mse(noisy_target_mse: float, noise_variance: float) -> float:
@@ -198,3 +202,14 @@ def data_range_of(estimate_of_clean, *, percentiles: tuple[float, float] = (0.1,
     lo, hi = np.percentile(x, percentiles)
     r = float(hi - lo)
     return r if r > 0 else 1.0
+
+
+def pair_data_range(a, b, *, sigma: float = 1.0, yx: tuple[int, int] = (-2, -1)) -> float:
+    """The intensity range of the scene of a pair: :func:`data_range_of` the mean of ``a`` and ``b``
+    smoothed by a Gaussian of ``sigma`` pixels in Y and X (each patch on its own, for stacks of patches)."""
+    from scipy.ndimage import gaussian_filter
+
+    m = 0.5 * (np.asarray(a, dtype=np.float64) + np.asarray(b, dtype=np.float64))
+    sig = [0.0] * m.ndim
+    sig[yx[0]] = sig[yx[1]] = float(sigma)
+    return data_range_of(gaussian_filter(m, sig, mode="reflect"))

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .estimate import EstimatedQuality, NoisyTargetMSE, data_range_of
+from .estimate import EstimatedQuality, NoisyTargetMSE, pair_data_range
 from .metrics import psnr_from_mse
 from .normalization import Normalization
 from .sampling import PatchSampler
@@ -43,7 +43,8 @@ class ValidationResult:
 
 def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device, data_range: float | None,
              scale: float, should_stop: Callable[[], bool] = lambda: False,
-             estimate_with: Normalization | None = None) -> ValidationResult | None:
+             estimate_with: Normalization | None = None,
+             estimate_range: float | None = None) -> ValidationResult | None:
     """Score ``model`` on ``sampler``'s validation patches; ``None`` if stopped meanwhile.
 
     ``scale`` converts squared errors of normalised values back to the image's units (the mean
@@ -52,14 +53,16 @@ def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device
     With ``estimate_with`` (the run's normalisation; for Noise2Noise with zero-mean noise, where
     the target is a second noisy copy) the PSNR against the unseen clean image is estimated from
     the noisy target, in image units, relative to ``data_range`` or, without a clean reference,
-    to :func:`~napari_n2n.core.estimate.data_range_of` the model's prediction of the region.
+    to ``estimate_range`` (the range the run fixed at its first validation; when ``None``,
+    :func:`~napari_n2n.core.estimate.pair_data_range` of the region: read it back from
+    ``result.estimate.data_range`` and pass it next time).
     """
     import torch
 
     model.eval()
     losses, sq_err, n_pix = [], 0.0, 0
     acc = NoisyTargetMSE() if estimate_with is not None else None
-    values: list[np.ndarray] = []
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
     try:
         with torch.no_grad():
             for x, y, clean in sampler.validation_batches(batch_size):
@@ -77,8 +80,8 @@ def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device
                     fx = pred.float().cpu().numpy()
                     acc.add(fx, y, x, scale=sc)
                     acc.add(model(yt).float().cpu().numpy(), x, y, scale=sc)  # and B -> A
-                    if not data_range:
-                        values.append((fx * sc + off).ravel())
+                    if not data_range and estimate_range is None:
+                        pairs.append((x * sc + off, y * sc + off))
     finally:
         model.train()
     psnr = None
@@ -86,7 +89,9 @@ def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device
         psnr = psnr_from_mse(sq_err / n_pix * scale**2, data_range)
     estimate = None
     if acc is not None and acc.n:
-        estimate = acc.estimate(data_range=data_range or data_range_of(np.concatenate(values)))
+        rng = data_range or estimate_range or pair_data_range(np.concatenate([p[0] for p in pairs]),
+                                                              np.concatenate([p[1] for p in pairs]))
+        estimate = acc.estimate(data_range=rng)
     return ValidationResult(float(np.mean(losses)), psnr, estimate)
 
 

@@ -123,6 +123,7 @@ class Trainer:
                               "val_est_psnr": [], "val_est_psnr_stderr": [], "steps_done": 0, "elapsed_s": 0.0}
         # the PSNR can be estimated from a noisy target (Noise2Noise) when the noise is zero-mean (L2-type loss)
         self.estimates = config.mode == "n2n" and config.loss in ("l2", "hdr")
+        self._estimate_ranges: dict[int, float] = {}
         self._models: list = [None] * len(self.groups)
         self._data_range = self._clean_range()
         # the samplers are built now, so size errors surface before the run starts
@@ -290,11 +291,14 @@ class Trainer:
                     result = validate(model, sampler, self.objective, batch_size=cfg.batch_size, device=dev,
                                       data_range=self._data_range, scale=float(np.mean(self.norm.scale)),
                                       should_stop=self._stop.is_set,
-                                      estimate_with=self.norm if self.estimates else None) \
+                                      estimate_with=self.norm if self.estimates else None,
+                                      estimate_range=self._estimate_ranges.get(gi)) \
                         if sampler.has_validation else None
                     if result is not None:
                         is_best = policy.offer(model, offset + step, result)
                         est = result.estimate
+                        if est is not None:  # one range per run (per model), so the estimates compare
+                            self._estimate_ranges.setdefault(gi, est.data_range)
                         est_psnr, est_err = (est.psnr, est.psnr_stderr) if est else (None, None)
                         for key, value in (("val_step", offset + step), ("val_loss", result.loss),
                                            ("val_psnr", result.psnr), ("val_est_psnr", est_psnr),
