@@ -316,15 +316,7 @@ def main(argv=None) -> int:
         print(f"[{time.perf_counter() - t0:5.0f} s] {r['case']}: "
               + "  ".join(f"{m}: {v['psnr']:.2f}" for m, v in r["methods"].items()), flush=True)
 
-    if args.jobs > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(args.jobs) as pool:
-            for r in pool.imap_unordered(_run_task, tasks):
-                done(r)
-    else:
-        for t in tasks:
-            done(_run_task(t))
+    C.run_tasks(_run_task, tasks, args.jobs, done)
     wall = time.perf_counter() - t0
     text = render(results, args, wall)
     print(text)

@@ -398,15 +398,7 @@ def main(argv=None) -> int:
         results[r.pop("index")] = r
         print(f"[{time.perf_counter() - t0:5.0f} s] done {r['case']} ({r['wall_s']:.0f} s)", flush=True)
 
-    if args.jobs > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(args.jobs) as pool:
-            for r in pool.imap_unordered(_run_task, tasks):
-                done(r)
-    else:
-        for t in tasks:
-            done(_run_task(t))
+    C.run_tasks(_run_task, tasks, args.jobs, done)
     wall = time.perf_counter() - t0
     text = (render_target if args.target else render_quick)(results, args, wall)
     print(text)

@@ -16,6 +16,13 @@ def package_version() -> str:
     return __version__
 
 
+def add_pair_outputs(parser) -> None:
+    """The options of a command that writes a pair: ``--out-a``, ``--out-b`` and the ``--seed`` of its randomness."""
+    parser.add_argument("--out-a", required=True, help="where to write image A")
+    parser.add_argument("--out-b", required=True, help="where to write image B")
+    parser.add_argument("--seed", type=int, default=0)
+
+
 def read_image(path: str, what: str = "image") -> np.ndarray:
     """Read a TIFF (or .npy) file; user errors become :class:`InputError`."""
     p = Path(path)

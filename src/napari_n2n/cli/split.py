@@ -7,7 +7,7 @@ independent noise. Train on them like on any pair (``train --input A --target B`
 
 from __future__ import annotations
 
-from ._common import read_image, write_image
+from ._common import add_pair_outputs, read_image, write_image
 
 
 def register(sub) -> None:
@@ -23,9 +23,7 @@ def register(sub) -> None:
                    help="the value of zero photons (camera baseline); default: estimated from the image")
     s.add_argument("--allow-rounding", action="store_true",
                    help="round values that are not whole photon counts (only for read noise far below a photon)")
-    s.add_argument("--out-a", required=True)
-    s.add_argument("--out-b", required=True)
-    s.add_argument("--seed", type=int, default=0)
+    add_pair_outputs(s)
     s.set_defaults(func=run)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..core.errors import InputError
-from ._common import read_image, write_image
+from ._common import add_pair_outputs, read_image, write_image
 
 #: the noise models offered on the command line (``salt_pepper`` is impulse noise of kind salt_pepper)
 NOISES = ("gaussian", "poisson", "poisson_gaussian", "impulse", "salt_pepper", "bernoulli")
@@ -22,9 +22,7 @@ def register(sub) -> None:
     s.add_argument("--fraction", type=float, help="impulse/salt_pepper: fraction of pixels hit")
     s.add_argument("--kind", choices=["salt_pepper", "random"], help="impulse: value kind")
     s.add_argument("--p", type=float, help="bernoulli: drop probability")
-    s.add_argument("--out-a", required=True)
-    s.add_argument("--out-b", required=True)
-    s.add_argument("--seed", type=int, default=0)
+    add_pair_outputs(s)
     s.set_defaults(func=run)
 
 

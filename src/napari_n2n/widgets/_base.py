@@ -18,13 +18,12 @@
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 
 from magicgui.widgets import Container
 
 from ..core.errors import N2NError
-from ._jobs import LongJob
+from ._jobs import LongJob, wait_while
 
 
 def when_alive(method: Callable) -> Callable:
@@ -83,13 +82,7 @@ class ViewerWidget(Container):
 
     def wait(self, timeout_s: float = 600.0) -> bool:
         """Process Qt events until the work ends or ``timeout_s`` passes; return whether it ended."""
-        from qtpy.QtWidgets import QApplication
-
-        end = time.perf_counter() + timeout_s
-        while self.busy and time.perf_counter() < end:
-            QApplication.processEvents()
-            time.sleep(0.005)
-        return not self.busy
+        return wait_while(lambda: self.busy, timeout_s)
 
     # ---- helpers for subclasses ------------------------------------------------------------
     def start_job(self, gen_fn, *args, **options) -> LongJob:

@@ -12,7 +12,7 @@ import html
 from magicgui.widgets import Container, Label, PushButton
 
 from ._base import when_alive
-from ._jobs import LongJob
+from ._jobs import LongJob, wait_while
 
 #: how a finding is shown, by severity
 MARKS = {"warning": ("⚠", "#e8a33d"), "info": ("ℹ", None), "ok": ("✓", "#5cb85c")}
@@ -82,15 +82,7 @@ class PairCheckPanel(Container):
 
     def wait(self, timeout_s: float = 60.0) -> bool:
         """Process Qt events until the check ends; return whether it ended."""
-        import time
-
-        from qtpy.QtWidgets import QApplication
-
-        end = time.perf_counter() + timeout_s
-        while self.busy and time.perf_counter() < end:
-            QApplication.processEvents()
-            time.sleep(0.005)
-        return not self.busy
+        return wait_while(lambda: self.busy, timeout_s)
 
     def clear(self) -> None:
         self.report = None
