@@ -59,6 +59,14 @@ def test_data_range_ignores_a_few_extreme_pixels(camera_crop):
     assert data_range_of(img) == pytest.approx(np.ptp(camera_crop), rel=0.05)
 
 
+def test_the_range_of_a_noisy_pair_is_close_to_the_clean_range(gaussian_pair):
+    from napari_n2n.core.estimate import pair_data_range
+
+    clean, a, b = gaussian_pair
+    assert data_range_of(a) > 1.2 * data_range_of(clean)  # the noisy image's own range is far too wide
+    assert pair_data_range(a, b) == pytest.approx(data_range_of(clean), rel=0.1)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NOISES)
 def test_estimated_psnr_tracks_the_true_psnr_after_training(name):
