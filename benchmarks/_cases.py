@@ -37,7 +37,7 @@ NOISES = {
 
 # ---- data ---------------------------------------------------------------------------------------
 def load_image(name: str, size: int = 256):
-    """A ``size``×``size`` centre crop of a bundled scikit-image image (float64, 0–255)."""
+    """A ``size``×``size`` centre crop of a bundled scikit-image image (float64, 0–255); no larger than the image."""
     import numpy as np
 
     if name == "volume":
@@ -50,6 +50,7 @@ def load_image(name: str, size: int = 256):
 
         img = rgb2gray(img) * 255.0
     h, w = img.shape
+    size = min(size, h, w)
     y, x = (h - size) // 2, (w - size) // 2
     return np.asarray(img[y : y + size, x : x + size], dtype=np.float64)
 
