@@ -25,17 +25,23 @@ SHIFT_SMOOTH = 2.0
 MIN_SIDE = 16
 
 
-def planes_of(arr, max_planes: int = 8) -> list[np.ndarray]:
+def planes_of(arr, max_planes: int = 8, max_side: int = 1024) -> list[np.ndarray]:
     """Up to ``max_planes`` 2D planes (the last two axes) spread evenly through a stack.
 
     A 2D image is one plane; for a stack or volume the planes are taken at evenly spaced
-    indices of the flattened leading axes (so the first and the last plane are included).
-    Only those planes are read, so dask, zarr and memory-mapped stacks are not loaded whole.
+    indices of the flattened leading axes (so the first and the last plane are included). Each
+    plane is cropped to its central ``max_side``×``max_side`` pixels (over a million samples,
+    plenty for the statistics). Only those pixels are read, so dask, zarr and memory-mapped
+    stacks are not loaded whole.
     """
     lead = tuple(int(s) for s in arr.shape[:-2])
     n = int(np.prod(lead)) if lead else 1
     pick = np.arange(n) if n <= max_planes else np.linspace(0, n - 1, max_planes).round().astype(int)
-    return [np.asarray(arr[np.unravel_index(int(i), lead)] if lead else arr, dtype=np.float64) for i in pick]
+    h, w = (int(s) for s in arr.shape[-2:])
+    y0, x0 = max(0, (h - max_side) // 2), max(0, (w - max_side) // 2)
+    crop = (slice(y0, y0 + max_side), slice(x0, x0 + max_side))
+    return [np.asarray(arr[tuple(int(i) for i in np.unravel_index(int(k), lead)) + crop] if lead else arr[crop],
+                       dtype=np.float64) for k in pick]
 
 
 def neighbour_correlation(noise_planes: list[np.ndarray]) -> tuple[float, float]:
