@@ -1,6 +1,12 @@
 """Make the user guide's screenshots in a real napari viewer (run under Xvfb on a headless machine).
 
-    OMP_NUM_THREADS=1 xvfb-run -a -s "-screen 0 1600x1000x24" python scripts/make_screenshots.py [docs/images]
+    OMP_NUM_THREADS=1 xvfb-run -a -s "-screen 0 1920x1080x24" python scripts/make_screenshots.py [docs/images]
+    OMP_NUM_THREADS=1 xvfb-run -a -s "-screen 0 1920x1080x24" python scripts/make_screenshots.py \
+        --docks docs/images/docks-after.png [--train-s 40]
+
+The second form docks all three widgets on the screen, with the 2D sample open and nothing
+chosen by hand (the widgets' own defaults), and prints the window's height against the
+screen's; with ``--train-s`` it first presses Train and takes the picture that many seconds later.
 
 It opens the bundled samples, drives the three widgets exactly as a user would (through
 Plugins → napari-n2n), and saves ``viewer.screenshot(canvas_only=False)`` of each step. Training
@@ -48,6 +54,43 @@ def _settle(app, seconds: float = 0.5) -> None:
         time.sleep(0.01)
 
 
+def three_docks(path: str, train_s: float = 0.0) -> dict:
+    """Screenshot of the three docks together on the screen, right after opening the 2D sample.
+
+    Nothing is chosen by hand: the picture shows the widgets' own defaults (with ``train_s``,
+    after pressing Train and waiting that long). Returns the main window's height and the
+    screen's available height (run with a 1920×1080 Xvfb screen).
+    """
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    viewer = napari.Viewer(title="napari-n2n", show=True)
+    app = QApplication.instance()
+    window = viewer.window._qt_window
+    screen = app.primaryScreen().availableGeometry()
+    window.setGeometry(screen)
+    viewer.open_sample("napari-n2n", "pair_2d")
+    widgets = {name: viewer.window.add_plugin_dock_widget("napari-n2n", name)[1]
+               for name in ("Noisy pairs", "Train Noise2Noise", "Denoise")}
+    train = widgets["Train Noise2Noise"]
+    _wait(app, lambda: not train.device_label.value.startswith("checking"), 120)  # torch imported off the main thread
+    _settle(app, 2.0)
+    window.setGeometry(screen)
+    _settle(app, 1.0)
+    if train_s:
+        train.start()
+        _settle(app, train_s)
+    result = {"window_height": window.frameGeometry().height(), "window_width": window.frameGeometry().width(),
+              "screen_height": screen.height(), "screen_width": screen.width()}
+    result["window_height_now"] = window.frameGeometry().height()
+    viewer.screenshot(path, canvas_only=False)
+    if train_s:
+        train.stop()
+        _wait(app, lambda: not train.busy)
+    viewer.close()
+    return result
+
+
 def main(out_dir: str = "docs/images") -> dict:
     import napari
     from qtpy.QtWidgets import QApplication
@@ -59,7 +102,7 @@ def main(out_dir: str = "docs/images") -> dict:
     out.mkdir(parents=True, exist_ok=True)
     viewer = napari.Viewer(title="napari-n2n", show=True)
     app = QApplication.instance()
-    viewer.window.resize(1600, 950)
+    viewer.window._qt_window.setGeometry(app.primaryScreen().availableGeometry())
     results: dict = {}
 
     # 1. Noisy pairs on the 2D sample's clean image
@@ -81,12 +124,13 @@ def main(out_dir: str = "docs/images") -> dict:
     # 2. Train Noise2Noise: A → B, PSNR against the clean layer, live preview
     viewer.window.remove_dock_widget(dock_pairs)
     dock_train, train = viewer.window.add_plugin_dock_widget("napari-n2n", "Train Noise2Noise")
-    train.input_layer.value = layer_a
+    assert train.input_layer.value == layer_a  # the pair just made
+    train.budget.value = "steps"
     train.steps.value = 400
+    train.preset.value = "cpu-quick"
     train.patch_size.value = 64
-    train.batch_size.value = 8
     train.learning_rate.value = 2e-3
-    train.network.value = "cpu-quick"
+    train.keep_preview.value = True
     train.preview.every_s = 2.0
     _camera(viewer).zoom = 1.6
     _settle(app, 1.0)
@@ -107,7 +151,7 @@ def main(out_dir: str = "docs/images") -> dict:
         if n2n_meta(layer).get("role") == "preview":
             viewer.layers.remove(layer)
     dock_denoise, denoise = viewer.window.add_plugin_dock_widget("napari-n2n", "Denoise")
-    denoise.image_layer.value = layer_a
+    assert denoise.image_layer.value == layer_a  # the layer the model was trained on
     denoise.average.value = False
     denoise.start()
     _wait(app, lambda: not denoise.busy)
@@ -134,12 +178,12 @@ def main(out_dir: str = "docs/images") -> dict:
     layers = viewer.open_sample("napari-n2n", "digits")
     roles = {n2n_meta(l).get("role"): l for l in layers}
     dock_train, train = viewer.window.add_plugin_dock_widget("napari-n2n", "Train Noise2Noise")
-    train.input_layer.value = roles["noisy A"]
+    assert train.input_layer.value == roles["noisy A"]  # the sample's noisy A, never its clean layer
+    train.budget.value = "steps"
     train.steps.value = 300
+    train.preset.value = "cpu-quick"
     train.patch_size.value = 64
-    train.batch_size.value = 8
     train.learning_rate.value = 2e-3
-    train.network.value = "cpu-quick"
     train.show_preview.value = False
     train.start()
     run = train.session
@@ -148,7 +192,7 @@ def main(out_dir: str = "docs/images") -> dict:
     results["digits_train_s"] = run.finished.elapsed_s
     viewer.window.remove_dock_widget(dock_train)
     dock_denoise, denoise = viewer.window.add_plugin_dock_widget("napari-n2n", "Denoise")
-    denoise.image_layer.value = roles["noisy A"]
+    assert denoise.image_layer.value == roles["noisy A"]
     denoise.start()
     _wait(app, lambda: not denoise.busy)
     digits_out = denoise.last_layer
@@ -171,4 +215,8 @@ def main(out_dir: str = "docs/images") -> dict:
 
 if __name__ == "__main__":
     np.seterr(all="ignore")
-    main(*sys.argv[1:2])
+    if sys.argv[1:2] == ["--docks"]:
+        seconds = float(sys.argv[sys.argv.index("--train-s") + 1]) if "--train-s" in sys.argv else 0.0
+        print(three_docks(sys.argv[2], seconds))
+    else:
+        main(*sys.argv[1:2])

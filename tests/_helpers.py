@@ -25,6 +25,7 @@ def add_widget(viewer, cls):
 
 def set_tiny(widget, steps: int = 20):
     """Set the Train widget for a quick run of ``steps`` steps."""
+    widget.budget.value = "steps"
     widget.steps.value = steps
     for name, value in WIDGET_TINY.items():
         getattr(widget, name).value = value

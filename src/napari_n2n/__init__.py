@@ -29,7 +29,7 @@ _EXPORTS = {
     "stack_neighbours": "core.pairs", "single_image": "core.pairs",
     "check_pair": "core.paircheck", "photon_split": "core.photon", "estimate_photon_scale": "core.photon",
     # training and prediction
-    "TrainConfig": "core.config", "Trainer": "core.train", "train": "core.train",
+    "TrainConfig": "core.config", "Trainer": "core.train", "train": "core.train", "Checkpointing": "core.resume",
     "Denoiser": "core.denoiser", "select_device": "core.device",
     "psnr": "core.metrics", "ssim": "core.metrics", "estimate_psnr": "core.estimate",
     "predict_tta": "core.tta", "denoise_pair": "core.tta",
@@ -48,8 +48,20 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'napari_n2n' has no attribute {name!r}")
 
 
-def load_model(path):
-    """Load a ``.n2n`` model file as a :class:`Denoiser` (safe: no unpickling)."""
+def load_model(path, *, allow_code: bool = False, device: str | None = None):
+    """Load a model file: a ``.n2n`` file as a :class:`Denoiser`, a BioImage Model Zoo package as a ``BmzModel``.
+
+    Both have the same ``predict`` / ``predict_iter`` / ``predict_pair`` interface. Loading never
+    unpickles; a Zoo package whose only runnable weights would execute Python code from the
+    package needs ``allow_code=True`` (see :func:`napari_n2n.bmz.load_bmz`, which needs the extra
+    ``napari-n2n[bmz]``). ``device`` applies to Zoo packages; a ``Denoiser`` takes it per prediction.
+    """
+    from .bmz._common import is_bmz_path
+
+    if is_bmz_path(path):
+        from .bmz.load import load_bmz
+
+        return load_bmz(path, allow_code=allow_code, device=device)
     from .core.denoiser import Denoiser
 
     return Denoiser.load(path)

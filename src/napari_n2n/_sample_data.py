@@ -1,6 +1,6 @@
 """napari sample data (File → Open Sample → napari-n2n): clean image + noisy pair, no download.
 
-Each sample opens three layers: the clean reference (hidden), "noisy A" and "noisy B". The
+Each sample opens three layers: the clean reference (hidden), "A · … noisy" and "B · … noisy". The
 noisy layers record their partner, clean reference, axes and noise model in their metadata, so
 the Train and Denoise widgets fill themselves in and report the PSNR against the clean layer.
 """
@@ -13,7 +13,8 @@ from .core import samples
 def _layer_data(sample: samples.Sample) -> list[tuple]:
     desc = sample.noise.describe()
     clean_name = f"{sample.name} clean"
-    name_a, name_b = f"{sample.name} noisy A · {desc}", f"{sample.name} noisy B · {desc}"
+    # the letter first: napari elides long names in the middle, and A and B must stay apart
+    name_a, name_b = f"A · {sample.name} noisy · {desc}", f"B · {sample.name} noisy · {desc}"
     lo, hi = float(sample.clean.min()), float(sample.clean.max())
     common = {"contrast_limits": (lo, hi)}
     if sample.scale is not None:

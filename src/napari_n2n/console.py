@@ -6,26 +6,39 @@ Used by the ``napari-n2n`` command and the demo; the words come from
 
 from __future__ import annotations
 
+import math
+import signal
 import sys
+import threading
+import time
 
-from .core.events import Finished, Progress, Started, Validated
+from .core.events import Checkpointed, Finished, Progress, Started, Validated
 from .core.progress import describe_progress, describe_started
 
 
 class ProgressBar:
-    """A one-line text progress bar on stderr (redrawn in place on a terminal)."""
+    """A one-line text progress bar on stderr (redrawn in place on a terminal).
+
+    Written to a file or a pipe (a cluster job's log), it prints a line at every 10 % and at
+    least every :attr:`every_s` seconds, so a log never falls silent for long.
+    """
+
+    #: the longest silence in a log (seconds), when the output is not a terminal
+    every_s = 30.0
 
     def __init__(self, label: str, stream=None, width: int = 30):
         self.label, self.stream, self.width = label, stream or sys.stderr, width
         self.tty = getattr(self.stream, "isatty", lambda: False)()
         self._last_pct = -10
+        self._last_t = -math.inf
 
     def update(self, fraction: float, text: str = "") -> None:
         fraction = min(max(fraction, 0.0), 1.0)
         pct = int(fraction * 100)
-        if not self.tty and pct < self._last_pct + 10 and fraction < 1.0:
+        now = time.monotonic()
+        if not self.tty and pct < self._last_pct + 10 and fraction < 1.0 and now - self._last_t < self.every_s:
             return
-        self._last_pct = pct
+        self._last_pct, self._last_t = pct, now
         filled = int(self.width * fraction)
         line = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {pct:3d}% {text}"
         if self.tty:
@@ -40,11 +53,56 @@ class ProgressBar:
             self.stream.flush()
 
 
+#: signals that stop training at the next step, as Ctrl-C does: what cluster schedulers send before
+#: they end a job (SLURM: SIGTERM, or SIGUSR1 with --signal), and what a dropped SSH session sends
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1")
+
+
+class StopOnSignals:
+    """While active, the :data:`STOP_SIGNALS` ask ``trainer`` to stop at the next step.
+
+    The run then ends as if stopped by the user: the kept model (and, when the run checkpoints,
+    its resumable state) is there to save. :attr:`signum` is the first signal received
+    (``None`` if none); a second Ctrl-C interrupts at once. Signals reach only the main thread:
+    elsewhere this does nothing.
+    """
+
+    def __init__(self, trainer):
+        self.trainer, self.signum = trainer, None
+        self._previous: dict = {}
+
+    def __enter__(self) -> StopOnSignals:
+        if threading.current_thread() is threading.main_thread():
+            for name in STOP_SIGNALS:
+                sig = getattr(signal, name, None)
+                if sig is not None:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum, frame) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if self.signum is None:
+            self.signum = signum
+        self.trainer.request_stop()
+
+    @property
+    def name(self) -> str | None:
+        """The name of the signal received, e.g. ``"SIGTERM"``."""
+        return None if self.signum is None else signal.Signals(self.signum).name
+
+
 def run_training(trainer, label: str = "train", quiet: bool = False):
     """Consume a Trainer's events with a progress bar; Ctrl-C stops and keeps the model so far.
 
     Returns ``(denoiser, finished)``; ``finished`` is the :class:`~napari_n2n.core.events.Finished`
-    event, or ``None`` if the run was interrupted before it.
+    event, or ``None`` if the run was interrupted before it; ``denoiser`` is ``None`` when no
+    whole model exists (a per-channel run stopped before its last channel).
     """
     bar = None if quiet else ProgressBar(label)
     validated = finished = None
@@ -57,6 +115,8 @@ def run_training(trainer, label: str = "train", quiet: bool = False):
                 validated = ev
             elif isinstance(ev, Progress) and bar:
                 bar.update(ev.fraction, describe_progress(ev, validated))
+            elif isinstance(ev, Checkpointed) and not quiet and not bar.tty:
+                print(f"{label}: checkpoint at step {ev.step} in {ev.path}", file=sys.stderr)
             elif isinstance(ev, Finished):
                 finished = ev
     except KeyboardInterrupt:
@@ -66,7 +126,7 @@ def run_training(trainer, label: str = "train", quiet: bool = False):
     finally:
         if bar:
             bar.close()
-    return trainer.denoiser(), finished
+    return (trainer.denoiser() if trainer.has_model else None), finished
 
 
 def run_prediction(gen, quiet: bool = False, label: str = "predict"):

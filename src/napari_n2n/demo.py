@@ -12,18 +12,34 @@ import sys
 import time
 from pathlib import Path
 
+from .core.errors import OutputError
+from .core.files import Destination, reason
+
 
 def run_demo(out_dir: str = "demo_out", *, seconds: float = 50.0, device: str = "auto", seed: int = 0,
-             quiet: bool = False) -> dict:
-    """Run the demo; return the figures printed (PSNR/SSIM per method, timings)."""
+             quiet: bool = False, overwrite: bool = False) -> dict:
+    """Run the demo; return the figures printed (PSNR/SSIM per method, timings).
+
+    ``out_dir`` is created if missing; the figure ``demo.png`` and the models ``n2n.n2n`` and
+    ``n2c.n2n`` in it are checked before training and replace earlier ones only with ``overwrite``.
+    """
     from .console import run_prediction, run_training
     from .core.config import TrainConfig
+    from .core.errors import TrainingError
     from .core.metrics import psnr, ssim
     from .core.samples import pair_2d
     from .core.train import Trainer
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"Cannot use {out} as the demo's folder: it is a file. Give a folder name with --out.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"Cannot create the demo's folder {out}: {reason(exc)}. Choose another --out.") from exc
+    hint = "add --overwrite"
+    dests = {name: Destination(out / name, overwrite=overwrite, what=f"demo {what}", overwrite_hint=hint)
+             for name, what in (("n2n.n2n", "model"), ("n2c.n2n", "model"), ("demo.png", "figure"))}
     t_start = time.perf_counter()
     sample = pair_2d(sigma=25.0, seed=seed)
     clean, a, b = sample.clean, sample.a, sample.b
@@ -37,7 +53,9 @@ def run_demo(out_dir: str = "demo_out", *, seconds: float = 50.0, device: str = 
         trainer = Trainer(a, target, axes="YX", config=base.replace(mode=mode), clean=clean,
                           noise=sample.noise.to_dict())
         den, fin = run_training(trainer, label=name, quiet=quiet)
-        den.save(out / f"{name.lower()}.n2n")
+        if den is None:
+            raise TrainingError("The demo was interrupted before it trained a model.")
+        den.save(dests[f"{name.lower()}.n2n"])
         pred = run_prediction(den.predict_iter(a), quiet=True)
         images[name] = pred
         results[name] = {"psnr": psnr(clean, pred), "ssim": ssim(clean, pred),
@@ -58,14 +76,14 @@ def run_demo(out_dir: str = "demo_out", *, seconds: float = 50.0, device: str = 
     print(f"N2N - N2C: {results['N2N']['psnr'] - results['N2C']['psnr']:+.2f} dB; "
           f"N2N - noisy: {results['N2N']['psnr'] - results['noisy']['psnr']:+.2f} dB")
     fig_path = out / "demo.png"
-    save_figure(fig_path, images, results)
+    save_figure(dests["demo.png"], images, results)
     print(f"figure: {fig_path}; models: {out / 'n2n.n2n'}, {out / 'n2c.n2n'}; total {total:.0f} s")
     results["figure"] = str(fig_path)
     return results
 
 
 def save_figure(path, images: dict, results: dict) -> None:
-    """Rows noisy / N2N / N2C / clean; columns full image and a zoomed crop."""
+    """Rows noisy / N2N / N2C / clean; columns full image and a zoomed crop (written atomically to ``path``)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -85,5 +103,6 @@ def save_figure(path, images: dict, results: dict) -> None:
                 ax.set_ylabel(title)
     fig.suptitle("Noise2Noise vs Noise2Clean, Gaussian sigma 25")
     fig.tight_layout()
-    fig.savefig(path)
+    destination = path if isinstance(path, Destination) else Destination(path, what="figure")
+    destination.write(lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)

@@ -66,6 +66,8 @@ def test_pair_partner_offered_and_averaged(viewer, qtbot, denoise, tiny_model, s
     _, a, b = small_pair
     la = viewer.add_image(a, name="A", metadata={"napari_n2n": {"partner": "B"}})
     lb = viewer.add_image(b, name="B")  # added later: offered as soon as it appears
+    assert denoise.image_layer.value is lb  # the image follows the layer selected (napari selects a new layer)
+    viewer.layers.selection.active = la
     assert denoise.image_layer.value is la
     assert denoise.partner_layer.value is lb and denoise.average.native.isVisibleTo(denoise.native)
     _run(qtbot, denoise)

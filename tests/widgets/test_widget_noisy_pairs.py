@@ -26,7 +26,7 @@ def test_synthesise_pair_names_placement_and_estimate(viewer, pairs, small_pair,
     pairs.sigma.value = 20.0
     added = pairs.start()
     a, b = added
-    assert a.name == "cells noisy A · gaussian(sigma=20)" and b.name == "cells noisy B · gaussian(sigma=20)"
+    assert a.name == "A · cells noisy · gaussian(sigma=20)" and b.name == "B · cells noisy · gaussian(sigma=20)"
     for layer in (a, b):
         assert layer.data.shape == clean.shape
         np.testing.assert_allclose(layer.scale, (0.5, 0.25))

@@ -55,10 +55,11 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     pairs.clean_layer.value = src
     pairs.sigma.value = 25.0
     layer_a, layer_b = pairs.start()
-    # the Train widget fills in target and clean from the pair's metadata
-    train.input_layer.value = layer_a
+    # the Train widget takes the pair at once, with target and clean from the pair's metadata
+    assert train.input_layer.value == layer_a
     assert train.target_layer.value == layer_b and train.clean_layer.value == src
     set_tiny(train, steps=400)  # validation (and PSNR) every 20 steps
+    train.keep_preview.value = True
     train.preview.every_s = 0.3
     train.start()
     assert train.busy and not train.train_button.enabled and train.stop_button.enabled
@@ -75,8 +76,9 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     assert preview.data.shape == clean.shape
     np.testing.assert_allclose(preview.scale, (0.5, 0.5))
     np.testing.assert_allclose(preview.translate, (4.0, 8.0))
-    # Denoise: the model just trained is chosen; the pair's partner is offered for averaging
+    # Denoise: the model just trained is chosen, on the layer it was trained on; the partner is offered
     assert denoise.model.value is MODELS.latest()
+    assert denoise.image_layer.value == layer_a and MODELS.latest().trained_on == layer_a
     denoise.image_layer.value = layer_a
     assert denoise.partner_layer.value == layer_b
     denoise.average.value = False
@@ -151,6 +153,7 @@ def test_time_series_and_volume_train_with_a_placed_preview(viewer, qtbot, train
         _select(train, la, lb)
         train.axes.value = axes
         set_tiny(train, steps=2)
+        train.keep_preview.value = True  # (the preview layer goes when training ends, unless kept)
         train.preview.every_s = 0.0  # a preview after every step
         train.start()
         wait_training(qtbot, train)
@@ -337,7 +340,7 @@ def test_metadata_from_sample_fills_the_widget(viewer, train):
     train.reset_choices()
     noisy_a = next(layer for layer in viewer.layers if n2n_meta(layer).get("role") == "noisy A")
     train.input_layer.value = noisy_a
-    assert train.target_layer.value.name.startswith("digits noisy B")
+    assert train.target_layer.value.name.startswith("B · digits noisy")
     assert train.clean_layer.value.name == "digits clean"
     assert train.mode.value == "n2n" and train.loss.value == "l2"
 

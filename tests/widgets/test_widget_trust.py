@@ -37,8 +37,8 @@ def test_pair_check_panel_runs_off_the_main_thread_and_shows_findings(viewer, qt
     assert report.shift[0] == pytest.approx(2.0, abs=0.1)
     assert "⚠" in pairs.check.findings.value and "register" in pairs.check.findings.value
     # choosing another layer clears the old findings; a good pair shows no warning
-    lb2 = viewer.add_image(b, name="B")
-    pairs.layer_b.value = lb2
+    lb2 = viewer.add_image(b, name="B")  # selected: Noisy pairs follows the selection (A := B), so choose both
+    pairs.layer_a.value, pairs.layer_b.value = la, lb2
     assert pairs.check.findings.value == "" and pairs.check.report is None
     pairs.check.start()
     assert pairs.check.wait(60) and pairs.check.report.ok and "⚠" not in pairs.check.findings.value
@@ -108,6 +108,7 @@ def test_denoise_with_tta_and_uncertainty_layers(viewer, qtbot, tiny_model, smal
     _, a, b = small_pair
     la = viewer.add_image(a, name="A", metadata={"napari_n2n": {"partner": "B"}})
     viewer.add_image(b, name="B")
+    viewer.layers.selection.active = la  # Denoise follows the layer selected in the layer list
     assert denoise.image_layer.value is la and denoise.average.value  # the A/B average by default
     denoise.tta.value = 4
     denoise.maps.value = True

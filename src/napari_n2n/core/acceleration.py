@@ -88,3 +88,34 @@ def _free_cached_memory() -> None:
             torch.cuda.empty_cache()
     except Exception:
         pass
+
+
+def fit_batch_to_memory(unet, sampler, objective, device, *, batch: int, amp: bool,
+                        ranks=None) -> tuple[int, str | None]:
+    """On a GPU, the largest of ``batch``, ``batch // 2``, ... for which one training step of a
+    fresh ``UNet(unet)`` on ``sampler``'s patches fits in memory: ``(batch, note)`` as :func:`fit_batch`.
+
+    With other processes (``ranks``, see :mod:`napari_n2n.core.distributed`), all take the smallest.
+    """
+    import torch
+
+    from . import distributed
+    from .device import amp_dtype
+    from .model import UNet
+
+    model = UNet(unet).to(device)
+
+    def try_step(b: int) -> None:
+        x, y = (None if v is None else torch.from_numpy(v).to(device) for v in sampler.sample_batch(b))
+        try:
+            with torch.autocast("cuda", enabled=amp, dtype=amp_dtype(device)):
+                loss = objective.loss(model, x, y, progress=0.0, generator=None)
+            loss.backward()
+        finally:
+            model.zero_grad(set_to_none=True)
+
+    fitted, note = fit_batch(try_step, batch)
+    agreed = distributed.minimum(fitted, ranks or distributed.SINGLE, device)
+    if agreed != fitted:
+        note = f"batch {batch} did not fit every GPU's memory: batch {agreed}"
+    return agreed, note

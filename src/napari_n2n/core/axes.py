@@ -93,6 +93,16 @@ class AxisView:
             idx[ax] = sl
         return tuple(idx)
 
+    def where(self, n: int, spatial: tuple[slice, ...], kind: str = "tile") -> str:
+        """``" (sample 3, tile Y 0-511, X 512-1023)"``: where a block lies, for messages (``spatial=()``: the whole sample)."""
+        if not spatial:
+            return f" (sample {n})" if self.n_samples > 1 else ""
+        letters = "ZYX"[-self.spatial_ndim:]
+        span = ", ".join(f"{a} {sl.start or 0}-{(sl.stop if sl.stop is not None else size) - 1}"
+                         for a, sl, size in zip(letters, spatial, self.spatial_shape))
+        sample = f"sample {n}, " if self.n_samples > 1 else ""
+        return f" ({sample}{kind} {span})"
+
     def read(self, n: int, spatial: tuple[slice, ...] | None = None, dtype=np.float32) -> np.ndarray:
         """Return sample ``n`` (optionally a spatial crop) as a ``(C, *spatial)`` array."""
         spatial = spatial or tuple(slice(None) for _ in self.spatial_axes)

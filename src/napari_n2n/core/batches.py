@@ -5,13 +5,17 @@ background thread (in pinned memory on CUDA, so the copy to the GPU is asynchron
 :class:`ResidentPatchSampler` copies the normalised training region to the device once and cuts
 every batch there; :func:`choose_residency` decides which of the two a run uses.
 Both batch sources have the same interface: ``next() -> (x, y)`` tensors on the device and
-``close()``.
+``close()``. The randomness of the batch of each step is drawn from its own generator, seeded
+by ``(seed, process rank, step)`` (:class:`StepRandomness`): a run resumed at any step draws
+the same batches as one that never stopped, however far the background thread had drawn
+ahead, and the processes of a multi-process run draw different ones.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,6 +27,32 @@ from .sampling import PatchSampler
 CPU_RESIDENT_MAX_BYTES = 512 * 2**20
 #: share of the free GPU memory that the resident training data may take
 GPU_RESIDENT_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class StepRandomness:
+    """Independent random streams for each training step of each process, from one seed.
+
+    Examples
+    --------
+    >>> r = StepRandomness(7, rank=1)
+    >>> r.numpy(3).integers(100) == StepRandomness(7, rank=1).numpy(3).integers(100)
+    True
+    """
+
+    seed: int
+    rank: int = 0
+
+    def _sequence(self, step: int) -> np.random.SeedSequence:
+        return np.random.SeedSequence([int(self.seed), int(self.rank), int(step)])
+
+    def numpy(self, step: int) -> np.random.Generator:
+        """A numpy generator for ``step``."""
+        return np.random.default_rng(self._sequence(step))
+
+    def torch_seed(self, step: int) -> int:
+        """A 64-bit seed for a ``torch.Generator`` at ``step``."""
+        return int(self._sequence(step).generate_state(1, np.uint64)[0])
 
 
 def resident_bytes(sampler: PatchSampler) -> int:
@@ -188,10 +218,12 @@ class Prefetcher:
     the copy to the GPU is asynchronous and does not wait for the GPU's queued work.
     """
 
-    def __init__(self, sampler: PatchSampler, batch_size: int, device, depth: int = 2):
+    def __init__(self, sampler: PatchSampler, batch_size: int, device, *, randomness: StepRandomness,
+                 first_step: int = 1, depth: int = 2):
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._sampler, self._bs = sampler, batch_size
+        self._randomness, self._step = randomness, first_step
         self._device = device
         self._pin = device.type == "cuda"
         self._thread = threading.Thread(target=self._work, daemon=True, name="n2n-prefetch")
@@ -202,7 +234,8 @@ class Prefetcher:
 
         while not self._stop.is_set():
             try:
-                item = self._sampler.sample_batch(self._bs)
+                item = self._sampler.sample_batch(self._bs, rng=self._randomness.numpy(self._step))
+                self._step += 1
                 if self._pin:
                     item = tuple(None if a is None else torch.from_numpy(a).pin_memory() for a in item)
             except BaseException as exc:  # handed to the consumer
@@ -234,18 +267,27 @@ class Prefetcher:
 class ResidentBatches:
     """Batches from a :class:`ResidentPatchSampler`: drawn on the device, in the training thread."""
 
-    def __init__(self, sampler: ResidentPatchSampler, batch_size: int):
+    def __init__(self, sampler: ResidentPatchSampler, batch_size: int, *, randomness: StepRandomness,
+                 first_step: int = 1):
         self._sampler, self._bs = sampler, batch_size
+        self._randomness, self._step = randomness, first_step
 
     def next(self):
+        self._sampler.generator.manual_seed(self._randomness.torch_seed(self._step))
+        self._step += 1
         return self._sampler.sample_batch(self._bs)
 
     def close(self):
         pass
 
 
-def batch_source(sampler: PatchSampler, batch_size: int, device, *, resident: bool, seed: int):
-    """A started batch source for ``sampler``: :class:`ResidentBatches` or :class:`Prefetcher`."""
+def batch_source(sampler: PatchSampler, batch_size: int, device, *, resident: bool, randomness: StepRandomness,
+                 first_step: int = 1):
+    """A started batch source for ``sampler``: :class:`ResidentBatches` or :class:`Prefetcher`.
+
+    Its first batch is the one of step ``first_step`` (1 for a new run).
+    """
     if resident:
-        return ResidentBatches(ResidentPatchSampler(sampler, device, seed=seed), batch_size)
-    return Prefetcher(sampler, batch_size, device)
+        return ResidentBatches(ResidentPatchSampler(sampler, device, seed=randomness.seed), batch_size,
+                               randomness=randomness, first_step=first_step)
+    return Prefetcher(sampler, batch_size, device, randomness=randomness, first_step=first_step)

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import ModelFileError
+from .files import Destination
 
 FORMAT = "napari-n2n"
 FORMAT_VERSION = 2
@@ -116,64 +118,234 @@ def migrate(payload: dict, version: int) -> dict:
     return payload
 
 
-def save_checkpoint(path: str | os.PathLike, tensors: dict, model_file: ModelFile) -> Path:
-    """Write ``tensors`` (name → torch.Tensor) and ``model_file`` to ``path`` atomically."""
-    from safetensors.torch import save_file
+def write_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str], *,
+                      overwrite: bool = False, what: str = "model file") -> Path:
+    """Write ``tensors`` (name → torch.Tensor) and string ``metadata`` to ``path`` atomically.
+
+    ``path`` may be a :class:`~napari_n2n.core.files.Destination` checked before training (then
+    its ``overwrite`` applies, and a file that another run wrote meanwhile is not replaced);
+    a plain path is checked now. The bytes go to a temporary file beside it, flushed, then
+    renamed into place: a crash or a kill during the write leaves any earlier file intact. The
+    file gets the user's umask. The model files and the training states
+    (:mod:`napari_n2n.core.resume`) are both written here.
+
+    Raises
+    ------
+    OutputError
+        If the file may not or cannot be written (it exists and ``overwrite`` is False, the
+        folder is read-only or full, ...). Nothing is left behind.
+    """
+    from safetensors.torch import save
+
+    destination = path if isinstance(path, Destination) else Destination(path, overwrite=overwrite, what=what)
+    data = save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, metadata=metadata)
+    # safetensors' save_file writes its own temporary file (mode 600): the bytes go through ours
+    return destination.write(lambda tmp: tmp.write_bytes(data))
+
+
+def read_header(path: str | os.PathLike, *, fmt: str, newest: int, not_ours: str,
+                what: str = "Model file") -> tuple[int, dict, dict]:
+    """Read the header of a file written by :func:`write_safetensors`: ``(format_version, payload, layout)``.
+
+    No tensor is read. ``fmt`` is the expected ``format`` entry of the metadata and ``newest``
+    the newest format version this napari-n2n reads; ``not_ours`` is the message for a file
+    that is not of that format (or truncated, or corrupted); ``what`` names the kind of file;
+    ``layout`` maps each tensor's name to ``(shape, safetensors dtype)``.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, a folder, truncated, corrupted, of another format, or newer.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import safe_open
 
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise ModelFileError(f"Cannot save the model: folder {path.parent} does not exist. Create it or choose another place.")
-    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "payload": model_file.to_json()}
-    tmp = path.with_name(path.name + ".part")
+    if path.is_dir():
+        raise ModelFileError(f"{what} {path} is a folder. Give the path of the file.")
+    if not path.is_file():
+        raise ModelFileError(f"{what} {path} does not exist. Check the path, or train a model first.")
     try:
-        save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(tmp), metadata=meta)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ModelFileError(f"Cannot save the model to {path}: {exc.strerror or exc}. Choose a writable place.") from exc
-    return path
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            layout = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(not_ours) from exc
+    if meta.get("format") != fmt:
+        raise ModelFileError(not_ours)
+    text = str(meta.get("format_version", "1")).strip()
+    if not text.isdigit() or int(text) < 1:
+        raise ModelFileError(f"{path} has an unreadable format version ({meta.get('format_version')!r}, not a "
+                             "whole number from 1); it is corrupted. Retrain or use another file.")
+    version = int(text)
+    if version > newest:
+        raise ModelFileError(
+            f"{path} was written by a newer napari-n2n (file format {version}, this version reads up to "
+            f"{newest}). Upgrade napari-n2n to load it."
+        )
+    try:
+        payload = json.loads(meta["payload"])
+    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(not_ours) from exc
+    return version, payload, layout
+
+
+def read_tensors(path: str | os.PathLike, not_ours: str) -> dict:
+    """All tensors of a safetensors file (name → torch.Tensor); ``not_ours`` is the message if it cannot be read."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(not_ours) from exc
+
+
+def save_checkpoint(path: str | os.PathLike, tensors: dict, model_file: ModelFile, *, overwrite: bool = False) -> Path:
+    """Write ``tensors`` (name → torch.Tensor) and ``model_file`` to ``path`` atomically (see :func:`write_safetensors`)."""
+    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "payload": model_file.to_json()}
+    return write_safetensors(path, tensors, meta, overwrite=overwrite, what="model file")
+
+
+def estimated_size(unet, channel_groups: list, steps: int) -> int:
+    """About how many bytes the model file of a run will take: its weights and its history of ``steps``.
+
+    ``unet`` is a :class:`~napari_n2n.core.model.UNetConfig`; nothing is built.
+    """
+    weights = sum(math.prod(shape) for g in channel_groups for shape in unet.for_channels(len(g)).state_shapes().values())
+    return 4 * weights + 64 * steps + (64 << 10)  # float32 weights; about 64 bytes of JSON per step; the rest
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict, ModelFile]:
     """Read a model file of any known format; return ``(tensors, model_file)`` in the current format.
 
+    Everything is checked before a network is built from it: the metadata's types and ranges
+    (:func:`check_model_file`), every tensor's name, shape and dtype against the architecture
+    the metadata describes, and the weights' finiteness.
+
     Raises
     ------
     ModelFileError
-        If the file is missing, truncated, corrupted, not a napari-n2n model, or from a newer version.
+        If the file is missing, truncated, corrupted, not a napari-n2n model, from a newer
+        version, or inconsistent; the message is one line that names the file.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"Model file {path} does not exist. Check the path, or train a model first.")
     not_ours = (
         f"{path} is not a napari-n2n model file (or it is truncated or corrupted). "
         "Choose a .n2n file saved by napari-n2n, or train a new model."
     )
+    version, payload, layout = read_header(path, fmt=FORMAT, newest=FORMAT_VERSION, not_ours=not_ours)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(not_ours) from exc
-    if meta.get("format") != FORMAT:
-        raise ModelFileError(not_ours)
-    try:
-        version = int(meta.get("format_version", "0") or 0)
-    except ValueError:
-        raise ModelFileError(f"{path} has an unreadable format version ({meta.get('format_version')!r}); "
-                             "it is corrupted. Retrain or use another file.") from None
-    if version > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} was written by a newer napari-n2n (file format {version}, this version reads up to "
-            f"{FORMAT_VERSION}). Upgrade napari-n2n to load it."
-        )
-    try:
-        payload = migrate(json.loads(meta["payload"]), max(version, 1))
-        return tensors, ModelFile.from_payload(payload)
+        if not isinstance(payload, dict):
+            raise TypeError("the metadata is not a JSON object")
+        model_file = ModelFile.from_payload(migrate(payload, version))
+        check_model_file(model_file, layout)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from exc
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(not_ours) from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ModelFileError(f"{path}: {_not_usable(f'its metadata is malformed ({exc})')}") from exc
+    tensors = read_tensors(path, not_ours)
+    import torch
+
+    bad = next((k for k, t in tensors.items() if not bool(torch.isfinite(t).all())), None)
+    if bad is not None:
+        raise ModelFileError(f"{path}: {_not_usable(f'its weights hold NaN or Inf values (tensor {bad})')}")
+    return tensors, model_file
+
+
+#: tensor dtypes a model file may hold (safetensors names); weights are float32 when written
+FLOAT_DTYPES = ("F32", "F16", "BF16", "F64")
+
+
+def _not_usable(why: str) -> str:
+    return f"not a usable napari-n2n model: {why}. It is damaged or was not written by napari-n2n; retrain or use another file."
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str]]) -> None:
+    """Check a model file's metadata against itself and against its tensors, before anything is built.
+
+    ``layout`` maps each tensor's name to ``(shape, safetensors dtype)``. Raises
+    :class:`ModelFileError` (blaming the file) on the first problem found.
+    """
+    from .axes import validate_axes
+    from .errors import InputError
+    from .model import MAX_CHANNELS, UNetConfig
+
+    def bad(why: str):
+        raise ModelFileError(_not_usable(why))
+
+    groups = mf.channel_groups
+    if (not isinstance(groups, list) or not groups
+            or not all(isinstance(g, list) and g and all(isinstance(c, int) and not isinstance(c, bool) for c in g)
+                       for g in groups)):
+        bad(f"its channel groups {groups!r} are not a list of lists of channel numbers")
+    n = sum(len(g) for g in groups)
+    if n > MAX_CHANNELS or sorted(c for g in groups for c in g) != list(range(n)):
+        bad(f"its channel groups {groups!r} do not name each channel 0..{n - 1} once")
+    if not isinstance(mf.unet, dict):
+        bad("its U-Net description is not a JSON object")
+    try:
+        unet = UNetConfig(**mf.unet)
+    except (TypeError, InputError) as exc:
+        bad(f"its U-Net description is invalid ({exc})")
+    norm = mf.normalization
+    if not isinstance(norm, dict):
+        bad("its normalisation is not a JSON object")
+    for key in ("offset", "scale"):
+        values = norm.get(key)
+        if not isinstance(values, list) or len(values) != n or not all(_is_number(v) and math.isfinite(v) for v in values):
+            bad(f"its normalisation {key} {values!r} is not {n} finite number(s), one per channel")
+    if not all(v > 0 for v in norm["scale"]):
+        bad(f"its normalisation scale {norm['scale']!r} is not positive")
+    if not isinstance(mf.axes, str):
+        bad(f"its axes {mf.axes!r} are not a string of axis letters")
+    try:
+        axes = validate_axes(mf.axes)
+    except InputError as exc:
+        bad(f"its axes {mf.axes!r} are not valid ({exc})")
+    if unet.ndim == 3 and "Z" not in axes:
+        bad(f"it holds a 3D network but its axes {axes!r} have no Z")
+    if n > 1 and "C" not in axes:
+        bad(f"it holds a {n}-channel network but its axes {axes!r} have no C")
+    for name, value, kinds in (("config", mf.config, (dict, type(None))), ("noise", mf.noise, (dict, type(None))),
+                               ("history", mf.history, dict), ("info", mf.info, dict),
+                               ("napari_n2n_version", mf.napari_n2n_version, str)):
+        if not isinstance(value, kinds):
+            bad(f"its {name} field has the wrong type ({type(value).__name__})")
+    _check_history(mf.history, bad)
+    expected = {f"model{i}.{k}": shape for i, g in enumerate(groups)
+                for k, shape in unet.for_channels(len(g)).state_shapes().items()}
+    for name in sorted(set(layout) | set(expected)):
+        if name not in layout:
+            bad(f"tensor {name} is missing")
+        if name not in expected:
+            bad(f"it holds a tensor {name} that its U-Net description has no place for")
+        shape, dtype = layout[name]
+        if shape != expected[name]:
+            bad(f"tensor {name} has shape {shape} but its U-Net description needs {expected[name]}")
+        if dtype not in FLOAT_DTYPES:
+            bad(f"tensor {name} holds {dtype} values; weights must be floating point")
+
+
+def _check_history(history: dict, bad) -> None:
+    """The training history's known keys have the types the widgets and the command line read."""
+    lists = {"step": False, "train_loss": True, "val_step": False, "val_loss": True, "val_psnr": True,
+             "val_est_psnr": True, "val_est_psnr_stderr": True}
+    for key, may_be_float in lists.items():
+        if key not in history:
+            continue
+        values = history[key]
+        nullable = key in ("val_psnr", "val_est_psnr", "val_est_psnr_stderr")  # None: not measured then
+        ok = isinstance(values, list) and all(
+            (v is None and nullable) or (_is_number(v) and (may_be_float or isinstance(v, int))) for v in values)
+        if not ok:
+            bad(f"its training history {key!r} is not a list of numbers")
+    for key, kinds in (("steps_done", int), ("best_step", int | None), ("elapsed_s", int | float),
+                       ("best_val_loss", int | float | None)):
+        if key in history and (not isinstance(history[key], kinds) or isinstance(history[key], bool)
+                               or (history[key] is not None and _is_number(history[key]) and history[key] < 0
+                                   and key != "best_val_loss")):
+            bad(f"its training history {key!r} is {history[key]!r}")

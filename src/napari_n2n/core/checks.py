@@ -43,9 +43,17 @@ def require_numeric(array, name: str = "the image"):
     return array
 
 
+def require_seed(seed, *, allow_none: bool = False) -> None:
+    """Raise :class:`InputError` unless ``seed`` is a whole number from 0 (or ``None`` where allowed)."""
+    if seed is None and allow_none:
+        return
+    if not (isinstance(seed, int | np.integer) and not isinstance(seed, bool) and 0 <= seed < 2**63):
+        raise InputError(f"The seed must be a whole number from 0 (e.g. 0 or 42), got {seed!r}.")
+
+
 def require_not_empty(array, name: str = "the image") -> None:
-    """Raise :class:`InputError` if ``array`` has a zero-length axis."""
-    if any(int(s) == 0 for s in array.shape):
+    """Raise :class:`InputError` if ``array`` has a zero-length axis (``None`` passes: nothing to check)."""
+    if array is not None and any(int(s) == 0 for s in array.shape):
         raise InputError(f"{_cap(name)} is empty (shape {tuple(int(s) for s in array.shape)}). "
                          "Choose data that holds an image.")
 
@@ -80,3 +88,26 @@ def require_same_shape(a, b, *, names: tuple[str, str] = ("the input", "the targ
     if sa != sb:
         raise InputError(f"{_cap(names[1])} has shape {sb} but {names[0]} has {sa}; the two images of a pair must "
                          "show the same scene with the same shape (crop or register them first).")
+
+
+def require_training_data(input, target, clean, *, mode: str):
+    """The checks of a training run's arrays: numbers, a target exactly when ``mode`` needs one,
+    equal shapes, not empty, no NaN or Inf. Returns ``(input, target, clean)`` (lists become arrays)."""
+    input = require_numeric(input, "the input")
+    target = None if target is None else require_numeric(target, "the target")
+    clean = None if clean is None else require_numeric(clean, "the clean image")
+    if mode == "nb2nb" and target is not None:
+        raise InputError("Single-image mode (nb2nb) takes no target; remove the target or choose mode n2n.")
+    if mode != "nb2nb" and target is None:
+        raise InputError(
+            f"Mode {mode} needs a target image (the second noisy copy for n2n, the clean image for n2c). "
+            "With only one noisy image, choose mode nb2nb."
+        )
+    for name, arr in (("the target", target), ("the clean image", clean)):
+        if arr is not None:
+            require_same_shape(input, arr, names=("the input", name))
+    for name, arr in (("the input", input), ("the target", target), ("the clean image", clean)):
+        if arr is not None:
+            require_not_empty(arr, name)
+            require_finite(arr, name)
+    return input, target, clean

@@ -8,6 +8,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from .checks import require_seed
 from .errors import InputError
 
 Mode = Literal["n2n", "n2c", "nb2nb"]
@@ -141,6 +142,7 @@ class TrainConfig:
             bad(f"val_fraction must be in [0, 0.5), got {self.val_fraction!r}.")
         if self.val_every is not None and self.val_every < 1:
             bad(f"val_every must be a positive number of steps, got {self.val_every!r}.")
+        require_seed(self.seed)
         if self.data_on_device not in (None, True, False):
             bad(f"data_on_device must be True, False or None (automatic), got {self.data_on_device!r}.")
         if self.padding not in PADDINGS:

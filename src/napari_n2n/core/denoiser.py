@@ -10,7 +10,7 @@ import numpy as np
 
 from .axes import AxisView, default_axes, validate_axes
 from .checkpoint import ModelFile, load_checkpoint, save_checkpoint
-from .checks import require_finite, require_numeric, require_same_shape
+from .checks import require_finite, require_not_empty, require_numeric, require_same_shape
 from .config import TrainConfig
 from .device import amp_dtype, cpu_thread_limit, select_device
 from .errors import DenoisingError, InputError, ModelFileError
@@ -166,6 +166,7 @@ class Denoiser:
         import torch
 
         image = require_numeric(image, "the image")
+        require_not_empty(image, "the image")
         axes = self.resolve_axes(image, axes)
         if self.spatial_ndim == 3 and "Z" not in axes:
             raise InputError(
@@ -195,6 +196,7 @@ class Denoiser:
         spatial_nd = self.spatial_ndim
         shaped = {id(m): tuple(torch.from_numpy(v).to(dev) for v in self.norm.shaped(norm_ch, spatial_nd))
                   for m, _, norm_ch in groups}
+        nonfinite = torch.zeros((), dtype=torch.bool, device=dev)
 
         def run_model(x):
             """(B, C, *tile) tensor on the device, image units → the prediction, same."""
@@ -205,7 +207,18 @@ class Denoiser:
                     with torch.autocast(dev.type, enabled=amp, dtype=amp_dtype(dev)):
                         y = models[id(model)]((x[:, img_ch] - off) / sc)
                     result[:, img_ch] = y.float() * sc + off
+            nonfinite.logical_or_(~torch.isfinite(result).all())  # checked without a device sync per batch
+            if dev.type == "cpu":
+                check_finite()
             return result
+
+        def check_finite():
+            if bool(nonfinite):
+                raise DenoisingError(
+                    "The model produced NaN or Inf values: its weights or normalisation do not suit this image (the "
+                    f"model was normalised for {self.norm.offset[0]:g} ± {self.norm.scale[0]:g}). Check the model file, "
+                    "or retrain on data like this image."
+                )
 
         def run_model_numpy(blocks: np.ndarray) -> np.ndarray:
             return run_model(torch.from_numpy(np.ascontiguousarray(blocks)).to(dev)).cpu().numpy()
@@ -219,6 +232,7 @@ class Denoiser:
                     yield from predict_view_on_device(run_model, view, out, device=dev, **options)
                 else:
                     yield from predict_view(run_model_numpy, view, out, **options)
+            check_finite()
         except (RuntimeError, MemoryError) as exc:
             raise DenoisingError.from_exception(exc) from exc
         return cast_like(out, image.dtype) if dtype == "input" else out
@@ -295,29 +309,50 @@ class Denoiser:
                          config=self.config.to_dict() if self.config else None, noise=self.noise,
                          history=self.history, info=self.info, napari_n2n_version=_version())
 
-    def save(self, path: str | os.PathLike) -> str:
-        """Save weights and metadata to one ``.n2n`` (safetensors) file; returns the path."""
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> str:
+        """Save weights and metadata to one ``.n2n`` (safetensors) file, atomically; returns the path.
+
+        An existing file is replaced only with ``overwrite=True``: a model file is often the
+        result of hours of training, and a call that fails costs nothing (this denoiser is
+        still in memory; call again with another name or ``overwrite=True``), while a silent
+        replacement cannot be undone. ``path`` may also be a
+        :class:`~napari_n2n.core.files.Destination` checked before training.
+
+        Raises
+        ------
+        OutputError
+            If the file exists (and ``overwrite`` is False), is an input, a folder or a device,
+            or its folder cannot be written.
+        """
         tensors = {f"model{i}.{k}": v for i, m in enumerate(self.models) for k, v in m.state_dict().items()}
-        return str(save_checkpoint(path, tensors, self.model_file()))
+        return str(save_checkpoint(path, tensors, self.model_file(), overwrite=overwrite))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> Denoiser:
-        """Load a ``.n2n`` file of any known format (never unpickles; see :mod:`napari_n2n.core.checkpoint`)."""
+        """Load a ``.n2n`` file of any known format (never unpickles; see :mod:`napari_n2n.core.checkpoint`).
+
+        The file is checked completely (metadata, tensor shapes and dtypes, finite weights)
+        before a network is built; a bad file raises :class:`ModelFileError` naming it.
+        """
         tensors, meta = load_checkpoint(path)
+        try:
+            config = TrainConfig.from_dict(meta.config) if meta.config else None
+        except (InputError, TypeError) as exc:
+            raise ModelFileError(f"{path}: its training configuration is invalid ({exc}). It is damaged or was not "
+                                 "written by napari-n2n; retrain or use another file.") from exc
         try:
             unet = UNetConfig(**meta.unet)
             models = []
             for i, group in enumerate(meta.channel_groups):
                 prefix = f"model{i}."
-                state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+                state = {k[len(prefix):]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
                 model = UNet(unet.for_channels(len(group)))
                 model.load_state_dict(state, strict=True)
                 models.append(model)
-            config = TrainConfig.from_dict(meta.config) if meta.config else None
             norm = Normalization.from_dict(meta.normalization)
-            return cls(models, meta.channel_groups, norm, unet=unet, axes=meta.axes, config=config,
+            return cls(models, meta.channel_groups, norm, unet=unet, axes=validate_axes(meta.axes), config=config,
                        noise=meta.noise, history=meta.history, info=meta.info)
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # pragma: no cover - load_checkpoint checked it
             raise ModelFileError(
                 f"{path} looks like a napari-n2n file but its contents are inconsistent ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else ''}). It may be corrupted; retrain or use another file."

@@ -3,7 +3,8 @@
 Every error a user can cause (a wrong file, a mismatched pair, an image smaller than the
 patch, ...) is an :class:`N2NError` whose message says what was wrong and what to do. The
 command-line interface prints such errors on one line; the widgets show them as napari
-notifications. :class:`TrainingError` wraps failures that happen *during* long work (torch's
+notifications. :class:`OutputError` is raised before any long work when an output cannot be
+written where asked (see :mod:`napari_n2n.core.files`). :class:`TrainingError` wraps failures that happen *during* long work (torch's
 out-of-memory and device errors are plain ``RuntimeError`` s, which superqt's generator workers
 would otherwise swallow).
 """
@@ -21,6 +22,15 @@ class InputError(N2NError, ValueError):
 
 class ModelFileError(N2NError):
     """A model file is missing, truncated, corrupted or not a napari-n2n model."""
+
+
+class OutputError(InputError):
+    """An output (image, model file, package) cannot be written where asked.
+
+    It exists and replacing it was not allowed, it is one of the inputs, a folder or a device,
+    the folder is read-only or full, or another run wrote the same file meanwhile. (An output's
+    path is one of the options given, hence an :class:`InputError`.)
+    """
 
 
 class DeviceError(N2NError):

@@ -4,7 +4,7 @@ and tiled prediction (:meth:`~napari_n2n.core.denoiser.Denoiser.predict_iter`).
 Each event is a small frozen dataclass. Consumers (the command line's progress bar, the
 widgets' training session) dispatch on the type; a training run yields, in order, one
 :class:`Started`, then :class:`Progress` (every step on the CPU, every few steps on a GPU),
-:class:`Validated` and :class:`Preview` as they happen, and one :class:`Finished`.
+:class:`Validated`, :class:`Preview` and :class:`Checkpointed` as they happen, and one :class:`Finished`.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ class Progress:
 
     ``step`` counts steps over the whole run; ``fraction`` is the share of the run done, by
     steps or, when a time budget ends the run sooner, by time. ``eta_s`` is the estimated time
-    left and ``elapsed_s`` the time since :class:`Started`.
+    left and ``elapsed_s`` the time since :class:`Started`. ``limit`` says which will end the
+    run, at the current speed: ``"steps"`` (``total_steps``) or ``"time"`` (``time_budget_s``);
+    with ``"time"``, the step total means nothing to the user and is not shown.
     """
 
     step: int
@@ -61,6 +63,8 @@ class Progress:
     eta_s: float
     learning_rate: float
     fraction: float = 0.0
+    limit: Literal["steps", "time"] = "steps"
+    time_budget_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,14 @@ class Preview:
 
 
 @dataclass(frozen=True)
+class Checkpointed:
+    """The run's resumable state was written to ``path`` after ``step`` (see :mod:`napari_n2n.core.resume`)."""
+
+    step: int
+    path: str
+
+
+@dataclass(frozen=True)
 class Finished:
     """The run ended: ``steps_done`` steps in ``elapsed_s`` seconds, for ``reason``.
 
@@ -115,4 +127,4 @@ class TileProgress:
 
 
 #: any event of a training run
-Event = Started | Progress | Validated | Preview | Finished
+Event = Started | Progress | Validated | Preview | Checkpointed | Finished

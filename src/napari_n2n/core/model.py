@@ -29,6 +29,9 @@ from torch import nn
 
 from .errors import InputError
 
+#: most channels of an image a U-Net takes, and most feature channels of a level
+MAX_CHANNELS, MAX_WIDTH = 256, 4096
+
 
 @dataclass(frozen=True)
 class UNetConfig:
@@ -45,14 +48,23 @@ class UNetConfig:
     padding: str = "reflect"
 
     def __post_init__(self):
+        for name in ("in_channels", "out_channels", "ndim", "depth", "base_channels", "max_channels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise InputError(f"U-Net {name} must be a whole number, got {value!r}.")
+        if not (1 <= self.in_channels <= MAX_CHANNELS and 1 <= self.out_channels <= MAX_CHANNELS):
+            raise InputError(f"U-Net channels must be between 1 and {MAX_CHANNELS}, got {self.in_channels} in, "
+                             f"{self.out_channels} out.")
+        if not 4 <= self.max_channels <= MAX_WIDTH:
+            raise InputError(f"U-Net max_channels must be between 4 and {MAX_WIDTH}, got {self.max_channels}.")
         if self.padding not in ("reflect", "zeros"):
             raise InputError(f"U-Net padding must be 'reflect' or 'zeros', got {self.padding!r}.")
         if self.ndim not in (2, 3):
             raise InputError(f"U-Net ndim must be 2 or 3, got {self.ndim}.")
         if not 1 <= self.depth <= 6:
             raise InputError(f"U-Net depth must be between 1 and 6, got {self.depth}.")
-        if self.base_channels < 4:
-            raise InputError(f"U-Net base_channels must be >= 4, got {self.base_channels}.")
+        if not 4 <= self.base_channels <= MAX_WIDTH:
+            raise InputError(f"U-Net base_channels must be between 4 and {MAX_WIDTH}, got {self.base_channels}.")
 
     def for_channels(self, n: int) -> UNetConfig:
         """The same architecture for ``n`` input and output channels (one model of a per-channel run)."""
@@ -60,6 +72,35 @@ class UNetConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def widths(self) -> list[int]:
+        """Channels of each level, from the top to the bottom of the U."""
+        return [min(self.base_channels * 2**i, self.max_channels) for i in range(self.depth + 1)]
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The name and shape of every tensor of a :class:`UNet` of this configuration, computed without building it.
+
+        A model file is checked against these before any network is built, so a small file
+        whose metadata asks for a huge network is refused instead of allocated.
+        """
+        k = (3,) * self.ndim
+        shapes: dict[str, tuple[int, ...]] = {}
+
+        def block(prefix, cin, cout):
+            shapes.update({f"{prefix}.0.weight": (cout, cin, *k), f"{prefix}.0.bias": (cout,),
+                           f"{prefix}.2.weight": (cout, cout, *k), f"{prefix}.2.bias": (cout,)})
+
+        widths, cin = self.widths(), self.in_channels
+        for i, w in enumerate(widths[:-1]):
+            block(f"down.{i}", cin, w)
+            cin = w
+        block("bottom", cin, widths[-1])
+        cin = widths[-1]
+        for i, w in enumerate(reversed(widths[:-1])):
+            block(f"up.{i}", cin + w, w)
+            cin = w
+        shapes.update({"head.weight": (self.out_channels, cin, *(1,) * self.ndim), "head.bias": (self.out_channels,)})
+        return shapes
 
 
 def _conv(ndim, cin, cout, k=3, padding="zeros"):
@@ -79,8 +120,8 @@ class UNet(nn.Module):
     def __init__(self, config: UNetConfig = UNetConfig()):
         super().__init__()
         self.config = config
-        nd, depth = config.ndim, config.depth
-        widths = [min(config.base_channels * 2**i, config.max_channels) for i in range(depth + 1)]
+        nd = config.ndim
+        widths = config.widths()
         self.down = nn.ModuleList()
         cin = config.in_channels
         for w in widths[:-1]:

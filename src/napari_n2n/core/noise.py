@@ -33,7 +33,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from .checks import require_finite, require_numeric
+from .checks import require_finite, require_numeric, require_seed
 from .errors import InputError
 
 __all__ = [
@@ -263,6 +263,7 @@ def synthesize_pair(
     >>> a.shape, a.dtype
     ((512, 512), dtype('float32'))
     """
+    require_seed(seed, allow_none=True)
     rng = np.random.default_rng(seed)
     a = noise.apply(clean, rng).astype(dtype)
     b = noise.apply(clean, rng).astype(dtype)

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from .axes import AxisView
+from .checks import require_finite
 from .events import TileProgress
 
 
@@ -65,6 +66,17 @@ class Tiling:
         return w
 
 
+def require_finite_blocks(view: AxisView, n: int, blocks: np.ndarray, slices: list) -> None:
+    """Raise :class:`~napari_n2n.core.errors.InputError` naming the first tile of ``blocks`` that holds NaN or Inf.
+
+    Lazy inputs (dask, zarr) are checked here, tile by tile as they are read; numpy inputs were
+    checked whole before.
+    """
+    if not np.isfinite(blocks).all():
+        k = next(j for j, b in enumerate(blocks) if not np.isfinite(b).all())
+        require_finite(blocks[k], "the image", where=view.where(n, slices[k]))
+
+
 def predict_view(
     run_model,
     view: AxisView,
@@ -86,7 +98,9 @@ def predict_view(
     done = 0
     for n in range(view.n_samples):
         for batch in tiling.batches:
-            preds = run_model(np.stack([view.read(n, sl) for _, sl in batch]))
+            blocks = np.stack([view.read(n, sl) for _, sl in batch])
+            require_finite_blocks(view, n, blocks, [sl for _, sl in batch])
+            preds = run_model(blocks)
             for (index, sl), pred in zip(batch, preds):
                 out_view.write(out, n, sl, out_view.read(n, sl) + pred * tiling.weight(index))
             done += len(batch)
@@ -126,7 +140,9 @@ def predict_view_on_device(
         return a[..., None] * b
 
     def read(n, batch):
-        blocks = torch.from_numpy(np.stack([view.read(n, sl) for _, sl in batch]))
+        blocks = np.stack([view.read(n, sl) for _, sl in batch])
+        require_finite_blocks(view, n, blocks, [sl for _, sl in batch])
+        blocks = torch.from_numpy(blocks)
         return blocks.pin_memory() if pin else blocks
 
     done = 0

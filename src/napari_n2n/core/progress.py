@@ -5,6 +5,7 @@ The command line and the widgets show the same words for the same events; they c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator
 from typing import TypeVar
 
@@ -31,6 +32,40 @@ def drain(gen: Generator[object, object, R]) -> R:
             return stop.value
 
 
+def fraction_done(step: int, steps: int, t_start: float, budget: float | None) -> float:
+    """Fraction of one model's run done: by steps, or by time when a time budget ends it sooner."""
+    p = step / steps
+    if budget:
+        p = max(p, (time.perf_counter() - t_start) / budget)
+    return min(p, 1.0)
+
+
+def progress_event(config, *, loss: float, step: int, offset: int, total: int, t0: float, t_group: float,
+                   budget: float | None, n_groups: int, learning_rate: float, patches_per_epoch: float,
+                   processes: int = 1) -> Progress:
+    """The :class:`Progress` of a training run after ``step`` steps of its current model.
+
+    ``offset`` steps were done by the models before it, of ``total``; ``t0`` and ``t_group``
+    are when the run and this model started (earlier by the time of a resumed run); ``budget``
+    is this model's share of the time budget; ``processes`` train together, each on a batch of
+    ``config.batch_size``. ``limit`` says whether the steps or the time budget will end the run first.
+    """
+    now = time.perf_counter()
+    batch = config.batch_size * processes  # patches per step, over all processes
+    rate = step * batch / max(now - t_group, 1e-9)
+    remaining = (total - offset - step) * batch / max(rate, 1e-9)
+    limit = "steps"
+    if budget is not None:
+        left = max(budget * n_groups - (now - t0), 0.0)
+        if left < remaining:
+            remaining, limit = left, "time"
+    return Progress(step=offset + step, total_steps=total, epoch=step * batch / max(patches_per_epoch, 1e-9),
+                    train_loss=loss, patches_per_s=rate, elapsed_s=now - t0, eta_s=remaining,
+                    learning_rate=learning_rate, fraction=(offset + fraction_done(step, config.steps, t_group, budget)
+                                                           * config.steps) / total,
+                    limit=limit, time_budget_s=config.time_budget_s)
+
+
 def fmt_time(seconds: float) -> str:
     """``m:ss`` below an hour, ``h:mm:ss`` above (negative times count as 0).
 
@@ -51,9 +86,20 @@ def describe_started(event: Started) -> str:
     return f"{event.n_parameters / 1e6:.2f} M parameters on {event.device}{notes}"
 
 
-def describe_progress(event: Progress, validated: Validated | None = None) -> str:
-    """``"step 40/2000 · loss 0.123 · val 0.1 · PSNR 27.1 dB · est. PSNR 27.0 ± 0.2 dB · 120 patches/s · ETA 1:05"``."""
-    parts = [f"step {event.step}/{event.total_steps}", f"loss {event.train_loss:.4g}"]
+def describe_progress(event: Progress, validated: Validated | None = None, *,
+                      time_budget_s: float | None = None) -> str:
+    """``"step 40/2000 · loss 0.123 · val 0.1 · PSNR 27.1 dB · est. PSNR 27.0 ± 0.2 dB · 120 patches/s · ETA 1:05"``.
+
+    A run with a time budget counts time instead of steps: ``"1:05 of 5:00 · step 812 · loss ..."``;
+    the budget is ``time_budget_s`` when given, else the event's when the budget (not the step
+    count) will end the run (``event.limit == "time"``).
+    """
+    budget = time_budget_s or (event.time_budget_s if event.limit == "time" else None)
+    if budget:
+        parts = [f"{fmt_time(event.elapsed_s)} of {fmt_time(budget)}", f"step {event.step}"]
+    else:
+        parts = [f"step {event.step}/{event.total_steps}"]
+    parts.append(f"loss {event.train_loss:.4g}")
     if validated is not None:
         parts.append(f"val {validated.val_loss:.4g}")
         if validated.psnr is not None:
@@ -72,6 +118,9 @@ def describe_estimate(psnr: float, stderr: float | None) -> str:
 
 
 def describe_finished(event: Finished) -> str:
-    """``"Completed after 2000 steps (1:05), best model at step 1900"``."""
-    best = f", best model at step {event.best_step}" if event.best_step else ""
+    """``"Completed after 2000 steps (1:05), best model at step 1900"``.
+
+    The best step is named only when validation chose it (``best_val_loss`` is set).
+    """
+    best = f", best model at step {event.best_step}" if event.best_val_loss is not None and event.best_step else ""
     return f"{event.reason.capitalize()} after {event.steps_done} steps ({fmt_time(event.elapsed_s)}){best}"

@@ -16,6 +16,28 @@ from .checks import require_finite
 from .errors import InputError
 from .normalization import Normalization
 
+#: the smallest patch side a U-Net trains on
+MIN_PATCH = 8
+
+
+def patch_advice(axis: str, size: int, need: int, *, nb2nb: bool = False) -> str:
+    """Why an image of ``size`` pixels along ``axis`` cannot give patches of ``need``, and a size that works.
+
+    Examples
+    --------
+    >>> patch_advice("X", 100, 128)
+    'The image is smaller than the patch: X is 100 pixels but the patch needs 128. Choose a patch size of at most 100.'
+    """
+    factor = 2 if nb2nb and axis in "YX" else 1
+    extra = " (single-image mode reads patches twice as large)" if factor == 2 else ""
+    fits = size // factor  # any side from MIN_PATCH works (the U-Net pads what it needs)
+    if fits >= MIN_PATCH:
+        return (f"The image is smaller than the patch: {axis} is {size} pixels but the patch needs {need}{extra}. "
+                f"Choose a patch size of at most {fits}.")
+    return (f"The image is too small to train on: {axis} is {size} pixel{'s' * (size != 1)}, and the smallest patch "
+            f"needs {MIN_PATCH * factor}{extra}. If {axis} is not a spatial axis (colours, time), give the image's "
+            "axes (e.g. YXC for a colour image, TYX for a time series).")
+
 
 def augment(blocks: list[np.ndarray], rng: np.random.Generator, spatial_ndim: int) -> list[np.ndarray]:
     """Apply one random flip/rot90 to each ``(C, *spatial)`` block identically."""
@@ -82,11 +104,7 @@ class PatchSampler:
         names = "ZYX"[-nd:]
         for name, size, need in zip(names, shape, self.read_patch):
             if size < need:
-                extra = " (single-image mode reads patches twice as large)" if nb2nb else ""
-                raise InputError(
-                    f"The image is smaller than the patch: {name} is {size} pixels but the patch needs {need}{extra}. "
-                    f"Choose a patch size of at most {size // (2 if nb2nb and name in 'YX' else 1)} (rounded to a multiple of 8)."
-                )
+                raise InputError(patch_advice(name, size, need, nb2nb=nb2nb))
         self.notes: list[str] = []
         self.max_val_patches = max_val_patches
         self._split(val_fraction)
@@ -160,23 +178,29 @@ class PatchSampler:
         if view is None:
             return None
         block = view.read(n, sl)[self.channels]
-        require_finite(block, "the image", where=f" (sample {n})" if view.n_samples > 1 else "")
+        if not np.isfinite(block).all():  # lazy inputs (dask, zarr) are checked here, patch by patch
+            require_finite(block, "the image", where=view.where(n, sl, "patch"))
         return self.norm.apply(block, self.channels)
 
-    def sample_batch(self, batch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """A random training batch ``(x, y)``, each ``(B, C, *read_patch)`` float32 (``y`` None for nb2nb)."""
+    def sample_batch(self, batch_size: int, *, rng: np.random.Generator | None = None
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+        """A random training batch ``(x, y)``, each ``(B, C, *read_patch)`` float32 (``y`` None for nb2nb).
+
+        The random choices come from ``rng`` (default: the sampler's own generator, seeded by ``seed``).
+        """
+        rng = self.rng if rng is None else rng
         xs, ys = [], []
         for _ in range(batch_size):
-            n = self.train_samples[int(self.rng.integers(len(self.train_samples)))]
+            n = self.train_samples[int(rng.integers(len(self.train_samples)))]
             sl = tuple(
                 slice(o, o + p)
-                for o, p in ((int(self.rng.integers(a, b - p + 1)), p) for (a, b), p in zip(self.train_box, self.read_patch))
+                for o, p in ((int(rng.integers(a, b - p + 1)), p) for (a, b), p in zip(self.train_box, self.read_patch))
             )
             x = self._read(self.inp, n, sl)
             y = self._read(self.target, n, sl)
             if self.augment:
-                x, y = augment([x, y], self.rng, self.inp.spatial_ndim)
-            if self.symmetric and y is not None and self.rng.random() < 0.5:
+                x, y = augment([x, y], rng, self.inp.spatial_ndim)
+            if self.symmetric and y is not None and rng.random() < 0.5:
                 x, y = y, x
             xs.append(x)
             ys.append(y)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .estimate import EstimatedQuality, NoisyTargetMSE, pair_data_range
+from .events import Validated
 from .metrics import psnr_from_mse
 from .normalization import Normalization
 from .sampling import PatchSampler
@@ -93,6 +94,68 @@ def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device
                                                               np.concatenate([p[1] for p in pairs]))
         estimate = acc.estimate(data_range=rng)
     return ValidationResult(float(np.mean(losses)), psnr, estimate)
+
+
+class PsnrEstimates:
+    """The PSNR a run estimates without a clean image, model by model.
+
+    Only Noise2Noise with an L2-type loss (``l2``, ``hdr``) estimates it: the target is then a
+    second noisy copy whose noise is zero-mean. The data range of each model's estimates is
+    fixed at its first validation, so that the estimates of one run compare.
+    """
+
+    def __init__(self, config, norm: Normalization):
+        self.norm = norm if config.mode == "n2n" and config.loss in ("l2", "hdr") else None
+        self.ranges: dict[int, float] = {}
+
+    def options(self, group: int) -> dict:
+        """The estimate options of :func:`validate` for model ``group`` (none when the run estimates nothing)."""
+        return {} if self.norm is None else {"estimate_with": self.norm, "estimate_range": self.ranges.get(group)}
+
+    def record(self, group: int, result: ValidationResult) -> tuple[float | None, float | None]:
+        """Fix the model's data range at its first estimate; return (estimated PSNR, its standard error)."""
+        est = result.estimate
+        if est is None:
+            return None, None
+        self.ranges.setdefault(group, est.data_range)
+        return est.psnr, est.psnr_stderr
+
+
+#: the lists of a training history, one value per validation (besides ``step`` and ``train_loss``)
+VALIDATION_KEYS = ("val_step", "val_loss", "val_psnr", "val_est_psnr", "val_est_psnr_stderr")
+
+
+def new_history() -> dict:
+    """The training history of a run that has not started (see :class:`~napari_n2n.core.checkpoint.ModelFile`)."""
+    return {"step": [], "train_loss": [], **{k: [] for k in VALIDATION_KEYS}, "steps_done": 0, "elapsed_s": 0.0}
+
+
+def validate_and_offer(model, sampler: PatchSampler, objective, policy, history: dict, *, step: int,
+                       estimates: PsnrEstimates | None = None, group: int = 0, **options) -> Validated | None:
+    """Validate ``model`` (``options`` as :func:`validate`), offer it to ``policy``, record it in ``history``.
+
+    With ``estimates`` (of a Noise2Noise run), the PSNR of model ``group`` is also estimated
+    without a clean image. Returns the :class:`~napari_n2n.core.events.Validated` event, or
+    ``None`` if stopped meanwhile.
+    """
+    result = validate(model, sampler, objective, **options, **(estimates.options(group) if estimates else {}))
+    if result is None:
+        return None
+    is_best = policy.offer(model, step, result)
+    est_psnr, est_err = estimates.record(group, result) if estimates else (None, None)
+    n = len(history["val_step"])
+    for key, value in zip(VALIDATION_KEYS, (step, result.loss, result.psnr, est_psnr, est_err)):
+        history.setdefault(key, [None] * n).append(value)  # a history saved before estimates: None before
+    return Validated(step=step, val_loss=result.loss, psnr=result.psnr, is_best=is_best,
+                     estimated_psnr=est_psnr, estimated_psnr_stderr=est_err)
+
+
+def data_range(clean, view) -> float:
+    """The peak of the validation PSNR: the clean image's range (of its middle sample, when it is lazy)."""
+    if isinstance(clean, np.ndarray):
+        return float(clean.max() - clean.min())
+    block = view.read(view.n_samples // 2)  # lazy: one sample stands for all
+    return float(block.max() - block.min())
 
 
 def snapshot(model) -> dict:

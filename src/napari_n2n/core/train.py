@@ -2,12 +2,13 @@
 
 :class:`Trainer` runs Noise2Noise / Noise2Clean / Neighbor2Neighbor training and yields small
 frozen event objects (:mod:`napari_n2n.core.events`) that a GUI or the command line consumes.
-The pieces it puts together each live in their own module: the batch sources
-(:mod:`~napari_n2n.core.batches`), the objective of the mode (:mod:`~napari_n2n.core.objectives`),
-the learning-rate schedule (:mod:`~napari_n2n.core.schedule`), which weights are kept
-(:mod:`~napari_n2n.core.selection`) and live previews (:mod:`~napari_n2n.core.preview`).
-Stopping is cooperative: :meth:`Trainer.request_stop` (or closing the generator) ends the run
-at the next step, and :meth:`Trainer.denoiser` always returns the kept model so far.
+Its pieces live in their own modules: batch sources (``batches``), the mode's objective
+(``objectives``), the learning-rate schedule (``schedule``), the kept weights (``selection``),
+previews (``preview``), starting from a model (``finetune``), resumable states (``resume``),
+other processes under ``torchrun`` (``distributed``) and one model's network, optimiser and
+step (``model_run``). :meth:`Trainer.request_stop` (or closing the generator) ends the run at
+the next step, on the CPU inside the step (``interrupt``; that step is not applied), and
+:meth:`Trainer.denoiser` always returns the kept model so far.
 
 Examples
 --------
@@ -19,40 +20,41 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import math
+import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from .acceleration import fit_batch, maybe_compile
+from . import distributed, ood
+from .acceleration import fit_batch_to_memory
 from .axes import AxisView, default_axes, validate_axes
-from .batches import batch_source, choose_residency, device_generator
-from .checks import require_finite, require_numeric, require_same_shape
+from .batches import StepRandomness, batch_source, choose_residency, device_generator
+from .checks import require_training_data
 from .config import TrainConfig
 from .denoiser import Denoiser
-from .device import amp_dtype, cpu_thread_limit, describe_device, select_device
-from .errors import InputError, N2NError, TrainingError
-from .events import Event, Finished, FinishReason, Preview, Progress, Started, Validated
-from .model import UNet, UNetConfig, count_parameters
+from .device import cpu_thread_limit, describe_device
+from .errors import N2NError, TrainingError
+from .events import Checkpointed, Event, Finished, Preview, Progress, Started
+from .finetune import DEFAULT_INIT_NORMALIZATION, InitNormalization, plan_start
+from .interrupt import StepInterrupted, stop_inside_steps
+from .model import UNet, count_parameters
+from .model_run import GroupResult, ModelRun
 from .normalization import Normalization
 from .objectives import objective_for
+from .outliers import outlier_note
 from .pairs import Pair
-from .presets import describe_config, resolve
+from .presets import describe_config
 from .preview import PreviewSlot, predict_region
+from .progress import progress_event
+from .resume import Checkpointing, data_fingerprint, load_state, restore_kept, write_state
 from .sampling import PatchSampler
-from .schedule import lr_factor
-from .selection import policy_for, validate
-
-
-@dataclass(frozen=True)
-class GroupResult:
-    """How the run of one model (one channel group) ended."""
-
-    reason: FinishReason
-    steps: int
+from .schedule import lr_factor, warmup_for
+from .selection import PsnrEstimates, data_range, new_history, policy_for, validate_and_offer
 
 
 class Trainer:
@@ -70,68 +72,63 @@ class Trainer:
         for 2D (YX) and 3D (ZYX) arrays when omitted. ``Z`` makes a 3D model.
     config : TrainConfig, optional
         How to train (defaults: :class:`TrainConfig`).
-    clean : array-like, optional
-        Clean reference, only used to report PSNR on the validation region.
-    noise : dict, optional
-        Description of the noise (stored in the model file).
+    clean, noise : array-like, dict, optional
+        Clean reference (only to report PSNR on the validation region); the noise (for the model file).
+    init, init_normalization : Denoiser or path, {"recompute", "keep"}
+        Start from this trained model, with the normalisation fitted to this data or the model's.
+    checkpoint : Checkpointing, optional
+        Write the resumable state as training goes, and when it ends.
+    resume, resume_anyway : path, bool
+        Continue the run of this state (refused if data or options differ, unless ``resume_anyway``).
     """
 
     def __init__(self, input, target=None, *, axes: str | None = None, config: TrainConfig | None = None,
-                 clean=None, noise: dict | None = None):
+                 clean=None, noise: dict | None = None, init: Denoiser | str | os.PathLike | None = None,
+                 init_normalization: InitNormalization = DEFAULT_INIT_NORMALIZATION,
+                 checkpoint: Checkpointing | None = None, resume: str | os.PathLike | None = None,
+                 resume_anyway: bool = False):
         config = config or TrainConfig()
-        input = require_numeric(input, "the input")
-        target = None if target is None else require_numeric(target, "the target")
-        clean = None if clean is None else require_numeric(clean, "the clean image")
+        input, target, clean = require_training_data(input, target, clean, mode=config.mode)
         self.axes = validate_axes(axes, input.ndim) if axes else default_axes(input.ndim)
-        if config.mode == "nb2nb" and target is not None:
-            raise InputError("Single-image mode (nb2nb) takes no target; remove the target or choose mode n2n.")
-        if config.mode != "nb2nb" and target is None:
-            raise InputError(
-                f"Mode {config.mode} needs a target image (the second noisy copy for n2n, the clean image for n2c). "
-                "With only one noisy image, choose mode nb2nb."
-            )
-        for name, arr in (("the target", target), ("the clean image", clean)):
-            if arr is not None:
-                require_same_shape(input, arr, names=("the input", name))
-        for name, arr in (("the input", input), ("the target", target), ("the clean image", clean)):
-            require_finite(arr, name)
         self.spatial_ndim = 3 if "Z" in self.axes else 2
-        self.device = select_device(config.device)
-        # the options left unset come from the device's preset (or the one named)
-        self._batch_from_preset = config.batch_size is None  # may shrink to fit a GPU's memory
-        self.config = config = resolve(config, device_type=self.device.type, spatial_ndim=self.spatial_ndim)
         self.input, self.target, self.clean, self.noise = input, target, clean, noise
         self.views = [None if a is None else AxisView(a, self.axes, self.spatial_ndim) for a in (input, target, clean)]
         # Noise2Clean's target is clean: the normalisation is fitted to the noisy data only
         fit = [self.views[0]] + ([self.views[1]] if target is not None and config.mode != "n2c" else [])
-        self.norm = Normalization.fit(fit, seed=config.seed)
-        n_channels = self.views[0].n_channels
-        self.groups = [[c] for c in range(n_channels)] if config.channels == "separate" else [list(range(n_channels))]
-        self.unet = UNetConfig(in_channels=n_channels, out_channels=n_channels, ndim=self.spatial_ndim,
-                               depth=config.depth or (4 if self.spatial_ndim == 2 else 3),
-                               base_channels=config.base_channels or (32 if self.spatial_ndim == 2 else 16),
-                               padding=config.padding)
+        self.ranks = distributed.current()
+        self.device = distributed.device_for(config.device, self.ranks)
+        self.threads = distributed.cpu_share(self.ranks, config.threads)  # on the CPU, shared by the processes
+        self.checkpointing = checkpoint
+        if checkpoint is not None and self.ranks.is_main:
+            checkpoint.check()  # its folder, before the run
+        self._batch_from_preset = config.batch_size is None and resume is None  # may shrink to fit a GPU
+        self._data = data_fingerprint(input, target, self.axes) if (checkpoint or resume) else None
+        self._resumed = load_state(resume) if resume is not None else None
+        plan = plan_start(config, n_channels=self.views[0].n_channels, spatial_ndim=self.spatial_ndim, axes=self.axes,
+                          device_type=self.device.type, init=init, init_normalization=init_normalization,
+                          resumed=self._resumed, resume_path=resume, data=self._data,
+                          world_size=self.ranks.world_size, resume_anyway=resume_anyway)
+        self.config = config = plan.config
+        self.unet, self.groups, self._weights, self.info = plan.unet, plan.groups, plan.weights, plan.info
+        self.norm = plan.norm or Normalization.fit(fit, seed=config.seed)
+        self._warmup = warmup_for(config.steps, fine_tune="init_from" in self.info)  # a resumed fine-tune's too
         p = config.patch_size
         self.patch = (min(p, self.views[0].spatial_shape[0]), p, p) if self.spatial_ndim == 3 else (p, p)
         # one independent seed per model and purpose, all from the one seed of the config
         *group_seeds, val_seed = np.random.SeedSequence(config.seed).spawn(len(self.groups) + 1)
-        self._seeds = [s.generate_state(4).tolist() for s in group_seeds]  # init, sampler, device, resident
+        self._seeds = [s.generate_state(3).tolist() for s in group_seeds]  # initial weights, batches, masks
         self.objective = objective_for(config, validation_seed=int(val_seed.generate_state(1)[0]))
         self._stop = threading.Event()
         self._preview = PreviewSlot()
-        self.history: dict = {"step": [], "train_loss": [], "val_step": [], "val_loss": [], "val_psnr": [],
-                              "val_est_psnr": [], "val_est_psnr_stderr": [], "steps_done": 0, "elapsed_s": 0.0}
-        # the PSNR can be estimated from a noisy target (Noise2Noise) when the noise is zero-mean (L2-type loss)
-        self.estimates = config.mode == "n2n" and config.loss in ("l2", "hdr")
-        self._estimate_ranges: dict[int, float] = {}
-        self._models: list = [None] * len(self.groups)
-        self._data_range = self._clean_range()
-        # the samplers are built now, so size errors surface before the run starts
-        self._samplers = [self._make_sampler(g, seeds[1]) for g, seeds in zip(self.groups, self._seeds)]
-        self._policies = [policy_for(s) for s in self._samplers]
+        self._runs, self._running = 0, False
+        self._intensity: ood.IntensityStats | None = None  # of the input, for the out-of-distribution check
+        self._data_range = None if clean is None else data_range(clean, self.views[2])
+        self._estimates = PsnrEstimates(config, self.norm)  # Noise2Noise: the PSNR without a clean image
+        self._reset()  # the samplers are built now, so size errors surface before the run starts
         self.data_on_device, residency_note = choose_residency(self._samplers[0], self.device, config.data_on_device)
-        notes = [describe_config(config, self.spatial_ndim), *(n for s in self._samplers for n in s.notes),
-                 self._policies[0].note, residency_note]
+        notes = [outlier_note(self.norm.outliers, loss=config.loss, mode=config.mode),
+                 describe_config(config, self.spatial_ndim), *plan.notes, distributed.note(self.ranks, config.batch_size),
+                 *(n for s in self._samplers for n in s.notes), self._policies[0].note, residency_note]
         if config.mode == "nb2nb" and self.spatial_ndim == 3:
             notes.insert(0, "3D single-image mode sub-samples in Y and X only")
         self.notes = tuple(dict.fromkeys(n for n in notes if n))
@@ -139,31 +136,29 @@ class Trainer:
     @classmethod
     def from_pair(cls, pair: Pair, *, config: TrainConfig | None = None) -> Trainer:
         """A trainer for a :class:`~napari_n2n.core.pairs.Pair` (its mode unless ``config`` says otherwise)."""
-        config = config or TrainConfig(mode=pair.mode)
-        return cls(pair.input, pair.target, axes=pair.axes, config=config, clean=pair.clean, noise=pair.noise)
+        return cls(pair.input, pair.target, axes=pair.axes, config=config or TrainConfig(mode=pair.mode),
+                   clean=pair.clean, noise=pair.noise)
 
-    def _clean_range(self) -> float | None:
-        if self.clean is None:
-            return None
-        if isinstance(self.clean, np.ndarray):
-            return float(self.clean.max() - self.clean.min())
-        block = self.views[2].read(self.views[2].n_samples // 2)  # lazy: one sample stands for all
-        return float(block.max() - block.min())
-
-    def _make_sampler(self, channels: list[int], seed: int) -> PatchSampler:
-        cfg = self.config
-        return PatchSampler(*self.views, patch=self.patch, norm=self.norm, channels=channels,
-                            val_fraction=cfg.val_fraction, nb2nb=cfg.mode == "nb2nb", augment=cfg.augment,
-                            symmetric=cfg.symmetric and cfg.mode == "n2n", seed=seed)
+    def _reset(self) -> None:
+        """The state of a run that has not started: samplers, kept weights and history, a resumed run's as saved."""
+        resumed, cfg = self._resumed, self.config
+        self.history: dict = copy.deepcopy(resumed.state.history) if resumed else new_history()
+        self._models: list = [None] * len(self.groups)
+        self._samplers = [PatchSampler(*self.views, patch=self.patch, norm=self.norm, channels=g, seed=seeds[1],
+                                       val_fraction=cfg.val_fraction, nb2nb=cfg.mode == "nb2nb", augment=cfg.augment,
+                                       symmetric=cfg.symmetric and cfg.mode == "n2n")
+                          for g, seeds in zip(self.groups, self._seeds)]
+        self._policies = [policy_for(s) for s in self._samplers]
+        if resumed is not None:
+            restore_kept(self._policies, resumed)
+        self._live, self._saved_at = None, (resumed.state.group, resumed.state.step) if resumed else None
 
     # ---- control (thread-safe) ------------------------------------------------------------
     def request_stop(self) -> None:
         """Ask the run to stop at the next step; the kept model so far remains available."""
         self._stop.set()
 
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
+    stop_requested = property(lambda self: self._stop.is_set(), doc="Whether a stop has been asked for.")
 
     def set_preview(self, region, *, every_s: float = 2.0) -> None:
         """Ask for a :class:`~napari_n2n.core.events.Preview` of ``region`` every ``every_s`` seconds.
@@ -180,6 +175,11 @@ class Trainer:
         return max(p.best_step for p in self._policies)
 
     @property
+    def has_model(self) -> bool:
+        """Whether every channel group has its model (a per-channel run stopped early lacks the later ones)."""
+        return all(p.state is not None or m is not None for p, m in zip(self._policies, self._models))
+
+    @property
     def best_val_loss(self) -> float | None:
         return self._policies[-1].best_val_loss
 
@@ -194,191 +194,190 @@ class Trainer:
             model.load_state_dict({k: v.detach().cpu() for k, v in state.items()})
             models.append(model)
         history = dict(self.history, best_step=self.best_step, best_val_loss=self.best_val_loss)
+        if self._intensity is None:  # measured once, when a model is first asked for (off the GUI thread)
+            self._intensity = ood.measure(self.views[0], seed=self.config.seed)
+        info = {**self.info, "device": str(self.device), ood.INFO_KEY: self._intensity.to_dict()}
+        if self.ranks.active:
+            info["processes"] = self.ranks.world_size
         return Denoiser(models, self.groups, self.norm, unet=self.unet, axes=self.axes, config=self.config,
-                        noise=self.noise, history=history, info={"device": str(self.device)})
+                        noise=self.noise, history=history, info=info)
+
+    def save_state(self, path: str | os.PathLike) -> Path:
+        """Write the resumable state of the run (between steps) to ``path``; see :mod:`~napari_n2n.core.resume`."""
+        run = self._live
+        if run is None:
+            raise TrainingError("There is no training state to save yet: start training and let it run a step.")
+        path = write_state(path, self, run)
+        self._saved_at = (run.group, run.step)
+        return path
 
     # ---- the loop --------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
-        """Train, yielding events; returns (as ``StopIteration.value``) the kept :class:`Denoiser`.
+        """Train, yielding events; returns (as ``StopIteration.value``) the kept :class:`Denoiser`
+        (``None`` if a per-channel run stopped before it trained every channel's model).
 
-        Errors raised while running (out of memory, device failures) come out as
-        :class:`~napari_n2n.core.errors.TrainingError`; the model kept so far remains
-        available from :meth:`denoiser`.
+        Errors while running (out of memory, device failures) come out as :class:`TrainingError`;
+        the model kept so far remains available from :meth:`denoiser`. A trainer can run again
+        once a run has ended: from where the first started (the same seeds, initial model and
+        resumed state), replacing the kept model (a stop asked for between runs is dropped).
         """
+        if self._running:
+            raise TrainingError("This trainer is already running: wait for its run to end before running it again.")
+        if self._runs:  # a second run starts afresh
+            self._stop.clear()
+            self._reset()
+        self._runs, self._running = self._runs + 1, True
         try:
-            with cpu_thread_limit(self.device, self.config.threads):
+            with cpu_thread_limit(self.device, self.threads):
                 return (yield from self._run())
         except N2NError:
             raise
         except (RuntimeError, MemoryError, ValueError, OSError) as exc:
             raise TrainingError.from_exception(exc) from exc
+        finally:
+            self._running = False
 
     def _run(self) -> Iterator[Event]:
         cfg = self.config
         total = cfg.steps * len(self.groups)
         n_params = sum(count_parameters(UNet(self.unet.for_channels(len(g)))) for g in self.groups)
         if self.device.type == "cuda" and self._batch_from_preset:
-            self._fit_batch_to_memory()
-            cfg = self.config
-        yield Started(total_steps=total, device=describe_device(self.device, cfg.threads), n_parameters=n_params,
+            batch, note = fit_batch_to_memory(self.unet.for_channels(len(self.groups[0])), self._samplers[0],
+                                              self.objective, self.device, batch=cfg.batch_size, amp=cfg.amp,
+                                              ranks=self.ranks)
+            if note:
+                self.config, self.notes = cfg.replace(batch_size=batch), (*self.notes, note)
+                cfg = self.config
+        yield Started(total_steps=total, device=describe_device(self.device, self.threads), n_parameters=n_params,
                       patches_per_epoch=self._samplers[0].train_voxels / float(np.prod(self.patch)), notes=self.notes)
-        t0 = time.perf_counter()
-        done, reason = 0, "completed"
-        for gi in range(len(self.groups)):
-            result = yield from self._train_group(gi, done, total, t0)
-            done += result.steps
-            reason = result.reason
-            if reason != "completed":
-                break
-        elapsed = time.perf_counter() - t0
+        resumed = self._resumed.state if self._resumed is not None else None
+        self._t0 = time.perf_counter() - (resumed.elapsed_s if resumed else 0.0)
+        done, reason = (resumed.steps_done - resumed.step if resumed else 0), "completed"
+        try:
+            for gi in range(resumed.group if resumed else 0, len(self.groups)):
+                result = yield from self._train_group(gi, done, total)
+                done += result.steps
+                reason = result.reason
+                if reason != "completed":
+                    break
+        except GeneratorExit:  # closed by the consumer: the state so far is still worth keeping
+            self._final_checkpoint()
+            raise
+        elapsed = time.perf_counter() - self._t0
         self.history.update(steps_done=done, elapsed_s=elapsed)
+        if (event := self._final_checkpoint()) is not None:
+            yield event
         yield Finished(reason=reason, steps_done=done, best_step=self.best_step, best_val_loss=self.best_val_loss,
                        elapsed_s=elapsed)
-        return self.denoiser()
+        return self.denoiser() if self.has_model else None
 
-    def _train_group(self, gi: int, offset: int, total: int, t0: float) -> Iterator[Event]:
+    def _final_checkpoint(self) -> Checkpointed | None:
+        """At the end of a run that did some steps: its state, so that it can be resumed (rank 0 only)."""
+        run = self._live
+        if (self.checkpointing is None or not self.ranks.is_main or run is None or run.offset + run.step == 0
+                or self._saved_at == (run.group, run.step)):  # nothing new since the last write
+            return None
+        return Checkpointed(step=run.offset + run.step, path=str(self.save_state(self.checkpointing.path)))
+
+    def _train_group(self, gi: int, offset: int, total: int) -> Iterator[Event]:
         """Train the model of channel group ``gi``; yields events, returns a :class:`GroupResult`."""
         import torch
 
-        cfg, dev, sampler, policy = self.config, self.device, self._samplers[gi], self._policies[gi]
-        init_seed, _, device_seed, resident_seed = self._seeds[gi]
-        with torch.random.fork_rng(devices=[]):  # seeded initial weights, without touching the global seed
-            torch.manual_seed(init_seed)
-            model = UNet(self.unet.for_channels(len(self.groups[gi]))).to(dev)
-        self._models[gi] = model
-        net = maybe_compile(model, cfg.compile)  # what the training steps call (validation uses model)
-        on_cuda = dev.type == "cuda"
-        # fused Adam: one kernel for all parameters instead of several per tensor
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, betas=(0.9, 0.99),
-                               **({"fused": True} if on_cuda else {}))
-        use_amp, adt = cfg.amp and on_cuda, amp_dtype(dev)
-        scaler = torch.amp.GradScaler("cuda", enabled=use_amp and adt == torch.float16)
-        generator = device_generator(dev, device_seed)
+        cfg, dev, sampler, policy, main = self.config, self.device, self._samplers[gi], self._policies[gi], self.ranks.is_main
+        resumed = self._resumed if self._resumed is not None and self._resumed.state.group == gi else None
+        run = ModelRun.open(self.unet.for_channels(len(self.groups[gi])), group=gi, offset=offset, config=cfg,
+                            seed=self._seeds[gi][0], device=dev, ranks=self.ranks, resumed=resumed,
+                            weights=None if self._weights is None else self._weights[gi])
+        self._models[gi], self._live = run.model, run
+        _, batch_seed, mask_seed = self._seeds[gi]
+        masks, generator = StepRandomness(mask_seed, self.ranks.rank), device_generator(dev, mask_seed)
+        batches = batch_source(sampler, cfg.batch_size, dev, resident=self.data_on_device,
+                               randomness=StepRandomness(batch_seed, self.ranks.rank), first_step=run.step + 1)
         cudnn_benchmark = torch.backends.cudnn.benchmark
-        torch.backends.cudnn.benchmark = on_cuda or cudnn_benchmark  # fixed patch shapes: let cuDNN choose
+        torch.backends.cudnn.benchmark = dev.type == "cuda" or cudnn_benchmark  # fixed patch shapes: let cuDNN choose
         val_every = cfg.val_every or max(10, cfg.steps // 20)
         log_every = 1 if dev.type == "cpu" else 10  # reading the loss back syncs a GPU: not every step there
+        vote = distributed.StopVote(self.ranks, dev, every=log_every)
         loss_sum, n_sum = torch.zeros((), device=dev), 0
-        reason, step = "completed", 0
-        batches = batch_source(sampler, cfg.batch_size, dev, resident=self.data_on_device, seed=resident_seed)
+        reason = "completed"
         # a time budget is shared equally by the models of a per-channel run
         budget = cfg.time_budget_s / len(self.groups) if cfg.time_budget_s else None
-        t_group = last_preview = time.perf_counter()
-        try:
-            model.train()
-            for step in range(1, cfg.steps + 1):
-                if self._stop.is_set() or (budget is not None and time.perf_counter() - t_group >= budget):
-                    reason, step = ("stopped" if self._stop.is_set() else "time budget"), step - 1
-                    break
-                progress = self._fraction(step - 1, t_group, budget)
-                for g in opt.param_groups:
-                    g["lr"] = cfg.learning_rate * lr_factor(progress)
-                x, y = batches.next()
-                with torch.autocast(dev.type, enabled=use_amp, dtype=adt):
-                    loss = self.objective.loss(net, x, y, progress=progress, generator=generator)
-                opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(opt)
-                scaler.update()
-                loss_sum += loss.detach().float()
-                n_sum += 1
-                if step % log_every == 0 or step == cfg.steps:
-                    yield self._progress(float(loss_sum) / n_sum, step, offset, total, t0, t_group, budget,
-                                         opt.param_groups[0]["lr"], sampler)
-                    loss_sum.zero_()
-                    n_sum = 0
-                if step % val_every == 0 or step == cfg.steps:
-                    result = validate(model, sampler, self.objective, batch_size=cfg.batch_size, device=dev,
-                                      data_range=self._data_range, scale=float(np.mean(self.norm.scale)),
-                                      should_stop=self._stop.is_set,
-                                      estimate_with=self.norm if self.estimates else None,
-                                      estimate_range=self._estimate_ranges.get(gi)) \
-                        if sampler.has_validation else None
-                    if result is not None:
-                        is_best = policy.offer(model, offset + step, result)
-                        est = result.estimate
-                        if est is not None:  # one range per run (per model), so the estimates compare
-                            self._estimate_ranges.setdefault(gi, est.data_range)
-                        est_psnr, est_err = (est.psnr, est.psnr_stderr) if est else (None, None)
-                        for key, value in (("val_step", offset + step), ("val_loss", result.loss),
-                                           ("val_psnr", result.psnr), ("val_est_psnr", est_psnr),
-                                           ("val_est_psnr_stderr", est_err)):
-                            self.history[key].append(value)
-                        yield Validated(step=offset + step, val_loss=result.loss, psnr=result.psnr, is_best=is_best,
-                                        estimated_psnr=est_psnr, estimated_psnr_stderr=est_err)
-                region = self._preview.get()
-                if region is not None and time.perf_counter() - last_preview >= self._preview.every_s:
-                    image = predict_region(model, region, norm=self.norm, channels=self.groups[gi],
-                                           has_channel_axis="C" in self.axes, spatial_ndim=self.spatial_ndim,
-                                           device=dev)
-                    if image is not None:
-                        yield Preview(step=offset + step, image=image)
-                    last_preview = time.perf_counter()
+        last_preview = last_checkpoint = time.perf_counter()
+        # a stop cuts a validation short, unless the run checkpoints: its state must include every validation
+        cut_short = self._stop.is_set if self.checkpointing is None else (lambda: False)
+        try:  # on the CPU a stop abandons the step under way (not applied), or a validation (in eval mode) it may cut
+            with stop_inside_steps(run.model, lambda: cut_short() or (run.model.training and self._stop.is_set()),
+                                   enabled=run.interruptible):
+                run.model.train()
+                for step in range(run.step + 1, cfg.steps + 1):
+                    stop, used = vote(step, self._stop.is_set(),
+                                      (time.perf_counter() - run.t_start) / budget if budget else 0.0)
+                    if stop or used >= 1:
+                        reason = "stopped" if stop else "time budget"
+                        break
+                    progress = min(max((step - 1) / cfg.steps, used), 1.0)
+                    generator.manual_seed(masks.torch_seed(step))
+                    loss = run.train_step(self.objective, batches.next(), progress=progress, generator=generator,
+                                          lr=cfg.learning_rate * lr_factor(progress, warmup=self._warmup))
+                    self.history.update(steps_done=offset + step, elapsed_s=time.perf_counter() - self._t0)
+                    loss_sum += loss.detach().float()
+                    n_sum += 1
+                    if step % log_every == 0 or step == cfg.steps:
+                        yield self._progress(float(distributed.mean(loss_sum, self.ranks)) / n_sum, run, total,
+                                             budget, sampler)
+                        loss_sum, n_sum = loss_sum.zero_(), 0
+                    if not main:  # validation, previews and files are rank 0's
+                        continue
+                    if sampler.has_validation and (step % val_every == 0 or step == cfg.steps):
+                        event = validate_and_offer(run.model, sampler, self.objective, policy, self.history,
+                                                   step=offset + step, batch_size=cfg.batch_size, device=dev,
+                                                   data_range=self._data_range, scale=float(np.mean(self.norm.scale)),
+                                                   should_stop=cut_short, estimates=self._estimates, group=gi)
+                        if event is not None:
+                            yield event
+                    region = self._preview.get()
+                    if region is not None and time.perf_counter() - last_preview >= self._preview.every_s:
+                        image = predict_region(run.model, region, norm=self.norm, channels=self.groups[gi],
+                                               has_channel_axis="C" in self.axes, spatial_ndim=self.spatial_ndim,
+                                               device=dev)
+                        if image is not None:
+                            yield Preview(step=offset + step, image=image)
+                        last_preview = time.perf_counter()
+                    if self.checkpointing and self.checkpointing.due(step, time.perf_counter() - last_checkpoint):
+                        yield Checkpointed(step=offset + step, path=str(self.save_state(self.checkpointing.path)))
+                        last_checkpoint = time.perf_counter()
+        except StepInterrupted:  # its update never applied: run.step counts the steps that were
+            reason = "stopped"
         except GeneratorExit:  # the consumer closed the generator (e.g. napari's worker.quit()): keep the model
-            policy.finish(model, offset + step)
+            policy.finish(run.model, offset + run.step)
             raise
         finally:
             batches.close()
             torch.backends.cudnn.benchmark = cudnn_benchmark  # prediction tiles vary in shape
-        policy.finish(model, offset + step)
-        return GroupResult(reason, step)
+        policy.finish(run.model, offset + run.step)
+        return GroupResult(reason, run.step)
 
-    def _fit_batch_to_memory(self) -> None:
-        """On a GPU, shrink a preset's batch until one training step fits in memory (noted in the run's notes)."""
-        import dataclasses
-
-        import torch
-
-        model = UNet(self.unet.for_channels(len(self.groups[0]))).to(self.device)
-        sampler, cfg = self._samplers[0], self.config
-
-        def try_step(b: int) -> None:
-            x, y = (None if v is None else torch.from_numpy(v).to(self.device) for v in sampler.sample_batch(b))
-            try:
-                with torch.autocast("cuda", enabled=cfg.amp, dtype=amp_dtype(self.device)):
-                    loss = self.objective.loss(model, x, y, progress=0.0, generator=None)
-                loss.backward()
-            finally:
-                model.zero_grad(set_to_none=True)
-
-        batch, note = fit_batch(try_step, cfg.batch_size)
-        if note:
-            self.config = dataclasses.replace(cfg, batch_size=batch)
-            self.notes = (*self.notes, note)
-
-    def _progress(self, loss: float, step: int, offset: int, total: int, t0: float, t_group: float,
-                  budget: float | None, lr: float, sampler: PatchSampler) -> Progress:
+    def _progress(self, loss: float, run: ModelRun, total: int, budget: float | None,
+                  sampler: PatchSampler) -> Progress:
         """Record the loss of the last steps and describe the run's progress."""
         if not math.isfinite(loss):
             raise TrainingError("Training diverged (the loss became NaN or Inf). Lower the learning rate "
                                 f"(now {self.config.learning_rate:g}), or check the input for extreme values.")
-        cfg = self.config
-        self.history["step"].append(offset + step)
+        self.history["step"].append(run.offset + run.step)
         self.history["train_loss"].append(loss)
-        now = time.perf_counter()
-        rate = step * cfg.batch_size / max(now - t_group, 1e-9)
-        remaining = (total - offset - step) * cfg.batch_size / max(rate, 1e-9)
-        if budget is not None:
-            remaining = min(remaining, max(budget * len(self.groups) - (now - t0), 0.0))
-        per_epoch = max(sampler.train_voxels / float(np.prod(self.patch)), 1e-9)
-        return Progress(step=offset + step, total_steps=total, epoch=step * cfg.batch_size / per_epoch,
-                        train_loss=loss, patches_per_s=rate, elapsed_s=now - t0, eta_s=remaining, learning_rate=lr,
-                        fraction=(offset + self._fraction(step, t_group, budget) * cfg.steps) / total)
-
-    def _fraction(self, step: int, t_start: float, budget: float | None) -> float:
-        """Fraction of one model's run done: by steps, or by time when a time budget ends it sooner."""
-        p = step / self.config.steps
-        if budget:
-            p = max(p, (time.perf_counter() - t_start) / budget)
-        return min(p, 1.0)
+        return progress_event(self.config, loss=loss, step=run.step, offset=run.offset, total=total, t0=self._t0,
+                              t_group=run.t_start, budget=budget, n_groups=len(self.groups),
+                              learning_rate=run.opt.param_groups[0]["lr"], processes=self.ranks.world_size,
+                              patches_per_epoch=sampler.train_voxels / float(np.prod(self.patch)))
 
 
 def train(input, target=None, *, axes: str | None = None, config: TrainConfig | None = None, clean=None,
-          noise: dict | None = None, callback=None) -> Denoiser:
+          noise: dict | None = None, callback=None, **options) -> Denoiser:
     """Train a denoiser and return it (blocking convenience over :class:`Trainer`).
 
-    ``callback(event)`` is called with every event. Ctrl-C stops training and returns the
-    model kept so far.
+    ``callback(event)`` is called with every event; ``options`` are the other keyword options
+    of :class:`Trainer` (``init``, ``checkpoint``, ``resume``, ...). Ctrl-C stops training and
+    returns the model kept so far.
 
     Examples
     --------
@@ -388,7 +387,7 @@ def train(input, target=None, *, axes: str | None = None, config: TrainConfig | 
     >>> den = train(a, b, config=TrainConfig(steps=300))     # doctest: +SKIP
     >>> denoised = den.predict(a)                             # doctest: +SKIP
     """
-    trainer = Trainer(input, target, axes=axes, config=config, clean=clean, noise=noise)
+    trainer = Trainer(input, target, axes=axes, config=config, clean=clean, noise=noise, **options)
     gen = trainer.run()
     try:
         for event in gen:

@@ -6,7 +6,9 @@
   widgets; the base does it for widgets that are not docked);
 * calls :meth:`ViewerWidget.on_layer_inserted` when a layer is added, after updating the
   choice lists (napari's own update of a docked widget comes later, so the base updates them
-  first on insertion: the one place the lists are rebuilt twice);
+  first on insertion: the one place the lists are rebuilt twice), and
+  :meth:`ViewerWidget.on_layer_selected` when the user selects a layer in the layer list (while
+  no work runs), so the widgets follow the user;
 * knows when its Qt widgets are gone (:attr:`alive`) and tears down once
   (:meth:`ViewerWidget.teardown`: stop jobs, disconnect signals), whether the viewer closes
   or the dock is removed;
@@ -19,11 +21,66 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 
 from magicgui.widgets import Container
 
 from ..core.errors import N2NError
 from ._jobs import LongJob, wait_while
+
+#: colour of links: readable on napari's dark and light themes
+LINK_COLOUR = "#6fa8ff"
+#: pixels between the rows of a widget
+SPACING = 2
+#: the user guide, relative to the source tree (a clone or an editable install)
+GUIDE = Path(__file__).resolve().parents[3] / "docs" / "user-guide.md"
+
+
+def docs_url(section: str = "") -> str | None:
+    """Where the user guide is: the package's "Documentation" URL, else the guide in the source tree, else ``None``."""
+    from importlib import metadata
+
+    anchor = f"#{section}" if section else ""
+    try:
+        for entry in metadata.distribution("napari-n2n").metadata.get_all("Project-URL") or ():
+            label, _, url = entry.partition(",")
+            if label.strip().lower() in ("documentation", "docs", "user guide"):
+                return url.strip() + anchor
+    except metadata.PackageNotFoundError:
+        pass
+    return GUIDE.as_uri() + anchor if GUIDE.is_file() else None
+
+
+def row(*widgets, label: str = "", layout: str = "horizontal", labels: bool = False) -> Container:
+    """A tight sub-container of ``widgets`` (no margins, small spacing), e.g. a row of buttons."""
+    box = Container(widgets=list(widgets), layout=layout, labels=labels, label=label)
+    box.margins = (0, 0, 0, 0)
+    box.native.layout().setSpacing(SPACING if layout == "vertical" else 4)
+    return box
+
+
+def collapsible(title: str, container: Container):
+    """A collapsed section titled ``title`` holding ``container`` (a superqt ``QCollapsible``)."""
+    from superqt import QCollapsible
+
+    section = QCollapsible(title, expandedIcon="▾", collapsedIcon="▸")
+    section.setDuration(0)  # no animation: the dock resizes at once
+    section.layout().setContentsMargins(0, 0, 0, 0)
+    section.layout().setSpacing(0)
+    section.addWidget(container.native)
+    section.collapse(animate=False)
+    return section
+
+
+def on_choice(combo, slot: Callable) -> None:
+    """Call ``slot()`` whenever ``combo``'s choice changes, to ``None`` too.
+
+    magicgui's ``changed`` stays silent when a ComboBox that is not nullable is set to ``None``
+    (our "none — single image" and "none" choices), and Qt's ``currentIndexChanged`` when new
+    choices replace the old at the same index: both are connected (``slot`` may run twice).
+    """
+    combo.changed.connect(lambda _value: slot())
+    combo.native.currentIndexChanged.connect(lambda _index: slot())
 
 
 def when_alive(method: Callable) -> Callable:
@@ -53,9 +110,13 @@ class ViewerWidget(Container):
         self._closed = False
         self.job: LongJob | None = None
         viewer.layers.events.inserted.connect(self._on_inserted)
+        viewer.layers.selection.events.active.connect(self._on_active)
         for event in ("removed", "reordered"):
             getattr(viewer.layers.events, event).connect(self._on_layers_changed)
         self.native.destroyed.connect(self._destroyed_hook())
+        # compact: the three docks share one screen's height (1080 lines) with the layer controls
+        self.margins = (6, 3, 6, 3)
+        self.native.layout().setSpacing(SPACING)
 
     # ---- state ---------------------------------------------------------------------------
     @property
@@ -101,8 +162,24 @@ class ViewerWidget(Container):
             show_error(str(exc))
             return None
 
+    def add_help_link(self, section: str, row: Container | None = None) -> None:
+        """A "?" link to the widget's section of the user guide, at the end of ``row`` (or of the widget)."""
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QLabel
+
+        url = docs_url(section)
+        self.help_link = QLabel(f"<a href='{url}' style='color:{LINK_COLOUR}'>&nbsp;?&nbsp;</a>" if url else "?")
+        self.help_link.setTextFormat(Qt.TextFormat.RichText)
+        self.help_link.setOpenExternalLinks(True)
+        self.help_link.setToolTip(f"User guide: {section.replace('-', ' ')}" + (f"\n{url}" if url else
+                                  " (docs/user-guide.md in the napari-n2n source)"))
+        (row or self).native.layout().addWidget(self.help_link)
+
     def on_layer_inserted(self, layer) -> None:
         """A layer was added to the viewer (after the choice lists were updated). Override for autofill."""
+
+    def on_layer_selected(self, layer) -> None:
+        """The layer selected in the layer list changed to ``layer``. Override to follow the user."""
 
     def teardown(self) -> None:
         """Stop what runs and let go of shared state; called once, when the widget's Qt objects go.
@@ -119,6 +196,11 @@ class ViewerWidget(Container):
     def _on_inserted(self, event) -> None:
         self.reset_choices()
         self.on_layer_inserted(event.value)
+
+    @when_alive
+    def _on_active(self, event) -> None:
+        if not self.busy and event.value is not None:
+            self.on_layer_selected(event.value)
 
     @when_alive
     def _on_layers_changed(self, _event=None) -> None:

@@ -14,6 +14,7 @@ from ..core.errors import N2NError
 DEVICES = [("auto (best available)", "auto"), ("CUDA GPU", "cuda"), ("Apple MPS", "mps"), ("CPU", "cpu")]
 
 _WARMED_UP = threading.Event()
+_WARM_UP_DONE = threading.Event()  # torch is imported (or failed to): other threads may import it now
 
 
 def warm_up_torch() -> None:
@@ -34,12 +35,16 @@ def warm_up_torch() -> None:
             torch.optim.Adam([torch.zeros(1, requires_grad=True)])
         except Exception:
             pass
+        finally:
+            _WARM_UP_DONE.set()
 
     threading.Thread(target=work, name="n2n-warm-up", daemon=True).start()
 
 
 def describe_device_label(name: str) -> tuple[str, str]:
     """``(label, tooltip)`` for device ``name`` (imports torch: run it off the main thread)."""
+    if _WARMED_UP.is_set():  # two threads importing torch at once can break its import (seen: ValueError)
+        _WARM_UP_DONE.wait(timeout=120)
     from ..core.device import describe_device, select_device
 
     try:

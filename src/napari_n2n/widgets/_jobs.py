@@ -74,6 +74,7 @@ class LongJob:
                        "aborted": on_aborted, "finished": on_finished}
         self.worker = None
         self.running = False
+        self._gen = None  # the running generator (made in the worker's thread)
         self._release_gc: Callable[[], None] = lambda: None
 
     def start(self) -> LongJob:
@@ -88,12 +89,15 @@ class LongJob:
 
         connect = {name: slot for name, slot in self._slots.items() if slot is not None and name != "finished"}
         connect["finished"] = self._finished
-        gen_fn, args, kwargs = self._call
         # superqt's own worker: its errors go to our slot only (napari's relays them with a traceback)
-        self.worker = create_worker(guarded, gen_fn, *args, what=self.what, _start_thread=False, _connect=connect,
-                                    **kwargs)
+        self.worker = create_worker(self._generator, _start_thread=False, _connect=connect)
         self.worker.start()
         return self
+
+    def _generator(self):
+        gen_fn, args, kwargs = self._call
+        self._gen = guarded(gen_fn, *args, what=self.what, **kwargs)
+        return (yield from self._gen)
 
     def quit(self) -> None:
         """Abandon the job at its next yield (``on_aborted`` then ``on_finished`` follow)."""
@@ -110,12 +114,32 @@ class LongJob:
     def _finished(self) -> None:
         self.running = False
         self.release()
-        if self._slots["finished"] is not None:
-            self._slots["finished"]()
+        self._close()
+        finished = self._slots["finished"]
+        # the slots are bound to the run's objects (its session, its trainer and data): let them go
+        self._slots = dict.fromkeys(self._slots)
+        self.worker = None
+        if finished is not None:
+            finished()
+
+    def _close(self) -> None:
+        """Close the generator and drop the work (and the data it holds).
+
+        An aborted superqt worker leaves its generator suspended at a yield, so the generator's
+        ``finally`` blocks (the trainer's data thread, for one) would wait for the garbage
+        collector; closing it runs them now. The worker has returned: nothing else runs it.
+        """
+        gen, self._gen = self._gen, None
+        if gen is not None:
+            try:
+                gen.close()
+            except Exception:  # pragma: no cover - a generator that fails while closing: nothing more to do
+                pass
+        self._call = None
 
     def _run_here(self) -> None:
         gen_fn, args, kwargs = self._call
-        gen = guarded(gen_fn, *args, what=self.what, **kwargs)
+        gen = self._gen = guarded(gen_fn, *args, what=self.what, **kwargs)
         try:
             while True:
                 try:

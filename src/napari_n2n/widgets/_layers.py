@@ -23,6 +23,42 @@ def image_layers(viewer) -> list:
     return [layer for layer in viewer.layers if isinstance(layer, Image)]
 
 
+#: roles napari-n2n gives layers that are not noisy data: never offered first to train on or denoise
+NOT_NOISY = ("clean", "preview", "denoised")
+#: roles of the first layer of a pair (the input side)
+FIRST_OF_PAIR = ("noisy A", "frames t")
+
+
+def is_noisy(layer) -> bool:
+    """Whether ``layer`` may be offered first as noisy data (an Image not marked clean, preview or denoised)."""
+    from napari.layers import Image
+
+    return isinstance(layer, Image) and n2n_meta(layer).get("role") not in NOT_NOISY
+
+
+def preferred_noisy(viewer, *, prefer=(), exclude=(), min_ndim: int = 2):
+    """The layer a widget offers first as noisy data, or ``None``.
+
+    In order: the layer selected in the layer list, then the layers in ``prefer`` (e.g. the
+    one last trained on), then the first layer of a pair (``noisy A``, ``frames t``), then any
+    other noisy image, newest first. Layers marked as a clean reference (the samples' and Noisy
+    pairs' ``role: clean``), previews and results are never chosen, nor those in ``exclude``
+    or with fewer than ``min_ndim`` dimensions.
+    """
+
+    def ok(layer) -> bool:
+        return (layer is not None and layer in viewer.layers and is_noisy(layer) and layer not in exclude
+                and getattr(layer.data, "ndim", 0) >= min_ndim)
+
+    active = viewer.layers.selection.active
+    newest = list(viewer.layers)[::-1]
+    firsts = [layer for layer in newest if n2n_meta(layer).get("role") in FIRST_OF_PAIR]
+    for layer in [active, *prefer, *firsts, *newest]:
+        if ok(layer):
+            return layer
+    return None
+
+
 def layer_choices(viewer, *, none_label: str | None = None) -> list[tuple[str, object]]:
     """``(name, layer)`` choices for a ComboBox, optionally led by ``(none_label, None)``."""
     choices = [(layer.name, layer) for layer in image_layers(viewer)]
@@ -101,12 +137,42 @@ def parse_axes(text: str | None) -> str | None:
     return validate_axes(text)
 
 
-def axes_for(layer, typed: str | None) -> str | None:
-    """The axes of ``layer``'s data: those typed by the user, else those napari-n2n recorded if they fit, else ``None``."""
-    if typed:
-        return typed
+#: napari axis labels (lower case) that name one of napari-n2n's axes
+AXIS_LABELS = {"t": "T", "time": "T", "z": "Z", "y": "Y", "x": "X", "c": "C", "ch": "C", "channel": "C",
+               "channels": "C", "s": "S", "sample": "S", "samples": "S"}
+
+
+def known_axes(layer) -> tuple[str | None, str]:
+    """The axes of ``layer``'s data where something says which, and what says so.
+
+    Returns ``(axes, source)``: axes recorded by napari-n2n (``"napari-n2n"``), named by
+    napari's ``layer.axis_labels`` (``"axis labels"``, e.g. ``("t", "y", "x")`` → ``TYX``), or
+    unambiguous (``"2D"``: ``YX``); ``(None, "")`` when nothing says (any 3D or larger array
+    without such metadata: the caller must show its guess).
+    """
+    from ..core.axes import validate_axes
+    from ..core.errors import InputError
+
+    if layer is None:
+        return None, ""
+    ndim = layer.data.ndim
     recorded = n2n_meta(layer).get("axes")
-    return recorded if recorded and layer is not None and len(recorded) == layer.data.ndim else None
+    if isinstance(recorded, str) and len(recorded) == ndim:
+        return recorded, "napari-n2n"
+    labels = [str(v).strip().lower() for v in (getattr(layer, "axis_labels", None) or ())]
+    if len(labels) == ndim and all(v in AXIS_LABELS for v in labels):
+        try:
+            return validate_axes("".join(AXIS_LABELS[v] for v in labels), ndim), "axis labels"
+        except InputError:
+            pass
+    if ndim == 2:
+        return "YX", "2D"
+    return None, ""
+
+
+def axes_for(layer, typed: str | None) -> str | None:
+    """The axes of ``layer``'s data: those typed by the user, else those its metadata gives (:func:`known_axes`)."""
+    return typed or known_axes(layer)[0]
 
 
 # ---- metadata ----------------------------------------------------------------------------------
@@ -117,6 +183,14 @@ def n2n_meta(layer) -> dict:
     meta = getattr(layer, "metadata", None) or {}
     value = meta.get(META_KEY)
     return dict(value) if isinstance(value, dict) else {}
+
+
+def n2n_metadata(**values) -> dict:
+    """``metadata=`` for a new layer holding ``values`` as its napari-n2n metadata (``None`` values dropped).
+
+    Give it when the layer is added, so the widgets that react to the new layer already see it.
+    """
+    return {META_KEY: {k: v for k, v in values.items() if v is not None}}
 
 
 def set_n2n_meta(layer, **values) -> None:
@@ -218,3 +292,78 @@ def visible_region(viewer, layer, keep: str, *, max_size: dict[str, int]) -> tup
         index.append(slice(s0, s0 + want))
         start.append(s0)
     return tuple(index), tuple(start)
+
+
+# ---- the data a run starts with ------------------------------------------------------------
+#: in-memory layers up to this share of the available memory are copied when a run starts
+COPY_SHARE = 0.5
+
+
+def _available_bytes() -> int | None:
+    """Memory available to this process, where the system says (Linux, macOS); else ``None``."""
+    import os
+
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+class Snapshot:
+    """The data of a layer as a run starts with it, kept whatever the layer does meanwhile.
+
+    An in-memory numpy array is copied (when it takes at most :data:`COPY_SHARE` of the available
+    memory), so editing the layer's data in place, or replacing it, changes nothing for the run.
+    A larger array is not copied; a fingerprint of it (a sample of its values) is kept instead,
+    and :meth:`edited` tells whether it changed. Lazy arrays (dask, zarr) are kept as they are:
+    they are read, not edited, and replacing the layer's data does not change them.
+    """
+
+    def __init__(self, data):
+        self.source = data
+        self.copied = False
+        self._fingerprint = None
+        if type(data) is np.ndarray:
+            available = _available_bytes()
+            if available is None or data.nbytes <= COPY_SHARE * available:
+                self.data = data.copy()
+                self.copied = True
+                return
+            self._fingerprint = self._sample(data)
+        self.data = data
+
+    @staticmethod
+    def _sample(data: np.ndarray) -> bytes:
+        step = max(1, data.size // 1_000_003)  # a prime count: rows and columns are all visited
+        return data.flat[::step].tobytes()
+
+    def edited(self) -> bool:
+        """Whether an array that could not be copied has been changed in place since (sampled values)."""
+        return self._fingerprint is not None and self._sample(self.source) != self._fingerprint
+
+
+def central_plane(data, max_side: int = 1024) -> np.ndarray:
+    """The central 2D plane of ``data`` (cropped to ``max_side``), as a small numpy array."""
+    index = tuple(s // 2 for s in data.shape[:-2])
+    ys, xs = data.shape[-2:]
+    cy, cx = max(0, (ys - max_side) // 2), max(0, (xs - max_side) // 2)
+    return np.asarray(data[index + (slice(cy, cy + max_side), slice(cx, cx + max_side))])
+
+
+def noise_estimate(data) -> float | None:
+    """Estimated Gaussian noise sigma of ``data`` (central plane), ``None`` if it cannot be estimated."""
+    from ..core.noise import estimate_noise_sigma
+
+    try:
+        plane = central_plane(data).astype(np.float64)
+        if not np.isfinite(plane).all():
+            return None
+        value = estimate_noise_sigma(plane)
+    except Exception:
+        return None
+    return value if np.isfinite(value) else None
+
+
+def fmt_sigma(value: float | None) -> str:
+    """A noise level as shown in the widgets (``"n/a"`` when unknown)."""
+    return "n/a" if value is None else f"{value:.3g}"

@@ -1,12 +1,19 @@
 """Denoise: apply a trained model (from this session or a file) to an image layer.
 
-Prediction is tiled (:meth:`napari_n2n.core.denoiser.Denoiser.predict_iter`) and runs in a
-thread worker with a progress bar and Cancel. The result is a new layer "<name> denoised"
+The image is the layer selected in the layer list, else the one the newest model was trained
+on (never a clean reference); its axes are shown, read from the layer or the model, or marked
+as a guess (:mod:`._axes`). Before predicting, the image's intensities are compared with the
+model's training data (:mod:`napari_n2n.core.ood`): far outside them, a warning gives the
+figures. Prediction is tiled (:meth:`napari_n2n.core.denoiser.Denoiser.predict_iter`) and runs
+in a thread worker with a progress bar and Cancel. The result is a new layer "<name> denoised"
 placed like its source; when the image has a pair partner, the average of the predictions of A
-and B is offered, and on by default (it has lower error than either). Options: test-time
-augmentation (the mean over flips/rotations, :mod:`napari_n2n.core.tta`) and uncertainty
-layers: where the predictions of A and B disagree, and the residual (what was removed). Scripts and tests call
+and B is offered, and on by default (it has lower error than either). Under the collapsed
+*Advanced*: the tile size, test-time augmentation and uncertainty layers (:mod:`._tta`). A model file that cannot be used is a
+notification, never a traceback (:mod:`._model_io`). Scripts and tests call
 :meth:`DenoiseWidget.start`, :meth:`~DenoiseWidget.stop`, :meth:`~DenoiseWidget.wait`.
+
+Model files are ``.n2n`` files or BioImage Model Zoo packages (asking before a package's own
+code runs); **Export to BioImage Model Zoo…** writes the chosen model as a package.
 """
 
 from __future__ import annotations
@@ -16,56 +23,38 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Container, Label, LineEdit, ProgressBar, PushButton
+from magicgui.widgets import CheckBox, ComboBox, Label, ProgressBar, PushButton
 
 from ..core.checks import require_same_shape
 from ..core.errors import InputError
-from ._base import ViewerWidget, when_alive
+from ._axes import AxesField
+from ._base import ViewerWidget, collapsible, on_choice, row, when_alive
+from ._bmz import OPEN_FILTER, ask_export_options, confirm_package_code, export_job, fitting_sample, open_model
 from ._layers import (
     axes_for,
     compact,
     find_layer,
     image_data,
+    is_noisy,
     layer_choices,
     n2n_meta,
+    n2n_metadata,
     parse_axes,
     placement,
+    preferred_noisy,
     robust_limits,
     set_n2n_meta,
     unique_name,
 )
+from ._model_io import describe_model, load_model
 from ._registry import MODELS
+from ._tta import add_map_layers, denoise_job, split_result, uncertainty_fields
 
 if TYPE_CHECKING:
     import napari
 
 NONE_PARTNER = "none"
 TILES = [("automatic", None), ("64", 64), ("128", 128), ("256", 256), ("512", 512), ("1024", 1024)]
-TTA = [("off", 1), ("2 (and the 180° turn)", 2), ("4 (all 90° turns)", 4), ("8 (all flips and turns)", 8)]
-
-
-def denoise_job(denoiser, images: list, *, axes: str | None = None, tile=None, tta: int = 1, maps: bool = False):
-    """Generator: denoise one image, or the pair ``images`` (averaged), yielding ``(done, total)`` tiles.
-
-    Returns the prediction; with ``maps`` or test-time augmentation (``tta`` > 1) of a pair, a
-    :class:`~napari_n2n.core.tta.PairResult` (the mean with its disagreement and residual maps).
-    """
-    from ..core.tta import denoise_pair_iter, predict_tta_iter
-
-    if len(images) == 2 and (tta > 1 or maps):
-        gen = denoise_pair_iter(denoiser, images[0], images[1], axes=axes, tile=tile, tta=tta)
-    elif tta > 1:
-        gen = predict_tta_iter(denoiser, images[0], axes=axes, tile=tile, transforms=tta)
-    elif len(images) == 1:
-        gen = denoiser.predict_iter(images[0], axes=axes, tile=tile)
-    else:
-        gen = denoiser.predict_pair_iter(images[0], images[1], axes=axes, tile=tile)
-    while True:
-        try:
-            progress = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        yield (progress.done, progress.total)
 
 
 class _Request:
@@ -77,6 +66,7 @@ class _Request:
         self.placement = placement(layer)  # kept, so the result is placed right even if the layer goes
         self.colormap = layer.colormap.name
         self.started_at = time.perf_counter()
+        self.warning: str | None = None  # the out-of-distribution warning, if any
 
 
 class DenoiseWidget(ViewerWidget):
@@ -86,24 +76,21 @@ class DenoiseWidget(ViewerWidget):
         super().__init__(viewer)
         self.request: _Request | None = None  # the current (or last) run
         self.last_layer = None
-        self.map_layers: list = []
+        self.map_layers: list = []  # the uncertainty layers of the last run
         self.model = ComboBox(label="model", choices=self._model_choices)
-        self.load_button = PushButton(text="Load model file…")
+        self.load_button = PushButton(text="Load model file…", tooltip="A .n2n model or a BioImage Model Zoo package")
+        self.export_button = PushButton(text="Export to BioImage Model Zoo…",
+                                        tooltip="Write the chosen model as a .bioimageio.zip package")
         self.model_info = Label(label="", value="")
         self.image_layer = ComboBox(label="image", choices=self._image_choices)
         self.partner_layer = ComboBox(label="pair partner (B)", choices=self._partner_choices,
                                       tooltip="The second noisy copy of the same scene, if you have one")
         self.average = CheckBox(text="average the predictions of A and B", value=True)
-        self.axes = LineEdit(label="axes", value="", tooltip="Axes of the image, e.g. YX, ZYX, TYX, CYX. Empty: "
-                             "the model's training axes when they fit, else 2D → YX, 3D → ZYX")
+        self.axes = AxesField(tooltip="What the dimensions of the image are (a 2D model denoises Z, T or S "
+                              "slice by slice)")
         self.tile = ComboBox(label="tile size", choices=TILES, value=None,
                              tooltip="Smaller tiles use less memory; automatic suits most images")
-        self.tta = ComboBox(label="test-time augment.", choices=TTA, value=1,
-                            tooltip="Average the predictions of flipped/rotated copies: a little lower error, "
-                                    "each transform costs one more prediction")
-        self.maps = CheckBox(text="add uncertainty layers", value=False,
-                             tooltip="Residual (what was removed: noise only, unless structure was removed) and, "
-                                     "with a pair partner, where the predictions of A and B disagree")
+        self.tta, self.maps, tta_row = uncertainty_fields()
         self.denoise_button = PushButton(text="Denoise")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
@@ -111,21 +98,28 @@ class DenoiseWidget(ViewerWidget):
         self.status.native.setWordWrap(True)
         self.model_info.native.setWordWrap(True)
         #: the fields of the form (disabled while denoising)
-        self.settings = [self.model, self.load_button, self.image_layer, self.partner_layer, self.average,
-                         self.axes, self.tile, self.tta, self.maps]
-        buttons = Container(widgets=[self.denoise_button, self.cancel_button], layout="horizontal", labels=False)
-        buttons.margins = (0, 0, 0, 0)
-        self.extend([self.model, self.load_button, self.model_info, self.image_layer, self.partner_layer,
-                     self.average, self.axes, self.tile, self.tta, self.maps, buttons, self.progress, self.status])
+        self.settings = [self.model, self.load_button, self.export_button, self.image_layer, self.partner_layer,
+                         self.average, self.axes, self.tile, self.tta, self.maps]
+        buttons = row(self.denoise_button, self.cancel_button)
+        files = row(self.load_button, self.export_button)
+        self.extend([self.model, files, self.model_info, self.image_layer, self.partner_layer, self.average,
+                     self.axes])
+        #: the collapsed "Advanced" section: tile size, test-time augmentation, uncertainty layers
+        self.advanced = collapsible("Advanced", row(self.tile, tta_row, layout="vertical", labels=True))
+        self.native.layout().addWidget(self.advanced)
+        self.native.layout().addWidget(row(buttons, self.progress, self.status, layout="vertical", labels=True).native)
+        self.add_help_link("denoise", buttons)
         compact(self.model, self.image_layer, self.partner_layer, self.tile, self.tta)
-        self.model.changed.connect(self._on_model_changed)
+        on_choice(self.model, self._on_model_changed)
         self.image_layer.changed.connect(self._on_image_changed)
-        self.partner_layer.changed.connect(self._update_average)
+        on_choice(self.partner_layer, self._update_average)
         self.load_button.changed.connect(self._on_load_clicked)
+        self.export_button.changed.connect(self._on_export_clicked)
         self.denoise_button.changed.connect(self.start)
         self.cancel_button.changed.connect(self.stop)
         MODELS.changed.connect(self._on_models_changed)
         self.reset_choices()
+        self._choose_image(preferred_noisy(viewer, prefer=self._trained_on()))
         self._on_model_changed()
         self._on_image_changed()
 
@@ -142,34 +136,59 @@ class DenoiseWidget(ViewerWidget):
     def _partner_choices(self, _widget=None):
         return layer_choices(self._viewer, none_label=NONE_PARTNER)
 
+    def _trained_on(self) -> list:
+        latest = MODELS.latest()
+        layer = latest.trained_on if latest is not None else None
+        return [layer] if layer is not None else []
+
+    def _choose_image(self, layer) -> None:
+        if layer is not None and layer in self.image_layer.choices:
+            self.image_layer.value = layer
+
     def on_layer_inserted(self, layer) -> None:
         if layer.name == n2n_meta(self.image_layer.value).get("partner"):
             self._on_image_changed()  # the image's partner has just been added
 
+    def on_layer_selected(self, layer) -> None:
+        """Follow the layer selected in the layer list (noisy images only)."""
+        if is_noisy(layer) and layer != self.image_layer.value:
+            self._choose_image(layer)
+
     @when_alive
     def _on_models_changed(self) -> None:
-        """A model was added: offer it, and choose the newest."""
+        """A model was added: offer it, choose the newest, and the layer it was trained on."""
         self.model.reset_choices()
         latest = MODELS.latest()
         if latest is not None:
             self.model.value = latest
+            if not self.busy:
+                self._choose_image(latest.trained_on)
 
     # ---- reactions -----------------------------------------------------------------------------------
     def _on_model_changed(self, _=None) -> None:
         entry = self.model.value
+        self.export_button.enabled = entry is not None and _exportable(entry.denoiser) and not self.busy
         if entry is None:
             self.model_info.value = ""
             return
+        summary = describe_model(entry)
         where = f" · file {Path(entry.path).name}" if entry.path else ""
-        self.model_info.value = entry.denoiser.summary() + where
-        self.model_info.tooltip = entry.denoiser.summary() + (f"\n{entry.path}" if entry.path else "")
+        self.model_info.value = summary + where
+        self.model_info.tooltip = summary + (f"\n{entry.path}" if entry.path else "")
+        if self.axes.source in ("guess", "model", ""):
+            self._update_axes()
 
     def _on_image_changed(self, _=None) -> None:
-        """Offer the image's pair partner (from Noisy pairs) for the averaged prediction."""
+        """Offer the image's pair partner (from Noisy pairs) for the averaged prediction; show its axes."""
         layer = self.image_layer.value
         partner = find_layer(self._viewer, n2n_meta(layer).get("partner"))
         self.partner_layer.value = partner
         self._update_average()
+        self._update_axes()
+
+    def _update_axes(self) -> None:
+        entry = self.model.value
+        self.axes.set_layer(self.image_layer.value, fallback=getattr(entry.denoiser, "axes", None) if entry else None)
 
     def _update_average(self, _=None) -> None:
         self.average.visible = self.partner_layer.value is not None
@@ -178,23 +197,74 @@ class DenoiseWidget(ViewerWidget):
     def _on_load_clicked(self, _=None):
         from qtpy.QtWidgets import QFileDialog
 
-        path, _filter = QFileDialog.getOpenFileName(self.native, "Load napari-n2n model", "",
-                                                    "napari-n2n models (*.n2n);;All files (*)")
+        path, _filter = QFileDialog.getOpenFileName(self.native, "Load a model", "", OPEN_FILTER)
         return self.load_model(path) if path else None
 
-    def load_model(self, path):
-        """Load a ``.n2n`` file into the session's models and choose it; return the entry (or ``None``)."""
+    def load_model(self, path, *, allow_code: bool | None = None):
+        """Load a ``.n2n`` file or a Zoo package into the session's models and choose it.
+
+        ``allow_code``: whether a Zoo package may run the Python code it names; ``None`` asks
+        the user when it would. Returns the entry, or ``None`` (a notification, or declined):
+        a bad file is never a traceback, nor added to the list (see :mod:`._model_io`).
+        """
         from napari.utils.notifications import show_info
 
-        from ..core.denoiser import Denoiser
+        def ask(message: str) -> bool:
+            return confirm_package_code(self.native, message) if allow_code is None else allow_code
 
-        denoiser = self.report(Denoiser.load, path)
-        if denoiser is None:
+        loaded = load_model(path, lambda p: open_model(p, ask))
+        if loaded is None:
             return None
+        denoiser, summary = loaded
         entry = MODELS.add(denoiser, Path(path).name, source="file", path=str(path))
         self.model.value = entry
-        show_info(f"Loaded {Path(path).name}: {denoiser.summary()}")
+        show_info(f"Loaded {Path(path).name}: {summary}")
         return entry
+
+    def _on_export_clicked(self, _=None):
+        entry = self.model.value
+        if entry is None or not _exportable(entry.denoiser):
+            return None
+        options = ask_export_options(self.native, entry.name)
+        return self.export_model(**options, overwrite=True) if options else None  # the dialog asked to replace
+
+    def export_model(self, path, *, name: str | None = None, authors=(), description: str | None = None,
+                     torchscript: bool = True, onnx: bool = False, overwrite: bool = False):
+        """Export the chosen model to a Zoo package at ``path`` as a job (bioimageio.core tests it first).
+
+        The image layer chosen for denoising, if any, gives the package's test image and cover.
+        Returns the job, or ``None`` with a notification.
+        """
+        from napari.utils.notifications import show_error, show_warning
+
+        entry = self.model.value
+        if self.busy:
+            show_warning("Wait for the running work to finish, or cancel it, before exporting.")
+            return None
+        if entry is None or not _exportable(entry.denoiser):
+            show_error("Choose a model trained or saved by napari-n2n to export; a BioImage Model Zoo package "
+                       "is one already.")
+            return None
+        layer = self.image_layer.value
+        data = None if layer is None else self.report(image_data, layer, "image", check_values=True)
+        sample, axes = fitting_sample(entry.denoiser, data, parse_axes(self.axes.value)
+                                      or (axes_for(layer, None) if layer is not None else None))
+        self._set_running(True)
+        self.progress.value, self.progress.max = 0, 1000
+        self.status.value = f"Exporting '{entry.name}' to {Path(path).name} (with bioimageio.core's model test)…"
+        return self.start_job(export_job, entry.denoiser, path, name=name or entry.name, authors=authors,
+                              description=description, torchscript=torchscript, onnx=onnx, sample=sample,
+                              sample_axes=axes, overwrite=overwrite, what="Export",
+                              on_yielded=self._on_progress, on_returned=self._on_exported,
+                              on_finished=self._on_finished)
+
+    @when_alive
+    def _on_exported(self, path) -> None:
+        from napari.utils.notifications import show_info
+
+        text = f"Exported {Path(path).name} ({Path(path).stat().st_size / 2**20:.1f} MiB; passed bioimageio.core's model test)"
+        self.status.value = text
+        show_info(text)
 
     def start(self, _=None) -> _Request | None:
         """Denoise the chosen image (or pair) with the chosen model; ``None`` and a notification on errors."""
@@ -241,15 +311,19 @@ class DenoiseWidget(ViewerWidget):
                                  "or partner 'none'.")
             images.append(image_data(partner, "pair partner", check_values=True))
             require_same_shape(data, images[1], names=(f"layer '{layer.name}'", f"its partner '{partner.name}'"))
-        typed = parse_axes(self.axes.value)
-        # the model's training axes come first when they fit (the core's choice); else what the layer recorded
-        axes = typed or (None if len(entry.denoiser.axes) == data.ndim else axes_for(layer, None))
+        axes = parse_axes(self.axes.value)
         request = _Request(layer, partner, entry, clean=find_layer(self._viewer, n2n_meta(layer).get("clean")))
         return request, images, axes
 
     # ---- worker slots (main thread) -----------------------------------------------------------------
     @when_alive
     def _on_progress(self, value) -> None:
+        from napari.utils.notifications import show_warning
+
+        if value[0] == "warning":
+            self.request.warning = value[1]
+            show_warning(value[1])
+            return
         done, total = value
         self.progress.value = int(1000 * done / max(total, 1))
 
@@ -258,27 +332,23 @@ class DenoiseWidget(ViewerWidget):
         from napari.utils.notifications import show_info
 
         from ..core.metrics import psnr
-        from ..core.tta import PairResult, residual
 
         request = self.request
         averaged = request.partner is not None
-        maps = {}
-        if isinstance(result, PairResult):
-            maps = {"A/B disagreement": result.disagreement, "residual": result.residual}
-            result = result.mean
-        elif self.maps.value:
-            maps = {"residual": residual(np.asarray(request.layer.data), result)}
-        if not self.maps.value:
-            maps = {}
+        result, maps = split_result(result, request.layer.data, maps=bool(self.maps.value))
         base = f"{request.name} denoised" + (" (A+B averaged)" if averaged else "")
         layer = self._viewer.add_image(result, name=unique_name(self._viewer, base),
-                                       contrast_limits=robust_limits(result),
-                                       colormap=request.colormap, **request.placement)
-        set_n2n_meta(layer, role="denoised", source=request.name, model=request.entry.name,
-                     partner_averaged=request.partner.name if averaged else None)
+                                       contrast_limits=robust_limits(result), colormap=request.colormap,
+                                       metadata=n2n_metadata(role="denoised", source=request.name,
+                                                             model=request.entry.name,
+                                                             partner_averaged=request.partner.name if averaged else None),
+                                       **request.placement)
         self.last_layer = layer
-        self.map_layers = self._add_maps(maps, request)
+        self.map_layers = add_map_layers(self._viewer, maps, source=request.name, model=request.entry.name,
+                                         placement=request.placement)
         text = f"Added '{layer.name}' ({time.perf_counter() - request.started_at:.1f} s)"
+        if request.warning:
+            text += " · ⚠ far from the model's training data (see the warning)"
         clean = request.clean
         if clean is not None and clean in self._viewer.layers and tuple(clean.data.shape) == tuple(result.shape):
             ref = np.asarray(clean.data)
@@ -287,21 +357,6 @@ class DenoiseWidget(ViewerWidget):
             set_n2n_meta(layer, psnr=den_db, psnr_noisy=noisy_db)
         self.status.value = text
         show_info(text)
-
-    def _add_maps(self, maps: dict, request) -> list:
-        """Add the uncertainty layers (hidden, over the result); return them."""
-        added = []
-        for what, data in maps.items():
-            if what == "residual":
-                top = float(np.percentile(np.abs(data), 99.5)) or 1.0
-                style = dict(colormap="gray", contrast_limits=(-top, top))
-            else:
-                style = dict(colormap="magma", contrast_limits=(0.0, float(np.percentile(data, 99.5)) or 1.0))
-            layer = self._viewer.add_image(data, name=unique_name(self._viewer, f"{request.name} {what}"),
-                                           visible=False, **style, **request.placement)
-            set_n2n_meta(layer, role=what, source=request.name, model=request.entry.name)
-            added.append(layer)
-        return added
 
     @when_alive
     def _on_aborted(self) -> None:
@@ -319,6 +374,8 @@ class DenoiseWidget(ViewerWidget):
             w.enabled = not running
         self.denoise_button.enabled = not running
         self.cancel_button.enabled = running
+        entry = self.model.value
+        self.export_button.enabled = not running and entry is not None and _exportable(entry.denoiser)
 
     def teardown(self) -> None:
         try:
@@ -326,3 +383,10 @@ class DenoiseWidget(ViewerWidget):
         except (TypeError, ValueError, RuntimeError):
             pass
         super().teardown()
+
+
+def _exportable(model) -> bool:
+    """Whether ``model`` can be exported: a napari-n2n Denoiser (a Zoo package is one already)."""
+    from ..core.denoiser import Denoiser
+
+    return isinstance(model, Denoiser)

@@ -1,6 +1,6 @@
 """Noisy pairs: make or pick the pair of noisy images that Noise2Noise trains on.
 
-Four sources, one per :mod:`napari_n2n.core.pairs` function:
+Five sources, one per :mod:`napari_n2n.core.pairs` function (and the photon split):
 
 * *synthesise* — a clean layer and a noise model → two new layers "noisy A" and "noisy B"
   (:func:`~napari_n2n.core.pairs.synthetic_pair`);
@@ -9,14 +9,17 @@ Four sources, one per :mod:`napari_n2n.core.pairs` function:
   shown as two view layers (no copy): frames t and frames t+1;
 * *single image* — one noisy image, trained by neighbour sub-sampling
   (:func:`~napari_n2n.core.pairs.single_image`);
-* *photon split* — one photon-count image split into two with independent noise
-  (:func:`~napari_n2n.core.photon.photon_split`): a true pair from one acquisition.
+* *photon split* — one photon-count image split into two with independent noise (:mod:`._photon`).
 
 For two layers and stacks, "Check pair" (:mod:`._pair_check`) measures the shift, brightness
 difference and noise of the pair and says what to do about each.
 
-The layers remember their partner, clean reference, axes and noise in ``layer.metadata``, so the
-Train widget fills itself in when the input is chosen.
+New layers are named letter first ("A · camera noisy · …", "B · …"), so A and B stay apart in
+the layer list when napari elides long names. The layers remember their partner, clean
+reference, axes and noise in ``layer.metadata`` from the moment they are added, and the Train
+widget is told of every pair made (:data:`~._registry.PAIRS`): it takes A as input and B as
+target. The layer choices start from the layer selected in the layer list; A and B default to
+two different layers (the selected layer and its partner where one is recorded).
 """
 
 from __future__ import annotations
@@ -24,22 +27,34 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox, Label, LineEdit, PushButton, SpinBox
+from magicgui.widgets import ComboBox, FloatSpinBox, Label, PushButton, SpinBox
 
 from ..core.noise import noise_params
-from ._base import ViewerWidget
+from ._axes import AxesField
+from ._base import ViewerWidget, row
 from ._layers import (
     axes_for,
+    central_plane,
     compact,
+    find_layer,
+    fmt_sigma,
     image_data,
+    image_layers,
+    is_noisy,
     layer_choices,
+    n2n_meta,
+    n2n_metadata,
+    noise_estimate,
     parse_axes,
     placement,
+    preferred_noisy,
     robust_limits,
     set_n2n_meta,
     unique_name,
 )
 from ._pair_check import PairCheckPanel
+from ._photon import photon_fields, split_layer, split_note
+from ._registry import PAIRS
 
 if TYPE_CHECKING:
     import napari
@@ -69,32 +84,6 @@ BUTTON_TEXT = {
 }
 
 
-def _central_plane(data, max_side: int = 1024) -> np.ndarray:
-    """The central 2D plane of ``data`` (cropped to ``max_side``), as a small numpy array."""
-    index = tuple(s // 2 for s in data.shape[:-2])
-    ys, xs = data.shape[-2:]
-    cy, cx = max(0, (ys - max_side) // 2), max(0, (xs - max_side) // 2)
-    return np.asarray(data[index + (slice(cy, cy + max_side), slice(cx, cx + max_side))])
-
-
-def noise_estimate(data) -> float | None:
-    """Estimated Gaussian noise sigma of ``data`` (central plane), ``None`` if it cannot be estimated."""
-    from ..core.noise import estimate_noise_sigma
-
-    try:
-        plane = _central_plane(data).astype(np.float64)
-        if not np.isfinite(plane).all():
-            return None
-        value = estimate_noise_sigma(plane)
-    except Exception:
-        return None
-    return value if np.isfinite(value) else None
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3g}"
-
-
 class NoisyPairsWidget(ViewerWidget):
     """Make a noisy pair from a clean layer, or pick a pair, a stack or one noisy image."""
 
@@ -122,27 +111,26 @@ class NoisyPairsWidget(ViewerWidget):
         # stack
         self.stack_layer = ComboBox(label="noisy stack", choices=self._image_choices)
         self.pair_axis = ComboBox(label="pair along", choices=self._axis_choices)
-        self.stack_axes = LineEdit(label="axes", value="", tooltip="Axes of the stack, e.g. TYX, ZYX or TZYX; "
-                                   "empty: 3D → ZYX, 4D → TZYX")
+        self.stack_axes = AxesField(tooltip="What the dimensions of the stack are (the pairing axis becomes a "
+                                    "sample axis)")
         # one image
         self.single_layer = ComboBox(label="noisy image", choices=self._image_choices)
         # photon split
-        self.photon_layer = ComboBox(label="photon counts", choices=self._image_choices,
-                                     tooltip="A raw image that counts photons (not background-subtracted)")
-        self.photon_auto = CheckBox(text="estimate gain and offset from the image", value=True)
-        self.photon_gain = FloatSpinBox(label="gain", value=1.0, min=1e-9, max=1e9, step=0.1,
-                                        tooltip="Image units per photon (camera ADU per electron)")
-        self.photon_offset = FloatSpinBox(label="offset", value=0.0, min=-1e9, max=1e9, step=1.0,
-                                          tooltip="The image's value with no light (camera baseline)")
+        self.photon_layer, self.photon_auto, self.photon_gain, self.photon_offset = photon_fields(self._image_choices)
         self.estimate = Label(label="noise σ (est.)", value="")
         self.run_button = PushButton(text=BUTTON_TEXT["synthetic"])
         self.check = PairCheckPanel(self._pair_to_check, report_error=self.report)
+        buttons = row(self.run_button)
+        from qtpy.QtWidgets import QSizePolicy
+
+        self.run_button.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.extend([
             self.source, self.clean_layer, self.noise, self.sigma, self.peak, self.gain, self.read_sigma,
             self.fraction, self.kind, self.p, self.seed, self.layer_a, self.layer_b, self.stack_layer,
             self.pair_axis, self.stack_axes, self.single_layer, self.photon_layer, self.photon_auto,
-            self.photon_gain, self.photon_offset, self.estimate, self.run_button, self.check,
+            self.photon_gain, self.photon_offset, self.estimate, buttons, self.check,
         ])
+        self.add_help_link("noisy-pairs", buttons)
         compact(self.source, self.clean_layer, self.noise, self.kind, self.layer_a, self.layer_b, self.stack_layer,
                 self.pair_axis, self.single_layer, self.photon_layer)
         #: the noise parameters' fields, by parameter name
@@ -166,8 +154,10 @@ class NoisyPairsWidget(ViewerWidget):
         self.stack_layer.changed.connect(self._on_stack_changed)
         self.run_button.changed.connect(self.start)
         self.reset_choices()
+        self.choose_defaults()
         self._update_visibility()
         self._on_clean_changed()
+        self._on_stack_changed()
 
     # ---- choices -------------------------------------------------------------------------------
     def _image_choices(self, _widget=None):
@@ -179,6 +169,37 @@ class NoisyPairsWidget(ViewerWidget):
             return [("(choose a stack with 3 or more dimensions)", None)]
         shape = layer.data.shape
         return [(f"axis {i} ({shape[i]} frames/slices)", i) for i in range(layer.data.ndim - 2)]
+
+    def choose_defaults(self, selected=None) -> None:
+        """Start every layer choice from the user's layer: ``selected`` (default: the one selected in the layer list).
+
+        The clean layer is the selected layer unless napari-n2n made it (a noisy copy, a result),
+        else a layer marked as a clean reference; A, the stack and the single image are the selected noisy layer; B is A's partner if
+        one is recorded, else another noisy layer, never A itself.
+        """
+        viewer = self._viewer
+        active = selected if selected is not None else viewer.layers.selection.active
+        cleans = [layer for layer in image_layers(viewer) if n2n_meta(layer).get("role") == "clean"]
+        plain = [active] if active is not None and not n2n_meta(active).get("role") else []
+        for layer in (*plain, *cleans):
+            if layer in self.clean_layer.choices:
+                self.clean_layer.value = layer
+                break
+        first = preferred_noisy(viewer, prefer=[active] if active is not None else [])
+        for combo in (self.layer_a, self.single_layer):
+            if first is not None:
+                combo.value = first
+        stack = preferred_noisy(viewer, min_ndim=3)
+        if stack is not None:
+            self.stack_layer.value = stack
+        partner = find_layer(viewer, n2n_meta(self.layer_a.value).get("partner"))
+        second = partner if partner is not None else preferred_noisy(viewer, exclude=[self.layer_a.value])
+        if second is not None:
+            self.layer_b.value = second
+
+    def on_layer_selected(self, layer) -> None:
+        if is_noisy(layer) or n2n_meta(layer).get("role") == "clean":
+            self.choose_defaults(layer)
 
     # ---- reactions -------------------------------------------------------------------------------
     def _update_visibility(self, _=None) -> None:
@@ -200,7 +221,7 @@ class NoisyPairsWidget(ViewerWidget):
         layer = self.clean_layer.value
         if layer is not None and not getattr(layer, "rgb", False):
             try:
-                lo, hi = robust_limits(_central_plane(layer.data), low=0.5, high=99.5)
+                lo, hi = robust_limits(central_plane(layer.data), low=0.5, high=99.5)
             except (TypeError, ValueError):
                 lo, hi = 0.0, 1.0
             span = hi - lo
@@ -211,6 +232,7 @@ class NoisyPairsWidget(ViewerWidget):
 
     def _on_stack_changed(self, _=None) -> None:
         self.pair_axis.reset_choices()
+        self.stack_axes.set_layer(self.stack_layer.value)
         self._update_estimate()
 
     def _update_estimate(self, _=None) -> None:
@@ -225,7 +247,7 @@ class NoisyPairsWidget(ViewerWidget):
         for role, layer in layers:
             if layer is None or getattr(layer, "rgb", False) or getattr(layer, "multiscale", False):
                 continue
-            parts.append(f"{role} ≈ {_fmt(noise_estimate(layer.data))}")
+            parts.append(f"{role} ≈ {fmt_sigma(noise_estimate(layer.data))}")
         self.estimate.value = ", ".join(parts)
 
     # ---- actions -----------------------------------------------------------------------------------
@@ -252,23 +274,31 @@ class NoisyPairsWidget(ViewerWidget):
         src = self.clean_layer.value
         data = image_data(src, "clean", check_values=True)
         noise = self.noise_model()
+        if not n2n_meta(src).get("role"):
+            set_n2n_meta(src, role="clean")  # the reference of the pair: never offered as noisy data
         pair = synthetic_pair(np.asarray(data), noise, seed=int(self.seed.value))
         desc = noise.describe()
-        name_a = unique_name(self._viewer, f"{src.name} noisy A · {desc}")
-        name_b = unique_name(self._viewer, f"{src.name} noisy B · {desc}")
-        if name_b == name_a:  # pragma: no cover - names differ by construction
-            name_b += " (B)"
         limits = robust_limits(pair.input)
         common = dict(placement(src), contrast_limits=limits, colormap=src.colormap.name, blending=src.blending)
         meta = dict(clean=src.name, noise=noise.to_dict(), axes=pair.axes, suggested_loss=noise.suggested_loss)
-        layer_a = self._viewer.add_image(pair.input, name=name_a, **common)
-        layer_b = self._viewer.add_image(pair.target, name=name_b, visible=False, **common)
-        set_n2n_meta(layer_a, role="noisy A", partner=layer_b.name, **meta)
-        set_n2n_meta(layer_b, role="noisy B", partner=layer_a.name, **meta)
+        layer_a, layer_b = self._add_pair(pair, f"A · {src.name} noisy · {desc}", f"B · {src.name} noisy · {desc}",
+                                          ("noisy A", "noisy B"), meta, **common)
         sigma = noise_estimate(pair.input)
-        self.estimate.value = f"A ≈ {_fmt(sigma)} (clean ≈ {_fmt(noise_estimate(data))})"
+        self.estimate.value = f"A ≈ {fmt_sigma(sigma)} (clean ≈ {fmt_sigma(noise_estimate(data))})"
         show_info(f"Added '{layer_a.name}' and '{layer_b.name}'. Next: Train Noise2Noise with A as input "
                   f"and B as target ('{src.name}' as clean reports PSNR).")
+        return [layer_a, layer_b]
+
+    def _add_pair(self, pair, name_a: str, name_b: str, roles: tuple[str, str], meta: dict, **kwargs) -> list:
+        """Add the two layers of ``pair`` (B hidden) with their metadata, select A, and tell the Train widget."""
+        name_a = unique_name(self._viewer, name_a)
+        name_b = unique_name(self._viewer, name_b)
+        layer_a = self._viewer.add_image(pair.input, name=name_a, metadata=n2n_metadata(
+            **meta, role=roles[0], partner=name_b), **kwargs)
+        layer_b = self._viewer.add_image(pair.target, name=name_b, visible=False, metadata=n2n_metadata(
+            **meta, role=roles[1], partner=name_a), **kwargs)
+        self._viewer.layers.selection.active = layer_a
+        PAIRS.made.emit(layer_a)
         return [layer_a, layer_b]
 
     def use_two_layers(self) -> list:
@@ -288,6 +318,7 @@ class NoisyPairsWidget(ViewerWidget):
         set_n2n_meta(la, role="noisy A", partner=lb.name, axes=pair.axes)
         set_n2n_meta(lb, role="noisy B", partner=la.name, axes=pair.axes)
         self._update_estimate()
+        PAIRS.made.emit(la)
         show_info(f"'{la.name}' and '{lb.name}' form a pair ({pair.axes}, shape {tuple(a.shape)}). "
                   "Next: Train Noise2Noise with A as input and B as target.")
         return []
@@ -306,17 +337,11 @@ class NoisyPairsWidget(ViewerWidget):
             raise InputError(f"Layer '{src.name}' is {data.ndim}D; pairing neighbouring frames needs a stack "
                              "(3 or more dimensions). For one 2D image use single-image mode.")
         pair = stack_neighbours(data, axis=int(axis), axes=parse_axes(self.stack_axes.value))
-        geo = placement(src)
         limits = tuple(float(v) for v in src.contrast_limits)
         meta = dict(axes=pair.axes, source=src.name, pair_axis=int(axis))
-        name_a = unique_name(self._viewer, f"{src.name} frames t (axis {axis})")
-        name_b = unique_name(self._viewer, f"{src.name} frames t+1 (axis {axis})")
-        layer_a = self._viewer.add_image(pair.input, name=name_a, contrast_limits=limits,
-                                         colormap=src.colormap.name, **geo)
-        layer_b = self._viewer.add_image(pair.target, name=name_b, contrast_limits=limits, visible=False,
-                                         colormap=src.colormap.name, **geo)
-        set_n2n_meta(layer_a, role="frames t", partner=layer_b.name, **meta)
-        set_n2n_meta(layer_b, role="frames t+1", partner=layer_a.name, **meta)
+        layer_a, layer_b = self._add_pair(pair, f"A · {src.name} frames t (axis {axis})",
+                                          f"B · {src.name} frames t+1 (axis {axis})", ("frames t", "frames t+1"), meta,
+                                          contrast_limits=limits, colormap=src.colormap.name, **placement(src))
         show_info(f"Added '{layer_a.name}' and '{layer_b.name}' ({pair.input.shape[int(axis)]} pairs, axes "
                   f"{pair.axes}). Next: Train Noise2Noise with them as input and target.")
         return [layer_a, layer_b]
@@ -332,6 +357,7 @@ class NoisyPairsWidget(ViewerWidget):
         pair = single_image(data, axes=axes_for(layer, None))
         set_n2n_meta(layer, mode="nb2nb", axes=pair.axes)
         self._update_estimate()
+        PAIRS.made.emit(layer)
         show_info(f"'{layer.name}' is ready for single-image training: in Train Noise2Noise choose it as input "
                   "and target 'none — single image'.")
         return []
@@ -340,45 +366,32 @@ class NoisyPairsWidget(ViewerWidget):
         """Split the photon-count layer into two layers with independent noise; return them."""
         from napari.utils.notifications import show_info
 
-        from ..core.pairs import two_images
-        from ..core.photon import photon_scale_for, photon_split
-
         src = self.photon_layer.value
-        data = np.asarray(image_data(src, "photon-count image", check_values=True))
         given = (None, None) if self.photon_auto.value else (self.photon_gain.value, self.photon_offset.value)
-        gain, offset, how = photon_scale_for(data, gain=given[0], offset=given[1])
-        a, b = photon_split(data, gain=gain, offset=offset, seed=int(self.seed.value))
+        pair, gain, offset, how = split_layer(src, gain=given[0], offset=given[1], seed=int(self.seed.value))
         self.photon_gain.value, self.photon_offset.value = gain, offset
-        pair = two_images(a, b, axes=axes_for(src, None))
-        common = dict(placement(src), contrast_limits=robust_limits(a), colormap=src.colormap.name)
         meta = dict(axes=pair.axes, source=src.name, photon_split={"gain": gain, "offset": offset})
-        layer_a = self._viewer.add_image(a, name=unique_name(self._viewer, f"{src.name} photons A"), **common)
-        layer_b = self._viewer.add_image(b, name=unique_name(self._viewer, f"{src.name} photons B"), visible=False,
-                                         **common)
-        set_n2n_meta(layer_a, role="noisy A", partner=layer_b.name, **meta)
-        set_n2n_meta(layer_b, role="noisy B", partner=layer_a.name, **meta)
-        show_info(f"Split '{src.name}' into '{layer_a.name}' and '{layer_b.name}' (gain {gain:.4g}, offset "
-                  f"{offset:.4g}, {how}): each photon went to A or B at random, so their noise is independent. "
-                  "Next: Train Noise2Noise with A as input and B as target; denoise with the A/B average.")
-        return [layer_a, layer_b]
+        layers = self._add_pair(pair, f"A · {src.name} photons", f"B · {src.name} photons", ("noisy A", "noisy B"),
+                                meta, contrast_limits=robust_limits(pair.input), colormap=src.colormap.name,
+                                **placement(src))
+        show_info(split_note(src.name, layers, gain, offset, how))
+        return layers
 
     # ---- pair check ----------------------------------------------------------------------------
     def _pair_to_check(self):
-        """``(a, b, axes)`` of the chosen pair, for :class:`PairCheckPanel`."""
+        """``(a, b, axes)`` of the chosen pair, for :class:`PairCheckPanel` (a stack: frames t and t+1)."""
         from ..core.errors import InputError
+        from ..core.pairs import stack_neighbours
 
-        if self.source.value == "stack":
-            src = self.stack_layer.value
-            data = image_data(src, "stack")
-            axis = self.pair_axis.value
-            if axis is None:
-                raise InputError("Choose a stack with 3 or more dimensions to check its neighbouring frames.")
-            n = data.shape[int(axis)]
-            first = tuple(slice(0, n - 1) if i == int(axis) else slice(None) for i in range(data.ndim))
-            second = tuple(slice(1, n) if i == int(axis) else slice(None) for i in range(data.ndim))
-            return data[first], data[second], parse_axes(self.stack_axes.value)
-        la, lb = self.layer_a.value, self.layer_b.value
-        return image_data(la, "noisy A"), image_data(lb, "noisy B"), axes_for(la, None)
+        if self.source.value != "stack":
+            la, lb = self.layer_a.value, self.layer_b.value
+            return image_data(la, "noisy A"), image_data(lb, "noisy B"), axes_for(la, None)
+        axis = self.pair_axis.value
+        if axis is None:
+            raise InputError("Choose a stack with 3 or more dimensions to check its neighbouring frames.")
+        pair = stack_neighbours(image_data(self.stack_layer.value, "stack"), axis=int(axis),
+                                axes=parse_axes(self.stack_axes.value))
+        return pair.input, pair.target, pair.axes
 
     def teardown(self) -> None:
         self.check.teardown()

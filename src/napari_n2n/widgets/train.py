@@ -1,63 +1,49 @@
 """Train Noise2Noise: a form over :class:`napari_n2n.core.train.Trainer`.
 
-The trainer's generator of events runs in a thread worker (:class:`~._jobs.LongJob`) and feeds a
-:class:`~._session.TrainingSession`; the progress bar, the status line, the live loss plot and
-the preview layer (:class:`~._preview.PreviewController`) subscribe to it. Stop asks the trainer
-to stop at the next step and keeps the model so far; the trained model joins the session's
-models (:data:`napari_n2n.widgets._registry.MODELS`), which the Denoise widget offers.
-
-A script or a test drives the widget like a user: set the fields, then :meth:`TrainWidget.start`,
-:meth:`~TrainWidget.stop`, :meth:`~TrainWidget.wait`, :attr:`~TrainWidget.busy`.
+The form (:mod:`._train_form`: the essentials up front, the rest under *Advanced*) follows the
+user: the input is the layer selected in the layer list (never a clean reference), a pair made
+in Noisy pairs becomes input and target, the mode follows the target, and axes that nothing
+states are a guess to confirm (:mod:`._axes`). The trainer's events run in a thread worker
+(:class:`~._jobs.LongJob`) into a :class:`~._session.TrainingSession`, which the progress bar,
+status line, loss plot and preview (:class:`~._preview.PreviewController`) follow. The run
+trains on a copy of the layers' data (:class:`~._layers.Snapshot`). Stop keeps the model so
+far; trained models join :data:`~._registry.MODELS`, which Denoise offers. Scripts and tests
+use :meth:`TrainWidget.start`, :meth:`~TrainWidget.stop`, :meth:`~TrainWidget.wait`, :attr:`~TrainWidget.busy`.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import (
-    CheckBox,
-    ComboBox,
-    Container,
-    FloatSpinBox,
-    Label,
-    LineEdit,
-    ProgressBar,
-    PushButton,
-    SpinBox,
-)
+from magicgui.widgets import Label, ProgressBar, PushButton
 
-from ..core.errors import InputError
-from ..core.presets import PRESETS
-from ._base import ViewerWidget, when_alive
-from ._device import DEVICES, describe_device_job, warm_up_torch
-from ._layers import axes_for, compact, find_layer, image_data, layer_choices, n2n_meta, parse_axes, short
+from ._base import ViewerWidget, collapsible, on_choice, row, when_alive
+from ._device import describe_device_job, warm_up_torch
+from ._layers import (
+    Snapshot,
+    find_layer,
+    image_data,
+    is_noisy,
+    n2n_meta,
+    parse_axes,
+    preferred_noisy,
+    short,
+)
+from ._model_io import ask_save_path, save_model
 from ._preview import PreviewController
-from ._registry import MODELS
+from ._registry import MODELS, PAIRS
 from ._session import TrainingSession
+from ._train_form import (
+    LOSS_CHOICES,
+    build_settings,
+    check_roles,
+    mode_for,
+    training_config,
+)
 
 if TYPE_CHECKING:
     import napari
-
-NONE_TARGET = "none — single image"
-NONE_CLEAN = "none"
-
-MODE_CHOICES = [
-    ("Noise2Noise (noisy input → other noisy copy)", "n2n"),
-    ("Noise2Clean (noisy input → clean target)", "n2c"),
-    ("Single image (Neighbor2Neighbor sub-sampling)", "nb2nb"),
-]
-
-LOSS_CHOICES = [
-    ("L2 (Gaussian, Poisson: mean)", "l2"),
-    ("L1 (impulse noise: median)", "l1"),
-    ("annealed L0 (impulse noise: mode)", "l0"),
-    ("relative L2 (HDR / high dynamic range)", "hdr"),
-]
-
-#: the network sizes offered: the presets' networks (their patch and batch sizes are the widget's own fields)
-NETWORKS = [(PRESETS[name].network_label, name) for name in ("standard", "cpu-quick", "cpu-tiny", "large")]
 
 class TrainWidget(ViewerWidget):
     """Train a Noise2Noise (or Noise2Clean, or single-image) denoiser on image layers."""
@@ -70,24 +56,11 @@ class TrainWidget(ViewerWidget):
         self.denoiser = None  # the last trained model
         self.model_entry = None
         self._roles: dict = {}  # the layers of the current run, by role
-        self.input_layer = ComboBox(label="input (noisy)", choices=self._layers)
-        self.target_layer = ComboBox(label="target", choices=self._targets,
-                                     tooltip="The second noisy copy (N2N), the clean image (N2C), or none "
-                                     "for single-image training")
-        self.clean_layer = ComboBox(label="clean (PSNR only)", choices=self._cleans,
-                                    tooltip="Optional clean reference: only used to report PSNR")
-        self.axes = LineEdit(label="axes", value="", tooltip="Axes of the input, e.g. YX, TYX, ZYX, CYX. Empty: "
-                             "2D → YX, 3D → ZYX (a 3D model); type TYX to train a 2D model on a time series")
-        self.mode = ComboBox(label="mode", choices=MODE_CHOICES, value="n2n")
-        self.loss = ComboBox(label="loss", choices=LOSS_CHOICES, value="l2")
-        self.steps = SpinBox(label="steps", value=2000, min=1, max=1_000_000, step=100)
-        self.patch_size = SpinBox(label="patch size", value=64, min=8, max=1024, step=8)
-        self.batch_size = SpinBox(label="batch size", value=16, min=1, max=1024)
-        self.learning_rate = FloatSpinBox(label="learning rate", value=1e-3, min=1e-6, max=0.5, step=1e-4)
-        self.network = ComboBox(label="network", choices=NETWORKS, value="standard")
-        self.device = ComboBox(label="device", choices=DEVICES, value="auto")
-        self.device_label = Label(label="in use", value="checking…")
-        self.show_preview = CheckBox(text="live preview on the visible region", value=True)
+        self._snapshots: dict = {}  # the data of the current run, by role
+        self._syncing = False  # mode and target are being set to match each other
+        self._starting = False  # a run is being started
+        self._preset_chosen = False  # the user chose a preset (the device check leaves it alone)
+        basic, advanced = build_settings(self, viewer)
         self.train_button = PushButton(text="Train")
         self.stop_button = PushButton(text="Stop", enabled=False,
                                       tooltip="Stop at the next step; the model so far is kept")
@@ -96,83 +69,114 @@ class TrainWidget(ViewerWidget):
         self.status = Label(label="", value="")
         self.status.native.setWordWrap(True)
         #: the fields of the form (disabled while training)
-        self.settings = [self.input_layer, self.target_layer, self.clean_layer, self.axes, self.mode, self.loss,
-                         self.steps, self.patch_size, self.batch_size, self.learning_rate, self.network, self.device]
-        buttons = Container(widgets=[self.train_button, self.stop_button, self.save_button], layout="horizontal",
-                            labels=False)
-        buttons.margins = (0, 0, 0, 0)
-        self.extend([*self.settings, self.device_label, self.show_preview, buttons, self.progress, self.status])
-        compact(self.input_layer, self.target_layer, self.clean_layer, self.mode, self.loss, self.network, self.device)
-        self._add_plot()
+        self.settings = [self.input_layer, self.target_layer, self.axes, self.mode, self.budget, self.minutes,
+                         self.steps, self.preset, self.device, self.clean_layer, self.loss, self.network,
+                         self.patch_size, self.batch_size, self.learning_rate, self.keep_preview,
+                         *self.start_from.widgets]
+        buttons = row(self.train_button, self.stop_button, self.save_button)
+        self.extend(basic)
+        #: the collapsed "Advanced" section (a superqt ``QCollapsible``)
+        self.advanced = collapsible("Advanced", advanced)
+        self._advanced_box = advanced
+        self.native.layout().addWidget(self.advanced)
+        self.native.layout().addWidget(row(buttons, self.progress, self.status, layout="vertical", labels=True).native)
+        from ._plot import LossPlot
+
+        self.plot = LossPlot(theme=getattr(viewer, "theme", "dark"))
+        self.native.layout().addWidget(self.plot.legend)
+        self.native.layout().addWidget(self.plot.native)
+        self.add_help_link("train-noise2noise", buttons)
         self.input_layer.changed.connect(self._on_input_changed)
-        self.target_layer.changed.connect(self._on_target_changed)
+        on_choice(self.target_layer, self._on_target_changed)
+        self.mode.changed.connect(self._on_mode_changed)
+        self.preset.changed.connect(self._on_preset_chosen)
         self.device.changed.connect(self._update_device_label)
         self.train_button.changed.connect(self.start)
         self.stop_button.changed.connect(self.stop)
         self.save_button.changed.connect(self._on_save_clicked)
         viewer.layers.events.removed.connect(self._on_layer_removed)
+        PAIRS.made.connect(self._on_pair_made)
         self.reset_choices()
+        self._choose_input(preferred_noisy(viewer))
         self._on_input_changed()
         self._on_target_changed()  # no target chosen yet → single-image mode, until one is
         warm_up_torch()
         self._update_device_label()
 
-    def _add_plot(self) -> None:
-        from qtpy.QtCore import Qt
-        from qtpy.QtWidgets import QLabel
-
-        from ._plot import LossPlot
-
-        self.plot = LossPlot()
-        legend = QLabel(LossPlot.LEGEND)
-        legend.setTextFormat(Qt.TextFormat.RichText)
-        legend.setWordWrap(True)
-        self.native.layout().addWidget(legend)
-        self.native.layout().addWidget(self.plot.native)
-
     # ---- choices ---------------------------------------------------------------------------------
-    def _layers(self, _widget=None):
-        return layer_choices(self._viewer)
+    def reset_choices(self, *_args) -> None:
+        """Update the layer lists, the Advanced section's (clean layer) included."""
+        super().reset_choices()
+        self._advanced_box.reset_choices()
 
-    def _targets(self, _widget=None):
-        return layer_choices(self._viewer, none_label=NONE_TARGET)
-
-    def _cleans(self, _widget=None):
-        return layer_choices(self._viewer, none_label=NONE_CLEAN)
+    def _choose_input(self, layer) -> None:
+        if layer is not None and layer in self.input_layer.choices:
+            self.input_layer.value = layer
 
     def on_layer_inserted(self, layer) -> None:
         meta = n2n_meta(self.input_layer.value)
         if not self.busy and layer.name in (meta.get("partner"), meta.get("clean")):
             self._on_input_changed()  # the input's partner or clean reference has just been added
 
+    def on_layer_selected(self, layer) -> None:
+        """Follow the layer selected in the layer list (noisy images only)."""
+        if is_noisy(layer) and layer != self.input_layer.value and not self._starting:
+            self._choose_input(layer)
+
+    @when_alive
+    def _on_pair_made(self, layer) -> None:
+        """Noisy pairs made or linked a pair: take it as input and target."""
+        if self.busy or layer not in self._viewer.layers:
+            return
+        self.reset_choices()
+        self._choose_input(layer)
+        self._on_input_changed()
+
     # ---- reactions ---------------------------------------------------------------------------------
     def _on_input_changed(self, _=None) -> None:
-        """Fill in target, clean, axes and loss from what the Noisy pairs widget recorded."""
+        """Fill in axes, target, clean and loss from the layer and what Noisy pairs recorded."""
         layer = self.input_layer.value
-        typed = self.axes.value.strip()
-        if typed and layer is not None and len(typed) != layer.data.ndim:
-            self.axes.value = ""  # axes of the previous input do not fit this one
+        self.axes.set_layer(layer)
         meta = n2n_meta(layer)
-        if not meta:
-            return
         partner = find_layer(self._viewer, meta.get("partner"))
-        if meta.get("mode") == "nb2nb" and partner is None:
-            self.target_layer.value = None
-        elif partner is not None:
+        if partner is not None:
             self.target_layer.value = partner
+        elif meta.get("mode") == "nb2nb" or (layer is not None and self.target_layer.value == layer):
+            self.target_layer.value = None
         clean = find_layer(self._viewer, meta.get("clean"))
         if clean is not None:
             self.clean_layer.value = clean
-        if meta.get("axes") and layer is not None and len(meta["axes"]) == layer.data.ndim:
-            self.axes.value = meta["axes"] if meta["axes"] not in ("YX", "ZYX") else ""
         if meta.get("suggested_loss") in dict((v, k) for k, v in LOSS_CHOICES):
             self.loss.value = meta["suggested_loss"]
 
     def _on_target_changed(self, _=None) -> None:
-        if self.target_layer.value is None:
-            self.mode.value = "nb2nb"
-        elif self.mode.value == "nb2nb":
-            self.mode.value = "n2n"
+        """The mode follows the target: none → single image; a clean layer → Noise2Clean; else Noise2Noise."""
+        if not self._syncing:
+            self._sync(mode=mode_for(self.target_layer.value, self.mode.value))
+
+    def _on_mode_changed(self, _=None) -> None:
+        """And the target follows the mode: single image → none; a pair mode → the input's partner if none is set."""
+        if self._syncing:
+            return
+        if self.mode.value == "nb2nb":
+            self._sync(target=None)
+        elif self.target_layer.value is None:
+            partner = find_layer(self._viewer, n2n_meta(self.input_layer.value).get("partner"))
+            if partner is not None:
+                self._sync(target=partner)
+
+    def _sync(self, **values) -> None:
+        self._syncing = True
+        try:
+            if "mode" in values:
+                self.mode.value = values["mode"]
+            if "target" in values:
+                self.target_layer.value = values["target"]
+        finally:
+            self._syncing = False
+
+    def _on_preset_chosen(self, _=None) -> None:
+        self._preset_chosen = True
 
     def _update_device_label(self, _=None) -> None:
         """Describe the chosen device; torch is imported off the main thread for it."""
@@ -185,39 +189,37 @@ class TrainWidget(ViewerWidget):
     @when_alive
     def _show_device(self, result) -> None:
         self.device_label.value, self.device_label.tooltip = result
+        if not self._preset_chosen and not self.busy:  # a GPU: its preset, unless the user chose one
+            preset = "gpu" if result[0].lower().startswith(("cuda", "nvidia")) else "cpu-quick"
+            if self.preset.value != preset:
+                self.preset.value = preset
+                self._preset_chosen = False
 
     # ---- building the run ---------------------------------------------------------------------------
     def training_config(self):
         """The :class:`~napari_n2n.core.config.TrainConfig` the widget's settings describe."""
-        from ..core.config import TrainConfig
+        return training_config(self)
 
-        depth, base = PRESETS[self.network.value].network
-        return TrainConfig(mode=self.mode.value, loss=self.loss.value, steps=int(self.steps.value),
-                           patch_size=int(self.patch_size.value), batch_size=int(self.batch_size.value),
-                           learning_rate=float(self.learning_rate.value), depth=depth, base_channels=base,
-                           device=self.device.value)
+    def make_trainer(self, snapshots: dict | None = None):
+        """A :class:`~napari_n2n.core.train.Trainer` for the chosen layers (raises :class:`N2NError`).
 
-    def make_trainer(self):
-        """A :class:`~napari_n2n.core.train.Trainer` for the chosen layers (raises :class:`N2NError`)."""
+        ``snapshots`` (role → :class:`~._layers.Snapshot`) is filled with the data the run uses.
+        """
         from ..core.train import Trainer
 
+        snapshots = {} if snapshots is None else snapshots
         layer = self.input_layer.value
-        data = image_data(layer, "input", check_values=True)
         target_layer, clean_layer = self.target_layer.value, self.clean_layer.value
+        snapshots["input"] = Snapshot(image_data(layer, "input", check_values=True))
         config = self.training_config()
-        if target_layer is None and config.mode != "nb2nb":
-            raise InputError(f"Mode {config.mode} needs a target layer (the second noisy copy for N2N, the clean "
-                             "image for N2C). Choose one, or target 'none — single image' for single-image training.")
-        if target_layer is not None and config.mode == "nb2nb":
-            raise InputError("Single-image mode takes no target: set target to 'none — single image', or choose "
-                             "mode Noise2Noise.")
-        if target_layer is not None and target_layer == layer:
-            raise InputError(f"Input and target are the same layer ('{layer.name}'). Choose the second noisy copy as "
-                             "target (Noisy pairs makes one), or target 'none — single image'.")
-        target = None if target_layer is None else image_data(target_layer, "target", check_values=True)
-        clean = None if clean_layer is None else image_data(clean_layer, "clean", check_values=True)
-        axes = axes_for(layer, parse_axes(self.axes.value))
-        return Trainer(data, target, axes=axes, config=config, clean=clean, noise=n2n_meta(layer).get("noise"))
+        check_roles(layer, target_layer, config.mode)
+        for role, other in (("target", target_layer), ("clean", clean_layer)):
+            if other is not None:
+                snapshots[role] = Snapshot(image_data(other, role, check_values=True))
+        data = {role: snap.data for role, snap in snapshots.items()}
+        axes = parse_axes(self.axes.value)
+        return Trainer(data["input"], data.get("target"), axes=axes, config=config, clean=data.get("clean"),
+                       noise=n2n_meta(layer).get("noise"), **self.start_from.trainer_options())
 
     # ---- public actions -----------------------------------------------------------------------------
     def start(self, _=None) -> TrainingSession | None:
@@ -228,24 +230,34 @@ class TrainWidget(ViewerWidget):
             show_warning("Training is already running. Press Stop (the model so far is kept) or wait for it "
                          "to finish before starting another.")
             return None
-        trainer = self.report(self.make_trainer)
+        snapshots: dict = {}
+        trainer = self.report(self.make_trainer, snapshots)
         if trainer is None:
             return None
-        session = self.session = TrainingSession(trainer, name=self.input_layer.value.name)
+        layer = self.input_layer.value
+        if self.axes.guessed:
+            show_warning(f"Training on '{short(layer.name)}' as {trainer.axes} ({'a 3D model' if 'Z' in trainer.axes else 'a 2D model'}): "
+                         f"the layer does not say what its {layer.data.ndim} dimensions are. If it is a time series, "
+                         "press Stop and choose TYX beside 'axes'.")
+            self.axes.confirm()
+        session = self.session = TrainingSession(trainer, name=layer.name)
         session.status.events.fraction.connect(self._show_fraction)
         session.status.events.text.connect(self._show_text)
         session.status.events.device.connect(self._show_device_name)
         self.plot.follow(session)
-        self._roles = {"input": self.input_layer.value, "target": self.target_layer.value,
-                       "clean": self.clean_layer.value}
+        self._roles = {"input": layer, "target": self.target_layer.value, "clean": self.clean_layer.value}
+        self._snapshots = snapshots
         self.progress.value = 0
         self.status.value = session.status.text
         if self.show_preview.value:
+            self._starting = True  # adding the preview layer moves the selection: the input stays
             try:
-                self.preview.begin(session, self.input_layer.value)
+                self.preview.begin(session, layer, data=snapshots["input"].data)
             except Exception as exc:
                 self.preview.off()
                 show_warning(f"No live preview for this run ({type(exc).__name__}: {exc}); training goes on.")
+            finally:
+                self._starting = False
         self.start_job(trainer.run, what="Training", on_yielded=session.apply, on_returned=self._on_returned,
                        on_errored=self._on_errored, on_finished=self._on_finished)
         self._set_running(True)
@@ -258,32 +270,23 @@ class TrainWidget(ViewerWidget):
         self.session.request_stop()
         self.stop_button.enabled = False
 
-    def save_model(self, path) -> str | None:
-        """Save the last trained model to ``path`` (``.n2n`` added if missing); return the path."""
-        from napari.utils.notifications import show_error, show_info
+    def save_model(self, path, *, overwrite: bool = False) -> str | None:
+        """Save the last model to ``path`` (``.n2n`` added if missing); the path, or ``None`` and a notification."""
+        from napari.utils.notifications import show_error
 
         if self.denoiser is None:
             show_error("There is no trained model to save yet: train one first.")
             return None
-        path = str(path) if str(path).lower().endswith(".n2n") else f"{path}.n2n"
-        saved = self.report(self.denoiser.save, path)
-        if saved is None:
-            return None
-        if self.model_entry is not None:
+        saved = save_model(self.denoiser, path, overwrite=overwrite)
+        if saved is not None and self.model_entry is not None:
             self.model_entry.path = saved
-        show_info(f"Model saved to {saved}. Load it in Denoise with 'Load model file…'.")
         return saved
 
     def _on_save_clicked(self, _=None) -> str | None:
-        from qtpy.QtWidgets import QFileDialog
-
         if self.denoiser is None:
             return None
-        source = self.session.name if self.session is not None else "model"
-        default = re.sub(r"[^\w.-]+", "_", source).strip("_")[:60] + "_n2n.n2n"
-        path, _filter = QFileDialog.getSaveFileName(self.native, "Save napari-n2n model", default,
-                                                    "napari-n2n models (*.n2n);;All files (*)")
-        return self.save_model(path) if path else None
+        path = ask_save_path(self.native, self.session.name if self.session is not None else "model")
+        return self.save_model(path, overwrite=True) if path else None  # the dialog asked before replacing
 
     # ---- session → form (main thread) ---------------------------------------------------------------
     @when_alive
@@ -298,6 +301,7 @@ class TrainWidget(ViewerWidget):
     def _show_device_name(self, name: str) -> None:
         self.device_label.value = name
 
+    @when_alive
     def _on_returned(self, denoiser) -> None:
         from napari.utils.notifications import show_info
 
@@ -306,9 +310,9 @@ class TrainWidget(ViewerWidget):
             show_info("Training stopped before its first step; no model was kept.")
             return
         self._keep_model(denoiser)
-        if self.alive:
-            show_info(f"Model ready: {denoiser.summary()}. Use it in Denoise, or Save model….")
+        show_info(f"Model ready: {denoiser.summary()}. Use it in Denoise, or Save model….")
 
+    @when_alive
     def _on_errored(self, exc) -> None:
         from napari.utils.notifications import show_info
 
@@ -325,12 +329,19 @@ class TrainWidget(ViewerWidget):
             self._keep_model(denoiser, note="before the error")
             show_info("The model kept before the error is available: use it in Denoise, or Save model….")
 
+    @when_alive
     def _on_finished(self) -> None:
+        from napari.utils.notifications import show_warning
+
         session = self.session
         if session is not None and session.running:
             session.end()
-        if self.alive:
-            self.preview.end()
+        self.preview.end(keep=self.keep_preview.value)
+        edited = [role for role, snap in self._snapshots.items() if snap.edited()]
+        if edited:
+            show_warning(f"The {' and '.join(edited)} layer's data were changed while training (too large to copy), "
+                         "so the model learnt partly from the changed data. Train again if that matters.")
+        self._snapshots = {}
         self._set_running(False)
 
     def _keep_model(self, denoiser, note: str = "") -> None:
@@ -338,7 +349,8 @@ class TrainWidget(ViewerWidget):
         steps = denoiser.history.get("steps_done") or (denoiser.history.get("step") or [0])[-1]
         mode = denoiser.config.mode.upper() if denoiser.config else "N2N"
         label = f"{mode} · {short(self.session.name)} · {steps} steps · {time.strftime('%H:%M:%S')}"
-        self.model_entry = MODELS.add(denoiser, label + (f" ({note})" if note else ""))
+        self.model_entry = MODELS.add(denoiser, label + (f" ({note})" if note else ""),
+                                      trained_on=self._roles.get("input"))
 
     @when_alive
     def _set_running(self, running: bool) -> None:
@@ -372,6 +384,16 @@ class TrainWidget(ViewerWidget):
                          "started with; press Stop to end it now (the model so far is kept).")
 
     def teardown(self) -> None:
+        """Stop the run and let go of its data: the trainer, its copies and the layers."""
         if self.session is not None:
             self.session.request_stop()
+        try:
+            PAIRS.made.disconnect(self._on_pair_made)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+        self.start_from.disconnect()
         super().teardown()
+        self.preview.release()
+        self.plot.release()
+        self.session = None
+        self._roles, self._snapshots = {}, {}

@@ -1,0 +1,366 @@
+"""Safe writes: every file napari-n2n writes (images, model files) goes through here.
+
+A :class:`Destination` is checked *before* any long work and written *after* it:
+
+* the check refuses a folder, a device or other special file, one of the inputs (compared by
+  inode, so a symbolic or hard link to an input is caught too), a folder that does not exist
+  or cannot be written (probed by creating a file there, which also catches read-only mounts
+  and immutable folders where ``os.access`` says yes to root), an existing file unless
+  replacing it was allowed, and, where the size can be estimated, a disk without room;
+* the write goes to a temporary file in the destination folder, unique to the process and
+  the call (``.<name>.part-<pid>-<random><suffix>``), created with the user's umask, flushed
+  to disk, then renamed into place: a crash, a kill or a full disk leaves the old file as it
+  was, never a partial one;
+* the rename never replaces a file that appeared, or changed, after the check (another run
+  writing the same path): that is an :class:`~napari_n2n.core.errors.OutputError`, and
+  :func:`write_with_fallback` then saves beside it instead of losing the work.
+
+Examples
+--------
+>>> dest = Destination("out.tif", inputs=["in.tif"])        # doctest: +SKIP
+>>> ...  # long work
+>>> dest.write(lambda tmp: tifffile.imwrite(tmp, result))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import OutputError
+
+#: suffixes of two parts, kept together when a fallback name is made (``out-1.ome.tif``)
+COMPOUND_SUFFIXES = (".ome.tif", ".ome.tiff", ".ome.zarr", ".nii.gz", ".tar.gz")
+#: bytes kept free beyond an output's estimated size
+SPACE_MARGIN = 1 << 20
+_REASONS = {
+    errno.EROFS: "the folder is on a read-only file system",
+    errno.EACCES: "you have no permission to write in that folder",
+    errno.EPERM: "the folder or file is protected (read-only, immutable)",
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "your disk quota is used up",
+    errno.EISDIR: "it is a folder",
+}
+
+
+def split_suffix(name: str) -> tuple[str, str]:
+    """``("out", ".ome.tif")`` for ``"out.ome.tif"``; the last suffix otherwise (``("m", ".n2n")``)."""
+    low = name.lower()
+    for compound in COMPOUND_SUFFIXES:
+        if low.endswith(compound) and len(name) > len(compound):
+            return name[: -len(compound)], name[-len(compound) :]
+    stem, dot, ext = name.rpartition(".")
+    return (stem, dot + ext) if stem else (name, "")
+
+
+def reason(exc: OSError) -> str:
+    """A few words on why ``exc`` stopped a write (``"the disk is full"``)."""
+    return _REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` are the same file (same device and inode; links followed); False if either is missing."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What was at the destination when it was checked (to notice another writer)."""
+
+    device: int
+    inode: int
+    mtime_ns: int
+    size: int
+
+    @classmethod
+    def of(cls, path: Path) -> _Seen | None:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        return cls(st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class Destination:
+    """An output file: checked now, written atomically later.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Where to write. A symbolic link is followed: its target is replaced, the link stays.
+    overwrite : bool
+        Whether an existing file may be replaced (never a device or an input; a folder only
+        by a ``folder`` output).
+    inputs : iterable of paths
+        Files read by the same run; the destination may not be one of them.
+    what : str
+        How messages name it: ``"output"``, ``"model file"``, ``"--out-a"``.
+    overwrite_hint : str
+        What the user does to allow replacing (``"add --overwrite"``, ``"pass overwrite=True"``).
+    folder : bool
+        The output is a folder (a zarr store): staged as a temporary folder beside it and
+        renamed into place; an existing folder is replaced only with ``overwrite``, and removed
+        only after the new one is in place.
+
+    Raises
+    ------
+    OutputError
+        If the destination cannot or may not be written (see the module docstring).
+
+    Notes
+    -----
+    ``os.fspath(destination)`` is the path, so a destination can be passed wherever a path is
+    expected; :func:`napari_n2n.core.checkpoint.save_checkpoint` then keeps its checks.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False, inputs: Iterable = (),
+                 what: str = "output", overwrite_hint: str = "pass overwrite=True", folder: bool = False):
+        if isinstance(path, Destination):
+            path = path.given
+        self.given = Path(os.path.expanduser(os.fspath(path)))
+        self.overwrite = overwrite
+        self.folder = folder
+        self.what = what
+        self.hint = overwrite_hint
+        self.inputs = [Path(os.fspath(p)) for p in inputs if p is not None]
+        self.path = Path(os.path.realpath(self.given))  # the file actually written
+        self._seen: _Seen | None = None
+        self.check()
+
+    def __fspath__(self) -> str:
+        return str(self.given)
+
+    def __repr__(self) -> str:
+        return f"Destination({str(self.given)!r}, overwrite={self.overwrite})"
+
+    def _fail(self, why: str, what_to_do: str = "Choose another place") -> OutputError:
+        return OutputError(f"Cannot write the {self.what} {self.given}: {why}. {what_to_do}.")
+
+    # ---- checks ------------------------------------------------------------------------------
+    def check(self) -> None:
+        """Check the destination (called on creation) and note what is there, to notice another writer later."""
+        path, folder = self.path, self.path.parent
+        if not folder.is_dir():
+            if folder.exists():
+                raise self._fail(f"{folder} is not a folder")
+            raise self._fail(f"the folder {folder} does not exist", "Create it first, or choose another place")
+        for source in self.inputs:
+            if same_file(source, path):
+                same = "" if os.path.abspath(source) == os.path.abspath(self.given) else f" ({source})"
+                raise self._fail(f"it is also an input of this run{same}, which writing would destroy",
+                                 "Choose another name")
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            st = None
+        if st is not None:
+            if stat.S_ISDIR(st.st_mode) != self.folder:
+                if self.folder:
+                    raise self._fail("it is a file, and this output is a folder", "Choose another name")
+                raise self._fail("it is a folder", f"Give a file name, e.g. {self.given / ('result' + self._default_suffix())}")
+            if not (stat.S_ISREG(st.st_mode) or self.folder):
+                raise self._fail("it is a device or other special file, not a regular file", "Choose a file name")
+            if not self.overwrite:
+                raise self._fail(f"the {'folder' if self.folder else 'file'} already exists",
+                                 f"To replace it, {self.hint}; or choose another name")
+            if not os.access(path, os.W_OK):
+                raise self._fail("the file is write-protected (read-only or immutable)",
+                                 "Make it writable, or choose another name")
+        self._probe(folder)
+        self._seen = _Seen.of(path)
+
+    def _default_suffix(self) -> str:
+        return split_suffix(self.given.name)[1] or ".tif"
+
+    def _probe(self, folder: Path) -> None:
+        """Create and remove a file in ``folder``: the only test that holds for root and read-only mounts."""
+        try:
+            probe = self._create_temporary()
+        except OSError as exc:
+            raise self._fail(reason(exc)) from None
+        self._remove(probe)
+
+    def require_space(self, nbytes: int) -> None:
+        """Raise :class:`OutputError` if the destination's disk has less than ``nbytes`` (plus a margin) free."""
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError:  # nothing to estimate with
+            return
+        need = int(nbytes) + SPACE_MARGIN
+        if free < need:
+            raise self._fail(f"it needs about {_size(need)} and the disk has {_size(free)} free",
+                             "Free some space, or choose another disk")
+
+    # ---- writing -----------------------------------------------------------------------------
+    def _create_temporary(self) -> Path:
+        """A new empty file (or folder) beside the destination, unique to this process and call, with the umask's mode."""
+        stem, suffix = split_suffix(self.path.name)
+        for _ in range(100):
+            tmp = self.path.with_name(f".{stem}.part-{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+            try:
+                if self.folder:
+                    os.mkdir(tmp, 0o777)  # the kernel applies the umask
+                else:
+                    os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            except FileExistsError:
+                continue
+            return tmp
+        raise OSError(errno.EEXIST, "no free temporary name")  # pragma: no cover - 100 collisions of 32 random bits
+
+    def _remove(self, tmp: Path) -> None:
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+    @contextmanager
+    def staged(self) -> Iterator[Path]:
+        """A temporary path to write; on leaving the block it is flushed and renamed to the destination.
+
+        On an error (or Ctrl-C) inside the block the temporary file is removed and the
+        destination is left as it was.
+        """
+        try:
+            tmp = self._create_temporary()
+        except OSError as exc:
+            raise self._fail(reason(exc)) from exc
+        try:
+            yield tmp
+            if not self.folder:
+                _fsync(tmp)
+            self._commit(tmp)
+        except OSError as exc:
+            raise self._fail(reason(exc)) from exc
+        finally:
+            self._remove(tmp)
+
+    def write(self, writer: Callable[[Path], object]) -> Path:
+        """Call ``writer(temporary_path)``, then move the result into place; return the path written.
+
+        ``temporary_path`` is an empty file (an empty folder for a ``folder`` destination) that
+        the writer replaces or fills.
+        """
+        with self.staged() as tmp:
+            writer(tmp)
+        return self.given
+
+    def _commit(self, tmp: Path) -> None:
+        """Rename ``tmp`` to the destination, unless another writer got there since the check."""
+        now = _Seen.of(self.path)
+        if now != self._seen:
+            raise self._conflict()
+        if now is None:
+            try:  # a hard link (a folder's rename) never replaces: an atomic "create if absent"
+                if self.folder:
+                    os.rename(tmp, self.path)
+                else:
+                    os.link(tmp, self.path)
+                return
+            except (FileExistsError, IsADirectoryError, NotADirectoryError):
+                raise self._conflict() from None
+            except OSError:  # file systems without hard links (some network and FAT disks): rename below
+                if self.path.exists():
+                    raise self._conflict() from None
+                if self.folder:
+                    raise
+        if self.folder and now is not None:  # a folder cannot be renamed over a full one: the old goes aside first
+            old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
+            os.rename(self.path, old)
+            try:
+                os.rename(tmp, self.path)
+            except OSError:
+                os.rename(old, self.path)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, self.path)
+        _fsync_folder(self.path.parent)
+
+    def _conflict(self) -> OutputError:
+        return self._fail("another process wrote that file while this one was running",
+                          "Nothing was replaced; choose another name")
+
+    def alternatives(self) -> list[Path]:
+        """Where to write instead if this destination fails at the end: beside it, then the
+        current folder, then the temporary folder (names that do not exist yet)."""
+        stem, suffix = split_suffix(self.given.name)
+        beside = next((p for n in range(1, 1000)
+                       if not (p := self.given.with_name(f"{stem}-{n}{suffix}")).exists()), None)
+        places = [beside] + [Path(d) / self.given.name for d in (os.getcwd(), tempfile.gettempdir())]
+        seen, out = set(), []
+        for p in places:
+            if p is None:
+                continue
+            key = os.path.realpath(p)
+            if key not in seen and key != str(self.path):
+                seen.add(key)
+                out.append(p)
+        return out
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:  # makes the rename itself durable; not possible everywhere (e.g. Windows)
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _size(nbytes: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if nbytes < 1000 or unit == "TB":
+            return f"{nbytes:.0f} {unit}" if unit == "bytes" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1000
+    return ""  # pragma: no cover
+
+
+def write_with_fallback(destination: Destination, writer: Callable[[Destination], object]) -> tuple[Path, str | None]:
+    """Write with ``writer(destination)``; if that fails, write to the first of
+    :meth:`Destination.alternatives` that works.
+
+    Returns ``(path written, None)``, or ``(other path, why the destination failed)``. Use it
+    for results that took long to make (a trained model), so a failure at the end loses nothing.
+
+    Raises
+    ------
+    OutputError
+        If no place could be written; the message says why the destination failed.
+    """
+    try:
+        writer(destination)
+        return destination.given, None
+    except OutputError as exc:
+        first = exc
+    for place in destination.alternatives():
+        try:
+            other = Destination(place, what=destination.what, inputs=destination.inputs)
+            writer(other)
+            return other.given, str(first)
+        except OutputError:
+            continue
+    raise OutputError(f"{first} No other place could be written either (tried beside it, the current folder "
+                      "and the temporary folder).")

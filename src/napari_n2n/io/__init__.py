@@ -1,0 +1,65 @@
+"""Reading and writing image files: one reader/writer per format, chosen by the file's suffix.
+
+:func:`read_image` returns an :class:`ImageData`: the pixels with the axes and pixel sizes the
+file states (``None`` / empty where it says nothing). :func:`write_image` writes through a
+:class:`~napari_n2n.core.files.Destination`, so every output is checked before the work and
+written atomically after it. Formats: TIFF (:mod:`.tiff`) and numpy ``.npy`` (:mod:`.npy`);
+another format is a class with ``name``, ``suffixes``, ``read`` and ``write`` (see
+:class:`ImageFormat`) passed to :func:`register`.
+
+Examples
+--------
+>>> image = read_image("stack.tif")                  # doctest: +SKIP
+>>> image.data.shape, image.axes, image.pixel_size   # doctest: +SKIP
+((40, 512, 512), 'TYX', {'X': 0.1, 'Y': 0.1})
+>>> write_image("out.tif", result, axes=image.axes)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..core.checks import require_not_empty, require_numeric
+from ..core.errors import InputError
+from ..core.files import Destination
+from ._formats import FORMATS, ImageData, ImageFormat, format_for, register
+from .npy import NpyFormat
+from .tiff import TiffFormat
+
+__all__ = ["FORMATS", "ImageData", "ImageFormat", "format_for", "read_image", "register", "write_image"]
+
+register(NpyFormat())
+register(TiffFormat())
+
+
+def read_image(path: str | os.PathLike, what: str = "image") -> ImageData:
+    """Read an image file; user errors (missing, unreadable, not numbers, empty) become :class:`InputError`.
+
+    ``what`` names the file in messages (``"input"``, ``"target"``, ``"clean image"``).
+    """
+    p = Path(os.path.expanduser(os.fspath(path)))
+    if not p.exists():
+        raise InputError(f"{what.capitalize()} file {path} does not exist. Check the path.")
+    if p.is_dir() and not any(p.name.lower().endswith(s) for f in FORMATS for s in f.suffixes):
+        raise InputError(f"{what.capitalize()} {path} is a folder, not an image file. Give the image file's path.")
+    image = format_for(p).read(p)
+    require_numeric(image.data, str(path))
+    if image.ndim < 2:
+        raise InputError(f"{path} is {image.ndim}D; an image needs at least 2 dimensions (Y, X).")
+    require_not_empty(image.data, f"the image in {path}")
+    return image
+
+
+def write_image(destination: Destination | str | os.PathLike, data, *, axes: str | None = None,
+                pixel_size: dict | None = None, unit: str | None = None, overwrite: bool = False) -> Path:
+    """Write ``data`` atomically in the format of the destination's suffix; return its path.
+
+    ``destination`` is a :class:`~napari_n2n.core.files.Destination` checked earlier (before
+    the work that made ``data``), or a path, checked now (``overwrite`` allows replacing an
+    existing file). ``axes`` and ``pixel_size`` are stored where the format can hold them.
+    """
+    fmt = format_for(destination, writing=True)
+    if not isinstance(destination, Destination):
+        destination = Destination(destination, overwrite=overwrite, folder=getattr(fmt, "folder", False))
+    return destination.write(lambda tmp: fmt.write(tmp, data, axes=axes, pixel_size=pixel_size, unit=unit))

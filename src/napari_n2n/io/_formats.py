@@ -1,0 +1,99 @@
+"""What an image file holds (:class:`ImageData`) and the table of formats, chosen by the file's suffix."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from ..core.errors import InputError
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """An image read from a file, with what the file says about it.
+
+    Attributes
+    ----------
+    data : array-like
+        The pixels (numpy, or a lazy array for formats that read on demand).
+    axes : str or None
+        The axes as the file states them, in napari-n2n's letters (``"YX"``, ``"TYX"``,
+        ``"ZYX"``, ``"YXC"`` for colour, ...); ``None`` when the file does not say.
+    pixel_size : dict
+        Size of a pixel along the axes the file gives one for, e.g. ``{"Y": 0.1, "X": 0.1,
+        "Z": 0.5}``, in ``unit``. Empty when the file says nothing.
+    unit : str or None
+        Unit of ``pixel_size`` (``"µm"``, ...), where the file says.
+    source : str
+        The path it was read from.
+    """
+
+    data: object
+    axes: str | None = None
+    pixel_size: dict = field(default_factory=dict)
+    unit: str | None = None
+    source: str = ""
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.data.shape)
+
+
+class ImageFormat(Protocol):
+    """One file format: a name, its suffixes, a reader and a writer.
+
+    ``read(path)`` returns an :class:`ImageData` (user errors as :class:`InputError`);
+    ``write(path, data, axes=..., pixel_size=..., unit=...)`` writes a new file at ``path``
+    (the temporary file of a :class:`~napari_n2n.core.files.Destination`: a format never
+    writes to the destination itself). ``sniff(path)``, where given, tells whether a file
+    of an unknown suffix is of this format. A format whose files are folders (zarr) sets
+    ``folder = True``: its writer then fills a temporary folder, renamed into place whole.
+    """
+
+    name: str
+    suffixes: tuple[str, ...]
+
+    def read(self, path: Path) -> ImageData: ...
+
+    def write(self, path: Path, data, *, axes: str | None = None, pixel_size: dict | None = None,
+              unit: str | None = None) -> None: ...
+
+
+#: the registered formats, in the order they are tried for files of unknown suffix
+FORMATS: list = []
+
+
+def register(fmt) -> None:
+    """Add a format (see :class:`ImageFormat`); a later one with the same suffix takes precedence."""
+    FORMATS.insert(0, fmt)
+
+
+def known_suffixes() -> str:
+    return ", ".join(dict.fromkeys(s for f in reversed(FORMATS) for s in f.suffixes))
+
+
+def format_for(path: str | os.PathLike, *, writing: bool = False):
+    """The format of ``path`` from its suffix (the longest that matches, so ``.ome.tif`` beats ``.tif``).
+
+    A file of unknown suffix is read by the first format whose ``sniff`` recognises it; for
+    writing, the suffix must be known.
+    """
+    name = Path(os.fspath(path)).name.lower()
+    matches = [(len(s), f) for f in FORMATS for s in f.suffixes if name.endswith(s)]
+    if matches:
+        return max(matches, key=lambda m: m[0])[1]
+    if not writing:
+        for fmt in FORMATS:
+            sniff: Callable | None = getattr(fmt, "sniff", None)
+            if sniff is not None and sniff(Path(os.fspath(path))):
+                return fmt
+        raise InputError(f"{path} is not an image file napari-n2n reads. Give a file ending in {known_suffixes()}.")
+    raise InputError(f"Cannot tell the format to write {path} in from its name. "
+                     f"Give a name ending in {known_suffixes()}.")

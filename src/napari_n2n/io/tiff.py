@@ -1,0 +1,117 @@
+"""TIFF files (tifffile): axes and pixel sizes from the file's own metadata.
+
+Axes come from tifffile's series axes, which it takes from ImageJ hyperstack, OME-XML and
+tifffile's own JSON metadata, and from the samples per pixel (``S``: an RGB(A) image's colour).
+They are translated to napari-n2n's letters: ``S`` (colour samples) and ``C`` become ``C``;
+``T``, ``Z``, ``Y``, ``X`` stay; a file whose axes include anything else (``Q`` unknown, ``I``
+an unlabelled sequence of pages) says nothing usable, so its axes are ``None``.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import InputError
+from ._formats import ImageData
+
+#: tifffile series axes → napari-n2n axes
+_LETTERS = {"S": "C", "C": "C", "T": "T", "Z": "Z", "Y": "Y", "X": "X"}
+#: micrometres per TIFF resolution unit (2: inch, 3: centimetre)
+_UNIT_UM = {2: 25400.0, 3: 10000.0}
+_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def our_axes(tiff_axes: str) -> str | None:
+    """napari-n2n's axes for tifffile's series axes, or ``None`` if they say nothing usable."""
+    if any(a not in _LETTERS for a in tiff_axes):
+        return None
+    axes = "".join(_LETTERS[a] for a in tiff_axes)
+    return axes if len(set(axes)) == len(axes) else None  # C and S together: two channel axes
+
+
+def _pixel_sizes(tf) -> tuple[dict, str | None]:
+    """``({"Y": ..., "X": ..., "Z": ...}, unit)`` from OME, ImageJ or tifffile metadata and the resolution tags."""
+    if tf.is_ome:
+        try:
+            pixels = next(e for e in ET.fromstring(tf.ome_metadata).iter() if e.tag.endswith("Pixels"))
+            sizes = {a: float(pixels.get(f"PhysicalSize{a}")) for a in "XYZ" if pixels.get(f"PhysicalSize{a}")}
+            return sizes, pixels.get("PhysicalSizeXUnit", "µm") if sizes else None
+        except (ET.ParseError, StopIteration, ValueError):
+            return {}, None
+    page = tf.pages[0]
+    meta = tf.imagej_metadata or tf.shaped_metadata and tf.shaped_metadata[0] or {}
+    sizes, unit = {}, meta.get("unit")
+    tags = page.tags
+    for axis, tag in (("X", "XResolution"), ("Y", "YResolution")):
+        if tag in tags:
+            num, den = tags[tag].value
+            if num and den and (num, den) != (1, 1):
+                sizes[axis] = den / num
+    res_unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 1
+    if sizes and unit is None and res_unit in _UNIT_UM:
+        sizes, unit = {a: v * _UNIT_UM[res_unit] for a, v in sizes.items()}, "µm"
+    if meta.get("spacing"):
+        sizes["Z"] = float(meta["spacing"])
+    if unit in ("micron", "um", "\\u00B5m"):
+        unit = "µm"
+    return (sizes, unit) if sizes else ({}, None)
+
+
+class TiffFormat:
+    """``.tif`` / ``.tiff``; read with the axes and pixel sizes the file states, written with them."""
+
+    name = "TIFF"
+    suffixes = (".tif", ".tiff")
+
+    @staticmethod
+    def sniff(path: Path) -> bool:
+        try:
+            with open(path, "rb") as f:
+                return f.read(4) in _MAGIC
+        except OSError:
+            return False
+
+    def read(self, path: Path) -> ImageData:
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tf:
+                series = tf.series[0]
+                data = series.asarray()
+                axes = our_axes(series.axes)
+                sizes, unit = _pixel_sizes(tf)
+        except Exception as exc:  # tifffile raises many types for damaged or foreign files
+            raise InputError(f"{path} is not a readable TIFF image ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else ''}). Give a .tif/.tiff file.") from exc
+        if axes is not None and len(axes) != data.ndim:  # pragma: no cover - tifffile keeps them in step
+            axes = None
+        return ImageData(data, axes=axes, pixel_size=sizes, unit=unit, source=str(path))
+
+    def write(self, path: Path, data, *, axes: str | None = None, pixel_size: dict | None = None,
+              unit: str | None = None) -> None:
+        import tifffile
+
+        data = np.asarray(data)
+        options: dict = {"bigtiff": data.nbytes > 2**32 - 2**25}
+        metadata: dict = {}
+        if axes and axes.endswith("C") and data.shape[-1] in (3, 4) and data.ndim == len(axes):
+            # colour last: stored as RGB(A) samples, which every TIFF reader understands
+            options["photometric"] = "rgb"
+            if data.shape[-1] == 4:
+                options["extrasamples"] = ["unassalpha"]
+            metadata["axes"] = axes[:-1].replace("S", "Q") + "S"
+        else:
+            options["photometric"] = "minisblack"
+            if axes:
+                metadata["axes"] = axes.replace("S", "Q")  # tifffile's S means colour samples
+        pixel_size = pixel_size or {}
+        if "X" in pixel_size and "Y" in pixel_size:
+            options["resolution"] = (1.0 / pixel_size["X"], 1.0 / pixel_size["Y"])
+        if "Z" in pixel_size:
+            metadata["spacing"] = pixel_size["Z"]
+        if unit and pixel_size:
+            metadata["unit"] = unit
+        tifffile.imwrite(path, data, metadata=metadata, **options)

@@ -1,0 +1,155 @@
+"""Checkpoints and resuming: a resumed run is the uninterrupted run, bit for bit, on the CPU."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from napari_n2n.core.config import TrainConfig
+from napari_n2n.core.errors import InputError, ModelFileError
+from napari_n2n.core.events import Checkpointed, Progress
+from napari_n2n.core.noise import Gaussian, synthesize_pair
+from napari_n2n.core.resume import Checkpointing, load_state
+from napari_n2n.core.train import Trainer
+
+from .._helpers import TRAIN_TINY
+
+CONFIG = TrainConfig(**{**TRAIN_TINY, "steps": 8, "val_every": 3, "patch_size": 16, "device": "cpu", "seed": 3})
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    clean = np.cumsum(rng.random((2, 64, 64)), axis=1).astype(np.float32)
+    a, b = synthesize_pair(clean, Gaussian(sigma=3), seed=1)
+    return a, b
+
+
+def _weights(trainer) -> list[dict]:
+    return [m.state_dict() for m in trainer.denoiser().models] + [trainer._models[-1].state_dict()]
+
+
+def _stop_at(trainer, step):
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if isinstance(event, Progress) and event.step == step:
+            trainer.request_stop()
+    return events
+
+
+@pytest.mark.parametrize("options,stop", [
+    (dict(), 5),                                   # patches drawn ahead by the host thread
+    (dict(data_on_device=True), 4),                # patches cut on the device
+    (dict(mode="nb2nb"), 4),                       # Neighbor2Neighbor's random masks
+    (dict(channels="separate"), 11),               # stopped in the second channel's model
+    (dict(channels="separate", val_fraction=0.0), 8),  # at the end of the first model, nothing held out
+])
+def test_a_resumed_run_equals_the_uninterrupted_run_bit_for_bit(data, tmp_path, options, stop):
+    a, b = data
+    target = None if options.get("mode") == "nb2nb" else b
+    cfg = CONFIG.replace(**options)
+    whole = Trainer(a, target, axes="CYX", config=cfg)
+    list(whole.run())
+    state = tmp_path / "run.ckpt"
+    first = Trainer(a, target, axes="CYX", config=cfg, checkpoint=Checkpointing(state, every_steps=100))
+    events = _stop_at(first, stop)
+    assert events[-1].reason == "stopped" and events[-2] == Checkpointed(step=stop, path=str(state))
+    second = Trainer(a, target, axes="CYX", config=cfg, resume=state)
+    events = list(second.run())
+    assert events[-1].steps_done == cfg.steps * len(whole.groups)
+    for expected, got in zip(_weights(whole), _weights(second)):
+        for name, value in expected.items():
+            assert torch.equal(value, got[name]), name
+    assert second.history["val_loss"] == whole.history["val_loss"]
+    assert second.best_step == whole.best_step
+
+
+def test_state_file_is_safetensors_and_json_written_atomically(data, tmp_path, monkeypatch):
+    a, b = data
+    state = tmp_path / "run.ckpt"
+    tr = Trainer(a, b, axes="CYX", config=CONFIG, checkpoint=Checkpointing(state, every_steps=2))
+    steps = [e.step for e in tr.run() if isinstance(e, Checkpointed)]
+    assert steps == [2, 4, 6, 8]
+    from safetensors import safe_open
+
+    with safe_open(str(state), framework="pt") as f:
+        meta, names = f.metadata(), list(f.keys())
+    assert meta["format"] == "napari-n2n-training-state" and json.loads(meta["payload"])["step"] == 8
+    assert {n.split(".")[0] for n in names} == {"model", "optimizer", "kept0"}
+    before = state.read_bytes()
+
+    # a kill during the next write leaves the previous state whole, and no temporary file
+    from pathlib import Path
+
+    real_write = Path.write_bytes
+
+    def killed_mid_write(self, data):
+        real_write(self, data[: len(data) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_bytes", killed_mid_write)
+    with pytest.raises(KeyboardInterrupt):
+        tr.save_state(state)
+    assert state.read_bytes() == before and load_state(state).state.step == 8
+    assert list(tmp_path.iterdir()) == [state]
+
+
+def test_bad_states_are_refused_with_one_clear_line(data, tmp_path, gaussian_pair):
+    a, b = data
+    state = tmp_path / "run.ckpt"
+    list(Trainer(a, b, axes="CYX", config=CONFIG, checkpoint=Checkpointing(state)).run())
+    raw = state.read_bytes()
+
+    def refused(error, match, **kwargs):
+        with pytest.raises(error, match=match) as info:
+            Trainer(kwargs.pop("input", a), kwargs.pop("target", b), axes=kwargs.pop("axes", "CYX"),
+                    config=kwargs.pop("config", CONFIG), **kwargs)
+        assert "\n" not in str(info.value)
+
+    (tmp_path / "cut.ckpt").write_bytes(raw[: len(raw) // 2])
+    refused(ModelFileError, "truncated or corrupted", resume=tmp_path / "cut.ckpt")
+    refused(ModelFileError, "does not exist", resume=tmp_path / "none.ckpt")
+    newer = raw.replace(b'"format_version":"1"', b'"format_version":"9"')
+    assert newer != raw
+    (tmp_path / "newer.ckpt").write_bytes(newer)
+    refused(ModelFileError, "newer napari-n2n", resume=tmp_path / "newer.ckpt")
+    model = tmp_path / "m.n2n"
+    tr = Trainer(a, b, axes="CYX", config=CONFIG)
+    list(tr.run())
+    tr.denoiser().save(model)
+    refused(ModelFileError, "not a napari-n2n training checkpoint", resume=model)
+    # the same run or nothing: other data, other options, named
+    other = a.copy()
+    other[0, 0, 0] += 1
+    refused(InputError, "the input's values differ", input=other, resume=state)
+    refused(InputError, r"steps 8 in the checkpoint, 9 now.*batch_size 4 in the checkpoint, 2 now",
+            config=CONFIG.replace(steps=9, batch_size=2), resume=state)
+    refused(InputError, "the target: one in the checkpoint, none now",
+            target=None, config=CONFIG.replace(mode="nb2nb"), resume=state)
+    refused(InputError, "has a U-Net with depth 2", config=CONFIG.replace(depth=3), resume=state)
+    _, ga, gb = gaussian_pair
+    refused(InputError, "trained on 2 channel", input=ga, target=gb, axes="YX", resume=state)
+    assert state.read_bytes() == raw  # nothing overwritten
+    # unless it is intended
+    tr = Trainer(other, b, axes="CYX", config=CONFIG.replace(steps=10), resume=state, resume_anyway=True)
+    assert any("continuing although the input's values differ" in n for n in tr.notes)
+    events = list(tr.run())
+    assert events[-1].steps_done == 10
+
+
+def test_device_placement_may_change_on_resume(data, tmp_path):
+    a, b = data
+    state = tmp_path / "run.ckpt"
+    list(Trainer(a, b, axes="CYX", config=CONFIG.replace(steps=4), checkpoint=Checkpointing(state)).run())
+    tr = Trainer(a, b, axes="CYX", config=CONFIG.replace(steps=4, data_on_device=True, device="auto"), resume=state)
+    assert not any("continuing although" in n for n in tr.notes)
+
+
+def test_checkpointing_options_are_checked():
+    with pytest.raises(InputError, match="every_steps"):
+        Checkpointing("x.ckpt", every_steps=0)
+    with pytest.raises(InputError, match="every_s"):
+        Checkpointing("x.ckpt", every_s=-1)
+    assert Checkpointing("x.ckpt", every_s=60).due(7, 61) and not Checkpointing("x.ckpt", every_steps=5).due(7, 1e9)

@@ -1,0 +1,108 @@
+"""Train widget, "start from": fine-tune a trained model in a real viewer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from napari_n2n.core.metrics import psnr
+from napari_n2n.widgets._registry import MODELS
+from napari_n2n.widgets.train import TrainWidget
+
+from .._helpers import TRAIN_TINY, add_widget, set_tiny, wait_training
+
+
+@pytest.fixture
+def train(viewer):
+    return add_widget(viewer, TrainWidget)
+
+
+@pytest.fixture
+def pretrained(small_pair, tmp_path):
+    """A cpu-tiny model trained 300 steps on the small pair, saved as a file."""
+    from napari_n2n.core.config import TrainConfig
+    from napari_n2n.core.train import Trainer
+
+    _, a, b = small_pair
+    trainer = Trainer(a, b, axes="YX", config=TrainConfig(**{**TRAIN_TINY, "steps": 300, "batch_size": 8,
+                                                            "device": "cpu", "val_fraction": 0.0}))
+    for _ in trainer.run():
+        pass
+    path = tmp_path / "pretrained.n2n"
+    trainer.denoiser().save(path)
+    return path
+
+
+def _shown(train, field) -> bool:
+    """Whether ``field`` (of the Advanced section) shows when the section does (the test's window is never shown)."""
+    return field.native.isVisibleTo(train._advanced_box.native)
+
+
+def _new_noise(viewer, small_pair):
+    """Layers of the same scene with new noise (another acquisition)."""
+    from napari_n2n.core.noise import Gaussian, synthesize_pair
+
+    clean = small_pair[0]
+    a, b = synthesize_pair(clean, Gaussian(sigma=25.0), seed=7)
+    return viewer.add_image(a, name="A2"), viewer.add_image(b, name="B2"), viewer.add_image(clean, name="clean")
+
+
+def _train(train, qtbot, la, lb, steps):
+    train.reset_choices()
+    train.input_layer.value, train.target_layer.value = la, lb
+    set_tiny(train, steps=steps)
+    assert train.start() is not None
+    wait_training(qtbot, train, 120_000)
+    return train.denoiser
+
+
+@pytest.mark.slow
+def test_start_from_a_model_file_fine_tunes_it(viewer, qtbot, small_pair, pretrained, train, notes):
+    from napari_n2n.core.denoiser import Denoiser
+
+    la, lb, _ = _new_noise(viewer, small_pair)
+    clean = small_pair[0]
+    assert train.start_from.entry is None and _shown(train, train.network)  # a new network by default
+    assert not _shown(train, train.start_from.keep_normalization)
+    entry = train.start_from.load(pretrained)
+    assert entry is not None and train.start_from.entry is entry
+    assert not _shown(train, train.network) and _shown(train, train.start_from.keep_normalization)
+    old = Denoiser.load(pretrained)
+    tuned = _train(train, qtbot, la, lb, steps=10)
+    # the architecture and the weights came from the file (the form's network, cpu-quick, is not used)
+    assert tuned.unet == old.unet and tuned.info["init_from"]["model"] == str(pretrained)
+    assert tuned.info["init_from"]["normalization"] == "recompute"
+    noisy, start, after = psnr(clean, la.data), psnr(clean, old.predict(la.data)), psnr(clean, tuned.predict(la.data))
+    # the same 10 steps from a new network are far behind
+    train.start_from.choose(None)
+    assert _shown(train, train.network)
+    scratch = psnr(clean, _train(train, qtbot, la, lb, steps=10).predict(la.data))
+    print(f"noisy {noisy:.2f}, start model {start:.2f}, fine-tuned {after:.2f}, new network {scratch:.2f} dB")
+    assert after > start - 1 and after > scratch + 5, (noisy, start, after, scratch)
+    assert not notes.errors
+
+
+def test_start_choices_follow_the_session_models_and_bad_models_are_refused(viewer, qtbot, small_pair, train,
+                                                                             tmp_path, notes):
+    from napari_n2n.core.config import TrainConfig
+    from napari_n2n.core.train import Trainer
+
+    _, a, b = small_pair
+    rng = np.random.default_rng(0)
+    volume = rng.random((16, 32, 32)).astype(np.float32)
+    tr = Trainer(volume, volume[::-1].copy(), axes="ZYX",
+                 config=TrainConfig(**{**TRAIN_TINY, "steps": 2, "patch_size": 16, "val_fraction": 0.0}))
+    for _ in tr.run():
+        pass
+    entry = MODELS.add(tr.denoiser(), "a 3D model")
+    assert entry in train.start_from.model.choices  # the session's models are offered as they come
+    train.start_from.choose(entry)
+    la, lb = viewer.add_image(a, name="A"), viewer.add_image(b, name="B")
+    train.reset_choices()
+    train.input_layer.value, train.target_layer.value = la, lb
+    assert train.start() is None and not train.busy
+    assert len(notes.errors) == 1 and "is a 3D model but the data are 2D" in notes.errors[0]
+    assert train.start_from.entry is entry  # the choice stays for the user to change
+    (tmp_path / "broken.n2n").write_bytes(b"not a model")
+    assert train.start_from.load(tmp_path / "broken.n2n") is None
+    assert "not a napari-n2n model" in notes.errors[-1] and train.start_from.entry is entry
