@@ -9,15 +9,7 @@ from scipy.ndimage import fourier_shift
 
 from napari_n2n.cli import main
 
-TINY_ARGS = ["--steps", "4", "--patch", "32", "--batch", "4", "--depth", "2", "--base-channels", "8", "--quiet"]
-
-
-@pytest.fixture
-def pair_files(tmp_path, gaussian_pair):
-    _, a, b = gaussian_pair
-    tifffile.imwrite(tmp_path / "a.tif", a)
-    tifffile.imwrite(tmp_path / "b.tif", b)
-    return tmp_path
+from .test_cli import TINY_ARGS
 
 
 def test_check_a_good_and_a_shifted_pair(pair_files, capsys):
