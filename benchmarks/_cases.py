@@ -2,8 +2,8 @@
 
 Every benchmark script imports what it shares from here (and ``_common`` for output), never
 from another script. Images are 256×256 centre crops of grayscale images that ship with
-scikit-image (no download) and a synthetic 3D volume of blurred cell-like blobs, all on the
-0–255 scale. The volume is its own (dense cells on 0–255, 32×96×96), not the plugin's sparse
+scikit-image (no download; ``cell`` is bright-field microscopy, ``phantom`` the Shepp–Logan
+CT phantom) and a synthetic 3D volume of blurred cell-like blobs, all on the 0–255 scale. The volume is its own (dense cells on 0–255, 32×96×96), not the plugin's sparse
 nuclei sample (:func:`napari_n2n.core.samples.volume_3d`): every quality figure since 9419ff8
 was measured on it.
 """
@@ -37,19 +37,20 @@ NOISES = {
 
 # ---- data ---------------------------------------------------------------------------------------
 def load_image(name: str, size: int = 256):
-    """A ``size``×``size`` centre crop of a bundled scikit-image image (float64, 0–255)."""
+    """A ``size``×``size`` centre crop of a bundled scikit-image image (float64, 0–255); no larger than the image."""
     import numpy as np
 
     if name == "volume":
         return synthetic_volume()
     from skimage import data
 
-    img = getattr(data, name)()
+    img = data.shepp_logan_phantom() * 255.0 if name == "phantom" else getattr(data, name)()
     if img.ndim == 3:
         from skimage.color import rgb2gray
 
         img = rgb2gray(img) * 255.0
     h, w = img.shape
+    size = min(size, h, w)
     y, x = (h - size) // 2, (w - size) // 2
     return np.asarray(img[y : y + size, x : x + size], dtype=np.float64)
 
@@ -147,3 +148,21 @@ def cpu_seconds_per_step(inp, target, cfg, *, n: int = 60, skip: int = 10, repea
         (s0, t0), (s1, t1) = marks[skip], marks[-1]
         best = min(best, (t1 - t0) / (s1 - s0))
     return best
+
+
+def measure_costs(plans: dict, *, rounds: int = 3, log=print) -> dict:
+    """CPU seconds per training step of each plan ``key: (input, target, config)``, the lowest of ``rounds``.
+
+    The CPU of a shared virtual machine changes speed over minutes (the same calibration gave
+    22.5, 23.6 and 32.6 ms within an hour), so the plans are measured in turns, ``rounds``
+    times, and the lowest cost of each is kept: a slow spell then cannot favour one plan.
+    """
+    runs: dict = {key: [] for key in plans}
+    for _ in range(rounds):
+        for key, (inp, tgt, cfg) in plans.items():
+            runs[key].append(cpu_seconds_per_step(inp, tgt, cfg, repeats=1))
+    costs = {key: min(v) for key, v in runs.items()}
+    for key, v in runs.items():
+        log(f"  calibration: {key}: {costs[key] * 1e3:.1f} ms of CPU per step "
+            f"(rounds: {', '.join(f'{x * 1e3:.1f}' for x in v)})")
+    return costs

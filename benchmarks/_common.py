@@ -189,6 +189,22 @@ def write_section(name: str, text: str, path: Path | str | None = None) -> Path:
     return path
 
 
+def run_tasks(worker, tasks: list, jobs: int, done) -> None:
+    """``done(worker(task))`` for every task: ``jobs`` at a time in spawned processes, or here if ``jobs`` is 1.
+
+    Results arrive in the order the tasks finish.
+    """
+    if jobs > 1:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(jobs) as pool:
+            for r in pool.imap_unordered(worker, tasks):
+                done(r)
+    else:
+        for t in tasks:
+            done(worker(t))
+
+
 class Stopwatch:
     """Wall and process-CPU seconds of a block: ``with Stopwatch() as sw: ...; sw.wall, sw.cpu``."""
 

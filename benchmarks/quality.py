@@ -7,8 +7,9 @@
     python benchmarks/quality.py --quick --budget 30 --threads 1 --out docs/benchmarks.md
 
 Images: 256×256 centre crops of grayscale images that ship with scikit-image (no download:
-``camera``, ``moon``, ``coins``, ``astronaut`` converted to gray), and a synthetic 3D volume
-of blurred cell-like blobs; all on the 0–255 scale. Noise (seeded): Gaussian sigma 15/25/50,
+``camera``, ``moon``, ``coins``, ``astronaut`` converted to gray; ``cell``, a bright-field
+microscopy image, and ``phantom``, the Shepp–Logan CT phantom, with Poisson–Gaussian noise),
+and a synthetic 3D volume of blurred cell-like blobs; all on the 0–255 scale. Noise (seeded): Gaussian sigma 15/25/50,
 Poisson at peak 30 and 5 photons, Poisson–Gaussian (gain 4, read noise 10), salt-and-pepper
 10 % (learned methods use the L1 loss there).
 
@@ -19,7 +20,11 @@ N2N (A→B)                      napari-n2n Noise2Noise trained on the fixed pai
 N2N avg(A, B)                  the same model, mean of the predictions of A and B (``predict_pair``)
 N2C (A, B→clean)               napari-n2n Noise2Clean: the same noisy inputs as N2N (A and B, as a stack of two
                                samples) with the clean image as the target, same budget; prediction of A.
-                               Only the target differs from N2N, which is the comparison of the paper
+                               Only the target differs from N2N, which is the comparison of the paper.
+                               It trains on the very image it is scored on: with enough steps it can
+                               memorise that clean image, so it is an oracle here, not the held-out
+                               comparison of the paper (``benchmarks/trust.py`` trains on one half of
+                               each image and scores the other)
 Nb2Nb (A only)                 napari-n2n single-image Neighbor2Neighbor on A, same budget
 BM3D                           ``bm3d`` package (BM4D from the ``bm4d`` package for the volume) given
                                the true sigma; for Poisson / Poisson–Gaussian on the generalised
@@ -57,12 +62,13 @@ from pathlib import Path
 
 import _common as C
 from _baselines import bm3d_method, skimage_methods
-from _cases import CONFIG_2D, CONFIG_3D, NOISES, Case, cpu_seconds_per_step, make_case, train_config, training_data
+from _cases import CONFIG_2D, CONFIG_3D, NOISES, Case, make_case, measure_costs, train_config, training_data
 
 QUICK_CASES = [("camera", "g25"), ("camera", "g50"), ("camera", "p30"), ("camera", "p5"), ("camera", "pg"),
-               ("camera", "sp10"), ("moon", "g25"), ("volume", "g25")]
+               ("camera", "sp10"), ("moon", "g25"), ("cell", "pg"), ("phantom", "pg"), ("volume", "g25")]
 FULL_IMAGES = ["camera", "moon", "coins", "astronaut"]
-FULL_CASES = [(im, nz) for im in FULL_IMAGES for nz in NOISES] + [("volume", "g25"), ("volume", "p30")]
+FULL_CASES = [(im, nz) for im in FULL_IMAGES for nz in NOISES] + [
+    ("cell", "pg"), ("cell", "p30"), ("phantom", "pg"), ("phantom", "p30"), ("volume", "g25"), ("volume", "p30")]
 
 METHODS = ["noisy input", "N2N (A→B)", "N2N avg(A, B)", "N2C (A, B→clean)", "Nb2Nb (A only)", "BM3D",
            "NLM", "TV (Chambolle)", "wavelet (BayesShrink)", "NLM calibrated (J-inv.)"]
@@ -74,10 +80,8 @@ def calibrate(cases: list[tuple[str, str]], seed: int = 0, rounds: int = 3, log=
     """CPU seconds per step of the pair methods (N2N, N2C) and of Nb2Nb, per data shape.
 
     Measured once, before any case runs (so nothing else runs beside it), and shared by every
-    case of that shape: all cases of one shape train for the same number of steps. The CPU of
-    a shared virtual machine changes speed over minutes (the same calibration gave 22.5, 23.6
-    and 32.6 ms within an hour), so the methods are measured in turns, ``rounds`` times, and
-    the lowest cost of each is kept: a slow spell then cannot favour one method over another.
+    case of that shape: all cases of one shape train for the same number of steps
+    (:func:`_cases.measure_costs`).
     """
     plans = {}
     for image, noise in cases:
@@ -87,15 +91,7 @@ def calibrate(cases: list[tuple[str, str]], seed: int = 0, rounds: int = 3, log=
             if key not in plans:
                 mode = "nb2nb" if kind == "nb2nb" else "n2n"
                 plans[key] = (case.a, None if mode == "nb2nb" else case.b, train_config(case.a.ndim, mode, "l2", 60, seed))
-    runs: dict = {key: [] for key in plans}
-    for _ in range(rounds):
-        for key, (inp, tgt, cfg) in plans.items():
-            runs[key].append(cpu_seconds_per_step(inp, tgt, cfg, repeats=1))
-    costs = {key: min(v) for key, v in runs.items()}
-    for key, v in runs.items():
-        log(f"  calibration: {key}: {costs[key] * 1e3:.1f} ms of CPU per step "
-            f"(rounds: {', '.join(f'{x * 1e3:.1f}' for x in v)})")
-    return costs
+    return measure_costs(plans, rounds=rounds, log=log)
 
 
 class LearnedRunner:
@@ -235,8 +231,12 @@ def render(results: list[dict], args, wall_s: float) -> str:
                     extra=[f"Learned methods: 2D U-Net {cfg2}; 3D U-Net {cfg3}; no validation hold-out, last "
                            f"model kept; L2 loss (L1 for salt & pepper; Nb2Nb always its own L2 loss). "
                            f"Parameters: {', '.join(f'{k} {v:,}' for k, v in n_params.items())}.",
-                           "Images: 256×256 centre crops of scikit-image's bundled images; volume: synthetic "
+                           "Images: 256×256 centre crops of scikit-image's bundled images (cell: bright-field "
+                           "microscopy; phantom: Shepp–Logan CT phantom); volume: synthetic "
                            "32×96×96 cells. Outputs clipped to [0, 255]; data range 255.",
+                           "N2C trains on the very image it is scored on (clean targets): with enough steps an "
+                           "oracle that can memorise it, not the held-out comparison of the Noise2Noise paper; "
+                           "held-out figures are in the trust section (benchmarks/trust.py).",
                            f"Wall time of the whole run: {wall_s / 60:.1f} min ({args.jobs} case(s) at a time, "
                            f"each in its own process)"
                            + (f"; resumed: {args.n_resumed} case(s) came from an earlier run of "
@@ -316,15 +316,7 @@ def main(argv=None) -> int:
         print(f"[{time.perf_counter() - t0:5.0f} s] {r['case']}: "
               + "  ".join(f"{m}: {v['psnr']:.2f}" for m, v in r["methods"].items()), flush=True)
 
-    if args.jobs > 1:
-        import multiprocessing as mp
-
-        with mp.get_context("spawn").Pool(args.jobs) as pool:
-            for r in pool.imap_unordered(_run_task, tasks):
-                done(r)
-    else:
-        for t in tasks:
-            done(_run_task(t))
+    C.run_tasks(_run_task, tasks, args.jobs, done)
     wall = time.perf_counter() - t0
     text = render(results, args, wall)
     print(text)

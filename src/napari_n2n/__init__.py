@@ -27,10 +27,12 @@ _EXPORTS = {
     "make_noise": "core.noise", "synthesize_pair": "core.noise", "estimate_noise_sigma": "core.noise",
     "Pair": "core.pairs", "synthetic_pair": "core.pairs", "two_images": "core.pairs",
     "stack_neighbours": "core.pairs", "single_image": "core.pairs",
+    "check_pair": "core.paircheck", "photon_split": "core.photon", "estimate_photon_scale": "core.photon",
     # training and prediction
     "TrainConfig": "core.config", "Trainer": "core.train", "train": "core.train", "Checkpointing": "core.resume",
     "Denoiser": "core.denoiser", "select_device": "core.device",
-    "psnr": "core.metrics", "ssim": "core.metrics",
+    "psnr": "core.metrics", "ssim": "core.metrics", "estimate_psnr": "core.estimate",
+    "predict_tta": "core.tta", "denoise_pair": "core.tta",
     "N2NError": "core.errors", "InputError": "core.errors", "ModelFileError": "core.errors",
     "TrainingError": "core.errors", "DenoisingError": "core.errors", "DeviceError": "core.errors",
     "preset": "core.presets", "PRESETS": "core.presets",

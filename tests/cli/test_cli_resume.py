@@ -21,11 +21,8 @@ RUN = ["--steps", "60", "--patch", "32", "--batch", "4", "--depth", "2", "--base
 
 
 @pytest.fixture
-def pair(tmp_path, gaussian_pair):
-    _, a, b = gaussian_pair
-    tifffile.imwrite(tmp_path / "a.tif", a)
-    tifffile.imwrite(tmp_path / "b.tif", b)
-    return tmp_path
+def pair(pair_files):
+    return pair_files
 
 
 def _train_args(d: Path, model: str = "m.n2n", *extra) -> list[str]:

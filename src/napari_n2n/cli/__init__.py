@@ -14,14 +14,14 @@ import argparse
 import sys
 
 from ..core.errors import N2NError
-from . import demo, export_bmz, predict, synth, train
+from . import check, demo, export_bmz, predict, split, synth, train
 from ._common import Parser, package_version
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 #: the sub-commands, in the order ``--help`` lists them
-COMMANDS = (synth, train, predict, export_bmz, demo)
+COMMANDS = (synth, check, split, train, predict, export_bmz, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

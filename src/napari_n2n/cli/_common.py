@@ -14,9 +14,9 @@ from ..core.errors import InputError, OutputError
 from ..core.files import Destination, same_file
 from ..io import ImageData, format_for, read_image
 
-__all__ = ["HelpFormatter", "Parser", "add_command", "add_overwrite", "destination", "image_axes", "non_negative_int",
-           "package_version", "positive_float", "positive_int", "read_image", "require_distinct_inputs",
-           "require_distinct_outputs"]
+__all__ = ["HelpFormatter", "Parser", "add_command", "add_overwrite", "add_pair_outputs", "destination", "image_axes",
+           "non_negative_int", "package_version", "pair_destinations", "positive_float", "positive_int", "read_image",
+           "require_distinct_inputs", "require_distinct_outputs", "write_pair"]
 
 
 def package_version() -> str:
@@ -157,3 +157,29 @@ def require_distinct_outputs(*destinations: Destination) -> None:
             if d.path == other.path or same_file(d.path, other.path):
                 raise OutputError(f"The {other.what} and the {d.what} are the same file ({d.given}); the second "
                                   "would replace the first. Give two different names.")
+
+
+# ---- the two outputs of a command that writes a pair (synth, split) --------------------------------
+def add_pair_outputs(parser: argparse.ArgumentParser, noun: str) -> None:
+    """``--out-a``, ``--out-b``, the ``--seed`` of the pair's randomness and ``--overwrite``."""
+    parser.add_argument("--out-a", required=True, help=f"where to write the first {noun} (.tif or .npy)")
+    parser.add_argument("--out-b", required=True, help=f"where to write the second {noun} (.tif or .npy)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed: the same seed gives the same pair")
+    add_overwrite(parser, "--out-a and --out-b")
+
+
+def pair_destinations(args, noun: str, *, inputs=()) -> tuple[Destination, Destination]:
+    """The checked destinations of ``--out-a`` and ``--out-b`` (before any work)."""
+    out_a = destination(args.out_a, args, inputs=inputs, what=f"first {noun} (--out-a)")
+    out_b = destination(args.out_b, args, inputs=inputs, what=f"second {noun} (--out-b)")
+    require_distinct_outputs(out_a, out_b)
+    return out_a, out_b
+
+
+def write_pair(destinations: tuple[Destination, Destination], pair, *, like: ImageData) -> None:
+    """Write the two images of ``pair`` with the axes and pixel size of the image they came from."""
+    from ..io import write_image
+
+    for dest, image in zip(destinations, pair):
+        dest.require_space(image.nbytes)
+        write_image(dest, image, axes=like.axes, pixel_size=like.pixel_size, unit=like.unit)

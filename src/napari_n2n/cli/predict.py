@@ -8,7 +8,15 @@ import sys
 import time
 
 from ..core.errors import InputError, N2NError
-from ._common import add_command, add_overwrite, destination, image_axes, positive_int, read_image
+from ._common import (
+    add_command,
+    add_overwrite,
+    destination,
+    image_axes,
+    positive_int,
+    read_image,
+    require_distinct_outputs,
+)
 
 #: what --output-format accepts (the input's own format by default)
 FORMATS = ("tif", "ome.zarr", "nii.gz", "nii", "npy")
@@ -60,6 +68,13 @@ def register(sub) -> None:
     r.add_argument("--threads", type=positive_int, default=None,
                    help="torch threads per cluster worker (default: its cores shared among its tasks)")
     r.add_argument("--pair-with", help="second noisy copy: write the average of both predictions (one input only)")
+    r.add_argument("--tta", type=int, default=1, choices=[1, 2, 4, 8],
+                   help="test-time augmentation: average over this many flips/rotations (1: none)")
+    r.add_argument("--disagreement", default=None,
+                   help="with --pair-with: write where the predictions of A and B differ (an error bar) here "
+                        "(one input; default: not written)")
+    r.add_argument("--residual", default=None,
+                   help="write what was removed (input - output) here (one input; default: not written)")
     r.add_argument("--tile", type=positive_int, default=None,
                    help="tile side in pixels; smaller tiles use less memory (default: 512 in 2D, 48×96×96 in 3D "
                         "on the CPU)")
@@ -109,6 +124,10 @@ def run(args) -> int:
     jobs = _jobs(args)
     if args.pair_with and len(jobs) > 1:
         raise InputError("--pair-with pairs one input with its second copy; give a single --input.")
+    if (args.residual or args.disagreement) and len(jobs) > 1:
+        raise InputError("--residual and --disagreement name one file each; give a single --input.")
+    if args.disagreement and not args.pair_with:
+        raise InputError("--disagreement needs --pair-with (the second noisy copy): it compares the two predictions.")
     cluster = args.workers or args.scheduler
     if (args.resume or args.chunks or cluster) and not all(_is_zarr(out) for _, out in jobs):
         raise InputError("--resume, --chunks, --workers and --scheduler write OME-Zarr chunk by chunk: give an output "
@@ -165,7 +184,11 @@ def _predict_one(args, source, output, client, threads, bar, index: int, count: 
     t0 = time.perf_counter()
     label = f"file {index + 1}/{count} · " if count > 1 else ""
     zarr_out = _is_zarr(output)
-    out = None if zarr_out else destination(str(output), args, inputs=[str(source), args.pair_with, args.model])
+    inputs = [str(source), args.pair_with, args.model]
+    out = None if zarr_out else destination(str(output), args, inputs=inputs)
+    maps = {k: destination(path, args, inputs=inputs, what=f"{k} map (--{k})")
+            for k, path in (("disagreement", args.disagreement), ("residual", args.residual)) if path}
+    require_distinct_outputs(*([out] if out else []), *maps.values())
     den = den or load_model(args.model, allow_code=args.allow_code, device=args.device)
     image = read_image(source, "input")
     other = read_image(args.pair_with, "second image of the pair") if args.pair_with else None
@@ -177,8 +200,9 @@ def _predict_one(args, source, output, client, threads, bar, index: int, count: 
     if zarr_out:
         from ..ondisk import predict_to_zarr_iter
 
-        if other is not None:
-            raise InputError("--pair-with writes the average of two predictions in memory; give a .tif or .npy output.")
+        if other is not None or maps or args.tta > 1:
+            raise InputError("--pair-with, --tta, --residual and --disagreement work in memory; give a .tif, .nii.gz "
+                             "or .npy output.")
         if not isinstance(den, Denoiser):
             raise InputError("An OME-Zarr output is written chunk by chunk by a napari-n2n model (.n2n); a Zoo package "
                              "predicts in memory: give a .tif, .nii.gz or .npy output.")
@@ -199,13 +223,21 @@ def _predict_one(args, source, output, client, threads, bar, index: int, count: 
         return
     itemsize = np.dtype(image.data.dtype).itemsize if args.dtype == "input" else 4
     out.require_space(int(np.prod(image.shape)) * itemsize)
-    gen = den.predict_pair_iter(image.data, other.data, **options) if other is not None \
-        else den.predict_iter(image.data, **options)
-    result = _drain(gen, bar, index, count, lambda ev: f"{label}tile {ev.done}/{ev.total}")
-    saved, why = write_with_fallback(out, lambda d: write_image(d, result, axes=axes, **image.metadata()))
-    print(f"wrote {saved} ({result.shape}, {result.dtype}) in {time.perf_counter() - t0:.1f} s")
-    if why:
-        raise OutputError(f"{why} The result was written to {saved} instead.")
+    for dest in maps.values():
+        dest.require_space(int(np.prod(image.shape)) * 4)
+
+    def drain(gen):
+        return _drain(gen, bar, index, count, lambda ev: f"{label}tile {ev.done}/{ev.total}")
+
+    result, arrays = _predict(den, image.data, None if other is None else other.data, args, options, drain)
+    written, whys = [], []
+    for name, dest, array in (("result", out, result), *((f"{k} map", maps[k], arrays[k]) for k in maps)):
+        saved, why = write_with_fallback(dest, lambda d, a=array: write_image(d, a, axes=axes, **image.metadata()))
+        written.append(str(saved))
+        whys += [f"{why} The {name} was written to {saved} instead."] if why else []
+    print(f"wrote {', '.join(written)} ({result.shape}, {result.dtype}) in {time.perf_counter() - t0:.1f} s")
+    if whys:
+        raise OutputError(" ".join(whys))
 
 
 def _drain(gen, bar, index: int, count: int, describe):
@@ -217,3 +249,23 @@ def _drain(gen, bar, index: int, count: int, describe):
         part = ev.overall if isinstance(ev, ChunkProgress) else ev.done / ev.total  # chunked: denoise, then pyramid
         bar.update((index + part) / count, describe(ev))
     return drain(gen, show if bar else None)
+
+
+def _predict(den, image, other, args, options: dict, drain):
+    """The result, and the uncertainty maps asked for (with test-time augmentation when asked);
+    ``drain(generator)`` runs a prediction generator with the run's progress."""
+    if other is None and args.tta == 1 and not args.residual:
+        return drain(den.predict_iter(image, **options)), {}
+    if other is not None and args.tta == 1 and not (args.residual or args.disagreement):
+        return drain(den.predict_pair_iter(image, other, **options)), {}
+    from ..core.denoiser import cast_like
+    from ..core.tta import denoise_pair_iter, predict_tta_iter, residual
+
+    options = {k: v for k, v in options.items() if k != "dtype"}
+    if other is not None:
+        pair = drain(denoise_pair_iter(den, image, other, tta=args.tta, **options))
+        result, arrays = pair.mean, {"disagreement": pair.disagreement, "residual": pair.residual}
+    else:
+        result = drain(predict_tta_iter(den, image, transforms=args.tta, **options))
+        arrays = {"residual": residual(image, result)}
+    return (cast_like(result, image.dtype) if args.dtype == "input" else result), arrays

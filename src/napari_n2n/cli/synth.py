@@ -5,12 +5,11 @@ from __future__ import annotations
 from ..core.errors import InputError
 from ._common import (
     add_command,
-    add_overwrite,
-    destination,
-    non_negative_int,
+    add_pair_outputs,
+    pair_destinations,
     positive_float,
     read_image,
-    require_distinct_outputs,
+    write_pair,
 )
 
 #: the noise models offered on the command line (``salt_pepper`` is impulse noise of kind salt_pepper)
@@ -38,16 +37,12 @@ def register(sub) -> None:
     s.add_argument("--fraction", type=float, help="impulse/salt_pepper: fraction of pixels hit " + _default("impulse", "fraction"))
     s.add_argument("--kind", choices=["salt_pepper", "random"], help="impulse: value kind " + _default("impulse", "kind"))
     s.add_argument("--p", type=float, help="bernoulli: drop probability " + _default("bernoulli", "p"))
-    s.add_argument("--out-a", required=True, help="where to write the first noisy copy (.tif or .npy)")
-    s.add_argument("--out-b", required=True, help="where to write the second noisy copy (.tif or .npy)")
-    s.add_argument("--seed", type=non_negative_int, default=0, help="random seed: the same seed gives the same pair")
-    add_overwrite(s, "--out-a and --out-b")
+    add_pair_outputs(s, "noisy copy")
     s.set_defaults(func=run)
 
 
 def run(args) -> int:
     from ..core.noise import make_noise, noise_params, synthesize_pair
-    from ..io import write_image
 
     given = {k: getattr(args, k) for k in PARAMS if getattr(args, k) is not None}
     allowed = noise_params(args.noise)
@@ -56,13 +51,9 @@ def run(args) -> int:
         raise InputError(f"--{unused[0].replace('_', '-')} does not apply to {args.noise} noise; it takes "
                          f"{', '.join('--' + a.replace('_', '-') for a in allowed)}.")
     noise = make_noise(args.noise, **given)
-    out_a = destination(args.out_a, args, inputs=[args.clean], what="first noisy copy (--out-a)")
-    out_b = destination(args.out_b, args, inputs=[args.clean], what="second noisy copy (--out-b)")
-    require_distinct_outputs(out_a, out_b)
+    outputs = pair_destinations(args, "noisy copy", inputs=[args.clean])
     clean = read_image(args.clean, "clean image")
     a, b = synthesize_pair(clean.data, noise, seed=args.seed)
-    for dest, image in ((out_a, a), (out_b, b)):
-        dest.require_space(image.nbytes)
-        write_image(dest, image, axes=clean.axes, pixel_size=clean.pixel_size, unit=clean.unit)
+    write_pair(outputs, (a, b), like=clean)
     print(f"wrote {args.out_a} and {args.out_b}: {noise.describe()}, seed {args.seed}, shape {a.shape}")
     return 0

@@ -40,7 +40,8 @@ def register(sub) -> None:
                         "nb2nb (one noisy image)")
     t.add_argument("--model", required=True, help="where to save the model (.n2n); checked before training starts")
     t.add_argument("--mode", default=DEFAULTS.mode, choices=list(MODES),
-                   help="n2n: two noisy copies; n2c: noisy and clean; nb2nb: one noisy image")
+                   help="n2n: two noisy copies; n2c: noisy and clean; nb2nb: one noisy image (for a photon-count "
+                        "image, 'napari-n2n split' makes a true pair instead, which is better)")
     t.add_argument("--pair-neighbours", metavar="AXIS", choices=["T", "Z", "S"], default=None,
                    help="no --target: pair each frame of --input with the next one along AXIS (T for a time-lapse "
                         "with no second acquisition); fits when the scene changes little between frames")

@@ -55,8 +55,10 @@ class ModelFile:
     noise : dict or None
         The noise model, where known.
     history : dict
-        Training history: ``step``, ``train_loss``, ``val_step``, ``val_loss``, ``val_psnr``
-        (lists), ``steps_done``, ``elapsed_s``, ``best_step``, ``best_val_loss``.
+        Training history: the lists ``step``, ``train_loss``, ``val_step``, ``val_loss``,
+        ``val_psnr``, ``val_est_psnr`` and ``val_est_psnr_stderr`` (the PSNR estimated without a
+        clean image, and its standard error), and ``steps_done``, ``elapsed_s``, ``best_step``,
+        ``best_val_loss``.
     info : dict
         Free-form facts (e.g. the device it was trained on).
     napari_n2n_version : str
@@ -330,13 +332,15 @@ def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str
 
 def _check_history(history: dict, bad) -> None:
     """The training history's known keys have the types the widgets and the command line read."""
-    lists = {"step": False, "train_loss": True, "val_step": False, "val_loss": True, "val_psnr": True}
+    lists = {"step": False, "train_loss": True, "val_step": False, "val_loss": True, "val_psnr": True,
+             "val_est_psnr": True, "val_est_psnr_stderr": True}
     for key, may_be_float in lists.items():
         if key not in history:
             continue
         values = history[key]
+        nullable = key in ("val_psnr", "val_est_psnr", "val_est_psnr_stderr")  # None: not measured then
         ok = isinstance(values, list) and all(
-            (v is None and key == "val_psnr") or (_is_number(v) and (may_be_float or isinstance(v, int))) for v in values)
+            (v is None and nullable) or (_is_number(v) and (may_be_float or isinstance(v, int))) for v in values)
         if not ok:
             bad(f"its training history {key!r} is not a list of numbers")
     for key, kinds in (("steps_done", int), ("best_step", int | None), ("elapsed_s", int | float),

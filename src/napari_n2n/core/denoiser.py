@@ -105,8 +105,22 @@ class Denoiser:
         how = f"{cfg.mode}, loss {cfg.loss}, {self.history.get('steps_done', '?')} steps" if cfg else "unknown training"
         return (
             f"{self.unet.ndim}D U-Net ({self.n_parameters / 1e6:.2f} M parameters), {self.n_channels} channel(s), "
-            f"trained on {self.axes} data ({how})"
+            f"trained on {self.axes} data ({how}{self._estimate_note()})"
         )
+
+    def _estimate_note(self) -> str:
+        """``"; est. PSNR 28.1 ± 0.2 dB"`` at the kept weights, when training estimated it."""
+        from .progress import describe_estimate
+
+        h = self.history
+        steps, values = h.get("val_step") or [], h.get("val_est_psnr") or []
+        if h.get("best_step") not in steps:
+            return ""
+        i = steps.index(h["best_step"])
+        if i >= len(values) or values[i] is None:
+            return ""
+        errors = h.get("val_est_psnr_stderr") or []
+        return "; " + describe_estimate(values[i], errors[i] if i < len(errors) else None)
 
     # ---- prediction ----------------------------------------------------------------------
     def _groups_for(self, view: AxisView) -> list[tuple[object, list[int], list[int]]]:

@@ -73,12 +73,16 @@ class Validated:
 
     ``val_loss`` is the mode's validation loss; ``psnr`` the PSNR against the clean reference
     (``None`` without one); ``is_best`` whether these weights are now the kept ones.
+    ``estimated_psnr`` is the PSNR estimated without a clean image, from the held-out noisy
+    target (Noise2Noise only, else ``None``), with its standard error ``estimated_psnr_stderr``.
     """
 
     step: int
     val_loss: float
     psnr: float | None
     is_best: bool
+    estimated_psnr: float | None = None
+    estimated_psnr_stderr: float | None = None
 
 
 @dataclass(frozen=True)

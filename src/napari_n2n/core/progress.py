@@ -116,7 +116,7 @@ def describe_started(event: Started) -> str:
 
 def describe_progress(event: Progress, validated: Validated | None = None, *,
                       time_budget_s: float | None = None) -> str:
-    """``"step 40/2000 · loss 0.123 · val 0.1 · PSNR 27.1 dB · 120 patches/s · ETA 1:05"``.
+    """``"step 40/2000 · loss 0.123 · val 0.1 · PSNR 27.1 dB · est. PSNR 27.0 ± 0.2 dB · 120 patches/s · ETA 1:05"``.
 
     A run with a time budget counts time instead of steps: ``"1:05 of 5:00 · step 812 · loss ..."``;
     the budget is ``time_budget_s`` when given, else the event's when the budget (not the step
@@ -132,8 +132,17 @@ def describe_progress(event: Progress, validated: Validated | None = None, *,
         parts.append(f"val {validated.val_loss:.4g}")
         if validated.psnr is not None:
             parts.append(f"PSNR {validated.psnr:.2f} dB")
+        if validated.estimated_psnr is not None:
+            parts.append(describe_estimate(validated.estimated_psnr, validated.estimated_psnr_stderr))
     parts += [f"{event.patches_per_s:.0f} patches/s", f"ETA {fmt_time(event.eta_s)}"]
     return " · ".join(parts)
+
+
+def describe_estimate(psnr: float, stderr: float | None) -> str:
+    """``"est. PSNR 28.4 ± 0.2 dB"``: the PSNR estimated without a clean image."""
+    if psnr == float("inf"):
+        return "est. PSNR: beyond measuring"
+    return f"est. PSNR {psnr:.1f}" + (f" ± {stderr:.1f}" if stderr is not None else "") + " dB"
 
 
 def describe_finished(event: Finished) -> str:

@@ -12,6 +12,9 @@ Two policies, one per situation, each with the note the user sees:
 
 :func:`validate` scores a model on the held-out patches with the run's objective and, when a
 clean reference was given, its PSNR (through :func:`napari_n2n.core.metrics.psnr_from_mse`).
+For Noise2Noise it also estimates the PSNR *without* a clean image, from the error against the
+held-out noisy target minus that target's noise variance (:mod:`napari_n2n.core.estimate`),
+in both directions (A → B and B → A), which cancels most of the sampling noise.
 """
 
 from __future__ import annotations
@@ -22,30 +25,45 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .estimate import EstimatedQuality, NoisyTargetMSE, pair_data_range
 from .events import Validated
 from .metrics import psnr_from_mse
+from .normalization import Normalization
 from .sampling import PatchSampler
 
 
 @dataclass(frozen=True)
 class ValidationResult:
-    """Validation loss of the model, and its PSNR against the clean reference (``None`` without one)."""
+    """Validation loss of the model, its PSNR against the clean reference (``None`` without one),
+    and its PSNR estimated from the noisy target (``None`` unless asked for)."""
 
     loss: float
     psnr: float | None
+    estimate: EstimatedQuality | None = None
 
 
 def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device, data_range: float | None,
-             scale: float, should_stop: Callable[[], bool] = lambda: False) -> ValidationResult | None:
+             scale: float, should_stop: Callable[[], bool] = lambda: False,
+             estimate_with: Normalization | None = None,
+             estimate_range: float | None = None) -> ValidationResult | None:
     """Score ``model`` on ``sampler``'s validation patches; ``None`` if stopped meanwhile.
 
     ``scale`` converts squared errors of normalised values back to the image's units (the mean
     normalisation scale) for the PSNR, whose peak is ``data_range`` (the clean image's range).
+
+    With ``estimate_with`` (the run's normalisation; for Noise2Noise with zero-mean noise, where
+    the target is a second noisy copy) the PSNR against the unseen clean image is estimated from
+    the noisy target, in image units, relative to ``data_range`` or, without a clean reference,
+    to ``estimate_range`` (the range the run fixed at its first validation; when ``None``,
+    :func:`~napari_n2n.core.estimate.pair_data_range` of the region: read it back from
+    ``result.estimate.data_range`` and pass it next time).
     """
     import torch
 
     model.eval()
     losses, sq_err, n_pix = [], 0.0, 0
+    acc = NoisyTargetMSE() if estimate_with is not None else None
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
     try:
         with torch.no_grad():
             for x, y, clean in sampler.validation_batches(batch_size):
@@ -58,27 +76,78 @@ def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device
                 if clean is not None:
                     sq_err += float((pred.float().cpu() - torch.from_numpy(clean)).square().sum())
                     n_pix += clean.size
+                if acc is not None and y is not None:
+                    off, sc = estimate_with.shaped(sampler.channels, x.ndim - 2)
+                    fx = pred.float().cpu().numpy()
+                    acc.add(fx, y, x, scale=sc)
+                    acc.add(model(yt).float().cpu().numpy(), x, y, scale=sc)  # and B -> A
+                    if not data_range and estimate_range is None:
+                        pairs.append((x * sc + off, y * sc + off))
     finally:
         model.train()
     psnr = None
     if n_pix and data_range:
         psnr = psnr_from_mse(sq_err / n_pix * scale**2, data_range)
-    return ValidationResult(float(np.mean(losses)), psnr)
+    estimate = None
+    if acc is not None and acc.n:
+        rng = data_range or estimate_range or pair_data_range(np.concatenate([p[0] for p in pairs]),
+                                                              np.concatenate([p[1] for p in pairs]))
+        estimate = acc.estimate(data_range=rng)
+    return ValidationResult(float(np.mean(losses)), psnr, estimate)
+
+
+class PsnrEstimates:
+    """The PSNR a run estimates without a clean image, model by model.
+
+    Only Noise2Noise with an L2-type loss (``l2``, ``hdr``) estimates it: the target is then a
+    second noisy copy whose noise is zero-mean. The data range of each model's estimates is
+    fixed at its first validation, so that the estimates of one run compare.
+    """
+
+    def __init__(self, config, norm: Normalization):
+        self.norm = norm if config.mode == "n2n" and config.loss in ("l2", "hdr") else None
+        self.ranges: dict[int, float] = {}
+
+    def options(self, group: int) -> dict:
+        """The estimate options of :func:`validate` for model ``group`` (none when the run estimates nothing)."""
+        return {} if self.norm is None else {"estimate_with": self.norm, "estimate_range": self.ranges.get(group)}
+
+    def record(self, group: int, result: ValidationResult) -> tuple[float | None, float | None]:
+        """Fix the model's data range at its first estimate; return (estimated PSNR, its standard error)."""
+        est = result.estimate
+        if est is None:
+            return None, None
+        self.ranges.setdefault(group, est.data_range)
+        return est.psnr, est.psnr_stderr
+
+
+#: the lists of a training history, one value per validation (besides ``step`` and ``train_loss``)
+VALIDATION_KEYS = ("val_step", "val_loss", "val_psnr", "val_est_psnr", "val_est_psnr_stderr")
+
+
+def new_history() -> dict:
+    """The training history of a run that has not started (see :class:`~napari_n2n.core.checkpoint.ModelFile`)."""
+    return {"step": [], "train_loss": [], **{k: [] for k in VALIDATION_KEYS}, "steps_done": 0, "elapsed_s": 0.0}
 
 
 def validate_and_offer(model, sampler: PatchSampler, objective, policy, history: dict, *, step: int,
-                       **options) -> Validated | None:
+                       estimates: PsnrEstimates | None = None, group: int = 0, **options) -> Validated | None:
     """Validate ``model`` (``options`` as :func:`validate`), offer it to ``policy``, record it in ``history``.
 
-    Returns the :class:`~napari_n2n.core.events.Validated` event, or ``None`` if stopped meanwhile.
+    With ``estimates`` (of a Noise2Noise run), the PSNR of model ``group`` is also estimated
+    without a clean image. Returns the :class:`~napari_n2n.core.events.Validated` event, or
+    ``None`` if stopped meanwhile.
     """
-    result = validate(model, sampler, objective, **options)
+    result = validate(model, sampler, objective, **options, **(estimates.options(group) if estimates else {}))
     if result is None:
         return None
     is_best = policy.offer(model, step, result)
-    for key, value in (("val_step", step), ("val_loss", result.loss), ("val_psnr", result.psnr)):
-        history[key].append(value)
-    return Validated(step=step, val_loss=result.loss, psnr=result.psnr, is_best=is_best)
+    est_psnr, est_err = estimates.record(group, result) if estimates else (None, None)
+    n = len(history["val_step"])
+    for key, value in zip(VALIDATION_KEYS, (step, result.loss, result.psnr, est_psnr, est_err)):
+        history.setdefault(key, [None] * n).append(value)  # a history saved before estimates: None before
+    return Validated(step=step, val_loss=result.loss, psnr=result.psnr, is_best=is_best,
+                     estimated_psnr=est_psnr, estimated_psnr_stderr=est_err)
 
 
 def data_range(clean, view) -> float:

@@ -54,7 +54,7 @@ from .progress import progress_event
 from .resume import Checkpointing, load_state, restore_kept, views_fingerprint, write_state
 from .sampling import PatchSampler
 from .schedule import lr_factor, warmup_for
-from .selection import data_range, policy_for, validate_and_offer
+from .selection import PsnrEstimates, data_range, new_history, policy_for, validate_and_offer
 
 
 class Trainer:
@@ -126,6 +126,7 @@ class Trainer:
         self._runs, self._running = 0, False
         self._intensity: ood.IntensityStats | None = None  # of the input, for the out-of-distribution check
         self._data_range = None if clean is None else data_range(clean, self.views[2])
+        self._estimates = PsnrEstimates(config, self.norm)  # Noise2Noise: the PSNR without a clean image
         self._reset()  # the samplers are built now, so size errors surface before the run starts
         self.data_on_device, residency_note = choose_residency(self._samplers[0], self.device, config.data_on_device)
         notes = [outlier_note(self.norm.outliers, loss=config.loss, mode=config.mode),
@@ -144,8 +145,7 @@ class Trainer:
     def _reset(self) -> None:
         """The state of a run that has not started: samplers, kept weights and history, a resumed run's as saved."""
         resumed, cfg = self._resumed, self.config
-        self.history: dict = copy.deepcopy(resumed.state.history) if resumed else {
-            "step": [], "train_loss": [], "val_step": [], "val_loss": [], "val_psnr": [], "steps_done": 0, "elapsed_s": 0.0}
+        self.history: dict = copy.deepcopy(resumed.state.history) if resumed else new_history()
         self._models: list = [None] * len(self.groups)
         self._samplers = [sampler_for(self.view_sets, cfg, patch=self.patch, norm=self.norm, channels=g, seed=seeds[1])
                           for g, seeds in zip(self.groups, self._seeds)]
@@ -333,7 +333,7 @@ class Trainer:
                         event = validate_and_offer(run.model, sampler, self.objective, policy, self.history,
                                                    step=offset + step, batch_size=cfg.batch_size, device=dev,
                                                    data_range=self._data_range, scale=float(np.mean(self.norm.scale)),
-                                                   should_stop=cut_short)
+                                                   should_stop=cut_short, estimates=self._estimates, group=gi)
                         if event is not None:
                             yield event
                     region = self._preview.get()

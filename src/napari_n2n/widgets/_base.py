@@ -20,14 +20,13 @@
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 from magicgui.widgets import Container
 
 from ..core.errors import N2NError
-from ._jobs import LongJob
+from ._jobs import LongJob, wait_while
 
 #: colour of links: readable on napari's dark and light themes
 LINK_COLOUR = "#6fa8ff"
@@ -58,6 +57,19 @@ def row(*widgets, label: str = "", layout: str = "horizontal", labels: bool = Fa
     box.margins = (0, 0, 0, 0)
     box.native.layout().setSpacing(SPACING if layout == "vertical" else 4)
     return box
+
+
+def collapsible(title: str, container: Container):
+    """A collapsed section titled ``title`` holding ``container`` (a superqt ``QCollapsible``)."""
+    from superqt import QCollapsible
+
+    section = QCollapsible(title, expandedIcon="▾", collapsedIcon="▸")
+    section.setDuration(0)  # no animation: the dock resizes at once
+    section.layout().setContentsMargins(0, 0, 0, 0)
+    section.layout().setSpacing(0)
+    section.addWidget(container.native)
+    section.collapse(animate=False)
+    return section
 
 
 def on_choice(combo, slot: Callable) -> None:
@@ -131,13 +143,7 @@ class ViewerWidget(Container):
 
     def wait(self, timeout_s: float = 600.0) -> bool:
         """Process Qt events until the work ends or ``timeout_s`` passes; return whether it ended."""
-        from qtpy.QtWidgets import QApplication
-
-        end = time.perf_counter() + timeout_s
-        while self.busy and time.perf_counter() < end:
-            QApplication.processEvents()
-            time.sleep(0.005)
-        return not self.busy
+        return wait_while(lambda: self.busy, timeout_s)
 
     # ---- helpers for subclasses ------------------------------------------------------------
     def start_job(self, gen_fn, *args, **options) -> LongJob:

@@ -156,6 +156,19 @@ class LongJob:
             self._finished()
 
 
+def wait_while(busy: Callable[[], bool], timeout_s: float) -> bool:
+    """Process Qt events while ``busy()`` (at most ``timeout_s`` seconds); return whether it stopped being busy."""
+    import time
+
+    from qtpy.QtWidgets import QApplication
+
+    end = time.perf_counter() + timeout_s
+    while busy() and time.perf_counter() < end:
+        QApplication.processEvents()
+        time.sleep(0.005)
+    return not busy()
+
+
 _gc_lock = threading.Lock()
 _gc_holders = 0
 _gc_frozen_by_us = False

@@ -343,3 +343,30 @@ class Snapshot:
     def edited(self) -> bool:
         """Whether an array that could not be copied has been changed in place since (sampled values)."""
         return self._fingerprint is not None and self._sample(self.source) != self._fingerprint
+
+
+def central_plane(data, max_side: int = 1024) -> np.ndarray:
+    """The central 2D plane of ``data`` (cropped to ``max_side``), as a small numpy array."""
+    index = tuple(s // 2 for s in data.shape[:-2])
+    ys, xs = data.shape[-2:]
+    cy, cx = max(0, (ys - max_side) // 2), max(0, (xs - max_side) // 2)
+    return np.asarray(data[index + (slice(cy, cy + max_side), slice(cx, cx + max_side))])
+
+
+def noise_estimate(data) -> float | None:
+    """Estimated Gaussian noise sigma of ``data`` (central plane), ``None`` if it cannot be estimated."""
+    from ..core.noise import estimate_noise_sigma
+
+    try:
+        plane = central_plane(data).astype(np.float64)
+        if not np.isfinite(plane).all():
+            return None
+        value = estimate_noise_sigma(plane)
+    except Exception:
+        return None
+    return value if np.isfinite(value) else None
+
+
+def fmt_sigma(value: float | None) -> str:
+    """A noise level as shown in the widgets (``"n/a"`` when unknown)."""
+    return "n/a" if value is None else f"{value:.3g}"

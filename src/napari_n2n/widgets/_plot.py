@@ -1,5 +1,9 @@
 """A live plot of the training and validation loss (and PSNR) on matplotlib's Qt canvas.
 
+The PSNR axis shows the PSNR against a clean reference when one was given, and the PSNR
+estimated without one (Noise2Noise: from the held-out noisy target), so a user with no clean
+image still sees how good the model is.
+
 Points are added as events arrive; the canvas is redrawn at most every ``redraw_s`` seconds
 and kept cheap: fixed margins (a constrained layout doubles the cost) and plain-text tick labels
 on linear axes (log-axis labels go through mathtext, which cost ~300 ms per redraw on a busy
@@ -13,7 +17,7 @@ import time
 import numpy as np
 
 #: the lines' colours, readable on napari's dark and light themes
-COLOURS = {"train": "#4f9fe0", "val": "#ff9f40", "psnr": "#5fd35f"}
+COLOURS = {"train": "#4f9fe0", "val": "#ff9f40", "psnr": "#5fd35f", "est": "#c39bff"}
 #: napari's dark theme, used when the viewer's theme cannot be read
 DARK = {"background": "#23242b", "foreground": "#2e333e", "text": "#f0f1f2", "secondary": "#565f6c"}
 
@@ -30,7 +34,7 @@ def theme_colours(theme: str) -> dict[str, str]:
 
 
 class LossPlot:
-    """Training loss, validation loss and validation PSNR (right axis) against step.
+    """Training loss, validation loss and validation PSNR, true and estimated (right axis), against step.
 
     ``plot.native`` is the Qt widget to put in a layout and ``plot.legend`` a Qt label saying
     what the colours mean (a matplotlib legend costs a third of each redraw). The plot takes
@@ -41,8 +45,13 @@ class LossPlot:
 
     LEGEND = (f"<span style='color:{COLOURS['train']}'>━ training loss</span>  "
               f"<span style='color:{COLOURS['val']}'>●━ validation</span>  "
-              f"<span style='color:{COLOURS['psnr']}'>■ PSNR (dB, right)</span>")
-    WAITING = "The training and validation loss\n(and PSNR, with a clean layer)\nappear here during training."
+              f"<span style='color:{COLOURS['psnr']}'>■ PSNR</span>  "
+              f"<span style='color:{COLOURS['est']}'>◆ est. PSNR (dB, right)</span>")
+    #: the legend's tooltip: what the two PSNR lines are
+    LEGEND_TIP = ("PSNR: against the clean layer, when one is given. est. PSNR: estimated without a clean image "
+                  "from the held-out noisy target (Noise2Noise)")
+    WAITING = ("The training and validation loss\n(and PSNR: estimated in N2N, measured with a clean layer)\n"
+               "appear here during training.")
 
     def __init__(self, *, redraw_s: float = 1.0, height_px: int = 120, theme: str = "dark"):
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
@@ -60,6 +69,7 @@ class LossPlot:
         self.legend = QLabel(self.LEGEND)
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setWordWrap(True)
+        self.legend.setToolTip(self.LEGEND_TIP)
         self.ax = self.figure.add_subplot(1, 1, 1)
         self.ax_psnr = self.ax.twinx()
         self._waiting = self.figure.text(0.5, 0.5, self.WAITING, ha="center", va="center", fontsize=8,
@@ -69,6 +79,7 @@ class LossPlot:
         self.train: tuple[list, list] = ([], [])
         self.val: tuple[list, list] = ([], [])
         self.psnr: tuple[list, list] = ([], [])
+        self.est_psnr: tuple[list, list] = ([], [])
         self._style()
         self.draw(force=True)
 
@@ -89,6 +100,7 @@ class LossPlot:
         (self._l_train,) = ax.plot([], [], color=COLOURS["train"], lw=1, label="training loss")
         (self._l_val,) = ax.plot([], [], "o-", color=COLOURS["val"], ms=3, lw=1, label="validation loss")
         (self._l_psnr,) = ax2.plot([], [], "s--", color=COLOURS["psnr"], ms=3, lw=1, label="PSNR vs clean")
+        (self._l_est,) = ax2.plot([], [], "D:", color=COLOURS["est"], ms=3, lw=1, label="PSNR estimated")
         for axis in (ax.xaxis, ax.yaxis, ax2.yaxis):
             axis.set_major_locator(MaxNLocator(4))
         self._show_axes()
@@ -97,7 +109,7 @@ class LossPlot:
         """Axes only once there is something to plot; before, the line that says what will appear."""
         has_points = bool(self.train[0] or self.val[0])
         self.ax.set_visible(has_points)
-        self.ax_psnr.set_visible(bool(self.psnr[0]))
+        self.ax_psnr.set_visible(bool(self.psnr[0] or self.est_psnr[0]))
         self._waiting.set_visible(not has_points)
 
     def follow(self, session) -> None:
@@ -112,7 +124,7 @@ class LossPlot:
         session.validation_point.connect(self.add_validation)
 
     def clear(self) -> None:
-        for xs, ys in (self.train, self.val, self.psnr):
+        for xs, ys in (self.train, self.val, self.psnr, self.est_psnr):
             xs.clear()
             ys.clear()
         self.draw(force=True)
@@ -133,13 +145,17 @@ class LossPlot:
         self.train[1].append(loss)
         self.draw()
 
-    def add_validation(self, step: int, loss: float | None, psnr: float | None = None) -> None:
+    def add_validation(self, step: int, loss: float | None, psnr: float | None = None,
+                       estimated_psnr: float | None = None) -> None:
         if loss is not None:
             self.val[0].append(step)
             self.val[1].append(loss)
         if psnr is not None:
             self.psnr[0].append(step)
             self.psnr[1].append(psnr)
+        if estimated_psnr is not None and np.isfinite(estimated_psnr):
+            self.est_psnr[0].append(step)
+            self.est_psnr[1].append(estimated_psnr)
         self.draw()
 
     def draw(self, *, force: bool = False) -> None:
@@ -156,6 +172,7 @@ class LossPlot:
         self._l_train.set_data(*self.train)
         self._l_val.set_data(*self.val)
         self._l_psnr.set_data(*self.psnr)
+        self._l_est.set_data(*self.est_psnr)
         self.ax.relim()
         self.ax.autoscale_view()
         losses = self.train[1][len(self.train[1]) // 5:] + self.val[1]
@@ -166,7 +183,7 @@ class LossPlot:
                 pad = 0.08 * (hi - lo)
                 self.ax.set_ylim(lo - pad, hi + 2 * pad)
         self._show_axes()
-        if self.psnr[0]:
+        if self.psnr[0] or self.est_psnr[0]:
             self.ax_psnr.relim()
             self.ax_psnr.autoscale_view()
         try:

@@ -39,19 +39,6 @@ def _warning(denoiser, image, axes):
     return check_image(denoiser, image, axes=axes)
 
 
-def denoise_job(denoiser, images: list, *, axes: str | None = None, tile=None):
-    """Generator: denoise one image, or the pair ``images`` (averaged), yielding ``(done, total)`` tiles.
-
-    First yields ``("warning", text)`` when the image is far from the model's training data.
-    """
-    warning = _warning(denoiser, images[0], axes)
-    if warning:
-        yield ("warning", warning)
-    gen = denoiser.predict_iter(images[0], axes=axes, tile=tile) if len(images) == 1 else \
-        denoiser.predict_pair_iter(images[0], images[1], axes=axes, tile=tile)
-    return (yield from relay(gen, lambda progress: (progress.done, progress.total)))
-
-
 def layer_metadata(layer, axes: str) -> dict:
     """Pixel size, unit and translation of ``layer``'s spatial axes, for the OME-Zarr it is written to."""
     units = getattr(layer, "units", None) or ()

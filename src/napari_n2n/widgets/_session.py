@@ -55,8 +55,9 @@ class TrainingSession:
 
     #: ``(step, training loss)``, every logged step
     train_point = Signal(int, float)
-    #: ``(step, validation loss, PSNR or None)``, every validation
-    validation_point = Signal(int, float, object)
+    #: ``(step, validation loss, PSNR or None, estimated PSNR or None)``, every validation; the
+    #: estimate needs no clean image (Noise2Noise runs, see :mod:`napari_n2n.core.estimate`)
+    validation_point = Signal(int, float, object, object)
     #: a :class:`~napari_n2n.core.events.Preview` arrived
     preview = Signal(object)
     #: the run ended: the :class:`~napari_n2n.core.events.Finished` event, or ``None`` if it failed
@@ -107,7 +108,7 @@ class TrainingSession:
                                                          time_budget_s=self.trainer.config.time_budget_s)
         elif isinstance(event, Validated):
             self.last_validation = event
-            self.validation_point.emit(event.step, event.val_loss, event.psnr)
+            self.validation_point.emit(event.step, event.val_loss, event.psnr, event.estimated_psnr)
         elif isinstance(event, Preview):
             self.preview.emit(event)
         elif isinstance(event, Started):

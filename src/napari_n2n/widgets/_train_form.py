@@ -8,7 +8,7 @@ that model's normalisation, patch and batch size, learning rate, the device in u
 the preview options. :func:`build_settings` adds them to the widget (as attributes, so scripts
 and tests set ``widget.steps.value`` and so on); :func:`training_config` reads them back as a
 :class:`~napari_n2n.core.config.TrainConfig`. A later section (e.g. "start from a model") is
-one more :func:`collapsible` added in :func:`build_settings`.
+one more :func:`~._base.collapsible` added in :func:`build_settings`.
 """
 
 from __future__ import annotations
@@ -48,19 +48,6 @@ BUDGETS = [("minutes", "time"), ("steps", "steps")]
 TIMED_VAL_EVERY = 100
 #: the step count of a time-budgeted run: the budget ends it long before (the schedule follows the time)
 TIMED_STEPS = 10_000_000
-
-
-def collapsible(title: str, container: Container):
-    """A collapsed section titled ``title`` holding ``container`` (a superqt ``QCollapsible``)."""
-    from superqt import QCollapsible
-
-    section = QCollapsible(title, expandedIcon="▾", collapsedIcon="▸")
-    section.setDuration(0)  # no animation: the dock resizes at once
-    section.layout().setContentsMargins(0, 0, 0, 0)
-    section.layout().setSpacing(0)
-    section.addWidget(container.native)
-    section.collapse(animate=False)
-    return section
 
 
 def build_settings(widget, viewer) -> tuple[list, Container]:

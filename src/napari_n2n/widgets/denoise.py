@@ -7,12 +7,11 @@ model's training data (:mod:`napari_n2n.core.ood`): far outside them, a warning 
 figures. Prediction is tiled (:meth:`napari_n2n.core.denoiser.Denoiser.predict_iter`) and runs
 in a thread worker with a progress bar and Cancel. The result is a new layer "<name> denoised"
 placed like its source; when the image has a pair partner, the average of the predictions of A
-and B is offered (it has lower error than either). A model file that cannot be used is a
-notification, never a traceback (:mod:`._model_io`). Multiscale layers are denoised at full
-resolution; with "write the result to an OME-Zarr on disk" the result goes chunk by chunk to a
-store and is shown from it (:mod:`._predict_jobs`). Model files are ``.n2n`` files or Zoo
-packages (asking before a package's code runs); **Export to BioImage Model Zoo…** writes one.
-Scripts and tests call :meth:`DenoiseWidget.start`, :meth:`~DenoiseWidget.stop`, ``wait``.
+and B is offered, on by default (lower error than either). *Advanced*: tile size, test-time
+augmentation, uncertainty layers (:mod:`._tta`), and the result written chunk by chunk to an OME-Zarr
+on disk and shown from it (:mod:`._predict_jobs`; multiscale layers are denoised at full resolution).
+Unusable model files are notifications (:mod:`._model_io`); Zoo packages ask before their code runs;
+**Export to BioImage Model Zoo…** writes one. Scripts call :meth:`start`, :meth:`stop`, ``wait``.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ from magicgui.widgets import CheckBox, ComboBox, Label, ProgressBar, PushButton
 from ..core.checks import require_same_shape
 from ..core.errors import InputError
 from ._axes import AxesField
-from ._base import ViewerWidget, on_choice, row, when_alive
+from ._base import ViewerWidget, collapsible, on_choice, row, when_alive
 from ._bmz import OPEN_FILTER, ask_export_options, confirm_package_code, export_job, fitting_sample, open_model
 from ._layers import (
     axes_for,
@@ -45,8 +44,9 @@ from ._layers import (
     unique_name,
 )
 from ._model_io import describe_model, load_model
-from ._predict_jobs import Request, ask_output, denoise_job, disk_job, open_store
+from ._predict_jobs import Request, ask_output, disk_job, open_store
 from ._registry import MODELS
+from ._tta import add_map_layers, denoise_job, split_result, uncertainty_fields
 
 if TYPE_CHECKING:
     import napari
@@ -62,6 +62,7 @@ class DenoiseWidget(ViewerWidget):
         super().__init__(viewer)
         self.request: Request | None = None  # the current (or last) run
         self.last_layer = None
+        self.map_layers: list = []  # the uncertainty layers of the last run
         self.model = ComboBox(label="model", choices=self._model_choices)
         self.load_button = PushButton(text="Load model file…", tooltip="A .n2n model or a BioImage Model Zoo package")
         self.export_button = PushButton(text="Export to BioImage Model Zoo…",
@@ -80,6 +81,7 @@ class DenoiseWidget(ViewerWidget):
                                         "choose, then shown from it")
         #: where the next run writes when ``to_disk`` is checked (asked for when ``None``)
         self.disk_output: Path | None = None
+        self.tta, self.maps, tta_row = uncertainty_fields()
         self.denoise_button = PushButton(text="Denoise")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
@@ -88,13 +90,17 @@ class DenoiseWidget(ViewerWidget):
         self.model_info.native.setWordWrap(True)
         #: the fields of the form (disabled while denoising)
         self.settings = [self.model, self.load_button, self.export_button, self.image_layer, self.partner_layer,
-                         self.average, self.axes, self.tile, self.to_disk]
+                         self.average, self.axes, self.tile, self.tta, self.maps, self.to_disk]
         buttons = row(self.denoise_button, self.cancel_button)
         files = row(self.load_button, self.export_button)
-        self.extend([self.model, files, self.model_info, self.image_layer, self.partner_layer,
-                     self.average, self.axes, self.tile, self.to_disk, buttons, self.progress, self.status])
+        self.extend([self.model, files, self.model_info, self.image_layer, self.partner_layer, self.average,
+                     self.axes])
+        #: the collapsed "Advanced" section: tile size, test-time augmentation, uncertainty layers, output on disk
+        self.advanced = collapsible("Advanced", row(self.tile, tta_row, self.to_disk, layout="vertical", labels=True))
+        self.native.layout().addWidget(self.advanced)
+        self.native.layout().addWidget(row(buttons, self.progress, self.status, layout="vertical", labels=True).native)
         self.add_help_link("denoise", buttons)
-        compact(self.model, self.image_layer, self.partner_layer, self.tile)
+        compact(self.model, self.image_layer, self.partner_layer, self.tile, self.tta)
         on_choice(self.model, self._on_model_changed)
         self.image_layer.changed.connect(self._on_image_changed)
         on_choice(self.partner_layer, self._update_average)
@@ -262,7 +268,8 @@ class DenoiseWidget(ViewerWidget):
         if prepared is None:
             return None
         request, images, axes = prepared
-        job, args, options = denoise_job, (request.entry.denoiser, images), dict(axes=axes)
+        job, args = denoise_job, (request.entry.denoiser, images)
+        options = dict(axes=axes, tta=int(self.tta.value), maps=bool(self.maps.value))
         if self.to_disk.value:  # chunk by chunk into an OME-Zarr store, then shown from it
             output = self.disk_output or ask_output(self.native, f"{request.name} denoised.ome.zarr")
             planned = output and disk_job(request, images[0], axes, output=output, report=self.report)
@@ -295,9 +302,9 @@ class DenoiseWidget(ViewerWidget):
         layer = self.image_layer.value
         data = image_data(layer, "image", check_values=True)
         partner = self.partner_layer.value if self.average.value else None
-        if partner is not None and self.to_disk.value:
-            raise InputError("Averaging a pair is done in memory: uncheck 'write the result to an OME-Zarr on disk', "
-                             "or choose partner 'none'.")
+        if self.to_disk.value and (partner is not None or self.tta.value > 1 or self.maps.value):
+            raise InputError("Averaging a pair, test-time augmentation and uncertainty layers work in memory: uncheck "
+                             "'write the result to an OME-Zarr on disk', or turn them off (partner 'none').")
         images = [data]
         if partner is not None:
             if partner == layer:
@@ -329,6 +336,7 @@ class DenoiseWidget(ViewerWidget):
 
         request = self.request
         averaged = request.partner is not None
+        result, maps = split_result(result, request.layer.data, maps=bool(self.maps.value))
         base = f"{request.name} denoised" + (" (A+B averaged)" if averaged else "")
         if request.output is not None:  # the store on disk, read on demand, level by level
             result = open_store(result, request.axes)
@@ -340,6 +348,8 @@ class DenoiseWidget(ViewerWidget):
                                                              partner_averaged=request.partner.name if averaged else None),
                                        **request.placement)
         self.last_layer = layer
+        self.map_layers = add_map_layers(self._viewer, maps, source=request.name, model=request.entry.name,
+                                         placement=request.placement)
         text = f"Added '{layer.name}' ({time.perf_counter() - request.started_at:.1f} s)"
         if request.warning:
             text += " · ⚠ far from the model's training data (see the warning)"

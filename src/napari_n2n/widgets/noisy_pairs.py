@@ -1,6 +1,6 @@
 """Noisy pairs: make or pick the pair of noisy images that Noise2Noise trains on.
 
-Four sources, one per :mod:`napari_n2n.core.pairs` function:
+Five sources, one per :mod:`napari_n2n.core.pairs` function (and the photon split):
 
 * *synthesise* — a clean layer and a noise model → two new layers "noisy A" and "noisy B"
   (:func:`~napari_n2n.core.pairs.synthetic_pair`);
@@ -8,7 +8,11 @@ Four sources, one per :mod:`napari_n2n.core.pairs` function:
 * *stack* — consecutive frames/slices of one noisy stack (:func:`~napari_n2n.core.pairs.stack_neighbours`),
   shown as two view layers (no copy): frames t and frames t+1;
 * *single image* — one noisy image, trained by neighbour sub-sampling
-  (:func:`~napari_n2n.core.pairs.single_image`).
+  (:func:`~napari_n2n.core.pairs.single_image`);
+* *photon split* — one photon-count image split into two with independent noise (:mod:`._photon`).
+
+For two layers and stacks, "Check pair" (:mod:`._pair_check`) measures the shift, brightness
+difference and noise of the pair and says what to do about each.
 
 New layers are named letter first ("A · camera noisy · …", "B · …"), so A and B stay apart in
 the layer list when napari elides long names. The layers remember their partner, clean
@@ -30,14 +34,17 @@ from ._axes import AxesField
 from ._base import ViewerWidget, row
 from ._layers import (
     axes_for,
+    central_plane,
     compact,
     find_layer,
+    fmt_sigma,
     image_data,
     image_layers,
     is_noisy,
     layer_choices,
     n2n_meta,
     n2n_metadata,
+    noise_estimate,
     parse_axes,
     placement,
     preferred_noisy,
@@ -45,6 +52,8 @@ from ._layers import (
     set_n2n_meta,
     unique_name,
 )
+from ._pair_check import PairCheckPanel
+from ._photon import photon_fields, split_layer, split_note
 from ._registry import PAIRS
 
 if TYPE_CHECKING:
@@ -55,6 +64,7 @@ SOURCES = [
     ("two noisy layers", "two"),
     ("neighbouring frames of a stack", "stack"),
     ("one noisy image (single-image mode)", "single"),
+    ("one photon-count image (photon split)", "photon"),
 ]
 
 NOISE_CHOICES = [
@@ -70,33 +80,8 @@ BUTTON_TEXT = {
     "two": "Use as pair",
     "stack": "Make frame pairs",
     "single": "Use for single-image training",
+    "photon": "Split into a pair",
 }
-
-
-def _central_plane(data, max_side: int = 1024) -> np.ndarray:
-    """The central 2D plane of ``data`` (cropped to ``max_side``), as a small numpy array."""
-    index = tuple(s // 2 for s in data.shape[:-2])
-    ys, xs = data.shape[-2:]
-    cy, cx = max(0, (ys - max_side) // 2), max(0, (xs - max_side) // 2)
-    return np.asarray(data[index + (slice(cy, cy + max_side), slice(cx, cx + max_side))])
-
-
-def noise_estimate(data) -> float | None:
-    """Estimated Gaussian noise sigma of ``data`` (central plane), ``None`` if it cannot be estimated."""
-    from ..core.noise import estimate_noise_sigma
-
-    try:
-        plane = _central_plane(data).astype(np.float64)
-        if not np.isfinite(plane).all():
-            return None
-        value = estimate_noise_sigma(plane)
-    except Exception:
-        return None
-    return value if np.isfinite(value) else None
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3g}"
 
 
 class NoisyPairsWidget(ViewerWidget):
@@ -130,8 +115,11 @@ class NoisyPairsWidget(ViewerWidget):
                                     "sample axis)")
         # one image
         self.single_layer = ComboBox(label="noisy image", choices=self._image_choices)
+        # photon split
+        self.photon_layer, self.photon_auto, self.photon_gain, self.photon_offset = photon_fields(self._image_choices)
         self.estimate = Label(label="noise σ (est.)", value="")
         self.run_button = PushButton(text=BUTTON_TEXT["synthetic"])
+        self.check = PairCheckPanel(self._pair_to_check, report_error=self.report)
         buttons = row(self.run_button)
         from qtpy.QtWidgets import QSizePolicy
 
@@ -139,11 +127,12 @@ class NoisyPairsWidget(ViewerWidget):
         self.extend([
             self.source, self.clean_layer, self.noise, self.sigma, self.peak, self.gain, self.read_sigma,
             self.fraction, self.kind, self.p, self.seed, self.layer_a, self.layer_b, self.stack_layer,
-            self.pair_axis, self.stack_axes, self.single_layer, self.estimate, buttons,
+            self.pair_axis, self.stack_axes, self.single_layer, self.photon_layer, self.photon_auto,
+            self.photon_gain, self.photon_offset, self.estimate, buttons, self.check,
         ])
         self.add_help_link("noisy-pairs", buttons)
         compact(self.source, self.clean_layer, self.noise, self.kind, self.layer_a, self.layer_b, self.stack_layer,
-                self.pair_axis, self.single_layer)
+                self.pair_axis, self.single_layer, self.photon_layer)
         #: the noise parameters' fields, by parameter name
         self.params = {"sigma": self.sigma, "peak": self.peak, "gain": self.gain, "read_sigma": self.read_sigma,
                         "fraction": self.fraction, "kind": self.kind, "p": self.p}
@@ -152,12 +141,16 @@ class NoisyPairsWidget(ViewerWidget):
             "two": [self.layer_a, self.layer_b],
             "stack": [self.stack_layer, self.pair_axis, self.stack_axes],
             "single": [self.single_layer],
+            "photon": [self.photon_layer, self.photon_auto, self.photon_gain, self.photon_offset],
         }
         self.source.changed.connect(self._update_visibility)
         self.noise.changed.connect(self._update_visibility)
         self.clean_layer.changed.connect(self._on_clean_changed)
-        for w in (self.layer_a, self.layer_b, self.single_layer):
+        for w in (self.layer_a, self.layer_b, self.single_layer, self.photon_layer):
             w.changed.connect(self._update_estimate)
+        for w in (self.layer_a, self.layer_b, self.stack_layer, self.pair_axis):
+            w.changed.connect(self.check.clear)
+        self.photon_auto.changed.connect(self._update_visibility)
         self.stack_layer.changed.connect(self._on_stack_changed)
         self.run_button.changed.connect(self.start)
         self.reset_choices()
@@ -217,6 +210,9 @@ class NoisyPairsWidget(ViewerWidget):
         shown = noise_params(self.noise.value) if mode == "synthetic" else ()
         for name, w in self.params.items():
             w.visible = name in shown
+        for w in (self.photon_gain, self.photon_offset):
+            w.visible = mode == "photon" and not self.photon_auto.value
+        self.check.visible = mode in ("two", "stack")
         self.run_button.text = BUTTON_TEXT[mode]
         self._update_estimate()
 
@@ -225,7 +221,7 @@ class NoisyPairsWidget(ViewerWidget):
         layer = self.clean_layer.value
         if layer is not None and not getattr(layer, "rgb", False):
             try:
-                lo, hi = robust_limits(_central_plane(layer.data), low=0.5, high=99.5)
+                lo, hi = robust_limits(central_plane(layer.data), low=0.5, high=99.5)
             except (TypeError, ValueError):
                 lo, hi = 0.0, 1.0
             span = hi - lo
@@ -245,12 +241,13 @@ class NoisyPairsWidget(ViewerWidget):
         layers = {"synthetic": [("clean", self.clean_layer.value)],
                   "two": [("A", self.layer_a.value), ("B", self.layer_b.value)],
                   "stack": [("stack", self.stack_layer.value)],
-                  "single": [("image", self.single_layer.value)]}[mode]
+                  "single": [("image", self.single_layer.value)],
+                  "photon": [("image", self.photon_layer.value)]}[mode]
         parts = []
         for role, layer in layers:
             if layer is None or getattr(layer, "rgb", False) or getattr(layer, "multiscale", False):
                 continue
-            parts.append(f"{role} ≈ {_fmt(noise_estimate(layer.data))}")
+            parts.append(f"{role} ≈ {fmt_sigma(noise_estimate(layer.data))}")
         self.estimate.value = ", ".join(parts)
 
     # ---- actions -----------------------------------------------------------------------------------
@@ -264,7 +261,8 @@ class NoisyPairsWidget(ViewerWidget):
     def start(self, _=None) -> list:
         """Run the chosen source (as the button does); return the layers it added (errors become notifications)."""
         action = {"synthetic": self.make_synthetic_pair, "two": self.use_two_layers,
-                  "stack": self.make_stack_pairs, "single": self.use_single_image}[self.source.value]
+                  "stack": self.make_stack_pairs, "single": self.use_single_image,
+                  "photon": self.make_photon_pair}[self.source.value]
         return self.report(action) or []
 
     def make_synthetic_pair(self) -> list:
@@ -286,7 +284,7 @@ class NoisyPairsWidget(ViewerWidget):
         layer_a, layer_b = self._add_pair(pair, f"A · {src.name} noisy · {desc}", f"B · {src.name} noisy · {desc}",
                                           ("noisy A", "noisy B"), meta, **common)
         sigma = noise_estimate(pair.input)
-        self.estimate.value = f"A ≈ {_fmt(sigma)} (clean ≈ {_fmt(noise_estimate(data))})"
+        self.estimate.value = f"A ≈ {fmt_sigma(sigma)} (clean ≈ {fmt_sigma(noise_estimate(data))})"
         show_info(f"Added '{layer_a.name}' and '{layer_b.name}'. Next: Train Noise2Noise with A as input "
                   f"and B as target ('{src.name}' as clean reports PSNR).")
         return [layer_a, layer_b]
@@ -363,3 +361,38 @@ class NoisyPairsWidget(ViewerWidget):
         show_info(f"'{layer.name}' is ready for single-image training: in Train Noise2Noise choose it as input "
                   "and target 'none — single image'.")
         return []
+
+    def make_photon_pair(self) -> list:
+        """Split the photon-count layer into two layers with independent noise; return them."""
+        from napari.utils.notifications import show_info
+
+        src = self.photon_layer.value
+        given = (None, None) if self.photon_auto.value else (self.photon_gain.value, self.photon_offset.value)
+        pair, gain, offset, how = split_layer(src, gain=given[0], offset=given[1], seed=int(self.seed.value))
+        self.photon_gain.value, self.photon_offset.value = gain, offset
+        meta = dict(axes=pair.axes, source=src.name, photon_split={"gain": gain, "offset": offset})
+        layers = self._add_pair(pair, f"A · {src.name} photons", f"B · {src.name} photons", ("noisy A", "noisy B"),
+                                meta, contrast_limits=robust_limits(pair.input), colormap=src.colormap.name,
+                                **placement(src))
+        show_info(split_note(src.name, layers, gain, offset, how))
+        return layers
+
+    # ---- pair check ----------------------------------------------------------------------------
+    def _pair_to_check(self):
+        """``(a, b, axes)`` of the chosen pair, for :class:`PairCheckPanel` (a stack: frames t and t+1)."""
+        from ..core.errors import InputError
+        from ..core.pairs import stack_neighbours
+
+        if self.source.value != "stack":
+            la, lb = self.layer_a.value, self.layer_b.value
+            return image_data(la, "noisy A"), image_data(lb, "noisy B"), axes_for(la, None)
+        axis = self.pair_axis.value
+        if axis is None:
+            raise InputError("Choose a stack with 3 or more dimensions to check its neighbouring frames.")
+        pair = stack_neighbours(image_data(self.stack_layer.value, "stack"), axis=int(axis),
+                                axes=parse_axes(self.stack_axes.value))
+        return pair.input, pair.target, pair.axes
+
+    def teardown(self) -> None:
+        self.check.teardown()
+        super().teardown()

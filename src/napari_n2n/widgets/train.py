@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import Label, ProgressBar, PushButton
 
-from ._base import ViewerWidget, on_choice, row, when_alive
+from ._base import ViewerWidget, collapsible, on_choice, row, when_alive
 from ._device import describe_device_job, warm_up_torch
 from ._layers import (
     Snapshot,
@@ -38,7 +38,6 @@ from ._train_form import (
     LOSS_CHOICES,
     build_settings,
     check_roles,
-    collapsible,
     mode_for,
     training_config,
 )
