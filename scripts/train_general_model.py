@@ -7,8 +7,8 @@
 A run on the CPU that starts from random weights spends its first minute learning what every
 denoiser knows (edges, flat regions, the scale of the noise). Starting from a small network
 that has learnt that already, on other images and noise levels, leaves the run only the
-specifics of the user's data (issue #13: on the camera pair, 29.4 dB after 15 s of fine-tuning
-where a run from scratch had 27.0 dB).
+specifics of the user's data (issue #13: on the camera pair, 29.79 dB after 15 s of fine-tuning
+where a run from random weights had 26.43 dB; benchmarks/time_to_quality.py).
 
 The network is the ``cpu-quick`` preset's (3 levels × 16 channels, 0.5 M parameters), trained
 with Noise2Noise (two noisy copies, never a clean target) on crops of the images bundled with

@@ -46,8 +46,9 @@ def general_applies(config: TrainConfig, *, device_type: str, spatial_ndim: int,
     """Whether a run with ``init="auto"`` starts from the general denoiser: on the CPU, for 2D data of
     one channel, when no network was chosen (the ``cpu-quick`` preset's network, the general model's).
 
-    From scratch, a minute of CPU training reaches 28.4 dB on the camera pair (σ 25); from the
-    general model 29.7 dB (issue #13, ``benchmarks/time_to_quality.py``).
+    A minute of CPU training (one thread) on the camera pair (σ 25) reaches 28.56 dB from random
+    weights and 29.94 dB from the general model, BM3D's 29.91 dB (``benchmarks/time_to_quality.py``,
+    docs/benchmarks.md).
     """
     return (device_type == "cpu" and spatial_ndim == 2 and n_channels == 1 and config.preset in ("auto", "cpu-quick")
             and config.depth is None and config.base_channels is None and general_model_path().is_file())
