@@ -85,11 +85,10 @@ def register(sub) -> None:
     g.add_argument("--init-from", metavar="MODEL", default="auto",
                    help="start from this model (a .n2n file: its architecture and weights) and fine-tune it on the "
                         "new data; 'general': the bundled general 2D denoiser; 'none': random weights; 'auto' "
-                        "(default): the general denoiser on the CPU for 2D one-channel data when no network is "
-                        "chosen (--preset, --depth, --base-channels), else random weights")
+                        "(the default): the general denoiser on the CPU for 2D one-channel data when no other network is "
+                        "chosen (a --preset other than cpu-quick, --depth, --base-channels), else random weights")
     g.add_argument("--init-normalization", default=DEFAULT_INIT_NORMALIZATION, choices=list(INIT_NORMALIZATIONS),
-                   help=f"with --init-from: fit the normalisation to the new data, or keep the model's "
-                        f"(default {DEFAULT_INIT_NORMALIZATION})")
+                   help="with --init-from: fit the normalisation to the new data, or keep the model's")
     g.add_argument("--checkpoint-every", type=positive_int, metavar="STEPS",
                    help="write the resumable state every this many steps (and when the run ends or is stopped)")
     g.add_argument("--checkpoint-minutes", type=positive_float, metavar="MIN",
