@@ -132,6 +132,9 @@ def run(args) -> int:
     if (args.resume or args.chunks or cluster) and not all(_is_zarr(out) for _, out in jobs):
         raise InputError("--resume, --chunks, --workers and --scheduler write OME-Zarr chunk by chunk: give an output "
                          "ending in .ome.zarr (or --output-format ome.zarr).")
+    if (args.pair_with or args.tta > 1 or args.residual or args.disagreement) and any(_is_zarr(o) for _, o in jobs):
+        raise InputError("--pair-with, --tta, --residual and --disagreement work in memory; give a .tif, .nii.gz "
+                         "or .npy output.")
     if len(jobs) == 1 and args.skip_existing and jobs[0][1].exists():
         print(f"{jobs[0][1]} exists: skipped (--skip-existing)")
         return 0
@@ -200,9 +203,6 @@ def _predict_one(args, source, output, client, threads, bar, index: int, count: 
     if zarr_out:
         from ..ondisk import predict_to_zarr_iter
 
-        if other is not None or maps or args.tta > 1:
-            raise InputError("--pair-with, --tta, --residual and --disagreement work in memory; give a .tif, .nii.gz "
-                             "or .npy output.")
         if not isinstance(den, Denoiser):
             raise InputError("An OME-Zarr output is written chunk by chunk by a napari-n2n model (.n2n); a Zoo package "
                              "predicts in memory: give a .tif, .nii.gz or .npy output.")

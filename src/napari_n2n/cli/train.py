@@ -111,13 +111,13 @@ def _checkpointing(args, out: Path):
         resume = str(path) if path.exists() else None
     if not (args.checkpoint_every or args.checkpoint_minutes or args.checkpoint):
         return None, resume
-    if not path.parent.exists():
-        raise InputError(f"Cannot write the checkpoint {path}: folder {path.parent} does not exist.")
     if path.exists() and (resume is None or Path(resume).resolve() != path.resolve()):
         raise InputError(f"{path} exists (the state of an earlier run) and would be overwritten. Continue that run "
                          f"with --resume {path} (or --resume auto), delete the file, or choose another --checkpoint.")
     every_s = args.checkpoint_minutes * 60 if args.checkpoint_minutes else None
-    return Checkpointing(path, every_steps=args.checkpoint_every, every_s=every_s), resume
+    checkpointing = Checkpointing(path, every_steps=args.checkpoint_every, every_s=every_s)
+    checkpointing.check()  # its folder, before the images are read (the Trainer's own check, made earlier)
+    return checkpointing, resume
 
 
 def run(args) -> int:
@@ -152,11 +152,11 @@ def run(args) -> int:
         if ranks.is_main:
             model.require_space(estimated_size(trainer.unet, trainer.groups, trainer.config.steps))
         with StopOnSignals(trainer) as stop:
-            den, fin = run_training(trainer, quiet=args.quiet or not ranks.is_main)
+            den, _ = run_training(trainer, quiet=args.quiet or not ranks.is_main)
     code = 0 if stop.signum is None else 128 + stop.signum
     if not ranks.is_main:  # rank 0 reports and saves
         return code
-    steps = fin.steps_done if fin else trainer.history.get("steps_done") or (trainer.history["step"] or [0])[-1]
+    steps = trainer.history["steps_done"]  # the true count, also when the run was stopped before its end
     if stop.signum is not None and not steps:
         print(f"napari-n2n: interrupted by {stop.name} before the first step: nothing saved", file=sys.stderr)
         return code
