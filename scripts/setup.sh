@@ -17,6 +17,9 @@ fi
 
 PYTHON="${PYTHON:-python3}"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# A current pip first: the pip bundled with Python 3.11 (23.2) backtracks through every napari and
+# dask.distributed release and gives up with a misleading ResolutionImpossible on today's index.
+.venv/bin/python -m pip install -q --upgrade pip
 # The CPU build of PyTorch first, so that resolving the project does not pull a multi-GB CUDA
 # build. On a GPU machine, install the CUDA build of your choice here instead.
 .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
