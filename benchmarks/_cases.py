@@ -4,7 +4,7 @@ Every benchmark script imports what it shares from here (and ``_common`` for out
 from another script. Images are 256×256 centre crops of grayscale images that ship with
 scikit-image (no download; ``cell`` is bright-field microscopy, ``phantom`` the Shepp–Logan
 CT phantom) and a synthetic 3D volume of blurred cell-like blobs, all on the 0–255 scale. The volume is its own (dense cells on 0–255, 32×96×96), not the plugin's sparse
-nuclei sample (:func:`napari_n2n.core.samples.volume_3d`): every quality figure since 9419ff8
+nuclei sample (:func:`napari_n2n.core.data.samples.volume_3d`): every quality figure since 9419ff8
 was measured on it.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from napari_n2n.core.presets import preset
+from napari_n2n.core.training.presets import preset
 
 # ---- learned-method configuration (chosen by benchmarks/config_search.py) -----------------------
 # At a 20 CPU-second budget the small networks win (see the config-search section of

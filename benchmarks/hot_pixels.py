@@ -47,7 +47,7 @@ def old_fit(views, *, max_values=4_000_000, seed=0):
     """The normalisation before this change: percentiles of all values (outliers included)."""
     import numpy as np
 
-    from napari_n2n.core.normalization import PERCENTILES, Normalization
+    from napari_n2n.core.data.normalization import PERCENTILES, Normalization
 
     values = np.concatenate([v.read(n).ravel() for v in views for n in range(v.n_samples)])
     lo, median, hi = np.percentile(values, (PERCENTILES[0], 50, PERCENTILES[1]))
@@ -59,9 +59,9 @@ def run(steps: int) -> list[list]:
 
     from _cases import CONFIG_2D
     from napari_n2n import TrainConfig, psnr
-    from napari_n2n.core import train as train_module
+    from napari_n2n.core.training import train as train_module
     from napari_n2n.core.axes import AxisView
-    from napari_n2n.core.normalization import Normalization
+    from napari_n2n.core.data.normalization import Normalization
 
     fitted = Normalization.__dict__["fit"]  # the classmethod itself, to put back
     rows = []

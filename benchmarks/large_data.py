@@ -7,7 +7,7 @@
 
 The input is generated lazily: a dask array whose 1024² blocks are computed on demand from
 their position (a smooth pattern plus Gaussian noise), so it costs no disk and no memory; it
-is denoised by :func:`napari_n2n.ondisk.predict_to_zarr` into an OME-Zarr store on disk (chunks
+is denoised by :func:`napari_n2n.ondisk.output.predict_to_zarr` into an OME-Zarr store on disk (chunks
 1×1024×1024, units of work 1×2048×2048, halo 48, tiles 1104 so a unit is 2×2 tiles) with a
 tiny 2D U-Net (depth 1, 4 channels: speed depends on the network, memory does not), once in
 one process and once on a local dask cluster of 2 worker processes of one thread each.
@@ -81,10 +81,10 @@ def child(spec: dict) -> dict:
     import numpy as np
     import psutil
 
-    from napari_n2n.core.denoiser import Denoiser
+    from napari_n2n.core.inference.denoiser import Denoiser
     from napari_n2n.core.events import ChunkProgress
     from napari_n2n.io import ImageData
-    from napari_n2n.ondisk import predict_to_zarr_iter
+    from napari_n2n.ondisk.output import predict_to_zarr_iter
 
     me = psutil.Process()
     data = generated_input(spec["depth"])

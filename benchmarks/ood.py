@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The out-of-distribution warning (``napari_n2n.core.ood``): which images it flags, and what a model does to them.
+"""The out-of-distribution warning (``napari_n2n.core.inference.ood``): which images it flags, and what a model does to them.
 
     python benchmarks/ood.py                 # ~2 min on 1 thread
     python benchmarks/ood.py --steps 100     # quicker, less trained models
@@ -24,13 +24,13 @@ import _common as C
 
 def _stats(image, axes):
     from napari_n2n.core.axes import AxisView
-    from napari_n2n.core.ood import measure
+    from napari_n2n.core.inference.ood import measure
 
     return measure(AxisView(image, axes, 3 if "Z" in axes else 2))
 
 
 def _score(train, image) -> tuple[float, float]:
-    from napari_n2n.core.ood import MAX_RATIO, MAX_SHIFT
+    from napari_n2n.core.inference.ood import MAX_RATIO, MAX_SHIFT
 
     shift = abs(image.median[0] - train.median[0]) / train.spread[0]
     ratio = image.spread[0] / train.spread[0]
@@ -40,9 +40,9 @@ def _score(train, image) -> tuple[float, float]:
 def part1() -> list[list]:
     import numpy as np
 
-    from napari_n2n.core import samples
-    from napari_n2n.core.noise import Gaussian, synthesize_pair
-    from napari_n2n.core.ood import compare
+    from napari_n2n.core.data import samples
+    from napari_n2n.core.data.noise import Gaussian, synthesize_pair
+    from napari_n2n.core.inference.ood import compare
 
     cam, vol, dig = samples.pair_2d(), samples.volume_3d(), samples.digits()
     cam50 = synthesize_pair(cam.clean, Gaussian(sigma=50.0), seed=3)[0]
@@ -80,8 +80,8 @@ def part2(steps: int) -> list[list]:
 
     from _cases import train_config
     from napari_n2n import psnr, train
-    from napari_n2n.core import samples
-    from napari_n2n.core.ood import check_image
+    from napari_n2n.core.data import samples
+    from napari_n2n.core.inference.ood import check_image
 
     cam, dig, vol = samples.pair_2d(), samples.digits(), samples.volume_3d()
     mid = slice(vol.a.shape[0] // 2 - 4, vol.a.shape[0] // 2 + 4)
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     rows1 = part1()
     rows2 = part2(args.steps)
-    from napari_n2n.core.ood import MAX_RATIO, MAX_SHIFT
+    from napari_n2n.core.inference.ood import MAX_RATIO, MAX_SHIFT
 
     text = C.header("Out-of-distribution warning: which images are flagged", threads=args.threads,
                     extra=[f"Score = the larger of |Δmedian| / ({MAX_SHIFT:g} training spreads) and the spread ratio / "

@@ -5,7 +5,7 @@
 
 1. Patch sampling: batches per second of ``PatchSampler.sample_batch`` drawing from the
    sampler's one generator (as before) and from a generator made for every step from
-   ``(seed, rank, step)`` (what a resumable run does, :class:`~napari_n2n.core.batches.StepRandomness`).
+   ``(seed, rank, step)`` (what a resumable run does, :class:`~napari_n2n.core.training.batches.StepRandomness`).
 2. ``napari-n2n train`` on the same pair with the code of ``--before`` (a git revision, extracted
    to a temporary folder) and with this checkout, alternately, ``--repeats`` times each: steps per
    second of training (the time the command reports) and CPU seconds per step (the whole
@@ -36,9 +36,9 @@ TRAIN = ["--steps", "300", "--patch", "48", "--batch", "8", "--depth", "3", "--b
 
 def sampling(batches: int, repeats: int) -> tuple[float, float]:
     """Batches per second (best of ``repeats``): one generator, then one generator per step."""
-    from napari_n2n.core.batches import StepRandomness
-    from napari_n2n.core.samples import pair_2d
-    from napari_n2n.core.sampling import PatchSampler
+    from napari_n2n.core.training.batches import StepRandomness
+    from napari_n2n.core.data.samples import pair_2d
+    from napari_n2n.core.training.sampling import PatchSampler
 
     s = pair_2d()
     sampler = PatchSampler.from_arrays(s.a, s.b, patch=48, augment=True, symmetric=True, seed=0)
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
     C.pin_threads(args.threads)
     import tifffile
 
-    from napari_n2n.core.samples import pair_2d
+    from napari_n2n.core.data.samples import pair_2d
 
     t0 = time.perf_counter()
     one, per_step = sampling(args.batches, args.repeats)

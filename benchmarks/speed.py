@@ -190,7 +190,7 @@ def main(argv=None) -> int:
     # -- 1. side by side ---------------------------------------------------------------------
     side = {}
     t = time.perf_counter()
-    imp = subprocess.run([sys.executable, "-c", "import time; t=time.perf_counter(); import napari_n2n.core.train; "
+    imp = subprocess.run([sys.executable, "-c", "import time; t=time.perf_counter(); import napari_n2n.core.training.train; "
                           "print(time.perf_counter()-t)"], capture_output=True, text=True,
                          env=dict(os.environ, OMP_NUM_THREADS=str(args.threads)))
     ours_import = float(imp.stdout.strip() or "nan")

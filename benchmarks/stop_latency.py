@@ -8,7 +8,7 @@ The standard 2D network trains on a 512×512 noisy pair with 128² patches in ba
 step takes seconds on a CPU). A stop is requested at several moments into the run, from
 another thread, as the widgets' Stop button does; the latency is the time until the run has
 ended and its model is kept. "Between steps" emulates the training loop before this change
-(:func:`napari_n2n.core.interrupt.stop_inside_steps` disabled). Throughput compares the two on a
+(:func:`napari_n2n.core.training.interrupt.stop_inside_steps` disabled). Throughput compares the two on a
 few configurations.
 Prints a table and writes the ``stop-latency`` section of ``docs/benchmarks.md``.
 """
@@ -25,7 +25,7 @@ import _common as C
 
 def pair():
     from napari_n2n import Gaussian, synthesize_pair
-    from napari_n2n.core.samples import pair_2d
+    from napari_n2n.core.data.samples import pair_2d
 
     clean = pair_2d(sigma=25.0, seed=0).clean
     return synthesize_pair(clean, Gaussian(sigma=25.0), seed=0)
@@ -33,7 +33,7 @@ def pair():
 
 def latency(a, b, config, delay: float) -> tuple[float, int]:
     """Seconds from ``request_stop`` to the end of the run, ``delay`` seconds after it started; steps done."""
-    from napari_n2n.core.train import Trainer
+    from napari_n2n.core.training.train import Trainer
 
     trainer = Trainer(a, b, axes="YX", config=config)
     started = threading.Event()
@@ -58,7 +58,7 @@ def latency(a, b, config, delay: float) -> tuple[float, int]:
 
 def throughput(a, b, config, steps: int) -> float:
     """Patches per second over ``steps`` steps after one warm-up step."""
-    from napari_n2n.core.train import Trainer
+    from napari_n2n.core.training.train import Trainer
 
     trainer = Trainer(a, b, axes="YX", config=config.replace(steps=steps + 1, val_fraction=0.0))
     t0 = None
@@ -72,7 +72,7 @@ def run(delays: list[float], steps: int, threads: int, repeats: int) -> tuple[li
     import contextlib
 
     from napari_n2n import TrainConfig
-    from napari_n2n.core import train as train_module
+    from napari_n2n.core.training import train as train_module
 
     a, b = pair()
     inside = train_module.stop_inside_steps

@@ -36,8 +36,8 @@ import json, sys, time
 import torch
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.events import Progress
-from napari_n2n.core.samples import pair_2d
-from napari_n2n.core.train import Trainer
+from napari_n2n.core.data.samples import pair_2d
+from napari_n2n.core.training.train import Trainer
 threads, seconds, warmup = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
 s = pair_2d()
 cfg = TrainConfig(preset="cpu-quick", steps=1_000_000, time_budget_s=warmup + seconds, device="cpu", threads=threads,

@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     presets = args.presets or (["gpu", "standard"] if args.device.startswith("cuda") else
                                ["cpu-quick", "cpu-tiny", "standard"])
     from napari_n2n import TrainConfig
-    from napari_n2n.core.finetune import general_applies
+    from napari_n2n.core.training.start import general_applies
 
     t_all = time.perf_counter()
     results = []

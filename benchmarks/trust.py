@@ -23,7 +23,7 @@ network, no validation band):
 3. **Estimated vs true PSNR** of the held-out N2N (trained on the top half of the crop) on a
    fresh noisy pair of the image around it (a 512×512 crop, or the whole image where smaller,
    less the pixels it trained on: 126,000–230,000 pixels, so that the sampling error of the
-   estimate is small): estimated from the noisy target alone (``napari_n2n.core.estimate``:
+   estimate is small): estimated from the noisy target alone (``napari_n2n.core.inference.estimate``:
    error against B minus the noise variance from ``(A − B)²/2``, both directions A→B and
    B→A, with its standard error), against the true PSNR of the same two predictions (mean
    squared error of f(A) and f(B) against the clean image). Data range 255 for both.
@@ -83,7 +83,7 @@ def photon_scale(case: Case) -> float | None:
 
 
 def target_config(ndim: int, mode: str, loss: str, steps: int, seed: int):
-    from napari_n2n.core.presets import preset
+    from napari_n2n.core.training.presets import preset
 
     if ndim == 2:
         return preset(TARGET_PRESET_2D).config(mode=mode, loss=loss, steps=steps, device="cpu", seed=seed)
@@ -117,8 +117,8 @@ def quick_case(case: Case, costs: dict, budget: float, seed: int) -> dict:
     """The four quick-mode measurements of one case (see the module's docstring)."""
     import numpy as np
 
-    from napari_n2n.core.photon import photon_split
-    from napari_n2n.core.tta import predict_tta
+    from napari_n2n.core.data.photon import photon_split
+    from napari_n2n.core.inference.tta import predict_tta
 
     shape = "x".join(map(str, case.a.shape))
     steps = max(20, round(budget / costs[f"pair {shape}"]))
@@ -178,7 +178,7 @@ def estimate_vs_true(case: Case, den, seed: int, size: int = 512) -> dict:
     import numpy as np
 
     from napari_n2n import synthesize_pair
-    from napari_n2n.core.estimate import NoisyTargetMSE
+    from napari_n2n.core.inference.estimate import NoisyTargetMSE
 
     clean = load_image(case.image, size)
     full_h, full_w = load_image(case.image, 10**6).shape
@@ -200,8 +200,8 @@ def estimate_vs_true(case: Case, den, seed: int, size: int = 512) -> dict:
 
 def target_case(case: Case, costs: dict, budget: float, seed: int) -> dict:
     """The CPU preset for ``budget`` CPU seconds: the default pair output and its estimate against BM3D."""
-    from napari_n2n.core.photon import photon_split
-    from napari_n2n.core.tta import denoise_pair
+    from napari_n2n.core.data.photon import photon_split
+    from napari_n2n.core.inference.tta import denoise_pair
 
     shape = "x".join(map(str, case.a.shape))
     steps = max(20, round(budget / costs[f"pair {shape}"]))

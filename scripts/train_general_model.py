@@ -83,7 +83,7 @@ def main(argv=None) -> int:
 
     from napari_n2n import TrainConfig
     from napari_n2n.console import run_training
-    from napari_n2n.core.train import Trainer
+    from napari_n2n.core.training.train import Trainer
 
     clean = crops(args.seed, args.per_image)
     a, b = noisy_pairs(clean, args.seed)

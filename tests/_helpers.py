@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from napari_n2n.core.presets import preset
+from napari_n2n.core.training.presets import preset
 
 #: TrainConfig options for tests that only need training to run, not to converge: the
 #: ``cpu-tiny`` network, 3 steps of batches of 4

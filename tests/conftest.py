@@ -17,7 +17,7 @@ def camera_crop():
 @pytest.fixture(scope="session")
 def gaussian_pair(camera_crop):
     """(clean, A, B): the camera crop and two independent Gaussian (sigma 25) copies."""
-    from napari_n2n.core.noise import Gaussian, synthesize_pair
+    from napari_n2n.core.data.noise import Gaussian, synthesize_pair
 
     a, b = synthesize_pair(camera_crop, Gaussian(sigma=25.0), seed=0)
     return camera_crop, a, b
@@ -27,7 +27,7 @@ def gaussian_pair(camera_crop):
 def n2n_result(gaussian_pair):
     """A Noise2Noise model trained on the Gaussian pair, with its prediction of A."""
     from napari_n2n.core.config import TrainConfig
-    from napari_n2n.core.train import Trainer
+    from napari_n2n.core.training.train import Trainer
 
     clean, a, b = gaussian_pair
     trainer = Trainer(a, b, axes="YX", config=TrainConfig(mode="n2n", **TRAIN_QUALITY), clean=clean)

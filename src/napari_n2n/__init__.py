@@ -22,20 +22,20 @@ except PackageNotFoundError:  # run from a source tree that is not installed (e.
 
 _EXPORTS = {
     # noise and pairs
-    "NoiseModel": "core.noise", "Gaussian": "core.noise", "Poisson": "core.noise",
-    "PoissonGaussian": "core.noise", "Impulse": "core.noise", "Bernoulli": "core.noise",
-    "make_noise": "core.noise", "synthesize_pair": "core.noise", "estimate_noise_sigma": "core.noise",
-    "Pair": "core.pairs", "synthetic_pair": "core.pairs", "two_images": "core.pairs",
-    "stack_neighbours": "core.pairs", "single_image": "core.pairs",
-    "check_pair": "core.paircheck", "photon_split": "core.photon", "estimate_photon_scale": "core.photon",
+    "NoiseModel": "core.data.noise", "Gaussian": "core.data.noise", "Poisson": "core.data.noise",
+    "PoissonGaussian": "core.data.noise", "Impulse": "core.data.noise", "Bernoulli": "core.data.noise",
+    "make_noise": "core.data.noise", "synthesize_pair": "core.data.noise", "estimate_noise_sigma": "core.data.noise",
+    "Pair": "core.data.pairs", "synthetic_pair": "core.data.pairs", "two_images": "core.data.pairs",
+    "stack_neighbours": "core.data.pairs", "single_image": "core.data.pairs",
+    "check_pair": "core.data.paircheck", "photon_split": "core.data.photon", "estimate_photon_scale": "core.data.photon",
     # training and prediction
-    "TrainConfig": "core.config", "Trainer": "core.train", "train": "core.train", "Checkpointing": "core.resume",
-    "Denoiser": "core.denoiser", "select_device": "core.device",
-    "psnr": "core.metrics", "ssim": "core.metrics", "estimate_psnr": "core.estimate",
-    "predict_tta": "core.tta", "denoise_pair": "core.tta",
+    "TrainConfig": "core.config", "Trainer": "core.training.train", "train": "core.training.train", "Checkpointing": "core.training.resume",
+    "Denoiser": "core.inference.denoiser", "select_device": "core.device",
+    "psnr": "core.metrics", "ssim": "core.metrics", "estimate_psnr": "core.inference.estimate",
+    "predict_tta": "core.inference.tta", "denoise_pair": "core.inference.tta",
     "N2NError": "core.errors", "InputError": "core.errors", "ModelFileError": "core.errors",
     "TrainingError": "core.errors", "DenoisingError": "core.errors", "DeviceError": "core.errors",
-    "preset": "core.presets", "PRESETS": "core.presets",
+    "preset": "core.training.presets", "PRESETS": "core.training.presets",
 }
 
 __all__ = ["__version__", "load_model", *_EXPORTS]
@@ -62,6 +62,6 @@ def load_model(path, *, allow_code: bool = False, device: str | None = None):
         from .bmz.load import load_bmz
 
         return load_bmz(path, allow_code=allow_code, device=device)
-    from .core.denoiser import Denoiser
+    from .core.inference.denoiser import Denoiser
 
     return Denoiser.load(path)

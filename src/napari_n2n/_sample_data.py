@@ -7,7 +7,7 @@ the Train and Denoise widgets fill themselves in and report the PSNR against the
 
 from __future__ import annotations
 
-from .core import samples
+from .core.data import samples
 
 
 def _layer_data(sample: samples.Sample) -> list[tuple]:

@@ -40,7 +40,7 @@ def offline(tmp_path_factory):
 
 def _train(a, b, axes, **overrides):
     from napari_n2n.core.config import TrainConfig
-    from napari_n2n.core.train import Trainer
+    from napari_n2n.core.training.train import Trainer
 
     trainer = Trainer(a, b, axes=axes, config=TrainConfig(**{**TINY_BMZ, **overrides}))
     for _ in trainer.run():
@@ -58,7 +58,7 @@ def den2d(gaussian_pair):
 def volume_pair():
     from skimage.filters import gaussian as blur
 
-    from napari_n2n.core.noise import Poisson, synthesize_pair
+    from napari_n2n.core.data.noise import Poisson, synthesize_pair
 
     clean = (blur(np.random.default_rng(0).random((24, 64, 64)), 2) * 400).astype(np.float32)
     a, b = synthesize_pair(clean, Poisson(peak=30), seed=1)

@@ -76,7 +76,7 @@ def test_a_list_of_files_to_ome_zarr_and_nifti(raw, capsys):
 def test_resume_an_interrupted_ome_zarr_run_from_the_command_line(raw, capsys):
     pytest.importorskip("zarr")
     from napari_n2n.core.progress import drain
-    from napari_n2n.ondisk import partial_path, predict_to_zarr_iter
+    from napari_n2n.ondisk.output import partial_path, predict_to_zarr_iter
 
     out = raw / "den" / "c.ome.zarr"
     argv = ["predict", "--model", str(raw / "m.n2n"), "--input", str(raw / "raw" / "cell2.tif"), "--output", str(out),

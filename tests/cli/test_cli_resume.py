@@ -90,15 +90,15 @@ def test_other_stop_signals_behave_like_sigterm(pair, sig):
     assert done.returncode == 128 + sig, done.stderr
     assert f"interrupted by {signal.Signals(sig).name} after step" in done.stderr
     assert "Traceback" not in done.stderr
-    from napari_n2n.core.denoiser import Denoiser
-    from napari_n2n.core.resume import load_state
+    from napari_n2n.core.inference.denoiser import Denoiser
+    from napari_n2n.core.training.resume import load_state
 
     assert Denoiser.load(d / "m.n2n").history["steps_done"] == load_state(d / "m.ckpt").state.steps_done >= 5
 
 
 def test_a_signal_before_the_first_step_saves_nothing(pair, capsys, monkeypatch):
     """A real signal, sent by the process to itself just before the first batch is drawn."""
-    from napari_n2n.core import train as train_module
+    from napari_n2n.core.training import train as train_module
 
     real = train_module.batch_source
 
@@ -136,7 +136,7 @@ def test_init_from_fine_tunes_and_refuses_mismatched_models(pair, capsys):
     assert main(_train_args(d, "old.n2n", *TINY_ARGS)) == 0
     assert main(_train_args(d, "new.n2n", "--steps", "4", "--patch", "32", "--batch", "4", "--quiet",
                             "--init-from", str(d / "old.n2n"), "--init-normalization", "keep")) == 0
-    from napari_n2n.core.denoiser import Denoiser
+    from napari_n2n.core.inference.denoiser import Denoiser
 
     old, new = Denoiser.load(d / "old.n2n"), Denoiser.load(d / "new.n2n")
     assert new.unet == old.unet and new.norm == old.norm
@@ -174,8 +174,8 @@ def test_torchrun_trains_with_two_processes(pair):
                           env=_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("saved ") == 1  # rank 0 alone reports and writes
-    from napari_n2n.core.denoiser import Denoiser
-    from napari_n2n.core.resume import load_state
+    from napari_n2n.core.inference.denoiser import Denoiser
+    from napari_n2n.core.training.resume import load_state
 
     assert Denoiser.load(d / "m.n2n").info["processes"] == 2
     assert load_state(d / "m.ckpt").state.world_size == 2

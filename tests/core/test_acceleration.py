@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from napari_n2n.core.acceleration import CompiledOrPlain, fit_batch, maybe_compile
+from napari_n2n.core.training.acceleration import CompiledOrPlain, fit_batch, maybe_compile
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.model import UNet, UNetConfig
-from napari_n2n.core.presets import preset
-from napari_n2n.core.train import Trainer
+from napari_n2n.core.training.presets import preset
+from napari_n2n.core.training.train import Trainer
 
 
 def test_batch_halves_until_a_step_fits():
@@ -66,8 +66,8 @@ def test_blending_on_the_device_equals_blending_on_the_host(axes, shape, tile):
     """The GPU's path (tiles blended in a tensor on the device) run on the CPU gives the numpy path's result."""
     import numpy as np
 
-    from napari_n2n.core.denoiser import Denoiser
-    from napari_n2n.core.normalization import Normalization
+    from napari_n2n.core.inference.denoiser import Denoiser
+    from napari_n2n.core.data.normalization import Normalization
 
     n_channels = shape[0] if axes.startswith("C") else 1
     torch.manual_seed(0)

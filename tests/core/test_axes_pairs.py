@@ -3,8 +3,8 @@ import pytest
 
 from napari_n2n.core.axes import AxisView, default_axes, validate_axes
 from napari_n2n.core.errors import InputError
-from napari_n2n.core.noise import Gaussian
-from napari_n2n.core.pairs import single_image, stack_neighbours, synthetic_pair, two_images
+from napari_n2n.core.data.noise import Gaussian
+from napari_n2n.core.data.pairs import single_image, stack_neighbours, synthetic_pair, two_images
 
 
 @pytest.mark.parametrize("axes,shape,nd,n,c", [

@@ -7,11 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from napari_n2n.core.chunked import Ledger, UnitGrid, model_digest, plan_units, predict_units_iter
+from napari_n2n.core.inference.chunked import Ledger, UnitGrid, model_digest, plan_units, predict_units_iter
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.errors import InputError, OutputError
 from napari_n2n.core.progress import drain
-from napari_n2n.core.train import Trainer
+from napari_n2n.core.training.train import Trainer
 
 from .._helpers import TRAIN_TINY
 

@@ -11,7 +11,7 @@ import torch
 
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.metrics import psnr
-from napari_n2n.core.train import Trainer
+from napari_n2n.core.training.train import Trainer
 
 from .._helpers import TRAIN_QUALITY
 

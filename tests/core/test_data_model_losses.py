@@ -4,10 +4,10 @@ import torch
 
 from napari_n2n.core.axes import AxisView
 from napari_n2n.core.errors import InputError
-from napari_n2n.core.losses import apply_subsample, neighbor2neighbor_loss, pixel_loss, subsample_indices
+from napari_n2n.core.training.losses import apply_subsample, neighbor2neighbor_loss, pixel_loss, subsample_indices
 from napari_n2n.core.model import UNet, UNetConfig, count_parameters
-from napari_n2n.core.normalization import Normalization
-from napari_n2n.core.sampling import PatchSampler, augment
+from napari_n2n.core.data.normalization import Normalization
+from napari_n2n.core.training.sampling import PatchSampler, augment
 
 
 def test_normalization_is_robust_and_invertible():

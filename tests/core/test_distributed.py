@@ -53,9 +53,9 @@ def _worker(rank: int, tmp: str) -> None:
     torch.set_num_threads(1)
     import torch.distributed as dist
 
-    from napari_n2n.core import train as train_module
-    from napari_n2n.core.resume import Checkpointing
-    from napari_n2n.core.train import Trainer
+    from napari_n2n.core.training import train as train_module
+    from napari_n2n.core.training.resume import Checkpointing
+    from napari_n2n.core.training.train import Trainer
 
     dist.init_process_group("gloo", init_method=f"file://{tmp}/rendezvous", rank=rank, world_size=2)
     _, a, b = _data()
@@ -134,9 +134,9 @@ def test_ranks_draw_different_patches(ddp_reports):
 
 def test_one_ddp_step_equals_one_step_on_the_concatenated_batch(ddp_reports, monkeypatch):
     """Batch b on each of 2 ranks == batch 2b in one process (same start, same Adam step)."""
-    from napari_n2n.core import train as train_module
+    from napari_n2n.core.training import train as train_module
     from napari_n2n.core.events import Progress
-    from napari_n2n.core.train import Trainer
+    from napari_n2n.core.training.train import Trainer
 
     _, tensors = ddp_reports
     joined = tuple(torch.cat([tensors[0]["batch"][i], tensors[1]["batch"][i]]) for i in range(2))

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from napari_n2n.core.errors import InputError
-from napari_n2n.core.estimate import NoisyTargetMSE, clean_mse, data_range_of, estimate_psnr
+from napari_n2n.core.inference.estimate import NoisyTargetMSE, clean_mse, data_range_of, estimate_psnr
 from napari_n2n.core.metrics import psnr
-from napari_n2n.core.noise import Gaussian, Poisson, PoissonGaussian, synthesize_pair
+from napari_n2n.core.data.noise import Gaussian, Poisson, PoissonGaussian, synthesize_pair
 
 NOISES = {"gaussian 25": Gaussian(sigma=25), "poisson 30": Poisson(peak=30), "poisson 5": Poisson(peak=5),
           "poisson-gaussian": PoissonGaussian(gain=4, read_sigma=10)}
@@ -60,7 +60,7 @@ def test_data_range_ignores_a_few_extreme_pixels(camera_crop):
 
 
 def test_the_range_of_a_noisy_pair_is_close_to_the_clean_range(gaussian_pair):
-    from napari_n2n.core.estimate import pair_data_range
+    from napari_n2n.core.inference.estimate import pair_data_range
 
     clean, a, b = gaussian_pair
     assert data_range_of(a) > 1.2 * data_range_of(clean)  # the noisy image's own range is far too wide
@@ -74,7 +74,7 @@ def test_estimated_psnr_tracks_the_true_psnr_after_training(name):
     from skimage import data
 
     from napari_n2n.core.config import TrainConfig
-    from napari_n2n.core.train import train
+    from napari_n2n.core.training.train import train
 
     clean = data.camera().astype(np.float32)
     a, b = synthesize_pair(clean, NOISES[name], seed=0)
@@ -95,7 +95,7 @@ def test_estimated_psnr_tracks_the_true_psnr_after_training(name):
 
 def test_training_reports_the_estimate_live_and_keeps_it(n2n_result, tmp_path):
     """Each validation of a Noise2Noise run carries the estimated PSNR; it tracks the true one."""
-    from napari_n2n.core.denoiser import Denoiser
+    from napari_n2n.core.inference.denoiser import Denoiser
     from napari_n2n.core.events import Validated
     from napari_n2n.core.progress import describe_progress
 
@@ -120,7 +120,7 @@ def test_no_estimate_without_a_noisy_target(gaussian_pair):
     """Noise2Clean and single-image runs have no noisy target to estimate from."""
     from napari_n2n.core.config import TrainConfig
     from napari_n2n.core.events import Validated
-    from napari_n2n.core.train import Trainer
+    from napari_n2n.core.training.train import Trainer
 
     from .._helpers import TRAIN_TINY
 

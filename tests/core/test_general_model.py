@@ -7,9 +7,9 @@ import pytest
 
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.errors import InputError
-from napari_n2n.core.finetune import GENERAL, general_model_path
+from napari_n2n.core.training.start import GENERAL, general_model_path
 from napari_n2n.core.metrics import psnr
-from napari_n2n.core.train import Trainer
+from napari_n2n.core.training.train import Trainer
 
 #: a short CPU run of the cpu-quick preset (the general model's network), no validation band
 SHORT = dict(steps=30, patch_size=32, device="cpu", seed=0, val_fraction=0.0)

@@ -6,12 +6,12 @@ import tifffile
 
 from napari_n2n.core.axes import AxisView
 from napari_n2n.core.config import TrainConfig
-from napari_n2n.core.denoiser import Denoiser
+from napari_n2n.core.inference.denoiser import Denoiser
 from napari_n2n.core.errors import InputError
 from napari_n2n.core.model import UNet, UNetConfig
-from napari_n2n.core.normalization import Normalization
-from napari_n2n.core.sampling import PatchSampler
-from napari_n2n.core.train import Trainer
+from napari_n2n.core.data.normalization import Normalization
+from napari_n2n.core.training.sampling import PatchSampler
+from napari_n2n.core.training.train import Trainer
 from napari_n2n.io import read_image, write_image
 
 from .._helpers import TRAIN_TINY

@@ -14,10 +14,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from napari_n2n.core.denoiser import Denoiser
+from napari_n2n.core.inference.denoiser import Denoiser
 from napari_n2n.core.errors import DenoisingError, ModelFileError, OutputError
 from napari_n2n.core.model import UNet, UNetConfig
-from napari_n2n.core.normalization import Normalization
+from napari_n2n.core.data.normalization import Normalization
 
 
 @pytest.fixture
@@ -134,7 +134,7 @@ def test_model_files_follow_the_umask(model_path, tmp_path):
 
 def test_two_processes_saving_one_path_keep_one_model_and_say_so(model_path, tmp_path):
     """Two trainings that checked the same (absent) path both finish: one file each, nothing replaced silently."""
-    script = ("import sys; from napari_n2n.core.denoiser import Denoiser; from napari_n2n.core.files import Destination,"
+    script = ("import sys; from napari_n2n.core.inference.denoiser import Denoiser; from napari_n2n.core.files import Destination,"
               " write_with_fallback; d = Destination(sys.argv[2], what='model file'); den = Denoiser.load(sys.argv[1]);"
               " import time; time.sleep(1.0); print(write_with_fallback(d, den.save))")
     procs = [subprocess.Popen([sys.executable, "-c", script, str(model_path), str(tmp_path / "same.n2n")],

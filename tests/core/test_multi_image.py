@@ -8,9 +8,9 @@ import torch
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.errors import InputError
 from napari_n2n.core.events import Checkpointed, Progress
-from napari_n2n.core.multi_image import MultiSampler
-from napari_n2n.core.resume import Checkpointing
-from napari_n2n.core.train import Trainer
+from napari_n2n.core.training.multi_image import MultiSampler
+from napari_n2n.core.training.resume import Checkpointing
+from napari_n2n.core.training.train import Trainer
 
 from .._helpers import TRAIN_TINY
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from napari_n2n.core.errors import InputError
-from napari_n2n.core.noise import (
+from napari_n2n.core.data.noise import (
     NOISE_MODELS,
     Bernoulli,
     Gaussian,

@@ -7,7 +7,7 @@ import pytest
 import tifffile
 
 from napari_n2n.core.axes import AxisView
-from napari_n2n.core.ood import INFO_KEY, IntensityStats, _fmt, check_image, compare, measure, training_stats
+from napari_n2n.core.inference.ood import INFO_KEY, IntensityStats, _fmt, check_image, compare, measure, training_stats
 
 from .._helpers import TRAIN_TINY
 
@@ -18,9 +18,9 @@ def camera_model(tmp_path_factory):
     from skimage import data
 
     from napari_n2n.core.config import TrainConfig
-    from napari_n2n.core.denoiser import Denoiser
-    from napari_n2n.core.noise import Gaussian, synthesize_pair
-    from napari_n2n.core.train import Trainer
+    from napari_n2n.core.inference.denoiser import Denoiser
+    from napari_n2n.core.data.noise import Gaussian, synthesize_pair
+    from napari_n2n.core.training.train import Trainer
 
     clean = data.camera().astype(np.float32)[::4, ::4]
     a, b = synthesize_pair(clean, Gaussian(sigma=25.0), seed=0)
@@ -61,7 +61,7 @@ def test_model_file_keeps_the_training_statistics(camera_model):
 
 
 def test_warning_with_the_figures_for_very_different_data(camera_model):
-    from napari_n2n.core import samples
+    from napari_n2n.core.data import samples
 
     den, _, a, b = camera_model
     assert check_image(den, b) is None  # the other noisy copy: same data
@@ -78,7 +78,7 @@ def test_warning_with_the_figures_for_very_different_data(camera_model):
 
 def test_cli_predict_prints_one_warning_line(camera_model, tmp_path, capsys):
     from napari_n2n.cli import main
-    from napari_n2n.core import samples
+    from napari_n2n.core.data import samples
 
     _, path, _, b = camera_model
     far, near = tmp_path / "digits.tif", tmp_path / "b.tif"

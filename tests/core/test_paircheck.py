@@ -5,8 +5,8 @@ import pytest
 from scipy.ndimage import fourier_shift, gaussian_filter
 
 from napari_n2n.core.errors import InputError
-from napari_n2n.core.noise import Gaussian, Impulse, Poisson, PoissonGaussian, synthesize_pair
-from napari_n2n.core.paircheck import check_pair
+from napari_n2n.core.data.noise import Gaussian, Impulse, Poisson, PoissonGaussian, synthesize_pair
+from napari_n2n.core.data.paircheck import check_pair
 
 
 def _fourier_shifted(image, shift):

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from napari_n2n.core.config import TrainConfig
-from napari_n2n.core.denoiser import Denoiser
+from napari_n2n.core.inference.denoiser import Denoiser
 from napari_n2n.core.errors import InputError, ModelFileError
 from napari_n2n.core.metrics import psnr
-from napari_n2n.core.predict import axis_weights, tile_starts
-from napari_n2n.core.train import Trainer
+from napari_n2n.core.inference.predict import axis_weights, tile_starts
+from napari_n2n.core.training.train import Trainer
 
 from .._helpers import TRAIN_TINY
 
@@ -169,7 +169,7 @@ def test_files_written_now_are_format_2_and_record_their_padding(tmp_path):
 
     from napari_n2n.core.checkpoint import load_checkpoint
     from napari_n2n.core.model import UNet, UNetConfig
-    from napari_n2n.core.normalization import Normalization
+    from napari_n2n.core.data.normalization import Normalization
 
     unet = UNetConfig(depth=2, base_channels=8, padding="zeros")
     path = Denoiser([UNet(unet)], [[0]], Normalization((100.0,), (50.0,)), unet=unet, axes="YX").save(tmp_path / "m.n2n")
@@ -186,7 +186,7 @@ def test_whole_volume_prediction_matches_training_sized_tiles():
     With zero-padded convolutions this run (3D, 16³ patches, seed 2) scored 29.7 dB on the
     whole volume and 32.5 dB in 16³ tiles: the network had learnt the patch border as a cue.
     """
-    from napari_n2n.core.samples import volume_3d
+    from napari_n2n.core.data.samples import volume_3d
 
     s = volume_3d()
     clean, a, b = s.clean[:, :64, :64], s.a[:, :64, :64], s.b[:, :64, :64]

@@ -8,8 +8,8 @@ from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.device import available_cores, cpu_threads
 from napari_n2n.core.errors import InputError
 from napari_n2n.core.events import Started
-from napari_n2n.core.presets import PRESETS, auto_preset, preset, resolve
-from napari_n2n.core.train import Trainer
+from napari_n2n.core.training.presets import PRESETS, auto_preset, preset, resolve
+from napari_n2n.core.training.train import Trainer
 
 
 def test_auto_takes_the_device_preset_and_explicit_options_win():
@@ -35,7 +35,7 @@ def test_every_preset_resolves_to_a_valid_config_in_2d_and_3d():
 
 
 def test_the_run_says_and_records_what_the_preset_chose(gaussian_pair, tmp_path):
-    from napari_n2n.core.denoiser import Denoiser
+    from napari_n2n.core.inference.denoiser import Denoiser
 
     _, a, b = gaussian_pair
     trainer = Trainer(a[:96, :96], b[:96, :96], config=TrainConfig(steps=2, device="cpu"))

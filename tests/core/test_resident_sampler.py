@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from napari_n2n.core.batches import ResidentPatchSampler, can_be_resident
+from napari_n2n.core.training.batches import ResidentPatchSampler, can_be_resident
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.events import Started
 from napari_n2n.core.metrics import psnr
-from napari_n2n.core.sampling import PatchSampler
-from napari_n2n.core.train import Trainer
+from napari_n2n.core.training.sampling import PatchSampler
+from napari_n2n.core.training.train import Trainer
 
 from .._helpers import TRAIN_QUALITY
 

@@ -9,9 +9,9 @@ import torch
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.errors import InputError, ModelFileError
 from napari_n2n.core.events import Checkpointed, Progress
-from napari_n2n.core.noise import Gaussian, synthesize_pair
-from napari_n2n.core.resume import Checkpointing, load_state
-from napari_n2n.core.train import Trainer
+from napari_n2n.core.data.noise import Gaussian, synthesize_pair
+from napari_n2n.core.training.resume import Checkpointing, load_state
+from napari_n2n.core.training.train import Trainer
 
 from .._helpers import TRAIN_TINY
 

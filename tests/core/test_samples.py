@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_n2n.core import samples
+from napari_n2n.core.data import samples
 from napari_n2n.core.metrics import psnr
 
 

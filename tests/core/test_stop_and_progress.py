@@ -9,7 +9,7 @@ import numpy as np
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.events import Finished, Progress, Started
 from napari_n2n.core.progress import describe_progress
-from napari_n2n.core.train import Trainer
+from napari_n2n.core.training.train import Trainer
 
 from .._helpers import TRAIN_TINY
 

@@ -9,8 +9,8 @@ from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.errors import InputError, TrainingError
 from napari_n2n.core.events import Finished, Preview, Progress, Started, Validated
 from napari_n2n.core.metrics import psnr
-from napari_n2n.core.noise import Poisson, synthesize_pair
-from napari_n2n.core.train import Trainer, train
+from napari_n2n.core.data.noise import Poisson, synthesize_pair
+from napari_n2n.core.training.train import Trainer, train
 
 from .._helpers import TRAIN_QUALITY, TRAIN_TINY
 
@@ -193,7 +193,7 @@ def test_runtime_errors_become_training_errors(gaussian_pair, monkeypatch):
     """torch's out-of-memory is a RuntimeError; it must come out as our TrainingError with advice."""
     _, a, b = gaussian_pair
     tr = Trainer(a, b, config=TrainConfig(**{**TRAIN_TINY, "steps": 20}))
-    from napari_n2n.core import objectives
+    from napari_n2n.core.training import objectives
 
     calls = {"n": 0}
     real = objectives.pixel_loss
@@ -212,7 +212,7 @@ def test_runtime_errors_become_training_errors(gaussian_pair, monkeypatch):
 
 @pytest.mark.slow
 def test_train_convenience_and_l1_loss(gaussian_pair):
-    from napari_n2n.core.noise import Impulse
+    from napari_n2n.core.data.noise import Impulse
 
     clean, _, _ = gaussian_pair
     a, b = synthesize_pair(clean, Impulse(0.2), seed=0)

@@ -5,14 +5,14 @@ import pytest
 
 from napari_n2n.core.errors import InputError
 from napari_n2n.core.metrics import psnr
-from napari_n2n.core.tta import DIHEDRAL, denoise_pair, disagreement, predict_tta, residual, transform, untransform
+from napari_n2n.core.inference.tta import DIHEDRAL, denoise_pair, disagreement, predict_tta, residual, transform, untransform
 
 
 @pytest.fixture(scope="module")
 def brief(gaussian_pair):
     """A tiny Noise2Noise model trained briefly (150 steps, ~3 s) on the Gaussian pair."""
     from napari_n2n.core.config import TrainConfig
-    from napari_n2n.core.train import train
+    from napari_n2n.core.training.train import train
 
     cfg = TrainConfig(depth=2, base_channels=8, patch_size=32, batch_size=4, steps=150, val_fraction=0.0,
                       device="cpu", seed=0)
@@ -38,7 +38,7 @@ def test_tta_raises_psnr_of_a_briefly_trained_model(brief, gaussian_pair):
     # small for a tiny network (+0.01 to +0.14 dB over three seeds and 100-300 steps), but always a gain
     assert tta > plain
     # each transform must be undone: averaging the transformed predictions without undoing them ruins it
-    from napari_n2n.core.tta import DIHEDRAL
+    from napari_n2n.core.inference.tta import DIHEDRAL
     wrong = np.mean([brief.predict(transform(a, t, (0, 1))) for t in DIHEDRAL[:4:2]], axis=0)
     assert psnr(clean, wrong, data_range=255) < plain - 3
     # fewer transforms: in between or equal

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from napari_n2n.core.config import TrainConfig
-from napari_n2n.core.train import Trainer
+from napari_n2n.core.training.train import Trainer
 from napari_n2n.io import write_image
 
 from .._helpers import TRAIN_TINY
@@ -29,9 +29,9 @@ def cluster_client():
 
 @pytest.mark.slow
 def test_two_workers_give_the_single_process_result_and_resume(cluster_client, gaussian_pair, tmp_path):
-    from napari_n2n.cluster import load_model
+    from napari_n2n.ondisk.cluster import load_model
     from napari_n2n.core.progress import drain
-    from napari_n2n.ondisk import LEDGER_NAME, partial_path, predict_to_zarr, predict_to_zarr_iter
+    from napari_n2n.ondisk.output import LEDGER_NAME, partial_path, predict_to_zarr, predict_to_zarr_iter
 
     _, a, b = gaussian_pair
     trainer = Trainer(a, b, axes="YX", config=TrainConfig(**dict(TRAIN_TINY, steps=30)))

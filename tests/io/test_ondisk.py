@@ -1,4 +1,4 @@
-"""Prediction to an OME-Zarr store on disk (napari_n2n.ondisk): a valid image with the input's metadata, the
+"""Prediction to an OME-Zarr store on disk (napari_n2n.ondisk.output): a valid image with the input's metadata, the
 in-memory result, never a store at the output path that looks complete before it is, and resumes."""
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.errors import InputError, OutputError
-from napari_n2n.core.train import Trainer
+from napari_n2n.core.training.train import Trainer
 from napari_n2n.io import read_image, write_image
 
 from .._helpers import TRAIN_TINY
@@ -35,7 +35,7 @@ def test_the_output_is_a_valid_ome_zarr_with_the_input_metadata_and_the_in_memor
     import yaozarrs
 
     from napari_n2n import Denoiser
-    from napari_n2n.ondisk import partial_path, predict_to_zarr
+    from napari_n2n.ondisk.output import partial_path, predict_to_zarr
 
     raw, stack = store
     out = predict_to_zarr(model, raw, tmp_path / "den.ome.zarr", **OPTIONS)
@@ -56,9 +56,9 @@ def test_the_output_is_a_valid_ome_zarr_with_the_input_metadata_and_the_in_memor
 
 
 def test_crash_and_resume_in_the_store_recompute_only_missing_units(model, store, tmp_path, monkeypatch):
-    from napari_n2n.core import chunked
+    from napari_n2n.core.inference import chunked
     from napari_n2n.core.progress import drain
-    from napari_n2n.ondisk import partial_path, predict_to_zarr, predict_to_zarr_iter
+    from napari_n2n.ondisk.output import partial_path, predict_to_zarr, predict_to_zarr_iter
 
     raw, _ = store
     reference = predict_to_zarr(model, raw, tmp_path / "ref.ome.zarr", **OPTIONS)
@@ -83,7 +83,7 @@ def test_crash_and_resume_in_the_store_recompute_only_missing_units(model, store
 
 def test_resuming_with_another_model_or_settings_is_refused(model, store, tmp_path, gaussian_pair):
     from napari_n2n.core.progress import drain
-    from napari_n2n.ondisk import predict_to_zarr, predict_to_zarr_iter
+    from napari_n2n.ondisk.output import predict_to_zarr, predict_to_zarr_iter
 
     raw, _ = store
     out = tmp_path / "den.ome.zarr"
@@ -100,7 +100,7 @@ def test_resuming_with_another_model_or_settings_is_refused(model, store, tmp_pa
 
 
 def test_outputs_inside_the_input_or_holding_it_are_refused(model, store, tmp_path):
-    from napari_n2n.ondisk import predict_to_zarr
+    from napari_n2n.ondisk.output import predict_to_zarr
 
     raw, _ = store
     with pytest.raises(OutputError, match="inside the input"):
@@ -113,7 +113,7 @@ def test_outputs_inside_the_input_or_holding_it_are_refused(model, store, tmp_pa
 
 
 def test_arrays_with_the_input_dtype_and_a_3d_chunking(model, tmp_path, gaussian_pair):
-    from napari_n2n.ondisk import predict_to_zarr
+    from napari_n2n.ondisk.output import predict_to_zarr
 
     _, a, _ = gaussian_pair
     u16 = np.clip(np.stack([a, a[::-1]]) * 10 + 100, 0, 65535).astype(np.uint16)  # ZYX, denoised slice by slice
@@ -126,7 +126,7 @@ FULL_DISK = """
 import json, os, sys
 import numpy as np
 from napari_n2n.core.errors import OutputError
-from napari_n2n.ondisk import predict_to_zarr_iter, predict_to_zarr
+from napari_n2n.ondisk.output import predict_to_zarr_iter, predict_to_zarr
 model, folder = sys.argv[1], sys.argv[2]
 stack = np.load(sys.argv[3])
 options = dict(chunks=(1, 128, 128), unit_voxels=128 * 128, tile=128, overlap=48, device="cpu")
@@ -155,7 +155,7 @@ print(json.dumps({"message": message}))
 def test_a_disk_that_fills_up_stops_the_run_and_a_resume_finishes_it(model, store, tmp_path):
     import json
 
-    from napari_n2n.ondisk import predict_to_zarr
+    from napari_n2n.ondisk.output import predict_to_zarr
 
     from .._fs import in_tiny_tmpfs
 

@@ -87,7 +87,7 @@ def small_pair():
     """A 128×160 clean image (camera, downsampled) with two Gaussian-noise copies (sigma 25)."""
     from skimage import data
 
-    from napari_n2n.core.noise import Gaussian, synthesize_pair
+    from napari_n2n.core.data.noise import Gaussian, synthesize_pair
 
     clean = data.camera()[::4, ::4][:128, :160].astype(np.float32)
     a, b = synthesize_pair(clean, Gaussian(sigma=25.0), seed=1)
@@ -98,7 +98,7 @@ def small_pair():
 def tiny_model(small_pair):
     """A quickly trained 2D denoiser (5 steps), straight from the core."""
     from napari_n2n.core.config import TrainConfig
-    from napari_n2n.core.train import Trainer
+    from napari_n2n.core.training.train import Trainer
 
     clean, a, b = small_pair
     trainer = Trainer(a, b, axes="YX", config=TrainConfig(steps=5, patch_size=32, batch_size=2, depth=2,

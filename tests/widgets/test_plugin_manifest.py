@@ -32,7 +32,7 @@ def test_npe2_validate_command():
 
 
 def test_widget_modules_import_without_torch_or_napari():
-    code = ("import sys, napari_n2n.widgets.train, napari_n2n.widgets.denoise, napari_n2n.widgets.noisy_pairs, "
+    code = ("import sys, napari_n2n.widgets.train.widget, napari_n2n.widgets.denoise.widget, napari_n2n.widgets.noisy_pairs.widget, "
             "napari_n2n._sample_data; heavy = [m for m in ('torch', 'napari') if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
@@ -50,9 +50,9 @@ class Watch(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Watch())
 import napari
 from qtpy.QtWidgets import QApplication
-from napari_n2n.widgets.denoise import DenoiseWidget
-from napari_n2n.widgets.noisy_pairs import NoisyPairsWidget
-from napari_n2n.widgets.train import TrainWidget
+from napari_n2n.widgets.denoise.widget import DenoiseWidget
+from napari_n2n.widgets.noisy_pairs.widget import NoisyPairsWidget
+from napari_n2n.widgets.train.widget import TrainWidget
 viewer = napari.Viewer(show=False)
 for cls in (NoisyPairsWidget, TrainWidget, DenoiseWidget):
     viewer.window.add_dock_widget(cls(viewer))

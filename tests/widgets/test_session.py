@@ -3,8 +3,8 @@
 import numpy as np
 
 from napari_n2n.core.config import TrainConfig
-from napari_n2n.core.train import Trainer
-from napari_n2n.widgets._session import TrainingSession
+from napari_n2n.core.training.train import Trainer
+from napari_n2n.widgets.train.session import TrainingSession
 
 from .._helpers import TRAIN_TINY
 

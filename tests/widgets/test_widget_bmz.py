@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from napari_n2n.widgets._registry import MODELS
-from napari_n2n.widgets.denoise import DenoiseWidget
+from napari_n2n.widgets.denoise.widget import DenoiseWidget
 
 from .._helpers import add_widget
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from napari_n2n.widgets._registry import MODELS
-from napari_n2n.widgets.denoise import DenoiseWidget
+from napari_n2n.widgets.denoise.widget import DenoiseWidget
 
 from .._helpers import add_widget
 
@@ -132,7 +132,7 @@ def test_errors_get_messages(viewer, qtbot, denoise, tiny_model, notes):
 
 def test_3d_model_refuses_a_2d_image(viewer, qtbot, denoise, notes):
     from napari_n2n.core.config import TrainConfig
-    from napari_n2n.core.train import Trainer
+    from napari_n2n.core.training.train import Trainer
 
     vol = np.random.default_rng(0).normal(0, 1, (8, 24, 24)).astype(np.float32)
     trainer = Trainer(vol, vol + 0.1, axes="ZYX", config=TrainConfig(steps=1, patch_size=8, batch_size=1, depth=1,

@@ -8,9 +8,9 @@ import pytest
 
 from napari_n2n.widgets._layers import n2n_meta
 from napari_n2n.widgets._registry import MODELS
-from napari_n2n.widgets.denoise import DenoiseWidget
-from napari_n2n.widgets.noisy_pairs import NoisyPairsWidget
-from napari_n2n.widgets.train import TrainWidget
+from napari_n2n.widgets.denoise.widget import DenoiseWidget
+from napari_n2n.widgets.noisy_pairs.widget import NoisyPairsWidget
+from napari_n2n.widgets.train.widget import TrainWidget
 
 from .._helpers import add_widget, set_tiny, wait_training
 
@@ -195,7 +195,7 @@ def test_the_three_docks_fit_a_1080_line_screen(make_napari_viewer, qtbot):
 def test_the_plot_has_the_viewers_colours_and_no_axes_before_training(viewer):
     from matplotlib.colors import to_hex
 
-    from napari_n2n.widgets._plot import theme_colours
+    from napari_n2n.widgets.train.plot import theme_colours
 
     train = add_widget(viewer, TrainWidget)
     plot = train.plot
@@ -257,7 +257,7 @@ def test_each_widget_links_to_its_section_of_the_user_guide(viewer):
 
 # ---- out of distribution -------------------------------------------------------------------------------
 def test_denoise_warns_when_the_image_is_far_from_the_training_data(viewer, qtbot, tiny_model, small_pair, notes):
-    from napari_n2n.core import samples
+    from napari_n2n.core.data import samples
 
     MODELS.add(tiny_model, "camera model")
     denoise = add_widget(viewer, DenoiseWidget)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from napari_n2n.widgets._registry import MODELS
-from napari_n2n.widgets.denoise import DenoiseWidget
+from napari_n2n.widgets.denoise.widget import DenoiseWidget
 
 from .._helpers import add_widget
 
@@ -80,7 +80,7 @@ def test_the_result_goes_to_an_ome_zarr_on_disk_and_is_shown_from_it(viewer, qtb
 
 def test_cancel_leaves_no_store_at_the_output_and_the_next_run_resumes(viewer, qtbot, denoise, tiny_model, small_pair,
                                                                        notes, tmp_path):
-    from napari_n2n.ondisk import partial_path
+    from napari_n2n.ondisk.output import partial_path
 
     _, a, _ = small_pair
     layer = viewer.add_image(np.stack([a] * 6), name="long")

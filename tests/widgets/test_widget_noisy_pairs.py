@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from napari_n2n.core.noise import noise_params
+from napari_n2n.core.data.noise import noise_params
 from napari_n2n.widgets._layers import n2n_meta
-from napari_n2n.widgets.noisy_pairs import NOISE_CHOICES, NoisyPairsWidget
+from napari_n2n.widgets.noisy_pairs.widget import NOISE_CHOICES, NoisyPairsWidget
 
 from .._helpers import add_widget
 

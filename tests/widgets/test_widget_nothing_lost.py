@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from napari_n2n.widgets._registry import MODELS
-from napari_n2n.widgets.denoise import DenoiseWidget
-from napari_n2n.widgets.train import TrainWidget
+from napari_n2n.widgets.denoise.widget import DenoiseWidget
+from napari_n2n.widgets.train.widget import TrainWidget
 
 from .._helpers import add_widget, set_tiny, wait_training
 
@@ -204,6 +204,6 @@ def test_save_replaces_a_file_only_when_the_dialog_asked(viewer, qtbot, small_pa
     (tmp_path / "m.n2n").write_bytes(b"an older model")
     assert train.save_model(tmp_path / "m.n2n") is None and "already exists" in notes.errors[-1]
     assert (tmp_path / "m.n2n").read_bytes() == b"an older model"
-    monkeypatch.setattr("napari_n2n.widgets.train.ask_save_path", lambda parent, source: str(tmp_path / "m.n2n"))
+    monkeypatch.setattr("napari_n2n.widgets.train.widget.ask_save_path", lambda parent, source: str(tmp_path / "m.n2n"))
     assert train._on_save_clicked() == str(tmp_path / "m.n2n")
     assert (tmp_path / "m.n2n").read_bytes() != b"an older model"

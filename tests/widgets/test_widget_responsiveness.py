@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from napari_n2n.widgets.train import TrainWidget
+from napari_n2n.widgets.train.widget import TrainWidget
 
 from .._helpers import add_widget, set_tiny, wait_training
 

@@ -10,9 +10,9 @@ import pytest
 from napari_n2n.core.metrics import psnr
 from napari_n2n.widgets._layers import n2n_meta
 from napari_n2n.widgets._registry import MODELS
-from napari_n2n.widgets.denoise import DenoiseWidget
-from napari_n2n.widgets.noisy_pairs import NoisyPairsWidget
-from napari_n2n.widgets.train import TrainWidget
+from napari_n2n.widgets.denoise.widget import DenoiseWidget
+from napari_n2n.widgets.noisy_pairs.widget import NoisyPairsWidget
+from napari_n2n.widgets.train.widget import TrainWidget
 
 from .._helpers import add_widget, set_tiny, wait_training
 
@@ -289,7 +289,7 @@ def test_viewer_closed_during_training_stops_the_workers(make_napari_viewer, qtb
 
 def test_out_of_memory_in_the_worker_reaches_the_user(viewer, qtbot, small_pair, train, notes, monkeypatch):
     """A RuntimeError inside the worker (torch's OOM) is not swallowed: message, UI back, best model kept."""
-    import napari_n2n.core.objectives as objectives
+    import napari_n2n.core.training.objectives as objectives
 
     real_loss, calls = objectives.pixel_loss, []
 
@@ -316,7 +316,7 @@ def test_out_of_memory_in_the_worker_reaches_the_user(viewer, qtbot, small_pair,
 
 def test_unexpected_error_in_the_worker_is_reported(viewer, qtbot, small_pair, train, notes, monkeypatch):
     """Any exception type (here a device error at the first step) ends the run with a message."""
-    import napari_n2n.core.train as core_train
+    import napari_n2n.core.training.train as core_train
 
     def broken(self, *args, **kwargs):
         raise RuntimeError("CUDA error: device-side assert triggered")

@@ -7,7 +7,7 @@ import pytest
 
 from napari_n2n.core.metrics import psnr
 from napari_n2n.widgets._registry import MODELS
-from napari_n2n.widgets.train import TrainWidget
+from napari_n2n.widgets.train.widget import TrainWidget
 
 from .._helpers import TRAIN_TINY, add_widget, set_tiny, wait_training
 
@@ -21,7 +21,7 @@ def train(viewer):
 def pretrained(small_pair, tmp_path):
     """A cpu-tiny model trained 300 steps on the small pair, saved as a file."""
     from napari_n2n.core.config import TrainConfig
-    from napari_n2n.core.train import Trainer
+    from napari_n2n.core.training.train import Trainer
 
     _, a, b = small_pair
     trainer = Trainer(a, b, axes="YX", config=TrainConfig(**{**TRAIN_TINY, "steps": 300, "batch_size": 8,
@@ -40,7 +40,7 @@ def _shown(train, field) -> bool:
 
 def _new_noise(viewer, small_pair):
     """Layers of the same scene with new noise (another acquisition)."""
-    from napari_n2n.core.noise import Gaussian, synthesize_pair
+    from napari_n2n.core.data.noise import Gaussian, synthesize_pair
 
     clean = small_pair[0]
     a, b = synthesize_pair(clean, Gaussian(sigma=25.0), seed=7)
@@ -60,7 +60,7 @@ def _train(train, qtbot, la, lb, steps, **settings):
 
 @pytest.mark.slow
 def test_start_from_a_model_file_fine_tunes_it(viewer, qtbot, small_pair, pretrained, train, notes):
-    from napari_n2n.core.denoiser import Denoiser
+    from napari_n2n.core.inference.denoiser import Denoiser
 
     la, lb, _ = _new_noise(viewer, small_pair)
     clean = small_pair[0]
@@ -87,7 +87,7 @@ def test_start_from_a_model_file_fine_tunes_it(viewer, qtbot, small_pair, pretra
 def test_start_choices_follow_the_session_models_and_bad_models_are_refused(viewer, qtbot, small_pair, train,
                                                                              tmp_path, notes):
     from napari_n2n.core.config import TrainConfig
-    from napari_n2n.core.train import Trainer
+    from napari_n2n.core.training.train import Trainer
 
     _, a, b = small_pair
     rng = np.random.default_rng(0)

@@ -8,9 +8,9 @@ import pytest
 from scipy.ndimage import fourier_shift
 
 from napari_n2n.widgets._registry import MODELS
-from napari_n2n.widgets.denoise import DenoiseWidget
-from napari_n2n.widgets.noisy_pairs import NoisyPairsWidget
-from napari_n2n.widgets.train import TrainWidget
+from napari_n2n.widgets.denoise.widget import DenoiseWidget
+from napari_n2n.widgets.noisy_pairs.widget import NoisyPairsWidget
+from napari_n2n.widgets.train.widget import TrainWidget
 
 from .._helpers import add_widget, set_tiny, wait_training
 
@@ -116,7 +116,7 @@ def test_denoise_with_tta_and_uncertainty_layers(viewer, qtbot, tiny_model, smal
     qtbot.waitUntil(lambda: not denoise.busy, timeout=60_000)
     assert not notes.errors
     out = denoise.last_layer
-    from napari_n2n.core.tta import denoise_pair
+    from napari_n2n.core.inference.tta import denoise_pair
 
     expected = denoise_pair(tiny_model, a, b, tta=4)
     np.testing.assert_allclose(out.data, expected.mean, atol=1e-4)

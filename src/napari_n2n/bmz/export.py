@@ -1,4 +1,4 @@
-"""Export a :class:`~napari_n2n.core.denoiser.Denoiser` as a BioImage Model Zoo package (``.bioimageio.zip``)."""
+"""Export a :class:`~napari_n2n.core.inference.denoiser.Denoiser` as a BioImage Model Zoo package (``.bioimageio.zip``)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 executing code from the package (TorchScript, ONNX, or a PyTorch state dict whose
 architecture file is one napari-n2n ships), checks that they reproduce the package's own
 test output, and returns a :class:`BmzModel` with the same ``predict`` / ``predict_iter``
-interface as :class:`~napari_n2n.core.denoiser.Denoiser`.
+interface as :class:`~napari_n2n.core.inference.denoiser.Denoiser`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.axes import AxisView
 from ..core.checks import require_finite, require_numeric
-from ..core.denoiser import Denoiser, cast_like
+from ..core.inference.denoiser import Denoiser, cast_like
 from ..core.device import select_device
 from ..core.errors import DenoisingError, InputError, ModelFileError
 from ..core.events import TileProgress

@@ -46,7 +46,7 @@ def training_data(args):
 
 
 def _neighbours(args, data, clean, axes: str):
-    from ..core.pairs import stack_neighbours
+    from ..core.data.pairs import stack_neighbours
 
     if args.pair_neighbours not in axes:
         raise InputError(f"--pair-neighbours {args.pair_neighbours}: the input's axes {axes} have no "

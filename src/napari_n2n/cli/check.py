@@ -22,7 +22,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..core.paircheck import check_pair
+    from ..core.data.paircheck import check_pair
 
     out = destination(args.json, args, inputs=[args.a, args.b], what="JSON file (--json)", image=False) \
         if args.json else None

@@ -35,7 +35,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..bmz import export_bmz
-    from ..core.denoiser import Denoiser
+    from ..core.inference.denoiser import Denoiser
 
     den = Denoiser.load(args.model)
     sample = read_image(args.sample, "sample image") if args.sample else None

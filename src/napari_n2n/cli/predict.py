@@ -117,7 +117,7 @@ def _jobs(args):
 
 
 def run(args) -> int:
-    from ..cluster import cluster_client
+    from ..ondisk.cluster import cluster_client
     from ..console import ProgressBar
     from ._batch import Report
 
@@ -178,10 +178,10 @@ def _predict_one(args, source, output, client, threads, bar, index: int, count: 
     import numpy as np
 
     from .. import load_model
-    from ..core.denoiser import Denoiser
+    from ..core.inference.denoiser import Denoiser
     from ..core.errors import OutputError
     from ..core.files import write_with_fallback
-    from ..core.ood import check_image
+    from ..core.inference.ood import check_image
     from ..io import write_image
 
     t0 = time.perf_counter()
@@ -201,12 +201,12 @@ def _predict_one(args, source, output, client, threads, bar, index: int, count: 
     if warning:
         print(f"warning: {source}: {warning}" if count > 1 else f"warning: {warning}", file=sys.stderr)
     if zarr_out:
-        from ..ondisk import predict_to_zarr_iter
+        from ..ondisk.output import predict_to_zarr_iter
 
         if not isinstance(den, Denoiser):
             raise InputError("An OME-Zarr output is written chunk by chunk by a napari-n2n model (.n2n); a Zoo package "
                              "predicts in memory: give a .tif, .nii.gz or .npy output.")
-        from ..ondisk import partial_path
+        from ..ondisk.output import partial_path
 
         gen = predict_to_zarr_iter(den, image, output, chunks=args.chunks, resume=args.resume,
                                    overwrite=args.overwrite, client=client, threads=args.threads or threads,
@@ -258,8 +258,8 @@ def _predict(den, image, other, args, options: dict, drain):
         return drain(den.predict_iter(image, **options)), {}
     if other is not None and args.tta == 1 and not (args.residual or args.disagreement):
         return drain(den.predict_pair_iter(image, other, **options)), {}
-    from ..core.denoiser import cast_like
-    from ..core.tta import denoise_pair_iter, predict_tta_iter, residual
+    from ..core.inference.denoiser import cast_like
+    from ..core.inference.tta import denoise_pair_iter, predict_tta_iter, residual
 
     options = {k: v for k, v in options.items() if k != "dtype"}
     if other is not None:

@@ -28,7 +28,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..core.photon import photon_scale_for, photon_split
+    from ..core.data.photon import photon_scale_for, photon_split
 
     outputs = pair_destinations(args, "half", inputs=[args.image])
     image = read_image(args.image, "image")

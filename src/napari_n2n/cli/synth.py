@@ -20,7 +20,7 @@ PARAMS = ("sigma", "peak", "gain", "read_sigma", "fraction", "kind", "p")
 
 def _default(noise: str, param: str) -> str:
     """``"(default: 25.0)"``: the noise model's own default, so it is written in one place."""
-    from ..core.noise import make_noise
+    from ..core.data.noise import make_noise
 
     return f"(default: {getattr(make_noise(noise), param)})"
 
@@ -42,7 +42,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..core.noise import make_noise, noise_params, synthesize_pair
+    from ..core.data.noise import make_noise, noise_params, synthesize_pair
 
     given = {k: getattr(args, k) for k in PARAMS if getattr(args, k) is not None}
     allowed = noise_params(args.noise)

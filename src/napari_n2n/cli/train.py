@@ -2,7 +2,7 @@
 
 Runs under ``torchrun`` as well (``torchrun --nproc-per-node N -m napari_n2n.cli train ...``):
 each process trains on its own patches and rank 0 prints and saves (see
-:mod:`napari_n2n.core.distributed`). SIGTERM, SIGHUP and SIGUSR1 stop it like Ctrl-C: at the
+:mod:`napari_n2n.core.training.distributed`). SIGTERM, SIGHUP and SIGUSR1 stop it like Ctrl-C: at the
 next step, keeping the model so far (and a resumable state when checkpointing is on), with
 exit status 128 + the signal's number.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ..core.config import LOSSES, MODES, TrainConfig
 from ..core.errors import InputError, OutputError
-from ..core.finetune import DEFAULT_INIT_NORMALIZATION, INIT_NORMALIZATIONS
-from ..core.presets import PRESETS
+from ..core.training.start import DEFAULT_INIT_NORMALIZATION, INIT_NORMALIZATIONS
+from ..core.training.presets import PRESETS
 from ._common import (
     add_command,
     add_overwrite,
@@ -103,7 +103,7 @@ def register(sub) -> None:
 
 def _checkpointing(args, out: Path):
     """``(Checkpointing or None, state to resume or None)`` from the options; refuses to overwrite a state."""
-    from ..core.resume import STATE_SUFFIX, Checkpointing
+    from ..core.training.resume import STATE_SUFFIX, Checkpointing
 
     path = Path(args.checkpoint) if args.checkpoint else out.with_suffix(STATE_SUFFIX)
     resume = args.resume
@@ -122,10 +122,10 @@ def _checkpointing(args, out: Path):
 
 def run(args) -> int:
     from ..console import StopOnSignals, run_training
-    from ..core import distributed
+    from ..core.training import distributed
     from ..core.checkpoint import estimated_size
     from ..core.files import write_with_fallback
-    from ..core.train import Trainer
+    from ..core.training.train import Trainer
 
     if args.mode == "nb2nb" and args.target:
         raise InputError("--target is not used in nb2nb (single-image) mode; remove it or choose --mode n2n.")

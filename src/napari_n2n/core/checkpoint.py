@@ -47,7 +47,7 @@ class ModelFile:
     channel_groups : list of list of int
         The channels of each model (one group: one joint model; one per channel: separate).
     normalization : dict
-        :meth:`Normalization.to_dict <napari_n2n.core.normalization.Normalization.to_dict>`.
+        :meth:`Normalization.to_dict <napari_n2n.core.data.normalization.Normalization.to_dict>`.
     axes : str
         Axes of the training data.
     config : dict or None
@@ -127,7 +127,7 @@ def write_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str
     a plain path is checked now. The bytes go to a temporary file beside it, flushed, then
     renamed into place: a crash or a kill during the write leaves any earlier file intact. The
     file gets the user's umask. The model files and the training states
-    (:mod:`napari_n2n.core.resume`) are both written here.
+    (:mod:`napari_n2n.core.training.resume`) are both written here.
 
     Raises
     ------

@@ -16,7 +16,7 @@ Loss = Literal["l2", "l1", "l0", "hdr"]
 Channels = Literal["joint", "separate"]
 Padding = Literal["reflect", "zeros"]
 
-#: training modes and losses (see :mod:`napari_n2n.core.objectives` and :mod:`napari_n2n.core.losses`);
+#: training modes and losses (see :mod:`napari_n2n.core.training.objectives` and :mod:`napari_n2n.core.training.losses`);
 #: defined here so the config imports no torch
 MODES: tuple[str, ...] = get_args(Mode)
 LOSSES: tuple[str, ...] = get_args(Loss)
@@ -33,7 +33,7 @@ class TrainConfig:
         Noise2Noise (target is a second noisy copy), Noise2Clean (target is clean) or
         single-image Neighbor2Neighbor (no target).
     loss : {"l2", "l1", "l0", "hdr"}
-        See :mod:`napari_n2n.core.losses`; ``l2`` for zero-mean noise, ``l1``/``l0`` for
+        See :mod:`napari_n2n.core.training.losses`; ``l2`` for zero-mean noise, ``l1``/``l0`` for
         impulse noise. Neighbor2Neighbor always uses its own L2-based loss.
     steps : int
         Optimiser steps (batches).
@@ -43,7 +43,7 @@ class TrainConfig:
     preset : str
         Where the options left at ``None`` (patch and batch size, learning rate, network size)
         come from: ``"auto"`` (default) picks the preset of the device the run uses (``gpu`` on
-        CUDA, ``cpu-quick`` on the CPU), or a name from :data:`napari_n2n.core.presets.PRESETS`.
+        CUDA, ``cpu-quick`` on the CPU), or a name from :data:`napari_n2n.core.training.presets.PRESETS`.
     patch_size : int or None
         Side of the square (2D) or cubic (3D) training patch; in 3D the Z side is capped at
         the volume's depth. ``None``: the preset's.

@@ -1,5 +1,5 @@
-"""The typed events that long work yields: training (:class:`~napari_n2n.core.train.Trainer`)
-and tiled prediction (:meth:`~napari_n2n.core.denoiser.Denoiser.predict_iter`).
+"""The typed events that long work yields: training (:class:`~napari_n2n.core.training.train.Trainer`)
+and tiled prediction (:meth:`~napari_n2n.core.inference.denoiser.Denoiser.predict_iter`).
 
 Each event is a small frozen dataclass. Consumers (the command line's progress bar, the
 widgets' training session) dispatch on the type; a training run yields, in order, one
@@ -95,7 +95,7 @@ class Preview:
 
 @dataclass(frozen=True)
 class Checkpointed:
-    """The run's resumable state was written to ``path`` after ``step`` (see :mod:`napari_n2n.core.resume`)."""
+    """The run's resumable state was written to ``path`` after ``step`` (see :mod:`napari_n2n.core.training.resume`)."""
 
     step: int
     path: str
@@ -131,7 +131,7 @@ class ChunkProgress:
     """Prediction to a chunked store: ``done`` of ``total`` units of work of ``stage`` are finished.
 
     ``stage`` is ``"denoise"`` (units of the image: chunks plus a halo, see
-    :mod:`napari_n2n.core.chunked`) or ``"pyramid"`` (chunks of the lower-resolution levels).
+    :mod:`napari_n2n.core.inference.chunked`) or ``"pyramid"`` (chunks of the lower-resolution levels).
     ``skipped`` units were done by an earlier run (resumed). ``fraction`` is the share of the
     stage done, the unit in progress included; ``voxels_per_s`` the output voxels denoised per
     second by this run so far.

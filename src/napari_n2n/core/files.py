@@ -268,7 +268,7 @@ class Destination:
 
     def commit(self, tmp: Path) -> Path:
         """Move ``tmp``, a file or folder written beside the destination by other means (a resumable
-        result, see :mod:`napari_n2n.ondisk`), into place as :meth:`staged` would; return the path."""
+        result, see :mod:`napari_n2n.ondisk.output`), into place as :meth:`staged` would; return the path."""
         try:
             self._commit(tmp)
         except OSError as exc:

@@ -16,7 +16,7 @@ benchmark scored 32.4 dB in 16³ tiles and 19.4 dB (+22 grey levels) as one 32×
 Reflection gives no such cue; in our runs it was also as good or better, and in 3D faster
 on the CPU (see docs/benchmarks.md). (We tried a residual output and batch normalisation; on short CPU budgets
 neither trained faster than this plain network on standardised inputs, see
-:class:`~napari_n2n.core.normalization.Normalization`.)
+:class:`~napari_n2n.core.data.normalization.Normalization`.)
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ translation per level, levels halved in Y and X down to :data:`PYRAMID_MIN` pixe
 a few MB compressed with blosc-zstd. The metadata are built with yaozarrs' models (so they are
 valid OME-NGFF 0.5), the arrays with zarr-python ≥ 3. Both come with the ``io`` extra.
 
-The chunked, resumable writer of a prediction (:mod:`napari_n2n.ondisk`) creates the store
+The chunked, resumable writer of a prediction (:mod:`napari_n2n.ondisk.output`) creates the store
 with :func:`create_image`, fills level 0 chunk by chunk and builds the pyramid with
 :func:`write_pyramid`.
 """

@@ -355,7 +355,7 @@ def central_plane(data, max_side: int = 1024) -> np.ndarray:
 
 def noise_estimate(data) -> float | None:
     """Estimated Gaussian noise sigma of ``data`` (central plane), ``None`` if it cannot be estimated."""
-    from ..core.noise import estimate_noise_sigma
+    from ..core.data.noise import estimate_noise_sigma
 
     try:
         plane = central_plane(data).astype(np.float64)

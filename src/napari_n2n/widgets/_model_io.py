@@ -64,7 +64,7 @@ def load_model(path, open_fn=None) -> tuple[object, str] | None:
 
     ``None`` after a notification, or when ``open_fn`` returns ``None`` (the user declined).
     """
-    from ..core.denoiser import Denoiser
+    from ..core.inference.denoiser import Denoiser
 
     def read():
         model = (open_fn or Denoiser.load)(path)

@@ -15,7 +15,7 @@ from psygnal import Signal
 
 @dataclass(eq=False)
 class ModelEntry:
-    """One model of the session: a :class:`~napari_n2n.core.denoiser.Denoiser` and where it came from."""
+    """One model of the session: a :class:`~napari_n2n.core.inference.denoiser.Denoiser` and where it came from."""
 
     name: str
     denoiser: object

@@ -1,0 +1,3 @@
+"""Data: normalisation, noise models, where pairs come from (``pairs``, ``photon``), bundled
+example data (``samples``), hot and dead pixels (``outliers``), noise statistics and the pair
+check (``noisestats``, ``paircheck``). Imports only the core's foundation."""

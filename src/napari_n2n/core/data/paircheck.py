@@ -1,0 +1,337 @@
+"""Check that two noisy images make a valid Noise2Noise pair, before training on them.
+
+Noise2Noise needs two images of the *same* scene whose noise is independent and zero-mean.
+:func:`check_pair` measures what breaks that in practice and says, in plain words, what to do:
+
+* a residual **shift** between A and B (sample drift, stage jitter): sub-pixel phase
+  correlation; a network trained on shifted targets learns a blurred image;
+* a **gain/offset** difference (bleaching, lamp or detector drift): ``B ≈ gain·A + offset``;
+* **correlated noise** (the noise of neighbouring pixels is not independent: interpolated,
+  resampled, compressed or filtered data, some cameras): measured on ``A − B``, which holds
+  no image structure;
+* the **noise level**, and whether it grows with intensity (photon shot noise) or not;
+* **outliers** (hot pixels, impulse noise) that call for the L1 loss;
+* **shared noise** (A and B identical, or one derived from the other).
+
+The check warns; it never blocks training. Only unusable input (different shapes, types,
+images too small) raises :class:`~napari_n2n.core.errors.InputError`.
+
+Examples
+--------
+>>> from skimage import data
+>>> from napari_n2n.core.data.noise import Gaussian, synthesize_pair
+>>> a, b = synthesize_pair(data.camera(), Gaussian(sigma=20), seed=0)
+>>> report = check_pair(a, b)
+>>> report.ok
+True
+>>> print(report.summary())                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..axes import validate_axes
+from ..checks import require_finite, require_numeric, require_same_shape
+from ..errors import InputError
+from .noise import estimate_noise_sigma
+from .noisestats import (
+    MIN_SIDE,
+    MeanVariance,
+    excess_kurtosis,
+    fit_gain_offset,
+    fit_mean_variance,
+    gain_offset_uncertainty,
+    local_mean,
+    measure_shift,
+    neighbour_correlation,
+    overlap,
+    planes_of,
+    shift_uncertainty,
+)
+
+__all__ = ["Finding", "PairCheck", "check_pair"]
+
+#: limits above which a finding becomes a warning (one home for each)
+SHIFT_PX = 0.3
+GAIN_REL = 0.05
+OFFSET_REL = 0.02
+CORRELATION = 0.1
+SHARED_RATIO = 0.4
+EXCESS_KURTOSIS = 2.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One result of the check, in plain words.
+
+    Attributes
+    ----------
+    topic : str
+        ``"shift"``, ``"intensity"``, ``"correlation"``, ``"noise"``, ``"outliers"`` or ``"shared"``.
+    severity : str
+        ``"ok"`` (nothing to do), ``"info"`` (worth knowing) or ``"warning"`` (act before training).
+    text : str
+        What was measured and, for warnings, what to do.
+    """
+
+    topic: str
+    severity: str
+    text: str
+
+    def __str__(self) -> str:
+        mark = {"ok": "ok", "info": "note", "warning": "WARNING"}[self.severity]
+        return f"[{mark}] {self.text}"
+
+
+@dataclass(frozen=True)
+class PairCheck:
+    """What :func:`check_pair` measured on a pair (A, B), and its findings.
+
+    Attributes
+    ----------
+    shift : tuple of float
+        How far B is displaced relative to A, in pixels, ``(dy, dx)`` (median over the planes
+        checked): ``B(y, x) ≈ A(y - dy, x - dx)``.
+    shift_error : float
+        Standard error of ``shift`` (px), from the spread over image quadrants and planes.
+    gain, offset : float
+        ``B ≈ gain·A + offset`` (a fit that the noise does not bias).
+    gain_error, offset_error : float
+        Their standard errors, from the spread over image quadrants.
+    correlation : tuple of float
+        Correlation of the noise ``A − B`` between neighbouring pixels along Y and X (0 for
+        independent noise).
+    noise_sigma : float
+        Standard deviation of the noise of one image, in A's units, from ``A − B``.
+    mean_variance : MeanVariance
+        The noise variance against intensity, with its fitted line.
+    excess_kurtosis : float
+        Tail weight of the noise (0 for Gaussian; large for impulse noise and hot pixels).
+    planes : int
+        How many 2D planes were checked.
+    findings : tuple of Finding
+    """
+
+    shift: tuple[float, float]
+    shift_error: float
+    gain: float
+    offset: float
+    gain_error: float
+    offset_error: float
+    correlation: tuple[float, float]
+    noise_sigma: float
+    mean_variance: MeanVariance
+    excess_kurtosis: float
+    planes: int
+    findings: tuple[Finding, ...]
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        """The findings to act on."""
+        return tuple(f for f in self.findings if f.severity == "warning")
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing calls for action."""
+        return not self.warnings
+
+    @property
+    def poisson_like(self) -> bool:
+        """True when the noise variance grows with intensity (photon shot noise)."""
+        return self.mean_variance.grows_with_intensity
+
+    def finding(self, topic: str) -> Finding:
+        """The finding about ``topic`` (see :class:`Finding`)."""
+        for f in self.findings:
+            if f.topic == topic:
+                return f
+        raise KeyError(topic)
+
+    def summary(self) -> str:
+        """The findings, one per line, warnings first."""
+        order = {"warning": 0, "info": 1, "ok": 2}
+        return "\n".join(str(f) for f in sorted(self.findings, key=lambda f: order[f.severity]))
+
+    def to_dict(self) -> dict:
+        """Plain numbers and strings (for JSON, a model file or a table)."""
+        mv = self.mean_variance
+        return {
+            "shift": list(self.shift), "shift_error": self.shift_error, "gain": self.gain, "offset": self.offset,
+            "gain_error": self.gain_error, "offset_error": self.offset_error,
+            "correlation": list(self.correlation), "noise_sigma": self.noise_sigma,
+            "variance_slope": mv.slope, "variance_intercept": mv.intercept, "poisson_like": self.poisson_like,
+            "excess_kurtosis": self.excess_kurtosis, "planes": self.planes,
+            "findings": [{"topic": f.topic, "severity": f.severity, "text": f.text} for f in self.findings],
+        }
+
+
+# ---- input -----------------------------------------------------------------------------------
+def _validated(a, b, axes: str | None):
+    """(a, b) with Y and X as the last two axes; raises InputError on unusable input."""
+    a, b = require_numeric(a, "image A"), require_numeric(b, "image B")
+    require_same_shape(a, b, names=("A", "B"))
+    if a.dtype != b.dtype:
+        raise InputError(f"A is {a.dtype} but B is {b.dtype}; two acquisitions of one scene should have the same "
+                         "type. Convert both to the same type (e.g. float32) after checking that they are on "
+                         "the same intensity scale.")
+    if a.ndim < 2:
+        raise InputError(f"The images have {a.ndim} dimension(s); a pair check needs 2D images, stacks or volumes.")
+    if axes is not None:
+        axes = validate_axes(axes, a.ndim)
+        order = [i for i, c in enumerate(axes) if c not in "YX"] + [axes.index("Y"), axes.index("X")]
+        a, b = np.transpose(a, order), np.transpose(b, order)
+    if min(a.shape[-2:]) < MIN_SIDE:
+        raise InputError(f"The images are {a.shape[-2]}×{a.shape[-1]} pixels in Y×X; the pair check needs at "
+                         f"least {MIN_SIDE}×{MIN_SIDE}. Check the axes, or use larger images.")
+    return a, b
+
+
+# ---- the check -------------------------------------------------------------------------------
+def check_pair(a, b, *, axes: str | None = None, max_planes: int = 8) -> PairCheck:
+    """Check whether two noisy images make a valid Noise2Noise pair.
+
+    Parameters
+    ----------
+    a, b : array-like
+        The two noisy images of one scene (numpy, dask, zarr): 2D, a stack or a volume, with the
+        same shape and dtype.
+    axes : str, optional
+        One letter per dimension (e.g. ``"ZYX"``, ``"TCYX"``); default: the last two axes are
+        Y and X.
+    max_planes : int
+        For stacks and volumes, how many 2D planes (evenly spread) are read and checked.
+
+    Returns
+    -------
+    PairCheck
+        The measurements and the findings in plain words (``report.summary()``).
+
+    Raises
+    ------
+    InputError
+        Different shapes or dtypes, non-numeric or too small images.
+    """
+    a, b = _validated(a, b, axes)
+    planes_a, planes_b = planes_of(a, max_planes), planes_of(b, max_planes)
+    for name, planes in (("image A", planes_a), ("image B", planes_b)):
+        for p in planes:
+            require_finite(p, name)
+
+    shifts = np.array([measure_shift(pa, pb) for pa, pb in zip(planes_a, planes_b)])
+    dy, dx = (float(v) for v in np.median(shifts, axis=0))
+    # precision: from the quadrants of (up to) two planes, and from the spread between planes
+    spread = [shift_uncertainty(pa, pb) for pa, pb in list(zip(planes_a, planes_b))[:: max(1, len(planes_a) - 1)][:2]]
+    if len(shifts) > 2:
+        spread.append(float(np.hypot(*shifts.std(axis=0, ddof=1))) / np.sqrt(len(shifts)))
+    shift_err = float(max(spread))
+    iy, ix = int(round(dy)), int(round(dx))
+    pairs = [overlap(pa, pb, iy, ix) for pa, pb in zip(planes_a, planes_b)]
+    if min(pairs[0][0].shape) < MIN_SIDE:
+        raise InputError(f"A and B are shifted by ({dy:.0f}, {dx:.0f}) pixels, leaving too little overlap to "
+                         "check; they may not show the same scene. Register them first.")
+    gain, offset = fit_gain_offset(pairs)
+    gain_err, offset_err = gain_offset_uncertainty(pairs)
+
+    # B brought onto A's scale: what remains of A − B is noise (and whatever breaks the pair)
+    diffs, levels = [], []
+    for pa, pb in pairs:
+        pb_on_a = (pb - offset) / gain
+        diffs.append(pa - pb_on_a)
+        levels.append(local_mean(0.5 * (pa + pb_on_a)))
+    d = np.concatenate([x.ravel() for x in diffs])
+    level = np.concatenate([x.ravel() for x in levels])
+    noise_var = float(np.mean((d - d.mean()) ** 2) / 2)
+    noise_sigma = float(np.sqrt(noise_var))
+    mv = fit_mean_variance(level, d**2 / 2)
+    corr = neighbour_correlation(diffs)
+    kurt = excess_kurtosis(d, level)
+    single_sigma = float(np.mean([estimate_noise_sigma(pa) for pa, _ in pairs]))
+    lo, hi = np.percentile(level, (1, 99))
+    findings = _findings(dy=dy, dx=dx, shift_err=shift_err, gain=gain, offset=offset, gain_err=gain_err,
+                         offset_err=offset_err, span=float(hi - lo), corr=corr,
+                         noise_sigma=noise_sigma, mv=mv, kurt=kurt, single_sigma=single_sigma,
+                         shifted=bool(iy or ix))
+    return PairCheck(shift=(dy, dx), shift_error=shift_err, gain=gain, offset=offset, gain_error=gain_err,
+                     offset_error=offset_err, correlation=corr, noise_sigma=noise_sigma,
+                     mean_variance=mv, excess_kurtosis=kurt, planes=len(planes_a), findings=tuple(findings))
+
+
+def _findings(*, dy, dx, shift_err, gain, offset, gain_err, offset_err, span, corr, noise_sigma, mv, kurt,
+              single_sigma, shifted) -> list[Finding]:
+    """The measurements in plain words, each warning with what to do."""
+    out = []
+    size = float(np.hypot(dy, dx))
+    if size >= SHIFT_PX and size > 3 * shift_err:
+        out.append(Finding("shift", "warning", (
+            f"B is shifted by {dy:+.2f} px in Y and {dx:+.2f} px in X relative to A (±{shift_err:.2f} px). A network "
+            "trained on shifted targets learns a blurred image. What to do: register the images (e.g. "
+            "skimage.registration.phase_cross_correlation and scipy.ndimage.shift) or crop B to match A.")))
+    elif shift_err > SHIFT_PX / 2:
+        out.append(Finding("shift", "info", (
+            f"The shift between A and B is {dy:+.2f}, {dx:+.2f} px, but only measurable to ±{shift_err:.2f} px: the "
+            "images hold little structure for their noise. Make sure they were acquired without the sample moving.")))
+    else:
+        out.append(Finding("shift", "ok", f"A and B are aligned (residual shift {size:.2f} ± {shift_err:.2f} px)."))
+
+    off_rel = abs(offset) / span if span > 0 else 0.0
+    gain_off = abs(gain - 1) > max(GAIN_REL, 3 * gain_err)
+    offset_off = off_rel > OFFSET_REL and abs(offset) > 3 * offset_err
+    if gain_off or offset_off:
+        out.append(Finding("intensity", "warning", (
+            f"B ≈ {gain:.3f}·A {offset:+.4g}: the two images differ in brightness (bleaching, lamp or detector "
+            "drift). Noise2Noise then learns the average of the two scales. What to do: rescale B as "
+            f"(B {-offset:+.4g}) / {gain:.3f} before training, or acquire the pair under the same conditions.")))
+    else:
+        out.append(Finding("intensity", "ok", f"A and B have the same brightness (B ≈ {gain:.3f}·A {offset:+.3g})."))
+
+    rho = max(corr, key=abs)
+    if abs(rho) > CORRELATION:
+        cause = " It may come from the residual shift: register first." if size >= SHIFT_PX or shifted else ""
+        out.append(Finding("correlation", "warning", (
+            f"The noise is correlated between neighbouring pixels (correlation {corr[0]:+.2f} along Y, "
+            f"{corr[1]:+.2f} along X; independent noise gives 0). Correlated noise looks like fine structure: "
+            "Noise2Noise keeps part of it and Neighbor2Neighbor (single-image mode) learns it outright. What to do: "
+            "use the raw camera images, not interpolated, resampled, filtered or compressed ones; or bin the data "
+            f"2×2 (which removes most correlation between neighbours).{cause}")))
+    else:
+        out.append(Finding("correlation", "ok", (
+            f"The noise is independent between neighbouring pixels (correlation {corr[0]:+.2f} along Y, "
+            f"{corr[1]:+.2f} along X).")))
+
+    snr = span / noise_sigma if noise_sigma > 0 else float("inf")
+    if mv.grows_with_intensity and kurt <= EXCESS_KURTOSIS:
+        zero = mv.zero_signal_level
+        out.append(Finding("noise", "info", (
+            f"Noise level σ ≈ {noise_sigma:.3g} per image; it grows with intensity (variance ≈ {mv.slope:.3g}·I "
+            f"{mv.intercept:+.3g}), like photon shot noise: about {mv.slope:.3g} image units per photon"
+            + (f", zero photons at ≈ {zero:.4g}" if np.isfinite(zero) else "")
+            + ". The L2 loss suits it; a single such image can also be split into a pair (photon split).")))
+    else:
+        out.append(Finding("noise", "info", (
+            f"Noise level σ ≈ {noise_sigma:.3g} per image, about the same at all intensities (signal-"
+            "independent, like camera read noise). The L2 loss suits it.")))
+    if snr < 2:
+        out.append(Finding("noise", "warning", (
+            f"The noise (σ ≈ {noise_sigma:.3g}) is about as large as the image's intensity range ({span:.3g}). "
+            "Training will need many steps. What to do: if resolution allows, bin the data 2×2 (halves the noise), "
+            "or acquire with longer exposures.")))
+
+    if kurt > EXCESS_KURTOSIS:
+        out.append(Finding("outliers", "warning", (
+            f"The noise has heavy tails (excess kurtosis {kurt:.1f}; Gaussian noise has 0): hot pixels, impulse or "
+            "salt-and-pepper noise. The L2 loss averages outliers into the result. What to do: train with the "
+            "L1 loss (or L0 for strong impulse noise).")))
+
+    if noise_sigma == 0:
+        out.append(Finding("shared", "warning", (
+            "A and B are identical: there is no noise to learn from. What to do: give two separate "
+            "acquisitions, or use single-image mode (Neighbor2Neighbor or photon split) on one of them.")))
+    elif single_sigma > 0 and noise_sigma < SHARED_RATIO * single_sigma:
+        out.append(Finding("shared", "warning", (
+            f"A − B holds much less noise (σ ≈ {noise_sigma:.3g}) than A alone appears to (σ ≈ {single_sigma:.3g}): "
+            "A and B may share part of their noise (one derived from the other, fixed-pattern noise, or the same "
+            "frame twice). Noise2Noise keeps shared noise. What to do: use two separate acquisitions.")))
+    return out

@@ -1,0 +1,105 @@
+"""Where training pairs come from.
+
+Four sources, one result type (:class:`Pair`):
+
+* :func:`synthetic_pair` — two noisy copies of a clean image (for experiments and for
+  Noise2Clean comparison; ``clean`` is kept).
+* :func:`two_images` — two noisy acquisitions of the same scene (repeated exposures, split
+  detectors).
+* :func:`stack_neighbours` — consecutive frames/slices of one noisy stack: frame ``t`` is the
+  input, ``t + 1`` the target. Fits when the scene changes little between neighbours.
+* :func:`single_image` — one noisy image with no partner: trained by neighbour sub-sampling
+  (Neighbor2Neighbor, Huang et al., CVPR 2021); ``target`` is ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from ..axes import default_axes, validate_axes
+from ..checks import require_numeric, require_same_shape
+from ..errors import InputError
+from .noise import NoiseModel, synthesize_pair
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Training data: ``input`` and ``target`` (``None`` for single-image mode) with their axes.
+
+    Train on it with :meth:`Trainer.from_pair <napari_n2n.core.training.train.Trainer.from_pair>`.
+    """
+
+    input: object
+    target: object | None
+    axes: str
+    mode: str = "n2n"
+    clean: object | None = None
+    noise: dict | None = None
+
+
+
+def synthetic_pair(clean, noise: NoiseModel, *, axes: str | None = None, seed: int | None = 0) -> Pair:
+    """Two independent noisy copies of ``clean`` (keeps ``clean`` for PSNR reporting)."""
+    clean = require_numeric(np.asarray(clean), "the clean image")
+    axes = validate_axes(axes, clean.ndim) if axes else default_axes(clean.ndim)
+    a, b = synthesize_pair(clean, noise, seed=seed)
+    return Pair(a, b, axes, "n2n", clean=clean, noise=noise.to_dict())
+
+
+def two_images(a, b, *, axes: str | None = None, clean=None) -> Pair:
+    """Two noisy images of the same scene; shapes must match."""
+    a, b = require_numeric(a, "the first image"), require_numeric(b, "the second image")
+    require_same_shape(a, b, names=("the first image", "the second image"))
+    axes = validate_axes(axes, a.ndim) if axes else default_axes(a.ndim)
+    return Pair(a, b, axes, "n2n", clean=clean)
+
+
+def stack_neighbours(stack, *, axis: int = 0, axes: str | None = None, clean=None,
+                     pairing: Literal["consecutive", "even-odd"] = "consecutive") -> Pair:
+    """Pairs of neighbouring frames/slices of ``stack`` along ``axis``.
+
+    ``pairing="consecutive"``: every frame with the next, (t, t+1), so each frame is in two
+    pairs; ``"even-odd"``: frame 2k with frame 2k+1, each frame in one pair (for stacks acquired
+    as repeated exposures, e.g. two frames per time point). The pairing axis becomes a sample
+    axis (``S``) of the result, so a ``ZYX`` stack paired along Z trains a 2D model on ``SYX``
+    data. Views, not copies, are used.
+    """
+    stack = require_numeric(stack, "the stack")
+    if stack.ndim < 3:
+        raise InputError(
+            f"Pairing neighbouring frames needs a stack (3 or more dimensions); this image is {stack.ndim}D. "
+            "Use single-image mode for one 2D image."
+        )
+    axis = axis % stack.ndim
+    if stack.shape[axis] < 2:
+        raise InputError(f"The stack has only {stack.shape[axis]} frame(s) along axis {axis}; pairing needs at least 2.")
+    axes = validate_axes(axes, stack.ndim) if axes else default_axes(stack.ndim)
+    if axes[axis] in "YX" or axes[axis] == "C":
+        raise InputError(f"Cannot pair along axis {axes[axis]}: choose a time (T), slice (Z) or sample (S) axis.")
+    # the pairing axis becomes a sample axis: S if free, else T
+    letter = next((l for l in "ST" if l == axes[axis] or l not in axes), None)
+    if letter is None:
+        raise InputError(f"Cannot pair along {axes[axis]} of {axes!r}: S and T are both taken. Merge S and T first.")
+    new_axes = axes[:axis] + letter + axes[axis + 1 :]
+    idx_a = [slice(None)] * stack.ndim
+    idx_b = [slice(None)] * stack.ndim
+    if pairing == "even-odd":
+        n = stack.shape[axis] // 2 * 2
+        idx_a[axis], idx_b[axis] = slice(0, n, 2), slice(1, n, 2)
+    elif pairing == "consecutive":
+        idx_a[axis], idx_b[axis] = slice(0, -1), slice(1, None)
+    else:
+        raise InputError(f"Unknown pairing {pairing!r}: choose 'consecutive' (t with t+1) or 'even-odd' (2k with 2k+1).")
+    a, b = stack[tuple(idx_a)], stack[tuple(idx_b)]
+    c = None if clean is None else clean[tuple(idx_a)]
+    return Pair(a, b, new_axes, "n2n", clean=c)
+
+
+def single_image(image, *, axes: str | None = None, clean=None) -> Pair:
+    """One noisy image, trained by neighbour sub-sampling (``mode="nb2nb"``)."""
+    image = require_numeric(image, "the noisy image")
+    axes = validate_axes(axes, image.ndim) if axes else default_axes(image.ndim)
+    return Pair(image, None, axes, "nb2nb", clean=clean)

@@ -1,0 +1,294 @@
+"""Out-of-core prediction: the unit of work is a block of output chunks, written once.
+
+A large image is predicted unit by unit. A unit is a box of whole chunks of the output array
+(one chunk, or several along the spatial axes so the halo costs little). For each unit the
+input is read with a *halo* of ``halo`` pixels around it along the axes the network convolves
+(clipped at the image border, where the network pads by reflection itself, as in one
+in-memory prediction), denoised with the ordinary tiler (:meth:`Denoiser.predict_iter
+<napari_n2n.core.inference.denoiser.Denoiser.predict_iter>`), cropped back to the unit and written with
+one assignment. Units never share a chunk, so they can be written in any order or in parallel
+(:mod:`napari_n2n.ondisk.cluster`), and memory holds one unit whatever the image size.
+
+A :class:`Ledger` beside the data records the units that are written, after each write; a run
+that resumes skips them. It records what a run *did*, not what the store happens to hold (zarr
+does not store chunks equal to the fill value, so "the chunk exists" says nothing), and its
+header names the model (:func:`model_digest`) and the settings, so a resume with another model
+or other settings is refused instead of mixing two results.
+
+The result equals one in-memory :meth:`~napari_n2n.core.inference.denoiser.Denoiser.predict` to the
+precision of tiled prediction itself: tiles sit at other places in a unit than in the whole
+image, which changes a pixel by about as much as two tile layouts of the whole image differ
+(docs/large-data.md gives the figures).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import itertools
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..axes import validate_axes
+from ..errors import InputError, OutputError
+from ..events import ChunkProgress, TileProgress
+from ..files import reason
+from ..progress import drain
+
+#: a unit of work holds about this many output voxels (64 MB of float32), unless given
+UNIT_VOXELS = 1 << 24
+LEDGER_FORMAT = "napari-n2n ledger 1"
+
+
+def model_digest(denoiser) -> str:
+    """A sha256 of what decides a denoiser's output: its weights, normalisation, network and axes."""
+    h = hashlib.sha256()
+    mf = denoiser.model_file()
+    h.update(json.dumps([mf.unet, mf.channel_groups, mf.normalization, mf.axes], sort_keys=True, default=str).encode())
+    for model in denoiser.models:
+        for name, tensor in sorted(model.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().float().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def spatial_letters(spatial_ndim: int) -> str:
+    return "ZYX" if spatial_ndim == 3 else "YX"
+
+
+def plan_units(shape: tuple[int, ...], axes: str, spatial_ndim: int, *, chunks: tuple[int, ...] | None = None,
+               unit_voxels: int = UNIT_VOXELS) -> tuple[int, ...]:
+    """The shape of a unit of work: whole ``chunks`` (of the output array, axes ``axes``), grown
+    along the spatial axes, the shortest first, until a unit holds about ``unit_voxels`` voxels.
+
+    Every channel is in each unit (the network sees the channels together); sample axes (T, S,
+    and Z for a 2D network) keep their chunk size.
+    """
+    chunks = tuple(int(c) for c in (chunks or shape))
+    if "C" in axes and chunks[axes.index("C")] < shape[axes.index("C")]:
+        raise InputError(f"The output's chunks {chunks} split the channels (axis C); a unit of work needs all channels. "
+                         "Give chunks with every channel.")
+    unit = list(chunks)
+    spatial = [axes.index(a) for a in spatial_letters(spatial_ndim)]
+    per_sample = math.prod(unit[i] for i in spatial) * (shape[axes.index("C")] if "C" in axes else 1)
+    while per_sample < unit_voxels:
+        growable = [i for i in spatial if unit[i] < shape[i]]
+        if not growable:
+            break
+        i = min(growable, key=lambda k: unit[k])
+        grown = min(unit[i] + chunks[i], shape[i])
+        per_sample = per_sample // unit[i] * grown
+        unit[i] = grown
+    return tuple(unit)
+
+
+class UnitGrid:
+    """The units of work of an output array: their slices, and the input block (with halo) each reads.
+
+    Parameters
+    ----------
+    shape, out_axes : the output array's shape and axes
+    units : shape of one unit (whole chunks; the last unit along an axis may be shorter)
+    in_axes : the input's axes (the same letters, maybe in another order)
+    halo : pixels of context read around a unit along each spatial axis
+    spatial_ndim : 2 or 3: the axes the network convolves (YX or ZYX)
+    """
+
+    def __init__(self, shape, out_axes: str, units, *, in_axes: str, halo: int, spatial_ndim: int):
+        self.shape, self.out_axes, self.in_axes = tuple(int(s) for s in shape), out_axes, in_axes
+        self.units, self.halo, self.spatial = tuple(int(u) for u in units), int(halo), spatial_letters(spatial_ndim)
+        if sorted(out_axes) != sorted(in_axes):
+            raise InputError(f"The output's axes {out_axes!r} are not those of the input, {in_axes!r}.")
+        self.counts = tuple(math.ceil(s / u) for s, u in zip(self.shape, self.units))
+
+    def __len__(self) -> int:
+        return math.prod(self.counts)
+
+    def indices(self) -> Iterator[tuple[int, ...]]:
+        return itertools.product(*(range(c) for c in self.counts))
+
+    def out_slices(self, index: tuple[int, ...]) -> tuple[slice, ...]:
+        return tuple(slice(i * u, min((i + 1) * u, s)) for i, u, s in zip(index, self.units, self.shape))
+
+    def voxels(self, index: tuple[int, ...]) -> int:
+        return math.prod(s.stop - s.start for s in self.out_slices(index))
+
+    def read_slices(self, index: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+        """``(input slices, crop)``: the block to read (input axes) and where the unit lies in it."""
+        box = dict(zip(self.out_axes, zip(self.out_slices(index), self.shape)))
+        read, crop = [], []
+        for a in self.in_axes:
+            sl, size = box[a]
+            if a in self.spatial:
+                lo, hi = max(0, sl.start - self.halo), min(size, sl.stop + self.halo)
+                read.append(slice(lo, hi))
+                crop.append(slice(sl.start - lo, sl.stop - lo))
+            else:
+                read.append(sl)
+                crop.append(slice(None))
+        return tuple(read), tuple(crop)
+
+
+def _transpose(block: np.ndarray, in_axes: str, out_axes: str) -> np.ndarray:
+    return block if in_axes == out_axes else np.transpose(block, [in_axes.index(a) for a in out_axes])
+
+
+def denoise_unit_iter(denoiser, image, grid: UnitGrid, index: tuple[int, ...], *, dtype: str = "float32",
+                      **options) -> Iterator[TileProgress]:
+    """Denoise one unit of ``image``; yields the tiler's progress, returns the unit (output axes).
+
+    ``options`` are :meth:`Denoiser.predict_iter`'s (tile, overlap, batch_size, device).
+    """
+    read, crop = grid.read_slices(index)
+    block = np.asarray(image[read])
+    result = yield from denoiser.predict_iter(block, axes=grid.in_axes, dtype=dtype, **options)
+    return _transpose(np.ascontiguousarray(result[crop]), grid.in_axes, grid.out_axes)
+
+
+def predict_unit(denoiser, image, out, grid: UnitGrid, index: tuple[int, ...], **options) -> None:
+    """Denoise one unit of ``image`` and write it into ``out`` (see :func:`denoise_unit_iter`)."""
+    out[grid.out_slices(index)] = drain(denoise_unit_iter(denoiser, image, grid, index, **options))
+
+
+class Ledger:
+    """Which units of a chunked prediction are written: a file of one JSON header line, then one
+    line per finished unit (``"3,0,1"``), appended and flushed to disk after the unit's write.
+
+    Opening an existing ledger checks its header against ``header`` (the model's digest and the
+    settings); a line cut short by a crash is ignored (and trimmed).
+
+    Raises
+    ------
+    InputError
+        If the ledger was started by another model or with other settings (``hint`` says what
+        the user does to start over instead).
+    """
+
+    def __init__(self, path: str | os.PathLike, header: dict, *, hint: str = "start over with overwrite=True"):
+        self.path = Path(path)
+        self.header = {"format": LEDGER_FORMAT, **header}
+        self.done: set[tuple[int, ...]] = set()
+        if self.path.exists():
+            self._load(hint)
+        else:
+            with open(self.path, "w") as f:
+                f.write(json.dumps(self.header, sort_keys=True) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+    def _load(self, hint: str) -> None:
+        raw = self.path.read_bytes()
+        complete = raw[: raw.rfind(b"\n") + 1]
+        if len(complete) < len(raw):  # a line cut short by a crash: trimmed, so the next one starts clean
+            with open(self.path, "r+b") as f:
+                f.truncate(len(complete))
+        lines = complete.decode().splitlines()
+        try:
+            first = json.loads(lines[0]) if lines else {}
+        except json.JSONDecodeError:
+            first = {}
+        if first.get("format") != LEDGER_FORMAT:
+            raise InputError(f"{self.path} is not a napari-n2n ledger (or it is damaged): the run it belongs to cannot "
+                             f"be resumed; {hint}.")
+        if first.get("model") != self.header.get("model"):
+            raise InputError(f"The unfinished result was started with another model (digest {str(first.get('model'))[:12]}, "
+                             f"this one is {str(self.header.get('model'))[:12]}): resuming would mix two models' output. "
+                             f"Resume with the model file it was started with, or {hint}.")
+        changed = [f"{k} {first.get(k)!r} → {v!r}" for k, v in self.header.items() if first.get(k) != v]
+        if changed:
+            raise InputError(f"The unfinished result was started with other settings ({'; '.join(changed)}): resuming "
+                             f"would mix two results. Resume with the same settings, or {hint}.")
+        for line in lines[1:]:
+            if line.strip():
+                self.done.add(tuple(int(v) for v in line.split(",")))
+
+    def record(self, index: tuple[int, ...]) -> None:
+        with open(self.path, "a") as f:
+            f.write(",".join(str(i) for i in index) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        self.done.add(tuple(index))
+
+
+def write_failed(exc: OSError, where: str, done: int, total: int, resume_hint: str) -> OutputError:
+    """The message of a write that failed mid-run (a full disk): what stopped it, what is kept, what to do."""
+    what = "Free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "Fix the cause"
+    return OutputError(f"Writing {where} failed: {reason(exc)}. {done} of {total} units are written and recorded; "
+                       f"{what} and {resume_hint} to finish the others.")
+
+
+class Tally:
+    """The units of a run: which are left, how many are done; records each finished one in the
+    ledger (after its write) and makes the progress events."""
+
+    def __init__(self, grid: UnitGrid, ledger: Ledger | None, resume_hint: str):
+        self.grid, self.ledger, self.hint = grid, ledger, resume_hint
+        self.total = len(grid)
+        self.todo = [i for i in grid.indices() if ledger is None or i not in ledger.done]
+        self.skipped = self.total - len(self.todo)
+        self.finished, self.voxels, self.t0 = self.skipped, 0, time.perf_counter()
+
+    def event(self, part: float = 0.0) -> ChunkProgress:
+        """Progress now, ``part`` of the unit in progress included."""
+        return ChunkProgress("denoise", self.finished, self.total, self.skipped, (self.finished + part) / self.total,
+                             self.voxels / max(time.perf_counter() - self.t0, 1e-9))
+
+    def failed(self, exc: OSError, where: str) -> OutputError:
+        return write_failed(exc, where, self.finished, self.total, self.hint)
+
+    def record(self, index: tuple[int, ...]) -> ChunkProgress:
+        """Unit ``index`` is written: record it in the ledger; return the progress."""
+        if self.ledger is not None:
+            try:
+                self.ledger.record(index)
+            except OSError as exc:
+                raise self.failed(exc, f"the ledger {self.ledger.path}") from exc
+        self.finished += 1
+        self.voxels += self.grid.voxels(index)
+        return self.event()
+
+
+def predict_units_iter(denoiser, image, out, grid: UnitGrid, *, ledger: Ledger | None = None, dtype: str = "float32",
+                       should_stop: Callable[[], bool] | None = None, max_units: int | None = None,
+                       resume_hint: str = "call again with resume=True", **options) -> Iterator[ChunkProgress]:
+    """Denoise every unit of ``grid`` not in ``ledger`` into ``out``, recording each after its write.
+
+    Yields :class:`~napari_n2n.core.events.ChunkProgress` after every batch of tiles; returns the
+    number of units denoised by this call. ``should_stop()`` returning True (or closing the
+    generator) stops before the next unit or batch of tiles; the unit in progress is then not
+    recorded. ``max_units`` stops after that many units (a test's simulated crash).
+
+    Raises
+    ------
+    OutputError
+        If a write fails (a full disk): the units written before are recorded, the ledger stays true.
+    """
+    validate_axes(grid.in_axes, len(grid.shape))
+    tally = Tally(grid, ledger, resume_hint)
+    yield tally.event()
+    for n, index in enumerate(tally.todo):
+        if (max_units is not None and n >= max_units) or (should_stop is not None and should_stop()):
+            return n
+        gen = denoise_unit_iter(denoiser, image, grid, index, dtype=dtype, **options)
+        while True:
+            try:
+                tiles = next(gen)
+            except StopIteration as stop:
+                result = stop.value
+                break
+            yield tally.event(tiles.done / tiles.total)
+            if should_stop is not None and should_stop():
+                gen.close()
+                return n
+        try:
+            out[grid.out_slices(index)] = result
+        except OSError as exc:
+            raise tally.failed(exc, f"unit {index} of the output") from exc
+        yield tally.record(index)
+    return len(tally.todo)

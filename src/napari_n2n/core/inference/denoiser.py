@@ -1,0 +1,360 @@
+"""A trained denoiser: U-Net weights + normalisation + how it was made; predicts and saves."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Literal
+
+import numpy as np
+
+from ..axes import AxisView, default_axes, validate_axes
+from ..checkpoint import ModelFile, load_checkpoint, save_checkpoint
+from ..checks import require_finite, require_not_empty, require_numeric, require_same_shape
+from ..config import TrainConfig
+from ..device import amp_dtype, cpu_thread_limit, select_device
+from ..errors import DenoisingError, InputError, ModelFileError
+from ..events import TileProgress
+from ..model import UNet, UNetConfig, count_parameters
+from ..data.normalization import Normalization
+from .predict import predict_view, predict_view_on_device
+from ..progress import drain
+
+Tile = int | tuple[int, ...] | None
+OutputDtype = Literal["float32", "input"]
+
+
+def _version() -> str:
+    from ... import __version__
+
+    return __version__
+
+
+def _fits_on_device(view: AxisView, device) -> bool:
+    """Whether one sample of the output (float32) takes at most a quarter of the device's free memory."""
+    import torch
+
+    need = 4 * view.n_channels * int(np.prod(view.spatial_shape))
+    return need <= 0.25 * torch.cuda.mem_get_info(device)[0]
+
+
+def cast_like(result, dtype) -> np.ndarray:
+    """A float prediction in ``dtype``: rounded and clipped to its range for integers, cast for floats."""
+    result, dtype = np.asarray(result), np.dtype(dtype)
+    if dtype.kind in "iub":
+        lo, hi = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.kind in "iu" else (0, 1)
+        return np.clip(np.rint(result), lo, hi).astype(dtype)
+    return result.astype(dtype, copy=False)
+
+
+class Denoiser:
+    """A trained Noise2Noise denoiser.
+
+    Holds one U-Net (``channels="joint"``) or one per channel (``"separate"``), the
+    normalisation it was trained with, the axes of the training data, and the training
+    configuration and history. Create it by training (:func:`napari_n2n.train`) or with
+    :meth:`load`.
+
+    Examples
+    --------
+    >>> den = Denoiser.load("model.n2n")                       # doctest: +SKIP
+    >>> clean_estimate = den.predict(noisy, axes="YX")         # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        models: list,
+        channel_groups: list[list[int]],
+        norm: Normalization,
+        *,
+        unet: UNetConfig,
+        axes: str,
+        config: TrainConfig | None = None,
+        noise: dict | None = None,
+        history: dict | None = None,
+        info: dict | None = None,
+    ):
+        self.models = models
+        self.channel_groups = [list(g) for g in channel_groups]
+        self.norm = norm
+        self.unet = unet
+        self.axes = axes
+        self.config = config
+        self.noise = noise
+        self.history = history or {}
+        self.info = dict(info or {})
+        for m in self.models:
+            m.eval()
+
+    # ---- description ---------------------------------------------------------------------
+    @property
+    def spatial_ndim(self) -> int:
+        return self.unet.ndim
+
+    @property
+    def n_channels(self) -> int:
+        return sum(len(g) for g in self.channel_groups)
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(count_parameters(m) for m in self.models)
+
+    def summary(self) -> str:
+        """One line saying what this model is, e.g. for a widget label or ``--help`` output."""
+        cfg = self.config
+        how = f"{cfg.mode}, loss {cfg.loss}, {self.history.get('steps_done', '?')} steps" if cfg else "unknown training"
+        return (
+            f"{self.unet.ndim}D U-Net ({self.n_parameters / 1e6:.2f} M parameters), {self.n_channels} channel(s), "
+            f"trained on {self.axes} data ({how}{self._estimate_note()})"
+        )
+
+    def _estimate_note(self) -> str:
+        """``"; est. PSNR 28.1 ± 0.2 dB"`` at the kept weights, when training estimated it."""
+        from ..progress import describe_estimate
+
+        h = self.history
+        steps, values = h.get("val_step") or [], h.get("val_est_psnr") or []
+        if h.get("best_step") not in steps:
+            return ""
+        i = steps.index(h["best_step"])
+        if i >= len(values) or values[i] is None:
+            return ""
+        errors = h.get("val_est_psnr_stderr") or []
+        return "; " + describe_estimate(values[i], errors[i] if i < len(errors) else None)
+
+    # ---- prediction ----------------------------------------------------------------------
+    def _groups_for(self, view: AxisView) -> list[tuple[object, list[int], list[int]]]:
+        """(model, image channels, normalisation channels) triples for an image view."""
+        if view.n_channels == self.n_channels:
+            return [(m, g, g) for m, g in zip(self.models, self.channel_groups)]
+        if self.n_channels == 1:  # a single-channel model applied to each channel in turn
+            return [(self.models[0], [c], [0]) for c in range(view.n_channels)]
+        raise InputError(
+            f"The model was trained on {self.n_channels} channels but the image has {view.n_channels}. "
+            "Choose an image with the same channels, or give its axes with C so the channels are found."
+        )
+
+    def resolve_axes(self, image, axes: str | None) -> str:
+        """The axes to use for ``image``: the given ones, else the training axes if they fit, else a default."""
+        if axes is not None:
+            return validate_axes(axes, image.ndim)
+        if len(self.axes) == image.ndim:
+            return self.axes
+        if self.spatial_ndim == 2 and image.ndim == 3:
+            return "ZYX"
+        return default_axes(image.ndim)
+
+    def predict_iter(
+        self,
+        image,
+        *,
+        axes: str | None = None,
+        tile: int | tuple[int, ...] | None = None,
+        overlap: int | None = None,
+        batch_size: int | None = None,
+        device: str | None = None,
+        out=None,
+        dtype: OutputDtype = "float32",
+        blend: Literal["auto", "host", "device"] = "auto",
+    ) -> Iterator[TileProgress]:
+        """Like :meth:`predict`, but yields a :class:`~napari_n2n.core.events.TileProgress` after every batch of tiles.
+
+        The generator's return value (``StopIteration.value``) is the prediction. ``blend``:
+        where overlapping tiles are blended; ``"auto"`` blends on a CUDA GPU when one sample of
+        the output takes at most a quarter of its free memory, else on the host (numpy).
+        """
+        import torch
+
+        image = require_numeric(image, "the image")
+        require_not_empty(image, "the image")
+        axes = self.resolve_axes(image, axes)
+        if self.spatial_ndim == 3 and "Z" not in axes:
+            raise InputError(
+                f"This is a 3D model, but the image has axes {axes!r} without Z. Denoise a volume (ZYX), "
+                "or train a 2D model for 2D images."
+            )
+        require_finite(image, "the image")
+        view = AxisView(image, axes, self.spatial_ndim)
+        groups = self._groups_for(view)
+        dev = select_device(device or (self.config.device if self.config else "auto"))
+        auto = tile is None
+        if auto:
+            tile = 512 if self.spatial_ndim == 2 else (64, 128, 128) if dev.type != "cpu" else (48, 96, 96)
+        tile = (tile,) * self.spatial_ndim if isinstance(tile, int) else tuple(tile)
+        if len(tile) != self.spatial_ndim or min(tile) < 8:
+            raise InputError(f"Tile must be one size or {self.spatial_ndim} sizes, each at least 8; got {tile}.")
+        if overlap is None:
+            overlap = 48 if self.spatial_ndim == 2 else 16
+        overlaps = tuple(min(overlap, t // 2) for t in tile)
+        batch_size = batch_size or (1 if dev.type == "cpu" else 16 if self.spatial_ndim == 2 else 8)
+        if out is None:
+            out = np.zeros(image.shape, dtype=np.float32)
+        elif tuple(out.shape) != tuple(image.shape):
+            raise InputError(f"The output array has shape {tuple(out.shape)}; it must match the image {tuple(image.shape)}.")
+        models = {id(m): m.to(dev).eval() for m, _, _ in groups}
+        amp = dev.type == "cuda" and (self.config.amp if self.config else True)
+        spatial_nd = self.spatial_ndim
+        shaped = {id(m): tuple(torch.from_numpy(v).to(dev) for v in self.norm.shaped(norm_ch, spatial_nd))
+                  for m, _, norm_ch in groups}
+        nonfinite = torch.zeros((), dtype=torch.bool, device=dev)
+
+        def run_model(x):
+            """(B, C, *tile) tensor on the device, image units → the prediction, same."""
+            result = torch.empty_like(x)
+            with torch.no_grad():
+                for model, img_ch, _ in groups:
+                    off, sc = shaped[id(model)]
+                    with torch.autocast(dev.type, enabled=amp, dtype=amp_dtype(dev)):
+                        y = models[id(model)]((x[:, img_ch] - off) / sc)
+                    result[:, img_ch] = y.float() * sc + off
+            nonfinite.logical_or_(~torch.isfinite(result).all())  # checked without a device sync per batch
+            if dev.type == "cpu":
+                check_finite()
+            return result
+
+        def check_finite():
+            if bool(nonfinite):
+                raise DenoisingError(
+                    "The model produced NaN or Inf values: its weights or normalisation do not suit this image (the "
+                    f"model was normalised for {self.norm.offset[0]:g} ± {self.norm.scale[0]:g}). Check the model file, "
+                    "or retrain on data like this image."
+                )
+
+        def run_model_numpy(blocks: np.ndarray) -> np.ndarray:
+            return run_model(torch.from_numpy(np.ascontiguousarray(blocks)).to(dev)).cpu().numpy()
+
+        if blend == "auto":
+            blend = "device" if dev.type == "cuda" and _fits_on_device(view, dev) else "host"
+        # tiles at multiples of the network's stride: a pixel's prediction then does not depend on where they are
+        options = dict(tile=tile, overlap=overlaps, batch_size=batch_size, align=2**self.unet.depth)
+        try:
+            with cpu_thread_limit(dev, self.config.threads if self.config else None):
+                if blend == "device":
+                    yield from predict_view_on_device(run_model, view, out, device=dev, **options)
+                else:
+                    yield from predict_view(run_model_numpy, view, out, **options)
+            check_finite()
+        except (RuntimeError, MemoryError) as exc:
+            raise DenoisingError.from_exception(exc) from exc
+        return cast_like(out, image.dtype) if dtype == "input" else out
+
+    def predict(self, image, *, axes: str | None = None, tile: Tile = None, overlap: int | None = None,
+                batch_size: int | None = None, device: str | None = None, out=None,
+                dtype: OutputDtype = "float32") -> np.ndarray:
+        """Denoise ``image`` (numpy or dask) and return the result in the input's intensity units.
+
+        Parameters
+        ----------
+        image : array-like
+            2D, 3D, time series, channels: any axes in ``"STCZYX"`` (see ``axes``). dask and
+            zarr arrays are read tile by tile, never loaded whole.
+        axes : str, optional
+            One letter per dimension, e.g. ``"YX"``, ``"ZYX"``, ``"TYX"``, ``"CYX"``. Default:
+            the training axes if the dimensions match, else inferred (2D → YX, 3D → ZYX).
+        tile : int or tuple, optional
+            Tile size (default 512 in 2D; 48×96×96 on CPU in 3D). Smaller tiles use less memory.
+        overlap : int, optional
+            Overlap between tiles (default 48 in 2D, 16 in 3D), blended smoothly.
+        batch_size : int, optional
+            Tiles per forward pass (default 1 on the CPU; on a GPU 16 in 2D, 8 in 3D).
+        device : str, optional
+            Where to run (default: the training device choice, ``"auto"``).
+        out : array, optional
+            Zero-filled array of the image's shape to write into (e.g. a memory map).
+        dtype : {"float32", "input"}
+            ``"input"`` rounds and clips to the input's dtype (e.g. uint16).
+
+        Returns
+        -------
+        ndarray
+            float32 (or the input's dtype), same shape as ``image``.
+        """
+        return drain(self.predict_iter(image, axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
+                                       device=device, out=out, dtype=dtype))
+
+    def predict_pair_iter(self, a, b, *, axes: str | None = None, tile: Tile = None, overlap: int | None = None,
+                          batch_size: int | None = None, device: str | None = None,
+                          dtype: OutputDtype = "float32") -> Iterator[TileProgress]:
+        """Predict both noisy copies of a pair, yielding progress over both; return the average.
+
+        The mean of the two predictions has lower error than either, since their errors are
+        partly independent. ``dtype="input"`` rounds and clips it to ``a``'s dtype.
+        """
+        require_same_shape(a, b, names=("the first image of the pair", "the second image"))
+        options = dict(axes=axes, tile=tile, overlap=overlap, batch_size=batch_size, device=device)
+        results = []
+        for k, image in enumerate((a, b)):
+            gen = self.predict_iter(image, **options)
+            while True:
+                try:
+                    p = next(gen)
+                except StopIteration as stop:
+                    results.append(np.asarray(stop.value, dtype=np.float32))
+                    break
+                yield TileProgress(done=k * p.total + p.done, total=2 * p.total, sample=p.sample, n_samples=p.n_samples)
+        mean = 0.5 * (results[0] + results[1])
+        return cast_like(mean, a.dtype) if dtype == "input" else mean
+
+    def predict_pair(self, a, b, *, axes: str | None = None, tile: Tile = None, overlap: int | None = None,
+                     batch_size: int | None = None, device: str | None = None,
+                     dtype: OutputDtype = "float32") -> np.ndarray:
+        """Average of the predictions of two noisy copies ``a`` and ``b`` (lower error than either)."""
+        return drain(self.predict_pair_iter(a, b, axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
+                                            device=device, dtype=dtype))
+
+    # ---- files -----------------------------------------------------------------------------
+    def model_file(self) -> ModelFile:
+        """What the model file says about this model (see :class:`~napari_n2n.core.checkpoint.ModelFile`)."""
+        return ModelFile(unet=self.unet.to_dict(), channel_groups=self.channel_groups,
+                         normalization=self.norm.to_dict(), axes=self.axes,
+                         config=self.config.to_dict() if self.config else None, noise=self.noise,
+                         history=self.history, info=self.info, napari_n2n_version=_version())
+
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> str:
+        """Save weights and metadata to one ``.n2n`` (safetensors) file, atomically; returns the path.
+
+        An existing file is replaced only with ``overwrite=True``: a model file is often the
+        result of hours of training, and a call that fails costs nothing (this denoiser is
+        still in memory; call again with another name or ``overwrite=True``), while a silent
+        replacement cannot be undone. ``path`` may also be a
+        :class:`~napari_n2n.core.files.Destination` checked before training.
+
+        Raises
+        ------
+        OutputError
+            If the file exists (and ``overwrite`` is False), is an input, a folder or a device,
+            or its folder cannot be written.
+        """
+        tensors = {f"model{i}.{k}": v for i, m in enumerate(self.models) for k, v in m.state_dict().items()}
+        return str(save_checkpoint(path, tensors, self.model_file(), overwrite=overwrite))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Denoiser:
+        """Load a ``.n2n`` file of any known format (never unpickles; see :mod:`napari_n2n.core.checkpoint`).
+
+        The file is checked completely (metadata, tensor shapes and dtypes, finite weights)
+        before a network is built; a bad file raises :class:`ModelFileError` naming it.
+        """
+        tensors, meta = load_checkpoint(path)
+        try:
+            config = TrainConfig.from_dict(meta.config) if meta.config else None
+        except (InputError, TypeError) as exc:
+            raise ModelFileError(f"{path}: its training configuration is invalid ({exc}). It is damaged or was not "
+                                 "written by napari-n2n; retrain or use another file.") from exc
+        try:
+            unet = UNetConfig(**meta.unet)
+            models = []
+            for i, group in enumerate(meta.channel_groups):
+                prefix = f"model{i}."
+                state = {k[len(prefix):]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
+                model = UNet(unet.for_channels(len(group)))
+                model.load_state_dict(state, strict=True)
+                models.append(model)
+            norm = Normalization.from_dict(meta.normalization)
+            return cls(models, meta.channel_groups, norm, unet=unet, axes=validate_axes(meta.axes), config=config,
+                       noise=meta.noise, history=meta.history, info=meta.info)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # pragma: no cover - load_checkpoint checked it
+            raise ModelFileError(
+                f"{path} looks like a napari-n2n file but its contents are inconsistent ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}). It may be corrupted; retrain or use another file."
+            ) from exc

@@ -1,0 +1,217 @@
+"""Test-time augmentation and uncertainty maps, on top of :meth:`Denoiser.predict`.
+
+* :func:`predict_tta` averages the predictions of the 8 flips/rotations of the image in its
+  Y–X plane (the dihedral group the network was trained with), each mapped back: the
+  network's errors differ between orientations and partly average out.
+* :func:`denoise_pair` predicts both images of a pair (optionally with augmentation), and
+  returns their mean — the best output a pair gives — with two maps that show where to trust
+  it: the **disagreement** between the predictions of A and of B (their noise is independent,
+  so where the two predictions differ the network is unsure), and the **residual**
+  ``input − output`` (pure noise where the network only removed noise; structure in it means
+  the network removed or invented structure).
+
+Each has an ``_iter`` form that yields :class:`~napari_n2n.core.inference.predict.TileProgress` (the
+count of tiles over all passes) and returns its result, for progress bars and cancelling.
+
+Examples
+--------
+>>> result = denoise_pair(denoiser, a, b, tta=True)     # doctest: +SKIP
+>>> result.mean, result.disagreement, result.residual   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..checks import require_same_shape
+from ..errors import InputError
+from ..events import TileProgress
+from ..progress import drain
+
+__all__ = ["DIHEDRAL", "transform", "untransform", "predict_tta", "predict_tta_iter", "disagreement", "residual",
+           "PairResult", "denoise_pair", "denoise_pair_iter"]
+
+#: the 8 symmetries of the square: (number of 90° rotations, flip along X first)
+DIHEDRAL: tuple[tuple[int, bool], ...] = tuple((k, f) for f in (False, True) for k in range(4))
+
+
+def transform(image, t: tuple[int, bool], yx: tuple[int, int]):
+    """Apply dihedral transform ``t`` to the ``yx`` axes of ``image`` (numpy or dask)."""
+    k, flip = t
+    if flip:
+        image = np.flip(image, axis=yx[1])
+    return np.rot90(image, k, axes=yx) if k else image
+
+
+def untransform(image, t: tuple[int, bool], yx: tuple[int, int]):
+    """The inverse of :func:`transform`."""
+    k, flip = t
+    if k:
+        image = np.rot90(image, -k, axes=yx)
+    return np.flip(image, axis=yx[1]) if flip else image
+
+
+def _transforms(n: int) -> tuple[tuple[int, bool], ...]:
+    if n not in (1, 2, 4, 8):
+        raise InputError(f"Test-time augmentation uses 1, 2, 4 or 8 transforms, got {n}.")
+    # 2: identity and the 180° rotation; 4: the four rotations; 8: rotations and their mirror images
+    return {1: DIHEDRAL[:1], 2: (DIHEDRAL[0], DIHEDRAL[2]), 4: DIHEDRAL[:4], 8: DIHEDRAL}[n]
+
+
+def _yx(denoiser, image, axes: str | None) -> tuple[str, tuple[int, int]]:
+    axes = denoiser.resolve_axes(image, axes)
+    return axes, (axes.index("Y"), axes.index("X"))
+
+
+def predict_tta_iter(denoiser, image, *, axes: str | None = None, transforms: int = 8,
+                     **predict_options) -> Iterator[TileProgress]:
+    """Like :func:`predict_tta`, yielding progress over all passes; returns the averaged prediction."""
+    if not hasattr(image, "shape"):
+        image = np.asarray(image)
+    if predict_options.get("out") is not None:
+        raise InputError("Test-time augmentation accumulates its own output; leave out 'out'.")
+    axes, yx = _yx(denoiser, image, axes)
+    ts = _transforms(transforms)
+    acc = np.zeros(tuple(image.shape), dtype=np.float32)
+    for i, t in enumerate(ts):
+        gen = denoiser.predict_iter(transform(image, t, yx), axes=axes, **{**predict_options, "dtype": "float32"})
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                pred = stop.value
+                break
+            yield TileProgress(done=i * ev.total + ev.done, total=len(ts) * ev.total, sample=ev.sample,
+                               n_samples=ev.n_samples)
+        acc += untransform(np.asarray(pred, dtype=np.float32), t, yx)
+    acc /= len(ts)
+    return acc
+
+
+def predict_tta(denoiser, image, *, axes: str | None = None, transforms: int = 8, **predict_options) -> np.ndarray:
+    """Denoise ``image`` as the mean of the predictions of its flipped/rotated copies.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+        A trained model.
+    image : array-like
+        As for :meth:`Denoiser.predict` (numpy or dask, any axes with Y and X).
+    axes : str, optional
+        The image's axes (default as in :meth:`Denoiser.predict`).
+    transforms : {1, 2, 4, 8}
+        How many of the Y–X symmetries to average (8: all rotations and mirror images).
+    **predict_options
+        ``tile``, ``overlap``, ``batch_size``, ``device`` of :meth:`Denoiser.predict`.
+
+    Returns
+    -------
+    ndarray
+        float32, the image's shape. Costs ``transforms`` predictions.
+    """
+    return drain(predict_tta_iter(denoiser, image, axes=axes, transforms=transforms, **predict_options))
+
+
+def disagreement(pred_a, pred_b, *, sigma: float = 1.0, yx: tuple[int, int] = (-2, -1)) -> np.ndarray:
+    """Where the predictions of the two images of a pair differ: an error bar of one prediction.
+
+    ``|f(A) − f(B)| / √2`` estimates the standard deviation of the random part of one
+    prediction's error (the part that comes from the noise the network saw), since the noises
+    of A and B are independent. With ``sigma > 0`` it is the root of the local mean (Gaussian
+    window of ``sigma`` pixels in Y and X) of ``(f(A) − f(B))² / 2``: a smoother, readable map.
+    The error of the pair's mean ``(f(A) + f(B)) / 2`` is about ``1/√2`` of it.
+    """
+    a, b = np.asarray(pred_a, dtype=np.float32), np.asarray(pred_b, dtype=np.float32)
+    if a.shape != b.shape:
+        raise InputError(f"The two predictions have shapes {a.shape} and {b.shape}; they must match.")
+    power = np.square(a - b) / 2.0
+    if sigma > 0:
+        from scipy.ndimage import gaussian_filter
+
+        sig = [0.0] * a.ndim
+        sig[yx[0]] = sig[yx[1]] = float(sigma)
+        power = gaussian_filter(power, sig, mode="reflect")
+    return np.sqrt(power, dtype=np.float32)
+
+
+def residual(input, output) -> np.ndarray:
+    """``input − output``: what the denoiser removed (noise only, where it removed no structure)."""
+    x, y = np.asarray(input, dtype=np.float32), np.asarray(output, dtype=np.float32)
+    if x.shape != y.shape:
+        raise InputError(f"Input and output have shapes {x.shape} and {y.shape}; they must match.")
+    return x - y
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """The denoised pair: its mean and the maps that show where to trust it.
+
+    Attributes
+    ----------
+    mean : ndarray
+        ``(f(A) + f(B)) / 2``, the output to use.
+    pred_a, pred_b : ndarray
+        The predictions of A and of B.
+    disagreement : ndarray
+        See :func:`disagreement`.
+    residual : ndarray
+        ``(A + B) / 2 − mean``: what was removed (see :func:`residual`).
+    """
+
+    mean: np.ndarray
+    pred_a: np.ndarray
+    pred_b: np.ndarray
+    disagreement: np.ndarray
+    residual: np.ndarray
+
+
+def denoise_pair_iter(denoiser, a, b, *, axes: str | None = None, tta: bool | int = False, sigma: float = 1.0,
+                      **predict_options) -> Iterator[TileProgress]:
+    """Like :func:`denoise_pair`, yielding progress over both images; returns a :class:`PairResult`."""
+    require_same_shape(a, b, names=("A", "B"))
+    axes, yx = _yx(denoiser, a, axes)
+    n = 8 if tta is True else (1 if tta is False else int(tta))
+    preds = []
+    for i, img in enumerate((a, b)):
+        gen = predict_tta_iter(denoiser, img, axes=axes, transforms=n, **predict_options)
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                preds.append(stop.value)
+                break
+            yield TileProgress(done=i * ev.total + ev.done, total=2 * ev.total, sample=ev.sample,
+                               n_samples=ev.n_samples)
+    pa, pb = preds
+    mean = 0.5 * (pa + pb)
+    noisy_mean = 0.5 * (np.asarray(a, dtype=np.float32) + np.asarray(b, dtype=np.float32))
+    return PairResult(mean=mean, pred_a=pa, pred_b=pb, disagreement=disagreement(pa, pb, sigma=sigma, yx=yx),
+                      residual=residual(noisy_mean, mean))
+
+
+def denoise_pair(denoiser, a, b, *, axes: str | None = None, tta: bool | int = False, sigma: float = 1.0,
+                 **predict_options) -> PairResult:
+    """Denoise both images of a pair; return their mean with a disagreement map and the residual.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+    a, b : array-like
+        The two noisy images of one scene, same shape.
+    axes : str, optional
+        Their axes (default as in :meth:`Denoiser.predict`).
+    tta : bool or {2, 4, 8}
+        Test-time augmentation for each prediction (``True``: all 8 transforms).
+    sigma : float
+        Smoothing of the disagreement map, pixels (0: none).
+    **predict_options
+        ``tile``, ``overlap``, ``batch_size``, ``device`` of :meth:`Denoiser.predict`.
+
+    Returns
+    -------
+    PairResult
+    """
+    return drain(denoise_pair_iter(denoiser, a, b, axes=axes, tta=tta, sigma=sigma, **predict_options))

@@ -1,0 +1,101 @@
+"""The live training of one model: its network, optimiser and loss scaler, and one optimiser step.
+
+A :class:`ModelRun` starts from seeded random weights, from a trained model's weights
+(fine-tuning) or from a resumed state (weights, Adam's moments, the loss scaler, the steps
+done); under DDP its network is wrapped in ``DistributedDataParallel``, and compiled when asked
+(:attr:`ModelRun.net`), while :attr:`ModelRun.model` stays the plain module that is validated,
+previewed and saved.
+
+A step either happens whole or not at all: a stop inside it (:mod:`napari_n2n.core.training.interrupt`,
+on the CPU, where a step takes seconds) raises before the optimiser's update, and
+:attr:`ModelRun.step` counts only the steps whose update was applied, so a run stopped midway
+resumes at the step it abandoned, with the same batch, bit for bit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from . import distributed
+from .acceleration import maybe_compile
+from ..config import TrainConfig
+from ..device import amp_dtype
+from ..events import FinishReason
+from ..model import UNet, UNetConfig
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """How the run of one model (one channel group) ended."""
+
+    reason: FinishReason
+    steps: int
+
+
+@dataclass
+class ModelRun:
+    """One model being trained (the model of one channel group)."""
+
+    group: int
+    offset: int  #: steps of the models trained before this one
+    model: object
+    net: object  #: what trains: ``model``, or its DDP wrapper, or either compiled
+    opt: object
+    scaler: object
+    step: int  #: steps done
+    t_start: float  #: when its training time began (earlier by the time of a resumed run)
+    amp: tuple  #: (enabled, dtype)
+    #: whether a stop may abandon a step midway: on the CPU, alone (under DDP the other processes would wait for
+    #: its gradients), not compiled (hooks would break a compiled network's graph)
+    interruptible: bool = False
+
+    @classmethod
+    def open(cls, unet: UNetConfig, *, group: int, offset: int, config: TrainConfig, seed: int, device,
+             ranks: distributed.Ranks, weights: dict | None = None, resumed=None) -> ModelRun:
+        """Build the model (seeded, or with ``weights``, or ``resumed``'s), its optimiser and scaler on ``device``."""
+        import torch
+
+        with torch.random.fork_rng(devices=[]):  # seeded initial weights, without touching the global seed
+            torch.manual_seed(seed)
+            model = UNet(unet)
+        if resumed is not None:
+            model.load_state_dict(resumed.model)
+        elif weights is not None:
+            model.load_state_dict(weights)
+        model = model.to(device)
+        on_cuda = device.type == "cuda"
+        # fused Adam: one kernel for all parameters instead of several per tensor
+        opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=(0.9, 0.99),
+                               **({"fused": True} if on_cuda else {}))
+        use_amp, adt = config.amp and on_cuda, amp_dtype(device)
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp and adt == torch.float16)
+        step, elapsed = 0, 0.0
+        if resumed is not None:
+            opt.load_state_dict(resumed.optimizer_state(opt))
+            if resumed.state.scaler and scaler.is_enabled():
+                scaler.load_state_dict(resumed.state.scaler)
+            step, elapsed = resumed.state.step, resumed.state.group_elapsed_s
+        net = maybe_compile(distributed.wrap(model, ranks, device), config.compile)
+        return cls(group, offset, model, net, opt, scaler, step, time.perf_counter() - elapsed, (use_amp, adt),
+                   interruptible=device.type == "cpu" and not config.compile and not ranks.active)
+
+    def train_step(self, objective, batch, *, lr: float, progress: float, generator):
+        """One optimiser step on ``batch`` with learning rate ``lr``; returns the loss (a tensor on the device).
+
+        A :class:`~napari_n2n.core.training.interrupt.StepInterrupted` raised by the forward or backward
+        pass leaves the weights, the optimiser, the scaler and :attr:`step` as they were.
+        """
+        import torch
+
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        x, y = batch
+        with torch.autocast(x.device.type, enabled=self.amp[0], dtype=self.amp[1]):
+            loss = objective.loss(self.net, x, y, progress=progress, generator=generator)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.step += 1
+        return loss

@@ -1,0 +1,207 @@
+"""Which weights a training run keeps, and the validation pass that decides it.
+
+Two policies, one per situation, each with the note the user sees:
+
+* with a held-out validation region (:attr:`PatchSampler.has_validation
+  <napari_n2n.core.training.sampling.PatchSampler.has_validation>`), the weights of lowest validation
+  loss are kept (:class:`KeepBestValidated`);
+* without one, the latest weights are kept (:class:`KeepLatest`). Choosing by the training loss
+  instead kept early snapshots when the targets are noisy (camera, Poisson peak 5, 3,000 N2N
+  steps: 24.10 dB for the snapshot of lowest training loss, 24.87 dB for the last weights;
+  ``benchmarks/steps_curve.py``, docs/benchmarks.md @ 6587ee1).
+
+:func:`validate` scores a model on the held-out patches with the run's objective and, when a
+clean reference was given, its PSNR (through :func:`napari_n2n.core.metrics.psnr_from_mse`).
+For Noise2Noise it also estimates the PSNR *without* a clean image, from the error against the
+held-out noisy target minus that target's noise variance (:mod:`napari_n2n.core.inference.estimate`),
+in both directions (A → B and B → A), which cancels most of the sampling noise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..inference.estimate import EstimatedQuality, NoisyTargetMSE, pair_data_range
+from ..events import Validated
+from ..metrics import psnr_from_mse
+from ..data.normalization import Normalization
+from .sampling import PatchSampler
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Validation loss of the model, its PSNR against the clean reference (``None`` without one),
+    and its PSNR estimated from the noisy target (``None`` unless asked for)."""
+
+    loss: float
+    psnr: float | None
+    estimate: EstimatedQuality | None = None
+
+
+def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device, data_range: float | None,
+             scale: float, should_stop: Callable[[], bool] = lambda: False,
+             estimate_with: Normalization | None = None,
+             estimate_range: float | None = None) -> ValidationResult | None:
+    """Score ``model`` on ``sampler``'s validation patches; ``None`` if stopped meanwhile.
+
+    ``scale`` converts squared errors of normalised values back to the image's units (the mean
+    normalisation scale) for the PSNR, whose peak is ``data_range`` (the clean image's range).
+
+    With ``estimate_with`` (the run's normalisation; for Noise2Noise with zero-mean noise, where
+    the target is a second noisy copy) the PSNR against the unseen clean image is estimated from
+    the noisy target, in image units, relative to ``data_range`` or, without a clean reference,
+    to ``estimate_range`` (the range the run fixed at its first validation; when ``None``,
+    :func:`~napari_n2n.core.inference.estimate.pair_data_range` of the region: read it back from
+    ``result.estimate.data_range`` and pass it next time).
+    """
+    import torch
+
+    model.eval()
+    losses, sq_err, n_pix = [], 0.0, 0
+    acc = NoisyTargetMSE() if estimate_with is not None else None
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    try:
+        with torch.no_grad():
+            for x, y, clean in sampler.validation_batches(batch_size):
+                if should_stop():
+                    return None
+                xt = torch.from_numpy(x).to(device)
+                yt = None if y is None else torch.from_numpy(y).to(device)
+                loss, pred = objective.validation(model, xt, yt)
+                losses.append(float(loss))
+                if clean is not None:
+                    sq_err += float((pred.float().cpu() - torch.from_numpy(clean)).square().sum())
+                    n_pix += clean.size
+                if acc is not None and y is not None:
+                    off, sc = estimate_with.shaped(sampler.channels, x.ndim - 2)
+                    fx = pred.float().cpu().numpy()
+                    acc.add(fx, y, x, scale=sc)
+                    acc.add(model(yt).float().cpu().numpy(), x, y, scale=sc)  # and B -> A
+                    if not data_range and estimate_range is None:
+                        pairs.append((x * sc + off, y * sc + off))
+    finally:
+        model.train()
+    psnr = None
+    if n_pix and data_range:
+        psnr = psnr_from_mse(sq_err / n_pix * scale**2, data_range)
+    estimate = None
+    if acc is not None and acc.n:
+        rng = data_range or estimate_range or pair_data_range(np.concatenate([p[0] for p in pairs]),
+                                                              np.concatenate([p[1] for p in pairs]))
+        estimate = acc.estimate(data_range=rng)
+    return ValidationResult(float(np.mean(losses)), psnr, estimate)
+
+
+class PsnrEstimates:
+    """The PSNR a run estimates without a clean image, model by model.
+
+    Only Noise2Noise with an L2-type loss (``l2``, ``hdr``) estimates it: the target is then a
+    second noisy copy whose noise is zero-mean. The data range of each model's estimates is
+    fixed at its first validation, so that the estimates of one run compare.
+    """
+
+    def __init__(self, config, norm: Normalization):
+        self.norm = norm if config.mode == "n2n" and config.loss in ("l2", "hdr") else None
+        self.ranges: dict[int, float] = {}
+
+    def options(self, group: int) -> dict:
+        """The estimate options of :func:`validate` for model ``group`` (none when the run estimates nothing)."""
+        return {} if self.norm is None else {"estimate_with": self.norm, "estimate_range": self.ranges.get(group)}
+
+    def record(self, group: int, result: ValidationResult) -> tuple[float | None, float | None]:
+        """Fix the model's data range at its first estimate; return (estimated PSNR, its standard error)."""
+        est = result.estimate
+        if est is None:
+            return None, None
+        self.ranges.setdefault(group, est.data_range)
+        return est.psnr, est.psnr_stderr
+
+
+#: the lists of a training history, one value per validation (besides ``step`` and ``train_loss``)
+VALIDATION_KEYS = ("val_step", "val_loss", "val_psnr", "val_est_psnr", "val_est_psnr_stderr")
+
+
+def new_history() -> dict:
+    """The training history of a run that has not started (see :class:`~napari_n2n.core.checkpoint.ModelFile`)."""
+    return {"step": [], "train_loss": [], **{k: [] for k in VALIDATION_KEYS}, "steps_done": 0, "elapsed_s": 0.0}
+
+
+def validate_and_offer(model, sampler: PatchSampler, objective, policy, history: dict, *, step: int,
+                       estimates: PsnrEstimates | None = None, group: int = 0, **options) -> Validated | None:
+    """Validate ``model`` (``options`` as :func:`validate`), offer it to ``policy``, record it in ``history``.
+
+    With ``estimates`` (of a Noise2Noise run), the PSNR of model ``group`` is also estimated
+    without a clean image. Returns the :class:`~napari_n2n.core.events.Validated` event, or
+    ``None`` if stopped meanwhile.
+    """
+    result = validate(model, sampler, objective, **options, **(estimates.options(group) if estimates else {}))
+    if result is None:
+        return None
+    is_best = policy.offer(model, step, result)
+    est_psnr, est_err = estimates.record(group, result) if estimates else (None, None)
+    n = len(history["val_step"])
+    for key, value in zip(VALIDATION_KEYS, (step, result.loss, result.psnr, est_psnr, est_err)):
+        history.setdefault(key, [None] * n).append(value)  # a history saved before estimates: None before
+    return Validated(step=step, val_loss=result.loss, psnr=result.psnr, is_best=is_best,
+                     estimated_psnr=est_psnr, estimated_psnr_stderr=est_err)
+
+
+def data_range(clean, view) -> float:
+    """The peak of the validation PSNR: the clean image's range (of its middle sample, when it is lazy)."""
+    if isinstance(clean, np.ndarray):
+        return float(clean.max() - clean.min())
+    block = view.read(view.n_samples // 2)  # lazy: one sample stands for all
+    return float(block.max() - block.min())
+
+
+def snapshot(model) -> dict:
+    """A copy of ``model``'s weights on the host (safe to keep while training goes on)."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+class KeepLatest:
+    """Keep the weights of the last step (there is nothing held out to choose by)."""
+
+    note = "no validation region: the latest weights are kept"
+
+    def __init__(self):
+        self.state: dict | None = None
+        self.best_step = 0
+        self.best_val_loss: float | None = None
+
+    def offer(self, model, step: int, result: ValidationResult) -> bool:
+        """A validation result: whether the weights are kept because of it (never, here)."""
+        return False
+
+    def finish(self, model, step: int) -> None:
+        """At the end of the run (or a stop): keep the current weights."""
+        self.state = snapshot(model)
+        self.best_step = step
+
+
+class KeepBestValidated(KeepLatest):
+    """Keep the weights of lowest validation loss (the latest ones until a validation ran)."""
+
+    note = "the weights of lowest validation loss are kept"
+
+    def offer(self, model, step: int, result: ValidationResult) -> bool:
+        """Keep ``model``'s weights if ``result`` is the best so far; return whether it was."""
+        if result.loss < (self.best_val_loss if self.best_val_loss is not None else math.inf):
+            self.state = snapshot(model)
+            self.best_step = step
+            self.best_val_loss = result.loss
+            return True
+        return False
+
+    def finish(self, model, step: int) -> None:
+        if self.state is None:  # stopped before the first validation: the latest weights
+            super().finish(model, step)
+
+
+def policy_for(sampler: PatchSampler) -> KeepLatest | KeepBestValidated:
+    """The selection policy that suits ``sampler``: by validation where it holds a region out."""
+    return KeepBestValidated() if sampler.has_validation else KeepLatest()

@@ -1,0 +1,167 @@
+"""Prediction on a dask cluster: the units of :mod:`napari_n2n.core.inference.chunked` as tasks on its workers.
+
+Each task denoises one unit (its chunks plus a halo) and writes it into the output zarr array
+on a file system every worker sees; the client records each finished unit in the ledger, so a
+run on a cluster resumes like one in a single process, and their results are the same. A
+worker loads the model *file* once (cached per process, keyed on the file's path, size and
+modification time), opens the input and the output once, and runs torch on its share of the
+cores: for a local cluster the machine's cores divided among the workers; on a cluster started
+elsewhere, the worker's cores divided among its task threads (or ``threads``).
+
+``distributed`` comes with the ``io`` extra. A cluster on SLURM, LSF, PBS, ... is started with
+dask-jobqueue (``SLURMCluster(...).scale(jobs=8)``) and given by its scheduler's address or as
+a client: see docs/large-data.md. (Not to be confused with :mod:`napari_n2n.core.training.distributed`:
+training in several processes under ``torchrun``.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+from collections.abc import Callable, Iterator
+from functools import lru_cache
+from pathlib import Path
+
+from ..core.inference.chunked import Ledger, Tally, UnitGrid, predict_unit
+from ..core.device import available_cores
+from ..core.errors import InputError
+from ..core.events import ChunkProgress
+from ..io._support import require
+
+
+@contextlib.contextmanager
+def cluster_client(*, client=None, workers: int | None = None, scheduler: str | None = None):
+    """``(client, torch threads per worker)`` for the block: the given client, a local cluster of
+    ``workers`` processes (closed after the block), a client of the scheduler at ``scheduler``, or
+    ``(None, None)`` to run in this process."""
+    if client is not None or (not workers and not scheduler):
+        yield client, None
+        return
+    if workers and scheduler:
+        raise InputError("--workers starts a cluster on this machine and --scheduler uses a running one: give one of them.")
+    distributed = require("distributed", "Prediction on a dask cluster")
+    if scheduler:
+        try:
+            client = distributed.Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise InputError(f"Cannot reach the dask scheduler at {scheduler} ({type(exc).__name__}). Check the "
+                             "address, and that the scheduler runs and this machine may connect to it.") from exc
+        with client:
+            yield client, None
+        return
+    cluster = distributed.LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
+    with cluster, distributed.Client(cluster) as client:
+        yield client, max(1, available_cores() // int(workers))
+
+
+# ---- on the workers ------------------------------------------------------------------------------
+def _stamp(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_size, st.st_mtime_ns
+
+
+@lru_cache(maxsize=2)
+def load_model(path: str, stamp: tuple[int, int], threads: int | None):
+    """The model of ``path`` (loaded once per worker process and file version), using ``threads`` torch threads."""
+    from ..core.inference.denoiser import Denoiser
+
+    den = Denoiser.load(path)
+    if threads and den.config is not None:
+        den.config = dataclasses.replace(den.config, threads=int(threads))
+    return den
+
+
+@lru_cache(maxsize=4)
+def _open_input(path: str, stamp: tuple[int, int]):
+    from ..io import read_image
+
+    return read_image(path, "input").data
+
+
+@lru_cache(maxsize=4)
+def _open_output(path: str):
+    import zarr
+
+    return zarr.open_array(path, mode="r+")
+
+
+def _worker_threads() -> int:
+    try:
+        from distributed import get_worker
+
+        per_task = max(1, int(get_worker().state.nthreads))
+    except (ImportError, ValueError, AttributeError):
+        per_task = 1
+    return max(1, available_cores() // per_task)
+
+
+class InMemory:
+    """An input that is not a file (a dask, zarr or numpy array), sent to the workers as it is:
+    a dask or zarr array as its recipe (each worker reads or computes only its blocks), a numpy
+    array whole."""
+
+    def __init__(self, data):
+        self.data = data
+
+
+def unit_task(spec: dict, index, source) -> tuple[int, ...]:
+    """Denoise and write one unit (runs on a worker); returns its index.
+
+    ``source`` is the input's path, or an :class:`InMemory` holding the input.
+    """
+    index = tuple(int(i) for i in index)
+    den = load_model(spec["model"], _stamp(spec["model"]), spec["threads"] or _worker_threads())
+    if isinstance(source, InMemory):
+        data = source.data
+    else:
+        data = _open_input(source, _stamp(source) if os.path.isfile(source) else (0, 0))
+    out = _open_output(spec["output"])
+    import dask
+
+    with dask.config.set(scheduler="synchronous"):  # a dask input's blocks are computed here, not sent to the cluster
+        predict_unit(den, data, out, UnitGrid(**spec["grid"]), index, dtype=spec["dtype"], **spec["options"])
+    return index
+
+
+# ---- on the client -------------------------------------------------------------------------------
+def predict_units_on_cluster(client, model_path: Path, source, output_path: Path, grid: UnitGrid, *,
+                             ledger: Ledger, dtype: str = "float32", threads: int | None = None,
+                             should_stop: Callable[[], bool] | None = None, max_units: int | None = None,
+                             resume_hint: str = "call again with resume=True", **options) -> Iterator[ChunkProgress]:
+    """Like :func:`~napari_n2n.core.inference.chunked.predict_units_iter`, with the units as tasks on ``client``'s cluster.
+
+    The workers read ``model_path`` and write ``output_path`` (a zarr array): paths every
+    worker can reach. ``source`` is the input's path (which they reach too) or the input array
+    (sent to them once, see :class:`InMemory`). Returns the number of units denoised.
+    """
+    from distributed import as_completed
+
+    tally = Tally(grid, ledger, resume_hint)
+    todo = tally.todo[:max_units] if max_units is not None else tally.todo
+    if isinstance(source, (str, os.PathLike)):
+        source = str(Path(source).resolve())
+    else:
+        source = client.scatter(InMemory(source), broadcast=True)
+    spec = {"model": str(Path(model_path).resolve()), "output": str(Path(output_path).resolve()), "dtype": dtype,
+            "threads": threads, "options": options,
+            "grid": {"shape": grid.shape, "out_axes": grid.out_axes, "units": grid.units, "in_axes": grid.in_axes,
+                     "halo": grid.halo, "spatial_ndim": len(grid.spatial)}}
+    yield tally.event()
+    if not todo:
+        return 0
+    futures = client.map(unit_task, [spec] * len(todo), todo, [source] * len(todo), pure=False)
+    try:
+        for future in as_completed(futures):
+            if should_stop is not None and should_stop():
+                break
+            try:
+                index = tuple(future.result())
+            except OSError as exc:
+                raise tally.failed(exc, "a unit of the output") from exc
+            yield tally.record(index)
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+    return tally.finished - tally.skipped

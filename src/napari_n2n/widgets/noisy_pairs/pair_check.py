@@ -1,0 +1,110 @@
+"""The pair-check panel of Noisy pairs: is this a valid Noise2Noise pair, and what to do if not.
+
+A button and the findings of :func:`napari_n2n.core.data.paircheck.check_pair` in plain words. The
+check reads a few planes and takes about a second on a 512² pair, so it runs off the main
+thread (a :class:`~._jobs.LongJob`); it only warns and never blocks training.
+"""
+
+from __future__ import annotations
+
+import html
+
+from magicgui.widgets import Container, Label, PushButton
+
+from .._base import when_alive
+from .._jobs import LongJob, wait_while
+
+#: how a finding is shown, by severity
+MARKS = {"warning": ("⚠", "#e8a33d"), "info": ("ℹ", None), "ok": ("✓", "#5cb85c")}
+
+
+def check_job(a, b, axes: str | None):
+    """Generator for a :class:`LongJob`: check the pair, return the :class:`~napari_n2n.core.data.paircheck.PairCheck`."""
+    from ...core.data.paircheck import check_pair
+
+    yield "checking"
+    return check_pair(a, b, axes=axes)
+
+
+def findings_html(report) -> str:
+    """The findings as rich text, warnings first, one paragraph each."""
+    order = {"warning": 0, "info": 1, "ok": 2}
+    parts = []
+    for f in sorted(report.findings, key=lambda f: order[f.severity]):
+        mark, colour = MARKS[f.severity]
+        style = f" style='color:{colour}'" if colour else ""
+        parts.append(f"<p><span{style}>{mark}</span> {html.escape(f.text)}</p>")
+    return "".join(parts)
+
+
+class PairCheckPanel(Container):
+    """"Check pair" and its findings. ``source()`` returns ``(a, b, axes)`` to check, or raises InputError."""
+
+    def __init__(self, source, *, report_error):
+        super().__init__(labels=False)
+        self._source = source
+        self._report_error = report_error
+        self.button = PushButton(text="Check pair (shift, brightness, noise)")
+        self.findings = Label(value="")
+        self.findings.native.setWordWrap(True)
+        from qtpy.QtCore import Qt
+
+        self.findings.native.setTextFormat(Qt.TextFormat.RichText)
+        self.extend([self.button, self.findings])
+        self.margins = (0, 0, 0, 0)
+        self.job: LongJob | None = None
+        #: the last :class:`~napari_n2n.core.data.paircheck.PairCheck`
+        self.report = None
+        self._closed = False
+        self.button.changed.connect(self.start)
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None and self.job.running
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed
+
+    def start(self, _=None) -> LongJob | None:
+        """Check the pair chosen in the widget (errors become notifications)."""
+        if self.busy:
+            return None
+        given = self._report_error(self._source)
+        if given is None:
+            return None
+        a, b, axes = given
+        self.button.enabled = False
+        self.findings.value = "Checking…"
+        self.job = LongJob(check_job, a, b, axes, what="Pair check", hold_gc=False,
+                           on_returned=self._on_returned, on_errored=self._on_errored, on_finished=self._on_finished)
+        return self.job.start()
+
+    def wait(self, timeout_s: float = 60.0) -> bool:
+        """Process Qt events until the check ends; return whether it ended."""
+        return wait_while(lambda: self.busy, timeout_s)
+
+    def clear(self) -> None:
+        self.report = None
+        self.findings.value = ""
+
+    def teardown(self) -> None:
+        self._closed = True
+        if self.job is not None:
+            self.job.quit()
+
+    @when_alive
+    def _on_returned(self, report) -> None:
+        self.report = report
+        self.findings.value = findings_html(report)
+
+    @when_alive
+    def _on_errored(self, exc) -> None:
+        from .._jobs import notify_error
+
+        self.findings.value = ""
+        notify_error(exc)
+
+    @when_alive
+    def _on_finished(self) -> None:
+        self.button.enabled = True

@@ -1,0 +1,399 @@
+"""Train Noise2Noise: a form over :class:`napari_n2n.core.training.train.Trainer`.
+
+The form (:mod:`._train_form`: the essentials up front, the rest under *Advanced*) follows the
+user: the input is the layer selected in the layer list (never a clean reference), a pair made
+in Noisy pairs becomes input and target, the mode follows the target, and axes that nothing
+states are a guess to confirm (:mod:`._axes`). The trainer's events run in a thread worker
+(:class:`~._jobs.LongJob`) into a :class:`~._session.TrainingSession`, which the progress bar,
+status line, loss plot and preview (:class:`~._preview.PreviewController`) follow. The run
+trains on a copy of the layers' data (:class:`~._layers.Snapshot`). Stop keeps the model so
+far; trained models join :data:`~._registry.MODELS`, which Denoise offers. Scripts and tests
+use :meth:`TrainWidget.start`, :meth:`~TrainWidget.stop`, :meth:`~TrainWidget.wait`, :attr:`~TrainWidget.busy`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from magicgui.widgets import Label, ProgressBar, PushButton
+
+from .._base import ViewerWidget, collapsible, on_choice, row, when_alive
+from .device import describe_device_job, warm_up_torch
+from .._layers import (
+    Snapshot,
+    find_layer,
+    image_data,
+    is_noisy,
+    n2n_meta,
+    parse_axes,
+    preferred_noisy,
+    short,
+)
+from .._model_io import ask_save_path, save_model
+from .preview import PreviewController
+from .._registry import MODELS, PAIRS
+from .session import TrainingSession
+from .form import (
+    LOSS_CHOICES,
+    build_settings,
+    check_roles,
+    mode_for,
+    training_config,
+)
+
+if TYPE_CHECKING:
+    import napari
+
+class TrainWidget(ViewerWidget):
+    """Train a Noise2Noise (or Noise2Clean, or single-image) denoiser on image layers."""
+
+    def __init__(self, viewer: napari.viewer.Viewer):
+        super().__init__(viewer)
+        #: the current or last training run (``None`` before the first)
+        self.session: TrainingSession | None = None
+        self.preview = PreviewController(viewer)
+        self.denoiser = None  # the last trained model
+        self.model_entry = None
+        self._roles: dict = {}  # the layers of the current run, by role
+        self._snapshots: dict = {}  # the data of the current run, by role
+        self._syncing = False  # mode and target are being set to match each other
+        self._starting = False  # a run is being started
+        self._preset_chosen = False  # the user chose a preset (the device check leaves it alone)
+        basic, advanced = build_settings(self, viewer)
+        self.train_button = PushButton(text="Train")
+        self.stop_button = PushButton(text="Stop", enabled=False,
+                                      tooltip="Stop at the next step; the model so far is kept")
+        self.save_button = PushButton(text="Save model…", enabled=False)
+        self.progress = ProgressBar(label="progress", value=0, min=0, max=1000)
+        self.status = Label(label="", value="")
+        self.status.native.setWordWrap(True)
+        #: the fields of the form (disabled while training)
+        self.settings = [self.input_layer, self.target_layer, self.axes, self.mode, self.budget, self.minutes,
+                         self.steps, self.preset, self.device, self.clean_layer, self.loss, self.network,
+                         self.patch_size, self.batch_size, self.learning_rate, self.keep_preview,
+                         *self.start_from.widgets]
+        buttons = row(self.train_button, self.stop_button, self.save_button)
+        self.extend(basic)
+        #: the collapsed "Advanced" section (a superqt ``QCollapsible``)
+        self.advanced = collapsible("Advanced", advanced)
+        self._advanced_box = advanced
+        self.native.layout().addWidget(self.advanced)
+        self.native.layout().addWidget(row(buttons, self.progress, self.status, layout="vertical", labels=True).native)
+        from .plot import LossPlot
+
+        self.plot = LossPlot(theme=getattr(viewer, "theme", "dark"))
+        self.native.layout().addWidget(self.plot.legend)
+        self.native.layout().addWidget(self.plot.native)
+        self.add_help_link("train-noise2noise", buttons)
+        self.input_layer.changed.connect(self._on_input_changed)
+        on_choice(self.target_layer, self._on_target_changed)
+        self.mode.changed.connect(self._on_mode_changed)
+        self.preset.changed.connect(self._on_preset_chosen)
+        self.device.changed.connect(self._update_device_label)
+        self.train_button.changed.connect(self.start)
+        self.stop_button.changed.connect(self.stop)
+        self.save_button.changed.connect(self._on_save_clicked)
+        viewer.layers.events.removed.connect(self._on_layer_removed)
+        PAIRS.made.connect(self._on_pair_made)
+        self.reset_choices()
+        self._choose_input(preferred_noisy(viewer))
+        self._on_input_changed()
+        self._on_target_changed()  # no target chosen yet → single-image mode, until one is
+        warm_up_torch()
+        self._update_device_label()
+
+    # ---- choices ---------------------------------------------------------------------------------
+    def reset_choices(self, *_args) -> None:
+        """Update the layer lists, the Advanced section's (clean layer) included."""
+        super().reset_choices()
+        self._advanced_box.reset_choices()
+
+    def _choose_input(self, layer) -> None:
+        if layer is not None and layer in self.input_layer.choices:
+            self.input_layer.value = layer
+
+    def on_layer_inserted(self, layer) -> None:
+        meta = n2n_meta(self.input_layer.value)
+        if not self.busy and layer.name in (meta.get("partner"), meta.get("clean")):
+            self._on_input_changed()  # the input's partner or clean reference has just been added
+
+    def on_layer_selected(self, layer) -> None:
+        """Follow the layer selected in the layer list (noisy images only)."""
+        if is_noisy(layer) and layer != self.input_layer.value and not self._starting:
+            self._choose_input(layer)
+
+    @when_alive
+    def _on_pair_made(self, layer) -> None:
+        """Noisy pairs made or linked a pair: take it as input and target."""
+        if self.busy or layer not in self._viewer.layers:
+            return
+        self.reset_choices()
+        self._choose_input(layer)
+        self._on_input_changed()
+
+    # ---- reactions ---------------------------------------------------------------------------------
+    def _on_input_changed(self, _=None) -> None:
+        """Fill in axes, target, clean and loss from the layer and what Noisy pairs recorded."""
+        layer = self.input_layer.value
+        self.axes.set_layer(layer)
+        meta = n2n_meta(layer)
+        partner = find_layer(self._viewer, meta.get("partner"))
+        if partner is not None:
+            self.target_layer.value = partner
+        elif meta.get("mode") == "nb2nb" or (layer is not None and self.target_layer.value == layer):
+            self.target_layer.value = None
+        clean = find_layer(self._viewer, meta.get("clean"))
+        if clean is not None:
+            self.clean_layer.value = clean
+        if meta.get("suggested_loss") in dict((v, k) for k, v in LOSS_CHOICES):
+            self.loss.value = meta["suggested_loss"]
+
+    def _on_target_changed(self, _=None) -> None:
+        """The mode follows the target: none → single image; a clean layer → Noise2Clean; else Noise2Noise."""
+        if not self._syncing:
+            self._sync(mode=mode_for(self.target_layer.value, self.mode.value))
+
+    def _on_mode_changed(self, _=None) -> None:
+        """And the target follows the mode: single image → none; a pair mode → the input's partner if none is set."""
+        if self._syncing:
+            return
+        if self.mode.value == "nb2nb":
+            self._sync(target=None)
+        elif self.target_layer.value is None:
+            partner = find_layer(self._viewer, n2n_meta(self.input_layer.value).get("partner"))
+            if partner is not None:
+                self._sync(target=partner)
+
+    def _sync(self, **values) -> None:
+        self._syncing = True
+        try:
+            if "mode" in values:
+                self.mode.value = values["mode"]
+            if "target" in values:
+                self.target_layer.value = values["target"]
+        finally:
+            self._syncing = False
+
+    def _on_preset_chosen(self, _=None) -> None:
+        self._preset_chosen = True
+
+    def _update_device_label(self, _=None) -> None:
+        """Describe the chosen device; torch is imported off the main thread for it."""
+        self.device_label.value = "checking…"
+        from .._jobs import LongJob
+
+        self._device_job = LongJob(describe_device_job, self.device.value, what="Device check",
+                                   on_returned=self._show_device, on_errored=lambda exc: None, hold_gc=False).start()
+
+    @when_alive
+    def _show_device(self, result) -> None:
+        self.device_label.value, self.device_label.tooltip = result
+        if not self._preset_chosen and not self.busy:  # a GPU: its preset, unless the user chose one
+            preset = "gpu" if result[0].lower().startswith(("cuda", "nvidia")) else "cpu-quick"
+            if self.preset.value != preset:
+                self.preset.value = preset
+                self._preset_chosen = False
+
+    # ---- building the run ---------------------------------------------------------------------------
+    def training_config(self):
+        """The :class:`~napari_n2n.core.config.TrainConfig` the widget's settings describe."""
+        return training_config(self)
+
+    def make_trainer(self, snapshots: dict | None = None):
+        """A :class:`~napari_n2n.core.training.train.Trainer` for the chosen layers (raises :class:`N2NError`).
+
+        ``snapshots`` (role → :class:`~._layers.Snapshot`) is filled with the data the run uses.
+        """
+        from ...core.training.train import Trainer
+
+        snapshots = {} if snapshots is None else snapshots
+        layer = self.input_layer.value
+        target_layer, clean_layer = self.target_layer.value, self.clean_layer.value
+        snapshots["input"] = Snapshot(image_data(layer, "input", check_values=True))
+        config = self.training_config()
+        check_roles(layer, target_layer, config.mode)
+        for role, other in (("target", target_layer), ("clean", clean_layer)):
+            if other is not None:
+                snapshots[role] = Snapshot(image_data(other, role, check_values=True))
+        data = {role: snap.data for role, snap in snapshots.items()}
+        axes = parse_axes(self.axes.value)
+        return Trainer(data["input"], data.get("target"), axes=axes, config=config, clean=data.get("clean"),
+                       noise=n2n_meta(layer).get("noise"), **self.start_from.trainer_options())
+
+    # ---- public actions -----------------------------------------------------------------------------
+    def start(self, _=None) -> TrainingSession | None:
+        """Start training on the chosen layers; return the session (``None`` and a notification on errors)."""
+        from napari.utils.notifications import show_warning
+
+        if self.busy:
+            show_warning("Training is already running. Press Stop (the model so far is kept) or wait for it "
+                         "to finish before starting another.")
+            return None
+        snapshots: dict = {}
+        trainer = self.report(self.make_trainer, snapshots)
+        if trainer is None:
+            return None
+        layer = self.input_layer.value
+        if self.axes.guessed:
+            show_warning(f"Training on '{short(layer.name)}' as {trainer.axes} ({'a 3D model' if 'Z' in trainer.axes else 'a 2D model'}): "
+                         f"the layer does not say what its {layer.data.ndim} dimensions are. If it is a time series, "
+                         "press Stop and choose TYX beside 'axes'.")
+            self.axes.confirm()
+        session = self.session = TrainingSession(trainer, name=layer.name)
+        session.status.events.fraction.connect(self._show_fraction)
+        session.status.events.text.connect(self._show_text)
+        session.status.events.device.connect(self._show_device_name)
+        self.plot.follow(session)
+        self._roles = {"input": layer, "target": self.target_layer.value, "clean": self.clean_layer.value}
+        self._snapshots = snapshots
+        self.progress.value = 0
+        self.status.value = session.status.text
+        if self.show_preview.value:
+            self._starting = True  # adding the preview layer moves the selection: the input stays
+            try:
+                self.preview.begin(session, layer, data=snapshots["input"].data)
+            except Exception as exc:
+                self.preview.off()
+                show_warning(f"No live preview for this run ({type(exc).__name__}: {exc}); training goes on.")
+            finally:
+                self._starting = False
+        self.start_job(trainer.run, what="Training", on_yielded=session.apply, on_returned=self._on_returned,
+                       on_errored=self._on_errored, on_finished=self._on_finished)
+        self._set_running(True)
+        return session
+
+    def stop(self, _=None) -> None:
+        """Stop at the next step; the run then ends normally and keeps the model so far."""
+        if self.session is None or not self.busy:
+            return
+        self.session.request_stop()
+        self.stop_button.enabled = False
+
+    def save_model(self, path, *, overwrite: bool = False) -> str | None:
+        """Save the last model to ``path`` (``.n2n`` added if missing); the path, or ``None`` and a notification."""
+        from napari.utils.notifications import show_error
+
+        if self.denoiser is None:
+            show_error("There is no trained model to save yet: train one first.")
+            return None
+        saved = save_model(self.denoiser, path, overwrite=overwrite)
+        if saved is not None and self.model_entry is not None:
+            self.model_entry.path = saved
+        return saved
+
+    def _on_save_clicked(self, _=None) -> str | None:
+        if self.denoiser is None:
+            return None
+        path = ask_save_path(self.native, self.session.name if self.session is not None else "model")
+        return self.save_model(path, overwrite=True) if path else None  # the dialog asked before replacing
+
+    # ---- session → form (main thread) ---------------------------------------------------------------
+    @when_alive
+    def _show_fraction(self, fraction: float) -> None:
+        self.progress.value = int(round(1000 * min(max(fraction, 0.0), 1.0)))
+
+    @when_alive
+    def _show_text(self, text: str) -> None:
+        self.status.value = text
+
+    @when_alive
+    def _show_device_name(self, name: str) -> None:
+        self.device_label.value = name
+
+    @when_alive
+    def _on_returned(self, denoiser) -> None:
+        from napari.utils.notifications import show_info
+
+        fin = self.session.finished
+        if fin is not None and fin.steps_done == 0:
+            show_info("Training stopped before its first step; no model was kept.")
+            return
+        self._keep_model(denoiser)
+        show_info(f"Model ready: {denoiser.summary()}. Use it in Denoise, or Save model….")
+
+    @when_alive
+    def _on_errored(self, exc) -> None:
+        from napari.utils.notifications import show_info
+
+        from .._jobs import notify_error
+
+        notify_error(exc)
+        session = self.session
+        session.end(failed=True)
+        try:
+            denoiser = session.trainer.denoiser()
+        except Exception:
+            return
+        if denoiser.history.get("step"):
+            self._keep_model(denoiser, note="before the error")
+            show_info("The model kept before the error is available: use it in Denoise, or Save model….")
+
+    @when_alive
+    def _on_finished(self) -> None:
+        from napari.utils.notifications import show_warning
+
+        session = self.session
+        if session is not None and session.running:
+            session.end()
+        self.preview.end(keep=self.keep_preview.value)
+        edited = [role for role, snap in self._snapshots.items() if snap.edited()]
+        if edited:
+            show_warning(f"The {' and '.join(edited)} layer's data were changed while training (too large to copy), "
+                         "so the model learnt partly from the changed data. Train again if that matters.")
+        self._snapshots = {}
+        self._set_running(False)
+
+    def _keep_model(self, denoiser, note: str = "") -> None:
+        self.denoiser = denoiser
+        steps = denoiser.history.get("steps_done") or (denoiser.history.get("step") or [0])[-1]
+        mode = denoiser.config.mode.upper() if denoiser.config else "N2N"
+        label = f"{mode} · {short(self.session.name)} · {steps} steps · {time.strftime('%H:%M:%S')}"
+        self.model_entry = MODELS.add(denoiser, label + (f" ({note})" if note else ""),
+                                      trained_on=self._roles.get("input"))
+
+    @when_alive
+    def _set_running(self, running: bool) -> None:
+        for w in self.settings:
+            w.enabled = not running
+        self.train_button.enabled = not running
+        self.stop_button.enabled = running
+        self.save_button.enabled = not running and self.denoiser is not None
+
+    # ---- removal and teardown ---------------------------------------------------------------------
+    @when_alive
+    def _on_layer_removed(self, event) -> None:
+        from qtpy.QtCore import QTimer
+
+        if not self.busy:
+            return
+        removed = event.value
+        for role, layer in self._roles.items():
+            if layer is not None and layer == removed:
+                if role == "input":
+                    self.preview.off()
+                # warn once the event loop runs again: if the viewer is closing, training is stopped instead
+                QTimer.singleShot(0, lambda role=role, name=removed.name: self._warn_removed(role, name))
+
+    @when_alive
+    def _warn_removed(self, role: str, name: str) -> None:
+        from napari.utils.notifications import show_warning
+
+        if self.busy:
+            show_warning(f"The {role} layer '{name}' was removed while training. Training goes on with the data it "
+                         "started with; press Stop to end it now (the model so far is kept).")
+
+    def teardown(self) -> None:
+        """Stop the run and let go of its data: the trainer, its copies and the layers."""
+        if self.session is not None:
+            self.session.request_stop()
+        try:
+            PAIRS.made.disconnect(self._on_pair_made)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+        self.start_from.disconnect()
+        super().teardown()
+        self.preview.release()
+        self.plot.release()
+        self.session = None
+        self._roles, self._snapshots = {}, {}
