@@ -26,7 +26,9 @@ def sigma_for(case: Case) -> tuple[float, str]:
         return est, "estimated"
     # the robust (median-based) estimate sees no Gaussian component, e.g. salt & pepper on a
     # smooth image (moon: 0); the methods would then do nothing, so give them the oracle std
-    return float(np.std(np.asarray(case.a, dtype=np.float64) - case.clean)), f"oracle std (estimate {est:.1f})"
+    return float(
+        np.std(np.asarray(case.a, dtype=np.float64) - case.clean)
+    ), f"oracle std (estimate {est:.1f})"
 
 
 def anscombe_inverse(d, read_sigma_rel: float = 0.0):
@@ -73,7 +75,9 @@ def skimage_methods(case: Case) -> dict:
     sigma, how = sigma_for(case)
     s = sigma / 255.0
     three_d = x.ndim == 3
-    nlm_kw = dict(patch_size=3, patch_distance=3) if three_d else dict(patch_size=5, patch_distance=6)
+    nlm_kw = (
+        dict(patch_size=3, patch_distance=3) if three_d else dict(patch_size=5, patch_distance=6)
+    )
     out, notes, times = {}, {}, {}
 
     def timed(name, fn):
@@ -83,16 +87,29 @@ def skimage_methods(case: Case) -> dict:
 
     timed("NLM", lambda: R.denoise_nl_means(x, h=0.8 * s, sigma=s, fast_mode=True, **nlm_kw))
     timed("TV (Chambolle)", lambda: R.denoise_tv_chambolle(x, weight=s))
-    timed("wavelet (BayesShrink)", lambda: R.denoise_wavelet(x, sigma=s, method="BayesShrink", mode="soft",
-                                                          rescale_sigma=True))
+    timed(
+        "wavelet (BayesShrink)",
+        lambda: R.denoise_wavelet(
+            x, sigma=s, method="BayesShrink", mode="soft", rescale_sigma=True
+        ),
+    )
     if three_d:
         grid = {"weight": list(s * np.array([0.5, 0.75, 1.0, 1.5, 2.0]))}
-        timed("NLM calibrated (J-inv.)", lambda: R.calibrate_denoiser(x, R.denoise_tv_chambolle, grid)(x))
+        timed(
+            "NLM calibrated (J-inv.)",
+            lambda: R.calibrate_denoiser(x, R.denoise_tv_chambolle, grid)(x),
+        )
         notes["NLM calibrated (J-inv.)"] = "TV weight calibrated (NLM too slow in 3D)"
     else:
-        grid = {"h": list(s * np.array([0.4, 0.6, 0.8, 1.0, 1.2])), "sigma": [s], "fast_mode": [True],
-                **{k: [v] for k, v in nlm_kw.items()}}
-        timed("NLM calibrated (J-inv.)", lambda: R.calibrate_denoiser(x, R.denoise_nl_means, grid)(x))
+        grid = {
+            "h": list(s * np.array([0.4, 0.6, 0.8, 1.0, 1.2])),
+            "sigma": [s],
+            "fast_mode": [True],
+            **{k: [v] for k, v in nlm_kw.items()},
+        }
+        timed(
+            "NLM calibrated (J-inv.)", lambda: R.calibrate_denoiser(x, R.denoise_nl_means, grid)(x)
+        )
     for k in ("NLM", "TV (Chambolle)", "wavelet (BayesShrink)"):
         notes[k] = f"{how} σ={sigma:.1f}"
     return out, notes, times

@@ -31,9 +31,14 @@ NOISES = {
     "g50": ("Gaussian σ50", "gaussian", dict(sigma=50.0)),
     "p30": ("Poisson peak 30", "poisson", dict(peak=30.0)),
     "p5": ("Poisson peak 5", "poisson", dict(peak=5.0)),
-    "pg": ("Poisson–Gaussian (gain 4, read σ10)", "poisson_gaussian", dict(gain=4.0, read_sigma=10.0)),
+    "pg": (
+        "Poisson–Gaussian (gain 4, read σ10)",
+        "poisson_gaussian",
+        dict(gain=4.0, read_sigma=10.0),
+    ),
     "sp10": ("salt & pepper 10 %", "salt_pepper", dict(fraction=0.1)),
 }
+
 
 # ---- data ---------------------------------------------------------------------------------------
 def load_image(name: str, size: int = 256):
@@ -106,8 +111,15 @@ def train_config(ndim: int, mode: str, loss: str, steps: int, seed: int = 0):
     from napari_n2n import TrainConfig
 
     over = CONFIG_2D if ndim == 2 else CONFIG_3D
-    return TrainConfig(mode=mode, loss=loss if mode != "nb2nb" else "l2", steps=steps, val_fraction=0.0,
-                       device="cpu", seed=seed, **over)
+    return TrainConfig(
+        mode=mode,
+        loss=loss if mode != "nb2nb" else "l2",
+        steps=steps,
+        val_fraction=0.0,
+        device="cpu",
+        seed=seed,
+        **over,
+    )
 
 
 def training_data(case: Case, mode: str):
@@ -125,7 +137,9 @@ def training_data(case: Case, mode: str):
     return a, (b if mode == "n2n" else None), axes
 
 
-def cpu_seconds_per_step(inp, target, cfg, *, n: int = 60, skip: int = 10, repeats: int = 2) -> float:
+def cpu_seconds_per_step(
+    inp, target, cfg, *, n: int = 60, skip: int = 10, repeats: int = 2
+) -> float:
     """Process CPU seconds per training step of ``cfg`` on this data, from short runs.
 
     The mean over the steps after ``skip`` warm-up steps, the lowest of ``repeats`` runs: work
@@ -163,6 +177,8 @@ def measure_costs(plans: dict, *, rounds: int = 3, log=print) -> dict:
             runs[key].append(cpu_seconds_per_step(inp, tgt, cfg, repeats=1))
     costs = {key: min(v) for key, v in runs.items()}
     for key, v in runs.items():
-        log(f"  calibration: {key}: {costs[key] * 1e3:.1f} ms of CPU per step "
-            f"(rounds: {', '.join(f'{x * 1e3:.1f}' for x in v)})")
+        log(
+            f"  calibration: {key}: {costs[key] * 1e3:.1f} ms of CPU per step "
+            f"(rounds: {', '.join(f'{x * 1e3:.1f}' for x in v)})"
+        )
     return costs

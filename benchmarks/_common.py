@@ -21,8 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
 
-_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-                "VECLIB_MAXIMUM_THREADS")
+_THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
 
 DOC_PREAMBLE = """# Benchmarks
 
@@ -85,12 +90,19 @@ def machine(threads: int | None = None, device: str = "cpu") -> str:
     import torch
 
     ram = total_ram_gb()
-    parts = [f"{cpu_model()}, {os.cpu_count()} cores", f"{ram:.0f} GB RAM" if ram else None,
-             f"{platform.system()} {platform.release().split('-')[0]}", f"Python {platform.python_version()}",
-             f"torch {torch.__version__}", f"numpy {np.__version__}",
-             f"{threads if threads is not None else torch.get_num_threads()} compute thread(s)"]
+    parts = [
+        f"{cpu_model()}, {os.cpu_count()} cores",
+        f"{ram:.0f} GB RAM" if ram else None,
+        f"{platform.system()} {platform.release().split('-')[0]}",
+        f"Python {platform.python_version()}",
+        f"torch {torch.__version__}",
+        f"numpy {np.__version__}",
+        f"{threads if threads is not None else torch.get_num_threads()} compute thread(s)",
+    ]
     if hasattr(os, "getloadavg"):
-        parts.append(f"load average {os.getloadavg()[0]:.1f} when the table was written, the benchmark's own processes included")
+        parts.append(
+            f"load average {os.getloadavg()[0]:.1f} when the table was written, the benchmark's own processes included"
+        )
     if device.startswith("cuda") and torch.cuda.is_available():
         parts.append(f"GPU {torch.cuda.get_device_name(0)}")
     return "; ".join(p for p in parts if p)
@@ -116,10 +128,16 @@ def code_version() -> str:
     except ImportError:  # pragma: no cover
         __version__ = "?"
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True,
-                               text=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return f"napari-n2n {__version__}"
     if not dirty:
@@ -134,11 +152,24 @@ def today() -> str:
     return _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
 
 
-def header(title: str, *, threads: int | None, budget: str | None = None, device: str = "cpu",
-           level: int = 2, extra: list[str] | None = None) -> str:
+def header(
+    title: str,
+    *,
+    threads: int | None,
+    budget: str | None = None,
+    device: str = "cpu",
+    level: int = 2,
+    extra: list[str] | None = None,
+) -> str:
     """The heading and the provenance lines that open every table section."""
-    lines = [f"{'#' * level} {title}", "", f"- Command: `{command()}`", f"- Date: {today()}",
-             f"- Machine: {machine(threads, device)}", f"- Code: {code_version()}"]
+    lines = [
+        f"{'#' * level} {title}",
+        "",
+        f"- Command: `{command()}`",
+        f"- Date: {today()}",
+        f"- Machine: {machine(threads, device)}",
+        f"- Code: {code_version()}",
+    ]
     if budget:
         lines.append(f"- Budget: {budget}")
     lines += [f"- {e}" for e in (extra or [])]

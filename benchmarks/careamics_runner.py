@@ -74,9 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--input", required=True, help="noisy input image (.npy)")
     p.add_argument("--target", required=True, help="independent noisy target (.npy)")
-    p.add_argument(
-        "--predict-on", required=True, help="image to denoise after training (.npy)"
-    )
+    p.add_argument("--predict-on", required=True, help="image to denoise after training (.npy)")
     p.add_argument("--out", required=True, help="where to save the prediction (.npy)")
     p.add_argument("--json", required=True, help="where to write the result summary")
     p.add_argument(
@@ -96,13 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     # optional knobs, defaults = CAREamics defaults
     p.add_argument("--depth", type=int, default=None, help="UNet depth (default 2)")
-    p.add_argument(
-        "--channels", type=int, default=None, help="UNet initial channels (default 32)"
-    )
+    p.add_argument("--channels", type=int, default=None, help="UNet initial channels (default 32)")
     p.add_argument("--lr", type=float, default=None, help="Adam lr (default 1e-3)")
-    p.add_argument(
-        "--loss", choices=["mae", "mse"], default="mae", help="loss (default mae)"
-    )
+    p.add_argument("--loss", choices=["mae", "mse"], default="mae", help="loss (default mae)")
     p.add_argument(
         "--no-augment",
         action="store_true",
@@ -345,7 +339,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     seed_all(args.seed)
 
     own_workdir = args.workdir is None
-    workdir = Path(tempfile.mkdtemp(prefix="careamics_bench_")) if own_workdir else Path(args.workdir)
+    workdir = (
+        Path(tempfile.mkdtemp(prefix="careamics_bench_")) if own_workdir else Path(args.workdir)
+    )
     caught: list[str] = []
     try:
         with warnings.catch_warnings(record=True) as wlist:
@@ -367,9 +363,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 verbose=args.verbose,
                 drop_last=args.drop_last,
             )
-            careamist = CAREamist(
-                config, work_dir=workdir, enable_progress_bar=bool(args.verbose)
-            )
+            careamist = CAREamist(config, work_dir=workdir, enable_progress_bar=bool(args.verbose))
             setup_seconds = time.perf_counter() - t0
 
             t0 = time.perf_counter()

@@ -66,7 +66,10 @@ def _run(task) -> dict:
     cpu = time.process_time() - t
     pred = trainer.denoiser().predict(a, device="cpu")
     whole = psnr(clean, np.asarray(pred), data_range=float(clean.max() - clean.min()))
-    print(f"{label} | {start} | end PSNR {curve[-1][1]:.2f} dB (val) {whole:.2f} dB (image) | {cpu:.0f} CPU s", flush=True)
+    print(
+        f"{label} | {start} | end PSNR {curve[-1][1]:.2f} dB (val) {whole:.2f} dB (image) | {cpu:.0f} CPU s",
+        flush=True,
+    )
     return {"case": label, "start": start, "curve": curve, "image_psnr": whole, "cpu_s": cpu}
 
 
@@ -76,7 +79,9 @@ def _steps_to(curve, target: float) -> int | None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--pretrain", type=int, default=2000, help="steps of the model the others start from")
+    p.add_argument(
+        "--pretrain", type=int, default=2000, help="steps of the model the others start from"
+    )
     p.add_argument("--steps", type=int, default=600, help="steps of each run on the new data")
     p.add_argument("--every", type=int, default=10, help="validate every this many steps")
     p.add_argument("--threads", type=int, default=1)
@@ -93,8 +98,15 @@ def main(argv=None) -> int:
     pre = Trainer(a, b, axes="YX", config=_config(args.pretrain, args.pretrain), clean=clean)
     list(pre.run())
     pre.denoiser().save(model)
-    print(f"pretrained on camera σ25 for {args.pretrain} steps ({time.perf_counter() - t0:.0f} s)", flush=True)
-    tasks = [(*case, start, model, args.steps, args.every, args.threads) for case in CASES for start in STARTS]
+    print(
+        f"pretrained on camera σ25 for {args.pretrain} steps ({time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
+    tasks = [
+        (*case, start, model, args.steps, args.every, args.threads)
+        for case in CASES
+        for start in STARTS
+    ]
     if args.jobs > 1:
         import multiprocessing as mp
 
@@ -112,19 +124,44 @@ def main(argv=None) -> int:
             n = _steps_to(r["curve"], target)
             ratio = None if n is None else base / n
             ratios[(case[0], start)] = ratio
-            rows.append([case[0] if start == "scratch" else "", "from scratch" if start == "scratch" else
-                         f"from the camera model, {start} normalisation", f"{target:.2f}",
-                         "not reached" if n is None else f"{n:,}", "—" if ratio is None else f"{ratio:.1f}×",
-                         f"{r['curve'][-1][1]:.2f}", f"{r['image_psnr']:.2f}"])
-    text = C.header("Fine-tuning from a trained model (--init-from)", threads=args.threads,
-                    extra=[f"The start model: camera 256×256, Gaussian σ25, {args.pretrain} steps; every run: "
-                           f"{args.steps} steps, the configuration of quality.py, validated every {args.every} "
-                           "steps on the held-out band (10 % of X) against the clean image.",
-                           "Target: the validation PSNR of the run from scratch at its end, less 0.1 dB; steps: the "
-                           "first validation at or above it; speed-up: steps from scratch / steps.",
-                           f"Wall time: {(time.perf_counter() - t0) / 60:.1f} min ({args.jobs} run(s) at a time)."])
-    text += "\n" + C.md_table(["new data", "start", "target (dB)", "steps to target", "speed-up",
-                               f"val PSNR at {args.steps}", "image PSNR"], rows, align="llrrrrr")
+            rows.append(
+                [
+                    case[0] if start == "scratch" else "",
+                    "from scratch"
+                    if start == "scratch"
+                    else f"from the camera model, {start} normalisation",
+                    f"{target:.2f}",
+                    "not reached" if n is None else f"{n:,}",
+                    "—" if ratio is None else f"{ratio:.1f}×",
+                    f"{r['curve'][-1][1]:.2f}",
+                    f"{r['image_psnr']:.2f}",
+                ]
+            )
+    text = C.header(
+        "Fine-tuning from a trained model (--init-from)",
+        threads=args.threads,
+        extra=[
+            f"The start model: camera 256×256, Gaussian σ25, {args.pretrain} steps; every run: "
+            f"{args.steps} steps, the configuration of quality.py, validated every {args.every} "
+            "steps on the held-out band (10 % of X) against the clean image.",
+            "Target: the validation PSNR of the run from scratch at its end, less 0.1 dB; steps: the "
+            "first validation at or above it; speed-up: steps from scratch / steps.",
+            f"Wall time: {(time.perf_counter() - t0) / 60:.1f} min ({args.jobs} run(s) at a time).",
+        ],
+    )
+    text += "\n" + C.md_table(
+        [
+            "new data",
+            "start",
+            "target (dB)",
+            "steps to target",
+            "speed-up",
+            f"val PSNR at {args.steps}",
+            "image PSNR",
+        ],
+        rows,
+        align="llrrrrr",
+    )
     print(text)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))

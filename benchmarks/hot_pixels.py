@@ -59,30 +59,39 @@ def run(steps: int) -> list[list]:
 
     from _cases import CONFIG_2D
     from napari_n2n import TrainConfig, psnr
-    from napari_n2n.core.training import train as train_module
     from napari_n2n.core.axes import AxisView
     from napari_n2n.core.data.normalization import Normalization
+    from napari_n2n.core.training import train as train_module
 
     fitted = Normalization.__dict__["fit"]  # the classmethod itself, to put back
     rows = []
     for fixed in (True, False):
         clean, a, b, hot = make_pair(fixed)
         rng = float(clean.max() - clean.min())
-        no_hot = np.clip(clean + np.random.default_rng(1).normal(0, 60, clean.shape), 0, 65535).astype(np.uint16)
+        no_hot = np.clip(
+            clean + np.random.default_rng(1).normal(0, 60, clean.shape), 0, 65535
+        ).astype(np.uint16)
         reference = Normalization.fit([AxisView(no_hot, "YX", 2)]).scale[0]
         where = "same pixels in A and B" if fixed else "independent in A and B"
 
         def scores(image, clean=clean, hot=hot, rng=rng):
             image = np.asarray(image, dtype=np.float64)
-            return (f"{psnr(clean, image, data_range=rng):.2f}",
-                    f"{psnr(clean[~hot], image[~hot], data_range=rng):.2f}")
+            return (
+                f"{psnr(clean, image, data_range=rng):.2f}",
+                f"{psnr(clean[~hot], image[~hot], data_range=rng):.2f}",
+            )
 
         rows.append([where, "noisy input A", "—", "—", "—", *scores(a)])
-        for label, fit, loss in (("before (all values)", old_fit, "l2"), ("now (outliers left out)", fitted, "l2"),
-                                 ("now (outliers left out)", fitted, "l1")):
+        for label, fit, loss in (
+            ("before (all values)", old_fit, "l2"),
+            ("now (outliers left out)", fitted, "l2"),
+            ("now (outliers left out)", fitted, "l1"),
+        ):
             Normalization.fit = staticmethod(fit) if fit is old_fit else fit
             try:
-                config = TrainConfig(**{**CONFIG_2D, "steps": steps, "loss": loss, "device": "cpu", "seed": 0})
+                config = TrainConfig(
+                    **{**CONFIG_2D, "steps": steps, "loss": loss, "device": "cpu", "seed": 0}
+                )
                 trainer = train_module.Trainer(a, b, axes="YX", config=config)
                 scale = trainer.norm.scale[0]
                 with C.Stopwatch() as sw:
@@ -91,8 +100,16 @@ def run(steps: int) -> list[list]:
                 prediction = trainer.denoiser().predict(a)
             finally:
                 Normalization.fit = fitted
-            rows.append([where, label, loss, f"{scale:.0f} ({scale / reference:.1f}×)", f"{sw.wall:.0f}",
-                         *scores(prediction)])
+            rows.append(
+                [
+                    where,
+                    label,
+                    loss,
+                    f"{scale:.0f} ({scale / reference:.1f}×)",
+                    f"{sw.wall:.0f}",
+                    *scores(prediction),
+                ]
+            )
             print(" | ".join(rows[-1]), flush=True)
     return rows
 
@@ -106,15 +123,31 @@ def main(argv=None) -> int:
     C.pin_threads(args.threads)
     t = time.perf_counter()
     rows = run(args.steps)
-    text = C.header("Hot pixels and the normalisation scale", threads=args.threads,
-                    extra=["camera 256×256 scaled to 100–1630, Gaussian σ 60, 1 % of the pixels set to 65535 (two thirds) or 0 "
-                           "(the same pixels in both copies, as a sensor's hot pixels, or independently, as impulse "
-                           "noise), uint16; N2N with the benchmarks' 2D configuration (cpu-tiny), "
-                           f"{args.steps} steps; PSNR against the clean image, peak = its range (1530), over all pixels "
-                           "and over the pixels that are not hot in A or B. 'before' emulates the normalisation of "
-                           "napari-n2n before isolated outliers were left out."])
-    text += "\n" + C.md_table(["hot pixels", "normalisation", "loss", "scale (× scale without hot pixels)", "train s",
-                               "PSNR (dB)", "PSNR of the other pixels"], rows, align="lllrrrr")
+    text = C.header(
+        "Hot pixels and the normalisation scale",
+        threads=args.threads,
+        extra=[
+            "camera 256×256 scaled to 100–1630, Gaussian σ 60, 1 % of the pixels set to 65535 (two thirds) or 0 "
+            "(the same pixels in both copies, as a sensor's hot pixels, or independently, as impulse "
+            "noise), uint16; N2N with the benchmarks' 2D configuration (cpu-tiny), "
+            f"{args.steps} steps; PSNR against the clean image, peak = its range (1530), over all pixels "
+            "and over the pixels that are not hot in A or B. 'before' emulates the normalisation of "
+            "napari-n2n before isolated outliers were left out."
+        ],
+    )
+    text += "\n" + C.md_table(
+        [
+            "hot pixels",
+            "normalisation",
+            "loss",
+            "scale (× scale without hot pixels)",
+            "train s",
+            "PSNR (dB)",
+            "PSNR of the other pixels",
+        ],
+        rows,
+        align="lllrrrr",
+    )
     text += f"\nWall time: {(time.perf_counter() - t) / 60:.1f} min\n"
     print(text)
     if args.out:

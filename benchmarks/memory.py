@@ -64,7 +64,9 @@ def child(spec: dict) -> dict:
     image = np.load(spec["input"], mmap_mode="r")
     out = None
     if spec["out"] == "disk":
-        out = np.lib.format.open_memmap(spec["output"], mode="w+", dtype=np.float32, shape=image.shape)
+        out = np.lib.format.open_memmap(
+            spec["output"], mode="w+", dtype=np.float32, shape=image.shape
+        )
     base = _status()
     peak = {"RssAnon": base.get("RssAnon", 0), "VmRSS": base.get("VmRSS", 0)}
     stop = threading.Event()
@@ -87,8 +89,15 @@ def child(spec: dict) -> dict:
     if out is not None:
         out.flush()
     checksum = float(np.asarray(res[tuple(slice(0, 8) for _ in res.shape)]).mean())
-    return dict(seconds=seconds, base_anon=base.get("RssAnon"), base_rss=base.get("VmRSS"), peak_anon=peak["RssAnon"],
-                peak_rss_sampled=peak["VmRSS"], vm_hwm=end["VmHWM"], checksum=checksum)
+    return dict(
+        seconds=seconds,
+        base_anon=base.get("RssAnon"),
+        base_rss=base.get("VmRSS"),
+        peak_anon=peak["RssAnon"],
+        peak_rss_sampled=peak["VmRSS"],
+        vm_hwm=end["VmHWM"],
+        checksum=checksum,
+    )
 
 
 def make_input(path: Path, shape: tuple[int, ...], seed: int = 0) -> None:
@@ -120,12 +129,22 @@ def make_model(path: Path, ndim: int, threads: int) -> dict:
         cfg = TrainConfig(steps=2, patch_size=64, batch_size=2, val_fraction=0.0, device="cpu")
     else:
         img = rng.normal(100, 25, (16, 64, 64)).astype(np.float32)
-        cfg = TrainConfig(steps=2, patch_size=16, batch_size=2, depth=2, base_channels=8, val_fraction=0.0,
-                          device="cpu")
+        cfg = TrainConfig(
+            steps=2,
+            patch_size=16,
+            batch_size=2,
+            depth=2,
+            base_channels=8,
+            val_fraction=0.0,
+            device="cpu",
+        )
     den = train(img, img + rng.normal(0, 1, img.shape).astype(np.float32), config=cfg)
     den.save(path)
-    return dict(n_parameters=den.n_parameters, model=f"{ndim}D U-Net depth {den.unet.depth}, "
-                f"{den.unet.base_channels} base channels ({den.n_parameters:,} parameters)")
+    return dict(
+        n_parameters=den.n_parameters,
+        model=f"{ndim}D U-Net depth {den.unet.depth}, "
+        f"{den.unet.base_channels} base channels ({den.n_parameters:,} parameters)",
+    )
 
 
 def run_case(tmp: Path, model: Path, shape, axes: str, out: str, threads: int) -> dict:
@@ -136,15 +155,31 @@ def run_case(tmp: Path, model: Path, shape, axes: str, out: str, threads: int) -
         for old in tmp.glob("in_*.npy"):  # keep at most one input on disk
             old.unlink()
         make_input(inp, shape)
-    spec = dict(model=str(model), input=str(inp), output=str(tmp / "out.npy"), out=out, axes=axes, threads=threads,
-                result=str(tmp / "result.json"))
-    env = dict(os.environ, **{v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")})
-    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
-                          env=env)
+    spec = dict(
+        model=str(model),
+        input=str(inp),
+        output=str(tmp / "out.npy"),
+        out=out,
+        axes=axes,
+        threads=threads,
+        result=str(tmp / "result.json"),
+    )
+    env = dict(
+        os.environ,
+        **{v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")},
+    )
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"child failed for {shape}:\n{proc.stderr[-3000:]}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    res["children_maxrss"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # max over children so far
+    res["children_maxrss"] = (
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    )  # max over children so far
     (tmp / "out.npy").unlink(missing_ok=True)
     res.update(shape=list(shape), axes=axes, out=out)
     return res
@@ -155,10 +190,17 @@ def main(argv=None) -> int:
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     p.add_argument("--quick", action="store_true", help="smaller sizes only")
     p.add_argument("--no-big-volume", action="store_true", help="skip the 256×1024×1024 volume")
-    p.add_argument("--only-big-volume", action="store_true",
-                   help="only the 256×1024×1024 volume (its own section, so it can run separately)")
+    p.add_argument(
+        "--only-big-volume",
+        action="store_true",
+        help="only the 256×1024×1024 volume (its own section, so it can run separately)",
+    )
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--tmp", default=None, help="folder for the temporary input/output files (default: system temp)")
+    p.add_argument(
+        "--tmp",
+        default=None,
+        help="folder for the temporary input/output files (default: system temp)",
+    )
     p.add_argument("--out", default=str(C.DOCS), help="Markdown file to update ('' to skip)")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -193,27 +235,56 @@ def main(argv=None) -> int:
                 r = run_case(tmp, models[nd], shape, "YX" if nd == 2 else "ZYX", out, args.threads)
                 results.append(r)
                 size = 4 * float(__import__("math").prod(shape))
-                rows.append([info[nd]["model"].split(" (")[0], "×".join(map(str, shape)), f"{size / MiB:,.0f}",
-                             "in RAM" if out == "ram" else "memmap on disk", f"{r['vm_hwm'] / MiB:,.0f}",
-                             f"{r['peak_anon'] / MiB:,.0f}", f"{r['base_anon'] / MiB:,.0f}",
-                             f"{(r['peak_anon'] - r['base_anon'] - (size if out == 'ram' else 0)) / MiB:,.0f}",
-                             f"{r['seconds']:.1f}", f"{float(__import__('math').prod(shape)) / r['seconds'] / 1e6:.2f}"])
+                rows.append(
+                    [
+                        info[nd]["model"].split(" (")[0],
+                        "×".join(map(str, shape)),
+                        f"{size / MiB:,.0f}",
+                        "in RAM" if out == "ram" else "memmap on disk",
+                        f"{r['vm_hwm'] / MiB:,.0f}",
+                        f"{r['peak_anon'] / MiB:,.0f}",
+                        f"{r['base_anon'] / MiB:,.0f}",
+                        f"{(r['peak_anon'] - r['base_anon'] - (size if out == 'ram' else 0)) / MiB:,.0f}",
+                        f"{r['seconds']:.1f}",
+                        f"{float(__import__('math').prod(shape)) / r['seconds'] / 1e6:.2f}",
+                    ]
+                )
                 print(f"  {rows[-1]}", flush=True)
-    title = "Peak memory of tiled prediction (CPU)" + (": the 1 GiB volume" if args.only_big_volume else "")
-    text = C.header(title, threads=args.threads,
-                    extra=["Input: float32 .npy opened as a read-only memory map; output an in-memory numpy array "
-                           "or a disk-backed memory map (`out=`). Each prediction in a fresh subprocess; default "
-                           "tiling (2D: 512, overlap 48; 3D: 48×96×96, overlap 16).",
-                           "Peak RSS = VmHWM (counts touched pages of the memory-mapped files too, which the "
-                           "kernel can drop); peak anon = sampled peak of RssAnon (memory the process "
-                           "allocated); baseline = anon RSS after imports and model load; extra = peak anon − "
-                           "baseline − output (when the output is in RAM): the working memory of the tiling.",
-                           f"Models: {info[2]['model']}; {info[3]['model']} (untrained-quality weights; memory "
-                           "and speed do not depend on them).",
-                           f"Wall time of the whole run: {(time.perf_counter() - t0) / 60:.1f} min."])
-    text += "\n" + C.md_table(["model", "input shape", "input/output MiB", "output", "peak RSS MiB",
-                               "peak anon MiB", "baseline anon MiB", "extra MiB", "predict s", "MP/s (MVox/s)"],
-                              rows, align="llrlrrrrrr")
+    title = "Peak memory of tiled prediction (CPU)" + (
+        ": the 1 GiB volume" if args.only_big_volume else ""
+    )
+    text = C.header(
+        title,
+        threads=args.threads,
+        extra=[
+            "Input: float32 .npy opened as a read-only memory map; output an in-memory numpy array "
+            "or a disk-backed memory map (`out=`). Each prediction in a fresh subprocess; default "
+            "tiling (2D: 512, overlap 48; 3D: 48×96×96, overlap 16).",
+            "Peak RSS = VmHWM (counts touched pages of the memory-mapped files too, which the "
+            "kernel can drop); peak anon = sampled peak of RssAnon (memory the process "
+            "allocated); baseline = anon RSS after imports and model load; extra = peak anon − "
+            "baseline − output (when the output is in RAM): the working memory of the tiling.",
+            f"Models: {info[2]['model']}; {info[3]['model']} (untrained-quality weights; memory "
+            "and speed do not depend on them).",
+            f"Wall time of the whole run: {(time.perf_counter() - t0) / 60:.1f} min.",
+        ],
+    )
+    text += "\n" + C.md_table(
+        [
+            "model",
+            "input shape",
+            "input/output MiB",
+            "output",
+            "peak RSS MiB",
+            "peak anon MiB",
+            "baseline anon MiB",
+            "extra MiB",
+            "predict s",
+            "MP/s (MVox/s)",
+        ],
+        rows,
+        align="llrlrrrrrr",
+    )
     print(text)
     if args.out:
         C.write_section("memory-big-volume" if args.only_big_volume else "memory", text, args.out)

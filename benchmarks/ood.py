@@ -50,11 +50,35 @@ def part1() -> list[list]:
     mid = vol.a[vol.a.shape[0] // 2]
     cases = [
         ("camera A", cam.a, "YX", "camera B", cam.b, "YX", "pass"),
-        ("camera A", cam.a, "YX", "camera A, top-left 128×128 crop (sky)", cam.a[:128, :128], "YX", "pass"),
-        ("camera A", cam.a, "YX", "camera A, bottom-right 128×128 crop (grass)", cam.a[-128:, -128:], "YX", "pass"),
+        (
+            "camera A",
+            cam.a,
+            "YX",
+            "camera A, top-left 128×128 crop (sky)",
+            cam.a[:128, :128],
+            "YX",
+            "pass",
+        ),
+        (
+            "camera A",
+            cam.a,
+            "YX",
+            "camera A, bottom-right 128×128 crop (grass)",
+            cam.a[-128:, -128:],
+            "YX",
+            "pass",
+        ),
         ("camera A", cam.a, "YX", "camera with Gaussian σ 50", cam50, "YX", "pass"),
         ("nuclei 3D A", vol.a, "ZYX", "nuclei 3D B", vol.b, "ZYX", "pass"),
-        ("nuclei 3D A, slices 0–15", vol.a[:16], "ZYX", "nuclei 3D A, slices 16–31", vol.a[16:], "ZYX", "pass"),
+        (
+            "nuclei 3D A, slices 0–15",
+            vol.a[:16],
+            "ZYX",
+            "nuclei 3D A, slices 16–31",
+            vol.a[16:],
+            "ZYX",
+            "pass",
+        ),
         ("digits A", dig.a, "YX", "digits B", dig.b, "YX", "pass"),
         ("camera A", cam.a, "YX", "nuclei 3D A (slice by slice)", vol.a, "ZYX", "warn"),
         ("camera A", cam.a, "YX", "nuclei 3D A, middle slice", mid, "YX", "warn"),
@@ -68,9 +92,19 @@ def part1() -> list[list]:
         train, image = _stats(tdata, taxes), _stats(idata, iaxes)
         shift, ratio, score = _score(train, image)
         warned = compare(train, image) is not None
-        rows.append([tname, iname, f"{train.median[0]:.3g} / {train.spread[0]:.3g}",
-                     f"{image.median[0]:.3g} / {image.spread[0]:.3g}", f"{shift:.2f}", f"{ratio:.2f}",
-                     f"{score:.2f}", "warned" if warned else "—", expect])
+        rows.append(
+            [
+                tname,
+                iname,
+                f"{train.median[0]:.3g} / {train.spread[0]:.3g}",
+                f"{image.median[0]:.3g} / {image.spread[0]:.3g}",
+                f"{shift:.2f}",
+                f"{ratio:.2f}",
+                f"{score:.2f}",
+                "warned" if warned else "—",
+                expect,
+            ]
+        )
         print(" | ".join(rows[-1]), flush=True)
     return rows
 
@@ -85,8 +119,11 @@ def part2(steps: int) -> list[list]:
 
     cam, dig, vol = samples.pair_2d(), samples.digits(), samples.volume_3d()
     mid = slice(vol.a.shape[0] // 2 - 4, vol.a.shape[0] // 2 + 4)
-    images = {"camera": (cam.a, cam.clean), "digits": (dig.a, dig.clean),
-              "nuclei 3D (8 middle slices, 2D model slice by slice)": (vol.a[mid], vol.clean[mid])}
+    images = {
+        "camera": (cam.a, cam.clean),
+        "digits": (dig.a, dig.clean),
+        "nuclei 3D (8 middle slices, 2D model slice by slice)": (vol.a[mid], vol.clean[mid]),
+    }
     rows = []
     for name, sample in (("camera", cam), ("digits", dig)):
         config = train_config(2, "n2n", "l2", steps, seed=0)
@@ -97,9 +134,15 @@ def part2(steps: int) -> list[list]:
             rng = float(clean.max() - clean.min())
             pred = den.predict(noisy, axes=axes, device="cpu")
             warning = check_image(den, noisy, axes=axes)
-            rows.append([f"{name} ({steps} steps, {sw.cpu:.0f} s)", target,
-                         f"{psnr(clean, noisy, data_range=rng):.2f}",
-                         f"{psnr(clean, np.asarray(pred), data_range=rng):.2f}", "warned" if warning else "—"])
+            rows.append(
+                [
+                    f"{name} ({steps} steps, {sw.cpu:.0f} s)",
+                    target,
+                    f"{psnr(clean, noisy, data_range=rng):.2f}",
+                    f"{psnr(clean, np.asarray(pred), data_range=rng):.2f}",
+                    "warned" if warning else "—",
+                ]
+            )
             print(" | ".join(rows[-1]), flush=True)
     return rows
 
@@ -116,17 +159,39 @@ def main(argv=None) -> int:
     rows2 = part2(args.steps)
     from napari_n2n.core.inference.ood import MAX_RATIO, MAX_SHIFT
 
-    text = C.header("Out-of-distribution warning: which images are flagged", threads=args.threads,
-                    extra=[f"Score = the larger of |Δmedian| / ({MAX_SHIFT:g} training spreads) and the spread ratio / "
-                           f"{MAX_RATIO:g} (or its inverse); the warning fires above 1. Spread = interquartile range "
-                           "/ 1.349. Models: the benchmarks' 2D configuration, no validation."])
-    text += "\n" + C.md_table(["trained on", "image", "training median / spread", "image median / spread",
-                               "|Δmedian| in spreads", "spread ratio", "score", "warning", "expected"], rows1,
-                              align="llrrrrrcc")
-    text += ("\n### What a model does to an image far from its training data (PSNR in dB against the clean "
-             "image, data range of the clean image)\n\n")
-    text += C.md_table(["model (cpu-tiny network, N2N)", "applied to", "noisy", "denoised", "warning"], rows2,
-                       align="llrrc")
+    text = C.header(
+        "Out-of-distribution warning: which images are flagged",
+        threads=args.threads,
+        extra=[
+            f"Score = the larger of |Δmedian| / ({MAX_SHIFT:g} training spreads) and the spread ratio / "
+            f"{MAX_RATIO:g} (or its inverse); the warning fires above 1. Spread = interquartile range "
+            "/ 1.349. Models: the benchmarks' 2D configuration, no validation."
+        ],
+    )
+    text += "\n" + C.md_table(
+        [
+            "trained on",
+            "image",
+            "training median / spread",
+            "image median / spread",
+            "|Δmedian| in spreads",
+            "spread ratio",
+            "score",
+            "warning",
+            "expected",
+        ],
+        rows1,
+        align="llrrrrrcc",
+    )
+    text += (
+        "\n### What a model does to an image far from its training data (PSNR in dB against the clean "
+        "image, data range of the clean image)\n\n"
+    )
+    text += C.md_table(
+        ["model (cpu-tiny network, N2N)", "applied to", "noisy", "denoised", "warning"],
+        rows2,
+        align="llrrc",
+    )
     print(text)
     if args.out:
         C.write_section("ood", text, args.out)

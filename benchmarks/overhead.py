@@ -30,14 +30,27 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
-TRAIN = ["--steps", "300", "--patch", "48", "--batch", "8", "--depth", "3", "--base-channels", "16", "--device", "cpu",
-         "--quiet"]
+TRAIN = [
+    "--steps",
+    "300",
+    "--patch",
+    "48",
+    "--batch",
+    "8",
+    "--depth",
+    "3",
+    "--base-channels",
+    "16",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 def sampling(batches: int, repeats: int) -> tuple[float, float]:
     """Batches per second (best of ``repeats``): one generator, then one generator per step."""
-    from napari_n2n.core.training.batches import StepRandomness
     from napari_n2n.core.data.samples import pair_2d
+    from napari_n2n.core.training.batches import StepRandomness
     from napari_n2n.core.training.sampling import PatchSampler
 
     s = pair_2d()
@@ -57,13 +70,34 @@ def train_speed(src: Path, folder: Path, extra: list[str]) -> tuple[float, float
     """``(steps per second of training, CPU seconds per step of the whole command)``."""
     import resource
 
-    env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(src),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
+    }
     for name in ("m.n2n", "m.ckpt"):
         (folder / name).unlink(missing_ok=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = subprocess.run([sys.executable, "-m", "napari_n2n.cli", "train", "--input", str(folder / "a.tif"),
-                          "--target", str(folder / "b.tif"), "--model", str(folder / "m.n2n"), *TRAIN, *extra],
-                         env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "napari_n2n.cli",
+            "train",
+            "--input",
+            str(folder / "a.tif"),
+            "--target",
+            str(folder / "b.tif"),
+            "--model",
+            str(folder / "m.n2n"),
+            *TRAIN,
+            *extra,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     steps, seconds = re.search(r"(\d+) steps, ([\d.]+) s\)", out).groups()
@@ -91,31 +125,64 @@ def main(argv=None) -> int:
     tifffile.imwrite(folder / "b.tif", s.b)
     before = folder / "before"
     before.mkdir()
-    revision = subprocess.run(["git", "rev-parse", "--short", args.before], cwd=C.ROOT, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    archive = subprocess.run(["git", "archive", revision, "src"], cwd=C.ROOT, capture_output=True, check=True).stdout
+    revision = subprocess.run(
+        ["git", "rev-parse", "--short", args.before],
+        cwd=C.ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    archive = subprocess.run(
+        ["git", "archive", revision, "src"], cwd=C.ROOT, capture_output=True, check=True
+    ).stdout
     subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
-    runs = {"before": (before / "src", []), "after": (C.ROOT / "src", []),
-            "after, checkpoint every 100 steps": (C.ROOT / "src", ["--checkpoint-every", "100"])}
+    runs = {
+        "before": (before / "src", []),
+        "after": (C.ROOT / "src", []),
+        "after, checkpoint every 100 steps": (C.ROOT / "src", ["--checkpoint-every", "100"]),
+    }
     speed = {k: 0.0 for k in runs}
     cpu = {k: float("inf") for k in runs}
     for _ in range(args.repeats):
         for name, (src, extra) in runs.items():
             s_per, c_per = train_speed(src, folder, extra)
             speed[name], cpu[name] = max(speed[name], s_per), min(cpu[name], c_per)
-    rows = [["patch sampling: one generator (before)", f"{one:.0f} batches/s", "1.00", "", ""],
-            ["patch sampling: a generator per step (after)", f"{per_step:.0f} batches/s", f"{per_step / one:.2f}", "",
-             ""]]
-    rows += [[f"napari-n2n train, {k}", f"{speed[k]:.2f} steps/s", f"{speed[k] / speed['before']:.2f}",
-              f"{cpu[k] * 1000:.0f} ms", f"{cpu['before'] / cpu[k]:.2f}"] for k in runs]
-    text = C.header("Cost of resumable training on one CPU process", threads=args.threads,
-                    extra=[f"Before: the code at {args.before} ({revision}); after: this checkout. Sampling: batches of 8 patches "
-                           f"of 48² from camera 512² (augmented, symmetric), {args.batches} per measurement. Training: "
-                           f"`napari-n2n train {' '.join(TRAIN)}` on camera 512² with Gaussian σ25; steps per second "
-                           f"of training time; best of {args.repeats}, before and after alternating.",
-                           f"Wall time: {(time.perf_counter() - t0) / 60:.1f} min."])
-    text += "\n" + C.md_table(["what", "speed", "speed ratio", "CPU per step", "CPU ratio (before / after)"], rows,
-                              align="lrrrr")
+    rows = [
+        ["patch sampling: one generator (before)", f"{one:.0f} batches/s", "1.00", "", ""],
+        [
+            "patch sampling: a generator per step (after)",
+            f"{per_step:.0f} batches/s",
+            f"{per_step / one:.2f}",
+            "",
+            "",
+        ],
+    ]
+    rows += [
+        [
+            f"napari-n2n train, {k}",
+            f"{speed[k]:.2f} steps/s",
+            f"{speed[k] / speed['before']:.2f}",
+            f"{cpu[k] * 1000:.0f} ms",
+            f"{cpu['before'] / cpu[k]:.2f}",
+        ]
+        for k in runs
+    ]
+    text = C.header(
+        "Cost of resumable training on one CPU process",
+        threads=args.threads,
+        extra=[
+            f"Before: the code at {args.before} ({revision}); after: this checkout. Sampling: batches of 8 patches "
+            f"of 48² from camera 512² (augmented, symmetric), {args.batches} per measurement. Training: "
+            f"`napari-n2n train {' '.join(TRAIN)}` on camera 512² with Gaussian σ25; steps per second "
+            f"of training time; best of {args.repeats}, before and after alternating.",
+            f"Wall time: {(time.perf_counter() - t0) / 60:.1f} min.",
+        ],
+    )
+    text += "\n" + C.md_table(
+        ["what", "speed", "speed ratio", "CPU per step", "CPU ratio (before / after)"],
+        rows,
+        align="lrrrr",
+    )
     print(text)
     if args.out:
         C.write_section("overhead", text, args.out)

@@ -36,7 +36,9 @@ def _run(task) -> list:
 
     case = make_case(image, noise)
     a, clean = (np.asarray(x, dtype=np.float32) for x in (case.a, case.clean))
-    cfg = dataclasses.replace(train_config(2, mode, case.noise.suggested_loss, steps), val_fraction=val)
+    cfg = dataclasses.replace(
+        train_config(2, mode, case.noise.suggested_loss, steps), val_fraction=val
+    )
     inp, tgt, axes = training_data(case, mode)
     with C.Stopwatch() as sw:
         den = train(inp, tgt, axes=axes, config=cfg)
@@ -46,15 +48,26 @@ def _run(task) -> list:
     label = {"n2n": "N2N (A↔B)", "n2c": "N2C (A, B→clean)"}[mode]
     if val:
         label += f", {val:.0%} validation, best model"
-    row = [case.label, label, steps, f"{sw.cpu:.0f}", f"{psnr(clean, p, data_range=255):.2f}",
-           f"{err.mean():+.2f}", f"{np.sqrt(np.mean(err ** 2)):.2f}"]
+    row = [
+        case.label,
+        label,
+        steps,
+        f"{sw.cpu:.0f}",
+        f"{psnr(clean, p, data_range=255):.2f}",
+        f"{err.mean():+.2f}",
+        f"{np.sqrt(np.mean(err**2)):.2f}",
+    ]
     print(" | ".join(map(str, row)), flush=True)
     return row
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cases", default="camera:p5,camera:g25", help="comma list of image:noise (2D images of quality.py)")
+    p.add_argument(
+        "--cases",
+        default="camera:p5,camera:g25",
+        help="comma list of image:noise (2D images of quality.py)",
+    )
     p.add_argument("--steps", default="1000,3000,9000", help="comma list of step counts")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--jobs", type=int, default=1, help="runs at a time, each in its own process")
@@ -65,7 +78,9 @@ def main(argv=None) -> int:
     tasks = []
     for spec in args.cases.split(","):
         image, noise = spec.split(":")
-        tasks += [(image, noise, mode, n, 0.0, args.threads) for n in steps for mode in ("n2n", "n2c")]
+        tasks += [
+            (image, noise, mode, n, 0.0, args.threads) for n in steps for mode in ("n2n", "n2c")
+        ]
         tasks.append((image, noise, "n2n", steps[-1], 0.1, args.threads))
     t = time.perf_counter()
     if args.jobs > 1:
@@ -81,14 +96,22 @@ def main(argv=None) -> int:
     from _cases import CONFIG_2D
 
     config = ", ".join(f"{k}={v}" for k, v in CONFIG_2D.items())
-    text = C.header("N2N vs N2C as training goes on (one 256×256 pair)", threads=args.threads,
-                    extra=[f"Configuration of quality.py (2D U-Net {config}, learning rate with cosine decay "
-                           "over the run); no validation hold-out and the last model, "
-                           "except where the row says otherwise. PSNR (dB) of the prediction of A; bright: "
-                           f"pixels with clean ≥ {BRIGHT} (mean error and RMSE in grey levels).",
-                           f"Wall time: {(time.perf_counter() - t) / 60:.1f} min ({args.jobs} run(s) at a time)."])
-    text += "\n" + C.md_table(["case", "method", "steps", "train CPU s", "PSNR", "bright: mean error",
-                               "bright: RMSE"], rows, align="llrrrrr")
+    text = C.header(
+        "N2N vs N2C as training goes on (one 256×256 pair)",
+        threads=args.threads,
+        extra=[
+            f"Configuration of quality.py (2D U-Net {config}, learning rate with cosine decay "
+            "over the run); no validation hold-out and the last model, "
+            "except where the row says otherwise. PSNR (dB) of the prediction of A; bright: "
+            f"pixels with clean ≥ {BRIGHT} (mean error and RMSE in grey levels).",
+            f"Wall time: {(time.perf_counter() - t) / 60:.1f} min ({args.jobs} run(s) at a time).",
+        ],
+    )
+    text += "\n" + C.md_table(
+        ["case", "method", "steps", "train CPU s", "PSNR", "bright: mean error", "bright: RMSE"],
+        rows,
+        align="llrrrrr",
+    )
     print(text)
     if args.out:
         C.write_section("steps-curve", text, args.out)

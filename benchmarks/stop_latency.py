@@ -68,7 +68,9 @@ def throughput(a, b, config, steps: int) -> float:
     return steps * config.batch_size / (time.perf_counter() - t0)
 
 
-def run(delays: list[float], steps: int, threads: int, repeats: int) -> tuple[list[list], list[list]]:
+def run(
+    delays: list[float], steps: int, threads: int, repeats: int
+) -> tuple[list[list], list[list]]:
     import contextlib
 
     from napari_n2n import TrainConfig
@@ -78,8 +80,15 @@ def run(delays: list[float], steps: int, threads: int, repeats: int) -> tuple[li
     inside = train_module.stop_inside_steps
     between = lambda *args, **kwargs: contextlib.nullcontext()  # noqa: E731 - the loop before this change
     variants = (("between steps (before)", between), ("inside steps (now)", inside))
-    big = TrainConfig(patch_size=128, batch_size=16, steps=10_000, device="cpu", seed=0, threads=threads,
-                      preset="standard")
+    big = TrainConfig(
+        patch_size=128,
+        batch_size=16,
+        steps=10_000,
+        device="cpu",
+        seed=0,
+        threads=threads,
+        preset="standard",
+    )
     lat_rows, speed_rows = [], []
     try:
         for label, fn in variants:
@@ -89,17 +98,33 @@ def run(delays: list[float], steps: int, threads: int, repeats: int) -> tuple[li
                 lat_rows.append([label, f"{delay:.1f}", f"{seconds:.2f}", str(done)])
                 print(" | ".join(lat_rows[-1]), flush=True)
         # throughput: the two variants alternate, so a change in the machine's load hits both; best of the repeats
-        for patch, batch, extra in ((128, 16, {}), (64, 16, {}), (48, 8, {"depth": 3, "base_channels": 16})):
-            config = TrainConfig(patch_size=patch, batch_size=batch, device="cpu", seed=0, threads=threads,
-                                 preset="standard", **extra)
+        for patch, batch, extra in (
+            (128, 16, {}),
+            (64, 16, {}),
+            (48, 8, {"depth": 3, "base_channels": 16}),
+        ):
+            config = TrainConfig(
+                patch_size=patch,
+                batch_size=batch,
+                device="cpu",
+                seed=0,
+                threads=threads,
+                preset="standard",
+                **extra,
+            )
             best = {label: 0.0 for label, _ in variants}
             for _ in range(repeats):
                 for label, fn in variants:
                     train_module.stop_inside_steps = fn
                     best[label] = max(best[label], throughput(a, b, config, steps))
             name = f"{patch}² × {batch}, {extra.get('depth', 4)} levels × {extra.get('base_channels', 32)}"
-            speed_rows.append([name, *(f"{best[label]:.2f}" for label, _ in variants),
-                               f"{best[variants[1][0]] / best[variants[0][0]]:.2f}"])
+            speed_rows.append(
+                [
+                    name,
+                    *(f"{best[label]:.2f}" for label, _ in variants),
+                    f"{best[variants[1][0]] / best[variants[0][0]]:.2f}",
+                ]
+            )
             print(" | ".join(speed_rows[-1]), flush=True)
     finally:
         train_module.stop_inside_steps = inside
@@ -110,22 +135,36 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--delays", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0, 5.0])
-    p.add_argument("--repeats", type=int, default=2, help="throughput runs per variant (the best is kept)")
+    p.add_argument(
+        "--repeats", type=int, default=2, help="throughput runs per variant (the best is kept)"
+    )
     p.add_argument("--steps", type=int, default=4, help="steps timed per throughput figure")
     p.add_argument("--out", default=str(C.DOCS), help="Markdown file to update ('' to skip)")
     args = p.parse_args(argv)
     C.pin_threads(args.threads)
     t = time.perf_counter()
     lat_rows, speed_rows = run(args.delays, args.steps, args.threads, args.repeats)
-    text = C.header("Stop latency on the CPU", threads=args.threads,
-                    extra=["standard 2D network (4 levels × 32), camera 512×512 pair; latency = time from "
-                           "Trainer.request_stop() (another thread) to the end of the run, requested the given "
-                           "seconds after the run started. 'between steps' emulates the loop before this change."])
-    text += "\n" + C.md_table(["stop checked", "stop after (s)", "latency (s)", "steps done"], lat_rows, align="lrrr")
-    text += (f"\nThroughput (patches/s over {args.steps} steps after a warm-up step, best of {args.repeats} runs "
-             "taken in turn), stop checked between or inside steps:\n\n")
-    text += C.md_table(["configuration", "between steps (before)", "inside steps (now)", "now / before"], speed_rows,
-                       align="lrrr")
+    text = C.header(
+        "Stop latency on the CPU",
+        threads=args.threads,
+        extra=[
+            "standard 2D network (4 levels × 32), camera 512×512 pair; latency = time from "
+            "Trainer.request_stop() (another thread) to the end of the run, requested the given "
+            "seconds after the run started. 'between steps' emulates the loop before this change."
+        ],
+    )
+    text += "\n" + C.md_table(
+        ["stop checked", "stop after (s)", "latency (s)", "steps done"], lat_rows, align="lrrr"
+    )
+    text += (
+        f"\nThroughput (patches/s over {args.steps} steps after a warm-up step, best of {args.repeats} runs "
+        "taken in turn), stop checked between or inside steps:\n\n"
+    )
+    text += C.md_table(
+        ["configuration", "between steps (before)", "inside steps (now)", "now / before"],
+        speed_rows,
+        align="lrrr",
+    )
     text += f"\nWall time: {(time.perf_counter() - t) / 60:.1f} min\n"
     print(text)
     if args.out:

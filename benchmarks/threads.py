@@ -64,10 +64,18 @@ def measure(threads: int, policy: str, load: int, seconds: float, warmup: float)
     env.pop("OMP_WAIT_POLICY", None)
     if policy == "passive":
         env["OMP_WAIT_POLICY"] = "PASSIVE"
-    spinners = [subprocess.Popen([sys.executable, "-c", SPIN, str(seconds + warmup + 30)]) for _ in range(load)]
+    spinners = [
+        subprocess.Popen([sys.executable, "-c", SPIN, str(seconds + warmup + 30)])
+        for _ in range(load)
+    ]
     try:
-        out = subprocess.run([sys.executable, "-c", CHILD, str(threads), str(seconds), str(warmup)], env=env,
-                             capture_output=True, text=True, timeout=600)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(threads), str(seconds), str(warmup)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     finally:
         for p in spinners:
             p.kill()
@@ -82,8 +90,12 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seconds", type=float, default=10.0, help="measured seconds per configuration")
     p.add_argument("--warmup", type=float, default=3.0)
-    p.add_argument("--loads", type=int, nargs="+", default=[0, 1], help="numbers of competing busy processes")
-    p.add_argument("--policies", nargs="+", default=["default", "passive"], choices=["default", "passive"])
+    p.add_argument(
+        "--loads", type=int, nargs="+", default=[0, 1], help="numbers of competing busy processes"
+    )
+    p.add_argument(
+        "--policies", nargs="+", default=["default", "passive"], choices=["default", "passive"]
+    )
     p.add_argument("--out", default=str(C.DOCS), help="Markdown file to update ('' to skip)")
     args = p.parse_args(argv)
     cores = available_cores()
@@ -95,19 +107,37 @@ def main(argv=None) -> int:
             for n in thread_counts:
                 rate = measure(n, policy, load, args.seconds, args.warmup)
                 results[(load, policy, n)] = rate
-                print(f"load {load}, policy {policy}, {n} thread(s): {rate:.1f} patches/s", flush=True)
-    best_idle = max(v for (load, _, _), v in results.items() if load == 0) if 0 in args.loads else None
+                print(
+                    f"load {load}, policy {policy}, {n} thread(s): {rate:.1f} patches/s", flush=True
+                )
+    best_idle = (
+        max(v for (load, _, _), v in results.items() if load == 0) if 0 in args.loads else None
+    )
     for (load, policy, n), rate in results.items():
         auto = " (automatic)" if n == cpu_threads() else ""
         ratio = f"{rate / best_idle:.2f}" if best_idle else "—"
         rows.append([load, policy, f"{n}{auto}", f"{rate:.1f}", ratio])
-    text = C.header("CPU threads under contention: training throughput", threads=None,
-                    extra=[f"Training the cpu-quick preset (patch 48, batch 8) on the camera pair, {cores} cores; "
-                           f"each row a fresh process, {args.seconds:g} s measured after {args.warmup:g} s of "
-                           "warm-up; 'load' processes each spin on one core meanwhile. Ratio: patches/s over the "
-                           "best configuration without load, same run."])
-    text += "\n" + C.md_table(["competing busy processes", "OpenMP wait policy", "torch threads", "patches/s",
-                               "ratio to best idle"], rows, align="llrrr")
+    text = C.header(
+        "CPU threads under contention: training throughput",
+        threads=None,
+        extra=[
+            f"Training the cpu-quick preset (patch 48, batch 8) on the camera pair, {cores} cores; "
+            f"each row a fresh process, {args.seconds:g} s measured after {args.warmup:g} s of "
+            "warm-up; 'load' processes each spin on one core meanwhile. Ratio: patches/s over the "
+            "best configuration without load, same run."
+        ],
+    )
+    text += "\n" + C.md_table(
+        [
+            "competing busy processes",
+            "OpenMP wait policy",
+            "torch threads",
+            "patches/s",
+            "ratio to best idle",
+        ],
+        rows,
+        align="llrrr",
+    )
     text += f"\nWall time: {(time.perf_counter() - t) / 60:.1f} min\n"
     print(text)
     if args.out:

@@ -73,15 +73,37 @@ def bm3d_psnr(clean, a, noise) -> tuple[float, float]:
     return psnr(clean, out), time.perf_counter() - t
 
 
-def run_budget(clean, a, b, *, preset: str, budget: float, device: str, seed: int, compile: bool = False,
-               init: str | None = "auto") -> dict:
+def run_budget(
+    clean,
+    a,
+    b,
+    *,
+    preset: str,
+    budget: float,
+    device: str,
+    seed: int,
+    compile: bool = False,
+    init: str | None = "auto",
+) -> dict:
     from napari_n2n import TrainConfig, Trainer, psnr
     from napari_n2n.core.progress import drain
 
     t0 = time.perf_counter()
-    trainer = Trainer(a, b, axes="YX", config=TrainConfig(preset=preset, steps=10_000_000, time_budget_s=budget,
-                                                          device=device, seed=seed, val_fraction=0.0,
-                                                          compile=compile), init=init)
+    trainer = Trainer(
+        a,
+        b,
+        axes="YX",
+        config=TrainConfig(
+            preset=preset,
+            steps=10_000_000,
+            time_budget_s=budget,
+            device=device,
+            seed=seed,
+            val_fraction=0.0,
+            compile=compile,
+        ),
+        init=init,
+    )
     t_setup = time.perf_counter() - t0
     den = drain(trainer.run())
     t_train = time.perf_counter() - t0
@@ -89,29 +111,64 @@ def run_budget(clean, a, b, *, preset: str, budget: float, device: str, seed: in
     t_single = time.perf_counter() - t0
     pair = den.predict_pair(a, b)
     pair_s = time.perf_counter() - t0 - t_single  # predicting A and B again
-    start = "general model" if trainer.info.get("init_from", {}).get("model") == "general" else "random weights"
-    return {"preset": trainer.config.preset, "start": start, "budget_s": budget, "steps": den.history.get("steps_done"),
-            "setup_s": t_setup, "wall_single_s": t_single, "wall_pair_s": t_train + pair_s,
-            "psnr_single": psnr(clean, single), "psnr_pair": psnr(clean, pair)}
+    start = (
+        "general model"
+        if trainer.info.get("init_from", {}).get("model") == "general"
+        else "random weights"
+    )
+    return {
+        "preset": trainer.config.preset,
+        "start": start,
+        "budget_s": budget,
+        "steps": den.history.get("steps_done"),
+        "setup_s": t_setup,
+        "wall_single_s": t_single,
+        "wall_pair_s": t_train + pair_s,
+        "psnr_single": psnr(clean, single),
+        "psnr_pair": psnr(clean, pair),
+    }
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="cpu")
-    p.add_argument("--presets", nargs="+", default=None, help="default: cpu-quick cpu-tiny standard (gpu standard on cuda)")
-    p.add_argument("--budgets", type=float, nargs="+", default=[5, 10, 15, 30, 60, 120], help="training seconds")
+    p.add_argument(
+        "--presets",
+        nargs="+",
+        default=None,
+        help="default: cpu-quick cpu-tiny standard (gpu standard on cuda)",
+    )
+    p.add_argument(
+        "--budgets",
+        type=float,
+        nargs="+",
+        default=[5, 10, 15, 30, 60, 120],
+        help="training seconds",
+    )
     p.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=list(PAIRS))
-    p.add_argument("--compile", action="store_true", help="train with torch.compile (TrainConfig.compile)")
-    p.add_argument("--starts", nargs="+", default=["auto", "none"], choices=["auto", "none"],
-                   help="auto: napari-n2n's default start (the general 2D model on the CPU with cpu-quick); "
-                        "none: random weights (the auto rows that would repeat them are skipped)")
-    p.add_argument("--no-bm3d", action="store_true", help="skip BM3D (e.g. where the bm3d package is missing)")
+    p.add_argument(
+        "--compile", action="store_true", help="train with torch.compile (TrainConfig.compile)"
+    )
+    p.add_argument(
+        "--starts",
+        nargs="+",
+        default=["auto", "none"],
+        choices=["auto", "none"],
+        help="auto: napari-n2n's default start (the general 2D model on the CPU with cpu-quick); "
+        "none: random weights (the auto rows that would repeat them are skipped)",
+    )
+    p.add_argument(
+        "--no-bm3d", action="store_true", help="skip BM3D (e.g. where the bm3d package is missing)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(C.DOCS), help="Markdown file to update ('' to skip)")
     p.add_argument("--json", default=None, help="also save the raw results here")
     args = p.parse_args(argv)
-    presets = args.presets or (["gpu", "standard"] if args.device.startswith("cuda") else
-                               ["cpu-quick", "cpu-tiny", "standard"])
+    presets = args.presets or (
+        ["gpu", "standard"]
+        if args.device.startswith("cuda")
+        else ["cpu-quick", "cpu-tiny", "standard"]
+    )
     from napari_n2n import TrainConfig
     from napari_n2n.core.training.start import general_applies
 
@@ -124,40 +181,103 @@ def main(argv=None) -> int:
             print(f"{pair_name}: BM3D {ref[0]:.2f} dB in {ref[1]:.1f} s", flush=True)
         for preset in presets:
             for start in args.starts:
-                if start == "auto" and "none" in args.starts and not general_applies(
-                        TrainConfig(preset=preset), device_type=args.device.split(":")[0], spatial_ndim=2, n_channels=1):
+                if (
+                    start == "auto"
+                    and "none" in args.starts
+                    and not general_applies(
+                        TrainConfig(preset=preset),
+                        device_type=args.device.split(":")[0],
+                        spatial_ndim=2,
+                        n_channels=1,
+                    )
+                ):
                     continue  # the default starts from random weights here: the 'none' rows show it
                 for budget in args.budgets:
-                    r = run_budget(clean, a, b, preset=preset, budget=budget, device=args.device, seed=args.seed,
-                                   compile=args.compile, init=None if start == "none" else start)
-                    r.update(pair=pair_name, bm3d_psnr=ref[0] if ref else None, bm3d_s=ref[1] if ref else None)
+                    r = run_budget(
+                        clean,
+                        a,
+                        b,
+                        preset=preset,
+                        budget=budget,
+                        device=args.device,
+                        seed=args.seed,
+                        compile=args.compile,
+                        init=None if start == "none" else start,
+                    )
+                    r.update(
+                        pair=pair_name,
+                        bm3d_psnr=ref[0] if ref else None,
+                        bm3d_s=ref[1] if ref else None,
+                    )
                     results.append(r)
-                    print(f"{pair_name} {preset} ({r['start']}) {budget:g} s: {r['steps']} steps, single "
-                          f"{r['psnr_single']:.2f} dB ({r['wall_single_s']:.1f} s wall), pair {r['psnr_pair']:.2f} dB",
-                          flush=True)
+                    print(
+                        f"{pair_name} {preset} ({r['start']}) {budget:g} s: {r['steps']} steps, single "
+                        f"{r['psnr_single']:.2f} dB ({r['wall_single_s']:.1f} s wall), pair {r['psnr_pair']:.2f} dB",
+                        flush=True,
+                    )
     rows = []
     for r in results:
         gap = "—" if r["bm3d_psnr"] is None else f"{r['psnr_single'] - r['bm3d_psnr']:+.2f}"
-        rows.append([r["pair"], r["preset"] + (" + compile" if args.compile else ""), r["start"], f"{r['budget_s']:g}", r["steps"], f"{r['wall_single_s']:.1f}",
-                     f"{r['psnr_single']:.2f}", gap, f"{r['psnr_pair']:.2f}", f"{r['wall_pair_s']:.1f}"])
-    bm3d_lines = sorted({f"{r['pair']}: BM3D {r['bm3d_psnr']:.2f} dB in {r['bm3d_s']:.1f} s"
-                         for r in results if r["bm3d_psnr"] is not None})
-    text = C.header(f"Time to quality ({args.device})", threads=None, device=args.device,
-                    extra=["One training run per time budget (the learning rate scheduled over the budget), no "
-                           "validation band; wall = building the trainer + training + predicting A (and B for the "
-                           "pair average); PSNR against the clean image. CPU threads: napari-n2n's automatic "
-                           "choice (all cores but one)."] + bm3d_lines)
-    text += "\n" + C.md_table(["pair", "preset", "start", "budget s", "steps", "wall s (single)", "PSNR single (dB)",
-                               "single − BM3D (dB)", "PSNR A+B average (dB)", "wall s (average)"], rows,
-                              align="lllrrrrrrr")
+        rows.append(
+            [
+                r["pair"],
+                r["preset"] + (" + compile" if args.compile else ""),
+                r["start"],
+                f"{r['budget_s']:g}",
+                r["steps"],
+                f"{r['wall_single_s']:.1f}",
+                f"{r['psnr_single']:.2f}",
+                gap,
+                f"{r['psnr_pair']:.2f}",
+                f"{r['wall_pair_s']:.1f}",
+            ]
+        )
+    bm3d_lines = sorted(
+        {
+            f"{r['pair']}: BM3D {r['bm3d_psnr']:.2f} dB in {r['bm3d_s']:.1f} s"
+            for r in results
+            if r["bm3d_psnr"] is not None
+        }
+    )
+    text = C.header(
+        f"Time to quality ({args.device})",
+        threads=None,
+        device=args.device,
+        extra=[
+            "One training run per time budget (the learning rate scheduled over the budget), no "
+            "validation band; wall = building the trainer + training + predicting A (and B for the "
+            "pair average); PSNR against the clean image. CPU threads: napari-n2n's automatic "
+            "choice (all cores but one)."
+        ]
+        + bm3d_lines,
+    )
+    text += "\n" + C.md_table(
+        [
+            "pair",
+            "preset",
+            "start",
+            "budget s",
+            "steps",
+            "wall s (single)",
+            "PSNR single (dB)",
+            "single − BM3D (dB)",
+            "PSNR A+B average (dB)",
+            "wall s (average)",
+        ],
+        rows,
+        align="lllrrrrrrr",
+    )
     text += f"\nWall time: {(time.perf_counter() - t_all) / 60:.1f} min\n"
     print(text)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     if args.out:
-        C.write_section(f"time-to-quality-{args.device.split(':')[0]}{'-compile' if args.compile else ''}", text,
-                        args.out)
+        C.write_section(
+            f"time-to-quality-{args.device.split(':')[0]}{'-compile' if args.compile else ''}",
+            text,
+            args.out,
+        )
     return 0
 
 

@@ -70,18 +70,26 @@ def three_docks(path: str, train_s: float = 0.0) -> dict:
     screen = app.primaryScreen().availableGeometry()
     window.setGeometry(screen)
     viewer.open_sample("napari-n2n", "pair_2d")
-    widgets = {name: viewer.window.add_plugin_dock_widget("napari-n2n", name)[1]
-               for name in ("Noisy pairs", "Train Noise2Noise", "Denoise")}
+    widgets = {
+        name: viewer.window.add_plugin_dock_widget("napari-n2n", name)[1]
+        for name in ("Noisy pairs", "Train Noise2Noise", "Denoise")
+    }
     train = widgets["Train Noise2Noise"]
-    _wait(app, lambda: not train.device_label.value.startswith("checking"), 120)  # torch imported off the main thread
+    _wait(
+        app, lambda: not train.device_label.value.startswith("checking"), 120
+    )  # torch imported off the main thread
     _settle(app, 2.0)
     window.setGeometry(screen)
     _settle(app, 1.0)
     if train_s:
         train.start()
         _settle(app, train_s)
-    result = {"window_height": window.frameGeometry().height(), "window_width": window.frameGeometry().width(),
-              "screen_height": screen.height(), "screen_width": screen.width()}
+    result = {
+        "window_height": window.frameGeometry().height(),
+        "window_width": window.frameGeometry().width(),
+        "screen_height": screen.height(),
+        "screen_width": screen.width(),
+    }
     result["window_height_now"] = window.frameGeometry().height()
     viewer.screenshot(path, canvas_only=False)
     if train_s:
@@ -168,8 +176,11 @@ def main(out_dir: str = "docs/images") -> dict:
         layer.visible = layer in (layer_a, averaged)
     _settle(app, 1.0)
     viewer.screenshot(str(out / "denoise.png"), canvas_only=False)
-    results.update(noisy_db=psnr(clean.data, layer_a.data), denoised_db=psnr(clean.data, single.data),
-                   averaged_db=psnr(clean.data, averaged.data))
+    results.update(
+        noisy_db=psnr(clean.data, layer_a.data),
+        denoised_db=psnr(clean.data, single.data),
+        averaged_db=psnr(clean.data, averaged.data),
+    )
 
     # 4. The digits sample: the walk-through's last picture
     _grid(viewer, None)
@@ -178,7 +189,9 @@ def main(out_dir: str = "docs/images") -> dict:
     layers = viewer.open_sample("napari-n2n", "digits")
     roles = {n2n_meta(l).get("role"): l for l in layers}
     dock_train, train = viewer.window.add_plugin_dock_widget("napari-n2n", "Train Noise2Noise")
-    assert train.input_layer.value == roles["noisy A"]  # the sample's noisy A, never its clean layer
+    assert (
+        train.input_layer.value == roles["noisy A"]
+    )  # the sample's noisy A, never its clean layer
     train.budget.value = "steps"
     train.steps.value = 300
     train.preset.value = "cpu-quick"
@@ -202,8 +215,10 @@ def main(out_dir: str = "docs/images") -> dict:
     viewer.reset_view()
     _settle(app, 1.0)
     viewer.screenshot(str(out / "digits.png"), canvas_only=False)
-    results.update(digits_noisy_db=psnr(roles["clean"].data, roles["noisy A"].data),
-                   digits_denoised_db=psnr(roles["clean"].data, digits_out.data))
+    results.update(
+        digits_noisy_db=psnr(roles["clean"].data, roles["noisy A"].data),
+        digits_denoised_db=psnr(roles["clean"].data, digits_out.data),
+    )
     viewer.close()
     for key, value in results.items():
         print(f"{key}: {value:.2f}" if isinstance(value, float) else f"{key}: {value}")
@@ -216,7 +231,9 @@ def main(out_dir: str = "docs/images") -> dict:
 if __name__ == "__main__":
     np.seterr(all="ignore")
     if sys.argv[1:2] == ["--docks"]:
-        seconds = float(sys.argv[sys.argv.index("--train-s") + 1]) if "--train-s" in sys.argv else 0.0
+        seconds = (
+            float(sys.argv[sys.argv.index("--train-s") + 1]) if "--train-s" in sys.argv else 0.0
+        )
         print(three_docks(sys.argv[2], seconds))
     else:
         main(*sys.argv[1:2])

@@ -26,9 +26,28 @@ import sys
 from pathlib import Path
 
 #: bundled with scikit-image (no download); camera and cell are left out (the benchmarks' images)
-IMAGES = ("astronaut", "coffee", "chelsea", "coins", "moon", "page", "text", "brick", "grass", "gravel", "rocket",
-          "hubble_deep_field", "immunohistochemistry", "clock", "retina", "shepp_logan_phantom", "cat", "horse",
-          "colorwheel", "microaneurysms")
+IMAGES = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "coins",
+    "moon",
+    "page",
+    "text",
+    "brick",
+    "grass",
+    "gravel",
+    "rocket",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "clock",
+    "retina",
+    "shepp_logan_phantom",
+    "cat",
+    "horse",
+    "colorwheel",
+    "microaneurysms",
+)
 CROP = 96
 OUT = Path(__file__).resolve().parents[1] / "src" / "napari_n2n" / "models" / "general-2d.n2n"
 
@@ -50,7 +69,7 @@ def crops(seed: int, per_image: int):
         h, w = im.shape
         for _ in range(per_image if min(h, w) >= CROP else 0):
             y, x = rng.integers(0, h - CROP + 1), rng.integers(0, w - CROP + 1)
-            out.append(im[y:y + CROP, x:x + CROP])
+            out.append(im[y : y + CROP, x : x + CROP])
     return np.stack(out)
 
 
@@ -66,7 +85,11 @@ def noisy_pairs(clean, seed: int):
         if rng.random() < 0.5:
             noise = make_noise("gaussian", sigma=float(rng.uniform(5, 50)))
         else:
-            noise = make_noise("poisson_gaussian", gain=float(rng.uniform(1, 8)), read_sigma=float(rng.uniform(2, 15)))
+            noise = make_noise(
+                "poisson_gaussian",
+                gain=float(rng.uniform(1, 8)),
+                read_sigma=float(rng.uniform(2, 15)),
+            )
         x, y = synthesize_pair(image, noise, seed=seed + i)
         a.append(x)
         b.append(y)
@@ -74,7 +97,9 @@ def noisy_pairs(clean, seed: int):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[1], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--steps", type=int, default=8000)
     p.add_argument("--per-image", type=int, default=12, help=f"{CROP}² crops per image")
     p.add_argument("--seed", type=int, default=0)
@@ -88,11 +113,20 @@ def main(argv=None) -> int:
     clean = crops(args.seed, args.per_image)
     a, b = noisy_pairs(clean, args.seed)
     print(f"{len(clean)} crops of {len(IMAGES)} images, {CROP}² each", file=sys.stderr)
-    config = TrainConfig(preset="cpu-quick", steps=args.steps, device="cpu", seed=args.seed, val_fraction=0.0)
-    noise = {"name": "mixture", "gaussian_sigma": [5, 50], "poisson_gaussian_gain": [1, 8], "read_sigma": [2, 15]}
+    config = TrainConfig(
+        preset="cpu-quick", steps=args.steps, device="cpu", seed=args.seed, val_fraction=0.0
+    )
+    noise = {
+        "name": "mixture",
+        "gaussian_sigma": [5, 50],
+        "poisson_gaussian_gain": [1, 8],
+        "read_sigma": [2, 15],
+    }
     trainer = Trainer(a, b, axes="SYX", config=config, noise=noise, init=None)
     den, _ = run_training(trainer, label="general")
-    den.info["trained_by"] = f"scripts/train_general_model.py --steps {args.steps} --per-image {args.per_image} --seed {args.seed}"
+    den.info["trained_by"] = (
+        f"scripts/train_general_model.py --steps {args.steps} --per-image {args.per_image} --seed {args.seed}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     den.save(args.out, overwrite=True)
     print(f"saved {args.out} ({den.summary()})", file=sys.stderr)

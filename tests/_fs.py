@@ -28,9 +28,13 @@ def read_only(folder):
             os.chmod(folder, 0o755)
         return
     if not shutil.which("chattr"):
-        pytest.skip("running as root (permissions are ignored) and chattr is not available to make a folder immutable")
+        pytest.skip(
+            "running as root (permissions are ignored) and chattr is not available to make a folder immutable"
+        )
     if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
-        pytest.skip("running as root (permissions are ignored) and chattr +i fails on this file system")
+        pytest.skip(
+            "running as root (permissions are ignored) and chattr +i fails on this file system"
+        )
     try:
         yield folder
     finally:
@@ -57,10 +61,27 @@ def in_tiny_tmpfs(folder, size_kb: int, script: str, *args: str) -> subprocess.C
     if not shutil.which("unshare"):
         pytest.skip("unshare is not available to mount a small tmpfs")
     os.makedirs(folder, exist_ok=True)
-    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size={size_kb}k tmpfs '{folder}'"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size={size_kb}k tmpfs '{folder}'"],
+        capture_output=True,
+        text=True,
+    )
     if probe.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs in a private mount namespace here ({probe.stderr.strip()[:80]})")
-    quoted = " ".join("'" + a.replace("'", "'\\''") + "'" for a in (sys.executable, "-c", script, *args))
-    return subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size={size_kb}k tmpfs '{folder}' && "
-                           f"exec {quoted}"], capture_output=True, text=True, env={**os.environ})
+        pytest.skip(
+            f"cannot mount a tmpfs in a private mount namespace here ({probe.stderr.strip()[:80]})"
+        )
+    quoted = " ".join(
+        "'" + a.replace("'", "'\\''") + "'" for a in (sys.executable, "-c", script, *args)
+    )
+    return subprocess.run(
+        [
+            "unshare",
+            "-m",
+            "sh",
+            "-c",
+            f"mount -t tmpfs -o size={size_kb}k tmpfs '{folder}' && exec {quoted}",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+    )

@@ -19,15 +19,42 @@ def _layer_data(sample: samples.Sample) -> list[tuple]:
     common = {"contrast_limits": (lo, hi)}
     if sample.scale is not None:
         common["scale"] = sample.scale
-    meta = {"clean": clean_name, "noise": sample.noise.to_dict(), "axes": sample.axes,
-            "suggested_loss": sample.noise.suggested_loss}
+    meta = {
+        "clean": clean_name,
+        "noise": sample.noise.to_dict(),
+        "axes": sample.axes,
+        "suggested_loss": sample.noise.suggested_loss,
+    }
     return [
-        (sample.clean, {"name": clean_name, "visible": False, **common,
-                        "metadata": {"napari_n2n": {"role": "clean", "axes": sample.axes}}}, "image"),
-        (sample.b, {"name": name_b, "visible": False, **common,
-                    "metadata": {"napari_n2n": {"role": "noisy B", "partner": name_a, **meta}}}, "image"),
-        (sample.a, {"name": name_a, **common,
-                    "metadata": {"napari_n2n": {"role": "noisy A", "partner": name_b, **meta}}}, "image"),
+        (
+            sample.clean,
+            {
+                "name": clean_name,
+                "visible": False,
+                **common,
+                "metadata": {"napari_n2n": {"role": "clean", "axes": sample.axes}},
+            },
+            "image",
+        ),
+        (
+            sample.b,
+            {
+                "name": name_b,
+                "visible": False,
+                **common,
+                "metadata": {"napari_n2n": {"role": "noisy B", "partner": name_a, **meta}},
+            },
+            "image",
+        ),
+        (
+            sample.a,
+            {
+                "name": name_a,
+                **common,
+                "metadata": {"napari_n2n": {"role": "noisy A", "partner": name_b, **meta}},
+            },
+            "image",
+        ),
     ]
 
 

@@ -36,7 +36,12 @@ class ProgressBar:
         fraction = min(max(fraction, 0.0), 1.0)
         pct = int(fraction * 100)
         now = time.monotonic()
-        if not self.tty and pct < self._last_pct + 10 and fraction < 1.0 and now - self._last_t < self.every_s:
+        if (
+            not self.tty
+            and pct < self._last_pct + 10
+            and fraction < 1.0
+            and now - self._last_t < self.every_s
+        ):
             return
         self._last_pct, self._last_t = pct, now
         filled = int(self.width * fraction)
@@ -136,7 +141,9 @@ def run_prediction(gen, quiet: bool = False, label: str = "predict"):
     """
     bar = None if quiet else ProgressBar(label)
     try:
-        return drain(gen, bar and (lambda ev: bar.update(ev.done / ev.total, f"tile {ev.done}/{ev.total}")))
+        return drain(
+            gen, bar and (lambda ev: bar.update(ev.done / ev.total, f"tile {ev.done}/{ev.total}"))
+        )
     finally:
         if bar:
             bar.close()

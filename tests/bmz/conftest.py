@@ -77,5 +77,12 @@ def pkg2d(den2d, tmp_path_factory):
     from napari_n2n.bmz import export_bmz
 
     path = tmp_path_factory.mktemp("bmz2d") / "tiny-2d.bioimageio.zip"
-    return export_bmz(den2d, path, name="tiny · 2D", authors=["Test Author"], torchscript=True, onnx=True,
-                      test=False)
+    return export_bmz(
+        den2d,
+        path,
+        name="tiny · 2D",
+        authors=["Test Author"],
+        torchscript=True,
+        onnx=True,
+        test=False,
+    )

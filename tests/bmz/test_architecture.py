@@ -17,7 +17,9 @@ def test_frozen_files_are_pinned():
     """Editing a frozen file would break packages already shared: add a new version instead."""
     for name, sha in _common.FROZEN_ARCHITECTURES.items():
         data = _common.frozen_architecture_path(name).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == sha, f"{name} changed; frozen files must never be edited"
+        assert hashlib.sha256(data).hexdigest() == sha, (
+            f"{name} changed; frozen files must never be edited"
+        )
     assert _common.CURRENT_ARCHITECTURE in _common.FROZEN_ARCHITECTURES
 
 
@@ -32,12 +34,31 @@ def test_frozen_file_imports_only_torch():
     assert modules <= {"torch", "collections"}, modules
 
 
-@pytest.mark.parametrize("cfg, shape", [
-    (UNetConfig(in_channels=1, out_channels=1, ndim=2, depth=2, base_channels=8), (2, 1, 32, 48)),
-    (UNetConfig(in_channels=3, out_channels=3, ndim=2, depth=3, base_channels=8, max_channels=16, padding="zeros"),
-     (1, 3, 32, 32)),
-    (UNetConfig(in_channels=1, out_channels=1, ndim=3, depth=2, base_channels=4), (1, 1, 16, 16, 24)),
-])
+@pytest.mark.parametrize(
+    "cfg, shape",
+    [
+        (
+            UNetConfig(in_channels=1, out_channels=1, ndim=2, depth=2, base_channels=8),
+            (2, 1, 32, 48),
+        ),
+        (
+            UNetConfig(
+                in_channels=3,
+                out_channels=3,
+                ndim=2,
+                depth=3,
+                base_channels=8,
+                max_channels=16,
+                padding="zeros",
+            ),
+            (1, 3, 32, 32),
+        ),
+        (
+            UNetConfig(in_channels=1, out_channels=1, ndim=3, depth=2, base_channels=4),
+            (1, 1, 16, 16, 24),
+        ),
+    ],
+)
 def test_same_keys_and_same_output_as_our_unet(cfg, shape):
     torch.manual_seed(0)
     ours = UNet(cfg).eval()

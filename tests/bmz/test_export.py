@@ -42,7 +42,13 @@ def test_3d_package_passes_the_test_run_by_export(den3d, tmp_path):
     path = export_bmz(den3d, tmp_path / "tiny-3d.bioimageio.zip", torchscript=True, onnx=True)
     rdf = _rdf(path)
     assert "3d" in rdf["tags"]
-    assert [a.get("id", a["type"]) for a in rdf["inputs"][0]["axes"]] == ["batch", "channel", "z", "y", "x"]
+    assert [a.get("id", a["type"]) for a in rdf["inputs"][0]["axes"]] == [
+        "batch",
+        "channel",
+        "z",
+        "y",
+        "x",
+    ]
     assert set(rdf["weights"]) == {"pytorch_state_dict", "torchscript", "onnx"}
 
 
@@ -63,13 +69,25 @@ def test_package_content(pkg2d, den2d, tmp_path):
     assert post["scale_linear"]["offset"] == pytest.approx(list(den2d.norm.offset))
     # space axes: multiples of 2**depth, with a halo on the output
     y_in = rdf["inputs"][0]["axes"][2]
-    assert y_in["size"]["step"] == 2 ** TINY_BMZ["depth"] and y_in["size"]["min"] % y_in["size"]["step"] == 0
+    assert (
+        y_in["size"]["step"] == 2 ** TINY_BMZ["depth"]
+        and y_in["size"]["min"] % y_in["size"]["step"] == 0
+    )
     assert rdf["outputs"][0]["axes"][2]["halo"] > 0
-    assert rdf["inputs"][0]["pad"] == {"mode": "reflect"}  # image borders padded as the network pads
+    assert rdf["inputs"][0]["pad"] == {
+        "mode": "reflect"
+    }  # image borders padded as the network pads
     with zipfile.ZipFile(pkg2d) as zf:
         names = set(zf.namelist())
-        assert {"n2n_unet_v1.py", "weights.pt", "test_input.npy", "test_output.npy", "README.md",
-                "n2n_config.json", "cover.png"} <= names
+        assert {
+            "n2n_unet_v1.py",
+            "weights.pt",
+            "test_input.npy",
+            "test_output.npy",
+            "README.md",
+            "n2n_config.json",
+            "cover.png",
+        } <= names
         readme = zf.read("README.md").decode()
         zf.extract("weights.pt", tmp_path)
     assert re.search(r"^#+ Validation", readme, re.MULTILINE)
@@ -81,37 +99,58 @@ def test_bioimageio_prediction_matches_denoiser(pkg2d, den2d, camera_crop):
     """bioimageio.core runs the package (its processing, the frozen network) as napari-n2n runs the model."""
     from bioimageio.core import Sample, Tensor, create_prediction_pipeline, load_model_description
 
-    image = camera_crop[:96, :128] + np.random.default_rng(3).normal(0, 20, (96, 128)).astype(np.float32)
+    image = camera_crop[:96, :128] + np.random.default_rng(3).normal(0, 20, (96, 128)).astype(
+        np.float32
+    )
     expected = den2d.predict(image, axes="YX")
     descr = load_model_description(pkg2d)
     for fmt in ("pytorch_state_dict", "torchscript", "onnx"):
         with create_prediction_pipeline(descr, weights_format=fmt) as pp:
-            sample = Sample(members={"input": Tensor.from_numpy(image[None, None], dims=("batch", "channel", "y", "x"))},
-                            stat={}, id=0)
-            out = pp.predict_sample_without_blocking(sample, skip_input_padding=True, skip_output_cropping=True)
+            sample = Sample(
+                members={
+                    "input": Tensor.from_numpy(
+                        image[None, None], dims=("batch", "channel", "y", "x")
+                    )
+                },
+                stat={},
+                id=0,
+            )
+            out = pp.predict_sample_without_blocking(
+                sample, skip_input_padding=True, skip_output_cropping=True
+            )
         got = np.asarray(out.members["output"].data)[0, 0]
-        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3 * np.abs(expected).max(), err_msg=fmt)
+        np.testing.assert_allclose(
+            got, expected, rtol=1e-4, atol=1e-3 * np.abs(expected).max(), err_msg=fmt
+        )
 
 
 @pytest.mark.slow
 def test_separate_channel_models_export_as_one_wrapper(tmp_path):
     rng = np.random.default_rng(0)
-    clean = np.stack([np.full((64, 64), 100.0), np.linspace(0, 900, 64 * 64).reshape(64, 64)]).astype(np.float32)
+    clean = np.stack(
+        [np.full((64, 64), 100.0), np.linspace(0, 900, 64 * 64).reshape(64, 64)]
+    ).astype(np.float32)
     a = clean + rng.normal(0, 10, clean.shape).astype(np.float32)
     b = clean + rng.normal(0, 10, clean.shape).astype(np.float32)
     den = _train(a, b, "CYX", patch_size=32, channels="separate", steps=2)
     assert len(den.models) == 2
     path = export_bmz(den, tmp_path / "two.bioimageio.zip", sample=a, sample_axes="CYX")
     arch = _rdf(path)["weights"]["pytorch_state_dict"]["architecture"]
-    assert arch["callable"] == "N2NUNetPerChannel" and arch["kwargs"]["channel_groups"] == [[0], [1]]
+    assert arch["callable"] == "N2NUNetPerChannel" and arch["kwargs"]["channel_groups"] == [
+        [0],
+        [1],
+    ]
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("noisy · denoised (n2n)", "noisy - denoised (n2n)"),
-    ("a/b", "a b denoiser"),
-    ("Ünïcode  name!", "n code name"),
-    ("x" * 200, "x" * 128),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("noisy · denoised (n2n)", "noisy - denoised (n2n)"),
+        ("a/b", "a b denoiser"),
+        ("Ünïcode  name!", "n code name"),
+        ("x" * 200, "x" * 128),
+    ],
+)
 def test_sanitized_names_are_accepted_by_the_spec(name, expected):
     clean = sanitize_name(name)
     assert clean == expected

@@ -17,8 +17,12 @@ def test_denoise_with_n2n_file_and_bmz_package(den2d, pkg2d, tmp_path, camera_cr
     np.testing.assert_allclose(denoise(image, n2n), den2d.predict(image), rtol=1e-5, atol=1e-3)
     from napari_n2n.bmz import load_bmz
 
-    np.testing.assert_allclose(denoise(image, pkg2d, axes="YX", tile=64),
-                               load_bmz(pkg2d).predict(image, tile=64), rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(
+        denoise(image, pkg2d, axes="YX", tile=64),
+        load_bmz(pkg2d).predict(image, tile=64),
+        rtol=1e-5,
+        atol=1e-3,
+    )
     assert _load.cache_info().currsize == 2  # a replayed workflow does not reload the model
 
 

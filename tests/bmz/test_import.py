@@ -15,15 +15,19 @@ from ._packages import npy_bytes, rewrite_package
 
 def _only(formats):
     """An rdf edit keeping only ``formats`` (the first becomes the original, without parent)."""
+
     def edit(rdf):
         rdf["weights"] = {k: v for k, v in rdf["weights"].items() if k in formats}
         rdf["weights"][formats[0]].pop("parent", None)
+
     return edit
 
 
 def test_own_package_runs_tiled_and_matches_the_denoiser(pkg2d, den2d, camera_crop):
     model = load_bmz(pkg2d)
-    assert model.weight_format == "pytorch_state_dict"  # our own frozen network: runs no code from the package
+    assert (
+        model.weight_format == "pytorch_state_dict"
+    )  # our own frozen network: runs no code from the package
     assert model.spatial_ndim == 2 and model.n_channels == 1
     image = camera_crop[:200, :150]
     events = []
@@ -46,6 +50,7 @@ def test_own_package_runs_tiled_and_matches_the_denoiser(pkg2d, den2d, camera_cr
 def test_state_dict_with_our_frozen_architecture_needs_no_consent(pkg2d, tmp_path):
     pkg = rewrite_package(pkg2d, tmp_path / "sd.bioimageio.zip", edit=_only(["pytorch_state_dict"]))
     assert load_bmz(pkg).weight_format == "pytorch_state_dict"
+
     # but only our network: another callable of the same file is not trusted
     def edit(rdf):
         _only(["pytorch_state_dict"])(rdf)
@@ -59,8 +64,12 @@ def test_state_dict_with_our_frozen_architecture_needs_no_consent(pkg2d, tmp_pat
 def test_package_code_runs_only_after_consent(pkg2d, tmp_path):
     with zipfile.ZipFile(pkg2d) as zf:
         code = zf.read("n2n_unet_v1.py") + b"\n# changed by someone else\n"
-    pkg = rewrite_package(pkg2d, tmp_path / "code.bioimageio.zip", edit=_only(["pytorch_state_dict"]),
-                          files={"n2n_unet_v1.py": code})
+    pkg = rewrite_package(
+        pkg2d,
+        tmp_path / "code.bioimageio.zip",
+        edit=_only(["pytorch_state_dict"]),
+        files={"n2n_unet_v1.py": code},
+    )
     with pytest.raises(CodeConsentRequired, match="Python file n2n_unet_v1.py") as info:
         load_bmz(pkg)
     assert "\n" not in str(info.value)
@@ -69,8 +78,12 @@ def test_package_code_runs_only_after_consent(pkg2d, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_onnx_and_torchscript_only_packages_run(pkg2d, tmp_path, camera_crop, fmt):
-    pkg = rewrite_package(pkg2d, tmp_path / f"{fmt}.bioimageio.zip", edit=_only([fmt]),
-                          drop=("weights.pt", "n2n_unet_v1.py"))
+    pkg = rewrite_package(
+        pkg2d,
+        tmp_path / f"{fmt}.bioimageio.zip",
+        edit=_only([fmt]),
+        drop=("weights.pt", "n2n_unet_v1.py"),
+    )
     model = load_bmz(pkg)
     assert model.weight_format == fmt
     out = model.predict(camera_crop[:100, :100])
@@ -88,13 +101,19 @@ def test_missing_onnx_runtime_is_named(pkg2d, tmp_path, monkeypatch):
 
 def test_architecture_from_a_library_that_is_not_installed(pkg2d, tmp_path):
     """Like a CAREamics package: a state dict whose network comes from careamics, which is not installed."""
+
     def edit(rdf):
         _only(["pytorch_state_dict"])(rdf)
         rdf["weights"]["pytorch_state_dict"]["architecture"] = {
-            "import_from": "careamics_not_installed.models.unet", "callable": "UNet", "kwargs": {"depth": 2}}
+            "import_from": "careamics_not_installed.models.unet",
+            "callable": "UNet",
+            "kwargs": {"depth": 2},
+        }
 
     pkg = rewrite_package(pkg2d, tmp_path / "lib.bioimageio.zip", edit=edit)
-    with pytest.raises(ModelFileError, match="needs?.*'careamics_not_installed'.*not installed") as info:
+    with pytest.raises(
+        ModelFileError, match="needs?.*'careamics_not_installed'.*not installed"
+    ) as info:
         load_bmz(pkg)
     assert "\n" not in str(info.value) and not isinstance(info.value, CodeConsentRequired)
 
@@ -103,8 +122,10 @@ def test_library_architecture_that_is_installed_still_needs_consent(pkg2d, tmp_p
     def edit(rdf):
         _only(["pytorch_state_dict"])(rdf)
         rdf["weights"]["pytorch_state_dict"]["architecture"] = {
-            "import_from": "napari_n2n.bmz.n2n_unet_v1", "callable": "N2NUNet",
-            "kwargs": rdf["weights"]["pytorch_state_dict"]["architecture"]["kwargs"]}
+            "import_from": "napari_n2n.bmz.n2n_unet_v1",
+            "callable": "N2NUNet",
+            "kwargs": rdf["weights"]["pytorch_state_dict"]["architecture"]["kwargs"],
+        }
 
     pkg = rewrite_package(pkg2d, tmp_path / "lib2.bioimageio.zip", edit=edit)
     with pytest.raises(CodeConsentRequired, match="napari_n2n.bmz.n2n_unet_v1.N2NUNet"):
@@ -115,8 +136,12 @@ def test_library_architecture_that_is_installed_still_needs_consent(pkg2d, tmp_p
 def test_weights_that_fail_their_own_test(pkg2d, tmp_path):
     with zipfile.ZipFile(pkg2d) as zf, zf.open("test_output.npy") as f:
         wrong = np.load(f) * 1.5 + 10
-    pkg = rewrite_package(pkg2d, tmp_path / "bad.bioimageio.zip", files={"test_output.npy": npy_bytes(wrong)})
-    with pytest.raises(ModelFileError, match="do not reproduce the package's own test output") as info:
+    pkg = rewrite_package(
+        pkg2d, tmp_path / "bad.bioimageio.zip", files={"test_output.npy": npy_bytes(wrong)}
+    )
+    with pytest.raises(
+        ModelFileError, match="do not reproduce the package's own test output"
+    ) as info:
         load_bmz(pkg)
     assert "\n" not in str(info.value)
 
@@ -125,17 +150,25 @@ def test_tensorflow_only_package_cannot_run(pkg2d, tmp_path):
     def edit(rdf):
         rdf["weights"] = {"keras_hdf5": {"source": "weights.h5", "tensorflow_version": "2.15"}}
 
-    pkg = rewrite_package(pkg2d, tmp_path / "tf.bioimageio.zip", edit=edit, files={"weights.h5": b"not really"})
+    pkg = rewrite_package(
+        pkg2d, tmp_path / "tf.bioimageio.zip", edit=edit, files={"weights.h5": b"not really"}
+    )
     with pytest.raises(ModelFileError, match="keras_hdf5 weights need TensorFlow/Keras"):
         load_bmz(pkg)
 
 
-@pytest.mark.parametrize("content, match", [
-    (b"plain text", "not a BioImage Model Zoo package"),
-    (None, "not a BioImage Model Zoo package"),  # a zip without rdf.yaml
-    ("rdf: [unbalanced", "not a (readable|valid) BioImage Model Zoo package"),
-    ("type: dataset\nformat_version: 0.3.0\nname: a data set\n", "not a (valid )?.*(model|package)"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"plain text", "not a BioImage Model Zoo package"),
+        (None, "not a BioImage Model Zoo package"),  # a zip without rdf.yaml
+        ("rdf: [unbalanced", "not a (readable|valid) BioImage Model Zoo package"),
+        (
+            "type: dataset\nformat_version: 0.3.0\nname: a data set\n",
+            "not a (valid )?.*(model|package)",
+        ),
+    ],
+)
 def test_files_that_are_not_packages(tmp_path, content, match):
     path = tmp_path / "x.bioimageio.zip"
     if content is None or isinstance(content, str):
@@ -169,9 +202,15 @@ def test_channels_and_dtypes(pkg2d, camera_crop):
 def test_architecture_file_importing_a_missing_library(pkg2d, tmp_path):
     with zipfile.ZipFile(pkg2d) as zf:
         code = b"import careamics_not_installed\n" + zf.read("n2n_unet_v1.py")
-    pkg = rewrite_package(pkg2d, tmp_path / "imports.bioimageio.zip", edit=_only(["pytorch_state_dict"]),
-                          files={"n2n_unet_v1.py": code})
-    with pytest.raises(ModelFileError, match="needs the Python package 'careamics_not_installed'") as info:
+    pkg = rewrite_package(
+        pkg2d,
+        tmp_path / "imports.bioimageio.zip",
+        edit=_only(["pytorch_state_dict"]),
+        files={"n2n_unet_v1.py": code},
+    )
+    with pytest.raises(
+        ModelFileError, match="needs the Python package 'careamics_not_installed'"
+    ) as info:
         load_bmz(pkg, allow_code=True)
     assert "\n" not in str(info.value)
 

@@ -10,7 +10,19 @@ import tifffile
 from napari_n2n.cli import build_parser, main
 from napari_n2n.console import ProgressBar
 
-TINY = ["--steps", "3", "--patch", "16", "--batch", "2", "--depth", "2", "--base-channels", "8", "--quiet"]
+TINY = [
+    "--steps",
+    "3",
+    "--patch",
+    "16",
+    "--batch",
+    "2",
+    "--depth",
+    "2",
+    "--base-channels",
+    "8",
+    "--quiet",
+]
 
 
 @pytest.fixture
@@ -28,8 +40,21 @@ def stacks(tmp_path):
 
 def test_a_3d_file_without_axes_is_refused_with_the_flag_to_add(stacks, capsys):
     d = stacks
-    assert main(["train", "--input", str(d / "plain_a.tif"), "--target", str(d / "plain_b.tif"),
-                 "--model", str(d / "m.n2n"), *TINY]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--input",
+                str(d / "plain_a.tif"),
+                "--target",
+                str(d / "plain_b.tif"),
+                "--model",
+                str(d / "m.n2n"),
+                *TINY,
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "does not say what its axes are" in err and "--axes TYX for a time series" in err
     assert "--axes ZYX for a volume" in err and not (d / "m.n2n").exists()
@@ -37,12 +62,40 @@ def test_a_3d_file_without_axes_is_refused_with_the_flag_to_add(stacks, capsys):
 
 def test_a_3d_file_that_states_its_axes_is_read_with_them(stacks, capsys):
     d = stacks
-    assert main(["train", "--input", str(d / "tyx_a.tif"), "--target", str(d / "tyx_b.tif"),
-                 "--model", str(d / "t.n2n"), *TINY]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--input",
+                str(d / "tyx_a.tif"),
+                "--target",
+                str(d / "tyx_b.tif"),
+                "--model",
+                str(d / "t.n2n"),
+                *TINY,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "2D U-Net" in out and "trained on TYX data" in out  # a time series, not a 3D network across time
-    assert main(["predict", "--model", str(d / "t.n2n"), "--input", str(d / "plain_a.tif"),
-                 "--output", str(d / "o.tif"), "--quiet"]) == 0
+    assert (
+        "2D U-Net" in out and "trained on TYX data" in out
+    )  # a time series, not a 3D network across time
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(d / "t.n2n"),
+                "--input",
+                str(d / "plain_a.tif"),
+                "--output",
+                str(d / "o.tif"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "using the model's, TYX" in capsys.readouterr().err  # said, not silent
 
 
@@ -50,23 +103,77 @@ def test_colour_tiffs_are_read_as_colour(tmp_path, capsys):
     rgb = (np.random.default_rng(0).random((96, 96, 3)) * 255).astype(np.uint8)
     tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
     np.save(tmp_path / "rgb.npy", rgb)
-    assert main(["train", "--input", str(tmp_path / "rgb.tif"), "--mode", "nb2nb", "--model", str(tmp_path / "c.n2n"),
-                 *TINY]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--input",
+                str(tmp_path / "rgb.tif"),
+                "--mode",
+                "nb2nb",
+                "--model",
+                str(tmp_path / "c.n2n"),
+                *TINY,
+            ]
+        )
+        == 0
+    )
     assert "3 channel(s), trained on YXC data" in capsys.readouterr().out
-    assert main(["predict", "--model", str(tmp_path / "c.n2n"), "--input", str(tmp_path / "rgb.tif"),
-                 "--output", str(tmp_path / "o.tif"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(tmp_path / "c.n2n"),
+                "--input",
+                str(tmp_path / "rgb.tif"),
+                "--output",
+                str(tmp_path / "o.tif"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert tifffile.imread(tmp_path / "o.tif").shape == (96, 96, 3)
-    assert main(["train", "--input", str(tmp_path / "rgb.npy"), "--mode", "nb2nb", "--model",
-                 str(tmp_path / "d.n2n"), *TINY]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--input",
+                str(tmp_path / "rgb.npy"),
+                "--mode",
+                "nb2nb",
+                "--model",
+                str(tmp_path / "d.n2n"),
+                *TINY,
+            ]
+        )
+        == 2
+    )
     assert "--axes YXC for a colour image" in capsys.readouterr().err
 
 
 def test_input_and_target_must_be_two_images(stacks, capsys):
     d = stacks
-    tifffile.imwrite(d / "copy.tif", tifffile.imread(d / "tyx_a.tif"), imagej=True, metadata={"axes": "TYX"})
+    tifffile.imwrite(
+        d / "copy.tif", tifffile.imread(d / "tyx_a.tif"), imagej=True, metadata={"axes": "TYX"}
+    )
     for target, how in (("tyx_a.tif", "the same file"), ("copy.tif", "identical images")):
-        assert main(["train", "--input", str(d / "tyx_a.tif"), "--target", str(d / target),
-                     "--model", str(d / "m.n2n"), *TINY]) == 2
+        assert (
+            main(
+                [
+                    "train",
+                    "--input",
+                    str(d / "tyx_a.tif"),
+                    "--target",
+                    str(d / target),
+                    "--model",
+                    str(d / "m.n2n"),
+                    *TINY,
+                ]
+            )
+            == 2
+        )
         err = capsys.readouterr().err
         assert how in err and "--mode nb2nb" in err and "neighbouring frames" in err
 
@@ -77,7 +184,9 @@ def _options(parser):
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
-                yield from ((name, a, sub) for a in sub._actions if a.option_strings and a.dest != "help")
+                yield from (
+                    (name, a, sub) for a in sub._actions if a.option_strings and a.dest != "help"
+                )
 
 
 def test_every_option_has_help_and_shows_its_default():
@@ -86,11 +195,16 @@ def test_every_option_has_help_and_shows_its_default():
         if not action.help:
             missing.append(f"{command} {action.option_strings[0]}")
         elif action.default not in (None, False, []) and "default" not in sub.formatter_class(
-                prog="x")._get_help_string(action):
+            prog="x"
+        )._get_help_string(action):
             no_default.append(f"{command} {action.option_strings[0]}")
     assert not missing and not no_default, (missing, no_default)
     helptext = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
-    assert "(default: 2000)" in helptext and "(default: the preset's)" in helptext and "--overwrite" in helptext
+    assert (
+        "(default: 2000)" in helptext
+        and "(default: the preset's)" in helptext
+        and "--overwrite" in helptext
+    )
 
 
 def test_a_log_file_gets_a_line_at_least_every_30_seconds(monkeypatch):
@@ -107,9 +221,32 @@ def test_a_log_file_gets_a_line_at_least_every_30_seconds(monkeypatch):
 
 def test_a_time_budgeted_run_shows_time_not_the_step_total(tmp_path, capsys, camera_crop):
     tifffile.imwrite(tmp_path / "a.tif", camera_crop[:64, :64])
-    assert main(["train", "--input", str(tmp_path / "a.tif"), "--mode", "nb2nb", "--model", str(tmp_path / "m.n2n"),
-                 "--steps", "100000", "--time-budget", "2", "--patch", "16", "--batch", "2", "--depth", "2",
-                 "--base-channels", "8"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--input",
+                str(tmp_path / "a.tif"),
+                "--mode",
+                "nb2nb",
+                "--model",
+                str(tmp_path / "m.n2n"),
+                "--steps",
+                "100000",
+                "--time-budget",
+                "2",
+                "--patch",
+                "16",
+                "--batch",
+                "2",
+                "--depth",
+                "2",
+                "--base-channels",
+                "8",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "/100000" not in err and " of 0:02" in err
 
@@ -118,6 +255,19 @@ def test_one_time_lapse_trains_on_neighbouring_frames(stacks, capsys):
     d = stacks
     assert main(["train", "--input", str(d / "tyx_a.tif"), "--model", str(d / "m.n2n"), *TINY]) == 2
     assert "--pair-neighbours T" in capsys.readouterr().err
-    assert main(["train", "--input", str(d / "tyx_a.tif"), "--pair-neighbours", "T", "--model", str(d / "m.n2n"),
-                 *TINY]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--input",
+                str(d / "tyx_a.tif"),
+                "--pair-neighbours",
+                "T",
+                "--model",
+                str(d / "m.n2n"),
+                *TINY,
+            ]
+        )
+        == 0
+    )
     assert "2D U-Net" in capsys.readouterr().out

@@ -19,7 +19,10 @@ def test_check_a_good_and_a_shifted_pair(pair_files, capsys):
     assert "no problems found" in out and "[ok]" in out
     assert json.loads((d / "r.json").read_text())["noise_sigma"] == pytest.approx(25, rel=0.05)
     b = tifffile.imread(d / "b.tif")
-    tifffile.imwrite(d / "b_shifted.tif", np.real(np.fft.ifftn(fourier_shift(np.fft.fftn(b), (1.5, 0)))).astype(np.float32))
+    tifffile.imwrite(
+        d / "b_shifted.tif",
+        np.real(np.fft.ifftn(fourier_shift(np.fft.fftn(b), (1.5, 0)))).astype(np.float32),
+    )
     assert main(["check", str(d / "a.tif"), str(d / "b_shifted.tif")]) == 0  # warns, never fails
     out = capsys.readouterr().out
     assert "WARNING" in out and "register" in out and ("+1.5" in out or "+1.4" in out)
@@ -38,31 +41,107 @@ def test_split_then_train_and_predict_with_maps(tmp_path, camera_crop, capsys):
     raw = (counts * 2 + 100).astype(np.uint16)
     tifffile.imwrite(tmp_path / "raw.tif", raw)
     a, b, m = (str(tmp_path / n) for n in ("a.tif", "b.tif", "m.n2n"))
-    assert main(["split", str(tmp_path / "raw.tif"), "--gain", "2", "--offset", "100", "--out-a", a, "--out-b", b]) == 0
+    assert (
+        main(
+            [
+                "split",
+                str(tmp_path / "raw.tif"),
+                "--gain",
+                "2",
+                "--offset",
+                "100",
+                "--out-a",
+                a,
+                "--out-b",
+                b,
+            ]
+        )
+        == 0
+    )
     ha, hb = tifffile.imread(a), tifffile.imread(b)
     np.testing.assert_allclose((ha + hb) / 2, raw, atol=1e-3)
     # the halves are never replaced without --overwrite (checked before the work: nothing written)
     before = tifffile.imread(a)
-    assert main(["split", str(tmp_path / "raw.tif"), "--seed", "1", "--out-a", a, "--out-b", b]) == 2
+    assert (
+        main(["split", str(tmp_path / "raw.tif"), "--seed", "1", "--out-a", a, "--out-b", b]) == 2
+    )
     assert "--overwrite" in capsys.readouterr().err
     np.testing.assert_array_equal(tifffile.imread(a), before)
     # gain and offset estimated from the image
-    assert main(["split", str(tmp_path / "raw.tif"), "--out-a", a, "--out-b", b, "--overwrite"]) == 0
+    assert (
+        main(["split", str(tmp_path / "raw.tif"), "--out-a", a, "--out-b", b, "--overwrite"]) == 0
+    )
     assert "estimated" in capsys.readouterr().out
     assert main(["train", "--input", a, "--target", b, "--model", m, *TINY_ARGS]) == 0
     dis, res, out = (str(tmp_path / n) for n in ("dis.tif", "res.tif", "out.tif"))
-    assert main(["predict", "--model", m, "--input", a, "--pair-with", b, "--tta", "2", "--output", out,
-                 "--disagreement", dis, "--residual", res, "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                m,
+                "--input",
+                a,
+                "--pair-with",
+                b,
+                "--tta",
+                "2",
+                "--output",
+                out,
+                "--disagreement",
+                dis,
+                "--residual",
+                res,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert tifffile.imread(dis).shape == raw.shape and tifffile.imread(res).shape == raw.shape
-    assert main(["predict", "--model", m, "--input", a, "--tta", "4", "--output", out, "--dtype", "input",
-                 "--quiet", "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                m,
+                "--input",
+                a,
+                "--tta",
+                "4",
+                "--output",
+                out,
+                "--dtype",
+                "input",
+                "--quiet",
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     assert tifffile.imread(out).dtype == np.float32  # the input (a half) is float32
 
 
 def test_split_refuses_non_counts_in_one_line(tmp_path, camera_crop, capsys):
-    tifffile.imwrite(tmp_path / "x.tif", camera_crop + np.random.default_rng(0).normal(0, 3, camera_crop.shape))
-    assert main(["split", str(tmp_path / "x.tif"), "--gain", "2", "--offset", "0", "--out-a", str(tmp_path / "a.tif"),
-                 "--out-b", str(tmp_path / "b.tif")]) == 2
+    tifffile.imwrite(
+        tmp_path / "x.tif", camera_crop + np.random.default_rng(0).normal(0, 3, camera_crop.shape)
+    )
+    assert (
+        main(
+            [
+                "split",
+                str(tmp_path / "x.tif"),
+                "--gain",
+                "2",
+                "--offset",
+                "0",
+                "--out-a",
+                str(tmp_path / "a.tif"),
+                "--out-b",
+                str(tmp_path / "b.tif"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "not a photon-count image" in err and "\n" not in err
     assert not (tmp_path / "a.tif").exists()
@@ -71,9 +150,37 @@ def test_split_refuses_non_counts_in_one_line(tmp_path, camera_crop, capsys):
 def test_disagreement_needs_a_pair(pair_files, capsys):
     d = pair_files
     m = str(d / "m.n2n")
-    assert main(["train", "--input", str(d / "a.tif"), "--target", str(d / "b.tif"), "--model", m, *TINY_ARGS]) == 0
-    assert main(["predict", "--model", m, "--input", str(d / "a.tif"), "--output", str(d / "o.tif"),
-                 "--disagreement", str(d / "dis.tif")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--input",
+                str(d / "a.tif"),
+                "--target",
+                str(d / "b.tif"),
+                "--model",
+                m,
+                *TINY_ARGS,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                m,
+                "--input",
+                str(d / "a.tif"),
+                "--output",
+                str(d / "o.tif"),
+                "--disagreement",
+                str(d / "dis.tif"),
+            ]
+        )
+        == 2
+    )
     assert "--pair-with" in capsys.readouterr().err
 
 
@@ -82,16 +189,72 @@ def test_new_outputs_are_checked_before_the_work(pair_files, capsys):
     (d / "r.json").write_text("keep")
     assert main(["check", str(d / "a.tif"), str(d / "b.tif"), "--json", str(d / "r.json")]) == 2
     assert "--overwrite" in capsys.readouterr().err and (d / "r.json").read_text() == "keep"
-    assert main(["check", str(d / "a.tif"), str(d / "b.tif"), "--json", str(d / "r.json"), "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "check",
+                str(d / "a.tif"),
+                str(d / "b.tif"),
+                "--json",
+                str(d / "r.json"),
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     assert "noise_sigma" in (d / "r.json").read_text()
     m = str(d / "m.n2n")
-    assert main(["train", "--input", str(d / "a.tif"), "--target", str(d / "b.tif"), "--model", m, *TINY_ARGS]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--input",
+                str(d / "a.tif"),
+                "--target",
+                str(d / "b.tif"),
+                "--model",
+                m,
+                *TINY_ARGS,
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     # an uncertainty map written over an input, or over the result: refused in one line, nothing written
-    assert main(["predict", "--model", m, "--input", str(d / "a.tif"), "--output", str(d / "o.tif"),
-                 "--residual", str(d / "b.tif")]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                m,
+                "--input",
+                str(d / "a.tif"),
+                "--output",
+                str(d / "o.tif"),
+                "--residual",
+                str(d / "b.tif"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "residual" in err
-    assert main(["predict", "--model", m, "--input", str(d / "a.tif"), "--pair-with", str(d / "b.tif"),
-                 "--output", str(d / "o.tif"), "--disagreement", str(d / "o.tif")]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                m,
+                "--input",
+                str(d / "a.tif"),
+                "--pair-with",
+                str(d / "b.tif"),
+                "--output",
+                str(d / "o.tif"),
+                "--disagreement",
+                str(d / "o.tif"),
+            ]
+        )
+        == 2
+    )
     assert "same file" in capsys.readouterr().err and not (d / "o.tif").exists()

@@ -2,16 +2,25 @@ import numpy as np
 import pytest
 
 from napari_n2n.core.axes import AxisView, default_axes, validate_axes
-from napari_n2n.core.errors import InputError
 from napari_n2n.core.data.noise import Gaussian
 from napari_n2n.core.data.pairs import single_image, stack_neighbours, synthetic_pair, two_images
+from napari_n2n.core.errors import InputError
 
 
-@pytest.mark.parametrize("axes,shape,nd,n,c", [
-    ("YX", (6, 7), 2, 1, 1), ("XY", (7, 6), 2, 1, 1), ("ZYX", (3, 6, 7), 3, 1, 1), ("ZYX", (3, 6, 7), 2, 3, 1),
-    ("TYX", (4, 6, 7), 2, 4, 1), ("CYX", (2, 6, 7), 2, 1, 2), ("YXC", (6, 7, 2), 2, 1, 2),
-    ("TCZYX", (2, 3, 4, 6, 7), 3, 2, 3), ("TZYX", (2, 4, 6, 7), 2, 8, 1),
-])
+@pytest.mark.parametrize(
+    "axes,shape,nd,n,c",
+    [
+        ("YX", (6, 7), 2, 1, 1),
+        ("XY", (7, 6), 2, 1, 1),
+        ("ZYX", (3, 6, 7), 3, 1, 1),
+        ("ZYX", (3, 6, 7), 2, 3, 1),
+        ("TYX", (4, 6, 7), 2, 4, 1),
+        ("CYX", (2, 6, 7), 2, 1, 2),
+        ("YXC", (6, 7, 2), 2, 1, 2),
+        ("TCZYX", (2, 3, 4, 6, 7), 3, 2, 3),
+        ("TZYX", (2, 4, 6, 7), 2, 8, 1),
+    ],
+)
 def test_axis_view_read_write_round_trip(axes, shape, nd, n, c):
     arr = np.arange(np.prod(shape), dtype=np.float32).reshape(shape)
     view = AxisView(arr, axes, nd)
@@ -30,7 +39,10 @@ def test_axis_view_canonical_order():
     np.testing.assert_array_equal(block[0], arr.T)
 
 
-@pytest.mark.parametrize("axes,msg", [("YQ", "Unknown axis"), ("YYX", "repeat"), ("ZX", "must contain Y and X"), ("", "non-empty")])
+@pytest.mark.parametrize(
+    "axes,msg",
+    [("YQ", "Unknown axis"), ("YYX", "repeat"), ("ZX", "must contain Y and X"), ("", "non-empty")],
+)
 def test_bad_axes_are_explained(axes, msg):
     with pytest.raises(InputError, match=msg):
         validate_axes(axes)
@@ -56,7 +68,9 @@ def test_pair_sources():
     assert np.shares_memory(s.input, clean)  # views, not copies
     z = stack_neighbours(clean[None], axis=1, axes="TZYX")
     assert z.axes == "TSYX"
-    eo = stack_neighbours(clean, axis=0, axes="TYX", pairing="even-odd")  # 5 frames: (0, 1), (2, 3); 4 left out
+    eo = stack_neighbours(
+        clean, axis=0, axes="TYX", pairing="even-odd"
+    )  # 5 frames: (0, 1), (2, 3); 4 left out
     assert eo.input.shape == eo.target.shape == (2, 16, 16) and np.shares_memory(eo.input, clean)
     np.testing.assert_array_equal(eo.input[1], clean[2])
     np.testing.assert_array_equal(eo.target[1], clean[3])

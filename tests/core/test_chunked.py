@@ -7,9 +7,15 @@ import json
 import numpy as np
 import pytest
 
-from napari_n2n.core.inference.chunked import Ledger, UnitGrid, model_digest, plan_units, predict_units_iter
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.errors import InputError, OutputError
+from napari_n2n.core.inference.chunked import (
+    Ledger,
+    UnitGrid,
+    model_digest,
+    plan_units,
+    predict_units_iter,
+)
 from napari_n2n.core.progress import drain
 from napari_n2n.core.training.train import Trainer
 
@@ -29,7 +35,9 @@ def tiny(gaussian_pair):
 @pytest.fixture(scope="module")
 def stack(gaussian_pair):
     _, a, b = gaussian_pair
-    return np.stack([a[:, :200], b[:, 56:]])  # 2 × 256 × 200: units of 128 leave short ones at the ends
+    return np.stack(
+        [a[:, :200], b[:, 56:]]
+    )  # 2 × 256 × 200: units of 128 leave short ones at the ends
 
 
 class Recording:
@@ -51,19 +59,35 @@ def grid_for(stack, units=(1, 128, 128), halo=16):
 
 
 def test_plan_and_grid():
-    assert plan_units((4, 5000, 3000), "TYX", 2, chunks=(1, 1024, 1024), unit_voxels=1 << 22) == (1, 2048, 2048)
-    assert plan_units((300, 600, 600), "ZYX", 3, chunks=(64, 256, 256), unit_voxels=1 << 24) == (256, 256, 256)
+    assert plan_units((4, 5000, 3000), "TYX", 2, chunks=(1, 1024, 1024), unit_voxels=1 << 22) == (
+        1,
+        2048,
+        2048,
+    )
+    assert plan_units((300, 600, 600), "ZYX", 3, chunks=(64, 256, 256), unit_voxels=1 << 24) == (
+        256,
+        256,
+        256,
+    )
     with pytest.raises(InputError, match="split the channels"):
         plan_units((2, 3, 64, 64), "TCYX", 2, chunks=(1, 1, 64, 64))
     g = UnitGrid((2, 300, 200), "TYX", (1, 128, 128), in_axes="TXY", halo=16, spatial_ndim=2)
     assert len(g) == 2 * 3 * 2
-    read, crop = g.read_slices((1, 1, 0))  # in the input's axes, T X Y; halo clipped at the image border
-    assert read == (slice(1, 2), slice(0, 144), slice(112, 272)) and crop == (slice(None), slice(0, 128), slice(16, 144))
+    read, crop = g.read_slices(
+        (1, 1, 0)
+    )  # in the input's axes, T X Y; halo clipped at the image border
+    assert read == (slice(1, 2), slice(0, 144), slice(112, 272)) and crop == (
+        slice(None),
+        slice(0, 128),
+        slice(16, 144),
+    )
     assert g.out_slices((0, 2, 1)) == (slice(0, 1), slice(256, 300), slice(128, 200))
 
 
 def test_units_give_the_in_memory_prediction(tiny, stack):
-    options = dict(tile=128, overlap=48, device="cpu")  # the 2D default overlap, and a halo as large
+    options = dict(
+        tile=128, overlap=48, device="cpu"
+    )  # the 2D default overlap, and a halo as large
     out = np.zeros(stack.shape, np.float32)
     grid = grid_for(stack, halo=48)
     assert drain(predict_units_iter(tiny, stack, out, grid, **options)) == len(grid) == 8
@@ -81,8 +105,14 @@ def test_crash_then_resume_recomputes_only_the_missing_units(tiny, stack, tmp_pa
     reference = Recording(stack.shape)
     drain(predict_units_iter(tiny, stack, reference, grid, **TILE))
     out = Recording(stack.shape)
-    assert drain(predict_units_iter(tiny, stack, out, grid, ledger=Ledger(tmp_path / "l", header), max_units=3,
-                                    **TILE)) == 3  # the "crash": three units, then the process is gone
+    assert (
+        drain(
+            predict_units_iter(
+                tiny, stack, out, grid, ledger=Ledger(tmp_path / "l", header), max_units=3, **TILE
+            )
+        )
+        == 3
+    )  # the "crash": three units, then the process is gone
     with open(tmp_path / "l", "a") as f:
         f.write("1,1")  # a line the crash cut short is not a finished unit
     out.writes.clear()
@@ -96,7 +126,9 @@ def test_crash_then_resume_recomputes_only_the_missing_units(tiny, stack, tmp_pa
         except StopIteration as stop:
             assert stop.value == len(grid) - 3
             break
-    assert len(out.writes) == len(grid) - 3 and events[0].skipped == 3 and events[-1].fraction == 1.0
+    assert (
+        len(out.writes) == len(grid) - 3 and events[0].skipped == 3 and events[-1].fraction == 1.0
+    )
     np.testing.assert_array_equal(out.array, reference.array)
     assert (tmp_path / "l").read_text().count("\n") == 1 + len(grid)
 
@@ -104,10 +136,22 @@ def test_crash_then_resume_recomputes_only_the_missing_units(tiny, stack, tmp_pa
 def test_a_full_disk_stops_with_a_message_and_the_ledger_stays_true(tiny, stack, tmp_path):
     grid, header = grid_for(stack), {"model": model_digest(tiny)}
     out = Recording(stack.shape, fail_after=2)
-    with pytest.raises(OutputError, match="disk is full. 2 of 8 units are written and recorded; Free some space and "
-                                          "run again with --resume"):
-        drain(predict_units_iter(tiny, stack, out, grid, ledger=Ledger(tmp_path / "l", header),
-                                 resume_hint="run again with --resume", **TILE))
+    with pytest.raises(
+        OutputError,
+        match="disk is full. 2 of 8 units are written and recorded; Free some space and "
+        "run again with --resume",
+    ):
+        drain(
+            predict_units_iter(
+                tiny,
+                stack,
+                out,
+                grid,
+                ledger=Ledger(tmp_path / "l", header),
+                resume_hint="run again with --resume",
+                **TILE,
+            )
+        )
     ledger = Ledger(tmp_path / "l", header)
     assert len(ledger.done) == 2
     written = {tuple((s.start, s.stop) for s in w) for w in out.writes}
@@ -133,6 +177,7 @@ def test_stopping_leaves_the_unit_in_progress_unrecorded(tiny, stack, tmp_path):
     def stop_soon():
         calls["n"] += 1
         return calls["n"] > 3
+
     out = Recording(stack.shape)
     drain(predict_units_iter(tiny, stack, out, grid, ledger=ledger, should_stop=stop_soon, **TILE))
     assert len(Ledger(tmp_path / "l", header).done) == len(out.writes) < len(grid)

@@ -41,7 +41,12 @@ def test_gpu_training_keeps_data_on_the_gpu_without_a_sync_per_step(gaussian_pai
     clean, a, b = gaussian_pair
     counts = {}
     for steps in (400, 1200):
-        tr = Trainer(a, b, axes="YX", config=TrainConfig(mode="n2n", **{**CUDA, "steps": steps}, val_every=1000))
+        tr = Trainer(
+            a,
+            b,
+            axes="YX",
+            config=TrainConfig(mode="n2n", **{**CUDA, "steps": steps}, val_every=1000),
+        )
         assert tr.data_on_device
         counts[steps] = len(_train_counting_syncs(tr))
     per_step = (counts[1200] - counts[400]) / 800
@@ -64,7 +69,12 @@ def test_gpu_streaming_path_for_data_that_stay_on_the_host(gaussian_pair):
 
 def test_gpu_neighbor2neighbor_and_prediction_match_the_cpu(gaussian_pair):
     clean, a, _ = gaussian_pair
-    tr = Trainer(a, None, axes="YX", config=TrainConfig(mode="nb2nb", **{**CUDA, "steps": 450, "patch_size": 24}))
+    tr = Trainer(
+        a,
+        None,
+        axes="YX",
+        config=TrainConfig(mode="nb2nb", **{**CUDA, "steps": 450, "patch_size": 24}),
+    )
     assert tr.data_on_device
     list(tr.run())
     den = tr.denoiser()

@@ -3,10 +3,15 @@ import pytest
 import torch
 
 from napari_n2n.core.axes import AxisView
-from napari_n2n.core.errors import InputError
-from napari_n2n.core.training.losses import apply_subsample, neighbor2neighbor_loss, pixel_loss, subsample_indices
-from napari_n2n.core.model import UNet, UNetConfig, count_parameters
 from napari_n2n.core.data.normalization import Normalization
+from napari_n2n.core.errors import InputError
+from napari_n2n.core.model import UNet, UNetConfig, count_parameters
+from napari_n2n.core.training.losses import (
+    apply_subsample,
+    neighbor2neighbor_loss,
+    pixel_loss,
+    subsample_indices,
+)
 from napari_n2n.core.training.sampling import PatchSampler, augment
 
 
@@ -14,7 +19,9 @@ def test_normalization_is_robust_and_invertible():
     x = np.random.default_rng(0).normal(100, 10, (64, 64)).astype(np.float32)
     x[0, 0] = 1e6  # a hot pixel must not set the scale
     norm = Normalization.fit([AxisView(x, "YX", 2)])
-    assert norm.offset[0] == pytest.approx(100, abs=1) and norm.scale[0] == pytest.approx(12.9, rel=0.1)
+    assert norm.offset[0] == pytest.approx(100, abs=1) and norm.scale[0] == pytest.approx(
+        12.9, rel=0.1
+    )
     y = norm.apply(x[None])
     assert abs(float(np.median(y))) < 0.01
     np.testing.assert_allclose(norm.undo(y), x[None], rtol=1e-5)
@@ -101,7 +108,9 @@ def test_losses():
     # annealed L0: gamma 2 at the start (= L2), near 0 at the end (counts mismatches)
     assert pixel_loss(p, t, "l0", progress=0.0) == pytest.approx(10.0, rel=1e-4)
     assert pixel_loss(p, t, "l0", progress=0.999).item() < 1.1
-    assert pixel_loss(torch.ones(4), torch.full((4,), 2.0), "hdr").item() == pytest.approx(1 / 1.01**2, rel=1e-4)
+    assert pixel_loss(torch.ones(4), torch.full((4,), 2.0), "hdr").item() == pytest.approx(
+        1 / 1.01**2, rel=1e-4
+    )
     with pytest.raises(ValueError):
         pixel_loss(p, t, "l3")
 

@@ -17,13 +17,19 @@ from .._helpers import TRAIN_TINY
 
 pytestmark = pytest.mark.slow
 
-CONFIG = TrainConfig(**{**TRAIN_TINY, "steps": 6, "val_every": 2, "patch_size": 16, "device": "cpu", "seed": 5})
+CONFIG = TrainConfig(
+    **{**TRAIN_TINY, "steps": 6, "val_every": 2, "patch_size": 16, "device": "cpu", "seed": 5}
+)
 
 
 def _data():
     rng = np.random.default_rng(0)
     clean = np.cumsum(rng.random((64, 64)), axis=0).astype(np.float32)
-    return clean, clean + rng.normal(0, 2, clean.shape).astype(np.float32), clean + rng.normal(0, 2, clean.shape).astype(np.float32)
+    return (
+        clean,
+        clean + rng.normal(0, 2, clean.shape).astype(np.float32),
+        clean + rng.normal(0, 2, clean.shape).astype(np.float32),
+    )
 
 
 def _flat(model) -> torch.Tensor:
@@ -86,8 +92,12 @@ def _worker(rank: int, tmp: str) -> None:
     report["notes"] = list(trainer.notes)
     full = {k: v.clone() for k, v in trainer._models[0].state_dict().items()}
     report["n2n_identical"] = _run_checking_ranks(Trainer(a, b, config=CONFIG), 2)
-    report["nb2nb_identical"] = _run_checking_ranks(Trainer(a, None, config=CONFIG.replace(mode="nb2nb", steps=3)), 2)
-    several = Trainer([a, a[:40, :48]], [b, b[:40, :48]], config=CONFIG.replace(steps=3))  # core/multi_image
+    report["nb2nb_identical"] = _run_checking_ranks(
+        Trainer(a, None, config=CONFIG.replace(mode="nb2nb", steps=3)), 2
+    )
+    several = Trainer(
+        [a, a[:40, :48]], [b, b[:40, :48]], config=CONFIG.replace(steps=3)
+    )  # core/multi_image
     report["several_identical"] = _run_checking_ranks(several, 2)
     report["several_notes"] = list(several.notes)
     # interrupted on rank 0 at step 3, resumed from the state rank 0 wrote
@@ -98,11 +108,15 @@ def _worker(rank: int, tmp: str) -> None:
     dist.barrier()  # the state is written by rank 0 before the others read it
     resumed = Trainer(a, b, config=CONFIG, resume=state)
     _run_checking_ranks(resumed, 2)
-    report["resumed_equal"] = all(torch.equal(v, resumed._models[0].state_dict()[k]) for k, v in full.items())
+    report["resumed_equal"] = all(
+        torch.equal(v, resumed._models[0].state_dict()[k]) for k, v in full.items()
+    )
     report["kept_same_step"] = resumed.best_step == trainer.best_step
     if rank == 0:
         report["processes_in_model"] = resumed.denoiser().info.get("processes")
-    torch.save({"batch": first_batches[0], "after_first": after_first}, os.path.join(tmp, f"rank{rank}.pt"))
+    torch.save(
+        {"batch": first_batches[0], "after_first": after_first}, os.path.join(tmp, f"rank{rank}.pt")
+    )
     with open(os.path.join(tmp, f"rank{rank}.json"), "w") as f:
         json.dump(report, f)
     dist.destroy_process_group()
@@ -123,7 +137,9 @@ def test_both_ranks_hold_identical_weights_after_every_step(ddp_reports):
     reports, _ = ddp_reports
     for r in reports:
         assert r["n2n_identical"] == [True] * CONFIG.steps
-        assert r["nb2nb_identical"] == [True] * 3  # Neighbor2Neighbor's no-grad pass works under DDP
+        assert (
+            r["nb2nb_identical"] == [True] * 3
+        )  # Neighbor2Neighbor's no-grad pass works under DDP
     assert "process 1 of 2 (batch 4 each, 8 in all)" in reports[0]["notes"]
 
 
@@ -134,8 +150,8 @@ def test_ranks_draw_different_patches(ddp_reports):
 
 def test_one_ddp_step_equals_one_step_on_the_concatenated_batch(ddp_reports, monkeypatch):
     """Batch b on each of 2 ranks == batch 2b in one process (same start, same Adam step)."""
-    from napari_n2n.core.training import train as train_module
     from napari_n2n.core.events import Progress
+    from napari_n2n.core.training import train as train_module
     from napari_n2n.core.training.train import Trainer
 
     _, tensors = ddp_reports
@@ -173,4 +189,7 @@ def test_several_images_train_under_ddp(ddp_reports):
     reports, _ = ddp_reports
     for r in reports:
         assert r["several_identical"] == [True] * 3
-    assert any("2 images, patches drawn in proportion to their size" in n for n in reports[0]["several_notes"])
+    assert any(
+        "2 images, patches drawn in proportion to their size" in n
+        for n in reports[0]["several_notes"]
+    )

@@ -3,13 +3,22 @@
 import numpy as np
 import pytest
 
-from napari_n2n.core.errors import InputError
-from napari_n2n.core.inference.estimate import NoisyTargetMSE, clean_mse, data_range_of, estimate_psnr
-from napari_n2n.core.metrics import psnr
 from napari_n2n.core.data.noise import Gaussian, Poisson, PoissonGaussian, synthesize_pair
+from napari_n2n.core.errors import InputError
+from napari_n2n.core.inference.estimate import (
+    NoisyTargetMSE,
+    clean_mse,
+    data_range_of,
+    estimate_psnr,
+)
+from napari_n2n.core.metrics import psnr
 
-NOISES = {"gaussian 25": Gaussian(sigma=25), "poisson 30": Poisson(peak=30), "poisson 5": Poisson(peak=5),
-          "poisson-gaussian": PoissonGaussian(gain=4, read_sigma=10)}
+NOISES = {
+    "gaussian 25": Gaussian(sigma=25),
+    "poisson 30": Poisson(peak=30),
+    "poisson 5": Poisson(peak=5),
+    "poisson-gaussian": PoissonGaussian(gain=4, read_sigma=10),
+}
 
 
 @pytest.mark.parametrize("name", NOISES)
@@ -63,7 +72,9 @@ def test_the_range_of_a_noisy_pair_is_close_to_the_clean_range(gaussian_pair):
     from napari_n2n.core.inference.estimate import pair_data_range
 
     clean, a, b = gaussian_pair
-    assert data_range_of(a) > 1.2 * data_range_of(clean)  # the noisy image's own range is far too wide
+    assert data_range_of(a) > 1.2 * data_range_of(
+        clean
+    )  # the noisy image's own range is far too wide
     assert pair_data_range(a, b) == pytest.approx(data_range_of(clean), rel=0.1)
 
 
@@ -78,8 +89,17 @@ def test_estimated_psnr_tracks_the_true_psnr_after_training(name):
 
     clean = data.camera().astype(np.float32)
     a, b = synthesize_pair(clean, NOISES[name], seed=0)
-    cfg = TrainConfig(depth=2, base_channels=8, patch_size=32, batch_size=8, steps=200, learning_rate=3e-3,
-                      val_fraction=0.0, device="cpu", seed=0)
+    cfg = TrainConfig(
+        depth=2,
+        base_channels=8,
+        patch_size=32,
+        batch_size=8,
+        steps=200,
+        learning_rate=3e-3,
+        val_fraction=0.0,
+        device="cpu",
+        seed=0,
+    )
     den = train(a[:128], b[:128], config=cfg)
     held_a, held_b, held_clean = a[128:], b[128:], clean[128:]
     fa, fb = den.predict(held_a), den.predict(held_b)
@@ -87,7 +107,9 @@ def test_estimated_psnr_tracks_the_true_psnr_after_training(name):
     one_way = estimate_psnr(fa, held_b, held_a, data_range=rng)
     assert one_way.psnr == pytest.approx(psnr(held_clean, fa, data_range=rng), abs=0.5)
     both = estimate_psnr(fa, held_b, held_a, data_range=rng, prediction_of_target=fb)
-    true_both = 10 * np.log10(rng**2 / (0.5 * (np.mean((fa - held_clean) ** 2) + np.mean((fb - held_clean) ** 2))))
+    true_both = 10 * np.log10(
+        rng**2 / (0.5 * (np.mean((fa - held_clean) ** 2) + np.mean((fb - held_clean) ** 2)))
+    )
     assert both.psnr == pytest.approx(true_both, abs=0.5)
     # the model did learn something: the estimate is well above the noisy input
     assert both.psnr > both.noisy_psnr + 3
@@ -95,8 +117,8 @@ def test_estimated_psnr_tracks_the_true_psnr_after_training(name):
 
 def test_training_reports_the_estimate_live_and_keeps_it(n2n_result, tmp_path):
     """Each validation of a Noise2Noise run carries the estimated PSNR; it tracks the true one."""
-    from napari_n2n.core.inference.denoiser import Denoiser
     from napari_n2n.core.events import Validated
+    from napari_n2n.core.inference.denoiser import Denoiser
     from napari_n2n.core.progress import describe_progress
 
     vals = [e for e in n2n_result["events"] if isinstance(e, Validated)]

@@ -69,7 +69,9 @@ def test_a_symlink_destination_replaces_its_target_and_stays_a_link(tmp_path):
 
 def test_a_read_only_folder_is_refused_before_the_work(tmp_path):
     with read_only(tmp_path / "ro") as folder:
-        with pytest.raises(OutputError, match="Cannot write the model file .*(protected|permission|read-only)"):
+        with pytest.raises(
+            OutputError, match="Cannot write the model file .*(protected|permission|read-only)"
+        ):
             Destination(os.path.join(folder, "m.n2n"), what="model file")
         assert os.listdir(folder) == []
 
@@ -105,6 +107,7 @@ def test_a_failed_or_interrupted_write_leaves_the_old_file_and_no_temporary(tmp_
         def writer(tmp):
             tmp.write_text("half")
             raise exc
+
         return writer
 
     for exc in (OSError(28, "No space left on device"), KeyboardInterrupt()):
@@ -123,11 +126,16 @@ def test_two_runs_writing_one_path_do_not_replace_each_other(tmp_path):
         second.write(_write("run 2"))
     assert (tmp_path / "m.n2n").read_text() == "run 1"
     # with --overwrite too: the file that was there at the check is replaced, not one written since
-    third, fourth = Destination(tmp_path / "m.n2n", overwrite=True), Destination(tmp_path / "m.n2n", overwrite=True)
+    third, fourth = (
+        Destination(tmp_path / "m.n2n", overwrite=True),
+        Destination(tmp_path / "m.n2n", overwrite=True),
+    )
     third.write(_write("run 3"))
     saved, why = write_with_fallback(fourth, lambda d: d.write(_write("run 4")))
     assert (tmp_path / "m.n2n").read_text() == "run 3"
-    assert saved == tmp_path / "m-1.n2n" and saved.read_text() == "run 4" and "another process" in why
+    assert (
+        saved == tmp_path / "m-1.n2n" and saved.read_text() == "run 4" and "another process" in why
+    )
 
 
 def test_concurrent_saves_in_one_folder_use_their_own_temporary_files(tmp_path):
@@ -194,10 +202,12 @@ def test_fallback_names_keep_compound_suffixes():
 
 def test_a_folder_output_is_staged_and_replaced_whole(tmp_path):
     """Folder outputs (zarr stores): written beside, renamed into place; an old one replaced only when allowed."""
+
     def store(text):
         def writer(tmp):
             (tmp / "0.0").write_text(text)
             (tmp / ".zarray").write_text("{}")
+
         return writer
 
     Destination(tmp_path / "out.zarr", folder=True).write(store("first"))
@@ -206,7 +216,8 @@ def test_a_folder_output_is_staged_and_replaced_whole(tmp_path):
         Destination(tmp_path / "out.zarr", folder=True)
     with pytest.raises(OutputError, match="the disk is full"):
         Destination(tmp_path / "out.zarr", folder=True, overwrite=True).write(
-            lambda tmp: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+            lambda tmp: (_ for _ in ()).throw(OSError(28, "No space left on device"))
+        )
     assert (tmp_path / "out.zarr" / "0.0").read_text() == "first"
     Destination(tmp_path / "out.zarr", folder=True, overwrite=True).write(store("second"))
     assert (tmp_path / "out.zarr" / "0.0").read_text() == "second"

@@ -7,8 +7,8 @@ import pytest
 
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.errors import InputError
-from napari_n2n.core.training.start import GENERAL, general_model_path
 from napari_n2n.core.metrics import psnr
+from napari_n2n.core.training.start import GENERAL, general_model_path
 from napari_n2n.core.training.train import Trainer
 
 #: a short CPU run of the cpu-quick preset (the general model's network), no validation band
@@ -23,7 +23,11 @@ def test_the_general_model_ships_with_the_package_and_loads():
     from napari_n2n import Denoiser
 
     den = Denoiser.load(general_model_path())
-    assert den.unet.ndim == 2 and den.unet.in_channels == 1 and (den.unet.depth, den.unet.base_channels) == (3, 16)
+    assert (
+        den.unet.ndim == 2
+        and den.unet.in_channels == 1
+        and (den.unet.depth, den.unet.base_channels) == (3, 16)
+    )
     assert "train_general_model.py" in den.info.get("trained_by", "")
 
 
@@ -36,7 +40,10 @@ def test_auto_starts_from_the_general_model_only_where_it_applies(gaussian_pair)
     assert _start(Trainer(a, b, config=TrainConfig(preset="standard", **SHORT))) is None
     assert _start(Trainer(a, b, config=TrainConfig(**SHORT), init=None)) is None
     rgb = np.stack([a, a, a], axis=-1)
-    assert _start(Trainer(rgb, np.stack([b, b, b], axis=-1), axes="YXC", config=TrainConfig(**SHORT))) is None
+    assert (
+        _start(Trainer(rgb, np.stack([b, b, b], axis=-1), axes="YXC", config=TrainConfig(**SHORT)))
+        is None
+    )
     vol = np.stack([a[:64, :64]] * 8)
     assert _start(Trainer(vol, vol[::-1].copy(), axes="ZYX", config=TrainConfig(**SHORT))) is None
     # asked for by name where it cannot serve: refused in one line

@@ -6,10 +6,10 @@ import tifffile
 
 from napari_n2n.core.axes import AxisView
 from napari_n2n.core.config import TrainConfig
-from napari_n2n.core.inference.denoiser import Denoiser
-from napari_n2n.core.errors import InputError
-from napari_n2n.core.model import UNet, UNetConfig
 from napari_n2n.core.data.normalization import Normalization
+from napari_n2n.core.errors import InputError
+from napari_n2n.core.inference.denoiser import Denoiser
+from napari_n2n.core.model import UNet, UNetConfig
 from napari_n2n.core.training.sampling import PatchSampler
 from napari_n2n.core.training.train import Trainer
 from napari_n2n.io import read_image, write_image
@@ -26,24 +26,44 @@ def test_tiff_axes_and_pixel_sizes_come_from_the_file(tmp_path):
     rgb = (np.random.default_rng(0).random((96, 96, 3)) * 255).astype(np.uint8)
     tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
     stack = np.zeros((5, 32, 32), np.uint16)
-    tifffile.imwrite(tmp_path / "ij.tif", stack, imagej=True, metadata={"axes": "TYX"}, resolution=(4.0, 4.0))
-    tifffile.imwrite(tmp_path / "ome.tif", stack, ome=True,
-                     metadata={"axes": "ZYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.1, "PhysicalSizeZ": 0.5})
+    tifffile.imwrite(
+        tmp_path / "ij.tif", stack, imagej=True, metadata={"axes": "TYX"}, resolution=(4.0, 4.0)
+    )
+    tifffile.imwrite(
+        tmp_path / "ome.tif",
+        stack,
+        ome=True,
+        metadata={"axes": "ZYX", "PhysicalSizeX": 0.1, "PhysicalSizeY": 0.1, "PhysicalSizeZ": 0.5},
+    )
     tifffile.imwrite(tmp_path / "plain.tif", stack)
     assert read_image(tmp_path / "rgb.tif").axes == "YXC"
     ij = read_image(tmp_path / "ij.tif")
     assert ij.axes == "TYX" and ij.pixel_size == {"X": 0.25, "Y": 0.25}
     ome = read_image(tmp_path / "ome.tif")
-    assert ome.axes == "ZYX" and ome.pixel_size == {"X": 0.1, "Y": 0.1, "Z": 0.5} and ome.unit == "µm"
-    assert read_image(tmp_path / "plain.tif").axes is None  # a plain 3D TIFF says nothing: never guessed
+    assert (
+        ome.axes == "ZYX" and ome.pixel_size == {"X": 0.1, "Y": 0.1, "Z": 0.5} and ome.unit == "µm"
+    )
+    assert (
+        read_image(tmp_path / "plain.tif").axes is None
+    )  # a plain 3D TIFF says nothing: never guessed
 
 
 def test_written_images_keep_axes_and_pixel_sizes(tmp_path):
     data = np.random.default_rng(0).random((4, 24, 24, 3)).astype(np.float32)
-    write_image(tmp_path / "out.tif", data, axes="TYXC", pixel_size={"X": 0.2, "Y": 0.2, "Z": 1.5}, unit="µm")
+    write_image(
+        tmp_path / "out.tif",
+        data,
+        axes="TYXC",
+        pixel_size={"X": 0.2, "Y": 0.2, "Z": 1.5},
+        unit="µm",
+    )
     back = read_image(tmp_path / "out.tif")
     np.testing.assert_array_equal(back.data, data)
-    assert back.axes == "TYXC" and back.pixel_size == pytest.approx({"X": 0.2, "Y": 0.2, "Z": 1.5}) and back.unit == "µm"
+    assert (
+        back.axes == "TYXC"
+        and back.pixel_size == pytest.approx({"X": 0.2, "Y": 0.2, "Z": 1.5})
+        and back.unit == "µm"
+    )
     write_image(tmp_path / "out.npy", data)
     np.testing.assert_array_equal(read_image(tmp_path / "out.npy").data, data)
     with pytest.raises(InputError, match="Cannot tell the format"):
@@ -80,12 +100,24 @@ def test_nan_in_a_dask_input_is_found_where_it_is_read():
     lazy = da.from_array(image, chunks=(1, 32, 32))
     with pytest.raises(InputError, match=r"NaN or Inf values \(sample 2, tile Y 32-95, X 0-63\)"):
         _tiny_denoiser().predict(lazy, axes="TYX", tile=64, overlap=16)
-    with pytest.raises(InputError, match=r"NaN or Inf values \(sample 2\)"):  # the normalisation reads samples
+    with pytest.raises(
+        InputError, match=r"NaN or Inf values \(sample 2\)"
+    ):  # the normalisation reads samples
         PatchSampler.from_arrays(lazy, lazy, axes="TYX", patch=32, val_fraction=0.0, seed=0)
     view = AxisView(lazy, "TYX", 2)
-    sampler = PatchSampler(view, view, None, patch=(32, 32), norm=Normalization((0.5,), (0.25,)), channels=[0],
-                           val_fraction=0.0, seed=0)
-    with pytest.raises(InputError, match=r"NaN or Inf values \(sample 2, patch Y \d+-\d+, X \d+-\d+\)"):
+    sampler = PatchSampler(
+        view,
+        view,
+        None,
+        patch=(32, 32),
+        norm=Normalization((0.5,), (0.25,)),
+        channels=[0],
+        val_fraction=0.0,
+        seed=0,
+    )
+    with pytest.raises(
+        InputError, match=r"NaN or Inf values \(sample 2, patch Y \d+-\d+, X \d+-\d+\)"
+    ):
         for _ in range(500):
             sampler.sample_batch(4)
 
@@ -101,18 +133,26 @@ def test_hot_pixels_do_not_move_the_scale_and_suggest_l1():
     hot[mask] = np.where(rng.random(int(mask.sum())) < 0.5, 0, 65535)
     plain = Normalization.fit([AxisView(noisy, "YX", 2)])
     with_hot = Normalization.fit([AxisView(hot, "YX", 2)])
-    assert with_hot.scale[0] / plain.scale[0] < 1.1  # it was 41.8× with the percentiles of all values
+    assert (
+        with_hot.scale[0] / plain.scale[0] < 1.1
+    )  # it was 41.8× with the percentiles of all values
     assert with_hot.outliers > 0.005 and plain.outliers < 0.001
     trainer = Trainer(hot, hot[::-1].copy(), config=TrainConfig(**TRAIN_TINY))
     assert any("L1 loss" in n for n in trainer.notes)
-    assert not any("L1 loss" in n for n in Trainer(noisy, noisy[::-1].copy(), config=TrainConfig(**TRAIN_TINY)).notes)
+    assert not any(
+        "L1 loss" in n
+        for n in Trainer(noisy, noisy[::-1].copy(), config=TrainConfig(**TRAIN_TINY)).notes
+    )
 
 
-@pytest.mark.parametrize("shape,patch,nb2nb,expected", [
-    ((64, 1), 32, False, "too small to train on: X is 1 pixel, .*YXC"),
-    ((20, 40), 32, False, "Choose a patch size of at most 20"),
-    ((100, 100), 64, True, "Choose a patch size of at most 50"),
-])
+@pytest.mark.parametrize(
+    "shape,patch,nb2nb,expected",
+    [
+        ((64, 1), 32, False, "too small to train on: X is 1 pixel, .*YXC"),
+        ((20, 40), 32, False, "Choose a patch size of at most 20"),
+        ((100, 100), 64, True, "Choose a patch size of at most 50"),
+    ],
+)
 def test_patch_advice_is_a_size_that_works(shape, patch, nb2nb, expected):
     arr = np.random.default_rng(0).random(shape).astype(np.float32)
     with pytest.raises(InputError, match=expected) as info:
@@ -132,6 +172,10 @@ def test_a_model_with_bad_axes_never_blames_the_users_axes(tmp_path):
         meta = dict(f.metadata())
     payload = json.loads(meta["payload"])
     payload["axes"] = "QX"
-    save_file(load_file(path), str(tmp_path / "bad.n2n"), metadata={**meta, "payload": json.dumps(payload)})
+    save_file(
+        load_file(path),
+        str(tmp_path / "bad.n2n"),
+        metadata={**meta, "payload": json.dumps(payload)},
+    )
     with pytest.raises(Exception, match="bad.n2n.*its axes 'QX' are not valid"):
         Denoiser.load(tmp_path / "bad.n2n")

@@ -22,7 +22,11 @@ def _imports(path: Path, name: str) -> set[str]:
             base = package
             for _ in range(node.level - 1):
                 base = base.rsplit(".", 1)[0]
-            target = (f"{base}.{node.module}" if node.module else base) if node.level else (node.module or "")
+            target = (
+                (f"{base}.{node.module}" if node.module else base)
+                if node.level
+                else (node.module or "")
+            )
             found.add(target)
             found.update(f"{target}.{a.name}" for a in node.names)
         elif isinstance(node, ast.Import):
@@ -35,7 +39,10 @@ def test_no_import_circles():
     graph = {m: {t for t in _imports(p, m) if t in files and t != m} for m, p in files.items()}
     # a package's __init__ is imported by its submodules on the way in: edges into it are not circles
     packages = {m for m, p in files.items() if p.name == "__init__.py"}
-    graph = {m: {t for t in deps if t not in packages or files[m].name == "__init__.py"} for m, deps in graph.items()}
+    graph = {
+        m: {t for t in deps if t not in packages or files[m].name == "__init__.py"}
+        for m, deps in graph.items()
+    }
     state: dict[str, int] = {}
     circles = []
 
@@ -43,7 +50,7 @@ def test_no_import_circles():
         state[m] = 1
         for t in graph[m]:
             if state.get(t) == 1:
-                circles.append(stack[stack.index(t):] + [t] if t in stack else [m, t])
+                circles.append(stack[stack.index(t) :] + [t] if t in stack else [m, t])
             elif t not in state:
                 visit(t, stack + [t])
         state[m] = 2

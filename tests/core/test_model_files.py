@@ -14,18 +14,24 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from napari_n2n.core.inference.denoiser import Denoiser
-from napari_n2n.core.errors import DenoisingError, ModelFileError, OutputError
-from napari_n2n.core.model import UNet, UNetConfig
 from napari_n2n.core.data.normalization import Normalization
+from napari_n2n.core.errors import DenoisingError, ModelFileError, OutputError
+from napari_n2n.core.inference.denoiser import Denoiser
+from napari_n2n.core.model import UNet, UNetConfig
 
 
 @pytest.fixture
 def model_path(tmp_path):
     unet = UNetConfig(depth=2, base_channels=4)
     torch.manual_seed(0)
-    den = Denoiser([UNet(unet)], [[0]], Normalization((100.0,), (50.0,)), unet=unet, axes="YX",
-                   history={"step": [1, 2], "train_loss": [0.5, 0.4], "steps_done": 2})
+    den = Denoiser(
+        [UNet(unet)],
+        [[0]],
+        Normalization((100.0,), (50.0,)),
+        unet=unet,
+        axes="YX",
+        history={"step": [1, 2], "train_loss": [0.5, 0.4], "steps_done": 2},
+    )
     return den.save(tmp_path / "m.n2n")
 
 
@@ -42,25 +48,80 @@ def craft(path, out, *, meta=None, payload=None, tensors=None):
     return out
 
 
-@pytest.mark.parametrize("case,meta,payload,message", [
-    ("format_version not a number", {"format_version": "two"}, None, "unreadable format version"),
-    ("format_version negative", {"format_version": "-3"}, None, "unreadable format version"),
-    ("empty normalisation lists", None, {"normalization": {"offset": [], "scale": []}}, "normalisation offset"),
-    ("scale 0", None, {"normalization": {"offset": [100.0], "scale": [0.0]}}, "scale .* not positive"),
-    ("scale NaN", None, {"normalization": {"offset": [100.0], "scale": [float("nan")]}}, "normalisation scale"),
-    ("axes a number", None, {"axes": 3}, "axes 3 are not a string"),
-    ("axes bad letters", None, {"axes": "QQ"}, "axes 'QQ' are not valid"),
-    ("3D network without Z", None, {"unet": {"in_channels": 1, "out_channels": 1, "ndim": 3, "depth": 2,
-                                             "base_channels": 4}, "axes": "YX"}, "3D network"),
-    ("channel groups", None, {"channel_groups": [[0], [0]]}, "channel groups"),
-    ("history malformed", None, {"history": {"step": "many", "train_loss": [1]}}, "history 'step'"),
-    ("architecture larger than the tensors", None,
-     {"unet": {"in_channels": 1, "out_channels": 1, "ndim": 2, "depth": 6, "base_channels": 4096,
-               "max_channels": 4096}}, "has shape .* needs"),
-    ("unet sizes not numbers", None, {"unet": {"depth": "2"}}, "U-Net description is invalid"),
-    ("payload not an object", None, None, None),
-])
-def test_bad_metadata_is_refused_with_one_line_that_names_the_file(model_path, tmp_path, case, meta, payload, message):
+@pytest.mark.parametrize(
+    "case,meta,payload,message",
+    [
+        (
+            "format_version not a number",
+            {"format_version": "two"},
+            None,
+            "unreadable format version",
+        ),
+        ("format_version negative", {"format_version": "-3"}, None, "unreadable format version"),
+        (
+            "empty normalisation lists",
+            None,
+            {"normalization": {"offset": [], "scale": []}},
+            "normalisation offset",
+        ),
+        (
+            "scale 0",
+            None,
+            {"normalization": {"offset": [100.0], "scale": [0.0]}},
+            "scale .* not positive",
+        ),
+        (
+            "scale NaN",
+            None,
+            {"normalization": {"offset": [100.0], "scale": [float("nan")]}},
+            "normalisation scale",
+        ),
+        ("axes a number", None, {"axes": 3}, "axes 3 are not a string"),
+        ("axes bad letters", None, {"axes": "QQ"}, "axes 'QQ' are not valid"),
+        (
+            "3D network without Z",
+            None,
+            {
+                "unet": {
+                    "in_channels": 1,
+                    "out_channels": 1,
+                    "ndim": 3,
+                    "depth": 2,
+                    "base_channels": 4,
+                },
+                "axes": "YX",
+            },
+            "3D network",
+        ),
+        ("channel groups", None, {"channel_groups": [[0], [0]]}, "channel groups"),
+        (
+            "history malformed",
+            None,
+            {"history": {"step": "many", "train_loss": [1]}},
+            "history 'step'",
+        ),
+        (
+            "architecture larger than the tensors",
+            None,
+            {
+                "unet": {
+                    "in_channels": 1,
+                    "out_channels": 1,
+                    "ndim": 2,
+                    "depth": 6,
+                    "base_channels": 4096,
+                    "max_channels": 4096,
+                }
+            },
+            "has shape .* needs",
+        ),
+        ("unet sizes not numbers", None, {"unet": {"depth": "2"}}, "U-Net description is invalid"),
+        ("payload not an object", None, None, None),
+    ],
+)
+def test_bad_metadata_is_refused_with_one_line_that_names_the_file(
+    model_path, tmp_path, case, meta, payload, message
+):
     out = tmp_path / "bad.n2n"
     if case == "payload not an object":
         with safe_open(str(model_path), framework="pt") as f:
@@ -73,19 +134,36 @@ def test_bad_metadata_is_refused_with_one_line_that_names_the_file(model_path, t
         Denoiser.load(out)
     text = str(info.value)
     assert str(out) in text and "\n" not in text
-    assert "the image" not in text and "your axes" not in text  # the file is blamed, not the image or the user
+    assert (
+        "the image" not in text and "your axes" not in text
+    )  # the file is blamed, not the image or the user
 
 
 def test_a_small_file_asking_for_a_huge_network_is_refused_before_it_is_built(model_path, tmp_path):
-    out = craft(model_path, tmp_path / "huge.n2n", payload={"axes": "ZYX", "unet": {
-        "in_channels": 1, "out_channels": 1, "ndim": 3, "depth": 6, "base_channels": 4096, "max_channels": 4096}})
+    out = craft(
+        model_path,
+        tmp_path / "huge.n2n",
+        payload={
+            "axes": "ZYX",
+            "unet": {
+                "in_channels": 1,
+                "out_channels": 1,
+                "ndim": 3,
+                "depth": 6,
+                "base_channels": 4096,
+                "max_channels": 4096,
+            },
+        },
+    )
     assert os.path.getsize(out) < 200_000
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     with pytest.raises(ModelFileError, match="U-Net description needs"):
         Denoiser.load(out)
     assert time.perf_counter() - t0 < 2
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: nothing large allocated
+    assert (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000
+    )  # KiB: nothing large allocated
 
 
 def test_weights_that_are_not_floats_or_not_finite_are_refused(model_path, tmp_path):
@@ -129,16 +207,27 @@ def test_model_files_follow_the_umask(model_path, tmp_path):
         path = den.save(tmp_path / "shared.n2n")
     finally:
         os.umask(old)
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644  # colleagues can read it (it used to be 0600)
+    assert (
+        stat.S_IMODE(os.stat(path).st_mode) == 0o644
+    )  # colleagues can read it (it used to be 0600)
 
 
 def test_two_processes_saving_one_path_keep_one_model_and_say_so(model_path, tmp_path):
     """Two trainings that checked the same (absent) path both finish: one file each, nothing replaced silently."""
-    script = ("import sys; from napari_n2n.core.inference.denoiser import Denoiser; from napari_n2n.core.files import Destination,"
-              " write_with_fallback; d = Destination(sys.argv[2], what='model file'); den = Denoiser.load(sys.argv[1]);"
-              " import time; time.sleep(1.0); print(write_with_fallback(d, den.save))")
-    procs = [subprocess.Popen([sys.executable, "-c", script, str(model_path), str(tmp_path / "same.n2n")],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    script = (
+        "import sys; from napari_n2n.core.inference.denoiser import Denoiser; from napari_n2n.core.files import Destination,"
+        " write_with_fallback; d = Destination(sys.argv[2], what='model file'); den = Denoiser.load(sys.argv[1]);"
+        " import time; time.sleep(1.0); print(write_with_fallback(d, den.save))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(model_path), str(tmp_path / "same.n2n")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     assert sorted(os.listdir(tmp_path)) == ["m.n2n", "same-1.n2n", "same.n2n"]

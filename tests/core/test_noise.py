@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from napari_n2n.core.errors import InputError
 from napari_n2n.core.data.noise import (
     NOISE_MODELS,
     Bernoulli,
@@ -14,11 +13,22 @@ from napari_n2n.core.data.noise import (
     noise_from_dict,
     synthesize_pair,
 )
+from napari_n2n.core.errors import InputError
 
 CLEAN = np.tile(np.linspace(10, 200, 128, dtype=np.float32), (128, 1))
 
 
-@pytest.mark.parametrize("noise", [Gaussian(10), Poisson(30), PoissonGaussian(2, 3), Impulse(0.1), Impulse(0.2, "random"), Bernoulli(0.3)])
+@pytest.mark.parametrize(
+    "noise",
+    [
+        Gaussian(10),
+        Poisson(30),
+        PoissonGaussian(2, 3),
+        Impulse(0.1),
+        Impulse(0.2, "random"),
+        Bernoulli(0.3),
+    ],
+)
 def test_pairs_are_seeded_and_independent(noise):
     a1, b1 = synthesize_pair(CLEAN, noise, seed=3)
     a2, b2 = synthesize_pair(CLEAN, noise, seed=3)
@@ -61,7 +71,10 @@ def test_impulse_fraction_and_values():
     a, _ = synthesize_pair(CLEAN, Impulse(fraction=0.2), seed=0)
     changed = np.abs(a - CLEAN) > 1e-3
     assert changed.mean() == pytest.approx(0.2, abs=0.02)
-    assert set(np.unique(a[changed]).round(3)) <= {round(float(CLEAN.min()), 3), round(float(CLEAN.max()), 3)}
+    assert set(np.unique(a[changed]).round(3)) <= {
+        round(float(CLEAN.min()), 3),
+        round(float(CLEAN.max()), 3),
+    }
 
 
 def test_bernoulli_is_unbiased():
@@ -82,8 +95,17 @@ def test_make_noise_and_round_trip():
         make_noise("poisson", sigma=3)
 
 
-@pytest.mark.parametrize("bad", [lambda: Gaussian(-1), lambda: Poisson(0), lambda: Impulse(1.5), lambda: Bernoulli(1.0),
-                                 lambda: Impulse(0.1, "pepper"), lambda: PoissonGaussian(0, 1)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda: Gaussian(-1),
+        lambda: Poisson(0),
+        lambda: Impulse(1.5),
+        lambda: Bernoulli(1.0),
+        lambda: Impulse(0.1, "pepper"),
+        lambda: PoissonGaussian(0, 1),
+    ],
+)
 def test_invalid_parameters_are_explained(bad):
     with pytest.raises(InputError):
         bad()

@@ -7,7 +7,15 @@ import pytest
 import tifffile
 
 from napari_n2n.core.axes import AxisView
-from napari_n2n.core.inference.ood import INFO_KEY, IntensityStats, _fmt, check_image, compare, measure, training_stats
+from napari_n2n.core.inference.ood import (
+    INFO_KEY,
+    IntensityStats,
+    _fmt,
+    check_image,
+    compare,
+    measure,
+    training_stats,
+)
 
 from .._helpers import TRAIN_TINY
 
@@ -18,8 +26,8 @@ def camera_model(tmp_path_factory):
     from skimage import data
 
     from napari_n2n.core.config import TrainConfig
-    from napari_n2n.core.inference.denoiser import Denoiser
     from napari_n2n.core.data.noise import Gaussian, synthesize_pair
+    from napari_n2n.core.inference.denoiser import Denoiser
     from napari_n2n.core.training.train import Trainer
 
     clean = data.camera().astype(np.float32)[::4, ::4]
@@ -57,7 +65,9 @@ def test_model_file_keeps_the_training_statistics(camera_model):
     finally:
         den.info[INFO_KEY] = IntensityStats.from_dict(stats.to_dict()).to_dict()
     # malformed statistics do not break anything
-    assert IntensityStats.from_dict({"median": "x"}) is None and IntensityStats.from_dict(None) is None
+    assert (
+        IntensityStats.from_dict({"median": "x"}) is None and IntensityStats.from_dict(None) is None
+    )
 
 
 def test_warning_with_the_figures_for_very_different_data(camera_model):
@@ -70,10 +80,14 @@ def test_warning_with_the_figures_for_very_different_data(camera_model):
     warning = check_image(den, nuclei.a, axes="ZYX")
     assert warning is not None and "far from the training data" in warning
     image = measure(AxisView(nuclei.a, "ZYX", 2))
-    assert f"median {_fmt(image.median[0])} " in warning and f"data's {_fmt(training_stats(den).median[0])} " in warning
+    assert (
+        f"median {_fmt(image.median[0])} " in warning
+        and f"data's {_fmt(training_stats(den).median[0])} " in warning
+    )
     assert check_image(den, a * 16.0) is not None  # the same picture on a 12-bit scale
     assert compare(IntensityStats((1800.0,), (400.0,)), IntensityStats((12.0,), (3.0,))).startswith(
-        "This image's median 12 and spread 3 are far from the training data's 1800 and 400")
+        "This image's median 12 and spread 3 are far from the training data's 1800 and 400"
+    )
 
 
 def test_cli_predict_prints_one_warning_line(camera_model, tmp_path, capsys):
@@ -84,10 +98,36 @@ def test_cli_predict_prints_one_warning_line(camera_model, tmp_path, capsys):
     far, near = tmp_path / "digits.tif", tmp_path / "b.tif"
     tifffile.imwrite(far, samples.digits().a)
     tifffile.imwrite(near, b)
-    assert main(["predict", "--model", str(path), "--input", str(near), "--output", str(tmp_path / "o1.tif"),
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(path),
+                "--input",
+                str(near),
+                "--output",
+                str(tmp_path / "o1.tif"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "warning" not in capsys.readouterr().err
-    assert main(["predict", "--model", str(path), "--input", str(far), "--output", str(tmp_path / "o2.tif"),
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(path),
+                "--input",
+                str(far),
+                "--output",
+                str(tmp_path / "o2.tif"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
     assert len(err) == 1 and "far from the training data" in err[0]

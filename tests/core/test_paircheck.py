@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from scipy.ndimage import fourier_shift, gaussian_filter
 
-from napari_n2n.core.errors import InputError
 from napari_n2n.core.data.noise import Gaussian, Impulse, Poisson, PoissonGaussian, synthesize_pair
 from napari_n2n.core.data.paircheck import check_pair
+from napari_n2n.core.errors import InputError
 
 
 def _fourier_shifted(image, shift):
@@ -124,12 +124,15 @@ def test_report_serialises(gaussian_pair):
     assert json.loads(json.dumps(d))["findings"]
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda a: (a, a[:-1]), "same scene with the same shape"),
-    (lambda a: (a, a.astype(np.float64)), "same type"),
-    (lambda a: (a[:8, :8], a[:8, :8]), "at least"),
-    (lambda a: (a.astype(str), a.astype(str)), "not numbers"),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda a: (a, a[:-1]), "same scene with the same shape"),
+        (lambda a: (a, a.astype(np.float64)), "same type"),
+        (lambda a: (a[:8, :8], a[:8, :8]), "at least"),
+        (lambda a: (a.astype(str), a.astype(str)), "not numbers"),
+    ],
+)
 def test_bad_input_says_what_to_do(gaussian_pair, make, words):
     _, a, _ = gaussian_pair
     x, y = make(a)

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
+from napari_n2n.core.data.photon import (
+    binomial_split,
+    estimate_photon_scale,
+    photon_counts,
+    photon_split,
+)
 from napari_n2n.core.errors import InputError
-from napari_n2n.core.data.photon import binomial_split, estimate_photon_scale, photon_counts, photon_split
 
 
 @pytest.fixture(scope="module")

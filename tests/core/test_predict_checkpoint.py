@@ -4,23 +4,25 @@ import numpy as np
 import pytest
 
 from napari_n2n.core.config import TrainConfig
-from napari_n2n.core.inference.denoiser import Denoiser
 from napari_n2n.core.errors import InputError, ModelFileError
-from napari_n2n.core.metrics import psnr
+from napari_n2n.core.inference.denoiser import Denoiser
 from napari_n2n.core.inference.predict import axis_weights, tile_starts
+from napari_n2n.core.metrics import psnr
 from napari_n2n.core.training.train import Trainer
 
 from .._helpers import TRAIN_TINY
 
 
-@pytest.mark.parametrize("size,tile,overlap", [(100, 32, 8), (512, 512, 32), (37, 64, 8), (513, 128, 32)])
+@pytest.mark.parametrize(
+    "size,tile,overlap", [(100, 32, 8), (512, 512, 32), (37, 64, 8), (513, 128, 32)]
+)
 def test_tiles_cover_and_weights_sum_to_one(size, tile, overlap):
     starts = tile_starts(size, tile, overlap)
     covered = np.zeros(size)
     ws = axis_weights(size, tile, starts, overlap)
     t = min(tile, size)
     for s, w in zip(starts, ws):
-        covered[s:s + t] += w
+        covered[s : s + t] += w
         assert s + t <= size
     np.testing.assert_allclose(covered, 1.0, rtol=1e-5)
     if len(starts) > 1:
@@ -145,7 +147,9 @@ def test_channel_models_and_mismatch():
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-@pytest.mark.parametrize("name,padding", [("model_v1_zeros", "zeros"), ("model_v1_reflect", "reflect")])
+@pytest.mark.parametrize(
+    "name,padding", [("model_v1_zeros", "zeros"), ("model_v1_reflect", "reflect")]
+)
 def test_format_1_files_load_and_predict_as_when_they_were_saved(name, padding):
     """Files of format 1, kept in tests/data, written by napari-n2n at 80c7cdd (before the U-Net recorded its
     padding: zero padding) and at 22f349c (reflect padding recorded), each with an input and the prediction the
@@ -155,7 +159,9 @@ def test_format_1_files_load_and_predict_as_when_they_were_saved(name, padding):
     den = Denoiser.load(DATA / f"{name}.n2n")
     assert FORMAT_VERSION == 2 and den.unet.padding == padding and den.config.padding == padding
     image = np.load(DATA / f"{name}_input.npy")
-    np.testing.assert_allclose(den.predict(image), np.load(DATA / f"{name}_expected.npy"), rtol=1e-5, atol=1e-3)
+    np.testing.assert_allclose(
+        den.predict(image), np.load(DATA / f"{name}_expected.npy"), rtol=1e-5, atol=1e-3
+    )
 
 
 def test_files_of_a_development_version_are_refused_with_a_message():
@@ -168,11 +174,13 @@ def test_files_written_now_are_format_2_and_record_their_padding(tmp_path):
     from safetensors import safe_open
 
     from napari_n2n.core.checkpoint import load_checkpoint
-    from napari_n2n.core.model import UNet, UNetConfig
     from napari_n2n.core.data.normalization import Normalization
+    from napari_n2n.core.model import UNet, UNetConfig
 
     unet = UNetConfig(depth=2, base_channels=8, padding="zeros")
-    path = Denoiser([UNet(unet)], [[0]], Normalization((100.0,), (50.0,)), unet=unet, axes="YX").save(tmp_path / "m.n2n")
+    path = Denoiser(
+        [UNet(unet)], [[0]], Normalization((100.0,), (50.0,)), unet=unet, axes="YX"
+    ).save(tmp_path / "m.n2n")
     with safe_open(path, framework="pt") as f:
         assert f.metadata()["format_version"] == "2"
     _, meta = load_checkpoint(path)
@@ -191,8 +199,17 @@ def test_whole_volume_prediction_matches_training_sized_tiles():
     s = volume_3d()
     clean, a, b = s.clean[:, :64, :64], s.a[:, :64, :64], s.b[:, :64, :64]
     rng = float(clean.max() - clean.min())
-    cfg = TrainConfig(depth=2, base_channels=8, patch_size=16, batch_size=4, learning_rate=3e-3, steps=200,
-                      val_fraction=0.0, device="cpu", seed=2)
+    cfg = TrainConfig(
+        depth=2,
+        base_channels=8,
+        patch_size=16,
+        batch_size=4,
+        learning_rate=3e-3,
+        steps=200,
+        val_fraction=0.0,
+        device="cpu",
+        seed=2,
+    )
     tr = Trainer(a, b, axes="ZYX", config=cfg)
     list(tr.run())
     den = tr.denoiser()

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_n2n.core.training.batches import ResidentPatchSampler, can_be_resident
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.events import Started
 from napari_n2n.core.metrics import psnr
+from napari_n2n.core.training.batches import ResidentPatchSampler, can_be_resident
 from napari_n2n.core.training.sampling import PatchSampler
 from napari_n2n.core.training.train import Trainer
 
@@ -27,7 +27,9 @@ def _dihedral(block):
 def test_patches_are_crops_of_the_normalised_training_region():
     rng = np.random.default_rng(0)
     arr = rng.random((3, 40, 50)).astype(np.float32)  # TYX: three samples
-    geo = PatchSampler.from_arrays(arr, arr * 2, axes="TYX", val_fraction=0.2, augment=False, patch=8)
+    geo = PatchSampler.from_arrays(
+        arr, arr * 2, axes="TYX", val_fraction=0.2, augment=False, patch=8
+    )
     s = ResidentPatchSampler(geo, torch.device("cpu"), seed=1)
     x, y = s.sample_batch(64)
     assert x.shape == (64, 1, 8, 8) and y.shape == (64, 1, 8, 8) and x.dtype == torch.float32
@@ -36,11 +38,18 @@ def test_patches_are_crops_of_the_normalised_training_region():
     x_end = geo.train_box[-1][1]
     for xb, yb in zip(x.numpy()[:, 0], y.numpy()[:, 0]):
         # find the crop: every patch must be an exact crop that lies left of the validation band
-        hits = [(t, i, j) for t in range(3) for i in range(40 - 7) for j in range(x_end - 7)
-                if np.array_equal(norm_x[t, i:i + 8, j:j + 8], xb)]
+        hits = [
+            (t, i, j)
+            for t in range(3)
+            for i in range(40 - 7)
+            for j in range(x_end - 7)
+            if np.array_equal(norm_x[t, i : i + 8, j : j + 8], xb)
+        ]
         assert len(hits) == 1, "a resident patch is not a crop of the training region"
         t, i, j = hits[0]
-        np.testing.assert_array_equal(norm_y[t, i:i + 8, j:j + 8], yb)  # input and target stay aligned
+        np.testing.assert_array_equal(
+            norm_y[t, i : i + 8, j : j + 8], yb
+        )  # input and target stay aligned
 
 
 def test_augmentation_draws_every_rotation_and_reflection_and_symmetric_swaps():
@@ -58,7 +67,7 @@ def test_augmentation_draws_every_rotation_and_reflection_and_symmetric_swaps():
         is_swapped = key in _dihedral(ny)
         assert is_swapped or key in _dihedral(nx)
         swapped += is_swapped
-        partner = (nx if is_swapped else ny)
+        partner = nx if is_swapped else ny
         assert np.ascontiguousarray(yb).tobytes() in _dihedral(partner)
         seen[key] = seen.get(key, 0) + 1
     assert len(seen) == 16  # 8 transforms × (input, target) swap
@@ -69,7 +78,9 @@ def test_augmentation_draws_every_rotation_and_reflection_and_symmetric_swaps():
 def test_3d_and_channels():
     rng = np.random.default_rng(1)
     vol = rng.random((2, 10, 20, 20)).astype(np.float32)  # CZYX
-    geo = PatchSampler.from_arrays(vol, vol, axes="CZYX", patch=(4, 8, 8), val_fraction=0.0, augment=True)
+    geo = PatchSampler.from_arrays(
+        vol, vol, axes="CZYX", patch=(4, 8, 8), val_fraction=0.0, augment=True
+    )
     norm = geo.norm
     s = ResidentPatchSampler(geo, torch.device("cpu"), seed=0)
     x, y = s.sample_batch(5)
@@ -78,9 +89,16 @@ def test_3d_and_channels():
     # the two channels of one patch come from the same place
     nv = norm.apply(vol)
     xb = x[0].numpy()
-    hits = [(k, i, j) for k in range(7) for i in range(13) for j in range(13)
-            if any(np.array_equal(np.ascontiguousarray(t), np.ascontiguousarray(xb[0]))
-                   for t in _3d_variants(nv[0, k:k + 4, i:i + 8, j:j + 8]))]
+    hits = [
+        (k, i, j)
+        for k in range(7)
+        for i in range(13)
+        for j in range(13)
+        if any(
+            np.array_equal(np.ascontiguousarray(t), np.ascontiguousarray(xb[0]))
+            for t in _3d_variants(nv[0, k : k + 4, i : i + 8, j : j + 8])
+        )
+    ]
     assert hits
 
 
@@ -111,7 +129,9 @@ def test_training_from_resident_data_denoises_as_well(gaussian_pair):
     tr = Trainer(a, b, axes="YX", config=cfg)
     events = list(tr.run())
     assert tr.data_on_device
-    assert any("training data on cpu" in n for n in events[0].notes) and isinstance(events[0], Started)
+    assert any("training data on cpu" in n for n in events[0].notes) and isinstance(
+        events[0], Started
+    )
     gain = psnr(clean, tr.denoiser().predict(a)) - psnr(clean, a)
     assert gain >= 6.0, f"resident-data N2N gained only {gain:.2f} dB"
 
@@ -119,7 +139,9 @@ def test_training_from_resident_data_denoises_as_well(gaussian_pair):
 @pytest.mark.slow
 def test_nb2nb_from_resident_data(gaussian_pair):
     clean, a, _ = gaussian_pair
-    cfg = TrainConfig(mode="nb2nb", **{**TRAIN_QUALITY, "steps": 150, "patch_size": 24}, data_on_device=True)
+    cfg = TrainConfig(
+        mode="nb2nb", **{**TRAIN_QUALITY, "steps": 150, "patch_size": 24}, data_on_device=True
+    )
     tr = Trainer(a, None, axes="YX", config=cfg)
     list(tr.run())
     gain = psnr(clean, tr.denoiser().predict(a)) - psnr(clean, a)

@@ -7,15 +7,17 @@ import pytest
 import torch
 
 from napari_n2n.core.config import TrainConfig
+from napari_n2n.core.data.noise import Gaussian, synthesize_pair
 from napari_n2n.core.errors import InputError, ModelFileError
 from napari_n2n.core.events import Checkpointed, Progress
-from napari_n2n.core.data.noise import Gaussian, synthesize_pair
 from napari_n2n.core.training.resume import Checkpointing, load_state
 from napari_n2n.core.training.train import Trainer
 
 from .._helpers import TRAIN_TINY
 
-CONFIG = TrainConfig(**{**TRAIN_TINY, "steps": 8, "val_every": 3, "patch_size": 16, "device": "cpu", "seed": 3})
+CONFIG = TrainConfig(
+    **{**TRAIN_TINY, "steps": 8, "val_every": 3, "patch_size": 16, "device": "cpu", "seed": 3}
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +41,19 @@ def _stop_at(trainer, step):
     return events
 
 
-@pytest.mark.parametrize("options,stop", [
-    (dict(), 5),                                   # patches drawn ahead by the host thread
-    (dict(data_on_device=True), 4),                # patches cut on the device
-    (dict(mode="nb2nb"), 4),                       # Neighbor2Neighbor's random masks
-    (dict(channels="separate"), 11),               # stopped in the second channel's model
-    (dict(channels="separate", val_fraction=0.0), 8),  # at the end of the first model, nothing held out
-])
+@pytest.mark.parametrize(
+    "options,stop",
+    [
+        (dict(), 5),  # patches drawn ahead by the host thread
+        (dict(data_on_device=True), 4),  # patches cut on the device
+        (dict(mode="nb2nb"), 4),  # Neighbor2Neighbor's random masks
+        (dict(channels="separate"), 11),  # stopped in the second channel's model
+        (
+            dict(channels="separate", val_fraction=0.0),
+            8,
+        ),  # at the end of the first model, nothing held out
+    ],
+)
 def test_a_resumed_run_equals_the_uninterrupted_run_bit_for_bit(data, tmp_path, options, stop):
     a, b = data
     target = None if options.get("mode") == "nb2nb" else b
@@ -53,7 +61,9 @@ def test_a_resumed_run_equals_the_uninterrupted_run_bit_for_bit(data, tmp_path, 
     whole = Trainer(a, target, axes="CYX", config=cfg)
     list(whole.run())
     state = tmp_path / "run.ckpt"
-    first = Trainer(a, target, axes="CYX", config=cfg, checkpoint=Checkpointing(state, every_steps=100))
+    first = Trainer(
+        a, target, axes="CYX", config=cfg, checkpoint=Checkpointing(state, every_steps=100)
+    )
     events = _stop_at(first, stop)
     assert events[-1].reason == "stopped" and events[-2] == Checkpointed(step=stop, path=str(state))
     second = Trainer(a, target, axes="CYX", config=cfg, resume=state)
@@ -76,7 +86,9 @@ def test_state_file_is_safetensors_and_json_written_atomically(data, tmp_path, m
 
     with safe_open(str(state), framework="pt") as f:
         meta, names = f.metadata(), list(f.keys())
-    assert meta["format"] == "napari-n2n-training-state" and json.loads(meta["payload"])["step"] == 8
+    assert (
+        meta["format"] == "napari-n2n-training-state" and json.loads(meta["payload"])["step"] == 8
+    )
     assert {n.split(".")[0] for n in names} == {"model", "optimizer", "kept0"}
     before = state.read_bytes()
 
@@ -104,8 +116,13 @@ def test_bad_states_are_refused_with_one_clear_line(data, tmp_path, gaussian_pai
 
     def refused(error, match, **kwargs):
         with pytest.raises(error, match=match) as info:
-            Trainer(kwargs.pop("input", a), kwargs.pop("target", b), axes=kwargs.pop("axes", "CYX"),
-                    config=kwargs.pop("config", CONFIG), **kwargs)
+            Trainer(
+                kwargs.pop("input", a),
+                kwargs.pop("target", b),
+                axes=kwargs.pop("axes", "CYX"),
+                config=kwargs.pop("config", CONFIG),
+                **kwargs,
+            )
         assert "\n" not in str(info.value)
 
     (tmp_path / "cut.ckpt").write_bytes(raw[: len(raw) // 2])
@@ -124,16 +141,27 @@ def test_bad_states_are_refused_with_one_clear_line(data, tmp_path, gaussian_pai
     other = a.copy()
     other[0, 0, 0] += 1
     refused(InputError, "the input's values differ", input=other, resume=state)
-    refused(InputError, r"steps 8 in the checkpoint, 9 now.*batch_size 4 in the checkpoint, 2 now",
-            config=CONFIG.replace(steps=9, batch_size=2), resume=state)
-    refused(InputError, "the target: one in the checkpoint, none now",
-            target=None, config=CONFIG.replace(mode="nb2nb"), resume=state)
+    refused(
+        InputError,
+        r"steps 8 in the checkpoint, 9 now.*batch_size 4 in the checkpoint, 2 now",
+        config=CONFIG.replace(steps=9, batch_size=2),
+        resume=state,
+    )
+    refused(
+        InputError,
+        "the target: one in the checkpoint, none now",
+        target=None,
+        config=CONFIG.replace(mode="nb2nb"),
+        resume=state,
+    )
     refused(InputError, "has a U-Net with depth 2", config=CONFIG.replace(depth=3), resume=state)
     _, ga, gb = gaussian_pair
     refused(InputError, "trained on 2 channel", input=ga, target=gb, axes="YX", resume=state)
     assert state.read_bytes() == raw  # nothing overwritten
     # unless it is intended
-    tr = Trainer(other, b, axes="CYX", config=CONFIG.replace(steps=10), resume=state, resume_anyway=True)
+    tr = Trainer(
+        other, b, axes="CYX", config=CONFIG.replace(steps=10), resume=state, resume_anyway=True
+    )
     assert any("continuing although the input's values differ" in n for n in tr.notes)
     events = list(tr.run())
     assert events[-1].steps_done == 10
@@ -142,8 +170,18 @@ def test_bad_states_are_refused_with_one_clear_line(data, tmp_path, gaussian_pai
 def test_device_placement_may_change_on_resume(data, tmp_path):
     a, b = data
     state = tmp_path / "run.ckpt"
-    list(Trainer(a, b, axes="CYX", config=CONFIG.replace(steps=4), checkpoint=Checkpointing(state)).run())
-    tr = Trainer(a, b, axes="CYX", config=CONFIG.replace(steps=4, data_on_device=True, device="auto"), resume=state)
+    list(
+        Trainer(
+            a, b, axes="CYX", config=CONFIG.replace(steps=4), checkpoint=Checkpointing(state)
+        ).run()
+    )
+    tr = Trainer(
+        a,
+        b,
+        axes="CYX",
+        config=CONFIG.replace(steps=4, data_on_device=True, device="auto"),
+        resume=state,
+    )
     assert not any("continuing although" in n for n in tr.notes)
 
 
@@ -152,4 +190,6 @@ def test_checkpointing_options_are_checked():
         Checkpointing("x.ckpt", every_steps=0)
     with pytest.raises(InputError, match="every_s"):
         Checkpointing("x.ckpt", every_s=-1)
-    assert Checkpointing("x.ckpt", every_s=60).due(7, 61) and not Checkpointing("x.ckpt", every_steps=5).due(7, 1e9)
+    assert Checkpointing("x.ckpt", every_s=60).due(7, 61) and not Checkpointing(
+        "x.ckpt", every_steps=5
+    ).due(7, 1e9)

@@ -26,7 +26,9 @@ def test_digits_are_distinct_and_in_unit_range():
     templates = [samples.digit_image(d) for d in range(10)]
     for t in templates:
         assert t.shape == (28, 28) and 0 <= t.min() and t.max() == 1.0 and 0.05 < t.mean() < 0.4
-    diffs = [np.abs(templates[i] - templates[j]).mean() for i in range(10) for j in range(i + 1, 10)]
+    diffs = [
+        np.abs(templates[i] - templates[j]).mean() for i in range(10) for j in range(i + 1, 10)
+    ]
     assert min(diffs) > 0.03  # no two digits look the same
     s = samples.digits(rows=2, cols=3)
     assert s.clean.shape == (56, 84) and s.axes == "YX"

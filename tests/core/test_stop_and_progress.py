@@ -17,8 +17,9 @@ from .._helpers import TRAIN_TINY
 def _pair(size=64):
     rng = np.random.default_rng(0)
     clean = rng.random((size, size)).astype(np.float32)
-    return clean + 0.1 * rng.standard_normal(clean.shape).astype(np.float32), \
-        clean + 0.1 * rng.standard_normal(clean.shape).astype(np.float32)
+    return clean + 0.1 * rng.standard_normal(clean.shape).astype(
+        np.float32
+    ), clean + 0.1 * rng.standard_normal(clean.shape).astype(np.float32)
 
 
 def test_the_step_count_after_a_stop_is_the_true_one():
@@ -43,13 +44,26 @@ def test_a_stopped_trainer_runs_again_from_the_start():
     assert trainer.history["steps_done"] == 2
     events = list(trainer.run())
     finished = [e for e in events if isinstance(e, Finished)][0]
-    assert finished.reason == "completed" and finished.steps_done == 6 and trainer.history["steps_done"] == 6
-    assert trainer.history["step"] == [1, 2, 3, 4, 5, 6]  # a fresh history, not the first run's continued
+    assert (
+        finished.reason == "completed"
+        and finished.steps_done == 6
+        and trainer.history["steps_done"] == 6
+    )
+    assert trainer.history["step"] == [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+    ]  # a fresh history, not the first run's continued
 
 
 def test_a_time_budget_shows_time_not_a_meaningless_step_total():
     a, b = _pair()
-    trainer = Trainer(a, b, config=TrainConfig(**{**TRAIN_TINY, "steps": 100_000, "time_budget_s": 1.0}))
+    trainer = Trainer(
+        a, b, config=TrainConfig(**{**TRAIN_TINY, "steps": 100_000, "time_budget_s": 1.0})
+    )
     progress = [e for e in trainer.run() if isinstance(e, Progress)]
     last = describe_progress(progress[-1])
     assert progress[-1].limit == "time" and "/100000" not in last and " of 0:01" in last
@@ -62,7 +76,9 @@ def test_stop_takes_effect_within_a_fraction_of_a_long_cpu_step():
     requested during it used to wait for its end (5 s with 128² × 16)."""
     rng = np.random.default_rng(0)
     a = rng.random((160, 160)).astype(np.float32)
-    config = TrainConfig(preset="standard", patch_size=96, batch_size=8, steps=1000, device="cpu", val_fraction=0.0)
+    config = TrainConfig(
+        preset="standard", patch_size=96, batch_size=8, steps=1000, device="cpu", val_fraction=0.0
+    )
     trainer = Trainer(a, a[::-1].copy(), config=config)
     marks = {}
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from napari_n2n.core.config import TrainConfig
+from napari_n2n.core.data.noise import Poisson, synthesize_pair
 from napari_n2n.core.errors import InputError, TrainingError
 from napari_n2n.core.events import Finished, Preview, Progress, Started, Validated
 from napari_n2n.core.metrics import psnr
-from napari_n2n.core.data.noise import Poisson, synthesize_pair
 from napari_n2n.core.training.train import Trainer, train
 
 from .._helpers import TRAIN_QUALITY, TRAIN_TINY
@@ -62,7 +62,16 @@ def test_event_stream(n2n_result):
 @pytest.mark.slow
 def test_stop_takes_effect_within_a_second_and_keeps_the_best_model(gaussian_pair):
     clean, a, b = gaussian_pair
-    cfg = TrainConfig(**{**TRAIN_QUALITY, "steps": 100_000, "val_every": 5, "depth": 4, "base_channels": 32, "patch_size": 64})
+    cfg = TrainConfig(
+        **{
+            **TRAIN_QUALITY,
+            "steps": 100_000,
+            "val_every": 5,
+            "depth": 4,
+            "base_channels": 32,
+            "patch_size": 64,
+        }
+    )
     tr = Trainer(a, b, axes="YX", config=cfg)
     done = {}
     stopped_at = {}
@@ -70,7 +79,10 @@ def test_stop_takes_effect_within_a_second_and_keeps_the_best_model(gaussian_pai
     def consume():
         for ev in tr.run():
             if isinstance(ev, Progress) and ev.step == 12 and "t" not in stopped_at:
-                threading.Timer(0.0, lambda: (stopped_at.setdefault("t", time.perf_counter()), tr.request_stop())).start()
+                threading.Timer(
+                    0.0,
+                    lambda: (stopped_at.setdefault("t", time.perf_counter()), tr.request_stop()),
+                ).start()
             done["last"] = ev
         done["t"] = time.perf_counter()
 
@@ -111,7 +123,9 @@ def test_without_a_validation_band_the_latest_weights_are_kept(gaussian_pair):
     assert events[-1].reason == "stopped" and events[-1].best_step == 23
     kept = tr.denoiser().models[0].state_dict()
     for name, value in tr._models[0].state_dict().items():
-        assert torch.equal(kept[name], value.detach().cpu()), f"{name} differs from the last step's weights"
+        assert torch.equal(kept[name], value.detach().cpu()), (
+            f"{name} differs from the last step's weights"
+        )
 
 
 def test_training_is_reproducible_on_cpu(gaussian_pair):
@@ -157,13 +171,16 @@ def test_3d_volume_trains_and_predicts():
         den.predict(a[0], axes="YX")
 
 
-@pytest.mark.parametrize("kwargs,msg", [
-    (dict(target=np.zeros((10, 10))), "same shape"),
-    (dict(target=None), "needs a target"),
-    (dict(config=TrainConfig(mode="nb2nb")), "takes no target"),
-    (dict(axes="ZYX"), "name 3 axes but the image has 2"),
-    (dict(config=TrainConfig(patch_size=512)), "smaller than the patch"),
-])
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
+        (dict(target=np.zeros((10, 10))), "same shape"),
+        (dict(target=None), "needs a target"),
+        (dict(config=TrainConfig(mode="nb2nb")), "takes no target"),
+        (dict(axes="ZYX"), "name 3 axes but the image has 2"),
+        (dict(config=TrainConfig(patch_size=512)), "smaller than the patch"),
+    ],
+)
 def test_user_errors_are_explained(gaussian_pair, kwargs, msg):
     _, a, b = gaussian_pair
     args = {"target": b, **kwargs}
@@ -182,8 +199,18 @@ def test_nan_and_constant_inputs():
         Trainer(y, y, config=TrainConfig(**TRAIN_TINY))
 
 
-@pytest.mark.parametrize("field,value", [("mode", "n3n"), ("loss", "l3"), ("steps", 0), ("patch_size", 4), ("learning_rate", 2.0),
-                                         ("val_fraction", 0.7), ("channels", "some")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("mode", "n3n"),
+        ("loss", "l3"),
+        ("steps", 0),
+        ("patch_size", 4),
+        ("learning_rate", 2.0),
+        ("val_fraction", 0.7),
+        ("channels", "some"),
+    ],
+)
 def test_config_validates(field, value):
     with pytest.raises(InputError):
         TrainConfig(**{field: value})
@@ -217,6 +244,11 @@ def test_train_convenience_and_l1_loss(gaussian_pair):
     clean, _, _ = gaussian_pair
     a, b = synthesize_pair(clean, Impulse(0.2), seed=0)
     seen = []
-    den = train(a, b, config=TrainConfig(**{**TRAIN_QUALITY, "steps": 150, "loss": "l1"}), callback=seen.append)
+    den = train(
+        a,
+        b,
+        config=TrainConfig(**{**TRAIN_QUALITY, "steps": 150, "loss": "l1"}),
+        callback=seen.append,
+    )
     assert isinstance(seen[-1], Finished)
     assert psnr(clean, den.predict(a)) > psnr(clean, a) + 6

@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 
 from napari_n2n.core.errors import InputError
+from napari_n2n.core.inference.tta import (
+    DIHEDRAL,
+    denoise_pair,
+    disagreement,
+    predict_tta,
+    residual,
+    transform,
+    untransform,
+)
 from napari_n2n.core.metrics import psnr
-from napari_n2n.core.inference.tta import DIHEDRAL, denoise_pair, disagreement, predict_tta, residual, transform, untransform
 
 
 @pytest.fixture(scope="module")
@@ -14,8 +22,16 @@ def brief(gaussian_pair):
     from napari_n2n.core.config import TrainConfig
     from napari_n2n.core.training.train import train
 
-    cfg = TrainConfig(depth=2, base_channels=8, patch_size=32, batch_size=4, steps=150, val_fraction=0.0,
-                      device="cpu", seed=0)
+    cfg = TrainConfig(
+        depth=2,
+        base_channels=8,
+        patch_size=32,
+        batch_size=4,
+        steps=150,
+        val_fraction=0.0,
+        device="cpu",
+        seed=0,
+    )
     _, a, b = gaussian_pair
     return train(a, b, config=cfg)
 
@@ -39,10 +55,13 @@ def test_tta_raises_psnr_of_a_briefly_trained_model(brief, gaussian_pair):
     assert tta > plain
     # each transform must be undone: averaging the transformed predictions without undoing them ruins it
     from napari_n2n.core.inference.tta import DIHEDRAL
+
     wrong = np.mean([brief.predict(transform(a, t, (0, 1))) for t in DIHEDRAL[:4:2]], axis=0)
     assert psnr(clean, wrong, data_range=255) < plain - 3
     # fewer transforms: in between or equal
-    assert psnr(clean, predict_tta(brief, a, transforms=1), data_range=255) == pytest.approx(plain, abs=1e-4)
+    assert psnr(clean, predict_tta(brief, a, transforms=1), data_range=255) == pytest.approx(
+        plain, abs=1e-4
+    )
 
 
 def test_tta_keeps_shape_for_stacks_and_non_square_images(brief, gaussian_pair):

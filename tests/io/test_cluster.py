@@ -21,17 +21,32 @@ OPTIONS = dict(chunks=(1, 80, 80), unit_voxels=80 * 80, tile=96, overlap=32, dev
 def cluster_client():
     import logging
 
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 
 @pytest.mark.slow
-def test_two_workers_give_the_single_process_result_and_resume(cluster_client, gaussian_pair, tmp_path):
-    from napari_n2n.ondisk.cluster import load_model
+def test_two_workers_give_the_single_process_result_and_resume(
+    cluster_client, gaussian_pair, tmp_path
+):
     from napari_n2n.core.progress import drain
-    from napari_n2n.ondisk.output import LEDGER_NAME, partial_path, predict_to_zarr, predict_to_zarr_iter
+    from napari_n2n.ondisk.cluster import load_model
+    from napari_n2n.ondisk.output import (
+        LEDGER_NAME,
+        partial_path,
+        predict_to_zarr,
+        predict_to_zarr_iter,
+    )
 
     _, a, b = gaussian_pair
     trainer = Trainer(a, b, axes="YX", config=TrainConfig(**dict(TRAIN_TINY, steps=30)))
@@ -42,7 +57,9 @@ def test_two_workers_give_the_single_process_result_and_resume(cluster_client, g
     # one torch thread here and on the workers: a float sum in another order would differ in the last bits
     den.config = dataclasses.replace(den.config, threads=1)
     single = predict_to_zarr(den, raw, tmp_path / "single.ome.zarr", **OPTIONS)
-    on_cluster = predict_to_zarr(model, raw, tmp_path / "cluster.ome.zarr", client=cluster_client, threads=1, **OPTIONS)
+    on_cluster = predict_to_zarr(
+        model, raw, tmp_path / "cluster.ome.zarr", client=cluster_client, threads=1, **OPTIONS
+    )
     expected = zarr.open_array(str(single / "0"))[:]
     np.testing.assert_array_equal(zarr.open_array(str(on_cluster / "0"))[:], expected)
     # every worker took a share and loaded the model file once
@@ -51,7 +68,14 @@ def test_two_workers_give_the_single_process_result_and_resume(cluster_client, g
     # a run that stopped after 3 units; then the ledger loses 1 of them and a listed unit is spoiled:
     # the resume recomputes exactly the 5 + 1 unlisted units and leaves the listed one alone
     out = tmp_path / "resumed.ome.zarr"
-    assert drain(predict_to_zarr_iter(model, raw, out, client=cluster_client, threads=1, max_units=3, **OPTIONS)) is None
+    assert (
+        drain(
+            predict_to_zarr_iter(
+                model, raw, out, client=cluster_client, threads=1, max_units=3, **OPTIONS
+            )
+        )
+        is None
+    )
     ledger = partial_path(out) / LEDGER_NAME
     lines = ledger.read_text().splitlines()
     assert len(lines) == 1 + 3
@@ -60,7 +84,11 @@ def test_two_workers_give_the_single_process_result_and_resume(cluster_client, g
     level0 = zarr.open_array(str(partial_path(out) / "0"), mode="r+")
     box = tuple(slice(i * u, (i + 1) * u) for i, u in zip(kept, OPTIONS["chunks"]))
     level0[box] = -7
-    events = list(predict_to_zarr_iter(model, raw, out, client=cluster_client, threads=1, resume=True, **OPTIONS))
+    events = list(
+        predict_to_zarr_iter(
+            model, raw, out, client=cluster_client, threads=1, resume=True, **OPTIONS
+        )
+    )
     assert events[0].skipped == 2 and events[0].total == 8
     result = zarr.open_array(str(out / "0"))[:]
     assert (result[box] == -7).all()

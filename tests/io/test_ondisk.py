@@ -27,11 +27,19 @@ def model(gaussian_pair, tmp_path_factory):
 def store(gaussian_pair, tmp_path):
     _, a, b = gaussian_pair
     stack = np.stack([a[:, :200], b[:, 56:]])
-    return write_image(tmp_path / "raw.ome.zarr", stack, axes="TYX", pixel_size={"Y": 0.2, "X": 0.3}, unit="µm",
-                       translation={"X": 5.0}), stack
+    return write_image(
+        tmp_path / "raw.ome.zarr",
+        stack,
+        axes="TYX",
+        pixel_size={"Y": 0.2, "X": 0.3},
+        unit="µm",
+        translation={"X": 5.0},
+    ), stack
 
 
-def test_the_output_is_a_valid_ome_zarr_with_the_input_metadata_and_the_in_memory_result(model, store, tmp_path):
+def test_the_output_is_a_valid_ome_zarr_with_the_input_metadata_and_the_in_memory_result(
+    model, store, tmp_path
+):
     import yaozarrs
 
     from napari_n2n import Denoiser
@@ -41,7 +49,11 @@ def test_the_output_is_a_valid_ome_zarr_with_the_input_metadata_and_the_in_memor
     out = predict_to_zarr(model, raw, tmp_path / "den.ome.zarr", **OPTIONS)
     yaozarrs.validate_zarr_store(str(out))
     result = read_image(out)
-    assert result.axes == "TYX" and result.pixel_size == {"Y": 0.2, "X": 0.3} and result.translation == {"X": 5.0}
+    assert (
+        result.axes == "TYX"
+        and result.pixel_size == {"Y": 0.2, "X": 0.3}
+        and result.translation == {"X": 5.0}
+    )
     whole = Denoiser.load(model).predict(stack, axes="TYX", tile=128, overlap=48, device="cpu")
     assert np.abs(result.data[:] - whole).max() < 1e-3 * float(whole.max() - whole.min())
     assert not partial_path(out).exists() and not (out / "n2n-ledger.jsonl").exists()
@@ -55,7 +67,9 @@ def test_the_output_is_a_valid_ome_zarr_with_the_input_metadata_and_the_in_memor
     assert (out / "0" / "zarr.json").stat().st_mtime_ns == before
 
 
-def test_crash_and_resume_in_the_store_recompute_only_missing_units(model, store, tmp_path, monkeypatch):
+def test_crash_and_resume_in_the_store_recompute_only_missing_units(
+    model, store, tmp_path, monkeypatch
+):
     from napari_n2n.core.inference import chunked
     from napari_n2n.core.progress import drain
     from napari_n2n.ondisk.output import partial_path, predict_to_zarr, predict_to_zarr_iter
@@ -64,14 +78,20 @@ def test_crash_and_resume_in_the_store_recompute_only_missing_units(model, store
     reference = predict_to_zarr(model, raw, tmp_path / "ref.ome.zarr", **OPTIONS)
     out = tmp_path / "den.ome.zarr"
     assert drain(predict_to_zarr_iter(model, raw, out, max_units=3, **OPTIONS)) is None  # the crash
-    assert not out.exists() and partial_path(out).is_dir()  # nothing at the output path looks complete
-    with pytest.raises(OutputError, match="unfinished result of an earlier run.*call again with resume=True"):
+    assert (
+        not out.exists() and partial_path(out).is_dir()
+    )  # nothing at the output path looks complete
+    with pytest.raises(
+        OutputError, match="unfinished result of an earlier run.*call again with resume=True"
+    ):
         predict_to_zarr(model, raw, out, **OPTIONS)
     level0 = zarr.open_array(str(partial_path(out) / "0"), mode="r+")
     level0[0, :128, :128] = -1  # a unit the ledger lists: a resume must not touch it
     denoised = []
     real = chunked.denoise_unit_iter
-    monkeypatch.setattr(chunked, "denoise_unit_iter", lambda *a, **k: denoised.append(a[3]) or real(*a, **k))
+    monkeypatch.setattr(
+        chunked, "denoise_unit_iter", lambda *a, **k: denoised.append(a[3]) or real(*a, **k)
+    )
     predict_to_zarr(model, raw, out, resume=True, **OPTIONS)
     assert len(denoised) == 8 - 3
     ref = zarr.open_array(str(reference / "0"), mode="r")[:]
@@ -116,8 +136,12 @@ def test_arrays_with_the_input_dtype_and_a_3d_chunking(model, tmp_path, gaussian
     from napari_n2n.ondisk.output import predict_to_zarr
 
     _, a, _ = gaussian_pair
-    u16 = np.clip(np.stack([a, a[::-1]]) * 10 + 100, 0, 65535).astype(np.uint16)  # ZYX, denoised slice by slice
-    out = predict_to_zarr(model, u16, tmp_path / "u16.ome.zarr", axes="ZYX", dtype="input", **OPTIONS)
+    u16 = np.clip(np.stack([a, a[::-1]]) * 10 + 100, 0, 65535).astype(
+        np.uint16
+    )  # ZYX, denoised slice by slice
+    out = predict_to_zarr(
+        model, u16, tmp_path / "u16.ome.zarr", axes="ZYX", dtype="input", **OPTIONS
+    )
     result = read_image(out)
     assert result.axes == "ZYX" and result.data.dtype == np.uint16 and result.shape == u16.shape
 
@@ -162,9 +186,18 @@ def test_a_disk_that_fills_up_stops_the_run_and_a_resume_finishes_it(model, stor
     raw, stack = store
     np.save(tmp_path / "stack.npy", stack)
     reference = predict_to_zarr(model, stack, tmp_path / "ref.ome.zarr", axes="TYX", **OPTIONS)
-    proc = in_tiny_tmpfs(tmp_path / "mnt", 4096, FULL_DISK, str(model), str(tmp_path / "mnt"), str(tmp_path / "stack.npy"),
-                         str(tmp_path / "result.npy"))
+    proc = in_tiny_tmpfs(
+        tmp_path / "mnt",
+        4096,
+        FULL_DISK,
+        str(model),
+        str(tmp_path / "mnt"),
+        str(tmp_path / "stack.npy"),
+        str(tmp_path / "result.npy"),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     message = json.loads(proc.stdout.strip().splitlines()[-1])["message"]
     assert message and "the disk is full" in message and "units are written and recorded" in message
-    np.testing.assert_array_equal(np.load(tmp_path / "result.npy"), zarr.open_array(str(reference / "0"))[:])
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "result.npy"), zarr.open_array(str(reference / "0"))[:]
+    )

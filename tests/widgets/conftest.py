@@ -11,8 +11,9 @@ import os
 import numpy as np
 import pytest
 
-_HAS_DISPLAY = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or os.environ.get(
-    "QT_QPA_PLATFORM", "") in ("offscreen", "minimal")
+_HAS_DISPLAY = bool(
+    os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+) or os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -23,6 +24,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if {"viewer", "make_napari_viewer", "qtbot"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(skip)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_models():
@@ -101,8 +103,14 @@ def tiny_model(small_pair):
     from napari_n2n.core.training.train import Trainer
 
     clean, a, b = small_pair
-    trainer = Trainer(a, b, axes="YX", config=TrainConfig(steps=5, patch_size=32, batch_size=2, depth=2,
-                                                         base_channels=8, val_fraction=0.0))
+    trainer = Trainer(
+        a,
+        b,
+        axes="YX",
+        config=TrainConfig(
+            steps=5, patch_size=32, batch_size=2, depth=2, base_channels=8, val_fraction=0.0
+        ),
+    )
     for _ in trainer.run():
         pass
     return trainer.denoiser()

@@ -11,7 +11,11 @@ import pytest
 from napari_n2n.core.metrics import psnr
 from napari_n2n.widgets._layers import n2n_meta
 
-WIDGETS = {"Noisy pairs": "NoisyPairsWidget", "Train Noise2Noise": "TrainWidget", "Denoise": "DenoiseWidget"}
+WIDGETS = {
+    "Noisy pairs": "NoisyPairsWidget",
+    "Train Noise2Noise": "TrainWidget",
+    "Denoise": "DenoiseWidget",
+}
 #: panels napari builds from a plain function's signature (npe2 ``autogenerate``)
 FUNCTION_WIDGETS = {"Denoise with a model file": "denoise"}
 
@@ -21,7 +25,9 @@ def test_manifest_is_valid_and_its_python_names_import():
 
     pm = PluginManifest.from_distribution("napari-n2n")
     pm.validate_imports()
-    assert {w.display_name for w in pm.contributions.widgets} == set(WIDGETS) | set(FUNCTION_WIDGETS)
+    assert {w.display_name for w in pm.contributions.widgets} == set(WIDGETS) | set(
+        FUNCTION_WIDGETS
+    )
     assert {s.key for s in pm.contributions.sample_data} == {"pair_2d", "volume_3d", "digits"}
 
 
@@ -32,8 +38,10 @@ def test_npe2_validate_command():
 
 
 def test_widget_modules_import_without_torch_or_napari():
-    code = ("import sys, napari_n2n.widgets.train.widget, napari_n2n.widgets.denoise.widget, napari_n2n.widgets.noisy_pairs.widget, "
-            "napari_n2n._sample_data; heavy = [m for m in ('torch', 'napari') if m in sys.modules]; print(heavy)")
+    code = (
+        "import sys, napari_n2n.widgets.train.widget, napari_n2n.widgets.denoise.widget, napari_n2n.widgets.noisy_pairs.widget, "
+        "napari_n2n._sample_data; heavy = [m for m in ('torch', 'napari') if m in sys.modules]; print(heavy)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr
 
@@ -64,7 +72,9 @@ viewer.close()
 
 def test_opening_the_widgets_never_imports_torch_on_the_main_thread():
     """torch takes seconds to import: the Train widget's warm-up and device label do it off the main thread."""
-    out = subprocess.run([sys.executable, "-c", _OPEN_WIDGETS], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", _OPEN_WIDGETS], capture_output=True, text=True, timeout=300
+    )
     line = next((l for l in out.stdout.splitlines() if l.startswith("FIRST-TORCH-IMPORT:")), "")
     assert line and line.split(":", 1)[1].strip() != "MainThread", out.stdout + out.stderr
 
@@ -72,11 +82,15 @@ def test_opening_the_widgets_never_imports_torch_on_the_main_thread():
 def test_widgets_open_from_the_plugins_menu(viewer):
     for display_name, cls_name in WIDGETS.items():
         dock, widget = viewer.window.add_plugin_dock_widget("napari-n2n", display_name)
-        assert type(widget).__name__ == cls_name and widget.viewer == viewer  # (a public-only proxy)
+        assert (
+            type(widget).__name__ == cls_name and widget.viewer == viewer
+        )  # (a public-only proxy)
 
 
-@pytest.mark.parametrize("key, ndim, scale", [("pair_2d", 2, None), ("volume_3d", 3, (2.0, 1.0, 1.0)),
-                                               ("digits", 2, None)])
+@pytest.mark.parametrize(
+    "key, ndim, scale",
+    [("pair_2d", 2, None), ("volume_3d", 3, (2.0, 1.0, 1.0)), ("digits", 2, None)],
+)
 def test_samples_open_with_a_clean_reference(viewer, key, ndim, scale):
     layers = viewer.open_sample("napari-n2n", key)
     assert len(layers) == 3

@@ -11,7 +11,9 @@ from .._helpers import TRAIN_TINY
 
 def test_session_follows_a_run_and_its_views_are_told(gaussian_pair):
     clean, a, b = gaussian_pair
-    trainer = Trainer(a, b, config=TrainConfig(**{**TRAIN_TINY, "steps": 20, "val_every": 5}), clean=clean)
+    trainer = Trainer(
+        a, b, config=TrainConfig(**{**TRAIN_TINY, "steps": 20, "val_every": 5}), clean=clean
+    )
     session = TrainingSession(trainer, name="a")
     seen = {"train": [], "val": [], "fraction": [], "text": []}
     session.train_point.connect(lambda step, loss: seen["train"].append(step))
@@ -25,9 +27,13 @@ def test_session_follows_a_run_and_its_views_are_told(gaussian_pair):
         session.apply(event)
     session.end()
     assert seen["train"] == list(range(1, 21))
-    assert [s for s, _ in seen["val"]] == [5, 10, 15, 20] and all(p is not None for _, p in seen["val"])
+    assert [s for s, _ in seen["val"]] == [5, 10, 15, 20] and all(
+        p is not None for _, p in seen["val"]
+    )
     assert seen["fraction"][-1] == 1.0 and np.all(np.diff(seen["fraction"]) >= 0)
-    assert seen["text"][0].startswith("Training:") and "Completed after 20 steps" in seen["text"][-1]
+    assert (
+        seen["text"][0].startswith("Training:") and "Completed after 20 steps" in seen["text"][-1]
+    )
     assert session.status.state == "finished" and not session.running
     assert ended == [session.finished] and session.finished.steps_done == 20
 

@@ -30,7 +30,9 @@ def package(tiny_model, tmp_path, monkeypatch):
     return export_bmz(tiny_model, tmp_path / "tiny.bioimageio.zip", name="tiny model", test=False)
 
 
-def test_export_from_the_denoise_widget(viewer, qtbot, denoise, tiny_model, small_pair, tmp_path, notes):
+def test_export_from_the_denoise_widget(
+    viewer, qtbot, denoise, tiny_model, small_pair, tmp_path, notes
+):
     from bioimageio.spec._internal._settings import settings
 
     from napari_n2n.bmz import load_bmz
@@ -49,7 +51,10 @@ def test_export_from_the_denoise_widget(viewer, qtbot, denoise, tiny_model, smal
     assert any("passed bioimageio.core's model test" in m for m in notes.infos)
     assert denoise.denoise_button.enabled and denoise.export_button.enabled
     model = load_bmz(path)
-    assert model.name == "N2N - tiny" and model.weight_format in ("pytorch_state_dict", "torchscript")
+    assert model.name == "N2N - tiny" and model.weight_format in (
+        "pytorch_state_dict",
+        "torchscript",
+    )
     with zipfile.ZipFile(path) as zf:  # the chosen layer is the package's test image
         test_input = np.load(zf.open("test_input.npy"))
     assert test_input.shape[-2:] == small_pair[1].shape  # (valid sizes already)
@@ -73,7 +78,9 @@ def test_load_package_and_denoise(viewer, qtbot, denoise, package, small_pair, n
     np.testing.assert_allclose(denoise.last_layer.data, expected, rtol=1e-5, atol=1e-4)
 
 
-def test_package_code_runs_only_if_the_user_says_yes(denoise, package, tmp_path, monkeypatch, notes):
+def test_package_code_runs_only_if_the_user_says_yes(
+    denoise, package, tmp_path, monkeypatch, notes
+):
     from qtpy.QtWidgets import QMessageBox
 
     from ..bmz._packages import rewrite_package
@@ -87,6 +94,7 @@ def test_package_code_runs_only_if_the_user_says_yes(denoise, package, tmp_path,
         def question(parent, title, text, *args):
             asked.append(text)
             return reply
+
         return question
 
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
@@ -113,4 +121,6 @@ def test_denoising_menu_function_in_a_viewer(viewer, package, small_pair):
     panel()
     out = viewer.layers[-1]
     assert out is not viewer.layers["A"]
-    np.testing.assert_allclose(out.data, load_bmz(package).predict(small_pair[1]), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        out.data, load_bmz(package).predict(small_pair[1]), rtol=1e-5, atol=1e-4
+    )

@@ -21,7 +21,9 @@ def _run(qtbot, widget, timeout=30_000):
     qtbot.waitUntil(lambda: not widget.busy, timeout=timeout)
 
 
-def test_session_model_is_offered_and_names_never_clash(viewer, qtbot, denoise, tiny_model, small_pair, notes):
+def test_session_model_is_offered_and_names_never_clash(
+    viewer, qtbot, denoise, tiny_model, small_pair, notes
+):
     assert denoise.model.value is None  # nothing trained yet
     entry = MODELS.add(tiny_model, "N2N · test")
     assert denoise.model.value is entry and "2D U-Net" in denoise.model_info.value
@@ -29,7 +31,9 @@ def test_session_model_is_offered_and_names_never_clash(viewer, qtbot, denoise, 
     viewer.add_image(np.zeros((4, 4), dtype=np.float32), name="img denoised")  # already taken
     denoise.reset_choices()
     denoise.image_layer.value = layer
-    assert denoise.partner_layer.value is None and not denoise.average.native.isVisibleTo(denoise.native)
+    assert denoise.partner_layer.value is None and not denoise.average.native.isVisibleTo(
+        denoise.native
+    )
     _run(qtbot, denoise)
     out = denoise.last_layer
     assert out.name == "img denoised [2]" and viewer.layers["img denoised"].data.shape == (4, 4)
@@ -44,9 +48,17 @@ def test_volume_time_series_and_channels(viewer, qtbot, denoise, tiny_model, not
     MODELS.add(tiny_model, "2D model")
     rng = np.random.default_rng(0)
     cases = [
-        ("volume", rng.normal(100, 10, (3, 40, 48)).astype(np.float32), ""),  # a 2D model runs slice by slice
+        (
+            "volume",
+            rng.normal(100, 10, (3, 40, 48)).astype(np.float32),
+            "",
+        ),  # a 2D model runs slice by slice
         ("movie", rng.normal(100, 10, (2, 3, 40, 48)).astype(np.float32), "TZYX"),
-        ("channels", rng.normal(100, 10, (2, 40, 48)).astype(np.float32), "CYX"),  # each channel in turn
+        (
+            "channels",
+            rng.normal(100, 10, (2, 40, 48)).astype(np.float32),
+            "CYX",
+        ),  # each channel in turn
         ("uint16", rng.integers(0, 4000, (40, 48)).astype(np.uint16), ""),
     ]
     for name, data, axes in cases:
@@ -66,7 +78,9 @@ def test_pair_partner_offered_and_averaged(viewer, qtbot, denoise, tiny_model, s
     _, a, b = small_pair
     la = viewer.add_image(a, name="A", metadata={"napari_n2n": {"partner": "B"}})
     lb = viewer.add_image(b, name="B")  # added later: offered as soon as it appears
-    assert denoise.image_layer.value is lb  # the image follows the layer selected (napari selects a new layer)
+    assert (
+        denoise.image_layer.value is lb
+    )  # the image follows the layer selected (napari selects a new layer)
     viewer.layers.selection.active = la
     assert denoise.image_layer.value is la
     assert denoise.partner_layer.value is lb and denoise.average.native.isVisibleTo(denoise.native)
@@ -78,7 +92,9 @@ def test_pair_partner_offered_and_averaged(viewer, qtbot, denoise, tiny_model, s
 
 def test_cancel_adds_nothing_and_returns_to_usable(viewer, qtbot, denoise, tiny_model, notes):
     MODELS.add(tiny_model, "model")
-    layer = viewer.add_image(np.random.default_rng(0).normal(0, 1, (40, 256, 256)).astype(np.float32), name="big")
+    layer = viewer.add_image(
+        np.random.default_rng(0).normal(0, 1, (40, 256, 256)).astype(np.float32), name="big"
+    )
     denoise.reset_choices()
     denoise.image_layer.value = layer
     denoise.tile.value = 64
@@ -96,7 +112,9 @@ def test_cancel_adds_nothing_and_returns_to_usable(viewer, qtbot, denoise, tiny_
 
 
 def test_errors_get_messages(viewer, qtbot, denoise, tiny_model, notes):
-    img = viewer.add_image(np.random.default_rng(0).normal(0, 1, (32, 32)).astype(np.float32), name="img")
+    img = viewer.add_image(
+        np.random.default_rng(0).normal(0, 1, (32, 32)).astype(np.float32), name="img"
+    )
     denoise.reset_choices()
     denoise.image_layer.value = img
     # no model yet
@@ -104,7 +122,9 @@ def test_errors_get_messages(viewer, qtbot, denoise, tiny_model, notes):
     assert "No model yet" in notes.errors[-1]
     MODELS.add(tiny_model, "model")
     # a NaN layer, an RGB layer
-    nan = viewer.add_image(np.full((32, 32), np.nan, dtype=np.float32), name="nan", contrast_limits=(0, 1))
+    nan = viewer.add_image(
+        np.full((32, 32), np.nan, dtype=np.float32), name="nan", contrast_limits=(0, 1)
+    )
     rgb = viewer.add_image(np.zeros((32, 32, 3), dtype=np.uint8), name="rgb", rgb=True)
     for layer, expected in ((nan, "NaN"), (rgb, "RGB")):
         denoise.reset_choices()
@@ -117,7 +137,9 @@ def test_errors_get_messages(viewer, qtbot, denoise, tiny_model, notes):
     _run(qtbot, denoise)
     assert "3 axes but the image has 2" in notes.errors[-1]
     # a mismatched pair partner
-    other = viewer.add_image(np.random.default_rng(1).normal(0, 1, (30, 32)).astype(np.float32), name="other")
+    other = viewer.add_image(
+        np.random.default_rng(1).normal(0, 1, (30, 32)).astype(np.float32), name="other"
+    )
     denoise.reset_choices()
     denoise.axes.value = ""
     denoise.image_layer.value = img
@@ -135,8 +157,14 @@ def test_3d_model_refuses_a_2d_image(viewer, qtbot, denoise, notes):
     from napari_n2n.core.training.train import Trainer
 
     vol = np.random.default_rng(0).normal(0, 1, (8, 24, 24)).astype(np.float32)
-    trainer = Trainer(vol, vol + 0.1, axes="ZYX", config=TrainConfig(steps=1, patch_size=8, batch_size=1, depth=1,
-                                                                     base_channels=4, val_fraction=0.0))
+    trainer = Trainer(
+        vol,
+        vol + 0.1,
+        axes="ZYX",
+        config=TrainConfig(
+            steps=1, patch_size=8, batch_size=1, depth=1, base_channels=4, val_fraction=0.0
+        ),
+    )
     for _ in trainer.run():
         pass
     MODELS.add(trainer.denoiser(), "3D")

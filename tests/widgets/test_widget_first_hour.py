@@ -32,9 +32,14 @@ def test_defaults_after_opening_each_sample_are_the_noisy_layers(viewer, key):
     viewer.open_sample("napari-n2n", key)
     pairs, train, denoise = _docks(viewer)
     roles = {_role(layer): layer for layer in viewer.layers}
-    assert train.input_layer.value is roles["noisy A"] and train.target_layer.value is roles["noisy B"]
+    assert (
+        train.input_layer.value is roles["noisy A"] and train.target_layer.value is roles["noisy B"]
+    )
     assert train.clean_layer.value is roles["clean"] and train.mode.value == "n2n"
-    assert denoise.image_layer.value is roles["noisy A"] and denoise.partner_layer.value is roles["noisy B"]
+    assert (
+        denoise.image_layer.value is roles["noisy A"]
+        and denoise.partner_layer.value is roles["noisy B"]
+    )
     assert pairs.clean_layer.value is roles["clean"]
     assert (pairs.layer_a.value, pairs.layer_b.value) == (roles["noisy A"], roles["noisy B"])
     assert pairs.single_layer.value is roles["noisy A"]
@@ -49,11 +54,16 @@ def test_layer_choice_follows_the_selection_but_never_takes_the_clean_one(viewer
     pairs, train, denoise = _docks(viewer)
     roles = {_role(layer): layer for layer in viewer.layers}
     viewer.layers.selection.active = roles["noisy B"]
-    assert train.input_layer.value is roles["noisy B"] and train.target_layer.value is roles["noisy A"]
+    assert (
+        train.input_layer.value is roles["noisy B"] and train.target_layer.value is roles["noisy A"]
+    )
     assert denoise.image_layer.value is roles["noisy B"]
     assert pairs.layer_a.value is roles["noisy B"] and pairs.layer_b.value is roles["noisy A"]
     viewer.layers.selection.active = roles["clean"]
-    assert train.input_layer.value is roles["noisy B"] and denoise.image_layer.value is roles["noisy B"]
+    assert (
+        train.input_layer.value is roles["noisy B"]
+        and denoise.image_layer.value is roles["noisy B"]
+    )
     assert pairs.clean_layer.value is roles["clean"]
 
 
@@ -63,11 +73,15 @@ def test_two_noisy_layers_default_to_two_different_layers(viewer, small_pair):
     lb = viewer.add_image(b, name="second")
     pairs = add_widget(viewer, NoisyPairsWidget)
     pairs.source.value = "two"
-    assert pairs.layer_a.value is lb and pairs.layer_b.value is la  # the selected layer, and another
+    assert (
+        pairs.layer_a.value is lb and pairs.layer_b.value is la
+    )  # the selected layer, and another
 
 
 @pytest.mark.parametrize("source", ["synthetic", "two", "stack"])
-def test_pair_made_in_noisy_pairs_becomes_trains_input_and_target(viewer, small_pair, source, notes):
+def test_pair_made_in_noisy_pairs_becomes_trains_input_and_target(
+    viewer, small_pair, source, notes
+):
     clean, a, b = small_pair
     src = viewer.add_image(clean, name="cells")
     other = viewer.add_image(a, name="first")
@@ -82,14 +96,18 @@ def test_pair_made_in_noisy_pairs_becomes_trains_input_and_target(viewer, small_
         pairs.layer_a.value, pairs.layer_b.value = viewer.layers["second"], viewer.layers["first"]
     if source == "stack":
         pairs.stack_layer.value = stack
-        assert pairs.stack_axes.value == "TYX" and not pairs.stack_axes.guessed  # from napari's axis labels
+        assert (
+            pairs.stack_axes.value == "TYX" and not pairs.stack_axes.guessed
+        )  # from napari's axis labels
     made = pairs.start()
     assert not notes.errors, notes.errors
     input_layer, target_layer = made if made else (viewer.layers["second"], viewer.layers["first"])
     assert train.input_layer.value is input_layer and train.target_layer.value is target_layer
     assert train.mode.value == "n2n"
     if source == "synthetic":
-        assert train.clean_layer.value is src and _role(src) == "clean"  # the source is the pair's reference
+        assert (
+            train.clean_layer.value is src and _role(src) == "clean"
+        )  # the source is the pair's reference
         viewer.layers.selection.active = src
         assert train.input_layer.value is input_layer  # and is never offered as noisy input
 
@@ -103,7 +121,9 @@ def test_a_time_series_is_never_trained_as_a_volume_unseen(viewer, qtbot, small_
     train = add_widget(viewer, TrainWidget)
     train.input_layer.value, train.target_layer.value = stack_a, stack_b
     assert train.axes.value == "ZYX" and train.axes.guessed
-    assert train.axes.label == "axes ⚠ guessed" and train.axes.choice.native.isVisibleTo(train.native)
+    assert train.axes.label == "axes ⚠ guessed" and train.axes.choice.native.isVisibleTo(
+        train.native
+    )
     assert "TYX" in train.axes.choice.choices
     set_tiny(train, steps=2)
     train.start()
@@ -120,7 +140,11 @@ def test_a_time_series_is_never_trained_as_a_volume_unseen(viewer, qtbot, small_
     notes.clear()
     train.start()
     wait_training(qtbot, train)
-    assert not notes.warnings and MODELS.latest().denoiser.axes == "TYX" and MODELS.latest().denoiser.spatial_ndim == 2
+    assert (
+        not notes.warnings
+        and MODELS.latest().denoiser.axes == "TYX"
+        and MODELS.latest().denoiser.spatial_ndim == 2
+    )
 
 
 def test_axes_named_by_napari_are_used(viewer, qtbot, small_pair):
@@ -152,7 +176,9 @@ def test_the_mode_follows_the_target_and_the_target_the_mode(viewer, small_pair,
     train.mode.value = "n2n"  # back to a pair mode: the input's partner comes back
     assert train.target_layer.value is roles["noisy B"]
     # without a partner the message says what to choose, not "choose none" while it reads none
-    lone = viewer.add_image(np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32), name="lone")
+    lone = viewer.add_image(
+        np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32), name="lone"
+    )
     train.input_layer.value = lone
     train.target_layer.value = None
     train.mode.value = "n2n"
@@ -169,15 +195,21 @@ def test_the_three_docks_fit_a_1080_line_screen(make_napari_viewer, qtbot):
 
     screen = QApplication.primaryScreen().availableGeometry()
     if screen.height() < 1080 or screen.width() < 1920:
-        pytest.skip(f"needs a 1920×1080 screen (this one is {screen.width()}×{screen.height()}): run under "
-                    'xvfb-run -a -s "-screen 0 1920x1080x24"')
+        pytest.skip(
+            f"needs a 1920×1080 screen (this one is {screen.width()}×{screen.height()}): run under "
+            'xvfb-run -a -s "-screen 0 1920x1080x24"'
+        )
     viewer = make_napari_viewer(show=True)
     window = viewer.window._qt_window
     viewer.open_sample("napari-n2n", "pair_2d")
-    docks = {name: viewer.window.add_plugin_dock_widget("napari-n2n", name)[1]
-             for name in ("Noisy pairs", "Train Noise2Noise", "Denoise")}
+    docks = {
+        name: viewer.window.add_plugin_dock_widget("napari-n2n", name)[1]
+        for name in ("Noisy pairs", "Train Noise2Noise", "Denoise")
+    }
     train = docks["Train Noise2Noise"]
-    assert not train.advanced.isExpanded() and not train.loss.native.isVisible()  # Advanced starts collapsed
+    assert (
+        not train.advanced.isExpanded() and not train.loss.native.isVisible()
+    )  # Advanced starts collapsed
     window.setGeometry(screen)
     qtbot.wait(200)
     assert window.frameGeometry().height() <= screen.height(), window.frameGeometry().height()
@@ -185,7 +217,9 @@ def test_the_three_docks_fit_a_1080_line_screen(make_napari_viewer, qtbot):
     set_tiny(train, steps=2000)
     train.start()
     qtbot.waitUntil(lambda: "loss" in train.status.value, timeout=60_000)
-    qtbot.waitUntil(train.plot.ax.get_visible, timeout=10_000)  # the plot redraws at most once a second
+    qtbot.waitUntil(
+        train.plot.ax.get_visible, timeout=10_000
+    )  # the plot redraws at most once a second
     qtbot.wait(200)
     assert window.minimumSizeHint().height() <= screen.height(), window.minimumSizeHint().height()
     train.stop()
@@ -216,7 +250,9 @@ def test_a_time_budget_shows_time_and_the_true_step_count(viewer, qtbot, small_p
     set_tiny(train)
     train.budget.value = "time"
     train.minutes.value = 0.5
-    assert train.minutes.native.isVisibleTo(train.native) and not train.steps.native.isVisibleTo(train.native)
+    assert train.minutes.native.isVisibleTo(train.native) and not train.steps.native.isVisibleTo(
+        train.native
+    )
     train.start()
     run = train.session
     qtbot.waitUntil(lambda: "of 0:30" in train.status.value, timeout=60_000)
@@ -225,10 +261,17 @@ def test_a_time_budget_shows_time_and_the_true_step_count(viewer, qtbot, small_p
     train.stop()
     wait_training(qtbot, train)
     done = run.finished.steps_done
-    assert done == len(run.trainer.history["step"]) and done >= 5  # one loss logged per step on the CPU
+    assert (
+        done == len(run.trainer.history["step"]) and done >= 5
+    )  # one loss logged per step on the CPU
     assert train.status.value.startswith(f"Stopped after {done} steps")
-    assert "best model" not in train.status.value  # nothing was validated (every 100 steps when timed)
-    assert f"· {done} steps ·" in MODELS.latest().name and MODELS.latest().denoiser.history["steps_done"] == done
+    assert (
+        "best model" not in train.status.value
+    )  # nothing was validated (every 100 steps when timed)
+    assert (
+        f"· {done} steps ·" in MODELS.latest().name
+        and MODELS.latest().denoiser.history["steps_done"] == done
+    )
 
 
 def test_the_preview_layer_goes_after_training_unless_kept(viewer, qtbot, small_pair):
@@ -256,7 +299,9 @@ def test_each_widget_links_to_its_section_of_the_user_guide(viewer):
 
 
 # ---- out of distribution -------------------------------------------------------------------------------
-def test_denoise_warns_when_the_image_is_far_from_the_training_data(viewer, qtbot, tiny_model, small_pair, notes):
+def test_denoise_warns_when_the_image_is_far_from_the_training_data(
+    viewer, qtbot, tiny_model, small_pair, notes
+):
     from napari_n2n.core.data import samples
 
     MODELS.add(tiny_model, "camera model")
@@ -278,8 +323,14 @@ def test_denoise_warns_when_the_image_is_far_from_the_training_data(viewer, qtbo
 
 def test_the_preset_follows_the_device_until_the_user_chooses_one(viewer):
     train = add_widget(viewer, TrainWidget)
-    train._show_device(("cuda:0 (NVIDIA H100 80GB HBM3)", ""))  # what the device check reports on a GPU machine
-    assert train.preset.value == "gpu" and train.batch_size.value == 64 and train.patch_size.value == 128
+    train._show_device(
+        ("cuda:0 (NVIDIA H100 80GB HBM3)", "")
+    )  # what the device check reports on a GPU machine
+    assert (
+        train.preset.value == "gpu"
+        and train.batch_size.value == 64
+        and train.patch_size.value == 128
+    )
     train._show_device(("cpu (2 threads of 2 cores)", ""))
     assert train.preset.value == "cpu-quick" and train.network.value == "cpu-quick"
     train.preset.value = "large"  # the user's choice stays

@@ -33,11 +33,18 @@ def _pyramid(image):
     return [level0, level0[::2, ::2]]
 
 
-def test_a_multiscale_layer_is_denoised_at_full_resolution_and_placed_with_its_affine(viewer, qtbot, denoise,
-                                                                                       tiny_model, small_pair, notes):
+def test_a_multiscale_layer_is_denoised_at_full_resolution_and_placed_with_its_affine(
+    viewer, qtbot, denoise, tiny_model, small_pair, notes
+):
     _, a, _ = small_pair
-    layer = viewer.add_image(_pyramid(a), multiscale=True, name="pyramid", scale=(0.5, 0.25), translate=(3.0, 4.0),
-                             affine=ROTATION)
+    layer = viewer.add_image(
+        _pyramid(a),
+        multiscale=True,
+        name="pyramid",
+        scale=(0.5, 0.25),
+        translate=(3.0, 4.0),
+        affine=ROTATION,
+    )
     denoise.reset_choices()
     denoise.image_layer.value = layer
     _run(qtbot, denoise)
@@ -51,13 +58,16 @@ def test_a_multiscale_layer_is_denoised_at_full_resolution_and_placed_with_its_a
     np.testing.assert_allclose(out._data_to_world((10, 20)), layer._data_to_world((10, 20)))
 
 
-def test_the_result_goes_to_an_ome_zarr_on_disk_and_is_shown_from_it(viewer, qtbot, denoise, tiny_model, small_pair,
-                                                                     notes, tmp_path):
+def test_the_result_goes_to_an_ome_zarr_on_disk_and_is_shown_from_it(
+    viewer, qtbot, denoise, tiny_model, small_pair, notes, tmp_path
+):
     import yaozarrs
 
     _, a, b = small_pair
     movie = np.stack([a, b, a[::-1]])
-    layer = viewer.add_image(movie, name="movie", scale=(1.0, 0.3, 0.3), translate=(0.0, 5.0, 0.0), affine=np.eye(4))
+    layer = viewer.add_image(
+        movie, name="movie", scale=(1.0, 0.3, 0.3), translate=(0.0, 5.0, 0.0), affine=np.eye(4)
+    )
     denoise.reset_choices()
     denoise.image_layer.value = layer
     denoise.axes.value = "TYX"
@@ -67,9 +77,13 @@ def test_the_result_goes_to_an_ome_zarr_on_disk_and_is_shown_from_it(viewer, qtb
     out = denoise.last_layer
     assert not notes.errors, notes.errors
     yaozarrs.validate_zarr_store(str(denoise.disk_output))
-    assert out.multiscale and out.data[0].shape == movie.shape and isinstance(out.data[0], zarr.Array)
+    assert (
+        out.multiscale and out.data[0].shape == movie.shape and isinstance(out.data[0], zarr.Array)
+    )
     expected = tiny_model.predict(movie, axes="TYX")
-    assert np.abs(np.asarray(out.data[0][:]) - expected).max() < 1e-3 * float(expected.max() - expected.min())
+    assert np.abs(np.asarray(out.data[0][:]) - expected).max() < 1e-3 * float(
+        expected.max() - expected.min()
+    )
     np.testing.assert_allclose(out.scale, (1.0, 0.3, 0.3))
     np.testing.assert_allclose(out.translate, (0.0, 5.0, 0.0))
     # napari-ome-zarr reads it with the same scale
@@ -78,8 +92,9 @@ def test_the_result_goes_to_an_ome_zarr_on_disk_and_is_shown_from_it(viewer, qtb
     np.testing.assert_allclose(meta["scale"], (1.0, 0.3, 0.3))
 
 
-def test_cancel_leaves_no_store_at_the_output_and_the_next_run_resumes(viewer, qtbot, denoise, tiny_model, small_pair,
-                                                                       notes, tmp_path):
+def test_cancel_leaves_no_store_at_the_output_and_the_next_run_resumes(
+    viewer, qtbot, denoise, tiny_model, small_pair, notes, tmp_path
+):
     from napari_n2n.ondisk.output import partial_path
 
     _, a, _ = small_pair
@@ -100,4 +115,6 @@ def test_cancel_leaves_no_store_at_the_output_and_the_next_run_resumes(viewer, q
     assert output.is_dir() and not partial_path(output).exists()
     result = np.asarray(denoise.last_layer.data[0][:])
     expected = tiny_model.predict(np.stack([a] * 6), axes="TYX", tile=64)
-    assert result.shape == (6, 128, 128) and np.abs(result - expected).max() < 1e-3 * float(expected.max() - expected.min())
+    assert result.shape == (6, 128, 128) and np.abs(result - expected).max() < 1e-3 * float(
+        expected.max() - expected.min()
+    )

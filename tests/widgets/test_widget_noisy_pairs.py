@@ -26,7 +26,10 @@ def test_synthesise_pair_names_placement_and_estimate(viewer, pairs, small_pair,
     pairs.sigma.value = 20.0
     added = pairs.start()
     a, b = added
-    assert a.name == "A · cells noisy · gaussian(sigma=20)" and b.name == "B · cells noisy · gaussian(sigma=20)"
+    assert (
+        a.name == "A · cells noisy · gaussian(sigma=20)"
+        and b.name == "B · cells noisy · gaussian(sigma=20)"
+    )
     for layer in (a, b):
         assert layer.data.shape == clean.shape
         np.testing.assert_allclose(layer.scale, (0.5, 0.25))
@@ -44,7 +47,9 @@ def test_synthesise_pair_names_placement_and_estimate(viewer, pairs, small_pair,
 
 
 def test_every_noise_model_shows_its_parameters_and_makes_a_pair(viewer, pairs):
-    src = viewer.add_image(np.random.default_rng(0).uniform(10, 200, (40, 48)).astype(np.float32), name="img")
+    src = viewer.add_image(
+        np.random.default_rng(0).uniform(10, 200, (40, 48)).astype(np.float32), name="img"
+    )
     pairs.reset_choices()
     pairs.clean_layer.value = src
     for _, noise in NOISE_CHOICES:
@@ -56,7 +61,9 @@ def test_every_noise_model_shows_its_parameters_and_makes_a_pair(viewer, pairs):
 
 
 def test_defaults_follow_the_clean_layers_range(viewer, pairs):
-    src = viewer.add_image(np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64), name="unit")
+    src = viewer.add_image(
+        np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64), name="unit"
+    )
     pairs.reset_choices()
     pairs.clean_layer.value = src
     assert 0.05 <= pairs.sigma.value <= 0.15  # 10 % of a 0–1 range, not 25
@@ -80,7 +87,9 @@ def test_two_layers_of_different_shapes_are_refused(viewer, pairs, notes):
     pairs.layer_a.value, pairs.layer_b.value = la, lb
     n_layers = len(viewer.layers)
     assert pairs.start() == []
-    assert len(notes.errors) == 1 and "same shape" in notes.errors[0] and "(64, 64)" in notes.errors[0]
+    assert (
+        len(notes.errors) == 1 and "same shape" in notes.errors[0] and "(64, 64)" in notes.errors[0]
+    )
     assert len(viewer.layers) == n_layers and not n2n_meta(la) and not notes.tracebacks()
 
 
@@ -100,7 +109,9 @@ def test_stack_neighbours_are_views_with_sample_axis(viewer, pairs, notes):
 
 
 def test_stack_mode_refuses_a_2d_image(viewer, pairs, notes):
-    src = viewer.add_image(np.random.default_rng(0).random((32, 32)).astype(np.float32), name="flat")
+    src = viewer.add_image(
+        np.random.default_rng(0).random((32, 32)).astype(np.float32), name="flat"
+    )
     pairs.source.value = "stack"
     pairs.stack_layer.value = src
     assert pairs.start() == []
@@ -131,13 +142,18 @@ def test_bad_clean_layers_get_a_message(viewer, pairs, notes):
     from napari_n2n.widgets._layers import image_data
 
     labels = viewer.add_labels(np.zeros((32, 32), dtype=np.uint8), name="labels")
-    with pytest.raises(InputError, match="Labels layer"):  # not offered in the lists; the check names it too
+    with pytest.raises(
+        InputError, match="Labels layer"
+    ):  # not offered in the lists; the check names it too
         image_data(labels, "clean")
     cases = {
         "rgb": (np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8), "RGB"),
         "nan": (np.where(np.eye(32, dtype=bool), np.nan, 1.0).astype(np.float32), "NaN"),
         "constant": (np.full((32, 32), 7.0, dtype=np.float32), "constant (every value is 7.0)"),
-        "empty": (np.zeros((32, 32), dtype=np.float32), "empty"),  # napari cannot show a zero-size layer
+        "empty": (
+            np.zeros((32, 32), dtype=np.float32),
+            "empty",
+        ),  # napari cannot show a zero-size layer
     }
     for case, (data, expected) in cases.items():
         notes.clear()

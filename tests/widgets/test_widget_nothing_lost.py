@@ -37,7 +37,9 @@ def _rss_mb() -> float:
 
 
 # ---- the data training started with ------------------------------------------------------------------
-def test_replacing_the_input_with_a_3d_array_during_training_raises_nothing(viewer, qtbot, small_pair, train, notes):
+def test_replacing_the_input_with_a_3d_array_during_training_raises_nothing(
+    viewer, qtbot, small_pair, train, notes
+):
     la, lb = _pair(viewer, small_pair)
     train.input_layer.value, train.target_layer.value = la, lb
     set_tiny(train, steps=2000)
@@ -45,19 +47,24 @@ def test_replacing_the_input_with_a_3d_array_during_training_raises_nothing(view
     train.start()
     run = train.session
     qtbot.waitUntil(lambda: train.preview.shown >= 1, timeout=60_000)
-    la.data = np.zeros((3, *la.data.shape), dtype=np.float32)  # another shape, another dimensionality
+    la.data = np.zeros(
+        (3, *la.data.shape), dtype=np.float32
+    )  # another shape, another dimensionality
     steps = len(run.trainer.history["step"])
     qtbot.waitUntil(lambda: len(run.trainer.history["step"]) >= steps + 5, timeout=60_000)
     assert train.busy  # training goes on with the data it started with
     train.stop()
     wait_training(qtbot, train)
     assert not notes.errors and not notes.tracebacks()
-    assert any("were replaced" in text and "previews are off" in text for text in notes.infos), notes.infos
+    assert any("were replaced" in text and "previews are off" in text for text in notes.infos), (
+        notes.infos
+    )
     assert len(MODELS) == 1
 
 
-def test_editing_the_input_in_place_during_training_changes_nothing_for_the_run(viewer, qtbot, small_pair, train,
-                                                                                  notes):
+def test_editing_the_input_in_place_during_training_changes_nothing_for_the_run(
+    viewer, qtbot, small_pair, train, notes
+):
     la, lb = _pair(viewer, small_pair)
     original = la.data.copy()
     train.input_layer.value, train.target_layer.value = la, lb
@@ -73,12 +80,15 @@ def test_editing_the_input_in_place_during_training_changes_nothing_for_the_run(
     train.stop()
     wait_training(qtbot, train)
     losses = run.trainer.history["train_loss"]
-    assert max(losses[steps:]) < 10 * max(losses[:steps])  # not the edited data (1e6 would dwarf the loss)
+    assert max(losses[steps:]) < 10 * max(
+        losses[:steps]
+    )  # not the edited data (1e6 would dwarf the loss)
     assert not notes.errors and not notes.warnings
 
 
-def test_an_array_too_large_to_copy_is_checked_and_an_edit_reported(viewer, qtbot, small_pair, train, notes,
-                                                                  monkeypatch):
+def test_an_array_too_large_to_copy_is_checked_and_an_edit_reported(
+    viewer, qtbot, small_pair, train, notes, monkeypatch
+):
     import napari_n2n.widgets._layers as layers
 
     monkeypatch.setattr(layers, "COPY_SHARE", 0.0)  # as if the layer took all the memory
@@ -128,7 +138,9 @@ def test_load_model_file_never_lets_an_exception_escape(viewer, tiny_model, tmp_
     denoise = add_widget(viewer, DenoiseWidget)
     assert denoise.load_model(bad) is None  # nothing raised
     assert len(MODELS) == 0  # and nothing added that would raise on every selection
-    assert len(notes.errors) == 1 and bad.name in notes.errors[0] and not notes.tracebacks(), notes.errors
+    assert len(notes.errors) == 1 and bad.name in notes.errors[0] and not notes.tracebacks(), (
+        notes.errors
+    )
     assert denoise.load_model(good) is not None and "2D U-Net" in denoise.model_info.value
 
 
@@ -141,8 +153,9 @@ def _train_briefly(viewer, qtbot, small_pair, train) -> None:
     wait_training(qtbot, train)
 
 
-def test_a_failed_save_is_a_notification_and_the_model_stays(viewer, qtbot, small_pair, train, tmp_path, notes,
-                                                            monkeypatch):
+def test_a_failed_save_is_a_notification_and_the_model_stays(
+    viewer, qtbot, small_pair, train, tmp_path, notes, monkeypatch
+):
     _train_briefly(viewer, qtbot, small_pair, train)
     den = train.denoiser
 
@@ -151,17 +164,24 @@ def test_a_failed_save_is_a_notification_and_the_model_stays(viewer, qtbot, smal
 
     monkeypatch.setattr(den, "save", full_disk)
     assert train.save_model(tmp_path / "m.n2n") is None
-    monkeypatch.setattr(den, "save", lambda path, **options: (_ for _ in ()).throw(RuntimeError("SafetensorError: I/O error")))
+    monkeypatch.setattr(
+        den,
+        "save",
+        lambda path, **options: (_ for _ in ()).throw(RuntimeError("SafetensorError: I/O error")),
+    )
     assert train.save_model(tmp_path / "m.n2n") is None
-    assert len(notes.errors) == 2 and all("m.n2n" in e and "still here" in e for e in notes.errors), notes.errors
+    assert len(notes.errors) == 2 and all(
+        "m.n2n" in e and "still here" in e for e in notes.errors
+    ), notes.errors
     assert not notes.tracebacks() and train.denoiser is den and len(MODELS) == 1
     monkeypatch.undo()
     assert train.save_model(tmp_path / "m.n2n") == str(tmp_path / "m.n2n")
 
 
 # ---- closing the viewer ------------------------------------------------------------------------------------------
-def test_closing_the_viewer_during_training_stops_the_data_thread_and_frees_the_data(make_napari_viewer, qtbot,
-                                                                                     notes):
+def test_closing_the_viewer_during_training_stops_the_data_thread_and_frees_the_data(
+    make_napari_viewer, qtbot, notes
+):
     """A 2 × 64 MiB pair: after closing, no prefetch thread, no trainer, and the run's memory (copies) back."""
     from qtpy.QtCore import QThreadPool
 
@@ -172,7 +192,9 @@ def test_closing_the_viewer_during_training_stops_the_data_thread_and_frees_the_
     la = viewer.add_image(rng.normal(100, 10, shape).astype(np.float32), name="big A")
     lb = viewer.add_image(rng.normal(100, 10, shape).astype(np.float32), name="big B")
     gc.collect()
-    base = _rss_mb()  # the layers stay in the viewer's model (the test holds the viewer): only the run's memory
+    base = (
+        _rss_mb()
+    )  # the layers stay in the viewer's model (the test holds the viewer): only the run's memory
     train.input_layer.value, train.target_layer.value = la, lb
     set_tiny(train, steps=100_000)
     train.show_preview.value = False
@@ -184,7 +206,9 @@ def test_closing_the_viewer_during_training_stops_the_data_thread_and_frees_the_
     viewer.close()
     qtbot.waitUntil(lambda: QThreadPool.globalInstance().activeThreadCount() == 0, timeout=10_000)
     deadline = time.perf_counter() + 10
-    while time.perf_counter() < deadline and any(t.name == "n2n-prefetch" for t in threading.enumerate()):
+    while time.perf_counter() < deadline and any(
+        t.name == "n2n-prefetch" for t in threading.enumerate()
+    ):
         qtbot.wait(50)
     qtbot.wait(200)
     gc.collect()
@@ -197,13 +221,17 @@ def test_closing_the_viewer_during_training_stops_the_data_thread_and_frees_the_
     assert not notes.errors and not notes.tracebacks()
 
 
-def test_save_replaces_a_file_only_when_the_dialog_asked(viewer, qtbot, small_pair, train, tmp_path, notes,
-                                                         monkeypatch):
+def test_save_replaces_a_file_only_when_the_dialog_asked(
+    viewer, qtbot, small_pair, train, tmp_path, notes, monkeypatch
+):
     """Denoiser.save never replaces a file unless told; the Save dialog asks the user, so its choice replaces."""
     _train_briefly(viewer, qtbot, small_pair, train)
     (tmp_path / "m.n2n").write_bytes(b"an older model")
     assert train.save_model(tmp_path / "m.n2n") is None and "already exists" in notes.errors[-1]
     assert (tmp_path / "m.n2n").read_bytes() == b"an older model"
-    monkeypatch.setattr("napari_n2n.widgets.train.widget.ask_save_path", lambda parent, source: str(tmp_path / "m.n2n"))
+    monkeypatch.setattr(
+        "napari_n2n.widgets.train.widget.ask_save_path",
+        lambda parent, source: str(tmp_path / "m.n2n"),
+    )
     assert train._on_save_clicked() == str(tmp_path / "m.n2n")
     assert (tmp_path / "m.n2n").read_bytes() != b"an older model"

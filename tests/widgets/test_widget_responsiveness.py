@@ -42,8 +42,10 @@ def test_event_loop_keeps_running_and_stop_is_quick(viewer, qtbot, small_pair, n
     train.start()
     t_started = time.perf_counter()
     run = train.session
-    qtbot.waitUntil(lambda: len(run.trainer.history["step"]) >= 20 and time.perf_counter() - t_click > 4,
-                    timeout=180_000)
+    qtbot.waitUntil(
+        lambda: len(run.trainer.history["step"]) >= 20 and time.perf_counter() - t_click > 4,
+        timeout=180_000,
+    )
     steps_before_stop = len(run.trainer.history["step"])
     train.stop()
     wait_training(qtbot, train, 5_000)

@@ -68,8 +68,12 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     train.stop()
     wait_training(qtbot, train, 10_000)
     assert run.finished.reason == "stopped" and run.finished.steps_done < 400
-    assert train.train_button.enabled and not train.stop_button.enabled and train.save_button.enabled
-    assert len(MODELS) == 1 and train.plot.train[0] and train.plot.psnr[0]  # PSNR plotted (clean given)
+    assert (
+        train.train_button.enabled and not train.stop_button.enabled and train.save_button.enabled
+    )
+    assert (
+        len(MODELS) == 1 and train.plot.train[0] and train.plot.psnr[0]
+    )  # PSNR plotted (clean given)
     assert "Stopped after" in train.status.value
     # the preview layer showed the model's output on the visible region, placed like the input
     preview = train.preview.layer
@@ -143,13 +147,23 @@ def test_time_series_and_volume_train_with_a_placed_preview(viewer, qtbot, train
     """TYX trains a 2D model, previewed on the current frame; ZYX a 3D model, previewed around the current slice."""
     rng = np.random.default_rng(0)
     clean = np.repeat(np.linspace(0, 100, 48 * 48, dtype=np.float32).reshape(1, 48, 48), 4, axis=0)
-    la = viewer.add_image(clean + rng.normal(0, 10, clean.shape).astype(np.float32), name="t a",
-                          scale=(5.0, 1.0, 1.0), translate=(100.0, 0.0, 0.0))
-    lb = viewer.add_image(clean + rng.normal(0, 10, clean.shape).astype(np.float32), name="t b",
-                          scale=(5.0, 1.0, 1.0), translate=(100.0, 0.0, 0.0))
+    la = viewer.add_image(
+        clean + rng.normal(0, 10, clean.shape).astype(np.float32),
+        name="t a",
+        scale=(5.0, 1.0, 1.0),
+        translate=(100.0, 0.0, 0.0),
+    )
+    lb = viewer.add_image(
+        clean + rng.normal(0, 10, clean.shape).astype(np.float32),
+        name="t b",
+        scale=(5.0, 1.0, 1.0),
+        translate=(100.0, 0.0, 0.0),
+    )
     viewer.dims.set_point(0, 110.0)  # frame 2
-    for axes, spatial_ndim, expected_shape, expected_t in (("TYX", 2, (1, 48, 48), 110.0),
-                                                           ("ZYX", 3, (4, 48, 48), 100.0)):
+    for axes, spatial_ndim, expected_shape, expected_t in (
+        ("TYX", 2, (1, 48, 48), 110.0),
+        ("ZYX", 3, (4, 48, 48), 100.0),
+    ):
         _select(train, la, lb)
         train.axes.value = axes
         set_tiny(train, steps=2)
@@ -191,13 +205,20 @@ def test_bad_training_input_gets_a_message(viewer, qtbot, train, notes):
         viewer.layers.clear()
         notes.clear()
         la = viewer.add_image(img, name="a")
-        other = {"shape": img[:, :60], "nan": np.where(np.eye(64, dtype=bool), np.nan, img).astype(np.float32),
-                 "small": img[:24, :24]}.get(case, img + 1)
+        other = {
+            "shape": img[:, :60],
+            "nan": np.where(np.eye(64, dtype=bool), np.nan, img).astype(np.float32),
+            "small": img[:24, :24],
+        }.get(case, img + 1)
         lb = viewer.add_image(other, name="b")
         if case in ("constant", "empty"):
-            la = viewer.add_image(np.full((64, 64), 3.0 if case == "constant" else 0.0, dtype=np.float32), name=case)
+            la = viewer.add_image(
+                np.full((64, 64), 3.0 if case == "constant" else 0.0, dtype=np.float32), name=case
+            )
         if case == "rgb":
-            la = viewer.add_image(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), name="photo", rgb=True)
+            la = viewer.add_image(
+                rng.integers(0, 255, (64, 64, 3), dtype=np.uint8), name="photo", rgb=True
+            )
         if case == "small":
             la = viewer.add_image(img[:24, :24].copy(), name="tiny")
         _select(train, la, lb)
@@ -210,7 +231,9 @@ def test_bad_training_input_gets_a_message(viewer, qtbot, train, notes):
             train.target_layer.value = la
         if case == "cuda":
             train.device.value = "cuda"
-            qtbot.waitUntil(lambda: "not available" in train.device_label.value, timeout=30_000)  # told off the main thread
+            qtbot.waitUntil(
+                lambda: "not available" in train.device_label.value, timeout=30_000
+            )  # told off the main thread
         n_layers = len(viewer.layers)
         train.start()
         assert not train.busy and train.train_button.enabled, case
@@ -228,7 +251,9 @@ def test_only_image_layers_are_offered(viewer, train):
     assert train.target_layer.choices == (None, img) and train.clean_layer.choices == (None, img)
 
 
-def test_train_pressed_while_training_warns_and_keeps_one_run(viewer, qtbot, small_pair, train, notes):
+def test_train_pressed_while_training_warns_and_keeps_one_run(
+    viewer, qtbot, small_pair, train, notes
+):
     lc, la, lb = _pair_layers(viewer, small_pair)
     _select(train, la, lb)
     set_tiny(train, steps=2000)
@@ -251,7 +276,10 @@ def test_layer_removed_during_training(viewer, qtbot, small_pair, train, notes):
     qtbot.waitUntil(lambda: len(run.trainer.history["step"]) >= 2, timeout=60_000)
     viewer.layers.remove(lb)
     qtbot.waitUntil(lambda: bool(notes.warnings), timeout=5_000)
-    assert "target layer 'noisy B' was removed" in notes.warnings[0] and "press Stop" in notes.warnings[0]
+    assert (
+        "target layer 'noisy B' was removed" in notes.warnings[0]
+        and "press Stop" in notes.warnings[0]
+    )
     assert train.busy  # it goes on with the data it started with
     assert train.target_layer.value is not lb  # the list no longer offers the removed layer
     train.stop()
@@ -259,7 +287,9 @@ def test_layer_removed_during_training(viewer, qtbot, small_pair, train, notes):
     assert len(MODELS) == 1 and not notes.errors and train.train_button.enabled
 
 
-def test_viewer_closed_during_training_stops_the_workers(make_napari_viewer, qtbot, small_pair, tiny_model, notes):
+def test_viewer_closed_during_training_stops_the_workers(
+    make_napari_viewer, qtbot, small_pair, tiny_model, notes
+):
     """Closing the viewer while training and denoising run stops both workers, with no error."""
     from qtpy.QtCore import QThreadPool
 
@@ -267,7 +297,9 @@ def test_viewer_closed_during_training_stops_the_workers(make_napari_viewer, qtb
     train = add_widget(viewer, TrainWidget)
     denoise = add_widget(viewer, DenoiseWidget)
     lc, la, lb = _pair_layers(viewer, small_pair)
-    big = viewer.add_image(np.zeros((200, 128, 128), dtype=np.float32) + np.arange(128, dtype=np.float32), name="big")
+    big = viewer.add_image(
+        np.zeros((200, 128, 128), dtype=np.float32) + np.arange(128, dtype=np.float32), name="big"
+    )
     _select(train, la, lb)
     set_tiny(train, steps=100_000)
     train.start()
@@ -287,7 +319,9 @@ def test_viewer_closed_during_training_stops_the_workers(make_napari_viewer, qtb
     assert gc.get_freeze_count() == 0  # the garbage collector is back to normal
 
 
-def test_out_of_memory_in_the_worker_reaches_the_user(viewer, qtbot, small_pair, train, notes, monkeypatch):
+def test_out_of_memory_in_the_worker_reaches_the_user(
+    viewer, qtbot, small_pair, train, notes, monkeypatch
+):
     """A RuntimeError inside the worker (torch's OOM) is not swallowed: message, UI back, best model kept."""
     import napari_n2n.core.training.objectives as objectives
 
@@ -308,13 +342,23 @@ def test_out_of_memory_in_the_worker_reaches_the_user(viewer, qtbot, small_pair,
     assert len(notes.errors) == 1
     assert "out of memory" in notes.errors[0] and "reduce the batch size" in notes.errors[0]
     assert not notes.tracebacks()
-    assert train.train_button.enabled and not train.stop_button.enabled and all(w.enabled for w in train.settings)
+    assert (
+        train.train_button.enabled
+        and not train.stop_button.enabled
+        and all(w.enabled for w in train.settings)
+    )
     assert len(MODELS) == 1 and "before the error" in MODELS.latest().name
-    assert [n.name for n in viewer.layers] == ["clean", "noisy A", "noisy B"]  # nothing added or replaced
+    assert [n.name for n in viewer.layers] == [
+        "clean",
+        "noisy A",
+        "noisy B",
+    ]  # nothing added or replaced
     assert gc.get_freeze_count() == 0
 
 
-def test_unexpected_error_in_the_worker_is_reported(viewer, qtbot, small_pair, train, notes, monkeypatch):
+def test_unexpected_error_in_the_worker_is_reported(
+    viewer, qtbot, small_pair, train, notes, monkeypatch
+):
     """Any exception type (here a device error at the first step) ends the run with a message."""
     import napari_n2n.core.training.train as core_train
 
@@ -328,7 +372,9 @@ def test_unexpected_error_in_the_worker_is_reported(viewer, qtbot, small_pair, t
     set_tiny(train, steps=5)
     train.start()
     wait_training(qtbot, train, 30_000)
-    assert len(notes.errors) == 1 and "try device 'cpu'" in notes.errors[0] and not notes.tracebacks()
+    assert (
+        len(notes.errors) == 1 and "try device 'cpu'" in notes.errors[0] and not notes.tracebacks()
+    )
     assert train.train_button.enabled and len(MODELS) == 0
 
 

@@ -24,8 +24,14 @@ def pretrained(small_pair, tmp_path):
     from napari_n2n.core.training.train import Trainer
 
     _, a, b = small_pair
-    trainer = Trainer(a, b, axes="YX", config=TrainConfig(**{**TRAIN_TINY, "steps": 300, "batch_size": 8,
-                                                            "device": "cpu", "val_fraction": 0.0}))
+    trainer = Trainer(
+        a,
+        b,
+        axes="YX",
+        config=TrainConfig(
+            **{**TRAIN_TINY, "steps": 300, "batch_size": 8, "device": "cpu", "val_fraction": 0.0}
+        ),
+    )
     for _ in trainer.run():
         pass
     path = tmp_path / "pretrained.n2n"
@@ -44,7 +50,11 @@ def _new_noise(viewer, small_pair):
 
     clean = small_pair[0]
     a, b = synthesize_pair(clean, Gaussian(sigma=25.0), seed=7)
-    return viewer.add_image(a, name="A2"), viewer.add_image(b, name="B2"), viewer.add_image(clean, name="clean")
+    return (
+        viewer.add_image(a, name="A2"),
+        viewer.add_image(b, name="B2"),
+        viewer.add_image(clean, name="clean"),
+    )
 
 
 def _train(train, qtbot, la, lb, steps, **settings):
@@ -64,7 +74,9 @@ def test_start_from_a_model_file_fine_tunes_it(viewer, qtbot, small_pair, pretra
 
     la, lb, _ = _new_noise(viewer, small_pair)
     clean = small_pair[0]
-    assert train.start_from.entry is None and _shown(train, train.network)  # a new network by default
+    assert train.start_from.entry is None and _shown(
+        train, train.network
+    )  # a new network by default
     assert not _shown(train, train.start_from.keep_normalization)
     entry = train.start_from.load(pretrained)
     assert entry is not None and train.start_from.entry is entry
@@ -74,26 +86,37 @@ def test_start_from_a_model_file_fine_tunes_it(viewer, qtbot, small_pair, pretra
     # the architecture and the weights came from the file (the form's network, cpu-quick, is not used)
     assert tuned.unet == old.unet and tuned.info["init_from"]["model"] == str(pretrained)
     assert tuned.info["init_from"]["normalization"] == "recompute"
-    noisy, start, after = psnr(clean, la.data), psnr(clean, old.predict(la.data)), psnr(clean, tuned.predict(la.data))
+    noisy, start, after = (
+        psnr(clean, la.data),
+        psnr(clean, old.predict(la.data)),
+        psnr(clean, tuned.predict(la.data)),
+    )
     # the same 10 steps from a new network are far behind
     train.start_from.choose(None)
     assert _shown(train, train.network)
     scratch = psnr(clean, _train(train, qtbot, la, lb, steps=10).predict(la.data))
-    print(f"noisy {noisy:.2f}, start model {start:.2f}, fine-tuned {after:.2f}, new network {scratch:.2f} dB")
+    print(
+        f"noisy {noisy:.2f}, start model {start:.2f}, fine-tuned {after:.2f}, new network {scratch:.2f} dB"
+    )
     assert after > start - 1 and after > scratch + 5, (noisy, start, after, scratch)
     assert not notes.errors
 
 
-def test_start_choices_follow_the_session_models_and_bad_models_are_refused(viewer, qtbot, small_pair, train,
-                                                                             tmp_path, notes):
+def test_start_choices_follow_the_session_models_and_bad_models_are_refused(
+    viewer, qtbot, small_pair, train, tmp_path, notes
+):
     from napari_n2n.core.config import TrainConfig
     from napari_n2n.core.training.train import Trainer
 
     _, a, b = small_pair
     rng = np.random.default_rng(0)
     volume = rng.random((16, 32, 32)).astype(np.float32)
-    tr = Trainer(volume, volume[::-1].copy(), axes="ZYX",
-                 config=TrainConfig(**{**TRAIN_TINY, "steps": 2, "patch_size": 16, "val_fraction": 0.0}))
+    tr = Trainer(
+        volume,
+        volume[::-1].copy(),
+        axes="ZYX",
+        config=TrainConfig(**{**TRAIN_TINY, "steps": 2, "patch_size": 16, "val_fraction": 0.0}),
+    )
     for _ in tr.run():
         pass
     entry = MODELS.add(tr.denoiser(), "a 3D model")
@@ -110,7 +133,9 @@ def test_start_choices_follow_the_session_models_and_bad_models_are_refused(view
     assert "not a napari-n2n model" in notes.errors[-1] and train.start_from.entry is entry
 
 
-def test_by_default_a_cpu_run_starts_from_the_general_denoiser(viewer, qtbot, small_pair, train, notes):
+def test_by_default_a_cpu_run_starts_from_the_general_denoiser(
+    viewer, qtbot, small_pair, train, notes
+):
     """On the CPU, 2D data of one channel with the preset's own network: the bundled general model; a network chosen
     under Advanced, or "a new network": random weights."""
     la, lb, _ = _new_noise(viewer, small_pair)

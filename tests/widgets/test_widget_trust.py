@@ -24,7 +24,9 @@ def _shifted(image, shift):
     return np.real(np.fft.ifftn(fourier_shift(np.fft.fftn(image), shift))).astype(np.float32)
 
 
-def test_pair_check_panel_runs_off_the_main_thread_and_shows_findings(viewer, qtbot, pairs, gaussian_pair, notes):
+def test_pair_check_panel_runs_off_the_main_thread_and_shows_findings(
+    viewer, qtbot, pairs, gaussian_pair, notes
+):
     _, a, b = gaussian_pair
     la = viewer.add_image(a, name="A")
     lb = viewer.add_image(_shifted(b, (2.0, 0.0)), name="B shifted")
@@ -37,7 +39,9 @@ def test_pair_check_panel_runs_off_the_main_thread_and_shows_findings(viewer, qt
     assert report.shift[0] == pytest.approx(2.0, abs=0.1)
     assert "⚠" in pairs.check.findings.value and "register" in pairs.check.findings.value
     # choosing another layer clears the old findings; a good pair shows no warning
-    lb2 = viewer.add_image(b, name="B")  # selected: Noisy pairs follows the selection (A := B), so choose both
+    lb2 = viewer.add_image(
+        b, name="B"
+    )  # selected: Noisy pairs follows the selection (A := B), so choose both
     pairs.layer_a.value, pairs.layer_b.value = la, lb2
     assert pairs.check.findings.value == "" and pairs.check.report is None
     pairs.check.start()
@@ -50,7 +54,9 @@ def test_pair_check_panel_runs_off_the_main_thread_and_shows_findings(viewer, qt
 
 def test_pair_check_of_a_stack_and_bad_input(viewer, qtbot, pairs, gaussian_pair, notes):
     _, a, b = gaussian_pair
-    stack = np.stack([a, b, a[::-1]])[:, :128, :128]  # the last frame does not match: still only a warning
+    stack = np.stack([a, b, a[::-1]])[
+        :, :128, :128
+    ]  # the last frame does not match: still only a warning
     layer = viewer.add_image(stack, name="stack")
     pairs.source.value = "stack"
     pairs.stack_layer.value = layer
@@ -72,7 +78,9 @@ def test_photon_split_beside_single_image_mode(viewer, pairs, camera_crop, notes
     assert not pairs.photon_gain.native.isVisibleTo(pairs.native)  # estimated by default
     pairs.photon_layer.value = raw
     layer_a, layer_b = pairs.start()
-    assert pairs.photon_gain.value == pytest.approx(3.0) and pairs.photon_offset.value == pytest.approx(100, abs=6)
+    assert pairs.photon_gain.value == pytest.approx(
+        3.0
+    ) and pairs.photon_offset.value == pytest.approx(100, abs=6)
     np.testing.assert_allclose((layer_a.data + layer_b.data) / 2, raw.data, atol=1e-3)
     assert layer_a.metadata["napari_n2n"]["partner"] == layer_b.name
     assert any("independent" in i for i in notes.infos)

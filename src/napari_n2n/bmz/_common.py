@@ -66,7 +66,9 @@ def require_onnx_export():
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
     except ImportError as exc:
-        raise InputError("ONNX export needs the optional extra: pip install 'napari-n2n[onnx]'.") from exc
+        raise InputError(
+            "ONNX export needs the optional extra: pip install 'napari-n2n[onnx]'."
+        ) from exc
 
 
 _QUIET = {"depth": 0, "bar": None}

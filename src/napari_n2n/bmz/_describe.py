@@ -20,12 +20,20 @@ NAME_CHARACTERS = set(string.ascii_letters + string.digits + "_+- ()")
 NAME_MIN, NAME_MAX = 5, 128
 
 CITATIONS = {
-    "n2n": ("Lehtinen et al. (2018): Noise2Noise: Learning Image Restoration without Clean Data. ICML 2018.",
-            "10.48550/arXiv.1803.04189"),
-    "nb2nb": ("Huang et al. (2021): Neighbor2Neighbor: Self-Supervised Denoising from Single Noisy Images. CVPR 2021.",
-              "10.1109/CVPR46437.2021.01454"),
+    "n2n": (
+        "Lehtinen et al. (2018): Noise2Noise: Learning Image Restoration without Clean Data. ICML 2018.",
+        "10.48550/arXiv.1803.04189",
+    ),
+    "nb2nb": (
+        "Huang et al. (2021): Neighbor2Neighbor: Self-Supervised Denoising from Single Noisy Images. CVPR 2021.",
+        "10.1109/CVPR46437.2021.01454",
+    ),
 }
-METHOD_TAGS = {"n2n": ["noise2noise"], "n2c": ["noise2clean"], "nb2nb": ["neighbor2neighbor", "self-supervised"]}
+METHOD_TAGS = {
+    "n2n": ["noise2noise"],
+    "n2c": ["noise2clean"],
+    "nb2nb": ["neighbor2neighbor", "self-supervised"],
+}
 
 
 def sanitize_name(name: str) -> str:
@@ -50,7 +58,9 @@ def sanitize_name(name: str) -> str:
 def space_sizes(depth: int, ndim: int) -> tuple[int, int, int]:
     """``(min, step, halo)`` of the space axes: multiples of ``2**depth``, larger than twice the halo."""
     step = 2**depth
-    halo = max(HALO[ndim], step // 2)  # twice the halo is a multiple of the step: padded blocks stay valid
+    halo = max(
+        HALO[ndim], step // 2
+    )  # twice the halo is a multiple of the step: padded blocks stay valid
     smallest = max(2 * step, 2 * halo + 1)
     return -(-smallest // step) * step, step, halo
 
@@ -60,7 +70,9 @@ def valid_size(size: int, min_size: int, step: int) -> int:
     return min_size + max(0, (size - min_size) // step) * step
 
 
-def tensors(*, n_channels: int, ndim: int, depth: int, offset, scale, files: dict, output_max: float):
+def tensors(
+    *, n_channels: int, ndim: int, depth: int, offset, scale, files: dict, output_max: float
+):
     """``(inputs, outputs, config)``: tensors with the normalisation as pre- and postprocessing.
 
     ``files`` maps ``test_input``, ``test_output`` (``.npy``) and ``sample_input``,
@@ -78,26 +90,39 @@ def tensors(*, n_channels: int, ndim: int, depth: int, offset, scale, files: dic
     space = ["z", "y", "x"][-ndim:]
     in_id, out_id = s.TensorId("input"), s.TensorId("output")
     in_axes = [s.BatchAxis(), s.ChannelAxis(channel_names=names)] + [
-        s.SpaceInputAxis(id=s.AxisId(a), size=s.ParameterizedSize(min=min_size, step=step)) for a in space
+        s.SpaceInputAxis(id=s.AxisId(a), size=s.ParameterizedSize(min=min_size, step=step))
+        for a in space
     ]
     out_axes = [s.BatchAxis(), s.ChannelAxis(channel_names=names)] + [
-        s.SpaceOutputAxisWithHalo(id=s.AxisId(a), size=s.SizeReference(tensor_id=in_id, axis_id=s.AxisId(a)),
-                                  halo=halo)
+        s.SpaceOutputAxisWithHalo(
+            id=s.AxisId(a), size=s.SizeReference(tensor_id=in_id, axis_id=s.AxisId(a)), halo=halo
+        )
         for a in space
     ]
     channel = s.AxisId("channel")
     pre = [
         s.EnsureDtypeDescr(kwargs=s.EnsureDtypeKwargs(dtype="float32")),
-        s.FixedZeroMeanUnitVarianceDescr(kwargs=s.FixedZeroMeanUnitVarianceAlongAxisKwargs(
-            mean=[float(v) for v in offset], std=[float(v) for v in scale], axis=channel)),
+        s.FixedZeroMeanUnitVarianceDescr(
+            kwargs=s.FixedZeroMeanUnitVarianceAlongAxisKwargs(
+                mean=[float(v) for v in offset], std=[float(v) for v in scale], axis=channel
+            )
+        ),
     ]
     post = []
     if any(g != 1.0 for g in scale) or any(o != 0.0 for o in offset):
-        post.append(s.ScaleLinearDescr(kwargs=s.ScaleLinearAlongAxisKwargs(
-            gain=[float(v) for v in scale], offset=[float(v) for v in offset], axis=channel)))
+        post.append(
+            s.ScaleLinearDescr(
+                kwargs=s.ScaleLinearAlongAxisKwargs(
+                    gain=[float(v) for v in scale], offset=[float(v) for v in offset], axis=channel
+                )
+            )
+        )
     post.append(s.EnsureDtypeDescr(kwargs=s.EnsureDtypeKwargs(dtype="float32")))
     inp = s.InputTensorDescr(
-        id=in_id, axes=in_axes, test_tensor=s.FileDescr(source=files["test_input"]), preprocessing=pre,
+        id=in_id,
+        axes=in_axes,
+        test_tensor=s.FileDescr(source=files["test_input"]),
+        preprocessing=pre,
         sample_tensor=s.FileDescr(source=files["sample_input"]),
         # image borders padded by reflection, as the network's convolutions pad: at the border of a
         # 512x512 image this keeps the package within 3.4 grey levels of napari-n2n's own prediction,
@@ -107,7 +132,10 @@ def tensors(*, n_channels: int, ndim: int, depth: int, offset, scale, files: dic
         description="noisy image, in its own intensity units (normalised by the preprocessing)",
     )
     out = s.OutputTensorDescr(
-        id=out_id, axes=out_axes, test_tensor=s.FileDescr(source=files["test_output"]), postprocessing=post,
+        id=out_id,
+        axes=out_axes,
+        test_tensor=s.FileDescr(source=files["test_output"]),
+        postprocessing=post,
         sample_tensor=s.FileDescr(source=files["sample_output"]),
         description="denoised image, in the input's intensity units",
     )
@@ -119,9 +147,13 @@ def reproducibility(output_max: float):
     from bioimageio.spec.model import v0_5 as s
 
     atol = max(1e-3 * float(output_max), 1e-9)
-    return s.Config(bioimageio=s.BioimageioConfig(reproducibility_tolerance=[
-        s.ReproducibilityTolerance(relative_tolerance=1e-3, absolute_tolerance=atol)
-    ]))
+    return s.Config(
+        bioimageio=s.BioimageioConfig(
+            reproducibility_tolerance=[
+                s.ReproducibilityTolerance(relative_tolerance=1e-3, absolute_tolerance=atol)
+            ]
+        )
+    )
 
 
 def citations(mode: str | None):
@@ -149,26 +181,50 @@ def authors(entries):
     return out
 
 
-def readme(*, name: str, description: str, denoiser, weights: list[str], halo: int, min_size: int,
-           step: int) -> str:
+def readme(
+    *,
+    name: str,
+    description: str,
+    denoiser,
+    weights: list[str],
+    halo: int,
+    min_size: int,
+    step: int,
+) -> str:
     """The package's README, with the ``# Validation`` section the Zoo asks for."""
     cfg, hist = denoiser.config, denoiser.history or {}
     mode = cfg.mode if cfg else "unknown"
     lines = [
-        f"# {name}", "", description, "",
-        "## Model", "",
+        f"# {name}",
+        "",
+        description,
+        "",
+        "## Model",
+        "",
         f"- {denoiser.summary()}.",
         f"- Network: the U-Net of Noise2Noise (Lehtinen et al., 2018), depth {denoiser.unet.depth}, "
         f"{denoiser.unet.base_channels} base channels, {denoiser.unet.padding} padding; "
-        + ("one network per channel." if len(denoiser.models) > 1 else "one network for all channels."),
-        f"- Training mode: {mode}" + (f", loss {cfg.loss}, {hist.get('steps_done', '?')} steps, "
-                                      f"patch {cfg.patch_size}, batch {cfg.batch_size}" if cfg else "") + ".",
+        + (
+            "one network per channel."
+            if len(denoiser.models) > 1
+            else "one network for all channels."
+        ),
+        f"- Training mode: {mode}"
+        + (
+            f", loss {cfg.loss}, {hist.get('steps_done', '?')} steps, "
+            f"patch {cfg.patch_size}, batch {cfg.batch_size}"
+            if cfg
+            else ""
+        )
+        + ".",
         f"- Weights: {', '.join(weights)}. The architecture file (`n2n_unet_v1.py`) needs only PyTorch.",
         "- Input: the noisy image in its own intensity units; the preprocessing standardises each channel "
         "with the median and robust spread of the training data, the postprocessing restores the units.",
         f"- Tile sizes: {min_size} + n x {step} voxels per space axis; {halo} voxels of each tile's border "
-        "are discarded (halo).", "",
-        "## Validation", "",
+        "are discarded (halo).",
+        "",
+        "## Validation",
+        "",
     ]
     val = hist.get("best_val_loss")
     if val is not None:
@@ -179,17 +235,24 @@ def readme(*, name: str, description: str, denoiser, weights: list[str], halo: i
         )
         psnrs = [p for p in hist.get("val_psnr", []) if p is not None]
         if psnrs:
-            lines.append(f" Against the clean reference given at training, the validation PSNR reached "
-                         f"{max(psnrs):.2f} dB.")
+            lines.append(
+                f" Against the clean reference given at training, the validation PSNR reached "
+                f"{max(psnrs):.2f} dB."
+            )
     else:
         lines.append("No validation data were held out during training.")
     lines += [
-        "", "To validate on your own data without clean images, take two noisy acquisitions A and B of the "
+        "",
+        "To validate on your own data without clean images, take two noisy acquisitions A and B of the "
         "same field: the denoised A should be closer to B than A is (lower mean squared error), by about "
         "the variance of the noise. With a clean reference, compare PSNR or SSIM before and after denoising.",
-        "", "The package's test input and output reproduce to a relative tolerance of 1e-3.", "",
-        "## Made with", "",
-        f"napari-n2n {_version()} (BSD-3-Clause).", "",
+        "",
+        "The package's test input and output reproduce to a relative tolerance of 1e-3.",
+        "",
+        "## Made with",
+        "",
+        f"napari-n2n {_version()} (BSD-3-Clause).",
+        "",
     ]
     return "\n".join(lines)
 
@@ -201,7 +264,9 @@ def synthetic_test_image(shape: tuple[int, ...], offset, scale, *, seed: int = 0
     out = []
     for off, sc in zip(offset, scale):
         phase = rng.uniform(0, 2 * np.pi, size=len(shape))
-        pattern = sum(np.sin(2 * np.pi * (2 + i) * g + p) for i, (g, p) in enumerate(zip(grids, phase)))
+        pattern = sum(
+            np.sin(2 * np.pi * (2 + i) * g + p) for i, (g, p) in enumerate(zip(grids, phase))
+        )
         pattern = pattern / max(float(np.abs(pattern).max()), 1e-6)
         out.append(off + sc * (1.5 * pattern + 0.5 * rng.standard_normal(shape)))
     return np.stack(out).astype(np.float32)

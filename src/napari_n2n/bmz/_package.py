@@ -7,13 +7,21 @@ import zipfile
 from pathlib import Path
 
 from ..core.errors import ModelFileError
-from ._common import FROZEN_ARCHITECTURES, CodeConsentRequired, first_line, has_onnx_runtime, sha256_of
+from ._common import (
+    FROZEN_ARCHITECTURES,
+    CodeConsentRequired,
+    first_line,
+    has_onnx_runtime,
+    sha256_of,
+)
 
 #: the order in which weights are tried (a state dict of napari-n2n's own frozen network comes first,
 #: then those that run no code from the package): ONNX runtime is the faster on the CPU (TorchScript
 #: spends seconds re-optimising for every new block shape), TorchScript on GPUs
-WEIGHTS_ORDER = {"cpu": ("onnx", "torchscript", "pytorch_state_dict"),
-                 "gpu": ("torchscript", "onnx", "pytorch_state_dict")}
+WEIGHTS_ORDER = {
+    "cpu": ("onnx", "torchscript", "pytorch_state_dict"),
+    "gpu": ("torchscript", "onnx", "pytorch_state_dict"),
+}
 OTHER_FORMATS = ("keras_hdf5", "keras_v3", "tensorflow_saved_model_bundle", "tensorflow_js")
 FROZEN_CALLABLES = ("N2NUNet", "N2NUNetPerChannel")
 
@@ -25,13 +33,23 @@ def read_package(path: Path):
     try:
         descr = load_description(path, format_version="latest", perform_io_checks=False)
     except Exception as exc:  # unreadable yaml, broken zip members, ...
-        raise ModelFileError(f"{path.name} is not a readable BioImage Model Zoo package: {first_line(exc)}.") from exc
+        raise ModelFileError(
+            f"{path.name} is not a readable BioImage Model Zoo package: {first_line(exc)}."
+        ) from exc
     if isinstance(descr, InvalidDescr):
         errors = descr.validation_summary.errors
-        why = f"{'.'.join(map(str, errors[0].loc))}: {first_line(errors[0].msg)}" if errors else "invalid description"
-        raise ModelFileError(f"{path.name} is not a valid BioImage Model Zoo package ({why}). Ask its authors for a valid one.")
+        why = (
+            f"{'.'.join(map(str, errors[0].loc))}: {first_line(errors[0].msg)}"
+            if errors
+            else "invalid description"
+        )
+        raise ModelFileError(
+            f"{path.name} is not a valid BioImage Model Zoo package ({why}). Ask its authors for a valid one."
+        )
     if descr.type != "model":
-        raise ModelFileError(f"{path.name} describes a BioImage Model Zoo {descr.type}, not a model.")
+        raise ModelFileError(
+            f"{path.name} describes a BioImage Model Zoo {descr.type}, not a model."
+        )
     return descr
 
 
@@ -62,22 +80,30 @@ def choose_weights(descr, path: Path, *, allow_code: bool = False, device_type: 
                     continue
                 if not allow_code:
                     needs_consent = True
-                    reasons.append(f"its PyTorch weights call {arch.import_from}.{arch.callable} with arguments from the package")
+                    reasons.append(
+                        f"its PyTorch weights call {arch.import_from}.{arch.callable} with arguments from the package"
+                    )
                     continue
             elif not allow_code:
                 needs_consent = True
-                reasons.append(f"its PyTorch weights run the Python file {arch.source} shipped in the package")
+                reasons.append(
+                    f"its PyTorch weights run the Python file {arch.source} shipped in the package"
+                )
                 continue
         return fmt
     others = [f for f in OTHER_FORMATS if getattr(descr.weights, f, None) is not None]
     if others:
-        reasons.append(f"{' and '.join(others)} weights need TensorFlow/Keras, which napari-n2n does not run")
+        reasons.append(
+            f"{' and '.join(others)} weights need TensorFlow/Keras, which napari-n2n does not run"
+        )
     if needs_consent:
         raise CodeConsentRequired(
             f"{path.name} can only run by executing Python code: {'; '.join(reasons)}. Allow it (--allow-code, or "
             "confirm in napari) only if you trust where the package comes from."
         )
-    raise ModelFileError(f"{path.name} has no weights that can run here: {'; '.join(reasons) or 'none listed'}.")
+    raise ModelFileError(
+        f"{path.name} has no weights that can run here: {'; '.join(reasons) or 'none listed'}."
+    )
 
 
 def is_frozen_architecture(arch, path: Path) -> bool:

@@ -98,16 +98,34 @@ def export_bmz(
         require_onnx_export()
     path = Path(path)
     if not path.name.lower().endswith(".zip"):
-        raise InputError(f"A BioImage Model Zoo package is a zip file: give a name ending in .bioimageio.zip, not {path.name!r}.")
-    destination = Destination(path, overwrite=overwrite, what="package", overwrite_hint="allow overwriting")
+        raise InputError(
+            f"A BioImage Model Zoo package is a zip file: give a name ending in .bioimageio.zip, not {path.name!r}."
+        )
+    destination = Destination(
+        path, overwrite=overwrite, what="package", overwrite_hint="allow overwriting"
+    )
     name = d.sanitize_name(name or DEFAULT_NAME)
-    descr_text = description or f"{denoiser.spatial_ndim}D Noise2Noise denoiser made with napari-n2n."
+    descr_text = (
+        description or f"{denoiser.spatial_ndim}D Noise2Noise denoiser made with napari-n2n."
+    )
     with tempfile.TemporaryDirectory(prefix="n2n-bmz-") as tmp, quiet():
-        descr = _describe(denoiser, Path(tmp), name=name, description=descr_text, authors=authors,
-                          license=license, sample=sample, sample_axes=sample_axes,
-                          torchscript=torchscript, onnx=onnx, extra_tags=tags)
+        descr = _describe(
+            denoiser,
+            Path(tmp),
+            name=name,
+            description=descr_text,
+            authors=authors,
+            license=license,
+            sample=sample,
+            sample_axes=sample_axes,
+            torchscript=torchscript,
+            onnx=onnx,
+            extra_tags=tags,
+        )
 
-        def write(tmp_zip: Path) -> None:  # core/files: checked first, written beside, renamed into place
+        def write(
+            tmp_zip: Path,
+        ) -> None:  # core/files: checked first, written beside, renamed into place
             tmp_zip.unlink()  # the packager writes the zip itself
             _package(descr, tmp_zip)
             if test:
@@ -117,8 +135,20 @@ def export_bmz(
     return path
 
 
-def _describe(denoiser, tmp: Path, *, name, description, authors, license, sample, sample_axes,
-              torchscript, onnx, extra_tags):
+def _describe(
+    denoiser,
+    tmp: Path,
+    *,
+    name,
+    description,
+    authors,
+    license,
+    sample,
+    sample_axes,
+    torchscript,
+    onnx,
+    extra_tags,
+):
     """Write the package's files into ``tmp`` and return the model description."""
     import torch
     from bioimageio.spec import ValidationContext
@@ -132,30 +162,67 @@ def _describe(denoiser, tmp: Path, *, name, description, authors, license, sampl
     y = _run_ours(denoiser, x)
     files = _write_tensors(tmp, x, y)
     net, kwargs, callable_name = _frozen_network(denoiser)
-    torch.save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, tmp / "weights.pt")
+    torch.save(
+        {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, tmp / "weights.pt"
+    )
     shutil.copyfile(frozen_architecture_path(), tmp / CURRENT_ARCHITECTURE)
-    (tmp / "n2n_config.json").write_text(json.dumps(json.loads(denoiser.model_file().to_json()), indent=1))
-    formats = ["pytorch_state_dict"] + (["torchscript"] if torchscript else []) + (["onnx"] if onnx else [])
-    (tmp / "README.md").write_text(d.readme(name=name, description=description, denoiser=denoiser,
-                                            weights=formats, halo=halo, min_size=min_size, step=step))
+    (tmp / "n2n_config.json").write_text(
+        json.dumps(json.loads(denoiser.model_file().to_json()), indent=1)
+    )
+    formats = (
+        ["pytorch_state_dict"]
+        + (["torchscript"] if torchscript else [])
+        + (["onnx"] if onnx else [])
+    )
+    (tmp / "README.md").write_text(
+        d.readme(
+            name=name,
+            description=description,
+            denoiser=denoiser,
+            weights=formats,
+            halo=halo,
+            min_size=min_size,
+            step=step,
+        )
+    )
     version = s.Version(torch.__version__.split("+")[0])
     try:
         with ValidationContext(root=tmp, perform_io_checks=True):
             inputs, outputs, config = d.tensors(
-                n_channels=x.shape[0], ndim=nd, depth=unet.depth, offset=norm.offset, scale=norm.scale,
-                files=files, output_max=float(np.abs(y).max()))
-            weights = s.WeightsDescr(pytorch_state_dict=s.PytorchStateDictWeightsDescr(
-                source=tmp / "weights.pt", pytorch_version=version,
-                architecture=s.ArchitectureFromFileDescr(source=tmp / CURRENT_ARCHITECTURE,
-                                                         callable=s.Identifier(callable_name), kwargs=kwargs),
-            ))
+                n_channels=x.shape[0],
+                ndim=nd,
+                depth=unet.depth,
+                offset=norm.offset,
+                scale=norm.scale,
+                files=files,
+                output_max=float(np.abs(y).max()),
+            )
+            weights = s.WeightsDescr(
+                pytorch_state_dict=s.PytorchStateDictWeightsDescr(
+                    source=tmp / "weights.pt",
+                    pytorch_version=version,
+                    architecture=s.ArchitectureFromFileDescr(
+                        source=tmp / CURRENT_ARCHITECTURE,
+                        callable=s.Identifier(callable_name),
+                        kwargs=kwargs,
+                    ),
+                )
+            )
             fields = dict(
-                name=name, description=description, authors=d.authors(authors), cite=d.citations(
-                    denoiser.config.mode if denoiser.config else None),
-                license=license, tags=d.tags(nd, denoiser.config.mode if denoiser.config else None, extra_tags),
-                documentation=s.FileDescr(source=tmp / "README.md"), attachments=[s.FileDescr(source=tmp / "n2n_config.json")],
-                inputs=inputs, outputs=outputs, weights=weights, config=config,
-                version=s.Version("1"), covers=_covers(inputs, outputs, x, y),
+                name=name,
+                description=description,
+                authors=d.authors(authors),
+                cite=d.citations(denoiser.config.mode if denoiser.config else None),
+                license=license,
+                tags=d.tags(nd, denoiser.config.mode if denoiser.config else None, extra_tags),
+                documentation=s.FileDescr(source=tmp / "README.md"),
+                attachments=[s.FileDescr(source=tmp / "n2n_config.json")],
+                inputs=inputs,
+                outputs=outputs,
+                weights=weights,
+                config=config,
+                version=s.Version("1"),
+                covers=_covers(inputs, outputs, x, y),
             )
             descr = s.ModelDescr(**fields)
             if torchscript:
@@ -168,7 +235,9 @@ def _describe(denoiser, tmp: Path, *, name, description, authors, license, sampl
         errors = exc.errors()
         where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
         msg = errors[0]["msg"] if errors else first_line(exc)
-        raise InputError(f"The model cannot be described for the BioImage Model Zoo: {where}: {msg}.") from exc
+        raise InputError(
+            f"The model cannot be described for the BioImage Model Zoo: {where}: {msg}."
+        ) from exc
     return descr
 
 
@@ -191,7 +260,9 @@ def _covers(inputs, outputs, x: np.ndarray, y: np.ndarray) -> list:
 
     try:
         return list(s.generate_covers([(inputs[0], x[None])], [(outputs[0], y[None])]))
-    except Exception:  # a cover is optional: bioimageio.core draws one from the test tensors when absent
+    except (
+        Exception
+    ):  # a cover is optional: bioimageio.core draws one from the test tensors when absent
         return []
 
 
@@ -215,11 +286,15 @@ def _test_input(denoiser, sample, sample_axes, min_size: int, step: int) -> np.n
         crop.append(slice(start, start + size))
     block = view.read(view.n_samples // 2, tuple(crop))[: denoiser.n_channels]
     if not np.isfinite(block).all():
-        raise InputError("The sample image contains NaN or Inf values; replace them first (e.g. numpy.nan_to_num).")
+        raise InputError(
+            "The sample image contains NaN or Inf values; replace them first (e.g. numpy.nan_to_num)."
+        )
     pads = [(0, 0)] + [(0, max(0, min_size - s)) for s in block.shape[1:]]
     block = np.pad(block, pads, mode="symmetric")
     sizes = [d.valid_size(s, min_size, step) for s in block.shape[1:]]
-    return np.ascontiguousarray(block[(slice(None),) + tuple(slice(0, s) for s in sizes)], dtype=np.float32)
+    return np.ascontiguousarray(
+        block[(slice(None),) + tuple(slice(0, s) for s in sizes)], dtype=np.float32
+    )
 
 
 def _run_ours(denoiser, x: np.ndarray) -> np.ndarray:
@@ -241,8 +316,13 @@ def _frozen_network(denoiser):
     from . import n2n_unet_v1 as arch
 
     u = denoiser.unet
-    common = dict(ndim=u.ndim, depth=u.depth, base_channels=u.base_channels, max_channels=u.max_channels,
-                  padding=u.padding)
+    common = dict(
+        ndim=u.ndim,
+        depth=u.depth,
+        base_channels=u.base_channels,
+        max_channels=u.max_channels,
+        padding=u.padding,
+    )
     if len(denoiser.models) == 1:
         group = denoiser.channel_groups[0]
         kwargs = dict(in_channels=len(group), out_channels=len(group), **common)
@@ -251,7 +331,11 @@ def _frozen_network(denoiser):
     else:
         kwargs = dict(channel_groups=[list(g) for g in denoiser.channel_groups], **common)
         net, name = arch.N2NUNetPerChannel(**kwargs), "N2NUNetPerChannel"
-        state = {f"nets.{i}.{k}": v for i, m in enumerate(denoiser.models) for k, v in m.state_dict().items()}
+        state = {
+            f"nets.{i}.{k}": v
+            for i, m in enumerate(denoiser.models)
+            for k, v in m.state_dict().items()
+        }
     net.load_state_dict(state, strict=True)
     return net.eval(), kwargs, name
 
@@ -263,8 +347,12 @@ def _torchscript(net, x: np.ndarray, dest: Path, version):
     with torch.no_grad():
         traced = torch.jit.trace(net, torch.from_numpy(x[None].copy()))
     traced.save(str(dest))
-    return s.TorchscriptWeightsDescr(source=dest, pytorch_version=version, parent="pytorch_state_dict",
-                                     comment="traced from the pytorch_state_dict network by napari-n2n")
+    return s.TorchscriptWeightsDescr(
+        source=dest,
+        pytorch_version=version,
+        parent="pytorch_state_dict",
+        comment="traced from the pytorch_state_dict network by napari-n2n",
+    )
 
 
 def _onnx(descr, dest: Path):
@@ -275,13 +363,17 @@ def _onnx(descr, dest: Path):
 
     torch_onnx_log = logging.getLogger("torch.onnx")
     level = torch_onnx_log.level
-    torch_onnx_log.setLevel(logging.ERROR)  # it warns about every torchvision operator it does not find
+    torch_onnx_log.setLevel(
+        logging.ERROR
+    )  # it warns about every torchvision operator it does not find
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return convert(descr, dest, opset_version=18)
     except Exception as exc:  # torch's exporter raises many types
-        raise InputError(f"ONNX export failed: {first_line(exc)}. Export without ONNX, or with TorchScript only.") from exc
+        raise InputError(
+            f"ONNX export failed: {first_line(exc)}. Export without ONNX, or with TorchScript only."
+        ) from exc
     finally:
         torch_onnx_log.setLevel(level)
 
@@ -302,5 +394,8 @@ def _test(package: Path) -> None:
     summary = test_model(package)
     if summary.status != "passed":
         errors = [f"{'.'.join(map(str, e.loc))}: {first_line(e.msg)}" for e in summary.errors]
-        raise InputError("The exported package failed bioimageio.core's model test: "
-                         + ("; ".join(errors[:2]) or summary.status) + ". Nothing was written.")
+        raise InputError(
+            "The exported package failed bioimageio.core's model test: "
+            + ("; ".join(errors[:2]) or summary.status)
+            + ". Nothing was written."
+        )

@@ -18,10 +18,10 @@ import numpy as np
 
 from ..core.axes import AxisView
 from ..core.checks import require_finite, require_numeric
-from ..core.inference.denoiser import Denoiser, cast_like
 from ..core.device import select_device
 from ..core.errors import DenoisingError, InputError, ModelFileError
 from ..core.events import TileProgress
+from ..core.inference.denoiser import Denoiser, cast_like
 from ._common import first_line, is_bmz_path, quiet, require_bioimageio
 from ._package import choose_weights, missing_module, read_package
 
@@ -29,8 +29,13 @@ from ._package import choose_weights, missing_module, read_package
 DEFAULT_BLOCK = {2: 512, 3: 96}
 
 
-def load_bmz(path: str | os.PathLike, *, allow_code: bool = False, device: str | None = None,
-             verify: bool = True) -> BmzModel:
+def load_bmz(
+    path: str | os.PathLike,
+    *,
+    allow_code: bool = False,
+    device: str | None = None,
+    verify: bool = True,
+) -> BmzModel:
     """Open a BioImage Model Zoo package for prediction.
 
     Parameters
@@ -96,42 +101,60 @@ class BmzModel:
     def _parse_axes(self) -> None:
         d = self.descr
         if len(d.inputs) != 1 or len(d.outputs) != 1:
-            raise ModelFileError(f"{self.path.name} has {len(d.inputs)} inputs and {len(d.outputs)} outputs; napari-n2n runs "
-                                 "models with one input image and one output image.")
+            raise ModelFileError(
+                f"{self.path.name} has {len(d.inputs)} inputs and {len(d.outputs)} outputs; napari-n2n runs "
+                "models with one input image and one output image."
+            )
         inp, out = d.inputs[0], d.outputs[0]
         kinds = {a.type for a in inp.axes} - {"batch", "channel", "space"}
         if kinds:
-            raise ModelFileError(f"{self.path.name} has {', '.join(sorted(kinds))} axes; napari-n2n runs models over "
-                                 "batch, channel and space axes only.")
+            raise ModelFileError(
+                f"{self.path.name} has {', '.join(sorted(kinds))} axes; napari-n2n runs models over "
+                "batch, channel and space axes only."
+            )
         space = [a for a in inp.axes if a.type == "space"]
         if len(space) not in (2, 3):
-            raise ModelFileError(f"{self.path.name} has {len(space)} space axes; napari-n2n runs 2D and 3D models.")
+            raise ModelFileError(
+                f"{self.path.name} has {len(space)} space axes; napari-n2n runs 2D and 3D models."
+            )
         names = [str(a.id) for a in space]
-        order = "zyx"[-len(space):]
-        self._space = [space[names.index(c)] for c in order] if sorted(names) == sorted(order) else space
+        order = "zyx"[-len(space) :]
+        self._space = (
+            [space[names.index(c)] for c in order] if sorted(names) == sorted(order) else space
+        )
         self.spatial_ndim = len(space)
         chan = [a for a in inp.axes if a.type == "channel"]
         self._channel_id = chan[0].id if chan else None
         self.n_channels = int(chan[0].size) if chan else 1
         out_space = sorted(str(a.id) for a in out.axes if a.type == "space")
         out_chan = [a for a in out.axes if a.type == "channel"]
-        n_out = int(out_chan[0].size) if out_chan and isinstance(out_chan[0].size, int) else (1 if not out_chan else -1)
+        n_out = (
+            int(out_chan[0].size)
+            if out_chan and isinstance(out_chan[0].size, int)
+            else (1 if not out_chan else -1)
+        )
         if out_space != sorted(names) or n_out != self.n_channels:
-            raise ModelFileError(f"{self.path.name} does not map an image to an image of the same axes and channels "
-                                 "(e.g. it segments or classifies); napari-n2n runs denoising and restoration models.")
-        self.axes = ("C" if self.n_channels > 1 else "") + "ZYX"[-self.spatial_ndim:]
+            raise ModelFileError(
+                f"{self.path.name} does not map an image to an image of the same axes and channels "
+                "(e.g. it segments or classifies); napari-n2n runs denoising and restoration models."
+            )
+        self.axes = ("C" if self.n_channels > 1 else "") + "ZYX"[-self.spatial_ndim :]
         self.n_parameters = None
 
     def summary(self) -> str:
-        return (f"BioImage Model Zoo model '{self.name}': {self.spatial_ndim}D, {self.n_channels} channel(s), "
-                f"{self.weight_format} weights")
+        return (
+            f"BioImage Model Zoo model '{self.name}': {self.spatial_ndim}D, {self.n_channels} channel(s), "
+            f"{self.weight_format} weights"
+        )
 
     def _pipeline(self, device: str):
         from bioimageio.core import create_prediction_pipeline
 
         try:
             with quiet():
-                return create_prediction_pipeline(self.descr, weights_format=self.weight_format, devices=[device])
+                return create_prediction_pipeline(
+                    self.descr, weights_format=self.weight_format, devices=[device]
+                )
         except Exception as exc:  # the backends raise many types
             missing = missing_module(exc)
             if missing:
@@ -139,8 +162,10 @@ class BmzModel:
                     f"{self.path.name} needs the Python package '{missing}', which is not installed here. Install it, "
                     "or ask the package's authors for TorchScript or ONNX weights."
                 ) from exc
-            raise ModelFileError(f"{self.path.name}: its {self.weight_format} weights cannot be loaded here "
-                                 f"({type(exc).__name__}: {first_line(exc)}).") from exc
+            raise ModelFileError(
+                f"{self.path.name}: its {self.weight_format} weights cannot be loaded here "
+                f"({type(exc).__name__}: {first_line(exc)})."
+            ) from exc
 
     def verify(self) -> None:
         """Run the weights on the package's test input; raise :class:`ModelFileError` if the output differs."""
@@ -148,20 +173,28 @@ class BmzModel:
 
         try:
             with quiet():
-                sample, expected = get_test_input_sample(self.descr), get_test_output_sample(self.descr)
-                result = self._pp.predict_sample_without_blocking(sample, skip_input_padding=True,
-                                                                   skip_output_cropping=True)
+                sample, expected = (
+                    get_test_input_sample(self.descr),
+                    get_test_output_sample(self.descr),
+                )
+                result = self._pp.predict_sample_without_blocking(
+                    sample, skip_input_padding=True, skip_output_cropping=True
+                )
         except Exception as exc:
-            raise ModelFileError(f"{self.path.name}: its {self.weight_format} weights fail on the package's own test "
-                                 f"input ({type(exc).__name__}: {first_line(exc)}).") from exc
+            raise ModelFileError(
+                f"{self.path.name}: its {self.weight_format} weights fail on the package's own test "
+                f"input ({type(exc).__name__}: {first_line(exc)})."
+            ) from exc
         rtol, atol, ppm_allowed = self._tolerance()
         for member, exp in expected.members.items():
             act = result.members.get(member)
             e = np.asarray(exp.data, dtype=np.float64)
             a = np.asarray(act.data, dtype=np.float64) if act is not None else None
             if a is None or a.shape != e.shape:
-                raise ModelFileError(f"{self.path.name}: its {self.weight_format} weights give an output of the wrong shape "
-                                     "on the package's own test input; the package is broken.")
+                raise ModelFileError(
+                    f"{self.path.name}: its {self.weight_format} weights give an output of the wrong shape "
+                    "on the package's own test input; the package is broken."
+                )
             bad = ~(np.abs(a - e) <= atol + rtol * np.abs(e))
             if bad.mean() * 1e6 > ppm_allowed:
                 raise ModelFileError(
@@ -175,7 +208,11 @@ class BmzModel:
 
         for tol in self.descr.config.bioimageio.reproducibility_tolerance:
             if not tol.weights_formats or self.weight_format in tol.weights_formats:
-                return tol.relative_tolerance, tol.absolute_tolerance, tol.mismatched_elements_per_million
+                return (
+                    tol.relative_tolerance,
+                    tol.absolute_tolerance,
+                    tol.mismatched_elements_per_million,
+                )
         d = v0_5.ReproducibilityTolerance()
         return d.relative_tolerance, d.absolute_tolerance, d.mismatched_elements_per_million
 
@@ -225,15 +262,26 @@ class BmzModel:
         if all(s <= t for s, t in zip(shape, tiles)) and self._whole_sizes(shape) is not None:
             return None
         ns = {}
-        for a, (lo, step), halo, side, t in zip(self._space, self._sizes(), self._halos(), shape, tiles):
+        for a, (lo, step), halo, side, t in zip(
+            self._space, self._sizes(), self._halos(), shape, tiles
+        ):
             if step:
                 block = min(max(side, lo), t + 2 * halo)
                 ns[(self.descr.inputs[0].id, a.id)] = max(0, (block - lo) // step)
         return ns
 
-    def predict_iter(self, image, *, axes: str | None = None, tile=None, overlap: int | None = None,
-                     batch_size: int | None = None, device: str | None = None, out=None,
-                     dtype: str = "float32") -> Iterator[TileProgress]:
+    def predict_iter(
+        self,
+        image,
+        *,
+        axes: str | None = None,
+        tile=None,
+        overlap: int | None = None,
+        batch_size: int | None = None,
+        device: str | None = None,
+        out=None,
+        dtype: str = "float32",
+    ) -> Iterator[TileProgress]:
         """Like :meth:`Denoiser.predict_iter`: yields a :class:`TileProgress` per block; returns the prediction.
 
         ``tile`` bounds the side of the model's input blocks (rounded down to a size the model
@@ -248,15 +296,19 @@ class BmzModel:
         elif self.n_channels == 1:
             groups = [[c] for c in range(view.n_channels)]
         else:
-            raise InputError(f"The model takes {self.n_channels} channels but the image has {view.n_channels}. "
-                             "Choose an image with the same channels, or give its axes with C.")
+            raise InputError(
+                f"The model takes {self.n_channels} channels but the image has {view.n_channels}. "
+                "Choose an image with the same channels, or give its axes with C."
+            )
         if device and str(select_device(device)) != self._device:
             self._device = str(select_device(device))
             self._pp = self._pipeline(self._device)
         if out is None:
             out = np.zeros(image.shape, dtype=np.float32)
         elif tuple(out.shape) != tuple(image.shape):
-            raise InputError(f"The output array has shape {tuple(out.shape)}; it must match the image {tuple(image.shape)}.")
+            raise InputError(
+                f"The output array has shape {tuple(out.shape)}; it must match the image {tuple(image.shape)}."
+            )
         ns = self._block_parameter(view.spatial_shape, tile)
         with quiet():
             yield from self._predict_view(view, groups, ns, out)
@@ -275,7 +327,9 @@ class BmzModel:
                     for intermediate in intermediates:
                         last = intermediate
                         done += 1
-                        yield TileProgress(done=done, total=total, sample=n, n_samples=view.n_samples)
+                        yield TileProgress(
+                            done=done, total=total, sample=n, n_samples=view.n_samples
+                        )
                 except (RuntimeError, MemoryError) as exc:
                     raise DenoisingError.from_exception(exc) from exc
                 result[chs] = self._result(last.sample, block[chs].shape)
@@ -288,7 +342,9 @@ class BmzModel:
         """
         from bioimageio.core import Sample, Tensor
 
-        sizes = self._whole_sizes(block.shape[1:]) if ns is None else [lo for lo, _ in self._sizes()]
+        sizes = (
+            self._whole_sizes(block.shape[1:]) if ns is None else [lo for lo, _ in self._sizes()]
+        )
         pads = [(0, 0)] + [(0, max(0, size - s)) for size, s in zip(sizes, block.shape[1:])]
         block = np.pad(block, pads, mode="symmetric") if any(p for _, p in pads) else block
         inp = self.descr.inputs[0]

@@ -26,11 +26,18 @@ COMMANDS = (synth, check, split, train, predict, export_bmz, demo)
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``napari-n2n`` parser: errors are one line, every option's ``--help`` shows its default."""
-    p = Parser(prog="napari-n2n", description="Noise2Noise denoising: learn from pairs of noisy images. "
-               "Existing files are never replaced unless a command is given --overwrite.")
+    p = Parser(
+        prog="napari-n2n",
+        description="Noise2Noise denoising: learn from pairs of noisy images. "
+        "Existing files are never replaced unless a command is given --overwrite.",
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="{synth,train,predict,export-bmz,demo}",
-                           help="run 'napari-n2n COMMAND --help' for a command's options and their defaults")
+    sub = p.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="{synth,train,predict,export-bmz,demo}",
+        help="run 'napari-n2n COMMAND --help' for a command's options and their defaults",
+    )
     for command in COMMANDS:
         command.register(sub)
     return p
@@ -44,13 +51,21 @@ def main(argv: list[str] | None = None) -> int:
     except N2NError as exc:
         print(f"napari-n2n: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except OSError as exc:  # the system refused something the checks could not foresee: still one line
+    except (
+        OSError
+    ) as exc:  # the system refused something the checks could not foresee: still one line
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"napari-n2n: error: {exc.strerror or exc}{where}. Check the files and folders named.", file=sys.stderr)
+        print(
+            f"napari-n2n: error: {exc.strerror or exc}{where}. Check the files and folders named.",
+            file=sys.stderr,
+        )
         return EXIT_USER_ERROR
     except MemoryError:
-        print("napari-n2n: error: out of memory. Use smaller --batch, --patch or --tile, or a machine with more "
-              "memory.", file=sys.stderr)
+        print(
+            "napari-n2n: error: out of memory. Use smaller --batch, --patch or --tile, or a machine with more "
+            "memory.",
+            file=sys.stderr,
+        )
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("napari-n2n: interrupted", file=sys.stderr)

@@ -17,10 +17,14 @@ def _is_image(path: Path) -> bool:
     name = path.name.lower()
     if any(name.endswith(s) for f in FORMATS for s in f.suffixes):
         return not name.startswith(".")  # hidden: a partial result, a temporary file
-    return path.is_dir() and any(getattr(f, "sniff", lambda _: False)(path) for f in FORMATS if getattr(f, "folder", 0))
+    return path.is_dir() and any(
+        getattr(f, "sniff", lambda _: False)(path) for f in FORMATS if getattr(f, "folder", 0)
+    )
 
 
-def expand_inputs(items: list[str], list_file: str | None = None, *, flag: str = "--input") -> list[Path]:
+def expand_inputs(
+    items: list[str], list_file: str | None = None, *, flag: str = "--input"
+) -> list[Path]:
     """The input files named by ``items``: paths, glob patterns (``'raw/*.tif'``) and folders (their image
     files, sorted), then the lines of ``list_file`` (one path or pattern a line; ``#`` starts a comment).
 
@@ -34,8 +38,10 @@ def expand_inputs(items: list[str], list_file: str | None = None, *, flag: str =
         try:
             lines = Path(os.path.expanduser(list_file)).read_text().splitlines()
         except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"Cannot read the list of inputs {list_file} ({exc.__class__.__name__}). Give a text file "
-                             "with one image path a line.") from exc
+            raise InputError(
+                f"Cannot read the list of inputs {list_file} ({exc.__class__.__name__}). Give a text file "
+                "with one image path a line."
+            ) from exc
         items += [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
     found: list[Path] = []
     for item in items:
@@ -44,14 +50,18 @@ def expand_inputs(items: list[str], list_file: str | None = None, *, flag: str =
             matches = sorted(Path(m) for m in glob.glob(os.path.expanduser(item)))
             matches = [m for m in matches if _is_image(m)]
             if not matches:
-                raise InputError(f"{flag} {item!r} matches no image file. Check the pattern (quote it, so the shell "
-                                 "passes it as it is).")
+                raise InputError(
+                    f"{flag} {item!r} matches no image file. Check the pattern (quote it, so the shell "
+                    "passes it as it is)."
+                )
             found += matches
         elif path.is_dir() and not _is_image(path):
             images = sorted(p for p in path.iterdir() if _is_image(p))
             if not images:
-                raise InputError(f"The folder {item} holds no image file napari-n2n reads. Give a folder of images, "
-                                 "or the images themselves.")
+                raise InputError(
+                    f"The folder {item} holds no image file napari-n2n reads. Give a folder of images, "
+                    "or the images themselves."
+                )
             found += images
         else:
             found.append(path)
@@ -75,8 +85,10 @@ def require_distinct_names(jobs: list[tuple[Path, Path]]) -> None:
     for source, out in jobs:
         key = os.path.normcase(os.path.abspath(out))
         if key in seen:
-            raise InputError(f"{seen[key]} and {source} would both be written to {out}. Give them different names, "
-                             "or run them in two commands with different --output-dir.")
+            raise InputError(
+                f"{seen[key]} and {source} would both be written to {out}. Give them different names, "
+                "or run them in two commands with different --output-dir."
+            )
         seen[key] = source
 
 
@@ -88,7 +100,13 @@ class Report:
 
     def fail(self, source: Path, exc: BaseException) -> None:
         text = getattr(exc, "strerror", None) if isinstance(exc, OSError) else None
-        text = str(exc) if not text else f"{text} ({exc.filename})" if getattr(exc, "filename", None) else text
+        text = (
+            str(exc)
+            if not text
+            else f"{text} ({exc.filename})"
+            if getattr(exc, "filename", None)
+            else text
+        )
         self.failed.append((source, text))
         print(f"napari-n2n: error: {source}: {text}", file=sys.stderr, flush=True)
 

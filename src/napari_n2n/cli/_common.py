@@ -14,9 +14,24 @@ from ..core.errors import InputError, OutputError
 from ..core.files import Destination, same_file
 from ..io import ImageData, format_for, read_image
 
-__all__ = ["HelpFormatter", "Parser", "add_command", "add_overwrite", "add_pair_outputs", "destination", "image_axes",
-           "non_negative_int", "package_version", "pair_destinations", "positive_float", "positive_int", "read_image",
-           "require_distinct_inputs", "require_distinct_outputs", "write_pair"]
+__all__ = [
+    "HelpFormatter",
+    "Parser",
+    "add_command",
+    "add_overwrite",
+    "add_pair_outputs",
+    "destination",
+    "image_axes",
+    "non_negative_int",
+    "package_version",
+    "pair_destinations",
+    "positive_float",
+    "positive_int",
+    "read_image",
+    "require_distinct_inputs",
+    "require_distinct_outputs",
+    "write_pair",
+]
 
 
 def package_version() -> str:
@@ -44,13 +59,20 @@ class Parser(argparse.ArgumentParser):
 
 def add_command(sub, name: str, help: str, description: str | None = None) -> Parser:
     """A sub-command's parser, with defaults shown in its ``--help``."""
-    return sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:] + ".",
-                          formatter_class=HelpFormatter)
+    return sub.add_parser(
+        name,
+        help=help,
+        description=description or help[:1].upper() + help[1:] + ".",
+        formatter_class=HelpFormatter,
+    )
 
 
 def add_overwrite(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--overwrite", action="store_true",
-                        help=f"replace {what} if it exists (without it, an existing file is never replaced)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace {what} if it exists (without it, an existing file is never replaced)",
+    )
 
 
 # ---- argument types ------------------------------------------------------------------------------
@@ -82,17 +104,27 @@ def _choices(shape: tuple[int, ...]) -> list[tuple[str, str]]:
     nd = len(shape)
     colour = shape[-1] <= 4
     table = {
-        3: [("ZYX", "a volume"), ("TYX", "a time series")] + ([("YXC", "a colour image")] if colour else [])
+        3: [("ZYX", "a volume"), ("TYX", "a time series")]
+        + ([("YXC", "a colour image")] if colour else [])
         + ([("CYX", "channels first")] if shape[0] <= 4 and not colour else []),
-        4: [("TZYX", "a time series of volumes"), ("CZYX", "a volume with channels"), ("TCYX", "a time series with channels")]
+        4: [
+            ("TZYX", "a time series of volumes"),
+            ("CZYX", "a volume with channels"),
+            ("TCYX", "a time series with channels"),
+        ]
         + ([("TYXC", "a colour time series")] if colour else []),
         5: [("TCZYX", "a time series of volumes with channels")],
     }
     return table.get(nd, [])
 
 
-def image_axes(image: ImageData, given: str | None, *, others: tuple[ImageData | None, ...] = (),
-               model_axes: str | None = None) -> str:
+def image_axes(
+    image: ImageData,
+    given: str | None,
+    *,
+    others: tuple[ImageData | None, ...] = (),
+    model_axes: str | None = None,
+) -> str:
     """The axes to use for ``image``: ``--axes``, else what the file says, else (2D) YX.
 
     A 3D or larger image whose file says nothing about its axes is refused with the exact
@@ -103,8 +135,10 @@ def image_axes(image: ImageData, given: str | None, *, others: tuple[ImageData |
     stated = [im for im in (image, *others) if im is not None and im.axes]
     for im in stated[1:]:
         if im.axes != stated[0].axes and not given:
-            raise InputError(f"{stated[0].source} says its axes are {stated[0].axes} but {im.source} says {im.axes}. "
-                             "Give matching files, or choose with --axes.")
+            raise InputError(
+                f"{stated[0].source} says its axes are {stated[0].axes} but {im.source} says {im.axes}. "
+                "Give matching files, or choose with --axes."
+            )
     if given:
         return validate_axes(given, image.ndim)
     if stated:
@@ -112,26 +146,39 @@ def image_axes(image: ImageData, given: str | None, *, others: tuple[ImageData |
     if image.ndim == 2:
         return "YX"
     if model_axes is not None and len(model_axes) == image.ndim:
-        print(f"napari-n2n: {image.source} does not say what its axes are: using the model's, {model_axes} "
-              "(give --axes to choose others)", file=sys.stderr)
+        print(
+            f"napari-n2n: {image.source} does not say what its axes are: using the model's, {model_axes} "
+            "(give --axes to choose others)",
+            file=sys.stderr,
+        )
         return model_axes
     choices = _choices(image.shape)
     shape = "×".join(str(s) for s in image.shape)
     if not choices:
-        raise InputError(f"{image.source} is {image.ndim}D ({shape}) and does not say what its axes are. "
-                         "Add --axes with one letter per dimension from STCZYX, e.g. --axes TCZYX.")
+        raise InputError(
+            f"{image.source} is {image.ndim}D ({shape}) and does not say what its axes are. "
+            "Add --axes with one letter per dimension from STCZYX, e.g. --axes TCZYX."
+        )
     flags = [f"--axes {a} for {what}" for a, what in choices]
     listed = ", ".join(flags[:-1]) + f" or {flags[-1]}" if len(flags) > 1 else flags[0]
-    raise InputError(f"{image.source} is {image.ndim}D ({shape}) and the file does not say what its axes are. "
-                     f"Add {listed}.")
+    raise InputError(
+        f"{image.source} is {image.ndim}D ({shape}) and the file does not say what its axes are. "
+        f"Add {listed}."
+    )
 
 
-def require_distinct_inputs(a: ImageData, b: ImageData, names: tuple[str, str] = ("--input", "--target")) -> None:
+def require_distinct_inputs(
+    a: ImageData, b: ImageData, names: tuple[str, str] = ("--input", "--target")
+) -> None:
     """Refuse a pair made of one image twice: the same file (by inode), or two files with identical pixels."""
     how = None
     if same_file(a.source, b.source):
         how = "the same file"
-    elif a.shape == b.shape and a.data.dtype == b.data.dtype and np.array_equal(np.asarray(a.data), np.asarray(b.data)):
+    elif (
+        a.shape == b.shape
+        and a.data.dtype == b.data.dtype
+        and np.array_equal(np.asarray(a.data), np.asarray(b.data))
+    ):
         how = "identical images"
     if how:
         raise InputError(
@@ -142,12 +189,20 @@ def require_distinct_inputs(a: ImageData, b: ImageData, names: tuple[str, str] =
 
 
 # ---- outputs -----------------------------------------------------------------------------------------
-def destination(path: str, args, *, inputs=(), what: str = "output", image: bool = True) -> Destination:
+def destination(
+    path: str, args, *, inputs=(), what: str = "output", image: bool = True
+) -> Destination:
     """The checked destination of an output (``--overwrite`` allows replacing a file; never an input)."""
     # an unknown format is refused now, not after the work
     folder = getattr(format_for(path, writing=True), "folder", False) if image else False
-    return Destination(path, overwrite=getattr(args, "overwrite", False), inputs=inputs, what=what,
-                       overwrite_hint="add --overwrite", folder=folder)
+    return Destination(
+        path,
+        overwrite=getattr(args, "overwrite", False),
+        inputs=inputs,
+        what=what,
+        overwrite_hint="add --overwrite",
+        folder=folder,
+    )
 
 
 def require_distinct_outputs(*destinations: Destination) -> None:
@@ -155,16 +210,27 @@ def require_distinct_outputs(*destinations: Destination) -> None:
     for i, d in enumerate(destinations):
         for other in destinations[:i]:
             if d.path == other.path or same_file(d.path, other.path):
-                raise OutputError(f"The {other.what} and the {d.what} are the same file ({d.given}); the second "
-                                  "would replace the first. Give two different names.")
+                raise OutputError(
+                    f"The {other.what} and the {d.what} are the same file ({d.given}); the second "
+                    "would replace the first. Give two different names."
+                )
 
 
 # ---- the two outputs of a command that writes a pair (synth, split) --------------------------------
 def add_pair_outputs(parser: argparse.ArgumentParser, noun: str) -> None:
     """``--out-a``, ``--out-b``, the ``--seed`` of the pair's randomness and ``--overwrite``."""
-    parser.add_argument("--out-a", required=True, help=f"where to write the first {noun} (.tif or .npy)")
-    parser.add_argument("--out-b", required=True, help=f"where to write the second {noun} (.tif or .npy)")
-    parser.add_argument("--seed", type=non_negative_int, default=0, help="random seed: the same seed gives the same pair")
+    parser.add_argument(
+        "--out-a", required=True, help=f"where to write the first {noun} (.tif or .npy)"
+    )
+    parser.add_argument(
+        "--out-b", required=True, help=f"where to write the second {noun} (.tif or .npy)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="random seed: the same seed gives the same pair",
+    )
     add_overwrite(parser, "--out-a and --out-b")
 
 

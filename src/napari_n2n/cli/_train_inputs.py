@@ -18,8 +18,10 @@ def training_data(args):
     targets, cleans = _files(args.target, "--target"), _files(args.clean, "--clean")
     for flag, files in (("--target", targets), ("--clean", cleans)):
         if files and len(files) != len(inputs):
-            raise InputError(f"{len(inputs)} input images but {len(files)} for {flag}: give one {flag} per input, in "
-                             "the same order.")
+            raise InputError(
+                f"{len(inputs)} input images but {len(files)} for {flag}: give one {flag} per input, in "
+                "the same order."
+            )
     sets, axes_seen = [], {}
     for k, path in enumerate(inputs):
         inp = read_image(path, "input")
@@ -29,19 +31,27 @@ def training_data(args):
             require_distinct_inputs(inp, target)
         axes = image_axes(inp, args.axes, others=(target, clean))
         axes_seen.setdefault(axes, path)
-        data, target_data, clean_data = inp.data, None if target is None else target.data, \
-            None if clean is None else clean.data
+        data, target_data, clean_data = (
+            inp.data,
+            None if target is None else target.data,
+            None if clean is None else clean.data,
+        )
         if args.pair_neighbours:
             data, target_data, clean_data, axes = _neighbours(args, data, clean_data, axes)
         sets.append((data, target_data, clean_data))
     if len(axes_seen) > 1:
         listed = ", ".join(f"{a} ({p})" for a, p in axes_seen.items())
-        raise InputError(f"The input images have different axes: {listed}. One model trains on images of one kind; "
-                         "give --axes if the files only describe them differently.")
+        raise InputError(
+            f"The input images have different axes: {listed}. One model trains on images of one kind; "
+            "give --axes if the files only describe them differently."
+        )
     if len(sets) == 1:
         return (*sets[0], axes)
     data, target_data, clean_data = (list(column) for column in zip(*sets))
-    given = [column if any(a is not None for a in column) else None for column in (target_data, clean_data)]
+    given = [
+        column if any(a is not None for a in column) else None
+        for column in (target_data, clean_data)
+    ]
     return data, *given, axes
 
 
@@ -49,7 +59,11 @@ def _neighbours(args, data, clean, axes: str):
     from ..core.data.pairs import stack_neighbours
 
     if args.pair_neighbours not in axes:
-        raise InputError(f"--pair-neighbours {args.pair_neighbours}: the input's axes {axes} have no "
-                         f"{args.pair_neighbours}. Give --axes with it (e.g. --axes TYX).")
-    pair = stack_neighbours(data, axis=axes.index(args.pair_neighbours), axes=axes, clean=clean, pairing=args.pairing)
+        raise InputError(
+            f"--pair-neighbours {args.pair_neighbours}: the input's axes {axes} have no "
+            f"{args.pair_neighbours}. Give --axes with it (e.g. --axes TYX)."
+        )
+    pair = stack_neighbours(
+        data, axis=axes.index(args.pair_neighbours), axes=axes, clean=clean, pairing=args.pairing
+    )
     return pair.input, pair.target, pair.clean, pair.axes

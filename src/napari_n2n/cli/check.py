@@ -8,15 +8,26 @@ from ._common import add_command, add_overwrite, destination, positive_int, read
 
 
 def register(sub) -> None:
-    c = add_command(sub, "check", "check two noisy images as a Noise2Noise pair (shift, brightness, noise)",
-                    description="Measure the shift, brightness difference and noise of a pair and say what "
-                                "to do about each. It only warns: the exit status is 0 whatever it finds.")
+    c = add_command(
+        sub,
+        "check",
+        "check two noisy images as a Noise2Noise pair (shift, brightness, noise)",
+        description="Measure the shift, brightness difference and noise of a pair and say what "
+        "to do about each. It only warns: the exit status is 0 whatever it finds.",
+    )
     c.add_argument("a", help="noisy image A (TIFF or .npy)")
     c.add_argument("b", help="noisy image B, the same scene")
-    c.add_argument("--axes", default=None,
-                   help="e.g. YX, ZYX, TYX, CYX (default: from the file, else the last two axes are Y, X)")
-    c.add_argument("--planes", type=positive_int, default=8, help="planes of a stack or volume to check")
-    c.add_argument("--json", default=None, help="also write the measurements to this JSON file (default: none)")
+    c.add_argument(
+        "--axes",
+        default=None,
+        help="e.g. YX, ZYX, TYX, CYX (default: from the file, else the last two axes are Y, X)",
+    )
+    c.add_argument(
+        "--planes", type=positive_int, default=8, help="planes of a stack or volume to check"
+    )
+    c.add_argument(
+        "--json", default=None, help="also write the measurements to this JSON file (default: none)"
+    )
     add_overwrite(c, "the --json file")
     c.set_defaults(func=run)
 
@@ -24,11 +35,18 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..core.data.paircheck import check_pair
 
-    out = destination(args.json, args, inputs=[args.a, args.b], what="JSON file (--json)", image=False) \
-        if args.json else None
+    out = (
+        destination(
+            args.json, args, inputs=[args.a, args.b], what="JSON file (--json)", image=False
+        )
+        if args.json
+        else None
+    )
     a = read_image(args.a, "image A")
     b = read_image(args.b, "image B")
-    report = check_pair(a.data, b.data, axes=args.axes or a.axes or b.axes or None, max_planes=args.planes)
+    report = check_pair(
+        a.data, b.data, axes=args.axes or a.axes or b.axes or None, max_planes=args.planes
+    )
     print(f"pair check of {args.a} and {args.b} ({report.planes} plane(s)):")
     print(report.summary())
     n = len(report.warnings)

@@ -18,24 +18,45 @@ from ._common import add_command, add_overwrite, non_negative_int, positive_floa
 
 
 def register(sub) -> None:
-    d = add_command(sub, "demo", "train N2N and N2C on a bundled image and compare (about 2 minutes)")
-    d.add_argument("--out", default="demo_out", help="folder for the figure and the two models (created if missing)")
+    d = add_command(
+        sub, "demo", "train N2N and N2C on a bundled image and compare (about 2 minutes)"
+    )
+    d.add_argument(
+        "--out",
+        default="demo_out",
+        help="folder for the figure and the two models (created if missing)",
+    )
     d.add_argument("--seconds", type=positive_float, default=50.0, help="training time per method")
     d.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    d.add_argument("--seed", type=non_negative_int, default=0, help="random seed of the noise and the training")
+    d.add_argument(
+        "--seed", type=non_negative_int, default=0, help="random seed of the noise and the training"
+    )
     d.add_argument("--quiet", action="store_true", help="print no progress")
     add_overwrite(d, "the figure and models of an earlier demo in --out")
     d.set_defaults(func=run)
 
 
 def run(args) -> int:
-    run_demo(out_dir=args.out, seconds=args.seconds, device=args.device, seed=args.seed, quiet=args.quiet,
-             overwrite=args.overwrite)
+    run_demo(
+        out_dir=args.out,
+        seconds=args.seconds,
+        device=args.device,
+        seed=args.seed,
+        quiet=args.quiet,
+        overwrite=args.overwrite,
+    )
     return 0
 
 
-def run_demo(out_dir: str = "demo_out", *, seconds: float = 50.0, device: str = "auto", seed: int = 0,
-             quiet: bool = False, overwrite: bool = False) -> dict:
+def run_demo(
+    out_dir: str = "demo_out",
+    *,
+    seconds: float = 50.0,
+    device: str = "auto",
+    seed: int = 0,
+    quiet: bool = False,
+    overwrite: bool = False,
+) -> dict:
     """Run the demo; return the figures printed (PSNR/SSIM per method, timings).
 
     ``out_dir`` is created if missing; the figure ``demo.png`` and the models ``n2n.n2n`` and
@@ -43,41 +64,59 @@ def run_demo(out_dir: str = "demo_out", *, seconds: float = 50.0, device: str = 
     """
     from ..console import run_prediction, run_training
     from ..core.config import TrainConfig
+    from ..core.data.samples import pair_2d
     from ..core.errors import TrainingError
     from ..core.metrics import psnr, ssim
-    from ..core.data.samples import pair_2d
     from ..core.training.train import Trainer
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise OutputError(f"Cannot use {out} as the demo's folder: it is a file. Give a folder name with --out.")
+        raise OutputError(
+            f"Cannot use {out} as the demo's folder: it is a file. Give a folder name with --out."
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"Cannot create the demo's folder {out}: {reason(exc)}. Choose another --out.") from exc
+        raise OutputError(
+            f"Cannot create the demo's folder {out}: {reason(exc)}. Choose another --out."
+        ) from exc
     hint = "add --overwrite"
-    dests = {name: Destination(out / name, overwrite=overwrite, what=f"demo {what}", overwrite_hint=hint)
-             for name, what in (("n2n.n2n", "model"), ("n2c.n2n", "model"), ("demo.png", "figure"))}
+    dests = {
+        name: Destination(out / name, overwrite=overwrite, what=f"demo {what}", overwrite_hint=hint)
+        for name, what in (("n2n.n2n", "model"), ("n2c.n2n", "model"), ("demo.png", "figure"))
+    }
     t_start = time.perf_counter()
     sample = pair_2d(sigma=25.0, seed=seed)
     clean, a, b = sample.clean, sample.a, sample.b
     # the device's preset (cpu-quick on a CPU: the compact U-Net that learns the most per CPU second)
     base = TrainConfig(steps=100_000, time_budget_s=seconds, device=device, seed=seed)
-    print(f"napari-n2n demo: camera 512x512, Gaussian noise sigma 25, {seconds:g} s of training per method",
-          file=sys.stderr)
+    print(
+        f"napari-n2n demo: camera 512x512, Gaussian noise sigma 25, {seconds:g} s of training per method",
+        file=sys.stderr,
+    )
     results = {"noisy": {"psnr": psnr(clean, a), "ssim": ssim(clean, a)}}
     images = {"noisy": a}
     for name, target, mode in (("N2N", b, "n2n"), ("N2C", clean, "n2c")):
-        trainer = Trainer(a, target, axes="YX", config=base.replace(mode=mode), clean=clean,
-                          noise=sample.noise.to_dict())
+        trainer = Trainer(
+            a,
+            target,
+            axes="YX",
+            config=base.replace(mode=mode),
+            clean=clean,
+            noise=sample.noise.to_dict(),
+        )
         den, fin = run_training(trainer, label=name, quiet=quiet)
         if den is None:
             raise TrainingError("The demo was interrupted before it trained a model.")
         den.save(dests[f"{name.lower()}.n2n"])
         pred = run_prediction(den.predict_iter(a), quiet=True)
         images[name] = pred
-        results[name] = {"psnr": psnr(clean, pred), "ssim": ssim(clean, pred),
-                         "steps": fin.steps_done if fin else None, "train_s": fin.elapsed_s if fin else None}
+        results[name] = {
+            "psnr": psnr(clean, pred),
+            "ssim": ssim(clean, pred),
+            "steps": fin.steps_done if fin else None,
+            "train_s": fin.elapsed_s if fin else None,
+        }
         if name == "N2N":
             avg = den.predict_pair(a, b)
             results["N2N (A+B averaged)"] = {"psnr": psnr(clean, avg), "ssim": ssim(clean, avg)}
@@ -91,8 +130,10 @@ def run_demo(out_dir: str = "demo_out", *, seconds: float = 50.0, device: str = 
         steps = f"{r['steps']}" if r.get("steps") is not None else "-"
         secs = f"{r['train_s']:.1f}" if r.get("train_s") is not None else "-"
         print(f"{key:<22}{r['psnr']:>10.2f}{r['ssim']:>8.3f}{steps:>8}{secs:>9}")
-    print(f"N2N - N2C: {results['N2N']['psnr'] - results['N2C']['psnr']:+.2f} dB; "
-          f"N2N - noisy: {results['N2N']['psnr'] - results['noisy']['psnr']:+.2f} dB")
+    print(
+        f"N2N - N2C: {results['N2N']['psnr'] - results['N2C']['psnr']:+.2f} dB; "
+        f"N2N - noisy: {results['N2N']['psnr'] - results['noisy']['psnr']:+.2f} dB"
+    )
     fig_path = out / "demo.png"
     save_figure(dests["demo.png"], images, results)
     print(f"figure: {fig_path}; models: {out / 'n2n.n2n'}, {out / 'n2c.n2n'}; total {total:.0f} s")

@@ -26,64 +26,149 @@ def _chunks(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.replace("x", ",").split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a list of sizes such as 1,1024,1024") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a list of sizes such as 1,1024,1024"
+        ) from None
     if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: every chunk size must be a whole number from 1")
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: every chunk size must be a whole number from 1"
+        )
     return values
 
 
 def register(sub) -> None:
-    r = add_command(sub, "predict", "denoise images with a trained model",
-                    "Denoise one image (--input, --output) or many (--input with several files, folders or quoted "
-                    "patterns, and --output-dir). An output ending in .ome.zarr is written chunk by chunk (any size, "
-                    "resumable with --resume, on a dask cluster with --workers or --scheduler).")
-    r.add_argument("--model", required=True, help="a .n2n model, or a BioImage Model Zoo package (.bioimageio.zip)")
-    r.add_argument("--allow-code", action="store_true",
-                   help="let a Zoo package run Python code it ships (PyTorch state dict with an architecture file); "
-                        "only for packages from a source you trust")
-    r.add_argument("--input", nargs="+", default=[], metavar="PATH",
-                   help="noisy image(s): files (TIFF, OME-Zarr, NIfTI, .npy), folders of them, or quoted patterns "
-                        "such as 'raw/*.tif'")
-    r.add_argument("--input-list", metavar="FILE", help="a text file with one input path (or pattern) a line")
-    r.add_argument("--output", help="where to write the result of one input (.tif, .ome.zarr, .nii.gz or .npy); "
-                                    "checked before denoising starts")
-    r.add_argument("--output-dir", metavar="DIR",
-                   help="folder for the results of several inputs, named after them (see --suffix, --output-format)")
-    r.add_argument("--suffix", default="", help="added to each input's name in --output-dir, e.g. _n2n")
-    r.add_argument("--output-format", choices=FORMATS, default=None,
-                   help="format of the results in --output-dir (default: each input's own)")
-    r.add_argument("--skip-existing", action="store_true",
-                   help="leave inputs whose result exists (a finished OME-Zarr; a rerun of a batch or an array job)")
-    r.add_argument("--resume", action="store_true",
-                   help="OME-Zarr output: finish an interrupted run with the same model and settings, denoising "
-                        "only the chunks it did not write")
-    r.add_argument("--chunks", type=_chunks, default=None,
-                   help="OME-Zarr output: chunk sizes, one per output axis in OME order (T, C, Z, Y, X), e.g. "
-                        "1,1024,1024 (default: 1×1024×1024 per frame for a 2D model, 64×256×256 for a 3D one)")
-    r.add_argument("--workers", type=positive_int, default=None,
-                   help="OME-Zarr output: denoise on a dask cluster of this many worker processes on this machine")
-    r.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                   help="OME-Zarr output: denoise on a running dask cluster, e.g. tcp://login1:8786 (the workers must "
-                        "see the model, input and output paths)")
-    r.add_argument("--threads", type=positive_int, default=None,
-                   help="torch threads per cluster worker (default: its cores shared among its tasks)")
-    r.add_argument("--pair-with", help="second noisy copy: write the average of both predictions (one input only)")
-    r.add_argument("--tta", type=int, default=1, choices=[1, 2, 4, 8],
-                   help="test-time augmentation: average over this many flips/rotations (1: none)")
-    r.add_argument("--disagreement", default=None,
-                   help="with --pair-with: write where the predictions of A and B differ (an error bar) here "
-                        "(one input; default: not written)")
-    r.add_argument("--residual", default=None,
-                   help="write what was removed (input - output) here (one input; default: not written)")
-    r.add_argument("--tile", type=positive_int, default=None,
-                   help="tile side in pixels; smaller tiles use less memory (default: 512 in 2D, 48×96×96 in 3D "
-                        "on the CPU)")
-    r.add_argument("--axes", default=None,
-                   help="axes of the input, e.g. YX, ZYX, TYX, YXC (default: from the file, else the model's "
-                        "training axes when they fit; 2D files are YX)")
-    r.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: the model's training choice)")
-    r.add_argument("--dtype", default="float32", choices=["float32", "input"],
-                   help="float32, or the input's type (rounded and clipped, e.g. uint16)")
+    r = add_command(
+        sub,
+        "predict",
+        "denoise images with a trained model",
+        "Denoise one image (--input, --output) or many (--input with several files, folders or quoted "
+        "patterns, and --output-dir). An output ending in .ome.zarr is written chunk by chunk (any size, "
+        "resumable with --resume, on a dask cluster with --workers or --scheduler).",
+    )
+    r.add_argument(
+        "--model",
+        required=True,
+        help="a .n2n model, or a BioImage Model Zoo package (.bioimageio.zip)",
+    )
+    r.add_argument(
+        "--allow-code",
+        action="store_true",
+        help="let a Zoo package run Python code it ships (PyTorch state dict with an architecture file); "
+        "only for packages from a source you trust",
+    )
+    r.add_argument(
+        "--input",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="noisy image(s): files (TIFF, OME-Zarr, NIfTI, .npy), folders of them, or quoted patterns "
+        "such as 'raw/*.tif'",
+    )
+    r.add_argument(
+        "--input-list", metavar="FILE", help="a text file with one input path (or pattern) a line"
+    )
+    r.add_argument(
+        "--output",
+        help="where to write the result of one input (.tif, .ome.zarr, .nii.gz or .npy); "
+        "checked before denoising starts",
+    )
+    r.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="folder for the results of several inputs, named after them (see --suffix, --output-format)",
+    )
+    r.add_argument(
+        "--suffix", default="", help="added to each input's name in --output-dir, e.g. _n2n"
+    )
+    r.add_argument(
+        "--output-format",
+        choices=FORMATS,
+        default=None,
+        help="format of the results in --output-dir (default: each input's own)",
+    )
+    r.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave inputs whose result exists (a finished OME-Zarr; a rerun of a batch or an array job)",
+    )
+    r.add_argument(
+        "--resume",
+        action="store_true",
+        help="OME-Zarr output: finish an interrupted run with the same model and settings, denoising "
+        "only the chunks it did not write",
+    )
+    r.add_argument(
+        "--chunks",
+        type=_chunks,
+        default=None,
+        help="OME-Zarr output: chunk sizes, one per output axis in OME order (T, C, Z, Y, X), e.g. "
+        "1,1024,1024 (default: 1×1024×1024 per frame for a 2D model, 64×256×256 for a 3D one)",
+    )
+    r.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="OME-Zarr output: denoise on a dask cluster of this many worker processes on this machine",
+    )
+    r.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        default=None,
+        help="OME-Zarr output: denoise on a running dask cluster, e.g. tcp://login1:8786 (the workers must "
+        "see the model, input and output paths)",
+    )
+    r.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="torch threads per cluster worker (default: its cores shared among its tasks)",
+    )
+    r.add_argument(
+        "--pair-with",
+        help="second noisy copy: write the average of both predictions (one input only)",
+    )
+    r.add_argument(
+        "--tta",
+        type=int,
+        default=1,
+        choices=[1, 2, 4, 8],
+        help="test-time augmentation: average over this many flips/rotations (1: none)",
+    )
+    r.add_argument(
+        "--disagreement",
+        default=None,
+        help="with --pair-with: write where the predictions of A and B differ (an error bar) here "
+        "(one input; default: not written)",
+    )
+    r.add_argument(
+        "--residual",
+        default=None,
+        help="write what was removed (input - output) here (one input; default: not written)",
+    )
+    r.add_argument(
+        "--tile",
+        type=positive_int,
+        default=None,
+        help="tile side in pixels; smaller tiles use less memory (default: 512 in 2D, 48×96×96 in 3D "
+        "on the CPU)",
+    )
+    r.add_argument(
+        "--axes",
+        default=None,
+        help="axes of the input, e.g. YX, ZYX, TYX, YXC (default: from the file, else the model's "
+        "training axes when they fit; 2D files are YX)",
+    )
+    r.add_argument(
+        "--device",
+        default=None,
+        help="auto, cpu, cuda, cuda:N or mps (default: the model's training choice)",
+    )
+    r.add_argument(
+        "--dtype",
+        default="float32",
+        choices=["float32", "input"],
+        help="float32, or the input's type (rounded and clipped, e.g. uint16)",
+    )
     r.add_argument("--quiet", action="store_true", help="print no progress")
     add_overwrite(r, "an output that exists (and an unfinished OME-Zarr result: start over)")
     r.set_defaults(func=run)
@@ -99,12 +184,16 @@ def _jobs(args):
     from ._batch import expand_inputs, output_for, require_distinct_names
 
     if args.output and args.output_dir:
-        raise InputError("Give --output (one input) or --output-dir (one result per input), not both.")
+        raise InputError(
+            "Give --output (one input) or --output-dir (one result per input), not both."
+        )
     inputs = expand_inputs(args.input, args.input_list)
     if args.output:
         if len(inputs) > 1:
-            raise InputError(f"--output names one result but {len(inputs)} inputs are given. Use --output-dir DIR "
-                             "for one result per input.")
+            raise InputError(
+                f"--output names one result but {len(inputs)} inputs are given. Use --output-dir DIR "
+                "for one result per input."
+            )
         return [(inputs[0], Path(args.output))]
     if not args.output_dir:
         raise InputError("Say where to write: --output FILE for one input, or --output-dir DIR.")
@@ -117,8 +206,8 @@ def _jobs(args):
 
 
 def run(args) -> int:
-    from ..ondisk.cluster import cluster_client
     from ..console import ProgressBar
+    from ..ondisk.cluster import cluster_client
     from ._batch import Report
 
     jobs = _jobs(args)
@@ -127,18 +216,28 @@ def run(args) -> int:
     if (args.residual or args.disagreement) and len(jobs) > 1:
         raise InputError("--residual and --disagreement name one file each; give a single --input.")
     if args.disagreement and not args.pair_with:
-        raise InputError("--disagreement needs --pair-with (the second noisy copy): it compares the two predictions.")
+        raise InputError(
+            "--disagreement needs --pair-with (the second noisy copy): it compares the two predictions."
+        )
     cluster = args.workers or args.scheduler
     if (args.resume or args.chunks or cluster) and not all(_is_zarr(out) for _, out in jobs):
-        raise InputError("--resume, --chunks, --workers and --scheduler write OME-Zarr chunk by chunk: give an output "
-                         "ending in .ome.zarr (or --output-format ome.zarr).")
-    if (args.pair_with or args.tta > 1 or args.residual or args.disagreement) and any(_is_zarr(o) for _, o in jobs):
-        raise InputError("--pair-with, --tta, --residual and --disagreement work in memory; give a .tif, .nii.gz "
-                         "or .npy output.")
+        raise InputError(
+            "--resume, --chunks, --workers and --scheduler write OME-Zarr chunk by chunk: give an output "
+            "ending in .ome.zarr (or --output-format ome.zarr)."
+        )
+    if (args.pair_with or args.tta > 1 or args.residual or args.disagreement) and any(
+        _is_zarr(o) for _, o in jobs
+    ):
+        raise InputError(
+            "--pair-with, --tta, --residual and --disagreement work in memory; give a .tif, .nii.gz "
+            "or .npy output."
+        )
     if len(jobs) == 1 and args.skip_existing and jobs[0][1].exists():
         print(f"{jobs[0][1]} exists: skipped (--skip-existing)")
         return 0
-    if len(jobs) == 1:  # one file: its output is checked before the model is even loaded; every error ends the run
+    if (
+        len(jobs) == 1
+    ):  # one file: its output is checked before the model is even loaded; every error ends the run
         bar = None if args.quiet else ProgressBar("predict")
         with cluster_client(workers=args.workers, scheduler=args.scheduler) as (client, threads):
             try:
@@ -173,14 +272,16 @@ def run(args) -> int:
     return 2 if report.failed else 0
 
 
-def _predict_one(args, source, output, client, threads, bar, index: int, count: int, den=None) -> None:
+def _predict_one(
+    args, source, output, client, threads, bar, index: int, count: int, den=None
+) -> None:
     """Denoise one file into ``output``, updating ``bar`` as file ``index`` of ``count``."""
     import numpy as np
 
     from .. import load_model
-    from ..core.inference.denoiser import Denoiser
     from ..core.errors import OutputError
     from ..core.files import write_with_fallback
+    from ..core.inference.denoiser import Denoiser
     from ..core.inference.ood import check_image
     from ..io import write_image
 
@@ -189,8 +290,11 @@ def _predict_one(args, source, output, client, threads, bar, index: int, count: 
     zarr_out = _is_zarr(output)
     inputs = [str(source), args.pair_with, args.model]
     out = None if zarr_out else destination(str(output), args, inputs=inputs)
-    maps = {k: destination(path, args, inputs=inputs, what=f"{k} map (--{k})")
-            for k, path in (("disagreement", args.disagreement), ("residual", args.residual)) if path}
+    maps = {
+        k: destination(path, args, inputs=inputs, what=f"{k} map (--{k})")
+        for k, path in (("disagreement", args.disagreement), ("residual", args.residual))
+        if path
+    }
     require_distinct_outputs(*([out] if out else []), *maps.values())
     den = den or load_model(args.model, allow_code=args.allow_code, device=args.device)
     image = read_image(source, "input")
@@ -199,25 +303,50 @@ def _predict_one(args, source, output, client, threads, bar, index: int, count: 
     options = dict(axes=axes, tile=args.tile, device=args.device, dtype=args.dtype)
     warning = check_image(den, image.data, axes=axes)  # far from the training data? (core/ood.py)
     if warning:
-        print(f"warning: {source}: {warning}" if count > 1 else f"warning: {warning}", file=sys.stderr)
+        print(
+            f"warning: {source}: {warning}" if count > 1 else f"warning: {warning}", file=sys.stderr
+        )
     if zarr_out:
         from ..ondisk.output import predict_to_zarr_iter
 
         if not isinstance(den, Denoiser):
-            raise InputError("An OME-Zarr output is written chunk by chunk by a napari-n2n model (.n2n); a Zoo package "
-                             "predicts in memory: give a .tif, .nii.gz or .npy output.")
+            raise InputError(
+                "An OME-Zarr output is written chunk by chunk by a napari-n2n model (.n2n); a Zoo package "
+                "predicts in memory: give a .tif, .nii.gz or .npy output."
+            )
         from ..ondisk.output import partial_path
 
-        gen = predict_to_zarr_iter(den, image, output, chunks=args.chunks, resume=args.resume,
-                                   overwrite=args.overwrite, client=client, threads=args.threads or threads,
-                                   overwrite_hint="add --overwrite", resume_hint="run it again with --resume", **options)
+        gen = predict_to_zarr_iter(
+            den,
+            image,
+            output,
+            chunks=args.chunks,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            client=client,
+            threads=args.threads or threads,
+            overwrite_hint="add --overwrite",
+            resume_hint="run it again with --resume",
+            **options,
+        )
         try:
-            result = _drain(gen, bar, index, count, lambda ev: f"{label}{ev.stage} {ev.done}/{ev.total}"
-                            + (f" ({ev.skipped} done before)" if ev.skipped else ""))
+            result = _drain(
+                gen,
+                bar,
+                index,
+                count,
+                lambda ev: (
+                    f"{label}{ev.stage} {ev.done}/{ev.total}"
+                    + (f" ({ev.skipped} done before)" if ev.skipped else "")
+                ),
+            )
         except KeyboardInterrupt:
             if partial_path(output).exists():
-                print(f"\nnapari-n2n: the chunks written so far are kept in {partial_path(output)}; run the same "
-                      "command with --resume to finish", file=sys.stderr)
+                print(
+                    f"\nnapari-n2n: the chunks written so far are kept in {partial_path(output)}; run the same "
+                    "command with --resume to finish",
+                    file=sys.stderr,
+                )
             raise
         print(f"wrote {result} ({tuple(image.shape)}) in {time.perf_counter() - t0:.1f} s")
         return
@@ -229,13 +358,22 @@ def _predict_one(args, source, output, client, threads, bar, index: int, count: 
     def drain(gen):
         return _drain(gen, bar, index, count, lambda ev: f"{label}tile {ev.done}/{ev.total}")
 
-    result, arrays = _predict(den, image.data, None if other is None else other.data, args, options, drain)
+    result, arrays = _predict(
+        den, image.data, None if other is None else other.data, args, options, drain
+    )
     written, whys = [], []
-    for name, dest, array in (("result", out, result), *((f"{k} map", maps[k], arrays[k]) for k in maps)):
-        saved, why = write_with_fallback(dest, lambda d, a=array: write_image(d, a, axes=axes, **image.metadata()))
+    for name, dest, array in (
+        ("result", out, result),
+        *((f"{k} map", maps[k], arrays[k]) for k in maps),
+    ):
+        saved, why = write_with_fallback(
+            dest, lambda d, a=array: write_image(d, a, axes=axes, **image.metadata())
+        )
         written.append(str(saved))
         whys += [f"{why} The {name} was written to {saved} instead."] if why else []
-    print(f"wrote {', '.join(written)} ({result.shape}, {result.dtype}) in {time.perf_counter() - t0:.1f} s")
+    print(
+        f"wrote {', '.join(written)} ({result.shape}, {result.dtype}) in {time.perf_counter() - t0:.1f} s"
+    )
     if whys:
         raise OutputError(" ".join(whys))
 
@@ -246,8 +384,11 @@ def _drain(gen, bar, index: int, count: int, describe):
     from ..core.progress import drain
 
     def show(ev):
-        part = ev.overall if isinstance(ev, ChunkProgress) else ev.done / ev.total  # chunked: denoise, then pyramid
+        part = (
+            ev.overall if isinstance(ev, ChunkProgress) else ev.done / ev.total
+        )  # chunked: denoise, then pyramid
         bar.update((index + part) / count, describe(ev))
+
     return drain(gen, show if bar else None)
 
 

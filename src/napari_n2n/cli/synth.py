@@ -29,14 +29,41 @@ def register(sub) -> None:
     s = add_command(sub, "synth", "make two noisy copies of a clean image")
     s.add_argument("clean", help="clean image (TIFF or .npy); it is only read")
     s.add_argument("--noise", default="gaussian", choices=NOISES, help="noise model")
-    s.add_argument("--sigma", type=positive_float, help="gaussian: standard deviation, image units " + _default("gaussian", "sigma"))
-    s.add_argument("--peak", type=positive_float, help="poisson: photons at the brightest pixel " + _default("poisson", "peak"))
-    s.add_argument("--gain", type=positive_float, help="poisson_gaussian: image units per electron " + _default("poisson_gaussian", "gain"))
-    s.add_argument("--read-sigma", dest="read_sigma", type=float,
-                   help="poisson_gaussian: read noise, image units " + _default("poisson_gaussian", "read_sigma"))
-    s.add_argument("--fraction", type=float, help="impulse/salt_pepper: fraction of pixels hit " + _default("impulse", "fraction"))
-    s.add_argument("--kind", choices=["salt_pepper", "random"], help="impulse: value kind " + _default("impulse", "kind"))
-    s.add_argument("--p", type=float, help="bernoulli: drop probability " + _default("bernoulli", "p"))
+    s.add_argument(
+        "--sigma",
+        type=positive_float,
+        help="gaussian: standard deviation, image units " + _default("gaussian", "sigma"),
+    )
+    s.add_argument(
+        "--peak",
+        type=positive_float,
+        help="poisson: photons at the brightest pixel " + _default("poisson", "peak"),
+    )
+    s.add_argument(
+        "--gain",
+        type=positive_float,
+        help="poisson_gaussian: image units per electron " + _default("poisson_gaussian", "gain"),
+    )
+    s.add_argument(
+        "--read-sigma",
+        dest="read_sigma",
+        type=float,
+        help="poisson_gaussian: read noise, image units "
+        + _default("poisson_gaussian", "read_sigma"),
+    )
+    s.add_argument(
+        "--fraction",
+        type=float,
+        help="impulse/salt_pepper: fraction of pixels hit " + _default("impulse", "fraction"),
+    )
+    s.add_argument(
+        "--kind",
+        choices=["salt_pepper", "random"],
+        help="impulse: value kind " + _default("impulse", "kind"),
+    )
+    s.add_argument(
+        "--p", type=float, help="bernoulli: drop probability " + _default("bernoulli", "p")
+    )
     add_pair_outputs(s, "noisy copy")
     s.set_defaults(func=run)
 
@@ -48,12 +75,16 @@ def run(args) -> int:
     allowed = noise_params(args.noise)
     unused = sorted(set(given) - set(allowed))
     if unused:
-        raise InputError(f"--{unused[0].replace('_', '-')} does not apply to {args.noise} noise; it takes "
-                         f"{', '.join('--' + a.replace('_', '-') for a in allowed)}.")
+        raise InputError(
+            f"--{unused[0].replace('_', '-')} does not apply to {args.noise} noise; it takes "
+            f"{', '.join('--' + a.replace('_', '-') for a in allowed)}."
+        )
     noise = make_noise(args.noise, **given)
     outputs = pair_destinations(args, "noisy copy", inputs=[args.clean])
     clean = read_image(args.clean, "clean image")
     a, b = synthesize_pair(clean.data, noise, seed=args.seed)
     write_pair(outputs, (a, b), like=clean)
-    print(f"wrote {args.out_a} and {args.out_b}: {noise.describe()}, seed {args.seed}, shape {a.shape}")
+    print(
+        f"wrote {args.out_a} and {args.out_b}: {noise.describe()}, seed {args.seed}, shape {a.shape}"
+    )
     return 0

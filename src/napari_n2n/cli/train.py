@@ -14,8 +14,8 @@ from pathlib import Path
 
 from ..core.config import LOSSES, MODES, TrainConfig
 from ..core.errors import InputError, OutputError
-from ..core.training.start import DEFAULT_INIT_NORMALIZATION, INIT_NORMALIZATIONS
 from ..core.training.presets import PRESETS
+from ..core.training.start import DEFAULT_INIT_NORMALIZATION, INIT_NORMALIZATIONS
 from ._common import (
     add_command,
     add_overwrite,
@@ -32,72 +32,175 @@ DEFAULTS = TrainConfig()
 
 def register(sub) -> None:
     t = add_command(sub, "train", "train a denoiser on a noisy pair (or one noisy image)")
-    t.add_argument("--input", required=True, nargs="+", metavar="PATH",
-                   help="noisy image A (TIFF, OME-Zarr, NIfTI or .npy); several (files, folders, quoted patterns) "
-                        "train one model, patches drawn in proportion to each image's size")
-    t.add_argument("--target", nargs="+", metavar="PATH",
-                   help="noisy image B of the same scene (n2n) or the clean image (n2c), one per --input; not used by "
-                        "nb2nb (one noisy image)")
-    t.add_argument("--model", required=True, help="where to save the model (.n2n); checked before training starts")
-    t.add_argument("--mode", default=DEFAULTS.mode, choices=list(MODES),
-                   help="n2n: two noisy copies; n2c: noisy and clean; nb2nb: one noisy image (for a photon-count "
-                        "image, 'napari-n2n split' makes a true pair instead, which is better)")
-    t.add_argument("--pair-neighbours", metavar="AXIS", choices=["T", "Z", "S"], default=None,
-                   help="no --target: pair each frame of --input with the next one along AXIS (T for a time-lapse "
-                        "with no second acquisition); fits when the scene changes little between frames")
-    t.add_argument("--pairing", default="consecutive", choices=["consecutive", "even-odd"],
-                   help="with --pair-neighbours: each frame with the next (t, t+1), or frame 2k with 2k+1 (two "
-                        "exposures per time point)")
-    t.add_argument("--clean", nargs="+", metavar="PATH",
-                   help="clean reference (one per --input), only to report the validation PSNR (optional)")
+    t.add_argument(
+        "--input",
+        required=True,
+        nargs="+",
+        metavar="PATH",
+        help="noisy image A (TIFF, OME-Zarr, NIfTI or .npy); several (files, folders, quoted patterns) "
+        "train one model, patches drawn in proportion to each image's size",
+    )
+    t.add_argument(
+        "--target",
+        nargs="+",
+        metavar="PATH",
+        help="noisy image B of the same scene (n2n) or the clean image (n2c), one per --input; not used by "
+        "nb2nb (one noisy image)",
+    )
+    t.add_argument(
+        "--model",
+        required=True,
+        help="where to save the model (.n2n); checked before training starts",
+    )
+    t.add_argument(
+        "--mode",
+        default=DEFAULTS.mode,
+        choices=list(MODES),
+        help="n2n: two noisy copies; n2c: noisy and clean; nb2nb: one noisy image (for a photon-count "
+        "image, 'napari-n2n split' makes a true pair instead, which is better)",
+    )
+    t.add_argument(
+        "--pair-neighbours",
+        metavar="AXIS",
+        choices=["T", "Z", "S"],
+        default=None,
+        help="no --target: pair each frame of --input with the next one along AXIS (T for a time-lapse "
+        "with no second acquisition); fits when the scene changes little between frames",
+    )
+    t.add_argument(
+        "--pairing",
+        default="consecutive",
+        choices=["consecutive", "even-odd"],
+        help="with --pair-neighbours: each frame with the next (t, t+1), or frame 2k with 2k+1 (two "
+        "exposures per time point)",
+    )
+    t.add_argument(
+        "--clean",
+        nargs="+",
+        metavar="PATH",
+        help="clean reference (one per --input), only to report the validation PSNR (optional)",
+    )
     t.add_argument("--steps", type=positive_int, default=DEFAULTS.steps, help="optimiser steps")
-    t.add_argument("--time-budget", type=positive_float, default=None,
-                   help="stop after this many seconds, even before --steps (default: no time limit)")
-    t.add_argument("--preset", default=DEFAULTS.preset, choices=["auto", *PRESETS],
-                   help="network, patch, batch and learning rate unless set below; auto: gpu on CUDA, "
-                        "cpu-quick on the CPU")
-    t.add_argument("--patch", type=positive_int, default=None,
-                   help="side of the training patches, pixels (default: the preset's)")
-    t.add_argument("--batch", type=positive_int, default=None,
-                   help="patches per step (default: the preset's; per process under torchrun)")
-    t.add_argument("--lr", type=positive_float, default=None, help="learning rate, Adam (default: the preset's)")
-    t.add_argument("--compile", action="store_true",
-                   help="compile the network with torch.compile (tens of seconds once, faster steps after; "
-                        "falls back to the plain network where it fails)")
-    t.add_argument("--threads", type=positive_int, default=None,
-                   help="CPU threads (default: all cores but one, left to the rest of the machine)")
-    t.add_argument("--loss", default=DEFAULTS.loss, choices=list(LOSSES),
-                   help="l2: Gaussian/Poisson; l1: salt-and-pepper, impulse noise; l0: random impulses; hdr: renderings")
-    t.add_argument("--depth", type=positive_int, default=None, help="U-Net poolings (default: the preset's)")
-    t.add_argument("--base-channels", type=positive_int, default=None,
-                   help="U-Net width, channels of the first level (default: the preset's)")
-    t.add_argument("--channels", default=DEFAULTS.channels, choices=["joint", "separate"],
-                   help="one model for all channels, or one per channel")
+    t.add_argument(
+        "--time-budget",
+        type=positive_float,
+        default=None,
+        help="stop after this many seconds, even before --steps (default: no time limit)",
+    )
+    t.add_argument(
+        "--preset",
+        default=DEFAULTS.preset,
+        choices=["auto", *PRESETS],
+        help="network, patch, batch and learning rate unless set below; auto: gpu on CUDA, "
+        "cpu-quick on the CPU",
+    )
+    t.add_argument(
+        "--patch",
+        type=positive_int,
+        default=None,
+        help="side of the training patches, pixels (default: the preset's)",
+    )
+    t.add_argument(
+        "--batch",
+        type=positive_int,
+        default=None,
+        help="patches per step (default: the preset's; per process under torchrun)",
+    )
+    t.add_argument(
+        "--lr",
+        type=positive_float,
+        default=None,
+        help="learning rate, Adam (default: the preset's)",
+    )
+    t.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile the network with torch.compile (tens of seconds once, faster steps after; "
+        "falls back to the plain network where it fails)",
+    )
+    t.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="CPU threads (default: all cores but one, left to the rest of the machine)",
+    )
+    t.add_argument(
+        "--loss",
+        default=DEFAULTS.loss,
+        choices=list(LOSSES),
+        help="l2: Gaussian/Poisson; l1: salt-and-pepper, impulse noise; l0: random impulses; hdr: renderings",
+    )
+    t.add_argument(
+        "--depth", type=positive_int, default=None, help="U-Net poolings (default: the preset's)"
+    )
+    t.add_argument(
+        "--base-channels",
+        type=positive_int,
+        default=None,
+        help="U-Net width, channels of the first level (default: the preset's)",
+    )
+    t.add_argument(
+        "--channels",
+        default=DEFAULTS.channels,
+        choices=["joint", "separate"],
+        help="one model for all channels, or one per channel",
+    )
     t.add_argument("--device", default=DEFAULTS.device, help="auto, cpu, cuda, cuda:N or mps")
-    t.add_argument("--axes", default=None,
-                   help="axes of the input, e.g. YX, ZYX (volume), TYX (time series), YXC (colour) (default: from "
-                        "the file; 2D files are YX; other files without axes in their metadata need it)")
-    t.add_argument("--seed", type=non_negative_int, default=DEFAULTS.seed,
-                   help="random seed: the same seed and data give the same model")
+    t.add_argument(
+        "--axes",
+        default=None,
+        help="axes of the input, e.g. YX, ZYX (volume), TYX (time series), YXC (colour) (default: from "
+        "the file; 2D files are YX; other files without axes in their metadata need it)",
+    )
+    t.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=DEFAULTS.seed,
+        help="random seed: the same seed and data give the same model",
+    )
     t.add_argument("--quiet", action="store_true", help="print no progress")
     add_overwrite(t, "the model file")
     g = t.add_argument_group("fine-tuning, checkpoints and resuming")
-    g.add_argument("--init-from", metavar="MODEL", default="auto",
-                   help="start from this model (a .n2n file: its architecture and weights) and fine-tune it on the "
-                        "new data; 'general': the bundled general 2D denoiser; 'none': random weights; 'auto' "
-                        "(the default): the general denoiser on the CPU for 2D one-channel data when no other network is "
-                        "chosen (a --preset other than cpu-quick, --depth, --base-channels), else random weights")
-    g.add_argument("--init-normalization", default=DEFAULT_INIT_NORMALIZATION, choices=list(INIT_NORMALIZATIONS),
-                   help="with --init-from: fit the normalisation to the new data, or keep the model's")
-    g.add_argument("--checkpoint-every", type=positive_int, metavar="STEPS",
-                   help="write the resumable state every this many steps (and when the run ends or is stopped)")
-    g.add_argument("--checkpoint-minutes", type=positive_float, metavar="MIN",
-                   help="write the resumable state every this many minutes")
-    g.add_argument("--checkpoint", metavar="STATE", help="where to write the state (default: MODEL with .ckpt)")
-    g.add_argument("--resume", metavar="STATE",
-                   help="continue the run saved in STATE; 'auto': the --checkpoint file if it exists, else start")
-    g.add_argument("--resume-anyway", action="store_true",
-                   help="resume even though the data or options differ from the checkpoint's")
+    g.add_argument(
+        "--init-from",
+        metavar="MODEL",
+        default="auto",
+        help="start from this model (a .n2n file: its architecture and weights) and fine-tune it on the "
+        "new data; 'general': the bundled general 2D denoiser; 'none': random weights; 'auto' "
+        "(the default): the general denoiser on the CPU for 2D one-channel data when no other network is "
+        "chosen (a --preset other than cpu-quick, --depth, --base-channels), else random weights",
+    )
+    g.add_argument(
+        "--init-normalization",
+        default=DEFAULT_INIT_NORMALIZATION,
+        choices=list(INIT_NORMALIZATIONS),
+        help="with --init-from: fit the normalisation to the new data, or keep the model's",
+    )
+    g.add_argument(
+        "--checkpoint-every",
+        type=positive_int,
+        metavar="STEPS",
+        help="write the resumable state every this many steps (and when the run ends or is stopped)",
+    )
+    g.add_argument(
+        "--checkpoint-minutes",
+        type=positive_float,
+        metavar="MIN",
+        help="write the resumable state every this many minutes",
+    )
+    g.add_argument(
+        "--checkpoint", metavar="STATE", help="where to write the state (default: MODEL with .ckpt)"
+    )
+    g.add_argument(
+        "--resume",
+        metavar="STATE",
+        help="continue the run saved in STATE; 'auto': the --checkpoint file if it exists, else start",
+    )
+    g.add_argument(
+        "--resume-anyway",
+        action="store_true",
+        help="resume even though the data or options differ from the checkpoint's",
+    )
     t.set_defaults(func=run)
 
 
@@ -112,8 +215,10 @@ def _checkpointing(args, out: Path):
     if not (args.checkpoint_every or args.checkpoint_minutes or args.checkpoint):
         return None, resume
     if path.exists() and (resume is None or Path(resume).resolve() != path.resolve()):
-        raise InputError(f"{path} exists (the state of an earlier run) and would be overwritten. Continue that run "
-                         f"with --resume {path} (or --resume auto), delete the file, or choose another --checkpoint.")
+        raise InputError(
+            f"{path} exists (the state of an earlier run) and would be overwritten. Continue that run "
+            f"with --resume {path} (or --resume auto), delete the file, or choose another --checkpoint."
+        )
     every_s = args.checkpoint_minutes * 60 if args.checkpoint_minutes else None
     checkpointing = Checkpointing(path, every_steps=args.checkpoint_every, every_s=every_s)
     checkpointing.check()  # its folder, before the images are read (the Trainer's own check, made earlier)
@@ -122,33 +227,69 @@ def _checkpointing(args, out: Path):
 
 def run(args) -> int:
     from ..console import StopOnSignals, run_training
-    from ..core.training import distributed
     from ..core.checkpoint import estimated_size
     from ..core.files import write_with_fallback
+    from ..core.training import distributed
     from ..core.training.train import Trainer
 
     if args.mode == "nb2nb" and args.target:
-        raise InputError("--target is not used in nb2nb (single-image) mode; remove it or choose --mode n2n.")
+        raise InputError(
+            "--target is not used in nb2nb (single-image) mode; remove it or choose --mode n2n."
+        )
     if args.pair_neighbours and (args.target or args.mode != "n2n"):
-        raise InputError("--pair-neighbours makes the pair from --input alone: remove --target and use --mode n2n.")
+        raise InputError(
+            "--pair-neighbours makes the pair from --input alone: remove --target and use --mode n2n."
+        )
     if args.mode != "nb2nb" and not args.target and not args.pair_neighbours:
-        raise InputError(f"--mode {args.mode} needs --target (the second noisy copy, or the clean image for n2c). "
-                         "With one time-lapse, add --pair-neighbours T; with one noisy image, choose --mode nb2nb.")
+        raise InputError(
+            f"--mode {args.mode} needs --target (the second noisy copy, or the clean image for n2c). "
+            "With one time-lapse, add --pair-neighbours T; with one noisy image, choose --mode nb2nb."
+        )
     checkpointing, resume = _checkpointing(args, Path(args.model))
-    if resume is not None:  # continuing the run that wrote the model file: it is replaced when this one ends
+    if (
+        resume is not None
+    ):  # continuing the run that wrote the model file: it is replaced when this one ends
         args.overwrite = True
-    model = destination(args.model, args, inputs=[*args.input, *(args.target or []), *(args.clean or [])],
-                        what="model file", image=False)
-    data, target_data, clean_data, axes = training_data(args)  # one image, or several of different sizes
-    config = TrainConfig(mode=args.mode, loss=args.loss, steps=args.steps, patch_size=args.patch,
-                         batch_size=args.batch, learning_rate=args.lr, device=args.device, seed=args.seed,
-                         time_budget_s=args.time_budget, channels=args.channels, depth=args.depth,
-                         base_channels=args.base_channels, preset=args.preset, threads=args.threads,
-                         compile=args.compile)
+    model = destination(
+        args.model,
+        args,
+        inputs=[*args.input, *(args.target or []), *(args.clean or [])],
+        what="model file",
+        image=False,
+    )
+    data, target_data, clean_data, axes = training_data(
+        args
+    )  # one image, or several of different sizes
+    config = TrainConfig(
+        mode=args.mode,
+        loss=args.loss,
+        steps=args.steps,
+        patch_size=args.patch,
+        batch_size=args.batch,
+        learning_rate=args.lr,
+        device=args.device,
+        seed=args.seed,
+        time_budget_s=args.time_budget,
+        channels=args.channels,
+        depth=args.depth,
+        base_channels=args.base_channels,
+        preset=args.preset,
+        threads=args.threads,
+        compile=args.compile,
+    )
     with distributed.process_group(args.device) as ranks:
-        trainer = Trainer(data, target_data, axes=axes, config=config, clean=clean_data, init=None if args.init_from == "none" else args.init_from,
-                          init_normalization=args.init_normalization, checkpoint=checkpointing, resume=resume,
-                          resume_anyway=args.resume_anyway)
+        trainer = Trainer(
+            data,
+            target_data,
+            axes=axes,
+            config=config,
+            clean=clean_data,
+            init=None if args.init_from == "none" else args.init_from,
+            init_normalization=args.init_normalization,
+            checkpoint=checkpointing,
+            resume=resume,
+            resume_anyway=args.resume_anyway,
+        )
         if ranks.is_main:
             model.require_space(estimated_size(trainer.unet, trainer.groups, trainer.config.steps))
         with StopOnSignals(trainer) as stop:
@@ -156,9 +297,14 @@ def run(args) -> int:
     code = 0 if stop.signum is None else 128 + stop.signum
     if not ranks.is_main:  # rank 0 reports and saves
         return code
-    steps = trainer.history["steps_done"]  # the true count, also when the run was stopped before its end
+    steps = trainer.history[
+        "steps_done"
+    ]  # the true count, also when the run was stopped before its end
     if stop.signum is not None and not steps:
-        print(f"napari-n2n: interrupted by {stop.name} before the first step: nothing saved", file=sys.stderr)
+        print(
+            f"napari-n2n: interrupted by {stop.name} before the first step: nothing saved",
+            file=sys.stderr,
+        )
         return code
     saved, why = [], None
     if den is not None:
@@ -167,13 +313,21 @@ def run(args) -> int:
     if checkpointing is not None:
         saved.append(f"state {checkpointing.path} (continue with --resume {checkpointing.path})")
     if stop.signum is not None:
-        print(f"napari-n2n: interrupted by {stop.name} after step {steps}: saved {' and '.join(saved) or 'nothing'}"
-              + ("" if den is not None else " (the models of some channels had not started)"), file=sys.stderr)
+        print(
+            f"napari-n2n: interrupted by {stop.name} after step {steps}: saved {' and '.join(saved) or 'nothing'}"
+            + ("" if den is not None else " (the models of some channels had not started)"),
+            file=sys.stderr,
+        )
     else:
         h = den.history
-        kept = (f"kept the weights of lowest validation loss, step {h.get('best_step')}"
-                if h.get("best_val_loss") is not None else "kept the latest weights")
-        print(f"saved {path} ({den.summary()}; {steps} steps, {h.get('elapsed_s', 0):.1f} s; {kept})")
+        kept = (
+            f"kept the weights of lowest validation loss, step {h.get('best_step')}"
+            if h.get("best_val_loss") is not None
+            else "kept the latest weights"
+        )
+        print(
+            f"saved {path} ({den.summary()}; {steps} steps, {h.get('elapsed_s', 0):.1f} s; {kept})"
+        )
     if why:
         raise OutputError(f"{why} The model was saved to {path} instead.")
     return code

@@ -45,7 +45,9 @@ def default_axes(ndim: int) -> str:
     """The axes inferred for an array of ``ndim`` dimensions: 2 → YX, 3 → ZYX, 4 → TZYX."""
     table = {2: "YX", 3: "ZYX", 4: "TZYX", 5: "TCZYX"}
     if ndim not in table:
-        raise InputError(f"Cannot infer axes for a {ndim}-dimensional image; give them explicitly (e.g. 'TCZYX').")
+        raise InputError(
+            f"Cannot infer axes for a {ndim}-dimensional image; give them explicitly (e.g. 'TCZYX')."
+        )
     return table[ndim]
 
 
@@ -65,7 +67,9 @@ class AxisView:
     def __init__(self, array, axes: str, spatial_ndim: int):
         axes = validate_axes(axes, np.ndim(array) if not hasattr(array, "ndim") else array.ndim)
         if spatial_ndim == 3 and "Z" not in axes:
-            raise InputError(f"A 3D model needs a Z axis, but the axes are {axes!r}. Use a 2D model or give axes with Z.")
+            raise InputError(
+                f"A 3D model needs a Z axis, but the axes are {axes!r}. Use a 2D model or give axes with Z."
+            )
         self.array = array
         self.axes = axes
         self.spatial_ndim = spatial_ndim
@@ -97,13 +101,17 @@ class AxisView:
         """``" (sample 3, tile Y 0-511, X 512-1023)"``: where a block lies, for messages (``spatial=()``: the whole sample)."""
         if not spatial:
             return f" (sample {n})" if self.n_samples > 1 else ""
-        letters = "ZYX"[-self.spatial_ndim:]
-        span = ", ".join(f"{a} {sl.start or 0}-{(sl.stop if sl.stop is not None else size) - 1}"
-                         for a, sl, size in zip(letters, spatial, self.spatial_shape))
+        letters = "ZYX"[-self.spatial_ndim :]
+        span = ", ".join(
+            f"{a} {sl.start or 0}-{(sl.stop if sl.stop is not None else size) - 1}"
+            for a, sl, size in zip(letters, spatial, self.spatial_shape)
+        )
         sample = f"sample {n}, " if self.n_samples > 1 else ""
         return f" ({sample}{kind} {span})"
 
-    def read(self, n: int, spatial: tuple[slice, ...] | None = None, dtype=np.float32) -> np.ndarray:
+    def read(
+        self, n: int, spatial: tuple[slice, ...] | None = None, dtype=np.float32
+    ) -> np.ndarray:
         """Return sample ``n`` (optionally a spatial crop) as a ``(C, *spatial)`` array."""
         spatial = spatial or tuple(slice(None) for _ in self.spatial_axes)
         block = np.asarray(self.array[self._index(n, spatial)])

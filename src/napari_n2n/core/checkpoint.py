@@ -82,7 +82,9 @@ class ModelFile:
     def from_payload(cls, payload: dict) -> ModelFile:
         """The schema from a current-format JSON document (unknown keys are ignored)."""
         known = {f.name for f in dataclasses.fields(cls)}
-        missing = [k for k in ("unet", "channel_groups", "normalization", "axes") if k not in payload]
+        missing = [
+            k for k in ("unet", "channel_groups", "normalization", "axes") if k not in payload
+        ]
         if missing:
             raise KeyError(f"missing {', '.join(missing)}")
         values = {k: v for k, v in payload.items() if k in known}
@@ -101,7 +103,9 @@ def _from_v1(payload: dict) -> dict:
         )
     unet.setdefault("padding", "zeros")
     config = payload.get("config")
-    if isinstance(config, dict):  # format 1 predates presets: its defaults were the standard preset's
+    if isinstance(
+        config, dict
+    ):  # format 1 predates presets: its defaults were the standard preset's
         config = {"preset": "standard", **config, "padding": unet["padding"]}
     return {**payload, "unet": unet, "config": config}
 
@@ -118,8 +122,14 @@ def migrate(payload: dict, version: int) -> dict:
     return payload
 
 
-def write_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str, str], *,
-                      overwrite: bool = False, what: str = "model file") -> Path:
+def write_safetensors(
+    path: str | os.PathLike,
+    tensors: dict,
+    metadata: dict[str, str],
+    *,
+    overwrite: bool = False,
+    what: str = "model file",
+) -> Path:
     """Write ``tensors`` (name → torch.Tensor) and string ``metadata`` to ``path`` atomically.
 
     ``path`` may be a :class:`~napari_n2n.core.files.Destination` checked before training (then
@@ -137,14 +147,19 @@ def write_safetensors(path: str | os.PathLike, tensors: dict, metadata: dict[str
     """
     from safetensors.torch import save
 
-    destination = path if isinstance(path, Destination) else Destination(path, overwrite=overwrite, what=what)
-    data = save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, metadata=metadata)
+    destination = (
+        path if isinstance(path, Destination) else Destination(path, overwrite=overwrite, what=what)
+    )
+    data = save(
+        {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, metadata=metadata
+    )
     # safetensors' save_file writes its own temporary file (mode 600): the bytes go through ours
     return destination.write(lambda tmp: tmp.write_bytes(data))
 
 
-def read_header(path: str | os.PathLike, *, fmt: str, newest: int, not_ours: str,
-                what: str = "Model file") -> tuple[int, dict, dict]:
+def read_header(
+    path: str | os.PathLike, *, fmt: str, newest: int, not_ours: str, what: str = "Model file"
+) -> tuple[int, dict, dict]:
     """Read the header of a file written by :func:`write_safetensors`: ``(format_version, payload, layout)``.
 
     No tensor is read. ``fmt`` is the expected ``format`` entry of the metadata and ``newest``
@@ -164,19 +179,25 @@ def read_header(path: str | os.PathLike, *, fmt: str, newest: int, not_ours: str
     if path.is_dir():
         raise ModelFileError(f"{what} {path} is a folder. Give the path of the file.")
     if not path.is_file():
-        raise ModelFileError(f"{what} {path} does not exist. Check the path, or train a model first.")
+        raise ModelFileError(
+            f"{what} {path} does not exist. Check the path, or train a model first."
+        )
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            layout = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
+            layout = {
+                k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()
+            }
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelFileError(not_ours) from exc
     if meta.get("format") != fmt:
         raise ModelFileError(not_ours)
     text = str(meta.get("format_version", "1")).strip()
     if not text.isdigit() or int(text) < 1:
-        raise ModelFileError(f"{path} has an unreadable format version ({meta.get('format_version')!r}, not a "
-                             "whole number from 1); it is corrupted. Retrain or use another file.")
+        raise ModelFileError(
+            f"{path} has an unreadable format version ({meta.get('format_version')!r}, not a "
+            "whole number from 1); it is corrupted. Retrain or use another file."
+        )
     version = int(text)
     if version > newest:
         raise ModelFileError(
@@ -201,9 +222,15 @@ def read_tensors(path: str | os.PathLike, not_ours: str) -> dict:
         raise ModelFileError(not_ours) from exc
 
 
-def save_checkpoint(path: str | os.PathLike, tensors: dict, model_file: ModelFile, *, overwrite: bool = False) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike, tensors: dict, model_file: ModelFile, *, overwrite: bool = False
+) -> Path:
     """Write ``tensors`` (name → torch.Tensor) and ``model_file`` to ``path`` atomically (see :func:`write_safetensors`)."""
-    meta = {"format": FORMAT, "format_version": str(FORMAT_VERSION), "payload": model_file.to_json()}
+    meta = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "payload": model_file.to_json(),
+    }
     return write_safetensors(path, tensors, meta, overwrite=overwrite, what="model file")
 
 
@@ -212,8 +239,14 @@ def estimated_size(unet, channel_groups: list, steps: int) -> int:
 
     ``unet`` is a :class:`~napari_n2n.core.model.UNetConfig`; nothing is built.
     """
-    weights = sum(math.prod(shape) for g in channel_groups for shape in unet.for_channels(len(g)).state_shapes().values())
-    return 4 * weights + 64 * steps + (64 << 10)  # float32 weights; about 64 bytes of JSON per step; the rest
+    weights = sum(
+        math.prod(shape)
+        for g in channel_groups
+        for shape in unet.for_channels(len(g)).state_shapes().values()
+    )
+    return (
+        4 * weights + 64 * steps + (64 << 10)
+    )  # float32 weights; about 64 bytes of JSON per step; the rest
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict, ModelFile]:
@@ -233,7 +266,9 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, ModelFile]:
         f"{path} is not a napari-n2n model file (or it is truncated or corrupted). "
         "Choose a .n2n file saved by napari-n2n, or train a new model."
     )
-    version, payload, layout = read_header(path, fmt=FORMAT, newest=FORMAT_VERSION, not_ours=not_ours)
+    version, payload, layout = read_header(
+        path, fmt=FORMAT, newest=FORMAT_VERSION, not_ours=not_ours
+    )
     try:
         if not isinstance(payload, dict):
             raise TypeError("the metadata is not a JSON object")
@@ -242,13 +277,17 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, ModelFile]:
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ModelFileError(f"{path}: {_not_usable(f'its metadata is malformed ({exc})')}") from exc
+        raise ModelFileError(
+            f"{path}: {_not_usable(f'its metadata is malformed ({exc})')}"
+        ) from exc
     tensors = read_tensors(path, not_ours)
     import torch
 
     bad = next((k for k, t in tensors.items() if not bool(torch.isfinite(t).all())), None)
     if bad is not None:
-        raise ModelFileError(f"{path}: {_not_usable(f'its weights hold NaN or Inf values (tensor {bad})')}")
+        raise ModelFileError(
+            f"{path}: {_not_usable(f'its weights hold NaN or Inf values (tensor {bad})')}"
+        )
     return tensors, model_file
 
 
@@ -278,9 +317,16 @@ def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str
         raise ModelFileError(_not_usable(why))
 
     groups = mf.channel_groups
-    if (not isinstance(groups, list) or not groups
-            or not all(isinstance(g, list) and g and all(isinstance(c, int) and not isinstance(c, bool) for c in g)
-                       for g in groups)):
+    if (
+        not isinstance(groups, list)
+        or not groups
+        or not all(
+            isinstance(g, list)
+            and g
+            and all(isinstance(c, int) and not isinstance(c, bool) for c in g)
+            for g in groups
+        )
+    ):
         bad(f"its channel groups {groups!r} are not a list of lists of channel numbers")
     n = sum(len(g) for g in groups)
     if n > MAX_CHANNELS or sorted(c for g in groups for c in g) != list(range(n)):
@@ -296,7 +342,11 @@ def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str
         bad("its normalisation is not a JSON object")
     for key in ("offset", "scale"):
         values = norm.get(key)
-        if not isinstance(values, list) or len(values) != n or not all(_is_number(v) and math.isfinite(v) for v in values):
+        if (
+            not isinstance(values, list)
+            or len(values) != n
+            or not all(_is_number(v) and math.isfinite(v) for v in values)
+        ):
             bad(f"its normalisation {key} {values!r} is not {n} finite number(s), one per channel")
     if not all(v > 0 for v in norm["scale"]):
         bad(f"its normalisation scale {norm['scale']!r} is not positive")
@@ -310,14 +360,21 @@ def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str
         bad(f"it holds a 3D network but its axes {axes!r} have no Z")
     if n > 1 and "C" not in axes:
         bad(f"it holds a {n}-channel network but its axes {axes!r} have no C")
-    for name, value, kinds in (("config", mf.config, (dict, type(None))), ("noise", mf.noise, (dict, type(None))),
-                               ("history", mf.history, dict), ("info", mf.info, dict),
-                               ("napari_n2n_version", mf.napari_n2n_version, str)):
+    for name, value, kinds in (
+        ("config", mf.config, (dict, type(None))),
+        ("noise", mf.noise, (dict, type(None))),
+        ("history", mf.history, dict),
+        ("info", mf.info, dict),
+        ("napari_n2n_version", mf.napari_n2n_version, str),
+    ):
         if not isinstance(value, kinds):
             bad(f"its {name} field has the wrong type ({type(value).__name__})")
     _check_history(mf.history, bad)
-    expected = {f"model{i}.{k}": shape for i, g in enumerate(groups)
-                for k, shape in unet.for_channels(len(g)).state_shapes().items()}
+    expected = {
+        f"model{i}.{k}": shape
+        for i, g in enumerate(groups)
+        for k, shape in unet.for_channels(len(g)).state_shapes().items()
+    }
     for name in sorted(set(layout) | set(expected)):
         if name not in layout:
             bad(f"tensor {name} is missing")
@@ -332,20 +389,44 @@ def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str
 
 def _check_history(history: dict, bad) -> None:
     """The training history's known keys have the types the widgets and the command line read."""
-    lists = {"step": False, "train_loss": True, "val_step": False, "val_loss": True, "val_psnr": True,
-             "val_est_psnr": True, "val_est_psnr_stderr": True}
+    lists = {
+        "step": False,
+        "train_loss": True,
+        "val_step": False,
+        "val_loss": True,
+        "val_psnr": True,
+        "val_est_psnr": True,
+        "val_est_psnr_stderr": True,
+    }
     for key, may_be_float in lists.items():
         if key not in history:
             continue
         values = history[key]
-        nullable = key in ("val_psnr", "val_est_psnr", "val_est_psnr_stderr")  # None: not measured then
+        nullable = key in (
+            "val_psnr",
+            "val_est_psnr",
+            "val_est_psnr_stderr",
+        )  # None: not measured then
         ok = isinstance(values, list) and all(
-            (v is None and nullable) or (_is_number(v) and (may_be_float or isinstance(v, int))) for v in values)
+            (v is None and nullable) or (_is_number(v) and (may_be_float or isinstance(v, int)))
+            for v in values
+        )
         if not ok:
             bad(f"its training history {key!r} is not a list of numbers")
-    for key, kinds in (("steps_done", int), ("best_step", int | None), ("elapsed_s", int | float),
-                       ("best_val_loss", int | float | None)):
-        if key in history and (not isinstance(history[key], kinds) or isinstance(history[key], bool)
-                               or (history[key] is not None and _is_number(history[key]) and history[key] < 0
-                                   and key != "best_val_loss")):
+    for key, kinds in (
+        ("steps_done", int),
+        ("best_step", int | None),
+        ("elapsed_s", int | float),
+        ("best_val_loss", int | float | None),
+    ):
+        if key in history and (
+            not isinstance(history[key], kinds)
+            or isinstance(history[key], bool)
+            or (
+                history[key] is not None
+                and _is_number(history[key])
+                and history[key] < 0
+                and key != "best_val_loss"
+            )
+        ):
             bad(f"its training history {key!r} is {history[key]!r}")

@@ -36,10 +36,14 @@ def require_numeric(array, name: str = "the image"):
         try:
             array = np.asarray(array)
         except (TypeError, ValueError) as exc:
-            raise InputError(f"{_cap(name)} is not an array ({type(array).__name__}). Give an image.") from exc
+            raise InputError(
+                f"{_cap(name)} is not an array ({type(array).__name__}). Give an image."
+            ) from exc
     if np.dtype(array.dtype).kind not in "biuf":
-        raise InputError(f"{_cap(name)} holds {array.dtype} values, not numbers. "
-                         "Choose a grayscale or multi-channel image.")
+        raise InputError(
+            f"{_cap(name)} holds {array.dtype} values, not numbers. "
+            "Choose a grayscale or multi-channel image."
+        )
     return array
 
 
@@ -47,15 +51,19 @@ def require_seed(seed, *, allow_none: bool = False) -> None:
     """Raise :class:`InputError` unless ``seed`` is a whole number from 0 (or ``None`` where allowed)."""
     if seed is None and allow_none:
         return
-    if not (isinstance(seed, int | np.integer) and not isinstance(seed, bool) and 0 <= seed < 2**63):
+    if not (
+        isinstance(seed, int | np.integer) and not isinstance(seed, bool) and 0 <= seed < 2**63
+    ):
         raise InputError(f"The seed must be a whole number from 0 (e.g. 0 or 42), got {seed!r}.")
 
 
 def require_not_empty(array, name: str = "the image") -> None:
     """Raise :class:`InputError` if ``array`` has a zero-length axis (``None`` passes: nothing to check)."""
     if array is not None and any(int(s) == 0 for s in array.shape):
-        raise InputError(f"{_cap(name)} is empty (shape {tuple(int(s) for s in array.shape)}). "
-                         "Choose data that holds an image.")
+        raise InputError(
+            f"{_cap(name)} is empty (shape {tuple(int(s) for s in array.shape)}). "
+            "Choose data that holds an image."
+        )
 
 
 def require_finite(values, name: str = "the image", *, where: str = "") -> None:
@@ -67,11 +75,15 @@ def require_finite(values, name: str = "the image", *, where: str = "") -> None:
     if not isinstance(values, np.ndarray) or values.dtype.kind != "f":
         return
     if not np.isfinite(values).all():
-        raise InputError(f"{_cap(name)} contains NaN or Inf values{where}. Replace them first "
-                         "(e.g. with numpy.nan_to_num) and try again.")
+        raise InputError(
+            f"{_cap(name)} contains NaN or Inf values{where}. Replace them first "
+            "(e.g. with numpy.nan_to_num) and try again."
+        )
 
 
-def require_varying(values: np.ndarray, name: str = "the image", *, channel: int | None = None) -> None:
+def require_varying(
+    values: np.ndarray, name: str = "the image", *, channel: int | None = None
+) -> None:
     """Raise :class:`InputError` if in-memory ``values`` are constant (nothing to denoise)."""
     values = np.asarray(values)
     if values.size == 0 or values.min() != values.max():
@@ -79,15 +91,19 @@ def require_varying(values: np.ndarray, name: str = "the image", *, channel: int
     first = values.flat[0]
     what = "empty (every value is 0)" if first == 0 else f"constant (every value is {first})"
     where = f"Channel {channel} of {name}" if channel is not None else _cap(name)
-    raise InputError(f"{where} is {what}; there is nothing to denoise. Choose data that holds an image.")
+    raise InputError(
+        f"{where} is {what}; there is nothing to denoise. Choose data that holds an image."
+    )
 
 
 def require_same_shape(a, b, *, names: tuple[str, str] = ("the input", "the target")) -> None:
     """Raise :class:`InputError` unless ``a`` and ``b`` (a pair) have the same shape."""
     sa, sb = tuple(int(s) for s in a.shape), tuple(int(s) for s in b.shape)
     if sa != sb:
-        raise InputError(f"{_cap(names[1])} has shape {sb} but {names[0]} has {sa}; the two images of a pair must "
-                         "show the same scene with the same shape (crop or register them first).")
+        raise InputError(
+            f"{_cap(names[1])} has shape {sb} but {names[0]} has {sa}; the two images of a pair must "
+            "show the same scene with the same shape (crop or register them first)."
+        )
 
 
 def require_training_data(input, target, clean, *, mode: str):
@@ -97,7 +113,9 @@ def require_training_data(input, target, clean, *, mode: str):
     target = None if target is None else require_numeric(target, "the target")
     clean = None if clean is None else require_numeric(clean, "the clean image")
     if mode == "nb2nb" and target is not None:
-        raise InputError("Single-image mode (nb2nb) takes no target; remove the target or choose mode n2n.")
+        raise InputError(
+            "Single-image mode (nb2nb) takes no target; remove the target or choose mode n2n."
+        )
     if mode != "nb2nb" and target is None:
         raise InputError(
             f"Mode {mode} needs a target image (the second noisy copy for n2n, the clean image for n2c). "

@@ -116,22 +116,30 @@ class TrainConfig:
             raise InputError(msg)
 
         if self.mode not in MODES:
-            bad(f"Unknown mode {self.mode!r}; choose one of {', '.join(MODES)} (n2n: two noisy copies, "
-                "n2c: noisy + clean, nb2nb: one noisy image).")
+            bad(
+                f"Unknown mode {self.mode!r}; choose one of {', '.join(MODES)} (n2n: two noisy copies, "
+                "n2c: noisy + clean, nb2nb: one noisy image)."
+            )
         if self.loss not in LOSSES:
             bad(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
         if not (isinstance(self.steps, int) and self.steps >= 1):
             bad(f"steps must be a positive whole number, got {self.steps!r}.")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
             bad(f"time_budget_s must be positive seconds or None, got {self.time_budget_s!r}.")
-        if self.patch_size is not None and not (isinstance(self.patch_size, int) and 8 <= self.patch_size <= 4096):
+        if self.patch_size is not None and not (
+            isinstance(self.patch_size, int) and 8 <= self.patch_size <= 4096
+        ):
             bad(f"patch_size must be a whole number between 8 and 4096, got {self.patch_size!r}.")
-        if self.batch_size is not None and not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+        if self.batch_size is not None and not (
+            isinstance(self.batch_size, int) and self.batch_size >= 1
+        ):
             bad(f"batch_size must be a positive whole number, got {self.batch_size!r}.")
         if self.learning_rate is not None and not 0 < self.learning_rate < 1:
             bad(f"learning_rate must be in (0, 1), got {self.learning_rate!r}.")
         if self.threads is not None and not (isinstance(self.threads, int) and self.threads >= 1):
-            bad(f"threads must be a positive whole number or None (automatic), got {self.threads!r}.")
+            bad(
+                f"threads must be a positive whole number or None (automatic), got {self.threads!r}."
+            )
         if not isinstance(self.preset, str) or not self.preset:
             bad(f"preset must be 'auto' or a preset's name, got {self.preset!r}.")
         if self.depth is not None and not 1 <= self.depth <= 6:
@@ -144,7 +152,9 @@ class TrainConfig:
             bad(f"val_every must be a positive number of steps, got {self.val_every!r}.")
         require_seed(self.seed)
         if self.data_on_device not in (None, True, False):
-            bad(f"data_on_device must be True, False or None (automatic), got {self.data_on_device!r}.")
+            bad(
+                f"data_on_device must be True, False or None (automatic), got {self.data_on_device!r}."
+            )
         if self.padding not in PADDINGS:
             bad(f"padding must be one of {', '.join(PADDINGS)}, got {self.padding!r}.")
         if self.channels not in get_args(Channels):
@@ -165,6 +175,8 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
-            warnings.warn(f"Ignoring training options this version of napari-n2n does not know: {', '.join(unknown)}",
-                          stacklevel=2)
+            warnings.warn(
+                f"Ignoring training options this version of napari-n2n does not know: {', '.join(unknown)}",
+                stacklevel=2,
+            )
         return cls(**{k: v for k, v in d.items() if k in known})

@@ -130,8 +130,16 @@ class Destination:
     expected; :func:`napari_n2n.core.checkpoint.save_checkpoint` then keeps its checks.
     """
 
-    def __init__(self, path: str | os.PathLike, *, overwrite: bool = False, inputs: Iterable = (),
-                 what: str = "output", overwrite_hint: str = "pass overwrite=True", folder: bool = False):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        overwrite: bool = False,
+        inputs: Iterable = (),
+        what: str = "output",
+        overwrite_hint: str = "pass overwrite=True",
+        folder: bool = False,
+    ):
         if isinstance(path, Destination):
             path = path.given
         self.given = Path(os.path.expanduser(os.fspath(path)))
@@ -160,17 +168,28 @@ class Destination:
         if not folder.is_dir():
             if folder.exists():
                 raise self._fail(f"{folder} is not a folder")
-            raise self._fail(f"the folder {folder} does not exist", "Create it first, or choose another place")
+            raise self._fail(
+                f"the folder {folder} does not exist", "Create it first, or choose another place"
+            )
         for source in self.inputs:
             if same_file(source, path):
-                same = "" if os.path.abspath(source) == os.path.abspath(self.given) else f" ({source})"
-                raise self._fail(f"it is also an input of this run{same}, which writing would destroy",
-                                 "Choose another name")
+                same = (
+                    "" if os.path.abspath(source) == os.path.abspath(self.given) else f" ({source})"
+                )
+                raise self._fail(
+                    f"it is also an input of this run{same}, which writing would destroy",
+                    "Choose another name",
+                )
             if inside(path, source):
-                raise self._fail(f"it is inside the input {source}, which writing would change", "Choose a place outside it")
+                raise self._fail(
+                    f"it is inside the input {source}, which writing would change",
+                    "Choose a place outside it",
+                )
             if inside(source, path):
-                raise self._fail(f"the input {source} is inside it, and replacing it would destroy the input",
-                                 "Choose another name")
+                raise self._fail(
+                    f"the input {source} is inside it, and replacing it would destroy the input",
+                    "Choose another name",
+                )
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -178,16 +197,27 @@ class Destination:
         if st is not None:
             if stat.S_ISDIR(st.st_mode) != self.folder:
                 if self.folder:
-                    raise self._fail("it is a file, and this output is a folder", "Choose another name")
-                raise self._fail("it is a folder", f"Give a file name, e.g. {self.given / ('result' + self._default_suffix())}")
+                    raise self._fail(
+                        "it is a file, and this output is a folder", "Choose another name"
+                    )
+                raise self._fail(
+                    "it is a folder",
+                    f"Give a file name, e.g. {self.given / ('result' + self._default_suffix())}",
+                )
             if not (stat.S_ISREG(st.st_mode) or self.folder):
-                raise self._fail("it is a device or other special file, not a regular file", "Choose a file name")
+                raise self._fail(
+                    "it is a device or other special file, not a regular file", "Choose a file name"
+                )
             if not self.overwrite:
-                raise self._fail(f"the {'folder' if self.folder else 'file'} already exists",
-                                 f"To replace it, {self.hint}; or choose another name")
+                raise self._fail(
+                    f"the {'folder' if self.folder else 'file'} already exists",
+                    f"To replace it, {self.hint}; or choose another name",
+                )
             if not os.access(path, os.W_OK):
-                raise self._fail("the file is write-protected (read-only or immutable)",
-                                 "Make it writable, or choose another name")
+                raise self._fail(
+                    "the file is write-protected (read-only or immutable)",
+                    "Make it writable, or choose another name",
+                )
         self._probe(folder)
         self._seen = _Seen.of(path)
 
@@ -210,8 +240,10 @@ class Destination:
             return
         need = int(nbytes) + SPACE_MARGIN
         if free < need:
-            raise self._fail(f"it needs about {_size(need)} and the disk has {_size(free)} free",
-                             "Free some space, or choose another disk")
+            raise self._fail(
+                f"it needs about {_size(need)} and the disk has {_size(free)} free",
+                "Free some space, or choose another disk",
+            )
 
     # ---- writing -----------------------------------------------------------------------------
     def _create_temporary(self) -> Path:
@@ -227,7 +259,9 @@ class Destination:
             except FileExistsError:
                 continue
             return tmp
-        raise OSError(errno.EEXIST, "no free temporary name")  # pragma: no cover - 100 collisions of 32 random bits
+        raise OSError(
+            errno.EEXIST, "no free temporary name"
+        )  # pragma: no cover - 100 collisions of 32 random bits
 
     def _remove(self, tmp: Path) -> None:
         if tmp.is_dir() and not tmp.is_symlink():
@@ -289,12 +323,16 @@ class Destination:
                 return
             except (FileExistsError, IsADirectoryError, NotADirectoryError):
                 raise self._conflict() from None
-            except OSError:  # file systems without hard links (some network and FAT disks): rename below
+            except (
+                OSError
+            ):  # file systems without hard links (some network and FAT disks): rename below
                 if self.path.exists():
                     raise self._conflict() from None
                 if self.folder:
                     raise
-        if self.folder and now is not None:  # a folder cannot be renamed over a full one: the old goes aside first
+        if (
+            self.folder and now is not None
+        ):  # a folder cannot be renamed over a full one: the old goes aside first
             old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
             os.rename(self.path, old)
             try:
@@ -308,16 +346,26 @@ class Destination:
         _fsync_folder(self.path.parent)
 
     def _conflict(self) -> OutputError:
-        return self._fail("another process wrote that file while this one was running",
-                          "Nothing was replaced; choose another name")
+        return self._fail(
+            "another process wrote that file while this one was running",
+            "Nothing was replaced; choose another name",
+        )
 
     def alternatives(self) -> list[Path]:
         """Where to write instead if this destination fails at the end: beside it, then the
         current folder, then the temporary folder (names that do not exist yet)."""
         stem, suffix = split_suffix(self.given.name)
-        beside = next((p for n in range(1, 1000)
-                       if not (p := self.given.with_name(f"{stem}-{n}{suffix}")).exists()), None)
-        places = [beside] + [Path(d) / self.given.name for d in (os.getcwd(), tempfile.gettempdir())]
+        beside = next(
+            (
+                p
+                for n in range(1, 1000)
+                if not (p := self.given.with_name(f"{stem}-{n}{suffix}")).exists()
+            ),
+            None,
+        )
+        places = [beside] + [
+            Path(d) / self.given.name for d in (os.getcwd(), tempfile.gettempdir())
+        ]
         seen, out = set(), []
         for p in places:
             if p is None:
@@ -358,7 +406,9 @@ def _size(nbytes: int) -> str:
     return ""  # pragma: no cover
 
 
-def write_with_fallback(destination: Destination, writer: Callable[[Destination], object]) -> tuple[Path, str | None]:
+def write_with_fallback(
+    destination: Destination, writer: Callable[[Destination], object]
+) -> tuple[Path, str | None]:
     """Write with ``writer(destination)``; if that fails, write to the first of
     :meth:`Destination.alternatives` that works.
 
@@ -382,5 +432,7 @@ def write_with_fallback(destination: Destination, writer: Callable[[Destination]
             return other.given, str(first)
         except OutputError:
             continue
-    raise OutputError(f"{first} No other place could be written either (tried beside it, the current folder "
-                      "and the temporary folder).")
+    raise OutputError(
+        f"{first} No other place could be written either (tried beside it, the current folder "
+        "and the temporary folder)."
+    )

@@ -22,13 +22,25 @@ def psnr(clean, image, *, data_range: float | None = None) -> float:
     from skimage.metrics import peak_signal_noise_ratio
 
     clean = np.asarray(clean, dtype=np.float64)
-    return float(peak_signal_noise_ratio(clean, np.asarray(image, dtype=np.float64), data_range=_range(clean, data_range)))
+    return float(
+        peak_signal_noise_ratio(
+            clean, np.asarray(image, dtype=np.float64), data_range=_range(clean, data_range)
+        )
+    )
 
 
-def ssim(clean, image, *, data_range: float | None = None, channel_axis: int | None = None) -> float:
+def ssim(
+    clean, image, *, data_range: float | None = None, channel_axis: int | None = None
+) -> float:
     """Structural similarity (2D or 3D); ``data_range`` defaults to the clean image's range."""
     from skimage.metrics import structural_similarity
 
     clean = np.asarray(clean, dtype=np.float64)
-    return float(structural_similarity(clean, np.asarray(image, dtype=np.float64), data_range=_range(clean, data_range),
-                                       channel_axis=channel_axis))
+    return float(
+        structural_similarity(
+            clean,
+            np.asarray(image, dtype=np.float64),
+            data_range=_range(clean, data_range),
+            channel_axis=channel_axis,
+        )
+    )

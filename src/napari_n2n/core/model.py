@@ -48,15 +48,26 @@ class UNetConfig:
     padding: str = "reflect"
 
     def __post_init__(self):
-        for name in ("in_channels", "out_channels", "ndim", "depth", "base_channels", "max_channels"):
+        for name in (
+            "in_channels",
+            "out_channels",
+            "ndim",
+            "depth",
+            "base_channels",
+            "max_channels",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise InputError(f"U-Net {name} must be a whole number, got {value!r}.")
         if not (1 <= self.in_channels <= MAX_CHANNELS and 1 <= self.out_channels <= MAX_CHANNELS):
-            raise InputError(f"U-Net channels must be between 1 and {MAX_CHANNELS}, got {self.in_channels} in, "
-                             f"{self.out_channels} out.")
+            raise InputError(
+                f"U-Net channels must be between 1 and {MAX_CHANNELS}, got {self.in_channels} in, "
+                f"{self.out_channels} out."
+            )
         if not 4 <= self.max_channels <= MAX_WIDTH:
-            raise InputError(f"U-Net max_channels must be between 4 and {MAX_WIDTH}, got {self.max_channels}.")
+            raise InputError(
+                f"U-Net max_channels must be between 4 and {MAX_WIDTH}, got {self.max_channels}."
+            )
         if self.padding not in ("reflect", "zeros"):
             raise InputError(f"U-Net padding must be 'reflect' or 'zeros', got {self.padding!r}.")
         if self.ndim not in (2, 3):
@@ -64,7 +75,9 @@ class UNetConfig:
         if not 1 <= self.depth <= 6:
             raise InputError(f"U-Net depth must be between 1 and 6, got {self.depth}.")
         if not 4 <= self.base_channels <= MAX_WIDTH:
-            raise InputError(f"U-Net base_channels must be between 4 and {MAX_WIDTH}, got {self.base_channels}.")
+            raise InputError(
+                f"U-Net base_channels must be between 4 and {MAX_WIDTH}, got {self.base_channels}."
+            )
 
     def for_channels(self, n: int) -> UNetConfig:
         """The same architecture for ``n`` input and output channels (one model of a per-channel run)."""
@@ -87,8 +100,14 @@ class UNetConfig:
         shapes: dict[str, tuple[int, ...]] = {}
 
         def block(prefix, cin, cout):
-            shapes.update({f"{prefix}.0.weight": (cout, cin, *k), f"{prefix}.0.bias": (cout,),
-                           f"{prefix}.2.weight": (cout, cout, *k), f"{prefix}.2.bias": (cout,)})
+            shapes.update(
+                {
+                    f"{prefix}.0.weight": (cout, cin, *k),
+                    f"{prefix}.0.bias": (cout,),
+                    f"{prefix}.2.weight": (cout, cout, *k),
+                    f"{prefix}.2.bias": (cout,),
+                }
+            )
 
         widths, cin = self.widths(), self.in_channels
         for i, w in enumerate(widths[:-1]):
@@ -99,7 +118,12 @@ class UNetConfig:
         for i, w in enumerate(reversed(widths[:-1])):
             block(f"up.{i}", cin + w, w)
             cin = w
-        shapes.update({"head.weight": (self.out_channels, cin, *(1,) * self.ndim), "head.bias": (self.out_channels,)})
+        shapes.update(
+            {
+                "head.weight": (self.out_channels, cin, *(1,) * self.ndim),
+                "head.bias": (self.out_channels,),
+            }
+        )
         return shapes
 
 
@@ -110,8 +134,12 @@ def _conv(ndim, cin, cout, k=3, padding="zeros"):
 
 class _Block(nn.Sequential):
     def __init__(self, ndim, cin, cout, padding):
-        super().__init__(_conv(ndim, cin, cout, padding=padding), nn.LeakyReLU(0.1, inplace=True),
-                         _conv(ndim, cout, cout, padding=padding), nn.LeakyReLU(0.1, inplace=True))
+        super().__init__(
+            _conv(ndim, cin, cout, padding=padding),
+            nn.LeakyReLU(0.1, inplace=True),
+            _conv(ndim, cout, cout, padding=padding),
+            nn.LeakyReLU(0.1, inplace=True),
+        )
 
 
 class UNet(nn.Module):
@@ -148,7 +176,11 @@ class UNet(nn.Module):
             # a multiple of 2**depth, and at least 2 voxels at the bottom level (reflect padding needs 2)
             pads += [0, max((-s) % m, 2 * m - s)]
         if any(pads):
-            mode = "reflect" if all(s > p for s, p in zip(reversed(spatial), pads[1::2])) else "replicate"
+            mode = (
+                "reflect"
+                if all(s > p for s, p in zip(reversed(spatial), pads[1::2]))
+                else "replicate"
+            )
             x = F.pad(x, pads, mode=mode)
         skips = []
         for block in self.down:

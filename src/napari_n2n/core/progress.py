@@ -68,9 +68,21 @@ def fraction_done(step: int, steps: int, t_start: float, budget: float | None) -
     return min(p, 1.0)
 
 
-def progress_event(config, *, loss: float, step: int, offset: int, total: int, t0: float, t_group: float,
-                   budget: float | None, n_groups: int, learning_rate: float, patches_per_epoch: float,
-                   processes: int = 1) -> Progress:
+def progress_event(
+    config,
+    *,
+    loss: float,
+    step: int,
+    offset: int,
+    total: int,
+    t0: float,
+    t_group: float,
+    budget: float | None,
+    n_groups: int,
+    learning_rate: float,
+    patches_per_epoch: float,
+    processes: int = 1,
+) -> Progress:
     """The :class:`Progress` of a training run after ``step`` steps of its current model.
 
     ``offset`` steps were done by the models before it, of ``total``; ``t0`` and ``t_group``
@@ -87,11 +99,20 @@ def progress_event(config, *, loss: float, step: int, offset: int, total: int, t
         left = max(budget * n_groups - (now - t0), 0.0)
         if left < remaining:
             remaining, limit = left, "time"
-    return Progress(step=offset + step, total_steps=total, epoch=step * batch / max(patches_per_epoch, 1e-9),
-                    train_loss=loss, patches_per_s=rate, elapsed_s=now - t0, eta_s=remaining,
-                    learning_rate=learning_rate, fraction=(offset + fraction_done(step, config.steps, t_group, budget)
-                                                           * config.steps) / total,
-                    limit=limit, time_budget_s=config.time_budget_s)
+    return Progress(
+        step=offset + step,
+        total_steps=total,
+        epoch=step * batch / max(patches_per_epoch, 1e-9),
+        train_loss=loss,
+        patches_per_s=rate,
+        elapsed_s=now - t0,
+        eta_s=remaining,
+        learning_rate=learning_rate,
+        fraction=(offset + fraction_done(step, config.steps, t_group, budget) * config.steps)
+        / total,
+        limit=limit,
+        time_budget_s=config.time_budget_s,
+    )
 
 
 def fmt_time(seconds: float) -> str:
@@ -114,8 +135,9 @@ def describe_started(event: Started) -> str:
     return f"{event.n_parameters / 1e6:.2f} M parameters on {event.device}{notes}"
 
 
-def describe_progress(event: Progress, validated: Validated | None = None, *,
-                      time_budget_s: float | None = None) -> str:
+def describe_progress(
+    event: Progress, validated: Validated | None = None, *, time_budget_s: float | None = None
+) -> str:
     """``"step 40/2000 · loss 0.123 · val 0.1 · PSNR 27.1 dB · est. PSNR 27.0 ± 0.2 dB · 120 patches/s · ETA 1:05"``.
 
     A run with a time budget counts time instead of steps: ``"1:05 of 5:00 · step 812 · loss ..."``;
@@ -133,7 +155,9 @@ def describe_progress(event: Progress, validated: Validated | None = None, *,
         if validated.psnr is not None:
             parts.append(f"PSNR {validated.psnr:.2f} dB")
         if validated.estimated_psnr is not None:
-            parts.append(describe_estimate(validated.estimated_psnr, validated.estimated_psnr_stderr))
+            parts.append(
+                describe_estimate(validated.estimated_psnr, validated.estimated_psnr_stderr)
+            )
     parts += [f"{event.patches_per_s:.0f} patches/s", f"ETA {fmt_time(event.eta_s)}"]
     return " · ".join(parts)
 
@@ -150,5 +174,9 @@ def describe_finished(event: Finished) -> str:
 
     The best step is named only when validation chose it (``best_val_loss`` is set).
     """
-    best = f", best model at step {event.best_step}" if event.best_val_loss is not None and event.best_step else ""
+    best = (
+        f", best model at step {event.best_step}"
+        if event.best_val_loss is not None and event.best_step
+        else ""
+    )
     return f"{event.reason.capitalize()} after {event.steps_done} steps ({fmt_time(event.elapsed_s)}){best}"

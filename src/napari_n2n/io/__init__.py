@@ -30,7 +30,15 @@ from .npy import NpyFormat
 from .omezarr import OmeZarrFormat
 from .tiff import TiffFormat
 
-__all__ = ["FORMATS", "ImageData", "ImageFormat", "format_for", "read_image", "register", "write_image"]
+__all__ = [
+    "FORMATS",
+    "ImageData",
+    "ImageFormat",
+    "format_for",
+    "read_image",
+    "register",
+    "write_image",
+]
 
 register(NpyFormat())
 register(TiffFormat())
@@ -46,9 +54,16 @@ def read_image(path: str | os.PathLike, what: str = "image") -> ImageData:
     p = Path(os.path.expanduser(os.fspath(path)))
     if not p.exists():
         raise InputError(f"{what.capitalize()} file {path} does not exist. Check the path.")
-    if p.is_dir() and not any(p.name.lower().endswith(s) for f in FORMATS for s in f.suffixes) \
-            and not any(getattr(f, "sniff", lambda _: False)(p) for f in FORMATS if getattr(f, "folder", False)):
-        raise InputError(f"{what.capitalize()} {path} is a folder, not an image file. Give the image file's path.")
+    if (
+        p.is_dir()
+        and not any(p.name.lower().endswith(s) for f in FORMATS for s in f.suffixes)
+        and not any(
+            getattr(f, "sniff", lambda _: False)(p) for f in FORMATS if getattr(f, "folder", False)
+        )
+    ):
+        raise InputError(
+            f"{what.capitalize()} {path} is a folder, not an image file. Give the image file's path."
+        )
     image = format_for(p).read(p)
     require_numeric(image.data, str(path))
     if image.ndim < 2:
@@ -57,9 +72,17 @@ def read_image(path: str | os.PathLike, what: str = "image") -> ImageData:
     return image
 
 
-def write_image(destination: Destination | str | os.PathLike, data, *, axes: str | None = None,
-                pixel_size: dict | None = None, unit: str | None = None, translation: dict | None = None,
-                extra: dict | None = None, overwrite: bool = False) -> Path:
+def write_image(
+    destination: Destination | str | os.PathLike,
+    data,
+    *,
+    axes: str | None = None,
+    pixel_size: dict | None = None,
+    unit: str | None = None,
+    translation: dict | None = None,
+    extra: dict | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write ``data`` atomically in the format of the destination's suffix; return its path.
 
     ``destination`` is a :class:`~napari_n2n.core.files.Destination` checked earlier (before
@@ -70,6 +93,17 @@ def write_image(destination: Destination | str | os.PathLike, data, *, axes: str
     """
     fmt = format_for(destination, writing=True)
     if not isinstance(destination, Destination):
-        destination = Destination(destination, overwrite=overwrite, folder=getattr(fmt, "folder", False))
-    return destination.write(lambda tmp: fmt.write(tmp, data, axes=axes, pixel_size=pixel_size, unit=unit,
-                                                   translation=translation, extra=extra))
+        destination = Destination(
+            destination, overwrite=overwrite, folder=getattr(fmt, "folder", False)
+        )
+    return destination.write(
+        lambda tmp: fmt.write(
+            tmp,
+            data,
+            axes=axes,
+            pixel_size=pixel_size,
+            unit=unit,
+            translation=translation,
+            extra=extra,
+        )
+    )

@@ -55,7 +55,12 @@ class ImageData:
 
     def metadata(self) -> dict:
         """The keyword options of :func:`~napari_n2n.io.write_image` that carry this image's metadata (not its axes)."""
-        return dict(pixel_size=self.pixel_size, unit=self.unit, translation=self.translation, extra=self.extra)
+        return dict(
+            pixel_size=self.pixel_size,
+            unit=self.unit,
+            translation=self.translation,
+            extra=self.extra,
+        )
 
 
 class ImageFormat(Protocol):
@@ -75,8 +80,17 @@ class ImageFormat(Protocol):
 
     def read(self, path: Path) -> ImageData: ...
 
-    def write(self, path: Path, data, *, axes: str | None = None, pixel_size: dict | None = None,
-              unit: str | None = None, translation: dict | None = None, extra: dict | None = None) -> None: ...
+    def write(
+        self,
+        path: Path,
+        data,
+        *,
+        axes: str | None = None,
+        pixel_size: dict | None = None,
+        unit: str | None = None,
+        translation: dict | None = None,
+        extra: dict | None = None,
+    ) -> None: ...
 
 
 #: the registered formats, in the order they are tried for files of unknown suffix
@@ -100,7 +114,9 @@ def head(path, n: int) -> bytes:
 def unreadable(path, what: str, exc: BaseException, what_to_do: str, empty: str = "") -> InputError:
     """The error for a file a reader cannot read: ``"X is not a readable TIFF image (ValueError: ...). Give ..."``."""
     first = str(exc).splitlines()[0] if str(exc) else empty
-    return InputError(f"{path} is not a readable {what} ({type(exc).__name__}: {first}). {what_to_do}")
+    return InputError(
+        f"{path} is not a readable {what} ({type(exc).__name__}: {first}). {what_to_do}"
+    )
 
 
 def known_suffixes() -> str:
@@ -122,6 +138,10 @@ def format_for(path: str | os.PathLike, *, writing: bool = False):
             sniff: Callable | None = getattr(fmt, "sniff", None)
             if sniff is not None and sniff(Path(os.fspath(path))):
                 return fmt
-        raise InputError(f"{path} is not an image file napari-n2n reads. Give a file ending in {known_suffixes()}.")
-    raise InputError(f"Cannot tell the format to write {path} in from its name. "
-                     f"Give a name ending in {known_suffixes()}.")
+        raise InputError(
+            f"{path} is not an image file napari-n2n reads. Give a file ending in {known_suffixes()}."
+        )
+    raise InputError(
+        f"Cannot tell the format to write {path} in from its name. "
+        f"Give a name ending in {known_suffixes()}."
+    )

@@ -10,9 +10,23 @@ from ..core.errors import InputError
 EXTRA = "io"
 
 #: OME-NGFF unit names → the short ones napari-n2n shows and TIFF stores
-_SHORT = {"micrometer": "µm", "nanometer": "nm", "millimeter": "mm", "centimeter": "cm", "meter": "m",
-          "angstrom": "Å", "picometer": "pm"}
-_SPELLINGS = {"micron": "µm", "microns": "µm", "um": "µm", "\\u00b5m": "µm", "μm": "µm", "mum": "µm"}
+_SHORT = {
+    "micrometer": "µm",
+    "nanometer": "nm",
+    "millimeter": "mm",
+    "centimeter": "cm",
+    "meter": "m",
+    "angstrom": "Å",
+    "picometer": "pm",
+}
+_SPELLINGS = {
+    "micron": "µm",
+    "microns": "µm",
+    "um": "µm",
+    "\\u00b5m": "µm",
+    "μm": "µm",
+    "mum": "µm",
+}
 
 
 def require(module: str, what: str):
@@ -23,8 +37,10 @@ def require(module: str, what: str):
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        raise InputError(f"{what} needs {module.split('.')[0]}, from the optional extra: "
-                         f"pip install 'napari-n2n[{EXTRA}]'.") from exc
+        raise InputError(
+            f"{what} needs {module.split('.')[0]}, from the optional extra: "
+            f"pip install 'napari-n2n[{EXTRA}]'."
+        ) from exc
 
 
 def short_unit(unit: str | None) -> str | None:

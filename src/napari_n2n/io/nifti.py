@@ -56,29 +56,63 @@ class NiftiFormat:
             raise unreadable(path, "NIfTI image", exc, "Give a .nii or .nii.gz file.") from exc
         problem = _affine_problem(affine)
         if problem:
-            raise InputError(f"{path} has no usable affine: {problem}. Fix its header (qform/sform) with the tool "
-                             "that wrote it, or convert the volume to TIFF if its placement does not matter.")
+            raise InputError(
+                f"{path} has no usable affine: {problem}. Fix its header (qform/sform) with the tool "
+                "that wrote it, or convert the volume to TIFF if its placement does not matter."
+            )
         scaled = getattr(proxy, "slope", 1.0) != 1.0 or getattr(proxy, "inter", 0.0) != 0.0
         lazy = not str(path).lower().endswith(".gz") and not scaled and hasattr(proxy, "ndim")
         try:
-            data = proxy if lazy else (np.asarray(img.get_fdata(dtype=np.float32)) if scaled else np.asarray(proxy))
+            data = (
+                proxy
+                if lazy
+                else (np.asarray(img.get_fdata(dtype=np.float32)) if scaled else np.asarray(proxy))
+            )
         except Exception as exc:
-            raise InputError(f"{path} could not be read to its end ({type(exc).__name__}). The file is truncated "
-                             "or damaged.") from exc
+            raise InputError(
+                f"{path} could not be read to its end ({type(exc).__name__}). The file is truncated "
+                "or damaged."
+            ) from exc
         ndim = len(data.shape)
         axes = _ORDER[:3][:ndim] + ("T" if ndim >= 4 else "") + ("C" if ndim >= 5 else "")
         axes = axes if len(axes) == ndim else None
         zooms = [float(z) for z in header.get_zooms()]
-        sizes = {a: zooms[i] for i, a in enumerate("XYZ"[: min(3, ndim)]) if i < len(zooms) and zooms[i] > 0}
+        sizes = {
+            a: zooms[i]
+            for i, a in enumerate("XYZ"[: min(3, ndim)])
+            if i < len(zooms) and zooms[i] > 0
+        }
         unit = _UNITS.get(header.get_xyzt_units()[0])
         origin = {}
-        if np.count_nonzero(affine[:3, :3] - np.diag(np.diag(affine[:3, :3]))) == 0:  # no rotation: a plain origin
-            origin = {a: float(affine[i, 3]) for i, a in enumerate("XYZ"[: min(3, ndim)]) if affine[i, 3] != 0}
-        return ImageData(data, axes=axes, pixel_size=sizes, unit=short_unit(unit), source=str(path), translation=origin,
-                         extra={"nifti_affine": affine, "nifti_header": header.copy()})
+        if (
+            np.count_nonzero(affine[:3, :3] - np.diag(np.diag(affine[:3, :3]))) == 0
+        ):  # no rotation: a plain origin
+            origin = {
+                a: float(affine[i, 3])
+                for i, a in enumerate("XYZ"[: min(3, ndim)])
+                if affine[i, 3] != 0
+            }
+        return ImageData(
+            data,
+            axes=axes,
+            pixel_size=sizes,
+            unit=short_unit(unit),
+            source=str(path),
+            translation=origin,
+            extra={"nifti_affine": affine, "nifti_header": header.copy()},
+        )
 
-    def write(self, path: Path, data, *, axes: str | None = None, pixel_size: dict | None = None,
-              unit: str | None = None, translation: dict | None = None, extra: dict | None = None) -> None:
+    def write(
+        self,
+        path: Path,
+        data,
+        *,
+        axes: str | None = None,
+        pixel_size: dict | None = None,
+        unit: str | None = None,
+        translation: dict | None = None,
+        extra: dict | None = None,
+    ) -> None:
         nib = require("nibabel", "Writing NIfTI")
         data = np.asarray(data)
         extra = extra or {}
@@ -92,11 +126,17 @@ class NiftiFormat:
                 affine[i, i] = float((pixel_size or {}).get(a, 1.0))
                 affine[i, 3] = float((translation or {}).get(a, 0.0))
             header = None
-        cls = nib.Nifti2Image if header is not None and isinstance(header, nib.Nifti2Header) else nib.Nifti1Image
+        cls = (
+            nib.Nifti2Image
+            if header is not None and isinstance(header, nib.Nifti2Header)
+            else nib.Nifti1Image
+        )
         img = cls(data, np.asarray(affine), header=header.copy() if header is not None else None)
         img.set_data_dtype(data.dtype)
         if header is None:
-            img.header.set_xyzt_units({"µm": "micron", "mm": "mm", "m": "meter"}.get(unit or "", "unknown"))
+            img.header.set_xyzt_units(
+                {"µm": "micron", "mm": "mm", "m": "meter"}.get(unit or "", "unknown")
+            )
             img.set_qform(np.asarray(affine), code=1)
             img.set_sform(np.asarray(affine), code=1)
         nib.save(img, str(path))

@@ -23,7 +23,9 @@ class NpyFormat:
         try:
             data = np.load(path, allow_pickle=False)
         except Exception as exc:  # empty, truncated, pickled or not numpy at all
-            raise unreadable(path, ".npy array", exc, "Save it with numpy.save.", empty="empty file") from exc
+            raise unreadable(
+                path, ".npy array", exc, "Save it with numpy.save.", empty="empty file"
+            ) from exc
         return ImageData(data, source=str(path))
 
     def write(self, path: Path, data, *, axes=None, pixel_size=None, unit=None, **_) -> None:

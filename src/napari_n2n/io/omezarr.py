@@ -49,7 +49,9 @@ def _is_store(path: Path) -> bool:
 # ---- reading -------------------------------------------------------------------------------------
 def _axis_letter(axis) -> str | None:
     """napari-n2n's letter for an OME axis (a dict, or a name in OME 0.3), or None."""
-    name, kind = (axis, None) if isinstance(axis, str) else (str(axis.get("name", "")), axis.get("type"))
+    name, kind = (
+        (axis, None) if isinstance(axis, str) else (str(axis.get("name", "")), axis.get("type"))
+    )
     name = name.lower()
     if kind == "time" or (kind is None and name == "t"):
         return "T"
@@ -76,11 +78,17 @@ def _multiscale(node, path: Path) -> dict:
     ms = ome.get("multiscales") if isinstance(ome, dict) else None
     if ms:
         return ms[0]
-    if isinstance(ome, dict) and ("plate" in ome or "bioformats2raw.layout" in ome or "well" in ome):
-        raise InputError(f"{path} is an OME-Zarr collection (plate, well or bioformats2raw), not one image. "
-                         f"Give the path of one image inside it, e.g. {path / '0'}.")
-    raise InputError(f"{path} is a zarr group but not an OME-Zarr image (it has no multiscales metadata). Give an "
-                     "OME-Zarr image, or the path of a zarr array inside it.")
+    if isinstance(ome, dict) and (
+        "plate" in ome or "bioformats2raw.layout" in ome or "well" in ome
+    ):
+        raise InputError(
+            f"{path} is an OME-Zarr collection (plate, well or bioformats2raw), not one image. "
+            f"Give the path of one image inside it, e.g. {path / '0'}."
+        )
+    raise InputError(
+        f"{path} is a zarr group but not an OME-Zarr image (it has no multiscales metadata). Give an "
+        "OME-Zarr image, or the path of a zarr array inside it."
+    )
 
 
 def read_ome_zarr(path: Path) -> ImageData:
@@ -94,16 +102,22 @@ def read_ome_zarr(path: Path) -> ImageData:
         names = getattr(node.metadata, "dimension_names", None) or ()
         letters = [_axis_letter(n) for n in names if n]
         axes = "".join(letters) if len(letters) == node.ndim and None not in letters else None
-        return ImageData(node, axes=axes if axes and len(set(axes)) == len(axes) else None, source=str(path))
+        return ImageData(
+            node, axes=axes if axes and len(set(axes)) == len(axes) else None, source=str(path)
+        )
     ms = _multiscale(node, path)
     datasets = ms.get("datasets") or []
     if not datasets:
-        raise InputError(f"{path}: its multiscales metadata list no datasets. The store is damaged; rewrite it.")
+        raise InputError(
+            f"{path}: its multiscales metadata list no datasets. The store is damaged; rewrite it."
+        )
     try:
         level0 = node[datasets[0]["path"]]
     except KeyError as exc:
-        raise InputError(f"{path}: level 0 ({datasets[0]['path']!r}) named in its metadata is missing. The store "
-                         "is incomplete or damaged; rewrite it.") from exc
+        raise InputError(
+            f"{path}: level 0 ({datasets[0]['path']!r}) named in its metadata is missing. The store "
+            "is incomplete or damaged; rewrite it."
+        ) from exc
     meta_axes = ms.get("axes") or []
     letters = [_axis_letter(a) for a in meta_axes]
     axes = "".join(letters) if len(letters) == level0.ndim and None not in letters else None
@@ -115,7 +129,9 @@ def read_ome_zarr(path: Path) -> ImageData:
         scale = [a * b for a, b in zip(scale, outer_scale)]
         translation = [t * s for t, s in zip(translation or [0.0] * len(scale), outer_scale)]
     if outer_translation:
-        translation = [a + b for a, b in zip(translation or [0.0] * len(outer_translation), outer_translation)]
+        translation = [
+            a + b for a, b in zip(translation or [0.0] * len(outer_translation), outer_translation)
+        ]
     sizes, origin, unit = {}, {}, None
     if axes:
         for i, letter in enumerate(axes):
@@ -126,20 +142,30 @@ def read_ome_zarr(path: Path) -> ImageData:
                     origin[letter] = translation[i]
                 if unit is None and isinstance(meta_axes[i], dict):
                     unit = short_unit(meta_axes[i].get("unit"))
-    return ImageData(level0, axes=axes, pixel_size=sizes, unit=unit if sizes else None, source=str(path),
-                     translation=origin)
+    return ImageData(
+        level0,
+        axes=axes,
+        pixel_size=sizes,
+        unit=unit if sizes else None,
+        source=str(path),
+        translation=origin,
+    )
 
 
 # ---- writing -------------------------------------------------------------------------------------
 def ome_axes(axes: str) -> str:
     """``axes`` in the order OME-NGFF requires (``"TCZYX"``-like); refuses what it cannot hold."""
     if "S" in axes and "C" in axes:
-        raise InputError(f"An OME-Zarr image has at most one channel-like axis; axes {axes!r} have both S and C. "
-                         "Write a format without that limit (.tif, .npy), or merge S into T.")
+        raise InputError(
+            f"An OME-Zarr image has at most one channel-like axis; axes {axes!r} have both S and C. "
+            "Write a format without that limit (.tif, .npy), or merge S into T."
+        )
     return "".join(a for a in _ORDER if a in axes)
 
 
-def level_shapes(shape: tuple[int, ...], axes: str, levels: int | None = None) -> list[tuple[int, ...]]:
+def level_shapes(
+    shape: tuple[int, ...], axes: str, levels: int | None = None
+) -> list[tuple[int, ...]]:
     """Shapes of the pyramid's levels: Y and X halved (rounding up) per level.
 
     ``levels=None`` adds levels until Y and X fit in :data:`PYRAMID_MIN` (at most :data:`MAX_LEVELS`).
@@ -158,14 +184,25 @@ def level_shapes(shape: tuple[int, ...], axes: str, levels: int | None = None) -
     return shapes
 
 
-def default_chunks(shape: tuple[int, ...], axes: str, *, spatial: tuple[int, ...] = (1, 1024, 1024)) -> tuple[int, ...]:
+def default_chunks(
+    shape: tuple[int, ...], axes: str, *, spatial: tuple[int, ...] = (1, 1024, 1024)
+) -> tuple[int, ...]:
     """Chunks of a level: one per T/S index, every channel together, ``spatial`` (Z, Y, X) clipped to the shape."""
     size = dict(zip("ZYX", spatial))
-    return tuple(min(int(s), size[a]) if a in size else (int(s) if a == "C" else 1) for a, s in zip(axes, shape))
+    return tuple(
+        min(int(s), size[a]) if a in size else (int(s) if a == "C" else 1)
+        for a, s in zip(axes, shape)
+    )
 
 
-def image_metadata(axes: str, n_levels: int, *, pixel_size: dict | None = None, unit: str | None = None,
-                   translation: dict | None = None) -> dict:
+def image_metadata(
+    axes: str,
+    n_levels: int,
+    *,
+    pixel_size: dict | None = None,
+    unit: str | None = None,
+    translation: dict | None = None,
+) -> dict:
     """The ``"ome"`` attributes of an image with ``axes`` (OME order) and ``n_levels`` levels (valid OME-NGFF 0.5)."""
     v05 = require("yaozarrs", "Writing OME-Zarr").v05
     pixel_size, translation = pixel_size or {}, translation or {}
@@ -179,7 +216,9 @@ def image_metadata(axes: str, n_levels: int, *, pixel_size: dict | None = None, 
         elif a == "S":
             meta_axes.append(v05.CustomAxis(name="s"))
         else:
-            meta_axes.append(v05.SpaceAxis(name=a.lower(), unit=name if pixel_size.get(a) else None))
+            meta_axes.append(
+                v05.SpaceAxis(name=a.lower(), unit=name if pixel_size.get(a) else None)
+            )
     base = [float(pixel_size.get(a, 1.0)) if a in "ZYX" else 1.0 for a in axes]
     origin = [float(translation.get(a, 0.0)) if a in "ZYX" else 0.0 for a in axes]
     datasets = []
@@ -196,9 +235,19 @@ def image_metadata(axes: str, n_levels: int, *, pixel_size: dict | None = None, 
     return image.model_dump(mode="json", exclude_none=True)
 
 
-def create_image(path: str | Path, shape: tuple[int, ...], dtype, axes: str, *, pixel_size: dict | None = None,
-                 unit: str | None = None, translation: dict | None = None, chunks: tuple[int, ...] | None = None,
-                 levels: int | None = None, attrs: dict | None = None):
+def create_image(
+    path: str | Path,
+    shape: tuple[int, ...],
+    dtype,
+    axes: str,
+    *,
+    pixel_size: dict | None = None,
+    unit: str | None = None,
+    translation: dict | None = None,
+    chunks: tuple[int, ...] | None = None,
+    levels: int | None = None,
+    attrs: dict | None = None,
+):
     """Create an empty OME-Zarr image at ``path`` (a new or empty folder); return the zarr group.
 
     ``axes`` must be in OME order (:func:`ome_axes`); ``shape`` is level 0's. Levels follow
@@ -209,16 +258,30 @@ def create_image(path: str | Path, shape: tuple[int, ...], dtype, axes: str, *, 
     from zarr.codecs import BloscCodec
 
     if ome_axes(axes) != axes:
-        raise ValueError(f"axes {axes!r} are not in OME order")  # pragma: no cover - callers order them
+        raise ValueError(
+            f"axes {axes!r} are not in OME order"
+        )  # pragma: no cover - callers order them
     shapes = level_shapes(shape, axes, levels)
     chunks = tuple(chunks) if chunks else default_chunks(shape, axes)
     group = zarr.open_group(str(path), mode="w", zarr_format=3)
-    group.attrs.update({"ome": image_metadata(axes, len(shapes), pixel_size=pixel_size, unit=unit,
-                                              translation=translation), ATTRS_KEY: dict(attrs or {})})
+    group.attrs.update(
+        {
+            "ome": image_metadata(
+                axes, len(shapes), pixel_size=pixel_size, unit=unit, translation=translation
+            ),
+            ATTRS_KEY: dict(attrs or {}),
+        }
+    )
     for level, s in enumerate(shapes):
-        group.create_array(str(level), shape=s, chunks=tuple(min(c, n) for c, n in zip(chunks, s)), dtype=dtype,
-                           compressors=(BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"),),
-                           dimension_names=[a.lower() for a in axes], fill_value=0)
+        group.create_array(
+            str(level),
+            shape=s,
+            chunks=tuple(min(c, n) for c, n in zip(chunks, s)),
+            dtype=dtype,
+            compressors=(BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"),),
+            dimension_names=[a.lower() for a in axes],
+            fill_value=0,
+        )
     return group
 
 
@@ -235,8 +298,8 @@ def _halve(block: np.ndarray, iy: int, ix: int, dtype) -> np.ndarray:
     pad[iy], pad[ix] = (0, block.shape[iy] % 2), (0, block.shape[ix] % 2)
     b = np.pad(block.astype(np.float32, copy=False), pad, mode="edge")
     shape = list(b.shape)
-    shape[ix:ix + 1] = [shape[ix] // 2, 2]
-    shape[iy:iy + 1] = [shape[iy] // 2, 2]
+    shape[ix : ix + 1] = [shape[ix] // 2, 2]
+    shape[iy : iy + 1] = [shape[iy] // 2, 2]
     mean = b.reshape(shape).mean(axis=(iy + 1, ix + 2))
     dtype = np.dtype(dtype)
     if dtype.kind in "iub":
@@ -270,7 +333,9 @@ def write_pyramid(group, axes: str, *, should_stop=None, threads: int | None = N
 
     done = 0
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="n2n-pyramid") as pool:
-        for src, dst in zip(arrays, arrays[1:]):  # a level is read only once the one above it is complete
+        for src, dst in zip(
+            arrays, arrays[1:]
+        ):  # a level is read only once the one above it is complete
             pending = []
             for sl in itertools.chain(chunk_slices(dst.shape, dst.chunks), [None]):
                 if sl is not None:
@@ -292,19 +357,36 @@ def _permuted(data, axes: str, order: str):
 
     def read(sl: tuple[slice, ...]) -> np.ndarray:
         return np.transpose(np.asarray(data[tuple(sl[i] for i in inverse)]), perm)
+
     return read
 
 
-def write_ome_zarr(path: Path, data, *, axes: str | None, pixel_size: dict | None = None, unit: str | None = None,
-                   translation: dict | None = None, attrs: dict | None = None) -> None:
+def write_ome_zarr(
+    path: Path,
+    data,
+    *,
+    axes: str | None,
+    pixel_size: dict | None = None,
+    unit: str | None = None,
+    translation: dict | None = None,
+    attrs: dict | None = None,
+) -> None:
     """Write ``data`` (any array with ``axes``; read block by block) as a new OME-Zarr image at ``path``."""
     from ..core.axes import default_axes, validate_axes
 
     axes = validate_axes(axes, data.ndim) if axes else default_axes(data.ndim)
     order = ome_axes(axes)
     shape = tuple(int(data.shape[axes.index(a)]) for a in order)
-    group = create_image(path, shape, np.dtype(data.dtype), order, pixel_size=pixel_size, unit=unit,
-                         translation=translation, attrs=dict(attrs or {}, complete=True))
+    group = create_image(
+        path,
+        shape,
+        np.dtype(data.dtype),
+        order,
+        pixel_size=pixel_size,
+        unit=unit,
+        translation=translation,
+        attrs=dict(attrs or {}, complete=True),
+    )
     level0, read = group["0"], _permuted(data, axes, order)
     for sl in chunk_slices(level0.shape, level0.chunks):
         level0[sl] = read(sl)
@@ -340,9 +422,22 @@ class OmeZarrFormat:
 
     def read(self, path: Path) -> ImageData:
         if not path.is_dir():
-            raise InputError(f"{path} is a file, but a zarr store is a folder. Give the folder of the OME-Zarr image.")
+            raise InputError(
+                f"{path} is a file, but a zarr store is a folder. Give the folder of the OME-Zarr image."
+            )
         return read_ome_zarr(path)
 
-    def write(self, path: Path, data, *, axes: str | None = None, pixel_size: dict | None = None,
-              unit: str | None = None, translation: dict | None = None, **_) -> None:
-        write_ome_zarr(path, data, axes=axes, pixel_size=pixel_size, unit=unit, translation=translation)
+    def write(
+        self,
+        path: Path,
+        data,
+        *,
+        axes: str | None = None,
+        pixel_size: dict | None = None,
+        unit: str | None = None,
+        translation: dict | None = None,
+        **_,
+    ) -> None:
+        write_ome_zarr(
+            path, data, axes=axes, pixel_size=pixel_size, unit=unit, translation=translation
+        )

@@ -50,8 +50,14 @@ def _pixel_sizes(tf) -> tuple[dict, str | None]:
     """``({"Y": ..., "X": ..., "Z": ...}, unit)`` from OME, ImageJ or tifffile metadata and the resolution tags."""
     if tf.is_ome:
         try:
-            pixels = next(e for e in ET.fromstring(tf.ome_metadata).iter() if e.tag.endswith("Pixels"))
-            sizes = {a: float(pixels.get(f"PhysicalSize{a}")) for a in "XYZ" if pixels.get(f"PhysicalSize{a}")}
+            pixels = next(
+                e for e in ET.fromstring(tf.ome_metadata).iter() if e.tag.endswith("Pixels")
+            )
+            sizes = {
+                a: float(pixels.get(f"PhysicalSize{a}"))
+                for a in "XYZ"
+                if pixels.get(f"PhysicalSize{a}")
+            }
             return sizes, pixels.get("PhysicalSizeXUnit", "µm") if sizes else None
         except (ET.ParseError, StopIteration, ValueError):
             return {}, None
@@ -102,12 +108,22 @@ class TiffFormat:
                     tf.close()
         except Exception as exc:  # tifffile raises many types for damaged or foreign files
             raise unreadable(path, "TIFF image", exc, "Give a .tif/.tiff file.") from exc
-        if axes is not None and len(axes) != data.ndim:  # pragma: no cover - tifffile keeps them in step
+        if (
+            axes is not None and len(axes) != data.ndim
+        ):  # pragma: no cover - tifffile keeps them in step
             axes = None
         return ImageData(data, axes=axes, pixel_size=sizes, unit=unit, source=str(path))
 
-    def write(self, path: Path, data, *, axes: str | None = None, pixel_size: dict | None = None,
-              unit: str | None = None, **_) -> None:  # TIFF has no place for a translation
+    def write(
+        self,
+        path: Path,
+        data,
+        *,
+        axes: str | None = None,
+        pixel_size: dict | None = None,
+        unit: str | None = None,
+        **_,
+    ) -> None:  # TIFF has no place for a translation
         import tifffile
 
         data = np.asarray(data)

@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
-from ..core.inference.chunked import Ledger, Tally, UnitGrid, predict_unit
 from ..core.device import available_cores
 from ..core.errors import InputError
 from ..core.events import ChunkProgress
+from ..core.inference.chunked import Ledger, Tally, UnitGrid, predict_unit
 from ..io._support import require
 
 
@@ -40,19 +40,29 @@ def cluster_client(*, client=None, workers: int | None = None, scheduler: str | 
         yield client, None
         return
     if workers and scheduler:
-        raise InputError("--workers starts a cluster on this machine and --scheduler uses a running one: give one of them.")
+        raise InputError(
+            "--workers starts a cluster on this machine and --scheduler uses a running one: give one of them."
+        )
     distributed = require("distributed", "Prediction on a dask cluster")
     if scheduler:
         try:
             client = distributed.Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as exc:
-            raise InputError(f"Cannot reach the dask scheduler at {scheduler} ({type(exc).__name__}). Check the "
-                             "address, and that the scheduler runs and this machine may connect to it.") from exc
+            raise InputError(
+                f"Cannot reach the dask scheduler at {scheduler} ({type(exc).__name__}). Check the "
+                "address, and that the scheduler runs and this machine may connect to it."
+            ) from exc
         with client:
             yield client, None
         return
-    cluster = distributed.LocalCluster(n_workers=int(workers), threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
+    cluster = distributed.LocalCluster(
+        n_workers=int(workers),
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    )
     with cluster, distributed.Client(cluster) as client:
         yield client, max(1, available_cores() // int(workers))
 
@@ -121,16 +131,31 @@ def unit_task(spec: dict, index, source) -> tuple[int, ...]:
     out = _open_output(spec["output"])
     import dask
 
-    with dask.config.set(scheduler="synchronous"):  # a dask input's blocks are computed here, not sent to the cluster
-        predict_unit(den, data, out, UnitGrid(**spec["grid"]), index, dtype=spec["dtype"], **spec["options"])
+    with dask.config.set(
+        scheduler="synchronous"
+    ):  # a dask input's blocks are computed here, not sent to the cluster
+        predict_unit(
+            den, data, out, UnitGrid(**spec["grid"]), index, dtype=spec["dtype"], **spec["options"]
+        )
     return index
 
 
 # ---- on the client -------------------------------------------------------------------------------
-def predict_units_on_cluster(client, model_path: Path, source, output_path: Path, grid: UnitGrid, *,
-                             ledger: Ledger, dtype: str = "float32", threads: int | None = None,
-                             should_stop: Callable[[], bool] | None = None, max_units: int | None = None,
-                             resume_hint: str = "call again with resume=True", **options) -> Iterator[ChunkProgress]:
+def predict_units_on_cluster(
+    client,
+    model_path: Path,
+    source,
+    output_path: Path,
+    grid: UnitGrid,
+    *,
+    ledger: Ledger,
+    dtype: str = "float32",
+    threads: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    max_units: int | None = None,
+    resume_hint: str = "call again with resume=True",
+    **options,
+) -> Iterator[ChunkProgress]:
     """Like :func:`~napari_n2n.core.inference.chunked.predict_units_iter`, with the units as tasks on ``client``'s cluster.
 
     The workers read ``model_path`` and write ``output_path`` (a zarr array): paths every
@@ -145,10 +170,21 @@ def predict_units_on_cluster(client, model_path: Path, source, output_path: Path
         source = str(Path(source).resolve())
     else:
         source = client.scatter(InMemory(source), broadcast=True)
-    spec = {"model": str(Path(model_path).resolve()), "output": str(Path(output_path).resolve()), "dtype": dtype,
-            "threads": threads, "options": options,
-            "grid": {"shape": grid.shape, "out_axes": grid.out_axes, "units": grid.units, "in_axes": grid.in_axes,
-                     "halo": grid.halo, "spatial_ndim": len(grid.spatial)}}
+    spec = {
+        "model": str(Path(model_path).resolve()),
+        "output": str(Path(output_path).resolve()),
+        "dtype": dtype,
+        "threads": threads,
+        "options": options,
+        "grid": {
+            "shape": grid.shape,
+            "out_axes": grid.out_axes,
+            "units": grid.units,
+            "in_axes": grid.in_axes,
+            "halo": grid.halo,
+            "spatial_ndim": len(grid.spatial),
+        },
+    }
     yield tally.event()
     if not todo:
         return 0

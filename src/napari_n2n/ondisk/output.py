@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core.axes import AxisView, validate_axes
+from ..core.errors import InputError, OutputError
+from ..core.events import ChunkProgress
+from ..core.files import Destination, split_suffix
 from ..core.inference.chunked import (
     UNIT_VOXELS,
     Ledger,
@@ -34,9 +37,6 @@ from ..core.inference.chunked import (
     plan_units,
     predict_units_iter,
 )
-from ..core.errors import InputError, OutputError
-from ..core.events import ChunkProgress
-from ..core.files import Destination, split_suffix
 from ..io import ImageData, read_image
 from ..io.omezarr import (
     OmeZarrFormat,
@@ -72,19 +72,44 @@ def _image(image, axes: str | None, what: str = "input") -> ImageData:
     return ImageData(image, axes=axes)
 
 
-def _settings(den, axes: str, out_axes: str, shape, units, halo: int, options: dict, dtype: str) -> dict:
-    return {"model": model_digest(den), "in_axes": axes, "axes": out_axes, "shape": list(shape), "units": list(units),
-            "halo": halo, "dtype": dtype, **{k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()}}
+def _settings(
+    den, axes: str, out_axes: str, shape, units, halo: int, options: dict, dtype: str
+) -> dict:
+    return {
+        "model": model_digest(den),
+        "in_axes": axes,
+        "axes": out_axes,
+        "shape": list(shape),
+        "units": list(units),
+        "halo": halo,
+        "dtype": dtype,
+        **{k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()},
+    }
 
 
-def predict_to_zarr_iter(model, image, output: str | os.PathLike, *, axes: str | None = None,
-                         chunks: tuple[int, ...] | None = None, unit_voxels: int = UNIT_VOXELS,
-                         halo: int | None = None, tile=None, overlap: int | None = None,
-                         batch_size: int | None = None, device: str | None = None, dtype: str = "float32",
-                         resume: bool = False, overwrite: bool = False, client=None, threads: int | None = None,
-                         should_stop: Callable[[], bool] | None = None, max_units: int | None = None,
-                         overwrite_hint: str = "pass overwrite=True",
-                         resume_hint: str = "call again with resume=True") -> Generator[ChunkProgress, None, Path | None]:
+def predict_to_zarr_iter(
+    model,
+    image,
+    output: str | os.PathLike,
+    *,
+    axes: str | None = None,
+    chunks: tuple[int, ...] | None = None,
+    unit_voxels: int = UNIT_VOXELS,
+    halo: int | None = None,
+    tile=None,
+    overlap: int | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    dtype: str = "float32",
+    resume: bool = False,
+    overwrite: bool = False,
+    client=None,
+    threads: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    max_units: int | None = None,
+    overwrite_hint: str = "pass overwrite=True",
+    resume_hint: str = "call again with resume=True",
+) -> Generator[ChunkProgress, None, Path | None]:
     """Like :func:`predict_to_zarr`, yielding :class:`~napari_n2n.core.events.ChunkProgress`; returns
     the output's path, or ``None`` when stopped before the end (``should_stop``, ``max_units``)."""
     from ..core.inference.denoiser import Denoiser
@@ -95,14 +120,23 @@ def predict_to_zarr_iter(model, image, output: str | os.PathLike, *, axes: str |
     data = source.data
     axes = validate_axes(axes, data.ndim) if axes else source.axes or den.resolve_axes(data, None)
     view = AxisView(data, axes, den.spatial_ndim)
-    den._groups_for(view)  # refuses an image whose channels the model cannot take, before anything is written
+    den._groups_for(
+        view
+    )  # refuses an image whose channels the model cannot take, before anything is written
     out_axes = ome_axes(axes)
     shape = tuple(int(data.shape[axes.index(a)]) for a in out_axes)
     options = dict(tile=tile, overlap=overlap, batch_size=batch_size, device=device)
     # at least the tiles' overlap (predict_iter's default where none is given)
-    halo = max(int(halo or 0), overlap if overlap is not None else 48 if den.spatial_ndim == 2 else 16)
-    chunks = tuple(chunks) if chunks else default_chunks(shape, out_axes,
-                                                         spatial=CHUNKS_2D if den.spatial_ndim == 2 else CHUNKS_3D)
+    halo = max(
+        int(halo or 0), overlap if overlap is not None else 48 if den.spatial_ndim == 2 else 16
+    )
+    chunks = (
+        tuple(chunks)
+        if chunks
+        else default_chunks(
+            shape, out_axes, spatial=CHUNKS_2D if den.spatial_ndim == 2 else CHUNKS_3D
+        )
+    )
     if len(chunks) != len(shape):
         raise InputError(f"Chunks {chunks} must give one size per axis of the output ({out_axes}).")
     units = plan_units(shape, out_axes, den.spatial_ndim, chunks=chunks, unit_voxels=unit_voxels)
@@ -110,26 +144,46 @@ def predict_to_zarr_iter(model, image, output: str | os.PathLike, *, axes: str |
 
     output = Path(os.path.expanduser(os.fspath(output)))
     if not output.name.lower().endswith(OmeZarrFormat.suffixes):
-        raise InputError(f"Chunked prediction writes OME-Zarr: give an output ending in .ome.zarr (not {output.name}).")
+        raise InputError(
+            f"Chunked prediction writes OME-Zarr: give an output ending in .ome.zarr (not {output.name})."
+        )
     if resume and not overwrite and output.exists():
         done = n2n_attrs(output)
         if done.get("complete") and done.get("settings") == header:
             yield ChunkProgress("denoise", 1, 1, 1, 1.0)
             return output  # finished by an earlier run with this model and these settings
-    dest = Destination(output, overwrite=overwrite, folder=True, what="output", overwrite_hint=overwrite_hint,
-                       inputs=[p for p in (source.source or None, model_path) if p])
+    dest = Destination(
+        output,
+        overwrite=overwrite,
+        folder=True,
+        what="output",
+        overwrite_hint=overwrite_hint,
+        inputs=[p for p in (source.source or None, model_path) if p],
+    )
     partial = partial_path(dest.path)
     if partial.exists():
         if overwrite:
             shutil.rmtree(partial)
         elif not resume:
-            raise OutputError(f"An unfinished result of an earlier run is in {partial}. To finish it, {resume_hint}; "
-                              f"to start over, {overwrite_hint}.")
+            raise OutputError(
+                f"An unfinished result of an earlier run is in {partial}. To finish it, {resume_hint}; "
+                f"to start over, {overwrite_hint}."
+            )
     if not partial.exists():
-        dest.require_space(int(np.prod(shape)) * (np.dtype(data.dtype).itemsize if dtype == "input" else 4))
-        create_image(partial, shape, data.dtype if dtype == "input" else np.float32, out_axes,
-                     pixel_size=source.pixel_size, unit=source.unit, translation=source.translation, chunks=chunks,
-                     attrs={"complete": False, "settings": header, "source": source.source})
+        dest.require_space(
+            int(np.prod(shape)) * (np.dtype(data.dtype).itemsize if dtype == "input" else 4)
+        )
+        create_image(
+            partial,
+            shape,
+            data.dtype if dtype == "input" else np.float32,
+            out_axes,
+            pixel_size=source.pixel_size,
+            unit=source.unit,
+            translation=source.translation,
+            chunks=chunks,
+            attrs={"complete": False, "settings": header, "source": source.source},
+        )
     ledger = Ledger(partial / LEDGER_NAME, header, hint=f"to start over, {overwrite_hint}")
     grid = UnitGrid(shape, out_axes, units, in_axes=axes, halo=halo, spatial_ndim=den.spatial_ndim)
 
@@ -144,12 +198,32 @@ def predict_to_zarr_iter(model, image, output: str | os.PathLike, *, axes: str |
             if not model_path.exists():
                 den.save(model_path)
         result = yield from predict_units_on_cluster(
-            client, model_path, source.source or data, partial / "0", grid, ledger=ledger, dtype=dtype, threads=threads,
-            should_stop=should_stop, max_units=max_units, resume_hint=resume_hint, **options)
+            client,
+            model_path,
+            source.source or data,
+            partial / "0",
+            grid,
+            ledger=ledger,
+            dtype=dtype,
+            threads=threads,
+            should_stop=should_stop,
+            max_units=max_units,
+            resume_hint=resume_hint,
+            **options,
+        )
     else:
-        result = yield from predict_units_iter(den, data, level0, grid, ledger=ledger, dtype=dtype,
-                                               should_stop=should_stop, max_units=max_units,
-                                               resume_hint=resume_hint, **options)
+        result = yield from predict_units_iter(
+            den,
+            data,
+            level0,
+            grid,
+            ledger=ledger,
+            dtype=dtype,
+            should_stop=should_stop,
+            max_units=max_units,
+            resume_hint=resume_hint,
+            **options,
+        )
     if len(ledger.done) < len(grid):
         return None
     del result
@@ -164,11 +238,27 @@ def predict_to_zarr_iter(model, image, output: str | os.PathLike, *, axes: str |
     return dest.commit(partial)
 
 
-def predict_to_zarr(model, image, output: str | os.PathLike, *, axes: str | None = None,
-                    chunks: tuple[int, ...] | None = None, unit_voxels: int = UNIT_VOXELS, halo: int | None = None,
-                    tile=None, overlap: int | None = None, batch_size: int | None = None, device: str | None = None,
-                    dtype: str = "float32", resume: bool = False, overwrite: bool = False, client=None,
-                    workers: int | None = None, scheduler: str | None = None, threads: int | None = None) -> Path:
+def predict_to_zarr(
+    model,
+    image,
+    output: str | os.PathLike,
+    *,
+    axes: str | None = None,
+    chunks: tuple[int, ...] | None = None,
+    unit_voxels: int = UNIT_VOXELS,
+    halo: int | None = None,
+    tile=None,
+    overlap: int | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    dtype: str = "float32",
+    resume: bool = False,
+    overwrite: bool = False,
+    client=None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    threads: int | None = None,
+) -> Path:
     """Denoise ``image`` into the OME-Zarr image ``output``, unit by unit; return the output's path.
 
     Parameters
@@ -211,12 +301,28 @@ def predict_to_zarr(model, image, output: str | os.PathLike, *, axes: str | None
         resume with another model, a write that failed (a full disk: what is written stays
         recorded).
     """
-    from .cluster import cluster_client
     from ..core.progress import drain
+    from .cluster import cluster_client
 
     with cluster_client(client=client, workers=workers, scheduler=scheduler) as (cl, local_threads):
-        path = drain(predict_to_zarr_iter(model, image, output, axes=axes, chunks=chunks, unit_voxels=unit_voxels,
-                                          halo=halo, tile=tile, overlap=overlap, batch_size=batch_size, device=device,
-                                          dtype=dtype, resume=resume, overwrite=overwrite, client=cl,
-                                          threads=threads or local_threads))
+        path = drain(
+            predict_to_zarr_iter(
+                model,
+                image,
+                output,
+                axes=axes,
+                chunks=chunks,
+                unit_voxels=unit_voxels,
+                halo=halo,
+                tile=tile,
+                overlap=overlap,
+                batch_size=batch_size,
+                device=device,
+                dtype=dtype,
+                resume=resume,
+                overwrite=overwrite,
+                client=cl,
+                threads=threads or local_threads,
+            )
+        )
     return path

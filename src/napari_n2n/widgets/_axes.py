@@ -18,10 +18,18 @@ from ._layers import known_axes
 #: the one-click choices, by number of dimensions
 CHOICES = {
     2: [("YX image", "YX")],
-    3: [("ZYX volume (3D model)", "ZYX"), ("TYX time series (2D model)", "TYX"),
-        ("SYX separate images (2D model)", "SYX"), ("CYX channels", "CYX")],
-    4: [("TZYX volumes over time", "TZYX"), ("CZYX channels of a volume", "CZYX"),
-        ("TCYX channels over time", "TCYX"), ("SZYX separate volumes", "SZYX")],
+    3: [
+        ("ZYX volume (3D model)", "ZYX"),
+        ("TYX time series (2D model)", "TYX"),
+        ("SYX separate images (2D model)", "SYX"),
+        ("CYX channels", "CYX"),
+    ],
+    4: [
+        ("TZYX volumes over time", "TZYX"),
+        ("CZYX channels of a volume", "CZYX"),
+        ("TCYX channels over time", "TCYX"),
+        ("SZYX separate volumes", "SZYX"),
+    ],
     5: [("TCZYX", "TCZYX"), ("TZCYX", "TZCYX")],
 }
 #: the guess where nothing says, by number of dimensions (the core's default axes)
@@ -39,12 +47,21 @@ class AxesField(Container):
     """
 
     def __init__(self, *, label: str = LABEL, tooltip: str = ""):
-        self.text = LineEdit(value="", tooltip="One letter per dimension: S samples, T time, C channels, Z, Y, X")
+        self.text = LineEdit(
+            value="", tooltip="One letter per dimension: S samples, T time, C channels, Z, Y, X"
+        )
         self._ndim = 0
         # the choices are a function, so a reset of the choices (napari does it on layer events) keeps them
-        self.choice = ComboBox(choices=self._choices, value=None, tooltip="Choose what the dimensions are")
-        super().__init__(widgets=[self.text, self.choice], layout="horizontal", labels=False, label=label,
-                         tooltip=tooltip)
+        self.choice = ComboBox(
+            choices=self._choices, value=None, tooltip="Choose what the dimensions are"
+        )
+        super().__init__(
+            widgets=[self.text, self.choice],
+            layout="horizontal",
+            labels=False,
+            label=label,
+            tooltip=tooltip,
+        )
         self.margins = (0, 0, 0, 0)
         self.native.layout().setSpacing(4)
         self.text.native.setMaximumWidth(70)
@@ -106,9 +123,14 @@ class AxesField(Container):
         style = "border: 1px solid #e3b617;" if guessed else ""
         self.text.native.setStyleSheet(style)
         self.choice.native.setStyleSheet(style)
-        self.tooltip = (f"Guessed: the layer does not say what its {self._ndim} dimensions are, so they are read as "
-                        f"{self.value}. Choose what they are (a time series is TYX)." if guessed else
-                        f"Axes of the layer ({self.source})" if self.source else "")
+        self.tooltip = (
+            f"Guessed: the layer does not say what its {self._ndim} dimensions are, so they are read as "
+            f"{self.value}. Choose what they are (a time series is TYX)."
+            if guessed
+            else f"Axes of the layer ({self.source})"
+            if self.source
+            else ""
+        )
 
     def _on_typed(self, _=None) -> None:
         if self._quiet:

@@ -92,7 +92,9 @@ def when_alive(method: Callable) -> Callable:
             return None
         try:
             return method(self, *args, **kwargs)
-        except RuntimeError as exc:  # "wrapped C/C++ object ... has been deleted": the viewer is closing
+        except (
+            RuntimeError
+        ) as exc:  # "wrapped C/C++ object ... has been deleted": the viewer is closing
             if "deleted" not in str(exc):
                 raise
             self._closed = True
@@ -168,11 +170,15 @@ class ViewerWidget(Container):
         from qtpy.QtWidgets import QLabel
 
         url = docs_url(section)
-        self.help_link = QLabel(f"<a href='{url}' style='color:{LINK_COLOUR}'>&nbsp;?&nbsp;</a>" if url else "?")
+        self.help_link = QLabel(
+            f"<a href='{url}' style='color:{LINK_COLOUR}'>&nbsp;?&nbsp;</a>" if url else "?"
+        )
         self.help_link.setTextFormat(Qt.TextFormat.RichText)
         self.help_link.setOpenExternalLinks(True)
-        self.help_link.setToolTip(f"User guide: {section.replace('-', ' ')}" + (f"\n{url}" if url else
-                                  " (docs/user-guide.md in the napari-n2n source)"))
+        self.help_link.setToolTip(
+            f"User guide: {section.replace('-', ' ')}"
+            + (f"\n{url}" if url else " (docs/user-guide.md in the napari-n2n source)")
+        )
         (row or self).native.layout().addWidget(self.help_link)
 
     def on_layer_inserted(self, layer) -> None:

@@ -63,15 +63,29 @@ class LongJob:
     Keep a reference to the job while it runs (its slots are bound methods).
     """
 
-    def __init__(self, gen_fn: Callable[..., Generator], *args, what: str = "Training",
-                 on_yielded: Callable | None = None, on_returned: Callable | None = None,
-                 on_errored: Callable | None = None, on_aborted: Callable | None = None,
-                 on_finished: Callable | None = None, hold_gc: bool = True, **kwargs):
+    def __init__(
+        self,
+        gen_fn: Callable[..., Generator],
+        *args,
+        what: str = "Training",
+        on_yielded: Callable | None = None,
+        on_returned: Callable | None = None,
+        on_errored: Callable | None = None,
+        on_aborted: Callable | None = None,
+        on_finished: Callable | None = None,
+        hold_gc: bool = True,
+        **kwargs,
+    ):
         self.what = what
         self.hold_gc = hold_gc
         self._call = (gen_fn, args, kwargs)
-        self._slots = {"yielded": on_yielded, "returned": on_returned, "errored": on_errored or notify_error,
-                       "aborted": on_aborted, "finished": on_finished}
+        self._slots = {
+            "yielded": on_yielded,
+            "returned": on_returned,
+            "errored": on_errored or notify_error,
+            "aborted": on_aborted,
+            "finished": on_finished,
+        }
         self.worker = None
         self.running = False
         self._gen = None  # the running generator (made in the worker's thread)
@@ -87,7 +101,11 @@ class LongJob:
             return self
         from superqt.utils import create_worker
 
-        connect = {name: slot for name, slot in self._slots.items() if slot is not None and name != "finished"}
+        connect = {
+            name: slot
+            for name, slot in self._slots.items()
+            if slot is not None and name != "finished"
+        }
         connect["finished"] = self._finished
         # superqt's own worker: its errors go to our slot only (napari's relays them with a traceback)
         self.worker = create_worker(self._generator, _start_thread=False, _connect=connect)
@@ -133,7 +151,9 @@ class LongJob:
         if gen is not None:
             try:
                 gen.close()
-            except Exception:  # pragma: no cover - a generator that fails while closing: nothing more to do
+            except (
+                Exception
+            ):  # pragma: no cover - a generator that fails while closing: nothing more to do
                 pass
         self._call = None
 

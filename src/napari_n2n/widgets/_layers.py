@@ -47,8 +47,13 @@ def preferred_noisy(viewer, *, prefer=(), exclude=(), min_ndim: int = 2):
     """
 
     def ok(layer) -> bool:
-        return (layer is not None and layer in viewer.layers and is_noisy(layer) and layer not in exclude
-                and getattr(layer.data, "ndim", 0) >= min_ndim)
+        return (
+            layer is not None
+            and layer in viewer.layers
+            and is_noisy(layer)
+            and layer not in exclude
+            and getattr(layer.data, "ndim", 0) >= min_ndim
+        )
 
     active = viewer.layers.selection.active
     newest = list(viewer.layers)[::-1]
@@ -82,7 +87,7 @@ def short(name: str, limit: int = 40) -> str:
     if len(name) <= limit:
         return name
     half = (limit - 1) // 2
-    return f"{name[:half]}…{name[-(limit - 1 - half):]}"
+    return f"{name[:half]}…{name[-(limit - 1 - half) :]}"
 
 
 # ---- checks ----------------------------------------------------------------------------------
@@ -135,8 +140,20 @@ def parse_axes(text: str | None) -> str | None:
 
 
 #: napari axis labels (lower case) that name one of napari-n2n's axes
-AXIS_LABELS = {"t": "T", "time": "T", "z": "Z", "y": "Y", "x": "X", "c": "C", "ch": "C", "channel": "C",
-               "channels": "C", "s": "S", "sample": "S", "samples": "S"}
+AXIS_LABELS = {
+    "t": "T",
+    "time": "T",
+    "z": "Z",
+    "y": "Y",
+    "x": "X",
+    "c": "C",
+    "ch": "C",
+    "channel": "C",
+    "channels": "C",
+    "s": "S",
+    "sample": "S",
+    "samples": "S",
+}
 
 
 def known_axes(layer) -> tuple[str | None, str]:
@@ -225,8 +242,11 @@ def placement(layer) -> dict:
     cannot say (a rotation, a shear, a NIfTI orientation); copied, it places a result exactly on
     its source.
     """
-    kwargs = {"scale": tuple(layer.scale), "translate": tuple(layer.translate),
-              "affine": np.array(layer.affine.affine_matrix)}
+    kwargs = {
+        "scale": tuple(layer.scale),
+        "translate": tuple(layer.translate),
+        "affine": np.array(layer.affine.affine_matrix),
+    }
     for attr in ("units", "axis_labels"):
         value = getattr(layer, attr, None)
         if value is not None:
@@ -234,7 +254,9 @@ def placement(layer) -> dict:
     return kwargs
 
 
-def robust_limits(data, *, low: float = 0.2, high: float = 99.8, max_values: int = 1_000_000) -> tuple[float, float]:
+def robust_limits(
+    data, *, low: float = 0.2, high: float = 99.8, max_values: int = 1_000_000
+) -> tuple[float, float]:
     """Contrast limits from percentiles of ``data`` (subsampled when large); never empty."""
     arr = np.asarray(data)
     flat = arr.reshape(-1)
@@ -252,7 +274,9 @@ def robust_limits(data, *, low: float = 0.2, high: float = 99.8, max_values: int
 
 
 # ---- the visible region -----------------------------------------------------------------------
-def visible_region(viewer, layer, keep: str, *, max_size: dict[str, int]) -> tuple[tuple, tuple[int, ...]]:
+def visible_region(
+    viewer, layer, keep: str, *, max_size: dict[str, int]
+) -> tuple[tuple, tuple[int, ...]]:
     """Index of the part of ``layer`` visible in ``viewer``, for the axes in ``keep``.
 
     ``keep`` is the layer's axes string with the axes to keep whole or cropped marked by their

@@ -50,9 +50,13 @@ def save_model(denoiser, path, *, overwrite: bool = False) -> str | None:
     named = str(path)
     path = named if named.lower().endswith(".n2n") else f"{named}.n2n"
     replace = overwrite and path == named
-    saved = _attempt(lambda: str(denoiser.save(path, overwrite=replace)), otherwise=(
-        f"Could not save the model to {path} ({{error}}). The model is still here: choose another place and press "
-        "'Save model…' again."))
+    saved = _attempt(
+        lambda: str(denoiser.save(path, overwrite=replace)),
+        otherwise=(
+            f"Could not save the model to {path} ({{error}}). The model is still here: choose another place and press "
+            "'Save model…' again."
+        ),
+    )
     if saved is _FAILED:
         return None
     show_info(f"Model saved to {saved}. Load it in Denoise with 'Load model file…'.")
@@ -71,9 +75,13 @@ def load_model(path, open_fn=None) -> tuple[object, str] | None:
         # a model that cannot describe itself would fail in every view of it: refused here
         return None if model is None else (model, model.summary())
 
-    loaded = _attempt(read, otherwise=(
-        f"Cannot use the model file {Path(path).name} ({{error}}): it may be corrupted or written by another "
-        "program. Choose another .n2n file, or train a model."))
+    loaded = _attempt(
+        read,
+        otherwise=(
+            f"Cannot use the model file {Path(path).name} ({{error}}): it may be corrupted or written by another "
+            "program. Choose another .n2n file, or train a model."
+        ),
+    )
     return None if loaded is _FAILED else loaded
 
 
@@ -90,7 +98,7 @@ def ask_save_path(parent, source: str) -> str | None:
     from qtpy.QtWidgets import QFileDialog
 
     default = re.sub(r"[^\w.-]+", "_", source).strip("_")[:60] + "_n2n.n2n"
-    path, _filter = QFileDialog.getSaveFileName(parent, "Save napari-n2n model", default, FILE_FILTER)
+    path, _filter = QFileDialog.getSaveFileName(
+        parent, "Save napari-n2n model", default, FILE_FILTER
+    )
     return path or None
-
-

@@ -28,6 +28,7 @@ class ModelEntry:
     def trained_on(self):
         """The layer this model was trained on, while it exists; else ``None``."""
         return self.trained_on_ref() if self.trained_on_ref is not None else None
+
     created: float = field(default_factory=time.time)
 
 
@@ -42,8 +43,15 @@ class ModelRegistry:
     def __init__(self):
         self._entries: list[ModelEntry] = []
 
-    def add(self, denoiser, name: str, *, source: str = "trained", path: str | None = None,
-            trained_on=None) -> ModelEntry:
+    def add(
+        self,
+        denoiser,
+        name: str,
+        *,
+        source: str = "trained",
+        path: str | None = None,
+        trained_on=None,
+    ) -> ModelEntry:
         """Register ``denoiser`` under ``name`` (made unique); the newest entry comes first."""
         taken = {e.name for e in self._entries}
         unique, i = name, 2

@@ -52,7 +52,9 @@ def denoise(
 
     path = pathlib.Path(model_file)
     if not path.is_file() or not path.name.lower().endswith(MODEL_SUFFIXES):
-        raise InputError(f"Choose a model file (.n2n or .bioimageio.zip); {str(path) or 'none'} is not one.")
+        raise InputError(
+            f"Choose a model file (.n2n or .bioimageio.zip); {str(path) or 'none'} is not one."
+        )
     model = _load(str(path.resolve()), path.stat().st_mtime_ns, allow_package_code)
     gen = model.predict_iter(image, axes=axes.strip() or None, tile=tile or None)
     with progress(desc=f"Denoising with {path.name}") as bar:

@@ -73,7 +73,10 @@ class NoiseModel:
         return {"name": self.name, **dataclasses.asdict(self)}
 
     def describe(self) -> str:
-        params = ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in dataclasses.asdict(self).items())
+        params = ", ".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in dataclasses.asdict(self).items()
+        )
         return f"{self.name}({params})"
 
 
@@ -107,7 +110,9 @@ class Poisson(NoiseModel):
     def apply(self, clean, rng):
         x = _as_float(clean)
         if x.min() < 0:
-            raise InputError("Poisson noise needs a non-negative clean image; shift or clip it first.")
+            raise InputError(
+                "Poisson noise needs a non-negative clean image; shift or clip it first."
+            )
         top = float(x.max()) or 1.0
         photons = rng.poisson(x / top * self.peak)
         return photons * (top / self.peak)
@@ -134,7 +139,9 @@ class PoissonGaussian(NoiseModel):
     def apply(self, clean, rng):
         x = _as_float(clean)
         if x.min() < 0:
-            raise InputError("Poisson-Gaussian noise needs a non-negative clean image; shift or clip it first.")
+            raise InputError(
+                "Poisson-Gaussian noise needs a non-negative clean image; shift or clip it first."
+            )
         electrons = rng.poisson(x / self.gain)
         return electrons * self.gain + rng.normal(0.0, self.read_sigma, size=x.shape)
 
@@ -190,8 +197,10 @@ NOISE_MODELS: dict[str, type[NoiseModel]] = {
 
 #: other names of noise models: name → (model, fixed parameters)
 ALIASES: dict[str, tuple[str, dict]] = {
-    "salt_pepper": ("impulse", {"kind": "salt_pepper"}), "saltpepper": ("impulse", {"kind": "salt_pepper"}),
-    "poissongaussian": ("poisson_gaussian", {}), "dropout": ("bernoulli", {}),
+    "salt_pepper": ("impulse", {"kind": "salt_pepper"}),
+    "saltpepper": ("impulse", {"kind": "salt_pepper"}),
+    "poissongaussian": ("poisson_gaussian", {}),
+    "dropout": ("bernoulli", {}),
 }
 
 
@@ -284,7 +293,9 @@ def estimate_noise_sigma(image: np.ndarray, *, channel_axis: int | None = None) 
         arr = np.moveaxis(arr, channel_axis, 0)
         return float(np.mean([estimate_noise_sigma(c) for c in arr]))
     if arr.ndim < 2 or min(arr.shape[-2:]) < 4:
-        raise InputError(f"Cannot estimate noise of an image of shape {arr.shape}; it needs at least 4×4 pixels.")
+        raise InputError(
+            f"Cannot estimate noise of an image of shape {arr.shape}; it needs at least 4×4 pixels."
+        )
     planes = arr.reshape((-1,) + arr.shape[-2:])
     if len(planes) > 8:
         planes = planes[np.linspace(0, len(planes) - 1, 8).astype(int)]

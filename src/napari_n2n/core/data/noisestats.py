@@ -16,8 +16,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["planes_of", "neighbour_correlation", "MeanVariance", "fit_mean_variance", "local_mean", "measure_shift",
-           "shift_uncertainty", "overlap", "fit_gain_offset", "gain_offset_uncertainty", "excess_kurtosis"]
+__all__ = [
+    "planes_of",
+    "neighbour_correlation",
+    "MeanVariance",
+    "fit_mean_variance",
+    "local_mean",
+    "measure_shift",
+    "shift_uncertainty",
+    "overlap",
+    "fit_gain_offset",
+    "gain_offset_uncertainty",
+    "excess_kurtosis",
+]
 
 #: smoothing (pixels) of the images before their cross-correlation
 SHIFT_SMOOTH = 2.0
@@ -36,12 +47,21 @@ def planes_of(arr, max_planes: int = 8, max_side: int = 1024) -> list[np.ndarray
     """
     lead = tuple(int(s) for s in arr.shape[:-2])
     n = int(np.prod(lead)) if lead else 1
-    pick = np.arange(n) if n <= max_planes else np.linspace(0, n - 1, max_planes).round().astype(int)
+    pick = (
+        np.arange(n) if n <= max_planes else np.linspace(0, n - 1, max_planes).round().astype(int)
+    )
     h, w = (int(s) for s in arr.shape[-2:])
     y0, x0 = max(0, (h - max_side) // 2), max(0, (w - max_side) // 2)
     crop = (slice(y0, y0 + max_side), slice(x0, x0 + max_side))
-    return [np.asarray(arr[tuple(int(i) for i in np.unravel_index(int(k), lead)) + crop] if lead else arr[crop],
-                       dtype=np.float64) for k in pick]
+    return [
+        np.asarray(
+            arr[tuple(int(i) for i in np.unravel_index(int(k), lead)) + crop]
+            if lead
+            else arr[crop],
+            dtype=np.float64,
+        )
+        for k in pick
+    ]
 
 
 def neighbour_correlation(noise_planes: list[np.ndarray]) -> tuple[float, float]:
@@ -122,8 +142,9 @@ class MeanVariance:
         return float(-self.intercept / self.slope) if self.slope > 0 else float("nan")
 
 
-def fit_mean_variance(intensity: np.ndarray, noise_sq: np.ndarray, *, n_bins: int = 16,
-                      min_count: int = 50) -> MeanVariance:
+def fit_mean_variance(
+    intensity: np.ndarray, noise_sq: np.ndarray, *, n_bins: int = 16, min_count: int = 50
+) -> MeanVariance:
     """Bin per-pixel noise powers by intensity and fit a straight line to the bin means.
 
     Parameters
@@ -170,7 +191,9 @@ def fit_mean_variance(intensity: np.ndarray, noise_sq: np.ndarray, *, n_bins: in
     dof = max(len(m) - 2, 1)
     chi2 = float(np.sum(w * resid**2) / dof)
     stderr = float(np.sqrt(cov[0, 0] * max(chi2, 1.0)))
-    return MeanVariance(tuple(means), tuple(variances), tuple(counts), float(slope), float(intercept), stderr)
+    return MeanVariance(
+        tuple(means), tuple(variances), tuple(counts), float(slope), float(intercept), stderr
+    )
 
 
 # ---- pair measurements ----------------------------------------------------------------------------
@@ -223,7 +246,9 @@ def overlap(pa: np.ndarray, pb: np.ndarray, dy: int, dx: int) -> tuple[np.ndarra
     return pa[ya, xa], pb[yb, xb]
 
 
-def fit_gain_offset(pairs: list[tuple[np.ndarray, np.ndarray]], lag: int = 4) -> tuple[float, float]:
+def fit_gain_offset(
+    pairs: list[tuple[np.ndarray, np.ndarray]], lag: int = 4
+) -> tuple[float, float]:
     """Fit ``B ≈ gain·A + offset`` without the attenuation that noise in A causes in a plain regression.
 
     Both images are smoothed over 3×3 pixels and A at a pixel ``lag`` away serves as the
@@ -240,7 +265,10 @@ def fit_gain_offset(pairs: list[tuple[np.ndarray, np.ndarray]], lag: int = 4) ->
             m = sa.shape[axis] - lag
             if m <= 0:
                 continue
-            here_a, here_b = np.take(sa, np.arange(m), axis=axis), np.take(sb, np.arange(m), axis=axis)
+            here_a, here_b = (
+                np.take(sa, np.arange(m), axis=axis),
+                np.take(sb, np.arange(m), axis=axis),
+            )
             there_a = np.take(sa, np.arange(lag, lag + m), axis=axis)
             num += float(np.sum(here_b * there_a))
             den += float(np.sum(here_a * there_a))

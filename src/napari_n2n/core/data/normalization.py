@@ -39,22 +39,32 @@ class Normalization:
 
     def apply(self, x: np.ndarray, channels=None) -> np.ndarray:
         """Normalise a ``(C, *spatial)`` block."""
-        off, sc = self.shaped(channels if channels is not None else range(len(self.offset)), x.ndim - 1)
+        off, sc = self.shaped(
+            channels if channels is not None else range(len(self.offset)), x.ndim - 1
+        )
         return (x - off) / sc
 
     def undo(self, x: np.ndarray, channels=None) -> np.ndarray:
-        off, sc = self.shaped(channels if channels is not None else range(len(self.offset)), x.ndim - 1)
+        off, sc = self.shaped(
+            channels if channels is not None else range(len(self.offset)), x.ndim - 1
+        )
         return x * sc + off
 
     def to_dict(self) -> dict:
-        return {"offset": list(self.offset), "scale": list(self.scale), "percentiles": list(PERCENTILES)}
+        return {
+            "offset": list(self.offset),
+            "scale": list(self.scale),
+            "percentiles": list(PERCENTILES),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Normalization:
         return cls(tuple(float(v) for v in d["offset"]), tuple(float(v) for v in d["scale"]))
 
     @classmethod
-    def fit(cls, views: list[AxisView], *, max_values: int = 1_000_000, seed: int = 0) -> Normalization:
+    def fit(
+        cls, views: list[AxisView], *, max_values: int = 1_000_000, seed: int = 0
+    ) -> Normalization:
         """Robust per-channel percentiles from one or more views (sampled when large).
 
         Isolated outliers (hot and dead pixels, impulses: :mod:`napari_n2n.core.data.outliers`) are

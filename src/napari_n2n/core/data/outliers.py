@@ -26,9 +26,11 @@ def outlier_note(share: float, *, loss: str, mode: str) -> str | None:
     """What a training run with ``share`` of isolated outliers in its data should tell the user (``None``: nothing)."""
     if share <= NOTE_FRACTION or loss != "l2" or mode == "nb2nb":
         return None
-    return (f"about {100 * share:.1f} % of the pixels are isolated outliers (hot or dead pixels, impulse noise): for "
-            "impulse noise the L1 loss ('l1') suits better than L2; hot pixels at the same places in both images "
-            "are learnt as part of the image: correct them before training")
+    return (
+        f"about {100 * share:.1f} % of the pixels are isolated outliers (hot or dead pixels, impulse noise): for "
+        "impulse noise the L1 loss ('l1') suits better than L2; hot pixels at the same places in both images "
+        "are learnt as part of the image: correct them before training"
+    )
 
 
 def sample(block: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -42,7 +44,11 @@ def sample(block: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.n
     c, h, w = block.shape[0], block.shape[-2], block.shape[-1]
     planes = block.reshape(c, -1, h, w)
     per_channel = planes[0].size
-    flat = np.arange(per_channel) if size >= per_channel else np.sort(rng.choice(per_channel, size, replace=False))
+    flat = (
+        np.arange(per_channel)
+        if size >= per_channel
+        else np.sort(rng.choice(per_channel, size, replace=False))
+    )
     p, y, x = np.unravel_index(flat, planes.shape[1:])
     values = planes[:, p, y, x]
     residual = np.empty_like(values)

@@ -159,12 +159,22 @@ class PairCheck:
         """Plain numbers and strings (for JSON, a model file or a table)."""
         mv = self.mean_variance
         return {
-            "shift": list(self.shift), "shift_error": self.shift_error, "gain": self.gain, "offset": self.offset,
-            "gain_error": self.gain_error, "offset_error": self.offset_error,
-            "correlation": list(self.correlation), "noise_sigma": self.noise_sigma,
-            "variance_slope": mv.slope, "variance_intercept": mv.intercept, "poisson_like": self.poisson_like,
-            "excess_kurtosis": self.excess_kurtosis, "planes": self.planes,
-            "findings": [{"topic": f.topic, "severity": f.severity, "text": f.text} for f in self.findings],
+            "shift": list(self.shift),
+            "shift_error": self.shift_error,
+            "gain": self.gain,
+            "offset": self.offset,
+            "gain_error": self.gain_error,
+            "offset_error": self.offset_error,
+            "correlation": list(self.correlation),
+            "noise_sigma": self.noise_sigma,
+            "variance_slope": mv.slope,
+            "variance_intercept": mv.intercept,
+            "poisson_like": self.poisson_like,
+            "excess_kurtosis": self.excess_kurtosis,
+            "planes": self.planes,
+            "findings": [
+                {"topic": f.topic, "severity": f.severity, "text": f.text} for f in self.findings
+            ],
         }
 
 
@@ -174,18 +184,27 @@ def _validated(a, b, axes: str | None):
     a, b = require_numeric(a, "image A"), require_numeric(b, "image B")
     require_same_shape(a, b, names=("A", "B"))
     if a.dtype != b.dtype:
-        raise InputError(f"A is {a.dtype} but B is {b.dtype}; two acquisitions of one scene should have the same "
-                         "type. Convert both to the same type (e.g. float32) after checking that they are on "
-                         "the same intensity scale.")
+        raise InputError(
+            f"A is {a.dtype} but B is {b.dtype}; two acquisitions of one scene should have the same "
+            "type. Convert both to the same type (e.g. float32) after checking that they are on "
+            "the same intensity scale."
+        )
     if a.ndim < 2:
-        raise InputError(f"The images have {a.ndim} dimension(s); a pair check needs 2D images, stacks or volumes.")
+        raise InputError(
+            f"The images have {a.ndim} dimension(s); a pair check needs 2D images, stacks or volumes."
+        )
     if axes is not None:
         axes = validate_axes(axes, a.ndim)
-        order = [i for i, c in enumerate(axes) if c not in "YX"] + [axes.index("Y"), axes.index("X")]
+        order = [i for i, c in enumerate(axes) if c not in "YX"] + [
+            axes.index("Y"),
+            axes.index("X"),
+        ]
         a, b = np.transpose(a, order), np.transpose(b, order)
     if min(a.shape[-2:]) < MIN_SIDE:
-        raise InputError(f"The images are {a.shape[-2]}×{a.shape[-1]} pixels in Y×X; the pair check needs at "
-                         f"least {MIN_SIDE}×{MIN_SIDE}. Check the axes, or use larger images.")
+        raise InputError(
+            f"The images are {a.shape[-2]}×{a.shape[-1]} pixels in Y×X; the pair check needs at "
+            f"least {MIN_SIDE}×{MIN_SIDE}. Check the axes, or use larger images."
+        )
     return a, b
 
 
@@ -223,15 +242,20 @@ def check_pair(a, b, *, axes: str | None = None, max_planes: int = 8) -> PairChe
     shifts = np.array([measure_shift(pa, pb) for pa, pb in zip(planes_a, planes_b)])
     dy, dx = (float(v) for v in np.median(shifts, axis=0))
     # precision: from the quadrants of (up to) two planes, and from the spread between planes
-    spread = [shift_uncertainty(pa, pb) for pa, pb in list(zip(planes_a, planes_b))[:: max(1, len(planes_a) - 1)][:2]]
+    spread = [
+        shift_uncertainty(pa, pb)
+        for pa, pb in list(zip(planes_a, planes_b))[:: max(1, len(planes_a) - 1)][:2]
+    ]
     if len(shifts) > 2:
         spread.append(float(np.hypot(*shifts.std(axis=0, ddof=1))) / np.sqrt(len(shifts)))
     shift_err = float(max(spread))
     iy, ix = int(round(dy)), int(round(dx))
     pairs = [overlap(pa, pb, iy, ix) for pa, pb in zip(planes_a, planes_b)]
     if min(pairs[0][0].shape) < MIN_SIDE:
-        raise InputError(f"A and B are shifted by ({dy:.0f}, {dx:.0f}) pixels, leaving too little overlap to "
-                         "check; they may not show the same scene. Register them first.")
+        raise InputError(
+            f"A and B are shifted by ({dy:.0f}, {dx:.0f}) pixels, leaving too little overlap to "
+            "check; they may not show the same scene. Register them first."
+        )
     gain, offset = fit_gain_offset(pairs)
     gain_err, offset_err = gain_offset_uncertainty(pairs)
 
@@ -250,88 +274,219 @@ def check_pair(a, b, *, axes: str | None = None, max_planes: int = 8) -> PairChe
     kurt = excess_kurtosis(d, level)
     single_sigma = float(np.mean([estimate_noise_sigma(pa) for pa, _ in pairs]))
     lo, hi = np.percentile(level, (1, 99))
-    findings = _findings(dy=dy, dx=dx, shift_err=shift_err, gain=gain, offset=offset, gain_err=gain_err,
-                         offset_err=offset_err, span=float(hi - lo), corr=corr,
-                         noise_sigma=noise_sigma, mv=mv, kurt=kurt, single_sigma=single_sigma,
-                         shifted=bool(iy or ix))
-    return PairCheck(shift=(dy, dx), shift_error=shift_err, gain=gain, offset=offset, gain_error=gain_err,
-                     offset_error=offset_err, correlation=corr, noise_sigma=noise_sigma,
-                     mean_variance=mv, excess_kurtosis=kurt, planes=len(planes_a), findings=tuple(findings))
+    findings = _findings(
+        dy=dy,
+        dx=dx,
+        shift_err=shift_err,
+        gain=gain,
+        offset=offset,
+        gain_err=gain_err,
+        offset_err=offset_err,
+        span=float(hi - lo),
+        corr=corr,
+        noise_sigma=noise_sigma,
+        mv=mv,
+        kurt=kurt,
+        single_sigma=single_sigma,
+        shifted=bool(iy or ix),
+    )
+    return PairCheck(
+        shift=(dy, dx),
+        shift_error=shift_err,
+        gain=gain,
+        offset=offset,
+        gain_error=gain_err,
+        offset_error=offset_err,
+        correlation=corr,
+        noise_sigma=noise_sigma,
+        mean_variance=mv,
+        excess_kurtosis=kurt,
+        planes=len(planes_a),
+        findings=tuple(findings),
+    )
 
 
-def _findings(*, dy, dx, shift_err, gain, offset, gain_err, offset_err, span, corr, noise_sigma, mv, kurt,
-              single_sigma, shifted) -> list[Finding]:
+def _findings(
+    *,
+    dy,
+    dx,
+    shift_err,
+    gain,
+    offset,
+    gain_err,
+    offset_err,
+    span,
+    corr,
+    noise_sigma,
+    mv,
+    kurt,
+    single_sigma,
+    shifted,
+) -> list[Finding]:
     """The measurements in plain words, each warning with what to do."""
     out = []
     size = float(np.hypot(dy, dx))
     if size >= SHIFT_PX and size > 3 * shift_err:
-        out.append(Finding("shift", "warning", (
-            f"B is shifted by {dy:+.2f} px in Y and {dx:+.2f} px in X relative to A (±{shift_err:.2f} px). A network "
-            "trained on shifted targets learns a blurred image. What to do: register the images (e.g. "
-            "skimage.registration.phase_cross_correlation and scipy.ndimage.shift) or crop B to match A.")))
+        out.append(
+            Finding(
+                "shift",
+                "warning",
+                (
+                    f"B is shifted by {dy:+.2f} px in Y and {dx:+.2f} px in X relative to A (±{shift_err:.2f} px). A network "
+                    "trained on shifted targets learns a blurred image. What to do: register the images (e.g. "
+                    "skimage.registration.phase_cross_correlation and scipy.ndimage.shift) or crop B to match A."
+                ),
+            )
+        )
     elif shift_err > SHIFT_PX / 2:
-        out.append(Finding("shift", "info", (
-            f"The shift between A and B is {dy:+.2f}, {dx:+.2f} px, but only measurable to ±{shift_err:.2f} px: the "
-            "images hold little structure for their noise. Make sure they were acquired without the sample moving.")))
+        out.append(
+            Finding(
+                "shift",
+                "info",
+                (
+                    f"The shift between A and B is {dy:+.2f}, {dx:+.2f} px, but only measurable to ±{shift_err:.2f} px: the "
+                    "images hold little structure for their noise. Make sure they were acquired without the sample moving."
+                ),
+            )
+        )
     else:
-        out.append(Finding("shift", "ok", f"A and B are aligned (residual shift {size:.2f} ± {shift_err:.2f} px)."))
+        out.append(
+            Finding(
+                "shift",
+                "ok",
+                f"A and B are aligned (residual shift {size:.2f} ± {shift_err:.2f} px).",
+            )
+        )
 
     off_rel = abs(offset) / span if span > 0 else 0.0
     gain_off = abs(gain - 1) > max(GAIN_REL, 3 * gain_err)
     offset_off = off_rel > OFFSET_REL and abs(offset) > 3 * offset_err
     if gain_off or offset_off:
-        out.append(Finding("intensity", "warning", (
-            f"B ≈ {gain:.3f}·A {offset:+.4g}: the two images differ in brightness (bleaching, lamp or detector "
-            "drift). Noise2Noise then learns the average of the two scales. What to do: rescale B as "
-            f"(B {-offset:+.4g}) / {gain:.3f} before training, or acquire the pair under the same conditions.")))
+        out.append(
+            Finding(
+                "intensity",
+                "warning",
+                (
+                    f"B ≈ {gain:.3f}·A {offset:+.4g}: the two images differ in brightness (bleaching, lamp or detector "
+                    "drift). Noise2Noise then learns the average of the two scales. What to do: rescale B as "
+                    f"(B {-offset:+.4g}) / {gain:.3f} before training, or acquire the pair under the same conditions."
+                ),
+            )
+        )
     else:
-        out.append(Finding("intensity", "ok", f"A and B have the same brightness (B ≈ {gain:.3f}·A {offset:+.3g})."))
+        out.append(
+            Finding(
+                "intensity",
+                "ok",
+                f"A and B have the same brightness (B ≈ {gain:.3f}·A {offset:+.3g}).",
+            )
+        )
 
     rho = max(corr, key=abs)
     if abs(rho) > CORRELATION:
-        cause = " It may come from the residual shift: register first." if size >= SHIFT_PX or shifted else ""
-        out.append(Finding("correlation", "warning", (
-            f"The noise is correlated between neighbouring pixels (correlation {corr[0]:+.2f} along Y, "
-            f"{corr[1]:+.2f} along X; independent noise gives 0). Correlated noise looks like fine structure: "
-            "Noise2Noise keeps part of it and Neighbor2Neighbor (single-image mode) learns it outright. What to do: "
-            "use the raw camera images, not interpolated, resampled, filtered or compressed ones; or bin the data "
-            f"2×2 (which removes most correlation between neighbours).{cause}")))
+        cause = (
+            " It may come from the residual shift: register first."
+            if size >= SHIFT_PX or shifted
+            else ""
+        )
+        out.append(
+            Finding(
+                "correlation",
+                "warning",
+                (
+                    f"The noise is correlated between neighbouring pixels (correlation {corr[0]:+.2f} along Y, "
+                    f"{corr[1]:+.2f} along X; independent noise gives 0). Correlated noise looks like fine structure: "
+                    "Noise2Noise keeps part of it and Neighbor2Neighbor (single-image mode) learns it outright. What to do: "
+                    "use the raw camera images, not interpolated, resampled, filtered or compressed ones; or bin the data "
+                    f"2×2 (which removes most correlation between neighbours).{cause}"
+                ),
+            )
+        )
     else:
-        out.append(Finding("correlation", "ok", (
-            f"The noise is independent between neighbouring pixels (correlation {corr[0]:+.2f} along Y, "
-            f"{corr[1]:+.2f} along X).")))
+        out.append(
+            Finding(
+                "correlation",
+                "ok",
+                (
+                    f"The noise is independent between neighbouring pixels (correlation {corr[0]:+.2f} along Y, "
+                    f"{corr[1]:+.2f} along X)."
+                ),
+            )
+        )
 
     snr = span / noise_sigma if noise_sigma > 0 else float("inf")
     if mv.grows_with_intensity and kurt <= EXCESS_KURTOSIS:
         zero = mv.zero_signal_level
-        out.append(Finding("noise", "info", (
-            f"Noise level σ ≈ {noise_sigma:.3g} per image; it grows with intensity (variance ≈ {mv.slope:.3g}·I "
-            f"{mv.intercept:+.3g}), like photon shot noise: about {mv.slope:.3g} image units per photon"
-            + (f", zero photons at ≈ {zero:.4g}" if np.isfinite(zero) else "")
-            + ". The L2 loss suits it; a single such image can also be split into a pair (photon split).")))
+        out.append(
+            Finding(
+                "noise",
+                "info",
+                (
+                    f"Noise level σ ≈ {noise_sigma:.3g} per image; it grows with intensity (variance ≈ {mv.slope:.3g}·I "
+                    f"{mv.intercept:+.3g}), like photon shot noise: about {mv.slope:.3g} image units per photon"
+                    + (f", zero photons at ≈ {zero:.4g}" if np.isfinite(zero) else "")
+                    + ". The L2 loss suits it; a single such image can also be split into a pair (photon split)."
+                ),
+            )
+        )
     else:
-        out.append(Finding("noise", "info", (
-            f"Noise level σ ≈ {noise_sigma:.3g} per image, about the same at all intensities (signal-"
-            "independent, like camera read noise). The L2 loss suits it.")))
+        out.append(
+            Finding(
+                "noise",
+                "info",
+                (
+                    f"Noise level σ ≈ {noise_sigma:.3g} per image, about the same at all intensities (signal-"
+                    "independent, like camera read noise). The L2 loss suits it."
+                ),
+            )
+        )
     if snr < 2:
-        out.append(Finding("noise", "warning", (
-            f"The noise (σ ≈ {noise_sigma:.3g}) is about as large as the image's intensity range ({span:.3g}). "
-            "Training will need many steps. What to do: if resolution allows, bin the data 2×2 (halves the noise), "
-            "or acquire with longer exposures.")))
+        out.append(
+            Finding(
+                "noise",
+                "warning",
+                (
+                    f"The noise (σ ≈ {noise_sigma:.3g}) is about as large as the image's intensity range ({span:.3g}). "
+                    "Training will need many steps. What to do: if resolution allows, bin the data 2×2 (halves the noise), "
+                    "or acquire with longer exposures."
+                ),
+            )
+        )
 
     if kurt > EXCESS_KURTOSIS:
-        out.append(Finding("outliers", "warning", (
-            f"The noise has heavy tails (excess kurtosis {kurt:.1f}; Gaussian noise has 0): hot pixels, impulse or "
-            "salt-and-pepper noise. The L2 loss averages outliers into the result. What to do: train with the "
-            "L1 loss (or L0 for strong impulse noise).")))
+        out.append(
+            Finding(
+                "outliers",
+                "warning",
+                (
+                    f"The noise has heavy tails (excess kurtosis {kurt:.1f}; Gaussian noise has 0): hot pixels, impulse or "
+                    "salt-and-pepper noise. The L2 loss averages outliers into the result. What to do: train with the "
+                    "L1 loss (or L0 for strong impulse noise)."
+                ),
+            )
+        )
 
     if noise_sigma == 0:
-        out.append(Finding("shared", "warning", (
-            "A and B are identical: there is no noise to learn from. What to do: give two separate "
-            "acquisitions, or use single-image mode (Neighbor2Neighbor or photon split) on one of them.")))
+        out.append(
+            Finding(
+                "shared",
+                "warning",
+                (
+                    "A and B are identical: there is no noise to learn from. What to do: give two separate "
+                    "acquisitions, or use single-image mode (Neighbor2Neighbor or photon split) on one of them."
+                ),
+            )
+        )
     elif single_sigma > 0 and noise_sigma < SHARED_RATIO * single_sigma:
-        out.append(Finding("shared", "warning", (
-            f"A − B holds much less noise (σ ≈ {noise_sigma:.3g}) than A alone appears to (σ ≈ {single_sigma:.3g}): "
-            "A and B may share part of their noise (one derived from the other, fixed-pattern noise, or the same "
-            "frame twice). Noise2Noise keeps shared noise. What to do: use two separate acquisitions.")))
+        out.append(
+            Finding(
+                "shared",
+                "warning",
+                (
+                    f"A − B holds much less noise (σ ≈ {noise_sigma:.3g}) than A alone appears to (σ ≈ {single_sigma:.3g}): "
+                    "A and B may share part of their noise (one derived from the other, fixed-pattern noise, or the same "
+                    "frame twice). Noise2Noise keeps shared noise. What to do: use two separate acquisitions."
+                ),
+            )
+        )
     return out

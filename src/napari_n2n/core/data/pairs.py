@@ -40,8 +40,9 @@ class Pair:
     noise: dict | None = None
 
 
-
-def synthetic_pair(clean, noise: NoiseModel, *, axes: str | None = None, seed: int | None = 0) -> Pair:
+def synthetic_pair(
+    clean, noise: NoiseModel, *, axes: str | None = None, seed: int | None = 0
+) -> Pair:
     """Two independent noisy copies of ``clean`` (keeps ``clean`` for PSNR reporting)."""
     clean = require_numeric(np.asarray(clean), "the clean image")
     axes = validate_axes(axes, clean.ndim) if axes else default_axes(clean.ndim)
@@ -57,8 +58,14 @@ def two_images(a, b, *, axes: str | None = None, clean=None) -> Pair:
     return Pair(a, b, axes, "n2n", clean=clean)
 
 
-def stack_neighbours(stack, *, axis: int = 0, axes: str | None = None, clean=None,
-                     pairing: Literal["consecutive", "even-odd"] = "consecutive") -> Pair:
+def stack_neighbours(
+    stack,
+    *,
+    axis: int = 0,
+    axes: str | None = None,
+    clean=None,
+    pairing: Literal["consecutive", "even-odd"] = "consecutive",
+) -> Pair:
     """Pairs of neighbouring frames/slices of ``stack`` along ``axis``.
 
     ``pairing="consecutive"``: every frame with the next, (t, t+1), so each frame is in two
@@ -75,14 +82,20 @@ def stack_neighbours(stack, *, axis: int = 0, axes: str | None = None, clean=Non
         )
     axis = axis % stack.ndim
     if stack.shape[axis] < 2:
-        raise InputError(f"The stack has only {stack.shape[axis]} frame(s) along axis {axis}; pairing needs at least 2.")
+        raise InputError(
+            f"The stack has only {stack.shape[axis]} frame(s) along axis {axis}; pairing needs at least 2."
+        )
     axes = validate_axes(axes, stack.ndim) if axes else default_axes(stack.ndim)
     if axes[axis] in "YX" or axes[axis] == "C":
-        raise InputError(f"Cannot pair along axis {axes[axis]}: choose a time (T), slice (Z) or sample (S) axis.")
+        raise InputError(
+            f"Cannot pair along axis {axes[axis]}: choose a time (T), slice (Z) or sample (S) axis."
+        )
     # the pairing axis becomes a sample axis: S if free, else T
     letter = next((l for l in "ST" if l == axes[axis] or l not in axes), None)
     if letter is None:
-        raise InputError(f"Cannot pair along {axes[axis]} of {axes!r}: S and T are both taken. Merge S and T first.")
+        raise InputError(
+            f"Cannot pair along {axes[axis]} of {axes!r}: S and T are both taken. Merge S and T first."
+        )
     new_axes = axes[:axis] + letter + axes[axis + 1 :]
     idx_a = [slice(None)] * stack.ndim
     idx_b = [slice(None)] * stack.ndim
@@ -92,7 +105,9 @@ def stack_neighbours(stack, *, axis: int = 0, axes: str | None = None, clean=Non
     elif pairing == "consecutive":
         idx_a[axis], idx_b[axis] = slice(0, -1), slice(1, None)
     else:
-        raise InputError(f"Unknown pairing {pairing!r}: choose 'consecutive' (t with t+1) or 'even-odd' (2k with 2k+1).")
+        raise InputError(
+            f"Unknown pairing {pairing!r}: choose 'consecutive' (t with t+1) or 'even-odd' (2k with 2k+1)."
+        )
     a, b = stack[tuple(idx_a)], stack[tuple(idx_b)]
     c = None if clean is None else clean[tuple(idx_a)]
     return Pair(a, b, new_axes, "n2n", clean=c)

@@ -32,7 +32,14 @@ from ..checks import require_finite, require_numeric
 from ..errors import InputError
 from .noisestats import fit_mean_variance, local_mean, planes_of
 
-__all__ = ["binomial_split", "photon_counts", "photon_split", "PhotonScale", "estimate_photon_scale", "photon_scale_for"]
+__all__ = [
+    "binomial_split",
+    "photon_counts",
+    "photon_split",
+    "PhotonScale",
+    "estimate_photon_scale",
+    "photon_scale_for",
+]
 
 #: how far (in photons) a converted value may be from a whole number and still count as one
 TOLERANCE = 0.1
@@ -40,7 +47,9 @@ TOLERANCE = 0.1
 MAX_OFF_SHARE = 0.01
 
 
-def binomial_split(counts, *, p: float = 0.5, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+def binomial_split(
+    counts, *, p: float = 0.5, seed: int | None = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Send each photon of ``counts`` to the first image with probability ``p``, else to the second.
 
     Parameters
@@ -63,7 +72,9 @@ def binomial_split(counts, *, p: float = 0.5, seed: int | None = 0) -> tuple[np.
         raise InputError(f"The split probability p must be between 0 and 1, got {p}.")
     if c.dtype.kind == "f":
         if not np.all(np.isfinite(c)) or np.any(c != np.round(c)):
-            raise InputError("Photon counts must be whole numbers; convert the image with photon_counts() first.")
+            raise InputError(
+                "Photon counts must be whole numbers; convert the image with photon_counts() first."
+            )
     c = c.astype(np.int64)
     if c.size and c.min() < 0:
         raise InputError("Photon counts cannot be negative; check the camera offset.")
@@ -71,8 +82,14 @@ def binomial_split(counts, *, p: float = 0.5, seed: int | None = 0) -> tuple[np.
     return a, c - a
 
 
-def photon_counts(image, *, gain: float, offset: float = 0.0, tolerance: float = TOLERANCE,
-                  allow_rounding: bool = False) -> np.ndarray:
+def photon_counts(
+    image,
+    *,
+    gain: float,
+    offset: float = 0.0,
+    tolerance: float = TOLERANCE,
+    allow_rounding: bool = False,
+) -> np.ndarray:
     """Convert camera values to photon counts, ``(image − offset) / gain``, refusing non-counts.
 
     Parameters
@@ -102,7 +119,9 @@ def photon_counts(image, *, gain: float, offset: float = 0.0, tolerance: float =
     """
     x = np.asarray(require_numeric(image))
     if not (np.isfinite(gain) and gain > 0):
-        raise InputError(f"The gain (image units per photon) must be a positive number, got {gain}.")
+        raise InputError(
+            f"The gain (image units per photon) must be a positive number, got {gain}."
+        )
     if not np.isfinite(offset):
         raise InputError(f"The offset must be a finite number, got {offset}.")
     require_finite(x)
@@ -118,20 +137,29 @@ def photon_counts(image, *, gain: float, offset: float = 0.0, tolerance: float =
             "number of photons. The halves of a photon split are only independent for raw photon counts. What to "
             "do: give the exact gain and offset of your detector (photon-counting detectors, EMCCD in counting "
             "mode); for a camera with read noise use two acquisitions (Noise2Noise) or Neighbor2Neighbor, or "
-            "allow rounding if the read noise is far below one photon.")
+            "allow rounding if the read noise is far below one photon."
+        )
     negative = float(np.mean(c < -0.5 - tolerance))
     if negative > (MAX_OFF_SHARE if allow_rounding else 0.0):
         raise InputError(
             f"With offset {offset:g} and gain {gain:g}, {negative:.1%} of the pixels would hold fewer than zero "
             f"photons (lowest: {c.min():.1f}). The offset is too high (the image's lowest value is {x.min():g}) "
             "or the image was background-subtracted. Give the camera's offset (its value with no light), or "
-            "leave it out to estimate it.")
+            "leave it out to estimate it."
+        )
     return np.maximum(rounded, 0).astype(np.int64)
 
 
-def photon_split(image, *, gain: float | None = None, offset: float | None = None, seed: int | None = 0,
-                 tolerance: float = TOLERANCE, allow_rounding: bool = False,
-                 dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
+def photon_split(
+    image,
+    *,
+    gain: float | None = None,
+    offset: float | None = None,
+    seed: int | None = 0,
+    tolerance: float = TOLERANCE,
+    allow_rounding: bool = False,
+    dtype=np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
     """Split one photon-count image into a Noise2Noise pair, in the image's own units.
 
     Each half is converted back to the image's units *at the full image's brightness*,
@@ -159,14 +187,19 @@ def photon_split(image, *, gain: float | None = None, offset: float | None = Non
     (ndarray, ndarray)
         The two halves, each of the input's shape.
     """
-    gain, offset, _ = photon_scale_for(image, gain=gain, offset=offset, allow_rounding=allow_rounding)
-    counts = photon_counts(image, gain=gain, offset=offset, tolerance=tolerance, allow_rounding=allow_rounding)
+    gain, offset, _ = photon_scale_for(
+        image, gain=gain, offset=offset, allow_rounding=allow_rounding
+    )
+    counts = photon_counts(
+        image, gain=gain, offset=offset, tolerance=tolerance, allow_rounding=allow_rounding
+    )
     a, b = binomial_split(counts, seed=seed)
     return (offset + 2.0 * gain * a).astype(dtype), (offset + 2.0 * gain * b).astype(dtype)
 
 
-def photon_scale_for(image, *, gain: float | None, offset: float | None,
-                     allow_rounding: bool = False) -> tuple[float, float, str]:
+def photon_scale_for(
+    image, *, gain: float | None, offset: float | None, allow_rounding: bool = False
+) -> tuple[float, float, str]:
     """``(gain, offset, how)``: the given values, or those :func:`estimate_photon_scale` finds.
 
     Raises :class:`InputError` when an estimate is needed but the image's values are not whole
@@ -179,9 +212,13 @@ def photon_scale_for(image, *, gain: float | None, offset: float | None,
         raise InputError(
             f"Could not find the photon scale of this image: {scale.note} What to do: give the camera's gain "
             "(image units per photon) and offset (value with no light), e.g. from the pair check of two "
-            "acquisitions or the camera's data sheet.")
-    return (scale.gain if gain is None else float(gain), scale.offset if offset is None else float(offset),
-            f"estimated: {scale.note}")
+            "acquisitions or the camera's data sheet."
+        )
+    return (
+        scale.gain if gain is None else float(gain),
+        scale.offset if offset is None else float(offset),
+        f"estimated: {scale.note}",
+    )
 
 
 @dataclass(frozen=True)
@@ -245,8 +282,10 @@ def estimate_photon_scale(image, *, max_values: int = 2_000_000) -> PhotonScale:
     """
     arr = np.asarray(image) if not hasattr(image, "shape") else image
     if arr.ndim < 2 or min(arr.shape[-2:]) < 8:
-        raise InputError(f"Cannot estimate the photon scale of an image of shape {tuple(arr.shape)}; "
-                         "it needs at least 8×8 pixels.")
+        raise InputError(
+            f"Cannot estimate the photon scale of an image of shape {tuple(arr.shape)}; "
+            "it needs at least 8×8 pixels."
+        )
     planes = planes_of(arr, 4)
     levels, powers = [], []
     for p in planes:
@@ -262,21 +301,39 @@ def estimate_photon_scale(image, *, max_values: int = 2_000_000) -> PhotonScale:
         values = np.random.default_rng(0).choice(values, size=max_values, replace=False)
     step = _value_step(values)
     if mv.slope <= 0 or not mv.grows_with_intensity:
-        if step is not None and float(values.min()) >= 0 and np.allclose(values / step, np.round(values / step)):
-            return PhotonScale(step, 0.0, True, "the noise does not clearly grow with intensity; the values are "
-                               f"whole multiples of {step:g}, taken as photon counts with no offset.")
+        if (
+            step is not None
+            and float(values.min()) >= 0
+            and np.allclose(values / step, np.round(values / step))
+        ):
+            return PhotonScale(
+                step,
+                0.0,
+                True,
+                "the noise does not clearly grow with intensity; the values are "
+                f"whole multiples of {step:g}, taken as photon counts with no offset.",
+            )
         raise InputError(
             "The noise of this image does not grow with intensity, so it does not look like photon shot noise "
             "and its photon scale cannot be estimated. Give the camera's gain and offset, or use two "
-            "acquisitions (Noise2Noise) or Neighbor2Neighbor.")
+            "acquisitions (Noise2Noise) or Neighbor2Neighbor."
+        )
     gain = mv.slope
     offset = min(mv.zero_signal_level, float(values.min()))
     if step is not None and abs(step / gain - 1) < 0.3:
         grid0 = float(values.min())
         snapped = grid0 + step * np.round((offset - grid0) / step)
         offset = min(snapped, grid0)
-        return PhotonScale(step, float(offset), True,
-                           f"values on a grid of step {step:g} (the noise says {gain:.3g} per photon).")
-    return PhotonScale(float(gain), float(offset), False,
-                       f"the noise says about {gain:.3g} image units per photon and {offset:.4g} for zero photons, "
-                       "but the values are not whole photon counts at that scale (read noise, or processed data).")
+        return PhotonScale(
+            step,
+            float(offset),
+            True,
+            f"values on a grid of step {step:g} (the noise says {gain:.3g} per photon).",
+        )
+    return PhotonScale(
+        float(gain),
+        float(offset),
+        False,
+        f"the noise says about {gain:.3g} image units per photon and {offset:.4g} for zero photons, "
+        "but the values are not whole photon counts at that scale (read noise, or processed data).",
+    )

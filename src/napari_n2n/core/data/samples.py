@@ -52,8 +52,14 @@ def pair_2d(*, sigma: float = 25.0, seed: int = 0) -> Sample:
     return Sample("camera", clean, a, b, noise, "YX")
 
 
-def volume_3d(*, shape: tuple[int, int, int] = (32, 128, 128), n_nuclei: int = 28, peak: float = 30.0,
-              read_sigma: float = 3.0, seed: int = 0) -> Sample:
+def volume_3d(
+    *,
+    shape: tuple[int, int, int] = (32, 128, 128),
+    n_nuclei: int = 28,
+    peak: float = 30.0,
+    read_sigma: float = 3.0,
+    seed: int = 0,
+) -> Sample:
     """A synthesised volume of textured nuclei (photon counts up to about ``peak``) with camera noise.
 
     Z is sampled at twice the spacing of Y and X (``scale = (2, 1, 1)``), as in a typical
@@ -63,7 +69,9 @@ def volume_3d(*, shape: tuple[int, int, int] = (32, 128, 128), n_nuclei: int = 2
 
     rng = np.random.default_rng(seed)
     nz, ny, nx = shape
-    zz, yy, xx = np.meshgrid(np.arange(nz) * 2.0, np.arange(ny), np.arange(nx), indexing="ij", sparse=True)
+    zz, yy, xx = np.meshgrid(
+        np.arange(nz) * 2.0, np.arange(ny), np.arange(nx), indexing="ij", sparse=True
+    )
     volume = np.zeros(shape, dtype=np.float32)
     texture = ndimage.gaussian_filter(rng.normal(size=shape).astype(np.float32), 1.5)
     texture /= texture.std() + 1e-9
@@ -104,7 +112,9 @@ DIGIT_STROKES: dict[int, list[list[tuple[float, float]]]] = {
 }
 
 
-def digit_image(digit: int, *, size: int = 28, rng: np.random.Generator | None = None) -> np.ndarray:
+def digit_image(
+    digit: int, *, size: int = 28, rng: np.random.Generator | None = None
+) -> np.ndarray:
     """One synthesised handwriting-like digit, ``size``×``size``, intensities in [0, 1].
 
     Random rotation, scale, shear, shift and stroke width (from ``rng``) make every call look
@@ -126,7 +136,10 @@ def digit_image(digit: int, *, size: int = 28, rng: np.random.Generator | None =
         segments.extend(zip(pts[:-1], pts[1:]))
     p0 = np.array([a for a, _ in segments])[None]  # (1, M, 2)
     p1 = np.array([b for _, b in segments])[None]
-    coords = (np.stack(np.meshgrid(np.arange(size), np.arange(size), indexing="xy"), -1).reshape(-1, 1, 2) + 0.5) / size
+    coords = (
+        np.stack(np.meshgrid(np.arange(size), np.arange(size), indexing="xy"), -1).reshape(-1, 1, 2)
+        + 0.5
+    ) / size
     d = p1 - p0
     t = np.clip(((coords - p0) * d).sum(-1) / np.maximum((d * d).sum(-1), 1e-12), 0, 1)
     dist = np.linalg.norm(coords - (p0 + t[..., None] * d), axis=-1).min(axis=1)
@@ -134,7 +147,9 @@ def digit_image(digit: int, *, size: int = 28, rng: np.random.Generator | None =
     return image.reshape(size, size).astype(np.float32)
 
 
-def digits(*, rows: int = 8, cols: int = 10, size: int = 28, sigma: float = 0.4, seed: int = 0) -> Sample:
+def digits(
+    *, rows: int = 8, cols: int = 10, size: int = 28, sigma: float = 0.4, seed: int = 0
+) -> Sample:
     """A ``rows``×``cols`` mosaic of random synthesised digits (0–1) and two copies with Gaussian noise.
 
     Like the MNIST experiments of denoising papers, with the digits drawn here (no download,
@@ -144,8 +159,9 @@ def digits(*, rows: int = 8, cols: int = 10, size: int = 28, sigma: float = 0.4,
     clean = np.zeros((rows * size, cols * size), dtype=np.float32)
     for r in range(rows):
         for c in range(cols):
-            clean[r * size:(r + 1) * size, c * size:(c + 1) * size] = digit_image(int(rng.integers(10)), size=size,
-                                                                                   rng=rng)
+            clean[r * size : (r + 1) * size, c * size : (c + 1) * size] = digit_image(
+                int(rng.integers(10)), size=size, rng=rng
+            )
     noise = Gaussian(sigma=sigma)
     a, b = synthesize_pair(clean, noise, seed=seed + 1)
     return Sample("digits", clean, a, b, noise, "YX")

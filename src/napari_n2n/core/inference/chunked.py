@@ -50,7 +50,11 @@ def model_digest(denoiser) -> str:
     """A sha256 of what decides a denoiser's output: its weights, normalisation, network and axes."""
     h = hashlib.sha256()
     mf = denoiser.model_file()
-    h.update(json.dumps([mf.unet, mf.channel_groups, mf.normalization, mf.axes], sort_keys=True, default=str).encode())
+    h.update(
+        json.dumps(
+            [mf.unet, mf.channel_groups, mf.normalization, mf.axes], sort_keys=True, default=str
+        ).encode()
+    )
     for model in denoiser.models:
         for name, tensor in sorted(model.state_dict().items()):
             h.update(name.encode())
@@ -62,8 +66,14 @@ def spatial_letters(spatial_ndim: int) -> str:
     return "ZYX" if spatial_ndim == 3 else "YX"
 
 
-def plan_units(shape: tuple[int, ...], axes: str, spatial_ndim: int, *, chunks: tuple[int, ...] | None = None,
-               unit_voxels: int = UNIT_VOXELS) -> tuple[int, ...]:
+def plan_units(
+    shape: tuple[int, ...],
+    axes: str,
+    spatial_ndim: int,
+    *,
+    chunks: tuple[int, ...] | None = None,
+    unit_voxels: int = UNIT_VOXELS,
+) -> tuple[int, ...]:
     """The shape of a unit of work: whole ``chunks`` (of the output array, axes ``axes``), grown
     along the spatial axes, the shortest first, until a unit holds about ``unit_voxels`` voxels.
 
@@ -72,11 +82,15 @@ def plan_units(shape: tuple[int, ...], axes: str, spatial_ndim: int, *, chunks: 
     """
     chunks = tuple(int(c) for c in (chunks or shape))
     if "C" in axes and chunks[axes.index("C")] < shape[axes.index("C")]:
-        raise InputError(f"The output's chunks {chunks} split the channels (axis C); a unit of work needs all channels. "
-                         "Give chunks with every channel.")
+        raise InputError(
+            f"The output's chunks {chunks} split the channels (axis C); a unit of work needs all channels. "
+            "Give chunks with every channel."
+        )
     unit = list(chunks)
     spatial = [axes.index(a) for a in spatial_letters(spatial_ndim)]
-    per_sample = math.prod(unit[i] for i in spatial) * (shape[axes.index("C")] if "C" in axes else 1)
+    per_sample = math.prod(unit[i] for i in spatial) * (
+        shape[axes.index("C")] if "C" in axes else 1
+    )
     while per_sample < unit_voxels:
         growable = [i for i in spatial if unit[i] < shape[i]]
         if not growable:
@@ -102,9 +116,15 @@ class UnitGrid:
 
     def __init__(self, shape, out_axes: str, units, *, in_axes: str, halo: int, spatial_ndim: int):
         self.shape, self.out_axes, self.in_axes = tuple(int(s) for s in shape), out_axes, in_axes
-        self.units, self.halo, self.spatial = tuple(int(u) for u in units), int(halo), spatial_letters(spatial_ndim)
+        self.units, self.halo, self.spatial = (
+            tuple(int(u) for u in units),
+            int(halo),
+            spatial_letters(spatial_ndim),
+        )
         if sorted(out_axes) != sorted(in_axes):
-            raise InputError(f"The output's axes {out_axes!r} are not those of the input, {in_axes!r}.")
+            raise InputError(
+                f"The output's axes {out_axes!r} are not those of the input, {in_axes!r}."
+            )
         self.counts = tuple(math.ceil(s / u) for s, u in zip(self.shape, self.units))
 
     def __len__(self) -> int:
@@ -114,7 +134,9 @@ class UnitGrid:
         return itertools.product(*(range(c) for c in self.counts))
 
     def out_slices(self, index: tuple[int, ...]) -> tuple[slice, ...]:
-        return tuple(slice(i * u, min((i + 1) * u, s)) for i, u, s in zip(index, self.units, self.shape))
+        return tuple(
+            slice(i * u, min((i + 1) * u, s)) for i, u, s in zip(index, self.units, self.shape)
+        )
 
     def voxels(self, index: tuple[int, ...]) -> int:
         return math.prod(s.stop - s.start for s in self.out_slices(index))
@@ -136,11 +158,14 @@ class UnitGrid:
 
 
 def _transpose(block: np.ndarray, in_axes: str, out_axes: str) -> np.ndarray:
-    return block if in_axes == out_axes else np.transpose(block, [in_axes.index(a) for a in out_axes])
+    return (
+        block if in_axes == out_axes else np.transpose(block, [in_axes.index(a) for a in out_axes])
+    )
 
 
-def denoise_unit_iter(denoiser, image, grid: UnitGrid, index: tuple[int, ...], *, dtype: str = "float32",
-                      **options) -> Iterator[TileProgress]:
+def denoise_unit_iter(
+    denoiser, image, grid: UnitGrid, index: tuple[int, ...], *, dtype: str = "float32", **options
+) -> Iterator[TileProgress]:
     """Denoise one unit of ``image``; yields the tiler's progress, returns the unit (output axes).
 
     ``options`` are :meth:`Denoiser.predict_iter`'s (tile, overlap, batch_size, device).
@@ -170,7 +195,9 @@ class Ledger:
         the user does to start over instead).
     """
 
-    def __init__(self, path: str | os.PathLike, header: dict, *, hint: str = "start over with overwrite=True"):
+    def __init__(
+        self, path: str | os.PathLike, header: dict, *, hint: str = "start over with overwrite=True"
+    ):
         self.path = Path(path)
         self.header = {"format": LEDGER_FORMAT, **header}
         self.done: set[tuple[int, ...]] = set()
@@ -185,7 +212,9 @@ class Ledger:
     def _load(self, hint: str) -> None:
         raw = self.path.read_bytes()
         complete = raw[: raw.rfind(b"\n") + 1]
-        if len(complete) < len(raw):  # a line cut short by a crash: trimmed, so the next one starts clean
+        if len(complete) < len(
+            raw
+        ):  # a line cut short by a crash: trimmed, so the next one starts clean
             with open(self.path, "r+b") as f:
                 f.truncate(len(complete))
         lines = complete.decode().splitlines()
@@ -194,16 +223,24 @@ class Ledger:
         except json.JSONDecodeError:
             first = {}
         if first.get("format") != LEDGER_FORMAT:
-            raise InputError(f"{self.path} is not a napari-n2n ledger (or it is damaged): the run it belongs to cannot "
-                             f"be resumed; {hint}.")
+            raise InputError(
+                f"{self.path} is not a napari-n2n ledger (or it is damaged): the run it belongs to cannot "
+                f"be resumed; {hint}."
+            )
         if first.get("model") != self.header.get("model"):
-            raise InputError(f"The unfinished result was started with another model (digest {str(first.get('model'))[:12]}, "
-                             f"this one is {str(self.header.get('model'))[:12]}): resuming would mix two models' output. "
-                             f"Resume with the model file it was started with, or {hint}.")
-        changed = [f"{k} {first.get(k)!r} → {v!r}" for k, v in self.header.items() if first.get(k) != v]
+            raise InputError(
+                f"The unfinished result was started with another model (digest {str(first.get('model'))[:12]}, "
+                f"this one is {str(self.header.get('model'))[:12]}): resuming would mix two models' output. "
+                f"Resume with the model file it was started with, or {hint}."
+            )
+        changed = [
+            f"{k} {first.get(k)!r} → {v!r}" for k, v in self.header.items() if first.get(k) != v
+        ]
         if changed:
-            raise InputError(f"The unfinished result was started with other settings ({'; '.join(changed)}): resuming "
-                             f"would mix two results. Resume with the same settings, or {hint}.")
+            raise InputError(
+                f"The unfinished result was started with other settings ({'; '.join(changed)}): resuming "
+                f"would mix two results. Resume with the same settings, or {hint}."
+            )
         for line in lines[1:]:
             if line.strip():
                 self.done.add(tuple(int(v) for v in line.split(",")))
@@ -219,8 +256,10 @@ class Ledger:
 def write_failed(exc: OSError, where: str, done: int, total: int, resume_hint: str) -> OutputError:
     """The message of a write that failed mid-run (a full disk): what stopped it, what is kept, what to do."""
     what = "Free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "Fix the cause"
-    return OutputError(f"Writing {where} failed: {reason(exc)}. {done} of {total} units are written and recorded; "
-                       f"{what} and {resume_hint} to finish the others.")
+    return OutputError(
+        f"Writing {where} failed: {reason(exc)}. {done} of {total} units are written and recorded; "
+        f"{what} and {resume_hint} to finish the others."
+    )
 
 
 class Tally:
@@ -236,8 +275,14 @@ class Tally:
 
     def event(self, part: float = 0.0) -> ChunkProgress:
         """Progress now, ``part`` of the unit in progress included."""
-        return ChunkProgress("denoise", self.finished, self.total, self.skipped, (self.finished + part) / self.total,
-                             self.voxels / max(time.perf_counter() - self.t0, 1e-9))
+        return ChunkProgress(
+            "denoise",
+            self.finished,
+            self.total,
+            self.skipped,
+            (self.finished + part) / self.total,
+            self.voxels / max(time.perf_counter() - self.t0, 1e-9),
+        )
 
     def failed(self, exc: OSError, where: str) -> OutputError:
         return write_failed(exc, where, self.finished, self.total, self.hint)
@@ -254,9 +299,19 @@ class Tally:
         return self.event()
 
 
-def predict_units_iter(denoiser, image, out, grid: UnitGrid, *, ledger: Ledger | None = None, dtype: str = "float32",
-                       should_stop: Callable[[], bool] | None = None, max_units: int | None = None,
-                       resume_hint: str = "call again with resume=True", **options) -> Iterator[ChunkProgress]:
+def predict_units_iter(
+    denoiser,
+    image,
+    out,
+    grid: UnitGrid,
+    *,
+    ledger: Ledger | None = None,
+    dtype: str = "float32",
+    should_stop: Callable[[], bool] | None = None,
+    max_units: int | None = None,
+    resume_hint: str = "call again with resume=True",
+    **options,
+) -> Iterator[ChunkProgress]:
     """Denoise every unit of ``grid`` not in ``ledger`` into ``out``, recording each after its write.
 
     Yields :class:`~napari_n2n.core.events.ChunkProgress` after every batch of tiles; returns the
@@ -273,7 +328,9 @@ def predict_units_iter(denoiser, image, out, grid: UnitGrid, *, ledger: Ledger |
     tally = Tally(grid, ledger, resume_hint)
     yield tally.event()
     for n, index in enumerate(tally.todo):
-        if (max_units is not None and n >= max_units) or (should_stop is not None and should_stop()):
+        if (max_units is not None and n >= max_units) or (
+            should_stop is not None and should_stop()
+        ):
             return n
         gen = denoise_unit_iter(denoiser, image, grid, index, dtype=dtype, **options)
         while True:

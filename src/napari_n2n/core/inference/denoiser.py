@@ -12,13 +12,13 @@ from ..axes import AxisView, default_axes, validate_axes
 from ..checkpoint import ModelFile, load_checkpoint, save_checkpoint
 from ..checks import require_finite, require_not_empty, require_numeric, require_same_shape
 from ..config import TrainConfig
+from ..data.normalization import Normalization
 from ..device import amp_dtype, cpu_thread_limit, select_device
 from ..errors import DenoisingError, InputError, ModelFileError
 from ..events import TileProgress
 from ..model import UNet, UNetConfig, count_parameters
-from ..data.normalization import Normalization
-from .predict import predict_view, predict_view_on_device
 from ..progress import drain
+from .predict import predict_view, predict_view_on_device
 
 Tile = int | tuple[int, ...] | None
 OutputDtype = Literal["float32", "input"]
@@ -102,7 +102,11 @@ class Denoiser:
     def summary(self) -> str:
         """One line saying what this model is, e.g. for a widget label or ``--help`` output."""
         cfg = self.config
-        how = f"{cfg.mode}, loss {cfg.loss}, {self.history.get('steps_done', '?')} steps" if cfg else "unknown training"
+        how = (
+            f"{cfg.mode}, loss {cfg.loss}, {self.history.get('steps_done', '?')} steps"
+            if cfg
+            else "unknown training"
+        )
         return (
             f"{self.unet.ndim}D U-Net ({self.n_parameters / 1e6:.2f} M parameters), {self.n_channels} channel(s), "
             f"trained on {self.axes} data ({how}{self._estimate_note()})"
@@ -179,10 +183,18 @@ class Denoiser:
         dev = select_device(device or (self.config.device if self.config else "auto"))
         auto = tile is None
         if auto:
-            tile = 512 if self.spatial_ndim == 2 else (64, 128, 128) if dev.type != "cpu" else (48, 96, 96)
+            tile = (
+                512
+                if self.spatial_ndim == 2
+                else (64, 128, 128)
+                if dev.type != "cpu"
+                else (48, 96, 96)
+            )
         tile = (tile,) * self.spatial_ndim if isinstance(tile, int) else tuple(tile)
         if len(tile) != self.spatial_ndim or min(tile) < 8:
-            raise InputError(f"Tile must be one size or {self.spatial_ndim} sizes, each at least 8; got {tile}.")
+            raise InputError(
+                f"Tile must be one size or {self.spatial_ndim} sizes, each at least 8; got {tile}."
+            )
         if overlap is None:
             overlap = 48 if self.spatial_ndim == 2 else 16
         overlaps = tuple(min(overlap, t // 2) for t in tile)
@@ -190,12 +202,16 @@ class Denoiser:
         if out is None:
             out = np.zeros(image.shape, dtype=np.float32)
         elif tuple(out.shape) != tuple(image.shape):
-            raise InputError(f"The output array has shape {tuple(out.shape)}; it must match the image {tuple(image.shape)}.")
+            raise InputError(
+                f"The output array has shape {tuple(out.shape)}; it must match the image {tuple(image.shape)}."
+            )
         models = {id(m): m.to(dev).eval() for m, _, _ in groups}
         amp = dev.type == "cuda" and (self.config.amp if self.config else True)
         spatial_nd = self.spatial_ndim
-        shaped = {id(m): tuple(torch.from_numpy(v).to(dev) for v in self.norm.shaped(norm_ch, spatial_nd))
-                  for m, _, norm_ch in groups}
+        shaped = {
+            id(m): tuple(torch.from_numpy(v).to(dev) for v in self.norm.shaped(norm_ch, spatial_nd))
+            for m, _, norm_ch in groups
+        }
         nonfinite = torch.zeros((), dtype=torch.bool, device=dev)
 
         def run_model(x):
@@ -207,7 +223,9 @@ class Denoiser:
                     with torch.autocast(dev.type, enabled=amp, dtype=amp_dtype(dev)):
                         y = models[id(model)]((x[:, img_ch] - off) / sc)
                     result[:, img_ch] = y.float() * sc + off
-            nonfinite.logical_or_(~torch.isfinite(result).all())  # checked without a device sync per batch
+            nonfinite.logical_or_(
+                ~torch.isfinite(result).all()
+            )  # checked without a device sync per batch
             if dev.type == "cpu":
                 check_finite()
             return result
@@ -238,9 +256,18 @@ class Denoiser:
             raise DenoisingError.from_exception(exc) from exc
         return cast_like(out, image.dtype) if dtype == "input" else out
 
-    def predict(self, image, *, axes: str | None = None, tile: Tile = None, overlap: int | None = None,
-                batch_size: int | None = None, device: str | None = None, out=None,
-                dtype: OutputDtype = "float32") -> np.ndarray:
+    def predict(
+        self,
+        image,
+        *,
+        axes: str | None = None,
+        tile: Tile = None,
+        overlap: int | None = None,
+        batch_size: int | None = None,
+        device: str | None = None,
+        out=None,
+        dtype: OutputDtype = "float32",
+    ) -> np.ndarray:
         """Denoise ``image`` (numpy or dask) and return the result in the input's intensity units.
 
         Parameters
@@ -269,12 +296,31 @@ class Denoiser:
         ndarray
             float32 (or the input's dtype), same shape as ``image``.
         """
-        return drain(self.predict_iter(image, axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
-                                       device=device, out=out, dtype=dtype))
+        return drain(
+            self.predict_iter(
+                image,
+                axes=axes,
+                tile=tile,
+                overlap=overlap,
+                batch_size=batch_size,
+                device=device,
+                out=out,
+                dtype=dtype,
+            )
+        )
 
-    def predict_pair_iter(self, a, b, *, axes: str | None = None, tile: Tile = None, overlap: int | None = None,
-                          batch_size: int | None = None, device: str | None = None,
-                          dtype: OutputDtype = "float32") -> Iterator[TileProgress]:
+    def predict_pair_iter(
+        self,
+        a,
+        b,
+        *,
+        axes: str | None = None,
+        tile: Tile = None,
+        overlap: int | None = None,
+        batch_size: int | None = None,
+        device: str | None = None,
+        dtype: OutputDtype = "float32",
+    ) -> Iterator[TileProgress]:
         """Predict both noisy copies of a pair, yielding progress over both; return the average.
 
         The mean of the two predictions has lower error than either, since their errors are
@@ -291,24 +337,55 @@ class Denoiser:
                 except StopIteration as stop:
                     results.append(np.asarray(stop.value, dtype=np.float32))
                     break
-                yield TileProgress(done=k * p.total + p.done, total=2 * p.total, sample=p.sample, n_samples=p.n_samples)
+                yield TileProgress(
+                    done=k * p.total + p.done,
+                    total=2 * p.total,
+                    sample=p.sample,
+                    n_samples=p.n_samples,
+                )
         mean = 0.5 * (results[0] + results[1])
         return cast_like(mean, a.dtype) if dtype == "input" else mean
 
-    def predict_pair(self, a, b, *, axes: str | None = None, tile: Tile = None, overlap: int | None = None,
-                     batch_size: int | None = None, device: str | None = None,
-                     dtype: OutputDtype = "float32") -> np.ndarray:
+    def predict_pair(
+        self,
+        a,
+        b,
+        *,
+        axes: str | None = None,
+        tile: Tile = None,
+        overlap: int | None = None,
+        batch_size: int | None = None,
+        device: str | None = None,
+        dtype: OutputDtype = "float32",
+    ) -> np.ndarray:
         """Average of the predictions of two noisy copies ``a`` and ``b`` (lower error than either)."""
-        return drain(self.predict_pair_iter(a, b, axes=axes, tile=tile, overlap=overlap, batch_size=batch_size,
-                                            device=device, dtype=dtype))
+        return drain(
+            self.predict_pair_iter(
+                a,
+                b,
+                axes=axes,
+                tile=tile,
+                overlap=overlap,
+                batch_size=batch_size,
+                device=device,
+                dtype=dtype,
+            )
+        )
 
     # ---- files -----------------------------------------------------------------------------
     def model_file(self) -> ModelFile:
         """What the model file says about this model (see :class:`~napari_n2n.core.checkpoint.ModelFile`)."""
-        return ModelFile(unet=self.unet.to_dict(), channel_groups=self.channel_groups,
-                         normalization=self.norm.to_dict(), axes=self.axes,
-                         config=self.config.to_dict() if self.config else None, noise=self.noise,
-                         history=self.history, info=self.info, napari_n2n_version=_version())
+        return ModelFile(
+            unet=self.unet.to_dict(),
+            channel_groups=self.channel_groups,
+            normalization=self.norm.to_dict(),
+            axes=self.axes,
+            config=self.config.to_dict() if self.config else None,
+            noise=self.noise,
+            history=self.history,
+            info=self.info,
+            napari_n2n_version=_version(),
+        )
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> str:
         """Save weights and metadata to one ``.n2n`` (safetensors) file, atomically; returns the path.
@@ -325,7 +402,9 @@ class Denoiser:
             If the file exists (and ``overwrite`` is False), is an input, a folder or a device,
             or its folder cannot be written.
         """
-        tensors = {f"model{i}.{k}": v for i, m in enumerate(self.models) for k, v in m.state_dict().items()}
+        tensors = {
+            f"model{i}.{k}": v for i, m in enumerate(self.models) for k, v in m.state_dict().items()
+        }
         return str(save_checkpoint(path, tensors, self.model_file(), overwrite=overwrite))
 
     @classmethod
@@ -339,21 +418,39 @@ class Denoiser:
         try:
             config = TrainConfig.from_dict(meta.config) if meta.config else None
         except (InputError, TypeError) as exc:
-            raise ModelFileError(f"{path}: its training configuration is invalid ({exc}). It is damaged or was not "
-                                 "written by napari-n2n; retrain or use another file.") from exc
+            raise ModelFileError(
+                f"{path}: its training configuration is invalid ({exc}). It is damaged or was not "
+                "written by napari-n2n; retrain or use another file."
+            ) from exc
         try:
             unet = UNetConfig(**meta.unet)
             models = []
             for i, group in enumerate(meta.channel_groups):
                 prefix = f"model{i}."
-                state = {k[len(prefix):]: v.float() for k, v in tensors.items() if k.startswith(prefix)}
+                state = {
+                    k[len(prefix) :]: v.float() for k, v in tensors.items() if k.startswith(prefix)
+                }
                 model = UNet(unet.for_channels(len(group)))
                 model.load_state_dict(state, strict=True)
                 models.append(model)
             norm = Normalization.from_dict(meta.normalization)
-            return cls(models, meta.channel_groups, norm, unet=unet, axes=validate_axes(meta.axes), config=config,
-                       noise=meta.noise, history=meta.history, info=meta.info)
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:  # pragma: no cover - load_checkpoint checked it
+            return cls(
+                models,
+                meta.channel_groups,
+                norm,
+                unet=unet,
+                axes=validate_axes(meta.axes),
+                config=config,
+                noise=meta.noise,
+                history=meta.history,
+                info=meta.info,
+            )
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            RuntimeError,
+        ) as exc:  # pragma: no cover - load_checkpoint checked it
             raise ModelFileError(
                 f"{path} looks like a napari-n2n file but its contents are inconsistent ({type(exc).__name__}: "
                 f"{str(exc).splitlines()[0] if str(exc) else ''}). It may be corrupted; retrain or use another file."

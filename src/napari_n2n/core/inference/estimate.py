@@ -45,7 +45,14 @@ import numpy as np
 from ..errors import InputError
 from ..metrics import psnr_from_mse
 
-__all__ = ["NoisyTargetMSE", "EstimatedQuality", "estimate_psnr", "clean_mse", "data_range_of", "pair_data_range"]
+__all__ = [
+    "NoisyTargetMSE",
+    "EstimatedQuality",
+    "estimate_psnr",
+    "clean_mse",
+    "data_range_of",
+    "pair_data_range",
+]
 
 
 def clean_mse(noisy_target_mse: float, noise_variance: float) -> float:
@@ -108,13 +115,22 @@ class EstimatedQuality:
         """E.g. ``"estimated PSNR 28.4 ± 0.2 dB (noisy input 20.2 dB)"``."""
         if not math.isfinite(self.psnr):
             return "estimated PSNR: not measurable (the error is below the sampling noise of the region)"
-        return (f"estimated PSNR {self.psnr:.1f} ± {self.psnr_stderr:.1f} dB "
-                f"(noisy input {self.noisy_psnr:.1f} dB)")
+        return (
+            f"estimated PSNR {self.psnr:.1f} ± {self.psnr_stderr:.1f} dB "
+            f"(noisy input {self.noisy_psnr:.1f} dB)"
+        )
 
     def to_dict(self) -> dict:
-        return {"psnr": self.psnr, "psnr_stderr": self.psnr_stderr, "mse": self.mse, "mse_stderr": self.mse_stderr,
-                "noise_variance": self.noise_variance, "noisy_target_mse": self.noisy_target_mse,
-                "data_range": self.data_range, "n": self.n}
+        return {
+            "psnr": self.psnr,
+            "psnr_stderr": self.psnr_stderr,
+            "mse": self.mse,
+            "mse_stderr": self.mse_stderr,
+            "noise_variance": self.noise_variance,
+            "noisy_target_mse": self.noisy_target_mse,
+            "data_range": self.data_range,
+            "n": self.n,
+        }
 
 
 class NoisyTargetMSE:
@@ -127,9 +143,9 @@ class NoisyTargetMSE:
 
     def __init__(self):
         self.n = 0
-        self._sum_err = 0.0      # Σ (f − target)²
-        self._sum_noise = 0.0    # Σ (input − target)² / 2
-        self._sum_d = 0.0        # Σ of their per-pixel difference, and of its square (for the error bar)
+        self._sum_err = 0.0  # Σ (f − target)²
+        self._sum_noise = 0.0  # Σ (input − target)² / 2
+        self._sum_d = 0.0  # Σ of their per-pixel difference, and of its square (for the error bar)
         self._sum_d2 = 0.0
 
     def add(self, prediction, target, input, *, scale: float | np.ndarray = 1.0) -> None:
@@ -140,7 +156,9 @@ class NoisyTargetMSE:
         """
         f, t, x = (np.asarray(v, dtype=np.float64) for v in (prediction, target, input))
         if not (f.shape == t.shape == x.shape):
-            raise InputError(f"prediction, target and input must have one shape; got {f.shape}, {t.shape}, {x.shape}.")
+            raise InputError(
+                f"prediction, target and input must have one shape; got {f.shape}, {t.shape}, {x.shape}."
+            )
         s = np.asarray(scale, dtype=np.float64)
         err = np.square((f - t) * s)
         noise = np.square((x - t) * s) / 2.0
@@ -159,13 +177,19 @@ class NoisyTargetMSE:
             raise InputError(f"The data range must be positive, got {data_range}.")
         mean_d = self._sum_d / self.n
         var_d = max(self._sum_d2 / self.n - mean_d**2, 0.0)
-        return EstimatedQuality(mse=mean_d, mse_stderr=math.sqrt(var_d / self.n),
-                                noise_variance=self._sum_noise / self.n, noisy_target_mse=self._sum_err / self.n,
-                                data_range=float(data_range), n=self.n)
+        return EstimatedQuality(
+            mse=mean_d,
+            mse_stderr=math.sqrt(var_d / self.n),
+            noise_variance=self._sum_noise / self.n,
+            noisy_target_mse=self._sum_err / self.n,
+            data_range=float(data_range),
+            n=self.n,
+        )
 
 
-def estimate_psnr(prediction, target, input, *, data_range: float | None = None,
-                  prediction_of_target=None) -> EstimatedQuality:
+def estimate_psnr(
+    prediction, target, input, *, data_range: float | None = None, prediction_of_target=None
+) -> EstimatedQuality:
     """Estimate the quality of ``prediction = f(input)`` against the clean image from a noisy ``target``.
 
     Parameters

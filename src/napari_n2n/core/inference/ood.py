@@ -116,8 +116,13 @@ def compare(train: IntensityStats, image: IntensityStats) -> str | None:
     compared with each channel. The channel furthest away is reported.
     """
     n = len(image.median)
-    pairs = [(c, c) for c in range(n)] if len(train.median) == n else \
-        [(0, c) for c in range(n)] if len(train.median) == 1 else []
+    pairs = (
+        [(c, c) for c in range(n)]
+        if len(train.median) == n
+        else [(0, c) for c in range(n)]
+        if len(train.median) == 1
+        else []
+    )
     worst, worst_score = None, 1.0
     for t, c in pairs:
         t_median, t_spread = train.median[t], train.spread[t]
@@ -134,10 +139,12 @@ def compare(train: IntensityStats, image: IntensityStats) -> str | None:
         return None
     t, c = worst
     channel = f" (channel {c})" if n > 1 else ""
-    return (f"This image's median {_fmt(image.median[c])} and spread {_fmt(image.spread[c])}{channel} are far from "
-            f"the training data's {_fmt(train.median[t])} and {_fmt(train.spread[t])}: the model was trained on "
-            "different data and may denoise this image badly. Compare the result with the noisy image, or train a "
-            "model on data like this.")
+    return (
+        f"This image's median {_fmt(image.median[c])} and spread {_fmt(image.spread[c])}{channel} are far from "
+        f"the training data's {_fmt(train.median[t])} and {_fmt(train.spread[t])}: the model was trained on "
+        "different data and may denoise this image badly. Compare the result with the noisy image, or train a "
+        "model on data like this."
+    )
 
 
 def training_stats(denoiser) -> IntensityStats | None:

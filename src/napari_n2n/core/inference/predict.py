@@ -55,16 +55,33 @@ def axis_weights(size: int, tile: int, starts: list[int], overlap: int) -> list[
 class Tiling:
     """The tiles covering a view's spatial shape: tile size, batches of tiles, their slices and weights."""
 
-    def __init__(self, spatial_shape: tuple[int, ...], tile: tuple[int, ...], overlap: tuple[int, ...],
-                 batch_size: int, align: int = 1):
+    def __init__(
+        self,
+        spatial_shape: tuple[int, ...],
+        tile: tuple[int, ...],
+        overlap: tuple[int, ...],
+        batch_size: int,
+        align: int = 1,
+    ):
         self.tile = tuple(min(t, s) for t, s in zip(tile, spatial_shape))
         starts = [tile_starts(s, t, o, align) for s, t, o in zip(spatial_shape, self.tile, overlap)]
-        self.weights = [axis_weights(s, t, st, o) for s, t, st, o in zip(spatial_shape, self.tile, starts, overlap)]
+        self.weights = [
+            axis_weights(s, t, st, o)
+            for s, t, st, o in zip(spatial_shape, self.tile, starts, overlap)
+        ]
         grid = list(itertools.product(*[list(enumerate(st)) for st in starts]))
         self.n_tiles = len(grid)
         #: batches of tiles, each a list of ``(index per axis, slices)``
-        self.batches = [[(tuple(i for i, _ in cell), tuple(slice(s, s + t) for (_, s), t in zip(cell, self.tile)))
-                         for cell in grid[k : k + batch_size]] for k in range(0, len(grid), batch_size)]
+        self.batches = [
+            [
+                (
+                    tuple(i for i, _ in cell),
+                    tuple(slice(s, s + t) for (_, s), t in zip(cell, self.tile)),
+                )
+                for cell in grid[k : k + batch_size]
+            ]
+            for k in range(0, len(grid), batch_size)
+        ]
 
     def weight(self, index: tuple[int, ...], outer=np.multiply.outer, weights=None):
         """The blending weights of the tile at ``index`` (per-axis windows multiplied out)."""
@@ -168,7 +185,9 @@ def predict_view_on_device(
                     pending = pool.submit(read, n, tiling.batches[i + 1])
                 preds = run_model(blocks.to(device, non_blocking=True))
                 for (index, sl), pred in zip(batch, preds):
-                    acc[(slice(None), *sl)] += pred * tiling.weight(index, outer=outer, weights=weights)
+                    acc[(slice(None), *sl)] += pred * tiling.weight(
+                        index, outer=outer, weights=weights
+                    )
                 done += len(batch)
                 yield TileProgress(done=done, total=total, sample=n, n_samples=view.n_samples)
             out_view.write(out, n, whole, acc.cpu().numpy())

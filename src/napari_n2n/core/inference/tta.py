@@ -31,8 +31,18 @@ from ..errors import InputError
 from ..events import TileProgress
 from ..progress import drain
 
-__all__ = ["DIHEDRAL", "transform", "untransform", "predict_tta", "predict_tta_iter", "disagreement", "residual",
-           "PairResult", "denoise_pair", "denoise_pair_iter"]
+__all__ = [
+    "DIHEDRAL",
+    "transform",
+    "untransform",
+    "predict_tta",
+    "predict_tta_iter",
+    "disagreement",
+    "residual",
+    "PairResult",
+    "denoise_pair",
+    "denoise_pair_iter",
+]
 
 #: the 8 symmetries of the square: (number of 90° rotations, flip along X first)
 DIHEDRAL: tuple[tuple[int, bool], ...] = tuple((k, f) for f in (False, True) for k in range(4))
@@ -66,8 +76,9 @@ def _yx(denoiser, image, axes: str | None) -> tuple[str, tuple[int, int]]:
     return axes, (axes.index("Y"), axes.index("X"))
 
 
-def predict_tta_iter(denoiser, image, *, axes: str | None = None, transforms: int = 8,
-                     **predict_options) -> Iterator[TileProgress]:
+def predict_tta_iter(
+    denoiser, image, *, axes: str | None = None, transforms: int = 8, **predict_options
+) -> Iterator[TileProgress]:
     """Like :func:`predict_tta`, yielding progress over all passes; returns the averaged prediction."""
     if not hasattr(image, "shape"):
         image = np.asarray(image)
@@ -77,21 +88,29 @@ def predict_tta_iter(denoiser, image, *, axes: str | None = None, transforms: in
     ts = _transforms(transforms)
     acc = np.zeros(tuple(image.shape), dtype=np.float32)
     for i, t in enumerate(ts):
-        gen = denoiser.predict_iter(transform(image, t, yx), axes=axes, **{**predict_options, "dtype": "float32"})
+        gen = denoiser.predict_iter(
+            transform(image, t, yx), axes=axes, **{**predict_options, "dtype": "float32"}
+        )
         while True:
             try:
                 ev = next(gen)
             except StopIteration as stop:
                 pred = stop.value
                 break
-            yield TileProgress(done=i * ev.total + ev.done, total=len(ts) * ev.total, sample=ev.sample,
-                               n_samples=ev.n_samples)
+            yield TileProgress(
+                done=i * ev.total + ev.done,
+                total=len(ts) * ev.total,
+                sample=ev.sample,
+                n_samples=ev.n_samples,
+            )
         acc += untransform(np.asarray(pred, dtype=np.float32), t, yx)
     acc /= len(ts)
     return acc
 
 
-def predict_tta(denoiser, image, *, axes: str | None = None, transforms: int = 8, **predict_options) -> np.ndarray:
+def predict_tta(
+    denoiser, image, *, axes: str | None = None, transforms: int = 8, **predict_options
+) -> np.ndarray:
     """Denoise ``image`` as the mean of the predictions of its flipped/rotated copies.
 
     Parameters
@@ -112,10 +131,14 @@ def predict_tta(denoiser, image, *, axes: str | None = None, transforms: int = 8
     ndarray
         float32, the image's shape. Costs ``transforms`` predictions.
     """
-    return drain(predict_tta_iter(denoiser, image, axes=axes, transforms=transforms, **predict_options))
+    return drain(
+        predict_tta_iter(denoiser, image, axes=axes, transforms=transforms, **predict_options)
+    )
 
 
-def disagreement(pred_a, pred_b, *, sigma: float = 1.0, yx: tuple[int, int] = (-2, -1)) -> np.ndarray:
+def disagreement(
+    pred_a, pred_b, *, sigma: float = 1.0, yx: tuple[int, int] = (-2, -1)
+) -> np.ndarray:
     """Where the predictions of the two images of a pair differ: an error bar of one prediction.
 
     ``|f(A) − f(B)| / √2`` estimates the standard deviation of the random part of one
@@ -126,7 +149,9 @@ def disagreement(pred_a, pred_b, *, sigma: float = 1.0, yx: tuple[int, int] = (-
     """
     a, b = np.asarray(pred_a, dtype=np.float32), np.asarray(pred_b, dtype=np.float32)
     if a.shape != b.shape:
-        raise InputError(f"The two predictions have shapes {a.shape} and {b.shape}; they must match.")
+        raise InputError(
+            f"The two predictions have shapes {a.shape} and {b.shape}; they must match."
+        )
     power = np.square(a - b) / 2.0
     if sigma > 0:
         from scipy.ndimage import gaussian_filter
@@ -168,8 +193,16 @@ class PairResult:
     residual: np.ndarray
 
 
-def denoise_pair_iter(denoiser, a, b, *, axes: str | None = None, tta: bool | int = False, sigma: float = 1.0,
-                      **predict_options) -> Iterator[TileProgress]:
+def denoise_pair_iter(
+    denoiser,
+    a,
+    b,
+    *,
+    axes: str | None = None,
+    tta: bool | int = False,
+    sigma: float = 1.0,
+    **predict_options,
+) -> Iterator[TileProgress]:
     """Like :func:`denoise_pair`, yielding progress over both images; returns a :class:`PairResult`."""
     require_same_shape(a, b, names=("A", "B"))
     axes, yx = _yx(denoiser, a, axes)
@@ -183,17 +216,34 @@ def denoise_pair_iter(denoiser, a, b, *, axes: str | None = None, tta: bool | in
             except StopIteration as stop:
                 preds.append(stop.value)
                 break
-            yield TileProgress(done=i * ev.total + ev.done, total=2 * ev.total, sample=ev.sample,
-                               n_samples=ev.n_samples)
+            yield TileProgress(
+                done=i * ev.total + ev.done,
+                total=2 * ev.total,
+                sample=ev.sample,
+                n_samples=ev.n_samples,
+            )
     pa, pb = preds
     mean = 0.5 * (pa + pb)
     noisy_mean = 0.5 * (np.asarray(a, dtype=np.float32) + np.asarray(b, dtype=np.float32))
-    return PairResult(mean=mean, pred_a=pa, pred_b=pb, disagreement=disagreement(pa, pb, sigma=sigma, yx=yx),
-                      residual=residual(noisy_mean, mean))
+    return PairResult(
+        mean=mean,
+        pred_a=pa,
+        pred_b=pb,
+        disagreement=disagreement(pa, pb, sigma=sigma, yx=yx),
+        residual=residual(noisy_mean, mean),
+    )
 
 
-def denoise_pair(denoiser, a, b, *, axes: str | None = None, tta: bool | int = False, sigma: float = 1.0,
-                 **predict_options) -> PairResult:
+def denoise_pair(
+    denoiser,
+    a,
+    b,
+    *,
+    axes: str | None = None,
+    tta: bool | int = False,
+    sigma: float = 1.0,
+    **predict_options,
+) -> PairResult:
     """Denoise both images of a pair; return their mean with a disagreement map and the residual.
 
     Parameters
@@ -214,4 +264,6 @@ def denoise_pair(denoiser, a, b, *, axes: str | None = None, tta: bool | int = F
     -------
     PairResult
     """
-    return drain(denoise_pair_iter(denoiser, a, b, axes=axes, tta=tta, sigma=sigma, **predict_options))
+    return drain(
+        denoise_pair_iter(denoiser, a, b, axes=axes, tta=tta, sigma=sigma, **predict_options)
+    )

@@ -39,8 +39,10 @@ class CompiledOrPlain:
                 if is_out_of_memory(exc):
                     raise
                 self._compiled = None
-                self.note = f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); " \
-                            "training without it"
+                self.note = (
+                    f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
+                    "training without it"
+                )
                 log.warning(self.note)
         return self.model(x)
 
@@ -55,11 +57,15 @@ def maybe_compile(model, enabled: bool) -> Callable:
         return CompiledOrPlain(model, torch.compile(model))
     except Exception as exc:
         wrapper = CompiledOrPlain(model, None)
-        wrapper.note = f"torch.compile is not available here ({type(exc).__name__}); training without it"
+        wrapper.note = (
+            f"torch.compile is not available here ({type(exc).__name__}); training without it"
+        )
         return wrapper
 
 
-def fit_batch(try_step: Callable[[int], None], batch: int, *, smallest: int = 1) -> tuple[int, str | None]:
+def fit_batch(
+    try_step: Callable[[int], None], batch: int, *, smallest: int = 1
+) -> tuple[int, str | None]:
     """The largest of ``batch``, ``batch // 2``, ... (not below ``smallest``) whose step runs.
 
     ``try_step(b)`` runs one training step with batch ``b`` (and must leave no trace on the
@@ -76,7 +82,9 @@ def fit_batch(try_step: Callable[[int], None], batch: int, *, smallest: int = 1)
             b //= 2
             _free_cached_memory()
             continue
-        note = None if b == wanted else f"batch {wanted} did not fit in the device's memory: batch {b}"
+        note = (
+            None if b == wanted else f"batch {wanted} did not fit in the device's memory: batch {b}"
+        )
         return b, note
 
 
@@ -90,8 +98,9 @@ def _free_cached_memory() -> None:
         pass
 
 
-def fit_batch_to_memory(unet, sampler, objective, device, *, batch: int, amp: bool,
-                        ranks=None) -> tuple[int, str | None]:
+def fit_batch_to_memory(
+    unet, sampler, objective, device, *, batch: int, amp: bool, ranks=None
+) -> tuple[int, str | None]:
     """On a GPU, the largest of ``batch``, ``batch // 2``, ... for which one training step of a
     fresh ``UNet(unet)`` on ``sampler``'s patches fits in memory: ``(batch, note)`` as :func:`fit_batch`.
 
@@ -99,14 +108,16 @@ def fit_batch_to_memory(unet, sampler, objective, device, *, batch: int, amp: bo
     """
     import torch
 
-    from . import distributed
     from ..device import amp_dtype
     from ..model import UNet
+    from . import distributed
 
     model = UNet(unet).to(device)
 
     def try_step(b: int) -> None:
-        x, y = (None if v is None else torch.from_numpy(v).to(device) for v in sampler.sample_batch(b))
+        x, y = (
+            None if v is None else torch.from_numpy(v).to(device) for v in sampler.sample_batch(b)
+        )
         try:
             with torch.autocast("cuda", enabled=amp, dtype=amp_dtype(device)):
                 loss = objective.loss(model, x, y, progress=0.0, generator=None)

@@ -71,7 +71,10 @@ def can_be_resident(sampler: PatchSampler, device) -> tuple[bool, str]:
     """
     views = [v for v in (sampler.inp, sampler.target) if v is not None]
     if not all(type(v.array) is np.ndarray for v in views):
-        return False, "the data are not in-memory numpy arrays (lazy or memory-mapped): patches are read per batch"
+        return (
+            False,
+            "the data are not in-memory numpy arrays (lazy or memory-mapped): patches are read per batch",
+        )
     need = resident_bytes(sampler)
     if device.type == "cuda":
         import torch
@@ -81,8 +84,10 @@ def can_be_resident(sampler: PatchSampler, device) -> tuple[bool, str]:
     else:
         limit = CPU_RESIDENT_MAX_BYTES
     if need > limit:
-        return False, (f"the training data ({need / 2**20:.0f} MiB as float32) exceed {limit / 2**20:.0f} MiB on "
-                       f"{device.type}: patches are read per batch from host memory")
+        return False, (
+            f"the training data ({need / 2**20:.0f} MiB as float32) exceed {limit / 2**20:.0f} MiB on "
+            f"{device.type}: patches are read per batch from host memory"
+        )
     return True, f"training data on {device.type} ({need / 2**20:.1f} MiB)"
 
 
@@ -120,12 +125,18 @@ class ResidentPatchSampler:
         def upload(view):
             if view is None:
                 return None
-            blocks = [sampler.norm.apply(view.read(n, box)[sampler.channels], sampler.channels)
-                      for n in sampler.train_samples]
+            blocks = [
+                sampler.norm.apply(view.read(n, box)[sampler.channels], sampler.channels)
+                for n in sampler.train_samples
+            ]
             arr = np.stack(blocks).astype(np.float32, copy=False)  # (N, C, *region)
             require_finite(arr, "the image")
             # (C, N * voxels): one flat row per channel, indexed by a linear voxel index
-            return torch.from_numpy(np.ascontiguousarray(arr.swapaxes(0, 1))).reshape(arr.shape[1], -1).to(device)
+            return (
+                torch.from_numpy(np.ascontiguousarray(arr.swapaxes(0, 1)))
+                .reshape(arr.shape[1], -1)
+                .to(device)
+            )
 
         self.x = upload(sampler.inp)
         self.y = upload(sampler.target)
@@ -135,18 +146,24 @@ class ResidentPatchSampler:
         self._gen_device = self.generator.device
         nd = len(self.patch)
         # strides of the linear index over (N, *region)
-        strides = [int(np.prod(self.region[i + 1:])) for i in range(nd)]
+        strides = [int(np.prod(self.region[i + 1 :])) for i in range(nd)]
         self._sample_stride = int(np.prod(self.region))
         self._strides = strides
         self._square = self.patch[-1] == self.patch[-2]
         # local coordinates of a patch along each axis, shaped to broadcast over (B, *patch)
-        self._local = [torch.arange(p, device=device).reshape((1,) + tuple(p if j == i else 1 for j in range(nd)))
-                       for i, p in enumerate(self.patch)]
+        self._local = [
+            torch.arange(p, device=device).reshape(
+                (1,) + tuple(p if j == i else 1 for j in range(nd))
+            )
+            for i, p in enumerate(self.patch)
+        ]
 
     def _rand_int(self, high: int, n: int):
         import torch
 
-        return torch.randint(0, high, (n,), generator=self.generator, device=self._gen_device).to(self.device)
+        return torch.randint(0, high, (n,), generator=self.generator, device=self._gen_device).to(
+            self.device
+        )
 
     def _rand_bool(self, n: int):
         return self._rand_int(2, n).bool()
@@ -157,11 +174,18 @@ class ResidentPatchSampler:
 
         b, nd = batch_size, len(self.patch)
         shape_b = (b,) + (1,) * nd
-        coords = [loc.expand((b,) + self.patch) for loc in self._local]  # source coordinate per output voxel
+        coords = [
+            loc.expand((b,) + self.patch) for loc in self._local
+        ]  # source coordinate per output voxel
         if self.augment:
-            if self._square:  # transpose Y and X: with the flips below, every rotation/reflection of the square
+            if (
+                self._square
+            ):  # transpose Y and X: with the flips below, every rotation/reflection of the square
                 t = self._rand_bool(b).reshape(shape_b)
-                coords[-2], coords[-1] = torch.where(t, coords[-1], coords[-2]), torch.where(t, coords[-2], coords[-1])
+                coords[-2], coords[-1] = (
+                    torch.where(t, coords[-1], coords[-2]),
+                    torch.where(t, coords[-2], coords[-1]),
+                )
             for i, p in enumerate(self.patch):
                 f = self._rand_bool(b).reshape(shape_b)
                 coords[i] = torch.where(f, p - 1 - coords[i], coords[i])
@@ -203,8 +227,15 @@ def choose_residency(sampler: PatchSampler, device, wanted: bool | None) -> tupl
     """
     if wanted is False:
         return False, None
-    if not isinstance(sampler, PatchSampler):  # several images (multi_image.MultiSampler): read per batch
-        return False, "data_on_device=True cannot apply to several images: patches are read per batch" if wanted else None
+    if not isinstance(
+        sampler, PatchSampler
+    ):  # several images (multi_image.MultiSampler): read per batch
+        return (
+            False,
+            "data_on_device=True cannot apply to several images: patches are read per batch"
+            if wanted
+            else None,
+        )
     ok, why = can_be_resident(sampler, device)
     if wanted is None and device.type != "cuda":
         return False, None
@@ -220,8 +251,16 @@ class Prefetcher:
     the copy to the GPU is asynchronous and does not wait for the GPU's queued work.
     """
 
-    def __init__(self, sampler: PatchSampler, batch_size: int, device, *, randomness: StepRandomness,
-                 first_step: int = 1, depth: int = 2):
+    def __init__(
+        self,
+        sampler: PatchSampler,
+        batch_size: int,
+        device,
+        *,
+        randomness: StepRandomness,
+        first_step: int = 1,
+        depth: int = 2,
+    ):
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
         self._sampler, self._bs = sampler, batch_size
@@ -239,7 +278,9 @@ class Prefetcher:
                 item = self._sampler.sample_batch(self._bs, rng=self._randomness.numpy(self._step))
                 self._step += 1
                 if self._pin:
-                    item = tuple(None if a is None else torch.from_numpy(a).pin_memory() for a in item)
+                    item = tuple(
+                        None if a is None else torch.from_numpy(a).pin_memory() for a in item
+                    )
             except BaseException as exc:  # handed to the consumer
                 item = exc
             while not self._stop.is_set():
@@ -258,8 +299,14 @@ class Prefetcher:
         item = self._q.get()
         if isinstance(item, BaseException):
             raise item
-        return tuple(None if a is None else (a if isinstance(a, torch.Tensor) else torch.from_numpy(a))
-                     .to(self._device, non_blocking=True) for a in item)
+        return tuple(
+            None
+            if a is None
+            else (a if isinstance(a, torch.Tensor) else torch.from_numpy(a)).to(
+                self._device, non_blocking=True
+            )
+            for a in item
+        )
 
     def close(self):
         self._stop.set()
@@ -269,8 +316,14 @@ class Prefetcher:
 class ResidentBatches:
     """Batches from a :class:`ResidentPatchSampler`: drawn on the device, in the training thread."""
 
-    def __init__(self, sampler: ResidentPatchSampler, batch_size: int, *, randomness: StepRandomness,
-                 first_step: int = 1):
+    def __init__(
+        self,
+        sampler: ResidentPatchSampler,
+        batch_size: int,
+        *,
+        randomness: StepRandomness,
+        first_step: int = 1,
+    ):
         self._sampler, self._bs = sampler, batch_size
         self._randomness, self._step = randomness, first_step
 
@@ -283,13 +336,24 @@ class ResidentBatches:
         pass
 
 
-def batch_source(sampler: PatchSampler, batch_size: int, device, *, resident: bool, randomness: StepRandomness,
-                 first_step: int = 1):
+def batch_source(
+    sampler: PatchSampler,
+    batch_size: int,
+    device,
+    *,
+    resident: bool,
+    randomness: StepRandomness,
+    first_step: int = 1,
+):
     """A started batch source for ``sampler``: :class:`ResidentBatches` or :class:`Prefetcher`.
 
     Its first batch is the one of step ``first_step`` (1 for a new run).
     """
     if resident:
-        return ResidentBatches(ResidentPatchSampler(sampler, device, seed=randomness.seed), batch_size,
-                               randomness=randomness, first_step=first_step)
+        return ResidentBatches(
+            ResidentPatchSampler(sampler, device, seed=randomness.seed),
+            batch_size,
+            randomness=randomness,
+            first_step=first_step,
+        )
     return Prefetcher(sampler, batch_size, device, randomness=randomness, first_step=first_step)

@@ -62,8 +62,10 @@ def note(ranks: Ranks, batch_size: int) -> str | None:
     """What the user should know about this process's place in the run (``None`` alone)."""
     if not ranks.active:
         return None
-    return (f"process {ranks.rank + 1} of {ranks.world_size} (batch {batch_size} each, "
-            f"{batch_size * ranks.world_size} in all)")
+    return (
+        f"process {ranks.rank + 1} of {ranks.world_size} (batch {batch_size} each, "
+        f"{batch_size * ranks.world_size} in all)"
+    )
 
 
 def launched() -> bool:
@@ -120,8 +122,10 @@ def device_for(name: str, ranks: Ranks):
             return torch.device("cuda", ranks.local_rank)
         return device
     if device.type != "cpu":
-        raise DeviceError(f"Multi-process training runs on CUDA GPUs or the CPU, not {device.type}. "
-                          "Choose --device cuda or --device cpu.")
+        raise DeviceError(
+            f"Multi-process training runs on CUDA GPUs or the CPU, not {device.type}. "
+            "Choose --device cuda or --device cpu."
+        )
     return device
 
 
@@ -131,7 +135,9 @@ def wrap(model, ranks: Ranks, device):
         return model
     from torch.nn.parallel import DistributedDataParallel
 
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None
+    )
 
 
 class StopVote:

@@ -21,7 +21,9 @@ class StepInterrupted(Exception):
 
 
 @contextmanager
-def stop_inside_steps(model, should_stop: Callable[[], bool], *, enabled: bool = True) -> Iterator[None]:
+def stop_inside_steps(
+    model, should_stop: Callable[[], bool], *, enabled: bool = True
+) -> Iterator[None]:
     """While inside, ``model``'s convolutions raise :class:`StepInterrupted` once ``should_stop()`` is true.
 
     ``enabled=False`` does nothing (on a GPU a step takes milliseconds, and hooks would break
@@ -43,7 +45,11 @@ def stop_inside_steps(model, should_stop: Callable[[], bool], *, enabled: bool =
             output.register_hook(check)  # called when backward reaches this layer
 
     convolutions = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
-    handles = [m.register_forward_hook(after_forward) for m in model.modules() if isinstance(m, convolutions)]
+    handles = [
+        m.register_forward_hook(after_forward)
+        for m in model.modules()
+        if isinstance(m, convolutions)
+    ]
     try:
         yield
     finally:

@@ -25,7 +25,9 @@ import torch
 from ..config import LOSSES
 
 
-def pixel_loss(pred: torch.Tensor, target: torch.Tensor, name: str, *, progress: float = 1.0) -> torch.Tensor:
+def pixel_loss(
+    pred: torch.Tensor, target: torch.Tensor, name: str, *, progress: float = 1.0
+) -> torch.Tensor:
     """Mean loss ``name`` between prediction and target.
 
     ``progress`` (0 → 1 over training) sets gamma of the annealed L0 loss.
@@ -43,7 +45,9 @@ def pixel_loss(pred: torch.Tensor, target: torch.Tensor, name: str, *, progress:
     raise ValueError(f"Unknown loss {name!r}; choose one of {', '.join(LOSSES)}.")
 
 
-def subsample_indices(y: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def subsample_indices(
+    y: torch.Tensor, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Random cell indices (0..3) for the two sub-images of Neighbor2Neighbor (Huang et al., CVPR 2021).
 
     In every 2×2 cell of the last two axes, two *different* neighbours are picked at random
@@ -53,7 +57,9 @@ def subsample_indices(y: torch.Tensor, generator: torch.Generator | None = None)
     h, w = y.shape[-2] // 2, y.shape[-1] // 2
     shape = y.shape[:-2] + (h, w)
     # the 8 ordered pairs of 4-neighbours in a 2x2 cell: (0,1),(1,0),(0,2),(2,0),(1,3),(3,1),(2,3),(3,2)
-    pairs = torch.tensor([[0, 1], [1, 0], [0, 2], [2, 0], [1, 3], [3, 1], [2, 3], [3, 2]], device=y.device)
+    pairs = torch.tensor(
+        [[0, 1], [1, 0], [0, 2], [2, 0], [1, 3], [3, 1], [2, 3], [3, 2]], device=y.device
+    )
     # one choice per cell, shared across channels
     choice_shape = (y.shape[0],) + (1,) + tuple(y.shape[2:-2]) + (h, w)
     # drawn where the generator lives (the device itself, normally: no host round trip per step)
@@ -69,12 +75,18 @@ def apply_subsample(y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """Pick, in every 2×2 cell of ``y``, the neighbour numbered ``idx`` (0 top-left … 3 bottom-right)."""
     h, w = y.shape[-2] // 2, y.shape[-1] // 2
     y = y[..., : 2 * h, : 2 * w]
-    cells = torch.stack([y[..., 0::2, 0::2], y[..., 0::2, 1::2], y[..., 1::2, 0::2], y[..., 1::2, 1::2]], dim=-1)
+    cells = torch.stack(
+        [y[..., 0::2, 0::2], y[..., 0::2, 1::2], y[..., 1::2, 0::2], y[..., 1::2, 1::2]], dim=-1
+    )
     return torch.gather(cells, -1, idx.unsqueeze(-1)).squeeze(-1)
 
 
 def neighbor2neighbor_loss(
-    model: torch.nn.Module, y: torch.Tensor, *, gamma: float = 2.0, generator: torch.Generator | None = None
+    model: torch.nn.Module,
+    y: torch.Tensor,
+    *,
+    gamma: float = 2.0,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """The regularised Neighbor2Neighbor loss on a batch of single noisy images ``y``.
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from . import distributed
-from .acceleration import maybe_compile
 from ..config import TrainConfig
 from ..device import amp_dtype
 from ..events import FinishReason
 from ..model import UNet, UNetConfig
+from . import distributed
+from .acceleration import maybe_compile
 
 
 @dataclass(frozen=True)
@@ -51,12 +51,25 @@ class ModelRun:
     interruptible: bool = False
 
     @classmethod
-    def open(cls, unet: UNetConfig, *, group: int, offset: int, config: TrainConfig, seed: int, device,
-             ranks: distributed.Ranks, weights: dict | None = None, resumed=None) -> ModelRun:
+    def open(
+        cls,
+        unet: UNetConfig,
+        *,
+        group: int,
+        offset: int,
+        config: TrainConfig,
+        seed: int,
+        device,
+        ranks: distributed.Ranks,
+        weights: dict | None = None,
+        resumed=None,
+    ) -> ModelRun:
         """Build the model (seeded, or with ``weights``, or ``resumed``'s), its optimiser and scaler on ``device``."""
         import torch
 
-        with torch.random.fork_rng(devices=[]):  # seeded initial weights, without touching the global seed
+        with torch.random.fork_rng(
+            devices=[]
+        ):  # seeded initial weights, without touching the global seed
             torch.manual_seed(seed)
             model = UNet(unet)
         if resumed is not None:
@@ -66,8 +79,12 @@ class ModelRun:
         model = model.to(device)
         on_cuda = device.type == "cuda"
         # fused Adam: one kernel for all parameters instead of several per tensor
-        opt = torch.optim.Adam(model.parameters(), lr=config.learning_rate, betas=(0.9, 0.99),
-                               **({"fused": True} if on_cuda else {}))
+        opt = torch.optim.Adam(
+            model.parameters(),
+            lr=config.learning_rate,
+            betas=(0.9, 0.99),
+            **({"fused": True} if on_cuda else {}),
+        )
         use_amp, adt = config.amp and on_cuda, amp_dtype(device)
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp and adt == torch.float16)
         step, elapsed = 0, 0.0
@@ -77,8 +94,18 @@ class ModelRun:
                 scaler.load_state_dict(resumed.state.scaler)
             step, elapsed = resumed.state.step, resumed.state.group_elapsed_s
         net = maybe_compile(distributed.wrap(model, ranks, device), config.compile)
-        return cls(group, offset, model, net, opt, scaler, step, time.perf_counter() - elapsed, (use_amp, adt),
-                   interruptible=device.type == "cpu" and not config.compile and not ranks.active)
+        return cls(
+            group,
+            offset,
+            model,
+            net,
+            opt,
+            scaler,
+            step,
+            time.perf_counter() - elapsed,
+            (use_amp, adt),
+            interruptible=device.type == "cpu" and not config.compile and not ranks.active,
+        )
 
     def train_step(self, objective, batch, *, lr: float, progress: float, generator):
         """One optimiser step on ``batch`` with learning rate ``lr``; returns the loss (a tensor on the device).

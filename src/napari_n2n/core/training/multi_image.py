@@ -18,8 +18,8 @@ import numpy as np
 
 from ..axes import AxisView
 from ..checks import require_training_data
-from ..errors import InputError
 from ..data.normalization import Normalization
+from ..errors import InputError
 from .sampling import PatchSampler
 
 
@@ -48,7 +48,9 @@ def training_sets(input, target=None, clean=None, *, mode: str) -> list[tuple]:
         return list(x) if many else [x]
 
     sets = []
-    for k, trio in enumerate(zip(inputs, per_input(target, "target"), per_input(clean, "clean image"))):
+    for k, trio in enumerate(
+        zip(inputs, per_input(target, "target"), per_input(clean, "clean image"))
+    ):
         try:
             sets.append(require_training_data(*trio, mode=mode))
         except InputError as exc:
@@ -56,30 +58,53 @@ def training_sets(input, target=None, clean=None, *, mode: str) -> list[tuple]:
     dims = [s[0].ndim for s in sets]
     if len(set(dims)) > 1:
         shapes = ", ".join("×".join(str(n) for n in s[0].shape) for s in sets)
-        raise InputError(f"The images trained together have different numbers of dimensions ({shapes}); they share "
-                         "one set of axes. Train on images of one kind (all 2D, or all ZYX, ...).")
+        raise InputError(
+            f"The images trained together have different numbers of dimensions ({shapes}); they share "
+            "one set of axes. Train on images of one kind (all 2D, or all ZYX, ...)."
+        )
     return sets
 
 
 def training_views(sets: list[tuple], axes: str, spatial_ndim: int) -> list[list[AxisView | None]]:
     """The :class:`~napari_n2n.core.axes.AxisView` of each array of ``sets``; the inputs must have
     the same number of channels (:class:`InputError` otherwise)."""
-    views = [[None if a is None else AxisView(a, axes, spatial_ndim) for a in trio] for trio in sets]
+    views = [
+        [None if a is None else AxisView(a, axes, spatial_ndim) for a in trio] for trio in sets
+    ]
     counts = [vs[0].n_channels for vs in views]
     if len(set(counts)) > 1:
-        raise InputError(f"The images trained together have different numbers of channels ({counts}). Give images "
-                         "with the same channels.")
+        raise InputError(
+            f"The images trained together have different numbers of channels ({counts}). Give images "
+            "with the same channels."
+        )
     return views
 
 
-def sampler_for(views: list[list[AxisView | None]], config, *, patch: tuple[int, ...], norm: Normalization,
-                channels: list[int], seed: int) -> PatchSampler | MultiSampler:
+def sampler_for(
+    views: list[list[AxisView | None]],
+    config,
+    *,
+    patch: tuple[int, ...],
+    norm: Normalization,
+    channels: list[int],
+    seed: int,
+) -> PatchSampler | MultiSampler:
     """The patch sampler of one model (``channels``) for the images ``views``, with ``config``'s options:
     a :class:`PatchSampler` for one image, a :class:`MultiSampler` for several."""
-    samplers = [PatchSampler(*trio, patch=patch, norm=norm, channels=channels, val_fraction=config.val_fraction,
-                             nb2nb=config.mode == "nb2nb", augment=config.augment,
-                             symmetric=config.symmetric and config.mode == "n2n", seed=seed + k)
-                for k, trio in enumerate(views)]
+    samplers = [
+        PatchSampler(
+            *trio,
+            patch=patch,
+            norm=norm,
+            channels=channels,
+            val_fraction=config.val_fraction,
+            nb2nb=config.mode == "nb2nb",
+            augment=config.augment,
+            symmetric=config.symmetric and config.mode == "n2n",
+            seed=seed + k,
+        )
+        for k, trio in enumerate(views)
+    ]
     return samplers[0] if len(samplers) == 1 else MultiSampler(samplers, seed=seed)
 
 
@@ -94,13 +119,20 @@ class MultiSampler:
     def __init__(self, samplers: list[PatchSampler], *, seed: int = 0):
         self.samplers = list(samplers)
         first = self.samplers[0]
-        self.norm, self.channels, self.patch, self.read_patch = first.norm, first.channels, first.patch, first.read_patch
+        self.norm, self.channels, self.patch, self.read_patch = (
+            first.norm,
+            first.channels,
+            first.patch,
+            first.read_patch,
+        )
         self.rng = np.random.default_rng(seed)
         sizes = np.array([s.train_voxels for s in self.samplers], dtype=np.float64)
         self.weights = sizes / sizes.sum()
         self.notes = list(dict.fromkeys(n for s in self.samplers for n in s.notes))
-        self.notes.append(f"{len(self.samplers)} images, patches drawn in proportion to their size "
-                          f"({', '.join(f'{w:.0%}' for w in self.weights)})")
+        self.notes.append(
+            f"{len(self.samplers)} images, patches drawn in proportion to their size "
+            f"({', '.join(f'{w:.0%}' for w in self.weights)})"
+        )
 
     @property
     def has_validation(self) -> bool:
@@ -110,13 +142,16 @@ class MultiSampler:
     def train_voxels(self) -> int:
         return sum(s.train_voxels for s in self.samplers)
 
-    def sample_batch(self, batch_size: int, *, rng: np.random.Generator | None = None
-                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    def sample_batch(
+        self, batch_size: int, *, rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """A random batch ``(x, y)`` as :meth:`PatchSampler.sample_batch`, each patch from an image drawn
         in proportion to its size; all choices from ``rng`` (default: the sampler's own generator)."""
         rng = self.rng if rng is None else rng
-        counts = np.bincount(rng.choice(len(self.samplers), size=batch_size, p=self.weights),
-                             minlength=len(self.samplers))
+        counts = np.bincount(
+            rng.choice(len(self.samplers), size=batch_size, p=self.weights),
+            minlength=len(self.samplers),
+        )
         parts = [s.sample_batch(int(n), rng=rng) for s, n in zip(self.samplers, counts) if n]
         x = np.concatenate([p[0] for p in parts])
         y = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])

@@ -26,10 +26,19 @@ from .losses import neighbor2neighbor_loss, pixel_loss
 class Objective(Protocol):
     """What the training loop needs from a mode."""
 
-    def loss(self, model, x: torch.Tensor, y: torch.Tensor | None, *, progress: float,
-             generator: torch.Generator | None) -> torch.Tensor: ...
+    def loss(
+        self,
+        model,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        *,
+        progress: float,
+        generator: torch.Generator | None,
+    ) -> torch.Tensor: ...
 
-    def validation(self, model, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def validation(
+        self, model, x: torch.Tensor, y: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
 
 @dataclass(frozen=True)

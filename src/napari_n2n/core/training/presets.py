@@ -74,9 +74,15 @@ class Preset:
     def network_label(self) -> str:
         """The preset's name and network size, e.g. ``"cpu-quick (3 levels × 16)"``."""
         d2, d3 = self.options_for(2), self.options_for(3)
-        size2, size3 = f"{d2['depth']} × {d2['base_channels']}", f"{d3['depth']} × {d3['base_channels']}"
-        return f"{self.name} ({size2} levels × channels)" if size2 == size3 else \
-            f"{self.name} (2D: {size2}, 3D: {size3} levels × channels)"
+        size2, size3 = (
+            f"{d2['depth']} × {d2['base_channels']}",
+            f"{d3['depth']} × {d3['base_channels']}",
+        )
+        return (
+            f"{self.name} ({size2} levels × channels)"
+            if size2 == size3
+            else f"{self.name} (2D: {size2}, 3D: {size3} levels × channels)"
+        )
 
 
 def _preset(name: str, description: str, options: dict, options_3d: dict | None = None) -> Preset:
@@ -86,19 +92,36 @@ def _preset(name: str, description: str, options: dict, options_3d: dict | None 
 _STANDARD = dict(depth=4, base_channels=32, patch_size=64, batch_size=16, learning_rate=1e-3)
 _STANDARD_3D = dict(depth=3, base_channels=16)
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (
-    _preset("standard", "standard network (patch 64, batch 16)", _STANDARD, _STANDARD_3D),
-    _preset("cpu-quick", "quick on a CPU (patch 48, batch 8)",
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        _preset("standard", "standard network (patch 64, batch 16)", _STANDARD, _STANDARD_3D),
+        _preset(
+            "cpu-quick",
+            "quick on a CPU (patch 48, batch 8)",
             dict(depth=3, base_channels=16, patch_size=48, batch_size=8, learning_rate=1e-3),
-            dict(depth=2, base_channels=16, patch_size=32, batch_size=4)),
-    _preset("cpu-tiny", "tiny, for seconds of training (patch 32, batch 8)",
+            dict(depth=2, base_channels=16, patch_size=32, batch_size=4),
+        ),
+        _preset(
+            "cpu-tiny",
+            "tiny, for seconds of training (patch 32, batch 8)",
             dict(depth=2, base_channels=8, patch_size=32, batch_size=8, learning_rate=3e-3),
-            dict(patch_size=16, batch_size=4, learning_rate=1e-3)),
-    _preset("gpu", "for a GPU (patch 128, batch 64)", dict(_STANDARD, patch_size=128, batch_size=64),
-            dict(_STANDARD_3D, patch_size=64, batch_size=8)),
-    _preset("large", "large network (patch 64, batch 16)", dict(_STANDARD, depth=5, base_channels=48),
-            dict(depth=4, base_channels=32)),
-)}
+            dict(patch_size=16, batch_size=4, learning_rate=1e-3),
+        ),
+        _preset(
+            "gpu",
+            "for a GPU (patch 128, batch 64)",
+            dict(_STANDARD, patch_size=128, batch_size=64),
+            dict(_STANDARD_3D, patch_size=64, batch_size=8),
+        ),
+        _preset(
+            "large",
+            "large network (patch 64, batch 16)",
+            dict(_STANDARD, depth=5, base_channels=48),
+            dict(depth=4, base_channels=32),
+        ),
+    )
+}
 
 
 def preset(name: str) -> Preset:
@@ -106,7 +129,9 @@ def preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise InputError(f"Unknown preset {name!r}; choose one of auto, {', '.join(PRESETS)}.") from None
+        raise InputError(
+            f"Unknown preset {name!r}; choose one of auto, {', '.join(PRESETS)}."
+        ) from None
 
 
 def auto_preset(device_type: str) -> str:
@@ -129,5 +154,7 @@ def resolve(config: TrainConfig, *, device_type: str, spatial_ndim: int) -> Trai
 def describe_config(config: TrainConfig, spatial_ndim: int) -> str:
     """What a resolved config trains, for the start of a run: ``"preset cpu-quick: U-Net 3 × 16, patch 48, ..."``."""
     shape = "³" if spatial_ndim == 3 else "²"
-    return (f"preset {config.preset}: U-Net {config.depth} levels × {config.base_channels} channels, "
-            f"patch {config.patch_size}{shape}, batch {config.batch_size}, learning rate {config.learning_rate:g}")
+    return (
+        f"preset {config.preset}: U-Net {config.depth} levels × {config.base_channels} channels, "
+        f"patch {config.patch_size}{shape}, batch {config.batch_size}, learning rate {config.learning_rate:g}"
+    )

@@ -35,8 +35,16 @@ class PreviewSlot:
             return self._region
 
 
-def predict_region(model, region: np.ndarray, *, norm: Normalization, channels: list[int], has_channel_axis: bool,
-                   spatial_ndim: int, device) -> np.ndarray | None:
+def predict_region(
+    model,
+    region: np.ndarray,
+    *,
+    norm: Normalization,
+    channels: list[int],
+    has_channel_axis: bool,
+    spatial_ndim: int,
+    device,
+) -> np.ndarray | None:
     """The model's prediction of ``region`` (the input's axes minus sample axes), in image units.
 
     Returns ``None`` when the region does not have the dimensions the model needs (the viewer
@@ -48,7 +56,9 @@ def predict_region(model, region: np.ndarray, *, norm: Normalization, channels: 
     if arr.ndim != spatial_ndim + 1:
         return None
     arr = arr[channels] if has_channel_axis else arr
-    x = torch.from_numpy(np.ascontiguousarray(norm.apply(arr, channels)[None], dtype=np.float32)).to(device)
+    x = torch.from_numpy(
+        np.ascontiguousarray(norm.apply(arr, channels)[None], dtype=np.float32)
+    ).to(device)
     was_training = model.training
     model.eval()
     try:

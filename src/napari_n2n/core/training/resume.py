@@ -70,10 +70,16 @@ class Checkpointing:
     every_s: float | None = None
 
     def __post_init__(self):
-        if self.every_steps is not None and not (isinstance(self.every_steps, int) and self.every_steps >= 1):
-            raise InputError(f"Checkpoint every_steps must be a positive whole number, got {self.every_steps!r}.")
+        if self.every_steps is not None and not (
+            isinstance(self.every_steps, int) and self.every_steps >= 1
+        ):
+            raise InputError(
+                f"Checkpoint every_steps must be a positive whole number, got {self.every_steps!r}."
+            )
         if self.every_s is not None and not self.every_s > 0:
-            raise InputError(f"Checkpoint every_s must be a positive number of seconds, got {self.every_s!r}.")
+            raise InputError(
+                f"Checkpoint every_s must be a positive number of seconds, got {self.every_s!r}."
+            )
 
     def check(self) -> None:
         """Check before the run that the state can be written (its folder exists and is writable; not a folder or an input)."""
@@ -83,8 +89,10 @@ class Checkpointing:
 
     def due(self, step: int, since_last_s: float) -> bool:
         """Whether a state should be written after ``step`` (``since_last_s`` after the last one)."""
-        return bool((self.every_steps and step % self.every_steps == 0)
-                    or (self.every_s and since_last_s >= self.every_s))
+        return bool(
+            (self.every_steps and step % self.every_steps == 0)
+            or (self.every_s and since_last_s >= self.every_s)
+        )
 
 
 @dataclass(frozen=True)
@@ -140,19 +148,30 @@ class Resumed:
         return {"state": state, "param_groups": current["param_groups"]}
 
 
-def save_state(path: str | os.PathLike, state: TrainingState, *, model: dict, optimizer: dict,
-               kept: dict[int, dict]) -> Path:
+def save_state(
+    path: str | os.PathLike,
+    state: TrainingState,
+    *,
+    model: dict,
+    optimizer: dict,
+    kept: dict[int, dict],
+) -> Path:
     """Write a state file atomically: ``model`` and ``kept[g]`` are state dicts, ``optimizer`` Adam's."""
     tensors = {f"model.{k}": v for k, v in model.items()}
     for index, values in optimizer["state"].items():
         for key, value in values.items():
             import torch
 
-            tensors[f"optimizer.{index}.{key}"] = value if isinstance(value, torch.Tensor) else torch.tensor(value)
+            tensors[f"optimizer.{index}.{key}"] = (
+                value if isinstance(value, torch.Tensor) else torch.tensor(value)
+            )
     for g, weights in kept.items():
         tensors.update({f"kept{g}.{k}": v for k, v in weights.items()})
-    meta = {"format": STATE_FORMAT, "format_version": str(STATE_VERSION),
-            "payload": json.dumps(dataclasses.asdict(state))}
+    meta = {
+        "format": STATE_FORMAT,
+        "format_version": str(STATE_VERSION),
+        "payload": json.dumps(dataclasses.asdict(state)),
+    }
     # each write replaces the previous state: a kill during a write leaves that one intact
     return write_safetensors(path, tensors, meta, overwrite=True, what="training state")
 
@@ -164,25 +183,44 @@ def write_state(path: str | os.PathLike, trainer, run) -> Path:
 
     from ..inference.denoiser import _version
 
-    kept, entries = kept_weights(trainer._policies, group=run.group, finished=run.step >= trainer.config.steps)
+    kept, entries = kept_weights(
+        trainer._policies, group=run.group, finished=run.step >= trainer.config.steps
+    )
     now = time.perf_counter()
     state = TrainingState(
-        config=trainer.config.to_dict(), unet=trainer.unet.to_dict(), channel_groups=trainer.groups,
-        axes=trainer.axes, normalization=trainer.norm.to_dict(),
+        config=trainer.config.to_dict(),
+        unet=trainer.unet.to_dict(),
+        channel_groups=trainer.groups,
+        axes=trainer.axes,
+        normalization=trainer.norm.to_dict(),
         data=trainer._data or views_fingerprint(trainer.view_sets, trainer.axes),
-        group=run.group, step=run.step, steps_done=run.offset + run.step, elapsed_s=now - trainer._t0,
-        group_elapsed_s=now - run.t_start, history=trainer.history, kept=entries,
-        world_size=trainer.ranks.world_size, scaler=run.scaler.state_dict(), noise=trainer.noise, info=trainer.info,
-        napari_n2n_version=_version())
-    return save_state(path, state, model=run.model.state_dict(), optimizer=run.opt.state_dict(), kept=kept)
+        group=run.group,
+        step=run.step,
+        steps_done=run.offset + run.step,
+        elapsed_s=now - trainer._t0,
+        group_elapsed_s=now - run.t_start,
+        history=trainer.history,
+        kept=entries,
+        world_size=trainer.ranks.world_size,
+        scaler=run.scaler.state_dict(),
+        noise=trainer.noise,
+        info=trainer.info,
+        napari_n2n_version=_version(),
+    )
+    return save_state(
+        path, state, model=run.model.state_dict(), optimizer=run.opt.state_dict(), kept=kept
+    )
 
 
 def load_state(path: str | os.PathLike) -> Resumed:
     """Read a state file; :class:`ModelFileError` if it is missing, truncated, foreign or newer."""
-    not_ours = (f"{path} is not a napari-n2n training checkpoint (or it is truncated or corrupted). "
-                "Give the .ckpt file written by napari-n2n train --checkpoint-every, or start the run again.")
-    _, payload, _ = read_header(path, fmt=STATE_FORMAT, newest=STATE_VERSION, not_ours=not_ours,
-                                what="Training checkpoint")
+    not_ours = (
+        f"{path} is not a napari-n2n training checkpoint (or it is truncated or corrupted). "
+        "Give the .ckpt file written by napari-n2n train --checkpoint-every, or start the run again."
+    )
+    _, payload, _ = read_header(
+        path, fmt=STATE_FORMAT, newest=STATE_VERSION, not_ours=not_ours, what="Training checkpoint"
+    )
     tensors = read_tensors(path, not_ours)
     known = {f.name for f in dataclasses.fields(TrainingState)}
     if not isinstance(payload, dict):
@@ -219,7 +257,9 @@ def fingerprint(array) -> dict:
     else:
         lead = shape[:-2]
         crop = tuple(slice(max(0, s // 2 - 256), s // 2 + 256) for s in shape[-2:])
-        for pos in sorted({tuple(0 for _ in lead), tuple(s // 2 for s in lead), tuple(s - 1 for s in lead)}):
+        for pos in sorted(
+            {tuple(0 for _ in lead), tuple(s // 2 for s in lead), tuple(s - 1 for s in lead)}
+        ):
             digest.update(np.ascontiguousarray(np.asarray(array[pos + crop])).tobytes())
     return {"shape": list(shape), "dtype": str(array.dtype), "digest": digest.hexdigest()}
 
@@ -236,17 +276,27 @@ def data_fingerprint(input, target, axes: str) -> dict:
 
 def views_fingerprint(view_sets, axes: str) -> dict:
     """:func:`data_fingerprint` of a trainer's arrays, ``view_sets`` ``[[input, target, clean], ...]`` (axis views)."""
-    inputs, targets = ([None if v is None else v.array for v in column] for column in list(zip(*view_sets))[:2])
+    inputs, targets = (
+        [None if v is None else v.array for v in column] for column in list(zip(*view_sets))[:2]
+    )
     return data_fingerprint(inputs, targets, axes)
 
 
 def _fingerprints(arrays) -> dict | None:
-    arrays = [a for a in (arrays if isinstance(arrays, list | tuple) else [arrays]) if a is not None]
+    arrays = [
+        a for a in (arrays if isinstance(arrays, list | tuple) else [arrays]) if a is not None
+    ]
     if len(arrays) <= 1:
         return fingerprint(arrays[0]) if arrays else None
     parts = [fingerprint(a) for a in arrays]
-    digest = hashlib.blake2b("".join(p["digest"] for p in parts).encode(), digest_size=16).hexdigest()
-    return {"shape": [p["shape"] for p in parts], "dtype": [p["dtype"] for p in parts], "digest": digest}
+    digest = hashlib.blake2b(
+        "".join(p["digest"] for p in parts).encode(), digest_size=16
+    ).hexdigest()
+    return {
+        "shape": [p["shape"] for p in parts],
+        "dtype": [p["dtype"] for p in parts],
+        "digest": digest,
+    }
 
 
 def _data_differences(saved: dict, now: dict) -> list[str]:
@@ -256,29 +306,45 @@ def _data_differences(saved: dict, now: dict) -> list[str]:
     for role in ("input", "target"):
         a, b = saved.get(role), now[role]
         if (a is None) != (b is None):
-            out.append(f"the {role}: {'none' if a is None else 'one'} in the checkpoint, {'none' if b is None else 'one'} now")
+            out.append(
+                f"the {role}: {'none' if a is None else 'one'} in the checkpoint, {'none' if b is None else 'one'} now"
+            )
         elif a is not None:
             for key, label in (("shape", "shape"), ("dtype", "type"), ("digest", "values")):
                 if a.get(key) != b[key]:
-                    out.append(f"the {role}'s {label} differ" + (f" ({a.get(key)} in the checkpoint, {b[key]} now)"
-                                                                 if key != "digest" else ""))
+                    out.append(
+                        f"the {role}'s {label} differ"
+                        + (
+                            f" ({a.get(key)} in the checkpoint, {b[key]} now)"
+                            if key != "digest"
+                            else ""
+                        )
+                    )
                     break
     return out
 
 
 def _config_differences(saved: dict, now: dict) -> list[str]:
-    return [f"{k} {saved.get(k)!r} in the checkpoint, {now[k]!r} now" for k in now
-            if k not in MAY_DIFFER and k in saved and saved[k] != now[k]]
+    return [
+        f"{k} {saved.get(k)!r} in the checkpoint, {now[k]!r} now"
+        for k in now
+        if k not in MAY_DIFFER and k in saved and saved[k] != now[k]
+    ]
 
 
 def unset_from(config, saved: dict):
     """``config`` with the options it leaves unset (:data:`FROM_STATE`) taken from the state's ``saved`` config."""
-    unset = {k: saved[k] for k in FROM_STATE
-             if k in saved and getattr(config, k) in (None, "auto") and saved[k] is not None}
+    unset = {
+        k: saved[k]
+        for k in FROM_STATE
+        if k in saved and getattr(config, k) in (None, "auto") and saved[k] is not None
+    }
     return config.replace(**unset)
 
 
-def check_same_run(path, state: TrainingState, *, config: dict, data: dict, world_size: int, anyway: bool) -> list[str]:
+def check_same_run(
+    path, state: TrainingState, *, config: dict, data: dict, world_size: int, anyway: bool
+) -> list[str]:
     """Refuse to resume ``state`` with other data or options, naming the differences.
 
     Returns the differences (empty when none) when ``anyway`` is true; raises
@@ -288,9 +354,11 @@ def check_same_run(path, state: TrainingState, *, config: dict, data: dict, worl
     if state.world_size != world_size:
         differences.append(f"{state.world_size} process(es) in the checkpoint, {world_size} now")
     if differences and not anyway:
-        raise InputError(f"{path} was saved by a run with other data or options: {'; '.join(differences)}. "
-                         "Resume with the same data and options, or say it is intended (--resume-anyway, "
-                         "resume_anyway=True) to continue with these.")
+        raise InputError(
+            f"{path} was saved by a run with other data or options: {'; '.join(differences)}. "
+            "Resume with the same data and options, or say it is intended (--resume-anyway, "
+            "resume_anyway=True) to continue with these."
+        )
     return differences
 
 
@@ -305,7 +373,9 @@ def kept_weights(policies: list, *, group: int, finished: bool) -> tuple[dict, l
     for g, policy in enumerate(policies[: group + 1]):
         if policy.state is not None and (g < group or finished or policy.best_val_loss is not None):
             kept[g] = policy.state
-            entries.append({"group": g, "best_step": policy.best_step, "best_val_loss": policy.best_val_loss})
+            entries.append(
+                {"group": g, "best_step": policy.best_step, "best_val_loss": policy.best_val_loss}
+            )
     return kept, entries
 
 

@@ -13,8 +13,8 @@ import numpy as np
 
 from ..axes import AxisView, default_axes, validate_axes
 from ..checks import require_finite
-from ..errors import InputError
 from ..data.normalization import Normalization
+from ..errors import InputError
 
 #: the smallest patch side a U-Net trains on
 MIN_PATCH = 8
@@ -32,14 +32,20 @@ def patch_advice(axis: str, size: int, need: int, *, nb2nb: bool = False) -> str
     extra = " (single-image mode reads patches twice as large)" if factor == 2 else ""
     fits = size // factor  # any side from MIN_PATCH works (the U-Net pads what it needs)
     if fits >= MIN_PATCH:
-        return (f"The image is smaller than the patch: {axis} is {size} pixels but the patch needs {need}{extra}. "
-                f"Choose a patch size of at most {fits}.")
-    return (f"The image is too small to train on: {axis} is {size} pixel{'s' * (size != 1)}, and the smallest patch "
-            f"needs {MIN_PATCH * factor}{extra}. If {axis} is not a spatial axis (colours, time), give the image's "
-            "axes (e.g. YXC for a colour image, TYX for a time series).")
+        return (
+            f"The image is smaller than the patch: {axis} is {size} pixels but the patch needs {need}{extra}. "
+            f"Choose a patch size of at most {fits}."
+        )
+    return (
+        f"The image is too small to train on: {axis} is {size} pixel{'s' * (size != 1)}, and the smallest patch "
+        f"needs {MIN_PATCH * factor}{extra}. If {axis} is not a spatial axis (colours, time), give the image's "
+        "axes (e.g. YXC for a colour image, TYX for a time series)."
+    )
 
 
-def augment(blocks: list[np.ndarray], rng: np.random.Generator, spatial_ndim: int) -> list[np.ndarray]:
+def augment(
+    blocks: list[np.ndarray], rng: np.random.Generator, spatial_ndim: int
+) -> list[np.ndarray]:
     """Apply one random flip/rot90 to each ``(C, *spatial)`` block identically."""
     axes = list(range(1, 1 + spatial_ndim))
     for ax in axes:
@@ -99,7 +105,9 @@ class PatchSampler:
         nd = inp.spatial_ndim
         self.patch = tuple(int(p) for p in patch)
         # the patch read from the arrays (twice as large in Y and X for neighbour sub-sampling)
-        self.read_patch = tuple(p * 2 if (nb2nb and i >= nd - 2) else p for i, p in enumerate(self.patch))
+        self.read_patch = tuple(
+            p * 2 if (nb2nb and i >= nd - 2) else p for i, p in enumerate(self.patch)
+        )
         shape = inp.spatial_shape
         names = "ZYX"[-nd:]
         for name, size, need in zip(names, shape, self.read_patch):
@@ -110,8 +118,17 @@ class PatchSampler:
         self._split(val_fraction)
 
     @classmethod
-    def from_arrays(cls, input, target=None, clean=None, *, axes: str | None = None, spatial_ndim: int | None = None,
-                    patch: int | tuple[int, ...] = 64, **options) -> PatchSampler:
+    def from_arrays(
+        cls,
+        input,
+        target=None,
+        clean=None,
+        *,
+        axes: str | None = None,
+        spatial_ndim: int | None = None,
+        patch: int | tuple[int, ...] = 64,
+        **options,
+    ) -> PatchSampler:
         """A sampler over arrays (numpy, dask, zarr) with all channels, normalised as the input.
 
         ``axes`` default to ``YX``/``ZYX`` for 2D/3D arrays; ``spatial_ndim`` to 3 when the axes
@@ -129,7 +146,9 @@ class PatchSampler:
         views = [None if a is None else AxisView(a, axes, nd) for a in (input, target, clean)]
         norm = Normalization.fit([views[0]])
         patch = (patch,) * nd if isinstance(patch, int) else tuple(patch)
-        return cls(*views, patch=patch, norm=norm, channels=list(range(views[0].n_channels)), **options)
+        return cls(
+            *views, patch=patch, norm=norm, channels=list(range(views[0].n_channels)), **options
+        )
 
     # ---- regions -------------------------------------------------------------------------
     def _split(self, val_fraction: float) -> None:
@@ -151,18 +170,32 @@ class PatchSampler:
             self.train_samples = list(range(n - 1))
             val_box = [(0, s) for s in shape]
             samples = [n - 1]
-            self.notes.append("validation on the last sample of the stack (the image is too narrow for a held-out band)")
+            self.notes.append(
+                "validation on the last sample of the stack (the image is too narrow for a held-out band)"
+            )
         else:
-            self.notes.append("validation disabled: the image is too small to hold out a band of one patch")
+            self.notes.append(
+                "validation disabled: the image is too small to hold out a band of one patch"
+            )
             return
         starts_per_axis = []
         for (a, b), p in zip(val_box, self.read_patch):
             starts = list(range(a, b - p + 1, p)) or [a]
             starts_per_axis.append(starts)
-        grid = np.array(np.meshgrid(*starts_per_axis, indexing="ij")).reshape(len(starts_per_axis), -1).T
-        positions = [(s, tuple(slice(int(o), int(o) + p) for o, p in zip(g, self.read_patch))) for s in samples for g in grid]
+        grid = (
+            np.array(np.meshgrid(*starts_per_axis, indexing="ij"))
+            .reshape(len(starts_per_axis), -1)
+            .T
+        )
+        positions = [
+            (s, tuple(slice(int(o), int(o) + p) for o, p in zip(g, self.read_patch)))
+            for s in samples
+            for g in grid
+        ]
         if len(positions) > 0:
-            pick = np.linspace(0, len(positions) - 1, num=min(len(positions), self.max_val_patches), dtype=int)
+            pick = np.linspace(
+                0, len(positions) - 1, num=min(len(positions), self.max_val_patches), dtype=int
+            )
             self.val_positions = [positions[i] for i in pick]
 
     @property
@@ -178,12 +211,15 @@ class PatchSampler:
         if view is None:
             return None
         block = view.read(n, sl)[self.channels]
-        if not np.isfinite(block).all():  # lazy inputs (dask, zarr) are checked here, patch by patch
+        if not np.isfinite(
+            block
+        ).all():  # lazy inputs (dask, zarr) are checked here, patch by patch
             require_finite(block, "the image", where=view.where(n, sl, "patch"))
         return self.norm.apply(block, self.channels)
 
-    def sample_batch(self, batch_size: int, *, rng: np.random.Generator | None = None
-                     ) -> tuple[np.ndarray, np.ndarray | None]:
+    def sample_batch(
+        self, batch_size: int, *, rng: np.random.Generator | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """A random training batch ``(x, y)``, each ``(B, C, *read_patch)`` float32 (``y`` None for nb2nb).
 
         The random choices come from ``rng`` (default: the sampler's own generator, seeded by ``seed``).
@@ -194,7 +230,10 @@ class PatchSampler:
             n = self.train_samples[int(rng.integers(len(self.train_samples)))]
             sl = tuple(
                 slice(o, o + p)
-                for o, p in ((int(rng.integers(a, b - p + 1)), p) for (a, b), p in zip(self.train_box, self.read_patch))
+                for o, p in (
+                    (int(rng.integers(a, b - p + 1)), p)
+                    for (a, b), p in zip(self.train_box, self.read_patch)
+                )
             )
             x = self._read(self.inp, n, sl)
             y = self._read(self.target, n, sl)
@@ -213,6 +252,14 @@ class PatchSampler:
         for i in range(0, len(self.val_positions), batch_size):
             chunk = self.val_positions[i : i + batch_size]
             x = np.stack([self._read(self.inp, n, sl) for n, sl in chunk])
-            y = None if self.target is None else np.stack([self._read(self.target, n, sl) for n, sl in chunk])
-            c = None if self.clean is None else np.stack([self._read(self.clean, n, sl) for n, sl in chunk])
+            y = (
+                None
+                if self.target is None
+                else np.stack([self._read(self.target, n, sl) for n, sl in chunk])
+            )
+            c = (
+                None
+                if self.clean is None
+                else np.stack([self._read(self.clean, n, sl) for n, sl in chunk])
+            )
             yield x, y, c

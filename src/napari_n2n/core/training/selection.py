@@ -25,10 +25,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..inference.estimate import EstimatedQuality, NoisyTargetMSE, pair_data_range
-from ..events import Validated
-from ..metrics import psnr_from_mse
 from ..data.normalization import Normalization
+from ..events import Validated
+from ..inference.estimate import EstimatedQuality, NoisyTargetMSE, pair_data_range
+from ..metrics import psnr_from_mse
 from .sampling import PatchSampler
 
 
@@ -42,10 +42,19 @@ class ValidationResult:
     estimate: EstimatedQuality | None = None
 
 
-def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device, data_range: float | None,
-             scale: float, should_stop: Callable[[], bool] = lambda: False,
-             estimate_with: Normalization | None = None,
-             estimate_range: float | None = None) -> ValidationResult | None:
+def validate(
+    model,
+    sampler: PatchSampler,
+    objective,
+    *,
+    batch_size: int,
+    device,
+    data_range: float | None,
+    scale: float,
+    should_stop: Callable[[], bool] = lambda: False,
+    estimate_with: Normalization | None = None,
+    estimate_range: float | None = None,
+) -> ValidationResult | None:
     """Score ``model`` on ``sampler``'s validation patches; ``None`` if stopped meanwhile.
 
     ``scale`` converts squared errors of normalised values back to the image's units (the mean
@@ -90,8 +99,13 @@ def validate(model, sampler: PatchSampler, objective, *, batch_size: int, device
         psnr = psnr_from_mse(sq_err / n_pix * scale**2, data_range)
     estimate = None
     if acc is not None and acc.n:
-        rng = data_range or estimate_range or pair_data_range(np.concatenate([p[0] for p in pairs]),
-                                                              np.concatenate([p[1] for p in pairs]))
+        rng = (
+            data_range
+            or estimate_range
+            or pair_data_range(
+                np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+            )
+        )
         estimate = acc.estimate(data_range=rng)
     return ValidationResult(float(np.mean(losses)), psnr, estimate)
 
@@ -110,7 +124,11 @@ class PsnrEstimates:
 
     def options(self, group: int) -> dict:
         """The estimate options of :func:`validate` for model ``group`` (none when the run estimates nothing)."""
-        return {} if self.norm is None else {"estimate_with": self.norm, "estimate_range": self.ranges.get(group)}
+        return (
+            {}
+            if self.norm is None
+            else {"estimate_with": self.norm, "estimate_range": self.ranges.get(group)}
+        )
 
     def record(self, group: int, result: ValidationResult) -> tuple[float | None, float | None]:
         """Fix the model's data range at its first estimate; return (estimated PSNR, its standard error)."""
@@ -127,27 +145,53 @@ VALIDATION_KEYS = ("val_step", "val_loss", "val_psnr", "val_est_psnr", "val_est_
 
 def new_history() -> dict:
     """The training history of a run that has not started (see :class:`~napari_n2n.core.checkpoint.ModelFile`)."""
-    return {"step": [], "train_loss": [], **{k: [] for k in VALIDATION_KEYS}, "steps_done": 0, "elapsed_s": 0.0}
+    return {
+        "step": [],
+        "train_loss": [],
+        **{k: [] for k in VALIDATION_KEYS},
+        "steps_done": 0,
+        "elapsed_s": 0.0,
+    }
 
 
-def validate_and_offer(model, sampler: PatchSampler, objective, policy, history: dict, *, step: int,
-                       estimates: PsnrEstimates | None = None, group: int = 0, **options) -> Validated | None:
+def validate_and_offer(
+    model,
+    sampler: PatchSampler,
+    objective,
+    policy,
+    history: dict,
+    *,
+    step: int,
+    estimates: PsnrEstimates | None = None,
+    group: int = 0,
+    **options,
+) -> Validated | None:
     """Validate ``model`` (``options`` as :func:`validate`), offer it to ``policy``, record it in ``history``.
 
     With ``estimates`` (of a Noise2Noise run), the PSNR of model ``group`` is also estimated
     without a clean image. Returns the :class:`~napari_n2n.core.events.Validated` event, or
     ``None`` if stopped meanwhile.
     """
-    result = validate(model, sampler, objective, **options, **(estimates.options(group) if estimates else {}))
+    result = validate(
+        model, sampler, objective, **options, **(estimates.options(group) if estimates else {})
+    )
     if result is None:
         return None
     is_best = policy.offer(model, step, result)
     est_psnr, est_err = estimates.record(group, result) if estimates else (None, None)
     n = len(history["val_step"])
     for key, value in zip(VALIDATION_KEYS, (step, result.loss, result.psnr, est_psnr, est_err)):
-        history.setdefault(key, [None] * n).append(value)  # a history saved before estimates: None before
-    return Validated(step=step, val_loss=result.loss, psnr=result.psnr, is_best=is_best,
-                     estimated_psnr=est_psnr, estimated_psnr_stderr=est_err)
+        history.setdefault(key, [None] * n).append(
+            value
+        )  # a history saved before estimates: None before
+    return Validated(
+        step=step,
+        val_loss=result.loss,
+        psnr=result.psnr,
+        is_best=is_best,
+        estimated_psnr=est_psnr,
+        estimated_psnr_stderr=est_err,
+    )
 
 
 def data_range(clean, view) -> float:

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Literal, get_args
 from ..config import TrainConfig
 from ..errors import InputError
 
-if TYPE_CHECKING:  # the model module imports torch: this one is read by the widgets and the command's --help
+if (
+    TYPE_CHECKING
+):  # the model module imports torch: this one is read by the widgets and the command's --help
     from ..model import UNetConfig
 
 InitNormalization = Literal["recompute", "keep"]
@@ -42,7 +44,9 @@ def general_model_path() -> Path:
     return Path(__file__).resolve().parents[2] / "models" / "general-2d.n2n"
 
 
-def general_applies(config: TrainConfig, *, device_type: str, spatial_ndim: int, n_channels: int) -> bool:
+def general_applies(
+    config: TrainConfig, *, device_type: str, spatial_ndim: int, n_channels: int
+) -> bool:
     """Whether a run with ``init="auto"`` starts from the general denoiser: on the CPU, for 2D data of
     one channel, when no network was chosen (the ``cpu-quick`` preset's network, the general model's).
 
@@ -50,12 +54,20 @@ def general_applies(config: TrainConfig, *, device_type: str, spatial_ndim: int,
     weights and 29.94 dB from the general model, BM3D's 29.91 dB (``benchmarks/time_to_quality.py``,
     docs/benchmarks.md).
     """
-    return (device_type == "cpu" and spatial_ndim == 2 and n_channels == 1 and config.preset in ("auto", "cpu-quick")
-            and config.depth is None and config.base_channels is None and general_model_path().is_file())
+    return (
+        device_type == "cpu"
+        and spatial_ndim == 2
+        and n_channels == 1
+        and config.preset in ("auto", "cpu-quick")
+        and config.depth is None
+        and config.base_channels is None
+        and general_model_path().is_file()
+    )
 
 
-def check_compatible(unet: UNetConfig, groups: list, *, n_channels: int, spatial_ndim: int, axes: str,
-                     source: str) -> None:
+def check_compatible(
+    unet: UNetConfig, groups: list, *, n_channels: int, spatial_ndim: int, axes: str, source: str
+) -> None:
     """Refuse a starting architecture that does not fit the data (dimensionality, channel count)."""
     if unet.ndim != spatial_ndim:
         raise InputError(
@@ -70,7 +82,9 @@ def check_compatible(unet: UNetConfig, groups: list, *, n_channels: int, spatial
         )
 
 
-def with_architecture(config: TrainConfig, unet: UNetConfig, groups: list, *, source: str) -> TrainConfig:
+def with_architecture(
+    config: TrainConfig, unet: UNetConfig, groups: list, *, source: str
+) -> TrainConfig:
     """``config`` with the architecture of ``unet`` and ``groups``; explicit conflicting options are refused."""
     for name in ("depth", "base_channels"):
         asked, has = getattr(config, name), getattr(unet, name)
@@ -80,9 +94,12 @@ def with_architecture(config: TrainConfig, unet: UNetConfig, groups: list, *, so
                 f"{name} {asked} was asked for. The architecture comes from the model: leave depth and "
                 "base_channels unset, or train from scratch."
             )
-    channels = "separate" if len(groups) > 1 else ("joint" if len(groups[0]) > 1 else config.channels)
-    return config.replace(depth=unet.depth, base_channels=unet.base_channels, padding=unet.padding,
-                          channels=channels)
+    channels = (
+        "separate" if len(groups) > 1 else ("joint" if len(groups[0]) > 1 else config.channels)
+    )
+    return config.replace(
+        depth=unet.depth, base_channels=unet.base_channels, padding=unet.padding, channels=channels
+    )
 
 
 @dataclass(frozen=True)
@@ -100,9 +117,21 @@ class Plan:
     notes: tuple = ()
 
 
-def plan_start(config: TrainConfig, *, n_channels: int, spatial_ndim: int, axes: str, device_type: str,
-               init=None, init_normalization: InitNormalization = DEFAULT_INIT_NORMALIZATION, resumed=None,
-               resume_path=None, data: dict | None = None, world_size: int = 1, resume_anyway: bool = False) -> Plan:
+def plan_start(
+    config: TrainConfig,
+    *,
+    n_channels: int,
+    spatial_ndim: int,
+    axes: str,
+    device_type: str,
+    init=None,
+    init_normalization: InitNormalization = DEFAULT_INIT_NORMALIZATION,
+    resumed=None,
+    resume_path=None,
+    data: dict | None = None,
+    world_size: int = 1,
+    resume_anyway: bool = False,
+) -> Plan:
     """Where a run starts: from scratch, from a trained model (``init``) or from a resumed state.
 
     The options ``config`` leaves unset come from the resumed state, else from the preset of
@@ -110,8 +139,8 @@ def plan_start(config: TrainConfig, *, n_channels: int, spatial_ndim: int, axes:
     run on the same ``data`` (fingerprints), options and ``world_size``, unless
     ``resume_anyway`` (see :func:`napari_n2n.core.training.resume.check_same_run`).
     """
-    from ..model import UNetConfig
     from ..data.normalization import Normalization
+    from ..model import UNetConfig
     from .presets import resolve
     from .resume import check_same_run, unset_from
 
@@ -121,45 +150,113 @@ def plan_start(config: TrainConfig, *, n_channels: int, spatial_ndim: int, axes:
     if resumed is not None:
         state, source = resumed.state, f"The checkpoint {resume_path}"
         unet, groups = UNetConfig(**state.unet), [list(g) for g in state.channel_groups]
-        check_compatible(unet, groups, n_channels=n_channels, spatial_ndim=spatial_ndim, axes=axes, source=source)
-        config = resolved(with_architecture(unset_from(config, state.config), unet, groups, source=source))
-        differences = check_same_run(resume_path, state, config=config.to_dict(), data=data, world_size=world_size,
-                                     anyway=resume_anyway)
-        return Plan(config, unet, groups, norm=Normalization.from_dict(state.normalization), info=dict(state.info),
-                    notes=(f"resuming {resume_path} at step {state.steps_done}",
-                           *(f"continuing although {d}" for d in differences)))
+        check_compatible(
+            unet, groups, n_channels=n_channels, spatial_ndim=spatial_ndim, axes=axes, source=source
+        )
+        config = resolved(
+            with_architecture(unset_from(config, state.config), unet, groups, source=source)
+        )
+        differences = check_same_run(
+            resume_path,
+            state,
+            config=config.to_dict(),
+            data=data,
+            world_size=world_size,
+            anyway=resume_anyway,
+        )
+        return Plan(
+            config,
+            unet,
+            groups,
+            norm=Normalization.from_dict(state.normalization),
+            info=dict(state.info),
+            notes=(
+                f"resuming {resume_path} at step {state.steps_done}",
+                *(f"continuing although {d}" for d in differences),
+            ),
+        )
     if isinstance(init, str) and init == AUTO:
-        init = GENERAL if general_applies(config, device_type=device_type, spatial_ndim=spatial_ndim,
-                                          n_channels=n_channels) else None
+        init = (
+            GENERAL
+            if general_applies(
+                config, device_type=device_type, spatial_ndim=spatial_ndim, n_channels=n_channels
+            )
+            else None
+        )
     if init is not None:
-        plan = start_from_model(init, config, normalization=init_normalization, n_channels=n_channels,
-                                spatial_ndim=spatial_ndim, axes=axes)
+        plan = start_from_model(
+            init,
+            config,
+            normalization=init_normalization,
+            n_channels=n_channels,
+            spatial_ndim=spatial_ndim,
+            axes=axes,
+        )
         return dataclasses.replace(plan, config=resolved(plan.config))
     config = resolved(config)
-    groups = [[c] for c in range(n_channels)] if config.channels == "separate" else [list(range(n_channels))]
-    unet = UNetConfig(in_channels=n_channels, out_channels=n_channels, ndim=spatial_ndim, depth=config.depth,
-                      base_channels=config.base_channels, padding=config.padding)
+    groups = (
+        [[c] for c in range(n_channels)]
+        if config.channels == "separate"
+        else [list(range(n_channels))]
+    )
+    unet = UNetConfig(
+        in_channels=n_channels,
+        out_channels=n_channels,
+        ndim=spatial_ndim,
+        depth=config.depth,
+        base_channels=config.base_channels,
+        padding=config.padding,
+    )
     return Plan(config, unet, groups)
 
 
-def start_from_model(init, config: TrainConfig, *, normalization: InitNormalization, n_channels: int,
-                     spatial_ndim: int, axes: str) -> Plan:
+def start_from_model(
+    init,
+    config: TrainConfig,
+    *,
+    normalization: InitNormalization,
+    n_channels: int,
+    spatial_ndim: int,
+    axes: str,
+) -> Plan:
     """A :class:`Plan` that starts from a :class:`~napari_n2n.core.inference.denoiser.Denoiser` or a ``.n2n`` file's path."""
     from ..inference.denoiser import Denoiser
 
     if normalization not in INIT_NORMALIZATIONS:
-        raise InputError(f"init_normalization must be one of {', '.join(INIT_NORMALIZATIONS)}, got {normalization!r}.")
+        raise InputError(
+            f"init_normalization must be one of {', '.join(INIT_NORMALIZATIONS)}, got {normalization!r}."
+        )
     path = None
     if isinstance(init, str) and init == GENERAL:
         path, init = GENERAL, Denoiser.load(general_model_path())
     elif isinstance(init, (str, os.PathLike)):
         path, init = str(init), Denoiser.load(init)
-    source = {None: "The initial model", GENERAL: "The general 2D denoiser"}.get(path, f"The model {path}")
-    check_compatible(init.unet, init.channel_groups, n_channels=n_channels, spatial_ndim=spatial_ndim, axes=axes,
-                     source=source)
-    weights = [{k: v.detach().cpu().clone() for k, v in m.state_dict().items()} for m in init.models]
-    info = {"model": path or "(in memory)", "steps_done": init.history.get("steps_done"), "normalization": normalization}
+    source = {None: "The initial model", GENERAL: "The general 2D denoiser"}.get(
+        path, f"The model {path}"
+    )
+    check_compatible(
+        init.unet,
+        init.channel_groups,
+        n_channels=n_channels,
+        spatial_ndim=spatial_ndim,
+        axes=axes,
+        source=source,
+    )
+    weights = [
+        {k: v.detach().cpu().clone() for k, v in m.state_dict().items()} for m in init.models
+    ]
+    info = {
+        "model": path or "(in memory)",
+        "steps_done": init.history.get("steps_done"),
+        "normalization": normalization,
+    }
     what = "the general 2D denoiser" if path == GENERAL else info["model"]
-    return Plan(with_architecture(config, init.unet, init.channel_groups, source=source), init.unet,
-                [list(g) for g in init.channel_groups], weights, init.norm if normalization == "keep" else None,
-                {"init_from": info}, (f"starting from {what} ({normalization} normalisation)",))
+    return Plan(
+        with_architecture(config, init.unet, init.channel_groups, source=source),
+        init.unet,
+        [list(g) for g in init.channel_groups],
+        weights,
+        init.norm if normalization == "keep" else None,
+        {"init_from": info},
+        (f"starting from {what} ({normalization} normalisation)",),
+    )

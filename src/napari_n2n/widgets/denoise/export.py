@@ -11,8 +11,10 @@ import re
 from pathlib import Path
 
 #: file-dialog filters of the model files the Denoise widget opens
-OPEN_FILTER = ("Models (*.n2n *.zip);;napari-n2n models (*.n2n);;BioImage Model Zoo packages (*.zip);;"
-               "All files (*)")
+OPEN_FILTER = (
+    "Models (*.n2n *.zip);;napari-n2n models (*.n2n);;BioImage Model Zoo packages (*.zip);;"
+    "All files (*)"
+)
 SAVE_FILTER = "BioImage Model Zoo packages (*.bioimageio.zip);;All files (*)"
 
 
@@ -21,9 +23,12 @@ def confirm_package_code(parent, message: str) -> bool:
     from qtpy.QtWidgets import QMessageBox
 
     answer = QMessageBox.question(
-        parent, "Run code from this package?",
+        parent,
+        "Run code from this package?",
         f"{message}\n\nRun it? Choose Yes only if you trust where the package comes from.",
-        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
     return answer == QMessageBox.StandardButton.Yes
 
 
@@ -83,19 +88,30 @@ def ask_export_options(parent, model_name: str) -> dict | None:
         name={"value": sanitize_name(model_name), "annotation": str, "label": "name"},
         authors={"value": "", "annotation": str, "label": "authors (comma-separated)"},
         description={"value": "", "annotation": str, "label": "description"},
-        torchscript={"value": True, "annotation": bool, "label": "TorchScript weights (deepImageJ, QuPath)"},
+        torchscript={
+            "value": True,
+            "annotation": bool,
+            "label": "TorchScript weights (deepImageJ, QuPath)",
+        },
         onnx={"value": has_onnx_export(), "annotation": bool, "label": "ONNX weights"},
         parent=parent,
     )
     if not values:
         return None
     default = re.sub(r"[^\w.-]+", "-", values["name"]).strip("-")[:60] + ".bioimageio.zip"
-    path, _filter = QFileDialog.getSaveFileName(parent, "Export to BioImage Model Zoo", default, SAVE_FILTER)
+    path, _filter = QFileDialog.getSaveFileName(
+        parent, "Export to BioImage Model Zoo", default, SAVE_FILTER
+    )
     if not path:
         return None
     if not path.lower().endswith(".zip"):
         path += ".bioimageio.zip"
     authors = [a.strip() for a in values["authors"].split(",") if a.strip()]
-    return {"path": Path(path), "name": values["name"], "authors": authors,
-            "description": values["description"] or None, "torchscript": values["torchscript"],
-            "onnx": values["onnx"]}
+    return {
+        "path": Path(path),
+        "name": values["name"],
+        "authors": authors,
+        "description": values["description"] or None,
+        "torchscript": values["torchscript"],
+        "onnx": values["onnx"],
+    }

@@ -17,7 +17,13 @@ from ...core.progress import relay
 from .._layers import placement
 
 #: napari unit names (pint's) → the short ones of napari-n2n's files
-_UNITS = {"micrometer": "µm", "nanometer": "nm", "millimeter": "mm", "meter": "m", "centimeter": "cm"}
+_UNITS = {
+    "micrometer": "µm",
+    "nanometer": "nm",
+    "millimeter": "mm",
+    "meter": "m",
+    "centimeter": "cm",
+}
 
 
 class Request:
@@ -26,7 +32,9 @@ class Request:
     def __init__(self, layer, partner, entry, clean):
         self.layer, self.partner, self.entry, self.clean = layer, partner, entry, clean
         self.name = layer.name
-        self.placement = placement(layer)  # kept, so the result is placed right even if the layer goes
+        self.placement = placement(
+            layer
+        )  # kept, so the result is placed right even if the layer goes
         self.colormap = layer.colormap.name
         self.started_at = time.perf_counter()
         self.warning: str | None = None  # the out-of-distribution warning, if any
@@ -48,28 +56,50 @@ def layer_metadata(layer, axes: str) -> dict:
             sizes[letter], origin[letter] = float(layer.scale[i]), float(layer.translate[i])
             name = str(units[i]) if i < len(units) else ""
             unit = unit or _UNITS.get(name)
-    return {"pixel_size": sizes, "unit": unit, "translation": {a: v for a, v in origin.items() if v}}
+    return {
+        "pixel_size": sizes,
+        "unit": unit,
+        "translation": {a: v for a, v in origin.items() if v},
+    }
 
 
-def to_disk_job(denoiser, image, output: str | Path, *, axes: str, tile=None, metadata: dict | None = None,
-                overwrite: bool = False):
+def to_disk_job(
+    denoiser,
+    image,
+    output: str | Path,
+    *,
+    axes: str,
+    tile=None,
+    metadata: dict | None = None,
+    overwrite: bool = False,
+):
     """Generator: denoise ``image`` into the OME-Zarr ``output``, yielding ``(done, total)`` per mille;
     returns the output's path (``None`` if stopped)."""
-    from ...core.inference.denoiser import Denoiser
     from ...core.errors import InputError
+    from ...core.inference.denoiser import Denoiser
     from ...io import ImageData
     from ...ondisk.output import predict_to_zarr_iter
 
     if not isinstance(denoiser, Denoiser):
-        raise InputError("Writing to OME-Zarr on disk needs a napari-n2n model (.n2n); a BioImage Model Zoo package "
-                         "denoises in memory: uncheck 'write the result to an OME-Zarr on disk'.")
+        raise InputError(
+            "Writing to OME-Zarr on disk needs a napari-n2n model (.n2n); a BioImage Model Zoo package "
+            "denoises in memory: uncheck 'write the result to an OME-Zarr on disk'."
+        )
     warning = _warning(denoiser, image, axes)
     if warning:
         yield ("warning", warning)
     source = ImageData(image, axes=axes, **(metadata or {}))
-    gen = predict_to_zarr_iter(denoiser, source, output, axes=axes, tile=tile, resume=True, overwrite=overwrite,
-                               overwrite_hint="choose another name, or delete it first",
-                               resume_hint="denoise to the same file again with the same model")
+    gen = predict_to_zarr_iter(
+        denoiser,
+        source,
+        output,
+        axes=axes,
+        tile=tile,
+        resume=True,
+        overwrite=overwrite,
+        overwrite_hint="choose another name, or delete it first",
+        resume_hint="denoise to the same file again with the same model",
+    )
     return (yield from relay(gen, lambda ev: (int(1000 * ev.overall), 1000)))
 
 
@@ -80,7 +110,9 @@ def disk_job(request, image, axes: str | None, *, output: Path, report):
     request.axes = axes = report(request.entry.denoiser.resolve_axes, image, axes)
     if axes is None:
         return None
-    options = dict(axes=axes, metadata=layer_metadata(request.layer, axes), overwrite=Path(output).exists())
+    options = dict(
+        axes=axes, metadata=layer_metadata(request.layer, axes), overwrite=Path(output).exists()
+    )
     return to_disk_job, (request.entry.denoiser, image, output), options
 
 
@@ -105,7 +137,9 @@ def ask_output(parent, suggestion: str) -> Path | None:
     """A save dialog for the OME-Zarr output (``None`` if cancelled); the name ends in ``.ome.zarr``."""
     from qtpy.QtWidgets import QFileDialog
 
-    path, _ = QFileDialog.getSaveFileName(parent, "Write the denoised image to", suggestion, "OME-Zarr (*.ome.zarr)")
+    path, _ = QFileDialog.getSaveFileName(
+        parent, "Write the denoised image to", suggestion, "OME-Zarr (*.ome.zarr)"
+    )
     if not path:
         return None
     return Path(path if path.lower().endswith(".ome.zarr") else path + ".ome.zarr")

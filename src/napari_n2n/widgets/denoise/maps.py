@@ -9,7 +9,12 @@ import numpy as np
 from .._layers import n2n_metadata, unique_name
 
 #: the test-time augmentations offered: (label, number of transforms)
-TTA = [("off", 1), ("2 (and the 180° turn)", 2), ("4 (all 90° turns)", 4), ("8 (all flips and turns)", 8)]
+TTA = [
+    ("off", 1),
+    ("2 (and the 180° turn)", 2),
+    ("4 (all 90° turns)", 4),
+    ("8 (all flips and turns)", 8),
+]
 
 
 def uncertainty_fields():
@@ -19,16 +24,25 @@ def uncertainty_fields():
 
     from .._base import row
 
-    tta = ComboBox(label="test-time augment.", choices=TTA, value=1,
-                   tooltip="Average the predictions of flipped/rotated copies: a little lower error, "
-                           "each transform costs one more prediction")
-    maps = CheckBox(text="uncertainty layers", value=False,
-                    tooltip="Residual (what was removed: noise only, unless structure was removed) and, "
-                            "with a pair partner, where the predictions of A and B disagree")
+    tta = ComboBox(
+        label="test-time augment.",
+        choices=TTA,
+        value=1,
+        tooltip="Average the predictions of flipped/rotated copies: a little lower error, "
+        "each transform costs one more prediction",
+    )
+    maps = CheckBox(
+        text="uncertainty layers",
+        value=False,
+        tooltip="Residual (what was removed: noise only, unless structure was removed) and, "
+        "with a pair partner, where the predictions of A and B disagree",
+    )
     return tta, maps, row(tta, maps, label="test-time aug.")
 
 
-def denoise_job(denoiser, images: list, *, axes: str | None = None, tile=None, tta: int = 1, maps: bool = False):
+def denoise_job(
+    denoiser, images: list, *, axes: str | None = None, tile=None, tta: int = 1, maps: bool = False
+):
     """Generator: denoise one image, or the pair ``images`` (averaged), yielding ``(done, total)`` tiles.
 
     First yields ``("warning", text)`` when the image is far from the model's training data.
@@ -36,8 +50,8 @@ def denoise_job(denoiser, images: list, *, axes: str | None = None, tile=None, t
     :class:`~napari_n2n.core.inference.tta.PairResult` (the mean with its disagreement and residual maps).
     """
     from ...core.inference.ood import check_image
-    from ...core.progress import relay
     from ...core.inference.tta import denoise_pair_iter, predict_tta_iter
+    from ...core.progress import relay
 
     warning = check_image(denoiser, images[0], axes=axes)
     if warning:
@@ -74,8 +88,17 @@ def add_map_layers(viewer, maps: dict, *, source: str, model: str, placement: di
             top = float(np.percentile(np.abs(data), 99.5)) or 1.0
             style = dict(colormap="gray", contrast_limits=(-top, top))
         else:
-            style = dict(colormap="magma", contrast_limits=(0.0, float(np.percentile(data, 99.5)) or 1.0))
-        added.append(viewer.add_image(data, name=unique_name(viewer, f"{source} {what}"), visible=False,
-                                      metadata=n2n_metadata(role=what, source=source, model=model),
-                                      **style, **placement))
+            style = dict(
+                colormap="magma", contrast_limits=(0.0, float(np.percentile(data, 99.5)) or 1.0)
+            )
+        added.append(
+            viewer.add_image(
+                data,
+                name=unique_name(viewer, f"{source} {what}"),
+                visible=False,
+                metadata=n2n_metadata(role=what, source=source, model=model),
+                **style,
+                **placement,
+            )
+        )
     return added

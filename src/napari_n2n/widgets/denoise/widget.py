@@ -27,7 +27,6 @@ from ...core.checks import require_same_shape
 from ...core.errors import InputError
 from .._axes import AxesField
 from .._base import ViewerWidget, collapsible, on_choice, row, when_alive
-from .export import OPEN_FILTER, ask_export_options, confirm_package_code, export_job, fitting_sample, open_model
 from .._layers import (
     axes_for,
     compact,
@@ -44,8 +43,16 @@ from .._layers import (
     unique_name,
 )
 from .._model_io import describe_model, load_model
-from .jobs import Request, ask_output, disk_job, open_store
 from .._registry import MODELS
+from .export import (
+    OPEN_FILTER,
+    ask_export_options,
+    confirm_package_code,
+    export_job,
+    fitting_sample,
+    open_model,
+)
+from .jobs import Request, ask_output, disk_job, open_store
 from .maps import add_map_layers, denoise_job, split_result, uncertainty_fields
 
 if TYPE_CHECKING:
@@ -64,21 +71,37 @@ class DenoiseWidget(ViewerWidget):
         self.last_layer = None
         self.map_layers: list = []  # the uncertainty layers of the last run
         self.model = ComboBox(label="model", choices=self._model_choices)
-        self.load_button = PushButton(text="Load model file…", tooltip="A .n2n model or a BioImage Model Zoo package")
-        self.export_button = PushButton(text="Export to BioImage Model Zoo…",
-                                        tooltip="Write the chosen model as a .bioimageio.zip package")
+        self.load_button = PushButton(
+            text="Load model file…", tooltip="A .n2n model or a BioImage Model Zoo package"
+        )
+        self.export_button = PushButton(
+            text="Export to BioImage Model Zoo…",
+            tooltip="Write the chosen model as a .bioimageio.zip package",
+        )
         self.model_info = Label(label="", value="")
         self.image_layer = ComboBox(label="image", choices=self._image_choices)
-        self.partner_layer = ComboBox(label="pair partner (B)", choices=self._partner_choices,
-                                      tooltip="The second noisy copy of the same scene, if you have one")
+        self.partner_layer = ComboBox(
+            label="pair partner (B)",
+            choices=self._partner_choices,
+            tooltip="The second noisy copy of the same scene, if you have one",
+        )
         self.average = CheckBox(text="average the predictions of A and B", value=True)
-        self.axes = AxesField(tooltip="What the dimensions of the image are (a 2D model denoises Z, T or S "
-                              "slice by slice)")
-        self.tile = ComboBox(label="tile size", choices=TILES, value=None,
-                             tooltip="Smaller tiles use less memory; automatic suits most images")
-        self.to_disk = CheckBox(text="write the result to an OME-Zarr on disk", value=False,
-                                tooltip="For images larger than memory: denoised chunk by chunk into a file you "
-                                        "choose, then shown from it")
+        self.axes = AxesField(
+            tooltip="What the dimensions of the image are (a 2D model denoises Z, T or S "
+            "slice by slice)"
+        )
+        self.tile = ComboBox(
+            label="tile size",
+            choices=TILES,
+            value=None,
+            tooltip="Smaller tiles use less memory; automatic suits most images",
+        )
+        self.to_disk = CheckBox(
+            text="write the result to an OME-Zarr on disk",
+            value=False,
+            tooltip="For images larger than memory: denoised chunk by chunk into a file you "
+            "choose, then shown from it",
+        )
         #: where the next run writes when ``to_disk`` is checked (asked for when ``None``)
         self.disk_output: Path | None = None
         self.tta, self.maps, tta_row = uncertainty_fields()
@@ -89,16 +112,40 @@ class DenoiseWidget(ViewerWidget):
         self.status.native.setWordWrap(True)
         self.model_info.native.setWordWrap(True)
         #: the fields of the form (disabled while denoising)
-        self.settings = [self.model, self.load_button, self.export_button, self.image_layer, self.partner_layer,
-                         self.average, self.axes, self.tile, self.tta, self.maps, self.to_disk]
+        self.settings = [
+            self.model,
+            self.load_button,
+            self.export_button,
+            self.image_layer,
+            self.partner_layer,
+            self.average,
+            self.axes,
+            self.tile,
+            self.tta,
+            self.maps,
+            self.to_disk,
+        ]
         buttons = row(self.denoise_button, self.cancel_button)
         files = row(self.load_button, self.export_button)
-        self.extend([self.model, files, self.model_info, self.image_layer, self.partner_layer, self.average,
-                     self.axes])
+        self.extend(
+            [
+                self.model,
+                files,
+                self.model_info,
+                self.image_layer,
+                self.partner_layer,
+                self.average,
+                self.axes,
+            ]
+        )
         #: the collapsed "Advanced" section: tile size, test-time augmentation, uncertainty layers, output on disk
-        self.advanced = collapsible("Advanced", row(self.tile, tta_row, self.to_disk, layout="vertical", labels=True))
+        self.advanced = collapsible(
+            "Advanced", row(self.tile, tta_row, self.to_disk, layout="vertical", labels=True)
+        )
         self.native.layout().addWidget(self.advanced)
-        self.native.layout().addWidget(row(buttons, self.progress, self.status, layout="vertical", labels=True).native)
+        self.native.layout().addWidget(
+            row(buttons, self.progress, self.status, layout="vertical", labels=True).native
+        )
         self.add_help_link("denoise", buttons)
         compact(self.model, self.image_layer, self.partner_layer, self.tile, self.tta)
         on_choice(self.model, self._on_model_changed)
@@ -158,7 +205,9 @@ class DenoiseWidget(ViewerWidget):
     # ---- reactions -----------------------------------------------------------------------------------
     def _on_model_changed(self, _=None) -> None:
         entry = self.model.value
-        self.export_button.enabled = entry is not None and _exportable(entry.denoiser) and not self.busy
+        self.export_button.enabled = (
+            entry is not None and _exportable(entry.denoiser) and not self.busy
+        )
         if entry is None:
             self.model_info.value = ""
             return
@@ -179,7 +228,10 @@ class DenoiseWidget(ViewerWidget):
 
     def _update_axes(self) -> None:
         entry = self.model.value
-        self.axes.set_layer(self.image_layer.value, fallback=getattr(entry.denoiser, "axes", None) if entry else None)
+        self.axes.set_layer(
+            self.image_layer.value,
+            fallback=getattr(entry.denoiser, "axes", None) if entry else None,
+        )
 
     def _update_average(self, _=None) -> None:
         self.average.visible = self.partner_layer.value is not None
@@ -217,10 +269,21 @@ class DenoiseWidget(ViewerWidget):
         if entry is None or not _exportable(entry.denoiser):
             return None
         options = ask_export_options(self.native, entry.name)
-        return self.export_model(**options, overwrite=True) if options else None  # the dialog asked to replace
+        return (
+            self.export_model(**options, overwrite=True) if options else None
+        )  # the dialog asked to replace
 
-    def export_model(self, path, *, name: str | None = None, authors=(), description: str | None = None,
-                     torchscript: bool = True, onnx: bool = False, overwrite: bool = False):
+    def export_model(
+        self,
+        path,
+        *,
+        name: str | None = None,
+        authors=(),
+        description: str | None = None,
+        torchscript: bool = True,
+        onnx: bool = False,
+        overwrite: bool = False,
+    ):
         """Export the chosen model to a Zoo package at ``path`` as a job (bioimageio.core tests it first).
 
         The image layer chosen for denoising, if any, gives the package's test image and cover.
@@ -233,21 +296,40 @@ class DenoiseWidget(ViewerWidget):
             show_warning("Wait for the running work to finish, or cancel it, before exporting.")
             return None
         if entry is None or not _exportable(entry.denoiser):
-            show_error("Choose a model trained or saved by napari-n2n to export; a BioImage Model Zoo package "
-                       "is one already.")
+            show_error(
+                "Choose a model trained or saved by napari-n2n to export; a BioImage Model Zoo package "
+                "is one already."
+            )
             return None
         layer = self.image_layer.value
         data = None if layer is None else self.report(image_data, layer, "image", check_values=True)
-        sample, axes = fitting_sample(entry.denoiser, data, parse_axes(self.axes.value)
-                                      or (axes_for(layer, None) if layer is not None else None))
+        sample, axes = fitting_sample(
+            entry.denoiser,
+            data,
+            parse_axes(self.axes.value) or (axes_for(layer, None) if layer is not None else None),
+        )
         self._set_running(True)
         self.progress.value, self.progress.max = 0, 1000
-        self.status.value = f"Exporting '{entry.name}' to {Path(path).name} (with bioimageio.core's model test)…"
-        return self.start_job(export_job, entry.denoiser, path, name=name or entry.name, authors=authors,
-                              description=description, torchscript=torchscript, onnx=onnx, sample=sample,
-                              sample_axes=axes, overwrite=overwrite, what="Export",
-                              on_yielded=self._on_progress, on_returned=self._on_exported,
-                              on_finished=self._on_finished)
+        self.status.value = (
+            f"Exporting '{entry.name}' to {Path(path).name} (with bioimageio.core's model test)…"
+        )
+        return self.start_job(
+            export_job,
+            entry.denoiser,
+            path,
+            name=name or entry.name,
+            authors=authors,
+            description=description,
+            torchscript=torchscript,
+            onnx=onnx,
+            sample=sample,
+            sample_axes=axes,
+            overwrite=overwrite,
+            what="Export",
+            on_yielded=self._on_progress,
+            on_returned=self._on_exported,
+            on_finished=self._on_finished,
+        )
 
     @when_alive
     def _on_exported(self, path) -> None:
@@ -271,20 +353,34 @@ class DenoiseWidget(ViewerWidget):
         job, args = denoise_job, (request.entry.denoiser, images)
         options = dict(axes=axes, tta=int(self.tta.value), maps=bool(self.maps.value))
         if self.to_disk.value:  # chunk by chunk into an OME-Zarr store, then shown from it
-            output = self.disk_output or ask_output(self.native, f"{request.name} denoised.ome.zarr")
-            planned = output and disk_job(request, images[0], axes, output=output, report=self.report)
+            output = self.disk_output or ask_output(
+                self.native, f"{request.name} denoised.ome.zarr"
+            )
+            planned = output and disk_job(
+                request, images[0], axes, output=output, report=self.report
+            )
             if not planned:
                 return None
             job, args, options = planned
         self.request = request
         self._set_running(True)
         self.progress.value, self.progress.max = 0, 1000
-        self.status.value = f"Denoising '{request.name}'" + (
-            f" and '{request.partner.name}' (averaged)" if request.partner else "") + (
-            f" into {Path(request.output).name}" if request.output else "")
-        self.start_job(job, *args, tile=self.tile.value, what="Denoising", on_yielded=self._on_progress,
-                       on_returned=self._on_returned, on_aborted=self._on_aborted, on_finished=self._on_finished,
-                       **options)
+        self.status.value = (
+            f"Denoising '{request.name}'"
+            + (f" and '{request.partner.name}' (averaged)" if request.partner else "")
+            + (f" into {Path(request.output).name}" if request.output else "")
+        )
+        self.start_job(
+            job,
+            *args,
+            tile=self.tile.value,
+            what="Denoising",
+            on_yielded=self._on_progress,
+            on_returned=self._on_returned,
+            on_aborted=self._on_aborted,
+            on_finished=self._on_finished,
+            **options,
+        )
         return request
 
     def stop(self, _=None) -> None:
@@ -298,22 +394,32 @@ class DenoiseWidget(ViewerWidget):
     def _prepare(self):
         entry = self.model.value
         if entry is None:
-            raise InputError("No model yet: train one with Train Noise2Noise, or press 'Load model file…'.")
+            raise InputError(
+                "No model yet: train one with Train Noise2Noise, or press 'Load model file…'."
+            )
         layer = self.image_layer.value
         data = image_data(layer, "image", check_values=True)
         partner = self.partner_layer.value if self.average.value else None
         if self.to_disk.value and (partner is not None or self.tta.value > 1 or self.maps.value):
-            raise InputError("Averaging a pair, test-time augmentation and uncertainty layers work in memory: uncheck "
-                             "'write the result to an OME-Zarr on disk', or turn them off (partner 'none').")
+            raise InputError(
+                "Averaging a pair, test-time augmentation and uncertainty layers work in memory: uncheck "
+                "'write the result to an OME-Zarr on disk', or turn them off (partner 'none')."
+            )
         images = [data]
         if partner is not None:
             if partner == layer:
-                raise InputError(f"The pair partner is the image itself ('{layer.name}'). Choose the other noisy copy, "
-                                 "or partner 'none'.")
+                raise InputError(
+                    f"The pair partner is the image itself ('{layer.name}'). Choose the other noisy copy, "
+                    "or partner 'none'."
+                )
             images.append(image_data(partner, "pair partner", check_values=True))
-            require_same_shape(data, images[1], names=(f"layer '{layer.name}'", f"its partner '{partner.name}'"))
+            require_same_shape(
+                data, images[1], names=(f"layer '{layer.name}'", f"its partner '{partner.name}'")
+            )
         axes = parse_axes(self.axes.value)
-        request = Request(layer, partner, entry, clean=find_layer(self._viewer, n2n_meta(layer).get("clean")))
+        request = Request(
+            layer, partner, entry, clean=find_layer(self._viewer, n2n_meta(layer).get("clean"))
+        )
         return request, images, axes
 
     # ---- worker slots (main thread) -----------------------------------------------------------------
@@ -340,22 +446,38 @@ class DenoiseWidget(ViewerWidget):
         base = f"{request.name} denoised" + (" (A+B averaged)" if averaged else "")
         if request.output is not None:  # the store on disk, read on demand, level by level
             result = open_store(result, request.axes)
-        layer = self._viewer.add_image(result, name=unique_name(self._viewer, base), multiscale=request.output is not None,
-                                       contrast_limits=robust_limits(result[-1] if request.output else result),
-                                       colormap=request.colormap,
-                                       metadata=n2n_metadata(role="denoised", source=request.name,
-                                                             model=request.entry.name,
-                                                             partner_averaged=request.partner.name if averaged else None),
-                                       **request.placement)
+        layer = self._viewer.add_image(
+            result,
+            name=unique_name(self._viewer, base),
+            multiscale=request.output is not None,
+            contrast_limits=robust_limits(result[-1] if request.output else result),
+            colormap=request.colormap,
+            metadata=n2n_metadata(
+                role="denoised",
+                source=request.name,
+                model=request.entry.name,
+                partner_averaged=request.partner.name if averaged else None,
+            ),
+            **request.placement,
+        )
         self.last_layer = layer
-        self.map_layers = add_map_layers(self._viewer, maps, source=request.name, model=request.entry.name,
-                                         placement=request.placement)
+        self.map_layers = add_map_layers(
+            self._viewer,
+            maps,
+            source=request.name,
+            model=request.entry.name,
+            placement=request.placement,
+        )
         text = f"Added '{layer.name}' ({time.perf_counter() - request.started_at:.1f} s)"
         if request.warning:
             text += " · ⚠ far from the model's training data (see the warning)"
         clean = request.clean
-        if clean is not None and clean in self._viewer.layers and tuple(clean.data.shape) == tuple(result.shape) \
-                and request.output is None:
+        if (
+            clean is not None
+            and clean in self._viewer.layers
+            and tuple(clean.data.shape) == tuple(result.shape)
+            and request.output is None
+        ):
             ref = np.asarray(clean.data)
             noisy_db, den_db = psnr(ref, np.asarray(request.layer.data)), psnr(ref, result)
             text += f" · PSNR vs '{clean.name}': {noisy_db:.2f} → {den_db:.2f} dB"
@@ -368,8 +490,11 @@ class DenoiseWidget(ViewerWidget):
         from napari.utils.notifications import show_info
 
         output = self.request.output if self.request else None
-        kept = f" Nothing is at {Path(output).name}: a run to it with this model resumes the chunks written." \
-            if output else ""
+        kept = (
+            f" Nothing is at {Path(output).name}: a run to it with this model resumes the chunks written."
+            if output
+            else ""
+        )
         self.status.value = "Cancelled; no layer was added." + kept
         show_info("Denoising cancelled; no layer was added." + kept)
 
@@ -383,7 +508,9 @@ class DenoiseWidget(ViewerWidget):
         self.denoise_button.enabled = not running
         self.cancel_button.enabled = running
         entry = self.model.value
-        self.export_button.enabled = not running and entry is not None and _exportable(entry.denoiser)
+        self.export_button.enabled = (
+            not running and entry is not None and _exportable(entry.denoiser)
+        )
 
     def teardown(self) -> None:
         try:

@@ -38,7 +38,7 @@ def findings_html(report) -> str:
 
 
 class PairCheckPanel(Container):
-    """"Check pair" and its findings. ``source()`` returns ``(a, b, axes)`` to check, or raises InputError."""
+    """ "Check pair" and its findings. ``source()`` returns ``(a, b, axes)`` to check, or raises InputError."""
 
     def __init__(self, source, *, report_error):
         super().__init__(labels=False)
@@ -76,8 +76,17 @@ class PairCheckPanel(Container):
         a, b, axes = given
         self.button.enabled = False
         self.findings.value = "Checking…"
-        self.job = LongJob(check_job, a, b, axes, what="Pair check", hold_gc=False,
-                           on_returned=self._on_returned, on_errored=self._on_errored, on_finished=self._on_finished)
+        self.job = LongJob(
+            check_job,
+            a,
+            b,
+            axes,
+            what="Pair check",
+            hold_gc=False,
+            on_returned=self._on_returned,
+            on_errored=self._on_errored,
+            on_finished=self._on_finished,
+        )
         return self.job.start()
 
     def wait(self, timeout_s: float = 60.0) -> bool:

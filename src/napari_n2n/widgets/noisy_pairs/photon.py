@@ -12,13 +12,28 @@ def photon_fields(choices):
     """The source's fields: the layer (from ``choices``), "estimate gain and offset", the gain and the offset."""
     from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox
 
-    layer = ComboBox(label="photon counts", choices=choices,
-                     tooltip="A raw image that counts photons (not background-subtracted)")
+    layer = ComboBox(
+        label="photon counts",
+        choices=choices,
+        tooltip="A raw image that counts photons (not background-subtracted)",
+    )
     auto = CheckBox(text="estimate gain and offset from the image", value=True)
-    gain = FloatSpinBox(label="gain", value=1.0, min=1e-9, max=1e9, step=0.1,
-                        tooltip="Image units per photon (camera ADU per electron)")
-    offset = FloatSpinBox(label="offset", value=0.0, min=-1e9, max=1e9, step=1.0,
-                          tooltip="The image's value with no light (camera baseline)")
+    gain = FloatSpinBox(
+        label="gain",
+        value=1.0,
+        min=1e-9,
+        max=1e9,
+        step=0.1,
+        tooltip="Image units per photon (camera ADU per electron)",
+    )
+    offset = FloatSpinBox(
+        label="offset",
+        value=0.0,
+        min=-1e9,
+        max=1e9,
+        step=1.0,
+        tooltip="The image's value with no light (camera baseline)",
+    )
     return layer, auto, gain, offset
 
 
@@ -39,6 +54,8 @@ def split_layer(layer, *, gain: float | None, offset: float | None, seed: int):
 
 def split_note(source: str, layers: list, gain: float, offset: float, how: str) -> str:
     """What the user is told after a split, with what to do next."""
-    return (f"Split '{source}' into '{layers[0].name}' and '{layers[1].name}' (gain {gain:.4g}, offset "
-            f"{offset:.4g}, {how}): each photon went to A or B at random, so their noise is independent. "
-            "Next: Train Noise2Noise with A as input and B as target; denoise with the A/B average.")
+    return (
+        f"Split '{source}' into '{layers[0].name}' and '{layers[1].name}' (gain {gain:.4g}, offset "
+        f"{offset:.4g}, {how}): each photon went to A or B at random, so their noise is independent. "
+        "Next: Train Noise2Noise with A as input and B as target; denoise with the A/B average."
+    )

@@ -52,9 +52,9 @@ from .._layers import (
     set_n2n_meta,
     unique_name,
 )
+from .._registry import PAIRS
 from .pair_check import PairCheckPanel
 from .photon import photon_fields, split_layer, split_note
-from .._registry import PAIRS
 
 if TYPE_CHECKING:
     import napari
@@ -93,16 +93,36 @@ class NoisyPairsWidget(ViewerWidget):
         # synthesise
         self.clean_layer = ComboBox(label="clean layer", choices=self._image_choices)
         self.noise = ComboBox(label="noise model", choices=NOISE_CHOICES, value="gaussian")
-        self.sigma = FloatSpinBox(label="sigma", value=25.0, min=0.0, max=1e9, step=1.0,
-                                  tooltip="Standard deviation of the noise, in the image's units")
-        self.peak = FloatSpinBox(label="peak photons", value=30.0, min=0.01, max=1e9, step=1.0,
-                                 tooltip="Expected photons at the brightest pixel: lower is noisier")
-        self.gain = FloatSpinBox(label="gain", value=2.0, min=1e-6, max=1e9, step=0.5,
-                                 tooltip="Image units per electron")
-        self.read_sigma = FloatSpinBox(label="read noise sigma", value=5.0, min=0.0, max=1e9, step=1.0)
-        self.fraction = FloatSpinBox(label="fraction of pixels", value=0.1, min=0.0, max=1.0, step=0.01)
-        self.kind = ComboBox(label="impulse values", choices=[("min/max (salt & pepper)", "salt_pepper"),
-                                                                ("random", "random")], value="salt_pepper")
+        self.sigma = FloatSpinBox(
+            label="sigma",
+            value=25.0,
+            min=0.0,
+            max=1e9,
+            step=1.0,
+            tooltip="Standard deviation of the noise, in the image's units",
+        )
+        self.peak = FloatSpinBox(
+            label="peak photons",
+            value=30.0,
+            min=0.01,
+            max=1e9,
+            step=1.0,
+            tooltip="Expected photons at the brightest pixel: lower is noisier",
+        )
+        self.gain = FloatSpinBox(
+            label="gain", value=2.0, min=1e-6, max=1e9, step=0.5, tooltip="Image units per electron"
+        )
+        self.read_sigma = FloatSpinBox(
+            label="read noise sigma", value=5.0, min=0.0, max=1e9, step=1.0
+        )
+        self.fraction = FloatSpinBox(
+            label="fraction of pixels", value=0.1, min=0.0, max=1.0, step=0.01
+        )
+        self.kind = ComboBox(
+            label="impulse values",
+            choices=[("min/max (salt & pepper)", "salt_pepper"), ("random", "random")],
+            value="salt_pepper",
+        )
         self.p = FloatSpinBox(label="drop probability", value=0.5, min=0.0, max=0.99, step=0.05)
         self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
         # two layers
@@ -111,12 +131,15 @@ class NoisyPairsWidget(ViewerWidget):
         # stack
         self.stack_layer = ComboBox(label="noisy stack", choices=self._image_choices)
         self.pair_axis = ComboBox(label="pair along", choices=self._axis_choices)
-        self.stack_axes = AxesField(tooltip="What the dimensions of the stack are (the pairing axis becomes a "
-                                    "sample axis)")
+        self.stack_axes = AxesField(
+            tooltip="What the dimensions of the stack are (the pairing axis becomes a sample axis)"
+        )
         # one image
         self.single_layer = ComboBox(label="noisy image", choices=self._image_choices)
         # photon split
-        self.photon_layer, self.photon_auto, self.photon_gain, self.photon_offset = photon_fields(self._image_choices)
+        self.photon_layer, self.photon_auto, self.photon_gain, self.photon_offset = photon_fields(
+            self._image_choices
+        )
         self.estimate = Label(label="noise σ (est.)", value="")
         self.run_button = PushButton(text=BUTTON_TEXT["synthetic"])
         self.check = PairCheckPanel(self._pair_to_check, report_error=self.report)
@@ -124,18 +147,57 @@ class NoisyPairsWidget(ViewerWidget):
         from qtpy.QtWidgets import QSizePolicy
 
         self.run_button.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.extend([
-            self.source, self.clean_layer, self.noise, self.sigma, self.peak, self.gain, self.read_sigma,
-            self.fraction, self.kind, self.p, self.seed, self.layer_a, self.layer_b, self.stack_layer,
-            self.pair_axis, self.stack_axes, self.single_layer, self.photon_layer, self.photon_auto,
-            self.photon_gain, self.photon_offset, self.estimate, buttons, self.check,
-        ])
+        self.extend(
+            [
+                self.source,
+                self.clean_layer,
+                self.noise,
+                self.sigma,
+                self.peak,
+                self.gain,
+                self.read_sigma,
+                self.fraction,
+                self.kind,
+                self.p,
+                self.seed,
+                self.layer_a,
+                self.layer_b,
+                self.stack_layer,
+                self.pair_axis,
+                self.stack_axes,
+                self.single_layer,
+                self.photon_layer,
+                self.photon_auto,
+                self.photon_gain,
+                self.photon_offset,
+                self.estimate,
+                buttons,
+                self.check,
+            ]
+        )
         self.add_help_link("noisy-pairs", buttons)
-        compact(self.source, self.clean_layer, self.noise, self.kind, self.layer_a, self.layer_b, self.stack_layer,
-                self.pair_axis, self.single_layer, self.photon_layer)
+        compact(
+            self.source,
+            self.clean_layer,
+            self.noise,
+            self.kind,
+            self.layer_a,
+            self.layer_b,
+            self.stack_layer,
+            self.pair_axis,
+            self.single_layer,
+            self.photon_layer,
+        )
         #: the noise parameters' fields, by parameter name
-        self.params = {"sigma": self.sigma, "peak": self.peak, "gain": self.gain, "read_sigma": self.read_sigma,
-                        "fraction": self.fraction, "kind": self.kind, "p": self.p}
+        self.params = {
+            "sigma": self.sigma,
+            "peak": self.peak,
+            "gain": self.gain,
+            "read_sigma": self.read_sigma,
+            "fraction": self.fraction,
+            "kind": self.kind,
+            "p": self.p,
+        }
         self._groups = {
             "synthetic": [self.clean_layer, self.noise, self.seed],
             "two": [self.layer_a, self.layer_b],
@@ -193,7 +255,11 @@ class NoisyPairsWidget(ViewerWidget):
         if stack is not None:
             self.stack_layer.value = stack
         partner = find_layer(viewer, n2n_meta(self.layer_a.value).get("partner"))
-        second = partner if partner is not None else preferred_noisy(viewer, exclude=[self.layer_a.value])
+        second = (
+            partner
+            if partner is not None
+            else preferred_noisy(viewer, exclude=[self.layer_a.value])
+        )
         if second is not None:
             self.layer_b.value = second
 
@@ -238,11 +304,13 @@ class NoisyPairsWidget(ViewerWidget):
     def _update_estimate(self, _=None) -> None:
         """Show the estimated noise level of the chosen layer(s)."""
         mode = self.source.value
-        layers = {"synthetic": [("clean", self.clean_layer.value)],
-                  "two": [("A", self.layer_a.value), ("B", self.layer_b.value)],
-                  "stack": [("stack", self.stack_layer.value)],
-                  "single": [("image", self.single_layer.value)],
-                  "photon": [("image", self.photon_layer.value)]}[mode]
+        layers = {
+            "synthetic": [("clean", self.clean_layer.value)],
+            "two": [("A", self.layer_a.value), ("B", self.layer_b.value)],
+            "stack": [("stack", self.stack_layer.value)],
+            "single": [("image", self.single_layer.value)],
+            "photon": [("image", self.photon_layer.value)],
+        }[mode]
         parts = []
         for role, layer in layers:
             if layer is None or getattr(layer, "rgb", False) or getattr(layer, "multiscale", False):
@@ -260,9 +328,13 @@ class NoisyPairsWidget(ViewerWidget):
 
     def start(self, _=None) -> list:
         """Run the chosen source (as the button does); return the layers it added (errors become notifications)."""
-        action = {"synthetic": self.make_synthetic_pair, "two": self.use_two_layers,
-                  "stack": self.make_stack_pairs, "single": self.use_single_image,
-                  "photon": self.make_photon_pair}[self.source.value]
+        action = {
+            "synthetic": self.make_synthetic_pair,
+            "two": self.use_two_layers,
+            "stack": self.make_stack_pairs,
+            "single": self.use_single_image,
+            "photon": self.make_photon_pair,
+        }[self.source.value]
         return self.report(action) or []
 
     def make_synthetic_pair(self) -> list:
@@ -275,28 +347,59 @@ class NoisyPairsWidget(ViewerWidget):
         data = image_data(src, "clean", check_values=True)
         noise = self.noise_model()
         if not n2n_meta(src).get("role"):
-            set_n2n_meta(src, role="clean")  # the reference of the pair: never offered as noisy data
+            set_n2n_meta(
+                src, role="clean"
+            )  # the reference of the pair: never offered as noisy data
         pair = synthetic_pair(np.asarray(data), noise, seed=int(self.seed.value))
         desc = noise.describe()
         limits = robust_limits(pair.input)
-        common = dict(placement(src), contrast_limits=limits, colormap=src.colormap.name, blending=src.blending)
-        meta = dict(clean=src.name, noise=noise.to_dict(), axes=pair.axes, suggested_loss=noise.suggested_loss)
-        layer_a, layer_b = self._add_pair(pair, f"A · {src.name} noisy · {desc}", f"B · {src.name} noisy · {desc}",
-                                          ("noisy A", "noisy B"), meta, **common)
+        common = dict(
+            placement(src),
+            contrast_limits=limits,
+            colormap=src.colormap.name,
+            blending=src.blending,
+        )
+        meta = dict(
+            clean=src.name,
+            noise=noise.to_dict(),
+            axes=pair.axes,
+            suggested_loss=noise.suggested_loss,
+        )
+        layer_a, layer_b = self._add_pair(
+            pair,
+            f"A · {src.name} noisy · {desc}",
+            f"B · {src.name} noisy · {desc}",
+            ("noisy A", "noisy B"),
+            meta,
+            **common,
+        )
         sigma = noise_estimate(pair.input)
         self.estimate.value = f"A ≈ {fmt_sigma(sigma)} (clean ≈ {fmt_sigma(noise_estimate(data))})"
-        show_info(f"Added '{layer_a.name}' and '{layer_b.name}'. Next: Train Noise2Noise with A as input "
-                  f"and B as target ('{src.name}' as clean reports PSNR).")
+        show_info(
+            f"Added '{layer_a.name}' and '{layer_b.name}'. Next: Train Noise2Noise with A as input "
+            f"and B as target ('{src.name}' as clean reports PSNR)."
+        )
         return [layer_a, layer_b]
 
-    def _add_pair(self, pair, name_a: str, name_b: str, roles: tuple[str, str], meta: dict, **kwargs) -> list:
+    def _add_pair(
+        self, pair, name_a: str, name_b: str, roles: tuple[str, str], meta: dict, **kwargs
+    ) -> list:
         """Add the two layers of ``pair`` (B hidden) with their metadata, select A, and tell the Train widget."""
         name_a = unique_name(self._viewer, name_a)
         name_b = unique_name(self._viewer, name_b)
-        layer_a = self._viewer.add_image(pair.input, name=name_a, metadata=n2n_metadata(
-            **meta, role=roles[0], partner=name_b), **kwargs)
-        layer_b = self._viewer.add_image(pair.target, name=name_b, visible=False, metadata=n2n_metadata(
-            **meta, role=roles[1], partner=name_a), **kwargs)
+        layer_a = self._viewer.add_image(
+            pair.input,
+            name=name_a,
+            metadata=n2n_metadata(**meta, role=roles[0], partner=name_b),
+            **kwargs,
+        )
+        layer_b = self._viewer.add_image(
+            pair.target,
+            name=name_b,
+            visible=False,
+            metadata=n2n_metadata(**meta, role=roles[1], partner=name_a),
+            **kwargs,
+        )
         self._viewer.layers.selection.active = layer_a
         PAIRS.made.emit(layer_a)
         return [layer_a, layer_b]
@@ -305,45 +408,60 @@ class NoisyPairsWidget(ViewerWidget):
         """Check that layers A and B form a pair (same shape) and link them; return ``[]``."""
         from napari.utils.notifications import show_info
 
-        from ...core.errors import InputError
         from ...core.data.pairs import two_images
+        from ...core.errors import InputError
 
         la, lb = self.layer_a.value, self.layer_b.value
         a = image_data(la, "noisy A", check_values=True)
         b = image_data(lb, "noisy B", check_values=True)
         if la == lb:
-            raise InputError(f"A and B are the same layer ('{la.name}'). "
-                             "Choose two noisy acquisitions of the same scene.")
+            raise InputError(
+                f"A and B are the same layer ('{la.name}'). "
+                "Choose two noisy acquisitions of the same scene."
+            )
         pair = two_images(a, b, axes=axes_for(la, None))
         set_n2n_meta(la, role="noisy A", partner=lb.name, axes=pair.axes)
         set_n2n_meta(lb, role="noisy B", partner=la.name, axes=pair.axes)
         self._update_estimate()
         PAIRS.made.emit(la)
-        show_info(f"'{la.name}' and '{lb.name}' form a pair ({pair.axes}, shape {tuple(a.shape)}). "
-                  "Next: Train Noise2Noise with A as input and B as target.")
+        show_info(
+            f"'{la.name}' and '{lb.name}' form a pair ({pair.axes}, shape {tuple(a.shape)}). "
+            "Next: Train Noise2Noise with A as input and B as target."
+        )
         return []
 
     def make_stack_pairs(self) -> list:
         """Add frames t and t+1 of the stack as two view layers (no copy); return them."""
         from napari.utils.notifications import show_info
 
-        from ...core.errors import InputError
         from ...core.data.pairs import stack_neighbours
+        from ...core.errors import InputError
 
         src = self.stack_layer.value
         data = image_data(src, "stack", check_values=True)
         axis = self.pair_axis.value
         if axis is None:
-            raise InputError(f"Layer '{src.name}' is {data.ndim}D; pairing neighbouring frames needs a stack "
-                             "(3 or more dimensions). For one 2D image use single-image mode.")
+            raise InputError(
+                f"Layer '{src.name}' is {data.ndim}D; pairing neighbouring frames needs a stack "
+                "(3 or more dimensions). For one 2D image use single-image mode."
+            )
         pair = stack_neighbours(data, axis=int(axis), axes=parse_axes(self.stack_axes.value))
         limits = tuple(float(v) for v in src.contrast_limits)
         meta = dict(axes=pair.axes, source=src.name, pair_axis=int(axis))
-        layer_a, layer_b = self._add_pair(pair, f"A · {src.name} frames t (axis {axis})",
-                                          f"B · {src.name} frames t+1 (axis {axis})", ("frames t", "frames t+1"), meta,
-                                          contrast_limits=limits, colormap=src.colormap.name, **placement(src))
-        show_info(f"Added '{layer_a.name}' and '{layer_b.name}' ({pair.input.shape[int(axis)]} pairs, axes "
-                  f"{pair.axes}). Next: Train Noise2Noise with them as input and target.")
+        layer_a, layer_b = self._add_pair(
+            pair,
+            f"A · {src.name} frames t (axis {axis})",
+            f"B · {src.name} frames t+1 (axis {axis})",
+            ("frames t", "frames t+1"),
+            meta,
+            contrast_limits=limits,
+            colormap=src.colormap.name,
+            **placement(src),
+        )
+        show_info(
+            f"Added '{layer_a.name}' and '{layer_b.name}' ({pair.input.shape[int(axis)]} pairs, axes "
+            f"{pair.axes}). Next: Train Noise2Noise with them as input and target."
+        )
         return [layer_a, layer_b]
 
     def use_single_image(self) -> list:
@@ -358,8 +476,10 @@ class NoisyPairsWidget(ViewerWidget):
         set_n2n_meta(layer, mode="nb2nb", axes=pair.axes)
         self._update_estimate()
         PAIRS.made.emit(layer)
-        show_info(f"'{layer.name}' is ready for single-image training: in Train Noise2Noise choose it as input "
-                  "and target 'none — single image'.")
+        show_info(
+            f"'{layer.name}' is ready for single-image training: in Train Noise2Noise choose it as input "
+            "and target 'none — single image'."
+        )
         return []
 
     def make_photon_pair(self) -> list:
@@ -367,30 +487,48 @@ class NoisyPairsWidget(ViewerWidget):
         from napari.utils.notifications import show_info
 
         src = self.photon_layer.value
-        given = (None, None) if self.photon_auto.value else (self.photon_gain.value, self.photon_offset.value)
-        pair, gain, offset, how = split_layer(src, gain=given[0], offset=given[1], seed=int(self.seed.value))
+        given = (
+            (None, None)
+            if self.photon_auto.value
+            else (self.photon_gain.value, self.photon_offset.value)
+        )
+        pair, gain, offset, how = split_layer(
+            src, gain=given[0], offset=given[1], seed=int(self.seed.value)
+        )
         self.photon_gain.value, self.photon_offset.value = gain, offset
         meta = dict(axes=pair.axes, source=src.name, photon_split={"gain": gain, "offset": offset})
-        layers = self._add_pair(pair, f"A · {src.name} photons", f"B · {src.name} photons", ("noisy A", "noisy B"),
-                                meta, contrast_limits=robust_limits(pair.input), colormap=src.colormap.name,
-                                **placement(src))
+        layers = self._add_pair(
+            pair,
+            f"A · {src.name} photons",
+            f"B · {src.name} photons",
+            ("noisy A", "noisy B"),
+            meta,
+            contrast_limits=robust_limits(pair.input),
+            colormap=src.colormap.name,
+            **placement(src),
+        )
         show_info(split_note(src.name, layers, gain, offset, how))
         return layers
 
     # ---- pair check ----------------------------------------------------------------------------
     def _pair_to_check(self):
         """``(a, b, axes)`` of the chosen pair, for :class:`PairCheckPanel` (a stack: frames t and t+1)."""
-        from ...core.errors import InputError
         from ...core.data.pairs import stack_neighbours
+        from ...core.errors import InputError
 
         if self.source.value != "stack":
             la, lb = self.layer_a.value, self.layer_b.value
             return image_data(la, "noisy A"), image_data(lb, "noisy B"), axes_for(la, None)
         axis = self.pair_axis.value
         if axis is None:
-            raise InputError("Choose a stack with 3 or more dimensions to check its neighbouring frames.")
-        pair = stack_neighbours(image_data(self.stack_layer.value, "stack"), axis=int(axis),
-                                axes=parse_axes(self.stack_axes.value))
+            raise InputError(
+                "Choose a stack with 3 or more dimensions to check its neighbouring frames."
+            )
+        pair = stack_neighbours(
+            image_data(self.stack_layer.value, "stack"),
+            axis=int(axis),
+            axes=parse_axes(self.stack_axes.value),
+        )
         return pair.input, pair.target, pair.axes
 
     def teardown(self) -> None:

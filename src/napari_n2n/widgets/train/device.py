@@ -11,10 +11,17 @@ import threading
 
 from ...core.errors import N2NError
 
-DEVICES = [("auto (best available)", "auto"), ("CUDA GPU", "cuda"), ("Apple MPS", "mps"), ("CPU", "cpu")]
+DEVICES = [
+    ("auto (best available)", "auto"),
+    ("CUDA GPU", "cuda"),
+    ("Apple MPS", "mps"),
+    ("CPU", "cpu"),
+]
 
 _WARMED_UP = threading.Event()
-_WARM_UP_DONE = threading.Event()  # torch is imported (or failed to): other threads may import it now
+_WARM_UP_DONE = (
+    threading.Event()
+)  # torch is imported (or failed to): other threads may import it now
 
 
 def warm_up_torch() -> None:
@@ -43,7 +50,9 @@ def warm_up_torch() -> None:
 
 def describe_device_label(name: str) -> tuple[str, str]:
     """``(label, tooltip)`` for device ``name`` (imports torch: run it off the main thread)."""
-    if _WARMED_UP.is_set():  # two threads importing torch at once can break its import (seen: ValueError)
+    if (
+        _WARMED_UP.is_set()
+    ):  # two threads importing torch at once can break its import (seen: ValueError)
         _WARM_UP_DONE.wait(timeout=120)
     from ...core.device import describe_device, select_device
 

@@ -18,8 +18,8 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label,
 from ...core.training.presets import PRESETS
 from .._axes import AxesField
 from .._base import row
-from .device import DEVICES
 from .._layers import compact, layer_choices
+from .device import DEVICES
 from .start_from import StartFrom
 
 NONE_TARGET = "none — single image"
@@ -39,9 +39,14 @@ LOSS_CHOICES = [
 ]
 
 #: the presets offered up front, in this order (their network, patch and batch size fill Advanced)
-PRESET_CHOICES = [(PRESETS[name].description, name) for name in ("cpu-quick", "standard", "gpu", "cpu-tiny", "large")]
+PRESET_CHOICES = [
+    (PRESETS[name].description, name)
+    for name in ("cpu-quick", "standard", "gpu", "cpu-tiny", "large")
+]
 #: the network sizes offered under Advanced: the presets' networks
-NETWORKS = [(PRESETS[name].network_label, name) for name in ("standard", "cpu-quick", "cpu-tiny", "large")]
+NETWORKS = [
+    (PRESETS[name].network_label, name) for name in ("standard", "cpu-quick", "cpu-tiny", "large")
+]
 PRESET_NETWORK = {"gpu": "standard"}  # presets that share another preset's network
 BUDGETS = [("minutes", "time"), ("steps", "steps")]
 #: validate every this many steps in a time-budgeted run (the step count is not known in advance)
@@ -63,21 +68,40 @@ def build_settings(widget, viewer) -> tuple[list, Container]:
     def cleans(_widget=None):
         return layer_choices(viewer, none_label=NONE_CLEAN)
 
-    w.input_layer = ComboBox(label="input (noisy)", choices=layers,
-                             tooltip="The noisy image to learn from (the layer selected in the layer list)")
-    w.target_layer = ComboBox(label="target", choices=targets,
-                              tooltip="The second noisy copy (Noise2Noise), the clean image (Noise2Clean), or none "
-                              "for single-image training; the mode follows it")
-    w.clean_layer = ComboBox(label="clean (PSNR only)", choices=cleans,
-                             tooltip="Optional clean reference: only used to report PSNR")
+    w.input_layer = ComboBox(
+        label="input (noisy)",
+        choices=layers,
+        tooltip="The noisy image to learn from (the layer selected in the layer list)",
+    )
+    w.target_layer = ComboBox(
+        label="target",
+        choices=targets,
+        tooltip="The second noisy copy (Noise2Noise), the clean image (Noise2Clean), or none "
+        "for single-image training; the mode follows it",
+    )
+    w.clean_layer = ComboBox(
+        label="clean (PSNR only)",
+        choices=cleans,
+        tooltip="Optional clean reference: only used to report PSNR",
+    )
     w.axes = AxesField(tooltip="What the dimensions of the input are")
     w.mode = ComboBox(label="mode", choices=MODE_CHOICES, value="n2n")
-    w.budget = ComboBox(choices=BUDGETS, value="time", tooltip="Train for a time, or for a number of steps")
-    w.minutes = FloatSpinBox(value=5.0, min=0.1, max=100_000.0, step=1.0, tooltip="Minutes of training")
-    w.steps = SpinBox(value=2000, min=1, max=1_000_000, step=100, tooltip="Optimiser steps (batches)")
+    w.budget = ComboBox(
+        choices=BUDGETS, value="time", tooltip="Train for a time, or for a number of steps"
+    )
+    w.minutes = FloatSpinBox(
+        value=5.0, min=0.1, max=100_000.0, step=1.0, tooltip="Minutes of training"
+    )
+    w.steps = SpinBox(
+        value=2000, min=1, max=1_000_000, step=100, tooltip="Optimiser steps (batches)"
+    )
     budget_row = row(w.minutes, w.steps, w.budget, label="train for")
-    w.preset = ComboBox(label="preset", choices=PRESET_CHOICES, value="cpu-quick",
-                        tooltip="Network size, patch and batch size (see Advanced)")
+    w.preset = ComboBox(
+        label="preset",
+        choices=PRESET_CHOICES,
+        value="cpu-quick",
+        tooltip="Network size, patch and batch size (see Advanced)",
+    )
     w.device = ComboBox(label="device", choices=DEVICES, value="auto")
     # advanced
     w.loss = ComboBox(label="loss", choices=LOSS_CHOICES, value="l2")
@@ -90,17 +114,46 @@ def build_settings(widget, viewer) -> tuple[list, Container]:
     w.keep_preview = CheckBox(text="keep the preview layer after training", value=False)
     w.start_from = StartFrom(on_change=lambda entry: setattr(w.network, "visible", entry is None))
     start_row = row(w.start_from.model, w.start_from.load_button, label="start from")
-    advanced = row(w.clean_layer, w.loss, w.network, w.start_from.keep_normalization, w.patch_size, w.batch_size,
-                   w.learning_rate, w.device_label, w.show_preview, w.keep_preview, layout="vertical", labels=True)
-    compact(w.input_layer, w.target_layer, w.clean_layer, w.mode, w.preset, w.device, w.loss, w.network,
-            w.start_from.model)
+    advanced = row(
+        w.clean_layer,
+        w.loss,
+        w.network,
+        w.start_from.keep_normalization,
+        w.patch_size,
+        w.batch_size,
+        w.learning_rate,
+        w.device_label,
+        w.show_preview,
+        w.keep_preview,
+        layout="vertical",
+        labels=True,
+    )
+    compact(
+        w.input_layer,
+        w.target_layer,
+        w.clean_layer,
+        w.mode,
+        w.preset,
+        w.device,
+        w.loss,
+        w.network,
+        w.start_from.model,
+    )
     w.budget.changed.connect(lambda _=None: show_budget(w))
     w.preset.changed.connect(lambda _=None: apply_preset(w))
     show_budget(w)
     apply_preset(w)
     # preset and device share a row: with the start row the dock still fits a 1080-line screen beside the others
     setup_row = row(w.preset, w.device, label="preset, device")
-    return [w.input_layer, w.target_layer, w.axes, w.mode, budget_row, setup_row, start_row], advanced
+    return [
+        w.input_layer,
+        w.target_layer,
+        w.axes,
+        w.mode,
+        budget_row,
+        setup_row,
+        start_row,
+    ], advanced
 
 
 def show_budget(w) -> None:
@@ -125,14 +178,29 @@ def training_config(w):
     # a model to start from gives the network; so does the preset when its own network is chosen (then a run may
     # start from the general denoiser, see napari_n2n.core.training.start.general_applies)
     own = w.network.value == PRESET_NETWORK.get(w.preset.value, w.preset.value)
-    depth, base = (None, None) if w.start_from.entry is not None or own else PRESETS[w.network.value].network
+    depth, base = (
+        (None, None) if w.start_from.entry is not None or own else PRESETS[w.network.value].network
+    )
     if w.budget.value == "time":
-        budget = dict(steps=TIMED_STEPS, time_budget_s=60.0 * float(w.minutes.value), val_every=TIMED_VAL_EVERY)
+        budget = dict(
+            steps=TIMED_STEPS,
+            time_budget_s=60.0 * float(w.minutes.value),
+            val_every=TIMED_VAL_EVERY,
+        )
     else:
         budget = dict(steps=int(w.steps.value))
-    return TrainConfig(mode=w.mode.value, loss=w.loss.value, patch_size=int(w.patch_size.value),
-                       batch_size=int(w.batch_size.value), learning_rate=float(w.learning_rate.value), depth=depth,
-                       base_channels=base, device=w.device.value, preset=w.preset.value, **budget)
+    return TrainConfig(
+        mode=w.mode.value,
+        loss=w.loss.value,
+        patch_size=int(w.patch_size.value),
+        batch_size=int(w.batch_size.value),
+        learning_rate=float(w.learning_rate.value),
+        depth=depth,
+        base_channels=base,
+        device=w.device.value,
+        preset=w.preset.value,
+        **budget,
+    )
 
 
 def mode_for(target, mode: str) -> str:
@@ -155,11 +223,17 @@ def check_roles(layer, target, mode: str) -> None:
     from ...core.errors import InputError
 
     if target is None and mode != "nb2nb":
-        raise InputError(f"Mode {mode} needs a target layer: choose the second noisy copy (Noise2Noise) or the clean "
-                         "image (Noise2Clean) as target, or mode 'Single image' to train on the input alone.")
+        raise InputError(
+            f"Mode {mode} needs a target layer: choose the second noisy copy (Noise2Noise) or the clean "
+            "image (Noise2Clean) as target, or mode 'Single image' to train on the input alone."
+        )
     if target is not None and mode == "nb2nb":
-        raise InputError("Single-image mode takes no target: set target to 'none — single image', or choose mode "
-                         "Noise2Noise.")
+        raise InputError(
+            "Single-image mode takes no target: set target to 'none — single image', or choose mode "
+            "Noise2Noise."
+        )
     if target is not None and target == layer:
-        raise InputError(f"Input and target are the same layer ('{layer.name}'). Choose the second noisy copy as "
-                         "target (Noisy pairs makes one), or target 'none — single image'.")
+        raise InputError(
+            f"Input and target are the same layer ('{layer.name}'). Choose the second noisy copy as "
+            "target (Noisy pairs makes one), or target 'none — single image'."
+        )

@@ -43,15 +43,21 @@ class LossPlot:
     :class:`~napari_n2n.widgets.train.session.TrainingSession`.
     """
 
-    LEGEND = (f"<span style='color:{COLOURS['train']}'>━ training loss</span>  "
-              f"<span style='color:{COLOURS['val']}'>●━ validation</span>  "
-              f"<span style='color:{COLOURS['psnr']}'>■ PSNR</span>  "
-              f"<span style='color:{COLOURS['est']}'>◆ est. PSNR (dB, right)</span>")
+    LEGEND = (
+        f"<span style='color:{COLOURS['train']}'>━ training loss</span>  "
+        f"<span style='color:{COLOURS['val']}'>●━ validation</span>  "
+        f"<span style='color:{COLOURS['psnr']}'>■ PSNR</span>  "
+        f"<span style='color:{COLOURS['est']}'>◆ est. PSNR (dB, right)</span>"
+    )
     #: the legend's tooltip: what the two PSNR lines are
-    LEGEND_TIP = ("PSNR: against the clean layer, when one is given. est. PSNR: estimated without a clean image "
-                  "from the held-out noisy target (Noise2Noise)")
-    WAITING = ("The training and validation loss\n(and PSNR: estimated in N2N, measured with a clean layer)\n"
-               "appear here during training.")
+    LEGEND_TIP = (
+        "PSNR: against the clean layer, when one is given. est. PSNR: estimated without a clean image "
+        "from the held-out noisy target (Noise2Noise)"
+    )
+    WAITING = (
+        "The training and validation loss\n(and PSNR: estimated in N2N, measured with a clean layer)\n"
+        "appear here during training."
+    )
 
     def __init__(self, *, redraw_s: float = 1.0, height_px: int = 120, theme: str = "dark"):
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
@@ -61,7 +67,9 @@ class LossPlot:
 
         self.redraw_s = redraw_s
         self.colours = theme_colours(theme)
-        self.figure = Figure(figsize=(3.6, height_px / 80), dpi=80, facecolor=self.colours["background"])
+        self.figure = Figure(
+            figsize=(3.6, height_px / 80), dpi=80, facecolor=self.colours["background"]
+        )
         self.figure.subplots_adjust(left=0.17, right=0.84, bottom=0.3, top=0.95)
         self.native = FigureCanvasQTAgg(self.figure)
         self.native.setMinimumHeight(height_px)
@@ -72,8 +80,16 @@ class LossPlot:
         self.legend.setToolTip(self.LEGEND_TIP)
         self.ax = self.figure.add_subplot(1, 1, 1)
         self.ax_psnr = self.ax.twinx()
-        self._waiting = self.figure.text(0.5, 0.5, self.WAITING, ha="center", va="center", fontsize=8,
-                                         color=self.colours["text"], alpha=0.7)
+        self._waiting = self.figure.text(
+            0.5,
+            0.5,
+            self.WAITING,
+            ha="center",
+            va="center",
+            fontsize=8,
+            color=self.colours["text"],
+            alpha=0.7,
+        )
         self._last_draw = 0.0
         self._pending = False
         self.train: tuple[list, list] = ([], [])
@@ -98,9 +114,15 @@ class LossPlot:
         ax2.tick_params(labelsize=7, colors=COLOURS["psnr"])
         ax2.set_ylabel("PSNR (dB)", fontsize=8, color=COLOURS["psnr"])
         (self._l_train,) = ax.plot([], [], color=COLOURS["train"], lw=1, label="training loss")
-        (self._l_val,) = ax.plot([], [], "o-", color=COLOURS["val"], ms=3, lw=1, label="validation loss")
-        (self._l_psnr,) = ax2.plot([], [], "s--", color=COLOURS["psnr"], ms=3, lw=1, label="PSNR vs clean")
-        (self._l_est,) = ax2.plot([], [], "D:", color=COLOURS["est"], ms=3, lw=1, label="PSNR estimated")
+        (self._l_val,) = ax.plot(
+            [], [], "o-", color=COLOURS["val"], ms=3, lw=1, label="validation loss"
+        )
+        (self._l_psnr,) = ax2.plot(
+            [], [], "s--", color=COLOURS["psnr"], ms=3, lw=1, label="PSNR vs clean"
+        )
+        (self._l_est,) = ax2.plot(
+            [], [], "D:", color=COLOURS["est"], ms=3, lw=1, label="PSNR estimated"
+        )
         for axis in (ax.xaxis, ax.yaxis, ax2.yaxis):
             axis.set_major_locator(MaxNLocator(4))
         self._show_axes()
@@ -145,8 +167,13 @@ class LossPlot:
         self.train[1].append(loss)
         self.draw()
 
-    def add_validation(self, step: int, loss: float | None, psnr: float | None = None,
-                       estimated_psnr: float | None = None) -> None:
+    def add_validation(
+        self,
+        step: int,
+        loss: float | None,
+        psnr: float | None = None,
+        estimated_psnr: float | None = None,
+    ) -> None:
         if loss is not None:
             self.val[0].append(step)
             self.val[1].append(loss)
@@ -175,7 +202,7 @@ class LossPlot:
         self._l_est.set_data(*self.est_psnr)
         self.ax.relim()
         self.ax.autoscale_view()
-        losses = self.train[1][len(self.train[1]) // 5:] + self.val[1]
+        losses = self.train[1][len(self.train[1]) // 5 :] + self.val[1]
         if len(self.train[1]) >= 10 and losses:
             # the first steps' loss is far above the rest: keep the scale for what follows
             lo, hi = min(losses), float(np.quantile(losses, 0.98))

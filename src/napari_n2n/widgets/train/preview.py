@@ -94,22 +94,34 @@ class PreviewController:
             return None
         if tuple(layer.data.shape) != tuple(self._data.shape):
             self.off()
-            show_info(f"The data of layer '{layer.name}' were replaced (now {layer.data.ndim}D, shape "
-                      f"{tuple(layer.data.shape)}), so previews are off for this run; training goes on with the "
-                      "data it started with.")
+            show_info(
+                f"The data of layer '{layer.name}' were replaced (now {layer.data.ndim}D, shape "
+                f"{tuple(layer.data.shape)}), so previews are off for this run; training goes on with the "
+                "data it started with."
+            )
             return None
         trainer = session.trainer
         try:
-            index, start = visible_region(self.viewer, layer, trainer.axes,
-                                          max_size=PREVIEW_MAX["3d" if trainer.spatial_ndim == 3 else "2d"])
+            index, start = visible_region(
+                self.viewer,
+                layer,
+                trainer.axes,
+                max_size=PREVIEW_MAX["3d" if trainer.spatial_ndim == 3 else "2d"],
+            )
             region = np.asarray(self._data[index], dtype=np.float32)
         except Exception as exc:  # a preview is never worth an error: say so once and go on without
             self.off()
-            show_info(f"Previews are off for this run ({type(exc).__name__}: {exc}); training goes on.")
+            show_info(
+                f"Previews are off for this run ({type(exc).__name__}: {exc}); training goes on."
+            )
             return None
-        sample_dims = tuple(d for d, a in enumerate(trainer.axes) if a not in "CZYX")  # S, T: one frame
+        sample_dims = tuple(
+            d for d, a in enumerate(trainer.axes) if a not in "CZYX"
+        )  # S, T: one frame
         self._region = (index, start, region.shape, sample_dims)
-        session.set_preview(np.squeeze(region, axis=sample_dims) if sample_dims else region, every_s=self.every_s)
+        session.set_preview(
+            np.squeeze(region, axis=sample_dims) if sample_dims else region, every_s=self.every_s
+        )
         return region, start
 
     def _show(self, event) -> None:
@@ -117,7 +129,9 @@ class PreviewController:
 
         if self._region is None or self._session is None:
             return
-        if tuple(self._input.data.shape) != tuple(self._data.shape):  # the layer's data were replaced
+        if tuple(self._input.data.shape) != tuple(
+            self._data.shape
+        ):  # the layer's data were replaced
             self._request()  # says so, once, and turns previews off
             return
         _, start, shape, sample_dims = self._region
@@ -127,8 +141,10 @@ class PreviewController:
             return
         if self.layer is not None and self.layer not in self.viewer.layers:
             self.off()
-            show_info("The training preview layer was removed, so previews are off for this run "
-                      "(tick 'live preview' and train again to get them back).")
+            show_info(
+                "The training preview layer was removed, so previews are off for this run "
+                "(tick 'live preview' and train again to get them back)."
+            )
             return
         self._place(image, start)
         self.shown += 1
@@ -143,20 +159,29 @@ class PreviewController:
         source = self._input
         scale = np.asarray(source.scale, dtype=float)
         translate = np.asarray(source.translate, dtype=float) + np.asarray(start) * scale
-        reuse = (self.layer is not None and self.layer in self.viewer.layers and self.layer.ndim == image.ndim
-                 and n2n_meta(self.layer).get("source") == source.name)
+        reuse = (
+            self.layer is not None
+            and self.layer in self.viewer.layers
+            and self.layer.ndim == image.ndim
+            and n2n_meta(self.layer).get("source") == source.name
+        )
         if reuse:
             self.layer.data = image
         else:
             active = self.viewer.layers.selection.active
             self.layer = self.viewer.add_image(
-                image, name=unique_name(self.viewer, f"{source.name} preview (training)"),
-                contrast_limits=_limits(source, image), colormap=source.colormap.name,
-                scale=tuple(scale), translate=tuple(translate),
+                image,
+                name=unique_name(self.viewer, f"{source.name} preview (training)"),
+                contrast_limits=_limits(source, image),
+                colormap=source.colormap.name,
+                scale=tuple(scale),
+                translate=tuple(translate),
                 metadata=n2n_metadata(role="preview", source=source.name),
             )
             if active is not None and active in self.viewer.layers:
-                self.viewer.layers.selection.active = active  # the preview does not take the user's selection
+                self.viewer.layers.selection.active = (
+                    active  # the preview does not take the user's selection
+                )
             self._made_layer = True
         # each change of scale/translate makes napari recompute the scene: only when needed
         if not np.allclose(self.layer.scale, scale):

@@ -104,8 +104,9 @@ class TrainingSession:
                 self.status.step = event.step
                 self.status.fraction = event.fraction
                 if self.status.state != "stopping":
-                    self.status.text = describe_progress(event, self.last_validation,
-                                                         time_budget_s=self.trainer.config.time_budget_s)
+                    self.status.text = describe_progress(
+                        event, self.last_validation, time_budget_s=self.trainer.config.time_budget_s
+                    )
         elif isinstance(event, Validated):
             self.last_validation = event
             self.validation_point.emit(event.step, event.val_loss, event.psnr, event.estimated_psnr)

@@ -30,16 +30,23 @@ class StartFrom:
 
     def __init__(self, on_change=None):
         self._on_change = on_change
-        self.model = ComboBox(label="start from", choices=self._choices,
-                              tooltip="auto: on the CPU, 2D data of one channel start from napari-n2n's general "
-                                      "denoiser (far better in the first minutes) unless another network is chosen "
-                                      "under Advanced; a new network; or a trained model to fine-tune on this data "
-                                      "(its network and weights; the preset then gives only patch and batch size)")
-        self.load_button = PushButton(text="Start from model…", tooltip="Choose a .n2n file to fine-tune")
+        self.model = ComboBox(
+            label="start from",
+            choices=self._choices,
+            tooltip="auto: on the CPU, 2D data of one channel start from napari-n2n's general "
+            "denoiser (far better in the first minutes) unless another network is chosen "
+            "under Advanced; a new network; or a trained model to fine-tune on this data "
+            "(its network and weights; the preset then gives only patch and batch size)",
+        )
+        self.load_button = PushButton(
+            text="Start from model…", tooltip="Choose a .n2n file to fine-tune"
+        )
         self.keep_normalization = CheckBox(
-            text="keep the start model's normalisation", value=DEFAULT_INIT_NORMALIZATION == "keep",
+            text="keep the start model's normalisation",
+            value=DEFAULT_INIT_NORMALIZATION == "keep",
             tooltip="Off (recommended): the intensities are normalised for this data, which fine-tuned as fast or "
-                    "faster in every case measured (docs/benchmarks.md)")
+            "faster in every case measured (docs/benchmarks.md)",
+        )
         #: the fields, for enabling and disabling
         self.widgets = [self.model, self.load_button, self.keep_normalization]
         self.model.changed.connect(self._changed)
@@ -48,7 +55,11 @@ class StartFrom:
         self._changed()
 
     def _choices(self, _widget=None):
-        return [(AUTO_CHOICE, AUTO), (NEW_NETWORK, NEW_NETWORK), *((f"model: {e.name}", e) for e in MODELS.entries() if _fine_tunable(e))]
+        return [
+            (AUTO_CHOICE, AUTO),
+            (NEW_NETWORK, NEW_NETWORK),
+            *((f"model: {e.name}", e) for e in MODELS.entries() if _fine_tunable(e)),
+        ]
 
     @property
     def entry(self) -> ModelEntry | None:
@@ -70,8 +81,10 @@ class StartFrom:
         entry = self.entry
         if entry is None:
             return {"init": AUTO if self.automatic else None}
-        return {"init": entry.path or entry.denoiser,
-                "init_normalization": "keep" if self.keep_normalization.value else "recompute"}
+        return {
+            "init": entry.path or entry.denoiser,
+            "init_normalization": "keep" if self.keep_normalization.value else "recompute",
+        }
 
     def load(self, path) -> ModelEntry | None:
         """Load a ``.n2n`` file into the session's models and start from it (``None`` after a notification)."""
@@ -89,8 +102,9 @@ class StartFrom:
 
         from .._model_io import FILE_FILTER
 
-        path, _filter = QFileDialog.getOpenFileName(self.model.native, "Start from a napari-n2n model", "",
-                                                    FILE_FILTER)
+        path, _filter = QFileDialog.getOpenFileName(
+            self.model.native, "Start from a napari-n2n model", "", FILE_FILTER
+        )
         return self.load(path) if path else None
 
     def _on_models_changed(self) -> None:

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import Label, ProgressBar, PushButton
 
 from .._base import ViewerWidget, collapsible, on_choice, row, when_alive
-from .device import describe_device_job, warm_up_torch
 from .._layers import (
     Snapshot,
     find_layer,
@@ -31,9 +30,8 @@ from .._layers import (
     short,
 )
 from .._model_io import ask_save_path, save_model
-from .preview import PreviewController
 from .._registry import MODELS, PAIRS
-from .session import TrainingSession
+from .device import describe_device_job, warm_up_torch
 from .form import (
     LOSS_CHOICES,
     build_settings,
@@ -41,9 +39,12 @@ from .form import (
     mode_for,
     training_config,
 )
+from .preview import PreviewController
+from .session import TrainingSession
 
 if TYPE_CHECKING:
     import napari
+
 
 class TrainWidget(ViewerWidget):
     """Train a Noise2Noise (or Noise2Clean, or single-image) denoiser on image layers."""
@@ -62,24 +63,42 @@ class TrainWidget(ViewerWidget):
         self._preset_chosen = False  # the user chose a preset (the device check leaves it alone)
         basic, advanced = build_settings(self, viewer)
         self.train_button = PushButton(text="Train")
-        self.stop_button = PushButton(text="Stop", enabled=False,
-                                      tooltip="Stop at the next step; the model so far is kept")
+        self.stop_button = PushButton(
+            text="Stop", enabled=False, tooltip="Stop at the next step; the model so far is kept"
+        )
         self.save_button = PushButton(text="Save model…", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1000)
         self.status = Label(label="", value="")
         self.status.native.setWordWrap(True)
         #: the fields of the form (disabled while training)
-        self.settings = [self.input_layer, self.target_layer, self.axes, self.mode, self.budget, self.minutes,
-                         self.steps, self.preset, self.device, self.clean_layer, self.loss, self.network,
-                         self.patch_size, self.batch_size, self.learning_rate, self.keep_preview,
-                         *self.start_from.widgets]
+        self.settings = [
+            self.input_layer,
+            self.target_layer,
+            self.axes,
+            self.mode,
+            self.budget,
+            self.minutes,
+            self.steps,
+            self.preset,
+            self.device,
+            self.clean_layer,
+            self.loss,
+            self.network,
+            self.patch_size,
+            self.batch_size,
+            self.learning_rate,
+            self.keep_preview,
+            *self.start_from.widgets,
+        ]
         buttons = row(self.train_button, self.stop_button, self.save_button)
         self.extend(basic)
         #: the collapsed "Advanced" section (a superqt ``QCollapsible``)
         self.advanced = collapsible("Advanced", advanced)
         self._advanced_box = advanced
         self.native.layout().addWidget(self.advanced)
-        self.native.layout().addWidget(row(buttons, self.progress, self.status, layout="vertical", labels=True).native)
+        self.native.layout().addWidget(
+            row(buttons, self.progress, self.status, layout="vertical", labels=True).native
+        )
         from .plot import LossPlot
 
         self.plot = LossPlot(theme=getattr(viewer, "theme", "dark"))
@@ -141,7 +160,9 @@ class TrainWidget(ViewerWidget):
         partner = find_layer(self._viewer, meta.get("partner"))
         if partner is not None:
             self.target_layer.value = partner
-        elif meta.get("mode") == "nb2nb" or (layer is not None and self.target_layer.value == layer):
+        elif meta.get("mode") == "nb2nb" or (
+            layer is not None and self.target_layer.value == layer
+        ):
             self.target_layer.value = None
         clean = find_layer(self._viewer, meta.get("clean"))
         if clean is not None:
@@ -183,13 +204,21 @@ class TrainWidget(ViewerWidget):
         self.device_label.value = "checking…"
         from .._jobs import LongJob
 
-        self._device_job = LongJob(describe_device_job, self.device.value, what="Device check",
-                                   on_returned=self._show_device, on_errored=lambda exc: None, hold_gc=False).start()
+        self._device_job = LongJob(
+            describe_device_job,
+            self.device.value,
+            what="Device check",
+            on_returned=self._show_device,
+            on_errored=lambda exc: None,
+            hold_gc=False,
+        ).start()
 
     @when_alive
     def _show_device(self, result) -> None:
         self.device_label.value, self.device_label.tooltip = result
-        if not self._preset_chosen and not self.busy:  # a GPU: its preset, unless the user chose one
+        if (
+            not self._preset_chosen and not self.busy
+        ):  # a GPU: its preset, unless the user chose one
             preset = "gpu" if result[0].lower().startswith(("cuda", "nvidia")) else "cpu-quick"
             if self.preset.value != preset:
                 self.preset.value = preset
@@ -218,8 +247,15 @@ class TrainWidget(ViewerWidget):
                 snapshots[role] = Snapshot(image_data(other, role, check_values=True))
         data = {role: snap.data for role, snap in snapshots.items()}
         axes = parse_axes(self.axes.value)
-        return Trainer(data["input"], data.get("target"), axes=axes, config=config, clean=data.get("clean"),
-                       noise=n2n_meta(layer).get("noise"), **self.start_from.trainer_options())
+        return Trainer(
+            data["input"],
+            data.get("target"),
+            axes=axes,
+            config=config,
+            clean=data.get("clean"),
+            noise=n2n_meta(layer).get("noise"),
+            **self.start_from.trainer_options(),
+        )
 
     # ---- public actions -----------------------------------------------------------------------------
     def start(self, _=None) -> TrainingSession | None:
@@ -227,8 +263,10 @@ class TrainWidget(ViewerWidget):
         from napari.utils.notifications import show_warning
 
         if self.busy:
-            show_warning("Training is already running. Press Stop (the model so far is kept) or wait for it "
-                         "to finish before starting another.")
+            show_warning(
+                "Training is already running. Press Stop (the model so far is kept) or wait for it "
+                "to finish before starting another."
+            )
             return None
         snapshots: dict = {}
         trainer = self.report(self.make_trainer, snapshots)
@@ -236,16 +274,22 @@ class TrainWidget(ViewerWidget):
             return None
         layer = self.input_layer.value
         if self.axes.guessed:
-            show_warning(f"Training on '{short(layer.name)}' as {trainer.axes} ({'a 3D model' if 'Z' in trainer.axes else 'a 2D model'}): "
-                         f"the layer does not say what its {layer.data.ndim} dimensions are. If it is a time series, "
-                         "press Stop and choose TYX beside 'axes'.")
+            show_warning(
+                f"Training on '{short(layer.name)}' as {trainer.axes} ({'a 3D model' if 'Z' in trainer.axes else 'a 2D model'}): "
+                f"the layer does not say what its {layer.data.ndim} dimensions are. If it is a time series, "
+                "press Stop and choose TYX beside 'axes'."
+            )
             self.axes.confirm()
         session = self.session = TrainingSession(trainer, name=layer.name)
         session.status.events.fraction.connect(self._show_fraction)
         session.status.events.text.connect(self._show_text)
         session.status.events.device.connect(self._show_device_name)
         self.plot.follow(session)
-        self._roles = {"input": layer, "target": self.target_layer.value, "clean": self.clean_layer.value}
+        self._roles = {
+            "input": layer,
+            "target": self.target_layer.value,
+            "clean": self.clean_layer.value,
+        }
         self._snapshots = snapshots
         self.progress.value = 0
         self.status.value = session.status.text
@@ -255,11 +299,19 @@ class TrainWidget(ViewerWidget):
                 self.preview.begin(session, layer, data=snapshots["input"].data)
             except Exception as exc:
                 self.preview.off()
-                show_warning(f"No live preview for this run ({type(exc).__name__}: {exc}); training goes on.")
+                show_warning(
+                    f"No live preview for this run ({type(exc).__name__}: {exc}); training goes on."
+                )
             finally:
                 self._starting = False
-        self.start_job(trainer.run, what="Training", on_yielded=session.apply, on_returned=self._on_returned,
-                       on_errored=self._on_errored, on_finished=self._on_finished)
+        self.start_job(
+            trainer.run,
+            what="Training",
+            on_yielded=session.apply,
+            on_returned=self._on_returned,
+            on_errored=self._on_errored,
+            on_finished=self._on_finished,
+        )
         self._set_running(True)
         return session
 
@@ -285,8 +337,12 @@ class TrainWidget(ViewerWidget):
     def _on_save_clicked(self, _=None) -> str | None:
         if self.denoiser is None:
             return None
-        path = ask_save_path(self.native, self.session.name if self.session is not None else "model")
-        return self.save_model(path, overwrite=True) if path else None  # the dialog asked before replacing
+        path = ask_save_path(
+            self.native, self.session.name if self.session is not None else "model"
+        )
+        return (
+            self.save_model(path, overwrite=True) if path else None
+        )  # the dialog asked before replacing
 
     # ---- session → form (main thread) ---------------------------------------------------------------
     @when_alive
@@ -327,7 +383,9 @@ class TrainWidget(ViewerWidget):
             return
         if denoiser.history.get("step"):
             self._keep_model(denoiser, note="before the error")
-            show_info("The model kept before the error is available: use it in Denoise, or Save model….")
+            show_info(
+                "The model kept before the error is available: use it in Denoise, or Save model…."
+            )
 
     @when_alive
     def _on_finished(self) -> None:
@@ -339,8 +397,10 @@ class TrainWidget(ViewerWidget):
         self.preview.end(keep=self.keep_preview.value)
         edited = [role for role, snap in self._snapshots.items() if snap.edited()]
         if edited:
-            show_warning(f"The {' and '.join(edited)} layer's data were changed while training (too large to copy), "
-                         "so the model learnt partly from the changed data. Train again if that matters.")
+            show_warning(
+                f"The {' and '.join(edited)} layer's data were changed while training (too large to copy), "
+                "so the model learnt partly from the changed data. Train again if that matters."
+            )
         self._snapshots = {}
         self._set_running(False)
 
@@ -349,8 +409,9 @@ class TrainWidget(ViewerWidget):
         steps = denoiser.history.get("steps_done") or (denoiser.history.get("step") or [0])[-1]
         mode = denoiser.config.mode.upper() if denoiser.config else "N2N"
         label = f"{mode} · {short(self.session.name)} · {steps} steps · {time.strftime('%H:%M:%S')}"
-        self.model_entry = MODELS.add(denoiser, label + (f" ({note})" if note else ""),
-                                      trained_on=self._roles.get("input"))
+        self.model_entry = MODELS.add(
+            denoiser, label + (f" ({note})" if note else ""), trained_on=self._roles.get("input")
+        )
 
     @when_alive
     def _set_running(self, running: bool) -> None:
@@ -373,15 +434,19 @@ class TrainWidget(ViewerWidget):
                 if role == "input":
                     self.preview.off()
                 # warn once the event loop runs again: if the viewer is closing, training is stopped instead
-                QTimer.singleShot(0, lambda role=role, name=removed.name: self._warn_removed(role, name))
+                QTimer.singleShot(
+                    0, lambda role=role, name=removed.name: self._warn_removed(role, name)
+                )
 
     @when_alive
     def _warn_removed(self, role: str, name: str) -> None:
         from napari.utils.notifications import show_warning
 
         if self.busy:
-            show_warning(f"The {role} layer '{name}' was removed while training. Training goes on with the data it "
-                         "started with; press Stop to end it now (the model so far is kept).")
+            show_warning(
+                f"The {role} layer '{name}' was removed while training. Training goes on with the data it "
+                "started with; press Stop to end it now (the model so far is kept)."
+            )
 
     def teardown(self) -> None:
         """Stop the run and let go of its data: the trainer, its copies and the layers."""
