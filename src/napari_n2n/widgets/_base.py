@@ -26,6 +26,7 @@ from pathlib import Path
 from magicgui.widgets import Container
 
 from ..core.errors import N2NError
+from . import _notify as notify
 from ._jobs import LongJob, wait_while
 
 #: colour of links: readable on napari's dark and light themes
@@ -156,12 +157,10 @@ class ViewerWidget(Container):
     @staticmethod
     def report(call: Callable, *args, **kwargs):
         """``call(*args, **kwargs)``; an :class:`N2NError` becomes an error notification (and ``None``)."""
-        from napari.utils.notifications import show_error
-
         try:
             return call(*args, **kwargs)
         except N2NError as exc:
-            show_error(str(exc))
+            notify.error(str(exc))
             return None
 
     def add_help_link(self, section: str, row: Container | None = None) -> None:

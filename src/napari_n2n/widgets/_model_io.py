@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from ..core.errors import N2NError
+from . import _notify as notify
 
 FILE_FILTER = "napari-n2n models (*.n2n);;All files (*)"
 
@@ -28,14 +29,12 @@ _FAILED = object()
 def _attempt(call, *, otherwise: str):
     """``call()``, or ``_FAILED`` after one error notification: an :class:`N2NError`'s own message, any
     other exception as ``otherwise`` (formatted with ``error``, its type and first line)."""
-    from napari.utils.notifications import show_error
-
     try:
         return call()
     except N2NError as exc:
-        show_error(str(exc))
+        notify.error(str(exc))
     except Exception as exc:
-        show_error(otherwise.format(error=_first_line(exc)))
+        notify.error(otherwise.format(error=_first_line(exc)))
     return _FAILED
 
 
@@ -45,8 +44,6 @@ def save_model(denoiser, path, *, overwrite: bool = False) -> str | None:
     ``overwrite`` (a save dialog asked the user) replaces an existing file of that very name,
     never one that the added ``.n2n`` names: the dialog did not ask about that one.
     """
-    from napari.utils.notifications import show_info
-
     named = str(path)
     path = named if named.lower().endswith(".n2n") else f"{named}.n2n"
     replace = overwrite and path == named
@@ -59,7 +56,7 @@ def save_model(denoiser, path, *, overwrite: bool = False) -> str | None:
     )
     if saved is _FAILED:
         return None
-    show_info(f"Model saved to {saved}. Load it in Denoise with 'Load model file…'.")
+    notify.info(f"Model saved to {saved}. Load it in Denoise with 'Load model file…'.")
     return saved
 
 

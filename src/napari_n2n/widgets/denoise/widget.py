@@ -25,6 +25,7 @@ from magicgui.widgets import CheckBox, ComboBox, Label, ProgressBar, PushButton
 
 from ...core.checks import require_same_shape
 from ...core.errors import InputError
+from .. import _notify as notify
 from .._axes import AxesField
 from .._base import ViewerWidget, collapsible, on_choice, row, when_alive
 from .._layers import (
@@ -250,7 +251,6 @@ class DenoiseWidget(ViewerWidget):
         the user when it would. Returns the entry, or ``None`` (a notification, or declined):
         a bad file is never a traceback, nor added to the list (see :mod:`._model_io`).
         """
-        from napari.utils.notifications import show_info
 
         def ask(message: str) -> bool:
             return confirm_package_code(self.native, message) if allow_code is None else allow_code
@@ -261,7 +261,7 @@ class DenoiseWidget(ViewerWidget):
         denoiser, summary = loaded
         entry = MODELS.add(denoiser, Path(path).name, source="file", path=str(path))
         self.model.value = entry
-        show_info(f"Loaded {Path(path).name}: {summary}")
+        notify.info(f"Loaded {Path(path).name}: {summary}")
         return entry
 
     def _on_export_clicked(self, _=None):
@@ -289,14 +289,12 @@ class DenoiseWidget(ViewerWidget):
         The image layer chosen for denoising, if any, gives the package's test image and cover.
         Returns the job, or ``None`` with a notification.
         """
-        from napari.utils.notifications import show_error, show_warning
-
         entry = self.model.value
         if self.busy:
-            show_warning("Wait for the running work to finish, or cancel it, before exporting.")
+            notify.warning("Wait for the running work to finish, or cancel it, before exporting.")
             return None
         if entry is None or not _exportable(entry.denoiser):
-            show_error(
+            notify.error(
                 "Choose a model trained or saved by napari-n2n to export; a BioImage Model Zoo package "
                 "is one already."
             )
@@ -333,18 +331,14 @@ class DenoiseWidget(ViewerWidget):
 
     @when_alive
     def _on_exported(self, path) -> None:
-        from napari.utils.notifications import show_info
-
         text = f"Exported {Path(path).name} ({Path(path).stat().st_size / 2**20:.1f} MiB; passed bioimageio.core's model test)"
         self.status.value = text
-        show_info(text)
+        notify.info(text)
 
     def start(self, _=None) -> Request | None:
         """Denoise the chosen image (or pair) with the chosen model; ``None`` and a notification on errors."""
-        from napari.utils.notifications import show_warning
-
         if self.busy:
-            show_warning("Denoising is already running. Press Cancel or wait for it to finish.")
+            notify.warning("Denoising is already running. Press Cancel or wait for it to finish.")
             return None
         prepared = self.report(self._prepare)
         if prepared is None:
@@ -425,18 +419,15 @@ class DenoiseWidget(ViewerWidget):
     # ---- worker slots (main thread) -----------------------------------------------------------------
     @when_alive
     def _on_progress(self, value) -> None:
-        from napari.utils.notifications import show_warning
-
         if value[0] == "warning":
             self.request.warning = value[1]
-            show_warning(value[1])
+            notify.warning(value[1])
             return
         done, total = value
         self.progress.value = int(1000 * done / max(total, 1))
 
     @when_alive
     def _on_returned(self, result) -> None:
-        from napari.utils.notifications import show_info
 
         from ...core.metrics import psnr
 
@@ -483,12 +474,10 @@ class DenoiseWidget(ViewerWidget):
             text += f" · PSNR vs '{clean.name}': {noisy_db:.2f} → {den_db:.2f} dB"
             set_n2n_meta(layer, psnr=den_db, psnr_noisy=noisy_db)
         self.status.value = text
-        show_info(text)
+        notify.info(text)
 
     @when_alive
     def _on_aborted(self) -> None:
-        from napari.utils.notifications import show_info
-
         output = self.request.output if self.request else None
         kept = (
             f" Nothing is at {Path(output).name}: a run to it with this model resumes the chunks written."
@@ -496,7 +485,7 @@ class DenoiseWidget(ViewerWidget):
             else ""
         )
         self.status.value = "Cancelled; no layer was added." + kept
-        show_info("Denoising cancelled; no layer was added." + kept)
+        notify.info("Denoising cancelled; no layer was added." + kept)
 
     @when_alive
     def _on_finished(self) -> None:

@@ -30,6 +30,7 @@ import numpy as np
 from magicgui.widgets import ComboBox, FloatSpinBox, Label, PushButton, SpinBox
 
 from ...core.data.noise import noise_params
+from .. import _notify as notify
 from .._axes import AxesField
 from .._base import ViewerWidget, row
 from .._layers import (
@@ -339,7 +340,6 @@ class NoisyPairsWidget(ViewerWidget):
 
     def make_synthetic_pair(self) -> list:
         """Add two noisy copies of the clean layer, "noisy A" and "noisy B"; return them."""
-        from napari.utils.notifications import show_info
 
         from ...core.data.pairs import synthetic_pair
 
@@ -375,7 +375,7 @@ class NoisyPairsWidget(ViewerWidget):
         )
         sigma = noise_estimate(pair.input)
         self.estimate.value = f"A ≈ {fmt_sigma(sigma)} (clean ≈ {fmt_sigma(noise_estimate(data))})"
-        show_info(
+        notify.info(
             f"Added '{layer_a.name}' and '{layer_b.name}'. Next: Train Noise2Noise with A as input "
             f"and B as target ('{src.name}' as clean reports PSNR)."
         )
@@ -406,7 +406,6 @@ class NoisyPairsWidget(ViewerWidget):
 
     def use_two_layers(self) -> list:
         """Check that layers A and B form a pair (same shape) and link them; return ``[]``."""
-        from napari.utils.notifications import show_info
 
         from ...core.data.pairs import two_images
         from ...core.errors import InputError
@@ -424,7 +423,7 @@ class NoisyPairsWidget(ViewerWidget):
         set_n2n_meta(lb, role="noisy B", partner=la.name, axes=pair.axes)
         self._update_estimate()
         PAIRS.made.emit(la)
-        show_info(
+        notify.info(
             f"'{la.name}' and '{lb.name}' form a pair ({pair.axes}, shape {tuple(a.shape)}). "
             "Next: Train Noise2Noise with A as input and B as target."
         )
@@ -432,7 +431,6 @@ class NoisyPairsWidget(ViewerWidget):
 
     def make_stack_pairs(self) -> list:
         """Add frames t and t+1 of the stack as two view layers (no copy); return them."""
-        from napari.utils.notifications import show_info
 
         from ...core.data.pairs import stack_neighbours
         from ...core.errors import InputError
@@ -458,7 +456,7 @@ class NoisyPairsWidget(ViewerWidget):
             colormap=src.colormap.name,
             **placement(src),
         )
-        show_info(
+        notify.info(
             f"Added '{layer_a.name}' and '{layer_b.name}' ({pair.input.shape[int(axis)]} pairs, axes "
             f"{pair.axes}). Next: Train Noise2Noise with them as input and target."
         )
@@ -466,7 +464,6 @@ class NoisyPairsWidget(ViewerWidget):
 
     def use_single_image(self) -> list:
         """Mark the layer for single-image (Neighbor2Neighbor) training; return ``[]``."""
-        from napari.utils.notifications import show_info
 
         from ...core.data.pairs import single_image
 
@@ -476,7 +473,7 @@ class NoisyPairsWidget(ViewerWidget):
         set_n2n_meta(layer, mode="nb2nb", axes=pair.axes)
         self._update_estimate()
         PAIRS.made.emit(layer)
-        show_info(
+        notify.info(
             f"'{layer.name}' is ready for single-image training: in Train Noise2Noise choose it as input "
             "and target 'none — single image'."
         )
@@ -484,8 +481,6 @@ class NoisyPairsWidget(ViewerWidget):
 
     def make_photon_pair(self) -> list:
         """Split the photon-count layer into two layers with independent noise; return them."""
-        from napari.utils.notifications import show_info
-
         src = self.photon_layer.value
         given = (
             (None, None)
@@ -507,7 +502,7 @@ class NoisyPairsWidget(ViewerWidget):
             colormap=src.colormap.name,
             **placement(src),
         )
-        show_info(split_note(src.name, layers, gain, offset, how))
+        notify.info(split_note(src.name, layers, gain, offset, how))
         return layers
 
     # ---- pair check ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _notify as notify
 from .._layers import n2n_meta, n2n_metadata, robust_limits, unique_name, visible_region
 
 #: largest preview region per axis (the preview runs between training steps)
@@ -86,15 +87,13 @@ class PreviewController:
     # ---- the protocol ------------------------------------------------------------------------
     def _request(self):
         """Ask for a preview of the visible part of the input; return ``(region, start)`` or ``None``."""
-        from napari.utils.notifications import show_info
-
         layer, session = self._input, self._session
         if layer is None or session is None or layer not in self.viewer.layers:
             self.off()
             return None
         if tuple(layer.data.shape) != tuple(self._data.shape):
             self.off()
-            show_info(
+            notify.info(
                 f"The data of layer '{layer.name}' were replaced (now {layer.data.ndim}D, shape "
                 f"{tuple(layer.data.shape)}), so previews are off for this run; training goes on with the "
                 "data it started with."
@@ -111,7 +110,7 @@ class PreviewController:
             region = np.asarray(self._data[index], dtype=np.float32)
         except Exception as exc:  # a preview is never worth an error: say so once and go on without
             self.off()
-            show_info(
+            notify.info(
                 f"Previews are off for this run ({type(exc).__name__}: {exc}); training goes on."
             )
             return None
@@ -125,8 +124,6 @@ class PreviewController:
         return region, start
 
     def _show(self, event) -> None:
-        from napari.utils.notifications import show_info
-
         if self._region is None or self._session is None:
             return
         if tuple(self._input.data.shape) != tuple(
@@ -141,7 +138,7 @@ class PreviewController:
             return
         if self.layer is not None and self.layer not in self.viewer.layers:
             self.off()
-            show_info(
+            notify.info(
                 "The training preview layer was removed, so previews are off for this run "
                 "(tick 'live preview' and train again to get them back)."
             )

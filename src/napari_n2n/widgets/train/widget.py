@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import Label, ProgressBar, PushButton
 
+from .. import _notify as notify
 from .._base import ViewerWidget, collapsible, on_choice, row, when_alive
 from .._layers import (
     Snapshot,
@@ -260,10 +261,8 @@ class TrainWidget(ViewerWidget):
     # ---- public actions -----------------------------------------------------------------------------
     def start(self, _=None) -> TrainingSession | None:
         """Start training on the chosen layers; return the session (``None`` and a notification on errors)."""
-        from napari.utils.notifications import show_warning
-
         if self.busy:
-            show_warning(
+            notify.warning(
                 "Training is already running. Press Stop (the model so far is kept) or wait for it "
                 "to finish before starting another."
             )
@@ -274,7 +273,7 @@ class TrainWidget(ViewerWidget):
             return None
         layer = self.input_layer.value
         if self.axes.guessed:
-            show_warning(
+            notify.warning(
                 f"Training on '{short(layer.name)}' as {trainer.axes} ({'a 3D model' if 'Z' in trainer.axes else 'a 2D model'}): "
                 f"the layer does not say what its {layer.data.ndim} dimensions are. If it is a time series, "
                 "press Stop and choose TYX beside 'axes'."
@@ -299,7 +298,7 @@ class TrainWidget(ViewerWidget):
                 self.preview.begin(session, layer, data=snapshots["input"].data)
             except Exception as exc:
                 self.preview.off()
-                show_warning(
+                notify.warning(
                     f"No live preview for this run ({type(exc).__name__}: {exc}); training goes on."
                 )
             finally:
@@ -324,10 +323,8 @@ class TrainWidget(ViewerWidget):
 
     def save_model(self, path, *, overwrite: bool = False) -> str | None:
         """Save the last model to ``path`` (``.n2n`` added if missing); the path, or ``None`` and a notification."""
-        from napari.utils.notifications import show_error
-
         if self.denoiser is None:
-            show_error("There is no trained model to save yet: train one first.")
+            notify.error("There is no trained model to save yet: train one first.")
             return None
         saved = save_model(self.denoiser, path, overwrite=overwrite)
         if saved is not None and self.model_entry is not None:
@@ -359,18 +356,15 @@ class TrainWidget(ViewerWidget):
 
     @when_alive
     def _on_returned(self, denoiser) -> None:
-        from napari.utils.notifications import show_info
-
         fin = self.session.finished
         if fin is not None and fin.steps_done == 0:
-            show_info("Training stopped before its first step; no model was kept.")
+            notify.info("Training stopped before its first step; no model was kept.")
             return
         self._keep_model(denoiser)
-        show_info(f"Model ready: {denoiser.summary()}. Use it in Denoise, or Save model….")
+        notify.info(f"Model ready: {denoiser.summary()}. Use it in Denoise, or Save model….")
 
     @when_alive
     def _on_errored(self, exc) -> None:
-        from napari.utils.notifications import show_info
 
         from .._jobs import notify_error
 
@@ -383,21 +377,19 @@ class TrainWidget(ViewerWidget):
             return
         if denoiser.history.get("step"):
             self._keep_model(denoiser, note="before the error")
-            show_info(
+            notify.info(
                 "The model kept before the error is available: use it in Denoise, or Save model…."
             )
 
     @when_alive
     def _on_finished(self) -> None:
-        from napari.utils.notifications import show_warning
-
         session = self.session
         if session is not None and session.running:
             session.end()
         self.preview.end(keep=self.keep_preview.value)
         edited = [role for role, snap in self._snapshots.items() if snap.edited()]
         if edited:
-            show_warning(
+            notify.warning(
                 f"The {' and '.join(edited)} layer's data were changed while training (too large to copy), "
                 "so the model learnt partly from the changed data. Train again if that matters."
             )
@@ -440,10 +432,8 @@ class TrainWidget(ViewerWidget):
 
     @when_alive
     def _warn_removed(self, role: str, name: str) -> None:
-        from napari.utils.notifications import show_warning
-
         if self.busy:
-            show_warning(
+            notify.warning(
                 f"The {role} layer '{name}' was removed while training. Training goes on with the data it "
                 "started with; press Stop to end it now (the model so far is kept)."
             )
