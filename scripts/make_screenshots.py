@@ -76,7 +76,7 @@ def three_docks(path: str, train_s: float = 0.0) -> dict:
     }
     train = widgets["Train Noise2Noise"]
     _wait(
-        app, lambda: not train.device_label.value.startswith("checking"), 120
+        app, lambda: not train.form.device_label.value.startswith("checking"), 120
     )  # torch imported off the main thread
     _settle(app, 2.0)
     window.setGeometry(screen)
@@ -132,13 +132,13 @@ def main(out_dir: str = "docs/images") -> dict:
     # 2. Train Noise2Noise: A → B, PSNR against the clean layer, live preview
     viewer.window.remove_dock_widget(dock_pairs)
     dock_train, train = viewer.window.add_plugin_dock_widget("napari-n2n", "Train Noise2Noise")
-    assert train.input_layer.value == layer_a  # the pair just made
-    train.budget.value = "steps"
-    train.steps.value = 400
-    train.preset.value = "cpu-quick"
-    train.patch_size.value = 64
-    train.learning_rate.value = 2e-3
-    train.keep_preview.value = True
+    assert train.form.input_layer.value == layer_a  # the pair just made
+    train.form.budget.value = "steps"
+    train.form.steps.value = 400
+    train.form.preset.value = "cpu-quick"
+    train.form.patch_size.value = 64
+    train.form.learning_rate.value = 2e-3
+    train.form.keep_preview.value = True
     train.preview.every_s = 2.0
     _camera(viewer).zoom = 1.6
     _settle(app, 1.0)
@@ -190,14 +190,14 @@ def main(out_dir: str = "docs/images") -> dict:
     roles = {n2n_meta(l).get("role"): l for l in layers}
     dock_train, train = viewer.window.add_plugin_dock_widget("napari-n2n", "Train Noise2Noise")
     assert (
-        train.input_layer.value == roles["noisy A"]
+        train.form.input_layer.value == roles["noisy A"]
     )  # the sample's noisy A, never its clean layer
-    train.budget.value = "steps"
-    train.steps.value = 300
-    train.preset.value = "cpu-quick"
-    train.patch_size.value = 64
-    train.learning_rate.value = 2e-3
-    train.show_preview.value = False
+    train.form.budget.value = "steps"
+    train.form.steps.value = 300
+    train.form.preset.value = "cpu-quick"
+    train.form.patch_size.value = 64
+    train.form.learning_rate.value = 2e-3
+    train.form.show_preview.value = False
     train.start()
     run = train.session
     _wait(app, lambda: not train.busy)

@@ -12,7 +12,8 @@ from napari_n2n.widgets.denoise.widget import DenoiseWidget
 from napari_n2n.widgets.noisy_pairs.widget import NoisyPairsWidget
 from napari_n2n.widgets.train.widget import TrainWidget
 
-from .._helpers import add_widget, set_tiny, wait_training
+from .._helpers import add_widget, wait_training
+from ._forms import set_tiny
 
 SAMPLES = ["pair_2d", "volume_3d", "digits"]
 
@@ -33,9 +34,10 @@ def test_defaults_after_opening_each_sample_are_the_noisy_layers(viewer, key):
     pairs, train, denoise = _docks(viewer)
     roles = {_role(layer): layer for layer in viewer.layers}
     assert (
-        train.input_layer.value is roles["noisy A"] and train.target_layer.value is roles["noisy B"]
+        train.form.input_layer.value is roles["noisy A"]
+        and train.form.target_layer.value is roles["noisy B"]
     )
-    assert train.clean_layer.value is roles["clean"] and train.mode.value == "n2n"
+    assert train.form.clean_layer.value is roles["clean"] and train.form.mode.value == "n2n"
     assert (
         denoise.image_layer.value is roles["noisy A"]
         and denoise.partner_layer.value is roles["noisy B"]
@@ -44,7 +46,10 @@ def test_defaults_after_opening_each_sample_are_the_noisy_layers(viewer, key):
     assert (pairs.layer_a.value, pairs.layer_b.value) == (roles["noisy A"], roles["noisy B"])
     assert pairs.single_layer.value is roles["noisy A"]
     # the axes come from the sample's metadata: shown, not a guess
-    assert train.axes.value == ("ZYX" if key == "volume_3d" else "YX") and not train.axes.guessed
+    assert (
+        train.form.axes.value == ("ZYX" if key == "volume_3d" else "YX")
+        and not train.form.axes.guessed
+    )
     # A and B stay apart when napari elides long names: the letter comes first
     assert roles["noisy A"].name.startswith("A · ") and roles["noisy B"].name.startswith("B · ")
 
@@ -55,13 +60,14 @@ def test_layer_choice_follows_the_selection_but_never_takes_the_clean_one(viewer
     roles = {_role(layer): layer for layer in viewer.layers}
     viewer.layers.selection.active = roles["noisy B"]
     assert (
-        train.input_layer.value is roles["noisy B"] and train.target_layer.value is roles["noisy A"]
+        train.form.input_layer.value is roles["noisy B"]
+        and train.form.target_layer.value is roles["noisy A"]
     )
     assert denoise.image_layer.value is roles["noisy B"]
     assert pairs.layer_a.value is roles["noisy B"] and pairs.layer_b.value is roles["noisy A"]
     viewer.layers.selection.active = roles["clean"]
     assert (
-        train.input_layer.value is roles["noisy B"]
+        train.form.input_layer.value is roles["noisy B"]
         and denoise.image_layer.value is roles["noisy B"]
     )
     assert pairs.clean_layer.value is roles["clean"]
@@ -102,14 +108,17 @@ def test_pair_made_in_noisy_pairs_becomes_trains_input_and_target(
     made = pairs.start()
     assert not notes.errors, notes.errors
     input_layer, target_layer = made if made else (viewer.layers["second"], viewer.layers["first"])
-    assert train.input_layer.value is input_layer and train.target_layer.value is target_layer
-    assert train.mode.value == "n2n"
+    assert (
+        train.form.input_layer.value is input_layer
+        and train.form.target_layer.value is target_layer
+    )
+    assert train.form.mode.value == "n2n"
     if source == "synthetic":
         assert (
-            train.clean_layer.value is src and _role(src) == "clean"
+            train.form.clean_layer.value is src and _role(src) == "clean"
         )  # the source is the pair's reference
         viewer.layers.selection.active = src
-        assert train.input_layer.value is input_layer  # and is never offered as noisy input
+        assert train.form.input_layer.value is input_layer  # and is never offered as noisy input
 
 
 # ---- axes ------------------------------------------------------------------------------------------
@@ -119,24 +128,26 @@ def test_a_time_series_is_never_trained_as_a_volume_unseen(viewer, qtbot, small_
     stack_a = viewer.add_image(np.stack([a[:64, :64]] * 4), name="stack a")
     stack_b = viewer.add_image(np.stack([b[:64, :64]] * 4), name="stack b")
     train = add_widget(viewer, TrainWidget)
-    train.input_layer.value, train.target_layer.value = stack_a, stack_b
-    assert train.axes.value == "ZYX" and train.axes.guessed
-    assert train.axes.label == "axes ⚠ guessed" and train.axes.choice.native.isVisibleTo(
+    train.form.input_layer.value, train.form.target_layer.value = stack_a, stack_b
+    assert train.form.axes.value == "ZYX" and train.form.axes.guessed
+    assert train.form.axes.label == "axes ⚠ guessed" and train.form.axes.choice.native.isVisibleTo(
         train.native
     )
-    assert "TYX" in train.axes.choice.choices
+    assert "TYX" in train.form.axes.choice.choices
     set_tiny(train, steps=2)
     train.start()
     assert len(notes.warnings) == 1 and "ZYX" in notes.warnings[0] and "TYX" in notes.warnings[0]
     wait_training(qtbot, train)
-    assert train.axes.label == "axes" and not train.axes.guessed  # said once, now confirmed
+    assert (
+        train.form.axes.label == "axes" and not train.form.axes.guessed
+    )  # said once, now confirmed
     # one click makes it a time series: a 2D model
-    train.input_layer.value = stack_b  # another layer: its own guess again
-    train.input_layer.value = stack_a
-    assert train.axes.guessed
-    train.axes.choice.value = "TYX"
-    assert train.axes.value == "TYX" and not train.axes.guessed
-    train.target_layer.value = stack_b
+    train.form.input_layer.value = stack_b  # another layer: its own guess again
+    train.form.input_layer.value = stack_a
+    assert train.form.axes.guessed
+    train.form.axes.choice.value = "TYX"
+    assert train.form.axes.value == "TYX" and not train.form.axes.guessed
+    train.form.target_layer.value = stack_b
     notes.clear()
     train.start()
     wait_training(qtbot, train)
@@ -152,8 +163,12 @@ def test_axes_named_by_napari_are_used(viewer, qtbot, small_pair):
     la = viewer.add_image(np.stack([a[:64, :64]] * 3), name="t a", axis_labels=("T", "Y", "X"))
     lb = viewer.add_image(np.stack([b[:64, :64]] * 3), name="t b", axis_labels=("T", "Y", "X"))
     train = add_widget(viewer, TrainWidget)
-    train.input_layer.value, train.target_layer.value = la, lb
-    assert train.axes.value == "TYX" and not train.axes.guessed and train.axes.choice.value == "TYX"
+    train.form.input_layer.value, train.form.target_layer.value = la, lb
+    assert (
+        train.form.axes.value == "TYX"
+        and not train.form.axes.guessed
+        and train.form.axes.choice.value == "TYX"
+    )
     denoise = add_widget(viewer, DenoiseWidget)
     denoise.image_layer.value = la
     assert denoise.axes.value == "TYX" and not denoise.axes.guessed
@@ -164,25 +179,25 @@ def test_the_mode_follows_the_target_and_the_target_the_mode(viewer, small_pair,
     viewer.open_sample("napari-n2n", "pair_2d")
     train = add_widget(viewer, TrainWidget)
     roles = {_role(layer): layer for layer in viewer.layers}
-    assert train.mode.value == "n2n"
-    train.target_layer.value = None
-    assert train.mode.value == "nb2nb"
-    train.target_layer.value = roles["clean"]
-    assert train.mode.value == "n2c"
-    train.target_layer.value = roles["noisy B"]
-    assert train.mode.value == "n2n"
-    train.mode.value = "nb2nb"
-    assert train.target_layer.value is None
-    train.mode.value = "n2n"  # back to a pair mode: the input's partner comes back
-    assert train.target_layer.value is roles["noisy B"]
+    assert train.form.mode.value == "n2n"
+    train.form.target_layer.value = None
+    assert train.form.mode.value == "nb2nb"
+    train.form.target_layer.value = roles["clean"]
+    assert train.form.mode.value == "n2c"
+    train.form.target_layer.value = roles["noisy B"]
+    assert train.form.mode.value == "n2n"
+    train.form.mode.value = "nb2nb"
+    assert train.form.target_layer.value is None
+    train.form.mode.value = "n2n"  # back to a pair mode: the input's partner comes back
+    assert train.form.target_layer.value is roles["noisy B"]
     # without a partner the message says what to choose, not "choose none" while it reads none
     lone = viewer.add_image(
         np.random.default_rng(0).normal(size=(64, 64)).astype(np.float32), name="lone"
     )
-    train.input_layer.value = lone
-    train.target_layer.value = None
-    train.mode.value = "n2n"
-    assert train.target_layer.value is None
+    train.form.input_layer.value = lone
+    train.form.target_layer.value = None
+    train.form.mode.value = "n2n"
+    assert train.form.target_layer.value is None
     assert train.start() is None
     assert len(notes.errors) == 1 and "none — single image" not in notes.errors[0]
     assert "needs a target layer" in notes.errors[0] and "Single image" in notes.errors[0]
@@ -208,7 +223,7 @@ def test_the_three_docks_fit_a_1080_line_screen(make_napari_viewer, qtbot):
     }
     train = docks["Train Noise2Noise"]
     assert (
-        not train.advanced.isExpanded() and not train.loss.native.isVisible()
+        not train.form.advanced.isExpanded() and not train.form.loss.native.isVisible()
     )  # Advanced starts collapsed
     window.setGeometry(screen)
     qtbot.wait(200)
@@ -234,10 +249,10 @@ def test_the_plot_has_the_viewers_colours_and_no_axes_before_training(viewer):
     train = add_widget(viewer, TrainWidget)
     plot = train.plot
     assert to_hex(plot.figure.get_facecolor()) == theme_colours(viewer.theme)["background"]
-    assert not plot.ax.get_visible() and plot._waiting.get_visible()
+    assert not plot.ax.get_visible() and plot.waiting
     plot.add_train(1, 0.5)
     plot.draw(force=True)
-    assert plot.ax.get_visible() and not plot._waiting.get_visible()
+    assert plot.ax.get_visible() and not plot.waiting
 
 
 # ---- honest progress and leftovers ----------------------------------------------------------------------
@@ -246,13 +261,13 @@ def test_a_time_budget_shows_time_and_the_true_step_count(viewer, qtbot, small_p
     clean, a, b = small_pair
     la, lb = viewer.add_image(a, name="A"), viewer.add_image(b, name="B")
     train = add_widget(viewer, TrainWidget)
-    train.input_layer.value, train.target_layer.value = la, lb
+    train.form.input_layer.value, train.form.target_layer.value = la, lb
     set_tiny(train)
-    train.budget.value = "time"
-    train.minutes.value = 0.5
-    assert train.minutes.native.isVisibleTo(train.native) and not train.steps.native.isVisibleTo(
+    train.form.budget.value = "time"
+    train.form.minutes.value = 0.5
+    assert train.form.minutes.native.isVisibleTo(
         train.native
-    )
+    ) and not train.form.steps.native.isVisibleTo(train.native)
     train.start()
     run = train.session
     qtbot.waitUntil(lambda: "of 0:30" in train.status.value, timeout=60_000)
@@ -279,9 +294,9 @@ def test_the_preview_layer_goes_after_training_unless_kept(viewer, qtbot, small_
     la, lb = viewer.add_image(a, name="A"), viewer.add_image(b, name="B")
     train = add_widget(viewer, TrainWidget)
     for keep in (False, True):
-        train.input_layer.value, train.target_layer.value = la, lb
+        train.form.input_layer.value, train.form.target_layer.value = la, lb
         set_tiny(train, steps=3)
-        train.keep_preview.value = keep
+        train.form.keep_preview.value = keep
         train.preview.every_s = 0.0
         train.start()
         wait_training(qtbot, train)
@@ -323,16 +338,16 @@ def test_denoise_warns_when_the_image_is_far_from_the_training_data(
 
 def test_the_preset_follows_the_device_until_the_user_chooses_one(viewer):
     train = add_widget(viewer, TrainWidget)
-    train._show_device(
-        ("cuda:0 (NVIDIA H100 80GB HBM3)", "")
+    train.show_device(
+        "cuda:0 (NVIDIA H100 80GB HBM3)"
     )  # what the device check reports on a GPU machine
     assert (
-        train.preset.value == "gpu"
-        and train.batch_size.value == 64
-        and train.patch_size.value == 128
+        train.form.preset.value == "gpu"
+        and train.form.batch_size.value == 64
+        and train.form.patch_size.value == 128
     )
-    train._show_device(("cpu (2 threads of 2 cores)", ""))
-    assert train.preset.value == "cpu-quick" and train.network.value == "cpu-quick"
-    train.preset.value = "large"  # the user's choice stays
-    train._show_device(("cuda:0 (NVIDIA H100 80GB HBM3)", ""))
-    assert train.preset.value == "large"
+    train.show_device("cpu (2 threads of 2 cores)")
+    assert train.form.preset.value == "cpu-quick" and train.form.network.value == "cpu-quick"
+    train.form.preset.value = "large"  # the user's choice stays
+    train.show_device("cuda:0 (NVIDIA H100 80GB HBM3)")
+    assert train.form.preset.value == "large"

@@ -16,7 +16,8 @@ from napari_n2n.widgets._registry import MODELS
 from napari_n2n.widgets.denoise.widget import DenoiseWidget
 from napari_n2n.widgets.train.widget import TrainWidget
 
-from .._helpers import add_widget, set_tiny, wait_training
+from .._helpers import add_widget, wait_training
+from ._forms import set_tiny
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def test_replacing_the_input_with_a_3d_array_during_training_raises_nothing(
     viewer, qtbot, small_pair, train, notes
 ):
     la, lb = _pair(viewer, small_pair)
-    train.input_layer.value, train.target_layer.value = la, lb
+    train.form.input_layer.value, train.form.target_layer.value = la, lb
     set_tiny(train, steps=2000)
     train.preview.every_s = 0.0
     train.start()
@@ -67,7 +68,7 @@ def test_editing_the_input_in_place_during_training_changes_nothing_for_the_run(
 ):
     la, lb = _pair(viewer, small_pair)
     original = la.data.copy()
-    train.input_layer.value, train.target_layer.value = la, lb
+    train.form.input_layer.value, train.form.target_layer.value = la, lb
     set_tiny(train, steps=2000)
     train.start()
     run = train.session
@@ -93,7 +94,7 @@ def test_an_array_too_large_to_copy_is_checked_and_an_edit_reported(
 
     monkeypatch.setattr(layers, "COPY_SHARE", 0.0)  # as if the layer took all the memory
     la, lb = _pair(viewer, small_pair)
-    train.input_layer.value, train.target_layer.value = la, lb
+    train.form.input_layer.value, train.form.target_layer.value = la, lb
     set_tiny(train, steps=2000)
     train.start()
     run = train.session
@@ -147,7 +148,7 @@ def test_load_model_file_never_lets_an_exception_escape(viewer, tiny_model, tmp_
 def _train_briefly(viewer, qtbot, small_pair, train) -> None:
     """Two steps of training on the small pair, to the end of the run."""
     la, lb = _pair(viewer, small_pair)
-    train.input_layer.value, train.target_layer.value = la, lb
+    train.form.input_layer.value, train.form.target_layer.value = la, lb
     set_tiny(train, steps=2)
     train.start()
     wait_training(qtbot, train)
@@ -195,9 +196,9 @@ def test_closing_the_viewer_during_training_stops_the_data_thread_and_frees_the_
     base = (
         _rss_mb()
     )  # the layers stay in the viewer's model (the test holds the viewer): only the run's memory
-    train.input_layer.value, train.target_layer.value = la, lb
+    train.form.input_layer.value, train.form.target_layer.value = la, lb
     set_tiny(train, steps=100_000)
-    train.show_preview.value = False
+    train.form.show_preview.value = False
     train.start()
     trainer = weakref.ref(train.session.trainer)  # no strong reference from the test
     qtbot.waitUntil(lambda: len(trainer().history["step"]) >= 2, timeout=60_000)
@@ -233,5 +234,5 @@ def test_save_replaces_a_file_only_when_the_dialog_asked(
         "napari_n2n.widgets.train.widget.ask_save_path",
         lambda parent, source: str(tmp_path / "m.n2n"),
     )
-    assert train._on_save_clicked() == str(tmp_path / "m.n2n")
+    assert train.save_model_as() == str(tmp_path / "m.n2n")
     assert (tmp_path / "m.n2n").read_bytes() != b"an older model"

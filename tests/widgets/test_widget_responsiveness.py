@@ -17,7 +17,8 @@ import pytest
 
 from napari_n2n.widgets.train.widget import TrainWidget
 
-from .._helpers import add_widget, set_tiny, wait_training
+from .._helpers import add_widget, wait_training
+from ._forms import set_tiny
 
 
 @pytest.mark.slow
@@ -28,7 +29,7 @@ def test_event_loop_keeps_running_and_stop_is_quick(viewer, qtbot, small_pair, n
     viewer.add_image(clean, name="clean")
     la, lb = viewer.add_image(a, name="A"), viewer.add_image(b, name="B")
     train = add_widget(viewer, TrainWidget)
-    train.input_layer.value, train.target_layer.value = la, lb
+    train.form.input_layer.value, train.form.target_layer.value = la, lb
     set_tiny(train, steps=100_000)
     train.preview.every_s = 1.0  # previews on, as a user has them (default every 2 s)
 

@@ -14,7 +14,8 @@ from napari_n2n.widgets.denoise.widget import DenoiseWidget
 from napari_n2n.widgets.noisy_pairs.widget import NoisyPairsWidget
 from napari_n2n.widgets.train.widget import TrainWidget
 
-from .._helpers import add_widget, set_tiny, wait_training
+from .._helpers import add_widget, wait_training
+from ._forms import set_tiny
 
 
 @pytest.fixture
@@ -32,9 +33,9 @@ def _pair_layers(viewer, small_pair, **kwargs):
 
 def _select(train, la, lb=None, lc=None):
     train.reset_choices()
-    train.input_layer.value = la
-    train.target_layer.value = lb
-    train.clean_layer.value = lc
+    train.form.input_layer.value = la
+    train.form.target_layer.value = lb
+    train.form.clean_layer.value = lc
 
 
 # ---- end to end ----------------------------------------------------------------------------
@@ -56,10 +57,10 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     pairs.sigma.value = 25.0
     layer_a, layer_b = pairs.start()
     # the Train widget takes the pair at once, with target and clean from the pair's metadata
-    assert train.input_layer.value == layer_a
-    assert train.target_layer.value == layer_b and train.clean_layer.value == src
+    assert train.form.input_layer.value == layer_a
+    assert train.form.target_layer.value == layer_b and train.form.clean_layer.value == src
     set_tiny(train, steps=400)  # validation (and PSNR) every 20 steps
-    train.keep_preview.value = True
+    train.form.keep_preview.value = True
     train.preview.every_s = 0.3
     train.start()
     assert train.busy and not train.train_button.enabled and train.stop_button.enabled
@@ -112,8 +113,8 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
 def test_single_image_and_noise2clean_modes(viewer, qtbot, small_pair, train, notes, mode):
     lc, la, lb = _pair_layers(viewer, small_pair)
     _select(train, la, None if mode == "nb2nb" else lc, lc)
-    assert train.mode.value == ("nb2nb" if mode == "nb2nb" else "n2n")
-    train.mode.value = mode
+    assert train.form.mode.value == ("nb2nb" if mode == "nb2nb" else "n2n")
+    train.form.mode.value = mode
     set_tiny(train, steps=4)
     train.start()
     wait_training(qtbot, train)
@@ -165,9 +166,11 @@ def test_time_series_and_volume_train_with_a_placed_preview(viewer, qtbot, train
         ("ZYX", 3, (4, 48, 48), 100.0),
     ):
         _select(train, la, lb)
-        train.axes.value = axes
+        train.form.axes.value = axes
         set_tiny(train, steps=2)
-        train.keep_preview.value = True  # (the preview layer goes when training ends, unless kept)
+        train.form.keep_preview.value = (
+            True  # (the preview layer goes when training ends, unless kept)
+        )
         train.preview.every_s = 0.0  # a preview after every step
         train.start()
         wait_training(qtbot, train)
@@ -223,16 +226,16 @@ def test_bad_training_input_gets_a_message(viewer, qtbot, train, notes):
             la = viewer.add_image(img[:24, :24].copy(), name="tiny")
         _select(train, la, lb)
         set_tiny(train, steps=3)
-        train.device.value = "cpu"
+        train.form.device.value = "cpu"
         if case == "no target":
-            train.target_layer.value = None
-            train.mode.value = "n2n"
+            train.form.target_layer.value = None
+            train.form.mode.value = "n2n"
         if case == "same layer":
-            train.target_layer.value = la
+            train.form.target_layer.value = la
         if case == "cuda":
-            train.device.value = "cuda"
+            train.form.device.value = "cuda"
             qtbot.waitUntil(
-                lambda: "not available" in train.device_label.value, timeout=30_000
+                lambda: "not available" in train.form.device_label.value, timeout=30_000
             )  # told off the main thread
         n_layers = len(viewer.layers)
         train.start()
@@ -247,8 +250,11 @@ def test_only_image_layers_are_offered(viewer, train):
     viewer.add_points(np.zeros((3, 2)), name="points")
     img = viewer.add_image(np.random.default_rng(0).random((32, 32)).astype(np.float32), name="img")
     train.reset_choices()
-    assert train.input_layer.choices == (img,)
-    assert train.target_layer.choices == (None, img) and train.clean_layer.choices == (None, img)
+    assert train.form.input_layer.choices == (img,)
+    assert train.form.target_layer.choices == (None, img) and train.form.clean_layer.choices == (
+        None,
+        img,
+    )
 
 
 def test_train_pressed_while_training_warns_and_keeps_one_run(
@@ -281,7 +287,7 @@ def test_layer_removed_during_training(viewer, qtbot, small_pair, train, notes):
         and "press Stop" in notes.warnings[0]
     )
     assert train.busy  # it goes on with the data it started with
-    assert train.target_layer.value is not lb  # the list no longer offers the removed layer
+    assert train.form.target_layer.value is not lb  # the list no longer offers the removed layer
     train.stop()
     wait_training(qtbot, train)
     assert len(MODELS) == 1 and not notes.errors and train.train_button.enabled
@@ -345,7 +351,7 @@ def test_out_of_memory_in_the_worker_reaches_the_user(
     assert (
         train.train_button.enabled
         and not train.stop_button.enabled
-        and all(w.enabled for w in train.settings)
+        and all(w.enabled for w in train.form.settings)
     )
     assert len(MODELS) == 1 and "before the error" in MODELS.latest().name
     assert [n.name for n in viewer.layers] == [
@@ -385,10 +391,10 @@ def test_metadata_from_sample_fills_the_widget(viewer, train):
         viewer.add_image(data, **kwargs)
     train.reset_choices()
     noisy_a = next(layer for layer in viewer.layers if n2n_meta(layer).get("role") == "noisy A")
-    train.input_layer.value = noisy_a
-    assert train.target_layer.value.name.startswith("B · digits noisy")
-    assert train.clean_layer.value.name == "digits clean"
-    assert train.mode.value == "n2n" and train.loss.value == "l2"
+    train.form.input_layer.value = noisy_a
+    assert train.form.target_layer.value.name.startswith("B · digits noisy")
+    assert train.form.clean_layer.value.name == "digits clean"
+    assert train.form.mode.value == "n2n" and train.form.loss.value == "l2"
 
 
 def test_gc_hold_is_counted_and_released_once():

@@ -9,7 +9,8 @@ from napari_n2n.core.metrics import psnr
 from napari_n2n.widgets._registry import MODELS
 from napari_n2n.widgets.train.widget import TrainWidget
 
-from .._helpers import TRAIN_TINY, add_widget, set_tiny, wait_training
+from .._helpers import TRAIN_TINY, add_widget, wait_training
+from ._forms import set_tiny
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def pretrained(small_pair, tmp_path):
 
 def _shown(train, field) -> bool:
     """Whether ``field`` (of the Advanced section) shows when the section does (the test's window is never shown)."""
-    return field.native.isVisibleTo(train._advanced_box.native)
+    return field.native.isVisibleTo(train.form.advanced_fields.native)
 
 
 def _new_noise(viewer, small_pair):
@@ -59,10 +60,10 @@ def _new_noise(viewer, small_pair):
 
 def _train(train, qtbot, la, lb, steps, **settings):
     train.reset_choices()
-    train.input_layer.value, train.target_layer.value = la, lb
+    train.form.input_layer.value, train.form.target_layer.value = la, lb
     set_tiny(train, steps=steps)
     for name, value in settings.items():
-        getattr(train, name).value = value
+        getattr(train.form, name).value = value
     assert train.start() is not None
     wait_training(qtbot, train, 120_000)
     return train.denoiser
@@ -74,13 +75,15 @@ def test_start_from_a_model_file_fine_tunes_it(viewer, qtbot, small_pair, pretra
 
     la, lb, _ = _new_noise(viewer, small_pair)
     clean = small_pair[0]
-    assert train.start_from.entry is None and _shown(
-        train, train.network
+    assert train.form.start_from.entry is None and _shown(
+        train, train.form.network
     )  # a new network by default
-    assert not _shown(train, train.start_from.keep_normalization)
-    entry = train.start_from.load(pretrained)
-    assert entry is not None and train.start_from.entry is entry
-    assert not _shown(train, train.network) and _shown(train, train.start_from.keep_normalization)
+    assert not _shown(train, train.form.start_from.keep_normalization)
+    entry = train.form.start_from.load(pretrained)
+    assert entry is not None and train.form.start_from.entry is entry
+    assert not _shown(train, train.form.network) and _shown(
+        train, train.form.start_from.keep_normalization
+    )
     old = Denoiser.load(pretrained)
     tuned = _train(train, qtbot, la, lb, steps=10)
     # the architecture and the weights came from the file (the form's network, cpu-quick, is not used)
@@ -92,8 +95,8 @@ def test_start_from_a_model_file_fine_tunes_it(viewer, qtbot, small_pair, pretra
         psnr(clean, tuned.predict(la.data)),
     )
     # the same 10 steps from a new network are far behind
-    train.start_from.choose(None)
-    assert _shown(train, train.network)
+    train.form.start_from.choose(None)
+    assert _shown(train, train.form.network)
     scratch = psnr(clean, _train(train, qtbot, la, lb, steps=10).predict(la.data))
     print(
         f"noisy {noisy:.2f}, start model {start:.2f}, fine-tuned {after:.2f}, new network {scratch:.2f} dB"
@@ -120,17 +123,19 @@ def test_start_choices_follow_the_session_models_and_bad_models_are_refused(
     for _ in tr.run():
         pass
     entry = MODELS.add(tr.denoiser(), "a 3D model")
-    assert entry in train.start_from.model.choices  # the session's models are offered as they come
-    train.start_from.choose(entry)
+    assert (
+        entry in train.form.start_from.model.choices
+    )  # the session's models are offered as they come
+    train.form.start_from.choose(entry)
     la, lb = viewer.add_image(a, name="A"), viewer.add_image(b, name="B")
     train.reset_choices()
-    train.input_layer.value, train.target_layer.value = la, lb
+    train.form.input_layer.value, train.form.target_layer.value = la, lb
     assert train.start() is None and not train.busy
     assert len(notes.errors) == 1 and "is a 3D model but the data are 2D" in notes.errors[0]
-    assert train.start_from.entry is entry  # the choice stays for the user to change
+    assert train.form.start_from.entry is entry  # the choice stays for the user to change
     (tmp_path / "broken.n2n").write_bytes(b"not a model")
-    assert train.start_from.load(tmp_path / "broken.n2n") is None
-    assert "not a napari-n2n model" in notes.errors[-1] and train.start_from.entry is entry
+    assert train.form.start_from.load(tmp_path / "broken.n2n") is None
+    assert "not a napari-n2n model" in notes.errors[-1] and train.form.start_from.entry is entry
 
 
 def test_by_default_a_cpu_run_starts_from_the_general_denoiser(
@@ -139,13 +144,15 @@ def test_by_default_a_cpu_run_starts_from_the_general_denoiser(
     """On the CPU, 2D data of one channel with the preset's own network: the bundled general model; a network chosen
     under Advanced, or "a new network": random weights."""
     la, lb, _ = _new_noise(viewer, small_pair)
-    assert train.start_from.automatic and train.start_from.trainer_options() == {"init": "auto"}
-    train.device.value = "cpu"
+    assert train.form.start_from.automatic and train.form.start_from.trainer_options() == {
+        "init": "auto"
+    }
+    train.form.device.value = "cpu"
     general = _train(train, qtbot, la, lb, steps=3)
     assert general.info["init_from"]["model"] == "general" and general.unet.depth == 3
     # another network than the preset's: trained from scratch
     assert "init_from" not in _train(train, qtbot, la, lb, steps=3, network="cpu-tiny").info
-    train.start_from.choose(None)
-    assert train.start_from.trainer_options() == {"init": None}
+    train.form.start_from.choose(None)
+    assert train.form.start_from.trainer_options() == {"init": None}
     assert "init_from" not in _train(train, qtbot, la, lb, steps=3).info
     assert not notes.errors

@@ -12,7 +12,8 @@ from napari_n2n.widgets.denoise.widget import DenoiseWidget
 from napari_n2n.widgets.noisy_pairs.widget import NoisyPairsWidget
 from napari_n2n.widgets.train.widget import TrainWidget
 
-from .._helpers import add_widget, set_tiny, wait_training
+from .._helpers import add_widget, wait_training
+from ._forms import set_tiny
 
 
 @pytest.fixture
@@ -98,8 +99,8 @@ def test_training_plots_the_estimated_psnr_without_a_clean_image(viewer, qtbot, 
     _, a, b = small_pair
     la = viewer.add_image(a, name="A", metadata={"napari_n2n": {"partner": "B"}})
     viewer.add_image(b, name="B")
-    train.input_layer.value = la
-    assert train.clean_layer.value is None
+    train.form.input_layer.value = la
+    assert train.form.clean_layer.value is None
     set_tiny(train, steps=40)
     train.start()
     wait_training(qtbot, train)

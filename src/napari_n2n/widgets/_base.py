@@ -107,8 +107,8 @@ def when_alive(method: Callable) -> Callable:
 class ViewerWidget(Container):
     """Base of the napari-n2n widgets (see the module's docstring)."""
 
-    def __init__(self, viewer, **kwargs):
-        super().__init__(labels=True, **kwargs)
+    def __init__(self, viewer, *, labels: bool = True, **kwargs):
+        super().__init__(labels=labels, **kwargs)
         self._viewer = viewer
         self._closed = False
         self.job: LongJob | None = None

@@ -1,14 +1,15 @@
 """The Train widget's settings: the few chosen up front, the rest in a collapsed "Advanced" section.
 
 Up front: the input and target layers, the axes, the mode, how long to train (minutes or
-steps), the preset (network, patch and batch size from :mod:`napari_n2n.core.training.presets`), where to start
-(a new network or a trained model to fine-tune, :mod:`._start`) and the device. Under *Advanced*: the clean reference (for PSNR only; filled in from the layers'
+steps), the preset (network, patch and batch size from :mod:`napari_n2n.core.training.presets`),
+where to start (a new network or a trained model to fine-tune, :mod:`.start_from`) and the
+device. Under *Advanced*: the clean reference (for PSNR only; filled in from the layers'
 metadata), the loss, the network (hidden when a model to start from gives it), whether to keep
-that model's normalisation, patch and batch size, learning rate, the device in use and
-the preview options. :func:`build_settings` adds them to the widget (as attributes, so scripts
-and tests set ``widget.steps.value`` and so on); :func:`training_config` reads them back as a
-:class:`~napari_n2n.core.config.TrainConfig`. A later section (e.g. "start from a model") is
-one more :func:`~._base.collapsible` added in :func:`build_settings`.
+that model's normalisation, patch and batch size, learning rate, the device in use and the
+preview options. :class:`TrainForm` holds them all as its attributes (scripts and tests set
+``widget.form.steps.value`` and so on) and reads them back as a
+:class:`~napari_n2n.core.config.TrainConfig` (:meth:`TrainForm.config`). A later section (e.g.
+"start from a model") is one more :func:`~.._base.collapsible` added in :class:`TrainForm`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label,
 
 from ...core.training.presets import PRESETS
 from .._axes import AxesField
-from .._base import row
+from .._base import SPACING, collapsible, row
 from .._layers import compact, layer_choices
 from .device import DEVICES
 from .start_from import StartFrom
@@ -55,152 +56,254 @@ TIMED_VAL_EVERY = 100
 TIMED_STEPS = 10_000_000
 
 
-def build_settings(widget, viewer) -> tuple[list, Container]:
-    """Add the settings to ``widget`` as attributes; return ``(up-front widgets, advanced container)``."""
-    w = widget
-
-    def layers(_widget=None):
-        return layer_choices(viewer)
-
-    def targets(_widget=None):
-        return layer_choices(viewer, none_label=NONE_TARGET)
-
-    def cleans(_widget=None):
-        return layer_choices(viewer, none_label=NONE_CLEAN)
-
-    w.input_layer = ComboBox(
-        label="input (noisy)",
-        choices=layers,
-        tooltip="The noisy image to learn from (the layer selected in the layer list)",
-    )
-    w.target_layer = ComboBox(
-        label="target",
-        choices=targets,
-        tooltip="The second noisy copy (Noise2Noise), the clean image (Noise2Clean), or none "
-        "for single-image training; the mode follows it",
-    )
-    w.clean_layer = ComboBox(
-        label="clean (PSNR only)",
-        choices=cleans,
-        tooltip="Optional clean reference: only used to report PSNR",
-    )
-    w.axes = AxesField(tooltip="What the dimensions of the input are")
-    w.mode = ComboBox(label="mode", choices=MODE_CHOICES, value="n2n")
-    w.budget = ComboBox(
-        choices=BUDGETS, value="time", tooltip="Train for a time, or for a number of steps"
-    )
-    w.minutes = FloatSpinBox(
-        value=5.0, min=0.1, max=100_000.0, step=1.0, tooltip="Minutes of training"
-    )
-    w.steps = SpinBox(
-        value=2000, min=1, max=1_000_000, step=100, tooltip="Optimiser steps (batches)"
-    )
-    budget_row = row(w.minutes, w.steps, w.budget, label="train for")
-    w.preset = ComboBox(
-        label="preset",
-        choices=PRESET_CHOICES,
-        value="cpu-quick",
-        tooltip="Network size, patch and batch size (see Advanced)",
-    )
-    w.device = ComboBox(label="device", choices=DEVICES, value="auto")
-    # advanced
-    w.loss = ComboBox(label="loss", choices=LOSS_CHOICES, value="l2")
-    w.network = ComboBox(label="network", choices=NETWORKS, value="cpu-quick")
-    w.patch_size = SpinBox(label="patch size", value=48, min=8, max=1024, step=8)
-    w.batch_size = SpinBox(label="batch size", value=8, min=1, max=1024)
-    w.learning_rate = FloatSpinBox(label="learning rate", value=1e-3, min=1e-6, max=0.5, step=1e-4)
-    w.device_label = Label(label="in use", value="checking…")
-    w.show_preview = CheckBox(text="live preview on the visible region", value=True)
-    w.keep_preview = CheckBox(text="keep the preview layer after training", value=False)
-    w.start_from = StartFrom(on_change=lambda entry: setattr(w.network, "visible", entry is None))
-    start_row = row(w.start_from.model, w.start_from.load_button, label="start from")
-    advanced = row(
-        w.clean_layer,
-        w.loss,
-        w.network,
-        w.start_from.keep_normalization,
-        w.patch_size,
-        w.batch_size,
-        w.learning_rate,
-        w.device_label,
-        w.show_preview,
-        w.keep_preview,
-        layout="vertical",
-        labels=True,
-    )
-    compact(
-        w.input_layer,
-        w.target_layer,
-        w.clean_layer,
-        w.mode,
-        w.preset,
-        w.device,
-        w.loss,
-        w.network,
-        w.start_from.model,
-    )
-    w.budget.changed.connect(lambda _=None: show_budget(w))
-    w.preset.changed.connect(lambda _=None: apply_preset(w))
-    show_budget(w)
-    apply_preset(w)
-    # preset and device share a row: with the start row the dock still fits a 1080-line screen beside the others
-    setup_row = row(w.preset, w.device, label="preset, device")
-    return [
-        w.input_layer,
-        w.target_layer,
-        w.axes,
-        w.mode,
-        budget_row,
-        setup_row,
-        start_row,
-    ], advanced
+#: patch size, batch size and learning rate of a preset that does not set them
+PRESET_FALLBACKS = {"patch_size": 64, "batch_size": 16, "learning_rate": 1e-3}
 
 
-def show_budget(w) -> None:
-    """Show the minutes or the steps field, as the budget choice says."""
-    timed = w.budget.value == "time"
-    w.minutes.visible, w.steps.visible = timed, not timed
+class TrainForm(Container):
+    """The Train widget's settings: the essentials up front, the rest under a collapsed *Advanced*.
 
+    Every field is an attribute of the form, so a script sets ``form.steps.value = 500`` as a
+    user would. The preset fills network, patch size, batch size and learning rate; the budget
+    shows minutes or steps; a model to start from hides the network choice.
 
-def apply_preset(w) -> None:
-    """Fill network, patch size, batch size and learning rate from the chosen preset."""
-    p = PRESETS[w.preset.value]
-    w.network.value = PRESET_NETWORK.get(p.name, p.name)
-    defaults = {f: v for f, v in (("patch_size", 64), ("batch_size", 16), ("learning_rate", 1e-3))}
-    for field, default in defaults.items():
-        getattr(w, field).value = p.options.get(field, default)
+    Parameters
+    ----------
+    viewer : napari.viewer.Viewer
+        The viewer whose image layers the layer fields offer.
+    """
 
+    def __init__(self, viewer):
+        super().__init__(labels=True)
+        self._viewer = viewer
+        # the user chose a preset: the device check leaves it alone
+        self._preset_chosen = False
 
-def training_config(w):
-    """The :class:`~napari_n2n.core.config.TrainConfig` the settings of ``w`` describe."""
-    from ...core.config import TrainConfig
-
-    # a model to start from gives the network; so does the preset when its own network is chosen (then a run may
-    # start from the general denoiser, see napari_n2n.core.training.start.general_applies)
-    own = w.network.value == PRESET_NETWORK.get(w.preset.value, w.preset.value)
-    depth, base = (
-        (None, None) if w.start_from.entry is not None or own else PRESETS[w.network.value].network
-    )
-    if w.budget.value == "time":
-        budget = dict(
-            steps=TIMED_STEPS,
-            time_budget_s=60.0 * float(w.minutes.value),
-            val_every=TIMED_VAL_EVERY,
+        # ---- up front -----------------------------------------------------------------------
+        self.input_layer = ComboBox(
+            label="input (noisy)",
+            choices=self._layers,
+            tooltip="The noisy image to learn from (the layer selected in the layer list)",
         )
-    else:
-        budget = dict(steps=int(w.steps.value))
-    return TrainConfig(
-        mode=w.mode.value,
-        loss=w.loss.value,
-        patch_size=int(w.patch_size.value),
-        batch_size=int(w.batch_size.value),
-        learning_rate=float(w.learning_rate.value),
-        depth=depth,
-        base_channels=base,
-        device=w.device.value,
-        preset=w.preset.value,
-        **budget,
-    )
+        self.target_layer = ComboBox(
+            label="target",
+            choices=self._targets,
+            tooltip="The second noisy copy (Noise2Noise), the clean image (Noise2Clean), or none "
+            "for single-image training; the mode follows it",
+        )
+        self.axes = AxesField(tooltip="What the dimensions of the input are")
+        self.mode = ComboBox(label="mode", choices=MODE_CHOICES, value="n2n")
+        self.budget = ComboBox(
+            choices=BUDGETS, value="time", tooltip="Train for a time, or for a number of steps"
+        )
+        self.minutes = FloatSpinBox(
+            value=5.0, min=0.1, max=100_000.0, step=1.0, tooltip="Minutes of training"
+        )
+        self.steps = SpinBox(
+            value=2000, min=1, max=1_000_000, step=100, tooltip="Optimiser steps (batches)"
+        )
+        self.preset = ComboBox(
+            label="preset",
+            choices=PRESET_CHOICES,
+            value="cpu-quick",
+            tooltip="Network size, patch and batch size (see Advanced)",
+        )
+        self.device = ComboBox(label="device", choices=DEVICES, value="auto")
+
+        # ---- advanced -------------------------------------------------------------------------
+        self.clean_layer = ComboBox(
+            label="clean (PSNR only)",
+            choices=self._cleans,
+            tooltip="Optional clean reference: only used to report PSNR",
+        )
+        self.loss = ComboBox(label="loss", choices=LOSS_CHOICES, value="l2")
+        self.network = ComboBox(label="network", choices=NETWORKS, value="cpu-quick")
+        self.patch_size = SpinBox(label="patch size", value=48, min=8, max=1024, step=8)
+        self.batch_size = SpinBox(label="batch size", value=8, min=1, max=1024)
+        self.learning_rate = FloatSpinBox(
+            label="learning rate", value=1e-3, min=1e-6, max=0.5, step=1e-4
+        )
+        self.device_label = Label(label="in use", value="checking…")
+        self.show_preview = CheckBox(text="live preview on the visible region", value=True)
+        self.keep_preview = CheckBox(text="keep the preview layer after training", value=False)
+        self.start_from = StartFrom(on_change=self._on_start_changed)
+
+        # ---- layout ---------------------------------------------------------------------------
+        budget_row = row(self.minutes, self.steps, self.budget, label="train for")
+        # preset and device share a row: with the start row the dock still fits a 1080-line
+        # screen beside the others
+        setup_row = row(self.preset, self.device, label="preset, device")
+        start_row = row(self.start_from.model, self.start_from.load_button, label="start from")
+        self.extend(
+            [
+                self.input_layer,
+                self.target_layer,
+                self.axes,
+                self.mode,
+                budget_row,
+                setup_row,
+                start_row,
+            ]
+        )
+        #: the fields of the Advanced section
+        self.advanced_fields = row(
+            self.clean_layer,
+            self.loss,
+            self.network,
+            self.start_from.keep_normalization,
+            self.patch_size,
+            self.batch_size,
+            self.learning_rate,
+            self.device_label,
+            self.show_preview,
+            self.keep_preview,
+            layout="vertical",
+            labels=True,
+        )
+        #: the collapsed "Advanced" section (a superqt ``QCollapsible``)
+        self.advanced = collapsible("Advanced", self.advanced_fields)
+        self.native.layout().addWidget(self.advanced)
+        self.margins = (0, 0, 0, 0)
+        self.native.layout().setSpacing(SPACING)
+        compact(
+            self.input_layer,
+            self.target_layer,
+            self.clean_layer,
+            self.mode,
+            self.preset,
+            self.device,
+            self.loss,
+            self.network,
+            self.start_from.model,
+        )
+
+        # ---- reactions ------------------------------------------------------------------------
+        self.budget.changed.connect(self._show_budget)
+        self.preset.changed.connect(self._on_preset_changed)
+        self._show_budget()
+        self.apply_preset()
+
+    # ---- choices ----------------------------------------------------------------------------------
+    def _layers(self, _widget=None):
+        return layer_choices(self._viewer)
+
+    def _targets(self, _widget=None):
+        return layer_choices(self._viewer, none_label=NONE_TARGET)
+
+    def _cleans(self, _widget=None):
+        return layer_choices(self._viewer, none_label=NONE_CLEAN)
+
+    def reset_choices(self, *_args) -> None:
+        """Update the layer lists, the Advanced section's (clean layer) included."""
+        super().reset_choices()
+        self.advanced_fields.reset_choices()
+
+    @property
+    def settings(self) -> list:
+        """The fields a user sets (disabled while training; the device in use is not one)."""
+        return [
+            self.input_layer,
+            self.target_layer,
+            self.axes,
+            self.mode,
+            self.budget,
+            self.minutes,
+            self.steps,
+            self.preset,
+            self.device,
+            self.clean_layer,
+            self.loss,
+            self.network,
+            self.patch_size,
+            self.batch_size,
+            self.learning_rate,
+            self.keep_preview,
+            *self.start_from.widgets,
+        ]
+
+    # ---- reactions ----------------------------------------------------------------------------------
+    def _show_budget(self, _=None) -> None:
+        """Show the minutes or the steps field, as the budget choice says."""
+        timed = self.budget.value == "time"
+        self.minutes.visible = timed
+        self.steps.visible = not timed
+
+    def _on_preset_changed(self, _=None) -> None:
+        self._preset_chosen = True
+        self.apply_preset()
+
+    def _on_start_changed(self, entry) -> None:
+        # a model to start from gives the network
+        self.network.visible = entry is None
+
+    def apply_preset(self) -> None:
+        """Fill network, patch size, batch size and learning rate from the chosen preset."""
+        chosen = PRESETS[self.preset.value]
+        self.network.value = PRESET_NETWORK.get(chosen.name, chosen.name)
+        for name, fallback in PRESET_FALLBACKS.items():
+            getattr(self, name).value = chosen.options.get(name, fallback)
+
+    def follow_device(self, device: str) -> None:
+        """Choose the preset that suits ``device`` (as the device check describes it), unless the
+        user chose a preset.
+
+        Parameters
+        ----------
+        device : str
+            The device in use, e.g. ``"cuda:0 (NVIDIA H100 80GB HBM3)"`` or ``"cpu (2 threads)"``:
+            a GPU gets the ``gpu`` preset, anything else ``cpu-quick``.
+        """
+        if self._preset_chosen:
+            return
+        preset = "gpu" if device.lower().startswith(("cuda", "nvidia")) else "cpu-quick"
+        if self.preset.value != preset:
+            self.preset.value = preset
+            # chosen for the user, not by them
+            self._preset_chosen = False
+
+    # ---- reading the form ---------------------------------------------------------------------------
+    def config(self):
+        """The training configuration the form describes.
+
+        Returns
+        -------
+        napari_n2n.core.config.TrainConfig
+            Mode, loss, patch and batch size, learning rate, device, preset and budget as set;
+            the network's depth and width only when the form chooses a network of its own.
+        """
+        from ...core.config import TrainConfig
+
+        # a model to start from gives the network; so does the preset when its own network is
+        # chosen (then a run may start from the general denoiser, see
+        # napari_n2n.core.training.start.general_applies)
+        own = self.network.value == PRESET_NETWORK.get(self.preset.value, self.preset.value)
+        if self.start_from.entry is not None or own:
+            depth = None
+            base = None
+        else:
+            depth, base = PRESETS[self.network.value].network
+        return TrainConfig(
+            mode=self.mode.value,
+            loss=self.loss.value,
+            patch_size=int(self.patch_size.value),
+            batch_size=int(self.batch_size.value),
+            learning_rate=float(self.learning_rate.value),
+            depth=depth,
+            base_channels=base,
+            device=self.device.value,
+            preset=self.preset.value,
+            **self._budget(),
+        )
+
+    def _budget(self) -> dict:
+        """The :class:`~napari_n2n.core.config.TrainConfig` options of the budget: time or steps."""
+        if self.budget.value == "time":
+            return {
+                "steps": TIMED_STEPS,
+                "time_budget_s": 60.0 * float(self.minutes.value),
+                "val_every": TIMED_VAL_EVERY,
+            }
+        return {"steps": int(self.steps.value)}
 
 
 def mode_for(target, mode: str) -> str:

@@ -99,6 +99,11 @@ class LossPlot:
         self._style()
         self.draw(force=True)
 
+    @property
+    def waiting(self) -> bool:
+        """Whether the plot shows the line that says what will appear (no points yet) instead of its axes."""
+        return self._waiting.get_visible()
+
     def _style(self) -> None:
         from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 

@@ -1,14 +1,15 @@
 """Train Noise2Noise: a form over :class:`napari_n2n.core.training.train.Trainer`.
 
-The form (:mod:`._train_form`: the essentials up front, the rest under *Advanced*) follows the
-user: the input is the layer selected in the layer list (never a clean reference), a pair made
-in Noisy pairs becomes input and target, the mode follows the target, and axes that nothing
-states are a guess to confirm (:mod:`._axes`). The trainer's events run in a thread worker
-(:class:`~._jobs.LongJob`) into a :class:`~._session.TrainingSession`, which the progress bar,
-status line, loss plot and preview (:class:`~._preview.PreviewController`) follow. The run
-trains on a copy of the layers' data (:class:`~._layers.Snapshot`). Stop keeps the model so
-far; trained models join :data:`~._registry.MODELS`, which Denoise offers. Scripts and tests
-use :meth:`TrainWidget.start`, :meth:`~TrainWidget.stop`, :meth:`~TrainWidget.wait`, :attr:`~TrainWidget.busy`.
+The form (:class:`~.form.TrainForm`: the essentials up front, the rest under *Advanced*) follows
+the user: the input is the layer selected in the layer list (never a clean reference), a pair
+made in Noisy pairs becomes input and target, the mode follows the target, and axes that nothing
+states are a guess to confirm (:mod:`.._axes`). The trainer's events run in a thread worker
+(:class:`~.._jobs.LongJob`) into a :class:`~.session.TrainingSession`, which the progress bar,
+status line, loss plot and preview (:class:`~.preview.PreviewController`) follow. The run
+trains on a copy of the layers' data (:class:`~.._layers.Snapshot`). Stop keeps the model so
+far; trained models join :data:`~.._registry.MODELS`, which Denoise offers. Scripts and tests
+use :meth:`TrainWidget.start`, :meth:`~TrainWidget.stop`, :meth:`~TrainWidget.wait`,
+:attr:`~TrainWidget.busy`, and set the fields of :attr:`TrainWidget.form`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from magicgui.widgets import Label, ProgressBar, PushButton
 
 from .. import _notify as notify
-from .._base import ViewerWidget, collapsible, on_choice, row, when_alive
+from .._base import ViewerWidget, on_choice, row, when_alive
 from .._layers import (
     Snapshot,
     find_layer,
@@ -33,13 +34,7 @@ from .._layers import (
 from .._model_io import ask_save_path, save_model
 from .._registry import MODELS, PAIRS
 from .device import describe_device_job, warm_up_torch
-from .form import (
-    LOSS_CHOICES,
-    build_settings,
-    check_roles,
-    mode_for,
-    training_config,
-)
+from .form import LOSS_CHOICES, TrainForm, check_roles, mode_for
 from .preview import PreviewController
 from .session import TrainingSession
 
@@ -51,7 +46,7 @@ class TrainWidget(ViewerWidget):
     """Train a Noise2Noise (or Noise2Clean, or single-image) denoiser on image layers."""
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(viewer)
+        super().__init__(viewer, labels=False)
         #: the current or last training run (``None`` before the first)
         self.session: TrainingSession | None = None
         self.preview = PreviewController(viewer)
@@ -61,8 +56,8 @@ class TrainWidget(ViewerWidget):
         self._snapshots: dict = {}  # the data of the current run, by role
         self._syncing = False  # mode and target are being set to match each other
         self._starting = False  # a run is being started
-        self._preset_chosen = False  # the user chose a preset (the device check leaves it alone)
-        basic, advanced = build_settings(self, viewer)
+        #: the settings (the essentials up front, the rest under Advanced)
+        self.form = TrainForm(viewer)
         self.train_button = PushButton(text="Train")
         self.stop_button = PushButton(
             text="Stop", enabled=False, tooltip="Stop at the next step; the model so far is kept"
@@ -71,32 +66,8 @@ class TrainWidget(ViewerWidget):
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1000)
         self.status = Label(label="", value="")
         self.status.native.setWordWrap(True)
-        #: the fields of the form (disabled while training)
-        self.settings = [
-            self.input_layer,
-            self.target_layer,
-            self.axes,
-            self.mode,
-            self.budget,
-            self.minutes,
-            self.steps,
-            self.preset,
-            self.device,
-            self.clean_layer,
-            self.loss,
-            self.network,
-            self.patch_size,
-            self.batch_size,
-            self.learning_rate,
-            self.keep_preview,
-            *self.start_from.widgets,
-        ]
         buttons = row(self.train_button, self.stop_button, self.save_button)
-        self.extend(basic)
-        #: the collapsed "Advanced" section (a superqt ``QCollapsible``)
-        self.advanced = collapsible("Advanced", advanced)
-        self._advanced_box = advanced
-        self.native.layout().addWidget(self.advanced)
+        self.append(self.form)
         self.native.layout().addWidget(
             row(buttons, self.progress, self.status, layout="vertical", labels=True).native
         )
@@ -106,14 +77,13 @@ class TrainWidget(ViewerWidget):
         self.native.layout().addWidget(self.plot.legend)
         self.native.layout().addWidget(self.plot.native)
         self.add_help_link("train-noise2noise", buttons)
-        self.input_layer.changed.connect(self._on_input_changed)
-        on_choice(self.target_layer, self._on_target_changed)
-        self.mode.changed.connect(self._on_mode_changed)
-        self.preset.changed.connect(self._on_preset_chosen)
-        self.device.changed.connect(self._update_device_label)
+        self.form.input_layer.changed.connect(self._on_input_changed)
+        on_choice(self.form.target_layer, self._on_target_changed)
+        self.form.mode.changed.connect(self._on_mode_changed)
+        self.form.device.changed.connect(self._update_device_label)
         self.train_button.changed.connect(self.start)
         self.stop_button.changed.connect(self.stop)
-        self.save_button.changed.connect(self._on_save_clicked)
+        self.save_button.changed.connect(self.save_model_as)
         viewer.layers.events.removed.connect(self._on_layer_removed)
         PAIRS.made.connect(self._on_pair_made)
         self.reset_choices()
@@ -124,23 +94,18 @@ class TrainWidget(ViewerWidget):
         self._update_device_label()
 
     # ---- choices ---------------------------------------------------------------------------------
-    def reset_choices(self, *_args) -> None:
-        """Update the layer lists, the Advanced section's (clean layer) included."""
-        super().reset_choices()
-        self._advanced_box.reset_choices()
-
     def _choose_input(self, layer) -> None:
-        if layer is not None and layer in self.input_layer.choices:
-            self.input_layer.value = layer
+        if layer is not None and layer in self.form.input_layer.choices:
+            self.form.input_layer.value = layer
 
     def on_layer_inserted(self, layer) -> None:
-        meta = n2n_meta(self.input_layer.value)
+        meta = n2n_meta(self.form.input_layer.value)
         if not self.busy and layer.name in (meta.get("partner"), meta.get("clean")):
             self._on_input_changed()  # the input's partner or clean reference has just been added
 
     def on_layer_selected(self, layer) -> None:
         """Follow the layer selected in the layer list (noisy images only)."""
-        if is_noisy(layer) and layer != self.input_layer.value and not self._starting:
+        if is_noisy(layer) and layer != self.form.input_layer.value and not self._starting:
             self._choose_input(layer)
 
     @when_alive
@@ -155,35 +120,35 @@ class TrainWidget(ViewerWidget):
     # ---- reactions ---------------------------------------------------------------------------------
     def _on_input_changed(self, _=None) -> None:
         """Fill in axes, target, clean and loss from the layer and what Noisy pairs recorded."""
-        layer = self.input_layer.value
-        self.axes.set_layer(layer)
+        layer = self.form.input_layer.value
+        self.form.axes.set_layer(layer)
         meta = n2n_meta(layer)
         partner = find_layer(self._viewer, meta.get("partner"))
         if partner is not None:
-            self.target_layer.value = partner
+            self.form.target_layer.value = partner
         elif meta.get("mode") == "nb2nb" or (
-            layer is not None and self.target_layer.value == layer
+            layer is not None and self.form.target_layer.value == layer
         ):
-            self.target_layer.value = None
+            self.form.target_layer.value = None
         clean = find_layer(self._viewer, meta.get("clean"))
         if clean is not None:
-            self.clean_layer.value = clean
+            self.form.clean_layer.value = clean
         if meta.get("suggested_loss") in dict((v, k) for k, v in LOSS_CHOICES):
-            self.loss.value = meta["suggested_loss"]
+            self.form.loss.value = meta["suggested_loss"]
 
     def _on_target_changed(self, _=None) -> None:
         """The mode follows the target: none → single image; a clean layer → Noise2Clean; else Noise2Noise."""
         if not self._syncing:
-            self._sync(mode=mode_for(self.target_layer.value, self.mode.value))
+            self._sync(mode=mode_for(self.form.target_layer.value, self.form.mode.value))
 
     def _on_mode_changed(self, _=None) -> None:
         """And the target follows the mode: single image → none; a pair mode → the input's partner if none is set."""
         if self._syncing:
             return
-        if self.mode.value == "nb2nb":
+        if self.form.mode.value == "nb2nb":
             self._sync(target=None)
-        elif self.target_layer.value is None:
-            partner = find_layer(self._viewer, n2n_meta(self.input_layer.value).get("partner"))
+        elif self.form.target_layer.value is None:
+            partner = find_layer(self._viewer, n2n_meta(self.form.input_layer.value).get("partner"))
             if partner is not None:
                 self._sync(target=partner)
 
@@ -191,45 +156,46 @@ class TrainWidget(ViewerWidget):
         self._syncing = True
         try:
             if "mode" in values:
-                self.mode.value = values["mode"]
+                self.form.mode.value = values["mode"]
             if "target" in values:
-                self.target_layer.value = values["target"]
+                self.form.target_layer.value = values["target"]
         finally:
             self._syncing = False
 
-    def _on_preset_chosen(self, _=None) -> None:
-        self._preset_chosen = True
-
     def _update_device_label(self, _=None) -> None:
         """Describe the chosen device; torch is imported off the main thread for it."""
-        self.device_label.value = "checking…"
+        self.form.device_label.value = "checking…"
         from .._jobs import LongJob
 
         self._device_job = LongJob(
             describe_device_job,
-            self.device.value,
+            self.form.device.value,
             what="Device check",
-            on_returned=self._show_device,
+            on_returned=lambda result: self.show_device(*result),
             on_errored=lambda exc: None,
             hold_gc=False,
         ).start()
 
     @when_alive
-    def _show_device(self, result) -> None:
-        self.device_label.value, self.device_label.tooltip = result
-        if (
-            not self._preset_chosen and not self.busy
-        ):  # a GPU: its preset, unless the user chose one
-            preset = "gpu" if result[0].lower().startswith(("cuda", "nvidia")) else "cpu-quick"
-            if self.preset.value != preset:
-                self.preset.value = preset
-                self._preset_chosen = False
+    def show_device(self, label: str, tooltip: str = "") -> None:
+        """Show the device in use, as the device check describes it.
+
+        While no run is going, the preset follows it (a GPU gets the ``gpu`` preset) unless
+        the user chose a preset.
+
+        Parameters
+        ----------
+        label : str
+            The device, e.g. ``"cuda:0 (NVIDIA H100 80GB HBM3)"``.
+        tooltip : str
+            More about it (why a device is not available).
+        """
+        self.form.device_label.value = label
+        self.form.device_label.tooltip = tooltip
+        if not self.busy:
+            self.form.follow_device(label)
 
     # ---- building the run ---------------------------------------------------------------------------
-    def training_config(self):
-        """The :class:`~napari_n2n.core.config.TrainConfig` the widget's settings describe."""
-        return training_config(self)
-
     def make_trainer(self, snapshots: dict | None = None):
         """A :class:`~napari_n2n.core.training.train.Trainer` for the chosen layers (raises :class:`N2NError`).
 
@@ -238,16 +204,17 @@ class TrainWidget(ViewerWidget):
         from ...core.training.train import Trainer
 
         snapshots = {} if snapshots is None else snapshots
-        layer = self.input_layer.value
-        target_layer, clean_layer = self.target_layer.value, self.clean_layer.value
+        layer = self.form.input_layer.value
+        target_layer = self.form.target_layer.value
+        clean_layer = self.form.clean_layer.value
         snapshots["input"] = Snapshot(image_data(layer, "input", check_values=True))
-        config = self.training_config()
+        config = self.form.config()
         check_roles(layer, target_layer, config.mode)
         for role, other in (("target", target_layer), ("clean", clean_layer)):
             if other is not None:
                 snapshots[role] = Snapshot(image_data(other, role, check_values=True))
         data = {role: snap.data for role, snap in snapshots.items()}
-        axes = parse_axes(self.axes.value)
+        axes = parse_axes(self.form.axes.value)
         return Trainer(
             data["input"],
             data.get("target"),
@@ -255,7 +222,7 @@ class TrainWidget(ViewerWidget):
             config=config,
             clean=data.get("clean"),
             noise=n2n_meta(layer).get("noise"),
-            **self.start_from.trainer_options(),
+            **self.form.start_from.trainer_options(),
         )
 
     # ---- public actions -----------------------------------------------------------------------------
@@ -271,14 +238,14 @@ class TrainWidget(ViewerWidget):
         trainer = self.report(self.make_trainer, snapshots)
         if trainer is None:
             return None
-        layer = self.input_layer.value
-        if self.axes.guessed:
+        layer = self.form.input_layer.value
+        if self.form.axes.guessed:
             notify.warning(
                 f"Training on '{short(layer.name)}' as {trainer.axes} ({'a 3D model' if 'Z' in trainer.axes else 'a 2D model'}): "
                 f"the layer does not say what its {layer.data.ndim} dimensions are. If it is a time series, "
                 "press Stop and choose TYX beside 'axes'."
             )
-            self.axes.confirm()
+            self.form.axes.confirm()
         session = self.session = TrainingSession(trainer, name=layer.name)
         session.status.events.fraction.connect(self._show_fraction)
         session.status.events.text.connect(self._show_text)
@@ -286,13 +253,13 @@ class TrainWidget(ViewerWidget):
         self.plot.follow(session)
         self._roles = {
             "input": layer,
-            "target": self.target_layer.value,
-            "clean": self.clean_layer.value,
+            "target": self.form.target_layer.value,
+            "clean": self.form.clean_layer.value,
         }
         self._snapshots = snapshots
         self.progress.value = 0
         self.status.value = session.status.text
-        if self.show_preview.value:
+        if self.form.show_preview.value:
             self._starting = True  # adding the preview layer moves the selection: the input stays
             try:
                 self.preview.begin(session, layer, data=snapshots["input"].data)
@@ -331,15 +298,24 @@ class TrainWidget(ViewerWidget):
             self.model_entry.path = saved
         return saved
 
-    def _on_save_clicked(self, _=None) -> str | None:
+    def save_model_as(self, _=None) -> str | None:
+        """Ask where to save the last model (a save dialog, as "Save model…" does) and save it.
+
+        Returns
+        -------
+        str or None
+            The path saved to; ``None`` when there is no model, the dialog was cancelled or
+            saving failed (with a notification).
+        """
         if self.denoiser is None:
             return None
         path = ask_save_path(
             self.native, self.session.name if self.session is not None else "model"
         )
-        return (
-            self.save_model(path, overwrite=True) if path else None
-        )  # the dialog asked before replacing
+        if not path:
+            return None
+        # the dialog asked before replacing a file
+        return self.save_model(path, overwrite=True)
 
     # ---- session → form (main thread) ---------------------------------------------------------------
     @when_alive
@@ -352,7 +328,7 @@ class TrainWidget(ViewerWidget):
 
     @when_alive
     def _show_device_name(self, name: str) -> None:
-        self.device_label.value = name
+        self.form.device_label.value = name
 
     @when_alive
     def _on_returned(self, denoiser) -> None:
@@ -386,7 +362,7 @@ class TrainWidget(ViewerWidget):
         session = self.session
         if session is not None and session.running:
             session.end()
-        self.preview.end(keep=self.keep_preview.value)
+        self.preview.end(keep=self.form.keep_preview.value)
         edited = [role for role, snap in self._snapshots.items() if snap.edited()]
         if edited:
             notify.warning(
@@ -407,7 +383,7 @@ class TrainWidget(ViewerWidget):
 
     @when_alive
     def _set_running(self, running: bool) -> None:
-        for w in self.settings:
+        for w in self.form.settings:
             w.enabled = not running
         self.train_button.enabled = not running
         self.stop_button.enabled = running
@@ -446,7 +422,7 @@ class TrainWidget(ViewerWidget):
             PAIRS.made.disconnect(self._on_pair_made)
         except (TypeError, ValueError, RuntimeError):
             pass
-        self.start_from.disconnect()
+        self.form.start_from.disconnect()
         super().teardown()
         self.preview.release()
         self.plot.release()
