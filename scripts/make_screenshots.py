@@ -121,9 +121,9 @@ def main(out_dir: str = "docs/images") -> dict:
             viewer.layers.remove(layer)
     clean.visible = True
     dock_pairs, pairs = viewer.window.add_plugin_dock_widget("napari-n2n", "Noisy pairs")
-    pairs.clean_layer.value = clean
-    pairs.noise.value = "gaussian"
-    pairs.sigma.value = 25.0
+    pairs.synthetic.clean_layer.value = clean
+    pairs.synthetic.noise.value = "gaussian"
+    pairs.synthetic.params["gaussian"]["sigma"].value = 25.0
     layer_a, layer_b = pairs.start()
     clean.visible = False
     _settle(app)

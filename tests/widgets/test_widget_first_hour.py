@@ -42,9 +42,12 @@ def test_defaults_after_opening_each_sample_are_the_noisy_layers(viewer, key):
         denoise.image_layer.value is roles["noisy A"]
         and denoise.partner_layer.value is roles["noisy B"]
     )
-    assert pairs.clean_layer.value is roles["clean"]
-    assert (pairs.layer_a.value, pairs.layer_b.value) == (roles["noisy A"], roles["noisy B"])
-    assert pairs.single_layer.value is roles["noisy A"]
+    assert pairs.synthetic.clean_layer.value is roles["clean"]
+    assert (pairs.two_layers.layer_a.value, pairs.two_layers.layer_b.value) == (
+        roles["noisy A"],
+        roles["noisy B"],
+    )
+    assert pairs.single.layer.value is roles["noisy A"]
     # the axes come from the sample's metadata: shown, not a guess
     assert (
         train.form.axes.value == ("ZYX" if key == "volume_3d" else "YX")
@@ -64,13 +67,16 @@ def test_layer_choice_follows_the_selection_but_never_takes_the_clean_one(viewer
         and train.form.target_layer.value is roles["noisy A"]
     )
     assert denoise.image_layer.value is roles["noisy B"]
-    assert pairs.layer_a.value is roles["noisy B"] and pairs.layer_b.value is roles["noisy A"]
+    assert (
+        pairs.two_layers.layer_a.value is roles["noisy B"]
+        and pairs.two_layers.layer_b.value is roles["noisy A"]
+    )
     viewer.layers.selection.active = roles["clean"]
     assert (
         train.form.input_layer.value is roles["noisy B"]
         and denoise.image_layer.value is roles["noisy B"]
     )
-    assert pairs.clean_layer.value is roles["clean"]
+    assert pairs.synthetic.clean_layer.value is roles["clean"]
 
 
 def test_two_noisy_layers_default_to_two_different_layers(viewer, small_pair):
@@ -80,7 +86,7 @@ def test_two_noisy_layers_default_to_two_different_layers(viewer, small_pair):
     pairs = add_widget(viewer, NoisyPairsWidget)
     pairs.source.value = "two"
     assert (
-        pairs.layer_a.value is lb and pairs.layer_b.value is la
+        pairs.two_layers.layer_a.value is lb and pairs.two_layers.layer_b.value is la
     )  # the selected layer, and another
 
 
@@ -97,13 +103,16 @@ def test_pair_made_in_noisy_pairs_becomes_trains_input_and_target(
     viewer.layers.selection.active = other  # the user looks at something else meanwhile
     pairs.source.value = source
     if source == "synthetic":
-        pairs.clean_layer.value = src
+        pairs.synthetic.clean_layer.value = src
     if source == "two":
-        pairs.layer_a.value, pairs.layer_b.value = viewer.layers["second"], viewer.layers["first"]
+        pairs.two_layers.layer_a.value, pairs.two_layers.layer_b.value = (
+            viewer.layers["second"],
+            viewer.layers["first"],
+        )
     if source == "stack":
-        pairs.stack_layer.value = stack
+        pairs.stack.layer.value = stack
         assert (
-            pairs.stack_axes.value == "TYX" and not pairs.stack_axes.guessed
+            pairs.stack.axes.value == "TYX" and not pairs.stack.axes.guessed
         )  # from napari's axis labels
     made = pairs.start()
     assert not notes.errors, notes.errors

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from napari_n2n.core.data.noise import noise_params
+from napari_n2n.core.data.noise import NOISE_MODELS, noise_params
 from napari_n2n.widgets._layers import n2n_meta
-from napari_n2n.widgets.noisy_pairs.widget import NOISE_CHOICES, NoisyPairsWidget
+from napari_n2n.widgets.noisy_pairs.sources import NOISE_CHOICES
+from napari_n2n.widgets.noisy_pairs.widget import NoisyPairsWidget
 
 from .._helpers import add_widget
 
@@ -21,9 +24,9 @@ def test_synthesise_pair_names_placement_and_estimate(viewer, pairs, small_pair,
     clean = small_pair[0]
     src = viewer.add_image(clean, name="cells", scale=(0.5, 0.25), translate=(10.0, -3.0))
     pairs.reset_choices()
-    pairs.clean_layer.value = src
-    pairs.noise.value = "gaussian"
-    pairs.sigma.value = 20.0
+    pairs.synthetic.clean_layer.value = src
+    pairs.synthetic.noise.value = "gaussian"
+    pairs.synthetic.params["gaussian"]["sigma"].value = 20.0
     added = pairs.start()
     a, b = added
     assert (
@@ -51,13 +54,29 @@ def test_every_noise_model_shows_its_parameters_and_makes_a_pair(viewer, pairs):
         np.random.default_rng(0).uniform(10, 200, (40, 48)).astype(np.float32), name="img"
     )
     pairs.reset_choices()
-    pairs.clean_layer.value = src
+    pairs.synthetic.clean_layer.value = src
     for _, noise in NOISE_CHOICES:
-        pairs.noise.value = noise
-        shown = {name for name, w in pairs.params.items() if not w.native.isHidden()}
+        pairs.synthetic.noise.value = noise
+        shown = {
+            name
+            for fields in pairs.synthetic.params.values()
+            for name, w in fields.items()
+            if not w.native.isHidden()
+        }
         assert shown == set(noise_params(noise))
         a, b = pairs.start()
         assert noise in a.name and a.data.shape == (40, 48)
+
+
+def test_the_noise_fields_are_the_noise_models_own(pairs):
+    """One field per parameter of each offered noise model, in its order, at the model's default."""
+    for _, name in NOISE_CHOICES:
+        fields = pairs.synthetic.params[name]
+        assert tuple(fields) == noise_params(name)
+        defaults = {f.name: f.default for f in dataclasses.fields(NOISE_MODELS[name])}
+        assert {param: w.value for param, w in fields.items()} == {
+            param: defaults[param] for param in fields
+        }
 
 
 def test_defaults_follow_the_clean_layers_range(viewer, pairs):
@@ -65,15 +84,17 @@ def test_defaults_follow_the_clean_layers_range(viewer, pairs):
         np.linspace(0, 1, 64 * 64, dtype=np.float32).reshape(64, 64), name="unit"
     )
     pairs.reset_choices()
-    pairs.clean_layer.value = src
-    assert 0.05 <= pairs.sigma.value <= 0.15  # 10 % of a 0–1 range, not 25
+    pairs.synthetic.clean_layer.value = src
+    assert (
+        0.05 <= pairs.synthetic.params["gaussian"]["sigma"].value <= 0.15
+    )  # 10 % of a 0–1 range, not 25
 
 
 def test_two_layers_pair_checked_and_linked(viewer, pairs, small_pair, notes):
     _, a, b = small_pair
     la, lb = viewer.add_image(a, name="exp1"), viewer.add_image(b, name="exp2")
     pairs.source.value = "two"
-    pairs.layer_a.value, pairs.layer_b.value = la, lb
+    pairs.two_layers.layer_a.value, pairs.two_layers.layer_b.value = la, lb
     assert "A ≈" in pairs.estimate.value and "B ≈" in pairs.estimate.value
     assert pairs.start() == []
     assert n2n_meta(la)["partner"] == "exp2" and n2n_meta(lb)["partner"] == "exp1"
@@ -84,7 +105,7 @@ def test_two_layers_of_different_shapes_are_refused(viewer, pairs, notes):
     la = viewer.add_image(np.random.default_rng(0).random((64, 64)).astype(np.float32), name="a")
     lb = viewer.add_image(np.random.default_rng(0).random((64, 60)).astype(np.float32), name="b")
     pairs.source.value = "two"
-    pairs.layer_a.value, pairs.layer_b.value = la, lb
+    pairs.two_layers.layer_a.value, pairs.two_layers.layer_b.value = la, lb
     n_layers = len(viewer.layers)
     assert pairs.start() == []
     assert (
@@ -97,8 +118,8 @@ def test_stack_neighbours_are_views_with_sample_axis(viewer, pairs, notes):
     stack = np.random.default_rng(0).normal(100, 10, (6, 40, 48)).astype(np.float32)
     src = viewer.add_image(stack, name="movie", scale=(1.0, 0.3, 0.3))
     pairs.source.value = "stack"
-    pairs.stack_layer.value = src
-    assert pairs.pair_axis.value == 0
+    pairs.stack.layer.value = src
+    assert pairs.stack.pair_axis.value == 0
     a, b = pairs.start()
     assert a.data.shape == b.data.shape == (5, 40, 48)
     np.testing.assert_array_equal(b.data[0], stack[1])
@@ -113,7 +134,7 @@ def test_stack_mode_refuses_a_2d_image(viewer, pairs, notes):
         np.random.default_rng(0).random((32, 32)).astype(np.float32), name="flat"
     )
     pairs.source.value = "stack"
-    pairs.stack_layer.value = src
+    pairs.stack.layer.value = src
     assert pairs.start() == []
     assert "needs a stack" in notes.errors[0] and len(viewer.layers) == 1
 
@@ -121,7 +142,7 @@ def test_stack_mode_refuses_a_2d_image(viewer, pairs, notes):
 def test_single_image_marked_for_neighbour_subsampling(viewer, pairs, small_pair, notes):
     layer = viewer.add_image(small_pair[1], name="one shot")
     pairs.source.value = "single"
-    pairs.single_layer.value = layer
+    pairs.single.layer.value = layer
     assert "image ≈" in pairs.estimate.value
     pairs.start()
     assert n2n_meta(layer)["mode"] == "nb2nb" and any("single-image" in m for m in notes.infos)
@@ -133,8 +154,8 @@ def test_only_image_layers_are_offered(viewer, pairs):
     viewer.add_shapes([np.array([[0, 0], [5, 5], [0, 5]])], shape_type="polygon", name="shapes")
     img = viewer.add_image(np.random.default_rng(0).random((32, 32)).astype(np.float32), name="img")
     pairs.reset_choices()
-    assert [c for c in pairs.clean_layer.choices if c is not None] == [img]
-    assert pairs.clean_layer.value is img
+    assert [c for c in pairs.synthetic.clean_layer.choices if c is not None] == [img]
+    assert pairs.synthetic.clean_layer.value is img
 
 
 def test_bad_clean_layers_get_a_message(viewer, pairs, notes):
@@ -159,7 +180,7 @@ def test_bad_clean_layers_get_a_message(viewer, pairs, notes):
         notes.clear()
         layer = viewer.add_image(data, name=case, rgb=case == "rgb")
         pairs.reset_choices()
-        pairs.clean_layer.value = layer
+        pairs.synthetic.clean_layer.value = layer
         n_layers = len(viewer.layers)
         assert pairs.start() == [], case
         assert len(notes.errors) == 1 and expected in notes.errors[0], (case, notes.errors)

@@ -53,8 +53,8 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     _, denoise = viewer.window.add_plugin_dock_widget("napari-n2n", "Denoise")
     assert isinstance(pairs, NoisyPairsWidget) and isinstance(train, TrainWidget)
     assert isinstance(denoise, DenoiseWidget)
-    pairs.clean_layer.value = src
-    pairs.sigma.value = 25.0
+    pairs.synthetic.clean_layer.value = src
+    pairs.synthetic.params["gaussian"]["sigma"].value = 25.0
     layer_a, layer_b = pairs.start()
     # the Train widget takes the pair at once, with target and clean from the pair's metadata
     assert train.form.input_layer.value == layer_a

@@ -33,7 +33,7 @@ def test_pair_check_panel_runs_off_the_main_thread_and_shows_findings(
     lb = viewer.add_image(_shifted(b, (2.0, 0.0)), name="B shifted")
     pairs.source.value = "two"
     assert pairs.check.native.isVisibleTo(pairs.native)
-    pairs.layer_a.value, pairs.layer_b.value = la, lb
+    pairs.two_layers.layer_a.value, pairs.two_layers.layer_b.value = la, lb
     assert pairs.check.start() is not None
     assert pairs.check.wait(60)
     report = pairs.check.report
@@ -43,7 +43,7 @@ def test_pair_check_panel_runs_off_the_main_thread_and_shows_findings(
     lb2 = viewer.add_image(
         b, name="B"
     )  # selected: Noisy pairs follows the selection (A := B), so choose both
-    pairs.layer_a.value, pairs.layer_b.value = la, lb2
+    pairs.two_layers.layer_a.value, pairs.two_layers.layer_b.value = la, lb2
     assert pairs.check.findings.value == "" and pairs.check.report is None
     pairs.check.start()
     assert pairs.check.wait(60) and pairs.check.report.ok and "⚠" not in pairs.check.findings.value
@@ -60,12 +60,12 @@ def test_pair_check_of_a_stack_and_bad_input(viewer, qtbot, pairs, gaussian_pair
     ]  # the last frame does not match: still only a warning
     layer = viewer.add_image(stack, name="stack")
     pairs.source.value = "stack"
-    pairs.stack_layer.value = layer
+    pairs.stack.layer.value = layer
     pairs.check.start()
     assert pairs.check.wait(60) and pairs.check.report.planes == 2
     pairs.source.value = "two"
     small = viewer.add_image(a[:10, :10], name="small")
-    pairs.layer_a.value, pairs.layer_b.value = small, small
+    pairs.two_layers.layer_a.value, pairs.two_layers.layer_b.value = small, small
     pairs.check.start()
     pairs.check.wait(60)
     assert any("at least" in e for e in notes.errors) and not notes.tracebacks()
@@ -75,20 +75,20 @@ def test_photon_split_beside_single_image_mode(viewer, pairs, camera_crop, notes
     counts = np.random.default_rng(0).poisson(camera_crop / 255.0 * 20 + 0.5)
     raw = viewer.add_image((counts * 3 + 100).astype(np.uint16), name="raw")
     pairs.source.value = "photon"
-    assert pairs.photon_layer.native.isVisibleTo(pairs.native)
-    assert not pairs.photon_gain.native.isVisibleTo(pairs.native)  # estimated by default
-    pairs.photon_layer.value = raw
+    assert pairs.photon.layer.native.isVisibleTo(pairs.native)
+    assert not pairs.photon.gain.native.isVisibleTo(pairs.native)  # estimated by default
+    pairs.photon.layer.value = raw
     layer_a, layer_b = pairs.start()
-    assert pairs.photon_gain.value == pytest.approx(
+    assert pairs.photon.gain.value == pytest.approx(
         3.0
-    ) and pairs.photon_offset.value == pytest.approx(100, abs=6)
+    ) and pairs.photon.offset.value == pytest.approx(100, abs=6)
     np.testing.assert_allclose((layer_a.data + layer_b.data) / 2, raw.data, atol=1e-3)
     assert layer_a.metadata["napari_n2n"]["partner"] == layer_b.name
     assert any("independent" in i for i in notes.infos)
     # given values that do not fit: a message that says what to do, no layer
-    pairs.photon_auto.value = False
-    assert pairs.photon_gain.native.isVisibleTo(pairs.native)
-    pairs.photon_gain.value = 2.5
+    pairs.photon.auto.value = False
+    assert pairs.photon.gain.native.isVisibleTo(pairs.native)
+    pairs.photon.gain.value = 2.5
     n_layers = len(viewer.layers)
     assert pairs.start() == [] and len(viewer.layers) == n_layers
     assert any("not a photon-count image" in e for e in notes.errors)

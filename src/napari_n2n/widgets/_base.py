@@ -60,6 +60,34 @@ def row(*widgets, label: str = "", layout: str = "horizontal", labels: bool = Fa
     return box
 
 
+def align_labels(*containers: Container) -> None:
+    """Give the labelled fields of ``containers`` one label column, as if they were one form.
+
+    magicgui aligns the labels within one container; a widget made of several (a panel per
+    choice) would show a column per panel. Aligned again whenever a label changes (an axes
+    field says "guessed").
+
+    Parameters
+    ----------
+    *containers : magicgui.widgets.Container
+        Containers with ``labels=True`` shown one above the other.
+    """
+    from magicgui.application import use_app
+
+    measure = use_app().get_obj("get_text_width")
+    # magicgui keeps each field's label beside it in a wrapper (its _labeled_widget)
+    fields = [w for box in containers for w in box if w._labeled_widget() is not None]
+
+    def align(_label=None) -> None:
+        widest = max(measure(w.label) for w in fields)
+        for w in fields:
+            w._labeled_widget().label_width = widest
+
+    for w in fields:
+        w.label_changed.connect(align)
+    align()
+
+
 def collapsible(title: str, container: Container):
     """A collapsed section titled ``title`` holding ``container`` (a superqt ``QCollapsible``)."""
     from superqt import QCollapsible

@@ -8,35 +8,6 @@ import numpy as np
 from .._layers import axes_for, image_data
 
 
-def photon_fields(choices):
-    """The source's fields: the layer (from ``choices``), "estimate gain and offset", the gain and the offset."""
-    from magicgui.widgets import CheckBox, ComboBox, FloatSpinBox
-
-    layer = ComboBox(
-        label="photon counts",
-        choices=choices,
-        tooltip="A raw image that counts photons (not background-subtracted)",
-    )
-    auto = CheckBox(text="estimate gain and offset from the image", value=True)
-    gain = FloatSpinBox(
-        label="gain",
-        value=1.0,
-        min=1e-9,
-        max=1e9,
-        step=0.1,
-        tooltip="Image units per photon (camera ADU per electron)",
-    )
-    offset = FloatSpinBox(
-        label="offset",
-        value=0.0,
-        min=-1e9,
-        max=1e9,
-        step=1.0,
-        tooltip="The image's value with no light (camera baseline)",
-    )
-    return layer, auto, gain, offset
-
-
 def split_layer(layer, *, gain: float | None, offset: float | None, seed: int):
     """Split ``layer``'s photon counts into a :class:`~napari_n2n.core.data.pairs.Pair`.
 

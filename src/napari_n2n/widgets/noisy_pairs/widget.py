@@ -1,6 +1,7 @@
 """Noisy pairs: make or pick the pair of noisy images that Noise2Noise trains on.
 
-Five sources, one per :mod:`napari_n2n.core.data.pairs` function (and the photon split):
+Five sources, one per :mod:`napari_n2n.core.data.pairs` function (and the photon split), each
+with its own panel of fields (:mod:`.sources`); the widget shows the chosen source's panel:
 
 * *synthesise* — a clean layer and a noise model → two new layers "noisy A" and "noisy B"
   (:func:`~napari_n2n.core.data.pairs.synthetic_pair`);
@@ -9,15 +10,15 @@ Five sources, one per :mod:`napari_n2n.core.data.pairs` function (and the photon
   shown as two view layers (no copy): frames t and frames t+1;
 * *single image* — one noisy image, trained by neighbour sub-sampling
   (:func:`~napari_n2n.core.data.pairs.single_image`);
-* *photon split* — one photon-count image split into two with independent noise (:mod:`._photon`).
+* *photon split* — one photon-count image split into two with independent noise (:mod:`.photon`).
 
-For two layers and stacks, "Check pair" (:mod:`._pair_check`) measures the shift, brightness
+For two layers and stacks, "Check pair" (:mod:`.pair_check`) measures the shift, brightness
 difference and noise of the pair and says what to do about each.
 
 New layers are named letter first ("A · camera noisy · …", "B · …"), so A and B stay apart in
 the layer list when napari elides long names. The layers remember their partner, clean
 reference, axes and noise in ``layer.metadata`` from the moment they are added, and the Train
-widget is told of every pair made (:data:`~._registry.PAIRS`): it takes A as input and B as
+widget is told of every pair made (:data:`~.._registry.PAIRS`): it takes A as input and B as
 target. The layer choices start from the layer selected in the layer list; A and B default to
 two different layers (the selected layer and its partner where one is recorded).
 """
@@ -27,15 +28,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import ComboBox, FloatSpinBox, Label, PushButton, SpinBox
+from magicgui.widgets import ComboBox, Label, PushButton
 
-from ...core.data.noise import noise_params
 from .. import _notify as notify
-from .._axes import AxesField
-from .._base import ViewerWidget, row
+from .._base import ViewerWidget, align_labels, row
 from .._layers import (
     axes_for,
-    central_plane,
     compact,
     find_layer,
     fmt_sigma,
@@ -55,7 +53,15 @@ from .._layers import (
 )
 from .._registry import PAIRS
 from .pair_check import PairCheckPanel
-from .photon import photon_fields, split_layer, split_note
+from .photon import split_layer, split_note
+from .sources import (
+    PhotonPanel,
+    SingleImagePanel,
+    SourcePanel,
+    StackPanel,
+    SyntheticPanel,
+    TwoLayersPanel,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -68,170 +74,82 @@ SOURCES = [
     ("one photon-count image (photon split)", "photon"),
 ]
 
-NOISE_CHOICES = [
-    ("Gaussian (additive)", "gaussian"),
-    ("Poisson (shot noise)", "poisson"),
-    ("Poisson-Gaussian (camera)", "poisson_gaussian"),
-    ("impulse (salt & pepper)", "impulse"),
-    ("Bernoulli (dropped pixels)", "bernoulli"),
-]
-
-BUTTON_TEXT = {
-    "synthetic": "Make noisy pair",
-    "two": "Use as pair",
-    "stack": "Make frame pairs",
-    "single": "Use for single-image training",
-    "photon": "Split into a pair",
-}
-
 
 class NoisyPairsWidget(ViewerWidget):
-    """Make a noisy pair from a clean layer, or pick a pair, a stack or one noisy image."""
+    """Make a noisy pair from a clean layer, or pick a pair, a stack or one noisy image.
+
+    The chosen source's panel (:mod:`.sources`) shows below the source choice; the noise
+    estimate, the main button and, for two layers and stacks, the pair check follow.
+    """
 
     def __init__(self, viewer: napari.viewer.Viewer):
-        super().__init__(viewer)
+        # the panels' label columns are aligned by the widget (align_labels), not by magicgui
+        super().__init__(viewer, labels=False)
         self.source = ComboBox(label="pairs from", choices=SOURCES, value="synthetic")
-        # synthesise
-        self.clean_layer = ComboBox(label="clean layer", choices=self._image_choices)
-        self.noise = ComboBox(label="noise model", choices=NOISE_CHOICES, value="gaussian")
-        self.sigma = FloatSpinBox(
-            label="sigma",
-            value=25.0,
-            min=0.0,
-            max=1e9,
-            step=1.0,
-            tooltip="Standard deviation of the noise, in the image's units",
-        )
-        self.peak = FloatSpinBox(
-            label="peak photons",
-            value=30.0,
-            min=0.01,
-            max=1e9,
-            step=1.0,
-            tooltip="Expected photons at the brightest pixel: lower is noisier",
-        )
-        self.gain = FloatSpinBox(
-            label="gain", value=2.0, min=1e-6, max=1e9, step=0.5, tooltip="Image units per electron"
-        )
-        self.read_sigma = FloatSpinBox(
-            label="read noise sigma", value=5.0, min=0.0, max=1e9, step=1.0
-        )
-        self.fraction = FloatSpinBox(
-            label="fraction of pixels", value=0.1, min=0.0, max=1.0, step=0.01
-        )
-        self.kind = ComboBox(
-            label="impulse values",
-            choices=[("min/max (salt & pepper)", "salt_pepper"), ("random", "random")],
-            value="salt_pepper",
-        )
-        self.p = FloatSpinBox(label="drop probability", value=0.5, min=0.0, max=0.99, step=0.05)
-        self.seed = SpinBox(label="seed", value=0, min=0, max=2**31 - 1)
-        # two layers
-        self.layer_a = ComboBox(label="noisy A", choices=self._image_choices)
-        self.layer_b = ComboBox(label="noisy B", choices=self._image_choices)
-        # stack
-        self.stack_layer = ComboBox(label="noisy stack", choices=self._image_choices)
-        self.pair_axis = ComboBox(label="pair along", choices=self._axis_choices)
-        self.stack_axes = AxesField(
-            tooltip="What the dimensions of the stack are (the pairing axis becomes a sample axis)"
-        )
-        # one image
-        self.single_layer = ComboBox(label="noisy image", choices=self._image_choices)
-        # photon split
-        self.photon_layer, self.photon_auto, self.photon_gain, self.photon_offset = photon_fields(
-            self._image_choices
-        )
+
+        # ---- one panel per source ------------------------------------------------------------
+        self.synthetic = SyntheticPanel(self._image_choices)
+        self.two_layers = TwoLayersPanel(self._image_choices)
+        self.stack = StackPanel(self._image_choices)
+        self.single = SingleImagePanel(self._image_choices)
+        self.photon = PhotonPanel(self._image_choices)
+        #: the panels, by source
+        self.panels = {
+            "synthetic": self.synthetic,
+            "two": self.two_layers,
+            "stack": self.stack,
+            "single": self.single,
+            "photon": self.photon,
+        }
+
+        # ---- estimate, button, pair check ------------------------------------------------------
         self.estimate = Label(label="noise σ (est.)", value="")
-        self.run_button = PushButton(text=BUTTON_TEXT["synthetic"])
+        self.run_button = PushButton(text=self.synthetic.button_text)
         self.check = PairCheckPanel(self._pair_to_check, report_error=self.report)
         buttons = row(self.run_button)
         from qtpy.QtWidgets import QSizePolicy
 
         self.run_button.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.extend(
-            [
-                self.source,
-                self.clean_layer,
-                self.noise,
-                self.sigma,
-                self.peak,
-                self.gain,
-                self.read_sigma,
-                self.fraction,
-                self.kind,
-                self.p,
-                self.seed,
-                self.layer_a,
-                self.layer_b,
-                self.stack_layer,
-                self.pair_axis,
-                self.stack_axes,
-                self.single_layer,
-                self.photon_layer,
-                self.photon_auto,
-                self.photon_gain,
-                self.photon_offset,
-                self.estimate,
-                buttons,
-                self.check,
-            ]
-        )
+
+        # ---- layout ------------------------------------------------------------------------------
+        source_row = row(self.source, layout="vertical", labels=True)
+        footer = row(self.estimate, buttons, self.check, layout="vertical", labels=True)
+        self.extend([source_row, *self.panels.values(), footer])
+        align_labels(source_row, *self.panels.values(), footer)
         self.add_help_link("noisy-pairs", buttons)
-        compact(
-            self.source,
-            self.clean_layer,
-            self.noise,
-            self.kind,
-            self.layer_a,
-            self.layer_b,
-            self.stack_layer,
-            self.pair_axis,
-            self.single_layer,
-            self.photon_layer,
-        )
-        #: the noise parameters' fields, by parameter name
-        self.params = {
-            "sigma": self.sigma,
-            "peak": self.peak,
-            "gain": self.gain,
-            "read_sigma": self.read_sigma,
-            "fraction": self.fraction,
-            "kind": self.kind,
-            "p": self.p,
-        }
-        self._groups = {
-            "synthetic": [self.clean_layer, self.noise, self.seed],
-            "two": [self.layer_a, self.layer_b],
-            "stack": [self.stack_layer, self.pair_axis, self.stack_axes],
-            "single": [self.single_layer],
-            "photon": [self.photon_layer, self.photon_auto, self.photon_gain, self.photon_offset],
-        }
-        self.source.changed.connect(self._update_visibility)
-        self.noise.changed.connect(self._update_visibility)
-        self.clean_layer.changed.connect(self._on_clean_changed)
-        for w in (self.layer_a, self.layer_b, self.single_layer, self.photon_layer):
-            w.changed.connect(self._update_estimate)
-        for w in (self.layer_a, self.layer_b, self.stack_layer, self.pair_axis):
-            w.changed.connect(self.check.clear)
-        self.photon_auto.changed.connect(self._update_visibility)
-        self.stack_layer.changed.connect(self._on_stack_changed)
+        compact(self.source)
+
+        # ---- reactions -----------------------------------------------------------------------------
+        self.source.changed.connect(self._show_source)
+        for field in (
+            self.synthetic.clean_layer,
+            self.two_layers.layer_a,
+            self.two_layers.layer_b,
+            self.stack.layer,
+            self.single.layer,
+            self.photon.layer,
+        ):
+            field.changed.connect(self._update_estimate)
+        for field in (
+            self.two_layers.layer_a,
+            self.two_layers.layer_b,
+            self.stack.layer,
+            self.stack.pair_axis,
+        ):
+            field.changed.connect(self.check.clear)
         self.run_button.changed.connect(self.start)
         self.reset_choices()
         self.choose_defaults()
-        self._update_visibility()
-        self._on_clean_changed()
-        self._on_stack_changed()
+        self._show_source()
 
     # ---- choices -------------------------------------------------------------------------------
     def _image_choices(self, _widget=None):
         return layer_choices(self._viewer)
 
-    def _axis_choices(self, _widget=None):
-        layer = self.stack_layer.value if hasattr(self, "stack_layer") else None
-        if layer is None or getattr(layer.data, "ndim", 0) < 3:
-            return [("(choose a stack with 3 or more dimensions)", None)]
-        shape = layer.data.shape
-        return [(f"axis {i} ({shape[i]} frames/slices)", i) for i in range(layer.data.ndim - 2)]
+    @property
+    def panel(self) -> SourcePanel:
+        """The panel of the chosen source."""
+        return self.panels[self.source.value]
 
     def choose_defaults(self, selected=None) -> None:
         """Start every layer choice from the user's layer: ``selected`` (default: the one selected in the layer list).
@@ -245,73 +163,39 @@ class NoisyPairsWidget(ViewerWidget):
         cleans = [layer for layer in image_layers(viewer) if n2n_meta(layer).get("role") == "clean"]
         plain = [active] if active is not None and not n2n_meta(active).get("role") else []
         for layer in (*plain, *cleans):
-            if layer in self.clean_layer.choices:
-                self.clean_layer.value = layer
+            if layer in self.synthetic.clean_layer.choices:
+                self.synthetic.clean_layer.value = layer
                 break
         first = preferred_noisy(viewer, prefer=[active] if active is not None else [])
-        for combo in (self.layer_a, self.single_layer):
+        for combo in (self.two_layers.layer_a, self.single.layer):
             if first is not None:
                 combo.value = first
         stack = preferred_noisy(viewer, min_ndim=3)
         if stack is not None:
-            self.stack_layer.value = stack
-        partner = find_layer(viewer, n2n_meta(self.layer_a.value).get("partner"))
-        second = (
-            partner
-            if partner is not None
-            else preferred_noisy(viewer, exclude=[self.layer_a.value])
-        )
+            self.stack.layer.value = stack
+        layer_a = self.two_layers.layer_a.value
+        partner = find_layer(viewer, n2n_meta(layer_a).get("partner"))
+        second = partner if partner is not None else preferred_noisy(viewer, exclude=[layer_a])
         if second is not None:
-            self.layer_b.value = second
+            self.two_layers.layer_b.value = second
 
     def on_layer_selected(self, layer) -> None:
         if is_noisy(layer) or n2n_meta(layer).get("role") == "clean":
             self.choose_defaults(layer)
 
     # ---- reactions -------------------------------------------------------------------------------
-    def _update_visibility(self, _=None) -> None:
-        mode = self.source.value
-        for key, widgets in self._groups.items():
-            for w in widgets:
-                w.visible = key == mode
-        shown = noise_params(self.noise.value) if mode == "synthetic" else ()
-        for name, w in self.params.items():
-            w.visible = name in shown
-        for w in (self.photon_gain, self.photon_offset):
-            w.visible = mode == "photon" and not self.photon_auto.value
-        self.check.visible = mode in ("two", "stack")
-        self.run_button.text = BUTTON_TEXT[mode]
-        self._update_estimate()
-
-    def _on_clean_changed(self, _=None) -> None:
-        """Scale the default noise parameters to the clean layer's intensity range."""
-        layer = self.clean_layer.value
-        if layer is not None and not getattr(layer, "rgb", False):
-            try:
-                lo, hi = robust_limits(central_plane(layer.data), low=0.5, high=99.5)
-            except (TypeError, ValueError):
-                lo, hi = 0.0, 1.0
-            span = hi - lo
-            self.sigma.value = float(f"{0.1 * span:.2g}")
-            self.read_sigma.value = float(f"{0.02 * span:.2g}")
-            self.gain.value = float(f"{max(hi, 1e-6) / 100:.2g}")
-        self._update_estimate()
-
-    def _on_stack_changed(self, _=None) -> None:
-        self.pair_axis.reset_choices()
-        self.stack_axes.set_layer(self.stack_layer.value)
+    def _show_source(self, _=None) -> None:
+        """Show the chosen source's panel, its button text and (two layers, stack) the pair check."""
+        source = self.source.value
+        for key, panel in self.panels.items():
+            panel.visible = key == source
+        self.check.visible = source in ("two", "stack")
+        self.run_button.text = self.panel.button_text
         self._update_estimate()
 
     def _update_estimate(self, _=None) -> None:
         """Show the estimated noise level of the chosen layer(s)."""
-        mode = self.source.value
-        layers = {
-            "synthetic": [("clean", self.clean_layer.value)],
-            "two": [("A", self.layer_a.value), ("B", self.layer_b.value)],
-            "stack": [("stack", self.stack_layer.value)],
-            "single": [("image", self.single_layer.value)],
-            "photon": [("image", self.photon_layer.value)],
-        }[mode]
+        layers = self.panel.estimate_layers()
         parts = []
         for role, layer in layers:
             if layer is None or getattr(layer, "rgb", False) or getattr(layer, "multiscale", False):
@@ -320,13 +204,6 @@ class NoisyPairsWidget(ViewerWidget):
         self.estimate.value = ", ".join(parts)
 
     # ---- actions -----------------------------------------------------------------------------------
-    def noise_model(self):
-        """The noise model chosen in the widget (a :class:`~napari_n2n.core.data.noise.NoiseModel`)."""
-        from ...core.data.noise import make_noise
-
-        name = self.noise.value
-        return make_noise(name, **{p: self.params[p].value for p in noise_params(name)})
-
     def start(self, _=None) -> list:
         """Run the chosen source (as the button does); return the layers it added (errors become notifications)."""
         action = {
@@ -343,14 +220,14 @@ class NoisyPairsWidget(ViewerWidget):
 
         from ...core.data.pairs import synthetic_pair
 
-        src = self.clean_layer.value
+        src = self.synthetic.clean_layer.value
         data = image_data(src, "clean", check_values=True)
-        noise = self.noise_model()
+        noise = self.synthetic.noise_model()
         if not n2n_meta(src).get("role"):
             set_n2n_meta(
                 src, role="clean"
             )  # the reference of the pair: never offered as noisy data
-        pair = synthetic_pair(np.asarray(data), noise, seed=int(self.seed.value))
+        pair = synthetic_pair(np.asarray(data), noise, seed=int(self.synthetic.seed.value))
         desc = noise.describe()
         limits = robust_limits(pair.input)
         common = dict(
@@ -410,7 +287,8 @@ class NoisyPairsWidget(ViewerWidget):
         from ...core.data.pairs import two_images
         from ...core.errors import InputError
 
-        la, lb = self.layer_a.value, self.layer_b.value
+        la = self.two_layers.layer_a.value
+        lb = self.two_layers.layer_b.value
         a = image_data(la, "noisy A", check_values=True)
         b = image_data(lb, "noisy B", check_values=True)
         if la == lb:
@@ -435,15 +313,15 @@ class NoisyPairsWidget(ViewerWidget):
         from ...core.data.pairs import stack_neighbours
         from ...core.errors import InputError
 
-        src = self.stack_layer.value
+        src = self.stack.layer.value
         data = image_data(src, "stack", check_values=True)
-        axis = self.pair_axis.value
+        axis = self.stack.pair_axis.value
         if axis is None:
             raise InputError(
                 f"Layer '{src.name}' is {data.ndim}D; pairing neighbouring frames needs a stack "
                 "(3 or more dimensions). For one 2D image use single-image mode."
             )
-        pair = stack_neighbours(data, axis=int(axis), axes=parse_axes(self.stack_axes.value))
+        pair = stack_neighbours(data, axis=int(axis), axes=parse_axes(self.stack.axes.value))
         limits = tuple(float(v) for v in src.contrast_limits)
         meta = dict(axes=pair.axes, source=src.name, pair_axis=int(axis))
         layer_a, layer_b = self._add_pair(
@@ -467,7 +345,7 @@ class NoisyPairsWidget(ViewerWidget):
 
         from ...core.data.pairs import single_image
 
-        layer = self.single_layer.value
+        layer = self.single.layer.value
         data = image_data(layer, "noisy image", check_values=True)
         pair = single_image(data, axes=axes_for(layer, None))
         set_n2n_meta(layer, mode="nb2nb", axes=pair.axes)
@@ -481,16 +359,12 @@ class NoisyPairsWidget(ViewerWidget):
 
     def make_photon_pair(self) -> list:
         """Split the photon-count layer into two layers with independent noise; return them."""
-        src = self.photon_layer.value
-        given = (
-            (None, None)
-            if self.photon_auto.value
-            else (self.photon_gain.value, self.photon_offset.value)
-        )
-        pair, gain, offset, how = split_layer(
-            src, gain=given[0], offset=given[1], seed=int(self.seed.value)
-        )
-        self.photon_gain.value, self.photon_offset.value = gain, offset
+        src = self.photon.layer.value
+        # the seed of the synthetic source draws the split too
+        seed = int(self.synthetic.seed.value)
+        pair, gain, offset, how = split_layer(src, **self.photon.given(), seed=seed)
+        self.photon.gain.value = gain
+        self.photon.offset.value = offset
         meta = dict(axes=pair.axes, source=src.name, photon_split={"gain": gain, "offset": offset})
         layers = self._add_pair(
             pair,
@@ -512,17 +386,18 @@ class NoisyPairsWidget(ViewerWidget):
         from ...core.errors import InputError
 
         if self.source.value != "stack":
-            la, lb = self.layer_a.value, self.layer_b.value
+            la = self.two_layers.layer_a.value
+            lb = self.two_layers.layer_b.value
             return image_data(la, "noisy A"), image_data(lb, "noisy B"), axes_for(la, None)
-        axis = self.pair_axis.value
+        axis = self.stack.pair_axis.value
         if axis is None:
             raise InputError(
                 "Choose a stack with 3 or more dimensions to check its neighbouring frames."
             )
         pair = stack_neighbours(
-            image_data(self.stack_layer.value, "stack"),
+            image_data(self.stack.layer.value, "stack"),
             axis=int(axis),
-            axes=parse_axes(self.stack_axes.value),
+            axes=parse_axes(self.stack.axes.value),
         )
         return pair.input, pair.target, pair.axes
 
