@@ -49,15 +49,13 @@ NETWORKS = [
     (PRESETS[name].network_label, name) for name in ("standard", "cpu-quick", "cpu-tiny", "large")
 ]
 PRESET_NETWORK = {"gpu": "standard"}  # presets that share another preset's network
+#: patch size, batch size and learning rate of a preset that does not set them
+PRESET_FALLBACKS = {"patch_size": 64, "batch_size": 16, "learning_rate": 1e-3}
 BUDGETS = [("minutes", "time"), ("steps", "steps")]
 #: validate every this many steps in a time-budgeted run (the step count is not known in advance)
 TIMED_VAL_EVERY = 100
 #: the step count of a time-budgeted run: the budget ends it long before (the schedule follows the time)
 TIMED_STEPS = 10_000_000
-
-
-#: patch size, batch size and learning rate of a preset that does not set them
-PRESET_FALLBACKS = {"patch_size": 64, "batch_size": 16, "learning_rate": 1e-3}
 
 
 class TrainForm(Container):

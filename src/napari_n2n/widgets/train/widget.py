@@ -56,6 +56,8 @@ class TrainWidget(ViewerWidget):
         self._snapshots: dict = {}  # the data of the current run, by role
         self._syncing = False  # mode and target are being set to match each other
         self._starting = False  # a run is being started
+
+        # ---- the form, the buttons, progress and the loss plot --------------------------------
         #: the settings (the essentials up front, the rest under Advanced)
         self.form = TrainForm(viewer)
         self.train_button = PushButton(text="Train")
@@ -77,6 +79,8 @@ class TrainWidget(ViewerWidget):
         self.native.layout().addWidget(self.plot.legend)
         self.native.layout().addWidget(self.plot.native)
         self.add_help_link("train-noise2noise", buttons)
+
+        # ---- reactions ---------------------------------------------------------------------------
         self.form.input_layer.changed.connect(self._on_input_changed)
         on_choice(self.form.target_layer, self._on_target_changed)
         self.form.mode.changed.connect(self._on_mode_changed)
@@ -86,6 +90,8 @@ class TrainWidget(ViewerWidget):
         self.save_button.changed.connect(self.save_model_as)
         viewer.layers.events.removed.connect(self._on_layer_removed)
         PAIRS.made.connect(self._on_pair_made)
+
+        # ---- first choices: the selected noisy layer, its partner, the device -------------------
         self.reset_choices()
         self._choose_input(preferred_noisy(viewer))
         self._on_input_changed()
