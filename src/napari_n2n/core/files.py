@@ -17,9 +17,18 @@ A :class:`Destination` is checked *before* any long work and written *after* it:
 
 Examples
 --------
->>> dest = Destination("out.tif", inputs=["in.tif"])        # doctest: +SKIP
->>> ...  # long work
->>> dest.write(lambda tmp: tifffile.imwrite(tmp, result))  # doctest: +SKIP
+>>> import tempfile
+>>> import numpy as np
+>>> folder = tempfile.TemporaryDirectory()
+>>> dest = Destination(f"{folder.name}/out.npy", inputs=[f"{folder.name}/in.npy"])  # checked
+>>> result = np.zeros((4, 4))  # the long work
+>>> dest.write(lambda tmp: np.save(tmp, result)).name
+'out.npy'
+>>> Destination(f"{folder.name}/out.npy")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+    ...
+napari_n2n.core.errors.OutputError: Cannot write the output ...: the file already exists. ...
+>>> folder.cleanup()
 """
 
 from __future__ import annotations

@@ -10,10 +10,18 @@ another format is a class with ``name``, ``suffixes``, ``read`` and ``write`` (s
 
 Examples
 --------
->>> image = read_image("stack.tif")                  # doctest: +SKIP
->>> image.data.shape, image.axes, image.pixel_size   # doctest: +SKIP
-((40, 512, 512), 'TYX', {'X': 0.1, 'Y': 0.1})
->>> write_image("out.tif", result, axes=image.axes)  # doctest: +SKIP
+>>> import tempfile
+>>> import numpy as np
+>>> folder = tempfile.TemporaryDirectory()
+>>> stack = np.zeros((3, 16, 16), np.float32)
+>>> path = write_image(
+...     f"{folder.name}/stack.tif", stack, axes="TYX", pixel_size={"Y": 0.1, "X": 0.1}
+... )
+>>> image = read_image(path)
+>>> image.data.shape, image.axes, image.pixel_size
+((3, 16, 16), 'TYX', {'X': 0.1, 'Y': 0.1})
+>>> path = write_image(f"{folder.name}/out.npy", image.data, axes=image.axes, **image.metadata())
+>>> folder.cleanup()
 """
 
 from __future__ import annotations

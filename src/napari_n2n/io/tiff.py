@@ -142,6 +142,8 @@ class TiffFormat:
         pixel_size = pixel_size or {}
         if "X" in pixel_size and "Y" in pixel_size:
             options["resolution"] = (1.0 / pixel_size["X"], 1.0 / pixel_size["Y"])
+            if not unit:  # tifffile's default unit is the inch, which readers convert
+                options["resolutionunit"] = 1  # NONE: the sizes come back as given
         if "Z" in pixel_size:
             metadata["spacing"] = pixel_size["Z"]
         if unit and pixel_size:
