@@ -101,7 +101,23 @@ def synthetic_pair(
 
 
 def two_images(a, b, *, axes: str | None = None, clean=None) -> Pair:
-    """Two noisy images of the same scene; shapes must match."""
+    """Two noisy images of the same scene.
+
+    Parameters
+    ----------
+    a, b : array-like
+        The two images, one shape (numpy or dask).
+    axes : str, optional
+        The image's axes (default: from its number of dimensions, see
+        :func:`~napari_n2n.core.axes.default_axes`).
+    clean : array-like, optional
+        The clean image, where known (for PSNR reporting).
+
+    Returns
+    -------
+    Pair
+        ``a`` is the input, ``b`` the target.
+    """
     a, b = require_numeric(a, "the first image"), require_numeric(b, "the second image")
     require_same_shape(a, b, names=("the first image", "the second image"))
     axes = validate_axes(axes, a.ndim) if axes else default_axes(a.ndim)
@@ -123,6 +139,33 @@ def stack_neighbours(
     as repeated exposures, e.g. two frames per time point). The pairing axis becomes a sample
     axis (``S``) of the result, so a ``ZYX`` stack paired along Z trains a 2D model on ``SYX``
     data. Views, not copies, are used.
+
+    Parameters
+    ----------
+    stack : array-like
+        3 or more dimensions.
+    axis : int
+        The axis to pair along: time (T), slices (Z) or samples (S).
+    axes : str, optional
+        The image's axes (default: from its number of dimensions, see
+        :func:`~napari_n2n.core.axes.default_axes`).
+    clean : array-like, optional
+        The clean stack, where known; cut like the input.
+    pairing : {"consecutive", "even-odd"}
+        Which frames make pairs, as above.
+
+    Returns
+    -------
+    Pair
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pair = stack_neighbours(np.zeros((5, 16, 16)), axes="TYX")
+    >>> pair.input.shape, pair.axes
+    ((4, 16, 16), 'SYX')
+    >>> stack_neighbours(np.zeros((5, 16, 16)), axes="ZYX", pairing="even-odd").input.shape
+    (2, 16, 16)
     """
     stack = require_numeric(stack, "the stack")
     if stack.ndim < 3:
@@ -164,7 +207,23 @@ def stack_neighbours(
 
 
 def single_image(image, *, axes: str | None = None, clean=None) -> Pair:
-    """One noisy image, trained by neighbour sub-sampling (``mode="nb2nb"``)."""
+    """One noisy image, trained by neighbour sub-sampling (``mode="nb2nb"``).
+
+    Parameters
+    ----------
+    image : array-like
+        The noisy image.
+    axes : str, optional
+        The image's axes (default: from its number of dimensions, see
+        :func:`~napari_n2n.core.axes.default_axes`).
+    clean : array-like, optional
+        The clean image, where known (for PSNR reporting).
+
+    Returns
+    -------
+    Pair
+        Its ``target`` is ``None``.
+    """
     image = require_numeric(image, "the noisy image")
     axes = validate_axes(axes, image.ndim) if axes else default_axes(image.ndim)
     return Pair(image, None, axes, "nb2nb", clean=clean)
