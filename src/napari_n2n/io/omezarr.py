@@ -1,6 +1,6 @@
-"""OME-Zarr images (OME-NGFF 0.5 on zarr v3; 0.4 read too): level 0 read lazily, written with axes,
-pixel size, translation and a pyramid.
+"""OME-Zarr images (OME-NGFF 0.5 on zarr v3; 0.4 read too).
 
+Level 0 is read lazily; images are written with axes, pixel size, translation and a pyramid.
 Reading opens the store without loading it: :attr:`ImageData.data` is level 0 of the first
 multiscale image as a zarr array, read block by block by the tiler. A bare zarr array (no OME
 metadata) is read as an array whose axes are its dimension names, where those are axis
@@ -418,9 +418,11 @@ class OmeZarrFormat:
 
     @staticmethod
     def sniff(path: Path) -> bool:
+        """Whether ``path`` is an OME-Zarr image, whatever its name."""
         return _is_store(path)
 
     def read(self, path: Path) -> ImageData:
+        """Read ``path`` (see :meth:`ImageFormat.read <napari_n2n.io.ImageFormat.read>`)."""
         if not path.is_dir():
             raise InputError(
                 f"{path} is a file, but a zarr store is a folder. Give the folder of the OME-Zarr image."
@@ -438,6 +440,7 @@ class OmeZarrFormat:
         translation: dict | None = None,
         **_,
     ) -> None:
+        """Write ``data`` to ``path`` (see :meth:`ImageFormat.write <napari_n2n.io.ImageFormat.write>`)."""
         write_ome_zarr(
             path, data, axes=axes, pixel_size=pixel_size, unit=unit, translation=translation
         )

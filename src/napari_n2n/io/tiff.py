@@ -88,9 +88,11 @@ class TiffFormat:
 
     @staticmethod
     def sniff(path: Path) -> bool:
+        """Whether ``path`` is a TIFF file, whatever its name."""
         return head(path, 4) in _MAGIC
 
     def read(self, path: Path) -> ImageData:
+        """Read ``path`` (see :meth:`ImageFormat.read <napari_n2n.io.ImageFormat.read>`)."""
         import tifffile
 
         data = None
@@ -124,6 +126,7 @@ class TiffFormat:
         unit: str | None = None,
         **_,
     ) -> None:  # TIFF has no place for a translation
+        """Write ``data`` to ``path`` (see :meth:`ImageFormat.write <napari_n2n.io.ImageFormat.write>`)."""
         import tifffile
 
         data = np.asarray(data)
