@@ -40,8 +40,17 @@ METHOD_TAGS = {
 def sanitize_name(name: str) -> str:
     """A model name the spec accepts: letters, digits, ``_+- ()`` and spaces, 5–128 characters.
 
-    Other characters (e.g. the ``·`` of napari-n2n's layer names) become spaces; a name left too
-    short is completed with " denoiser".
+    Other characters become spaces (the ``·`` of napari-n2n's layer names a dash); a name left
+    too short is completed with " denoiser".
+
+    Parameters
+    ----------
+    name : str
+        Any name, e.g. a layer's.
+
+    Returns
+    -------
+    str
 
     Examples
     --------

@@ -47,10 +47,12 @@ class ImageData:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The pixels' shape."""
         return tuple(int(s) for s in self.data.shape)
 
     @property
     def ndim(self) -> int:
+        """The pixels' number of dimensions."""
         return len(self.data.shape)
 
     def metadata(self) -> dict:

@@ -39,7 +39,23 @@ def _lazy(series):
 
 
 def our_axes(tiff_axes: str) -> str | None:
-    """napari-n2n's axes for tifffile's series axes, or ``None`` if they say nothing usable."""
+    """napari-n2n's axes for tifffile's series axes.
+
+    Parameters
+    ----------
+    tiff_axes : str
+        tifffile's letters (``S`` colour samples, ``Q`` unknown, ``I`` a sequence, ...).
+
+    Returns
+    -------
+    str or None
+        ``None`` if they say nothing usable.
+
+    Examples
+    --------
+    >>> our_axes("TYXS"), our_axes("IYX")
+    ('TYXC', None)
+    """
     if any(a not in _LETTERS for a in tiff_axes):
         return None
     axes = "".join(_LETTERS[a] for a in tiff_axes)
