@@ -45,7 +45,25 @@ class TrainingError(N2NError):
 
     @classmethod
     def from_exception(cls, exc: BaseException, what: str = "Training") -> TrainingError:
-        """Wrap an unexpected exception raised inside long work with advice on what to do."""
+        """Wrap an unexpected exception raised inside long work with advice on what to do.
+
+        Parameters
+        ----------
+        exc : BaseException
+            The exception (its first line is kept).
+        what : str
+            The work that failed, as the message starts: ``"Training"``, ``"Denoising"``.
+
+        Returns
+        -------
+        TrainingError
+            Of the class it is called on; raise it ``from exc``.
+
+        Examples
+        --------
+        >>> TrainingError.from_exception(RuntimeError("CUDA out of memory."))
+        TrainingError('Training failed: CUDA out of memory. (RuntimeError). What to do: reduce the batch size, the patch size or the tile size, or use the CPU.')
+        """
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         low = text.lower()
         if "out of memory" in low or isinstance(exc, MemoryError):
@@ -62,4 +80,5 @@ class DenoisingError(TrainingError):
 
     @classmethod
     def from_exception(cls, exc: BaseException, what: str = "Denoising") -> DenoisingError:
+        """:meth:`TrainingError.from_exception`, for prediction."""
         return super().from_exception(exc, what)
