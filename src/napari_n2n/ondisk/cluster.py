@@ -28,6 +28,7 @@ from ..core.device import available_cores
 from ..core.errors import InputError
 from ..core.events import ChunkProgress
 from ..core.inference.chunked import Ledger, Tally, UnitGrid, predict_unit
+from ..core.inference.options import PredictOptions
 from ..io._support import require
 
 
@@ -135,7 +136,13 @@ def unit_task(spec: dict, index, source) -> tuple[int, ...]:
         scheduler="synchronous"
     ):  # a dask input's blocks are computed here, not sent to the cluster
         predict_unit(
-            den, data, out, UnitGrid(**spec["grid"]), index, dtype=spec["dtype"], **spec["options"]
+            den,
+            data,
+            out,
+            UnitGrid(**spec["grid"]),
+            index,
+            options=spec["options"],
+            dtype=spec["dtype"],
         )
     return index
 
@@ -149,22 +156,23 @@ def predict_units_on_cluster(
     grid: UnitGrid,
     *,
     ledger: Ledger,
+    options: PredictOptions | None = None,
     dtype: str = "float32",
     threads: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     max_units: int | None = None,
-    resume_hint: str = "call again with resume=True",
-    **options,
 ) -> Iterator[ChunkProgress]:
     """Like :func:`~napari_n2n.core.inference.chunked.predict_units_iter`, with the units as tasks on ``client``'s cluster.
 
     The workers read ``model_path`` and write ``output_path`` (a zarr array): paths every
     worker can reach. ``source`` is the input's path (which they reach too) or the input array
-    (sent to them once, see :class:`InMemory`). Returns the number of units denoised.
+    (sent to them once, see :class:`InMemory`). ``options`` are the tiling and device of
+    :meth:`Denoiser.predict_iter`; ``threads`` the torch threads of a worker (default: its
+    cores shared among its task threads). Returns the number of units denoised.
     """
     from distributed import as_completed
 
-    tally = Tally(grid, ledger, resume_hint)
+    tally = Tally(grid, ledger)
     todo = tally.todo[:max_units] if max_units is not None else tally.todo
     if isinstance(source, (str, os.PathLike)):
         source = str(Path(source).resolve())
@@ -175,7 +183,7 @@ def predict_units_on_cluster(
         "output": str(Path(output_path).resolve()),
         "dtype": dtype,
         "threads": threads,
-        "options": options,
+        "options": options or PredictOptions(),
         "grid": {
             "shape": grid.shape,
             "out_axes": grid.out_axes,
@@ -196,7 +204,7 @@ def predict_units_on_cluster(
             try:
                 index = tuple(future.result())
             except OSError as exc:
-                raise tally.failed(exc, "a unit of the output") from exc
+                raise tally.failed(exc, "a unit of the output", output_path) from exc
             yield tally.record(index)
     finally:
         client.cancel([f for f in futures if not f.done()])
