@@ -4,6 +4,7 @@ chunk by chunk into OME-Zarr, in this process or on a dask cluster."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
@@ -333,19 +334,17 @@ def _predict_one(
             threads=args.threads or threads,
         )
         try:
-            result = _drain(
-                gen,
-                bar,
-                index,
-                count,
-                lambda ev: (
-                    f"{label}{ev.stage} {ev.done}/{ev.total}"
-                    + (f" ({ev.skipped} done before)" if ev.skipped else "")
-                ),
-            )
-        except OutputStateError as exc:
-            # the core's advice is worded for Python callers; this command's flags do the same
-            raise exc.worded(**CLI_WORDING) from exc
+            with _worded_for_the_command_line():
+                result = _drain(
+                    gen,
+                    bar,
+                    index,
+                    count,
+                    lambda ev: (
+                        f"{label}{ev.stage} {ev.done}/{ev.total}"
+                        + (f" ({ev.skipped} done before)" if ev.skipped else "")
+                    ),
+                )
         except KeyboardInterrupt:
             if partial_path(output).exists():
                 print(
@@ -382,6 +381,19 @@ def _predict_one(
     )
     if whys:
         raise OutputError(" ".join(whys))
+
+
+@contextlib.contextmanager
+def _worded_for_the_command_line():
+    """Chunked output's errors with this command's flags as their advice.
+
+    The core words what to do for a Python caller (``pass overwrite=True``); this command's
+    user does the same with ``--overwrite`` and ``--resume``.
+    """
+    try:
+        yield
+    except OutputStateError as exc:
+        raise exc.worded(**CLI_WORDING) from exc
 
 
 def _drain(gen, bar, index: int, count: int, describe):

@@ -168,6 +168,78 @@ def _settings(
     }
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """How a run cuts its output: the input's and the output's axes, the output's shape and
+    chunks, the units of work, and the settings its ledger records."""
+
+    out_axes: str
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    grid: UnitGrid
+    header: dict
+
+
+def _plan(
+    den, source: ImageData, axes: str | None, options, chunking: Chunking, dtype: str
+) -> _Plan:
+    """The plan of denoising ``source`` with ``den``; refuses an image the model cannot take."""
+    data = source.data
+    axes = validate_axes(axes, data.ndim) if axes else source.axes or den.resolve_axes(data, None)
+    # an image whose channels the model cannot take is refused before anything is written
+    den.check_channels(AxisView(data, axes, den.spatial_ndim))
+    out_axes = ome_axes(axes)
+    shape = tuple(int(data.shape[axes.index(a)]) for a in out_axes)
+    halo = chunking.halo_for(options, den.spatial_ndim)
+    chunks = chunking.chunks_for(shape, out_axes, den.spatial_ndim)
+    units = plan_units(
+        shape, out_axes, den.spatial_ndim, chunks=chunks, unit_voxels=chunking.unit_voxels
+    )
+    return _Plan(
+        out_axes=out_axes,
+        shape=shape,
+        chunks=chunks,
+        grid=UnitGrid(
+            shape, out_axes, units, in_axes=axes, halo=halo, spatial_ndim=den.spatial_ndim
+        ),
+        header=_settings(den, axes, out_axes, shape, units, halo, options, dtype),
+    )
+
+
+def _partial(
+    dest: Destination, plan: _Plan, source: ImageData, dtype: str, *, overwrite: bool, resume: bool
+) -> Path:
+    """The hidden folder the result is built in: an unfinished one resumed (or removed, with
+    ``overwrite``), else a new, empty image."""
+    partial = partial_path(dest.path)
+    if partial.exists():
+        if overwrite:
+            shutil.rmtree(partial)
+        elif not resume:
+            raise OutputStateError(
+                partial,
+                "unfinished",
+                f"An unfinished result of an earlier run is in {partial}.",
+                "To finish it, {resume}; to start over, {overwrite}.",
+            )
+    if not partial.exists():
+        data = source.data
+        itemsize = np.dtype(data.dtype).itemsize if dtype == "input" else 4
+        dest.require_space(int(np.prod(plan.shape)) * itemsize)
+        create_image(
+            partial,
+            plan.shape,
+            data.dtype if dtype == "input" else np.float32,
+            plan.out_axes,
+            pixel_size=source.pixel_size,
+            unit=source.unit,
+            translation=source.translation,
+            chunks=plan.chunks,
+            attrs={"complete": False, "settings": plan.header, "source": source.source},
+        )
+    return partial
+
+
 def _destination(output: Path, overwrite: bool, inputs: list) -> Destination:
     """The output folder, checked (not one of the inputs, in a folder that can be written, ...).
 
@@ -218,17 +290,7 @@ def predict_to_zarr_iter(
     den = model if isinstance(model, Denoiser) else Denoiser.load(model_path)
     source = _image(image, axes)
     data = source.data
-    axes = validate_axes(axes, data.ndim) if axes else source.axes or den.resolve_axes(data, None)
-    # an image whose channels the model cannot take is refused before anything is written
-    den.check_channels(AxisView(data, axes, den.spatial_ndim))
-    out_axes = ome_axes(axes)
-    shape = tuple(int(data.shape[axes.index(a)]) for a in out_axes)
-    halo = chunking.halo_for(options, den.spatial_ndim)
-    chunks = chunking.chunks_for(shape, out_axes, den.spatial_ndim)
-    units = plan_units(
-        shape, out_axes, den.spatial_ndim, chunks=chunks, unit_voxels=chunking.unit_voxels
-    )
-    header = _settings(den, axes, out_axes, shape, units, halo, options, dtype)
+    plan = _plan(den, source, axes, options, chunking, dtype)
 
     output = Path(os.path.expanduser(os.fspath(output)))
     if not output.name.lower().endswith(OmeZarrFormat.suffixes):
@@ -237,40 +299,15 @@ def predict_to_zarr_iter(
         )
     if resume and not overwrite and output.exists():
         done = n2n_attrs(output)
-        if done.get("complete") and done.get("settings") == header:
+        if done.get("complete") and done.get("settings") == plan.header:
             yield ChunkProgress("denoise", 1, 1, 1, 1.0)
             return output  # finished by an earlier run with this model and these settings
     dest = _destination(
         output, overwrite, inputs=[p for p in (source.source or None, model_path) if p]
     )
-    partial = partial_path(dest.path)
-    if partial.exists():
-        if overwrite:
-            shutil.rmtree(partial)
-        elif not resume:
-            raise OutputStateError(
-                partial,
-                "unfinished",
-                f"An unfinished result of an earlier run is in {partial}.",
-                "To finish it, {resume}; to start over, {overwrite}.",
-            )
-    if not partial.exists():
-        dest.require_space(
-            int(np.prod(shape)) * (np.dtype(data.dtype).itemsize if dtype == "input" else 4)
-        )
-        create_image(
-            partial,
-            shape,
-            data.dtype if dtype == "input" else np.float32,
-            out_axes,
-            pixel_size=source.pixel_size,
-            unit=source.unit,
-            translation=source.translation,
-            chunks=chunks,
-            attrs={"complete": False, "settings": header, "source": source.source},
-        )
-    ledger = Ledger(partial / LEDGER_NAME, header)
-    grid = UnitGrid(shape, out_axes, units, in_axes=axes, halo=halo, spatial_ndim=den.spatial_ndim)
+    partial = _partial(dest, plan, source, dtype, overwrite=overwrite, resume=resume)
+    ledger = Ledger(partial / LEDGER_NAME, plan.header)
+    grid = plan.grid
 
     import zarr
 
@@ -311,7 +348,7 @@ def predict_to_zarr_iter(
         return None
     del result
     group = zarr.open_group(str(partial), mode="r+")
-    for done, total in write_pyramid(group, out_axes, should_stop=should_stop):
+    for done, total in write_pyramid(group, plan.out_axes, should_stop=should_stop):
         yield ChunkProgress("pyramid", done, total, 0, done / total)
     if should_stop is not None and should_stop():
         return None
