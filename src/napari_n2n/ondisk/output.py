@@ -313,22 +313,25 @@ def predict_to_zarr_iter(
 
     level0 = zarr.open_array(str(partial / "0"), mode="r+")
     if client is not None:
-        from .cluster import predict_units_on_cluster
+        from .cluster import UnitSpec, predict_units_on_cluster
 
         if model_path is None:
             model_path = partial / MODEL_NAME
             if not model_path.exists():
                 den.save(model_path)
-        result = yield from predict_units_on_cluster(
-            client,
-            model_path,
-            source.source or data,
-            partial / "0",
-            grid,
-            ledger=ledger,
+        spec = UnitSpec(
+            model=model_path,
+            output=partial / "0",
+            grid=grid,
             options=options,
             dtype=dtype,
             threads=threads,
+        )
+        result = yield from predict_units_on_cluster(
+            client,
+            spec,
+            source.source or data,
+            ledger=ledger,
             should_stop=should_stop,
             max_units=max_units,
         )
