@@ -7,6 +7,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,59 @@ DEFAULT_NAME = "napari-n2n denoiser"
 TEST_SHAPE = {2: (128, 128), 3: (32, 48, 48)}
 #: largest side taken from a sample image (keeps the test tensors and the cover small)
 SAMPLE_MAX = {2: (256, 256), 3: (32, 96, 96)}
+
+
+@dataclass(frozen=True)
+class PackageInfo:
+    """What a package says about its model: its name, description, authors, licence and tags.
+
+    Parameters
+    ----------
+    name : str
+        Shown in the Zoo (characters the spec refuses already replaced, see :meth:`of`).
+    description : str
+        One or two sentences.
+    authors : tuple of str or dict
+        Names, or dicts with ``name`` and optionally ``affiliation``, ``email``, ``orcid``.
+    license : str
+        An SPDX licence identifier for the weights.
+    tags : tuple of str
+        Extra tags (e.g. the imaging modality, ``"fluorescence-light-microscopy"``).
+    """
+
+    name: str
+    description: str
+    authors: tuple = ()
+    license: str = "BSD-3-Clause"
+    tags: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        denoiser,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        authors: Sequence[str | dict] = (),
+        license: str = "BSD-3-Clause",
+        tags: Sequence[str] = (),
+    ) -> PackageInfo:
+        """The package's information as :func:`export_bmz` is given it, with its defaults.
+
+        Returns
+        -------
+        PackageInfo
+            The name sanitised (default :data:`DEFAULT_NAME`), the description defaulting to
+            one that names the model's dimension.
+        """
+        return cls(
+            name=d.sanitize_name(name or DEFAULT_NAME),
+            description=description
+            or f"{denoiser.spatial_ndim}D Noise2Noise denoiser made with napari-n2n.",
+            authors=tuple(authors or ()),
+            license=license,
+            tags=tuple(tags),
+        )
 
 
 def export_bmz(
@@ -104,23 +158,23 @@ def export_bmz(
     destination = Destination(
         path, overwrite=overwrite, what="package", overwrite_hint="allow overwriting"
     )
-    name = d.sanitize_name(name or DEFAULT_NAME)
-    descr_text = (
-        description or f"{denoiser.spatial_ndim}D Noise2Noise denoiser made with napari-n2n."
+    info = PackageInfo.of(
+        denoiser,
+        name=name,
+        description=description,
+        authors=authors,
+        license=license,
+        tags=tags,
     )
     with tempfile.TemporaryDirectory(prefix="n2n-bmz-") as tmp, quiet():
         descr = _describe(
             denoiser,
             Path(tmp),
-            name=name,
-            description=descr_text,
-            authors=authors,
-            license=license,
+            info,
             sample=sample,
             sample_axes=sample_axes,
             torchscript=torchscript,
             onnx=onnx,
-            extra_tags=tags,
         )
 
         def write(
@@ -138,16 +192,12 @@ def export_bmz(
 def _describe(
     denoiser,
     tmp: Path,
+    info: PackageInfo,
     *,
-    name,
-    description,
-    authors,
-    license,
     sample,
-    sample_axes,
-    torchscript,
-    onnx,
-    extra_tags,
+    sample_axes: str | None,
+    torchscript: bool,
+    onnx: bool,
 ):
     """Write the package's files into ``tmp`` and return the model description."""
     import torch
@@ -176,8 +226,8 @@ def _describe(
     )
     (tmp / "README.md").write_text(
         d.readme(
-            name=name,
-            description=description,
+            name=info.name,
+            description=info.description,
             denoiser=denoiser,
             weights=formats,
             halo=halo,
@@ -208,13 +258,14 @@ def _describe(
                     ),
                 )
             )
+            mode = denoiser.config.mode if denoiser.config else None
             fields = dict(
-                name=name,
-                description=description,
-                authors=d.authors(authors),
-                cite=d.citations(denoiser.config.mode if denoiser.config else None),
-                license=license,
-                tags=d.tags(nd, denoiser.config.mode if denoiser.config else None, extra_tags),
+                name=info.name,
+                description=info.description,
+                authors=d.authors(info.authors),
+                cite=d.citations(mode),
+                license=info.license,
+                tags=d.tags(nd, mode, info.tags),
                 documentation=s.FileDescr(source=tmp / "README.md"),
                 attachments=[s.FileDescr(source=tmp / "n2n_config.json")],
                 inputs=inputs,

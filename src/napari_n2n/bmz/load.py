@@ -22,6 +22,7 @@ from ..core.device import select_device
 from ..core.errors import DenoisingError, InputError, ModelFileError
 from ..core.events import TileProgress
 from ..core.inference.denoiser import Denoiser, cast_like
+from ..core.inference.options import PredictOptions
 from ._common import first_line, is_bmz_path, quiet, require_bioimageio
 from ._package import choose_weights, missing_module, read_package
 
@@ -279,6 +280,7 @@ class BmzModel:
         overlap: int | None = None,
         batch_size: int | None = None,
         device: str | None = None,
+        options: PredictOptions | None = None,
         out=None,
         dtype: str = "float32",
     ) -> Iterator[TileProgress]:
@@ -286,8 +288,12 @@ class BmzModel:
 
         ``tile`` bounds the side of the model's input blocks (rounded down to a size the model
         accepts); ``overlap`` and ``batch_size`` are the package's business (its halo) and are
-        ignored.
+        ignored. ``options`` gives them as one object, as for :meth:`Denoiser.predict`.
         """
+        options = PredictOptions.of(
+            options, tile=tile, overlap=overlap, batch_size=batch_size, device=device
+        )
+        tile, device = options.tile, options.device
         image = require_numeric(image, "the image")
         require_finite(image, "the image")
         view = AxisView(image, self.resolve_axes(image, axes), self.spatial_ndim)

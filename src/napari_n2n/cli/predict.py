@@ -4,10 +4,11 @@ chunk by chunk into OME-Zarr, in this process or on a dask cluster."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 
-from ..core.errors import InputError, N2NError
+from ..core.errors import InputError, N2NError, OutputStateError
 from ._common import (
     add_command,
     add_overwrite,
@@ -20,6 +21,8 @@ from ._common import (
 
 #: what --output-format accepts (the input's own format by default)
 FORMATS = ("tif", "ome.zarr", "nii.gz", "nii", "npy")
+#: how this command starts over and finishes an OME-Zarr output (see OutputStateError.worded)
+CLI_WORDING = {"overwrite": "add --overwrite", "resume": "run it again with --resume"}
 
 
 def _chunks(text: str) -> tuple[int, ...]:
@@ -283,6 +286,7 @@ def _predict_one(
     from ..core.files import write_with_fallback
     from ..core.inference.denoiser import Denoiser
     from ..core.inference.ood import check_image
+    from ..core.inference.options import PredictOptions
     from ..io import write_image
 
     t0 = time.perf_counter()
@@ -300,14 +304,14 @@ def _predict_one(
     image = read_image(source, "input")
     other = read_image(args.pair_with, "second image of the pair") if args.pair_with else None
     axes = image_axes(image, args.axes, others=(other,), model_axes=den.axes)
-    options = dict(axes=axes, tile=args.tile, device=args.device, dtype=args.dtype)
+    predict_options = PredictOptions(tile=args.tile, device=args.device)
     warning = check_image(den, image.data, axes=axes)  # far from the training data? (core/ood.py)
     if warning:
         print(
             f"warning: {source}: {warning}" if count > 1 else f"warning: {warning}", file=sys.stderr
         )
     if zarr_out:
-        from ..ondisk.output import predict_to_zarr_iter
+        from ..ondisk.output import Chunking, predict_to_zarr_iter
 
         if not isinstance(den, Denoiser):
             raise InputError(
@@ -320,26 +324,27 @@ def _predict_one(
             den,
             image,
             output,
-            chunks=args.chunks,
+            axes=axes,
+            options=predict_options,
+            chunking=Chunking(chunks=args.chunks),
+            dtype=args.dtype,
             resume=args.resume,
             overwrite=args.overwrite,
             client=client,
             threads=args.threads or threads,
-            overwrite_hint="add --overwrite",
-            resume_hint="run it again with --resume",
-            **options,
         )
         try:
-            result = _drain(
-                gen,
-                bar,
-                index,
-                count,
-                lambda ev: (
-                    f"{label}{ev.stage} {ev.done}/{ev.total}"
-                    + (f" ({ev.skipped} done before)" if ev.skipped else "")
-                ),
-            )
+            with _worded_for_the_command_line():
+                result = _drain(
+                    gen,
+                    bar,
+                    index,
+                    count,
+                    lambda ev: (
+                        f"{label}{ev.stage} {ev.done}/{ev.total}"
+                        + (f" ({ev.skipped} done before)" if ev.skipped else "")
+                    ),
+                )
         except KeyboardInterrupt:
             if partial_path(output).exists():
                 print(
@@ -359,7 +364,7 @@ def _predict_one(
         return _drain(gen, bar, index, count, lambda ev: f"{label}tile {ev.done}/{ev.total}")
 
     result, arrays = _predict(
-        den, image.data, None if other is None else other.data, args, options, drain
+        den, image.data, None if other is None else other.data, args, axes, predict_options, drain
     )
     written, whys = [], []
     for name, dest, array in (
@@ -378,6 +383,19 @@ def _predict_one(
         raise OutputError(" ".join(whys))
 
 
+@contextlib.contextmanager
+def _worded_for_the_command_line():
+    """Chunked output's errors with this command's flags as their advice.
+
+    The core words what to do for a Python caller (``pass overwrite=True``); this command's
+    user does the same with ``--overwrite`` and ``--resume``.
+    """
+    try:
+        yield
+    except OutputStateError as exc:
+        raise exc.worded(**CLI_WORDING) from exc
+
+
 def _drain(gen, bar, index: int, count: int, describe):
     """Run a prediction generator to its end, showing file ``index`` of ``count`` on ``bar``; return its result."""
     from ..core.events import ChunkProgress
@@ -392,21 +410,25 @@ def _drain(gen, bar, index: int, count: int, describe):
     return drain(gen, show if bar else None)
 
 
-def _predict(den, image, other, args, options: dict, drain):
+def _predict(den, image, other, args, axes: str, options, drain):
     """The result, and the uncertainty maps asked for (with test-time augmentation when asked);
-    ``drain(generator)`` runs a prediction generator with the run's progress."""
+    ``options`` are the tiling and device, ``drain(generator)`` runs a prediction generator with
+    the run's progress."""
     if other is None and args.tta == 1 and not args.residual:
-        return drain(den.predict_iter(image, **options)), {}
+        return drain(den.predict_iter(image, axes=axes, options=options, dtype=args.dtype)), {}
     if other is not None and args.tta == 1 and not (args.residual or args.disagreement):
-        return drain(den.predict_pair_iter(image, other, **options)), {}
+        pair = den.predict_pair_iter(image, other, axes=axes, options=options, dtype=args.dtype)
+        return drain(pair), {}
     from ..core.inference.denoiser import cast_like
     from ..core.inference.tta import denoise_pair_iter, predict_tta_iter, residual
 
-    options = {k: v for k, v in options.items() if k != "dtype"}
     if other is not None:
-        pair = drain(denoise_pair_iter(den, image, other, tta=args.tta, **options))
-        result, arrays = pair.mean, {"disagreement": pair.disagreement, "residual": pair.residual}
+        pair = drain(denoise_pair_iter(den, image, other, axes=axes, tta=args.tta, options=options))
+        result = pair.mean
+        arrays = {"disagreement": pair.disagreement, "residual": pair.residual}
     else:
-        result = drain(predict_tta_iter(den, image, transforms=args.tta, **options))
+        result = drain(
+            predict_tta_iter(den, image, axes=axes, transforms=args.tta, options=options)
+        )
         arrays = {"residual": residual(image, result)}
     return (cast_like(result, image.dtype) if args.dtype == "input" else result), arrays

@@ -180,3 +180,58 @@ def describe_finished(event: Finished) -> str:
         else ""
     )
     return f"{event.reason.capitalize()} after {event.steps_done} steps ({fmt_time(event.elapsed_s)}){best}"
+
+
+def as_part(gen: Generator[object, object, R], k: int, n: int) -> Generator[object, None, R]:
+    """``gen``'s :class:`~napari_n2n.core.events.TileProgress` events as part ``k`` of ``n`` equal parts.
+
+    A prediction made of ``n`` predictions in sequence (the two images of a pair, the
+    orientations of test-time augmentation) counts its tiles over all of them: while part ``k``
+    runs, ``done`` counts the ``k`` parts before it too and ``total`` all ``n``. Returns
+    ``gen``'s return value; closing it closes ``gen`` (see :func:`relay`).
+
+    Examples
+    --------
+    >>> from napari_n2n.core.events import TileProgress
+    >>> def work():
+    ...     yield TileProgress(done=1, total=4, sample=0, n_samples=1)
+    ...     return "done"
+    >>> drain(as_part(work(), 1, 2), lambda ev: print(ev.done, ev.total))
+    5 8
+    'done'
+    """
+    from .events import TileProgress
+
+    def rescale(ev):
+        return TileProgress(
+            done=k * ev.total + ev.done,
+            total=n * ev.total,
+            sample=ev.sample,
+            n_samples=ev.n_samples,
+        )
+
+    return relay(gen, rescale)
+
+
+def in_sequence(gens: list | tuple) -> Generator[object, None, list]:
+    """Run the generators ``gens`` one after the other as equal parts of one prediction.
+
+    Their :class:`~napari_n2n.core.events.TileProgress` events are rescaled by :func:`as_part`;
+    returns the list of their return values. A generator does no work before its first step,
+    so each of ``gens`` starts when the one before it has ended.
+
+    Examples
+    --------
+    >>> from napari_n2n.core.events import TileProgress
+    >>> def work(x):
+    ...     yield TileProgress(done=1, total=1, sample=0, n_samples=1)
+    ...     return x
+    >>> drain(in_sequence([work("a"), work("b")]), lambda ev: print(ev.done, ev.total))
+    1 2
+    2 2
+    ['a', 'b']
+    """
+    results = []
+    for k, gen in enumerate(gens):
+        results.append((yield from as_part(gen, k, len(gens))))
+    return results

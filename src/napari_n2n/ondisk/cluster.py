@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from ..core.device import available_cores
 from ..core.errors import InputError
 from ..core.events import ChunkProgress
 from ..core.inference.chunked import Ledger, Tally, UnitGrid, predict_unit
+from ..core.inference.options import PredictOptions
 from ..io._support import require
 
 
@@ -117,74 +119,83 @@ class InMemory:
         self.data = data
 
 
-def unit_task(spec: dict, index, source) -> tuple[int, ...]:
+@dataclass(frozen=True)
+class UnitSpec:
+    """What a worker needs to denoise a unit: the model file, the output array, the units, and
+    how to predict. Paths are made absolute: every worker must reach them.
+
+    Parameters
+    ----------
+    model : path
+        The model's ``.n2n`` file.
+    output : path
+        The output zarr array (level 0 of the OME-Zarr being built).
+    grid : UnitGrid
+        The units of work.
+    options : PredictOptions
+        Tiling and device of :meth:`Denoiser.predict_iter`.
+    dtype : {"float32", "input"}
+        The output's values.
+    threads : int, optional
+        torch threads per worker (default: its cores shared among its task threads).
+    """
+
+    model: str
+    output: str
+    grid: UnitGrid
+    options: PredictOptions = PredictOptions()
+    dtype: str = "float32"
+    threads: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "model", str(Path(self.model).resolve()))
+        object.__setattr__(self, "output", str(Path(self.output).resolve()))
+
+
+def unit_task(spec: UnitSpec, index, source) -> tuple[int, ...]:
     """Denoise and write one unit (runs on a worker); returns its index.
 
     ``source`` is the input's path, or an :class:`InMemory` holding the input.
     """
     index = tuple(int(i) for i in index)
-    den = load_model(spec["model"], _stamp(spec["model"]), spec["threads"] or _worker_threads())
+    den = load_model(spec.model, _stamp(spec.model), spec.threads or _worker_threads())
     if isinstance(source, InMemory):
         data = source.data
     else:
         data = _open_input(source, _stamp(source) if os.path.isfile(source) else (0, 0))
-    out = _open_output(spec["output"])
+    out = _open_output(spec.output)
     import dask
 
-    with dask.config.set(
-        scheduler="synchronous"
-    ):  # a dask input's blocks are computed here, not sent to the cluster
-        predict_unit(
-            den, data, out, UnitGrid(**spec["grid"]), index, dtype=spec["dtype"], **spec["options"]
-        )
+    # a dask input's blocks are computed here, not sent to the cluster
+    with dask.config.set(scheduler="synchronous"):
+        predict_unit(den, data, out, spec.grid, index, options=spec.options, dtype=spec.dtype)
     return index
 
 
 # ---- on the client -------------------------------------------------------------------------------
 def predict_units_on_cluster(
     client,
-    model_path: Path,
+    spec: UnitSpec,
     source,
-    output_path: Path,
-    grid: UnitGrid,
     *,
     ledger: Ledger,
-    dtype: str = "float32",
-    threads: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     max_units: int | None = None,
-    resume_hint: str = "call again with resume=True",
-    **options,
 ) -> Iterator[ChunkProgress]:
     """Like :func:`~napari_n2n.core.inference.chunked.predict_units_iter`, with the units as tasks on ``client``'s cluster.
 
-    The workers read ``model_path`` and write ``output_path`` (a zarr array): paths every
-    worker can reach. ``source`` is the input's path (which they reach too) or the input array
-    (sent to them once, see :class:`InMemory`). Returns the number of units denoised.
+    The workers read the model and write the output that ``spec`` names: paths every worker can
+    reach. ``source`` is the input's path (which they reach too) or the input array (sent to
+    them once, see :class:`InMemory`). Returns the number of units denoised.
     """
     from distributed import as_completed
 
-    tally = Tally(grid, ledger, resume_hint)
+    tally = Tally(spec.grid, ledger)
     todo = tally.todo[:max_units] if max_units is not None else tally.todo
     if isinstance(source, (str, os.PathLike)):
         source = str(Path(source).resolve())
     else:
         source = client.scatter(InMemory(source), broadcast=True)
-    spec = {
-        "model": str(Path(model_path).resolve()),
-        "output": str(Path(output_path).resolve()),
-        "dtype": dtype,
-        "threads": threads,
-        "options": options,
-        "grid": {
-            "shape": grid.shape,
-            "out_axes": grid.out_axes,
-            "units": grid.units,
-            "in_axes": grid.in_axes,
-            "halo": grid.halo,
-            "spatial_ndim": len(grid.spatial),
-        },
-    }
     yield tally.event()
     if not todo:
         return 0
@@ -196,7 +207,7 @@ def predict_units_on_cluster(
             try:
                 index = tuple(future.result())
             except OSError as exc:
-                raise tally.failed(exc, "a unit of the output") from exc
+                raise tally.failed(exc, "a unit of the output", spec.output) from exc
             yield tally.record(index)
     finally:
         client.cancel([f for f in futures if not f.done()])

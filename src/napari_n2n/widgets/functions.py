@@ -50,21 +50,24 @@ def denoise(
     """
     from napari.utils import progress
 
+    from ..core.inference.options import PredictOptions
+    from ..core.progress import drain
+
     path = pathlib.Path(model_file)
     if not path.is_file() or not path.name.lower().endswith(MODEL_SUFFIXES):
         raise InputError(
             f"Choose a model file (.n2n or .bioimageio.zip); {str(path) or 'none'} is not one."
         )
     model = _load(str(path.resolve()), path.stat().st_mtime_ns, allow_package_code)
-    gen = model.predict_iter(image, axes=axes.strip() or None, tile=tile or None)
+    options = PredictOptions(tile=tile or None)
+    gen = model.predict_iter(image, axes=axes.strip() or None, options=options)
     with progress(desc=f"Denoising with {path.name}") as bar:
-        while True:
-            try:
-                event = next(gen)
-            except StopIteration as stop:
-                return stop.value
+
+        def show(event):
             bar.total = event.total
             bar.update(event.done - bar.n)
+
+        return drain(gen, show)
 
 
 @lru_cache(maxsize=2)

@@ -36,10 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from ..axes import validate_axes
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutputStateError
 from ..events import ChunkProgress, TileProgress
 from ..files import reason
-from ..progress import drain
+from ..progress import drain, relay
+from .options import PredictOptions
 
 #: a unit of work holds about this many output voxels (64 MB of float32), unless given
 UNIT_VOXELS = 1 << 24
@@ -164,21 +165,40 @@ def _transpose(block: np.ndarray, in_axes: str, out_axes: str) -> np.ndarray:
 
 
 def denoise_unit_iter(
-    denoiser, image, grid: UnitGrid, index: tuple[int, ...], *, dtype: str = "float32", **options
+    denoiser,
+    image,
+    grid: UnitGrid,
+    index: tuple[int, ...],
+    *,
+    options: PredictOptions | None = None,
+    dtype: str = "float32",
 ) -> Iterator[TileProgress]:
     """Denoise one unit of ``image``; yields the tiler's progress, returns the unit (output axes).
 
-    ``options`` are :meth:`Denoiser.predict_iter`'s (tile, overlap, batch_size, device).
+    ``options`` are :meth:`Denoiser.predict_iter`'s tiling and device.
     """
     read, crop = grid.read_slices(index)
     block = np.asarray(image[read])
-    result = yield from denoiser.predict_iter(block, axes=grid.in_axes, dtype=dtype, **options)
+    result = yield from denoiser.predict_iter(
+        block, axes=grid.in_axes, options=options, dtype=dtype
+    )
     return _transpose(np.ascontiguousarray(result[crop]), grid.in_axes, grid.out_axes)
 
 
-def predict_unit(denoiser, image, out, grid: UnitGrid, index: tuple[int, ...], **options) -> None:
+def predict_unit(
+    denoiser,
+    image,
+    out,
+    grid: UnitGrid,
+    index: tuple[int, ...],
+    *,
+    options: PredictOptions | None = None,
+    dtype: str = "float32",
+) -> None:
     """Denoise one unit of ``image`` and write it into ``out`` (see :func:`denoise_unit_iter`)."""
-    out[grid.out_slices(index)] = drain(denoise_unit_iter(denoiser, image, grid, index, **options))
+    out[grid.out_slices(index)] = drain(
+        denoise_unit_iter(denoiser, image, grid, index, options=options, dtype=dtype)
+    )
 
 
 class Ledger:
@@ -190,31 +210,31 @@ class Ledger:
 
     Raises
     ------
-    InputError
-        If the ledger was started by another model or with other settings (``hint`` says what
-        the user does to start over instead).
+    OutputStateError
+        If the ledger was started by another model or with other settings, or is damaged
+        (``kind="mismatch"``; its advice says how to start over).
     """
 
-    def __init__(
-        self, path: str | os.PathLike, header: dict, *, hint: str = "start over with overwrite=True"
-    ):
+    def __init__(self, path: str | os.PathLike, header: dict):
         self.path = Path(path)
         self.header = {"format": LEDGER_FORMAT, **header}
         self.done: set[tuple[int, ...]] = set()
         if self.path.exists():
-            self._load(hint)
+            self._load()
         else:
             with open(self.path, "w") as f:
                 f.write(json.dumps(self.header, sort_keys=True) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
 
-    def _load(self, hint: str) -> None:
+    def _refuse(self, why: str, advice: str) -> OutputStateError:
+        return OutputStateError(self.path, "mismatch", why, advice)
+
+    def _load(self) -> None:
         raw = self.path.read_bytes()
         complete = raw[: raw.rfind(b"\n") + 1]
-        if len(complete) < len(
-            raw
-        ):  # a line cut short by a crash: trimmed, so the next one starts clean
+        if len(complete) < len(raw):
+            # a line cut short by a crash: trimmed, so the next one starts clean
             with open(self.path, "r+b") as f:
                 f.truncate(len(complete))
         lines = complete.decode().splitlines()
@@ -223,23 +243,26 @@ class Ledger:
         except json.JSONDecodeError:
             first = {}
         if first.get("format") != LEDGER_FORMAT:
-            raise InputError(
-                f"{self.path} is not a napari-n2n ledger (or it is damaged): the run it belongs to cannot "
-                f"be resumed; {hint}."
+            raise self._refuse(
+                f"{self.path} is not a napari-n2n ledger (or it is damaged): the run it belongs "
+                "to cannot be resumed;",
+                "to start over, {overwrite}.",
             )
         if first.get("model") != self.header.get("model"):
-            raise InputError(
-                f"The unfinished result was started with another model (digest {str(first.get('model'))[:12]}, "
-                f"this one is {str(self.header.get('model'))[:12]}): resuming would mix two models' output. "
-                f"Resume with the model file it was started with, or {hint}."
+            raise self._refuse(
+                "The unfinished result was started with another model (digest "
+                f"{str(first.get('model'))[:12]}, this one is {str(self.header.get('model'))[:12]}): "
+                "resuming would mix two models' output.",
+                "Resume with the model file it was started with, or to start over, {overwrite}.",
             )
         changed = [
             f"{k} {first.get(k)!r} → {v!r}" for k, v in self.header.items() if first.get(k) != v
         ]
         if changed:
-            raise InputError(
-                f"The unfinished result was started with other settings ({'; '.join(changed)}): resuming "
-                f"would mix two results. Resume with the same settings, or {hint}."
+            raise self._refuse(
+                f"The unfinished result was started with other settings ({'; '.join(changed)}): "
+                "resuming would mix two results.",
+                "Resume with the same settings, or to start over, {overwrite}.",
             )
         for line in lines[1:]:
             if line.strip():
@@ -253,12 +276,17 @@ class Ledger:
         self.done.add(tuple(index))
 
 
-def write_failed(exc: OSError, where: str, done: int, total: int, resume_hint: str) -> OutputError:
-    """The message of a write that failed mid-run (a full disk): what stopped it, what is kept, what to do."""
+def write_failed(exc: OSError, where: str, done: int, total: int, path=None) -> OutputStateError:
+    """The error of a write that failed mid-run (a full disk): what stopped it, what is kept, what to do.
+
+    ``path`` is the file or store whose write failed, where known.
+    """
     what = "Free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "Fix the cause"
-    return OutputError(
-        f"Writing {where} failed: {reason(exc)}. {done} of {total} units are written and recorded; "
-        f"{what} and {resume_hint} to finish the others."
+    return OutputStateError(
+        path,
+        "write_failed",
+        f"Writing {where} failed: {reason(exc)}. {done} of {total} units are written and recorded;",
+        what + " and {resume} to finish the others.",
     )
 
 
@@ -266,12 +294,15 @@ class Tally:
     """The units of a run: which are left, how many are done; records each finished one in the
     ledger (after its write) and makes the progress events."""
 
-    def __init__(self, grid: UnitGrid, ledger: Ledger | None, resume_hint: str):
-        self.grid, self.ledger, self.hint = grid, ledger, resume_hint
+    def __init__(self, grid: UnitGrid, ledger: Ledger | None):
+        self.grid = grid
+        self.ledger = ledger
         self.total = len(grid)
         self.todo = [i for i in grid.indices() if ledger is None or i not in ledger.done]
         self.skipped = self.total - len(self.todo)
-        self.finished, self.voxels, self.t0 = self.skipped, 0, time.perf_counter()
+        self.finished = self.skipped
+        self.voxels = 0
+        self.t0 = time.perf_counter()
 
     def event(self, part: float = 0.0) -> ChunkProgress:
         """Progress now, ``part`` of the unit in progress included."""
@@ -284,8 +315,8 @@ class Tally:
             self.voxels / max(time.perf_counter() - self.t0, 1e-9),
         )
 
-    def failed(self, exc: OSError, where: str) -> OutputError:
-        return write_failed(exc, where, self.finished, self.total, self.hint)
+    def failed(self, exc: OSError, where: str, path=None) -> OutputStateError:
+        return write_failed(exc, where, self.finished, self.total, path)
 
     def record(self, index: tuple[int, ...]) -> ChunkProgress:
         """Unit ``index`` is written: record it in the ledger; return the progress."""
@@ -293,7 +324,7 @@ class Tally:
             try:
                 self.ledger.record(index)
             except OSError as exc:
-                raise self.failed(exc, f"the ledger {self.ledger.path}") from exc
+                raise self.failed(exc, f"the ledger {self.ledger.path}", self.ledger.path) from exc
         self.finished += 1
         self.voxels += self.grid.voxels(index)
         return self.event()
@@ -305,12 +336,12 @@ def predict_units_iter(
     out,
     grid: UnitGrid,
     *,
+    options: PredictOptions | None = None,
     ledger: Ledger | None = None,
     dtype: str = "float32",
     should_stop: Callable[[], bool] | None = None,
     max_units: int | None = None,
-    resume_hint: str = "call again with resume=True",
-    **options,
+    **keywords,
 ) -> Iterator[ChunkProgress]:
     """Denoise every unit of ``grid`` not in ``ledger`` into ``out``, recording each after its write.
 
@@ -318,34 +349,54 @@ def predict_units_iter(
     number of units denoised by this call. ``should_stop()`` returning True (or closing the
     generator) stops before the next unit or batch of tiles; the unit in progress is then not
     recorded. ``max_units`` stops after that many units (a test's simulated crash).
+    ``options`` (or the keywords ``tile``, ``overlap``, ``batch_size``, ``device``) are
+    :meth:`Denoiser.predict_iter`'s.
 
     Raises
     ------
-    OutputError
-        If a write fails (a full disk): the units written before are recorded, the ledger stays true.
+    OutputStateError
+        If a write fails (a full disk): the units written before are recorded, the ledger stays
+        true (``kind="write_failed"``).
     """
+    options = PredictOptions.of(options, **keywords)
     validate_axes(grid.in_axes, len(grid.shape))
-    tally = Tally(grid, ledger, resume_hint)
+    tally = Tally(grid, ledger)
     yield tally.event()
     for n, index in enumerate(tally.todo):
         if (max_units is not None and n >= max_units) or (
             should_stop is not None and should_stop()
         ):
             return n
-        gen = denoise_unit_iter(denoiser, image, grid, index, dtype=dtype, **options)
-        while True:
-            try:
-                tiles = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            yield tally.event(tiles.done / tiles.total)
-            if should_stop is not None and should_stop():
-                gen.close()
-                return n
+        tiles = relay(
+            denoise_unit_iter(denoiser, image, grid, index, options=options, dtype=dtype),
+            lambda ev: tally.event(ev.done / ev.total),
+        )
+        result = yield from _until(tiles, should_stop)
+        if result is _STOPPED:
+            return n
         try:
             out[grid.out_slices(index)] = result
         except OSError as exc:
             raise tally.failed(exc, f"unit {index} of the output") from exc
         yield tally.record(index)
     return len(tally.todo)
+
+
+#: what :func:`_until` returns when it was stopped
+_STOPPED = object()
+
+
+def _until(gen, should_stop: Callable[[], bool] | None):
+    """Yield ``gen``'s events and return its value; or, once ``should_stop()`` says so after an
+    event, close ``gen`` and return :data:`_STOPPED`."""
+    if should_stop is None:
+        return (yield from gen)
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield event
+        if should_stop():
+            gen.close()
+            return _STOPPED

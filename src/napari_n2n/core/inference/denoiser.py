@@ -17,7 +17,8 @@ from ..device import amp_dtype, cpu_thread_limit, select_device
 from ..errors import DenoisingError, InputError, ModelFileError
 from ..events import TileProgress
 from ..model import UNet, UNetConfig, count_parameters
-from ..progress import drain
+from ..progress import drain, in_sequence
+from .options import PredictOptions
 from .predict import predict_view, predict_view_on_device
 
 Tile = int | tuple[int, ...] | None
@@ -127,6 +128,14 @@ class Denoiser:
         return "; " + describe_estimate(values[i], errors[i] if i < len(errors) else None)
 
     # ---- prediction ----------------------------------------------------------------------
+    def check_channels(self, view: AxisView) -> None:
+        """Raise :class:`InputError` if the image of ``view`` has channels this model cannot take.
+
+        The model takes the channels it was trained on, or any number of channels one by one
+        if it was trained on one. Checked before long work (e.g. before a store is written).
+        """
+        self._groups_for(view)
+
     def _groups_for(self, view: AxisView) -> list[tuple[object, list[int], list[int]]]:
         """(model, image channels, normalisation channels) triples for an image view."""
         if view.n_channels == self.n_channels:
@@ -153,10 +162,11 @@ class Denoiser:
         image,
         *,
         axes: str | None = None,
-        tile: int | tuple[int, ...] | None = None,
+        tile: Tile = None,
         overlap: int | None = None,
         batch_size: int | None = None,
         device: str | None = None,
+        options: PredictOptions | None = None,
         out=None,
         dtype: OutputDtype = "float32",
         blend: Literal["auto", "host", "device"] = "auto",
@@ -169,6 +179,10 @@ class Denoiser:
         """
         import torch
 
+        options = PredictOptions.of(
+            options, tile=tile, overlap=overlap, batch_size=batch_size, device=device
+        )
+
         image = require_numeric(image, "the image")
         require_not_empty(image, "the image")
         axes = self.resolve_axes(image, axes)
@@ -180,25 +194,10 @@ class Denoiser:
         require_finite(image, "the image")
         view = AxisView(image, axes, self.spatial_ndim)
         groups = self._groups_for(view)
-        dev = select_device(device or (self.config.device if self.config else "auto"))
-        auto = tile is None
-        if auto:
-            tile = (
-                512
-                if self.spatial_ndim == 2
-                else (64, 128, 128)
-                if dev.type != "cpu"
-                else (48, 96, 96)
-            )
-        tile = (tile,) * self.spatial_ndim if isinstance(tile, int) else tuple(tile)
-        if len(tile) != self.spatial_ndim or min(tile) < 8:
-            raise InputError(
-                f"Tile must be one size or {self.spatial_ndim} sizes, each at least 8; got {tile}."
-            )
-        if overlap is None:
-            overlap = 48 if self.spatial_ndim == 2 else 16
-        overlaps = tuple(min(overlap, t // 2) for t in tile)
-        batch_size = batch_size or (1 if dev.type == "cpu" else 16 if self.spatial_ndim == 2 else 8)
+        dev = select_device(options.device or (self.config.device if self.config else "auto"))
+        tile = options.tiles(self.spatial_ndim, dev.type)
+        overlaps = options.overlaps(self.spatial_ndim, dev.type)
+        batch_size = options.batch_for(self.spatial_ndim, dev.type)
         if out is None:
             out = np.zeros(image.shape, dtype=np.float32)
         elif tuple(out.shape) != tuple(image.shape):
@@ -244,13 +243,13 @@ class Denoiser:
         if blend == "auto":
             blend = "device" if dev.type == "cuda" and _fits_on_device(view, dev) else "host"
         # tiles at multiples of the network's stride: a pixel's prediction then does not depend on where they are
-        options = dict(tile=tile, overlap=overlaps, batch_size=batch_size, align=2**self.unet.depth)
+        tiling = dict(tile=tile, overlap=overlaps, batch_size=batch_size, align=2**self.unet.depth)
         try:
             with cpu_thread_limit(dev, self.config.threads if self.config else None):
                 if blend == "device":
-                    yield from predict_view_on_device(run_model, view, out, device=dev, **options)
+                    yield from predict_view_on_device(run_model, view, out, device=dev, **tiling)
                 else:
-                    yield from predict_view(run_model_numpy, view, out, **options)
+                    yield from predict_view(run_model_numpy, view, out, **tiling)
             check_finite()
         except (RuntimeError, MemoryError) as exc:
             raise DenoisingError.from_exception(exc) from exc
@@ -265,6 +264,7 @@ class Denoiser:
         overlap: int | None = None,
         batch_size: int | None = None,
         device: str | None = None,
+        options: PredictOptions | None = None,
         out=None,
         dtype: OutputDtype = "float32",
     ) -> np.ndarray:
@@ -286,6 +286,10 @@ class Denoiser:
             Tiles per forward pass (default 1 on the CPU; on a GPU 16 in 2D, 8 in 3D).
         device : str, optional
             Where to run (default: the training device choice, ``"auto"``).
+        options : PredictOptions, optional
+            ``tile``, ``overlap``, ``batch_size`` and ``device`` as one object (see
+            :class:`~napari_n2n.core.inference.options.PredictOptions`); a keyword given as well
+            wins over its field.
         out : array, optional
             Zero-filled array of the image's shape to write into (e.g. a memory map).
         dtype : {"float32", "input"}
@@ -296,18 +300,10 @@ class Denoiser:
         ndarray
             float32 (or the input's dtype), same shape as ``image``.
         """
-        return drain(
-            self.predict_iter(
-                image,
-                axes=axes,
-                tile=tile,
-                overlap=overlap,
-                batch_size=batch_size,
-                device=device,
-                out=out,
-                dtype=dtype,
-            )
+        options = PredictOptions.of(
+            options, tile=tile, overlap=overlap, batch_size=batch_size, device=device
         )
+        return drain(self.predict_iter(image, axes=axes, options=options, out=out, dtype=dtype))
 
     def predict_pair_iter(
         self,
@@ -319,31 +315,25 @@ class Denoiser:
         overlap: int | None = None,
         batch_size: int | None = None,
         device: str | None = None,
+        options: PredictOptions | None = None,
         dtype: OutputDtype = "float32",
     ) -> Iterator[TileProgress]:
         """Predict both noisy copies of a pair, yielding progress over both; return the average.
 
         The mean of the two predictions has lower error than either, since their errors are
-        partly independent. ``dtype="input"`` rounds and clips it to ``a``'s dtype.
+        partly independent. ``dtype="input"`` rounds and clips it to ``a``'s dtype. The options
+        are :meth:`predict`'s.
         """
         require_same_shape(a, b, names=("the first image of the pair", "the second image"))
-        options = dict(axes=axes, tile=tile, overlap=overlap, batch_size=batch_size, device=device)
-        results = []
-        for k, image in enumerate((a, b)):
-            gen = self.predict_iter(image, **options)
-            while True:
-                try:
-                    p = next(gen)
-                except StopIteration as stop:
-                    results.append(np.asarray(stop.value, dtype=np.float32))
-                    break
-                yield TileProgress(
-                    done=k * p.total + p.done,
-                    total=2 * p.total,
-                    sample=p.sample,
-                    n_samples=p.n_samples,
-                )
-        mean = 0.5 * (results[0] + results[1])
+        options = PredictOptions.of(
+            options, tile=tile, overlap=overlap, batch_size=batch_size, device=device
+        )
+        results = yield from in_sequence(
+            [self.predict_iter(image, axes=axes, options=options) for image in (a, b)]
+        )
+        mean = 0.5 * (
+            np.asarray(results[0], dtype=np.float32) + np.asarray(results[1], dtype=np.float32)
+        )
         return cast_like(mean, a.dtype) if dtype == "input" else mean
 
     def predict_pair(
@@ -356,21 +346,17 @@ class Denoiser:
         overlap: int | None = None,
         batch_size: int | None = None,
         device: str | None = None,
+        options: PredictOptions | None = None,
         dtype: OutputDtype = "float32",
     ) -> np.ndarray:
-        """Average of the predictions of two noisy copies ``a`` and ``b`` (lower error than either)."""
-        return drain(
-            self.predict_pair_iter(
-                a,
-                b,
-                axes=axes,
-                tile=tile,
-                overlap=overlap,
-                batch_size=batch_size,
-                device=device,
-                dtype=dtype,
-            )
+        """Average of the predictions of two noisy copies ``a`` and ``b`` (lower error than either).
+
+        The options are :meth:`predict`'s.
+        """
+        options = PredictOptions.of(
+            options, tile=tile, overlap=overlap, batch_size=batch_size, device=device
         )
+        return drain(self.predict_pair_iter(a, b, axes=axes, options=options, dtype=dtype))
 
     # ---- files -----------------------------------------------------------------------------
     def model_file(self) -> ModelFile:

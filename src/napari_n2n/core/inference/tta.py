@@ -29,7 +29,8 @@ import numpy as np
 from ..checks import require_same_shape
 from ..errors import InputError
 from ..events import TileProgress
-from ..progress import drain
+from ..progress import as_part, drain, in_sequence
+from .options import PredictOptions
 
 __all__ = [
     "DIHEDRAL",
@@ -76,40 +77,53 @@ def _yx(denoiser, image, axes: str | None) -> tuple[str, tuple[int, int]]:
     return axes, (axes.index("Y"), axes.index("X"))
 
 
+def _options(options: PredictOptions | None, keywords: dict) -> PredictOptions:
+    """The options of one prediction: ``options`` with the keyword options of the caller put in.
+
+    ``dtype`` is left out (each prediction is averaged in float32), and an ``out`` array is
+    refused (the passes accumulate their own output).
+    """
+    keywords = dict(keywords)
+    if keywords.pop("out", None) is not None:
+        raise InputError("Test-time augmentation accumulates its own output; leave out 'out'.")
+    keywords.pop("dtype", None)
+    return PredictOptions.of(options, **keywords)
+
+
 def predict_tta_iter(
-    denoiser, image, *, axes: str | None = None, transforms: int = 8, **predict_options
+    denoiser,
+    image,
+    *,
+    axes: str | None = None,
+    transforms: int = 8,
+    options: PredictOptions | None = None,
+    **predict_options,
 ) -> Iterator[TileProgress]:
     """Like :func:`predict_tta`, yielding progress over all passes; returns the averaged prediction."""
     if not hasattr(image, "shape"):
         image = np.asarray(image)
-    if predict_options.get("out") is not None:
-        raise InputError("Test-time augmentation accumulates its own output; leave out 'out'.")
+    options = _options(options, predict_options)
     axes, yx = _yx(denoiser, image, axes)
     ts = _transforms(transforms)
     acc = np.zeros(tuple(image.shape), dtype=np.float32)
     for i, t in enumerate(ts):
         gen = denoiser.predict_iter(
-            transform(image, t, yx), axes=axes, **{**predict_options, "dtype": "float32"}
+            transform(image, t, yx), axes=axes, options=options, dtype="float32"
         )
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                pred = stop.value
-                break
-            yield TileProgress(
-                done=i * ev.total + ev.done,
-                total=len(ts) * ev.total,
-                sample=ev.sample,
-                n_samples=ev.n_samples,
-            )
+        pred = yield from as_part(gen, i, len(ts))
         acc += untransform(np.asarray(pred, dtype=np.float32), t, yx)
     acc /= len(ts)
     return acc
 
 
 def predict_tta(
-    denoiser, image, *, axes: str | None = None, transforms: int = 8, **predict_options
+    denoiser,
+    image,
+    *,
+    axes: str | None = None,
+    transforms: int = 8,
+    options: PredictOptions | None = None,
+    **predict_options,
 ) -> np.ndarray:
     """Denoise ``image`` as the mean of the predictions of its flipped/rotated copies.
 
@@ -123,8 +137,12 @@ def predict_tta(
         The image's axes (default as in :meth:`Denoiser.predict`).
     transforms : {1, 2, 4, 8}
         How many of the Y–X symmetries to average (8: all rotations and mirror images).
+    options : PredictOptions, optional
+        Tiling and device as one object (see
+        :class:`~napari_n2n.core.inference.options.PredictOptions`).
     **predict_options
-        ``tile``, ``overlap``, ``batch_size``, ``device`` of :meth:`Denoiser.predict`.
+        ``tile``, ``overlap``, ``batch_size``, ``device`` of :meth:`Denoiser.predict`; a
+        keyword wins over the same field of ``options``.
 
     Returns
     -------
@@ -132,7 +150,9 @@ def predict_tta(
         float32, the image's shape. Costs ``transforms`` predictions.
     """
     return drain(
-        predict_tta_iter(denoiser, image, axes=axes, transforms=transforms, **predict_options)
+        predict_tta_iter(
+            denoiser, image, axes=axes, transforms=transforms, options=options, **predict_options
+        )
     )
 
 
@@ -201,28 +221,20 @@ def denoise_pair_iter(
     axes: str | None = None,
     tta: bool | int = False,
     sigma: float = 1.0,
+    options: PredictOptions | None = None,
     **predict_options,
 ) -> Iterator[TileProgress]:
     """Like :func:`denoise_pair`, yielding progress over both images; returns a :class:`PairResult`."""
     require_same_shape(a, b, names=("A", "B"))
+    options = _options(options, predict_options)
     axes, yx = _yx(denoiser, a, axes)
     n = 8 if tta is True else (1 if tta is False else int(tta))
-    preds = []
-    for i, img in enumerate((a, b)):
-        gen = predict_tta_iter(denoiser, img, axes=axes, transforms=n, **predict_options)
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                preds.append(stop.value)
-                break
-            yield TileProgress(
-                done=i * ev.total + ev.done,
-                total=2 * ev.total,
-                sample=ev.sample,
-                n_samples=ev.n_samples,
-            )
-    pa, pb = preds
+    pa, pb = yield from in_sequence(
+        [
+            predict_tta_iter(denoiser, img, axes=axes, transforms=n, options=options)
+            for img in (a, b)
+        ]
+    )
     mean = 0.5 * (pa + pb)
     noisy_mean = 0.5 * (np.asarray(a, dtype=np.float32) + np.asarray(b, dtype=np.float32))
     return PairResult(
@@ -242,6 +254,7 @@ def denoise_pair(
     axes: str | None = None,
     tta: bool | int = False,
     sigma: float = 1.0,
+    options: PredictOptions | None = None,
     **predict_options,
 ) -> PairResult:
     """Denoise both images of a pair; return their mean with a disagreement map and the residual.
@@ -257,13 +270,19 @@ def denoise_pair(
         Test-time augmentation for each prediction (``True``: all 8 transforms).
     sigma : float
         Smoothing of the disagreement map, pixels (0: none).
+    options : PredictOptions, optional
+        Tiling and device as one object (see
+        :class:`~napari_n2n.core.inference.options.PredictOptions`).
     **predict_options
-        ``tile``, ``overlap``, ``batch_size``, ``device`` of :meth:`Denoiser.predict`.
+        ``tile``, ``overlap``, ``batch_size``, ``device`` of :meth:`Denoiser.predict`; a
+        keyword wins over the same field of ``options``.
 
     Returns
     -------
     PairResult
     """
     return drain(
-        denoise_pair_iter(denoiser, a, b, axes=axes, tta=tta, sigma=sigma, **predict_options)
+        denoise_pair_iter(
+            denoiser, a, b, axes=axes, tta=tta, sigma=sigma, options=options, **predict_options
+        )
     )
