@@ -223,7 +223,7 @@ def test_whole_volume_prediction_matches_training_sized_tiles():
 def test_prediction_options_are_one_checked_object_with_the_keyword_api_on_top(
     gaussian_pair,
 ):
-    from napari_n2n.core.inference.options import PredictOptions
+    from napari_n2n.core.inference.predict import PredictOptions
 
     assert PredictOptions(tile=[64, 96]).tile == (64, 96)  # a list from JSON becomes a tuple
     assert PredictOptions().tiles(2, "cpu") == (512, 512)

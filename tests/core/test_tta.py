@@ -119,7 +119,7 @@ def test_bad_input(brief, gaussian_pair):
 def test_options_object_gives_the_keyword_result_and_progress_counts_every_pass(
     brief, gaussian_pair
 ):
-    from napari_n2n.core.inference.options import PredictOptions
+    from napari_n2n.core.inference.predict import PredictOptions
     from napari_n2n.core.inference.tta import denoise_pair_iter
     from napari_n2n.core.progress import drain
 

@@ -205,7 +205,7 @@ def test_a_disk_that_fills_up_stops_the_run_and_a_resume_finishes_it(model, stor
 
 def test_options_as_objects_and_errors_that_callers_word_for_their_controls(model, store, tmp_path):
     from napari_n2n.core.errors import OutputStateError
-    from napari_n2n.core.inference.options import PredictOptions
+    from napari_n2n.core.inference.predict import PredictOptions
     from napari_n2n.core.progress import drain
     from napari_n2n.ondisk.output import Chunking, predict_to_zarr, predict_to_zarr_iter
 

@@ -22,7 +22,7 @@ from ..core.device import select_device
 from ..core.errors import DenoisingError, InputError, ModelFileError
 from ..core.events import TileProgress
 from ..core.inference.denoiser import Denoiser, cast_like
-from ..core.inference.options import PredictOptions
+from ..core.inference.predict import PredictOptions
 from ._common import first_line, is_bmz_path, quiet, require_bioimageio
 from ._package import choose_weights, missing_module, read_package
 

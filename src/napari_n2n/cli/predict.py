@@ -249,7 +249,7 @@ def run(args) -> int:
                 if bar:
                     bar.close()
         return 0
-    from .. import load_model
+    from ..loading import load_model
 
     den = load_model(args.model, allow_code=args.allow_code, device=args.device)
     report = Report(len(jobs))
@@ -281,13 +281,13 @@ def _predict_one(
     """Denoise one file into ``output``, updating ``bar`` as file ``index`` of ``count``."""
     import numpy as np
 
-    from .. import load_model
     from ..core.errors import OutputError
     from ..core.files import write_with_fallback
     from ..core.inference.denoiser import Denoiser
     from ..core.inference.ood import check_image
-    from ..core.inference.options import PredictOptions
+    from ..core.inference.predict import PredictOptions
     from ..io import write_image
+    from ..loading import load_model
 
     t0 = time.perf_counter()
     label = f"file {index + 1}/{count} · " if count > 1 else ""

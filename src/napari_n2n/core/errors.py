@@ -139,7 +139,7 @@ class OutputStateError(OutputError):
         )
 
     def worded(self, **wording) -> OutputStateError:
-        """This error with its advice in other words.
+        """Return the same error with its advice in other words.
 
         Parameters
         ----------

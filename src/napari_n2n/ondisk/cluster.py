@@ -29,7 +29,7 @@ from ..core.device import available_cores
 from ..core.errors import InputError
 from ..core.events import ChunkProgress
 from ..core.inference.chunked import Ledger, Tally, UnitGrid, predict_unit
-from ..core.inference.options import PredictOptions
+from ..core.inference.predict import PredictOptions
 from ..io._support import require
 
 

@@ -39,7 +39,7 @@ from ..core.inference.chunked import (
     plan_units,
     predict_units_iter,
 )
-from ..core.inference.options import PredictOptions
+from ..core.inference.predict import PredictOptions
 from ..io import ImageData, read_image
 from ..io.omezarr import (
     OmeZarrFormat,

@@ -50,7 +50,7 @@ def denoise(
     """
     from napari.utils import progress
 
-    from ..core.inference.options import PredictOptions
+    from ..core.inference.predict import PredictOptions
     from ..core.progress import drain
 
     path = pathlib.Path(model_file)
@@ -73,6 +73,6 @@ def denoise(
 @lru_cache(maxsize=2)
 def _load(path: str, mtime_ns: int, allow_code: bool):
     """The model at ``path``, loaded once while the file is unchanged (a workflow replays the call often)."""
-    from .. import load_model
+    from ..loading import load_model
 
     return load_model(path, allow_code=allow_code)

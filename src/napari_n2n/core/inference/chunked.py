@@ -40,7 +40,7 @@ from ..errors import InputError, OutputStateError
 from ..events import ChunkProgress, TileProgress
 from ..files import reason
 from ..progress import drain, relay
-from .options import PredictOptions
+from .predict import PredictOptions
 
 #: a unit of work holds about this many output voxels (64 MB of float32), unless given
 UNIT_VOXELS = 1 << 24

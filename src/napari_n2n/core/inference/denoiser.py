@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 
+from ..._version import __version__
 from ..axes import AxisView, default_axes, validate_axes
 from ..checkpoint import ModelFile, load_checkpoint, save_checkpoint
 from ..checks import require_finite, require_not_empty, require_numeric, require_same_shape
@@ -18,17 +19,10 @@ from ..errors import DenoisingError, InputError, ModelFileError
 from ..events import TileProgress
 from ..model import UNet, UNetConfig, count_parameters
 from ..progress import drain, in_sequence
-from .options import PredictOptions
-from .predict import predict_view, predict_view_on_device
+from .predict import PredictOptions, predict_view, predict_view_on_device
 
 Tile = int | tuple[int, ...] | None
 OutputDtype = Literal["float32", "input"]
-
-
-def _version() -> str:
-    from ... import __version__
-
-    return __version__
 
 
 def _fits_on_device(view: AxisView, device) -> bool:
@@ -288,7 +282,7 @@ class Denoiser:
             Where to run (default: the training device choice, ``"auto"``).
         options : PredictOptions, optional
             ``tile``, ``overlap``, ``batch_size`` and ``device`` as one object (see
-            :class:`~napari_n2n.core.inference.options.PredictOptions`); a keyword given as well
+            :class:`~napari_n2n.core.inference.predict.PredictOptions`); a keyword given as well
             wins over its field.
         out : array, optional
             Zero-filled array of the image's shape to write into (e.g. a memory map).
@@ -370,7 +364,7 @@ class Denoiser:
             noise=self.noise,
             history=self.history,
             info=self.info,
-            napari_n2n_version=_version(),
+            napari_n2n_version=__version__,
         )
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> str:

@@ -30,7 +30,7 @@ from ..checks import require_same_shape
 from ..errors import InputError
 from ..events import TileProgress
 from ..progress import as_part, drain, in_sequence
-from .options import PredictOptions
+from .predict import PredictOptions
 
 __all__ = [
     "DIHEDRAL",
@@ -139,7 +139,7 @@ def predict_tta(
         How many of the Y–X symmetries to average (8: all rotations and mirror images).
     options : PredictOptions, optional
         Tiling and device as one object (see
-        :class:`~napari_n2n.core.inference.options.PredictOptions`).
+        :class:`~napari_n2n.core.inference.predict.PredictOptions`).
     **predict_options
         ``tile``, ``overlap``, ``batch_size``, ``device`` of :meth:`Denoiser.predict`; a
         keyword wins over the same field of ``options``.
@@ -272,7 +272,7 @@ def denoise_pair(
         Smoothing of the disagreement map, pixels (0: none).
     options : PredictOptions, optional
         Tiling and device as one object (see
-        :class:`~napari_n2n.core.inference.options.PredictOptions`).
+        :class:`~napari_n2n.core.inference.predict.PredictOptions`).
     **predict_options
         ``tile``, ``overlap``, ``batch_size``, ``device`` of :meth:`Denoiser.predict`; a
         keyword wins over the same field of ``options``.

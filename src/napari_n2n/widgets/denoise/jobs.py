@@ -82,7 +82,7 @@ def to_disk_job(
     returns the output's path (``None`` if stopped)."""
     from ...core.errors import InputError, OutputStateError
     from ...core.inference.denoiser import Denoiser
-    from ...core.inference.options import PredictOptions
+    from ...core.inference.predict import PredictOptions
     from ...io import ImageData
     from ...ondisk.output import predict_to_zarr_iter
 
