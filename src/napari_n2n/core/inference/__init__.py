@@ -1,5 +1,5 @@
-"""Inference: the trained model (``denoiser``), its tiling and device options and their
-defaults (``options``), tiled prediction (``predict``), test-time
-augmentation and uncertainty maps (``tta``), out-of-core units and their ledger (``chunked``),
-the out-of-distribution warning (``ood``) and the PSNR estimated without a clean image
-(``estimate``). Imports the foundation and :mod:`~napari_n2n.core.data`, never training."""
+"""Inference: the trained model (``denoiser``), tiled prediction with its options and their
+defaults (``predict``), test-time augmentation and uncertainty maps (``tta``), out-of-core
+units and their ledger (``chunked``), the out-of-distribution warning (``ood``) and the PSNR
+estimated without a clean image (``estimate``). Imports the foundation and
+:mod:`~napari_n2n.core.data`, never training."""
