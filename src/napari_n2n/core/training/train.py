@@ -160,12 +160,7 @@ class Trainer:
         self.norm = plan.norm or Normalization.fit(fit, seed=config.seed)
         # a resumed fine-tune's too
         self._warmup = warmup_for(config.steps, fine_tune="init_from" in self.info)
-        p = config.patch_size
-        if self.spatial_ndim == 3:
-            depth = min(p, *(vs[0].spatial_shape[0] for vs in self.view_sets))
-            self.patch = (depth, p, p)
-        else:
-            self.patch = (p, p)
+        self.patch = patch_shape(config.patch_size, self.spatial_ndim, self.view_sets)
         # one independent seed per model and purpose, all from the one seed of the config
         *group_seeds, val_seed = np.random.SeedSequence(config.seed).spawn(len(self.groups) + 1)
         # initial weights, batches, masks
@@ -188,10 +183,15 @@ class Trainer:
         self.data_on_device, residency_note = choose_residency(
             self._samplers[0], self.device, config.data_on_device
         )
+        self.notes = self._notes(plan.notes, residency_note)
+
+    def _notes(self, start_notes: tuple, residency_note: str | None) -> tuple[str, ...]:
+        """What the user should know about the run, once each, in order."""
+        config = self.config
         notes = [
             outlier_note(self.norm.outliers, loss=config.loss, mode=config.mode),
             describe_config(config, self.spatial_ndim),
-            *plan.notes,
+            *start_notes,
             distributed.note(self.ranks, config.batch_size),
             *(n for s in self._samplers for n in s.notes),
             self._policies[0].note,
@@ -199,7 +199,7 @@ class Trainer:
         ]
         if config.mode == "nb2nb" and self.spatial_ndim == 3:
             notes.insert(0, "3D single-image mode sub-samples in Y and X only")
-        self.notes = tuple(dict.fromkeys(n for n in notes if n))
+        return tuple(dict.fromkeys(n for n in notes if n))
 
     @classmethod
     def from_pair(cls, pair: Pair, *, config: TrainConfig | None = None) -> Trainer:
@@ -657,6 +657,29 @@ class Trainer:
         self.history["step"].append(reading.steps_done)
         self.history["train_loss"].append(loss)
         return self._clock.progress(reading, loss=loss, learning_rate=run.opt.param_groups[0]["lr"])
+
+
+def patch_shape(patch_size: int, spatial_ndim: int, view_sets) -> tuple[int, ...]:
+    """The training patch: square in 2D; cubic in 3D with its Z side capped at the shallowest volume.
+
+    Parameters
+    ----------
+    patch_size : int
+        The side asked for (``TrainConfig.patch_size``, resolved).
+    spatial_ndim : int
+        2 or 3.
+    view_sets : list
+        The trainer's ``[[input, target, clean], ...]`` axis views.
+
+    Returns
+    -------
+    tuple of int
+        ``(Y, X)`` or ``(Z, Y, X)``.
+    """
+    if spatial_ndim == 3:
+        depth = min(patch_size, *(vs[0].spatial_shape[0] for vs in view_sets))
+        return (depth, patch_size, patch_size)
+    return (patch_size, patch_size)
 
 
 def train(
