@@ -1,4 +1,4 @@
-"""One object owns a run's state: no module of the core reads another object's private attributes."""
+"""One object owns a run's state: no core module reads another object's private attributes."""
 
 import ast
 from pathlib import Path

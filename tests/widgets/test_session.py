@@ -52,7 +52,7 @@ def test_stopping_the_session_stops_the_trainer(gaussian_pair):
 
 
 def test_the_session_takes_the_plan_from_the_events_of_a_run_bounded_by_time(gaussian_pair):
-    """No step total for a run bounded by time only: the session shows time, from the events alone."""
+    """No step total for a run bounded by time only: the session shows time, from the events."""
     _, a, b = gaussian_pair
     config = TrainConfig(**{**TRAIN_TINY, "steps": None, "time_budget_s": 1.0})
     trainer = Trainer(a[:64, :64], b[:64, :64], config=config)

@@ -21,7 +21,7 @@ Padding = Literal["reflect", "zeros"]
 MODES: tuple[str, ...] = get_args(Mode)
 LOSSES: tuple[str, ...] = get_args(Loss)
 PADDINGS: tuple[str, ...] = get_args(Padding)
-#: validate every this many steps in a run bounded by time only (its step count is not known in advance)
+#: validate every this many steps in a run bounded by time only (its step count is not known)
 TIME_ONLY_VAL_EVERY = 100
 
 
@@ -180,8 +180,10 @@ class TrainConfig:
 
         Examples
         --------
-        >>> TrainConfig(steps=2000).validation_every, TrainConfig(steps=None, time_budget_s=60).validation_every
-        (100, 100)
+        >>> TrainConfig(steps=400).validation_every
+        20
+        >>> TrainConfig(steps=None, time_budget_s=60).validation_every
+        100
         """
         if self.val_every is not None:
             return self.val_every

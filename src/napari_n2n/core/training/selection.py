@@ -227,7 +227,7 @@ class KeepLatest:
         self.best_step = step
 
     def stored(self, *, final: bool = True) -> tuple[dict, dict] | None:
-        """What a resumable state stores of this policy (see :mod:`~napari_n2n.core.training.resume`).
+        """What a resumable state stores of this policy (:mod:`~napari_n2n.core.training.resume`).
 
         Parameters
         ----------

@@ -174,7 +174,7 @@ def plan_start(
     init_normalization : {"recompute", "keep"}
         Fit the normalisation to the data, or keep the starting model's.
     resumed : Resumed or None
-        A state read back (:func:`napari_n2n.core.training.resume.load_state`); it wins over ``init``.
+        A state read back (:func:`~napari_n2n.core.training.resume.load_state`); wins over ``init``.
     resume_path : path or None
         Where ``resumed`` was read from, for messages.
     resume_anyway : bool

@@ -6,9 +6,10 @@ Its pieces live in their own modules: batch sources (``batches``), the mode's ob
 (``objectives``), the learning-rate schedule (``schedule``), the kept weights (``selection``),
 previews (``preview``), how a run starts (``start``), resumable states (``resume``),
 other processes under ``torchrun`` (``distributed``), one model's network, optimiser and
-step (``model_run``) and the run's clock and budget (``clock``). :meth:`Trainer.request_stop` (or closing the generator) ends the run at
-the next step, on the CPU inside the step (``interrupt``; that step is not applied), and
-:meth:`Trainer.denoiser` always returns the kept model so far.
+step (``model_run``) and the run's clock and budget (``clock``). :meth:`Trainer.request_stop`
+(or closing the generator) ends the run at the next step, on the CPU inside the step
+(``interrupt``; that step is not applied), and :meth:`Trainer.denoiser` always returns the kept
+model so far.
 
 Examples
 --------
@@ -311,7 +312,9 @@ class Trainer:
         )
 
     def save_state(self, path: str | os.PathLike) -> Path:
-        """Write the resumable state of the run (between steps) to ``path``; see :mod:`~napari_n2n.core.training.resume`.
+        """Write the resumable state of the run (between steps) to ``path``.
+
+        See :mod:`~napari_n2n.core.training.resume`.
 
         Parameters
         ----------
@@ -556,7 +559,7 @@ class Trainer:
         return run
 
     def _steps(self, run: ModelRun, batches, masks, generator) -> Iterator[Event]:
-        """The steps of one model until its steps, a stop or its time ends it; returns why it ended."""
+        """Train one model until its steps, a stop or its time end it; returns which did."""
         import torch
 
         cfg = self.config
@@ -625,7 +628,7 @@ class Trainer:
             self._checkpoint_at = time.perf_counter()
 
     def _validate(self, run: ModelRun) -> Validated | None:
-        """Validate ``run``'s model, offer it to its keep-policy; ``None`` if a stop cut it short."""
+        """Validate ``run``'s model and offer it to its keep-policy; ``None`` if a stop cut it."""
         return validate_and_offer(
             run.model,
             self._samplers[run.group],
@@ -660,7 +663,7 @@ class Trainer:
 
 
 def patch_shape(patch_size: int, spatial_ndim: int, view_sets) -> tuple[int, ...]:
-    """The training patch: square in 2D; cubic in 3D with its Z side capped at the shallowest volume.
+    """The training patch: square in 2D; cubic in 3D, its Z side capped at the shallowest volume.
 
     Parameters
     ----------

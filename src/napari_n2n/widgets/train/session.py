@@ -93,6 +93,7 @@ class TrainingSession:
 
     @property
     def running(self) -> bool:
+        """Whether the run has not ended yet (starting, running or stopping)."""
         return self.status.state in ("starting", "running", "stopping")
 
     # ---- events in -------------------------------------------------------------------------
