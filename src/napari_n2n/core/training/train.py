@@ -577,7 +577,7 @@ class Trainer:
                 return "stopped" if stop else "time budget"
             step = run.step + 1
             generator.manual_seed(masks.torch_seed(step))
-            # the learning-rate schedule follows the reading the last Progress event reported
+            # the schedule's progress: the fraction the last step's Progress event reported
             progress = reading.model_fraction
             loss = run.train_step(
                 self.objective,
