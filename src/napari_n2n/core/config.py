@@ -21,6 +21,8 @@ Padding = Literal["reflect", "zeros"]
 MODES: tuple[str, ...] = get_args(Mode)
 LOSSES: tuple[str, ...] = get_args(Loss)
 PADDINGS: tuple[str, ...] = get_args(Padding)
+#: validate every this many steps in a run bounded by time only (its step count is not known)
+TIME_ONLY_VAL_EVERY = 100
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,13 @@ class TrainConfig:
     loss : {"l2", "l1", "l0", "hdr"}
         See :mod:`napari_n2n.core.training.losses`; ``l2`` for zero-mean noise, ``l1``/``l0`` for
         impulse noise. Neighbor2Neighbor always uses its own L2-based loss.
-    steps : int
-        Optimiser steps (batches).
+    steps : int or None
+        Optimiser steps (batches), of each model of a per-channel run. ``None``: as many as
+        ``time_budget_s`` allows (a run bounded by time only; it then needs a time budget).
     time_budget_s : float or None
-        Stop after this many seconds even if ``steps`` are not done (the learning-rate
-        schedule still follows ``steps``).
+        Stop after this many seconds even if ``steps`` are not done (shared equally by the
+        models of a per-channel run). The learning-rate schedule follows whichever of the two
+        is further along (see :mod:`napari_n2n.core.training.clock`).
     preset : str
         Where the options left at ``None`` (patch and batch size, learning rate, network size)
         come from: ``"auto"`` (default) picks the preset of the device the run uses (``gpu`` on
@@ -57,7 +61,9 @@ class TrainConfig:
     val_fraction : float
         Width of the validation band at the end of X (fraction of X); 0 disables it.
     val_every : int or None
-        Validate every this many steps (``None``: about 20 times per run).
+        Validate every this many steps (``None``: about 20 times per run, or every
+        :data:`TIME_ONLY_VAL_EVERY` steps in a run bounded by time only; see
+        :attr:`validation_every`).
     augment, symmetric : bool
         Random flips/rot90; train both A→B and B→A (Noise2Noise only).
     channels : {"joint", "separate"}
@@ -89,7 +95,7 @@ class TrainConfig:
 
     mode: Mode = "n2n"
     loss: Loss = "l2"
-    steps: int = 2000
+    steps: int | None = 2000
     time_budget_s: float | None = None
     preset: str = "auto"
     patch_size: int | None = None
@@ -122,10 +128,15 @@ class TrainConfig:
             )
         if self.loss not in LOSSES:
             bad(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
-        if not (isinstance(self.steps, int) and self.steps >= 1):
-            bad(f"steps must be a positive whole number, got {self.steps!r}.")
+        if self.steps is not None and not (isinstance(self.steps, int) and self.steps >= 1):
+            bad(f"steps must be a positive whole number or None, got {self.steps!r}.")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
             bad(f"time_budget_s must be positive seconds or None, got {self.time_budget_s!r}.")
+        if self.steps is None and self.time_budget_s is None:
+            bad(
+                "A run needs an end: give steps, or a time budget (time_budget_s) with steps=None "
+                "to train for a time."
+            )
         if self.patch_size is not None and not (
             isinstance(self.patch_size, int) and 8 <= self.patch_size <= 4096
         ):
@@ -159,6 +170,26 @@ class TrainConfig:
             bad(f"padding must be one of {', '.join(PADDINGS)}, got {self.padding!r}.")
         if self.channels not in get_args(Channels):
             bad(f"channels must be 'joint' or 'separate', got {self.channels!r}.")
+
+    @property
+    def validation_every(self) -> int:
+        """Steps between validations: ``val_every``, else about 20 validations per run.
+
+        A run bounded by time only (``steps=None``) validates every
+        :data:`TIME_ONLY_VAL_EVERY` steps unless ``val_every`` says otherwise.
+
+        Examples
+        --------
+        >>> TrainConfig(steps=400).validation_every
+        20
+        >>> TrainConfig(steps=None, time_budget_s=60).validation_every
+        100
+        """
+        if self.val_every is not None:
+            return self.val_every
+        if self.steps is None:
+            return TIME_ONLY_VAL_EVERY
+        return max(10, self.steps // 20)
 
     def replace(self, **changes) -> TrainConfig:
         return dataclasses.replace(self, **changes)

@@ -24,8 +24,9 @@ class Started:
 
     Attributes
     ----------
-    total_steps : int
-        Steps planned in all (summed over the models of a per-channel run).
+    total_steps : int or None
+        Steps planned in all (summed over the models of a per-channel run); ``None`` for a run
+        bounded by time only.
     device : str
         Where it runs, readable (e.g. ``"cpu (2 threads)"``).
     n_parameters : int
@@ -34,13 +35,16 @@ class Started:
         Patches in one pass over the training region.
     notes : tuple of str
         What the user should know about this run (validation, data placement, ...).
+    time_budget_s : float or None
+        The run's time budget, if it has one.
     """
 
-    total_steps: int
+    total_steps: int | None
     device: str
     n_parameters: int
     patches_per_epoch: float
     notes: tuple[str, ...] = ()
+    time_budget_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -48,14 +52,17 @@ class Progress:
     """One or more training steps are done.
 
     ``step`` counts steps over the whole run; ``fraction`` is the share of the run done, by
-    steps or, when a time budget ends the run sooner, by time. ``eta_s`` is the estimated time
-    left and ``elapsed_s`` the time since :class:`Started`. ``limit`` says which will end the
-    run, at the current speed: ``"steps"`` (``total_steps``) or ``"time"`` (``time_budget_s``);
-    with ``"time"``, the step total means nothing to the user and is not shown.
+    steps or, when it is further along, by time (the learning-rate schedule's progress too).
+    ``eta_s`` is the estimated time left and ``elapsed_s`` the time since the run started.
+    ``limit`` says which will end the run, at the current speed: ``"steps"`` (``total_steps``)
+    or ``"time"`` (``time_budget_s``); with ``"time"``, the step total means nothing to the user
+    and is not shown. A run bounded by time only has no step total (``None``) and its limit is
+    always ``"time"``. All of it comes from one reading of the run's clock
+    (:mod:`napari_n2n.core.training.clock`).
     """
 
     step: int
-    total_steps: int
+    total_steps: int | None
     epoch: float
     train_loss: float
     patches_per_s: float

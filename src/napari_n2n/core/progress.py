@@ -5,7 +5,6 @@ The command line and the widgets show the same words for the same events; they c
 
 from __future__ import annotations
 
-import time
 from collections.abc import Generator
 from typing import TypeVar
 
@@ -60,61 +59,6 @@ def relay(gen: Generator[object, object, R], convert) -> Generator[object, None,
         gen.close()
 
 
-def fraction_done(step: int, steps: int, t_start: float, budget: float | None) -> float:
-    """Fraction of one model's run done: by steps, or by time when a time budget ends it sooner."""
-    p = step / steps
-    if budget:
-        p = max(p, (time.perf_counter() - t_start) / budget)
-    return min(p, 1.0)
-
-
-def progress_event(
-    config,
-    *,
-    loss: float,
-    step: int,
-    offset: int,
-    total: int,
-    t0: float,
-    t_group: float,
-    budget: float | None,
-    n_groups: int,
-    learning_rate: float,
-    patches_per_epoch: float,
-    processes: int = 1,
-) -> Progress:
-    """The :class:`Progress` of a training run after ``step`` steps of its current model.
-
-    ``offset`` steps were done by the models before it, of ``total``; ``t0`` and ``t_group``
-    are when the run and this model started (earlier by the time of a resumed run); ``budget``
-    is this model's share of the time budget; ``processes`` train together, each on a batch of
-    ``config.batch_size``. ``limit`` says whether the steps or the time budget will end the run first.
-    """
-    now = time.perf_counter()
-    batch = config.batch_size * processes  # patches per step, over all processes
-    rate = step * batch / max(now - t_group, 1e-9)
-    remaining = (total - offset - step) * batch / max(rate, 1e-9)
-    limit = "steps"
-    if budget is not None:
-        left = max(budget * n_groups - (now - t0), 0.0)
-        if left < remaining:
-            remaining, limit = left, "time"
-    return Progress(
-        step=offset + step,
-        total_steps=total,
-        epoch=step * batch / max(patches_per_epoch, 1e-9),
-        train_loss=loss,
-        patches_per_s=rate,
-        elapsed_s=now - t0,
-        eta_s=remaining,
-        learning_rate=learning_rate,
-        fraction=(offset + fraction_done(step, config.steps, t_group, budget) * config.steps)
-        / total,
-        limit=limit,
-        time_budget_s=config.time_budget_s,
-    )
-
-
 def fmt_time(seconds: float) -> str:
     """``m:ss`` below an hour, ``h:mm:ss`` above (negative times count as 0).
 
@@ -135,18 +79,29 @@ def describe_started(event: Started) -> str:
     return f"{event.n_parameters / 1e6:.2f} M parameters on {event.device}{notes}"
 
 
-def describe_progress(
-    event: Progress, validated: Validated | None = None, *, time_budget_s: float | None = None
-) -> str:
+def describe_progress(event: Progress, validated: Validated | None = None) -> str:
     """``"step 40/2000 · loss 0.123 · val 0.1 · PSNR 27.1 dB · est. PSNR 27.0 ± 0.2 dB · 120 patches/s · ETA 1:05"``.
 
-    A run with a time budget counts time instead of steps: ``"1:05 of 5:00 · step 812 · loss ..."``;
-    the budget is ``time_budget_s`` when given, else the event's when the budget (not the step
-    count) will end the run (``event.limit == "time"``).
+    When the time budget will end the run (``event.limit == "time"``: always in a run bounded by
+    time only) it counts time instead of steps: ``"1:05 of 5:00 · step 812 · loss ..."``.
+
+    Parameters
+    ----------
+    event : Progress
+        The run's latest progress.
+    validated : Validated or None
+        Its latest validation, if any.
+
+    Returns
+    -------
+    str
+        One line.
     """
-    budget = time_budget_s or (event.time_budget_s if event.limit == "time" else None)
-    if budget:
-        parts = [f"{fmt_time(event.elapsed_s)} of {fmt_time(budget)}", f"step {event.step}"]
+    if event.limit == "time" and event.time_budget_s:
+        parts = [
+            f"{fmt_time(event.elapsed_s)} of {fmt_time(event.time_budget_s)}",
+            f"step {event.step}",
+        ]
     else:
         parts = [f"step {event.step}/{event.total_steps}"]
     parts.append(f"loss {event.train_loss:.4g}")

@@ -150,7 +150,8 @@ class StopVote:
     """
 
     def __init__(self, ranks: Ranks, device, every: int):
-        self.ranks, self.every = ranks, every
+        self.ranks = ranks
+        self.every = every
         self._device = device if device.type == "cuda" else None
         self._fraction = 0.0
 

@@ -85,14 +85,17 @@ class ModelRun:
             betas=(0.9, 0.99),
             **({"fused": True} if on_cuda else {}),
         )
-        use_amp, adt = config.amp and on_cuda, amp_dtype(device)
+        use_amp = config.amp and on_cuda
+        adt = amp_dtype(device)
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp and adt == torch.float16)
-        step, elapsed = 0, 0.0
+        step = 0
+        elapsed = 0.0
         if resumed is not None:
             opt.load_state_dict(resumed.optimizer_state(opt))
             if resumed.state.scaler and scaler.is_enabled():
                 scaler.load_state_dict(resumed.state.scaler)
-            step, elapsed = resumed.state.step, resumed.state.group_elapsed_s
+            step = resumed.state.step
+            elapsed = resumed.state.group_elapsed_s
         net = maybe_compile(distributed.wrap(model, ranks, device), config.compile)
         return cls(
             group,

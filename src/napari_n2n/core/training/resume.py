@@ -176,42 +176,6 @@ def save_state(
     return write_safetensors(path, tensors, meta, overwrite=True, what="training state")
 
 
-def write_state(path: str | os.PathLike, trainer, run) -> Path:
-    """Write the state of ``trainer`` (a :class:`~napari_n2n.core.training.train.Trainer`) between two steps of ``run``
-    (its :class:`~napari_n2n.core.training.model_run.ModelRun` under way) to ``path``."""
-    import time
-
-    from ..inference.denoiser import _version
-
-    kept, entries = kept_weights(
-        trainer._policies, group=run.group, finished=run.step >= trainer.config.steps
-    )
-    now = time.perf_counter()
-    state = TrainingState(
-        config=trainer.config.to_dict(),
-        unet=trainer.unet.to_dict(),
-        channel_groups=trainer.groups,
-        axes=trainer.axes,
-        normalization=trainer.norm.to_dict(),
-        data=trainer._data or views_fingerprint(trainer.view_sets, trainer.axes),
-        group=run.group,
-        step=run.step,
-        steps_done=run.offset + run.step,
-        elapsed_s=now - trainer._t0,
-        group_elapsed_s=now - run.t_start,
-        history=trainer.history,
-        kept=entries,
-        world_size=trainer.ranks.world_size,
-        scaler=run.scaler.state_dict(),
-        noise=trainer.noise,
-        info=trainer.info,
-        napari_n2n_version=_version(),
-    )
-    return save_state(
-        path, state, model=run.model.state_dict(), optimizer=run.opt.state_dict(), kept=kept
-    )
-
-
 def load_state(path: str | os.PathLike) -> Resumed:
     """Read a state file; :class:`ModelFileError` if it is missing, truncated, foreign or newer."""
     not_ours = (
@@ -366,22 +330,22 @@ def check_same_run(
 def kept_weights(policies: list, *, group: int, finished: bool) -> tuple[dict, list]:
     """The kept weights to store of the models up to ``group``: ``({group: weights}, entries)``.
 
-    A model still training has its weights stored only once validation chose them; before
-    that, what it keeps is decided when it finishes (the resumed run decides it then).
+    ``finished`` says whether the model of ``group`` has ended its training; the models before
+    it have. See :meth:`~napari_n2n.core.training.selection.KeepLatest.stored`.
     """
-    kept, entries = {}, []
+    kept = {}
+    entries = []
     for g, policy in enumerate(policies[: group + 1]):
-        if policy.state is not None and (g < group or finished or policy.best_val_loss is not None):
-            kept[g] = policy.state
-            entries.append(
-                {"group": g, "best_step": policy.best_step, "best_val_loss": policy.best_val_loss}
-            )
+        stored = policy.stored(final=g < group or finished)
+        if stored is not None:
+            weights, entry = stored
+            kept[g] = weights
+            entries.append({"group": g, **entry})
     return kept, entries
 
 
 def restore_kept(policies: list, resumed: Resumed) -> None:
     """Give ``policies`` back the kept weights that ``resumed`` stores."""
     for entry in resumed.state.kept:
-        policy = policies[entry["group"]]
-        policy.state = resumed.kept[entry["group"]]
-        policy.best_step, policy.best_val_loss = entry["best_step"], entry["best_val_loss"]
+        g = entry["group"]
+        policies[g].restore(entry, resumed.kept[g])

@@ -24,15 +24,32 @@ FINAL = 0.02
 FINE_TUNE_WARMUP_STEPS = 50
 
 
-def warmup_for(steps: int, *, fine_tune: bool = False) -> float:
+def warmup_for(steps: int | None, *, fine_tune: bool = False) -> float:
     """The warm-up of a run of ``steps`` steps, as a fraction of it (longer when fine-tuning).
+
+    Parameters
+    ----------
+    steps : int or None
+        Steps of the run; ``None`` for a run bounded by time only, whose step count is not known:
+        it warms up over :data:`WARMUP` of its time, fine-tuning or not.
+    fine_tune : bool
+        Whether the run starts from a trained model.
+
+    Returns
+    -------
+    float
+        The warm-up, as a fraction of the run's progress.
 
     Examples
     --------
     >>> warmup_for(2000), warmup_for(2000, fine_tune=True), warmup_for(10, fine_tune=True)
     (0.02, 0.025, 0.5)
+    >>> warmup_for(None, fine_tune=True)
+    0.02
     """
-    return max(WARMUP, min(FINE_TUNE_WARMUP_STEPS / steps, 0.5)) if fine_tune else WARMUP
+    if not fine_tune or steps is None:
+        return WARMUP
+    return max(WARMUP, min(FINE_TUNE_WARMUP_STEPS / steps, 0.5))
 
 
 def lr_factor(progress: float, *, warmup: float = WARMUP) -> float:

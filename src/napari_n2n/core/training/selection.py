@@ -226,6 +226,40 @@ class KeepLatest:
         self.state = snapshot(model)
         self.best_step = step
 
+    def stored(self, *, final: bool = True) -> tuple[dict, dict] | None:
+        """What a resumable state stores of this policy (:mod:`~napari_n2n.core.training.resume`).
+
+        Parameters
+        ----------
+        final : bool
+            Whether the model's training has ended. A model still training has its weights
+            stored only once validation chose them; before that, what it keeps is decided when
+            it finishes (the resumed run decides it then).
+
+        Returns
+        -------
+        tuple of (dict, dict) or None
+            The kept weights and their entry ``{"best_step", "best_val_loss"}``, or ``None``
+            when there is nothing to store.
+        """
+        if self.state is None or not (final or self.best_val_loss is not None):
+            return None
+        return self.state, {"best_step": self.best_step, "best_val_loss": self.best_val_loss}
+
+    def restore(self, entry: dict, weights: dict) -> None:
+        """Keep ``weights`` again, as a resumable state stored them.
+
+        Parameters
+        ----------
+        entry : dict
+            Their entry in the state, ``{"best_step", "best_val_loss"}`` (see :meth:`stored`).
+        weights : dict
+            The kept weights (a state dict).
+        """
+        self.state = weights
+        self.best_step = entry["best_step"]
+        self.best_val_loss = entry["best_val_loss"]
+
 
 class KeepBestValidated(KeepLatest):
     """Keep the weights of lowest validation loss (the latest ones until a validation ran)."""

@@ -39,6 +39,36 @@ GENERAL = "general"
 AUTO = "auto"
 
 
+@dataclass(frozen=True)
+class DataFacts:
+    """What the start of a run needs to know of its data, and of where it runs.
+
+    Parameters
+    ----------
+    n_channels : int
+        Channels of the data.
+    spatial_ndim : int
+        2 or 3 (a ``Z`` axis).
+    axes : str
+        The data's axes, for messages.
+    device_type : str
+        ``"cpu"``, ``"cuda"`` or ``"mps"``: which preset ``"auto"`` means, and whether the
+        general denoiser applies.
+    fingerprint : dict or None
+        The data's fingerprints (:func:`napari_n2n.core.training.resume.views_fingerprint`), which a
+        resumed state must match; ``None`` when nothing is resumed or checkpointed.
+    world_size : int
+        Processes training together (a resumed state must have had as many).
+    """
+
+    n_channels: int
+    spatial_ndim: int
+    axes: str
+    device_type: str
+    fingerprint: dict | None = None
+    world_size: int = 1
+
+
 def general_model_path() -> Path:
     """The file of the bundled general 2D denoiser."""
     return Path(__file__).resolve().parents[2] / "models" / "general-2d.n2n"
@@ -65,10 +95,11 @@ def general_applies(
     )
 
 
-def check_compatible(
-    unet: UNetConfig, groups: list, *, n_channels: int, spatial_ndim: int, axes: str, source: str
-) -> None:
+def check_compatible(unet: UNetConfig, groups: list, facts: DataFacts, *, source: str) -> None:
     """Refuse a starting architecture that does not fit the data (dimensionality, channel count)."""
+    n_channels = facts.n_channels
+    spatial_ndim = facts.spatial_ndim
+    axes = facts.axes
     if unet.ndim != spatial_ndim:
         raise InputError(
             f"{source} is a {unet.ndim}D model but the data are {spatial_ndim}D (axes {axes}). Start from a "
@@ -119,25 +150,42 @@ class Plan:
 
 def plan_start(
     config: TrainConfig,
+    facts: DataFacts,
     *,
-    n_channels: int,
-    spatial_ndim: int,
-    axes: str,
-    device_type: str,
     init=None,
     init_normalization: InitNormalization = DEFAULT_INIT_NORMALIZATION,
     resumed=None,
     resume_path=None,
-    data: dict | None = None,
-    world_size: int = 1,
     resume_anyway: bool = False,
 ) -> Plan:
     """Where a run starts: from scratch, from a trained model (``init``) or from a resumed state.
 
     The options ``config`` leaves unset come from the resumed state, else from the preset of
-    ``device_type`` (:func:`napari_n2n.core.training.presets.resolve`). A resumed state must come from a
-    run on the same ``data`` (fingerprints), options and ``world_size``, unless
-    ``resume_anyway`` (see :func:`napari_n2n.core.training.resume.check_same_run`).
+    the device (:func:`napari_n2n.core.training.presets.resolve`).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's configuration, as given.
+    facts : DataFacts
+        The data and the device.
+    init : Denoiser, path, "general", "auto" or None
+        The model to start from (``"auto"``: the general denoiser where :func:`general_applies`).
+    init_normalization : {"recompute", "keep"}
+        Fit the normalisation to the data, or keep the starting model's.
+    resumed : Resumed or None
+        A state read back (:func:`~napari_n2n.core.training.resume.load_state`); wins over ``init``.
+    resume_path : path or None
+        Where ``resumed`` was read from, for messages.
+    resume_anyway : bool
+        Continue ``resumed`` although its data, options or process count differ from these
+        (see :func:`napari_n2n.core.training.resume.check_same_run`); else that is refused.
+
+    Returns
+    -------
+    Plan
+        The configuration with every option filled in, the architecture, the channel groups,
+        the initial weights and normalisation, and notes.
     """
     from ..data.normalization import Normalization
     from ..model import UNetConfig
@@ -145,14 +193,14 @@ def plan_start(
     from .resume import check_same_run, unset_from
 
     def resolved(c: TrainConfig) -> TrainConfig:
-        return resolve(c, device_type=device_type, spatial_ndim=spatial_ndim)
+        return resolve(c, device_type=facts.device_type, spatial_ndim=facts.spatial_ndim)
 
     if resumed is not None:
-        state, source = resumed.state, f"The checkpoint {resume_path}"
-        unet, groups = UNetConfig(**state.unet), [list(g) for g in state.channel_groups]
-        check_compatible(
-            unet, groups, n_channels=n_channels, spatial_ndim=spatial_ndim, axes=axes, source=source
-        )
+        state = resumed.state
+        source = f"The checkpoint {resume_path}"
+        unet = UNetConfig(**state.unet)
+        groups = [list(g) for g in state.channel_groups]
+        check_compatible(unet, groups, facts, source=source)
         config = resolved(
             with_architecture(unset_from(config, state.config), unet, groups, source=source)
         )
@@ -160,8 +208,8 @@ def plan_start(
             resume_path,
             state,
             config=config.to_dict(),
-            data=data,
-            world_size=world_size,
+            data=facts.fingerprint,
+            world_size=facts.world_size,
             anyway=resume_anyway,
         )
         return Plan(
@@ -176,24 +224,18 @@ def plan_start(
             ),
         )
     if isinstance(init, str) and init == AUTO:
-        init = (
-            GENERAL
-            if general_applies(
-                config, device_type=device_type, spatial_ndim=spatial_ndim, n_channels=n_channels
-            )
-            else None
-        )
-    if init is not None:
-        plan = start_from_model(
-            init,
+        applies = general_applies(
             config,
-            normalization=init_normalization,
-            n_channels=n_channels,
-            spatial_ndim=spatial_ndim,
-            axes=axes,
+            device_type=facts.device_type,
+            spatial_ndim=facts.spatial_ndim,
+            n_channels=facts.n_channels,
         )
+        init = GENERAL if applies else None
+    if init is not None:
+        plan = start_from_model(init, config, facts, normalization=init_normalization)
         return dataclasses.replace(plan, config=resolved(plan.config))
     config = resolved(config)
+    n_channels = facts.n_channels
     groups = (
         [[c] for c in range(n_channels)]
         if config.channels == "separate"
@@ -202,7 +244,7 @@ def plan_start(
     unet = UNetConfig(
         in_channels=n_channels,
         out_channels=n_channels,
-        ndim=spatial_ndim,
+        ndim=facts.spatial_ndim,
         depth=config.depth,
         base_channels=config.base_channels,
         padding=config.padding,
@@ -211,13 +253,7 @@ def plan_start(
 
 
 def start_from_model(
-    init,
-    config: TrainConfig,
-    *,
-    normalization: InitNormalization,
-    n_channels: int,
-    spatial_ndim: int,
-    axes: str,
+    init, config: TrainConfig, facts: DataFacts, *, normalization: InitNormalization
 ) -> Plan:
     """A :class:`Plan` that starts from a :class:`~napari_n2n.core.inference.denoiser.Denoiser` or a ``.n2n`` file's path."""
     from ..inference.denoiser import Denoiser
@@ -234,14 +270,7 @@ def start_from_model(
     source = {None: "The initial model", GENERAL: "The general 2D denoiser"}.get(
         path, f"The model {path}"
     )
-    check_compatible(
-        init.unet,
-        init.channel_groups,
-        n_channels=n_channels,
-        spatial_ndim=spatial_ndim,
-        axes=axes,
-        source=source,
-    )
+    check_compatible(init.unet, init.channel_groups, facts, source=source)
     weights = [
         {k: v.detach().cpu().clone() for k, v in m.state_dict().items()} for m in init.models
     ]
