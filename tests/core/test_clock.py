@@ -11,8 +11,8 @@ from napari_n2n.core.config import TIME_ONLY_VAL_EVERY, TrainConfig
 from napari_n2n.core.errors import InputError
 from napari_n2n.core.events import Finished, Progress, Started
 from napari_n2n.core.progress import describe_progress
-from napari_n2n.core.training.clock import RunClock
 from napari_n2n.core.training.resume import Checkpointing, load_state
+from napari_n2n.core.training.schedule import RunClock
 from napari_n2n.core.training.train import Trainer
 
 from .._helpers import TRAIN_TINY

@@ -43,7 +43,7 @@ class TrainConfig:
     time_budget_s : float or None
         Stop after this many seconds even if ``steps`` are not done (shared equally by the
         models of a per-channel run). The learning-rate schedule follows whichever of the two
-        is further along (see :mod:`napari_n2n.core.training.clock`).
+        is further along (see :mod:`napari_n2n.core.training.schedule`).
     preset : str
         Where the options left at ``None`` (patch and batch size, learning rate, network size)
         come from: ``"auto"`` (default) picks the preset of the device the run uses (``gpu`` on

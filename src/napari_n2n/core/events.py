@@ -58,7 +58,7 @@ class Progress:
     or ``"time"`` (``time_budget_s``); with ``"time"``, the step total means nothing to the user
     and is not shown. A run bounded by time only has no step total (``None``) and its limit is
     always ``"time"``. All of it comes from one reading of the run's clock
-    (:mod:`napari_n2n.core.training.clock`).
+    (:mod:`napari_n2n.core.training.schedule`).
     """
 
     step: int

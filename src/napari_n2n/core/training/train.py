@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._version import __version__
 from ..axes import default_axes, validate_axes
 from ..config import TrainConfig
 from ..data.normalization import Normalization
@@ -45,7 +46,6 @@ from ..model import UNet, count_parameters
 from . import distributed
 from .acceleration import fit_batch_to_memory
 from .batches import StepRandomness, batch_source, choose_residency, device_generator
-from .clock import Reading, RunClock
 from .interrupt import StepInterrupted, stop_inside_steps
 from .model_run import GroupResult, ModelRun
 from .multi_image import sampler_for, training_sets, training_views
@@ -61,7 +61,7 @@ from .resume import (
     save_state,
     views_fingerprint,
 )
-from .schedule import lr_factor, warmup_for
+from .schedule import Reading, RunClock, lr_factor, warmup_for
 from .selection import PsnrEstimates, data_range, new_history, policy_for, validate_and_offer
 from .start import AUTO, DEFAULT_INIT_NORMALIZATION, DataFacts, InitNormalization, plan_start
 
@@ -356,8 +356,6 @@ class Trainer:
             Where the run stands: configuration, architecture, normalisation, step and time,
             the kept weights' entries, the history (see :mod:`~napari_n2n.core.training.resume`).
         """
-        from ..inference.denoiser import _version
-
         _, entries = self._kept_weights(run)
         elapsed, model_elapsed = self._clock.elapsed(run)
         return TrainingState(
@@ -378,7 +376,7 @@ class Trainer:
             scaler=run.scaler.state_dict(),
             noise=self.noise,
             info=self.info,
-            napari_n2n_version=_version(),
+            napari_n2n_version=__version__,
         )
 
     def _kept_weights(self, run: ModelRun) -> tuple[dict, list]:
