@@ -51,10 +51,14 @@ class TrainConfig:
     patch_size : int or None
         Side of the square (2D) or cubic (3D) training patch; in 3D the Z side is capped at
         the volume's depth. ``None``: the preset's.
-    batch_size, learning_rate : int or None, float or None
-        Adam with warm-up and cosine decay of the learning rate. ``None``: the preset's.
-    depth, base_channels : int or None
-        U-Net size (poolings, channels of the first level). ``None``: the preset's.
+    batch_size : int or None
+        Patches per optimiser step. ``None``: the preset's (on a GPU, shrunk to fit its memory).
+    learning_rate : float or None
+        Adam's peak learning rate, with warm-up and cosine decay. ``None``: the preset's.
+    depth : int or None
+        U-Net poolings (1 to 6). ``None``: the preset's.
+    base_channels : int or None
+        Channels of the U-Net's first level (at least 4). ``None``: the preset's.
     padding : {"reflect", "zeros"}
         How the U-Net's convolutions pad (see :mod:`napari_n2n.core.model`); ``"zeros"`` only
         to compare with older models.
@@ -64,8 +68,10 @@ class TrainConfig:
         Validate every this many steps (``None``: about 20 times per run, or every
         :data:`TIME_ONLY_VAL_EVERY` steps in a run bounded by time only; see
         :attr:`validation_every`).
-    augment, symmetric : bool
-        Random flips/rot90; train both A→B and B→A (Noise2Noise only).
+    augment : bool
+        Random flips and 90° rotations of the patches.
+    symmetric : bool
+        Train both A→B and B→A (Noise2Noise only).
     channels : {"joint", "separate"}
         One multi-channel model, or one model per channel.
     seed : int
@@ -91,6 +97,20 @@ class TrainConfig:
         always are). ``True``: copy even when over that limit.
     nb2nb_gamma : float
         Weight of the Neighbor2Neighbor regulariser (2 in the paper).
+
+    Raises
+    ------
+    InputError
+        If a field is out of range or unknown, or the run has no end (``steps=None`` without
+        ``time_budget_s``).
+
+    Examples
+    --------
+    >>> config = TrainConfig(steps=500, loss="l1")
+    >>> config.replace(steps=1000).steps
+    1000
+    >>> TrainConfig.from_dict(config.to_dict()) == config
+    True
     """
 
     mode: Mode = "n2n"
@@ -192,17 +212,42 @@ class TrainConfig:
         return max(10, self.steps // 20)
 
     def replace(self, **changes) -> TrainConfig:
+        """A copy with some fields changed (validated again).
+
+        Parameters
+        ----------
+        **changes
+            The fields to change, by name.
+
+        Returns
+        -------
+        TrainConfig
+            The new configuration.
+        """
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict (JSON-ready; :meth:`from_dict` reads it back)."""
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
+        """The fields as a JSON string."""
         return json.dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        """The config described by ``d``; keys this version does not know are dropped with a warning."""
+        """The config described by a dict, e.g. one read from a model file.
+
+        Parameters
+        ----------
+        d : dict
+            Field names and values; keys this version does not know are dropped with a warning.
+
+        Returns
+        -------
+        TrainConfig
+            The configuration (validated).
+        """
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

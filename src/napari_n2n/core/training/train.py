@@ -204,7 +204,20 @@ class Trainer:
 
     @classmethod
     def from_pair(cls, pair: Pair, *, config: TrainConfig | None = None) -> Trainer:
-        """A trainer for a :class:`~napari_n2n.core.data.pairs.Pair` (its mode unless ``config`` says otherwise)."""
+        """A trainer for a :class:`~napari_n2n.core.data.pairs.Pair`.
+
+        Parameters
+        ----------
+        pair : Pair
+            The images, their axes, the clean reference and the noise, if any.
+        config : TrainConfig, optional
+            How to train (default: :class:`TrainConfig`'s, in the pair's mode).
+
+        Returns
+        -------
+        Trainer
+            A trainer that has not started.
+        """
         return cls(
             pair.input,
             pair.target,
@@ -242,10 +255,17 @@ class Trainer:
         return self._stop.is_set()
 
     def set_preview(self, region, *, every_s: float = 2.0) -> None:
-        """Ask for a :class:`~napari_n2n.core.events.Preview` of ``region`` every ``every_s`` seconds.
+        """Ask for a :class:`~napari_n2n.core.events.Preview` of a region every few seconds.
 
-        ``region`` has the input's axes minus the sample axes (e.g. ``YX``, ``CYX`` or ``ZYX``);
-        ``None`` turns previews off. Safe to call from any thread.
+        Safe to call from any thread.
+
+        Parameters
+        ----------
+        region : array-like or None
+            The image to denoise, with the input's axes minus the sample axes (e.g. ``YX``,
+            ``CYX`` or ``ZYX``); ``None`` turns previews off.
+        every_s : float, optional
+            The least time between two previews, in seconds.
         """
         self._preview.put(region, every_s=every_s)
 
@@ -273,10 +293,23 @@ class Trainer:
 
     @property
     def best_val_loss(self) -> float | None:
+        """The validation loss of the kept weights (of the last model); ``None`` before any."""
         return self._policies[-1].best_val_loss
 
     def denoiser(self) -> Denoiser:
-        """The kept model so far as a :class:`~napari_n2n.core.inference.denoiser.Denoiser`."""
+        """The kept model so far.
+
+        Returns
+        -------
+        Denoiser
+            The kept weights of every channel group's model, with the normalisation, axes,
+            configuration and history of the run.
+
+        Raises
+        ------
+        TrainingError
+            If a model has not trained a single step yet.
+        """
         models = []
         for group, policy, live in zip(self.groups, self._policies, self._models):
             state = (
@@ -386,13 +419,30 @@ class Trainer:
 
     # ---- the loop --------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
-        """Train, yielding events; returns (as ``StopIteration.value``) the kept :class:`Denoiser`
-        (``None`` if a per-channel run stopped before it trained every channel's model).
+        """Train, yielding events.
 
-        Errors while running (out of memory, device failures) come out as :class:`TrainingError`;
-        the model kept so far remains available from :meth:`denoiser`. A trainer can run again
-        once a run has ended: from where the first started (the same seeds, initial model and
-        resumed state), replacing the kept model (a stop asked for between runs is dropped).
+        A trainer can run again once a run has ended: from where the first started (the same
+        seeds, initial model and resumed state), replacing the kept model (a stop asked for
+        between runs is dropped).
+
+        Yields
+        ------
+        Event
+            :class:`~napari_n2n.core.events.Started` first, then ``Progress``, ``Validated``,
+            ``Preview`` and ``Checkpointed`` as they come, and ``Finished`` last.
+
+        Returns
+        -------
+        Denoiser or None
+            The kept model, as ``StopIteration.value`` (``yield from`` gives it); ``None`` if a
+            per-channel run stopped before it trained every channel's model.
+
+        Raises
+        ------
+        TrainingError
+            For errors while running (out of memory, device failures, a diverging loss), or if
+            the trainer is already running. The model kept so far remains available from
+            :meth:`denoiser`.
         """
         if self._running:
             raise TrainingError(
@@ -644,8 +694,10 @@ class Trainer:
         )
 
     def _cut_short(self) -> bool:
-        """Whether a validation under way stops: at a stop, unless the run checkpoints (its state
-        must include every validation)."""
+        """Whether a validation under way stops.
+
+        It does at a stop, unless the run checkpoints (its state must include every validation).
+        """
         return self.checkpointing is None and self._stop.is_set()
 
     def _progress(self, loss: float, run: ModelRun, reading: Reading) -> Progress:
@@ -696,17 +748,48 @@ def train(
 ) -> Denoiser:
     """Train a denoiser and return it (blocking convenience over :class:`Trainer`).
 
-    ``callback(event)`` is called with every event; ``options`` are the other keyword options
-    of :class:`Trainer` (``init``, ``checkpoint``, ``resume``, ...). Ctrl-C stops training and
-    returns the model kept so far.
+    Ctrl-C stops training and returns the model kept so far.
+
+    Parameters
+    ----------
+    input : array-like or list
+        The noisy input; a list of images trains one model on all (see :class:`Trainer`).
+    target : array-like or None, optional
+        A second noisy copy (Noise2Noise), the clean image (Noise2Clean) or ``None``
+        (Neighbor2Neighbor).
+    axes : str, optional
+        Axes of ``input`` (``"YX"``, ``"ZYX"``, ``"CYX"``, ...); YX or ZYX if omitted.
+    config : TrainConfig, optional
+        How to train (default: :class:`TrainConfig`'s).
+    clean : array-like, optional
+        Clean reference, only to report PSNR on the validation region.
+    noise : dict, optional
+        The noise model, recorded in the model file.
+    callback : callable, optional
+        Called with every :class:`~napari_n2n.core.events.Event` as training goes.
+    **options
+        The other keyword options of :class:`Trainer` (``init``, ``checkpoint``, ``resume``, ...).
+
+    Returns
+    -------
+    Denoiser
+        The kept model.
+
+    Raises
+    ------
+    TrainingError
+        If training fails, or is stopped before a model has trained a step.
 
     Examples
     --------
     >>> from skimage import data
-    >>> from napari_n2n import Gaussian, synthesize_pair, train, TrainConfig
-    >>> a, b = synthesize_pair(data.camera(), Gaussian(sigma=25), seed=0)
-    >>> den = train(a, b, config=TrainConfig(steps=300))     # doctest: +SKIP
-    >>> denoised = den.predict(a)                             # doctest: +SKIP
+    >>> from napari_n2n import Gaussian, TrainConfig, psnr, synthesize_pair, train
+    >>> clean = data.camera()[:128, :128].astype("float32")
+    >>> a, b = synthesize_pair(clean, Gaussian(sigma=25), seed=0)
+    >>> config = TrainConfig(preset="cpu-tiny", steps=30, device="cpu", seed=0)
+    >>> den = train(a, b, axes="YX", config=config)
+    >>> bool(psnr(clean, den.predict(a)) > psnr(clean, a) + 5)
+    True
     """
     trainer = Trainer(input, target, axes=axes, config=config, clean=clean, noise=noise, **options)
     gen = trainer.run()
