@@ -34,7 +34,25 @@ def _fits_on_device(view: AxisView, device) -> bool:
 
 
 def cast_like(result, dtype) -> np.ndarray:
-    """A float prediction in ``dtype``: rounded and clipped to its range for integers, cast for floats."""
+    """A float prediction in another dtype.
+
+    Parameters
+    ----------
+    result : array-like
+        The float prediction.
+    dtype : dtype
+        The dtype wanted: integers (and bool) are rounded and clipped to its range, floats cast.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``result`` in ``dtype``.
+
+    Examples
+    --------
+    >>> cast_like(np.array([-3.0, 1.4, 70000.0]), np.uint16)
+    array([    0,     1, 65535], dtype=uint16)
+    """
     result, dtype = np.asarray(result), np.dtype(dtype)
     if dtype.kind in "iub":
         lo, hi = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.kind in "iu" else (0, 1)
@@ -50,10 +68,35 @@ class Denoiser:
     configuration and history. Create it by training (:func:`napari_n2n.train`) or with
     :meth:`load`.
 
+    Parameters
+    ----------
+    models : list of torch.nn.Module
+        The U-Nets, one per channel group.
+    channel_groups : list of list of int
+        The image channels each model takes.
+    norm : Normalization
+        The normalisation fitted to the training data.
+    unet : UNetConfig
+        The architecture of the models.
+    axes : str
+        The axes of the training data.
+    config : TrainConfig, optional
+        How the models were trained.
+    noise : dict, optional
+        The noise model of the training data, if known.
+    history : dict, optional
+        Losses and scores over the run.
+    info : dict, optional
+        Other facts about the run (device, initial model, intensity statistics, ...).
+
     Examples
     --------
-    >>> den = Denoiser.load("model.n2n")                       # doctest: +SKIP
-    >>> clean_estimate = den.predict(noisy, axes="YX")         # doctest: +SKIP
+    >>> from napari_n2n.core.training.start import general_model_path
+    >>> den = Denoiser.load(general_model_path())
+    >>> noisy = np.random.default_rng(0).random((64, 64), dtype="float32")
+    >>> denoised = den.predict(noisy, axes="YX")
+    >>> denoised.shape, denoised.dtype
+    ((64, 64), dtype('float32'))
     """
 
     def __init__(
@@ -84,14 +127,17 @@ class Denoiser:
     # ---- description ---------------------------------------------------------------------
     @property
     def spatial_ndim(self) -> int:
+        """2 for a 2D model, 3 for a 3D one."""
         return self.unet.ndim
 
     @property
     def n_channels(self) -> int:
+        """The channels the model was trained on (all groups together)."""
         return sum(len(g) for g in self.channel_groups)
 
     @property
     def n_parameters(self) -> int:
+        """Trainable parameters of all the models."""
         return sum(count_parameters(m) for m in self.models)
 
     def summary(self) -> str:
@@ -123,10 +169,20 @@ class Denoiser:
 
     # ---- prediction ----------------------------------------------------------------------
     def check_channels(self, view: AxisView) -> None:
-        """Raise :class:`InputError` if the image of ``view`` has channels this model cannot take.
+        """Check that this model can take the image's channels, before long work.
 
         The model takes the channels it was trained on, or any number of channels one by one
-        if it was trained on one. Checked before long work (e.g. before a store is written).
+        if it was trained on one. Checked e.g. before a store is written.
+
+        Parameters
+        ----------
+        view : AxisView
+            The image, seen through its axes.
+
+        Raises
+        ------
+        InputError
+            If the image has channels this model cannot take.
         """
         self._groups_for(view)
 
@@ -142,7 +198,21 @@ class Denoiser:
         )
 
     def resolve_axes(self, image, axes: str | None) -> str:
-        """The axes to use for ``image``: the given ones, else the training axes if they fit, else a default."""
+        """The axes to use for an image.
+
+        Parameters
+        ----------
+        image : array-like
+            The image.
+        axes : str or None
+            The axes given, if any (validated).
+
+        Returns
+        -------
+        str
+            ``axes``, else the training axes if they fit, else a default (ZYX for a 3D image and
+            a 2D model).
+        """
         if axes is not None:
             return validate_axes(axes, image.ndim)
         if len(self.axes) == image.ndim:
@@ -165,11 +235,46 @@ class Denoiser:
         dtype: OutputDtype = "float32",
         blend: Literal["auto", "host", "device"] = "auto",
     ) -> Iterator[TileProgress]:
-        """Like :meth:`predict`, but yields a :class:`~napari_n2n.core.events.TileProgress` after every batch of tiles.
+        """Like :meth:`predict`, but yields progress after every batch of tiles.
 
-        The generator's return value (``StopIteration.value``) is the prediction. ``blend``:
-        where overlapping tiles are blended; ``"auto"`` blends on a CUDA GPU when one sample of
-        the output takes at most a quarter of its free memory, else on the host (numpy).
+        Parameters
+        ----------
+        image : array-like
+            The image to denoise (see :meth:`predict`).
+        axes : str, optional
+            Its axes (see :meth:`predict`).
+        tile : int or tuple, optional
+            Tile size (see :meth:`predict`).
+        overlap : int, optional
+            Overlap between tiles.
+        batch_size : int, optional
+            Tiles per forward pass.
+        device : str, optional
+            Where to run.
+        options : PredictOptions, optional
+            The four above as one object; a keyword given as well wins over its field.
+        out : array, optional
+            Zero-filled array of the image's shape to write into.
+        dtype : {"float32", "input"}
+            ``"input"`` rounds and clips to the input's dtype.
+        blend : {"auto", "host", "device"}
+            Where overlapping tiles are blended; ``"auto"`` blends on a CUDA GPU when one sample
+            of the output takes at most a quarter of its free memory, else on the host (numpy).
+
+        Yields
+        ------
+        TileProgress
+            After every batch of tiles.
+
+        Returns
+        -------
+        numpy.ndarray
+            The prediction, as ``StopIteration.value`` (``yield from`` gives it).
+
+        Raises
+        ------
+        InputError
+            If the axes, channels or output array do not fit the image or the model.
         """
         import torch
 
@@ -315,8 +420,36 @@ class Denoiser:
         """Predict both noisy copies of a pair, yielding progress over both; return the average.
 
         The mean of the two predictions has lower error than either, since their errors are
-        partly independent. ``dtype="input"`` rounds and clips it to ``a``'s dtype. The options
-        are :meth:`predict`'s.
+        partly independent.
+
+        Parameters
+        ----------
+        a, b : array-like
+            The two noisy copies, of the same shape.
+        axes : str, optional
+            Their axes (see :meth:`predict`).
+        tile : int or tuple, optional
+            Tile size (see :meth:`predict`).
+        overlap : int, optional
+            Overlap between tiles.
+        batch_size : int, optional
+            Tiles per forward pass.
+        device : str, optional
+            Where to run.
+        options : PredictOptions, optional
+            The four above as one object; a keyword given as well wins over its field.
+        dtype : {"float32", "input"}
+            ``"input"`` rounds and clips the mean to ``a``'s dtype.
+
+        Yields
+        ------
+        TileProgress
+            After every batch of tiles, of either copy.
+
+        Returns
+        -------
+        numpy.ndarray
+            The mean prediction, as ``StopIteration.value``.
         """
         require_same_shape(a, b, names=("the first image of the pair", "the second image"))
         options = PredictOptions.of(
@@ -343,9 +476,36 @@ class Denoiser:
         options: PredictOptions | None = None,
         dtype: OutputDtype = "float32",
     ) -> np.ndarray:
-        """Average of the predictions of two noisy copies ``a`` and ``b`` (lower error than either).
+        """Average of the predictions of two noisy copies (lower error than either).
 
-        The options are :meth:`predict`'s.
+        Parameters
+        ----------
+        a, b : array-like
+            The two noisy copies, of the same shape.
+        axes : str, optional
+            Their axes (see :meth:`predict`).
+        tile : int or tuple, optional
+            Tile size (see :meth:`predict`).
+        overlap : int, optional
+            Overlap between tiles.
+        batch_size : int, optional
+            Tiles per forward pass.
+        device : str, optional
+            Where to run.
+        options : PredictOptions, optional
+            The four above as one object; a keyword given as well wins over its field.
+        dtype : {"float32", "input"}
+            ``"input"`` rounds and clips the mean to ``a``'s dtype.
+
+        Returns
+        -------
+        numpy.ndarray
+            The mean of the two predictions, the shape of ``a``.
+
+        Raises
+        ------
+        InputError
+            If the two copies differ in shape, or do not fit the model.
         """
         options = PredictOptions.of(
             options, tile=tile, overlap=overlap, batch_size=batch_size, device=device
@@ -368,13 +528,23 @@ class Denoiser:
         )
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> str:
-        """Save weights and metadata to one ``.n2n`` (safetensors) file, atomically; returns the path.
+        """Save weights and metadata to one ``.n2n`` (safetensors) file, atomically.
 
-        An existing file is replaced only with ``overwrite=True``: a model file is often the
-        result of hours of training, and a call that fails costs nothing (this denoiser is
-        still in memory; call again with another name or ``overwrite=True``), while a silent
-        replacement cannot be undone. ``path`` may also be a
-        :class:`~napari_n2n.core.files.Destination` checked before training.
+        Parameters
+        ----------
+        path : str, PathLike or Destination
+            The file; may also be a :class:`~napari_n2n.core.files.Destination` checked before
+            training.
+        overwrite : bool, optional
+            Replace an existing file. Off by default: a model file is often the result of hours
+            of training, and a call that fails costs nothing (this denoiser is still in memory;
+            call again with another name or ``overwrite=True``), while a silent replacement
+            cannot be undone.
+
+        Returns
+        -------
+        str
+            The path written.
 
         Raises
         ------
@@ -392,7 +562,22 @@ class Denoiser:
         """Load a ``.n2n`` file of any known format (never unpickles; see :mod:`napari_n2n.core.checkpoint`).
 
         The file is checked completely (metadata, tensor shapes and dtypes, finite weights)
-        before a network is built; a bad file raises :class:`ModelFileError` naming it.
+        before a network is built.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The model file.
+
+        Returns
+        -------
+        Denoiser
+            The model, on the CPU until it predicts.
+
+        Raises
+        ------
+        ModelFileError
+            If the file is missing, damaged or not a napari-n2n model (the message names it).
         """
         tensors, meta = load_checkpoint(path)
         try:

@@ -83,6 +83,14 @@ class PredictOptions:
     InputError
         If a size is not a whole number, a tile side is below 8, the overlap is negative or
         the batch size below 1.
+
+    Examples
+    --------
+    >>> options = PredictOptions(tile=256)
+    >>> options.tiles(2, "cpu"), options.overlaps(2, "cpu"), options.batch_for(2, "cpu")
+    ((256, 256), (48, 48), 1)
+    >>> PredictOptions.of(options, tile=None, batch_size=4)
+    PredictOptions(tile=256, overlap=None, batch_size=4, device=None)
     """
 
     tile: int | tuple[int, ...] | None = None
@@ -132,6 +140,7 @@ class PredictOptions:
         Returns
         -------
         PredictOptions
+            ``options`` itself when no keyword is given, else a new object.
         """
         base = options if options is not None else cls()
         given = {k: v for k, v in keywords.items() if v is not None}
@@ -147,7 +156,19 @@ class PredictOptions:
 
     # ---- the defaults, resolved for a network and a device ---------------------------------------
     def tiles(self, spatial_ndim: int, device_type: str) -> tuple[int, ...]:
-        """The tile, one side per spatial axis, for a ``spatial_ndim``-D network on ``device_type``.
+        """The tile, one side per spatial axis, for a network on a device.
+
+        Parameters
+        ----------
+        spatial_ndim : int
+            2 or 3: the network's dimension.
+        device_type : str
+            ``"cpu"``, ``"cuda"`` or ``"mps"``.
+
+        Returns
+        -------
+        tuple of int
+            One side per spatial axis.
 
         Raises
         ------
@@ -169,18 +190,55 @@ class PredictOptions:
         return tile
 
     def overlap_for(self, spatial_ndim: int) -> int:
-        """The overlap between tiles, pixels (the given one, else the default of the network's dimension)."""
+        """The overlap between tiles, pixels: the given one, else the default of the dimension.
+
+        Parameters
+        ----------
+        spatial_ndim : int
+            2 or 3: the network's dimension.
+
+        Returns
+        -------
+        int
+            The overlap, before it is capped at half a tile (see :meth:`overlaps`).
+        """
         if self.overlap is not None:
             return self.overlap
         return OVERLAP_2D if spatial_ndim == 2 else OVERLAP_3D
 
     def overlaps(self, spatial_ndim: int, device_type: str) -> tuple[int, ...]:
-        """The overlap along each spatial axis: at most half the tile along it."""
+        """The overlap along each spatial axis: at most half the tile along it.
+
+        Parameters
+        ----------
+        spatial_ndim : int
+            2 or 3: the network's dimension.
+        device_type : str
+            ``"cpu"``, ``"cuda"`` or ``"mps"``.
+
+        Returns
+        -------
+        tuple of int
+            One overlap per spatial axis.
+        """
         overlap = self.overlap_for(spatial_ndim)
         return tuple(min(overlap, t // 2) for t in self.tiles(spatial_ndim, device_type))
 
     def batch_for(self, spatial_ndim: int, device_type: str) -> int:
-        """Tiles per forward pass on ``device_type``."""
+        """Tiles per forward pass.
+
+        Parameters
+        ----------
+        spatial_ndim : int
+            2 or 3: the network's dimension.
+        device_type : str
+            ``"cpu"``, ``"cuda"`` or ``"mps"``.
+
+        Returns
+        -------
+        int
+            The given batch size, else the default of the device and dimension.
+        """
         if self.batch_size:
             return self.batch_size
         if device_type == "cpu":

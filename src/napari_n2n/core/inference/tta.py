@@ -15,8 +15,14 @@ count of tiles over all passes) and returns its result, for progress bars and ca
 
 Examples
 --------
->>> result = denoise_pair(denoiser, a, b, tta=True)     # doctest: +SKIP
->>> result.mean, result.disagreement, result.residual   # doctest: +SKIP
+>>> from napari_n2n.core.inference.denoiser import Denoiser
+>>> from napari_n2n.core.training.start import general_model_path
+>>> denoiser = Denoiser.load(general_model_path())
+>>> rng = np.random.default_rng(0)
+>>> a, b = rng.random((2, 64, 64), dtype="float32")
+>>> result = denoise_pair(denoiser, a, b, tta=True)
+>>> result.mean.shape, result.disagreement.shape, result.residual.shape
+((64, 64), (64, 64), (64, 64))
 """
 
 from __future__ import annotations
@@ -50,7 +56,22 @@ DIHEDRAL: tuple[tuple[int, bool], ...] = tuple((k, f) for f in (False, True) for
 
 
 def transform(image, t: tuple[int, bool], yx: tuple[int, int]):
-    """Apply dihedral transform ``t`` to the ``yx`` axes of ``image`` (numpy or dask)."""
+    """Apply a dihedral transform to the Y and X axes of an image.
+
+    Parameters
+    ----------
+    image : array-like
+        numpy or dask.
+    t : tuple of (int, bool)
+        Quarter turns, and whether to mirror first.
+    yx : tuple of int
+        The Y and X axes of ``image``.
+
+    Returns
+    -------
+    array-like
+        The transformed image (numpy or dask, like ``image``).
+    """
     k, flip = t
     if flip:
         image = np.flip(image, axis=yx[1])
@@ -99,7 +120,33 @@ def predict_tta_iter(
     options: PredictOptions | None = None,
     **predict_options,
 ) -> Iterator[TileProgress]:
-    """Like :func:`predict_tta`, yielding progress over all passes; returns the averaged prediction."""
+    """Like :func:`predict_tta`, yielding progress over all passes.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+        A trained model.
+    image : array-like
+        The image to denoise.
+    axes : str, optional
+        Its axes.
+    transforms : {1, 2, 4, 8}
+        How many of the Y–X symmetries to average.
+    options : PredictOptions, optional
+        Tiling and device as one object.
+    **predict_options
+        ``tile``, ``overlap``, ``batch_size``, ``device`` of :meth:`Denoiser.predict`.
+
+    Yields
+    ------
+    TileProgress
+        The count of tiles over all passes.
+
+    Returns
+    -------
+    numpy.ndarray
+        The averaged prediction, as ``StopIteration.value``.
+    """
     if not hasattr(image, "shape"):
         image = np.asarray(image)
     options = _options(options, predict_options)
@@ -166,6 +213,25 @@ def disagreement(
     of A and B are independent. With ``sigma > 0`` it is the root of the local mean (Gaussian
     window of ``sigma`` pixels in Y and X) of ``(f(A) − f(B))² / 2``: a smoother, readable map.
     The error of the pair's mean ``(f(A) + f(B)) / 2`` is about ``1/√2`` of it.
+
+    Parameters
+    ----------
+    pred_a, pred_b : array-like
+        The predictions of A and of B, same shape.
+    sigma : float, optional
+        Smoothing in Y and X, pixels (0: none).
+    yx : tuple of int, optional
+        The Y and X axes.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, the predictions' shape.
+
+    Raises
+    ------
+    InputError
+        If the predictions differ in shape.
     """
     a, b = np.asarray(pred_a, dtype=np.float32), np.asarray(pred_b, dtype=np.float32)
     if a.shape != b.shape:
@@ -183,7 +249,23 @@ def disagreement(
 
 
 def residual(input, output) -> np.ndarray:
-    """``input − output``: what the denoiser removed (noise only, where it removed no structure)."""
+    """``input − output``: what the denoiser removed (noise only, where it removed no structure).
+
+    Parameters
+    ----------
+    input, output : array-like
+        The noisy image and its prediction, same shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, their shape.
+
+    Raises
+    ------
+    InputError
+        If they differ in shape.
+    """
     x, y = np.asarray(input, dtype=np.float32), np.asarray(output, dtype=np.float32)
     if x.shape != y.shape:
         raise InputError(f"Input and output have shapes {x.shape} and {y.shape}; they must match.")
@@ -224,7 +306,35 @@ def denoise_pair_iter(
     options: PredictOptions | None = None,
     **predict_options,
 ) -> Iterator[TileProgress]:
-    """Like :func:`denoise_pair`, yielding progress over both images; returns a :class:`PairResult`."""
+    """Like :func:`denoise_pair`, yielding progress over both images.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+        A trained model.
+    a, b : array-like
+        The two noisy images of one scene, same shape.
+    axes : str, optional
+        Their axes.
+    tta : bool or {2, 4, 8}
+        Test-time augmentation for each prediction.
+    sigma : float
+        Smoothing of the disagreement map, pixels.
+    options : PredictOptions, optional
+        Tiling and device as one object.
+    **predict_options
+        ``tile``, ``overlap``, ``batch_size``, ``device`` of :meth:`Denoiser.predict`.
+
+    Yields
+    ------
+    TileProgress
+        The count of tiles over both images and all passes.
+
+    Returns
+    -------
+    PairResult
+        As ``StopIteration.value``.
+    """
     require_same_shape(a, b, names=("A", "B"))
     options = _options(options, predict_options)
     axes, yx = _yx(denoiser, a, axes)
@@ -262,6 +372,7 @@ def denoise_pair(
     Parameters
     ----------
     denoiser : Denoiser
+        A trained model.
     a, b : array-like
         The two noisy images of one scene, same shape.
     axes : str, optional
@@ -280,6 +391,12 @@ def denoise_pair(
     Returns
     -------
     PairResult
+        The mean (the output to use), both predictions, the disagreement map and the residual.
+
+    Raises
+    ------
+    InputError
+        If the two images differ in shape, or do not fit the model.
     """
     return drain(
         denoise_pair_iter(
