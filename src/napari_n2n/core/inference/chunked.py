@@ -48,7 +48,18 @@ LEDGER_FORMAT = "napari-n2n ledger 1"
 
 
 def model_digest(denoiser) -> str:
-    """A sha256 of what decides a denoiser's output: its weights, normalisation, network and axes."""
+    """A sha256 of what decides a denoiser's output: its weights, normalisation, network and axes.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+        The model.
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     h = hashlib.sha256()
     mf = denoiser.model_file()
     h.update(
@@ -64,6 +75,7 @@ def model_digest(denoiser) -> str:
 
 
 def spatial_letters(spatial_ndim: int) -> str:
+    """The axes a network of ``spatial_ndim`` dimensions convolves: ``"YX"`` or ``"ZYX"``."""
     return "ZYX" if spatial_ndim == 3 else "YX"
 
 
@@ -75,11 +87,39 @@ def plan_units(
     chunks: tuple[int, ...] | None = None,
     unit_voxels: int = UNIT_VOXELS,
 ) -> tuple[int, ...]:
-    """The shape of a unit of work: whole ``chunks`` (of the output array, axes ``axes``), grown
-    along the spatial axes, the shortest first, until a unit holds about ``unit_voxels`` voxels.
+    """The shape of a unit of work: whole chunks, grown along the spatial axes.
 
-    Every channel is in each unit (the network sees the channels together); sample axes (T, S,
-    and Z for a 2D network) keep their chunk size.
+    The shortest spatial side grows first, by whole chunks, until a unit holds about
+    ``unit_voxels`` voxels. Every channel is in each unit (the network sees the channels
+    together); sample axes (T, S, and Z for a 2D network) keep their chunk size.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The output array's shape.
+    axes : str
+        Its axes.
+    spatial_ndim : int
+        2 or 3: the axes the network convolves (YX or ZYX).
+    chunks : tuple of int, optional
+        The output's chunks (default: one chunk, the whole array).
+    unit_voxels : int, optional
+        About how many voxels a unit holds.
+
+    Returns
+    -------
+    tuple of int
+        The shape of one unit.
+
+    Raises
+    ------
+    InputError
+        If the chunks split the channels.
+
+    Examples
+    --------
+    >>> plan_units((4, 1024, 1024), "TYX", 2, chunks=(1, 256, 256), unit_voxels=1 << 18)
+    (1, 512, 512)
     """
     chunks = tuple(int(c) for c in (chunks or shape))
     if "C" in axes and chunks[axes.index("C")] < shape[axes.index("C")]:
@@ -108,11 +148,23 @@ class UnitGrid:
 
     Parameters
     ----------
-    shape, out_axes : the output array's shape and axes
-    units : shape of one unit (whole chunks; the last unit along an axis may be shorter)
-    in_axes : the input's axes (the same letters, maybe in another order)
-    halo : pixels of context read around a unit along each spatial axis
-    spatial_ndim : 2 or 3: the axes the network convolves (YX or ZYX)
+    shape : tuple of int
+        The output array's shape.
+    out_axes : str
+        The output array's axes.
+    units : tuple of int
+        Shape of one unit (whole chunks; the last unit along an axis may be shorter).
+    in_axes : str
+        The input's axes (the same letters, maybe in another order).
+    halo : int
+        Pixels of context read around a unit along each spatial axis.
+    spatial_ndim : int
+        2 or 3: the axes the network convolves (YX or ZYX).
+
+    Raises
+    ------
+    InputError
+        If the input and output axes differ in their letters.
     """
 
     def __init__(self, shape, out_axes: str, units, *, in_axes: str, halo: int, spatial_ndim: int):
@@ -132,14 +184,17 @@ class UnitGrid:
         return math.prod(self.counts)
 
     def indices(self) -> Iterator[tuple[int, ...]]:
+        """The index of every unit (one per axis), in C order."""
         return itertools.product(*(range(c) for c in self.counts))
 
     def out_slices(self, index: tuple[int, ...]) -> tuple[slice, ...]:
+        """Where unit ``index`` lies in the output array."""
         return tuple(
             slice(i * u, min((i + 1) * u, s)) for i, u, s in zip(index, self.units, self.shape)
         )
 
     def voxels(self, index: tuple[int, ...]) -> int:
+        """The output voxels of unit ``index``."""
         return math.prod(s.stop - s.start for s in self.out_slices(index))
 
     def read_slices(self, index: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
@@ -173,9 +228,32 @@ def denoise_unit_iter(
     options: PredictOptions | None = None,
     dtype: str = "float32",
 ) -> Iterator[TileProgress]:
-    """Denoise one unit of ``image``; yields the tiler's progress, returns the unit (output axes).
+    """Denoise one unit of an image.
 
-    ``options`` are :meth:`Denoiser.predict_iter`'s tiling and device.
+    Parameters
+    ----------
+    denoiser : Denoiser
+        The model.
+    image : array-like
+        The input, with axes ``grid.in_axes``.
+    grid : UnitGrid
+        The units of work.
+    index : tuple of int
+        The unit.
+    options : PredictOptions, optional
+        :meth:`Denoiser.predict_iter`'s tiling and device.
+    dtype : {"float32", "input"}
+        The output's dtype, as for :meth:`Denoiser.predict`.
+
+    Yields
+    ------
+    TileProgress
+        The tiler's progress.
+
+    Returns
+    -------
+    numpy.ndarray
+        The denoised unit (output axes), as ``StopIteration.value``.
     """
     read, crop = grid.read_slices(index)
     block = np.asarray(image[read])
@@ -195,18 +273,43 @@ def predict_unit(
     options: PredictOptions | None = None,
     dtype: str = "float32",
 ) -> None:
-    """Denoise one unit of ``image`` and write it into ``out`` (see :func:`denoise_unit_iter`)."""
+    """Denoise one unit of an image and write it into the output.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+        The model.
+    image : array-like
+        The input, with axes ``grid.in_axes``.
+    out : array-like
+        The output array (e.g. a zarr array), with axes ``grid.out_axes``.
+    grid : UnitGrid
+        The units of work.
+    index : tuple of int
+        The unit.
+    options : PredictOptions, optional
+        :meth:`Denoiser.predict_iter`'s tiling and device.
+    dtype : {"float32", "input"}
+        The output's dtype, as for :meth:`Denoiser.predict`.
+    """
     out[grid.out_slices(index)] = drain(
         denoise_unit_iter(denoiser, image, grid, index, options=options, dtype=dtype)
     )
 
 
 class Ledger:
-    """Which units of a chunked prediction are written: a file of one JSON header line, then one
-    line per finished unit (``"3,0,1"``), appended and flushed to disk after the unit's write.
+    """Which units of a chunked prediction are written.
 
-    Opening an existing ledger checks its header against ``header`` (the model's digest and the
-    settings); a line cut short by a crash is ignored (and trimmed).
+    A file of one JSON header line, then one line per finished unit (``"3,0,1"``), appended and
+    flushed to disk after the unit's write. Opening an existing ledger checks its header; a line
+    cut short by a crash is ignored (and trimmed).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The ledger file; created if it does not exist.
+    header : dict
+        The model's digest (``"model"``) and the settings the run must keep.
 
     Raises
     ------
@@ -269,6 +372,7 @@ class Ledger:
                 self.done.add(tuple(int(v) for v in line.split(",")))
 
     def record(self, index: tuple[int, ...]) -> None:
+        """Record unit ``index`` as written (appended and flushed to disk)."""
         with open(self.path, "a") as f:
             f.write(",".join(str(i) for i in index) + "\n")
             f.flush()
@@ -277,9 +381,23 @@ class Ledger:
 
 
 def write_failed(exc: OSError, where: str, done: int, total: int, path=None) -> OutputStateError:
-    """The error of a write that failed mid-run (a full disk): what stopped it, what is kept, what to do.
+    """The error of a write that failed mid-run (a full disk).
 
-    ``path`` is the file or store whose write failed, where known.
+    Parameters
+    ----------
+    exc : OSError
+        What stopped it.
+    where : str
+        What was being written, for the message.
+    done, total : int
+        Units written and recorded, and in all.
+    path : str or PathLike, optional
+        The file or store whose write failed, where known.
+
+    Returns
+    -------
+    OutputStateError
+        ``kind="write_failed"``: what stopped it, what is kept, what to do.
     """
     what = "Free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "Fix the cause"
     return OutputStateError(
@@ -291,8 +409,17 @@ def write_failed(exc: OSError, where: str, done: int, total: int, path=None) -> 
 
 
 class Tally:
-    """The units of a run: which are left, how many are done; records each finished one in the
-    ledger (after its write) and makes the progress events."""
+    """The units of a run: which are left, how many are done.
+
+    Records each finished unit in the ledger (after its write) and makes the progress events.
+
+    Parameters
+    ----------
+    grid : UnitGrid
+        The units of work.
+    ledger : Ledger or None
+        The units already written (skipped), and where to record the others.
+    """
 
     def __init__(self, grid: UnitGrid, ledger: Ledger | None):
         self.grid = grid
@@ -316,6 +443,7 @@ class Tally:
         )
 
     def failed(self, exc: OSError, where: str, path=None) -> OutputStateError:
+        """The error of a failed write, with this run's counts (see :func:`write_failed`)."""
         return write_failed(exc, where, self.finished, self.total, path)
 
     def record(self, index: tuple[int, ...]) -> ChunkProgress:
@@ -343,14 +471,43 @@ def predict_units_iter(
     max_units: int | None = None,
     **keywords,
 ) -> Iterator[ChunkProgress]:
-    """Denoise every unit of ``grid`` not in ``ledger`` into ``out``, recording each after its write.
+    """Denoise every unit not yet written into the output, recording each after its write.
 
-    Yields :class:`~napari_n2n.core.events.ChunkProgress` after every batch of tiles; returns the
-    number of units denoised by this call. ``should_stop()`` returning True (or closing the
-    generator) stops before the next unit or batch of tiles; the unit in progress is then not
-    recorded. ``max_units`` stops after that many units (a test's simulated crash).
-    ``options`` (or the keywords ``tile``, ``overlap``, ``batch_size``, ``device``) are
-    :meth:`Denoiser.predict_iter`'s.
+    Closing the generator stops before the next unit or batch of tiles; the unit in progress is
+    then not recorded.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+        The model.
+    image : array-like
+        The input, with axes ``grid.in_axes``.
+    out : array-like
+        The output array, with axes ``grid.out_axes``.
+    grid : UnitGrid
+        The units of work.
+    options : PredictOptions, optional
+        :meth:`Denoiser.predict_iter`'s tiling and device.
+    ledger : Ledger, optional
+        The units already written (skipped), and where to record the others.
+    dtype : {"float32", "input"}
+        The output's dtype, as for :meth:`Denoiser.predict`.
+    should_stop : callable, optional
+        Returning True stops the run as closing the generator does.
+    max_units : int, optional
+        Stop after that many units (a test's simulated crash).
+    **keywords
+        ``tile``, ``overlap``, ``batch_size``, ``device``; each wins over its field of ``options``.
+
+    Yields
+    ------
+    ChunkProgress
+        After every batch of tiles.
+
+    Returns
+    -------
+    int
+        The number of units denoised by this call, as ``StopIteration.value``.
 
     Raises
     ------
@@ -387,8 +544,10 @@ _STOPPED = object()
 
 
 def _until(gen, should_stop: Callable[[], bool] | None):
-    """Yield ``gen``'s events and return its value; or, once ``should_stop()`` says so after an
-    event, close ``gen`` and return :data:`_STOPPED`."""
+    """Yield ``gen``'s events and return its value.
+
+    Once ``should_stop()`` says so after an event, close ``gen`` and return :data:`_STOPPED`.
+    """
     if should_stop is None:
         return (yield from gen)
     while True:
