@@ -14,9 +14,19 @@ R = TypeVar("R")
 
 
 def drain(gen: Generator[object, object, R], on_event=None) -> R:
-    """Run the generator ``gen`` to its end; return its return value.
+    """Run a generator to its end; return its return value.
 
-    What it yields is ignored, or passed to ``on_event`` (a progress bar's update, say).
+    Parameters
+    ----------
+    gen : generator
+        The work.
+    on_event : callable, optional
+        Called with everything ``gen`` yields (a progress bar's update, say); else it is ignored.
+
+    Returns
+    -------
+    object
+        ``gen``'s return value.
 
     Examples
     --------
@@ -36,8 +46,24 @@ def drain(gen: Generator[object, object, R], on_event=None) -> R:
 
 
 def relay(gen: Generator[object, object, R], convert) -> Generator[object, None, R]:
-    """A generator that yields ``convert(event)`` for each event of ``gen`` and returns its return value;
-    closing it closes ``gen``.
+    """A generator that converts the events of another; closing it closes the other.
+
+    Parameters
+    ----------
+    gen : generator
+        The work.
+    convert : callable
+        Maps one of ``gen``'s events to the event to yield.
+
+    Yields
+    ------
+    object
+        ``convert(event)`` for each event of ``gen``.
+
+    Returns
+    -------
+    object
+        ``gen``'s return value, as ``StopIteration.value``.
 
     Examples
     --------
@@ -74,7 +100,18 @@ def fmt_time(seconds: float) -> str:
 
 
 def describe_started(event: Started) -> str:
-    """``"1.95 M parameters on cpu (2 threads)"`` and the run's notes."""
+    """``"1.95 M parameters on cpu (2 threads)"`` and the run's notes.
+
+    Parameters
+    ----------
+    event : Started
+        The run's start.
+
+    Returns
+    -------
+    str
+        One line.
+    """
     notes = f"; {'; '.join(event.notes)}" if event.notes else ""
     return f"{event.n_parameters / 1e6:.2f} M parameters on {event.device}{notes}"
 
@@ -118,7 +155,25 @@ def describe_progress(event: Progress, validated: Validated | None = None) -> st
 
 
 def describe_estimate(psnr: float, stderr: float | None) -> str:
-    """``"est. PSNR 28.4 ± 0.2 dB"``: the PSNR estimated without a clean image."""
+    """``"est. PSNR 28.4 ± 0.2 dB"``: the PSNR estimated without a clean image.
+
+    Parameters
+    ----------
+    psnr : float
+        The estimated PSNR (dB); ``inf`` reads "beyond measuring".
+    stderr : float or None
+        Its standard error, if known.
+
+    Returns
+    -------
+    str
+        The words.
+
+    Examples
+    --------
+    >>> describe_estimate(28.43, 0.21)
+    'est. PSNR 28.4 ± 0.2 dB'
+    """
     if psnr == float("inf"):
         return "est. PSNR: beyond measuring"
     return f"est. PSNR {psnr:.1f}" + (f" ± {stderr:.1f}" if stderr is not None else "") + " dB"
@@ -128,6 +183,16 @@ def describe_finished(event: Finished) -> str:
     """``"Completed after 2000 steps (1:05), best model at step 1900"``.
 
     The best step is named only when validation chose it (``best_val_loss`` is set).
+
+    Parameters
+    ----------
+    event : Finished
+        The run's end.
+
+    Returns
+    -------
+    str
+        One line.
     """
     best = (
         f", best model at step {event.best_step}"
@@ -138,12 +203,31 @@ def describe_finished(event: Finished) -> str:
 
 
 def as_part(gen: Generator[object, object, R], k: int, n: int) -> Generator[object, None, R]:
-    """``gen``'s :class:`~napari_n2n.core.events.TileProgress` events as part ``k`` of ``n`` equal parts.
+    """A prediction's :class:`~napari_n2n.core.events.TileProgress` events as one of equal parts.
 
     A prediction made of ``n`` predictions in sequence (the two images of a pair, the
     orientations of test-time augmentation) counts its tiles over all of them: while part ``k``
-    runs, ``done`` counts the ``k`` parts before it too and ``total`` all ``n``. Returns
-    ``gen``'s return value; closing it closes ``gen`` (see :func:`relay`).
+    runs, ``done`` counts the ``k`` parts before it too and ``total`` all ``n``. Closing it
+    closes ``gen`` (see :func:`relay`).
+
+    Parameters
+    ----------
+    gen : generator
+        One prediction, yielding ``TileProgress``.
+    k : int
+        Its part, from 0.
+    n : int
+        The number of parts.
+
+    Yields
+    ------
+    TileProgress
+        The events, counted over all parts.
+
+    Returns
+    -------
+    object
+        ``gen``'s return value, as ``StopIteration.value``.
 
     Examples
     --------
@@ -169,11 +253,25 @@ def as_part(gen: Generator[object, object, R], k: int, n: int) -> Generator[obje
 
 
 def in_sequence(gens: list | tuple) -> Generator[object, None, list]:
-    """Run the generators ``gens`` one after the other as equal parts of one prediction.
+    """Run generators one after the other as equal parts of one prediction.
 
-    Their :class:`~napari_n2n.core.events.TileProgress` events are rescaled by :func:`as_part`;
-    returns the list of their return values. A generator does no work before its first step,
-    so each of ``gens`` starts when the one before it has ended.
+    A generator does no work before its first step, so each starts when the one before it has
+    ended.
+
+    Parameters
+    ----------
+    gens : list or tuple of generator
+        The predictions, yielding ``TileProgress``.
+
+    Yields
+    ------
+    TileProgress
+        Their events, rescaled by :func:`as_part`.
+
+    Returns
+    -------
+    list
+        Their return values, as ``StopIteration.value``.
 
     Examples
     --------
