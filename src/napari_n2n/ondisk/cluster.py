@@ -35,9 +35,30 @@ from ..io._support import require
 
 @contextlib.contextmanager
 def cluster_client(*, client=None, workers: int | None = None, scheduler: str | None = None):
-    """``(client, torch threads per worker)`` for the block: the given client, a local cluster of
-    ``workers`` processes (closed after the block), a client of the scheduler at ``scheduler``, or
-    ``(None, None)`` to run in this process."""
+    """The dask client for a block of work, and the torch threads each worker uses.
+
+    Give at most one of the three; none runs the work in this process.
+
+    Parameters
+    ----------
+    client : distributed.Client, optional
+        A client to use as it is (not closed).
+    workers : int, optional
+        Start a local cluster of that many processes, closed after the block.
+    scheduler : str, optional
+        The address of a running scheduler to connect to (the client is closed after the block).
+
+    Yields
+    ------
+    tuple
+        ``(client, threads)``: ``(None, None)`` to run in this process; ``threads`` is set for
+        a local cluster only (the cores shared among its workers).
+
+    Raises
+    ------
+    InputError
+        If both ``workers`` and ``scheduler`` are given, or the scheduler cannot be reached.
+    """
     if client is not None or (not workers and not scheduler):
         yield client, None
         return
@@ -77,7 +98,22 @@ def _stamp(path: str) -> tuple[int, int]:
 
 @lru_cache(maxsize=2)
 def load_model(path: str, stamp: tuple[int, int], threads: int | None):
-    """The model of ``path`` (loaded once per worker process and file version), using ``threads`` torch threads."""
+    """The model of a file, loaded once per worker process and file version.
+
+    Parameters
+    ----------
+    path : str
+        The model's ``.n2n`` file.
+    stamp : tuple of int
+        The file's size and modification time (a new version is loaded again).
+    threads : int or None
+        torch threads the model uses on the CPU.
+
+    Returns
+    -------
+    Denoiser
+        The model.
+    """
     from ..core.inference.denoiser import Denoiser
 
     den = Denoiser.load(path)
@@ -111,9 +147,16 @@ def _worker_threads() -> int:
 
 
 class InMemory:
-    """An input that is not a file (a dask, zarr or numpy array), sent to the workers as it is:
-    a dask or zarr array as its recipe (each worker reads or computes only its blocks), a numpy
-    array whole."""
+    """An input that is not a file (a dask, zarr or numpy array), sent to the workers as it is.
+
+    A dask or zarr array goes as its recipe (each worker reads or computes only its blocks), a
+    numpy array whole.
+
+    Parameters
+    ----------
+    data : array-like
+        The input.
+    """
 
     def __init__(self, data):
         self.data = data
@@ -121,8 +164,9 @@ class InMemory:
 
 @dataclass(frozen=True)
 class UnitSpec:
-    """What a worker needs to denoise a unit: the model file, the output array, the units, and
-    how to predict. Paths are made absolute: every worker must reach them.
+    """What a worker needs to denoise a unit: the model file, the output array, the units, and how.
+
+    Paths are made absolute: every worker must reach them.
 
     Parameters
     ----------
@@ -153,9 +197,21 @@ class UnitSpec:
 
 
 def unit_task(spec: UnitSpec, index, source) -> tuple[int, ...]:
-    """Denoise and write one unit (runs on a worker); returns its index.
+    """Denoise and write one unit (runs on a worker).
 
-    ``source`` is the input's path, or an :class:`InMemory` holding the input.
+    Parameters
+    ----------
+    spec : UnitSpec
+        The model, output, units and options.
+    index : sequence of int
+        The unit.
+    source : str or InMemory
+        The input's path, or the input itself.
+
+    Returns
+    -------
+    tuple of int
+        The unit's index.
     """
     index = tuple(int(i) for i in index)
     den = load_model(spec.model, _stamp(spec.model), spec.threads or _worker_threads())
@@ -182,11 +238,39 @@ def predict_units_on_cluster(
     should_stop: Callable[[], bool] | None = None,
     max_units: int | None = None,
 ) -> Iterator[ChunkProgress]:
-    """Like :func:`~napari_n2n.core.inference.chunked.predict_units_iter`, with the units as tasks on ``client``'s cluster.
+    """Like :func:`~napari_n2n.core.inference.chunked.predict_units_iter`, on a dask cluster.
 
-    The workers read the model and write the output that ``spec`` names: paths every worker can
-    reach. ``source`` is the input's path (which they reach too) or the input array (sent to
-    them once, see :class:`InMemory`). Returns the number of units denoised.
+    Parameters
+    ----------
+    client : distributed.Client
+        The cluster's client; each unit is a task.
+    spec : UnitSpec
+        The model and output the workers read and write (paths every worker can reach), the
+        units and the options.
+    source : str, PathLike or array-like
+        The input's path (which the workers reach too) or the input array (sent to them once,
+        see :class:`InMemory`).
+    ledger : Ledger
+        The units already written (skipped), and where to record the others.
+    should_stop : callable, optional
+        Returning True stops before the next finished unit is recorded (the others are cancelled).
+    max_units : int, optional
+        Denoise at most that many units (a test's simulated crash).
+
+    Yields
+    ------
+    ChunkProgress
+        At the start, then after every unit.
+
+    Returns
+    -------
+    int
+        The number of units denoised, as ``StopIteration.value``.
+
+    Raises
+    ------
+    OutputStateError
+        If a write fails (``kind="write_failed"``).
     """
     from distributed import as_completed
 

@@ -1,7 +1,6 @@
-"""Denoise an image larger than memory into an OME-Zarr image on disk: chunk by chunk,
-resumable, in this process or on a dask cluster.
+"""Denoise an image larger than memory into an OME-Zarr image on disk.
 
-The result is built in a hidden folder beside the output (``.NAME.partial.ome.zarr``) that
+Chunk by chunk, resumable, in this process or on a dask cluster. The result is built in a hidden folder beside the output (``.NAME.partial.ome.zarr``) that
 holds the zarr arrays and a ledger of the finished units (:class:`~napari_n2n.core.inference.chunked.Ledger`);
 only when every unit and the pyramid are written is it renamed to the output's name, so a store
 at the output path is always complete. An interrupted run (Ctrl-C, a killed job, a full disk)
@@ -59,7 +58,18 @@ CHUNKS_2D, CHUNKS_3D = (1, 1024, 1024), (64, 256, 256)
 
 
 def partial_path(output: str | os.PathLike) -> Path:
-    """The hidden folder where the result for ``output`` is built: ``.NAME.partial.ome.zarr``."""
+    """The hidden folder where the result for an output is built: ``.NAME.partial.ome.zarr``.
+
+    Parameters
+    ----------
+    output : str or PathLike
+        The output's path.
+
+    Returns
+    -------
+    Path
+        The hidden folder beside it.
+    """
     output = Path(os.fspath(output))
     stem, suffix = split_suffix(output.name)
     return output.with_name(f".{stem}.partial{suffix}")
@@ -112,11 +122,38 @@ class Chunking:
             raise InputError(f"The halo must be 0 pixels or more; got {self.halo}.")
 
     def halo_for(self, options: PredictOptions, spatial_ndim: int) -> int:
-        """The halo: the one given, but at least the tiles' overlap."""
+        """The halo: the one given, but at least the tiles' overlap.
+
+        Parameters
+        ----------
+        options : PredictOptions
+            The prediction's tiling.
+        spatial_ndim : int
+            2 or 3: the network's dimension.
+
+        Returns
+        -------
+        int
+            Pixels read around each unit.
+        """
         return max(int(self.halo or 0), options.overlap_for(spatial_ndim))
 
     def chunks_for(self, shape: tuple[int, ...], out_axes: str, spatial_ndim: int):
         """The output's chunks: the given ones, else one sample's plane or block of the default size.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The output's shape.
+        out_axes : str
+            The output's axes.
+        spatial_ndim : int
+            2 or 3: the network's dimension.
+
+        Returns
+        -------
+        tuple of int
+            One chunk size per output axis.
 
         Raises
         ------
@@ -170,8 +207,10 @@ def _settings(
 
 @dataclass(frozen=True)
 class _Plan:
-    """How a run cuts its output: the input's and the output's axes, the output's shape and
-    chunks, the units of work, and the settings its ledger records."""
+    """How a run cuts its output.
+
+    The output's axes, shape and chunks, the units of work, and the settings its ledger records.
+    """
 
     out_axes: str
     shape: tuple[int, ...]
@@ -209,8 +248,10 @@ def _plan(
 def _partial(
     dest: Destination, plan: _Plan, source: ImageData, dtype: str, *, overwrite: bool, resume: bool
 ) -> Path:
-    """The hidden folder the result is built in: an unfinished one resumed (or removed, with
-    ``overwrite``), else a new, empty image."""
+    """The hidden folder the result is built in.
+
+    An unfinished one is resumed (or removed, with ``overwrite``), else a new, empty image made.
+    """
     partial = partial_path(dest.path)
     if partial.exists():
         if overwrite:
@@ -276,12 +317,53 @@ def predict_to_zarr_iter(
     max_units: int | None = None,
     **keywords,
 ) -> Generator[ChunkProgress, None, Path | None]:
-    """Like :func:`predict_to_zarr`, yielding :class:`~napari_n2n.core.events.ChunkProgress`; returns
-    the output's path, or ``None`` when stopped before the end.
+    """Like :func:`predict_to_zarr`, yielding progress; runs in this process or on a given client.
 
-    ``should_stop()`` returning True stops before the next batch of tiles; ``max_units`` stops
-    after that many units (a test's simulated crash). The other parameters are
-    :func:`predict_to_zarr`'s.
+    Parameters
+    ----------
+    model : Denoiser or path
+        The model, or its ``.n2n`` file.
+    image : path, ImageData or array
+        The noisy image.
+    output : str or PathLike
+        An ``.ome.zarr`` folder to create.
+    axes : str, optional
+        The input's axes.
+    options : PredictOptions, optional
+        Tile, overlap, batch size and device.
+    chunking : Chunking, optional
+        The output's chunks, the size of a unit of work and the halo.
+    dtype : {"float32", "input"}
+        Output values.
+    resume : bool
+        Finish an interrupted run, skipping the units it wrote.
+    overwrite : bool
+        Replace an existing output, or discard an interrupted run.
+    client : distributed.Client, optional
+        Run the units on this client's cluster.
+    threads : int, optional
+        torch threads per cluster worker.
+    should_stop : callable, optional
+        Returning True stops before the next batch of tiles.
+    max_units : int, optional
+        Stop after that many units (a test's simulated crash).
+    **keywords
+        The fields of ``options`` and ``chunking`` one by one.
+
+    Yields
+    ------
+    ChunkProgress
+        Of the denoising, then of the pyramid.
+
+    Returns
+    -------
+    Path or None
+        The output's path, or ``None`` when stopped before the end, as ``StopIteration.value``.
+
+    Raises
+    ------
+    OutputStateError, InputError, OutputError
+        As for :func:`predict_to_zarr`.
     """
     from ..core.inference.denoiser import Denoiser
 
@@ -378,7 +460,7 @@ def predict_to_zarr(
     threads: int | None = None,
     **keywords,
 ) -> Path:
-    """Denoise ``image`` into the OME-Zarr image ``output``, unit by unit; return the output's path.
+    """Denoise an image into an OME-Zarr image on disk, unit by unit.
 
     Parameters
     ----------
@@ -406,9 +488,12 @@ def predict_to_zarr(
         Finish an interrupted run (same model and settings), skipping the units it wrote.
     overwrite : bool
         Replace an existing output, or discard an interrupted run and start over.
-    client, workers, scheduler : optional
-        Run the units on a dask cluster: a ``distributed.Client``; or ``workers`` local worker
-        processes; or the address of a running scheduler (``"tcp://host:8786"``).
+    client : distributed.Client, optional
+        Run the units on this client's dask cluster.
+    workers : int, optional
+        Run the units on a local cluster of that many worker processes.
+    scheduler : str, optional
+        Run the units on the cluster of a running scheduler (``"tcp://host:8786"``).
     threads : int, optional
         torch threads per cluster worker (default: its cores shared among its task threads).
     **keywords
@@ -427,7 +512,8 @@ def predict_to_zarr(
         stays recorded). Its ``kind`` says which; its advice is worded for a caller of this
         function (:meth:`~napari_n2n.core.errors.OutputStateError.worded` rewords it).
     InputError, OutputError
-        Bad input, an output that cannot be written there.
+        Bad input, an output that cannot be written there, or both ``workers`` and
+        ``scheduler``.
     """
     from ..core.progress import drain
     from .cluster import cluster_client
