@@ -1,4 +1,7 @@
-"""Export a :class:`~napari_n2n.core.inference.denoiser.Denoiser` as a BioImage Model Zoo package (``.bioimageio.zip``)."""
+"""Export a denoiser as a BioImage Model Zoo package (``.bioimageio.zip``).
+
+See :func:`export_bmz`; the model is a :class:`~napari_n2n.core.inference.denoiser.Denoiser`.
+"""
 
 from __future__ import annotations
 
@@ -69,6 +72,21 @@ class PackageInfo:
     ) -> PackageInfo:
         """The package's information as :func:`export_bmz` is given it, with its defaults.
 
+        Parameters
+        ----------
+        denoiser : Denoiser
+            The model (its dimension names it in the default description).
+        name : str, optional
+            Shown in the Zoo (default :data:`DEFAULT_NAME`).
+        description : str, optional
+            One or two sentences.
+        authors : sequence of str or dict
+            Names, or dicts with ``name`` and optionally ``affiliation``, ``email``, ``orcid``.
+        license : str
+            An SPDX licence identifier for the weights.
+        tags : sequence of str
+            Extra tags.
+
         Returns
         -------
         PackageInfo
@@ -101,7 +119,7 @@ def export_bmz(
     test: bool = True,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``denoiser`` to a BioImage Model Zoo package that ``bioimageio.core`` validates and runs.
+    """Write a denoiser to a BioImage Model Zoo package that ``bioimageio.core`` validates and runs.
 
     The package holds the U-Net as a frozen architecture file that needs only PyTorch, its
     state dict (readable with ``torch.load(weights_only=True)``), optionally TorchScript and
@@ -112,11 +130,13 @@ def export_bmz(
     Parameters
     ----------
     denoiser : Denoiser
+        The model to export.
     path : str or path-like
         The package to write; it must end in ``.zip`` (``NAME.bioimageio.zip`` by convention).
     name : str, optional
         Shown in the Zoo; characters the spec refuses (such as ``·``) are replaced.
     description : str, optional
+        One or two sentences (default: one that names the model's dimension).
     authors : sequence of str or dict
         Names, or dicts with ``name`` and optionally ``affiliation``, ``email``, ``orcid``.
     license : str
@@ -126,8 +146,10 @@ def export_bmz(
         Default: a synthetic image with the training data's intensity statistics.
     sample_axes : str, optional
         Axes of ``sample`` (default: as :meth:`Denoiser.resolve_axes` infers them).
-    torchscript, onnx : bool
-        Add TorchScript (for deepImageJ, QuPath, the BioEngine) and ONNX weights.
+    torchscript : bool
+        Add TorchScript weights (for deepImageJ, QuPath, the BioEngine).
+    onnx : bool
+        Add ONNX weights (needs the ``onnx`` extra).
     tags : sequence of str
         Extra tags (e.g. the imaging modality, ``"fluorescence-light-microscopy"``).
     test : bool
@@ -143,9 +165,11 @@ def export_bmz(
     Raises
     ------
     InputError
-        The extra is missing, the path or an option is unusable, or the package fails its test
-        (:class:`~napari_n2n.core.errors.OutputError` for the path: it exists, its folder is
-        missing or read-only, ...; nothing is left behind).
+        The extra is missing, the path does not end in ``.zip``, an option is unusable, or the
+        package fails its test (nothing is left behind).
+    OutputError
+        The path cannot be written: it exists (without ``overwrite``), its folder is missing or
+        read-only, ...
     """
     require_bioimageio()
     if onnx:
