@@ -1,8 +1,9 @@
 """The typed events that long work yields: training and tiled prediction.
 
 Training is :class:`~napari_n2n.core.training.train.Trainer`'s, tiled prediction
-:meth:`~napari_n2n.core.inference.denoiser.Denoiser.predict_iter`'s. Each event is a small frozen dataclass. Consumers (the command line's progress bar, the
-widgets' training session) dispatch on the type; a training run yields, in order, one
+:meth:`~napari_n2n.core.inference.denoiser.Denoiser.predict_iter`'s. Each event is a small
+frozen dataclass. Consumers (the command line's progress bar, the widgets' training session)
+dispatch on the type; a training run yields, in order, one
 :class:`Started`, then :class:`Progress` (every step on the CPU, every few steps on a GPU),
 :class:`Validated`, :class:`Preview` and :class:`Checkpointed` as they happen, and one :class:`Finished`.
 """

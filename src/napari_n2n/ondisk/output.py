@@ -1,9 +1,10 @@
 """Denoise an image larger than memory into an OME-Zarr image on disk.
 
-Chunk by chunk, resumable, in this process or on a dask cluster. The result is built in a hidden folder beside the output (``.NAME.partial.ome.zarr``) that
-holds the zarr arrays and a ledger of the finished units (:class:`~napari_n2n.core.inference.chunked.Ledger`);
-only when every unit and the pyramid are written is it renamed to the output's name, so a store
-at the output path is always complete. An interrupted run (Ctrl-C, a killed job, a full disk)
+Chunk by chunk, resumable, in this process or on a dask cluster. The result is built in a
+hidden folder beside the output (``.NAME.partial.ome.zarr``) that holds the zarr arrays and a
+ledger of the finished units (:class:`~napari_n2n.core.inference.chunked.Ledger`); only when
+every unit and the pyramid are written is it renamed to the output's name, so a store at the
+output path is always complete. An interrupted run (Ctrl-C, a killed job, a full disk)
 leaves the hidden folder; run again with ``resume=True`` (``--resume``) to denoise only the
 units the ledger does not list, or with ``overwrite=True`` to start over.
 

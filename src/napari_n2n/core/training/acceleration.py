@@ -32,6 +32,7 @@ class CompiledOrPlain:
         self.note: str | None = None
 
     def __call__(self, x):
+        """The network's output for ``x``: the compiled one's while it works, else the plain's."""
         if self._compiled is not None:
             try:
                 return self._compiled(x)
@@ -101,10 +102,32 @@ def _free_cached_memory() -> None:
 def fit_batch_to_memory(
     unet, sampler, objective, device, *, batch: int, amp: bool, ranks=None
 ) -> tuple[int, str | None]:
-    """On a GPU, the largest of ``batch``, ``batch // 2``, ... for which one training step of a
-    fresh ``UNet(unet)`` on ``sampler``'s patches fits in memory: ``(batch, note)`` as :func:`fit_batch`.
+    """On a GPU, the largest batch that fits in memory.
 
-    With other processes (``ranks``, see :mod:`napari_n2n.core.training.distributed`), all take the smallest.
+    Tries ``batch``, ``batch // 2``, ... until one training step of a fresh ``UNet(unet)`` on
+    the sampler's patches fits. With other processes, all take the smallest.
+
+    Parameters
+    ----------
+    unet : UNetConfig
+        The network to try.
+    sampler : PatchSampler
+        Gives the patches.
+    objective : Objective
+        The mode's objective (its loss and what a step computes).
+    device : torch.device
+        The GPU.
+    batch : int
+        The batch asked for.
+    amp : bool
+        Mixed precision, as the run will use it.
+    ranks : Ranks, optional
+        The other processes (see :mod:`napari_n2n.core.training.distributed`).
+
+    Returns
+    -------
+    tuple
+        ``(batch, note)`` as :func:`fit_batch`.
     """
     import torch
 

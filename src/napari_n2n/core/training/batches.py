@@ -309,6 +309,7 @@ class Prefetcher:
         )
 
     def close(self):
+        """Stop the background thread."""
         self._stop.set()
         self._thread.join(timeout=2)
 
@@ -328,11 +329,13 @@ class ResidentBatches:
         self._randomness, self._step = randomness, first_step
 
     def next(self):
+        """The next batch, drawn on the device with this step's seed."""
         self._sampler.generator.manual_seed(self._randomness.torch_seed(self._step))
         self._step += 1
         return self._sampler.sample_batch(self._bs)
 
     def close(self):
+        """Nothing to stop (no thread): the same interface as the prefetching source."""
         pass
 
 

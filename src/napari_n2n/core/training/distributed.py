@@ -42,6 +42,7 @@ class Ranks:
 
     @property
     def active(self) -> bool:
+        """Whether this process trains with others."""
         return self.world_size > 1
 
 
@@ -156,6 +157,22 @@ class StopVote:
         self._fraction = 0.0
 
     def __call__(self, step: int, stop: bool, time_fraction: float) -> tuple[bool, float]:
+        """The agreed stop and time fraction before ``step``.
+
+        Parameters
+        ----------
+        step : int
+            The step about to run.
+        stop : bool
+            Whether this process was asked to stop.
+        time_fraction : float
+            The share of its time budget this process has used.
+
+        Returns
+        -------
+        tuple
+            ``(stop, time_fraction)`` as all processes agree (the last vote's between votes).
+        """
         if not self.ranks.active:
             return stop, time_fraction
         if (step - 1) % self.every:
@@ -182,8 +199,21 @@ def minimum(value: int, ranks: Ranks, device) -> int:
 
 
 def cpu_share(ranks: Ranks, requested: int | None) -> int | None:
-    """CPU threads for this process: ``requested``, or with other processes on this machine, their share of
-    the cores (see :func:`napari_n2n.core.device.cpu_threads`); ``None`` leaves the choice to that function."""
+    """CPU threads for this process.
+
+    Parameters
+    ----------
+    ranks : Ranks
+        The processes.
+    requested : int or None
+        The threads asked for (``TrainConfig.threads``).
+
+    Returns
+    -------
+    int or None
+        ``requested``; or, with other processes on this machine, their share of the cores (see
+        :func:`napari_n2n.core.device.cpu_threads`); ``None`` leaves the choice to that function.
+    """
     if requested is not None or not ranks.active:
         return requested
     from ..device import cpu_threads as all_threads

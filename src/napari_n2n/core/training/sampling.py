@@ -200,10 +200,12 @@ class PatchSampler:
 
     @property
     def has_validation(self) -> bool:
+        """Whether the image has a held-out region to validate on."""
         return bool(self.val_positions)
 
     @property
     def train_voxels(self) -> int:
+        """Voxels of the training region, over all samples."""
         return len(self.train_samples) * int(np.prod([b - a for a, b in self.train_box]))
 
     # ---- reading -------------------------------------------------------------------------

@@ -34,8 +34,17 @@ from .sampling import PatchSampler
 
 @dataclass(frozen=True)
 class ValidationResult:
-    """Validation loss of the model, its PSNR against the clean reference (``None`` without one),
-    and its PSNR estimated from the noisy target (``None`` unless asked for)."""
+    """The scores of one validation.
+
+    Attributes
+    ----------
+    loss : float
+        The validation loss of the model.
+    psnr : float or None
+        Its PSNR against the clean reference; ``None`` without one.
+    estimate : EstimatedQuality or None
+        Its PSNR estimated from the noisy target; ``None`` unless asked for.
+    """
 
     loss: float
     psnr: float | None
@@ -276,6 +285,7 @@ class KeepBestValidated(KeepLatest):
         return False
 
     def finish(self, model, step: int) -> None:
+        """At the end of the model's run: keep the latest weights if no validation ran."""
         if self.state is None:  # stopped before the first validation: the latest weights
             super().finish(model, step)
 

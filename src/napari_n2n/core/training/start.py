@@ -77,12 +77,28 @@ def general_model_path() -> Path:
 def general_applies(
     config: TrainConfig, *, device_type: str, spatial_ndim: int, n_channels: int
 ) -> bool:
-    """Whether a run with ``init="auto"`` starts from the general denoiser: on the CPU, for 2D data of
-    one channel, when no network was chosen (the ``cpu-quick`` preset's network, the general model's).
+    """Whether a run with ``init="auto"`` starts from the general denoiser.
 
-    A minute of CPU training (one thread) on the camera pair (σ 25) reaches 28.56 dB from random
-    weights and 29.94 dB from the general model, BM3D's 29.91 dB (``benchmarks/time_to_quality.py``,
-    docs/benchmarks.md).
+    It does on the CPU, for 2D data of one channel, when no network was chosen (the
+    ``cpu-quick`` preset's network, the general model's). A minute of CPU training (one thread)
+    on the camera pair (σ 25) reaches 28.56 dB from random weights and 29.94 dB from the general
+    model, BM3D's 29.91 dB (``benchmarks/time_to_quality.py``, docs/benchmarks.md).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's options (its preset, depth and base channels).
+    device_type : str
+        ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    spatial_ndim : int
+        2 or 3.
+    n_channels : int
+        The data's channels.
+
+    Returns
+    -------
+    bool
+        Whether the general denoiser applies (and is installed).
     """
     return (
         device_type == "cpu"
@@ -135,9 +151,25 @@ def with_architecture(
 
 @dataclass(frozen=True)
 class Plan:
-    """How a run starts: its configuration (with the architecture filled in), architecture, channel
-    groups, initial weights (``None``: random), normalisation (``None``: fit to the data), facts for
-    the model file and notes for the user."""
+    """How a run starts.
+
+    Attributes
+    ----------
+    config : TrainConfig
+        The configuration, with the architecture filled in.
+    unet : UNetConfig
+        The architecture.
+    groups : list
+        The channel groups, one model each.
+    weights : list or None
+        Initial weights per group; ``None``: random.
+    norm : Normalization or None
+        The normalisation; ``None``: fit to the data.
+    info : dict
+        Facts for the model file.
+    notes : tuple of str
+        Notes for the user.
+    """
 
     config: TrainConfig
     unet: UNetConfig
