@@ -243,16 +243,8 @@ class Denoiser:
             The image to denoise (see :meth:`predict`).
         axes : str, optional
             Its axes (see :meth:`predict`).
-        tile : int or tuple, optional
-            Tile size (see :meth:`predict`).
-        overlap : int, optional
-            Overlap between tiles.
-        batch_size : int, optional
-            Tiles per forward pass.
-        device : str, optional
-            Where to run.
-        options : PredictOptions, optional
-            The four above as one object; a keyword given as well wins over its field.
+        tile, overlap, batch_size, device, options : optional
+            Tiling and device, as for :meth:`predict`.
         out : array, optional
             Zero-filled array of the image's shape to write into.
         dtype : {"float32", "input"}
@@ -428,16 +420,8 @@ class Denoiser:
             The two noisy copies, of the same shape.
         axes : str, optional
             Their axes (see :meth:`predict`).
-        tile : int or tuple, optional
-            Tile size (see :meth:`predict`).
-        overlap : int, optional
-            Overlap between tiles.
-        batch_size : int, optional
-            Tiles per forward pass.
-        device : str, optional
-            Where to run.
-        options : PredictOptions, optional
-            The four above as one object; a keyword given as well wins over its field.
+        tile, overlap, batch_size, device, options : optional
+            Tiling and device, as for :meth:`predict`.
         dtype : {"float32", "input"}
             ``"input"`` rounds and clips the mean to ``a``'s dtype.
 
@@ -484,16 +468,8 @@ class Denoiser:
             The two noisy copies, of the same shape.
         axes : str, optional
             Their axes (see :meth:`predict`).
-        tile : int or tuple, optional
-            Tile size (see :meth:`predict`).
-        overlap : int, optional
-            Overlap between tiles.
-        batch_size : int, optional
-            Tiles per forward pass.
-        device : str, optional
-            Where to run.
-        options : PredictOptions, optional
-            The four above as one object; a keyword given as well wins over its field.
+        tile, overlap, batch_size, device, options : optional
+            Tiling and device, as for :meth:`predict`.
         dtype : {"float32", "input"}
             ``"input"`` rounds and clips the mean to ``a``'s dtype.
 

@@ -116,7 +116,7 @@ class Neighbor2NeighborObjective:
         return neighbor2neighbor_loss(model, x, gamma=self.gamma, generator=generator)
 
     def validation(self, model, x, y):
-        """``(reconstruction loss, f(x))``, the same masks each call (:meth:`Objective.validation`)."""
+        """``(reconstruction loss, f(x))`` with the same masks each call."""
         generator = torch.Generator().manual_seed(self.validation_seed)
         loss = neighbor2neighbor_loss(model, x, gamma=0.0, generator=generator)
         return loss, model(x)
