@@ -80,7 +80,19 @@ def warmup_for(steps: int | None, *, fine_tune: bool = False) -> float:
 
 
 def lr_factor(progress: float, *, warmup: float = WARMUP) -> float:
-    """Learning-rate multiplier at ``progress`` (0 → 1): linear warm-up from 5 %, then cosine decay.
+    """Learning-rate multiplier: linear warm-up from 5 %, then cosine decay.
+
+    Parameters
+    ----------
+    progress : float
+        The share of the run done, 0 → 1.
+    warmup : float, optional
+        The share of the run the warm-up takes.
+
+    Returns
+    -------
+    float
+        The factor of the peak learning rate.
 
     Examples
     --------
@@ -195,11 +207,33 @@ class RunClock:
         return time.perf_counter() - self.started_at
 
     def completed(self, run) -> bool:
-        """Whether ``run`` (a :class:`~.model_run.ModelRun`) has done all its steps."""
+        """Whether a model's run has done all its steps.
+
+        Parameters
+        ----------
+        run : ModelRun
+            The model training now.
+
+        Returns
+        -------
+        bool
+            ``False`` in a run bounded by time only.
+        """
         return self.steps is not None and run.step >= self.steps
 
     def elapsed(self, run) -> tuple[float, float]:
-        """Seconds since the run started and since ``run`` (a :class:`~.model_run.ModelRun`) did."""
+        """Seconds since the run started, and since a model's run did.
+
+        Parameters
+        ----------
+        run : ModelRun
+            The model training now.
+
+        Returns
+        -------
+        tuple of float
+            ``(run's seconds, the model's seconds)``.
+        """
         now = time.perf_counter()
         return now - self.started_at, now - run.t_start
 
@@ -247,6 +281,18 @@ class RunClock:
         Under DDP the processes agree on the largest share used
         (:class:`~.distributed.StopVote`), so that they stop together and use one learning
         rate; alone, ``used`` is the reading's own and the reading is returned as it is.
+
+        Parameters
+        ----------
+        reading : Reading
+            This process's reading.
+        used : float
+            The share of the time budget agreed on.
+
+        Returns
+        -------
+        Reading
+            The reading, its fractions following ``used``.
         """
         if used == reading.used:
             return reading
