@@ -64,17 +64,40 @@ def validate(
     estimate_with: Normalization | None = None,
     estimate_range: float | None = None,
 ) -> ValidationResult | None:
-    """Score ``model`` on ``sampler``'s validation patches; ``None`` if stopped meanwhile.
+    """Score a model on a sampler's validation patches.
 
-    ``scale`` converts squared errors of normalised values back to the image's units (the mean
-    normalisation scale) for the PSNR, whose peak is ``data_range`` (the clean image's range).
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    sampler : PatchSampler
+        Gives the validation patches.
+    objective : Objective
+        The mode's objective (its validation loss).
+    batch_size : int
+        Patches per forward pass.
+    device : torch.device
+        Where the model is.
+    data_range : float or None
+        The clean image's range: the PSNR's peak; ``None`` without a clean reference.
+    scale : float
+        Converts squared errors of normalised values back to the image's units (the mean
+        normalisation scale) for the PSNR.
+    should_stop : callable, optional
+        Returning True abandons the validation.
+    estimate_with : Normalization, optional
+        The run's normalisation: estimate the PSNR against the unseen clean image from the
+        noisy target, in image units (for Noise2Noise with zero-mean noise, where the target is
+        a second noisy copy).
+    estimate_range : float, optional
+        The estimate's range without a clean reference: the one the run fixed at its first
+        validation; when ``None``, :func:`~napari_n2n.core.inference.estimate.pair_data_range`
+        of the region (read it back from ``result.estimate.data_range`` and pass it next time).
 
-    With ``estimate_with`` (the run's normalisation; for Noise2Noise with zero-mean noise, where
-    the target is a second noisy copy) the PSNR against the unseen clean image is estimated from
-    the noisy target, in image units, relative to ``data_range`` or, without a clean reference,
-    to ``estimate_range`` (the range the run fixed at its first validation; when ``None``,
-    :func:`~napari_n2n.core.inference.estimate.pair_data_range` of the region: read it back from
-    ``result.estimate.data_range`` and pass it next time).
+    Returns
+    -------
+    ValidationResult or None
+        The scores; ``None`` if stopped meanwhile.
     """
     import torch
 
@@ -125,6 +148,13 @@ class PsnrEstimates:
     Only Noise2Noise with an L2-type loss (``l2``, ``hdr``) estimates it: the target is then a
     second noisy copy whose noise is zero-mean. The data range of each model's estimates is
     fixed at its first validation, so that the estimates of one run compare.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's options (its mode and loss).
+    norm : Normalization
+        The run's normalisation.
     """
 
     def __init__(self, config, norm: Normalization):
@@ -132,7 +162,18 @@ class PsnrEstimates:
         self.ranges: dict[int, float] = {}
 
     def options(self, group: int) -> dict:
-        """The estimate options of :func:`validate` for model ``group`` (none when the run estimates nothing)."""
+        """The estimate options of :func:`validate` for a model.
+
+        Parameters
+        ----------
+        group : int
+            The model's channel group.
+
+        Returns
+        -------
+        dict
+            ``estimate_with`` and ``estimate_range``; empty when the run estimates nothing.
+        """
         return (
             {}
             if self.norm is None
@@ -140,7 +181,20 @@ class PsnrEstimates:
         )
 
     def record(self, group: int, result: ValidationResult) -> tuple[float | None, float | None]:
-        """Fix the model's data range at its first estimate; return (estimated PSNR, its standard error)."""
+        """Fix the model's data range at its first estimate.
+
+        Parameters
+        ----------
+        group : int
+            The model's channel group.
+        result : ValidationResult
+            Its validation.
+
+        Returns
+        -------
+        tuple
+            ``(estimated PSNR, its standard error)``, or ``(None, None)``.
+        """
         est = result.estimate
         if est is None:
             return None, None
@@ -175,11 +229,33 @@ def validate_and_offer(
     group: int = 0,
     **options,
 ) -> Validated | None:
-    """Validate ``model`` (``options`` as :func:`validate`), offer it to ``policy``, record it in ``history``.
+    """Validate a model, offer it to its keep-policy, and record it in the history.
 
-    With ``estimates`` (of a Noise2Noise run), the PSNR of model ``group`` is also estimated
-    without a clean image. Returns the :class:`~napari_n2n.core.events.Validated` event, or
-    ``None`` if stopped meanwhile.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    sampler : PatchSampler
+        Gives the validation patches.
+    objective : Objective
+        The mode's objective.
+    policy : KeepLatest or KeepBestValidated
+        The model's keep-policy.
+    history : dict
+        The run's history, appended to.
+    step : int
+        The step of the run.
+    estimates : PsnrEstimates, optional
+        Of a Noise2Noise run: the PSNR is also estimated without a clean image.
+    group : int, optional
+        The model's channel group.
+    **options
+        As for :func:`validate`.
+
+    Returns
+    -------
+    Validated or None
+        The event, or ``None`` if stopped meanwhile.
     """
     result = validate(
         model, sampler, objective, **options, **(estimates.options(group) if estimates else {})
@@ -204,7 +280,20 @@ def validate_and_offer(
 
 
 def data_range(clean, view) -> float:
-    """The peak of the validation PSNR: the clean image's range (of its middle sample, when it is lazy)."""
+    """The peak of the validation PSNR: the clean image's range.
+
+    Parameters
+    ----------
+    clean : array-like
+        The clean reference.
+    view : AxisView
+        Its axis view (a lazy image is measured on its middle sample).
+
+    Returns
+    -------
+    float
+        Its maximum minus its minimum.
+    """
     if isinstance(clean, np.ndarray):
         return float(clean.max() - clean.min())
     block = view.read(view.n_samples // 2)  # lazy: one sample stands for all
@@ -212,7 +301,18 @@ def data_range(clean, view) -> float:
 
 
 def snapshot(model) -> dict:
-    """A copy of ``model``'s weights on the host (safe to keep while training goes on)."""
+    """A copy of a model's weights on the host (safe to keep while training goes on).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+
+    Returns
+    -------
+    dict
+        Its state dict, on the CPU.
+    """
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
@@ -291,5 +391,16 @@ class KeepBestValidated(KeepLatest):
 
 
 def policy_for(sampler: PatchSampler) -> KeepLatest | KeepBestValidated:
-    """The selection policy that suits ``sampler``: by validation where it holds a region out."""
+    """The selection policy that suits a sampler.
+
+    Parameters
+    ----------
+    sampler : PatchSampler or MultiSampler
+        The model's patches.
+
+    Returns
+    -------
+    KeepLatest or KeepBestValidated
+        By validation where the sampler holds a region out.
+    """
     return KeepBestValidated() if sampler.has_validation else KeepLatest()
