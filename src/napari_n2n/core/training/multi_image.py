@@ -24,10 +24,24 @@ from .sampling import PatchSampler
 
 
 def training_sets(input, target=None, clean=None, *, mode: str) -> list[tuple]:
-    """``[(input, target, clean), ...]``: one image, or several (lists of equal length) trained as one set.
+    """The images trained as one set: one image, or several.
 
     Each set passes :func:`~napari_n2n.core.checks.require_training_data` (its number ``k`` named
     in the message when there are several).
+
+    Parameters
+    ----------
+    input : array-like or list
+        The noisy input, or a list of them.
+    target, clean : array-like, list or None
+        As ``input`` (lists of the same length), or ``None``.
+    mode : {"n2n", "n2c", "nb2nb"}
+        The training mode (what the target must be).
+
+    Returns
+    -------
+    list of tuple
+        ``[(input, target, clean), ...]``.
 
     Raises
     ------
@@ -212,6 +226,17 @@ class MultiSampler:
         return x[order], None if y is None else y[order]
 
     def validation_batches(self, batch_size: int):
-        """The validation batches of every image in turn (see :meth:`PatchSampler.validation_batches`)."""
+        """The validation batches of every image in turn.
+
+        Parameters
+        ----------
+        batch_size : int
+            Patches per batch.
+
+        Yields
+        ------
+        tuple
+            ``(x, y, clean)`` as :meth:`PatchSampler.validation_batches`.
+        """
         for s in self.samplers:
             yield from s.validation_batches(batch_size)
