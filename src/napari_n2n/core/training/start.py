@@ -70,7 +70,13 @@ class DataFacts:
 
 
 def general_model_path() -> Path:
-    """The file of the bundled general 2D denoiser."""
+    """The file of the bundled general 2D denoiser.
+
+    Returns
+    -------
+    Path
+        ``napari_n2n/models/general-2d.n2n`` (a 2D, one-channel model).
+    """
     return Path(__file__).resolve().parents[2] / "models" / "general-2d.n2n"
 
 
@@ -112,7 +118,24 @@ def general_applies(
 
 
 def check_compatible(unet: UNetConfig, groups: list, facts: DataFacts, *, source: str) -> None:
-    """Refuse a starting architecture that does not fit the data (dimensionality, channel count)."""
+    """Refuse a starting architecture that does not fit the data.
+
+    Parameters
+    ----------
+    unet : UNetConfig
+        The starting model's architecture.
+    groups : list
+        Its channel groups.
+    facts : DataFacts
+        The data's channels and dimensions.
+    source : str
+        The starting model, for the message (e.g. ``"The model x.n2n"``).
+
+    Raises
+    ------
+    InputError
+        If its dimensionality or channel count differs from the data's.
+    """
     n_channels = facts.n_channels
     spatial_ndim = facts.spatial_ndim
     axes = facts.axes
@@ -132,7 +155,29 @@ def check_compatible(unet: UNetConfig, groups: list, facts: DataFacts, *, source
 def with_architecture(
     config: TrainConfig, unet: UNetConfig, groups: list, *, source: str
 ) -> TrainConfig:
-    """``config`` with the architecture of ``unet`` and ``groups``; explicit conflicting options are refused."""
+    """A configuration with the architecture of a starting model.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The configuration given.
+    unet : UNetConfig
+        The starting model's architecture.
+    groups : list
+        Its channel groups.
+    source : str
+        The starting model, for the message.
+
+    Returns
+    -------
+    TrainConfig
+        ``config`` with the model's depth, base channels, padding and channel mode.
+
+    Raises
+    ------
+    InputError
+        If ``config`` asks for another depth or number of base channels.
+    """
     for name in ("depth", "base_channels"):
         asked, has = getattr(config, name), getattr(unet, name)
         if asked is not None and asked != has:
@@ -287,7 +332,32 @@ def plan_start(
 def start_from_model(
     init, config: TrainConfig, facts: DataFacts, *, normalization: InitNormalization
 ) -> Plan:
-    """A :class:`Plan` that starts from a :class:`~napari_n2n.core.inference.denoiser.Denoiser` or a ``.n2n`` file's path."""
+    """The plan of a run that starts from a trained model.
+
+    Parameters
+    ----------
+    init : Denoiser, str or PathLike
+        A :class:`~napari_n2n.core.inference.denoiser.Denoiser`, a ``.n2n`` file's path, or
+        ``"general"`` (the bundled general denoiser).
+    config : TrainConfig
+        The configuration given.
+    facts : DataFacts
+        The data's channels and dimensions.
+    normalization : {"recompute", "keep"}
+        Fit the normalisation to this data, or keep the model's.
+
+    Returns
+    -------
+    Plan
+        The model's architecture, groups and weights, and a note for the user.
+
+    Raises
+    ------
+    InputError
+        If ``normalization`` is unknown, or the model does not fit the data or the options.
+    ModelFileError
+        If the model file cannot be read.
+    """
     from ..inference.denoiser import Denoiser
 
     if normalization not in INIT_NORMALIZATIONS:
