@@ -20,12 +20,31 @@ log = logging.getLogger(__name__)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is a device running out of memory (torch raises several types for it)."""
+    """Whether an error is a device running out of memory (torch raises several types for it).
+
+    Parameters
+    ----------
+    exc : BaseException
+        The error.
+
+    Returns
+    -------
+    bool
+        For a ``MemoryError``, or an error whose message says "out of memory".
+    """
     return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
 
 
 class CompiledOrPlain:
-    """Calls the compiled network; if compiling fails at the first call, the plain one from then on."""
+    """Calls the compiled network; if compiling fails at the first call, the plain one from then on.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The plain network.
+    compiled : callable or None
+        ``torch.compile(model)``; ``None`` where compiling is not available.
+    """
 
     def __init__(self, model, compiled):
         self.model, self._compiled = model, compiled
@@ -49,7 +68,21 @@ class CompiledOrPlain:
 
 
 def maybe_compile(model, enabled: bool) -> Callable:
-    """``model`` itself, or (``enabled``) a :class:`CompiledOrPlain` around ``torch.compile(model)``."""
+    """A network compiled where asked for and possible.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    enabled : bool
+        Compile it (``TrainConfig.compile``).
+
+    Returns
+    -------
+    callable
+        ``model`` itself, or (``enabled``) a :class:`CompiledOrPlain` around
+        ``torch.compile(model)`` (its ``note`` says when compiling is not available).
+    """
     if not enabled:
         return model
     import torch
@@ -69,9 +102,34 @@ def fit_batch(
 ) -> tuple[int, str | None]:
     """The largest of ``batch``, ``batch // 2``, ... (not below ``smallest``) whose step runs.
 
-    ``try_step(b)`` runs one training step with batch ``b`` (and must leave no trace on the
-    model). Returns ``(batch, note)``; the note says what was reduced, ``None`` if nothing was.
-    Errors other than running out of memory, and running out of memory at ``smallest``, are raised.
+    Parameters
+    ----------
+    try_step : callable
+        ``try_step(b)`` runs one training step with batch ``b`` (and must leave no trace on the
+        model).
+    batch : int
+        The batch asked for.
+    smallest : int, optional
+        The smallest batch to try.
+
+    Returns
+    -------
+    tuple
+        ``(batch, note)``; the note says what was reduced, ``None`` if nothing was.
+
+    Raises
+    ------
+    Exception
+        Errors other than running out of memory, and running out of memory at ``smallest``,
+        as ``try_step`` raised them.
+
+    Examples
+    --------
+    >>> def step(b):
+    ...     if b > 4:
+    ...         raise RuntimeError("CUDA out of memory")
+    >>> fit_batch(step, 16)
+    (4, "batch 16 did not fit in the device's memory: batch 4")
     """
     wanted = b = batch
     while True:
