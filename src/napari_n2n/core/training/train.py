@@ -13,10 +13,15 @@ model so far.
 
 Examples
 --------
->>> trainer = Trainer(noisy_a, noisy_b, axes="YX", config=TrainConfig(steps=500))  # doctest: +SKIP
->>> for event in trainer.run():                                                    # doctest: +SKIP
-...     print(event)
->>> denoiser = trainer.denoiser()                                                  # doctest: +SKIP
+>>> rng = np.random.default_rng(0)
+>>> noisy_a, noisy_b = rng.random((2, 64, 64), dtype="float32")
+>>> config = TrainConfig(preset="cpu-tiny", steps=10, device="cpu")
+>>> trainer = Trainer(noisy_a, noisy_b, axes="YX", config=config)
+>>> events = [type(event).__name__ for event in trainer.run()]
+>>> events[0], events[-1]
+('Started', 'Finished')
+>>> trainer.denoiser().predict(noisy_a).shape
+(64, 64)
 """
 
 from __future__ import annotations
