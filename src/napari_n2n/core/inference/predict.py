@@ -255,6 +255,29 @@ def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]
     (away from the tile borders) independent of where the tiles of the image are, which is
     what lets a large image be predicted in blocks (:mod:`napari_n2n.core.inference.chunked`) with the
     result of one prediction of the whole.
+
+    Parameters
+    ----------
+    size : int
+        The image's length along the axis.
+    tile : int
+        The tile's length.
+    overlap : int
+        The least overlap between neighbouring tiles.
+    align : int, optional
+        Starts are multiples of it (``2**depth`` for a U-Net), but the last.
+
+    Returns
+    -------
+    list of int
+        The starts, ascending.
+
+    Examples
+    --------
+    >>> tile_starts(1000, 512, 48)
+    [0, 244, 488]
+    >>> tile_starts(800, 256, 48, align=16)
+    [0, 176, 368, 544]
     """
     if tile >= size:
         return [0]
@@ -265,7 +288,24 @@ def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]
 
 
 def axis_weights(size: int, tile: int, starts: list[int], overlap: int) -> list[np.ndarray]:
-    """Per-tile 1D blending weights along one axis, normalised to sum to 1 at every position."""
+    """Per-tile 1D blending weights along one axis, normalised to sum to 1 at every position.
+
+    Parameters
+    ----------
+    size : int
+        The image's length along the axis.
+    tile : int
+        The tile's length.
+    starts : list of int
+        The tiles' starts (:func:`tile_starts`).
+    overlap : int
+        The overlap, over which a tile's weight falls off smoothly.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One float32 window of the tile's length per start.
+    """
     tile = min(tile, size)
     j = np.arange(tile, dtype=np.float64)
     ramp = max(overlap, 1)
@@ -278,7 +318,21 @@ def axis_weights(size: int, tile: int, starts: list[int], overlap: int) -> list[
 
 
 class Tiling:
-    """The tiles covering a view's spatial shape: tile size, batches of tiles, their slices and weights."""
+    """The tiles covering a view's spatial shape: tile size, batches of tiles, their slices and weights.
+
+    Parameters
+    ----------
+    spatial_shape : tuple of int
+        The image's spatial shape.
+    tile : tuple of int
+        The tile, one side per spatial axis (capped at the image).
+    overlap : tuple of int
+        The overlap along each spatial axis.
+    batch_size : int
+        Tiles per batch.
+    align : int, optional
+        Tiles start at multiples of it (see :func:`tile_starts`).
+    """
 
     def __init__(
         self,
@@ -309,7 +363,22 @@ class Tiling:
         ]
 
     def weight(self, index: tuple[int, ...], outer=np.multiply.outer, weights=None):
-        """The blending weights of the tile at ``index`` (per-axis windows multiplied out)."""
+        """The blending weights of a tile: its per-axis windows multiplied out.
+
+        Parameters
+        ----------
+        index : tuple of int
+            The tile's index along each axis.
+        outer : callable, optional
+            The outer product (numpy's, or one for tensors).
+        weights : list, optional
+            Per-axis windows to use instead of :attr:`weights` (e.g. copies on a device).
+
+        Returns
+        -------
+        array-like
+            The weights, the tile's shape.
+        """
         weights = weights or self.weights
         w = weights[0][index[0]]
         for ax in range(1, len(index)):
@@ -318,10 +387,26 @@ class Tiling:
 
 
 def require_finite_blocks(view: AxisView, n: int, blocks: np.ndarray, slices: list) -> None:
-    """Raise :class:`~napari_n2n.core.errors.InputError` naming the first tile of ``blocks`` that holds NaN or Inf.
+    """Check that a batch of tiles holds no NaN or Inf.
 
     Lazy inputs (dask, zarr) are checked here, tile by tile as they are read; numpy inputs were
     checked whole before.
+
+    Parameters
+    ----------
+    view : AxisView
+        The input.
+    n : int
+        The sample.
+    blocks : numpy.ndarray
+        The tiles read.
+    slices : list
+        Their slices, to name the tile.
+
+    Raises
+    ------
+    InputError
+        Naming the first tile that holds NaN or Inf.
     """
     if not np.isfinite(blocks).all():
         k = next(j for j, b in enumerate(blocks) if not np.isfinite(b).all())
@@ -338,12 +423,31 @@ def predict_view(
     batch_size: int = 4,
     align: int = 1,
 ) -> Iterator[TileProgress]:
-    """Predict every sample of ``view`` tile by tile into ``out`` (same shape as the input).
+    """Predict every sample of a view tile by tile into an output array.
 
-    ``run_model`` maps a ``(B, C, *tile)`` float32 array in the input's units to the same
-    shape. ``out`` must start at zero (``np.zeros``); tiles add their weighted predictions.
-    Tiles start at multiples of ``align`` (see :func:`tile_starts`). Yields a
-    :class:`TileProgress` after each batch.
+    ``out`` must start at zero (``np.zeros``); tiles add their weighted predictions.
+
+    Parameters
+    ----------
+    run_model : callable
+        Maps a ``(B, C, *tile)`` float32 batch in the input's units to the same shape.
+    view : AxisView
+        The input.
+    out : array-like
+        The output, the input's shape.
+    tile : tuple of int
+        The tile, one side per spatial axis.
+    overlap : tuple of int
+        The overlap along each spatial axis.
+    batch_size : int
+        Tiles per call of ``run_model``.
+    align : int, optional
+        Tiles start at multiples of it (see :func:`tile_starts`).
+
+    Yields
+    ------
+    TileProgress
+        After each batch.
     """
     tiling = Tiling(view.spatial_shape, tile, overlap, batch_size, align)
     total = tiling.n_tiles * view.n_samples
@@ -371,12 +475,35 @@ def predict_view_on_device(
     device,
     align: int = 1,
 ) -> Iterator[TileProgress]:
-    """Like :func:`predict_view`, with the blending done on ``device`` (a GPU's path).
+    """Like :func:`predict_view`, with the blending done on a device (a GPU's path).
 
-    ``run_model`` maps a ``(B, C, *tile)`` float32 tensor on ``device`` (image units) to the same.
     Each sample is accumulated in a tensor on the device and copied to ``out`` once; the next
     batch of tiles is read (and put in pinned memory) on a helper thread while the device
     computes the current one, so the host does not hold the device up. ``out`` need not be zero.
+
+    Parameters
+    ----------
+    run_model : callable
+        Maps a ``(B, C, *tile)`` float32 tensor on ``device`` (image units) to the same shape.
+    view : AxisView
+        The input.
+    out : array-like
+        The output, the input's shape.
+    tile : tuple of int
+        The tile, one side per spatial axis.
+    overlap : tuple of int
+        The overlap along each spatial axis.
+    batch_size : int
+        Tiles per call of ``run_model``.
+    device : torch.device
+        Where the model runs and the tiles are blended.
+    align : int, optional
+        Tiles start at multiples of it (see :func:`tile_starts`).
+
+    Yields
+    ------
+    TileProgress
+        After each batch.
     """
     from concurrent.futures import ThreadPoolExecutor
 
