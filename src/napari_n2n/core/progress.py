@@ -86,7 +86,17 @@ def relay(gen: Generator[object, object, R], convert) -> Generator[object, None,
 
 
 def fmt_time(seconds: float) -> str:
-    """``m:ss`` below an hour, ``h:mm:ss`` above (negative times count as 0).
+    """A duration as ``m:ss`` below an hour, ``h:mm:ss`` above.
+
+    Parameters
+    ----------
+    seconds : float
+        The duration (negative times count as 0).
+
+    Returns
+    -------
+    str
+        Rounded to the second.
 
     Examples
     --------

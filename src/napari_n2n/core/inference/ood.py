@@ -56,7 +56,24 @@ class IntensityStats:
 
     @classmethod
     def from_dict(cls, d) -> IntensityStats | None:
-        """The statistics in ``d``; ``None`` when ``d`` is missing or malformed (nothing to compare with)."""
+        """The statistics in a dict, as :meth:`to_dict` wrote them.
+
+        Parameters
+        ----------
+        d : dict or None
+            The dict (from a model's ``info``).
+
+        Returns
+        -------
+        IntensityStats or None
+            ``None`` when ``d`` is missing or malformed (nothing to compare with).
+
+        Examples
+        --------
+        >>> stats = IntensityStats(median=(100.0,), spread=(10.0,))
+        >>> IntensityStats.from_dict(stats.to_dict()) == stats, IntensityStats.from_dict(None)
+        (True, None)
+        """
         try:
             median = tuple(float(v) for v in d["median"])
             spread = tuple(float(v) for v in d["spread"])
@@ -181,7 +198,18 @@ def compare(train: IntensityStats, image: IntensityStats) -> str | None:
 
 
 def training_stats(denoiser) -> IntensityStats | None:
-    """The statistics a model recorded of its training data (``None`` for older model files)."""
+    """The statistics a model recorded of its training data.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+        The model.
+
+    Returns
+    -------
+    IntensityStats or None
+        ``None`` for older model files.
+    """
     info = getattr(denoiser, "info", None)
     return IntensityStats.from_dict(info.get(INFO_KEY)) if isinstance(info, dict) else None
 

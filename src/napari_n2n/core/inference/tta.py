@@ -79,7 +79,28 @@ def transform(image, t: tuple[int, bool], yx: tuple[int, int]):
 
 
 def untransform(image, t: tuple[int, bool], yx: tuple[int, int]):
-    """The inverse of :func:`transform`."""
+    """The inverse of :func:`transform`.
+
+    Parameters
+    ----------
+    image : array-like
+        A transformed image (numpy or dask).
+    t : tuple of (int, bool)
+        The transform that made it.
+    yx : tuple of int
+        The Y and X axes.
+
+    Returns
+    -------
+    array-like
+        The image as it was before ``transform``.
+
+    Examples
+    --------
+    >>> image = np.arange(6).reshape(2, 3)
+    >>> bool((untransform(transform(image, (1, True), (-2, -1)), (1, True), (-2, -1)) == image).all())
+    True
+    """
     k, flip = t
     if k:
         image = np.rot90(image, -k, axes=yx)
