@@ -165,6 +165,14 @@ class UnitGrid:
     ------
     InputError
         If the input and output axes differ in their letters.
+
+    Examples
+    --------
+    >>> grid = UnitGrid((100, 100), "YX", (64, 64), in_axes="YX", halo=8, spatial_ndim=2)
+    >>> len(grid), grid.out_slices((1, 0))
+    (4, (slice(64, 100, None), slice(0, 64, None)))
+    >>> grid.read_slices((1, 0))
+    ((slice(56, 100, None), slice(0, 72, None)), (slice(8, 44, None), slice(0, 64, None)))
     """
 
     def __init__(self, shape, out_axes: str, units, *, in_axes: str, halo: int, spatial_ndim: int):
@@ -198,7 +206,19 @@ class UnitGrid:
         return math.prod(s.stop - s.start for s in self.out_slices(index))
 
     def read_slices(self, index: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-        """``(input slices, crop)``: the block to read (input axes) and where the unit lies in it."""
+        """The block of the input a unit reads, and where the unit lies in it.
+
+        Parameters
+        ----------
+        index : tuple of int
+            The unit.
+
+        Returns
+        -------
+        tuple
+            ``(input slices, crop)``: the block to read, with the halo (input axes), and the
+            unit's place in it.
+        """
         box = dict(zip(self.out_axes, zip(self.out_slices(index), self.shape)))
         read, crop = [], []
         for a in self.in_axes:
@@ -432,7 +452,18 @@ class Tally:
         self.t0 = time.perf_counter()
 
     def event(self, part: float = 0.0) -> ChunkProgress:
-        """Progress now, ``part`` of the unit in progress included."""
+        """Progress now.
+
+        Parameters
+        ----------
+        part : float, optional
+            The share of the unit in progress done.
+
+        Returns
+        -------
+        ChunkProgress
+            Of the ``"denoise"`` stage.
+        """
         return ChunkProgress(
             "denoise",
             self.finished,
@@ -447,7 +478,23 @@ class Tally:
         return write_failed(exc, where, self.finished, self.total, path)
 
     def record(self, index: tuple[int, ...]) -> ChunkProgress:
-        """Unit ``index`` is written: record it in the ledger; return the progress."""
+        """A unit is written: record it in the ledger.
+
+        Parameters
+        ----------
+        index : tuple of int
+            The unit.
+
+        Returns
+        -------
+        ChunkProgress
+            The progress with it.
+
+        Raises
+        ------
+        OutputStateError
+            If the ledger cannot be written (``kind="write_failed"``).
+        """
         if self.ledger is not None:
             try:
                 self.ledger.record(index)

@@ -98,7 +98,8 @@ def untransform(image, t: tuple[int, bool], yx: tuple[int, int]):
     Examples
     --------
     >>> image = np.arange(6).reshape(2, 3)
-    >>> bool((untransform(transform(image, (1, True), (-2, -1)), (1, True), (-2, -1)) == image).all())
+    >>> turned = transform(image, (1, True), (-2, -1))
+    >>> bool((untransform(turned, (1, True), (-2, -1)) == image).all())
     True
     """
     k, flip = t
