@@ -297,20 +297,10 @@ def predict_unit(
 
     Parameters
     ----------
-    denoiser : Denoiser
-        The model.
-    image : array-like
-        The input, with axes ``grid.in_axes``.
+    denoiser, image, grid, index, options, dtype
+        As for :func:`denoise_unit_iter`.
     out : array-like
         The output array (e.g. a zarr array), with axes ``grid.out_axes``.
-    grid : UnitGrid
-        The units of work.
-    index : tuple of int
-        The unit.
-    options : PredictOptions, optional
-        :meth:`Denoiser.predict_iter`'s tiling and device.
-    dtype : {"float32", "input"}
-        The output's dtype, as for :meth:`Denoiser.predict`.
     """
     out[grid.out_slices(index)] = drain(
         denoise_unit_iter(denoiser, image, grid, index, options=options, dtype=dtype)
