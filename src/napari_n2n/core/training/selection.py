@@ -207,7 +207,14 @@ VALIDATION_KEYS = ("val_step", "val_loss", "val_psnr", "val_est_psnr", "val_est_
 
 
 def new_history() -> dict:
-    """The training history of a run that has not started (see :class:`~napari_n2n.core.checkpoint.ModelFile`)."""
+    """The training history of a run that has not started.
+
+    Returns
+    -------
+    dict
+        Empty lists of losses and scores, no steps and no time (see
+        :class:`~napari_n2n.core.checkpoint.ModelFile`).
+    """
     return {
         "step": [],
         "train_loss": [],
@@ -327,11 +334,34 @@ class KeepLatest:
         self.best_val_loss: float | None = None
 
     def offer(self, model, step: int, result: ValidationResult) -> bool:
-        """A validation result: whether the weights are kept because of it (never, here)."""
+        """Offer the weights a validation scored.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The network.
+        step : int
+            The step of the run.
+        result : ValidationResult
+            Its scores.
+
+        Returns
+        -------
+        bool
+            Whether the weights are kept because of it (never, here).
+        """
         return False
 
     def finish(self, model, step: int) -> None:
-        """At the end of the run (or a stop): keep the current weights."""
+        """At the end of the run (or a stop): keep the current weights.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The network.
+        step : int
+            The last step of the run.
+        """
         self.state = snapshot(model)
         self.best_step = step
 
@@ -376,7 +406,7 @@ class KeepBestValidated(KeepLatest):
     note = "the weights of lowest validation loss are kept"
 
     def offer(self, model, step: int, result: ValidationResult) -> bool:
-        """Keep ``model``'s weights if ``result`` is the best so far; return whether it was."""
+        """Keep the weights if their validation loss is the lowest so far (:meth:`KeepLatest.offer`)."""
         if result.loss < (self.best_val_loss if self.best_val_loss is not None else math.inf):
             self.state = snapshot(model)
             self.best_step = step
@@ -385,7 +415,7 @@ class KeepBestValidated(KeepLatest):
         return False
 
     def finish(self, model, step: int) -> None:
-        """At the end of the model's run: keep the latest weights if no validation ran."""
+        """Keep the latest weights if no validation ran (see :meth:`KeepLatest.finish`)."""
         if self.state is None:  # stopped before the first validation: the latest weights
             super().finish(model, step)
 
