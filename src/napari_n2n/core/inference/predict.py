@@ -318,7 +318,7 @@ def axis_weights(size: int, tile: int, starts: list[int], overlap: int) -> list[
 
 
 class Tiling:
-    """The tiles covering a view's spatial shape: tile size, batches of tiles, their slices and weights.
+    """The tiles covering a view's spatial shape: their size, batches, slices and weights.
 
     Parameters
     ----------
