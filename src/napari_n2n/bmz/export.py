@@ -103,7 +103,7 @@ class PackageInfo:
         )
 
 
-def export_bmz(
+def export_bmz(  # noqa: PLR0913  public keywords, one per export-bmz option
     denoiser,
     path: str | os.PathLike,
     *,

@@ -316,7 +316,7 @@ class BmzModel:
                 ns[(self.descr.inputs[0].id, a.id)] = max(0, (block - lo) // step)
         return ns
 
-    def predict_iter(
+    def predict_iter(  # noqa: PLR0913  the Denoiser's prediction keywords, so both run alike
         self,
         image,
         *,

@@ -418,7 +418,7 @@ def _is_number(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str]]) -> None:
+def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str]]) -> None:  # noqa: C901  one check per way a model file can be wrong, each one line
     """Check a model file's metadata against itself and against its tensors, before anything is built.
 
     Parameters

@@ -137,7 +137,7 @@ class TrainConfig:
     nb2nb_gamma: float = 2.0
     data_on_device: bool | None = None
 
-    def __post_init__(self):
+    def __post_init__(self):  # noqa: C901  one check per field, each with its own message
         def bad(msg):
             raise InputError(msg)
 

@@ -217,7 +217,7 @@ class Destination:
         return OutputError(f"Cannot write the {self.what} {self.given}: {why}. {what_to_do}.")
 
     # ---- checks ------------------------------------------------------------------------------
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: C901  one check per way a destination can fail, in the order a user meets them
         """Check the destination (called on creation) and note what is there, to notice another writer later."""
         path, folder = self.path, self.path.parent
         if not folder.is_dir():

@@ -301,7 +301,7 @@ def _destination(output: Path, overwrite: bool, inputs: list) -> Destination:
     return dest
 
 
-def predict_to_zarr_iter(
+def predict_to_zarr_iter(  # noqa: PLR0913  the public keywords besides the two option objects
     model,
     image,
     output: str | os.PathLike,
@@ -444,7 +444,7 @@ def predict_to_zarr_iter(
     return dest.commit(partial)
 
 
-def predict_to_zarr(
+def predict_to_zarr(  # noqa: PLR0913  the public keywords besides the two option objects
     model,
     image,
     output: str | os.PathLike,

@@ -99,7 +99,7 @@ class Denoiser:
     ((64, 64), dtype('float32'))
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  a model is all of these; load() and the Trainer give them
         self,
         models: list,
         channel_groups: list[list[int]],
@@ -221,7 +221,7 @@ class Denoiser:
             return "ZYX"
         return default_axes(image.ndim)
 
-    def predict_iter(
+    def predict_iter(  # noqa: C901,PLR0913,PLR0915  the public prediction keywords, one branch per input kind
         self,
         image,
         *,
@@ -346,7 +346,7 @@ class Denoiser:
             raise DenoisingError.from_exception(exc) from exc
         return cast_like(out, image.dtype) if dtype == "input" else out
 
-    def predict(
+    def predict(  # noqa: PLR0913  the public prediction keywords
         self,
         image,
         *,
@@ -396,7 +396,7 @@ class Denoiser:
         )
         return drain(self.predict_iter(image, axes=axes, options=options, out=out, dtype=dtype))
 
-    def predict_pair_iter(
+    def predict_pair_iter(  # noqa: PLR0913  the public prediction keywords
         self,
         a,
         b,
@@ -447,7 +447,7 @@ class Denoiser:
         )
         return cast_like(mean, a.dtype) if dtype == "input" else mean
 
-    def predict_pair(
+    def predict_pair(  # noqa: PLR0913  the public prediction keywords
         self,
         a,
         b,

@@ -59,7 +59,7 @@ class ModelRun:
     interruptible: bool = False
 
     @classmethod
-    def open(
+    def open(  # noqa: PLR0913  what one model's run is opened from, each from the Trainer
         cls,
         unet: UNetConfig,
         *,

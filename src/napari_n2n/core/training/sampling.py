@@ -110,7 +110,7 @@ class PatchSampler:
         Read patches twice as large in Y and X, for neighbour sub-sampling.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  a sampler's data and its TrainConfig-like settings
         self,
         inp: AxisView,
         target: AxisView | None,

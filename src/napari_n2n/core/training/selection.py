@@ -51,7 +51,7 @@ class ValidationResult:
     estimate: EstimatedQuality | None = None
 
 
-def validate(
+def validate(  # noqa: PLR0913  one validation pass: the model, its data and the run's policy
     model,
     sampler: PatchSampler,
     objective,

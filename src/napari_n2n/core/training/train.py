@@ -97,7 +97,7 @@ class Trainer:
         Continue the run of this state (refused if data or options differ, unless ``resume_anyway``).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  the public Trainer keywords (data, config, start, checkpoints)
         self,
         input,
         target=None,
