@@ -115,12 +115,7 @@ def read_ome_zarr(path: Path) -> ImageData:
     except Exception as exc:  # zarr raises many types for folders that are not stores
         raise unreadable(path, "zarr store", exc, "Give an OME-Zarr image.") from exc
     if isinstance(node, zarr.Array):
-        names = getattr(node.metadata, "dimension_names", None) or ()
-        letters = [_axis_letter(n) for n in names if n]
-        axes = "".join(letters) if len(letters) == node.ndim and None not in letters else None
-        return ImageData(
-            node, axes=axes if axes and len(set(axes)) == len(axes) else None, source=str(path)
-        )
+        return _read_bare_array(node, path)
     ms = _multiscale(node, path)
     datasets = ms.get("datasets") or []
     if not datasets:
@@ -139,25 +134,10 @@ def read_ome_zarr(path: Path) -> ImageData:
     axes = "".join(letters) if len(letters) == level0.ndim and None not in letters else None
     if axes and len(set(axes)) != len(axes):
         axes = None
-    scale, translation = _transforms(datasets[0].get("coordinateTransformations"))
-    outer_scale, outer_translation = _transforms(ms.get("coordinateTransformations"))
-    if outer_scale and scale:
-        scale = [a * b for a, b in zip(scale, outer_scale)]
-        translation = [t * s for t, s in zip(translation or [0.0] * len(scale), outer_scale)]
-    if outer_translation:
-        translation = [
-            a + b for a, b in zip(translation or [0.0] * len(outer_translation), outer_translation)
-        ]
     sizes, origin, unit = {}, {}, None
     if axes:
-        for i, letter in enumerate(axes):
-            if letter in "ZYX":
-                if scale and i < len(scale):
-                    sizes[letter] = scale[i]
-                if translation and i < len(translation) and translation[i] != 0:
-                    origin[letter] = translation[i]
-                if unit is None and isinstance(meta_axes[i], dict):
-                    unit = short_unit(meta_axes[i].get("unit"))
+        scale, translation = _level0_transforms(ms, datasets[0])
+        sizes, origin, unit = _calibration(axes, meta_axes, scale, translation)
     return ImageData(
         level0,
         axes=axes,
@@ -166,6 +146,45 @@ def read_ome_zarr(path: Path) -> ImageData:
         source=str(path),
         translation=origin,
     )
+
+
+def _read_bare_array(node, path: Path) -> ImageData:
+    """A zarr array outside any multiscale group: its axes from its dimension names, if any."""
+    names = getattr(node.metadata, "dimension_names", None) or ()
+    letters = [_axis_letter(n) for n in names if n]
+    axes = "".join(letters) if len(letters) == node.ndim and None not in letters else None
+    return ImageData(
+        node, axes=axes if axes and len(set(axes)) == len(axes) else None, source=str(path)
+    )
+
+
+def _level0_transforms(ms: dict, dataset: dict) -> tuple[list | None, list | None]:
+    """Level 0's scale and translation, composed with the multiscale's own transformations."""
+    scale, translation = _transforms(dataset.get("coordinateTransformations"))
+    outer_scale, outer_translation = _transforms(ms.get("coordinateTransformations"))
+    if outer_scale and scale:
+        scale = [a * b for a, b in zip(scale, outer_scale)]
+        translation = [t * s for t, s in zip(translation or [0.0] * len(scale), outer_scale)]
+    if outer_translation:
+        translation = [
+            a + b for a, b in zip(translation or [0.0] * len(outer_translation), outer_translation)
+        ]
+    return scale, translation
+
+
+def _calibration(axes: str, meta_axes: list, scale, translation) -> tuple[dict, dict, str | None]:
+    """Pixel sizes, origin and unit of the space axes (Z, Y, X) from level 0's transforms."""
+    sizes, origin, unit = {}, {}, None
+    for i, letter in enumerate(axes):
+        if letter not in "ZYX":
+            continue
+        if scale and i < len(scale):
+            sizes[letter] = scale[i]
+        if translation and i < len(translation) and translation[i] != 0:
+            origin[letter] = translation[i]
+        if unit is None and isinstance(meta_axes[i], dict):
+            unit = short_unit(meta_axes[i].get("unit"))
+    return sizes, origin, unit
 
 
 # ---- writing -------------------------------------------------------------------------------------
@@ -327,7 +346,7 @@ def image_metadata(
     return image.model_dump(mode="json", exclude_none=True)
 
 
-def create_image(
+def create_image(  # noqa: PLR0913  keywords: the calibration ImageData carries, then the layout
     path: str | Path,
     shape: tuple[int, ...],
     dtype,
