@@ -8,17 +8,16 @@ napari)::
     denoiser = train(a, b, config=TrainConfig(steps=1000))
     result = denoiser.predict(a)
     denoiser.save("model.n2n"); Denoiser.load("model.n2n")
+
+``__init__.pyi`` lists the same names with their real homes, for IDEs and type checkers.
 """
 
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
+import warnings
 
-try:  # the one source of the version: the package metadata (pyproject.toml)
-    __version__ = version("napari-n2n")
-except PackageNotFoundError:  # run from a source tree that is not installed (e.g. PYTHONPATH=src)
-    __version__ = "0+unknown"
+from ._version import __version__
 
 _EXPORTS = {
     # noise and pairs
@@ -32,7 +31,6 @@ _EXPORTS = {
     "synthesize_pair": "core.data.noise",
     "estimate_noise_sigma": "core.data.noise",
     "Pair": "core.data.pairs",
-    "synthetic_pair": "core.data.pairs",
     "two_images": "core.data.pairs",
     "stack_neighbours": "core.data.pairs",
     "single_image": "core.data.pairs",
@@ -59,32 +57,33 @@ _EXPORTS = {
     "DeviceError": "core.errors",
     "preset": "core.training.presets",
     "PRESETS": "core.training.presets",
+    # opening a model file of either kind
+    "load_model": "loading",
 }
 
-__all__ = ["__version__", "load_model", *_EXPORTS]
+#: old names that still work but warn: name -> (module, what to use instead)
+_DEPRECATED = {
+    "synthetic_pair": ("core.data.pairs", "napari_n2n.Pair.synthetic"),
+}
+
+__all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str):
     if name in _EXPORTS:
         module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
         return getattr(module, name)
+    if name in _DEPRECATED:
+        module_name, use = _DEPRECATED[name]
+        warnings.warn(
+            f"napari_n2n.{name} is deprecated and will be removed; use {use} instead.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        module = importlib.import_module(f".{module_name}", __name__)
+        return getattr(module, name)
     raise AttributeError(f"module 'napari_n2n' has no attribute {name!r}")
 
 
-def load_model(path, *, allow_code: bool = False, device: str | None = None):
-    """Load a model file: a ``.n2n`` file as a :class:`Denoiser`, a BioImage Model Zoo package as a ``BmzModel``.
-
-    Both have the same ``predict`` / ``predict_iter`` / ``predict_pair`` interface. Loading never
-    unpickles; a Zoo package whose only runnable weights would execute Python code from the
-    package needs ``allow_code=True`` (see :func:`napari_n2n.bmz.load_bmz`, which needs the extra
-    ``napari-n2n[bmz]``). ``device`` applies to Zoo packages; a ``Denoiser`` takes it per prediction.
-    """
-    from .bmz._common import is_bmz_path
-
-    if is_bmz_path(path):
-        from .bmz.load import load_bmz
-
-        return load_bmz(path, allow_code=allow_code, device=device)
-    from .core.inference.denoiser import Denoiser
-
-    return Denoiser.load(path)
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

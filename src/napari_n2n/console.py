@@ -21,6 +21,15 @@ class ProgressBar:
 
     Written to a file or a pipe (a cluster job's log), it prints a line at every 10 % and at
     least every :attr:`every_s` seconds, so a log never falls silent for long.
+
+    Parameters
+    ----------
+    label : str
+        Written before the bar.
+    stream : file-like, optional
+        Where to write (default: ``sys.stderr``).
+    width : int
+        The bar's characters.
     """
 
     #: the longest silence in a log (seconds), when the output is not a terminal
@@ -33,6 +42,15 @@ class ProgressBar:
         self._last_t = -math.inf
 
     def update(self, fraction: float, text: str = "") -> None:
+        """Draw the bar (on a terminal), or print a line when one is due (elsewhere).
+
+        Parameters
+        ----------
+        fraction : float
+            The work done, 0 to 1 (clipped).
+        text : str
+            Written after the percentage.
+        """
         fraction = min(max(fraction, 0.0), 1.0)
         pct = int(fraction * 100)
         now = time.monotonic()
@@ -53,6 +71,7 @@ class ProgressBar:
         self.stream.flush()
 
     def close(self) -> None:
+        """End the bar's line on a terminal."""
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
@@ -70,6 +89,11 @@ class StopOnSignals:
     its resumable state) is there to save. :attr:`signum` is the first signal received
     (``None`` if none); a second Ctrl-C interrupts at once. Signals reach only the main thread:
     elsewhere this does nothing.
+
+    Parameters
+    ----------
+    trainer : Trainer
+        The run to stop (anything with ``request_stop()``).
     """
 
     def __init__(self, trainer):
@@ -105,9 +129,22 @@ class StopOnSignals:
 def run_training(trainer, label: str = "train", quiet: bool = False):
     """Consume a Trainer's events with a progress bar; Ctrl-C stops and keeps the model so far.
 
-    Returns ``(denoiser, finished)``; ``finished`` is the :class:`~napari_n2n.core.events.Finished`
-    event, or ``None`` if the run was interrupted before it; ``denoiser`` is ``None`` when no
-    whole model exists (a per-channel run stopped before its last channel).
+    Parameters
+    ----------
+    trainer : Trainer
+        The run, not started.
+    label : str
+        Starts each line written.
+    quiet : bool
+        Write nothing.
+
+    Returns
+    -------
+    denoiser : Denoiser or None
+        ``None`` when no whole model exists (a per-channel run stopped before its last channel).
+    finished : Finished or None
+        The :class:`~napari_n2n.core.events.Finished` event, or ``None`` if the run was
+        interrupted before it.
     """
     bar = None if quiet else ProgressBar(label)
     validated = finished = None
@@ -137,7 +174,19 @@ def run_training(trainer, label: str = "train", quiet: bool = False):
 def run_prediction(gen, quiet: bool = False, label: str = "predict"):
     """Consume a prediction generator (``Denoiser.predict_iter`` or ``predict_pair_iter``) with a progress bar.
 
-    Returns the prediction.
+    Parameters
+    ----------
+    gen : generator
+        Yields :class:`~napari_n2n.core.events.TileProgress` and returns the prediction.
+    quiet : bool
+        Draw no bar.
+    label : str
+        Written before the bar.
+
+    Returns
+    -------
+    object
+        What the generator returns: the prediction.
     """
     bar = None if quiet else ProgressBar(label)
     try:

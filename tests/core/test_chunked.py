@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from napari_n2n.core.config import TrainConfig
-from napari_n2n.core.errors import InputError, OutputError
+from napari_n2n.core.errors import InputError, OutputStateError
 from napari_n2n.core.inference.chunked import (
     Ledger,
     UnitGrid,
@@ -136,22 +136,21 @@ def test_crash_then_resume_recomputes_only_the_missing_units(tiny, stack, tmp_pa
 def test_a_full_disk_stops_with_a_message_and_the_ledger_stays_true(tiny, stack, tmp_path):
     grid, header = grid_for(stack), {"model": model_digest(tiny)}
     out = Recording(stack.shape, fail_after=2)
-    with pytest.raises(
-        OutputError,
-        match="disk is full. 2 of 8 units are written and recorded; Free some space and "
-        "run again with --resume",
-    ):
+    with pytest.raises(OutputStateError) as failed:
         drain(
             predict_units_iter(
-                tiny,
-                stack,
-                out,
-                grid,
-                ledger=Ledger(tmp_path / "l", header),
-                resume_hint="run again with --resume",
-                **TILE,
+                tiny, stack, out, grid, ledger=Ledger(tmp_path / "l", header), **TILE
             )
         )
+    assert failed.value.kind == "write_failed"
+    # the advice is worded for a Python caller, and by a command line for its own flags
+    assert (
+        "disk is full. 2 of 8 units are written and recorded; Free some space and call again "
+        "with resume=True" in str(failed.value)
+    )
+    assert "Free some space and run again with --resume to finish" in str(
+        failed.value.worded(resume="run again with --resume")
+    )
     ledger = Ledger(tmp_path / "l", header)
     assert len(ledger.done) == 2
     written = {tuple((s.start, s.stop) for s in w) for w in out.writes}

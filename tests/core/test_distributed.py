@@ -45,7 +45,7 @@ def _run_checking_ranks(trainer, world: int, stop_at: int | None = None) -> list
     same = []
     for event in trainer.run():
         if isinstance(event, Progress):
-            mine = _flat(trainer._models[0])
+            mine = _flat(trainer.models[0])
             gathered = [torch.empty_like(mine) for _ in range(world)]
             dist.all_gather(gathered, mine)
             same.append(all(torch.equal(g, gathered[0]) for g in gathered))
@@ -87,10 +87,10 @@ def _worker(rank: int, tmp: str) -> None:
     gen = trainer.run()
     for event in gen:  # the first step, then the rest
         if getattr(event, "step", None) == 1 and not after_first:
-            after_first = {k: v.clone() for k, v in trainer._models[0].state_dict().items()}
+            after_first = {k: v.clone() for k, v in trainer.models[0].state_dict().items()}
     train_module.batch_source = real_source
     report["notes"] = list(trainer.notes)
-    full = {k: v.clone() for k, v in trainer._models[0].state_dict().items()}
+    full = {k: v.clone() for k, v in trainer.models[0].state_dict().items()}
     report["n2n_identical"] = _run_checking_ranks(Trainer(a, b, config=CONFIG), 2)
     report["nb2nb_identical"] = _run_checking_ranks(
         Trainer(a, None, config=CONFIG.replace(mode="nb2nb", steps=3)), 2
@@ -104,12 +104,12 @@ def _worker(rank: int, tmp: str) -> None:
     state = os.path.join(tmp, "run.ckpt")
     stopped = Trainer(a, b, config=CONFIG, checkpoint=Checkpointing(state, every_steps=100))
     _run_checking_ranks(stopped, 2, stop_at=3)
-    report["stopped_at"] = stopped._live.step
+    report["stopped_at"] = stopped.history["steps_done"]
     dist.barrier()  # the state is written by rank 0 before the others read it
     resumed = Trainer(a, b, config=CONFIG, resume=state)
     _run_checking_ranks(resumed, 2)
     report["resumed_equal"] = all(
-        torch.equal(v, resumed._models[0].state_dict()[k]) for k, v in full.items()
+        torch.equal(v, resumed.models[0].state_dict()[k]) for k, v in full.items()
     )
     report["kept_same_step"] = resumed.best_step == trainer.best_step
     if rank == 0:
@@ -170,7 +170,7 @@ def test_one_ddp_step_equals_one_step_on_the_concatenated_batch(ddp_reports, mon
     for event in single.run():
         if isinstance(event, Progress):
             single.request_stop()
-    state = single._models[0].state_dict()
+    state = single.models[0].state_dict()
     for name, value in tensors[0]["after_first"].items():
         torch.testing.assert_close(state[name], value, rtol=1e-5, atol=1e-6, msg=name)
 

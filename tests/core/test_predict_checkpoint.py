@@ -218,3 +218,47 @@ def test_whole_volume_prediction_matches_training_sized_tiles():
     noisy = psnr(clean, a, data_range=rng)
     assert whole > noisy + 12, f"3D N2N: {whole:.2f} dB from {noisy:.2f} dB"
     assert abs(whole - small) < 0.6, f"whole volume {whole:.2f} dB vs 16³ tiles {small:.2f} dB"
+
+
+def test_prediction_options_are_one_checked_object_with_the_keyword_api_on_top(
+    gaussian_pair,
+):
+    from napari_n2n.core.inference.predict import PredictOptions
+
+    assert PredictOptions(tile=[64, 96]).tile == (64, 96)  # a list from JSON becomes a tuple
+    assert PredictOptions().tiles(2, "cpu") == (512, 512)
+    assert PredictOptions().tiles(3, "cpu") == (48, 96, 96)
+    assert PredictOptions().tiles(3, "cuda") == (64, 128, 128)
+    assert PredictOptions(tile=64).overlaps(2, "cpu") == (32, 32)  # at most half a tile
+    assert PredictOptions().overlap_for(3) == 16 and PredictOptions().batch_for(3, "cuda") == 8
+    assert PredictOptions.of(PredictOptions(tile=64, overlap=8), overlap=16, device=None) == (
+        PredictOptions(tile=64, overlap=16)
+    )
+    assert PredictOptions(tile=(64, 64)).to_dict() == {
+        "tile": [64, 64],
+        "overlap": None,
+        "batch_size": None,
+        "device": None,
+    }
+    for bad in (dict(tile=4), dict(tile=(64, "x")), dict(overlap=-1), dict(batch_size=0)):
+        with pytest.raises(InputError):
+            PredictOptions(**bad)
+    with pytest.raises(InputError, match="Tile must be one size or 2 sizes"):
+        PredictOptions(tile=(64, 64, 64)).tiles(2, "cpu")
+
+    trainer = Trainer(*gaussian_pair[1:], axes="YX", config=TrainConfig(**TRAIN_TINY))
+    list(trainer.run())
+    den = trainer.denoiser()
+    a, b = (x[:100, :90] for x in gaussian_pair[1:])
+    options = PredictOptions(tile=64, overlap=16, device="cpu")
+    np.testing.assert_array_equal(
+        den.predict(a, options=options), den.predict(a, tile=64, overlap=16, device="cpu")
+    )
+    # a keyword wins over its field
+    np.testing.assert_array_equal(
+        den.predict(a, options=options, tile=96), den.predict(a, tile=96, overlap=16, device="cpu")
+    )
+    np.testing.assert_array_equal(
+        den.predict_pair(a, b, options=options),
+        den.predict_pair(a, b, tile=64, overlap=16, device="cpu"),
+    )

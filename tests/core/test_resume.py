@@ -29,7 +29,7 @@ def data():
 
 
 def _weights(trainer) -> list[dict]:
-    return [m.state_dict() for m in trainer.denoiser().models] + [trainer._models[-1].state_dict()]
+    return [m.state_dict() for m in trainer.denoiser().models] + [trainer.models[-1].state_dict()]
 
 
 def _stop_at(trainer, step):

@@ -122,7 +122,7 @@ def test_without_a_validation_band_the_latest_weights_are_kept(gaussian_pair):
     assert not any(isinstance(ev, Validated) for ev in events)
     assert events[-1].reason == "stopped" and events[-1].best_step == 23
     kept = tr.denoiser().models[0].state_dict()
-    for name, value in tr._models[0].state_dict().items():
+    for name, value in tr.models[0].state_dict().items():
         assert torch.equal(kept[name], value.detach().cpu()), (
             f"{name} differs from the last step's weights"
         )
@@ -205,6 +205,7 @@ def test_nan_and_constant_inputs():
         ("mode", "n3n"),
         ("loss", "l3"),
         ("steps", 0),
+        ("steps", None),  # without a time budget: a run with no end
         ("patch_size", 4),
         ("learning_rate", 2.0),
         ("val_fraction", 0.7),

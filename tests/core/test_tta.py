@@ -114,3 +114,27 @@ def test_bad_input(brief, gaussian_pair):
         predict_tta(brief, a, transforms=3)
     with pytest.raises(InputError, match="must match"):
         disagreement(a, b[:-1])
+
+
+def test_options_object_gives_the_keyword_result_and_progress_counts_every_pass(
+    brief, gaussian_pair
+):
+    from napari_n2n.core.inference.predict import PredictOptions
+    from napari_n2n.core.inference.tta import denoise_pair_iter
+    from napari_n2n.core.progress import drain
+
+    _, a, b = (x[:96, :96] for x in gaussian_pair)
+    by_keywords = predict_tta(brief, a, transforms=2, tile=64, overlap=16)
+    by_options = predict_tta(brief, a, transforms=2, options=PredictOptions(tile=64, overlap=16))
+    np.testing.assert_array_equal(by_keywords, by_options)
+    events = []
+    result = drain(
+        denoise_pair_iter(brief, a, b, tta=2, options=PredictOptions(tile=64)), events.append
+    )
+    # 2 images × 2 transforms, their tiles (one per event on the CPU) counted as one run
+    total = events[-1].total
+    assert total % 4 == 0 and {e.total for e in events} == {total}
+    assert [e.done for e in events] == list(range(1, total + 1))
+    np.testing.assert_array_equal(result.mean, denoise_pair(brief, a, b, tta=2, tile=64).mean)
+    with pytest.raises(InputError, match="leave out 'out'"):
+        predict_tta(brief, a, out=np.zeros_like(a))

@@ -201,3 +201,53 @@ def test_a_disk_that_fills_up_stops_the_run_and_a_resume_finishes_it(model, stor
     np.testing.assert_array_equal(
         np.load(tmp_path / "result.npy"), zarr.open_array(str(reference / "0"))[:]
     )
+
+
+def test_options_as_objects_and_errors_that_callers_word_for_their_controls(model, store, tmp_path):
+    from napari_n2n.core.errors import OutputStateError
+    from napari_n2n.core.inference.predict import PredictOptions
+    from napari_n2n.core.progress import drain
+    from napari_n2n.ondisk.output import Chunking, predict_to_zarr, predict_to_zarr_iter
+
+    raw, _ = store
+    by_keywords = predict_to_zarr(model, raw, tmp_path / "k.ome.zarr", **OPTIONS)
+    by_objects = predict_to_zarr(
+        model,
+        raw,
+        tmp_path / "o.ome.zarr",
+        options=PredictOptions(tile=128, overlap=48, device="cpu"),
+        chunking=Chunking(chunks=(1, 128, 128), unit_voxels=128 * 128),
+    )
+    settings = [
+        zarr.open_group(str(p), mode="r").attrs["napari_n2n"]["settings"]
+        for p in (by_keywords, by_objects)
+    ]
+    assert settings[0] == settings[1]  # so a resume accepts either
+    np.testing.assert_array_equal(
+        zarr.open_array(str(by_keywords / "0"))[:], zarr.open_array(str(by_objects / "0"))[:]
+    )
+    with pytest.raises(TypeError, match="unexpected keyword argument 'tiles'"):
+        predict_to_zarr(model, raw, tmp_path / "x.ome.zarr", tiles=128)
+    with pytest.raises(InputError, match="chunk size"):
+        Chunking(chunks=(1, 0, 128))
+
+    with pytest.raises(OutputStateError) as exists:
+        predict_to_zarr(model, raw, by_keywords, **OPTIONS)
+    assert exists.value.kind == "exists" and exists.value.path == by_keywords
+    assert str(exists.value.worded(overwrite="add --overwrite")).endswith(
+        "already exists. To replace it, add --overwrite; or choose another name."
+    )
+    out = tmp_path / "cut.ome.zarr"
+    drain(predict_to_zarr_iter(model, raw, out, max_units=1, **OPTIONS))
+    with pytest.raises(OutputStateError) as unfinished:
+        predict_to_zarr(model, raw, out, **OPTIONS)
+    assert unfinished.value.kind == "unfinished"
+    worded = unfinished.value.worded(
+        resume="run it again with --resume", overwrite="add --overwrite"
+    )
+    assert "To finish it, run it again with --resume; to start over, add --overwrite." in str(
+        worded
+    )
+    with pytest.raises(OutputStateError) as mismatch:
+        predict_to_zarr(model, raw, out, resume=True, **dict(OPTIONS, overlap=32))
+    assert mismatch.value.kind == "mismatch" and "overlap 48 → 32" in str(mismatch.value)

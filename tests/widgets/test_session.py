@@ -49,3 +49,21 @@ def test_stopping_the_session_stops_the_trainer(gaussian_pair):
     session.end()
     assert session.finished.reason == "stopped" and 3 <= session.finished.steps_done < 10
     assert session.stop_requested_at is not None and session.status.text.startswith("Stopped after")
+
+
+def test_the_session_takes_the_plan_from_the_events_of_a_run_bounded_by_time(gaussian_pair):
+    """No step total for a run bounded by time only: the session shows time, from the events."""
+    _, a, b = gaussian_pair
+    config = TrainConfig(**{**TRAIN_TINY, "steps": None, "time_budget_s": 1.0})
+    trainer = Trainer(a[:64, :64], b[:64, :64], config=config)
+    session = TrainingSession(trainer, name="a")
+    texts = []
+    session.status.events.text.connect(texts.append)
+    for event in trainer.run():
+        session.apply(event)
+    session.end()
+    assert session.started.total_steps is None and session.started.time_budget_s == 1.0
+    assert session.status.total_steps is None and session.status.fraction == 1.0
+    progress = [t for t in texts if " of 0:01 · step " in t]
+    assert progress and not any("/" in t.split("·")[1] for t in progress)
+    assert session.status.text.startswith(f"Time budget after {session.finished.steps_done} steps")

@@ -119,7 +119,19 @@ def sha256_of(data: bytes) -> str:
 
 
 def is_bmz_path(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a zip file holding a BioImage Model Zoo description (cheap: reads the index only)."""
+    """Whether ``path`` is a zip file holding a BioImage Model Zoo description.
+
+    Cheap: reads the zip's index only, and needs no extra.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any path.
+
+    Returns
+    -------
+    bool
+    """
     path = Path(path)
     if not path.is_file() or not zipfile.is_zipfile(path):
         return False

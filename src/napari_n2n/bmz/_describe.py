@@ -11,6 +11,7 @@ import string
 
 import numpy as np
 
+from .._version import __version__
 from ..core.errors import InputError
 
 #: halo of the output space axes (voxels cut from each side of a block): about half the overlap
@@ -39,8 +40,17 @@ METHOD_TAGS = {
 def sanitize_name(name: str) -> str:
     """A model name the spec accepts: letters, digits, ``_+- ()`` and spaces, 5–128 characters.
 
-    Other characters (e.g. the ``·`` of napari-n2n's layer names) become spaces; a name left too
-    short is completed with " denoiser".
+    Other characters become spaces (the ``·`` of napari-n2n's layer names a dash); a name left
+    too short is completed with " denoiser".
+
+    Parameters
+    ----------
+    name : str
+        Any name, e.g. a layer's.
+
+    Returns
+    -------
+    str
 
     Examples
     --------
@@ -251,7 +261,7 @@ def readme(
         "",
         "## Made with",
         "",
-        f"napari-n2n {_version()} (BSD-3-Clause).",
+        f"napari-n2n {__version__} (BSD-3-Clause).",
         "",
     ]
     return "\n".join(lines)
@@ -270,9 +280,3 @@ def synthetic_test_image(shape: tuple[int, ...], offset, scale, *, seed: int = 0
         pattern = pattern / max(float(np.abs(pattern).max()), 1e-6)
         out.append(off + sc * (1.5 * pattern + 0.5 * rng.standard_normal(shape)))
     return np.stack(out).astype(np.float32)
-
-
-def _version() -> str:
-    from .. import __version__
-
-    return __version__

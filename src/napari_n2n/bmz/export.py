@@ -1,4 +1,7 @@
-"""Export a :class:`~napari_n2n.core.inference.denoiser.Denoiser` as a BioImage Model Zoo package (``.bioimageio.zip``)."""
+"""Export a denoiser as a BioImage Model Zoo package (``.bioimageio.zip``).
+
+See :func:`export_bmz`; the model is a :class:`~napari_n2n.core.inference.denoiser.Denoiser`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +35,75 @@ TEST_SHAPE = {2: (128, 128), 3: (32, 48, 48)}
 SAMPLE_MAX = {2: (256, 256), 3: (32, 96, 96)}
 
 
-def export_bmz(
+@dataclass(frozen=True)
+class PackageInfo:
+    """What a package says about its model: its name, description, authors, licence and tags.
+
+    Parameters
+    ----------
+    name : str
+        Shown in the Zoo (characters the spec refuses already replaced, see :meth:`of`).
+    description : str
+        One or two sentences.
+    authors : tuple of str or dict
+        Names, or dicts with ``name`` and optionally ``affiliation``, ``email``, ``orcid``.
+    license : str
+        An SPDX licence identifier for the weights.
+    tags : tuple of str
+        Extra tags (e.g. the imaging modality, ``"fluorescence-light-microscopy"``).
+    """
+
+    name: str
+    description: str
+    authors: tuple = ()
+    license: str = "BSD-3-Clause"
+    tags: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        denoiser,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        authors: Sequence[str | dict] = (),
+        license: str = "BSD-3-Clause",
+        tags: Sequence[str] = (),
+    ) -> PackageInfo:
+        """The package's information as :func:`export_bmz` is given it, with its defaults.
+
+        Parameters
+        ----------
+        denoiser : Denoiser
+            The model (its dimension names it in the default description).
+        name : str, optional
+            Shown in the Zoo (default :data:`DEFAULT_NAME`).
+        description : str, optional
+            One or two sentences.
+        authors : sequence of str or dict
+            Names, or dicts with ``name`` and optionally ``affiliation``, ``email``, ``orcid``.
+        license : str
+            An SPDX licence identifier for the weights.
+        tags : sequence of str
+            Extra tags.
+
+        Returns
+        -------
+        PackageInfo
+            The name sanitised (default :data:`DEFAULT_NAME`), the description defaulting to
+            one that names the model's dimension.
+        """
+        return cls(
+            name=d.sanitize_name(name or DEFAULT_NAME),
+            description=description
+            or f"{denoiser.spatial_ndim}D Noise2Noise denoiser made with napari-n2n.",
+            authors=tuple(authors or ()),
+            license=license,
+            tags=tuple(tags),
+        )
+
+
+def export_bmz(  # noqa: PLR0913  public keywords, one per export-bmz option
     denoiser,
     path: str | os.PathLike,
     *,
@@ -47,7 +119,7 @@ def export_bmz(
     test: bool = True,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``denoiser`` to a BioImage Model Zoo package that ``bioimageio.core`` validates and runs.
+    """Write a denoiser to a BioImage Model Zoo package that ``bioimageio.core`` validates and runs.
 
     The package holds the U-Net as a frozen architecture file that needs only PyTorch, its
     state dict (readable with ``torch.load(weights_only=True)``), optionally TorchScript and
@@ -58,11 +130,13 @@ def export_bmz(
     Parameters
     ----------
     denoiser : Denoiser
+        The model to export.
     path : str or path-like
         The package to write; it must end in ``.zip`` (``NAME.bioimageio.zip`` by convention).
     name : str, optional
         Shown in the Zoo; characters the spec refuses (such as ``·``) are replaced.
     description : str, optional
+        One or two sentences (default: one that names the model's dimension).
     authors : sequence of str or dict
         Names, or dicts with ``name`` and optionally ``affiliation``, ``email``, ``orcid``.
     license : str
@@ -72,8 +146,10 @@ def export_bmz(
         Default: a synthetic image with the training data's intensity statistics.
     sample_axes : str, optional
         Axes of ``sample`` (default: as :meth:`Denoiser.resolve_axes` infers them).
-    torchscript, onnx : bool
-        Add TorchScript (for deepImageJ, QuPath, the BioEngine) and ONNX weights.
+    torchscript : bool
+        Add TorchScript weights (for deepImageJ, QuPath, the BioEngine).
+    onnx : bool
+        Add ONNX weights (needs the ``onnx`` extra).
     tags : sequence of str
         Extra tags (e.g. the imaging modality, ``"fluorescence-light-microscopy"``).
     test : bool
@@ -89,9 +165,11 @@ def export_bmz(
     Raises
     ------
     InputError
-        The extra is missing, the path or an option is unusable, or the package fails its test
-        (:class:`~napari_n2n.core.errors.OutputError` for the path: it exists, its folder is
-        missing or read-only, ...; nothing is left behind).
+        The extra is missing, the path does not end in ``.zip``, an option is unusable, or the
+        package fails its test (nothing is left behind).
+    OutputError
+        The path cannot be written: it exists (without ``overwrite``), its folder is missing or
+        read-only, ...
     """
     require_bioimageio()
     if onnx:
@@ -104,23 +182,23 @@ def export_bmz(
     destination = Destination(
         path, overwrite=overwrite, what="package", overwrite_hint="allow overwriting"
     )
-    name = d.sanitize_name(name or DEFAULT_NAME)
-    descr_text = (
-        description or f"{denoiser.spatial_ndim}D Noise2Noise denoiser made with napari-n2n."
+    info = PackageInfo.of(
+        denoiser,
+        name=name,
+        description=description,
+        authors=authors,
+        license=license,
+        tags=tags,
     )
     with tempfile.TemporaryDirectory(prefix="n2n-bmz-") as tmp, quiet():
         descr = _describe(
             denoiser,
             Path(tmp),
-            name=name,
-            description=descr_text,
-            authors=authors,
-            license=license,
+            info,
             sample=sample,
             sample_axes=sample_axes,
             torchscript=torchscript,
             onnx=onnx,
-            extra_tags=tags,
         )
 
         def write(
@@ -138,16 +216,12 @@ def export_bmz(
 def _describe(
     denoiser,
     tmp: Path,
+    info: PackageInfo,
     *,
-    name,
-    description,
-    authors,
-    license,
     sample,
-    sample_axes,
-    torchscript,
-    onnx,
-    extra_tags,
+    sample_axes: str | None,
+    torchscript: bool,
+    onnx: bool,
 ):
     """Write the package's files into ``tmp`` and return the model description."""
     import torch
@@ -176,8 +250,8 @@ def _describe(
     )
     (tmp / "README.md").write_text(
         d.readme(
-            name=name,
-            description=description,
+            name=info.name,
+            description=info.description,
             denoiser=denoiser,
             weights=formats,
             halo=halo,
@@ -208,13 +282,14 @@ def _describe(
                     ),
                 )
             )
+            mode = denoiser.config.mode if denoiser.config else None
             fields = dict(
-                name=name,
-                description=description,
-                authors=d.authors(authors),
-                cite=d.citations(denoiser.config.mode if denoiser.config else None),
-                license=license,
-                tags=d.tags(nd, denoiser.config.mode if denoiser.config else None, extra_tags),
+                name=info.name,
+                description=info.description,
+                authors=d.authors(info.authors),
+                cite=d.citations(mode),
+                license=info.license,
+                tags=d.tags(nd, mode, info.tags),
                 documentation=s.FileDescr(source=tmp / "README.md"),
                 attachments=[s.FileDescr(source=tmp / "n2n_config.json")],
                 inputs=inputs,

@@ -22,6 +22,7 @@ from ..core.device import select_device
 from ..core.errors import DenoisingError, InputError, ModelFileError
 from ..core.events import TileProgress
 from ..core.inference.denoiser import Denoiser, cast_like
+from ..core.inference.predict import PredictOptions
 from ._common import first_line, is_bmz_path, quiet, require_bioimageio
 from ._package import choose_weights, missing_module, read_package
 
@@ -50,6 +51,11 @@ def load_bmz(
         ``"auto"`` (default), ``"cpu"``, ``"cuda"``, ...
     verify : bool
         Run the weights on the package's test input and compare with its test output.
+
+    Returns
+    -------
+    BmzModel
+        The model, ready to predict.
 
     Raises
     ------
@@ -80,7 +86,39 @@ def load_bmz(
 
 
 class BmzModel:
-    """A BioImage Model Zoo model ready to predict (see :func:`load_bmz`)."""
+    """A BioImage Model Zoo model ready to predict (see :func:`load_bmz`).
+
+    It has a :class:`~napari_n2n.core.inference.denoiser.Denoiser`'s ``predict``,
+    ``predict_iter``, ``predict_pair`` and ``resolve_axes``.
+
+    Parameters
+    ----------
+    path : Path
+        The package.
+    descr : ModelDescr
+        Its description, as ``bioimageio.spec`` read it.
+    weight_format : str
+        The weights to run (``"torchscript"``, ``"onnx"``, ``"pytorch_state_dict"``).
+    device : str, optional
+        Where to run (default ``"auto"``).
+
+    Attributes
+    ----------
+    name : str
+        The model's name in the package.
+    axes : str
+        The axes it takes by default (``"YX"``, ``"ZYX"``, ``"CYX"``, ...).
+    spatial_ndim : int
+        2 or 3.
+    n_channels : int
+        The channels it takes (a single-channel model takes any number, one by one).
+
+    Raises
+    ------
+    ModelFileError
+        If the model does not map one image to an image of the same axes and channels, or its
+        weights cannot be loaded here.
+    """
 
     # what does not depend on how the network runs is a Denoiser's: the axes rule (the given axes,
     # else the model's if the dimensions match, else inferred), predict and the pair average
@@ -142,6 +180,7 @@ class BmzModel:
         self.n_parameters = None
 
     def summary(self) -> str:
+        """One line saying what this model is, e.g. for a widget label."""
         return (
             f"BioImage Model Zoo model '{self.name}': {self.spatial_ndim}D, {self.n_channels} channel(s), "
             f"{self.weight_format} weights"
@@ -168,7 +207,14 @@ class BmzModel:
             ) from exc
 
     def verify(self) -> None:
-        """Run the weights on the package's test input; raise :class:`ModelFileError` if the output differs."""
+        """Run the weights on the package's test input and compare with its test output.
+
+        Raises
+        ------
+        ModelFileError
+            If the weights fail on the test input, or their output differs beyond the
+            package's tolerance.
+        """
         from bioimageio.core.digest_spec import get_test_input_sample, get_test_output_sample
 
         try:
@@ -270,7 +316,7 @@ class BmzModel:
                 ns[(self.descr.inputs[0].id, a.id)] = max(0, (block - lo) // step)
         return ns
 
-    def predict_iter(
+    def predict_iter(  # noqa: PLR0913  the Denoiser's prediction keywords, so both run alike
         self,
         image,
         *,
@@ -279,15 +325,51 @@ class BmzModel:
         overlap: int | None = None,
         batch_size: int | None = None,
         device: str | None = None,
+        options: PredictOptions | None = None,
         out=None,
         dtype: str = "float32",
     ) -> Iterator[TileProgress]:
-        """Like :meth:`Denoiser.predict_iter`: yields a :class:`TileProgress` per block; returns the prediction.
+        """Like :meth:`Denoiser.predict_iter`: yields progress per block.
 
-        ``tile`` bounds the side of the model's input blocks (rounded down to a size the model
-        accepts); ``overlap`` and ``batch_size`` are the package's business (its halo) and are
-        ignored.
+        Parameters
+        ----------
+        image : array-like
+            The image to denoise.
+        axes : str, optional
+            Its axes (default as for :meth:`Denoiser.predict`).
+        tile : int, optional
+            Bounds the side of the model's input blocks (rounded down to a size the model
+            accepts).
+        overlap, batch_size : int, optional
+            Ignored: the package's business (its halo).
+        device : str, optional
+            Where to run.
+        options : PredictOptions, optional
+            The four above as one object; a keyword given as well wins over its field.
+        out : array, optional
+            Zero-filled array of the image's shape to write into.
+        dtype : {"float32", "input"}
+            ``"input"`` rounds and clips to the input's dtype.
+
+        Yields
+        ------
+        TileProgress
+            After every block.
+
+        Returns
+        -------
+        numpy.ndarray
+            The prediction, as ``StopIteration.value``.
+
+        Raises
+        ------
+        InputError
+            If the channels or the output array do not fit.
         """
+        options = PredictOptions.of(
+            options, tile=tile, overlap=overlap, batch_size=batch_size, device=device
+        )
+        tile, device = options.tile, options.device
         image = require_numeric(image, "the image")
         require_finite(image, "the image")
         view = AxisView(image, self.resolve_axes(image, axes), self.spatial_ndim)

@@ -28,26 +28,16 @@ def _conv(ndim: int, cin: int, cout: int, k: int, padding: str) -> nn.Module:
 class _Block(nn.Sequential):
     def __init__(self, ndim: int, cin: int, cout: int, padding: str):
         super().__init__(
-            _conv(ndim, cin, cout, 3, padding),
-            nn.LeakyReLU(0.1, inplace=True),
-            _conv(ndim, cout, cout, 3, padding),
-            nn.LeakyReLU(0.1, inplace=True),
+            _conv(ndim, cin, cout, 3, padding), nn.LeakyReLU(0.1, inplace=True),
+            _conv(ndim, cout, cout, 3, padding), nn.LeakyReLU(0.1, inplace=True),
         )
 
 
 class N2NUNet(nn.Module):
     """``(B, C, *spatial)`` in, ``(B, out_channels, *spatial)`` out; 2D or 3D."""
 
-    def __init__(
-        self,
-        in_channels: int = 1,
-        out_channels: int = 1,
-        ndim: int = 2,
-        depth: int = 4,
-        base_channels: int = 32,
-        max_channels: int = 128,
-        padding: str = "reflect",
-    ):
+    def __init__(self, in_channels: int = 1, out_channels: int = 1, ndim: int = 2, depth: int = 4,
+                 base_channels: int = 32, max_channels: int = 128, padding: str = "reflect"):
         super().__init__()
         if ndim not in (2, 3):
             raise ValueError(f"ndim must be 2 or 3, got {ndim}")
@@ -86,15 +76,8 @@ class N2NUNetPerChannel(nn.Module):
     same channels of the result.
     """
 
-    def __init__(
-        self,
-        channel_groups: Sequence[Sequence[int]],
-        ndim: int = 2,
-        depth: int = 4,
-        base_channels: int = 32,
-        max_channels: int = 128,
-        padding: str = "reflect",
-    ):
+    def __init__(self, channel_groups: Sequence[Sequence[int]], ndim: int = 2, depth: int = 4,
+                 base_channels: int = 32, max_channels: int = 128, padding: str = "reflect"):
         super().__init__()
         self.channel_groups = [[int(c) for c in g] for g in channel_groups]
         self.nets = nn.ModuleList(

@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .._version import __version__
 from ..core.errors import N2NError
 from . import check, demo, export_bmz, predict, split, synth, train
-from ._common import Parser, package_version
+from ._common import Parser
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Noise2Noise denoising: learn from pairs of noisy images. "
         "Existing files are never replaced unless a command is given --overwrite.",
     )
-    p.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(
         dest="command",
         required=True,

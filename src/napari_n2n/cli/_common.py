@@ -23,7 +23,6 @@ __all__ = [
     "destination",
     "image_axes",
     "non_negative_int",
-    "package_version",
     "pair_destinations",
     "positive_float",
     "positive_int",
@@ -32,12 +31,6 @@ __all__ = [
     "require_distinct_outputs",
     "write_pair",
 ]
-
-
-def package_version() -> str:
-    from .. import __version__
-
-    return __version__
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -4,10 +4,12 @@ chunk by chunk into OME-Zarr, in this process or on a dask cluster."""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import sys
 import time
 
-from ..core.errors import InputError, N2NError
+from ..core.errors import InputError, N2NError, OutputStateError
 from ._common import (
     add_command,
     add_overwrite,
@@ -20,6 +22,8 @@ from ._common import (
 
 #: what --output-format accepts (the input's own format by default)
 FORMATS = ("tif", "ome.zarr", "nii.gz", "nii", "npy")
+#: how this command starts over and finishes an OME-Zarr output (see OutputStateError.worded)
+CLI_WORDING = {"overwrite": "add --overwrite", "resume": "run it again with --resume"}
 
 
 def _chunks(text: str) -> tuple[int, ...]:
@@ -206,11 +210,15 @@ def _jobs(args):
 
 
 def run(args) -> int:
-    from ..console import ProgressBar
-    from ..ondisk.cluster import cluster_client
-    from ._batch import Report
-
     jobs = _jobs(args)
+    _refuse_conflicts(args, jobs)
+    if len(jobs) == 1:
+        return _run_one(args, *jobs[0])
+    return _run_batch(args, jobs)
+
+
+def _refuse_conflicts(args, jobs) -> None:
+    """Refuse options that do not go together, before any model is loaded."""
     if args.pair_with and len(jobs) > 1:
         raise InputError("--pair-with pairs one input with its second copy; give a single --input.")
     if (args.residual or args.disagreement) and len(jobs) > 1:
@@ -225,28 +233,37 @@ def run(args) -> int:
             "--resume, --chunks, --workers and --scheduler write OME-Zarr chunk by chunk: give an output "
             "ending in .ome.zarr (or --output-format ome.zarr)."
         )
-    if (args.pair_with or args.tta > 1 or args.residual or args.disagreement) and any(
-        _is_zarr(o) for _, o in jobs
-    ):
+    in_memory = args.pair_with or args.tta > 1 or args.residual or args.disagreement
+    if in_memory and any(_is_zarr(o) for _, o in jobs):
         raise InputError(
             "--pair-with, --tta, --residual and --disagreement work in memory; give a .tif, .nii.gz "
             "or .npy output."
         )
-    if len(jobs) == 1 and args.skip_existing and jobs[0][1].exists():
-        print(f"{jobs[0][1]} exists: skipped (--skip-existing)")
+
+
+def _run_one(args, source, output) -> int:
+    """One file: its output is checked before the model is even loaded; every error ends the run."""
+    from ..console import ProgressBar
+    from ..ondisk.cluster import cluster_client
+
+    if args.skip_existing and output.exists():
+        print(f"{output} exists: skipped (--skip-existing)")
         return 0
-    if (
-        len(jobs) == 1
-    ):  # one file: its output is checked before the model is even loaded; every error ends the run
-        bar = None if args.quiet else ProgressBar("predict")
-        with cluster_client(workers=args.workers, scheduler=args.scheduler) as (client, threads):
-            try:
-                _predict_one(args, *jobs[0], client, threads, bar, 0, 1)
-            finally:
-                if bar:
-                    bar.close()
-        return 0
-    from .. import load_model
+    shown = _Shown(None if args.quiet else ProgressBar("predict"))
+    with cluster_client(workers=args.workers, scheduler=args.scheduler) as cluster:
+        try:
+            _predict_one(args, source, output, cluster, shown)
+        finally:
+            shown.close()
+    return 0
+
+
+def _run_batch(args, jobs) -> int:
+    """Several files: one model; a file that fails is reported and the others go on."""
+    from ..console import ProgressBar
+    from ..loading import load_model
+    from ..ondisk.cluster import cluster_client
+    from ._batch import Report
 
     den = load_model(args.model, allow_code=args.allow_code, device=args.device)
     report = Report(len(jobs))
@@ -258,10 +275,11 @@ def run(args) -> int:
             todo.append((source, out))
     bar = None if args.quiet else ProgressBar(f"predict {len(todo)} files")
     try:
-        with cluster_client(workers=args.workers, scheduler=args.scheduler) as (client, threads):
+        with cluster_client(workers=args.workers, scheduler=args.scheduler) as cluster:
             for i, (source, out) in enumerate(todo):
+                shown = _Shown(bar, i, len(todo))
                 try:
-                    _predict_one(args, source, out, client, threads, bar, i, len(todo), den=den)
+                    _predict_one(args, source, out, cluster, shown, den=den)
                     report.written.append(source)
                 except (N2NError, OSError, MemoryError) as exc:  # reported; the other files go on
                     report.fail(source, exc)
@@ -272,21 +290,54 @@ def run(args) -> int:
     return 2 if report.failed else 0
 
 
-def _predict_one(
-    args, source, output, client, threads, bar, index: int, count: int, den=None
-) -> None:
-    """Denoise one file into ``output``, updating ``bar`` as file ``index`` of ``count``."""
+@dataclasses.dataclass
+class _Shown:
+    """Where one file's progress goes: file ``index`` of ``count`` on ``bar`` (``None``: quiet)."""
+
+    bar: object | None
+    index: int = 0
+    count: int = 1
+
+    @property
+    def label(self) -> str:
+        """``"file 2/5 · "`` in a batch, nothing for a single file."""
+        return f"file {self.index + 1}/{self.count} · " if self.count > 1 else ""
+
+    def drain(self, gen, describe):
+        """Run a prediction generator to its end, showing ``describe(event)``; return its result."""
+        from ..core.events import ChunkProgress
+        from ..core.progress import drain
+
+        def show(ev):
+            # chunked output reports its own overall fraction (denoise, then the pyramid)
+            part = ev.overall if isinstance(ev, ChunkProgress) else ev.done / ev.total
+            self.bar.update((self.index + part) / self.count, describe(ev))
+
+        return drain(gen, show if self.bar else None)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.close()
+
+
+def _predict_one(args, source, output, cluster, shown: _Shown, den=None) -> None:
+    """Denoise one file into ``output``, showing its progress on ``shown``.
+
+    ``cluster`` is ``(client, threads)`` from :func:`~napari_n2n.ondisk.cluster.cluster_client`;
+    ``den`` the model when a batch has loaded it already.
+    """
     import numpy as np
 
-    from .. import load_model
     from ..core.errors import OutputError
     from ..core.files import write_with_fallback
     from ..core.inference.denoiser import Denoiser
     from ..core.inference.ood import check_image
+    from ..core.inference.predict import PredictOptions
     from ..io import write_image
+    from ..loading import load_model
 
     t0 = time.perf_counter()
-    label = f"file {index + 1}/{count} · " if count > 1 else ""
+    client, threads = cluster
     zarr_out = _is_zarr(output)
     inputs = [str(source), args.pair_with, args.model]
     out = None if zarr_out else destination(str(output), args, inputs=inputs)
@@ -300,14 +351,15 @@ def _predict_one(
     image = read_image(source, "input")
     other = read_image(args.pair_with, "second image of the pair") if args.pair_with else None
     axes = image_axes(image, args.axes, others=(other,), model_axes=den.axes)
-    options = dict(axes=axes, tile=args.tile, device=args.device, dtype=args.dtype)
+    predict_options = PredictOptions(tile=args.tile, device=args.device)
     warning = check_image(den, image.data, axes=axes)  # far from the training data? (core/ood.py)
     if warning:
         print(
-            f"warning: {source}: {warning}" if count > 1 else f"warning: {warning}", file=sys.stderr
+            f"warning: {source}: {warning}" if shown.count > 1 else f"warning: {warning}",
+            file=sys.stderr,
         )
     if zarr_out:
-        from ..ondisk.output import predict_to_zarr_iter
+        from ..ondisk.output import Chunking, predict_to_zarr_iter
 
         if not isinstance(den, Denoiser):
             raise InputError(
@@ -320,26 +372,24 @@ def _predict_one(
             den,
             image,
             output,
-            chunks=args.chunks,
+            axes=axes,
+            options=predict_options,
+            chunking=Chunking(chunks=args.chunks),
+            dtype=args.dtype,
             resume=args.resume,
             overwrite=args.overwrite,
             client=client,
             threads=args.threads or threads,
-            overwrite_hint="add --overwrite",
-            resume_hint="run it again with --resume",
-            **options,
         )
         try:
-            result = _drain(
-                gen,
-                bar,
-                index,
-                count,
-                lambda ev: (
-                    f"{label}{ev.stage} {ev.done}/{ev.total}"
-                    + (f" ({ev.skipped} done before)" if ev.skipped else "")
-                ),
-            )
+            with _worded_for_the_command_line():
+                result = shown.drain(
+                    gen,
+                    lambda ev: (
+                        f"{shown.label}{ev.stage} {ev.done}/{ev.total}"
+                        + (f" ({ev.skipped} done before)" if ev.skipped else "")
+                    ),
+                )
         except KeyboardInterrupt:
             if partial_path(output).exists():
                 print(
@@ -356,10 +406,10 @@ def _predict_one(
         dest.require_space(int(np.prod(image.shape)) * 4)
 
     def drain(gen):
-        return _drain(gen, bar, index, count, lambda ev: f"{label}tile {ev.done}/{ev.total}")
+        return shown.drain(gen, lambda ev: f"{shown.label}tile {ev.done}/{ev.total}")
 
     result, arrays = _predict(
-        den, image.data, None if other is None else other.data, args, options, drain
+        den, image.data, None if other is None else other.data, args, axes, predict_options, drain
     )
     written, whys = [], []
     for name, dest, array in (
@@ -378,35 +428,38 @@ def _predict_one(
         raise OutputError(" ".join(whys))
 
 
-def _drain(gen, bar, index: int, count: int, describe):
-    """Run a prediction generator to its end, showing file ``index`` of ``count`` on ``bar``; return its result."""
-    from ..core.events import ChunkProgress
-    from ..core.progress import drain
+@contextlib.contextmanager
+def _worded_for_the_command_line():
+    """Chunked output's errors with this command's flags as their advice.
 
-    def show(ev):
-        part = (
-            ev.overall if isinstance(ev, ChunkProgress) else ev.done / ev.total
-        )  # chunked: denoise, then pyramid
-        bar.update((index + part) / count, describe(ev))
+    The core words what to do for a Python caller (``pass overwrite=True``); this command's
+    user does the same with ``--overwrite`` and ``--resume``.
+    """
+    try:
+        yield
+    except OutputStateError as exc:
+        raise exc.worded(**CLI_WORDING) from exc
 
-    return drain(gen, show if bar else None)
 
-
-def _predict(den, image, other, args, options: dict, drain):
+def _predict(den, image, other, args, axes: str, options, drain):
     """The result, and the uncertainty maps asked for (with test-time augmentation when asked);
-    ``drain(generator)`` runs a prediction generator with the run's progress."""
+    ``options`` are the tiling and device, ``drain(generator)`` runs a prediction generator with
+    the run's progress."""
     if other is None and args.tta == 1 and not args.residual:
-        return drain(den.predict_iter(image, **options)), {}
+        return drain(den.predict_iter(image, axes=axes, options=options, dtype=args.dtype)), {}
     if other is not None and args.tta == 1 and not (args.residual or args.disagreement):
-        return drain(den.predict_pair_iter(image, other, **options)), {}
+        pair = den.predict_pair_iter(image, other, axes=axes, options=options, dtype=args.dtype)
+        return drain(pair), {}
     from ..core.inference.denoiser import cast_like
     from ..core.inference.tta import denoise_pair_iter, predict_tta_iter, residual
 
-    options = {k: v for k, v in options.items() if k != "dtype"}
     if other is not None:
-        pair = drain(denoise_pair_iter(den, image, other, tta=args.tta, **options))
-        result, arrays = pair.mean, {"disagreement": pair.disagreement, "residual": pair.residual}
+        pair = drain(denoise_pair_iter(den, image, other, axes=axes, tta=args.tta, options=options))
+        result = pair.mean
+        arrays = {"disagreement": pair.disagreement, "residual": pair.residual}
     else:
-        result = drain(predict_tta_iter(den, image, transforms=args.tta, **options))
+        result = drain(
+            predict_tta_iter(den, image, axes=axes, transforms=args.tta, options=options)
+        )
         arrays = {"residual": residual(image, result)}
     return (cast_like(result, image.dtype) if args.dtype == "input" else result), arrays

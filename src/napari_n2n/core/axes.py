@@ -19,7 +19,30 @@ AXIS_LETTERS = "STCZYX"
 
 
 def validate_axes(axes: str, ndim: int | None = None) -> str:
-    """Check and normalise an axes string (upper case); raise :class:`InputError` if invalid."""
+    """Check and normalise an axes string.
+
+    Parameters
+    ----------
+    axes : str
+        Letters from ``STCZYX``, each at most once, with Y and X; any case.
+    ndim : int, optional
+        The array's number of dimensions, which ``axes`` must match.
+
+    Returns
+    -------
+    str
+        The axes in upper case.
+
+    Raises
+    ------
+    InputError
+        If the axes are not valid, saying why.
+
+    Examples
+    --------
+    >>> validate_axes("tyx", 3)
+    'TYX'
+    """
     if not isinstance(axes, str) or not axes:
         raise InputError("Axes must be a non-empty string such as 'YX', 'ZYX', 'TYX' or 'CYX'.")
     axes = axes.strip().upper()
@@ -42,7 +65,22 @@ def validate_axes(axes: str, ndim: int | None = None) -> str:
 
 
 def default_axes(ndim: int) -> str:
-    """The axes inferred for an array of ``ndim`` dimensions: 2 → YX, 3 → ZYX, 4 → TZYX."""
+    """The axes inferred for an array of ``ndim`` dimensions: 2 → YX, 3 → ZYX, 4 → TZYX, 5 → TCZYX.
+
+    Parameters
+    ----------
+    ndim : int
+        2 to 5.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    InputError
+        For other numbers of dimensions.
+    """
     table = {2: "YX", 3: "ZYX", 4: "TZYX", 5: "TCZYX"}
     if ndim not in table:
         raise InputError(
@@ -98,7 +136,22 @@ class AxisView:
         return tuple(idx)
 
     def where(self, n: int, spatial: tuple[slice, ...], kind: str = "tile") -> str:
-        """``" (sample 3, tile Y 0-511, X 512-1023)"``: where a block lies, for messages (``spatial=()``: the whole sample)."""
+        """Where a block lies, for messages: ``" (sample 3, tile Y 0-511, X 512-1023)"``.
+
+        Parameters
+        ----------
+        n : int
+            The sample.
+        spatial : tuple of slice
+            The block's extent per spatial axis; ``()``: the whole sample.
+        kind : str
+            What a block is called (``"tile"``, ``"patch"``).
+
+        Returns
+        -------
+        str
+            Starts with a space; empty for the whole of a single sample.
+        """
         if not spatial:
             return f" (sample {n})" if self.n_samples > 1 else ""
         letters = "ZYX"[-self.spatial_ndim :]
@@ -112,7 +165,22 @@ class AxisView:
     def read(
         self, n: int, spatial: tuple[slice, ...] | None = None, dtype=np.float32
     ) -> np.ndarray:
-        """Return sample ``n`` (optionally a spatial crop) as a ``(C, *spatial)`` array."""
+        """Read sample ``n`` (optionally a spatial crop) as a ``(C, *spatial)`` array.
+
+        Parameters
+        ----------
+        n : int
+            The sample, ``0 <= n < n_samples``.
+        spatial : tuple of slice, optional
+            The crop per spatial axis (default: all).
+        dtype : numpy dtype
+            The block's dtype.
+
+        Returns
+        -------
+        ndarray
+            C-contiguous.
+        """
         spatial = spatial or tuple(slice(None) for _ in self.spatial_axes)
         block = np.asarray(self.array[self._index(n, spatial)])
         block = np.transpose(block, self._perm)
@@ -121,7 +189,19 @@ class AxisView:
         return np.ascontiguousarray(block, dtype=dtype)
 
     def write(self, out, n: int, spatial: tuple[slice, ...], values: np.ndarray) -> None:
-        """Write a ``(C, *spatial)`` block into ``out`` (an array shaped like the input)."""
+        """Write a ``(C, *spatial)`` block into ``out``.
+
+        Parameters
+        ----------
+        out : array-like
+            An array shaped like the input (numpy, memmap, zarr).
+        n : int
+            The sample.
+        spatial : tuple of slice
+            Where the block goes, per spatial axis.
+        values : ndarray
+            The ``(C, *spatial)`` block.
+        """
         if self.channel_axis is None:
             values = values[0]
         out[self._index(n, spatial)] = np.transpose(values, np.argsort(self._perm))

@@ -76,11 +76,27 @@ class ModelFile:
     napari_n2n_version: str = ""
 
     def to_json(self) -> str:
+        """The JSON document stored in the file's metadata."""
         return json.dumps(dataclasses.asdict(self))
 
     @classmethod
     def from_payload(cls, payload: dict) -> ModelFile:
-        """The schema from a current-format JSON document (unknown keys are ignored)."""
+        """The schema from a current-format JSON document (unknown keys are ignored).
+
+        Parameters
+        ----------
+        payload : dict
+            The parsed JSON document, migrated to the current format (see :func:`migrate`).
+
+        Returns
+        -------
+        ModelFile
+
+        Raises
+        ------
+        KeyError
+            If a required entry is missing.
+        """
         known = {f.name for f in dataclasses.fields(cls)}
         missing = [
             k for k in ("unet", "channel_groups", "normalization", "axes") if k not in payload
@@ -115,7 +131,20 @@ MIGRATIONS: dict[int, Callable[[dict], dict]] = {1: _from_v1}
 
 
 def migrate(payload: dict, version: int) -> dict:
-    """Bring a payload of format ``version`` up to :data:`FORMAT_VERSION`."""
+    """Bring a payload of format ``version`` up to :data:`FORMAT_VERSION`.
+
+    Parameters
+    ----------
+    payload : dict
+        The file's JSON document.
+    version : int
+        Its format version.
+
+    Returns
+    -------
+    dict
+        The document in the current format.
+    """
     while version < FORMAT_VERSION:
         payload = MIGRATIONS[version](payload)
         version += 1
@@ -139,6 +168,24 @@ def write_safetensors(
     file gets the user's umask. The model files and the training states
     (:mod:`napari_n2n.core.training.resume`) are both written here.
 
+    Parameters
+    ----------
+    path : str, os.PathLike or Destination
+        Where to write.
+    tensors : dict
+        Name → ``torch.Tensor`` (moved to the CPU).
+    metadata : dict of str to str
+        The file's string metadata.
+    overwrite : bool
+        Whether an existing file may be replaced (for a plain ``path``).
+    what : str
+        How messages name the file.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
     Raises
     ------
     OutputError
@@ -160,12 +207,28 @@ def write_safetensors(
 def read_header(
     path: str | os.PathLike, *, fmt: str, newest: int, not_ours: str, what: str = "Model file"
 ) -> tuple[int, dict, dict]:
-    """Read the header of a file written by :func:`write_safetensors`: ``(format_version, payload, layout)``.
+    """Read the header of a file written by :func:`write_safetensors`; no tensor is read.
 
-    No tensor is read. ``fmt`` is the expected ``format`` entry of the metadata and ``newest``
-    the newest format version this napari-n2n reads; ``not_ours`` is the message for a file
-    that is not of that format (or truncated, or corrupted); ``what`` names the kind of file;
-    ``layout`` maps each tensor's name to ``(shape, safetensors dtype)``.
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    fmt : str
+        The expected ``format`` entry of the metadata.
+    newest : int
+        The newest format version this napari-n2n reads.
+    not_ours : str
+        The message for a file that is not of that format (or truncated, or corrupted).
+    what : str
+        How messages name the kind of file.
+
+    Returns
+    -------
+    format_version : int
+    payload : object
+        The parsed JSON document.
+    layout : dict
+        Each tensor's name → ``(shape, safetensors dtype)``.
 
     Raises
     ------
@@ -212,7 +275,20 @@ def read_header(
 
 
 def read_tensors(path: str | os.PathLike, not_ours: str) -> dict:
-    """All tensors of a safetensors file (name → torch.Tensor); ``not_ours`` is the message if it cannot be read."""
+    """All tensors of a safetensors file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    not_ours : str
+        The message of the :class:`ModelFileError` raised if it cannot be read.
+
+    Returns
+    -------
+    dict
+        Name → ``torch.Tensor``.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -225,7 +301,24 @@ def read_tensors(path: str | os.PathLike, not_ours: str) -> dict:
 def save_checkpoint(
     path: str | os.PathLike, tensors: dict, model_file: ModelFile, *, overwrite: bool = False
 ) -> Path:
-    """Write ``tensors`` (name → torch.Tensor) and ``model_file`` to ``path`` atomically (see :func:`write_safetensors`)."""
+    """Write a model file atomically (see :func:`write_safetensors`).
+
+    Parameters
+    ----------
+    path : str, os.PathLike or Destination
+        Where to write.
+    tensors : dict
+        Name → ``torch.Tensor``: the weights.
+    model_file : ModelFile
+        What the file says about its model.
+    overwrite : bool
+        Whether an existing file may be replaced (for a plain ``path``).
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+    """
     meta = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -237,7 +330,18 @@ def save_checkpoint(
 def estimated_size(unet, channel_groups: list, steps: int) -> int:
     """About how many bytes the model file of a run will take: its weights and its history of ``steps``.
 
-    ``unet`` is a :class:`~napari_n2n.core.model.UNetConfig`; nothing is built.
+    Parameters
+    ----------
+    unet : UNetConfig
+        The architecture (nothing is built).
+    channel_groups : list of list of int
+        The channels of each model.
+    steps : int
+        The run's steps.
+
+    Returns
+    -------
+    int
     """
     weights = sum(
         math.prod(shape)
@@ -255,6 +359,17 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, ModelFile]:
     Everything is checked before a network is built from it: the metadata's types and ranges
     (:func:`check_model_file`), every tensor's name, shape and dtype against the architecture
     the metadata describes, and the weights' finiteness.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The ``.n2n`` file.
+
+    Returns
+    -------
+    tensors : dict
+        Name → ``torch.Tensor``.
+    model_file : ModelFile
 
     Raises
     ------
@@ -303,11 +418,20 @@ def _is_number(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str]]) -> None:
+def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str]]) -> None:  # noqa: C901  one check per way a model file can be wrong, each one line
     """Check a model file's metadata against itself and against its tensors, before anything is built.
 
-    ``layout`` maps each tensor's name to ``(shape, safetensors dtype)``. Raises
-    :class:`ModelFileError` (blaming the file) on the first problem found.
+    Parameters
+    ----------
+    mf : ModelFile
+        The metadata.
+    layout : dict
+        Each tensor's name → ``(shape, safetensors dtype)`` (see :func:`read_header`).
+
+    Raises
+    ------
+    ModelFileError
+        On the first problem found, blaming the file.
     """
     from .axes import validate_axes
     from .errors import InputError

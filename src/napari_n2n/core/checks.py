@@ -29,6 +29,18 @@ def require_numeric(array, name: str = "the image"):
     """Return ``array`` (lists become numpy arrays) if it holds numbers; else raise :class:`InputError`.
 
     Arrays (numpy, dask, zarr, memmap) are returned as they are, never loaded.
+
+    Parameters
+    ----------
+    array : array-like
+        The data.
+    name : str
+        How the message names the data (see the module docstring).
+
+    Returns
+    -------
+    array-like
+        ``array``, or a numpy array made from a list.
     """
     if array is None:
         raise InputError(f"{_cap(name)} is missing. Give an image (a numpy, dask or zarr array).")
@@ -48,7 +60,15 @@ def require_numeric(array, name: str = "the image"):
 
 
 def require_seed(seed, *, allow_none: bool = False) -> None:
-    """Raise :class:`InputError` unless ``seed`` is a whole number from 0 (or ``None`` where allowed)."""
+    """Raise :class:`InputError` unless ``seed`` is a whole number from 0 (or ``None`` where allowed).
+
+    Parameters
+    ----------
+    seed : object
+        The seed given.
+    allow_none : bool
+        Whether ``None`` (fresh randomness) is allowed.
+    """
     if seed is None and allow_none:
         return
     if not (
@@ -58,7 +78,15 @@ def require_seed(seed, *, allow_none: bool = False) -> None:
 
 
 def require_not_empty(array, name: str = "the image") -> None:
-    """Raise :class:`InputError` if ``array`` has a zero-length axis (``None`` passes: nothing to check)."""
+    """Raise :class:`InputError` if ``array`` has a zero-length axis (``None`` passes: nothing to check).
+
+    Parameters
+    ----------
+    array : array-like or None
+        The data.
+    name : str
+        How the message names the data (see the module docstring).
+    """
     if array is not None and any(int(s) == 0 for s in array.shape):
         raise InputError(
             f"{_cap(name)} is empty (shape {tuple(int(s) for s in array.shape)}). "
@@ -71,6 +99,15 @@ def require_finite(values, name: str = "the image", *, where: str = "") -> None:
 
     Lazy arrays (dask, zarr) are not read here: the code that reads them block by block calls
     this on each block, with ``where`` naming the block (e.g. ``" (sample 3)"``).
+
+    Parameters
+    ----------
+    values : array-like
+        The data; only a float numpy array is checked.
+    name : str
+        How the message names the data (see the module docstring).
+    where : str
+        Appended to the name in the message.
     """
     if not isinstance(values, np.ndarray) or values.dtype.kind != "f":
         return
@@ -84,7 +121,17 @@ def require_finite(values, name: str = "the image", *, where: str = "") -> None:
 def require_varying(
     values: np.ndarray, name: str = "the image", *, channel: int | None = None
 ) -> None:
-    """Raise :class:`InputError` if in-memory ``values`` are constant (nothing to denoise)."""
+    """Raise :class:`InputError` if in-memory ``values`` are constant (nothing to denoise).
+
+    Parameters
+    ----------
+    values : array-like
+        The data (read whole).
+    name : str
+        How the message names the data (see the module docstring).
+    channel : int, optional
+        The channel ``values`` hold, for the message.
+    """
     values = np.asarray(values)
     if values.size == 0 or values.min() != values.max():
         return
@@ -97,7 +144,15 @@ def require_varying(
 
 
 def require_same_shape(a, b, *, names: tuple[str, str] = ("the input", "the target")) -> None:
-    """Raise :class:`InputError` unless ``a`` and ``b`` (a pair) have the same shape."""
+    """Raise :class:`InputError` unless ``a`` and ``b`` (a pair) have the same shape.
+
+    Parameters
+    ----------
+    a, b : array-like
+        The two arrays.
+    names : tuple of str
+        How the message names them.
+    """
     sa, sb = tuple(int(s) for s in a.shape), tuple(int(s) for s in b.shape)
     if sa != sb:
         raise InputError(
@@ -107,8 +162,26 @@ def require_same_shape(a, b, *, names: tuple[str, str] = ("the input", "the targ
 
 
 def require_training_data(input, target, clean, *, mode: str):
-    """The checks of a training run's arrays: numbers, a target exactly when ``mode`` needs one,
-    equal shapes, not empty, no NaN or Inf. Returns ``(input, target, clean)`` (lists become arrays)."""
+    """The checks of a training run's arrays.
+
+    Numbers, a target exactly when ``mode`` needs one, equal shapes, not empty, no NaN or Inf.
+
+    Parameters
+    ----------
+    input : array-like
+        The noisy input.
+    target : array-like or None
+        The target; ``None`` only in single-image mode.
+    clean : array-like or None
+        The clean image, where known.
+    mode : str
+        The run's mode (``"n2n"``, ``"n2c"``, ``"nb2nb"``).
+
+    Returns
+    -------
+    input, target, clean
+        As given, lists made arrays.
+    """
     input = require_numeric(input, "the input")
     target = None if target is None else require_numeric(target, "the target")
     clean = None if clean is None else require_numeric(clean, "the clean image")

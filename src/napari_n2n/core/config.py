@@ -21,6 +21,8 @@ Padding = Literal["reflect", "zeros"]
 MODES: tuple[str, ...] = get_args(Mode)
 LOSSES: tuple[str, ...] = get_args(Loss)
 PADDINGS: tuple[str, ...] = get_args(Padding)
+#: validate every this many steps in a run bounded by time only (its step count is not known)
+TIME_ONLY_VAL_EVERY = 100
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,13 @@ class TrainConfig:
     loss : {"l2", "l1", "l0", "hdr"}
         See :mod:`napari_n2n.core.training.losses`; ``l2`` for zero-mean noise, ``l1``/``l0`` for
         impulse noise. Neighbor2Neighbor always uses its own L2-based loss.
-    steps : int
-        Optimiser steps (batches).
+    steps : int or None
+        Optimiser steps (batches), of each model of a per-channel run. ``None``: as many as
+        ``time_budget_s`` allows (a run bounded by time only; it then needs a time budget).
     time_budget_s : float or None
-        Stop after this many seconds even if ``steps`` are not done (the learning-rate
-        schedule still follows ``steps``).
+        Stop after this many seconds even if ``steps`` are not done (shared equally by the
+        models of a per-channel run). The learning-rate schedule follows whichever of the two
+        is further along (see :mod:`napari_n2n.core.training.schedule`).
     preset : str
         Where the options left at ``None`` (patch and batch size, learning rate, network size)
         come from: ``"auto"`` (default) picks the preset of the device the run uses (``gpu`` on
@@ -47,19 +51,27 @@ class TrainConfig:
     patch_size : int or None
         Side of the square (2D) or cubic (3D) training patch; in 3D the Z side is capped at
         the volume's depth. ``None``: the preset's.
-    batch_size, learning_rate : int or None, float or None
-        Adam with warm-up and cosine decay of the learning rate. ``None``: the preset's.
-    depth, base_channels : int or None
-        U-Net size (poolings, channels of the first level). ``None``: the preset's.
+    batch_size : int or None
+        Patches per optimiser step. ``None``: the preset's (on a GPU, shrunk to fit its memory).
+    learning_rate : float or None
+        Adam's peak learning rate, with warm-up and cosine decay. ``None``: the preset's.
+    depth : int or None
+        U-Net poolings (1 to 6). ``None``: the preset's.
+    base_channels : int or None
+        Channels of the U-Net's first level (at least 4). ``None``: the preset's.
     padding : {"reflect", "zeros"}
         How the U-Net's convolutions pad (see :mod:`napari_n2n.core.model`); ``"zeros"`` only
         to compare with older models.
     val_fraction : float
         Width of the validation band at the end of X (fraction of X); 0 disables it.
     val_every : int or None
-        Validate every this many steps (``None``: about 20 times per run).
-    augment, symmetric : bool
-        Random flips/rot90; train both A→B and B→A (Noise2Noise only).
+        Validate every this many steps (``None``: about 20 times per run, or every
+        :data:`TIME_ONLY_VAL_EVERY` steps in a run bounded by time only; see
+        :attr:`validation_every`).
+    augment : bool
+        Random flips and 90° rotations of the patches.
+    symmetric : bool
+        Train both A→B and B→A (Noise2Noise only).
     channels : {"joint", "separate"}
         One multi-channel model, or one model per channel.
     seed : int
@@ -85,11 +97,25 @@ class TrainConfig:
         always are). ``True``: copy even when over that limit.
     nb2nb_gamma : float
         Weight of the Neighbor2Neighbor regulariser (2 in the paper).
+
+    Raises
+    ------
+    InputError
+        If a field is out of range or unknown, or the run has no end (``steps=None`` without
+        ``time_budget_s``).
+
+    Examples
+    --------
+    >>> config = TrainConfig(steps=500, loss="l1")
+    >>> config.replace(steps=1000).steps
+    1000
+    >>> TrainConfig.from_dict(config.to_dict()) == config
+    True
     """
 
     mode: Mode = "n2n"
     loss: Loss = "l2"
-    steps: int = 2000
+    steps: int | None = 2000
     time_budget_s: float | None = None
     preset: str = "auto"
     patch_size: int | None = None
@@ -111,7 +137,7 @@ class TrainConfig:
     nb2nb_gamma: float = 2.0
     data_on_device: bool | None = None
 
-    def __post_init__(self):
+    def __post_init__(self):  # noqa: C901  one check per field, each with its own message
         def bad(msg):
             raise InputError(msg)
 
@@ -122,10 +148,15 @@ class TrainConfig:
             )
         if self.loss not in LOSSES:
             bad(f"Unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}.")
-        if not (isinstance(self.steps, int) and self.steps >= 1):
-            bad(f"steps must be a positive whole number, got {self.steps!r}.")
+        if self.steps is not None and not (isinstance(self.steps, int) and self.steps >= 1):
+            bad(f"steps must be a positive whole number or None, got {self.steps!r}.")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
             bad(f"time_budget_s must be positive seconds or None, got {self.time_budget_s!r}.")
+        if self.steps is None and self.time_budget_s is None:
+            bad(
+                "A run needs an end: give steps, or a time budget (time_budget_s) with steps=None "
+                "to train for a time."
+            )
         if self.patch_size is not None and not (
             isinstance(self.patch_size, int) and 8 <= self.patch_size <= 4096
         ):
@@ -160,18 +191,63 @@ class TrainConfig:
         if self.channels not in get_args(Channels):
             bad(f"channels must be 'joint' or 'separate', got {self.channels!r}.")
 
+    @property
+    def validation_every(self) -> int:
+        """Steps between validations: ``val_every``, else about 20 validations per run.
+
+        A run bounded by time only (``steps=None``) validates every
+        :data:`TIME_ONLY_VAL_EVERY` steps unless ``val_every`` says otherwise.
+
+        Examples
+        --------
+        >>> TrainConfig(steps=400).validation_every
+        20
+        >>> TrainConfig(steps=None, time_budget_s=60).validation_every
+        100
+        """
+        if self.val_every is not None:
+            return self.val_every
+        if self.steps is None:
+            return TIME_ONLY_VAL_EVERY
+        return max(10, self.steps // 20)
+
     def replace(self, **changes) -> TrainConfig:
+        """A copy with some fields changed (validated again).
+
+        Parameters
+        ----------
+        **changes
+            The fields to change, by name.
+
+        Returns
+        -------
+        TrainConfig
+            The new configuration.
+        """
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
+        """The fields as a plain dict (JSON-ready; :meth:`from_dict` reads it back)."""
         return dataclasses.asdict(self)
 
     def to_json(self) -> str:
+        """The fields as a JSON string."""
         return json.dumps(self.to_dict())
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        """The config described by ``d``; keys this version does not know are dropped with a warning."""
+        """The config described by a dict, e.g. one read from a model file.
+
+        Parameters
+        ----------
+        d : dict
+            Field names and values; keys this version does not know are dropped with a warning.
+
+        Returns
+        -------
+        TrainConfig
+            The configuration (validated).
+        """
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:

@@ -13,7 +13,13 @@ if TYPE_CHECKING:
 
 
 def available_devices() -> list[str]:
-    """Names of the devices usable here, best first (e.g. ``["cuda", "cpu"]``)."""
+    """Names of the devices usable here, best first.
+
+    Returns
+    -------
+    list of str
+        E.g. ``["cuda", "cpu"]``; ``"cpu"`` is always last.
+    """
     import torch
 
     names = []
@@ -27,13 +33,17 @@ def available_devices() -> list[str]:
 
 
 def select_device(name: str = "auto") -> torch.device:
-    """Return the torch device for ``name``.
+    """The torch device for ``name``.
 
     Parameters
     ----------
     name : str
         ``"auto"`` (CUDA, else Apple MPS, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or
         ``"mps"``.
+
+    Returns
+    -------
+    torch.device
 
     Raises
     ------
@@ -72,7 +82,13 @@ def select_device(name: str = "auto") -> torch.device:
 
 
 def available_cores() -> int:
-    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    """CPU cores this process may run on (its affinity mask where the OS has one).
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - macOS, Windows
@@ -86,6 +102,16 @@ def cpu_threads(requested: int | None = None) -> int:
     per core), one other busy process is enough to make every step wait for a descheduled
     thread: on a 2-core machine training ran 20-25× slower (3-5 instead of 60-128 patches/s)
     while another process used one core (issue #13); ``benchmarks/threads.py`` measures it.
+
+    Parameters
+    ----------
+    requested : int, optional
+        The threads asked for.
+
+    Returns
+    -------
+    int
+        At least 1.
     """
     if requested is not None:
         return max(1, int(requested))
@@ -98,6 +124,13 @@ def cpu_thread_limit(device: torch.device, threads: int | None = None):
 
     torch's thread count is process-wide: the block sets it for the duration of one run. On
     other devices nothing changes.
+
+    Parameters
+    ----------
+    device : torch.device
+        The device of the work.
+    threads : int, optional
+        As for :func:`cpu_threads`.
     """
     import torch
 
@@ -113,7 +146,19 @@ def cpu_thread_limit(device: torch.device, threads: int | None = None):
 
 
 def describe_device(device: torch.device, threads: int | None = None) -> str:
-    """A short human-readable name, e.g. ``"cuda (NVIDIA H100)"`` or ``"cpu (1 thread of 2 cores)"``."""
+    """A short human-readable name, e.g. ``"cuda (NVIDIA H100)"`` or ``"cpu (1 thread of 2 cores)"``.
+
+    Parameters
+    ----------
+    device : torch.device
+        The device.
+    threads : int, optional
+        The threads requested for CPU work (see :func:`cpu_threads`).
+
+    Returns
+    -------
+    str
+    """
     import torch
 
     if device.type == "cuda":
@@ -125,7 +170,17 @@ def describe_device(device: torch.device, threads: int | None = None) -> str:
 
 
 def amp_dtype(device: torch.device):
-    """The mixed-precision dtype for ``device``: bfloat16 where supported, else float16 (CUDA)."""
+    """The mixed-precision dtype for ``device``: bfloat16 where supported, else float16 (CUDA).
+
+    Parameters
+    ----------
+    device : torch.device
+        The device.
+
+    Returns
+    -------
+    torch.dtype
+    """
     import torch
 
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():

@@ -1,8 +1,9 @@
-"""The typed events that long work yields: training (:class:`~napari_n2n.core.training.train.Trainer`)
-and tiled prediction (:meth:`~napari_n2n.core.inference.denoiser.Denoiser.predict_iter`).
+"""The typed events that long work yields: training and tiled prediction.
 
-Each event is a small frozen dataclass. Consumers (the command line's progress bar, the
-widgets' training session) dispatch on the type; a training run yields, in order, one
+Training is :class:`~napari_n2n.core.training.train.Trainer`'s, tiled prediction
+:meth:`~napari_n2n.core.inference.denoiser.Denoiser.predict_iter`'s. Each event is a small
+frozen dataclass. Consumers (the command line's progress bar, the widgets' training session)
+dispatch on the type; a training run yields, in order, one
 :class:`Started`, then :class:`Progress` (every step on the CPU, every few steps on a GPU),
 :class:`Validated`, :class:`Preview` and :class:`Checkpointed` as they happen, and one :class:`Finished`.
 """
@@ -24,8 +25,9 @@ class Started:
 
     Attributes
     ----------
-    total_steps : int
-        Steps planned in all (summed over the models of a per-channel run).
+    total_steps : int or None
+        Steps planned in all (summed over the models of a per-channel run); ``None`` for a run
+        bounded by time only.
     device : str
         Where it runs, readable (e.g. ``"cpu (2 threads)"``).
     n_parameters : int
@@ -34,28 +36,55 @@ class Started:
         Patches in one pass over the training region.
     notes : tuple of str
         What the user should know about this run (validation, data placement, ...).
+    time_budget_s : float or None
+        The run's time budget, if it has one.
     """
 
-    total_steps: int
+    total_steps: int | None
     device: str
     n_parameters: int
     patches_per_epoch: float
     notes: tuple[str, ...] = ()
+    time_budget_s: float | None = None
 
 
 @dataclass(frozen=True)
 class Progress:
     """One or more training steps are done.
 
-    ``step`` counts steps over the whole run; ``fraction`` is the share of the run done, by
-    steps or, when a time budget ends the run sooner, by time. ``eta_s`` is the estimated time
-    left and ``elapsed_s`` the time since :class:`Started`. ``limit`` says which will end the
-    run, at the current speed: ``"steps"`` (``total_steps``) or ``"time"`` (``time_budget_s``);
-    with ``"time"``, the step total means nothing to the user and is not shown.
+    All of it comes from one reading of the run's clock (:mod:`napari_n2n.core.training.schedule`).
+
+    Attributes
+    ----------
+    step : int
+        Steps done over the whole run.
+    total_steps : int or None
+        Steps planned in all; ``None`` for a run bounded by time only.
+    epoch : float
+        Passes over the training region so far.
+    train_loss : float
+        Mean training loss of the steps since the last ``Progress``.
+    patches_per_s : float
+        Training speed.
+    elapsed_s : float
+        Seconds since the run started.
+    eta_s : float
+        Estimated seconds left.
+    learning_rate : float
+        The learning rate of the last step.
+    fraction : float
+        Share of the run done, by steps or, when it is further along, by time (the
+        learning-rate schedule's progress too).
+    limit : {"steps", "time"}
+        Which will end the run at the current speed: ``total_steps`` or ``time_budget_s``. With
+        ``"time"`` the step total means nothing to the user and is not shown; a run bounded by
+        time only always has ``"time"``.
+    time_budget_s : float or None
+        The run's time budget, if it has one.
     """
 
     step: int
-    total_steps: int
+    total_steps: int | None
     epoch: float
     train_loss: float
     patches_per_s: float
@@ -71,10 +100,21 @@ class Progress:
 class Validated:
     """The model was scored on the held-out region.
 
-    ``val_loss`` is the mode's validation loss; ``psnr`` the PSNR against the clean reference
-    (``None`` without one); ``is_best`` whether these weights are now the kept ones.
-    ``estimated_psnr`` is the PSNR estimated without a clean image, from the held-out noisy
-    target (Noise2Noise only, else ``None``), with its standard error ``estimated_psnr_stderr``.
+    Attributes
+    ----------
+    step : int
+        The step validated.
+    val_loss : float
+        The mode's validation loss.
+    psnr : float or None
+        PSNR against the clean reference; ``None`` without one.
+    is_best : bool
+        Whether these weights are now the kept ones.
+    estimated_psnr : float or None
+        PSNR estimated without a clean image, from the held-out noisy target (Noise2Noise only,
+        else ``None``).
+    estimated_psnr_stderr : float or None
+        The standard error of ``estimated_psnr``.
     """
 
     step: int
@@ -87,7 +127,15 @@ class Validated:
 
 @dataclass(frozen=True)
 class Preview:
-    """The current model's prediction of the region asked for with ``Trainer.set_preview``."""
+    """The current model's prediction of the region asked for with ``Trainer.set_preview``.
+
+    Attributes
+    ----------
+    step : int
+        The step of the weights that made it.
+    image : numpy.ndarray
+        The denoised region, with the region's axes.
+    """
 
     step: int
     image: np.ndarray = field(repr=False)
@@ -95,7 +143,15 @@ class Preview:
 
 @dataclass(frozen=True)
 class Checkpointed:
-    """The run's resumable state was written to ``path`` after ``step`` (see :mod:`napari_n2n.core.training.resume`)."""
+    """The run's resumable state was written (see :mod:`napari_n2n.core.training.resume`).
+
+    Attributes
+    ----------
+    step : int
+        The last step the state includes.
+    path : str
+        The state file.
+    """
 
     step: int
     path: str
@@ -103,10 +159,20 @@ class Checkpointed:
 
 @dataclass(frozen=True)
 class Finished:
-    """The run ended: ``steps_done`` steps in ``elapsed_s`` seconds, for ``reason``.
+    """The run ended.
 
-    ``best_step`` is the step whose weights are kept (the last step when nothing was
-    validated); ``best_val_loss`` their validation loss, or ``None``.
+    Attributes
+    ----------
+    reason : {"completed", "stopped", "time budget"}
+        Why it ended.
+    steps_done : int
+        Steps done over the whole run.
+    best_step : int
+        The step whose weights are kept (the last step when nothing was validated).
+    best_val_loss : float or None
+        The kept weights' validation loss, or ``None``.
+    elapsed_s : float
+        Seconds the run took.
     """
 
     reason: FinishReason
@@ -118,7 +184,19 @@ class Finished:
 
 @dataclass(frozen=True)
 class TileProgress:
-    """Tiled prediction: ``done`` of ``total`` tiles are predicted (emitted after each batch of tiles)."""
+    """Tiled prediction progressed (emitted after each batch of tiles).
+
+    Attributes
+    ----------
+    done : int
+        Tiles predicted so far, of this sample.
+    total : int
+        Tiles of this sample.
+    sample : int
+        The sample (index over the sample axes) being predicted.
+    n_samples : int
+        Samples in all.
+    """
 
     done: int
     total: int
@@ -128,13 +206,24 @@ class TileProgress:
 
 @dataclass(frozen=True)
 class ChunkProgress:
-    """Prediction to a chunked store: ``done`` of ``total`` units of work of ``stage`` are finished.
+    """Prediction to a chunked store progressed.
 
-    ``stage`` is ``"denoise"`` (units of the image: chunks plus a halo, see
-    :mod:`napari_n2n.core.inference.chunked`) or ``"pyramid"`` (chunks of the lower-resolution levels).
-    ``skipped`` units were done by an earlier run (resumed). ``fraction`` is the share of the
-    stage done, the unit in progress included; ``voxels_per_s`` the output voxels denoised per
-    second by this run so far.
+    Attributes
+    ----------
+    stage : {"denoise", "pyramid"}
+        ``"denoise"`` (units of the image: chunks plus a halo, see
+        :mod:`napari_n2n.core.inference.chunked`) or ``"pyramid"`` (chunks of the
+        lower-resolution levels).
+    done : int
+        Units of the stage finished.
+    total : int
+        Units of the stage.
+    skipped : int
+        Units done by an earlier run (resumed).
+    fraction : float
+        Share of the stage done, the unit in progress included.
+    voxels_per_s : float
+        Output voxels denoised per second by this run so far.
     """
 
     stage: Literal["denoise", "pyramid"]

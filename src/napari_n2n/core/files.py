@@ -17,9 +17,18 @@ A :class:`Destination` is checked *before* any long work and written *after* it:
 
 Examples
 --------
->>> dest = Destination("out.tif", inputs=["in.tif"])        # doctest: +SKIP
->>> ...  # long work
->>> dest.write(lambda tmp: tifffile.imwrite(tmp, result))  # doctest: +SKIP
+>>> import tempfile
+>>> import numpy as np
+>>> folder = tempfile.TemporaryDirectory()
+>>> dest = Destination(f"{folder.name}/out.npy", inputs=[f"{folder.name}/in.npy"])  # checked
+>>> result = np.zeros((4, 4))  # the long work
+>>> dest.write(lambda tmp: np.save(tmp, result)).name
+'out.npy'
+>>> Destination(f"{folder.name}/out.npy")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+    ...
+napari_n2n.core.errors.OutputError: Cannot write the output ...: the file already exists. ...
+>>> folder.cleanup()
 """
 
 from __future__ import annotations
@@ -52,7 +61,22 @@ _REASONS = {
 
 
 def split_suffix(name: str) -> tuple[str, str]:
-    """``("out", ".ome.tif")`` for ``"out.ome.tif"``; the last suffix otherwise (``("m", ".n2n")``)."""
+    """Split a file name into its stem and suffix, keeping two-part suffixes together.
+
+    Parameters
+    ----------
+    name : str
+        A file name.
+
+    Returns
+    -------
+    stem, suffix : str
+
+    Examples
+    --------
+    >>> split_suffix("out.ome.tif"), split_suffix("m.n2n"), split_suffix("README")
+    (('out', '.ome.tif'), ('m', '.n2n'), ('README', ''))
+    """
     low = name.lower()
     for compound in COMPOUND_SUFFIXES:
         if low.endswith(compound) and len(name) > len(compound):
@@ -62,12 +86,33 @@ def split_suffix(name: str) -> tuple[str, str]:
 
 
 def reason(exc: OSError) -> str:
-    """A few words on why ``exc`` stopped a write (``"the disk is full"``)."""
+    """A few words on why ``exc`` stopped a write (``"the disk is full"``).
+
+    Parameters
+    ----------
+    exc : OSError
+        The error.
+
+    Returns
+    -------
+    str
+    """
     return _REASONS.get(exc.errno or 0, exc.strerror or str(exc))
 
 
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
-    """Whether ``a`` and ``b`` are the same file (same device and inode; links followed); False if either is missing."""
+    """Whether ``a`` and ``b`` are the same file (same device and inode; links followed).
+
+    Parameters
+    ----------
+    a, b : str or os.PathLike
+        Two paths.
+
+    Returns
+    -------
+    bool
+        False if either is missing.
+    """
     try:
         return os.path.samefile(a, b)
     except OSError:
@@ -75,7 +120,17 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
 
 
 def inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
-    """Whether ``path`` lies inside the folder ``folder`` (links followed; a path is not inside itself)."""
+    """Whether ``path`` lies inside the folder ``folder`` (links followed; a path is not inside itself).
+
+    Parameters
+    ----------
+    path, folder : str or os.PathLike
+        Two paths.
+
+    Returns
+    -------
+    bool
+    """
     p, f = os.path.realpath(path), os.path.realpath(folder)
     return p != f and os.path.isdir(f) and os.path.commonpath([p, f]) == f
 
@@ -162,7 +217,7 @@ class Destination:
         return OutputError(f"Cannot write the {self.what} {self.given}: {why}. {what_to_do}.")
 
     # ---- checks ------------------------------------------------------------------------------
-    def check(self) -> None:
+    def check(self) -> None:  # noqa: C901  one check per way a destination can fail, in the order a user meets them
         """Check the destination (called on creation) and note what is there, to notice another writer later."""
         path, folder = self.path, self.path.parent
         if not folder.is_dir():
@@ -233,7 +288,13 @@ class Destination:
         self._remove(probe)
 
     def require_space(self, nbytes: int) -> None:
-        """Raise :class:`OutputError` if the destination's disk has less than ``nbytes`` (plus a margin) free."""
+        """Raise :class:`OutputError` if the destination's disk has less than ``nbytes`` (plus a margin) free.
+
+        Parameters
+        ----------
+        nbytes : int
+            The estimated size of what will be written.
+        """
         try:
             free = shutil.disk_usage(self.path.parent).free
         except OSError:  # nothing to estimate with
@@ -275,6 +336,11 @@ class Destination:
 
         On an error (or Ctrl-C) inside the block the temporary file is removed and the
         destination is left as it was.
+
+        Yields
+        ------
+        pathlib.Path
+            An empty file (an empty folder for a ``folder`` destination) to write.
         """
         try:
             tmp = self._create_temporary()
@@ -293,16 +359,37 @@ class Destination:
     def write(self, writer: Callable[[Path], object]) -> Path:
         """Call ``writer(temporary_path)``, then move the result into place; return the path written.
 
-        ``temporary_path`` is an empty file (an empty folder for a ``folder`` destination) that
-        the writer replaces or fills.
+        Parameters
+        ----------
+        writer : callable
+            ``writer(temporary_path)`` writes the output; ``temporary_path`` is an empty file (an
+            empty folder for a ``folder`` destination) that the writer replaces or fills.
+
+        Returns
+        -------
+        pathlib.Path
+            The destination's path as given.
         """
         with self.staged() as tmp:
             writer(tmp)
         return self.given
 
     def commit(self, tmp: Path) -> Path:
-        """Move ``tmp``, a file or folder written beside the destination by other means (a resumable
-        result, see :mod:`napari_n2n.ondisk.output`), into place as :meth:`staged` would; return the path."""
+        """Move a file or folder written beside the destination by other means into place.
+
+        As :meth:`staged` would, for a result written elsewhere (a resumable result, see
+        :mod:`napari_n2n.ondisk.output`).
+
+        Parameters
+        ----------
+        tmp : pathlib.Path
+            The file or folder, in the destination's folder.
+
+        Returns
+        -------
+        pathlib.Path
+            The destination's path as given.
+        """
         try:
             self._commit(tmp)
         except OSError as exc:
@@ -352,8 +439,14 @@ class Destination:
         )
 
     def alternatives(self) -> list[Path]:
-        """Where to write instead if this destination fails at the end: beside it, then the
-        current folder, then the temporary folder (names that do not exist yet)."""
+        """Where to write instead if this destination fails at the end.
+
+        Returns
+        -------
+        list of pathlib.Path
+            Beside it, then the current folder, then the temporary folder (names that do not
+            exist yet).
+        """
         stem, suffix = split_suffix(self.given.name)
         beside = next(
             (
@@ -409,11 +502,25 @@ def _size(nbytes: int) -> str:
 def write_with_fallback(
     destination: Destination, writer: Callable[[Destination], object]
 ) -> tuple[Path, str | None]:
-    """Write with ``writer(destination)``; if that fails, write to the first of
-    :meth:`Destination.alternatives` that works.
+    """Write with ``writer(destination)``; if that fails, to the first alternative that works.
 
-    Returns ``(path written, None)``, or ``(other path, why the destination failed)``. Use it
-    for results that took long to make (a trained model), so a failure at the end loses nothing.
+    Use it for results that took long to make (a trained model), so a failure at the end loses
+    nothing.
+
+    Parameters
+    ----------
+    destination : Destination
+        Where to write.
+    writer : callable
+        ``writer(destination)`` writes the result (also to a :class:`Destination` for each of
+        :meth:`Destination.alternatives`).
+
+    Returns
+    -------
+    path : pathlib.Path
+        Where the result was written.
+    why : str or None
+        ``None``, or why the destination itself failed.
 
     Raises
     ------

@@ -35,7 +35,23 @@ MAX_CHANNELS, MAX_WIDTH = 256, 4096
 
 @dataclass(frozen=True)
 class UNetConfig:
-    """Architecture of a :class:`UNet` (stored in every checkpoint)."""
+    """Architecture of a :class:`UNet` (stored in every checkpoint).
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Channels of the image in and out (1 to ``MAX_CHANNELS``).
+    ndim : int
+        2 or 3 spatial dimensions.
+    depth : int
+        Down-sampling levels, 1 to 6: inputs are padded to a multiple of ``2**depth``.
+    base_channels : int
+        Feature channels of the top level, doubled at each level below...
+    max_channels : int
+        ...up to this many.
+    padding : {"reflect", "zeros"}
+        See the attribute below.
+    """
 
     in_channels: int = 1
     out_channels: int = 1
@@ -80,14 +96,36 @@ class UNetConfig:
             )
 
     def for_channels(self, n: int) -> UNetConfig:
-        """The same architecture for ``n`` input and output channels (one model of a per-channel run)."""
+        """The same architecture for ``n`` input and output channels (one model of a per-channel run).
+
+        Parameters
+        ----------
+        n : int
+            The channels.
+
+        Returns
+        -------
+        UNetConfig
+        """
         return replace(self, in_channels=n, out_channels=n)
 
     def to_dict(self) -> dict:
+        """The fields, as stored in model files."""
         return asdict(self)
 
     def widths(self) -> list[int]:
-        """Channels of each level, from the top to the bottom of the U."""
+        """Channels of each level, from the top to the bottom of the U.
+
+        Returns
+        -------
+        list of int
+            ``depth + 1`` widths.
+
+        Examples
+        --------
+        >>> UNetConfig(depth=3, base_channels=32, max_channels=64).widths()
+        [32, 64, 64, 64]
+        """
         return [min(self.base_channels * 2**i, self.max_channels) for i in range(self.depth + 1)]
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -95,6 +133,11 @@ class UNetConfig:
 
         A model file is checked against these before any network is built, so a small file
         whose metadata asks for a huge network is refused instead of allocated.
+
+        Returns
+        -------
+        dict
+            Tensor name → shape, as in ``UNet(config).state_dict()``.
         """
         k = (3,) * self.ndim
         shapes: dict[str, tuple[int, ...]] = {}
@@ -143,7 +186,20 @@ class _Block(nn.Sequential):
 
 
 class UNet(nn.Module):
-    """Encoder–decoder with skip connections; ``(B, C, *spatial)`` in, same shape out."""
+    """Encoder–decoder with skip connections; ``(B, C, *spatial)`` in, same shape out.
+
+    Parameters
+    ----------
+    config : UNetConfig
+        The architecture.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = UNet(UNetConfig(depth=2, base_channels=4, max_channels=8))
+    >>> net(torch.zeros(1, 1, 10, 12)).shape, count_parameters(net)
+    (torch.Size([1, 1, 10, 12]), 4569)
+    """
 
     def __init__(self, config: UNetConfig = UNetConfig()):
         super().__init__()
@@ -166,9 +222,22 @@ class UNet(nn.Module):
 
     @property
     def multiple(self) -> int:
+        """The factor the spatial sizes are padded to a multiple of (``2**depth``)."""
         return 2**self.config.depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Denoise a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            ``(B, C, *spatial)``, normalised; any spatial size (padded inside, cropped back).
+
+        Returns
+        -------
+        torch.Tensor
+            The same shape.
+        """
         spatial = x.shape[2:]
         m = self.multiple
         pads = []
@@ -198,4 +267,5 @@ class UNet(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
+    """The number of weights of ``model`` (all its parameters' elements)."""
     return sum(p.numel() for p in model.parameters())

@@ -5,7 +5,6 @@ The command line and the widgets show the same words for the same events; they c
 
 from __future__ import annotations
 
-import time
 from collections.abc import Generator
 from typing import TypeVar
 
@@ -15,9 +14,19 @@ R = TypeVar("R")
 
 
 def drain(gen: Generator[object, object, R], on_event=None) -> R:
-    """Run the generator ``gen`` to its end; return its return value.
+    """Run a generator to its end; return its return value.
 
-    What it yields is ignored, or passed to ``on_event`` (a progress bar's update, say).
+    Parameters
+    ----------
+    gen : generator
+        The work.
+    on_event : callable, optional
+        Called with everything ``gen`` yields (a progress bar's update, say); else it is ignored.
+
+    Returns
+    -------
+    object
+        ``gen``'s return value.
 
     Examples
     --------
@@ -37,8 +46,24 @@ def drain(gen: Generator[object, object, R], on_event=None) -> R:
 
 
 def relay(gen: Generator[object, object, R], convert) -> Generator[object, None, R]:
-    """A generator that yields ``convert(event)`` for each event of ``gen`` and returns its return value;
-    closing it closes ``gen``.
+    """A generator that converts the events of another; closing it closes the other.
+
+    Parameters
+    ----------
+    gen : generator
+        The work.
+    convert : callable
+        Maps one of ``gen``'s events to the event to yield.
+
+    Yields
+    ------
+    object
+        ``convert(event)`` for each event of ``gen``.
+
+    Returns
+    -------
+    object
+        ``gen``'s return value, as ``StopIteration.value``.
 
     Examples
     --------
@@ -60,63 +85,18 @@ def relay(gen: Generator[object, object, R], convert) -> Generator[object, None,
         gen.close()
 
 
-def fraction_done(step: int, steps: int, t_start: float, budget: float | None) -> float:
-    """Fraction of one model's run done: by steps, or by time when a time budget ends it sooner."""
-    p = step / steps
-    if budget:
-        p = max(p, (time.perf_counter() - t_start) / budget)
-    return min(p, 1.0)
-
-
-def progress_event(
-    config,
-    *,
-    loss: float,
-    step: int,
-    offset: int,
-    total: int,
-    t0: float,
-    t_group: float,
-    budget: float | None,
-    n_groups: int,
-    learning_rate: float,
-    patches_per_epoch: float,
-    processes: int = 1,
-) -> Progress:
-    """The :class:`Progress` of a training run after ``step`` steps of its current model.
-
-    ``offset`` steps were done by the models before it, of ``total``; ``t0`` and ``t_group``
-    are when the run and this model started (earlier by the time of a resumed run); ``budget``
-    is this model's share of the time budget; ``processes`` train together, each on a batch of
-    ``config.batch_size``. ``limit`` says whether the steps or the time budget will end the run first.
-    """
-    now = time.perf_counter()
-    batch = config.batch_size * processes  # patches per step, over all processes
-    rate = step * batch / max(now - t_group, 1e-9)
-    remaining = (total - offset - step) * batch / max(rate, 1e-9)
-    limit = "steps"
-    if budget is not None:
-        left = max(budget * n_groups - (now - t0), 0.0)
-        if left < remaining:
-            remaining, limit = left, "time"
-    return Progress(
-        step=offset + step,
-        total_steps=total,
-        epoch=step * batch / max(patches_per_epoch, 1e-9),
-        train_loss=loss,
-        patches_per_s=rate,
-        elapsed_s=now - t0,
-        eta_s=remaining,
-        learning_rate=learning_rate,
-        fraction=(offset + fraction_done(step, config.steps, t_group, budget) * config.steps)
-        / total,
-        limit=limit,
-        time_budget_s=config.time_budget_s,
-    )
-
-
 def fmt_time(seconds: float) -> str:
-    """``m:ss`` below an hour, ``h:mm:ss`` above (negative times count as 0).
+    """A duration as ``m:ss`` below an hour, ``h:mm:ss`` above.
+
+    Parameters
+    ----------
+    seconds : float
+        The duration (negative times count as 0).
+
+    Returns
+    -------
+    str
+        Rounded to the second.
 
     Examples
     --------
@@ -130,23 +110,45 @@ def fmt_time(seconds: float) -> str:
 
 
 def describe_started(event: Started) -> str:
-    """``"1.95 M parameters on cpu (2 threads)"`` and the run's notes."""
+    """``"1.95 M parameters on cpu (2 threads)"`` and the run's notes.
+
+    Parameters
+    ----------
+    event : Started
+        The run's start.
+
+    Returns
+    -------
+    str
+        One line.
+    """
     notes = f"; {'; '.join(event.notes)}" if event.notes else ""
     return f"{event.n_parameters / 1e6:.2f} M parameters on {event.device}{notes}"
 
 
-def describe_progress(
-    event: Progress, validated: Validated | None = None, *, time_budget_s: float | None = None
-) -> str:
+def describe_progress(event: Progress, validated: Validated | None = None) -> str:
     """``"step 40/2000 · loss 0.123 · val 0.1 · PSNR 27.1 dB · est. PSNR 27.0 ± 0.2 dB · 120 patches/s · ETA 1:05"``.
 
-    A run with a time budget counts time instead of steps: ``"1:05 of 5:00 · step 812 · loss ..."``;
-    the budget is ``time_budget_s`` when given, else the event's when the budget (not the step
-    count) will end the run (``event.limit == "time"``).
+    When the time budget will end the run (``event.limit == "time"``: always in a run bounded by
+    time only) it counts time instead of steps: ``"1:05 of 5:00 · step 812 · loss ..."``.
+
+    Parameters
+    ----------
+    event : Progress
+        The run's latest progress.
+    validated : Validated or None
+        Its latest validation, if any.
+
+    Returns
+    -------
+    str
+        One line.
     """
-    budget = time_budget_s or (event.time_budget_s if event.limit == "time" else None)
-    if budget:
-        parts = [f"{fmt_time(event.elapsed_s)} of {fmt_time(budget)}", f"step {event.step}"]
+    if event.limit == "time" and event.time_budget_s:
+        parts = [
+            f"{fmt_time(event.elapsed_s)} of {fmt_time(event.time_budget_s)}",
+            f"step {event.step}",
+        ]
     else:
         parts = [f"step {event.step}/{event.total_steps}"]
     parts.append(f"loss {event.train_loss:.4g}")
@@ -163,7 +165,25 @@ def describe_progress(
 
 
 def describe_estimate(psnr: float, stderr: float | None) -> str:
-    """``"est. PSNR 28.4 ± 0.2 dB"``: the PSNR estimated without a clean image."""
+    """``"est. PSNR 28.4 ± 0.2 dB"``: the PSNR estimated without a clean image.
+
+    Parameters
+    ----------
+    psnr : float
+        The estimated PSNR (dB); ``inf`` reads "beyond measuring".
+    stderr : float or None
+        Its standard error, if known.
+
+    Returns
+    -------
+    str
+        The words.
+
+    Examples
+    --------
+    >>> describe_estimate(28.43, 0.21)
+    'est. PSNR 28.4 ± 0.2 dB'
+    """
     if psnr == float("inf"):
         return "est. PSNR: beyond measuring"
     return f"est. PSNR {psnr:.1f}" + (f" ± {stderr:.1f}" if stderr is not None else "") + " dB"
@@ -173,6 +193,16 @@ def describe_finished(event: Finished) -> str:
     """``"Completed after 2000 steps (1:05), best model at step 1900"``.
 
     The best step is named only when validation chose it (``best_val_loss`` is set).
+
+    Parameters
+    ----------
+    event : Finished
+        The run's end.
+
+    Returns
+    -------
+    str
+        One line.
     """
     best = (
         f", best model at step {event.best_step}"
@@ -180,3 +210,91 @@ def describe_finished(event: Finished) -> str:
         else ""
     )
     return f"{event.reason.capitalize()} after {event.steps_done} steps ({fmt_time(event.elapsed_s)}){best}"
+
+
+def as_part(gen: Generator[object, object, R], k: int, n: int) -> Generator[object, None, R]:
+    """A prediction's :class:`~napari_n2n.core.events.TileProgress` events as one of equal parts.
+
+    A prediction made of ``n`` predictions in sequence (the two images of a pair, the
+    orientations of test-time augmentation) counts its tiles over all of them: while part ``k``
+    runs, ``done`` counts the ``k`` parts before it too and ``total`` all ``n``. Closing it
+    closes ``gen`` (see :func:`relay`).
+
+    Parameters
+    ----------
+    gen : generator
+        One prediction, yielding ``TileProgress``.
+    k : int
+        Its part, from 0.
+    n : int
+        The number of parts.
+
+    Yields
+    ------
+    TileProgress
+        The events, counted over all parts.
+
+    Returns
+    -------
+    object
+        ``gen``'s return value, as ``StopIteration.value``.
+
+    Examples
+    --------
+    >>> from napari_n2n.core.events import TileProgress
+    >>> def work():
+    ...     yield TileProgress(done=1, total=4, sample=0, n_samples=1)
+    ...     return "done"
+    >>> drain(as_part(work(), 1, 2), lambda ev: print(ev.done, ev.total))
+    5 8
+    'done'
+    """
+    from .events import TileProgress
+
+    def rescale(ev):
+        return TileProgress(
+            done=k * ev.total + ev.done,
+            total=n * ev.total,
+            sample=ev.sample,
+            n_samples=ev.n_samples,
+        )
+
+    return relay(gen, rescale)
+
+
+def in_sequence(gens: list | tuple) -> Generator[object, None, list]:
+    """Run generators one after the other as equal parts of one prediction.
+
+    A generator does no work before its first step, so each starts when the one before it has
+    ended.
+
+    Parameters
+    ----------
+    gens : list or tuple of generator
+        The predictions, yielding ``TileProgress``.
+
+    Yields
+    ------
+    TileProgress
+        Their events, rescaled by :func:`as_part`.
+
+    Returns
+    -------
+    list
+        Their return values, as ``StopIteration.value``.
+
+    Examples
+    --------
+    >>> from napari_n2n.core.events import TileProgress
+    >>> def work(x):
+    ...     yield TileProgress(done=1, total=1, sample=0, n_samples=1)
+    ...     return x
+    >>> drain(in_sequence([work("a"), work("b")]), lambda ev: print(ev.done, ev.total))
+    1 2
+    2 2
+    ['a', 'b']
+    """
+    results = []
+    for k, gen in enumerate(gens):
+        results.append((yield from as_part(gen, k, len(gens))))
+    return results

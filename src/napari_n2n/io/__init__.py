@@ -10,10 +10,18 @@ another format is a class with ``name``, ``suffixes``, ``read`` and ``write`` (s
 
 Examples
 --------
->>> image = read_image("stack.tif")                  # doctest: +SKIP
->>> image.data.shape, image.axes, image.pixel_size   # doctest: +SKIP
-((40, 512, 512), 'TYX', {'X': 0.1, 'Y': 0.1})
->>> write_image("out.tif", result, axes=image.axes)  # doctest: +SKIP
+>>> import tempfile
+>>> import numpy as np
+>>> folder = tempfile.TemporaryDirectory()
+>>> stack = np.zeros((3, 16, 16), np.float32)
+>>> path = write_image(
+...     f"{folder.name}/stack.tif", stack, axes="TYX", pixel_size={"Y": 0.1, "X": 0.1}
+... )
+>>> image = read_image(path)
+>>> image.data.shape, image.axes, image.pixel_size
+((3, 16, 16), 'TYX', {'X': 0.1, 'Y': 0.1})
+>>> path = write_image(f"{folder.name}/out.npy", image.data, axes=image.axes, **image.metadata())
+>>> folder.cleanup()
 """
 
 from __future__ import annotations
@@ -47,9 +55,26 @@ register(OmeZarrFormat())
 
 
 def read_image(path: str | os.PathLike, what: str = "image") -> ImageData:
-    """Read an image file; user errors (missing, unreadable, not numbers, empty) become :class:`InputError`.
+    """Read an image file in any registered format.
 
-    ``what`` names the file in messages (``"input"``, ``"target"``, ``"clean image"``).
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (or an OME-Zarr folder); the format comes from its suffix, or from its first
+        bytes when the suffix is unknown.
+    what : str
+        How messages name the file (``"input"``, ``"target"``, ``"clean image"``).
+
+    Returns
+    -------
+    ImageData
+        The pixels (large TIFF and OME-Zarr files lazily) with the axes, pixel sizes and unit
+        the file states.
+
+    Raises
+    ------
+    InputError
+        If the file is missing, unreadable, not numbers, not 2D or more, or empty.
     """
     p = Path(os.path.expanduser(os.fspath(path)))
     if not p.exists():
@@ -83,13 +108,35 @@ def write_image(
     extra: dict | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``data`` atomically in the format of the destination's suffix; return its path.
+    """Write ``data`` atomically in the format of the destination's suffix.
 
-    ``destination`` is a :class:`~napari_n2n.core.files.Destination` checked earlier (before
-    the work that made ``data``), or a path, checked now (``overwrite`` allows replacing an
-    existing file). ``axes``, ``pixel_size``, ``translation`` and the format's own ``extra``
-    (see :class:`ImageData`; ``**image.metadata()`` passes an input's) are stored where the
-    format can hold them.
+    The metadata are stored where the format can hold them; ``**image.metadata()`` passes an
+    input's (see :class:`ImageData`).
+
+    Parameters
+    ----------
+    destination : Destination, str or os.PathLike
+        A :class:`~napari_n2n.core.files.Destination` checked earlier (before the work that
+        made ``data``), or a path, checked now.
+    data : array-like
+        The pixels (numpy or dask).
+    axes : str, optional
+        Their axes.
+    pixel_size : dict, optional
+        Axis letter → pixel size.
+    unit : str, optional
+        The unit of the pixel sizes (e.g. ``"µm"``).
+    translation : dict, optional
+        Axis letter → position of the first pixel.
+    extra : dict, optional
+        The format's own metadata, as read (e.g. a NIfTI header).
+    overwrite : bool
+        Whether an existing file may be replaced (for a plain path).
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
     """
     fmt = format_for(destination, writing=True)
     if not isinstance(destination, Destination):

@@ -47,10 +47,12 @@ class ImageData:
 
     @property
     def shape(self) -> tuple[int, ...]:
+        """The pixels' shape."""
         return tuple(int(s) for s in self.data.shape)
 
     @property
     def ndim(self) -> int:
+        """The pixels' number of dimensions."""
         return len(self.data.shape)
 
     def metadata(self) -> dict:
@@ -78,7 +80,25 @@ class ImageFormat(Protocol):
     name: str
     suffixes: tuple[str, ...]
 
-    def read(self, path: Path) -> ImageData: ...
+    def read(self, path: Path) -> ImageData:
+        """Read a file of this format.
+
+        Parameters
+        ----------
+        path : pathlib.Path
+            The file (or folder, for a ``folder`` format).
+
+        Returns
+        -------
+        ImageData
+            The pixels (numpy, or a lazy array for large files) with what the file states.
+
+        Raises
+        ------
+        InputError
+            If the file cannot be read as this format.
+        """
+        ...
 
     def write(
         self,
@@ -90,7 +110,27 @@ class ImageFormat(Protocol):
         unit: str | None = None,
         translation: dict | None = None,
         extra: dict | None = None,
-    ) -> None: ...
+    ) -> None:
+        """Write ``data`` as a new file at ``path``, with what the format can hold.
+
+        Parameters
+        ----------
+        path : pathlib.Path
+            The temporary file (or folder) of a :class:`~napari_n2n.core.files.Destination`.
+        data : array-like
+            The pixels.
+        axes : str, optional
+            Their axes.
+        pixel_size : dict, optional
+            Axis letter → pixel size.
+        unit : str, optional
+            The unit of the pixel sizes.
+        translation : dict, optional
+            Axis letter → position of the first pixel.
+        extra : dict, optional
+            The format's own metadata (see :class:`ImageData`).
+        """
+        ...
 
 
 #: the registered formats, in the order they are tried for files of unknown suffix
@@ -98,7 +138,14 @@ FORMATS: list = []
 
 
 def register(fmt) -> None:
-    """Add a format (see :class:`ImageFormat`); a later one with the same suffix takes precedence."""
+    """Add a format; a later one with the same suffix takes precedence.
+
+    Parameters
+    ----------
+    fmt : ImageFormat
+        An object with ``name``, ``suffixes``, ``read`` and ``write`` (and optionally ``sniff``
+        and ``folder``).
+    """
     FORMATS.insert(0, fmt)
 
 
@@ -128,6 +175,27 @@ def format_for(path: str | os.PathLike, *, writing: bool = False):
 
     A file of unknown suffix is read by the first format whose ``sniff`` recognises it; for
     writing, the suffix must be known.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    writing : bool
+        Whether the file is to be written (no sniffing).
+
+    Returns
+    -------
+    ImageFormat
+
+    Raises
+    ------
+    InputError
+        If no format fits, listing the known suffixes.
+
+    Examples
+    --------
+    >>> format_for("stack.ome.zarr").name, format_for("out.TIF", writing=True).name
+    ('OME-Zarr', 'TIFF')
     """
     name = Path(os.fspath(path)).name.lower()
     matches = [(len(s), f) for f in FORMATS for s in f.suffixes if name.endswith(s)]

@@ -43,10 +43,12 @@ class NiftiFormat:
 
     @staticmethod
     def sniff(path: Path) -> bool:
+        """Whether ``path`` is a NIfTI file, whatever its name."""
         start = head(path, 348)  # NIfTI-1 says so at byte 344, NIfTI-2 at byte 4
         return start[344:348] == b"n+1\x00" or start[4:8] == b"n+2\x00"
 
     def read(self, path: Path) -> ImageData:
+        """Read ``path`` (see :meth:`ImageFormat.read <napari_n2n.io.ImageFormat.read>`)."""
         nib = require("nibabel", "Reading NIfTI")
         try:
             img = nib.load(str(path))
@@ -113,6 +115,7 @@ class NiftiFormat:
         translation: dict | None = None,
         extra: dict | None = None,
     ) -> None:
+        """Write ``data`` to ``path`` (see :meth:`ImageFormat.write <napari_n2n.io.ImageFormat.write>`)."""
         nib = require("nibabel", "Writing NIfTI")
         data = np.asarray(data)
         extra = extra or {}

@@ -1,6 +1,6 @@
-"""OME-Zarr images (OME-NGFF 0.5 on zarr v3; 0.4 read too): level 0 read lazily, written with axes,
-pixel size, translation and a pyramid.
+"""OME-Zarr images (OME-NGFF 0.5 on zarr v3; 0.4 read too).
 
+Level 0 is read lazily; images are written with axes, pixel size, translation and a pyramid.
 Reading opens the store without loading it: :attr:`ImageData.data` is level 0 of the first
 multiscale image as a zarr array, read block by block by the tiler. A bare zarr array (no OME
 metadata) is read as an array whose axes are its dimension names, where those are axis
@@ -92,19 +92,30 @@ def _multiscale(node, path: Path) -> dict:
 
 
 def read_ome_zarr(path: Path) -> ImageData:
-    """Level 0 of the OME-Zarr image at ``path`` (lazily) with its axes, pixel sizes, unit and translation."""
+    """Level 0 of the OME-Zarr image at ``path``, lazily, with what its metadata state.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The image's folder (a multiscale group, or a bare zarr array).
+
+    Returns
+    -------
+    ImageData
+        A zarr array with the axes, pixel sizes, unit and translation of level 0.
+
+    Raises
+    ------
+    InputError
+        If the folder is not a zarr store, or its metadata are damaged.
+    """
     zarr = _zarr()
     try:
         node = zarr.open(str(path), mode="r")
     except Exception as exc:  # zarr raises many types for folders that are not stores
         raise unreadable(path, "zarr store", exc, "Give an OME-Zarr image.") from exc
     if isinstance(node, zarr.Array):
-        names = getattr(node.metadata, "dimension_names", None) or ()
-        letters = [_axis_letter(n) for n in names if n]
-        axes = "".join(letters) if len(letters) == node.ndim and None not in letters else None
-        return ImageData(
-            node, axes=axes if axes and len(set(axes)) == len(axes) else None, source=str(path)
-        )
+        return _read_bare_array(node, path)
     ms = _multiscale(node, path)
     datasets = ms.get("datasets") or []
     if not datasets:
@@ -123,25 +134,10 @@ def read_ome_zarr(path: Path) -> ImageData:
     axes = "".join(letters) if len(letters) == level0.ndim and None not in letters else None
     if axes and len(set(axes)) != len(axes):
         axes = None
-    scale, translation = _transforms(datasets[0].get("coordinateTransformations"))
-    outer_scale, outer_translation = _transforms(ms.get("coordinateTransformations"))
-    if outer_scale and scale:
-        scale = [a * b for a, b in zip(scale, outer_scale)]
-        translation = [t * s for t, s in zip(translation or [0.0] * len(scale), outer_scale)]
-    if outer_translation:
-        translation = [
-            a + b for a, b in zip(translation or [0.0] * len(outer_translation), outer_translation)
-        ]
     sizes, origin, unit = {}, {}, None
     if axes:
-        for i, letter in enumerate(axes):
-            if letter in "ZYX":
-                if scale and i < len(scale):
-                    sizes[letter] = scale[i]
-                if translation and i < len(translation) and translation[i] != 0:
-                    origin[letter] = translation[i]
-                if unit is None and isinstance(meta_axes[i], dict):
-                    unit = short_unit(meta_axes[i].get("unit"))
+        scale, translation = _level0_transforms(ms, datasets[0])
+        sizes, origin, unit = _calibration(axes, meta_axes, scale, translation)
     return ImageData(
         level0,
         axes=axes,
@@ -152,9 +148,68 @@ def read_ome_zarr(path: Path) -> ImageData:
     )
 
 
+def _read_bare_array(node, path: Path) -> ImageData:
+    """A zarr array outside any multiscale group: its axes from its dimension names, if any."""
+    names = getattr(node.metadata, "dimension_names", None) or ()
+    letters = [_axis_letter(n) for n in names if n]
+    axes = "".join(letters) if len(letters) == node.ndim and None not in letters else None
+    return ImageData(
+        node, axes=axes if axes and len(set(axes)) == len(axes) else None, source=str(path)
+    )
+
+
+def _level0_transforms(ms: dict, dataset: dict) -> tuple[list | None, list | None]:
+    """Level 0's scale and translation, composed with the multiscale's own transformations."""
+    scale, translation = _transforms(dataset.get("coordinateTransformations"))
+    outer_scale, outer_translation = _transforms(ms.get("coordinateTransformations"))
+    if outer_scale and scale:
+        scale = [a * b for a, b in zip(scale, outer_scale)]
+        translation = [t * s for t, s in zip(translation or [0.0] * len(scale), outer_scale)]
+    if outer_translation:
+        translation = [
+            a + b for a, b in zip(translation or [0.0] * len(outer_translation), outer_translation)
+        ]
+    return scale, translation
+
+
+def _calibration(axes: str, meta_axes: list, scale, translation) -> tuple[dict, dict, str | None]:
+    """Pixel sizes, origin and unit of the space axes (Z, Y, X) from level 0's transforms."""
+    sizes, origin, unit = {}, {}, None
+    for i, letter in enumerate(axes):
+        if letter not in "ZYX":
+            continue
+        if scale and i < len(scale):
+            sizes[letter] = scale[i]
+        if translation and i < len(translation) and translation[i] != 0:
+            origin[letter] = translation[i]
+        if unit is None and isinstance(meta_axes[i], dict):
+            unit = short_unit(meta_axes[i].get("unit"))
+    return sizes, origin, unit
+
+
 # ---- writing -------------------------------------------------------------------------------------
 def ome_axes(axes: str) -> str:
-    """``axes`` in the order OME-NGFF requires (``"TCZYX"``-like); refuses what it cannot hold."""
+    """``axes`` in the order OME-NGFF requires (``"TCZYX"``-like).
+
+    Parameters
+    ----------
+    axes : str
+        Valid axes.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    InputError
+        For axes an OME-Zarr image cannot hold (both S and C).
+
+    Examples
+    --------
+    >>> ome_axes("ZYXC")
+    'CZYX'
+    """
     if "S" in axes and "C" in axes:
         raise InputError(
             f"An OME-Zarr image has at most one channel-like axis; axes {axes!r} have both S and C. "
@@ -168,7 +223,25 @@ def level_shapes(
 ) -> list[tuple[int, ...]]:
     """Shapes of the pyramid's levels: Y and X halved (rounding up) per level.
 
-    ``levels=None`` adds levels until Y and X fit in :data:`PYRAMID_MIN` (at most :data:`MAX_LEVELS`).
+    Parameters
+    ----------
+    shape : tuple of int
+        Level 0's shape.
+    axes : str
+        Its axes.
+    levels : int, optional
+        How many levels; ``None`` adds levels until Y and X fit in :data:`PYRAMID_MIN` (at most
+        :data:`MAX_LEVELS`).
+
+    Returns
+    -------
+    list of tuple of int
+        Level 0's shape first.
+
+    Examples
+    --------
+    >>> level_shapes((2, 1000, 700), "CYX")
+    [(2, 1000, 700), (2, 500, 350), (2, 250, 175)]
     """
     iy, ix = axes.index("Y"), axes.index("X")
     shapes = [tuple(int(s) for s in shape)]
@@ -187,7 +260,26 @@ def level_shapes(
 def default_chunks(
     shape: tuple[int, ...], axes: str, *, spatial: tuple[int, ...] = (1, 1024, 1024)
 ) -> tuple[int, ...]:
-    """Chunks of a level: one per T/S index, every channel together, ``spatial`` (Z, Y, X) clipped to the shape."""
+    """Chunks of a level: one per T/S index, every channel together, ``spatial`` (Z, Y, X) clipped to the shape.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The level's shape.
+    axes : str
+        Its axes.
+    spatial : tuple of int
+        The chunk's Z, Y and X sides.
+
+    Returns
+    -------
+    tuple of int
+
+    Examples
+    --------
+    >>> default_chunks((3, 2, 40, 5000, 300), "TCZYX")
+    (1, 2, 1, 1024, 300)
+    """
     size = dict(zip("ZYX", spatial))
     return tuple(
         min(int(s), size[a]) if a in size else (int(s) if a == "C" else 1)
@@ -203,7 +295,26 @@ def image_metadata(
     unit: str | None = None,
     translation: dict | None = None,
 ) -> dict:
-    """The ``"ome"`` attributes of an image with ``axes`` (OME order) and ``n_levels`` levels (valid OME-NGFF 0.5)."""
+    """The ``"ome"`` attributes of an image (valid OME-NGFF 0.5).
+
+    Parameters
+    ----------
+    axes : str
+        Its axes, in OME order (:func:`ome_axes`).
+    n_levels : int
+        Its levels, each halved in Y and X.
+    pixel_size : dict, optional
+        Axis letter → pixel size of level 0.
+    unit : str, optional
+        The unit of the pixel sizes.
+    translation : dict, optional
+        Axis letter → position of level 0's first pixel.
+
+    Returns
+    -------
+    dict
+        JSON-ready.
+    """
     v05 = require("yaozarrs", "Writing OME-Zarr").v05
     pixel_size, translation = pixel_size or {}, translation or {}
     name = ome_unit(unit)
@@ -235,7 +346,7 @@ def image_metadata(
     return image.model_dump(mode="json", exclude_none=True)
 
 
-def create_image(
+def create_image(  # noqa: PLR0913  keywords: the calibration ImageData carries, then the layout
     path: str | Path,
     shape: tuple[int, ...],
     dtype,
@@ -248,11 +359,35 @@ def create_image(
     levels: int | None = None,
     attrs: dict | None = None,
 ):
-    """Create an empty OME-Zarr image at ``path`` (a new or empty folder); return the zarr group.
+    """Create an empty OME-Zarr image at ``path`` (a new or empty folder).
 
-    ``axes`` must be in OME order (:func:`ome_axes`); ``shape`` is level 0's. Levels follow
-    :func:`level_shapes`; every level has the chunks of level 0 (clipped to its shape).
-    ``attrs`` go to the group's ``napari_n2n`` attributes.
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The folder.
+    shape : tuple of int
+        Level 0's shape.
+    dtype : numpy dtype
+        The pixels' dtype.
+    axes : str
+        In OME order (:func:`ome_axes`).
+    pixel_size : dict, optional
+        Axis letter → pixel size of level 0.
+    unit : str, optional
+        The unit of the pixel sizes.
+    translation : dict, optional
+        Axis letter → position of level 0's first pixel.
+    chunks : tuple of int, optional
+        Level 0's chunks (default: :func:`default_chunks`); every level has them, clipped to
+        its shape.
+    levels : int, optional
+        See :func:`level_shapes`.
+    attrs : dict, optional
+        The group's ``napari_n2n`` attributes.
+
+    Returns
+    -------
+    zarr.Group
     """
     zarr = _zarr("Writing OME-Zarr")
     from zarr.codecs import BloscCodec
@@ -286,7 +421,22 @@ def create_image(
 
 
 def chunk_slices(shape: tuple[int, ...], chunks: tuple[int, ...]):
-    """Every chunk of an array of ``shape``, as a tuple of slices, in C order."""
+    """Every chunk of an array of ``shape``, as a tuple of slices, in C order.
+
+    Parameters
+    ----------
+    shape, chunks : tuple of int
+        The array's shape and chunks.
+
+    Yields
+    ------
+    tuple of slice
+
+    Examples
+    --------
+    >>> [tuple((s.start, s.stop) for s in sl) for sl in chunk_slices((5, 4), (2, 4))]
+    [((0, 2), (0, 4)), ((2, 4), (0, 4)), ((4, 5), (0, 4))]
+    """
     ranges = [range(0, s, c) for s, c in zip(shape, chunks)]
     for start in itertools.product(*ranges):
         yield tuple(slice(a, min(a + c, s)) for a, c, s in zip(start, chunks, shape))
@@ -311,9 +461,21 @@ def _halve(block: np.ndarray, iy: int, ix: int, dtype) -> np.ndarray:
 def write_pyramid(group, axes: str, *, should_stop=None, threads: int | None = None):
     """Fill levels 1, 2, ... of ``group`` from level 0, chunk by chunk (memory: a few chunks per thread).
 
-    A generator: yields ``(done, total)`` chunks as they are written, so a caller can show
-    progress and stop between chunks (``should_stop()`` returning True stops it too). The chunks
-    of a level are computed by ``threads`` threads (default: the cores, at most 8).
+    Parameters
+    ----------
+    group : zarr.Group
+        Made by :func:`create_image`, level 0 written.
+    axes : str
+        Its axes.
+    should_stop : callable, optional
+        Stops between chunks when it returns True.
+    threads : int, optional
+        Threads computing a level's chunks (default: the cores, at most 8).
+
+    Yields
+    ------
+    done, total : int
+        Chunks written, of all levels; a caller can show progress and stop between chunks.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -371,7 +533,25 @@ def write_ome_zarr(
     translation: dict | None = None,
     attrs: dict | None = None,
 ) -> None:
-    """Write ``data`` (any array with ``axes``; read block by block) as a new OME-Zarr image at ``path``."""
+    """Write ``data`` as a new OME-Zarr image at ``path``, with its pyramid.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The folder (new or empty).
+    data : array-like
+        Any array (numpy, dask, zarr), read chunk by chunk.
+    axes : str or None
+        Its axes (``None``: :func:`~napari_n2n.core.axes.default_axes`); written in OME order.
+    pixel_size : dict, optional
+        Axis letter → pixel size of level 0.
+    unit : str, optional
+        The unit of the pixel sizes.
+    translation : dict, optional
+        Axis letter → position of level 0's first pixel.
+    attrs : dict, optional
+        The group's ``napari_n2n`` attributes.
+    """
     from ..core.axes import default_axes, validate_axes
 
     axes = validate_axes(axes, data.ndim) if axes else default_axes(data.ndim)
@@ -395,7 +575,18 @@ def write_ome_zarr(
 
 
 def n2n_attrs(path: str | Path) -> dict:
-    """napari-n2n's attributes of the OME-Zarr group at ``path`` (empty if none, or not a group)."""
+    """napari-n2n's attributes of the OME-Zarr group at ``path``.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The group's folder.
+
+    Returns
+    -------
+    dict
+        Empty if there are none, or ``path`` is not a group.
+    """
     zarr = _zarr()
     try:
         return dict(zarr.open_group(str(path), mode="r").attrs.get(ATTRS_KEY) or {})
@@ -404,7 +595,15 @@ def n2n_attrs(path: str | Path) -> dict:
 
 
 def update_n2n_attrs(path: str | Path, **values) -> None:
-    """Set napari-n2n's attributes of the group at ``path`` (merged with those there)."""
+    """Set napari-n2n's attributes of the group at ``path`` (merged with those there).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The group's folder.
+    **values
+        The attributes to set.
+    """
     group = _zarr("Writing OME-Zarr").open_group(str(path), mode="r+")
     group.attrs[ATTRS_KEY] = {**dict(group.attrs.get(ATTRS_KEY) or {}), **values}
 
@@ -418,9 +617,11 @@ class OmeZarrFormat:
 
     @staticmethod
     def sniff(path: Path) -> bool:
+        """Whether ``path`` is an OME-Zarr image, whatever its name."""
         return _is_store(path)
 
     def read(self, path: Path) -> ImageData:
+        """Read ``path`` (see :meth:`ImageFormat.read <napari_n2n.io.ImageFormat.read>`)."""
         if not path.is_dir():
             raise InputError(
                 f"{path} is a file, but a zarr store is a folder. Give the folder of the OME-Zarr image."
@@ -438,6 +639,7 @@ class OmeZarrFormat:
         translation: dict | None = None,
         **_,
     ) -> None:
+        """Write ``data`` to ``path`` (see :meth:`ImageFormat.write <napari_n2n.io.ImageFormat.write>`)."""
         write_ome_zarr(
             path, data, axes=axes, pixel_size=pixel_size, unit=unit, translation=translation
         )

@@ -39,7 +39,23 @@ def _lazy(series):
 
 
 def our_axes(tiff_axes: str) -> str | None:
-    """napari-n2n's axes for tifffile's series axes, or ``None`` if they say nothing usable."""
+    """napari-n2n's axes for tifffile's series axes.
+
+    Parameters
+    ----------
+    tiff_axes : str
+        tifffile's letters (``S`` colour samples, ``Q`` unknown, ``I`` a sequence, ...).
+
+    Returns
+    -------
+    str or None
+        ``None`` if they say nothing usable.
+
+    Examples
+    --------
+    >>> our_axes("TYXS"), our_axes("IYX")
+    ('TYXC', None)
+    """
     if any(a not in _LETTERS for a in tiff_axes):
         return None
     axes = "".join(_LETTERS[a] for a in tiff_axes)
@@ -88,9 +104,11 @@ class TiffFormat:
 
     @staticmethod
     def sniff(path: Path) -> bool:
+        """Whether ``path`` is a TIFF file, whatever its name."""
         return head(path, 4) in _MAGIC
 
     def read(self, path: Path) -> ImageData:
+        """Read ``path`` (see :meth:`ImageFormat.read <napari_n2n.io.ImageFormat.read>`)."""
         import tifffile
 
         data = None
@@ -124,6 +142,7 @@ class TiffFormat:
         unit: str | None = None,
         **_,
     ) -> None:  # TIFF has no place for a translation
+        """Write ``data`` to ``path`` (see :meth:`ImageFormat.write <napari_n2n.io.ImageFormat.write>`)."""
         import tifffile
 
         data = np.asarray(data)
@@ -142,6 +161,8 @@ class TiffFormat:
         pixel_size = pixel_size or {}
         if "X" in pixel_size and "Y" in pixel_size:
             options["resolution"] = (1.0 / pixel_size["X"], 1.0 / pixel_size["Y"])
+            if not unit:  # tifffile's default unit is the inch, which readers convert
+                options["resolutionunit"] = 1  # NONE: the sizes come back as given
         if "Z" in pixel_size:
             metadata["spacing"] = pixel_size["Z"]
         if unit and pixel_size:

@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,14 +29,36 @@ from ..core.device import available_cores
 from ..core.errors import InputError
 from ..core.events import ChunkProgress
 from ..core.inference.chunked import Ledger, Tally, UnitGrid, predict_unit
+from ..core.inference.predict import PredictOptions
 from ..io._support import require
 
 
 @contextlib.contextmanager
 def cluster_client(*, client=None, workers: int | None = None, scheduler: str | None = None):
-    """``(client, torch threads per worker)`` for the block: the given client, a local cluster of
-    ``workers`` processes (closed after the block), a client of the scheduler at ``scheduler``, or
-    ``(None, None)`` to run in this process."""
+    """The dask client for a block of work, and the torch threads each worker uses.
+
+    Give at most one of the three; none runs the work in this process.
+
+    Parameters
+    ----------
+    client : distributed.Client, optional
+        A client to use as it is (not closed).
+    workers : int, optional
+        Start a local cluster of that many processes, closed after the block.
+    scheduler : str, optional
+        The address of a running scheduler to connect to (the client is closed after the block).
+
+    Yields
+    ------
+    tuple
+        ``(client, threads)``: ``(None, None)`` to run in this process; ``threads`` is set for
+        a local cluster only (the cores shared among its workers).
+
+    Raises
+    ------
+    InputError
+        If both ``workers`` and ``scheduler`` are given, or the scheduler cannot be reached.
+    """
     if client is not None or (not workers and not scheduler):
         yield client, None
         return
@@ -75,7 +98,22 @@ def _stamp(path: str) -> tuple[int, int]:
 
 @lru_cache(maxsize=2)
 def load_model(path: str, stamp: tuple[int, int], threads: int | None):
-    """The model of ``path`` (loaded once per worker process and file version), using ``threads`` torch threads."""
+    """The model of a file, loaded once per worker process and file version.
+
+    Parameters
+    ----------
+    path : str
+        The model's ``.n2n`` file.
+    stamp : tuple of int
+        The file's size and modification time (a new version is loaded again).
+    threads : int or None
+        torch threads the model uses on the CPU.
+
+    Returns
+    -------
+    Denoiser
+        The model.
+    """
     from ..core.inference.denoiser import Denoiser
 
     den = Denoiser.load(path)
@@ -109,82 +147,139 @@ def _worker_threads() -> int:
 
 
 class InMemory:
-    """An input that is not a file (a dask, zarr or numpy array), sent to the workers as it is:
-    a dask or zarr array as its recipe (each worker reads or computes only its blocks), a numpy
-    array whole."""
+    """An input that is not a file (a dask, zarr or numpy array), sent to the workers as it is.
+
+    A dask or zarr array goes as its recipe (each worker reads or computes only its blocks), a
+    numpy array whole.
+
+    Parameters
+    ----------
+    data : array-like
+        The input.
+    """
 
     def __init__(self, data):
         self.data = data
 
 
-def unit_task(spec: dict, index, source) -> tuple[int, ...]:
-    """Denoise and write one unit (runs on a worker); returns its index.
+@dataclass(frozen=True)
+class UnitSpec:
+    """What a worker needs to denoise a unit: the model file, the output array, the units, and how.
 
-    ``source`` is the input's path, or an :class:`InMemory` holding the input.
+    Paths are made absolute: every worker must reach them.
+
+    Parameters
+    ----------
+    model : path
+        The model's ``.n2n`` file.
+    output : path
+        The output zarr array (level 0 of the OME-Zarr being built).
+    grid : UnitGrid
+        The units of work.
+    options : PredictOptions
+        Tiling and device of :meth:`Denoiser.predict_iter`.
+    dtype : {"float32", "input"}
+        The output's values.
+    threads : int, optional
+        torch threads per worker (default: its cores shared among its task threads).
+    """
+
+    model: str
+    output: str
+    grid: UnitGrid
+    options: PredictOptions = PredictOptions()
+    dtype: str = "float32"
+    threads: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "model", str(Path(self.model).resolve()))
+        object.__setattr__(self, "output", str(Path(self.output).resolve()))
+
+
+def unit_task(spec: UnitSpec, index, source) -> tuple[int, ...]:
+    """Denoise and write one unit (runs on a worker).
+
+    Parameters
+    ----------
+    spec : UnitSpec
+        The model, output, units and options.
+    index : sequence of int
+        The unit.
+    source : str or InMemory
+        The input's path, or the input itself.
+
+    Returns
+    -------
+    tuple of int
+        The unit's index.
     """
     index = tuple(int(i) for i in index)
-    den = load_model(spec["model"], _stamp(spec["model"]), spec["threads"] or _worker_threads())
+    den = load_model(spec.model, _stamp(spec.model), spec.threads or _worker_threads())
     if isinstance(source, InMemory):
         data = source.data
     else:
         data = _open_input(source, _stamp(source) if os.path.isfile(source) else (0, 0))
-    out = _open_output(spec["output"])
+    out = _open_output(spec.output)
     import dask
 
-    with dask.config.set(
-        scheduler="synchronous"
-    ):  # a dask input's blocks are computed here, not sent to the cluster
-        predict_unit(
-            den, data, out, UnitGrid(**spec["grid"]), index, dtype=spec["dtype"], **spec["options"]
-        )
+    # a dask input's blocks are computed here, not sent to the cluster
+    with dask.config.set(scheduler="synchronous"):
+        predict_unit(den, data, out, spec.grid, index, options=spec.options, dtype=spec.dtype)
     return index
 
 
 # ---- on the client -------------------------------------------------------------------------------
 def predict_units_on_cluster(
     client,
-    model_path: Path,
+    spec: UnitSpec,
     source,
-    output_path: Path,
-    grid: UnitGrid,
     *,
     ledger: Ledger,
-    dtype: str = "float32",
-    threads: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     max_units: int | None = None,
-    resume_hint: str = "call again with resume=True",
-    **options,
 ) -> Iterator[ChunkProgress]:
-    """Like :func:`~napari_n2n.core.inference.chunked.predict_units_iter`, with the units as tasks on ``client``'s cluster.
+    """Like :func:`~napari_n2n.core.inference.chunked.predict_units_iter`, on a dask cluster.
 
-    The workers read ``model_path`` and write ``output_path`` (a zarr array): paths every
-    worker can reach. ``source`` is the input's path (which they reach too) or the input array
-    (sent to them once, see :class:`InMemory`). Returns the number of units denoised.
+    Parameters
+    ----------
+    client : distributed.Client
+        The cluster's client; each unit is a task.
+    spec : UnitSpec
+        The model and output the workers read and write (paths every worker can reach), the
+        units and the options.
+    source : str, PathLike or array-like
+        The input's path (which the workers reach too) or the input array (sent to them once,
+        see :class:`InMemory`).
+    ledger : Ledger
+        The units already written (skipped), and where to record the others.
+    should_stop : callable, optional
+        Returning True stops before the next finished unit is recorded (the others are cancelled).
+    max_units : int, optional
+        Denoise at most that many units (a test's simulated crash).
+
+    Yields
+    ------
+    ChunkProgress
+        At the start, then after every unit.
+
+    Returns
+    -------
+    int
+        The number of units denoised, as ``StopIteration.value``.
+
+    Raises
+    ------
+    OutputStateError
+        If a write fails (``kind="write_failed"``).
     """
     from distributed import as_completed
 
-    tally = Tally(grid, ledger, resume_hint)
+    tally = Tally(spec.grid, ledger)
     todo = tally.todo[:max_units] if max_units is not None else tally.todo
     if isinstance(source, (str, os.PathLike)):
         source = str(Path(source).resolve())
     else:
         source = client.scatter(InMemory(source), broadcast=True)
-    spec = {
-        "model": str(Path(model_path).resolve()),
-        "output": str(Path(output_path).resolve()),
-        "dtype": dtype,
-        "threads": threads,
-        "options": options,
-        "grid": {
-            "shape": grid.shape,
-            "out_axes": grid.out_axes,
-            "units": grid.units,
-            "in_axes": grid.in_axes,
-            "halo": grid.halo,
-            "spatial_ndim": len(grid.spatial),
-        },
-    }
     yield tally.event()
     if not todo:
         return 0
@@ -196,7 +291,7 @@ def predict_units_on_cluster(
             try:
                 index = tuple(future.result())
             except OSError as exc:
-                raise tally.failed(exc, "a unit of the output") from exc
+                raise tally.failed(exc, "a unit of the output", spec.output) from exc
             yield tally.record(index)
     finally:
         client.cancel([f for f in futures if not f.done()])

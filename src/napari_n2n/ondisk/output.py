@@ -1,10 +1,10 @@
-"""Denoise an image larger than memory into an OME-Zarr image on disk: chunk by chunk,
-resumable, in this process or on a dask cluster.
+"""Denoise an image larger than memory into an OME-Zarr image on disk.
 
-The result is built in a hidden folder beside the output (``.NAME.partial.ome.zarr``) that
-holds the zarr arrays and a ledger of the finished units (:class:`~napari_n2n.core.inference.chunked.Ledger`);
-only when every unit and the pyramid are written is it renamed to the output's name, so a store
-at the output path is always complete. An interrupted run (Ctrl-C, a killed job, a full disk)
+Chunk by chunk, resumable, in this process or on a dask cluster. The result is built in a
+hidden folder beside the output (``.NAME.partial.ome.zarr``) that holds the zarr arrays and a
+ledger of the finished units (:class:`~napari_n2n.core.inference.chunked.Ledger`); only when
+every unit and the pyramid are written is it renamed to the output's name, so a store at the
+output path is always complete. An interrupted run (Ctrl-C, a killed job, a full disk)
 leaves the hidden folder; run again with ``resume=True`` (``--resume``) to denoise only the
 units the ledger does not list, or with ``overwrite=True`` to start over.
 
@@ -17,16 +17,18 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import time
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..core.axes import AxisView, validate_axes
-from ..core.errors import InputError, OutputError
+from ..core.errors import InputError, OutputStateError
 from ..core.events import ChunkProgress
 from ..core.files import Destination, split_suffix
 from ..core.inference.chunked import (
@@ -37,6 +39,7 @@ from ..core.inference.chunked import (
     plan_units,
     predict_units_iter,
 )
+from ..core.inference.predict import PredictOptions
 from ..io import ImageData, read_image
 from ..io.omezarr import (
     OmeZarrFormat,
@@ -56,7 +59,18 @@ CHUNKS_2D, CHUNKS_3D = (1, 1024, 1024), (64, 256, 256)
 
 
 def partial_path(output: str | os.PathLike) -> Path:
-    """The hidden folder where the result for ``output`` is built: ``.NAME.partial.ome.zarr``."""
+    """The hidden folder where the result for an output is built: ``.NAME.partial.ome.zarr``.
+
+    Parameters
+    ----------
+    output : str or PathLike
+        The output's path.
+
+    Returns
+    -------
+    Path
+        The hidden folder beside it.
+    """
     output = Path(os.fspath(output))
     stem, suffix = split_suffix(output.name)
     return output.with_name(f".{stem}.partial{suffix}")
@@ -72,8 +86,113 @@ def _image(image, axes: str | None, what: str = "input") -> ImageData:
     return ImageData(image, axes=axes)
 
 
+@dataclass(frozen=True)
+class Chunking:
+    """How an OME-Zarr output is cut: its chunks, the units of work, the context around each.
+
+    Parameters
+    ----------
+    chunks : tuple of int, optional
+        Chunks of the output, one size per output axis (default: 1×1024×1024 per sample for a
+        2D model, 64×256×256 for a 3D one, every channel together).
+    unit_voxels : int
+        Units of work are whole chunks grown to about this many voxels.
+    halo : int, optional
+        Context read around each unit, pixels; at least the tiles' overlap (the default).
+
+    Raises
+    ------
+    InputError
+        If a chunk size or ``unit_voxels`` is below 1, or the halo is negative.
+    """
+
+    chunks: tuple[int, ...] | None = None
+    unit_voxels: int = UNIT_VOXELS
+    halo: int | None = None
+
+    def __post_init__(self):
+        if self.chunks is not None:
+            chunks = tuple(int(c) for c in self.chunks)
+            if chunks and min(chunks) < 1:
+                raise InputError(f"Every chunk size must be a whole number from 1; got {chunks}.")
+            # no chunks given (an empty tuple) means the default chunks
+            object.__setattr__(self, "chunks", chunks or None)
+        if int(self.unit_voxels) < 1:
+            raise InputError(f"unit_voxels must be at least 1; got {self.unit_voxels}.")
+        if self.halo is not None and int(self.halo) < 0:
+            raise InputError(f"The halo must be 0 pixels or more; got {self.halo}.")
+
+    def halo_for(self, options: PredictOptions, spatial_ndim: int) -> int:
+        """The halo: the one given, but at least the tiles' overlap.
+
+        Parameters
+        ----------
+        options : PredictOptions
+            The prediction's tiling.
+        spatial_ndim : int
+            2 or 3: the network's dimension.
+
+        Returns
+        -------
+        int
+            Pixels read around each unit.
+        """
+        return max(int(self.halo or 0), options.overlap_for(spatial_ndim))
+
+    def chunks_for(self, shape: tuple[int, ...], out_axes: str, spatial_ndim: int):
+        """The output's chunks: the given ones, else one sample's plane or block of the default size.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The output's shape.
+        out_axes : str
+            The output's axes.
+        spatial_ndim : int
+            2 or 3: the network's dimension.
+
+        Returns
+        -------
+        tuple of int
+            One chunk size per output axis.
+
+        Raises
+        ------
+        InputError
+            If the chunks do not give one size per output axis.
+        """
+        chunks = self.chunks or default_chunks(
+            shape, out_axes, spatial=CHUNKS_2D if spatial_ndim == 2 else CHUNKS_3D
+        )
+        if len(chunks) != len(shape):
+            raise InputError(
+                f"Chunks {chunks} must give one size per axis of the output ({out_axes})."
+            )
+        return chunks
+
+
+#: the keywords of :class:`PredictOptions` and :class:`Chunking`, accepted one by one
+_OPTION_FIELDS = {f.name for f in dataclasses.fields(PredictOptions)}
+_CHUNKING_FIELDS = {f.name for f in dataclasses.fields(Chunking)}
+
+
+def _option_objects(
+    where: str, options: PredictOptions | None, chunking: Chunking | None, keywords: dict
+) -> tuple[PredictOptions, Chunking]:
+    """``options`` and ``chunking`` with the keywords given one by one put in (those win)."""
+    unknown = sorted(set(keywords) - _OPTION_FIELDS - _CHUNKING_FIELDS)
+    if unknown:
+        raise TypeError(f"{where}() got an unexpected keyword argument {unknown[0]!r}")
+    options = PredictOptions.of(
+        options, **{k: v for k, v in keywords.items() if k in _OPTION_FIELDS}
+    )
+    given = {k: v for k, v in keywords.items() if k in _CHUNKING_FIELDS and v is not None}
+    chunking = dataclasses.replace(chunking or Chunking(), **given)
+    return options, chunking
+
+
 def _settings(
-    den, axes: str, out_axes: str, shape, units, halo: int, options: dict, dtype: str
+    den, axes: str, out_axes: str, shape, units, halo: int, options: PredictOptions, dtype: str
 ) -> dict:
     return {
         "model": model_digest(den),
@@ -83,23 +202,113 @@ def _settings(
         "units": list(units),
         "halo": halo,
         "dtype": dtype,
-        **{k: (list(v) if isinstance(v, tuple) else v) for k, v in options.items()},
+        **options.to_dict(),
     }
 
 
-def predict_to_zarr_iter(
+@dataclass(frozen=True)
+class _Plan:
+    """How a run cuts its output.
+
+    The output's axes, shape and chunks, the units of work, and the settings its ledger records.
+    """
+
+    out_axes: str
+    shape: tuple[int, ...]
+    chunks: tuple[int, ...]
+    grid: UnitGrid
+    header: dict
+
+
+def _plan(
+    den, source: ImageData, axes: str | None, options, chunking: Chunking, dtype: str
+) -> _Plan:
+    """The plan of denoising ``source`` with ``den``; refuses an image the model cannot take."""
+    data = source.data
+    axes = validate_axes(axes, data.ndim) if axes else source.axes or den.resolve_axes(data, None)
+    # an image whose channels the model cannot take is refused before anything is written
+    den.check_channels(AxisView(data, axes, den.spatial_ndim))
+    out_axes = ome_axes(axes)
+    shape = tuple(int(data.shape[axes.index(a)]) for a in out_axes)
+    halo = chunking.halo_for(options, den.spatial_ndim)
+    chunks = chunking.chunks_for(shape, out_axes, den.spatial_ndim)
+    units = plan_units(
+        shape, out_axes, den.spatial_ndim, chunks=chunks, unit_voxels=chunking.unit_voxels
+    )
+    return _Plan(
+        out_axes=out_axes,
+        shape=shape,
+        chunks=chunks,
+        grid=UnitGrid(
+            shape, out_axes, units, in_axes=axes, halo=halo, spatial_ndim=den.spatial_ndim
+        ),
+        header=_settings(den, axes, out_axes, shape, units, halo, options, dtype),
+    )
+
+
+def _partial(
+    dest: Destination, plan: _Plan, source: ImageData, dtype: str, *, overwrite: bool, resume: bool
+) -> Path:
+    """The hidden folder the result is built in.
+
+    An unfinished one is resumed (or removed, with ``overwrite``), else a new, empty image made.
+    """
+    partial = partial_path(dest.path)
+    if partial.exists():
+        if overwrite:
+            shutil.rmtree(partial)
+        elif not resume:
+            raise OutputStateError(
+                partial,
+                "unfinished",
+                f"An unfinished result of an earlier run is in {partial}.",
+                "To finish it, {resume}; to start over, {overwrite}.",
+            )
+    if not partial.exists():
+        data = source.data
+        itemsize = np.dtype(data.dtype).itemsize if dtype == "input" else 4
+        dest.require_space(int(np.prod(plan.shape)) * itemsize)
+        create_image(
+            partial,
+            plan.shape,
+            data.dtype if dtype == "input" else np.float32,
+            plan.out_axes,
+            pixel_size=source.pixel_size,
+            unit=source.unit,
+            translation=source.translation,
+            chunks=plan.chunks,
+            attrs={"complete": False, "settings": plan.header, "source": source.source},
+        )
+    return partial
+
+
+def _destination(output: Path, overwrite: bool, inputs: list) -> Destination:
+    """The output folder, checked (not one of the inputs, in a folder that can be written, ...).
+
+    An existing output is refused here with a structured error (``kind="exists"``), whose
+    advice the command line and the widget word for their own controls.
+    """
+    # every check but "it exists" is the Destination's; a commit still refuses a folder that
+    # appears after this check (another run), since the Destination notes what is there now
+    dest = Destination(output, overwrite=True, folder=True, what="output", inputs=inputs)
+    if not overwrite and dest.path.exists():
+        raise OutputStateError(
+            dest.given,
+            "exists",
+            f"Cannot write the output {dest.given}: the folder already exists.",
+            "To replace it, {overwrite}; or choose another name.",
+        )
+    return dest
+
+
+def predict_to_zarr_iter(  # noqa: PLR0913  the public keywords besides the two option objects
     model,
     image,
     output: str | os.PathLike,
     *,
     axes: str | None = None,
-    chunks: tuple[int, ...] | None = None,
-    unit_voxels: int = UNIT_VOXELS,
-    halo: int | None = None,
-    tile=None,
-    overlap: int | None = None,
-    batch_size: int | None = None,
-    device: str | None = None,
+    options: PredictOptions | None = None,
+    chunking: Chunking | None = None,
     dtype: str = "float32",
     resume: bool = False,
     overwrite: bool = False,
@@ -107,40 +316,64 @@ def predict_to_zarr_iter(
     threads: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     max_units: int | None = None,
-    overwrite_hint: str = "pass overwrite=True",
-    resume_hint: str = "call again with resume=True",
+    **keywords,
 ) -> Generator[ChunkProgress, None, Path | None]:
-    """Like :func:`predict_to_zarr`, yielding :class:`~napari_n2n.core.events.ChunkProgress`; returns
-    the output's path, or ``None`` when stopped before the end (``should_stop``, ``max_units``)."""
+    """Like :func:`predict_to_zarr`, yielding progress; runs in this process or on a given client.
+
+    Parameters
+    ----------
+    model : Denoiser or path
+        The model, or its ``.n2n`` file.
+    image : path, ImageData or array
+        The noisy image.
+    output : str or PathLike
+        An ``.ome.zarr`` folder to create.
+    axes : str, optional
+        The input's axes.
+    options : PredictOptions, optional
+        Tile, overlap, batch size and device.
+    chunking : Chunking, optional
+        The output's chunks, the size of a unit of work and the halo.
+    dtype : {"float32", "input"}
+        Output values.
+    resume : bool
+        Finish an interrupted run, skipping the units it wrote.
+    overwrite : bool
+        Replace an existing output, or discard an interrupted run.
+    client : distributed.Client, optional
+        Run the units on this client's cluster.
+    threads : int, optional
+        torch threads per cluster worker.
+    should_stop : callable, optional
+        Returning True stops before the next batch of tiles.
+    max_units : int, optional
+        Stop after that many units (a test's simulated crash).
+    **keywords
+        The fields of ``options`` and ``chunking`` one by one.
+
+    Yields
+    ------
+    ChunkProgress
+        Of the denoising, then of the pyramid.
+
+    Returns
+    -------
+    Path or None
+        The output's path, or ``None`` when stopped before the end, as ``StopIteration.value``.
+
+    Raises
+    ------
+    OutputStateError, InputError, OutputError
+        As for :func:`predict_to_zarr`.
+    """
     from ..core.inference.denoiser import Denoiser
 
+    options, chunking = _option_objects("predict_to_zarr_iter", options, chunking, keywords)
     model_path = None if isinstance(model, Denoiser) else Path(os.fspath(model))
     den = model if isinstance(model, Denoiser) else Denoiser.load(model_path)
     source = _image(image, axes)
     data = source.data
-    axes = validate_axes(axes, data.ndim) if axes else source.axes or den.resolve_axes(data, None)
-    view = AxisView(data, axes, den.spatial_ndim)
-    den._groups_for(
-        view
-    )  # refuses an image whose channels the model cannot take, before anything is written
-    out_axes = ome_axes(axes)
-    shape = tuple(int(data.shape[axes.index(a)]) for a in out_axes)
-    options = dict(tile=tile, overlap=overlap, batch_size=batch_size, device=device)
-    # at least the tiles' overlap (predict_iter's default where none is given)
-    halo = max(
-        int(halo or 0), overlap if overlap is not None else 48 if den.spatial_ndim == 2 else 16
-    )
-    chunks = (
-        tuple(chunks)
-        if chunks
-        else default_chunks(
-            shape, out_axes, spatial=CHUNKS_2D if den.spatial_ndim == 2 else CHUNKS_3D
-        )
-    )
-    if len(chunks) != len(shape):
-        raise InputError(f"Chunks {chunks} must give one size per axis of the output ({out_axes}).")
-    units = plan_units(shape, out_axes, den.spatial_ndim, chunks=chunks, unit_voxels=unit_voxels)
-    header = _settings(den, axes, out_axes, shape, units, halo, options, dtype)
+    plan = _plan(den, source, axes, options, chunking, dtype)
 
     output = Path(os.path.expanduser(os.fspath(output)))
     if not output.name.lower().endswith(OmeZarrFormat.suffixes):
@@ -149,67 +382,41 @@ def predict_to_zarr_iter(
         )
     if resume and not overwrite and output.exists():
         done = n2n_attrs(output)
-        if done.get("complete") and done.get("settings") == header:
+        if done.get("complete") and done.get("settings") == plan.header:
             yield ChunkProgress("denoise", 1, 1, 1, 1.0)
             return output  # finished by an earlier run with this model and these settings
-    dest = Destination(
-        output,
-        overwrite=overwrite,
-        folder=True,
-        what="output",
-        overwrite_hint=overwrite_hint,
-        inputs=[p for p in (source.source or None, model_path) if p],
+    dest = _destination(
+        output, overwrite, inputs=[p for p in (source.source or None, model_path) if p]
     )
-    partial = partial_path(dest.path)
-    if partial.exists():
-        if overwrite:
-            shutil.rmtree(partial)
-        elif not resume:
-            raise OutputError(
-                f"An unfinished result of an earlier run is in {partial}. To finish it, {resume_hint}; "
-                f"to start over, {overwrite_hint}."
-            )
-    if not partial.exists():
-        dest.require_space(
-            int(np.prod(shape)) * (np.dtype(data.dtype).itemsize if dtype == "input" else 4)
-        )
-        create_image(
-            partial,
-            shape,
-            data.dtype if dtype == "input" else np.float32,
-            out_axes,
-            pixel_size=source.pixel_size,
-            unit=source.unit,
-            translation=source.translation,
-            chunks=chunks,
-            attrs={"complete": False, "settings": header, "source": source.source},
-        )
-    ledger = Ledger(partial / LEDGER_NAME, header, hint=f"to start over, {overwrite_hint}")
-    grid = UnitGrid(shape, out_axes, units, in_axes=axes, halo=halo, spatial_ndim=den.spatial_ndim)
+    partial = _partial(dest, plan, source, dtype, overwrite=overwrite, resume=resume)
+    ledger = Ledger(partial / LEDGER_NAME, plan.header)
+    grid = plan.grid
 
     import zarr
 
     level0 = zarr.open_array(str(partial / "0"), mode="r+")
     if client is not None:
-        from .cluster import predict_units_on_cluster
+        from .cluster import UnitSpec, predict_units_on_cluster
 
         if model_path is None:
             model_path = partial / MODEL_NAME
             if not model_path.exists():
                 den.save(model_path)
-        result = yield from predict_units_on_cluster(
-            client,
-            model_path,
-            source.source or data,
-            partial / "0",
-            grid,
-            ledger=ledger,
+        spec = UnitSpec(
+            model=model_path,
+            output=partial / "0",
+            grid=grid,
+            options=options,
             dtype=dtype,
             threads=threads,
+        )
+        result = yield from predict_units_on_cluster(
+            client,
+            spec,
+            source.source or data,
+            ledger=ledger,
             should_stop=should_stop,
             max_units=max_units,
-            resume_hint=resume_hint,
-            **options,
         )
     else:
         result = yield from predict_units_iter(
@@ -217,18 +424,17 @@ def predict_to_zarr_iter(
             data,
             level0,
             grid,
+            options=options,
             ledger=ledger,
             dtype=dtype,
             should_stop=should_stop,
             max_units=max_units,
-            resume_hint=resume_hint,
-            **options,
         )
     if len(ledger.done) < len(grid):
         return None
     del result
     group = zarr.open_group(str(partial), mode="r+")
-    for done, total in write_pyramid(group, out_axes, should_stop=should_stop):
+    for done, total in write_pyramid(group, plan.out_axes, should_stop=should_stop):
         yield ChunkProgress("pyramid", done, total, 0, done / total)
     if should_stop is not None and should_stop():
         return None
@@ -238,19 +444,14 @@ def predict_to_zarr_iter(
     return dest.commit(partial)
 
 
-def predict_to_zarr(
+def predict_to_zarr(  # noqa: PLR0913  the public keywords besides the two option objects
     model,
     image,
     output: str | os.PathLike,
     *,
     axes: str | None = None,
-    chunks: tuple[int, ...] | None = None,
-    unit_voxels: int = UNIT_VOXELS,
-    halo: int | None = None,
-    tile=None,
-    overlap: int | None = None,
-    batch_size: int | None = None,
-    device: str | None = None,
+    options: PredictOptions | None = None,
+    chunking: Chunking | None = None,
     dtype: str = "float32",
     resume: bool = False,
     overwrite: bool = False,
@@ -258,8 +459,9 @@ def predict_to_zarr(
     workers: int | None = None,
     scheduler: str | None = None,
     threads: int | None = None,
+    **keywords,
 ) -> Path:
-    """Denoise ``image`` into the OME-Zarr image ``output``, unit by unit; return the output's path.
+    """Denoise an image into an OME-Zarr image on disk, unit by unit.
 
     Parameters
     ----------
@@ -273,37 +475,51 @@ def predict_to_zarr(
         and translation, and a pyramid.
     axes : str, optional
         The input's axes (default: what the file says, else the model's).
-    chunks : tuple, optional
-        Chunks of the output, one size per output axis (default: 1×1024×1024 per sample for a 2D
-        model, 64×256×256 for a 3D one, every channel together).
-    unit_voxels : int
-        Units of work are whole chunks grown to about this many voxels.
-    halo : int, optional
-        Context read around each unit (default: the tile overlap; 48 in 2D, 16 in 3D).
-    tile, overlap, batch_size, device
-        As for :meth:`Denoiser.predict <napari_n2n.core.inference.denoiser.Denoiser.predict>`.
+    options : PredictOptions, optional
+        Tile, overlap, batch size and device, as for :meth:`Denoiser.predict
+        <napari_n2n.core.inference.denoiser.Denoiser.predict>`; also accepted one by one as the
+        keywords ``tile``, ``overlap``, ``batch_size``, ``device``.
+    chunking : Chunking, optional
+        The output's chunks, the size of a unit of work and the halo read around it (see
+        :class:`Chunking`); also accepted one by one as the keywords ``chunks``,
+        ``unit_voxels``, ``halo``.
     dtype : {"float32", "input"}
         Output values: float32, or rounded and clipped to the input's type.
     resume : bool
         Finish an interrupted run (same model and settings), skipping the units it wrote.
     overwrite : bool
         Replace an existing output, or discard an interrupted run and start over.
-    client, workers, scheduler : optional
-        Run the units on a dask cluster: a ``distributed.Client``; or ``workers`` local worker
-        processes; or the address of a running scheduler (``"tcp://host:8786"``).
+    client : distributed.Client, optional
+        Run the units on this client's dask cluster.
+    workers : int, optional
+        Run the units on a local cluster of that many worker processes.
+    scheduler : str, optional
+        Run the units on the cluster of a running scheduler (``"tcp://host:8786"``).
     threads : int, optional
         torch threads per cluster worker (default: its cores shared among its task threads).
+    **keywords
+        The fields of ``options`` and ``chunking`` one by one; a keyword wins over its field.
+
+    Returns
+    -------
+    Path
+        The output's path.
 
     Raises
     ------
+    OutputStateError
+        An output that exists, an unfinished run without ``resume``/``overwrite``, a resume
+        with another model or other settings, a write that failed (a full disk: what is written
+        stays recorded). Its ``kind`` says which; its advice is worded for a caller of this
+        function (:meth:`~napari_n2n.core.errors.OutputStateError.worded` rewords it).
     InputError, OutputError
-        Bad input, an output that exists, an unfinished run without ``resume``/``overwrite``, a
-        resume with another model, a write that failed (a full disk: what is written stays
-        recorded).
+        Bad input, an output that cannot be written there, or both ``workers`` and
+        ``scheduler``.
     """
     from ..core.progress import drain
     from .cluster import cluster_client
 
+    options, chunking = _option_objects("predict_to_zarr", options, chunking, keywords)
     with cluster_client(client=client, workers=workers, scheduler=scheduler) as (cl, local_threads):
         path = drain(
             predict_to_zarr_iter(
@@ -311,13 +527,8 @@ def predict_to_zarr(
                 image,
                 output,
                 axes=axes,
-                chunks=chunks,
-                unit_voxels=unit_voxels,
-                halo=halo,
-                tile=tile,
-                overlap=overlap,
-                batch_size=batch_size,
-                device=device,
+                options=options,
+                chunking=chunking,
                 dtype=dtype,
                 resume=resume,
                 overwrite=overwrite,

@@ -50,26 +50,29 @@ def denoise(
     """
     from napari.utils import progress
 
+    from ..core.inference.predict import PredictOptions
+    from ..core.progress import drain
+
     path = pathlib.Path(model_file)
     if not path.is_file() or not path.name.lower().endswith(MODEL_SUFFIXES):
         raise InputError(
             f"Choose a model file (.n2n or .bioimageio.zip); {str(path) or 'none'} is not one."
         )
     model = _load(str(path.resolve()), path.stat().st_mtime_ns, allow_package_code)
-    gen = model.predict_iter(image, axes=axes.strip() or None, tile=tile or None)
+    options = PredictOptions(tile=tile or None)
+    gen = model.predict_iter(image, axes=axes.strip() or None, options=options)
     with progress(desc=f"Denoising with {path.name}") as bar:
-        while True:
-            try:
-                event = next(gen)
-            except StopIteration as stop:
-                return stop.value
+
+        def show(event):
             bar.total = event.total
             bar.update(event.done - bar.n)
+
+        return drain(gen, show)
 
 
 @lru_cache(maxsize=2)
 def _load(path: str, mtime_ns: int, allow_code: bool):
     """The model at ``path``, loaded once while the file is unchanged (a workflow replays the call often)."""
-    from .. import load_model
+    from ..loading import load_model
 
     return load_model(path, allow_code=allow_code)

@@ -60,19 +60,38 @@ def _as_float(image: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class NoiseModel:
-    """Base class: a noise model is a frozen dataclass with :meth:`apply`."""
+    """Base class: a noise model is a frozen dataclass with :meth:`apply`.
+
+    Its fields are its parameters; :attr:`name` is how :func:`make_noise` and model files name it.
+    """
 
     name: ClassVar[str] = "none"
     #: the loss that suits this noise in Noise2Noise training
     suggested_loss: ClassVar[str] = "l2"
 
     def apply(self, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:  # pragma: no cover
+        """One noisy copy of ``clean``.
+
+        Parameters
+        ----------
+        clean : ndarray
+            The clean image (finite numbers, any shape).
+        rng : numpy.random.Generator
+            Where the noise is drawn from.
+
+        Returns
+        -------
+        ndarray
+            float64, the shape of ``clean``; not clipped.
+        """
         raise NotImplementedError
 
     def to_dict(self) -> dict:
+        """``{"name": ..., **parameters}``, which :func:`noise_from_dict` reads back."""
         return {"name": self.name, **dataclasses.asdict(self)}
 
     def describe(self) -> str:
+        """A short text for messages and reports, e.g. ``"gaussian(sigma=25)"``."""
         params = ", ".join(
             f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
             for k, v in dataclasses.asdict(self).items()
@@ -82,7 +101,13 @@ class NoiseModel:
 
 @dataclass(frozen=True)
 class Gaussian(NoiseModel):
-    """Additive white Gaussian noise with standard deviation ``sigma`` (image units)."""
+    """Additive white Gaussian noise.
+
+    Parameters
+    ----------
+    sigma : float
+        Its standard deviation, in image units (>= 0).
+    """
 
     sigma: float = 25.0
     name: ClassVar[str] = "gaussian"
@@ -92,13 +117,20 @@ class Gaussian(NoiseModel):
             raise InputError(f"Gaussian sigma must be >= 0, got {self.sigma}.")
 
     def apply(self, clean, rng):
+        """One noisy copy of ``clean`` (see :meth:`NoiseModel.apply`)."""
         x = _as_float(clean)
         return x + rng.normal(0.0, self.sigma, size=x.shape)
 
 
 @dataclass(frozen=True)
 class Poisson(NoiseModel):
-    """Shot noise: the brightest pixel receives ``peak`` photons on average."""
+    """Shot noise: the image scaled to photon counts, each drawn from a Poisson distribution.
+
+    Parameters
+    ----------
+    peak : float
+        The mean number of photons of the brightest pixel (> 0); fewer photons, more noise.
+    """
 
     peak: float = 30.0
     name: ClassVar[str] = "poisson"
@@ -108,6 +140,7 @@ class Poisson(NoiseModel):
             raise InputError(f"Poisson peak must be > 0 photons, got {self.peak}.")
 
     def apply(self, clean, rng):
+        """One noisy copy of ``clean`` (see :meth:`NoiseModel.apply`)."""
         x = _as_float(clean)
         if x.min() < 0:
             raise InputError(
@@ -122,8 +155,12 @@ class Poisson(NoiseModel):
 class PoissonGaussian(NoiseModel):
     """Camera model: Poisson shot noise on ``image / gain`` electrons, plus read noise.
 
-    ``gain`` is image units per electron; ``read_sigma`` is the read-noise standard
-    deviation in image units.
+    Parameters
+    ----------
+    gain : float
+        Image units per electron (> 0).
+    read_sigma : float
+        The standard deviation of the Gaussian read noise, in image units (>= 0).
     """
 
     gain: float = 2.0
@@ -137,6 +174,7 @@ class PoissonGaussian(NoiseModel):
             raise InputError(f"Poisson-Gaussian read_sigma must be >= 0, got {self.read_sigma}.")
 
     def apply(self, clean, rng):
+        """One noisy copy of ``clean`` (see :meth:`NoiseModel.apply`)."""
         x = _as_float(clean)
         if x.min() < 0:
             raise InputError(
@@ -148,7 +186,15 @@ class PoissonGaussian(NoiseModel):
 
 @dataclass(frozen=True)
 class Impulse(NoiseModel):
-    """Impulse noise on a ``fraction`` of pixels: ``"salt_pepper"`` or ``"random"`` valued."""
+    """Impulse noise: a fraction of the pixels replaced by extreme or random values.
+
+    Parameters
+    ----------
+    fraction : float
+        The share of pixels hit, in [0, 1].
+    kind : {"salt_pepper", "random"}
+        Hit pixels take the image's minimum or maximum, or a uniform value between them.
+    """
 
     fraction: float = 0.1
     kind: str = "salt_pepper"
@@ -162,6 +208,7 @@ class Impulse(NoiseModel):
             raise InputError(f"Impulse kind must be 'salt_pepper' or 'random', got {self.kind!r}.")
 
     def apply(self, clean, rng):
+        """One noisy copy of ``clean`` (see :meth:`NoiseModel.apply`)."""
         x = _as_float(clean)
         lo, hi = float(x.min()), float(x.max())
         hit = rng.random(x.shape) < self.fraction
@@ -175,7 +222,13 @@ class Impulse(NoiseModel):
 
 @dataclass(frozen=True)
 class Bernoulli(NoiseModel):
-    """Drop-out: each pixel is zeroed with probability ``p``; survivors are scaled by 1/(1-p)."""
+    """Drop-out: each pixel is zeroed with probability ``p``; survivors are scaled by 1/(1-p).
+
+    Parameters
+    ----------
+    p : float
+        The probability that a pixel is dropped, in [0, 1).
+    """
 
     p: float = 0.5
     name: ClassVar[str] = "bernoulli"
@@ -185,6 +238,7 @@ class Bernoulli(NoiseModel):
             raise InputError(f"Bernoulli drop probability p must be in [0, 1), got {self.p}.")
 
     def apply(self, clean, rng):
+        """One noisy copy of ``clean`` (see :meth:`NoiseModel.apply`)."""
         x = _as_float(clean)
         keep = rng.random(x.shape) >= self.p
         return np.where(keep, x / (1.0 - self.p), 0.0)
@@ -215,6 +269,15 @@ def _resolve(name: str) -> tuple[type[NoiseModel], dict]:
 def noise_params(name: str) -> tuple[str, ...]:
     """The parameters that noise model ``name`` takes (its dataclass fields, less those an alias fixes).
 
+    Parameters
+    ----------
+    name : str
+        A name or alias, as for :func:`make_noise`.
+
+    Returns
+    -------
+    tuple of str
+
     Examples
     --------
     >>> noise_params("poisson_gaussian"), noise_params("salt_pepper")
@@ -227,7 +290,28 @@ def noise_params(name: str) -> tuple[str, ...]:
 def make_noise(name: str, **params) -> NoiseModel:
     """Build a noise model by name, e.g. ``make_noise("gaussian", sigma=25)``.
 
-    Unknown names or parameters raise :class:`InputError` listing what is accepted.
+    Parameters
+    ----------
+    name : str
+        A model's :attr:`~NoiseModel.name` (``"gaussian"``, ``"poisson"``,
+        ``"poisson_gaussian"``, ``"impulse"``, ``"bernoulli"``) or an alias such as
+        ``"salt_pepper"``; case and ``-``/``_`` do not matter.
+    **params
+        The model's parameters (see :func:`noise_params`); the others keep their defaults.
+
+    Returns
+    -------
+    NoiseModel
+
+    Raises
+    ------
+    InputError
+        For an unknown name or parameter, listing what is accepted.
+
+    Examples
+    --------
+    >>> make_noise("salt-pepper", fraction=0.2)
+    Impulse(fraction=0.2, kind='salt_pepper')
     """
     cls, extra = _resolve(name)
     key = cls.name
@@ -242,7 +326,17 @@ def make_noise(name: str, **params) -> NoiseModel:
 
 
 def noise_from_dict(d: dict | None) -> NoiseModel | None:
-    """Inverse of :meth:`NoiseModel.to_dict` (``None`` passes through)."""
+    """Inverse of :meth:`NoiseModel.to_dict` (``None`` or ``{}`` gives ``None``).
+
+    Parameters
+    ----------
+    d : dict or None
+        ``{"name": ..., **parameters}``.
+
+    Returns
+    -------
+    NoiseModel or None
+    """
     if not d:
         return None
     d = dict(d)
@@ -264,6 +358,15 @@ def synthesize_pair(
         Seed of the random generator; the same seed gives the same pair.
     dtype : numpy dtype
         Output dtype (float32 by default; noisy values are not clipped).
+
+    Returns
+    -------
+    a, b : ndarray
+        The two noisy copies, the shape of ``clean``.
+
+    See Also
+    --------
+    napari_n2n.Pair.synthetic : the same pair as training data, keeping ``clean``.
 
     Examples
     --------
@@ -287,6 +390,25 @@ def estimate_noise_sigma(image: np.ndarray, *, channel_axis: int | None = None) 
     ``median(|HH|) / 0.6745``, computed on every 2D plane of the last two axes (a few central
     planes for large stacks) and averaged over channels. Image structure barely enters the
     finest diagonal band, so the estimate is close for natural and microscopy images.
+
+    Parameters
+    ----------
+    image : ndarray
+        At least 4×4 pixels in its last two axes.
+    channel_axis : int, optional
+        The axis of channels, whose estimates are averaged.
+
+    Returns
+    -------
+    float
+        The noise's standard deviation, in the image's units.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> noisy = np.random.default_rng(0).normal(100.0, 10.0, (256, 256))
+    >>> round(estimate_noise_sigma(noisy))
+    10
     """
     arr = np.asarray(image)
     if channel_axis is not None:

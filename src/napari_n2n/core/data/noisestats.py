@@ -44,6 +44,20 @@ def planes_of(arr, max_planes: int = 8, max_side: int = 1024) -> list[np.ndarray
     plane is cropped to its central ``max_side``×``max_side`` pixels (over a million samples,
     plenty for the statistics). Only those pixels are read, so dask, zarr and memory-mapped
     stacks are not loaded whole.
+
+    Parameters
+    ----------
+    arr : array-like
+        2 or more dimensions (numpy, dask, zarr).
+    max_planes : int
+        At most this many planes.
+    max_side : int
+        The crop's side, pixels.
+
+    Returns
+    -------
+    list of ndarray
+        float64 planes.
     """
     lead = tuple(int(s) for s in arr.shape[:-2])
     n = int(np.prod(lead)) if lead else 1
@@ -69,6 +83,15 @@ def neighbour_correlation(noise_planes: list[np.ndarray]) -> tuple[float, float]
 
     0 for white (pixel-independent) noise; Gaussian-blurred noise of width ``s`` pixels gives
     ``exp(-1 / (4 s²))`` (0.78 for ``s = 1``). The mean of each plane is removed first.
+
+    Parameters
+    ----------
+    noise_planes : list of ndarray
+        2D planes of noise (e.g. differences of two noisy copies), pooled.
+
+    Returns
+    -------
+    along_y, along_x : float
     """
     out = []
     for axis in (0, 1):
@@ -86,7 +109,20 @@ def neighbour_correlation(noise_planes: list[np.ndarray]) -> tuple[float, float]
 
 
 def local_mean(plane: np.ndarray, size: int = 3) -> np.ndarray:
-    """Mean over a ``size``×``size`` window (edges reflected): the intensity a pixel's noise is binned by."""
+    """Mean over a ``size``×``size`` window (edges reflected): the intensity a pixel's noise is binned by.
+
+    Parameters
+    ----------
+    plane : ndarray
+        A 2D plane.
+    size : int
+        The window's side, pixels.
+
+    Returns
+    -------
+    ndarray
+        float64, the plane's shape.
+    """
     from scipy.ndimage import uniform_filter
 
     return uniform_filter(np.asarray(plane, dtype=np.float64), size=size, mode="reflect")
@@ -214,6 +250,16 @@ def measure_shift(pa: np.ndarray, pb: np.ndarray) -> tuple[float, float]:
     the correlation peak (on scikit-image's ``moon`` with noise σ 25 the error falls from
     ±0.47 px to ±0.12 px). The window pulls the peak slightly towards zero (2.28 px measured
     for 2.3), so ``pb`` is moved back by the first estimate and the residual is added.
+
+    Parameters
+    ----------
+    pa, pb : ndarray
+        Two 2D planes of one shape.
+
+    Returns
+    -------
+    dy, dx : float
+        The displacement, pixels.
     """
     from scipy.ndimage import fourier_shift, gaussian_filter
     from skimage.filters import window
@@ -228,7 +274,18 @@ def measure_shift(pa: np.ndarray, pb: np.ndarray) -> tuple[float, float]:
 
 
 def shift_uncertainty(pa: np.ndarray, pb: np.ndarray) -> float:
-    """Standard error (px) of the shift measured on a whole plane, from the spread over its four quadrants."""
+    """Standard error (px) of the shift measured on a whole plane, from the spread over its four quadrants.
+
+    Parameters
+    ----------
+    pa, pb : ndarray
+        Two 2D planes of one shape, as for :func:`measure_shift`.
+
+    Returns
+    -------
+    float
+        0 for planes too small to split.
+    """
     h, w = pa.shape[0] // 2, pa.shape[1] // 2
     if min(h, w) < MIN_SIDE:
         return 0.0
@@ -239,7 +296,20 @@ def shift_uncertainty(pa: np.ndarray, pb: np.ndarray) -> float:
 
 
 def overlap(pa: np.ndarray, pb: np.ndarray, dy: int, dx: int) -> tuple[np.ndarray, np.ndarray]:
-    """The parts of ``pa`` and ``pb`` that show the same pixels once ``pb`` is moved back by (dy, dx)."""
+    """The parts of ``pa`` and ``pb`` that show the same pixels once ``pb`` is moved back by (dy, dx).
+
+    Parameters
+    ----------
+    pa, pb : ndarray
+        Two 2D planes of one shape.
+    dy, dx : int
+        The displacement of ``pb``, whole pixels.
+
+    Returns
+    -------
+    part_a, part_b : ndarray
+        Views of one shape.
+    """
     h, w = pa.shape
     ya, yb = (slice(0, h - dy), slice(dy, h)) if dy >= 0 else (slice(-dy, h), slice(0, h + dy))
     xa, xb = (slice(0, w - dx), slice(dx, w)) if dx >= 0 else (slice(-dx, w), slice(0, w + dx))
@@ -255,6 +325,17 @@ def fit_gain_offset(
     instrument: its noise is independent of the noise at the pixel itself (for noise that is
     independent between pixels), while the scene is still similar there. The slope is
     ``cov(B, A_lag) / cov(A, A_lag)``.
+
+    Parameters
+    ----------
+    pairs : list of (ndarray, ndarray)
+        Planes of A and of B, aligned, pooled in the fit.
+    lag : int
+        The instrument's distance, pixels.
+
+    Returns
+    -------
+    gain, offset : float
     """
     num = den = 0.0
     sum_a = sum_b = n = 0.0
@@ -282,7 +363,18 @@ def fit_gain_offset(
 
 
 def gain_offset_uncertainty(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, float]:
-    """Standard errors of the gain and offset, from the spread of the fits over image quadrants."""
+    """Standard errors of the gain and offset, from the spread of the fits over image quadrants.
+
+    Parameters
+    ----------
+    pairs : list of (ndarray, ndarray)
+        As for :func:`fit_gain_offset`.
+
+    Returns
+    -------
+    gain_stderr, offset_stderr : float
+        0 for planes too small to split.
+    """
     h, w = pairs[0][0].shape[0] // 2, pairs[0][0].shape[1] // 2
     if min(h, w) < MIN_SIDE // 2:
         return 0.0, 0.0
@@ -296,7 +388,22 @@ def gain_offset_uncertainty(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple
 
 
 def excess_kurtosis(d: np.ndarray, intensity: np.ndarray, n_bins: int = 8) -> float:
-    """Median over intensity bins of the excess kurtosis of the noise (robust to dark, few-photon bins)."""
+    """Median over intensity bins of the excess kurtosis of the noise (robust to dark, few-photon bins).
+
+    Parameters
+    ----------
+    d : ndarray
+        Noise samples (e.g. ``A - B``).
+    intensity : ndarray
+        The intensity of each sample, same shape.
+    n_bins : int
+        Intensity bins (quantiles); bins of fewer than 50 samples are skipped.
+
+    Returns
+    -------
+    float
+        0 for Gaussian noise; large for impulse noise.
+    """
     edges = np.unique(np.quantile(intensity, np.linspace(0, 1, n_bins + 1)))
     idx = np.clip(np.searchsorted(edges, intensity, side="right") - 1, 0, max(len(edges) - 2, 0))
     values = []

@@ -23,6 +23,13 @@ class Normalization:
     deviation for most images, but not moved by hot pixels or saturated spots). Zero-centred inputs of unit spread matter: a U-Net without
     normalisation layers trains several times faster on them than on data scaled to [0, 1]
     (camera, sigma 25, 50 steps: 26.1 dB vs 15.1 dB in our measurements).
+
+    Parameters
+    ----------
+    offset, scale : tuple of float
+        One value per channel of the data.
+    outliers : float
+        See the attribute below.
     """
 
     offset: tuple[float, ...]
@@ -31,26 +38,54 @@ class Normalization:
     outliers: float = field(default=0.0, compare=False)
 
     def shaped(self, channels, ndim_after_channel: int):
-        """``(offset, scale)`` arrays for ``channels``, broadcastable over ``(C, *spatial)`` blocks."""
+        """``(offset, scale)`` arrays for ``channels``, broadcastable over ``(C, *spatial)`` blocks.
+
+        Parameters
+        ----------
+        channels : sequence of int
+            The channels of the block, in its order.
+        ndim_after_channel : int
+            The block's number of spatial axes.
+
+        Returns
+        -------
+        offset, scale : ndarray
+            float32, of shape ``(len(channels), 1, ...)``.
+        """
         off = np.asarray(self.offset, dtype=np.float32)[list(channels)]
         sc = np.asarray(self.scale, dtype=np.float32)[list(channels)]
         shape = (-1,) + (1,) * ndim_after_channel
         return off.reshape(shape), sc.reshape(shape)
 
     def apply(self, x: np.ndarray, channels=None) -> np.ndarray:
-        """Normalise a ``(C, *spatial)`` block."""
+        """Normalise a ``(C, *spatial)`` block.
+
+        Parameters
+        ----------
+        x : ndarray
+            The block.
+        channels : sequence of int, optional
+            Which of the fitted channels the block holds (default: all, in order).
+
+        Returns
+        -------
+        ndarray
+            ``(x - offset) / scale``.
+        """
         off, sc = self.shaped(
             channels if channels is not None else range(len(self.offset)), x.ndim - 1
         )
         return (x - off) / sc
 
     def undo(self, x: np.ndarray, channels=None) -> np.ndarray:
+        """The inverse of :meth:`apply`: ``x * scale + offset``, with the same parameters."""
         off, sc = self.shaped(
             channels if channels is not None else range(len(self.offset)), x.ndim - 1
         )
         return x * sc + off
 
     def to_dict(self) -> dict:
+        """The JSON form stored in model files (with the percentiles, for the record)."""
         return {
             "offset": list(self.offset),
             "scale": list(self.scale),
@@ -59,6 +94,7 @@ class Normalization:
 
     @classmethod
     def from_dict(cls, d: dict) -> Normalization:
+        """The inverse of :meth:`to_dict`."""
         return cls(tuple(float(v) for v in d["offset"]), tuple(float(v) for v in d["scale"]))
 
     @classmethod
@@ -70,6 +106,19 @@ class Normalization:
         Isolated outliers (hot and dead pixels, impulses: :mod:`napari_n2n.core.data.outliers`) are
         left out of the percentiles, so 1 % of them do not move the scale (they made it 21
         times too large before); their share is kept in :attr:`outliers`.
+
+        Parameters
+        ----------
+        views : list of AxisView
+            The data, with the same channels.
+        max_values : int
+            Roughly how many values per channel are read, at most.
+        seed : int
+            Seed of the sampling.
+
+        Returns
+        -------
+        Normalization
         """
         rng = np.random.default_rng(seed)
         per_channel: list[list[np.ndarray]] = [[] for _ in range(views[0].n_channels)]

@@ -23,7 +23,22 @@ _DX = np.array([-1, 0, 1, -1, 0, 1, -1, 0, 1])
 
 
 def outlier_note(share: float, *, loss: str, mode: str) -> str | None:
-    """What a training run with ``share`` of isolated outliers in its data should tell the user (``None``: nothing)."""
+    """What a training run with ``share`` of isolated outliers in its data should tell the user.
+
+    Parameters
+    ----------
+    share : float
+        The share of the data's values that are isolated outliers (0–1).
+    loss : str
+        The run's loss (``"l2"``, ``"l1"``, ...): only L2 is moved by impulses.
+    mode : str
+        The run's pairing mode; single-image (``"nb2nb"``) runs get no note.
+
+    Returns
+    -------
+    str or None
+        The note, or ``None`` when there is nothing to say.
+    """
     if share <= NOTE_FRACTION or loss != "l2" or mode == "nb2nb":
         return None
     return (
@@ -36,9 +51,24 @@ def outlier_note(share: float, *, loss: str, mode: str) -> str | None:
 def sample(block: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Values of ``block`` (``(C, ..., Y, X)``) at ``size`` random positions (all when fewer), and which are outliers.
 
-    Returns ``(values, outlier)``, each ``(C, N)``. Each value is compared with the median of
-    its 3×3 neighbourhood in its YX plane (edges repeated); the spread of those differences is
-    measured per channel.
+    Each value is compared with the median of its 3×3 neighbourhood in its YX plane (edges
+    repeated); the spread of those differences is measured per channel.
+
+    Parameters
+    ----------
+    block : ndarray
+        ``(C, ..., Y, X)``.
+    size : int
+        How many positions to read.
+    rng : numpy.random.Generator
+        Where the positions are drawn from.
+
+    Returns
+    -------
+    values : ndarray
+        float32, ``(C, N)``.
+    outlier : ndarray
+        bool, ``(C, N)``: which values are isolated outliers.
     """
     block = np.asarray(block, dtype=np.float32)
     c, h, w = block.shape[0], block.shape[-2], block.shape[-1]

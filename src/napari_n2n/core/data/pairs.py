@@ -2,7 +2,7 @@
 
 Four sources, one result type (:class:`Pair`):
 
-* :func:`synthetic_pair` — two noisy copies of a clean image (for experiments and for
+* :meth:`Pair.synthetic` — two noisy copies of a clean image (for experiments and for
   Noise2Clean comparison; ``clean`` is kept).
 * :func:`two_images` — two noisy acquisitions of the same scene (repeated exposures, split
   detectors).
@@ -30,6 +30,21 @@ class Pair:
     """Training data: ``input`` and ``target`` (``None`` for single-image mode) with their axes.
 
     Train on it with :meth:`Trainer.from_pair <napari_n2n.core.training.train.Trainer.from_pair>`.
+
+    Parameters
+    ----------
+    input : array-like
+        The image the network sees.
+    target : array-like or None
+        The image it learns to predict: a second noisy copy, or ``None`` (single-image mode).
+    axes : str
+        The axes of both, e.g. ``"YX"`` or ``"SZYX"``.
+    mode : str
+        ``"n2n"`` for two noisy images, ``"nb2nb"`` for one (see :func:`single_image`).
+    clean : array-like, optional
+        The clean image, where known (for PSNR reporting).
+    noise : dict, optional
+        The noise model that made a synthetic pair (:meth:`NoiseModel.to_dict`).
     """
 
     input: object
@@ -39,19 +54,70 @@ class Pair:
     clean: object | None = None
     noise: dict | None = None
 
+    @classmethod
+    def synthetic(
+        cls, clean, noise: NoiseModel, *, axes: str | None = None, seed: int | None = 0
+    ) -> Pair:
+        """Two independent noisy copies of ``clean``, which the pair keeps for PSNR reporting.
+
+        Parameters
+        ----------
+        clean : array-like
+            The clean image.
+        noise : NoiseModel
+            The noise drawn for each copy (see :func:`~napari_n2n.core.data.noise.make_noise`).
+        axes : str, optional
+            The image's axes (default: from its number of dimensions).
+        seed : int or None
+            Seed of the noise; ``None`` draws fresh noise each call.
+
+        Returns
+        -------
+        Pair
+            ``input`` and ``target`` are the two noisy copies (float32).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from napari_n2n import Gaussian, Pair
+        >>> pair = Pair.synthetic(np.zeros((8, 8)), Gaussian(sigma=1.0), seed=0)
+        >>> pair.axes, pair.input.shape, pair.noise["name"]
+        ('YX', (8, 8), 'gaussian')
+        """
+        clean = require_numeric(np.asarray(clean), "the clean image")
+        axes = validate_axes(axes, clean.ndim) if axes else default_axes(clean.ndim)
+        a, b = synthesize_pair(clean, noise, seed=seed)
+        return cls(a, b, axes, "n2n", clean=clean, noise=noise.to_dict())
+
 
 def synthetic_pair(
     clean, noise: NoiseModel, *, axes: str | None = None, seed: int | None = 0
 ) -> Pair:
-    """Two independent noisy copies of ``clean`` (keeps ``clean`` for PSNR reporting)."""
-    clean = require_numeric(np.asarray(clean), "the clean image")
-    axes = validate_axes(axes, clean.ndim) if axes else default_axes(clean.ndim)
-    a, b = synthesize_pair(clean, noise, seed=seed)
-    return Pair(a, b, axes, "n2n", clean=clean, noise=noise.to_dict())
+    """The same as :meth:`Pair.synthetic`, kept for callers inside the package.
+
+    ``napari_n2n.synthetic_pair`` is deprecated in favour of :meth:`Pair.synthetic`.
+    """
+    return Pair.synthetic(clean, noise, axes=axes, seed=seed)
 
 
 def two_images(a, b, *, axes: str | None = None, clean=None) -> Pair:
-    """Two noisy images of the same scene; shapes must match."""
+    """Two noisy images of the same scene.
+
+    Parameters
+    ----------
+    a, b : array-like
+        The two images, one shape (numpy or dask).
+    axes : str, optional
+        The image's axes (default: from its number of dimensions, see
+        :func:`~napari_n2n.core.axes.default_axes`).
+    clean : array-like, optional
+        The clean image, where known (for PSNR reporting).
+
+    Returns
+    -------
+    Pair
+        ``a`` is the input, ``b`` the target.
+    """
     a, b = require_numeric(a, "the first image"), require_numeric(b, "the second image")
     require_same_shape(a, b, names=("the first image", "the second image"))
     axes = validate_axes(axes, a.ndim) if axes else default_axes(a.ndim)
@@ -73,6 +139,33 @@ def stack_neighbours(
     as repeated exposures, e.g. two frames per time point). The pairing axis becomes a sample
     axis (``S``) of the result, so a ``ZYX`` stack paired along Z trains a 2D model on ``SYX``
     data. Views, not copies, are used.
+
+    Parameters
+    ----------
+    stack : array-like
+        3 or more dimensions.
+    axis : int
+        The axis to pair along: time (T), slices (Z) or samples (S).
+    axes : str, optional
+        The image's axes (default: from its number of dimensions, see
+        :func:`~napari_n2n.core.axes.default_axes`).
+    clean : array-like, optional
+        The clean stack, where known; cut like the input.
+    pairing : {"consecutive", "even-odd"}
+        Which frames make pairs, as above.
+
+    Returns
+    -------
+    Pair
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> pair = stack_neighbours(np.zeros((5, 16, 16)), axes="TYX")
+    >>> pair.input.shape, pair.axes
+    ((4, 16, 16), 'SYX')
+    >>> stack_neighbours(np.zeros((5, 16, 16)), axes="ZYX", pairing="even-odd").input.shape
+    (2, 16, 16)
     """
     stack = require_numeric(stack, "the stack")
     if stack.ndim < 3:
@@ -114,7 +207,23 @@ def stack_neighbours(
 
 
 def single_image(image, *, axes: str | None = None, clean=None) -> Pair:
-    """One noisy image, trained by neighbour sub-sampling (``mode="nb2nb"``)."""
+    """One noisy image, trained by neighbour sub-sampling (``mode="nb2nb"``).
+
+    Parameters
+    ----------
+    image : array-like
+        The noisy image.
+    axes : str, optional
+        The image's axes (default: from its number of dimensions, see
+        :func:`~napari_n2n.core.axes.default_axes`).
+    clean : array-like, optional
+        The clean image, where known (for PSNR reporting).
+
+    Returns
+    -------
+    Pair
+        Its ``target`` is ``None``.
+    """
     image = require_numeric(image, "the noisy image")
     axes = validate_axes(axes, image.ndim) if axes else default_axes(image.ndim)
     return Pair(image, None, axes, "nb2nb", clean=clean)

@@ -200,10 +200,28 @@ def photon_split(
 def photon_scale_for(
     image, *, gain: float | None, offset: float | None, allow_rounding: bool = False
 ) -> tuple[float, float, str]:
-    """``(gain, offset, how)``: the given values, or those :func:`estimate_photon_scale` finds.
+    """The photon scale to use: the given values, or those :func:`estimate_photon_scale` finds.
 
-    Raises :class:`InputError` when an estimate is needed but the image's values are not whole
-    photon counts at the estimated scale (unless ``allow_rounding``).
+    Parameters
+    ----------
+    image : array-like
+        The raw photon-count image.
+    gain, offset : float or None
+        Given values; ``None`` is estimated from the image.
+    allow_rounding : bool
+        Accept an approximate estimate (values not on a grid of whole photon counts).
+
+    Returns
+    -------
+    gain, offset : float
+    how : str
+        ``"given"``, or ``"estimated: ..."`` with how.
+
+    Raises
+    ------
+    InputError
+        When an estimate is needed but the image's values are not whole photon counts at the
+        estimated scale (unless ``allow_rounding``).
     """
     if gain is not None and offset is not None:
         return float(gain), float(offset), "given"

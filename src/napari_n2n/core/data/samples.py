@@ -31,7 +31,21 @@ __all__ = ["Sample", "pair_2d", "volume_3d", "digits", "digit_image", "DIGIT_STR
 
 @dataclass(frozen=True)
 class Sample:
-    """A clean image, two noisy copies ``a`` and ``b``, the noise model and the axes."""
+    """A clean image, two noisy copies ``a`` and ``b``, the noise model and the axes.
+
+    Parameters
+    ----------
+    name : str
+        What the sample shows (a layer's name).
+    clean, a, b : ndarray
+        The clean image and its two noisy copies, float32, one shape.
+    noise : NoiseModel
+        The noise of ``a`` and ``b``.
+    axes : str
+        Their axes, e.g. ``"YX"``.
+    scale : tuple of float, optional
+        The pixel spacing per axis, where it is not the same along every axis.
+    """
 
     name: str
     clean: np.ndarray = field(repr=False)
@@ -43,7 +57,19 @@ class Sample:
 
 
 def pair_2d(*, sigma: float = 25.0, seed: int = 0) -> Sample:
-    """scikit-image's ``camera`` (0–255) and two copies with Gaussian noise of ``sigma``."""
+    """scikit-image's ``camera`` (0–255) and two copies with Gaussian noise.
+
+    Parameters
+    ----------
+    sigma : float
+        The noise's standard deviation (the image spans 0–255).
+    seed : int
+        Seed of the noise.
+
+    Returns
+    -------
+    Sample
+    """
     from skimage import data
 
     clean = data.camera().astype(np.float32)
@@ -64,6 +90,29 @@ def volume_3d(
 
     Z is sampled at twice the spacing of Y and X (``scale = (2, 1, 1)``), as in a typical
     confocal stack. The noise is Poisson (shot noise, gain 1) plus Gaussian read noise.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(Z, Y, X)``.
+    n_nuclei : int
+        How many nuclei are placed (they may overlap).
+    peak : float
+        The brightest voxel's photon count.
+    read_sigma : float
+        The read noise's standard deviation, in photons.
+    seed : int
+        Seed of the nuclei and of the noise.
+
+    Returns
+    -------
+    Sample
+
+    Examples
+    --------
+    >>> s = volume_3d(shape=(8, 32, 32), n_nuclei=2)
+    >>> s.a.shape, s.axes, s.scale
+    ((8, 32, 32), 'ZYX', (2.0, 1.0, 1.0))
     """
     from scipy import ndimage
 
@@ -119,6 +168,20 @@ def digit_image(
 
     Random rotation, scale, shear, shift and stroke width (from ``rng``) make every call look
     like a different hand; ``rng=None`` draws the upright template.
+
+    Parameters
+    ----------
+    digit : int
+        0 to 9.
+    size : int
+        The image's side, pixels.
+    rng : numpy.random.Generator, optional
+        Where the random distortions come from.
+
+    Returns
+    -------
+    ndarray
+        float32, ``(size, size)``.
     """
     if rng is None:
         angle, scale, shear, shift, width = 0.0, 0.9, 0.0, (0.0, 0.0), 0.08
@@ -154,6 +217,21 @@ def digits(
 
     Like the MNIST experiments of denoising papers, with the digits drawn here (no download,
     no scikit-learn). The mosaic is one 2D image, ``(rows*size, cols*size)``.
+
+    Parameters
+    ----------
+    rows, cols : int
+        The mosaic's digits down and across.
+    size : int
+        Each digit's side, pixels.
+    sigma : float
+        The noise's standard deviation (the digits span 0–1).
+    seed : int
+        Seed of the digits and of the noise.
+
+    Returns
+    -------
+    Sample
     """
     rng = np.random.default_rng(seed)
     clean = np.zeros((rows * size, cols * size), dtype=np.float32)

@@ -36,10 +36,11 @@ from pathlib import Path
 import numpy as np
 
 from ..axes import validate_axes
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutputStateError
 from ..events import ChunkProgress, TileProgress
 from ..files import reason
-from ..progress import drain
+from ..progress import drain, relay
+from .predict import PredictOptions
 
 #: a unit of work holds about this many output voxels (64 MB of float32), unless given
 UNIT_VOXELS = 1 << 24
@@ -47,7 +48,18 @@ LEDGER_FORMAT = "napari-n2n ledger 1"
 
 
 def model_digest(denoiser) -> str:
-    """A sha256 of what decides a denoiser's output: its weights, normalisation, network and axes."""
+    """A sha256 of what decides a denoiser's output: its weights, normalisation, network and axes.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+        The model.
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     h = hashlib.sha256()
     mf = denoiser.model_file()
     h.update(
@@ -63,6 +75,7 @@ def model_digest(denoiser) -> str:
 
 
 def spatial_letters(spatial_ndim: int) -> str:
+    """The axes a network of ``spatial_ndim`` dimensions convolves: ``"YX"`` or ``"ZYX"``."""
     return "ZYX" if spatial_ndim == 3 else "YX"
 
 
@@ -74,11 +87,39 @@ def plan_units(
     chunks: tuple[int, ...] | None = None,
     unit_voxels: int = UNIT_VOXELS,
 ) -> tuple[int, ...]:
-    """The shape of a unit of work: whole ``chunks`` (of the output array, axes ``axes``), grown
-    along the spatial axes, the shortest first, until a unit holds about ``unit_voxels`` voxels.
+    """The shape of a unit of work: whole chunks, grown along the spatial axes.
 
-    Every channel is in each unit (the network sees the channels together); sample axes (T, S,
-    and Z for a 2D network) keep their chunk size.
+    The shortest spatial side grows first, by whole chunks, until a unit holds about
+    ``unit_voxels`` voxels. Every channel is in each unit (the network sees the channels
+    together); sample axes (T, S, and Z for a 2D network) keep their chunk size.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The output array's shape.
+    axes : str
+        Its axes.
+    spatial_ndim : int
+        2 or 3: the axes the network convolves (YX or ZYX).
+    chunks : tuple of int, optional
+        The output's chunks (default: one chunk, the whole array).
+    unit_voxels : int, optional
+        About how many voxels a unit holds.
+
+    Returns
+    -------
+    tuple of int
+        The shape of one unit.
+
+    Raises
+    ------
+    InputError
+        If the chunks split the channels.
+
+    Examples
+    --------
+    >>> plan_units((4, 1024, 1024), "TYX", 2, chunks=(1, 256, 256), unit_voxels=1 << 18)
+    (1, 512, 512)
     """
     chunks = tuple(int(c) for c in (chunks or shape))
     if "C" in axes and chunks[axes.index("C")] < shape[axes.index("C")]:
@@ -107,11 +148,31 @@ class UnitGrid:
 
     Parameters
     ----------
-    shape, out_axes : the output array's shape and axes
-    units : shape of one unit (whole chunks; the last unit along an axis may be shorter)
-    in_axes : the input's axes (the same letters, maybe in another order)
-    halo : pixels of context read around a unit along each spatial axis
-    spatial_ndim : 2 or 3: the axes the network convolves (YX or ZYX)
+    shape : tuple of int
+        The output array's shape.
+    out_axes : str
+        The output array's axes.
+    units : tuple of int
+        Shape of one unit (whole chunks; the last unit along an axis may be shorter).
+    in_axes : str
+        The input's axes (the same letters, maybe in another order).
+    halo : int
+        Pixels of context read around a unit along each spatial axis.
+    spatial_ndim : int
+        2 or 3: the axes the network convolves (YX or ZYX).
+
+    Raises
+    ------
+    InputError
+        If the input and output axes differ in their letters.
+
+    Examples
+    --------
+    >>> grid = UnitGrid((100, 100), "YX", (64, 64), in_axes="YX", halo=8, spatial_ndim=2)
+    >>> len(grid), grid.out_slices((1, 0))
+    (4, (slice(64, 100, None), slice(0, 64, None)))
+    >>> grid.read_slices((1, 0))
+    ((slice(56, 100, None), slice(0, 72, None)), (slice(8, 44, None), slice(0, 64, None)))
     """
 
     def __init__(self, shape, out_axes: str, units, *, in_axes: str, halo: int, spatial_ndim: int):
@@ -131,18 +192,33 @@ class UnitGrid:
         return math.prod(self.counts)
 
     def indices(self) -> Iterator[tuple[int, ...]]:
+        """The index of every unit (one per axis), in C order."""
         return itertools.product(*(range(c) for c in self.counts))
 
     def out_slices(self, index: tuple[int, ...]) -> tuple[slice, ...]:
+        """Where unit ``index`` lies in the output array."""
         return tuple(
             slice(i * u, min((i + 1) * u, s)) for i, u, s in zip(index, self.units, self.shape)
         )
 
     def voxels(self, index: tuple[int, ...]) -> int:
+        """The output voxels of unit ``index``."""
         return math.prod(s.stop - s.start for s in self.out_slices(index))
 
     def read_slices(self, index: tuple[int, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
-        """``(input slices, crop)``: the block to read (input axes) and where the unit lies in it."""
+        """The block of the input a unit reads, and where the unit lies in it.
+
+        Parameters
+        ----------
+        index : tuple of int
+            The unit.
+
+        Returns
+        -------
+        tuple
+            ``(input slices, crop)``: the block to read, with the halo (input axes), and the
+            unit's place in it.
+        """
         box = dict(zip(self.out_axes, zip(self.out_slices(index), self.shape)))
         read, crop = [], []
         for a in self.in_axes:
@@ -164,57 +240,114 @@ def _transpose(block: np.ndarray, in_axes: str, out_axes: str) -> np.ndarray:
 
 
 def denoise_unit_iter(
-    denoiser, image, grid: UnitGrid, index: tuple[int, ...], *, dtype: str = "float32", **options
+    denoiser,
+    image,
+    grid: UnitGrid,
+    index: tuple[int, ...],
+    *,
+    options: PredictOptions | None = None,
+    dtype: str = "float32",
 ) -> Iterator[TileProgress]:
-    """Denoise one unit of ``image``; yields the tiler's progress, returns the unit (output axes).
+    """Denoise one unit of an image.
 
-    ``options`` are :meth:`Denoiser.predict_iter`'s (tile, overlap, batch_size, device).
+    Parameters
+    ----------
+    denoiser : Denoiser
+        The model.
+    image : array-like
+        The input, with axes ``grid.in_axes``.
+    grid : UnitGrid
+        The units of work.
+    index : tuple of int
+        The unit.
+    options : PredictOptions, optional
+        :meth:`Denoiser.predict_iter`'s tiling and device.
+    dtype : {"float32", "input"}
+        The output's dtype, as for :meth:`Denoiser.predict`.
+
+    Yields
+    ------
+    TileProgress
+        The tiler's progress.
+
+    Returns
+    -------
+    numpy.ndarray
+        The denoised unit (output axes), as ``StopIteration.value``.
     """
     read, crop = grid.read_slices(index)
     block = np.asarray(image[read])
-    result = yield from denoiser.predict_iter(block, axes=grid.in_axes, dtype=dtype, **options)
+    result = yield from denoiser.predict_iter(
+        block, axes=grid.in_axes, options=options, dtype=dtype
+    )
     return _transpose(np.ascontiguousarray(result[crop]), grid.in_axes, grid.out_axes)
 
 
-def predict_unit(denoiser, image, out, grid: UnitGrid, index: tuple[int, ...], **options) -> None:
-    """Denoise one unit of ``image`` and write it into ``out`` (see :func:`denoise_unit_iter`)."""
-    out[grid.out_slices(index)] = drain(denoise_unit_iter(denoiser, image, grid, index, **options))
+def predict_unit(
+    denoiser,
+    image,
+    out,
+    grid: UnitGrid,
+    index: tuple[int, ...],
+    *,
+    options: PredictOptions | None = None,
+    dtype: str = "float32",
+) -> None:
+    """Denoise one unit of an image and write it into the output.
+
+    Parameters
+    ----------
+    denoiser, image, grid, index, options, dtype
+        As for :func:`denoise_unit_iter`.
+    out : array-like
+        The output array (e.g. a zarr array), with axes ``grid.out_axes``.
+    """
+    out[grid.out_slices(index)] = drain(
+        denoise_unit_iter(denoiser, image, grid, index, options=options, dtype=dtype)
+    )
 
 
 class Ledger:
-    """Which units of a chunked prediction are written: a file of one JSON header line, then one
-    line per finished unit (``"3,0,1"``), appended and flushed to disk after the unit's write.
+    """Which units of a chunked prediction are written.
 
-    Opening an existing ledger checks its header against ``header`` (the model's digest and the
-    settings); a line cut short by a crash is ignored (and trimmed).
+    A file of one JSON header line, then one line per finished unit (``"3,0,1"``), appended and
+    flushed to disk after the unit's write. Opening an existing ledger checks its header; a line
+    cut short by a crash is ignored (and trimmed).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The ledger file; created if it does not exist.
+    header : dict
+        The model's digest (``"model"``) and the settings the run must keep.
 
     Raises
     ------
-    InputError
-        If the ledger was started by another model or with other settings (``hint`` says what
-        the user does to start over instead).
+    OutputStateError
+        If the ledger was started by another model or with other settings, or is damaged
+        (``kind="mismatch"``; its advice says how to start over).
     """
 
-    def __init__(
-        self, path: str | os.PathLike, header: dict, *, hint: str = "start over with overwrite=True"
-    ):
+    def __init__(self, path: str | os.PathLike, header: dict):
         self.path = Path(path)
         self.header = {"format": LEDGER_FORMAT, **header}
         self.done: set[tuple[int, ...]] = set()
         if self.path.exists():
-            self._load(hint)
+            self._load()
         else:
             with open(self.path, "w") as f:
                 f.write(json.dumps(self.header, sort_keys=True) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
 
-    def _load(self, hint: str) -> None:
+    def _refuse(self, why: str, advice: str) -> OutputStateError:
+        return OutputStateError(self.path, "mismatch", why, advice)
+
+    def _load(self) -> None:
         raw = self.path.read_bytes()
         complete = raw[: raw.rfind(b"\n") + 1]
-        if len(complete) < len(
-            raw
-        ):  # a line cut short by a crash: trimmed, so the next one starts clean
+        if len(complete) < len(raw):
+            # a line cut short by a crash: trimmed, so the next one starts clean
             with open(self.path, "r+b") as f:
                 f.truncate(len(complete))
         lines = complete.decode().splitlines()
@@ -223,29 +356,33 @@ class Ledger:
         except json.JSONDecodeError:
             first = {}
         if first.get("format") != LEDGER_FORMAT:
-            raise InputError(
-                f"{self.path} is not a napari-n2n ledger (or it is damaged): the run it belongs to cannot "
-                f"be resumed; {hint}."
+            raise self._refuse(
+                f"{self.path} is not a napari-n2n ledger (or it is damaged): the run it belongs "
+                "to cannot be resumed;",
+                "to start over, {overwrite}.",
             )
         if first.get("model") != self.header.get("model"):
-            raise InputError(
-                f"The unfinished result was started with another model (digest {str(first.get('model'))[:12]}, "
-                f"this one is {str(self.header.get('model'))[:12]}): resuming would mix two models' output. "
-                f"Resume with the model file it was started with, or {hint}."
+            raise self._refuse(
+                "The unfinished result was started with another model (digest "
+                f"{str(first.get('model'))[:12]}, this one is {str(self.header.get('model'))[:12]}): "
+                "resuming would mix two models' output.",
+                "Resume with the model file it was started with, or to start over, {overwrite}.",
             )
         changed = [
             f"{k} {first.get(k)!r} → {v!r}" for k, v in self.header.items() if first.get(k) != v
         ]
         if changed:
-            raise InputError(
-                f"The unfinished result was started with other settings ({'; '.join(changed)}): resuming "
-                f"would mix two results. Resume with the same settings, or {hint}."
+            raise self._refuse(
+                f"The unfinished result was started with other settings ({'; '.join(changed)}): "
+                "resuming would mix two results.",
+                "Resume with the same settings, or to start over, {overwrite}.",
             )
         for line in lines[1:]:
             if line.strip():
                 self.done.add(tuple(int(v) for v in line.split(",")))
 
     def record(self, index: tuple[int, ...]) -> None:
+        """Record unit ``index`` as written (appended and flushed to disk)."""
         with open(self.path, "a") as f:
             f.write(",".join(str(i) for i in index) + "\n")
             f.flush()
@@ -253,28 +390,70 @@ class Ledger:
         self.done.add(tuple(index))
 
 
-def write_failed(exc: OSError, where: str, done: int, total: int, resume_hint: str) -> OutputError:
-    """The message of a write that failed mid-run (a full disk): what stopped it, what is kept, what to do."""
+def write_failed(exc: OSError, where: str, done: int, total: int, path=None) -> OutputStateError:
+    """The error of a write that failed mid-run (a full disk).
+
+    Parameters
+    ----------
+    exc : OSError
+        What stopped it.
+    where : str
+        What was being written, for the message.
+    done, total : int
+        Units written and recorded, and in all.
+    path : str or PathLike, optional
+        The file or store whose write failed, where known.
+
+    Returns
+    -------
+    OutputStateError
+        ``kind="write_failed"``: what stopped it, what is kept, what to do.
+    """
     what = "Free some space" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "Fix the cause"
-    return OutputError(
-        f"Writing {where} failed: {reason(exc)}. {done} of {total} units are written and recorded; "
-        f"{what} and {resume_hint} to finish the others."
+    return OutputStateError(
+        path,
+        "write_failed",
+        f"Writing {where} failed: {reason(exc)}. {done} of {total} units are written and recorded;",
+        what + " and {resume} to finish the others.",
     )
 
 
 class Tally:
-    """The units of a run: which are left, how many are done; records each finished one in the
-    ledger (after its write) and makes the progress events."""
+    """The units of a run: which are left, how many are done.
 
-    def __init__(self, grid: UnitGrid, ledger: Ledger | None, resume_hint: str):
-        self.grid, self.ledger, self.hint = grid, ledger, resume_hint
+    Records each finished unit in the ledger (after its write) and makes the progress events.
+
+    Parameters
+    ----------
+    grid : UnitGrid
+        The units of work.
+    ledger : Ledger or None
+        The units already written (skipped), and where to record the others.
+    """
+
+    def __init__(self, grid: UnitGrid, ledger: Ledger | None):
+        self.grid = grid
+        self.ledger = ledger
         self.total = len(grid)
         self.todo = [i for i in grid.indices() if ledger is None or i not in ledger.done]
         self.skipped = self.total - len(self.todo)
-        self.finished, self.voxels, self.t0 = self.skipped, 0, time.perf_counter()
+        self.finished = self.skipped
+        self.voxels = 0
+        self.t0 = time.perf_counter()
 
     def event(self, part: float = 0.0) -> ChunkProgress:
-        """Progress now, ``part`` of the unit in progress included."""
+        """Progress now.
+
+        Parameters
+        ----------
+        part : float, optional
+            The share of the unit in progress done.
+
+        Returns
+        -------
+        ChunkProgress
+            Of the ``"denoise"`` stage.
+        """
         return ChunkProgress(
             "denoise",
             self.finished,
@@ -284,68 +463,136 @@ class Tally:
             self.voxels / max(time.perf_counter() - self.t0, 1e-9),
         )
 
-    def failed(self, exc: OSError, where: str) -> OutputError:
-        return write_failed(exc, where, self.finished, self.total, self.hint)
+    def failed(self, exc: OSError, where: str, path=None) -> OutputStateError:
+        """The error of a failed write, with this run's counts (see :func:`write_failed`)."""
+        return write_failed(exc, where, self.finished, self.total, path)
 
     def record(self, index: tuple[int, ...]) -> ChunkProgress:
-        """Unit ``index`` is written: record it in the ledger; return the progress."""
+        """A unit is written: record it in the ledger.
+
+        Parameters
+        ----------
+        index : tuple of int
+            The unit.
+
+        Returns
+        -------
+        ChunkProgress
+            The progress with it.
+
+        Raises
+        ------
+        OutputStateError
+            If the ledger cannot be written (``kind="write_failed"``).
+        """
         if self.ledger is not None:
             try:
                 self.ledger.record(index)
             except OSError as exc:
-                raise self.failed(exc, f"the ledger {self.ledger.path}") from exc
+                raise self.failed(exc, f"the ledger {self.ledger.path}", self.ledger.path) from exc
         self.finished += 1
         self.voxels += self.grid.voxels(index)
         return self.event()
 
 
-def predict_units_iter(
+def predict_units_iter(  # noqa: PLR0913  the unit's keywords, as the tests and the cluster pass them
     denoiser,
     image,
     out,
     grid: UnitGrid,
     *,
+    options: PredictOptions | None = None,
     ledger: Ledger | None = None,
     dtype: str = "float32",
     should_stop: Callable[[], bool] | None = None,
     max_units: int | None = None,
-    resume_hint: str = "call again with resume=True",
-    **options,
+    **keywords,
 ) -> Iterator[ChunkProgress]:
-    """Denoise every unit of ``grid`` not in ``ledger`` into ``out``, recording each after its write.
+    """Denoise every unit not yet written into the output, recording each after its write.
 
-    Yields :class:`~napari_n2n.core.events.ChunkProgress` after every batch of tiles; returns the
-    number of units denoised by this call. ``should_stop()`` returning True (or closing the
-    generator) stops before the next unit or batch of tiles; the unit in progress is then not
-    recorded. ``max_units`` stops after that many units (a test's simulated crash).
+    Closing the generator stops before the next unit or batch of tiles; the unit in progress is
+    then not recorded.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+        The model.
+    image : array-like
+        The input, with axes ``grid.in_axes``.
+    out : array-like
+        The output array, with axes ``grid.out_axes``.
+    grid : UnitGrid
+        The units of work.
+    options : PredictOptions, optional
+        :meth:`Denoiser.predict_iter`'s tiling and device.
+    ledger : Ledger, optional
+        The units already written (skipped), and where to record the others.
+    dtype : {"float32", "input"}
+        The output's dtype, as for :meth:`Denoiser.predict`.
+    should_stop : callable, optional
+        Returning True stops the run as closing the generator does.
+    max_units : int, optional
+        Stop after that many units (a test's simulated crash).
+    **keywords
+        ``tile``, ``overlap``, ``batch_size``, ``device``; each wins over its field of ``options``.
+
+    Yields
+    ------
+    ChunkProgress
+        After every batch of tiles.
+
+    Returns
+    -------
+    int
+        The number of units denoised by this call, as ``StopIteration.value``.
 
     Raises
     ------
-    OutputError
-        If a write fails (a full disk): the units written before are recorded, the ledger stays true.
+    OutputStateError
+        If a write fails (a full disk): the units written before are recorded, the ledger stays
+        true (``kind="write_failed"``).
     """
+    options = PredictOptions.of(options, **keywords)
     validate_axes(grid.in_axes, len(grid.shape))
-    tally = Tally(grid, ledger, resume_hint)
+    tally = Tally(grid, ledger)
     yield tally.event()
     for n, index in enumerate(tally.todo):
         if (max_units is not None and n >= max_units) or (
             should_stop is not None and should_stop()
         ):
             return n
-        gen = denoise_unit_iter(denoiser, image, grid, index, dtype=dtype, **options)
-        while True:
-            try:
-                tiles = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            yield tally.event(tiles.done / tiles.total)
-            if should_stop is not None and should_stop():
-                gen.close()
-                return n
+        tiles = relay(
+            denoise_unit_iter(denoiser, image, grid, index, options=options, dtype=dtype),
+            lambda ev: tally.event(ev.done / ev.total),
+        )
+        result = yield from _until(tiles, should_stop)
+        if result is _STOPPED:
+            return n
         try:
             out[grid.out_slices(index)] = result
         except OSError as exc:
             raise tally.failed(exc, f"unit {index} of the output") from exc
         yield tally.record(index)
     return len(tally.todo)
+
+
+#: what :func:`_until` returns when it was stopped
+_STOPPED = object()
+
+
+def _until(gen, should_stop: Callable[[], bool] | None):
+    """Yield ``gen``'s events and return its value.
+
+    Once ``should_stop()`` says so after an event, close ``gen`` and return :data:`_STOPPED`.
+    """
+    if should_stop is None:
+        return (yield from gen)
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield event
+        if should_stop():
+            gen.close()
+            return _STOPPED

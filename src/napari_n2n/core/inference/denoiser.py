@@ -8,6 +8,7 @@ from typing import Literal
 
 import numpy as np
 
+from ..._version import __version__
 from ..axes import AxisView, default_axes, validate_axes
 from ..checkpoint import ModelFile, load_checkpoint, save_checkpoint
 from ..checks import require_finite, require_not_empty, require_numeric, require_same_shape
@@ -17,17 +18,11 @@ from ..device import amp_dtype, cpu_thread_limit, select_device
 from ..errors import DenoisingError, InputError, ModelFileError
 from ..events import TileProgress
 from ..model import UNet, UNetConfig, count_parameters
-from ..progress import drain
-from .predict import predict_view, predict_view_on_device
+from ..progress import drain, in_sequence
+from .predict import PredictOptions, predict_view, predict_view_on_device
 
 Tile = int | tuple[int, ...] | None
 OutputDtype = Literal["float32", "input"]
-
-
-def _version() -> str:
-    from ... import __version__
-
-    return __version__
 
 
 def _fits_on_device(view: AxisView, device) -> bool:
@@ -39,7 +34,25 @@ def _fits_on_device(view: AxisView, device) -> bool:
 
 
 def cast_like(result, dtype) -> np.ndarray:
-    """A float prediction in ``dtype``: rounded and clipped to its range for integers, cast for floats."""
+    """A float prediction in another dtype.
+
+    Parameters
+    ----------
+    result : array-like
+        The float prediction.
+    dtype : dtype
+        The dtype wanted: integers (and bool) are rounded and clipped to its range, floats cast.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``result`` in ``dtype``.
+
+    Examples
+    --------
+    >>> cast_like(np.array([-3.0, 1.4, 70000.0]), np.uint16)
+    array([    0,     1, 65535], dtype=uint16)
+    """
     result, dtype = np.asarray(result), np.dtype(dtype)
     if dtype.kind in "iub":
         lo, hi = (np.iinfo(dtype).min, np.iinfo(dtype).max) if dtype.kind in "iu" else (0, 1)
@@ -55,13 +68,38 @@ class Denoiser:
     configuration and history. Create it by training (:func:`napari_n2n.train`) or with
     :meth:`load`.
 
+    Parameters
+    ----------
+    models : list of torch.nn.Module
+        The U-Nets, one per channel group.
+    channel_groups : list of list of int
+        The image channels each model takes.
+    norm : Normalization
+        The normalisation fitted to the training data.
+    unet : UNetConfig
+        The architecture of the models.
+    axes : str
+        The axes of the training data.
+    config : TrainConfig, optional
+        How the models were trained.
+    noise : dict, optional
+        The noise model of the training data, if known.
+    history : dict, optional
+        Losses and scores over the run.
+    info : dict, optional
+        Other facts about the run (device, initial model, intensity statistics, ...).
+
     Examples
     --------
-    >>> den = Denoiser.load("model.n2n")                       # doctest: +SKIP
-    >>> clean_estimate = den.predict(noisy, axes="YX")         # doctest: +SKIP
+    >>> from napari_n2n.core.training.start import general_model_path
+    >>> den = Denoiser.load(general_model_path())
+    >>> noisy = np.random.default_rng(0).random((64, 64), dtype="float32")
+    >>> denoised = den.predict(noisy, axes="YX")
+    >>> denoised.shape, denoised.dtype
+    ((64, 64), dtype('float32'))
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  a model is all of these; load() and the Trainer give them
         self,
         models: list,
         channel_groups: list[list[int]],
@@ -89,14 +127,17 @@ class Denoiser:
     # ---- description ---------------------------------------------------------------------
     @property
     def spatial_ndim(self) -> int:
+        """2 for a 2D model, 3 for a 3D one."""
         return self.unet.ndim
 
     @property
     def n_channels(self) -> int:
+        """The channels the model was trained on (all groups together)."""
         return sum(len(g) for g in self.channel_groups)
 
     @property
     def n_parameters(self) -> int:
+        """Trainable parameters of all the models."""
         return sum(count_parameters(m) for m in self.models)
 
     def summary(self) -> str:
@@ -127,6 +168,24 @@ class Denoiser:
         return "; " + describe_estimate(values[i], errors[i] if i < len(errors) else None)
 
     # ---- prediction ----------------------------------------------------------------------
+    def check_channels(self, view: AxisView) -> None:
+        """Check that this model can take the image's channels, before long work.
+
+        The model takes the channels it was trained on, or any number of channels one by one
+        if it was trained on one. Checked e.g. before a store is written.
+
+        Parameters
+        ----------
+        view : AxisView
+            The image, seen through its axes.
+
+        Raises
+        ------
+        InputError
+            If the image has channels this model cannot take.
+        """
+        self._groups_for(view)
+
     def _groups_for(self, view: AxisView) -> list[tuple[object, list[int], list[int]]]:
         """(model, image channels, normalisation channels) triples for an image view."""
         if view.n_channels == self.n_channels:
@@ -139,7 +198,21 @@ class Denoiser:
         )
 
     def resolve_axes(self, image, axes: str | None) -> str:
-        """The axes to use for ``image``: the given ones, else the training axes if they fit, else a default."""
+        """The axes to use for an image.
+
+        Parameters
+        ----------
+        image : array-like
+            The image.
+        axes : str or None
+            The axes given, if any (validated).
+
+        Returns
+        -------
+        str
+            ``axes``, else the training axes if they fit, else a default (ZYX for a 3D image and
+            a 2D model).
+        """
         if axes is not None:
             return validate_axes(axes, image.ndim)
         if len(self.axes) == image.ndim:
@@ -148,26 +221,58 @@ class Denoiser:
             return "ZYX"
         return default_axes(image.ndim)
 
-    def predict_iter(
+    def predict_iter(  # noqa: C901,PLR0913,PLR0915  the public prediction keywords, one branch per input kind
         self,
         image,
         *,
         axes: str | None = None,
-        tile: int | tuple[int, ...] | None = None,
+        tile: Tile = None,
         overlap: int | None = None,
         batch_size: int | None = None,
         device: str | None = None,
+        options: PredictOptions | None = None,
         out=None,
         dtype: OutputDtype = "float32",
         blend: Literal["auto", "host", "device"] = "auto",
     ) -> Iterator[TileProgress]:
-        """Like :meth:`predict`, but yields a :class:`~napari_n2n.core.events.TileProgress` after every batch of tiles.
+        """Like :meth:`predict`, but yields progress after every batch of tiles.
 
-        The generator's return value (``StopIteration.value``) is the prediction. ``blend``:
-        where overlapping tiles are blended; ``"auto"`` blends on a CUDA GPU when one sample of
-        the output takes at most a quarter of its free memory, else on the host (numpy).
+        Parameters
+        ----------
+        image : array-like
+            The image to denoise (see :meth:`predict`).
+        axes : str, optional
+            Its axes (see :meth:`predict`).
+        tile, overlap, batch_size, device, options : optional
+            Tiling and device, as for :meth:`predict`.
+        out : array, optional
+            Zero-filled array of the image's shape to write into.
+        dtype : {"float32", "input"}
+            ``"input"`` rounds and clips to the input's dtype.
+        blend : {"auto", "host", "device"}
+            Where overlapping tiles are blended; ``"auto"`` blends on a CUDA GPU when one sample
+            of the output takes at most a quarter of its free memory, else on the host (numpy).
+
+        Yields
+        ------
+        TileProgress
+            After every batch of tiles.
+
+        Returns
+        -------
+        numpy.ndarray
+            The prediction, as ``StopIteration.value`` (``yield from`` gives it).
+
+        Raises
+        ------
+        InputError
+            If the axes, channels or output array do not fit the image or the model.
         """
         import torch
+
+        options = PredictOptions.of(
+            options, tile=tile, overlap=overlap, batch_size=batch_size, device=device
+        )
 
         image = require_numeric(image, "the image")
         require_not_empty(image, "the image")
@@ -180,25 +285,10 @@ class Denoiser:
         require_finite(image, "the image")
         view = AxisView(image, axes, self.spatial_ndim)
         groups = self._groups_for(view)
-        dev = select_device(device or (self.config.device if self.config else "auto"))
-        auto = tile is None
-        if auto:
-            tile = (
-                512
-                if self.spatial_ndim == 2
-                else (64, 128, 128)
-                if dev.type != "cpu"
-                else (48, 96, 96)
-            )
-        tile = (tile,) * self.spatial_ndim if isinstance(tile, int) else tuple(tile)
-        if len(tile) != self.spatial_ndim or min(tile) < 8:
-            raise InputError(
-                f"Tile must be one size or {self.spatial_ndim} sizes, each at least 8; got {tile}."
-            )
-        if overlap is None:
-            overlap = 48 if self.spatial_ndim == 2 else 16
-        overlaps = tuple(min(overlap, t // 2) for t in tile)
-        batch_size = batch_size or (1 if dev.type == "cpu" else 16 if self.spatial_ndim == 2 else 8)
+        dev = select_device(options.device or (self.config.device if self.config else "auto"))
+        tile = options.tiles(self.spatial_ndim, dev.type)
+        overlaps = options.overlaps(self.spatial_ndim, dev.type)
+        batch_size = options.batch_for(self.spatial_ndim, dev.type)
         if out is None:
             out = np.zeros(image.shape, dtype=np.float32)
         elif tuple(out.shape) != tuple(image.shape):
@@ -244,19 +334,19 @@ class Denoiser:
         if blend == "auto":
             blend = "device" if dev.type == "cuda" and _fits_on_device(view, dev) else "host"
         # tiles at multiples of the network's stride: a pixel's prediction then does not depend on where they are
-        options = dict(tile=tile, overlap=overlaps, batch_size=batch_size, align=2**self.unet.depth)
+        tiling = dict(tile=tile, overlap=overlaps, batch_size=batch_size, align=2**self.unet.depth)
         try:
             with cpu_thread_limit(dev, self.config.threads if self.config else None):
                 if blend == "device":
-                    yield from predict_view_on_device(run_model, view, out, device=dev, **options)
+                    yield from predict_view_on_device(run_model, view, out, device=dev, **tiling)
                 else:
-                    yield from predict_view(run_model_numpy, view, out, **options)
+                    yield from predict_view(run_model_numpy, view, out, **tiling)
             check_finite()
         except (RuntimeError, MemoryError) as exc:
             raise DenoisingError.from_exception(exc) from exc
         return cast_like(out, image.dtype) if dtype == "input" else out
 
-    def predict(
+    def predict(  # noqa: PLR0913  the public prediction keywords
         self,
         image,
         *,
@@ -265,6 +355,7 @@ class Denoiser:
         overlap: int | None = None,
         batch_size: int | None = None,
         device: str | None = None,
+        options: PredictOptions | None = None,
         out=None,
         dtype: OutputDtype = "float32",
     ) -> np.ndarray:
@@ -286,6 +377,10 @@ class Denoiser:
             Tiles per forward pass (default 1 on the CPU; on a GPU 16 in 2D, 8 in 3D).
         device : str, optional
             Where to run (default: the training device choice, ``"auto"``).
+        options : PredictOptions, optional
+            ``tile``, ``overlap``, ``batch_size`` and ``device`` as one object (see
+            :class:`~napari_n2n.core.inference.predict.PredictOptions`); a keyword given as well
+            wins over its field.
         out : array, optional
             Zero-filled array of the image's shape to write into (e.g. a memory map).
         dtype : {"float32", "input"}
@@ -296,20 +391,12 @@ class Denoiser:
         ndarray
             float32 (or the input's dtype), same shape as ``image``.
         """
-        return drain(
-            self.predict_iter(
-                image,
-                axes=axes,
-                tile=tile,
-                overlap=overlap,
-                batch_size=batch_size,
-                device=device,
-                out=out,
-                dtype=dtype,
-            )
+        options = PredictOptions.of(
+            options, tile=tile, overlap=overlap, batch_size=batch_size, device=device
         )
+        return drain(self.predict_iter(image, axes=axes, options=options, out=out, dtype=dtype))
 
-    def predict_pair_iter(
+    def predict_pair_iter(  # noqa: PLR0913  the public prediction keywords
         self,
         a,
         b,
@@ -319,34 +406,48 @@ class Denoiser:
         overlap: int | None = None,
         batch_size: int | None = None,
         device: str | None = None,
+        options: PredictOptions | None = None,
         dtype: OutputDtype = "float32",
     ) -> Iterator[TileProgress]:
         """Predict both noisy copies of a pair, yielding progress over both; return the average.
 
         The mean of the two predictions has lower error than either, since their errors are
-        partly independent. ``dtype="input"`` rounds and clips it to ``a``'s dtype.
+        partly independent.
+
+        Parameters
+        ----------
+        a, b : array-like
+            The two noisy copies, of the same shape.
+        axes : str, optional
+            Their axes (see :meth:`predict`).
+        tile, overlap, batch_size, device, options : optional
+            Tiling and device, as for :meth:`predict`.
+        dtype : {"float32", "input"}
+            ``"input"`` rounds and clips the mean to ``a``'s dtype.
+
+        Yields
+        ------
+        TileProgress
+            After every batch of tiles, of either copy.
+
+        Returns
+        -------
+        numpy.ndarray
+            The mean prediction, as ``StopIteration.value``.
         """
         require_same_shape(a, b, names=("the first image of the pair", "the second image"))
-        options = dict(axes=axes, tile=tile, overlap=overlap, batch_size=batch_size, device=device)
-        results = []
-        for k, image in enumerate((a, b)):
-            gen = self.predict_iter(image, **options)
-            while True:
-                try:
-                    p = next(gen)
-                except StopIteration as stop:
-                    results.append(np.asarray(stop.value, dtype=np.float32))
-                    break
-                yield TileProgress(
-                    done=k * p.total + p.done,
-                    total=2 * p.total,
-                    sample=p.sample,
-                    n_samples=p.n_samples,
-                )
-        mean = 0.5 * (results[0] + results[1])
+        options = PredictOptions.of(
+            options, tile=tile, overlap=overlap, batch_size=batch_size, device=device
+        )
+        results = yield from in_sequence(
+            [self.predict_iter(image, axes=axes, options=options) for image in (a, b)]
+        )
+        mean = 0.5 * (
+            np.asarray(results[0], dtype=np.float32) + np.asarray(results[1], dtype=np.float32)
+        )
         return cast_like(mean, a.dtype) if dtype == "input" else mean
 
-    def predict_pair(
+    def predict_pair(  # noqa: PLR0913  the public prediction keywords
         self,
         a,
         b,
@@ -356,21 +457,36 @@ class Denoiser:
         overlap: int | None = None,
         batch_size: int | None = None,
         device: str | None = None,
+        options: PredictOptions | None = None,
         dtype: OutputDtype = "float32",
     ) -> np.ndarray:
-        """Average of the predictions of two noisy copies ``a`` and ``b`` (lower error than either)."""
-        return drain(
-            self.predict_pair_iter(
-                a,
-                b,
-                axes=axes,
-                tile=tile,
-                overlap=overlap,
-                batch_size=batch_size,
-                device=device,
-                dtype=dtype,
-            )
+        """Average of the predictions of two noisy copies (lower error than either).
+
+        Parameters
+        ----------
+        a, b : array-like
+            The two noisy copies, of the same shape.
+        axes : str, optional
+            Their axes (see :meth:`predict`).
+        tile, overlap, batch_size, device, options : optional
+            Tiling and device, as for :meth:`predict`.
+        dtype : {"float32", "input"}
+            ``"input"`` rounds and clips the mean to ``a``'s dtype.
+
+        Returns
+        -------
+        numpy.ndarray
+            The mean of the two predictions, the shape of ``a``.
+
+        Raises
+        ------
+        InputError
+            If the two copies differ in shape, or do not fit the model.
+        """
+        options = PredictOptions.of(
+            options, tile=tile, overlap=overlap, batch_size=batch_size, device=device
         )
+        return drain(self.predict_pair_iter(a, b, axes=axes, options=options, dtype=dtype))
 
     # ---- files -----------------------------------------------------------------------------
     def model_file(self) -> ModelFile:
@@ -384,17 +500,27 @@ class Denoiser:
             noise=self.noise,
             history=self.history,
             info=self.info,
-            napari_n2n_version=_version(),
+            napari_n2n_version=__version__,
         )
 
     def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> str:
-        """Save weights and metadata to one ``.n2n`` (safetensors) file, atomically; returns the path.
+        """Save weights and metadata to one ``.n2n`` (safetensors) file, atomically.
 
-        An existing file is replaced only with ``overwrite=True``: a model file is often the
-        result of hours of training, and a call that fails costs nothing (this denoiser is
-        still in memory; call again with another name or ``overwrite=True``), while a silent
-        replacement cannot be undone. ``path`` may also be a
-        :class:`~napari_n2n.core.files.Destination` checked before training.
+        Parameters
+        ----------
+        path : str, PathLike or Destination
+            The file; may also be a :class:`~napari_n2n.core.files.Destination` checked before
+            training.
+        overwrite : bool, optional
+            Replace an existing file. Off by default: a model file is often the result of hours
+            of training, and a call that fails costs nothing (this denoiser is still in memory;
+            call again with another name or ``overwrite=True``), while a silent replacement
+            cannot be undone.
+
+        Returns
+        -------
+        str
+            The path written.
 
         Raises
         ------
@@ -412,7 +538,22 @@ class Denoiser:
         """Load a ``.n2n`` file of any known format (never unpickles; see :mod:`napari_n2n.core.checkpoint`).
 
         The file is checked completely (metadata, tensor shapes and dtypes, finite weights)
-        before a network is built; a bad file raises :class:`ModelFileError` naming it.
+        before a network is built.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The model file.
+
+        Returns
+        -------
+        Denoiser
+            The model, on the CPU until it predicts.
+
+        Raises
+        ------
+        ModelFileError
+            If the file is missing, damaged or not a napari-n2n model (the message names it).
         """
         tensors, meta = load_checkpoint(path)
         try:

@@ -51,11 +51,29 @@ class IntensityStats:
     spread: tuple[float, ...]
 
     def to_dict(self) -> dict:
+        """The statistics as a plain dict (for a model's ``info``; :meth:`from_dict` reads it)."""
         return {"median": list(self.median), "spread": list(self.spread), "spread_is": "IQR/1.349"}
 
     @classmethod
     def from_dict(cls, d) -> IntensityStats | None:
-        """The statistics in ``d``; ``None`` when ``d`` is missing or malformed (nothing to compare with)."""
+        """The statistics in a dict, as :meth:`to_dict` wrote them.
+
+        Parameters
+        ----------
+        d : dict or None
+            The dict (from a model's ``info``).
+
+        Returns
+        -------
+        IntensityStats or None
+            ``None`` when ``d`` is missing or malformed (nothing to compare with).
+
+        Examples
+        --------
+        >>> stats = IntensityStats(median=(100.0,), spread=(10.0,))
+        >>> IntensityStats.from_dict(stats.to_dict()) == stats, IntensityStats.from_dict(None)
+        (True, None)
+        """
         try:
             median = tuple(float(v) for v in d["median"])
             spread = tuple(float(v) for v in d["spread"])
@@ -82,9 +100,23 @@ def _values(view: AxisView, *, max_values: int, seed: int) -> np.ndarray:
 
 
 def measure(view: AxisView, *, max_values: int = 1_000_000, seed: int = 0) -> IntensityStats:
-    """The per-channel :class:`IntensityStats` of the data in ``view`` (random samples when large).
+    """The per-channel statistics of some data (random samples when large).
 
     Non-finite values are ignored; a constant channel has spread 0.
+
+    Parameters
+    ----------
+    view : AxisView
+        The data, seen through its axes.
+    max_values : int, optional
+        At most this many values per channel are read.
+    seed : int, optional
+        Seeds the choice of samples.
+
+    Returns
+    -------
+    IntensityStats
+        Median and spread of each channel.
     """
     medians, spreads = [], []
     for channel in _values(view, max_values=max_values, seed=seed):
@@ -110,10 +142,28 @@ def _fmt(value: float) -> str:
 
 
 def compare(train: IntensityStats, image: IntensityStats) -> str | None:
-    """A warning with the figures when ``image`` is far from ``train`` (see the module's docstring); else ``None``.
+    """A warning with the figures when an image is far from the training data.
 
     Channels are compared pairwise; a single-channel model applied to a multi-channel image is
     compared with each channel. The channel furthest away is reported.
+
+    Parameters
+    ----------
+    train : IntensityStats
+        The training data's statistics.
+    image : IntensityStats
+        The image's.
+
+    Returns
+    -------
+    str or None
+        The warning (see the module's docstring for "far"), else ``None``.
+
+    Examples
+    --------
+    >>> train = IntensityStats(median=(100.0,), spread=(10.0,))
+    >>> compare(train, IntensityStats(median=(105.0,), spread=(12.0,))) is None
+    True
     """
     n = len(image.median)
     pairs = (
@@ -148,17 +198,41 @@ def compare(train: IntensityStats, image: IntensityStats) -> str | None:
 
 
 def training_stats(denoiser) -> IntensityStats | None:
-    """The statistics a model recorded of its training data (``None`` for older model files)."""
+    """The statistics a model recorded of its training data.
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+        The model.
+
+    Returns
+    -------
+    IntensityStats or None
+        ``None`` for older model files.
+    """
     info = getattr(denoiser, "info", None)
     return IntensityStats.from_dict(info.get(INFO_KEY)) if isinstance(info, dict) else None
 
 
 def check_image(denoiser, image, *, axes: str | None = None) -> str | None:
-    """The out-of-distribution warning for denoising ``image`` with ``denoiser``, or ``None``.
+    """The out-of-distribution warning for denoising an image with a model.
 
-    ``axes`` as for :meth:`~napari_n2n.core.inference.denoiser.Denoiser.predict`. Nothing is said when
-    the model recorded no statistics, or when the image cannot be read as ``axes`` (the
-    prediction itself then reports the problem).
+    Nothing is said when the model recorded no statistics, or when the image cannot be read as
+    ``axes`` (the prediction itself then reports the problem).
+
+    Parameters
+    ----------
+    denoiser : Denoiser
+        The model.
+    image : array-like
+        The image to denoise.
+    axes : str, optional
+        Its axes, as for :meth:`~napari_n2n.core.inference.denoiser.Denoiser.predict`.
+
+    Returns
+    -------
+    str or None
+        The warning, or ``None``.
     """
     from ..errors import N2NError
 

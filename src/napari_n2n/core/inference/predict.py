@@ -6,19 +6,244 @@ window that falls off towards the tile border, and the weights are normalised *p
 exact weighted average of the tiles that cover it. Nothing but the output and one batch of
 tiles is held in memory: peak memory does not grow with the image beyond the output itself,
 and an ``out`` array on disk (``numpy.memmap``, zarr) bounds even that.
+
+:class:`PredictOptions` holds the tile size, the overlap between tiles, the tiles per forward
+pass and the device. Every field may be left ``None`` ("automatic"); the defaults that then
+apply depend on the network (2D or 3D) and the device, and this module is their one home:
+:meth:`Denoiser.predict <napari_n2n.core.inference.denoiser.Denoiser.predict>`, test-time
+augmentation, chunked output on disk and the cluster all read them from here.
+
+Examples
+--------
+>>> opts = PredictOptions(tile=256, overlap=32)
+>>> opts.tiles(2, "cpu"), opts.overlaps(2, "cpu"), opts.batch_for(2, "cpu")
+((256, 256), (32, 32), 1)
+>>> PredictOptions().tiles(3, "cuda")
+(64, 128, 128)
+>>> PredictOptions.of(opts, overlap=16, device=None)
+PredictOptions(tile=256, overlap=16, batch_size=None, device=None)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
+import numbers
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..axes import AxisView
 from ..checks import require_finite
+from ..errors import InputError
 from ..events import TileProgress
+
+#: the smallest tile side the network is given
+MIN_TILE = 8
+#: the default tile: one side in 2D; (Z, Y, X) in 3D on a GPU and on the CPU
+TILE_2D = 512
+TILE_3D_GPU = (64, 128, 128)
+TILE_3D_CPU = (48, 96, 96)
+#: the default overlap between neighbouring tiles, pixels, in 2D and in 3D
+OVERLAP_2D = 48
+OVERLAP_3D = 16
+#: the default tiles per forward pass: on the CPU, and on a GPU in 2D and in 3D
+BATCH_CPU = 1
+BATCH_GPU_2D = 16
+BATCH_GPU_3D = 8
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """Tiling and device of a prediction; ``None`` fields take the defaults of this module.
+
+    Parameters
+    ----------
+    tile : int or tuple of int, optional
+        Tile side in pixels, one size for every spatial axis or one per axis (``(Z, Y, X)``);
+        each at least 8. Smaller tiles use less memory. Default: 512 in 2D; 64×128×128 on a
+        GPU and 48×96×96 on the CPU in 3D.
+    overlap : int, optional
+        Overlap between neighbouring tiles, blended smoothly (at most half a tile is used).
+        Default: 48 in 2D, 16 in 3D.
+    batch_size : int, optional
+        Tiles per forward pass. Default: 1 on the CPU; on a GPU 16 in 2D, 8 in 3D.
+    device : str, optional
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``. Default: the model's
+        training choice.
+
+    Raises
+    ------
+    InputError
+        If a size is not a whole number, a tile side is below 8, the overlap is negative or
+        the batch size below 1.
+
+    Examples
+    --------
+    >>> options = PredictOptions(tile=256)
+    >>> options.tiles(2, "cpu"), options.overlaps(2, "cpu"), options.batch_for(2, "cpu")
+    ((256, 256), (48, 48), 1)
+    >>> PredictOptions.of(options, tile=None, batch_size=4)
+    PredictOptions(tile=256, overlap=None, batch_size=4, device=None)
+    """
+
+    tile: int | tuple[int, ...] | None = None
+    overlap: int | None = None
+    batch_size: int | None = None
+    device: str | None = None
+
+    def __post_init__(self):
+        tile = self.tile
+        if tile is not None:
+            # kept as plain ints, and a list (from JSON, say) as a tuple: hashable and comparable
+            tile = int(tile) if _is_int(tile) else tuple(int(t) if _is_int(t) else t for t in tile)
+            object.__setattr__(self, "tile", tile)
+        sides = (tile,) if _is_int(tile) else tile or ()
+        if tile is not None and (
+            not sides or not all(_is_int(t) for t in sides) or min(sides) < MIN_TILE
+        ):
+            raise InputError(
+                f"Tile must be one size or one size per spatial axis, each at least {MIN_TILE}; "
+                f"got {tile}."
+            )
+        if self.overlap is not None and not (_is_int(self.overlap) and self.overlap >= 0):
+            raise InputError(
+                f"The tile overlap must be a whole number of pixels from 0; got {self.overlap!r}."
+            )
+        if self.batch_size is not None and not (_is_int(self.batch_size) and self.batch_size >= 1):
+            raise InputError(
+                f"The batch size must be a whole number from 1; got {self.batch_size!r}."
+            )
+        if self.device is not None and not isinstance(self.device, str):
+            raise InputError(f"The device must be a name such as 'cpu'; got {self.device!r}.")
+
+    @classmethod
+    def of(cls, options: PredictOptions | None = None, **keywords) -> PredictOptions:
+        """``options`` (default: all automatic) with the ``keywords`` that are not ``None`` put in.
+
+        This is how the keyword API (``predict(image, tile=256)``) becomes an options object: a
+        keyword given explicitly wins over the same field of ``options``.
+
+        Parameters
+        ----------
+        options : PredictOptions, optional
+            The options to start from.
+        **keywords
+            ``tile``, ``overlap``, ``batch_size``, ``device``; ``None`` leaves the field as it is.
+
+        Returns
+        -------
+        PredictOptions
+            ``options`` itself when no keyword is given, else a new object.
+        """
+        base = options if options is not None else cls()
+        given = {k: v for k, v in keywords.items() if v is not None}
+        return dataclasses.replace(base, **given) if given else base
+
+    def to_dict(self) -> dict:
+        """The fields as plain JSON values (a tile tuple becomes a list), e.g. for a ledger's header."""
+        return {
+            f.name: list(v) if isinstance(v, tuple) else v
+            for f in dataclasses.fields(self)
+            for v in [getattr(self, f.name)]
+        }
+
+    # ---- the defaults, resolved for a network and a device ---------------------------------------
+    def tiles(self, spatial_ndim: int, device_type: str) -> tuple[int, ...]:
+        """The tile, one side per spatial axis, for a network on a device.
+
+        Parameters
+        ----------
+        spatial_ndim : int
+            2 or 3: the network's dimension.
+        device_type : str
+            ``"cpu"``, ``"cuda"`` or ``"mps"``.
+
+        Returns
+        -------
+        tuple of int
+            One side per spatial axis.
+
+        Raises
+        ------
+        InputError
+            If the tile gives neither one size nor one per spatial axis.
+        """
+        tile = self.tile
+        if tile is None:
+            if spatial_ndim == 2:
+                tile = TILE_2D
+            else:
+                tile = TILE_3D_GPU if device_type != "cpu" else TILE_3D_CPU
+        tile = (tile,) * spatial_ndim if _is_int(tile) else tuple(tile)
+        if len(tile) != spatial_ndim or min(tile) < MIN_TILE:
+            raise InputError(
+                f"Tile must be one size or {spatial_ndim} sizes, each at least {MIN_TILE}; "
+                f"got {tile}."
+            )
+        return tile
+
+    def overlap_for(self, spatial_ndim: int) -> int:
+        """The overlap between tiles, pixels: the given one, else the default of the dimension.
+
+        Parameters
+        ----------
+        spatial_ndim : int
+            2 or 3: the network's dimension.
+
+        Returns
+        -------
+        int
+            The overlap, before it is capped at half a tile (see :meth:`overlaps`).
+        """
+        if self.overlap is not None:
+            return self.overlap
+        return OVERLAP_2D if spatial_ndim == 2 else OVERLAP_3D
+
+    def overlaps(self, spatial_ndim: int, device_type: str) -> tuple[int, ...]:
+        """The overlap along each spatial axis: at most half the tile along it.
+
+        Parameters
+        ----------
+        spatial_ndim : int
+            2 or 3: the network's dimension.
+        device_type : str
+            ``"cpu"``, ``"cuda"`` or ``"mps"``.
+
+        Returns
+        -------
+        tuple of int
+            One overlap per spatial axis.
+        """
+        overlap = self.overlap_for(spatial_ndim)
+        return tuple(min(overlap, t // 2) for t in self.tiles(spatial_ndim, device_type))
+
+    def batch_for(self, spatial_ndim: int, device_type: str) -> int:
+        """Tiles per forward pass.
+
+        Parameters
+        ----------
+        spatial_ndim : int
+            2 or 3: the network's dimension.
+        device_type : str
+            ``"cpu"``, ``"cuda"`` or ``"mps"``.
+
+        Returns
+        -------
+        int
+            The given batch size, else the default of the device and dimension.
+        """
+        if self.batch_size:
+            return self.batch_size
+        if device_type == "cpu":
+            return BATCH_CPU
+        return BATCH_GPU_2D if spatial_ndim == 2 else BATCH_GPU_3D
 
 
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
@@ -30,6 +255,29 @@ def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]
     (away from the tile borders) independent of where the tiles of the image are, which is
     what lets a large image be predicted in blocks (:mod:`napari_n2n.core.inference.chunked`) with the
     result of one prediction of the whole.
+
+    Parameters
+    ----------
+    size : int
+        The image's length along the axis.
+    tile : int
+        The tile's length.
+    overlap : int
+        The least overlap between neighbouring tiles.
+    align : int, optional
+        Starts are multiples of it (``2**depth`` for a U-Net), but the last.
+
+    Returns
+    -------
+    list of int
+        The starts, ascending.
+
+    Examples
+    --------
+    >>> tile_starts(1000, 512, 48)
+    [0, 244, 488]
+    >>> tile_starts(800, 256, 48, align=16)
+    [0, 176, 368, 544]
     """
     if tile >= size:
         return [0]
@@ -40,7 +288,24 @@ def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]
 
 
 def axis_weights(size: int, tile: int, starts: list[int], overlap: int) -> list[np.ndarray]:
-    """Per-tile 1D blending weights along one axis, normalised to sum to 1 at every position."""
+    """Per-tile 1D blending weights along one axis, normalised to sum to 1 at every position.
+
+    Parameters
+    ----------
+    size : int
+        The image's length along the axis.
+    tile : int
+        The tile's length.
+    starts : list of int
+        The tiles' starts (:func:`tile_starts`).
+    overlap : int
+        The overlap, over which a tile's weight falls off smoothly.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        One float32 window of the tile's length per start.
+    """
     tile = min(tile, size)
     j = np.arange(tile, dtype=np.float64)
     ramp = max(overlap, 1)
@@ -53,7 +318,21 @@ def axis_weights(size: int, tile: int, starts: list[int], overlap: int) -> list[
 
 
 class Tiling:
-    """The tiles covering a view's spatial shape: tile size, batches of tiles, their slices and weights."""
+    """The tiles covering a view's spatial shape: their size, batches, slices and weights.
+
+    Parameters
+    ----------
+    spatial_shape : tuple of int
+        The image's spatial shape.
+    tile : tuple of int
+        The tile, one side per spatial axis (capped at the image).
+    overlap : tuple of int
+        The overlap along each spatial axis.
+    batch_size : int
+        Tiles per batch.
+    align : int, optional
+        Tiles start at multiples of it (see :func:`tile_starts`).
+    """
 
     def __init__(
         self,
@@ -84,7 +363,22 @@ class Tiling:
         ]
 
     def weight(self, index: tuple[int, ...], outer=np.multiply.outer, weights=None):
-        """The blending weights of the tile at ``index`` (per-axis windows multiplied out)."""
+        """The blending weights of a tile: its per-axis windows multiplied out.
+
+        Parameters
+        ----------
+        index : tuple of int
+            The tile's index along each axis.
+        outer : callable, optional
+            The outer product (numpy's, or one for tensors).
+        weights : list, optional
+            Per-axis windows to use instead of :attr:`weights` (e.g. copies on a device).
+
+        Returns
+        -------
+        array-like
+            The weights, the tile's shape.
+        """
         weights = weights or self.weights
         w = weights[0][index[0]]
         for ax in range(1, len(index)):
@@ -93,10 +387,26 @@ class Tiling:
 
 
 def require_finite_blocks(view: AxisView, n: int, blocks: np.ndarray, slices: list) -> None:
-    """Raise :class:`~napari_n2n.core.errors.InputError` naming the first tile of ``blocks`` that holds NaN or Inf.
+    """Check that a batch of tiles holds no NaN or Inf.
 
     Lazy inputs (dask, zarr) are checked here, tile by tile as they are read; numpy inputs were
     checked whole before.
+
+    Parameters
+    ----------
+    view : AxisView
+        The input.
+    n : int
+        The sample.
+    blocks : numpy.ndarray
+        The tiles read.
+    slices : list
+        Their slices, to name the tile.
+
+    Raises
+    ------
+    InputError
+        Naming the first tile that holds NaN or Inf.
     """
     if not np.isfinite(blocks).all():
         k = next(j for j, b in enumerate(blocks) if not np.isfinite(b).all())
@@ -113,12 +423,31 @@ def predict_view(
     batch_size: int = 4,
     align: int = 1,
 ) -> Iterator[TileProgress]:
-    """Predict every sample of ``view`` tile by tile into ``out`` (same shape as the input).
+    """Predict every sample of a view tile by tile into an output array.
 
-    ``run_model`` maps a ``(B, C, *tile)`` float32 array in the input's units to the same
-    shape. ``out`` must start at zero (``np.zeros``); tiles add their weighted predictions.
-    Tiles start at multiples of ``align`` (see :func:`tile_starts`). Yields a
-    :class:`TileProgress` after each batch.
+    ``out`` must start at zero (``np.zeros``); tiles add their weighted predictions.
+
+    Parameters
+    ----------
+    run_model : callable
+        Maps a ``(B, C, *tile)`` float32 batch in the input's units to the same shape.
+    view : AxisView
+        The input.
+    out : array-like
+        The output, the input's shape.
+    tile : tuple of int
+        The tile, one side per spatial axis.
+    overlap : tuple of int
+        The overlap along each spatial axis.
+    batch_size : int
+        Tiles per call of ``run_model``.
+    align : int, optional
+        Tiles start at multiples of it (see :func:`tile_starts`).
+
+    Yields
+    ------
+    TileProgress
+        After each batch.
     """
     tiling = Tiling(view.spatial_shape, tile, overlap, batch_size, align)
     total = tiling.n_tiles * view.n_samples
@@ -146,12 +475,35 @@ def predict_view_on_device(
     device,
     align: int = 1,
 ) -> Iterator[TileProgress]:
-    """Like :func:`predict_view`, with the blending done on ``device`` (a GPU's path).
+    """Like :func:`predict_view`, with the blending done on a device (a GPU's path).
 
-    ``run_model`` maps a ``(B, C, *tile)`` float32 tensor on ``device`` (image units) to the same.
     Each sample is accumulated in a tensor on the device and copied to ``out`` once; the next
     batch of tiles is read (and put in pinned memory) on a helper thread while the device
     computes the current one, so the host does not hold the device up. ``out`` need not be zero.
+
+    Parameters
+    ----------
+    run_model : callable
+        Maps a ``(B, C, *tile)`` float32 tensor on ``device`` (image units) to the same shape.
+    view : AxisView
+        The input.
+    out : array-like
+        The output, the input's shape.
+    tile : tuple of int
+        The tile, one side per spatial axis.
+    overlap : tuple of int
+        The overlap along each spatial axis.
+    batch_size : int
+        Tiles per call of ``run_model``.
+    device : torch.device
+        Where the model runs and the tiles are blended.
+    align : int, optional
+        Tiles start at multiples of it (see :func:`tile_starts`).
+
+    Yields
+    ------
+    TileProgress
+        After each batch.
     """
     from concurrent.futures import ThreadPoolExecutor
 

@@ -20,18 +20,38 @@ log = logging.getLogger(__name__)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether ``exc`` is a device running out of memory (torch raises several types for it)."""
+    """Whether an error is a device running out of memory (torch raises several types for it).
+
+    Parameters
+    ----------
+    exc : BaseException
+        The error.
+
+    Returns
+    -------
+    bool
+        For a ``MemoryError``, or an error whose message says "out of memory".
+    """
     return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
 
 
 class CompiledOrPlain:
-    """Calls the compiled network; if compiling fails at the first call, the plain one from then on."""
+    """Calls the compiled network; if compiling fails at the first call, the plain one from then on.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The plain network.
+    compiled : callable or None
+        ``torch.compile(model)``; ``None`` where compiling is not available.
+    """
 
     def __init__(self, model, compiled):
         self.model, self._compiled = model, compiled
         self.note: str | None = None
 
     def __call__(self, x):
+        """The network's output for ``x``: the compiled one's while it works, else the plain's."""
         if self._compiled is not None:
             try:
                 return self._compiled(x)
@@ -48,7 +68,21 @@ class CompiledOrPlain:
 
 
 def maybe_compile(model, enabled: bool) -> Callable:
-    """``model`` itself, or (``enabled``) a :class:`CompiledOrPlain` around ``torch.compile(model)``."""
+    """A network compiled where asked for and possible.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    enabled : bool
+        Compile it (``TrainConfig.compile``).
+
+    Returns
+    -------
+    callable
+        ``model`` itself, or (``enabled``) a :class:`CompiledOrPlain` around
+        ``torch.compile(model)`` (its ``note`` says when compiling is not available).
+    """
     if not enabled:
         return model
     import torch
@@ -68,9 +102,34 @@ def fit_batch(
 ) -> tuple[int, str | None]:
     """The largest of ``batch``, ``batch // 2``, ... (not below ``smallest``) whose step runs.
 
-    ``try_step(b)`` runs one training step with batch ``b`` (and must leave no trace on the
-    model). Returns ``(batch, note)``; the note says what was reduced, ``None`` if nothing was.
-    Errors other than running out of memory, and running out of memory at ``smallest``, are raised.
+    Parameters
+    ----------
+    try_step : callable
+        ``try_step(b)`` runs one training step with batch ``b`` (and must leave no trace on the
+        model).
+    batch : int
+        The batch asked for.
+    smallest : int, optional
+        The smallest batch to try.
+
+    Returns
+    -------
+    tuple
+        ``(batch, note)``; the note says what was reduced, ``None`` if nothing was.
+
+    Raises
+    ------
+    Exception
+        Errors other than running out of memory, and running out of memory at ``smallest``,
+        as ``try_step`` raised them.
+
+    Examples
+    --------
+    >>> def step(b):
+    ...     if b > 4:
+    ...         raise RuntimeError("CUDA out of memory")
+    >>> fit_batch(step, 16)
+    (4, "batch 16 did not fit in the device's memory: batch 4")
     """
     wanted = b = batch
     while True:
@@ -101,10 +160,32 @@ def _free_cached_memory() -> None:
 def fit_batch_to_memory(
     unet, sampler, objective, device, *, batch: int, amp: bool, ranks=None
 ) -> tuple[int, str | None]:
-    """On a GPU, the largest of ``batch``, ``batch // 2``, ... for which one training step of a
-    fresh ``UNet(unet)`` on ``sampler``'s patches fits in memory: ``(batch, note)`` as :func:`fit_batch`.
+    """On a GPU, the largest batch that fits in memory.
 
-    With other processes (``ranks``, see :mod:`napari_n2n.core.training.distributed`), all take the smallest.
+    Tries ``batch``, ``batch // 2``, ... until one training step of a fresh ``UNet(unet)`` on
+    the sampler's patches fits. With other processes, all take the smallest.
+
+    Parameters
+    ----------
+    unet : UNetConfig
+        The network to try.
+    sampler : PatchSampler
+        Gives the patches.
+    objective : Objective
+        The mode's objective (its loss and what a step computes).
+    device : torch.device
+        The GPU.
+    batch : int
+        The batch asked for.
+    amp : bool
+        Mixed precision, as the run will use it.
+    ranks : Ranks, optional
+        The other processes (see :mod:`napari_n2n.core.training.distributed`).
+
+    Returns
+    -------
+    tuple
+        ``(batch, note)`` as :func:`fit_batch`.
     """
     import torch
 

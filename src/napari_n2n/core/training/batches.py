@@ -33,10 +33,17 @@ GPU_RESIDENT_SHARE = 0.25
 class StepRandomness:
     """Independent random streams for each training step of each process, from one seed.
 
+    Parameters
+    ----------
+    seed : int
+        The run's seed for this purpose.
+    rank : int, optional
+        The process (see :mod:`~napari_n2n.core.training.distributed`).
+
     Examples
     --------
     >>> r = StepRandomness(7, rank=1)
-    >>> r.numpy(3).integers(100) == StepRandomness(7, rank=1).numpy(3).integers(100)
+    >>> bool(r.numpy(3).integers(100) == StepRandomness(7, rank=1).numpy(3).integers(100))
     True
     """
 
@@ -47,27 +54,72 @@ class StepRandomness:
         return np.random.SeedSequence([int(self.seed), int(self.rank), int(step)])
 
     def numpy(self, step: int) -> np.random.Generator:
-        """A numpy generator for ``step``."""
+        """A numpy generator for a step.
+
+        Parameters
+        ----------
+        step : int
+            The training step.
+
+        Returns
+        -------
+        numpy.random.Generator
+            The same stream for the same seed, rank and step.
+        """
         return np.random.default_rng(self._sequence(step))
 
     def torch_seed(self, step: int) -> int:
-        """A 64-bit seed for a ``torch.Generator`` at ``step``."""
+        """A 64-bit seed for a ``torch.Generator`` at a step.
+
+        Parameters
+        ----------
+        step : int
+            The training step.
+
+        Returns
+        -------
+        int
+            The seed.
+        """
         return int(self._sequence(step).generate_state(1, np.uint64)[0])
 
 
 def resident_bytes(sampler: PatchSampler) -> int:
-    """Bytes that :class:`ResidentPatchSampler` would hold for ``sampler``'s training region."""
+    """Bytes that :class:`ResidentPatchSampler` would hold for a sampler's training region.
+
+    Parameters
+    ----------
+    sampler : PatchSampler
+        The sampler.
+
+    Returns
+    -------
+    int
+        Bytes of normalised float32 input and target.
+    """
     voxels = len(sampler.train_samples) * int(np.prod([b - a for a, b in sampler.train_box]))
     n_arrays = 1 + (sampler.target is not None)
     return voxels * len(sampler.channels) * n_arrays * 4
 
 
 def can_be_resident(sampler: PatchSampler, device) -> tuple[bool, str]:
-    """Whether the training data of ``sampler`` should live on ``device``, and why (or why not).
+    """Whether a sampler's training data should live on a device, and why (or why not).
 
     Only in-memory numpy arrays qualify (dask, zarr and other lazy arrays stay lazy: they may
     be larger than memory), and only when they fit: on CUDA a quarter of the free memory, on
     the CPU :data:`CPU_RESIDENT_MAX_BYTES`.
+
+    Parameters
+    ----------
+    sampler : PatchSampler
+        The sampler.
+    device : torch.device
+        The training device.
+
+    Returns
+    -------
+    tuple
+        ``(whether, why)``.
     """
     views = [v for v in (sampler.inp, sampler.target) if v is not None]
     if not all(type(v.array) is np.ndarray for v in views):
@@ -169,7 +221,18 @@ class ResidentPatchSampler:
         return self._rand_int(2, n).bool()
 
     def sample_batch(self, batch_size: int):
-        """A random batch ``(x, y)`` of tensors ``(B, C, *patch)`` on the device (``y`` None for nb2nb)."""
+        """A random batch drawn on the device.
+
+        Parameters
+        ----------
+        batch_size : int
+            Patches in the batch.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            ``(x, y)``, each ``(B, C, *patch)`` (``y`` None for nb2nb).
+        """
         import torch
 
         b, nd = batch_size, len(self.patch)
@@ -208,7 +271,20 @@ class ResidentPatchSampler:
 
 
 def device_generator(device, seed: int):
-    """A ``torch.Generator`` on ``device`` (the CPU where the device has none), seeded."""
+    """A seeded ``torch.Generator`` on a device (the CPU where the device has none).
+
+    Parameters
+    ----------
+    device : torch.device
+        The device.
+    seed : int
+        The seed.
+
+    Returns
+    -------
+    torch.Generator
+        The generator.
+    """
     import torch
 
     try:
@@ -218,12 +294,26 @@ def device_generator(device, seed: int):
 
 
 def choose_residency(sampler: PatchSampler, device, wanted: bool | None) -> tuple[bool, str | None]:
-    """Whether a run keeps its training data on ``device`` (see ``TrainConfig.data_on_device``).
+    """Whether a run keeps its training data on its device (see ``TrainConfig.data_on_device``).
 
-    Returns ``(resident, note)``; the note (or ``None``) tells the user what was chosen and why.
     On the CPU, numpy patches from a background thread cost no more than resident ones
     (measured), so memory is kept low; Apple MPS shares memory with the host and is not
-    measured: streamed too. Several images (:class:`~napari_n2n.core.training.multi_image.MultiSampler`) are always streamed.
+    measured: streamed too. Several images
+    (:class:`~napari_n2n.core.training.multi_image.MultiSampler`) are always streamed.
+
+    Parameters
+    ----------
+    sampler : PatchSampler or MultiSampler
+        The first model's sampler.
+    device : torch.device
+        The training device.
+    wanted : bool or None
+        ``TrainConfig.data_on_device``.
+
+    Returns
+    -------
+    tuple
+        ``(resident, note)``; the note (or ``None``) tells the user what was chosen and why.
     """
     if wanted is False:
         return False, None
@@ -309,6 +399,7 @@ class Prefetcher:
         )
 
     def close(self):
+        """Stop the background thread."""
         self._stop.set()
         self._thread.join(timeout=2)
 
@@ -328,11 +419,13 @@ class ResidentBatches:
         self._randomness, self._step = randomness, first_step
 
     def next(self):
+        """The next batch, drawn on the device with this step's seed."""
         self._sampler.generator.manual_seed(self._randomness.torch_seed(self._step))
         self._step += 1
         return self._sampler.sample_batch(self._bs)
 
     def close(self):
+        """Nothing to stop (no thread): the same interface as the prefetching source."""
         pass
 
 
@@ -345,9 +438,27 @@ def batch_source(
     randomness: StepRandomness,
     first_step: int = 1,
 ):
-    """A started batch source for ``sampler``: :class:`ResidentBatches` or :class:`Prefetcher`.
+    """A started batch source for a sampler.
 
-    Its first batch is the one of step ``first_step`` (1 for a new run).
+    Parameters
+    ----------
+    sampler : PatchSampler
+        The model's patches.
+    batch_size : int
+        Patches per batch.
+    device : torch.device
+        The training device.
+    resident : bool
+        Draw the batches on the device (see :func:`choose_residency`).
+    randomness : StepRandomness
+        The random stream of every step.
+    first_step : int, optional
+        The step of the first batch (1 for a new run).
+
+    Returns
+    -------
+    ResidentBatches or Prefetcher
+        Its ``next()`` gives the batch of the next step; ``close()`` stops it.
     """
     if resident:
         return ResidentBatches(

@@ -29,7 +29,17 @@ from ..errors import DeviceError
 
 @dataclass(frozen=True)
 class Ranks:
-    """Where this process stands among the processes training together."""
+    """Where this process stands among the processes training together.
+
+    Attributes
+    ----------
+    rank : int
+        This process, from 0.
+    world_size : int
+        The processes in all.
+    local_rank : int
+        This process among those on its machine (its GPU).
+    """
 
     rank: int = 0
     world_size: int = 1
@@ -42,6 +52,7 @@ class Ranks:
 
     @property
     def active(self) -> bool:
+        """Whether this process trains with others."""
         return self.world_size > 1
 
 
@@ -49,7 +60,13 @@ SINGLE = Ranks()
 
 
 def current() -> Ranks:
-    """The ranks of the initialised process group, or :data:`SINGLE` when there is none."""
+    """The place of this process in the initialised process group.
+
+    Returns
+    -------
+    Ranks
+        Its ranks, or :data:`SINGLE` when there is no group (or one process).
+    """
     import torch.distributed as dist
 
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
@@ -59,7 +76,20 @@ def current() -> Ranks:
 
 
 def note(ranks: Ranks, batch_size: int) -> str | None:
-    """What the user should know about this process's place in the run (``None`` alone)."""
+    """What the user should know about this process's place in the run.
+
+    Parameters
+    ----------
+    ranks : Ranks
+        The processes.
+    batch_size : int
+        Each process's batch.
+
+    Returns
+    -------
+    str or None
+        The note; ``None`` alone.
+    """
     if not ranks.active:
         return None
     return (
@@ -69,7 +99,13 @@ def note(ranks: Ranks, batch_size: int) -> str | None:
 
 
 def launched() -> bool:
-    """Whether this process was started by ``torchrun`` with more than one process."""
+    """Whether this process was started by ``torchrun`` with more than one process.
+
+    Returns
+    -------
+    bool
+        From the environment (``WORLD_SIZE``, ``RANK``).
+    """
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 
 
@@ -89,8 +125,21 @@ def _gpu_count_check(local_processes: int) -> None:
 def process_group(device: str = "auto") -> Iterator[Ranks]:
     """Join the process group that ``torchrun`` describes (if any) for the duration of the block.
 
-    NCCL when ``device`` resolves to CUDA, gloo otherwise. Outside torchrun (or with one
-    process) nothing happens and :data:`SINGLE` is yielded.
+    Parameters
+    ----------
+    device : str, optional
+        The run's device: NCCL when it resolves to CUDA, gloo otherwise.
+
+    Yields
+    ------
+    Ranks
+        This process's; :data:`SINGLE` outside torchrun (or with one process), where nothing
+        happens.
+
+    Raises
+    ------
+    DeviceError
+        If torchrun started more processes on this machine than it has GPUs.
     """
     if not launched():
         yield SINGLE
@@ -110,7 +159,25 @@ def process_group(device: str = "auto") -> Iterator[Ranks]:
 
 
 def device_for(name: str, ranks: Ranks):
-    """The device of this process: ``select_device(name)``, on the GPU of its local rank under DDP."""
+    """The device of this process.
+
+    Parameters
+    ----------
+    name : str
+        The device asked for (``TrainConfig.device``).
+    ranks : Ranks
+        The processes.
+
+    Returns
+    -------
+    torch.device
+        ``select_device(name)``, on the GPU of its local rank under DDP.
+
+    Raises
+    ------
+    DeviceError
+        Under DDP, for a device other than CUDA or the CPU, or too few GPUs.
+    """
     import torch
 
     device = select_device(name)
@@ -130,7 +197,22 @@ def device_for(name: str, ranks: Ranks):
 
 
 def wrap(model, ranks: Ranks, device):
-    """``model`` in :class:`~torch.nn.parallel.DistributedDataParallel` when training with others."""
+    """A model wrapped for training with other processes.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, on its device.
+    ranks : Ranks
+        The processes.
+    device : torch.device
+        Its device.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``model`` in :class:`~torch.nn.parallel.DistributedDataParallel` under DDP, else itself.
+    """
     if not ranks.active:
         return model
     from torch.nn.parallel import DistributedDataParallel
@@ -150,11 +232,28 @@ class StopVote:
     """
 
     def __init__(self, ranks: Ranks, device, every: int):
-        self.ranks, self.every = ranks, every
+        self.ranks = ranks
+        self.every = every
         self._device = device if device.type == "cuda" else None
         self._fraction = 0.0
 
     def __call__(self, step: int, stop: bool, time_fraction: float) -> tuple[bool, float]:
+        """The agreed stop and time fraction before ``step``.
+
+        Parameters
+        ----------
+        step : int
+            The step about to run.
+        stop : bool
+            Whether this process was asked to stop.
+        time_fraction : float
+            The share of its time budget this process has used.
+
+        Returns
+        -------
+        tuple
+            ``(stop, time_fraction)`` as all processes agree (the last vote's between votes).
+        """
         if not self.ranks.active:
             return stop, time_fraction
         if (step - 1) % self.every:
@@ -169,7 +268,22 @@ class StopVote:
 
 
 def minimum(value: int, ranks: Ranks, device) -> int:
-    """The smallest of the processes' ``value`` (``value`` itself when alone)."""
+    """The smallest of the processes' values.
+
+    Parameters
+    ----------
+    value : int
+        This process's value.
+    ranks : Ranks
+        The processes.
+    device : torch.device
+        Where to reduce.
+
+    Returns
+    -------
+    int
+        The minimum (``value`` itself when alone).
+    """
     if not ranks.active:
         return value
     import torch
@@ -181,8 +295,21 @@ def minimum(value: int, ranks: Ranks, device) -> int:
 
 
 def cpu_share(ranks: Ranks, requested: int | None) -> int | None:
-    """CPU threads for this process: ``requested``, or with other processes on this machine, their share of
-    the cores (see :func:`napari_n2n.core.device.cpu_threads`); ``None`` leaves the choice to that function."""
+    """CPU threads for this process.
+
+    Parameters
+    ----------
+    ranks : Ranks
+        The processes.
+    requested : int or None
+        The threads asked for (``TrainConfig.threads``).
+
+    Returns
+    -------
+    int or None
+        ``requested``; or, with other processes on this machine, their share of the cores (see
+        :func:`napari_n2n.core.device.cpu_threads`); ``None`` leaves the choice to that function.
+    """
     if requested is not None or not ranks.active:
         return requested
     from ..device import cpu_threads as all_threads
@@ -192,7 +319,20 @@ def cpu_share(ranks: Ranks, requested: int | None) -> int | None:
 
 
 def mean(value, ranks: Ranks):
-    """The mean of a tensor over the processes (the tensor itself when alone)."""
+    """The mean of a tensor over the processes.
+
+    Parameters
+    ----------
+    value : torch.Tensor
+        This process's tensor.
+    ranks : Ranks
+        The processes.
+
+    Returns
+    -------
+    torch.Tensor
+        The mean (the tensor itself when alone).
+    """
     if not ranks.active:
         return value
     import torch.distributed as dist

@@ -24,10 +24,23 @@ class StepInterrupted(Exception):
 def stop_inside_steps(
     model, should_stop: Callable[[], bool], *, enabled: bool = True
 ) -> Iterator[None]:
-    """While inside, ``model``'s convolutions raise :class:`StepInterrupted` once ``should_stop()`` is true.
+    """While inside, the model's convolutions raise :class:`StepInterrupted` once a stop is asked.
 
-    ``enabled=False`` does nothing (on a GPU a step takes milliseconds, and hooks would break
-    a compiled network's graph).
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    should_stop : callable
+        Returns True once the step should be abandoned (checked after every convolution,
+        forward and backward).
+    enabled : bool, optional
+        ``False`` does nothing (on a GPU a step takes milliseconds, and hooks would break a
+        compiled network's graph).
+
+    Yields
+    ------
+    None
+        The block runs with the hooks in place; they are removed after it.
     """
     import torch
 

@@ -28,9 +28,26 @@ from ..config import LOSSES
 def pixel_loss(
     pred: torch.Tensor, target: torch.Tensor, name: str, *, progress: float = 1.0
 ) -> torch.Tensor:
-    """Mean loss ``name`` between prediction and target.
+    """A mean pixel loss between prediction and target.
 
-    ``progress`` (0 → 1 over training) sets gamma of the annealed L0 loss.
+    Parameters
+    ----------
+    pred, target : torch.Tensor
+        The prediction and the target, same shape.
+    name : {"l2", "l1", "l0", "hdr"}
+        The loss.
+    progress : float, optional
+        0 → 1 over training: sets gamma of the annealed L0 loss.
+
+    Returns
+    -------
+    torch.Tensor
+        The scalar loss.
+
+    Raises
+    ------
+    ValueError
+        If the loss is unknown.
     """
     diff = pred - target
     if name == "l2":
@@ -52,7 +69,18 @@ def subsample_indices(
 
     In every 2×2 cell of the last two axes, two *different* neighbours are picked at random
     (one choice per cell, shared across channels); apply them with :func:`apply_subsample`.
-    Each index array is shaped like one sub-image (half the size in Y and X).
+
+    Parameters
+    ----------
+    y : torch.Tensor
+        The batch ``(B, C, ..., Y, X)``.
+    generator : torch.Generator, optional
+        For the random choices.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        Two index arrays, each shaped like one sub-image (half the size in Y and X).
     """
     h, w = y.shape[-2] // 2, y.shape[-1] // 2
     shape = y.shape[:-2] + (h, w)
@@ -72,7 +100,20 @@ def subsample_indices(
 
 
 def apply_subsample(y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Pick, in every 2×2 cell of ``y``, the neighbour numbered ``idx`` (0 top-left … 3 bottom-right)."""
+    """Pick one neighbour in every 2×2 cell of the last two axes.
+
+    Parameters
+    ----------
+    y : torch.Tensor
+        The batch.
+    idx : torch.Tensor
+        The neighbour of each cell (0 top-left … 3 bottom-right), shaped like the sub-image.
+
+    Returns
+    -------
+    torch.Tensor
+        The sub-image, half the size in Y and X.
+    """
     h, w = y.shape[-2] // 2, y.shape[-1] // 2
     y = y[..., : 2 * h, : 2 * w]
     cells = torch.stack(
@@ -92,6 +133,22 @@ def neighbor2neighbor_loss(
 
     ``||f(g1(y)) - g2(y)||² + gamma * ||f(g1(y)) - g2(y) - (g1(f(y)) - g2(f(y)))||²`` with
     ``f(y)`` computed without gradient, as in the paper (gamma = 2).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network ``f``.
+    y : torch.Tensor
+        The noisy batch.
+    gamma : float, optional
+        Weight of the regulariser.
+    generator : torch.Generator, optional
+        For the sub-sampling masks.
+
+    Returns
+    -------
+    torch.Tensor
+        The scalar loss.
     """
     idx1, idx2 = subsample_indices(y, generator)
     g1, g2 = apply_subsample(y, idx1), apply_subsample(y, idx2)

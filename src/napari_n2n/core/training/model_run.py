@@ -27,7 +27,15 @@ from .acceleration import maybe_compile
 
 @dataclass(frozen=True)
 class GroupResult:
-    """How the run of one model (one channel group) ended."""
+    """How the run of one model (one channel group) ended.
+
+    Attributes
+    ----------
+    reason : {"completed", "stopped", "time budget"}
+        Why it ended.
+    steps : int
+        The steps it did.
+    """
 
     reason: FinishReason
     steps: int
@@ -51,7 +59,7 @@ class ModelRun:
     interruptible: bool = False
 
     @classmethod
-    def open(
+    def open(  # noqa: PLR0913  what one model's run is opened from, each from the Trainer
         cls,
         unet: UNetConfig,
         *,
@@ -64,7 +72,34 @@ class ModelRun:
         weights: dict | None = None,
         resumed=None,
     ) -> ModelRun:
-        """Build the model (seeded, or with ``weights``, or ``resumed``'s), its optimiser and scaler on ``device``."""
+        """Build a model, its optimiser and its loss scaler on a device.
+
+        Parameters
+        ----------
+        unet : UNetConfig
+            The architecture (for this group's channels).
+        group : int
+            The channel group.
+        offset : int
+            Steps of the models trained before this one.
+        config : TrainConfig
+            The run's options (learning rate, mixed precision, compilation).
+        seed : int
+            Seeds the initial weights.
+        device : torch.device
+            Where to train.
+        ranks : Ranks
+            The processes (the network is wrapped in DDP when there are several).
+        weights : dict, optional
+            Initial weights (a fine-tune's) instead of seeded random ones.
+        resumed : Resumed, optional
+            A state to continue: its weights, optimiser, scaler, step and time.
+
+        Returns
+        -------
+        ModelRun
+            The run, at its first step to do.
+        """
         import torch
 
         with torch.random.fork_rng(
@@ -85,14 +120,17 @@ class ModelRun:
             betas=(0.9, 0.99),
             **({"fused": True} if on_cuda else {}),
         )
-        use_amp, adt = config.amp and on_cuda, amp_dtype(device)
+        use_amp = config.amp and on_cuda
+        adt = amp_dtype(device)
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp and adt == torch.float16)
-        step, elapsed = 0, 0.0
+        step = 0
+        elapsed = 0.0
         if resumed is not None:
             opt.load_state_dict(resumed.optimizer_state(opt))
             if resumed.state.scaler and scaler.is_enabled():
                 scaler.load_state_dict(resumed.state.scaler)
-            step, elapsed = resumed.state.step, resumed.state.group_elapsed_s
+            step = resumed.state.step
+            elapsed = resumed.state.group_elapsed_s
         net = maybe_compile(distributed.wrap(model, ranks, device), config.compile)
         return cls(
             group,
@@ -108,10 +146,28 @@ class ModelRun:
         )
 
     def train_step(self, objective, batch, *, lr: float, progress: float, generator):
-        """One optimiser step on ``batch`` with learning rate ``lr``; returns the loss (a tensor on the device).
+        """One optimiser step.
 
-        A :class:`~napari_n2n.core.training.interrupt.StepInterrupted` raised by the forward or backward
-        pass leaves the weights, the optimiser, the scaler and :attr:`step` as they were.
+        A :class:`~napari_n2n.core.training.interrupt.StepInterrupted` raised by the forward or
+        backward pass leaves the weights, the optimiser, the scaler and :attr:`step` as they were.
+
+        Parameters
+        ----------
+        objective : Objective
+            The mode's objective.
+        batch : tuple
+            ``(x, y)`` tensors on the device.
+        lr : float
+            The learning rate of this step.
+        progress : float
+            The share of the run done (for annealed losses).
+        generator : torch.Generator
+            For the objective's random choices.
+
+        Returns
+        -------
+        torch.Tensor
+            The loss, on the device.
         """
         import torch
 

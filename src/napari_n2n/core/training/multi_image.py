@@ -24,10 +24,24 @@ from .sampling import PatchSampler
 
 
 def training_sets(input, target=None, clean=None, *, mode: str) -> list[tuple]:
-    """``[(input, target, clean), ...]``: one image, or several (lists of equal length) trained as one set.
+    """The images trained as one set: one image, or several.
 
     Each set passes :func:`~napari_n2n.core.checks.require_training_data` (its number ``k`` named
     in the message when there are several).
+
+    Parameters
+    ----------
+    input : array-like or list
+        The noisy input, or a list of them.
+    target, clean : array-like, list or None
+        As ``input`` (lists of the same length), or ``None``.
+    mode : {"n2n", "n2c", "nb2nb"}
+        The training mode (what the target must be).
+
+    Returns
+    -------
+    list of tuple
+        ``[(input, target, clean), ...]``.
 
     Raises
     ------
@@ -66,8 +80,27 @@ def training_sets(input, target=None, clean=None, *, mode: str) -> list[tuple]:
 
 
 def training_views(sets: list[tuple], axes: str, spatial_ndim: int) -> list[list[AxisView | None]]:
-    """The :class:`~napari_n2n.core.axes.AxisView` of each array of ``sets``; the inputs must have
-    the same number of channels (:class:`InputError` otherwise)."""
+    """The axis views of the images trained together.
+
+    Parameters
+    ----------
+    sets : list of tuple
+        ``(input, target, clean)`` per image (``None`` where absent).
+    axes : str
+        Their axes (one set for all).
+    spatial_ndim : int
+        2 or 3.
+
+    Returns
+    -------
+    list of list
+        An :class:`~napari_n2n.core.axes.AxisView` (or ``None``) per array of ``sets``.
+
+    Raises
+    ------
+    InputError
+        If the inputs differ in their number of channels.
+    """
     views = [
         [None if a is None else AxisView(a, axes, spatial_ndim) for a in trio] for trio in sets
     ]
@@ -89,8 +122,28 @@ def sampler_for(
     channels: list[int],
     seed: int,
 ) -> PatchSampler | MultiSampler:
-    """The patch sampler of one model (``channels``) for the images ``views``, with ``config``'s options:
-    a :class:`PatchSampler` for one image, a :class:`MultiSampler` for several."""
+    """The patch sampler of one model.
+
+    Parameters
+    ----------
+    views : list of list
+        The axis views of the images, ``[[input, target, clean], ...]``.
+    config : TrainConfig
+        The run's options (validation band, mode, augmentation, symmetry).
+    patch : tuple of int
+        The training patch's shape.
+    norm : Normalization
+        The normalisation of the run.
+    channels : list of int
+        The channels the model takes.
+    seed : int
+        Seeds the patch positions.
+
+    Returns
+    -------
+    PatchSampler or MultiSampler
+        A :class:`PatchSampler` for one image, a :class:`MultiSampler` for several.
+    """
     samplers = [
         PatchSampler(
             *trio,
@@ -136,17 +189,31 @@ class MultiSampler:
 
     @property
     def has_validation(self) -> bool:
+        """Whether any image has a held-out region."""
         return any(s.has_validation for s in self.samplers)
 
     @property
     def train_voxels(self) -> int:
+        """Voxels of the training regions of all images."""
         return sum(s.train_voxels for s in self.samplers)
 
     def sample_batch(
         self, batch_size: int, *, rng: np.random.Generator | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """A random batch ``(x, y)`` as :meth:`PatchSampler.sample_batch`, each patch from an image drawn
-        in proportion to its size; all choices from ``rng`` (default: the sampler's own generator)."""
+        """A random batch, each patch from an image drawn in proportion to its size.
+
+        Parameters
+        ----------
+        batch_size : int
+            Patches in the batch.
+        rng : numpy.random.Generator, optional
+            All choices come from it (default: the sampler's own generator).
+
+        Returns
+        -------
+        tuple
+            ``(x, y)`` as :meth:`PatchSampler.sample_batch`.
+        """
         rng = self.rng if rng is None else rng
         counts = np.bincount(
             rng.choice(len(self.samplers), size=batch_size, p=self.weights),
@@ -159,6 +226,17 @@ class MultiSampler:
         return x[order], None if y is None else y[order]
 
     def validation_batches(self, batch_size: int):
-        """The validation batches of every image in turn (see :meth:`PatchSampler.validation_batches`)."""
+        """The validation batches of every image in turn.
+
+        Parameters
+        ----------
+        batch_size : int
+            Patches per batch.
+
+        Yields
+        ------
+        tuple
+            ``(x, y, clean)`` as :meth:`PatchSampler.validation_batches`.
+        """
         for s in self.samplers:
             yield from s.validation_batches(batch_size)

@@ -34,11 +34,49 @@ class Objective(Protocol):
         *,
         progress: float,
         generator: torch.Generator | None,
-    ) -> torch.Tensor: ...
+    ) -> torch.Tensor:
+        """The training loss of a batch.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The network being trained.
+        x : torch.Tensor
+            The input patches.
+        y : torch.Tensor or None
+            The target patches; ``None`` for single-image training.
+        progress : float
+            The share of the run done (annealed losses change shape with it).
+        generator : torch.Generator or None
+            For the objective's own random choices (sub-sampling masks).
+
+        Returns
+        -------
+        torch.Tensor
+            The scalar loss.
+        """
+        ...
 
     def validation(
         self, model, x: torch.Tensor, y: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss on a held-out batch, and the prediction of ``x`` for PSNR.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The network, in eval mode.
+        x : torch.Tensor
+            The input patches.
+        y : torch.Tensor or None
+            The target patches; ``None`` for single-image training.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            ``(loss, prediction)``.
+        """
+        ...
 
 
 @dataclass(frozen=True)
@@ -52,9 +90,11 @@ class PixelObjective:
     loss_name: str = "l2"
 
     def loss(self, model, x, y, *, progress, generator=None):
+        """The pixel loss between ``f(x)`` and ``y`` (see :meth:`Objective.loss`)."""
         return pixel_loss(model(x).float(), y, self.loss_name, progress=progress)
 
     def validation(self, model, x, y):
+        """``(loss, f(x))``, L0 scored with L1 (see :meth:`Objective.validation`)."""
         pred = model(x)
         return pixel_loss(pred.float(), y, "l1" if self.loss_name == "l0" else self.loss_name), pred
 
@@ -72,16 +112,31 @@ class Neighbor2NeighborObjective:
     validation_seed: int = 0
 
     def loss(self, model, x, y, *, progress, generator=None):
+        """The regularised loss, masks from ``generator`` (see :meth:`Objective.loss`)."""
         return neighbor2neighbor_loss(model, x, gamma=self.gamma, generator=generator)
 
     def validation(self, model, x, y):
+        """``(reconstruction loss, f(x))`` with the same masks each call."""
         generator = torch.Generator().manual_seed(self.validation_seed)
         loss = neighbor2neighbor_loss(model, x, gamma=0.0, generator=generator)
         return loss, model(x)
 
 
 def objective_for(config: TrainConfig, *, validation_seed: int = 0) -> Objective:
-    """The objective of ``config.mode``."""
+    """The objective of a run's mode.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        Its ``mode``, ``loss`` and ``nb2nb_gamma`` are used.
+    validation_seed : int, optional
+        Seeds Neighbor2Neighbor's validation masks.
+
+    Returns
+    -------
+    Objective
+        A :class:`Neighbor2NeighborObjective` for ``"nb2nb"``, else a :class:`PixelObjective`.
+    """
     if config.mode == "nb2nb":
         return Neighbor2NeighborObjective(gamma=config.nb2nb_gamma, validation_seed=validation_seed)
     return PixelObjective(config.loss)

@@ -49,7 +49,19 @@ PRESET_FIELDS = ("depth", "base_channels", "patch_size", "batch_size", "learning
 
 @dataclass(frozen=True)
 class Preset:
-    """A named set of :class:`~napari_n2n.core.config.TrainConfig` options, for 2D and for 3D."""
+    """A named set of :class:`~napari_n2n.core.config.TrainConfig` options, for 2D and for 3D.
+
+    Parameters
+    ----------
+    name : str
+        The name ``TrainConfig(preset=...)`` takes.
+    description : str
+        One line for menus.
+    options : Mapping
+        Values of :data:`PRESET_FIELDS`, in 2D.
+    options_3d : Mapping
+        What differs in 3D (over ``options``).
+    """
 
     name: str
     description: str
@@ -58,11 +70,35 @@ class Preset:
     options_3d: Mapping = field(default_factory=dict)
 
     def options_for(self, spatial_ndim: int) -> dict:
-        """The options for a 2D or 3D model."""
+        """The options for a 2D or 3D model.
+
+        Parameters
+        ----------
+        spatial_ndim : int
+            2 or 3.
+
+        Returns
+        -------
+        dict
+            Values of :data:`PRESET_FIELDS`.
+        """
         return {**self.options, **(self.options_3d if spatial_ndim == 3 else {})}
 
     def config(self, *, spatial_ndim: int = 2, **overrides) -> TrainConfig:
-        """A :class:`TrainConfig` with this preset's options (for ``spatial_ndim``), then ``overrides``."""
+        """A configuration with this preset's options.
+
+        Parameters
+        ----------
+        spatial_ndim : int, optional
+            2 or 3: whose options to take.
+        **overrides
+            Other :class:`TrainConfig` fields; they win over the preset's.
+
+        Returns
+        -------
+        TrainConfig
+            The configuration, naming this preset.
+        """
         return TrainConfig(**{"preset": self.name, **self.options_for(spatial_ndim), **overrides})
 
     @property
@@ -125,7 +161,23 @@ PRESETS: dict[str, Preset] = {
 
 
 def preset(name: str) -> Preset:
-    """The preset called ``name``; an :class:`InputError` lists the names otherwise."""
+    """The preset of a name.
+
+    Parameters
+    ----------
+    name : str
+        A name from :data:`PRESETS` (not ``"auto"``: see :func:`auto_preset`).
+
+    Returns
+    -------
+    Preset
+        The preset.
+
+    Raises
+    ------
+    InputError
+        If no preset has that name (the message lists the names).
+    """
     try:
         return PRESETS[name]
     except KeyError:
@@ -135,15 +187,48 @@ def preset(name: str) -> Preset:
 
 
 def auto_preset(device_type: str) -> str:
-    """The preset for a device type: ``gpu`` on CUDA, ``cpu-quick`` on the CPU, ``standard`` elsewhere (MPS)."""
+    """The preset for a device type.
+
+    Parameters
+    ----------
+    device_type : str
+        ``"cuda"``, ``"cpu"`` or ``"mps"``.
+
+    Returns
+    -------
+    str
+        ``"gpu"`` on CUDA, ``"cpu-quick"`` on the CPU, ``"standard"`` elsewhere (MPS).
+    """
     return {"cuda": "gpu", "cpu": "cpu-quick"}.get(device_type, "standard")
 
 
 def resolve(config: TrainConfig, *, device_type: str, spatial_ndim: int) -> TrainConfig:
     """``config`` with every option it leaves unset (``None``) taken from its preset.
 
-    ``preset="auto"`` becomes the preset of ``device_type`` (see :func:`auto_preset`), and the
-    returned config names the preset it used.
+    Parameters
+    ----------
+    config : TrainConfig
+        The configuration; ``preset="auto"`` becomes the preset of ``device_type`` (see
+        :func:`auto_preset`).
+    device_type : str
+        ``"cuda"``, ``"cpu"`` or ``"mps"``.
+    spatial_ndim : int
+        2 or 3.
+
+    Returns
+    -------
+    TrainConfig
+        The config, naming the preset it used.
+
+    Raises
+    ------
+    InputError
+        If the preset is unknown.
+
+    Examples
+    --------
+    >>> resolve(TrainConfig(patch_size=64), device_type="cpu", spatial_ndim=2).batch_size
+    8
     """
     name = auto_preset(device_type) if config.preset == "auto" else config.preset
     chosen = preset(name).options_for(spatial_ndim)
@@ -152,7 +237,20 @@ def resolve(config: TrainConfig, *, device_type: str, spatial_ndim: int) -> Trai
 
 
 def describe_config(config: TrainConfig, spatial_ndim: int) -> str:
-    """What a resolved config trains, for the start of a run: ``"preset cpu-quick: U-Net 3 × 16, patch 48, ..."``."""
+    """What a resolved config trains, for the start of a run.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        A resolved configuration (see :func:`resolve`).
+    spatial_ndim : int
+        2 or 3.
+
+    Returns
+    -------
+    str
+        E.g. ``"preset cpu-quick: U-Net 3 levels × 16 channels, patch 48², ..."``.
+    """
     shape = "³" if spatial_ndim == 3 else "²"
     return (
         f"preset {config.preset}: U-Net {config.depth} levels × {config.base_channels} channels, "

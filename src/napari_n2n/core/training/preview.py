@@ -24,13 +24,27 @@ class PreviewSlot:
         self.every_s = 2.0
 
     def put(self, region, *, every_s: float = 2.0) -> None:
-        """Ask for previews of ``region`` (``None`` turns previews off)."""
+        """Ask for previews of a region.
+
+        Parameters
+        ----------
+        region : array-like or None
+            The region; ``None`` turns previews off.
+        every_s : float, optional
+            The least time between two previews, in seconds.
+        """
         with self._lock:
             self._region = None if region is None else np.asarray(region, dtype=np.float32)
             self.every_s = float(every_s)
 
     def get(self) -> np.ndarray | None:
-        """The region asked for last, or ``None``."""
+        """The region asked for last.
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The region (float32), or ``None`` when previews are off.
+        """
         with self._lock:
             return self._region
 
@@ -45,10 +59,30 @@ def predict_region(
     spatial_ndim: int,
     device,
 ) -> np.ndarray | None:
-    """The model's prediction of ``region`` (the input's axes minus sample axes), in image units.
+    """A model's prediction of a region, in image units.
 
-    Returns ``None`` when the region does not have the dimensions the model needs (the viewer
-    asked for a region of another layer shape; the next request will fit).
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network, as trained so far.
+    region : numpy.ndarray
+        The region, with the input's axes minus the sample axes.
+    norm : Normalization
+        The run's normalisation.
+    channels : list of int
+        The channels the model takes.
+    has_channel_axis : bool
+        Whether the region has a channel axis (first).
+    spatial_ndim : int
+        2 or 3.
+    device : torch.device
+        Where the model is.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The prediction; ``None`` when the region does not have the dimensions the model needs
+        (the viewer asked for a region of another layer shape; the next request will fit).
     """
     import torch
 

@@ -61,6 +61,13 @@ class Checkpointing:
     every_s : float or None
         Write when this many seconds have passed since the last write.
 
+    Raises
+    ------
+    InputError
+        If ``every_steps`` is not a positive whole number or ``every_s`` not positive.
+
+    Notes
+    -----
     The state is also written when the run ends, for whatever reason (completed, stopped,
     time budget), so a stopped run can always be resumed.
     """
@@ -82,13 +89,32 @@ class Checkpointing:
             )
 
     def check(self) -> None:
-        """Check before the run that the state can be written (its folder exists and is writable; not a folder or an input)."""
+        """Check before the run that the state can be written.
+
+        Raises
+        ------
+        OutputError
+            If its folder is missing or read-only, or the path is a folder or an input.
+        """
         from ..files import Destination
 
         Destination(self.path, overwrite=True, what="training state")
 
     def due(self, step: int, since_last_s: float) -> bool:
-        """Whether a state should be written after ``step`` (``since_last_s`` after the last one)."""
+        """Whether a state should be written after a step.
+
+        Parameters
+        ----------
+        step : int
+            The step just done (of the model being trained).
+        since_last_s : float
+            Seconds since the last write.
+
+        Returns
+        -------
+        bool
+            Whether either interval has come round.
+        """
         return bool(
             (self.every_steps and step % self.every_steps == 0)
             or (self.every_s and since_last_s >= self.every_s)
@@ -99,10 +125,37 @@ class Checkpointing:
 class TrainingState:
     """The JSON document of a state file (see the module's description).
 
-    ``group`` is the channel group being trained and ``step`` the steps it has done;
-    ``steps_done`` counts the steps of the whole run; ``kept`` has one entry per group whose
-    kept weights are stored (``{"group", "best_step", "best_val_loss"}``); ``data`` the
-    fingerprints of :func:`data_fingerprint`; ``scaler`` the mixed-precision loss scaler's state.
+    Attributes
+    ----------
+    config, unet, normalization : dict
+        The run's configuration, architecture and normalisation.
+    channel_groups : list
+        The channel groups, one model each.
+    axes : str
+        The training data's axes.
+    data : dict
+        The fingerprints of :func:`data_fingerprint`.
+    group : int
+        The channel group being trained.
+    step : int
+        The steps that group's model has done.
+    steps_done : int
+        The steps of the whole run.
+    elapsed_s, group_elapsed_s : float
+        Seconds the run, and the group's model, have trained.
+    history : dict
+        Losses and scores so far.
+    kept : list of dict
+        One entry per group whose kept weights are stored
+        (``{"group", "best_step", "best_val_loss"}``).
+    world_size : int
+        The processes that trained.
+    scaler : dict
+        The mixed-precision loss scaler's state.
+    noise, info : dict
+        The noise model and other facts, for the model file.
+    napari_n2n_version : str
+        The version that wrote the state.
     """
 
     config: dict
@@ -127,7 +180,19 @@ class TrainingState:
 
 @dataclass(frozen=True)
 class Resumed:
-    """A state read back: its document and its tensors, split by role."""
+    """A state read back: its document and its tensors, split by role.
+
+    Attributes
+    ----------
+    state : TrainingState
+        The document.
+    model : dict
+        The live model's state dict.
+    optimizer : dict
+        Adam's moments, by ``"index.key"``.
+    kept : dict
+        The kept weights' state dicts, by group.
+    """
 
     state: TrainingState
     model: dict
@@ -135,10 +200,20 @@ class Resumed:
     kept: dict
 
     def optimizer_state(self, optimizer) -> dict:
-        """A ``state_dict`` for ``optimizer`` (its hyper-parameters, copies of this state's moments).
+        """A ``state_dict`` for an optimiser: its hyper-parameters, copies of this state's moments.
 
         Copies, because the optimiser updates its moments in place and a trainer may run
         again from the same state (:meth:`~napari_n2n.core.training.train.Trainer.run`).
+
+        Parameters
+        ----------
+        optimizer : torch.optim.Optimizer
+            The optimiser to load it into.
+
+        Returns
+        -------
+        dict
+            For ``optimizer.load_state_dict``.
         """
         current = optimizer.state_dict()
         state: dict = {}
@@ -156,7 +231,26 @@ def save_state(
     optimizer: dict,
     kept: dict[int, dict],
 ) -> Path:
-    """Write a state file atomically: ``model`` and ``kept[g]`` are state dicts, ``optimizer`` Adam's."""
+    """Write a state file atomically (it replaces the previous one).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The state file.
+    state : TrainingState
+        The document.
+    model : dict
+        The live model's state dict.
+    optimizer : dict
+        Adam's state dict.
+    kept : dict
+        The kept weights' state dicts, by group.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     tensors = {f"model.{k}": v for k, v in model.items()}
     for index, values in optimizer["state"].items():
         for key, value in values.items():
@@ -176,44 +270,24 @@ def save_state(
     return write_safetensors(path, tensors, meta, overwrite=True, what="training state")
 
 
-def write_state(path: str | os.PathLike, trainer, run) -> Path:
-    """Write the state of ``trainer`` (a :class:`~napari_n2n.core.training.train.Trainer`) between two steps of ``run``
-    (its :class:`~napari_n2n.core.training.model_run.ModelRun` under way) to ``path``."""
-    import time
-
-    from ..inference.denoiser import _version
-
-    kept, entries = kept_weights(
-        trainer._policies, group=run.group, finished=run.step >= trainer.config.steps
-    )
-    now = time.perf_counter()
-    state = TrainingState(
-        config=trainer.config.to_dict(),
-        unet=trainer.unet.to_dict(),
-        channel_groups=trainer.groups,
-        axes=trainer.axes,
-        normalization=trainer.norm.to_dict(),
-        data=trainer._data or views_fingerprint(trainer.view_sets, trainer.axes),
-        group=run.group,
-        step=run.step,
-        steps_done=run.offset + run.step,
-        elapsed_s=now - trainer._t0,
-        group_elapsed_s=now - run.t_start,
-        history=trainer.history,
-        kept=entries,
-        world_size=trainer.ranks.world_size,
-        scaler=run.scaler.state_dict(),
-        noise=trainer.noise,
-        info=trainer.info,
-        napari_n2n_version=_version(),
-    )
-    return save_state(
-        path, state, model=run.model.state_dict(), optimizer=run.opt.state_dict(), kept=kept
-    )
-
-
 def load_state(path: str | os.PathLike) -> Resumed:
-    """Read a state file; :class:`ModelFileError` if it is missing, truncated, foreign or newer."""
+    """Read a state file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The state file (``.ckpt``).
+
+    Returns
+    -------
+    Resumed
+        Its document and tensors.
+
+    Raises
+    ------
+    ModelFileError
+        If it is missing, truncated, not a napari-n2n state or written by a newer version.
+    """
     not_ours = (
         f"{path} is not a napari-n2n training checkpoint (or it is truncated or corrupted). "
         "Give the .ckpt file written by napari-n2n train --checkpoint-every, or start the run again."
@@ -249,6 +323,16 @@ def fingerprint(array) -> dict:
     In-memory arrays up to :data:`FULL_HASH_BYTES` are hashed whole; larger or lazy ones
     (dask, zarr, memory maps) at their first, middle and last sample, a central crop of up
     to 512×512 each, so that a check costs no more than reading a few tiles.
+
+    Parameters
+    ----------
+    array : array-like
+        The array (numpy, dask, zarr, memory map).
+
+    Returns
+    -------
+    dict
+        ``{"shape", "dtype", "digest"}``.
     """
     shape = tuple(int(s) for s in array.shape)
     digest = hashlib.blake2b(digest_size=16)
@@ -270,12 +354,37 @@ def data_fingerprint(input, target, axes: str) -> dict:
     ``input`` and ``target`` may be sequences (several images trained as one set,
     :mod:`~napari_n2n.core.training.multi_image`): one image is fingerprinted as itself, several by their
     shapes, types and one digest of their digests, in order.
+
+    Parameters
+    ----------
+    input, target : array-like, sequence or None
+        The training data.
+    axes : str
+        Their axes.
+
+    Returns
+    -------
+    dict
+        ``{"axes", "input", "target"}``.
     """
     return {"axes": axes, "input": _fingerprints(input), "target": _fingerprints(target)}
 
 
 def views_fingerprint(view_sets, axes: str) -> dict:
-    """:func:`data_fingerprint` of a trainer's arrays, ``view_sets`` ``[[input, target, clean], ...]`` (axis views)."""
+    """:func:`data_fingerprint` of a trainer's arrays.
+
+    Parameters
+    ----------
+    view_sets : list of list
+        The axis views ``[[input, target, clean], ...]``.
+    axes : str
+        Their axes.
+
+    Returns
+    -------
+    dict
+        As :func:`data_fingerprint`.
+    """
     inputs, targets = (
         [None if v is None else v.array for v in column] for column in list(zip(*view_sets))[:2]
     )
@@ -333,7 +442,20 @@ def _config_differences(saved: dict, now: dict) -> list[str]:
 
 
 def unset_from(config, saved: dict):
-    """``config`` with the options it leaves unset (:data:`FROM_STATE`) taken from the state's ``saved`` config."""
+    """A configuration with the options it leaves unset taken from a state's.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The configuration given.
+    saved : dict
+        The state's configuration.
+
+    Returns
+    -------
+    TrainConfig
+        ``config`` with :data:`FROM_STATE` options that are ``None`` (or ``"auto"``) from ``saved``.
+    """
     unset = {
         k: saved[k]
         for k in FROM_STATE
@@ -345,10 +467,32 @@ def unset_from(config, saved: dict):
 def check_same_run(
     path, state: TrainingState, *, config: dict, data: dict, world_size: int, anyway: bool
 ) -> list[str]:
-    """Refuse to resume ``state`` with other data or options, naming the differences.
+    """Refuse to resume a state with other data or options, naming the differences.
 
-    Returns the differences (empty when none) when ``anyway`` is true; raises
-    :class:`InputError` otherwise.
+    Parameters
+    ----------
+    path : str or PathLike
+        The state file, for the message.
+    state : TrainingState
+        The state.
+    config : dict
+        The configuration now.
+    data : dict
+        The data's fingerprints now (:func:`data_fingerprint`).
+    world_size : int
+        The processes now.
+    anyway : bool
+        Resume even if they differ.
+
+    Returns
+    -------
+    list of str
+        The differences (empty when none), when ``anyway`` is true.
+
+    Raises
+    ------
+    InputError
+        If they differ and ``anyway`` is false.
     """
     differences = _data_differences(state.data, data) + _config_differences(state.config, config)
     if state.world_size != world_size:
@@ -364,24 +508,45 @@ def check_same_run(
 
 # ---- the kept weights (see napari_n2n.core.training.selection) ---------------------------------------------
 def kept_weights(policies: list, *, group: int, finished: bool) -> tuple[dict, list]:
-    """The kept weights to store of the models up to ``group``: ``({group: weights}, entries)``.
+    """The kept weights to store of the models up to a group.
 
-    A model still training has its weights stored only once validation chose them; before
-    that, what it keeps is decided when it finishes (the resumed run decides it then).
+    See :meth:`~napari_n2n.core.training.selection.KeepLatest.stored`.
+
+    Parameters
+    ----------
+    policies : list
+        The keep-policies, one per group.
+    group : int
+        The group being trained.
+    finished : bool
+        Whether its model has ended its training (the models before it have).
+
+    Returns
+    -------
+    tuple
+        ``({group: weights}, entries)``.
     """
-    kept, entries = {}, []
+    kept = {}
+    entries = []
     for g, policy in enumerate(policies[: group + 1]):
-        if policy.state is not None and (g < group or finished or policy.best_val_loss is not None):
-            kept[g] = policy.state
-            entries.append(
-                {"group": g, "best_step": policy.best_step, "best_val_loss": policy.best_val_loss}
-            )
+        stored = policy.stored(final=g < group or finished)
+        if stored is not None:
+            weights, entry = stored
+            kept[g] = weights
+            entries.append({"group": g, **entry})
     return kept, entries
 
 
 def restore_kept(policies: list, resumed: Resumed) -> None:
-    """Give ``policies`` back the kept weights that ``resumed`` stores."""
+    """Give the keep-policies back the kept weights a state stores.
+
+    Parameters
+    ----------
+    policies : list
+        The keep-policies, one per group.
+    resumed : Resumed
+        The state read back.
+    """
     for entry in resumed.state.kept:
-        policy = policies[entry["group"]]
-        policy.state = resumed.kept[entry["group"]]
-        policy.best_step, policy.best_val_loss = entry["best_step"], entry["best_val_loss"]
+        g = entry["group"]
+        policies[g].restore(entry, resumed.kept[g])

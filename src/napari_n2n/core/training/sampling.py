@@ -21,7 +21,23 @@ MIN_PATCH = 8
 
 
 def patch_advice(axis: str, size: int, need: int, *, nb2nb: bool = False) -> str:
-    """Why an image of ``size`` pixels along ``axis`` cannot give patches of ``need``, and a size that works.
+    """Why an image cannot give patches of the size asked for, and a size that works.
+
+    Parameters
+    ----------
+    axis : str
+        The axis too short (``"Z"``, ``"Y"`` or ``"X"``).
+    size : int
+        The image's pixels along it.
+    need : int
+        The pixels a patch reads along it.
+    nb2nb : bool, optional
+        Single-image mode (it reads patches twice as large in Y and X).
+
+    Returns
+    -------
+    str
+        The message.
 
     Examples
     --------
@@ -46,7 +62,22 @@ def patch_advice(axis: str, size: int, need: int, *, nb2nb: bool = False) -> str
 def augment(
     blocks: list[np.ndarray], rng: np.random.Generator, spatial_ndim: int
 ) -> list[np.ndarray]:
-    """Apply one random flip/rot90 to each ``(C, *spatial)`` block identically."""
+    """Apply one random flip/rot90 to each block identically.
+
+    Parameters
+    ----------
+    blocks : list of numpy.ndarray or None
+        ``(C, *spatial)`` blocks of one patch (input, target, ...); ``None`` stays ``None``.
+    rng : numpy.random.Generator
+        For the random choices.
+    spatial_ndim : int
+        2 or 3.
+
+    Returns
+    -------
+    list of numpy.ndarray or None
+        The transformed blocks, contiguous.
+    """
     axes = list(range(1, 1 + spatial_ndim))
     for ax in axes:
         if rng.random() < 0.5:
@@ -79,7 +110,7 @@ class PatchSampler:
         Read patches twice as large in Y and X, for neighbour sub-sampling.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  a sampler's data and its TrainConfig-like settings
         self,
         inp: AxisView,
         target: AxisView | None,
@@ -131,8 +162,23 @@ class PatchSampler:
     ) -> PatchSampler:
         """A sampler over arrays (numpy, dask, zarr) with all channels, normalised as the input.
 
-        ``axes`` default to ``YX``/``ZYX`` for 2D/3D arrays; ``spatial_ndim`` to 3 when the axes
-        have Z. ``options`` are the keyword options of the constructor.
+        Parameters
+        ----------
+        input, target, clean : array-like or None
+            As for the constructor, as arrays.
+        axes : str, optional
+            Their axes (default ``YX``/``ZYX`` for 2D/3D arrays).
+        spatial_ndim : int, optional
+            2 or 3 (default 3 when the axes have Z).
+        patch : int or tuple of int, optional
+            The patch's side, or shape.
+        **options
+            The other keyword options of the constructor.
+
+        Returns
+        -------
+        PatchSampler
+            The sampler.
 
         Examples
         --------
@@ -200,10 +246,12 @@ class PatchSampler:
 
     @property
     def has_validation(self) -> bool:
+        """Whether the image has a held-out region to validate on."""
         return bool(self.val_positions)
 
     @property
     def train_voxels(self) -> int:
+        """Voxels of the training region, over all samples."""
         return len(self.train_samples) * int(np.prod([b - a for a, b in self.train_box]))
 
     # ---- reading -------------------------------------------------------------------------
@@ -220,9 +268,20 @@ class PatchSampler:
     def sample_batch(
         self, batch_size: int, *, rng: np.random.Generator | None = None
     ) -> tuple[np.ndarray, np.ndarray | None]:
-        """A random training batch ``(x, y)``, each ``(B, C, *read_patch)`` float32 (``y`` None for nb2nb).
+        """A random training batch.
 
-        The random choices come from ``rng`` (default: the sampler's own generator, seeded by ``seed``).
+        Parameters
+        ----------
+        batch_size : int
+            Patches in the batch.
+        rng : numpy.random.Generator, optional
+            The random choices come from it (default: the sampler's own generator, seeded by
+            ``seed``).
+
+        Returns
+        -------
+        tuple
+            ``(x, y)``, each ``(B, C, *read_patch)`` float32 (``y`` None for nb2nb).
         """
         rng = self.rng if rng is None else rng
         xs, ys = [], []
@@ -248,7 +307,18 @@ class PatchSampler:
         return x, y
 
     def validation_batches(self, batch_size: int):
-        """Yield fixed validation batches ``(x, y, clean)`` (``y``/``clean`` may be None)."""
+        """The fixed validation batches.
+
+        Parameters
+        ----------
+        batch_size : int
+            Patches per batch.
+
+        Yields
+        ------
+        tuple
+            ``(x, y, clean)``; ``y`` and ``clean`` may be None.
+        """
         for i in range(0, len(self.val_positions), batch_size):
             chunk = self.val_positions[i : i + batch_size]
             x = np.stack([self._read(self.inp, n, sl) for n, sl in chunk])

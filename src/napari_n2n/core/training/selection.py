@@ -34,15 +34,24 @@ from .sampling import PatchSampler
 
 @dataclass(frozen=True)
 class ValidationResult:
-    """Validation loss of the model, its PSNR against the clean reference (``None`` without one),
-    and its PSNR estimated from the noisy target (``None`` unless asked for)."""
+    """The scores of one validation.
+
+    Attributes
+    ----------
+    loss : float
+        The validation loss of the model.
+    psnr : float or None
+        Its PSNR against the clean reference; ``None`` without one.
+    estimate : EstimatedQuality or None
+        Its PSNR estimated from the noisy target; ``None`` unless asked for.
+    """
 
     loss: float
     psnr: float | None
     estimate: EstimatedQuality | None = None
 
 
-def validate(
+def validate(  # noqa: PLR0913  one validation pass: the model, its data and the run's policy
     model,
     sampler: PatchSampler,
     objective,
@@ -55,17 +64,40 @@ def validate(
     estimate_with: Normalization | None = None,
     estimate_range: float | None = None,
 ) -> ValidationResult | None:
-    """Score ``model`` on ``sampler``'s validation patches; ``None`` if stopped meanwhile.
+    """Score a model on a sampler's validation patches.
 
-    ``scale`` converts squared errors of normalised values back to the image's units (the mean
-    normalisation scale) for the PSNR, whose peak is ``data_range`` (the clean image's range).
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    sampler : PatchSampler
+        Gives the validation patches.
+    objective : Objective
+        The mode's objective (its validation loss).
+    batch_size : int
+        Patches per forward pass.
+    device : torch.device
+        Where the model is.
+    data_range : float or None
+        The clean image's range: the PSNR's peak; ``None`` without a clean reference.
+    scale : float
+        Converts squared errors of normalised values back to the image's units (the mean
+        normalisation scale) for the PSNR.
+    should_stop : callable, optional
+        Returning True abandons the validation.
+    estimate_with : Normalization, optional
+        The run's normalisation: estimate the PSNR against the unseen clean image from the
+        noisy target, in image units (for Noise2Noise with zero-mean noise, where the target is
+        a second noisy copy).
+    estimate_range : float, optional
+        The estimate's range without a clean reference: the one the run fixed at its first
+        validation; when ``None``, :func:`~napari_n2n.core.inference.estimate.pair_data_range`
+        of the region (read it back from ``result.estimate.data_range`` and pass it next time).
 
-    With ``estimate_with`` (the run's normalisation; for Noise2Noise with zero-mean noise, where
-    the target is a second noisy copy) the PSNR against the unseen clean image is estimated from
-    the noisy target, in image units, relative to ``data_range`` or, without a clean reference,
-    to ``estimate_range`` (the range the run fixed at its first validation; when ``None``,
-    :func:`~napari_n2n.core.inference.estimate.pair_data_range` of the region: read it back from
-    ``result.estimate.data_range`` and pass it next time).
+    Returns
+    -------
+    ValidationResult or None
+        The scores; ``None`` if stopped meanwhile.
     """
     import torch
 
@@ -116,6 +148,13 @@ class PsnrEstimates:
     Only Noise2Noise with an L2-type loss (``l2``, ``hdr``) estimates it: the target is then a
     second noisy copy whose noise is zero-mean. The data range of each model's estimates is
     fixed at its first validation, so that the estimates of one run compare.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's options (its mode and loss).
+    norm : Normalization
+        The run's normalisation.
     """
 
     def __init__(self, config, norm: Normalization):
@@ -123,7 +162,18 @@ class PsnrEstimates:
         self.ranges: dict[int, float] = {}
 
     def options(self, group: int) -> dict:
-        """The estimate options of :func:`validate` for model ``group`` (none when the run estimates nothing)."""
+        """The estimate options of :func:`validate` for a model.
+
+        Parameters
+        ----------
+        group : int
+            The model's channel group.
+
+        Returns
+        -------
+        dict
+            ``estimate_with`` and ``estimate_range``; empty when the run estimates nothing.
+        """
         return (
             {}
             if self.norm is None
@@ -131,7 +181,20 @@ class PsnrEstimates:
         )
 
     def record(self, group: int, result: ValidationResult) -> tuple[float | None, float | None]:
-        """Fix the model's data range at its first estimate; return (estimated PSNR, its standard error)."""
+        """Fix the model's data range at its first estimate.
+
+        Parameters
+        ----------
+        group : int
+            The model's channel group.
+        result : ValidationResult
+            Its validation.
+
+        Returns
+        -------
+        tuple
+            ``(estimated PSNR, its standard error)``, or ``(None, None)``.
+        """
         est = result.estimate
         if est is None:
             return None, None
@@ -144,7 +207,14 @@ VALIDATION_KEYS = ("val_step", "val_loss", "val_psnr", "val_est_psnr", "val_est_
 
 
 def new_history() -> dict:
-    """The training history of a run that has not started (see :class:`~napari_n2n.core.checkpoint.ModelFile`)."""
+    """The training history of a run that has not started.
+
+    Returns
+    -------
+    dict
+        Empty lists of losses and scores, no steps and no time (see
+        :class:`~napari_n2n.core.checkpoint.ModelFile`).
+    """
     return {
         "step": [],
         "train_loss": [],
@@ -166,11 +236,33 @@ def validate_and_offer(
     group: int = 0,
     **options,
 ) -> Validated | None:
-    """Validate ``model`` (``options`` as :func:`validate`), offer it to ``policy``, record it in ``history``.
+    """Validate a model, offer it to its keep-policy, and record it in the history.
 
-    With ``estimates`` (of a Noise2Noise run), the PSNR of model ``group`` is also estimated
-    without a clean image. Returns the :class:`~napari_n2n.core.events.Validated` event, or
-    ``None`` if stopped meanwhile.
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    sampler : PatchSampler
+        Gives the validation patches.
+    objective : Objective
+        The mode's objective.
+    policy : KeepLatest or KeepBestValidated
+        The model's keep-policy.
+    history : dict
+        The run's history, appended to.
+    step : int
+        The step of the run.
+    estimates : PsnrEstimates, optional
+        Of a Noise2Noise run: the PSNR is also estimated without a clean image.
+    group : int, optional
+        The model's channel group.
+    **options
+        As for :func:`validate`.
+
+    Returns
+    -------
+    Validated or None
+        The event, or ``None`` if stopped meanwhile.
     """
     result = validate(
         model, sampler, objective, **options, **(estimates.options(group) if estimates else {})
@@ -195,7 +287,20 @@ def validate_and_offer(
 
 
 def data_range(clean, view) -> float:
-    """The peak of the validation PSNR: the clean image's range (of its middle sample, when it is lazy)."""
+    """The peak of the validation PSNR: the clean image's range.
+
+    Parameters
+    ----------
+    clean : array-like
+        The clean reference.
+    view : AxisView
+        Its axis view (a lazy image is measured on its middle sample).
+
+    Returns
+    -------
+    float
+        Its maximum minus its minimum.
+    """
     if isinstance(clean, np.ndarray):
         return float(clean.max() - clean.min())
     block = view.read(view.n_samples // 2)  # lazy: one sample stands for all
@@ -203,7 +308,18 @@ def data_range(clean, view) -> float:
 
 
 def snapshot(model) -> dict:
-    """A copy of ``model``'s weights on the host (safe to keep while training goes on)."""
+    """A copy of a model's weights on the host (safe to keep while training goes on).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+
+    Returns
+    -------
+    dict
+        Its state dict, on the CPU.
+    """
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
@@ -218,13 +334,70 @@ class KeepLatest:
         self.best_val_loss: float | None = None
 
     def offer(self, model, step: int, result: ValidationResult) -> bool:
-        """A validation result: whether the weights are kept because of it (never, here)."""
+        """Offer the weights a validation scored.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The network.
+        step : int
+            The step of the run.
+        result : ValidationResult
+            Its scores.
+
+        Returns
+        -------
+        bool
+            Whether the weights are kept because of it (never, here).
+        """
         return False
 
     def finish(self, model, step: int) -> None:
-        """At the end of the run (or a stop): keep the current weights."""
+        """At the end of the run (or a stop): keep the current weights.
+
+        Parameters
+        ----------
+        model : torch.nn.Module
+            The network.
+        step : int
+            The last step of the run.
+        """
         self.state = snapshot(model)
         self.best_step = step
+
+    def stored(self, *, final: bool = True) -> tuple[dict, dict] | None:
+        """What a resumable state stores of this policy (:mod:`~napari_n2n.core.training.resume`).
+
+        Parameters
+        ----------
+        final : bool
+            Whether the model's training has ended. A model still training has its weights
+            stored only once validation chose them; before that, what it keeps is decided when
+            it finishes (the resumed run decides it then).
+
+        Returns
+        -------
+        tuple of (dict, dict) or None
+            The kept weights and their entry ``{"best_step", "best_val_loss"}``, or ``None``
+            when there is nothing to store.
+        """
+        if self.state is None or not (final or self.best_val_loss is not None):
+            return None
+        return self.state, {"best_step": self.best_step, "best_val_loss": self.best_val_loss}
+
+    def restore(self, entry: dict, weights: dict) -> None:
+        """Keep ``weights`` again, as a resumable state stored them.
+
+        Parameters
+        ----------
+        entry : dict
+            Their entry in the state, ``{"best_step", "best_val_loss"}`` (see :meth:`stored`).
+        weights : dict
+            The kept weights (a state dict).
+        """
+        self.state = weights
+        self.best_step = entry["best_step"]
+        self.best_val_loss = entry["best_val_loss"]
 
 
 class KeepBestValidated(KeepLatest):
@@ -233,7 +406,7 @@ class KeepBestValidated(KeepLatest):
     note = "the weights of lowest validation loss are kept"
 
     def offer(self, model, step: int, result: ValidationResult) -> bool:
-        """Keep ``model``'s weights if ``result`` is the best so far; return whether it was."""
+        """Keep the weights if their validation loss is the lowest so far (:meth:`KeepLatest.offer`)."""
         if result.loss < (self.best_val_loss if self.best_val_loss is not None else math.inf):
             self.state = snapshot(model)
             self.best_step = step
@@ -242,10 +415,22 @@ class KeepBestValidated(KeepLatest):
         return False
 
     def finish(self, model, step: int) -> None:
+        """Keep the latest weights if no validation ran (see :meth:`KeepLatest.finish`)."""
         if self.state is None:  # stopped before the first validation: the latest weights
             super().finish(model, step)
 
 
 def policy_for(sampler: PatchSampler) -> KeepLatest | KeepBestValidated:
-    """The selection policy that suits ``sampler``: by validation where it holds a region out."""
+    """The selection policy that suits a sampler.
+
+    Parameters
+    ----------
+    sampler : PatchSampler or MultiSampler
+        The model's patches.
+
+    Returns
+    -------
+    KeepLatest or KeepBestValidated
+        By validation where the sampler holds a region out.
+    """
     return KeepBestValidated() if sampler.has_validation else KeepLatest()

@@ -39,20 +39,72 @@ GENERAL = "general"
 AUTO = "auto"
 
 
+@dataclass(frozen=True)
+class DataFacts:
+    """What the start of a run needs to know of its data, and of where it runs.
+
+    Parameters
+    ----------
+    n_channels : int
+        Channels of the data.
+    spatial_ndim : int
+        2 or 3 (a ``Z`` axis).
+    axes : str
+        The data's axes, for messages.
+    device_type : str
+        ``"cpu"``, ``"cuda"`` or ``"mps"``: which preset ``"auto"`` means, and whether the
+        general denoiser applies.
+    fingerprint : dict or None
+        The data's fingerprints (:func:`napari_n2n.core.training.resume.views_fingerprint`), which a
+        resumed state must match; ``None`` when nothing is resumed or checkpointed.
+    world_size : int
+        Processes training together (a resumed state must have had as many).
+    """
+
+    n_channels: int
+    spatial_ndim: int
+    axes: str
+    device_type: str
+    fingerprint: dict | None = None
+    world_size: int = 1
+
+
 def general_model_path() -> Path:
-    """The file of the bundled general 2D denoiser."""
+    """The file of the bundled general 2D denoiser.
+
+    Returns
+    -------
+    Path
+        ``napari_n2n/models/general-2d.n2n`` (a 2D, one-channel model).
+    """
     return Path(__file__).resolve().parents[2] / "models" / "general-2d.n2n"
 
 
 def general_applies(
     config: TrainConfig, *, device_type: str, spatial_ndim: int, n_channels: int
 ) -> bool:
-    """Whether a run with ``init="auto"`` starts from the general denoiser: on the CPU, for 2D data of
-    one channel, when no network was chosen (the ``cpu-quick`` preset's network, the general model's).
+    """Whether a run with ``init="auto"`` starts from the general denoiser.
 
-    A minute of CPU training (one thread) on the camera pair (σ 25) reaches 28.56 dB from random
-    weights and 29.94 dB from the general model, BM3D's 29.91 dB (``benchmarks/time_to_quality.py``,
-    docs/benchmarks.md).
+    It does on the CPU, for 2D data of one channel, when no network was chosen (the
+    ``cpu-quick`` preset's network, the general model's). A minute of CPU training (one thread)
+    on the camera pair (σ 25) reaches 28.56 dB from random weights and 29.94 dB from the general
+    model, BM3D's 29.91 dB (``benchmarks/time_to_quality.py``, docs/benchmarks.md).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's options (its preset, depth and base channels).
+    device_type : str
+        ``"cpu"``, ``"cuda"`` or ``"mps"``.
+    spatial_ndim : int
+        2 or 3.
+    n_channels : int
+        The data's channels.
+
+    Returns
+    -------
+    bool
+        Whether the general denoiser applies (and is installed).
     """
     return (
         device_type == "cpu"
@@ -65,10 +117,28 @@ def general_applies(
     )
 
 
-def check_compatible(
-    unet: UNetConfig, groups: list, *, n_channels: int, spatial_ndim: int, axes: str, source: str
-) -> None:
-    """Refuse a starting architecture that does not fit the data (dimensionality, channel count)."""
+def check_compatible(unet: UNetConfig, groups: list, facts: DataFacts, *, source: str) -> None:
+    """Refuse a starting architecture that does not fit the data.
+
+    Parameters
+    ----------
+    unet : UNetConfig
+        The starting model's architecture.
+    groups : list
+        Its channel groups.
+    facts : DataFacts
+        The data's channels and dimensions.
+    source : str
+        The starting model, for the message (e.g. ``"The model x.n2n"``).
+
+    Raises
+    ------
+    InputError
+        If its dimensionality or channel count differs from the data's.
+    """
+    n_channels = facts.n_channels
+    spatial_ndim = facts.spatial_ndim
+    axes = facts.axes
     if unet.ndim != spatial_ndim:
         raise InputError(
             f"{source} is a {unet.ndim}D model but the data are {spatial_ndim}D (axes {axes}). Start from a "
@@ -85,7 +155,29 @@ def check_compatible(
 def with_architecture(
     config: TrainConfig, unet: UNetConfig, groups: list, *, source: str
 ) -> TrainConfig:
-    """``config`` with the architecture of ``unet`` and ``groups``; explicit conflicting options are refused."""
+    """A configuration with the architecture of a starting model.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The configuration given.
+    unet : UNetConfig
+        The starting model's architecture.
+    groups : list
+        Its channel groups.
+    source : str
+        The starting model, for the message.
+
+    Returns
+    -------
+    TrainConfig
+        ``config`` with the model's depth, base channels, padding and channel mode.
+
+    Raises
+    ------
+    InputError
+        If ``config`` asks for another depth or number of base channels.
+    """
     for name in ("depth", "base_channels"):
         asked, has = getattr(config, name), getattr(unet, name)
         if asked is not None and asked != has:
@@ -104,9 +196,25 @@ def with_architecture(
 
 @dataclass(frozen=True)
 class Plan:
-    """How a run starts: its configuration (with the architecture filled in), architecture, channel
-    groups, initial weights (``None``: random), normalisation (``None``: fit to the data), facts for
-    the model file and notes for the user."""
+    """How a run starts.
+
+    Attributes
+    ----------
+    config : TrainConfig
+        The configuration, with the architecture filled in.
+    unet : UNetConfig
+        The architecture.
+    groups : list
+        The channel groups, one model each.
+    weights : list or None
+        Initial weights per group; ``None``: random.
+    norm : Normalization or None
+        The normalisation; ``None``: fit to the data.
+    info : dict
+        Facts for the model file.
+    notes : tuple of str
+        Notes for the user.
+    """
 
     config: TrainConfig
     unet: UNetConfig
@@ -119,25 +227,42 @@ class Plan:
 
 def plan_start(
     config: TrainConfig,
+    facts: DataFacts,
     *,
-    n_channels: int,
-    spatial_ndim: int,
-    axes: str,
-    device_type: str,
     init=None,
     init_normalization: InitNormalization = DEFAULT_INIT_NORMALIZATION,
     resumed=None,
     resume_path=None,
-    data: dict | None = None,
-    world_size: int = 1,
     resume_anyway: bool = False,
 ) -> Plan:
     """Where a run starts: from scratch, from a trained model (``init``) or from a resumed state.
 
     The options ``config`` leaves unset come from the resumed state, else from the preset of
-    ``device_type`` (:func:`napari_n2n.core.training.presets.resolve`). A resumed state must come from a
-    run on the same ``data`` (fingerprints), options and ``world_size``, unless
-    ``resume_anyway`` (see :func:`napari_n2n.core.training.resume.check_same_run`).
+    the device (:func:`napari_n2n.core.training.presets.resolve`).
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run's configuration, as given.
+    facts : DataFacts
+        The data and the device.
+    init : Denoiser, path, "general", "auto" or None
+        The model to start from (``"auto"``: the general denoiser where :func:`general_applies`).
+    init_normalization : {"recompute", "keep"}
+        Fit the normalisation to the data, or keep the starting model's.
+    resumed : Resumed or None
+        A state read back (:func:`~napari_n2n.core.training.resume.load_state`); wins over ``init``.
+    resume_path : path or None
+        Where ``resumed`` was read from, for messages.
+    resume_anyway : bool
+        Continue ``resumed`` although its data, options or process count differ from these
+        (see :func:`napari_n2n.core.training.resume.check_same_run`); else that is refused.
+
+    Returns
+    -------
+    Plan
+        The configuration with every option filled in, the architecture, the channel groups,
+        the initial weights and normalisation, and notes.
     """
     from ..data.normalization import Normalization
     from ..model import UNetConfig
@@ -145,14 +270,14 @@ def plan_start(
     from .resume import check_same_run, unset_from
 
     def resolved(c: TrainConfig) -> TrainConfig:
-        return resolve(c, device_type=device_type, spatial_ndim=spatial_ndim)
+        return resolve(c, device_type=facts.device_type, spatial_ndim=facts.spatial_ndim)
 
     if resumed is not None:
-        state, source = resumed.state, f"The checkpoint {resume_path}"
-        unet, groups = UNetConfig(**state.unet), [list(g) for g in state.channel_groups]
-        check_compatible(
-            unet, groups, n_channels=n_channels, spatial_ndim=spatial_ndim, axes=axes, source=source
-        )
+        state = resumed.state
+        source = f"The checkpoint {resume_path}"
+        unet = UNetConfig(**state.unet)
+        groups = [list(g) for g in state.channel_groups]
+        check_compatible(unet, groups, facts, source=source)
         config = resolved(
             with_architecture(unset_from(config, state.config), unet, groups, source=source)
         )
@@ -160,8 +285,8 @@ def plan_start(
             resume_path,
             state,
             config=config.to_dict(),
-            data=data,
-            world_size=world_size,
+            data=facts.fingerprint,
+            world_size=facts.world_size,
             anyway=resume_anyway,
         )
         return Plan(
@@ -176,24 +301,18 @@ def plan_start(
             ),
         )
     if isinstance(init, str) and init == AUTO:
-        init = (
-            GENERAL
-            if general_applies(
-                config, device_type=device_type, spatial_ndim=spatial_ndim, n_channels=n_channels
-            )
-            else None
-        )
-    if init is not None:
-        plan = start_from_model(
-            init,
+        applies = general_applies(
             config,
-            normalization=init_normalization,
-            n_channels=n_channels,
-            spatial_ndim=spatial_ndim,
-            axes=axes,
+            device_type=facts.device_type,
+            spatial_ndim=facts.spatial_ndim,
+            n_channels=facts.n_channels,
         )
+        init = GENERAL if applies else None
+    if init is not None:
+        plan = start_from_model(init, config, facts, normalization=init_normalization)
         return dataclasses.replace(plan, config=resolved(plan.config))
     config = resolved(config)
+    n_channels = facts.n_channels
     groups = (
         [[c] for c in range(n_channels)]
         if config.channels == "separate"
@@ -202,7 +321,7 @@ def plan_start(
     unet = UNetConfig(
         in_channels=n_channels,
         out_channels=n_channels,
-        ndim=spatial_ndim,
+        ndim=facts.spatial_ndim,
         depth=config.depth,
         base_channels=config.base_channels,
         padding=config.padding,
@@ -211,15 +330,34 @@ def plan_start(
 
 
 def start_from_model(
-    init,
-    config: TrainConfig,
-    *,
-    normalization: InitNormalization,
-    n_channels: int,
-    spatial_ndim: int,
-    axes: str,
+    init, config: TrainConfig, facts: DataFacts, *, normalization: InitNormalization
 ) -> Plan:
-    """A :class:`Plan` that starts from a :class:`~napari_n2n.core.inference.denoiser.Denoiser` or a ``.n2n`` file's path."""
+    """The plan of a run that starts from a trained model.
+
+    Parameters
+    ----------
+    init : Denoiser, str or PathLike
+        A :class:`~napari_n2n.core.inference.denoiser.Denoiser`, a ``.n2n`` file's path, or
+        ``"general"`` (the bundled general denoiser).
+    config : TrainConfig
+        The configuration given.
+    facts : DataFacts
+        The data's channels and dimensions.
+    normalization : {"recompute", "keep"}
+        Fit the normalisation to this data, or keep the model's.
+
+    Returns
+    -------
+    Plan
+        The model's architecture, groups and weights, and a note for the user.
+
+    Raises
+    ------
+    InputError
+        If ``normalization`` is unknown, or the model does not fit the data or the options.
+    ModelFileError
+        If the model file cannot be read.
+    """
     from ..inference.denoiser import Denoiser
 
     if normalization not in INIT_NORMALIZATIONS:
@@ -234,14 +372,7 @@ def start_from_model(
     source = {None: "The initial model", GENERAL: "The general 2D denoiser"}.get(
         path, f"The model {path}"
     )
-    check_compatible(
-        init.unet,
-        init.channel_groups,
-        n_channels=n_channels,
-        spatial_ndim=spatial_ndim,
-        axes=axes,
-        source=source,
-    )
+    check_compatible(init.unet, init.channel_groups, facts, source=source)
     weights = [
         {k: v.detach().cpu().clone() for k, v in m.state_dict().items()} for m in init.models
     ]

@@ -4,18 +4,24 @@
 frozen event objects (:mod:`napari_n2n.core.events`) that a GUI or the command line consumes.
 Its pieces live in their own modules: batch sources (``batches``), the mode's objective
 (``objectives``), the learning-rate schedule (``schedule``), the kept weights (``selection``),
-previews (``preview``), starting from a model (``start``), resumable states (``resume``),
-other processes under ``torchrun`` (``distributed``) and one model's network, optimiser and
-step (``model_run``). :meth:`Trainer.request_stop` (or closing the generator) ends the run at
-the next step, on the CPU inside the step (``interrupt``; that step is not applied), and
-:meth:`Trainer.denoiser` always returns the kept model so far.
+previews (``preview``), how a run starts (``start``), resumable states (``resume``),
+other processes under ``torchrun`` (``distributed``), one model's network, optimiser and
+step (``model_run``) and the run's clock and budget (``clock``). :meth:`Trainer.request_stop`
+(or closing the generator) ends the run at the next step, on the CPU inside the step
+(``interrupt``; that step is not applied), and :meth:`Trainer.denoiser` always returns the kept
+model so far.
 
 Examples
 --------
->>> trainer = Trainer(noisy_a, noisy_b, axes="YX", config=TrainConfig(steps=500))  # doctest: +SKIP
->>> for event in trainer.run():                                                    # doctest: +SKIP
-...     print(event)
->>> denoiser = trainer.denoiser()                                                  # doctest: +SKIP
+>>> rng = np.random.default_rng(0)
+>>> noisy_a, noisy_b = rng.random((2, 64, 64), dtype="float32")
+>>> config = TrainConfig(preset="cpu-tiny", steps=10, device="cpu")
+>>> trainer = Trainer(noisy_a, noisy_b, axes="YX", config=config)
+>>> events = [type(event).__name__ for event in trainer.run()]
+>>> events[0], events[-1]
+('Started', 'Finished')
+>>> trainer.denoiser().predict(noisy_a).shape
+(64, 64)
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..._version import __version__
 from ..axes import default_axes, validate_axes
 from ..config import TrainConfig
 from ..data.normalization import Normalization
@@ -37,11 +44,10 @@ from ..data.outliers import outlier_note
 from ..data.pairs import Pair
 from ..device import cpu_thread_limit, describe_device
 from ..errors import N2NError, TrainingError
-from ..events import Checkpointed, Event, Finished, Preview, Progress, Started
+from ..events import Checkpointed, Event, Finished, Preview, Progress, Started, Validated
 from ..inference import ood
 from ..inference.denoiser import Denoiser
 from ..model import UNet, count_parameters
-from ..progress import progress_event
 from . import distributed
 from .acceleration import fit_batch_to_memory
 from .batches import StepRandomness, batch_source, choose_residency, device_generator
@@ -51,11 +57,18 @@ from .multi_image import sampler_for, training_sets, training_views
 from .objectives import objective_for
 from .presets import describe_config
 from .preview import PreviewSlot, predict_region
-from .resume import Checkpointing, load_state, restore_kept, views_fingerprint, write_state
-from .sampling import PatchSampler
-from .schedule import lr_factor, warmup_for
+from .resume import (
+    Checkpointing,
+    TrainingState,
+    kept_weights,
+    load_state,
+    restore_kept,
+    save_state,
+    views_fingerprint,
+)
+from .schedule import Reading, RunClock, lr_factor, warmup_for
 from .selection import PsnrEstimates, data_range, new_history, policy_for, validate_and_offer
-from .start import AUTO, DEFAULT_INIT_NORMALIZATION, InitNormalization, plan_start
+from .start import AUTO, DEFAULT_INIT_NORMALIZATION, DataFacts, InitNormalization, plan_start
 
 
 class Trainer:
@@ -84,7 +97,7 @@ class Trainer:
         Continue the run of this state (refused if data or options differ, unless ``resume_anyway``).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  the public Trainer keywords (data, config, start, checkpoints)
         self,
         input,
         target=None,
@@ -100,93 +113,91 @@ class Trainer:
         resume_anyway: bool = False,
     ):
         config = config or TrainConfig()
-        sets = training_sets(
-            input, target, clean, mode=config.mode
-        )  # one image, or several (see multi_image)
+        # one image, or several (see multi_image)
+        sets = training_sets(input, target, clean, mode=config.mode)
         input, target, clean = sets[0]
         self.axes = validate_axes(axes, input.ndim) if axes else default_axes(input.ndim)
         self.spatial_ndim = 3 if "Z" in self.axes else 2
-        self.input, self.target, self.clean, self.noise = input, target, clean, noise
-        self.view_sets = training_views(
-            sets, self.axes, self.spatial_ndim
-        )  # [[input, target, clean], ...]
+        self.input = input
+        self.target = target
+        self.clean = clean
+        self.noise = noise
+        # [[input, target, clean], ...]
+        self.view_sets = training_views(sets, self.axes, self.spatial_ndim)
         self.views = self.view_sets[0]
         # Noise2Clean's target is clean: the normalisation is fitted to the noisy data only
-        fit = [
-            v
-            for vs in self.view_sets
-            for v in vs[: 1 + (target is not None and config.mode != "n2c")]
-        ]
+        fitted_roles = 1 + (target is not None and config.mode != "n2c")
+        fit = [v for vs in self.view_sets for v in vs[:fitted_roles]]
         self.ranks = distributed.current()
         self.device = distributed.device_for(config.device, self.ranks)
-        self.threads = distributed.cpu_share(
-            self.ranks, config.threads
-        )  # on the CPU, shared by the processes
+        # on the CPU, shared by the processes
+        self.threads = distributed.cpu_share(self.ranks, config.threads)
         self.checkpointing = checkpoint
         if checkpoint is not None and self.ranks.is_main:
             checkpoint.check()  # its folder, before the run
-        self._batch_from_preset = (
-            config.batch_size is None and resume is None
-        )  # may shrink to fit a GPU
-        self._data = (
+        # the preset's batch may shrink to fit a GPU
+        self._batch_from_preset = config.batch_size is None and resume is None
+        self._fingerprint = (
             views_fingerprint(self.view_sets, self.axes) if (checkpoint or resume) else None
         )
         self._resumed = load_state(resume) if resume is not None else None
-        plan = plan_start(
-            config,
+        facts = DataFacts(
             n_channels=self.views[0].n_channels,
             spatial_ndim=self.spatial_ndim,
             axes=self.axes,
             device_type=self.device.type,
+            fingerprint=self._fingerprint,
+            world_size=self.ranks.world_size,
+        )
+        plan = plan_start(
+            config,
+            facts,
             init=init,
             init_normalization=init_normalization,
             resumed=self._resumed,
             resume_path=resume,
-            data=self._data,
-            world_size=self.ranks.world_size,
             resume_anyway=resume_anyway,
         )
         self.config = config = plan.config
-        self.unet, self.groups, self._weights, self.info = (
-            plan.unet,
-            plan.groups,
-            plan.weights,
-            plan.info,
-        )
+        self.unet = plan.unet
+        self.groups = plan.groups
+        self._weights = plan.weights
+        self.info = plan.info
         self.norm = plan.norm or Normalization.fit(fit, seed=config.seed)
-        self._warmup = warmup_for(
-            config.steps, fine_tune="init_from" in self.info
-        )  # a resumed fine-tune's too
-        p = config.patch_size
-        self.patch = (
-            (min(p, *(vs[0].spatial_shape[0] for vs in self.view_sets)), p, p)
-            if self.spatial_ndim == 3
-            else (p, p)
-        )
+        # a resumed fine-tune's too
+        self._warmup = warmup_for(config.steps, fine_tune="init_from" in self.info)
+        self.patch = patch_shape(config.patch_size, self.spatial_ndim, self.view_sets)
         # one independent seed per model and purpose, all from the one seed of the config
         *group_seeds, val_seed = np.random.SeedSequence(config.seed).spawn(len(self.groups) + 1)
-        self._seeds = [
-            s.generate_state(3).tolist() for s in group_seeds
-        ]  # initial weights, batches, masks
+        # initial weights, batches, masks
+        self._seeds = [s.generate_state(3).tolist() for s in group_seeds]
         self.objective = objective_for(config, validation_seed=int(val_seed.generate_state(1)[0]))
         self._stop = threading.Event()
         self._preview = PreviewSlot()
-        self._runs, self._running = 0, False
-        self._intensity: ood.IntensityStats | None = (
-            None  # of the input, for the out-of-distribution check
-        )
+        # when the last preview and the last state were made (reset when a model starts)
+        self._preview_at = 0.0
+        self._checkpoint_at = 0.0
+        self._runs = 0
+        self._running = False
+        self._clock: RunClock | None = None
+        # of the input, for the out-of-distribution check
+        self._intensity: ood.IntensityStats | None = None
         self._data_range = None if clean is None else data_range(clean, self.views[2])
-        self._estimates = PsnrEstimates(
-            config, self.norm
-        )  # Noise2Noise: the PSNR without a clean image
+        # Noise2Noise: the PSNR without a clean image
+        self._estimates = PsnrEstimates(config, self.norm)
         self._reset()  # the samplers are built now, so size errors surface before the run starts
         self.data_on_device, residency_note = choose_residency(
             self._samplers[0], self.device, config.data_on_device
         )
+        self.notes = self._notes(plan.notes, residency_note)
+
+    def _notes(self, start_notes: tuple, residency_note: str | None) -> tuple[str, ...]:
+        """What the user should know about the run, once each, in order."""
+        config = self.config
         notes = [
             outlier_note(self.norm.outliers, loss=config.loss, mode=config.mode),
             describe_config(config, self.spatial_ndim),
-            *plan.notes,
+            *start_notes,
             distributed.note(self.ranks, config.batch_size),
             *(n for s in self._samplers for n in s.notes),
             self._policies[0].note,
@@ -194,11 +205,24 @@ class Trainer:
         ]
         if config.mode == "nb2nb" and self.spatial_ndim == 3:
             notes.insert(0, "3D single-image mode sub-samples in Y and X only")
-        self.notes = tuple(dict.fromkeys(n for n in notes if n))
+        return tuple(dict.fromkeys(n for n in notes if n))
 
     @classmethod
     def from_pair(cls, pair: Pair, *, config: TrainConfig | None = None) -> Trainer:
-        """A trainer for a :class:`~napari_n2n.core.data.pairs.Pair` (its mode unless ``config`` says otherwise)."""
+        """A trainer for a :class:`~napari_n2n.core.data.pairs.Pair`.
+
+        Parameters
+        ----------
+        pair : Pair
+            The images, their axes, the clean reference and the noise, if any.
+        config : TrainConfig, optional
+            How to train (default: :class:`TrainConfig`'s, in the pair's mode).
+
+        Returns
+        -------
+        Trainer
+            A trainer that has not started.
+        """
         return cls(
             pair.input,
             pair.target,
@@ -222,29 +246,44 @@ class Trainer:
         self._policies = [policy_for(s) for s in self._samplers]
         if resumed is not None:
             restore_kept(self._policies, resumed)
-        self._live, self._saved_at = (
-            None,
-            (resumed.state.group, resumed.state.step) if resumed else None,
-        )
+        self._live: ModelRun | None = None
+        self._saved_at = (resumed.state.group, resumed.state.step) if resumed else None
 
     # ---- control (thread-safe) ------------------------------------------------------------
     def request_stop(self) -> None:
         """Ask the run to stop at the next step; the kept model so far remains available."""
         self._stop.set()
 
-    stop_requested = property(
-        lambda self: self._stop.is_set(), doc="Whether a stop has been asked for."
-    )
+    @property
+    def stop_requested(self) -> bool:
+        """Whether a stop has been asked for."""
+        return self._stop.is_set()
 
     def set_preview(self, region, *, every_s: float = 2.0) -> None:
-        """Ask for a :class:`~napari_n2n.core.events.Preview` of ``region`` every ``every_s`` seconds.
+        """Ask for a :class:`~napari_n2n.core.events.Preview` of a region every few seconds.
 
-        ``region`` has the input's axes minus the sample axes (e.g. ``YX``, ``CYX`` or ``ZYX``);
-        ``None`` turns previews off. Safe to call from any thread.
+        Safe to call from any thread.
+
+        Parameters
+        ----------
+        region : array-like or None
+            The image to denoise, with the input's axes minus the sample axes (e.g. ``YX``,
+            ``CYX`` or ``ZYX``); ``None`` turns previews off.
+        every_s : float, optional
+            The least time between two previews, in seconds.
         """
         self._preview.put(region, every_s=every_s)
 
     # ---- results ------------------------------------------------------------------------------
+    @property
+    def models(self) -> tuple:
+        """The live torch modules, one per channel group, as trained so far (read-only).
+
+        ``None`` for a model whose training has not started. These are the weights of the
+        last step, not necessarily the kept ones (see :meth:`denoiser`).
+        """
+        return tuple(self._models)
+
     @property
     def best_step(self) -> int:
         """The step whose weights are kept (of the last model trained, in a per-channel run)."""
@@ -259,10 +298,23 @@ class Trainer:
 
     @property
     def best_val_loss(self) -> float | None:
+        """The validation loss of the kept weights (of the last model); ``None`` before any."""
         return self._policies[-1].best_val_loss
 
     def denoiser(self) -> Denoiser:
-        """The kept model so far as a :class:`~napari_n2n.core.inference.denoiser.Denoiser`."""
+        """The kept model so far.
+
+        Returns
+        -------
+        Denoiser
+            The kept weights of every channel group's model, with the normalisation, axes,
+            configuration and history of the run.
+
+        Raises
+        ------
+        TrainingError
+            If a model has not trained a single step yet.
+        """
         models = []
         for group, policy, live in zip(self.groups, self._policies, self._models):
             state = (
@@ -298,25 +350,104 @@ class Trainer:
         )
 
     def save_state(self, path: str | os.PathLike) -> Path:
-        """Write the resumable state of the run (between steps) to ``path``; see :mod:`~napari_n2n.core.training.resume`."""
+        """Write the resumable state of the run (between steps) to ``path``.
+
+        See :mod:`~napari_n2n.core.training.resume`.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The state file (``.ckpt``).
+
+        Returns
+        -------
+        Path
+            The file written.
+        """
         run = self._live
         if run is None:
             raise TrainingError(
                 "There is no training state to save yet: start training and let it run a step."
             )
-        path = write_state(path, self, run)
+        kept, _ = self._kept_weights(run)
+        path = save_state(
+            path,
+            self.training_state(run),
+            model=run.model.state_dict(),
+            optimizer=run.opt.state_dict(),
+            kept=kept,
+        )
         self._saved_at = (run.group, run.step)
         return path
 
+    def training_state(self, run: ModelRun) -> TrainingState:
+        """The JSON document of the run's resumable state, between two steps of ``run``.
+
+        Parameters
+        ----------
+        run : ModelRun
+            The model being trained (:mod:`~napari_n2n.core.training.model_run`).
+
+        Returns
+        -------
+        TrainingState
+            Where the run stands: configuration, architecture, normalisation, step and time,
+            the kept weights' entries, the history (see :mod:`~napari_n2n.core.training.resume`).
+        """
+        _, entries = self._kept_weights(run)
+        elapsed, model_elapsed = self._clock.elapsed(run)
+        return TrainingState(
+            config=self.config.to_dict(),
+            unet=self.unet.to_dict(),
+            channel_groups=self.groups,
+            axes=self.axes,
+            normalization=self.norm.to_dict(),
+            data=self._fingerprint or views_fingerprint(self.view_sets, self.axes),
+            group=run.group,
+            step=run.step,
+            steps_done=run.offset + run.step,
+            elapsed_s=elapsed,
+            group_elapsed_s=model_elapsed,
+            history=self.history,
+            kept=entries,
+            world_size=self.ranks.world_size,
+            scaler=run.scaler.state_dict(),
+            noise=self.noise,
+            info=self.info,
+            napari_n2n_version=__version__,
+        )
+
+    def _kept_weights(self, run: ModelRun) -> tuple[dict, list]:
+        """The kept weights a state stores, of the models up to ``run``'s, and their entries."""
+        finished = self._clock.completed(run)
+        return kept_weights(self._policies, group=run.group, finished=finished)
+
     # ---- the loop --------------------------------------------------------------------------
     def run(self) -> Iterator[Event]:
-        """Train, yielding events; returns (as ``StopIteration.value``) the kept :class:`Denoiser`
-        (``None`` if a per-channel run stopped before it trained every channel's model).
+        """Train, yielding events.
 
-        Errors while running (out of memory, device failures) come out as :class:`TrainingError`;
-        the model kept so far remains available from :meth:`denoiser`. A trainer can run again
-        once a run has ended: from where the first started (the same seeds, initial model and
-        resumed state), replacing the kept model (a stop asked for between runs is dropped).
+        A trainer can run again once a run has ended: from where the first started (the same
+        seeds, initial model and resumed state), replacing the kept model (a stop asked for
+        between runs is dropped).
+
+        Yields
+        ------
+        Event
+            :class:`~napari_n2n.core.events.Started` first, then ``Progress``, ``Validated``,
+            ``Preview`` and ``Checkpointed`` as they come, and ``Finished`` last.
+
+        Returns
+        -------
+        Denoiser or None
+            The kept model, as ``StopIteration.value`` (``yield from`` gives it); ``None`` if a
+            per-channel run stopped before it trained every channel's model.
+
+        Raises
+        ------
+        TrainingError
+            For errors while running (out of memory, device failures, a diverging loss), or if
+            the trainer is already running. The model kept so far remains available from
+            :meth:`denoiser`.
         """
         if self._running:
             raise TrainingError(
@@ -325,7 +456,8 @@ class Trainer:
         if self._runs:  # a second run starts afresh
             self._stop.clear()
             self._reset()
-        self._runs, self._running = self._runs + 1, True
+        self._runs += 1
+        self._running = True
         try:
             with cpu_thread_limit(self.device, self.threads):
                 return (yield from self._run())
@@ -337,43 +469,42 @@ class Trainer:
             self._running = False
 
     def _run(self) -> Iterator[Event]:
-        cfg = self.config
-        total = cfg.steps * len(self.groups)
         n_params = sum(count_parameters(UNet(self.unet.for_channels(len(g)))) for g in self.groups)
         if self.device.type == "cuda" and self._batch_from_preset:
-            batch, note = fit_batch_to_memory(
-                self.unet.for_channels(len(self.groups[0])),
-                self._samplers[0],
-                self.objective,
-                self.device,
-                batch=cfg.batch_size,
-                amp=cfg.amp,
-                ranks=self.ranks,
-            )
-            if note:
-                self.config, self.notes = cfg.replace(batch_size=batch), (*self.notes, note)
-                cfg = self.config
+            self._fit_batch()
+        cfg = self.config
+        resumed = self._resumed.state if self._resumed is not None else None
+        self._clock = clock = RunClock(
+            cfg,
+            n_groups=len(self.groups),
+            patches_per_step=cfg.batch_size * self.ranks.world_size,
+            patches_per_epoch=[s.train_voxels / float(np.prod(self.patch)) for s in self._samplers],
+            elapsed_s=resumed.elapsed_s if resumed else 0.0,
+        )
         yield Started(
-            total_steps=total,
+            total_steps=clock.total_steps,
             device=describe_device(self.device, self.threads),
             n_parameters=n_params,
-            patches_per_epoch=self._samplers[0].train_voxels / float(np.prod(self.patch)),
+            patches_per_epoch=clock.patches_per_epoch[0],
             notes=self.notes,
+            time_budget_s=clock.time_budget_s,
         )
-        resumed = self._resumed.state if self._resumed is not None else None
-        self._t0 = time.perf_counter() - (resumed.elapsed_s if resumed else 0.0)
-        done, reason = (resumed.steps_done - resumed.step if resumed else 0), "completed"
+        # the steps of the models before the resumed one
+        done = resumed.steps_done - resumed.step if resumed else 0
+        reason = "completed"
         try:
             for gi in range(resumed.group if resumed else 0, len(self.groups)):
-                result = yield from self._train_group(gi, done, total)
+                result = yield from self._train_group(gi, done)
                 done += result.steps
-                reason = result.reason
-                if reason != "completed":
+                # a model that used its share of the time budget leaves the rest to the next
+                if result.reason != "completed":
+                    reason = result.reason
+                if reason == "stopped":
                     break
         except GeneratorExit:  # closed by the consumer: the state so far is still worth keeping
             self._final_checkpoint()
             raise
-        elapsed = time.perf_counter() - self._t0
+        elapsed = clock.elapsed_s
         self.history.update(steps_done=done, elapsed_s=elapsed)
         if (event := self._final_checkpoint()) is not None:
             yield event
@@ -385,6 +516,21 @@ class Trainer:
             elapsed_s=elapsed,
         )
         return self.denoiser() if self.has_model else None
+
+    def _fit_batch(self) -> None:
+        """On a GPU, shrink the preset's batch until a step fits in its memory."""
+        batch, note = fit_batch_to_memory(
+            self.unet.for_channels(len(self.groups[0])),
+            self._samplers[0],
+            self.objective,
+            self.device,
+            batch=self.config.batch_size,
+            amp=self.config.amp,
+            ranks=self.ranks,
+        )
+        if note:
+            self.config = self.config.replace(batch_size=batch)
+            self.notes = (*self.notes, note)
 
     def _final_checkpoint(self) -> Checkpointed | None:
         """At the end of a run that did some steps: its state, so that it can be resumed (rank 0 only)."""
@@ -401,150 +547,43 @@ class Trainer:
             step=run.offset + run.step, path=str(self.save_state(self.checkpointing.path))
         )
 
-    def _train_group(self, gi: int, offset: int, total: int) -> Iterator[Event]:
+    def _train_group(self, gi: int, offset: int) -> Iterator[Event]:
         """Train the model of channel group ``gi``; yields events, returns a :class:`GroupResult`."""
         import torch
 
-        cfg, dev, sampler, policy, main = (
-            self.config,
-            self.device,
-            self._samplers[gi],
-            self._policies[gi],
-            self.ranks.is_main,
-        )
-        resumed = (
-            self._resumed if self._resumed is not None and self._resumed.state.group == gi else None
-        )
-        run = ModelRun.open(
-            self.unet.for_channels(len(self.groups[gi])),
-            group=gi,
-            offset=offset,
-            config=cfg,
-            seed=self._seeds[gi][0],
-            device=dev,
-            ranks=self.ranks,
-            resumed=resumed,
-            weights=None if self._weights is None else self._weights[gi],
-        )
-        self._models[gi], self._live = run.model, run
+        dev = self.device
+        run = self._open(gi, offset)
         _, batch_seed, mask_seed = self._seeds[gi]
-        masks, generator = (
-            StepRandomness(mask_seed, self.ranks.rank),
-            device_generator(dev, mask_seed),
-        )
         batches = batch_source(
-            sampler,
-            cfg.batch_size,
+            self._samplers[gi],
+            self.config.batch_size,
             dev,
             resident=self.data_on_device,
             randomness=StepRandomness(batch_seed, self.ranks.rank),
             first_step=run.step + 1,
         )
+        masks = StepRandomness(mask_seed, self.ranks.rank)
+        generator = device_generator(dev, mask_seed)
         cudnn_benchmark = torch.backends.cudnn.benchmark
-        torch.backends.cudnn.benchmark = (
-            dev.type == "cuda" or cudnn_benchmark
-        )  # fixed patch shapes: let cuDNN choose
-        val_every = cfg.val_every or max(10, cfg.steps // 20)
-        log_every = (
-            1 if dev.type == "cpu" else 10
-        )  # reading the loss back syncs a GPU: not every step there
-        vote = distributed.StopVote(self.ranks, dev, every=log_every)
-        loss_sum, n_sum = torch.zeros((), device=dev), 0
-        reason = "completed"
-        # a time budget is shared equally by the models of a per-channel run
-        budget = cfg.time_budget_s / len(self.groups) if cfg.time_budget_s else None
-        last_preview = last_checkpoint = time.perf_counter()
-        # a stop cuts a validation short, unless the run checkpoints: its state must include every validation
-        cut_short = self._stop.is_set if self.checkpointing is None else (lambda: False)
-        try:  # on the CPU a stop abandons the step under way (not applied), or a validation (in eval mode) it may cut
-            with stop_inside_steps(
-                run.model,
-                lambda: cut_short() or (run.model.training and self._stop.is_set()),
-                enabled=run.interruptible,
-            ):
+        # fixed patch shapes: let cuDNN choose
+        torch.backends.cudnn.benchmark = dev.type == "cuda" or cudnn_benchmark
+        self._preview_at = time.perf_counter()
+        self._checkpoint_at = self._preview_at
+        policy = self._policies[gi]
+
+        def interrupted() -> bool:
+            # on the CPU a stop abandons the step under way (not applied), or a validation (in
+            # eval mode) it may cut
+            return self._cut_short() or (run.model.training and self._stop.is_set())
+
+        try:
+            with stop_inside_steps(run.model, interrupted, enabled=run.interruptible):
                 run.model.train()
-                for step in range(run.step + 1, cfg.steps + 1):
-                    stop, used = vote(
-                        step,
-                        self._stop.is_set(),
-                        (time.perf_counter() - run.t_start) / budget if budget else 0.0,
-                    )
-                    if stop or used >= 1:
-                        reason = "stopped" if stop else "time budget"
-                        break
-                    progress = min(max((step - 1) / cfg.steps, used), 1.0)
-                    generator.manual_seed(masks.torch_seed(step))
-                    loss = run.train_step(
-                        self.objective,
-                        batches.next(),
-                        progress=progress,
-                        generator=generator,
-                        lr=cfg.learning_rate * lr_factor(progress, warmup=self._warmup),
-                    )
-                    self.history.update(
-                        steps_done=offset + step, elapsed_s=time.perf_counter() - self._t0
-                    )
-                    loss_sum += loss.detach().float()
-                    n_sum += 1
-                    if step % log_every == 0 or step == cfg.steps:
-                        yield self._progress(
-                            float(distributed.mean(loss_sum, self.ranks)) / n_sum,
-                            run,
-                            total,
-                            budget,
-                            sampler,
-                        )
-                        loss_sum, n_sum = loss_sum.zero_(), 0
-                    if not main:  # validation, previews and files are rank 0's
-                        continue
-                    if sampler.has_validation and (step % val_every == 0 or step == cfg.steps):
-                        event = validate_and_offer(
-                            run.model,
-                            sampler,
-                            self.objective,
-                            policy,
-                            self.history,
-                            step=offset + step,
-                            batch_size=cfg.batch_size,
-                            device=dev,
-                            data_range=self._data_range,
-                            scale=float(np.mean(self.norm.scale)),
-                            should_stop=cut_short,
-                            estimates=self._estimates,
-                            group=gi,
-                        )
-                        if event is not None:
-                            yield event
-                    region = self._preview.get()
-                    if (
-                        region is not None
-                        and time.perf_counter() - last_preview >= self._preview.every_s
-                    ):
-                        image = predict_region(
-                            run.model,
-                            region,
-                            norm=self.norm,
-                            channels=self.groups[gi],
-                            has_channel_axis="C" in self.axes,
-                            spatial_ndim=self.spatial_ndim,
-                            device=dev,
-                        )
-                        if image is not None:
-                            yield Preview(step=offset + step, image=image)
-                        last_preview = time.perf_counter()
-                    if self.checkpointing and self.checkpointing.due(
-                        step, time.perf_counter() - last_checkpoint
-                    ):
-                        yield Checkpointed(
-                            step=offset + step, path=str(self.save_state(self.checkpointing.path))
-                        )
-                        last_checkpoint = time.perf_counter()
+                reason = yield from self._steps(run, batches, masks, generator)
         except StepInterrupted:  # its update never applied: run.step counts the steps that were
             reason = "stopped"
-        except (
-            GeneratorExit
-        ):  # the consumer closed the generator (e.g. napari's worker.quit()): keep the model
-            policy.finish(run.model, offset + run.step)
+        except GeneratorExit:  # the consumer closed the generator (e.g. napari's worker.quit())
+            policy.finish(run.model, offset + run.step)  # keep the model
             raise
         finally:
             batches.close()
@@ -552,31 +591,153 @@ class Trainer:
         policy.finish(run.model, offset + run.step)
         return GroupResult(reason, run.step)
 
-    def _progress(
-        self, loss: float, run: ModelRun, total: int, budget: float | None, sampler: PatchSampler
-    ) -> Progress:
+    def _open(self, gi: int, offset: int) -> ModelRun:
+        """Open the run of channel group ``gi``'s model (a resumed one's as saved)."""
+        resumed = self._resumed
+        if resumed is not None and resumed.state.group != gi:
+            resumed = None
+        run = ModelRun.open(
+            self.unet.for_channels(len(self.groups[gi])),
+            group=gi,
+            offset=offset,
+            config=self.config,
+            seed=self._seeds[gi][0],
+            device=self.device,
+            ranks=self.ranks,
+            resumed=resumed,
+            weights=None if self._weights is None else self._weights[gi],
+        )
+        self._models[gi] = run.model
+        self._live = run
+        return run
+
+    def _steps(self, run: ModelRun, batches, masks, generator) -> Iterator[Event]:
+        """Train one model until its steps, a stop or its time end it; returns which did."""
+        import torch
+
+        cfg = self.config
+        clock = self._clock
+        # reading the loss back syncs a GPU: not every step there
+        log_every = 1 if self.device.type == "cpu" else 10
+        vote = distributed.StopVote(self.ranks, self.device, every=log_every)
+        loss_sum = torch.zeros((), device=self.device)
+        n_sum = 0
+        reading = clock.read(run)
+        while not reading.completed:
+            stop, used = vote(run.step + 1, self._stop.is_set(), reading.used)
+            reading = clock.agreed(reading, used)
+            if stop or reading.used >= 1:
+                return "stopped" if stop else "time budget"
+            step = run.step + 1
+            generator.manual_seed(masks.torch_seed(step))
+            # the schedule's progress: the fraction the last step's Progress event reported
+            progress = reading.model_fraction
+            loss = run.train_step(
+                self.objective,
+                batches.next(),
+                progress=progress,
+                generator=generator,
+                lr=cfg.learning_rate * lr_factor(progress, warmup=self._warmup),
+            )
+            loss_sum += loss.detach().float()
+            n_sum += 1
+            # the one read of the clock of this step
+            reading = clock.read(run)
+            self.history.update(steps_done=reading.steps_done, elapsed_s=reading.elapsed_s)
+            if step % log_every == 0 or reading.completed:
+                mean_loss = float(distributed.mean(loss_sum, self.ranks)) / n_sum
+                yield self._progress(mean_loss, run, reading)
+                loss_sum.zero_()
+                n_sum = 0
+            if self.ranks.is_main:  # validation, previews and files are rank 0's
+                yield from self._between_steps(run, last=reading.completed)
+        return "completed"
+
+    def _between_steps(self, run: ModelRun, *, last: bool) -> Iterator[Event]:
+        """After a step: validate when due, preview when asked for, write the state when due."""
+        step = run.step
+        sampler = self._samplers[run.group]
+        if sampler.has_validation and (step % self.config.validation_every == 0 or last):
+            if (event := self._validate(run)) is not None:
+                yield event
+        region = self._preview.get()
+        if region is not None and time.perf_counter() - self._preview_at >= self._preview.every_s:
+            image = predict_region(
+                run.model,
+                region,
+                norm=self.norm,
+                channels=self.groups[run.group],
+                has_channel_axis="C" in self.axes,
+                spatial_ndim=self.spatial_ndim,
+                device=self.device,
+            )
+            if image is not None:
+                yield Preview(step=run.offset + step, image=image)
+            self._preview_at = time.perf_counter()
+        checkpointing = self.checkpointing
+        if checkpointing and checkpointing.due(step, time.perf_counter() - self._checkpoint_at):
+            path = self.save_state(checkpointing.path)
+            yield Checkpointed(step=run.offset + step, path=str(path))
+            self._checkpoint_at = time.perf_counter()
+
+    def _validate(self, run: ModelRun) -> Validated | None:
+        """Validate ``run``'s model and offer it to its keep-policy; ``None`` if a stop cut it."""
+        return validate_and_offer(
+            run.model,
+            self._samplers[run.group],
+            self.objective,
+            self._policies[run.group],
+            self.history,
+            step=run.offset + run.step,
+            batch_size=self.config.batch_size,
+            device=self.device,
+            data_range=self._data_range,
+            scale=float(np.mean(self.norm.scale)),
+            should_stop=self._cut_short,
+            estimates=self._estimates,
+            group=run.group,
+        )
+
+    def _cut_short(self) -> bool:
+        """Whether a validation under way stops.
+
+        It does at a stop, unless the run checkpoints (its state must include every validation).
+        """
+        return self.checkpointing is None and self._stop.is_set()
+
+    def _progress(self, loss: float, run: ModelRun, reading: Reading) -> Progress:
         """Record the loss of the last steps and describe the run's progress."""
         if not math.isfinite(loss):
             raise TrainingError(
                 "Training diverged (the loss became NaN or Inf). Lower the learning rate "
                 f"(now {self.config.learning_rate:g}), or check the input for extreme values."
             )
-        self.history["step"].append(run.offset + run.step)
+        self.history["step"].append(reading.steps_done)
         self.history["train_loss"].append(loss)
-        return progress_event(
-            self.config,
-            loss=loss,
-            step=run.step,
-            offset=run.offset,
-            total=total,
-            t0=self._t0,
-            t_group=run.t_start,
-            budget=budget,
-            n_groups=len(self.groups),
-            learning_rate=run.opt.param_groups[0]["lr"],
-            processes=self.ranks.world_size,
-            patches_per_epoch=sampler.train_voxels / float(np.prod(self.patch)),
-        )
+        return self._clock.progress(reading, loss=loss, learning_rate=run.opt.param_groups[0]["lr"])
+
+
+def patch_shape(patch_size: int, spatial_ndim: int, view_sets) -> tuple[int, ...]:
+    """The training patch: square in 2D; cubic in 3D, its Z side capped at the shallowest volume.
+
+    Parameters
+    ----------
+    patch_size : int
+        The side asked for (``TrainConfig.patch_size``, resolved).
+    spatial_ndim : int
+        2 or 3.
+    view_sets : list
+        The trainer's ``[[input, target, clean], ...]`` axis views.
+
+    Returns
+    -------
+    tuple of int
+        ``(Y, X)`` or ``(Z, Y, X)``.
+    """
+    if spatial_ndim == 3:
+        depth = min(patch_size, *(vs[0].spatial_shape[0] for vs in view_sets))
+        return (depth, patch_size, patch_size)
+    return (patch_size, patch_size)
 
 
 def train(
@@ -592,17 +753,48 @@ def train(
 ) -> Denoiser:
     """Train a denoiser and return it (blocking convenience over :class:`Trainer`).
 
-    ``callback(event)`` is called with every event; ``options`` are the other keyword options
-    of :class:`Trainer` (``init``, ``checkpoint``, ``resume``, ...). Ctrl-C stops training and
-    returns the model kept so far.
+    Ctrl-C stops training and returns the model kept so far.
+
+    Parameters
+    ----------
+    input : array-like or list
+        The noisy input; a list of images trains one model on all (see :class:`Trainer`).
+    target : array-like or None, optional
+        A second noisy copy (Noise2Noise), the clean image (Noise2Clean) or ``None``
+        (Neighbor2Neighbor).
+    axes : str, optional
+        Axes of ``input`` (``"YX"``, ``"ZYX"``, ``"CYX"``, ...); YX or ZYX if omitted.
+    config : TrainConfig, optional
+        How to train (default: :class:`TrainConfig`'s).
+    clean : array-like, optional
+        Clean reference, only to report PSNR on the validation region.
+    noise : dict, optional
+        The noise model, recorded in the model file.
+    callback : callable, optional
+        Called with every :class:`~napari_n2n.core.events.Event` as training goes.
+    **options
+        The other keyword options of :class:`Trainer` (``init``, ``checkpoint``, ``resume``, ...).
+
+    Returns
+    -------
+    Denoiser
+        The kept model.
+
+    Raises
+    ------
+    TrainingError
+        If training fails, or is stopped before a model has trained a step.
 
     Examples
     --------
     >>> from skimage import data
-    >>> from napari_n2n import Gaussian, synthesize_pair, train, TrainConfig
-    >>> a, b = synthesize_pair(data.camera(), Gaussian(sigma=25), seed=0)
-    >>> den = train(a, b, config=TrainConfig(steps=300))     # doctest: +SKIP
-    >>> denoised = den.predict(a)                             # doctest: +SKIP
+    >>> from napari_n2n import Gaussian, TrainConfig, psnr, synthesize_pair, train
+    >>> clean = data.camera()[:128, :128].astype("float32")
+    >>> a, b = synthesize_pair(clean, Gaussian(sigma=25), seed=0)
+    >>> config = TrainConfig(preset="cpu-tiny", steps=30, device="cpu", seed=0)
+    >>> den = train(a, b, axes="YX", config=config)
+    >>> bool(psnr(clean, den.predict(a)) > psnr(clean, a) + 5)
+    True
     """
     trainer = Trainer(input, target, axes=axes, config=config, clean=clean, noise=noise, **options)
     gen = trainer.run()

@@ -37,8 +37,8 @@ def open_model(path, ask) -> object:
 
     Raises the project's errors (the caller reports them); ``None`` if the user declined.
     """
-    from ... import load_model
     from ...bmz._common import CodeConsentRequired
+    from ...loading import load_model
 
     try:
         return load_model(path)

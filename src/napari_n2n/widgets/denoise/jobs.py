@@ -16,6 +16,11 @@ from pathlib import Path
 from ...core.progress import relay
 from .._layers import placement
 
+#: how this widget's user starts over and finishes an OME-Zarr result (see OutputStateError.worded)
+WORDING = {
+    "overwrite": "choose another name, or delete it first",
+    "resume": "denoise to the same file again with the same model",
+}
 #: napari unit names (pint's) → the short ones of napari-n2n's files
 _UNITS = {
     "micrometer": "µm",
@@ -75,8 +80,9 @@ def to_disk_job(
 ):
     """Generator: denoise ``image`` into the OME-Zarr ``output``, yielding ``(done, total)`` per mille;
     returns the output's path (``None`` if stopped)."""
-    from ...core.errors import InputError
+    from ...core.errors import InputError, OutputStateError
     from ...core.inference.denoiser import Denoiser
+    from ...core.inference.predict import PredictOptions
     from ...io import ImageData
     from ...ondisk.output import predict_to_zarr_iter
 
@@ -94,13 +100,15 @@ def to_disk_job(
         source,
         output,
         axes=axes,
-        tile=tile,
+        options=PredictOptions(tile=tile),
         resume=True,
         overwrite=overwrite,
-        overwrite_hint="choose another name, or delete it first",
-        resume_hint="denoise to the same file again with the same model",
     )
-    return (yield from relay(gen, lambda ev: (int(1000 * ev.overall), 1000)))
+    try:
+        return (yield from relay(gen, lambda ev: (int(1000 * ev.overall), 1000)))
+    except OutputStateError as exc:
+        # the core's advice is worded for Python callers; the widget names what its user does
+        raise exc.worded(**WORDING) from exc
 
 
 def disk_job(request, image, axes: str | None, *, output: Path, report):

@@ -38,7 +38,8 @@ class TrainingStatus:
     text: str = "Starting…"
     fraction: float = 0.0
     step: int = 0
-    total_steps: int = 1
+    #: steps planned in all (``None``: not known yet, or a run bounded by time only)
+    total_steps: int | None = None
     device: str = ""
 
 
@@ -66,7 +67,8 @@ class TrainingSession:
     def __init__(self, trainer, *, name: str):
         self.trainer = trainer
         self.name = name
-        self.status = TrainingStatus(total_steps=max(1, trainer.config.steps * len(trainer.groups)))
+        # what the run plans comes with its Started event
+        self.status = TrainingStatus()
         self.started: Started | None = None
         self.finished: Finished | None = None
         self.last_validation: Validated | None = None
@@ -91,6 +93,7 @@ class TrainingSession:
 
     @property
     def running(self) -> bool:
+        """Whether the run has not ended yet (starting, running or stopping)."""
         return self.status.state in ("starting", "running", "stopping")
 
     # ---- events in -------------------------------------------------------------------------
@@ -104,9 +107,7 @@ class TrainingSession:
                 self.status.step = event.step
                 self.status.fraction = event.fraction
                 if self.status.state != "stopping":
-                    self.status.text = describe_progress(
-                        event, self.last_validation, time_budget_s=self.trainer.config.time_budget_s
-                    )
+                    self.status.text = describe_progress(event, self.last_validation)
         elif isinstance(event, Validated):
             self.last_validation = event
             self.validation_point.emit(event.step, event.val_loss, event.psnr, event.estimated_psnr)
@@ -115,7 +116,7 @@ class TrainingSession:
         elif isinstance(event, Started):
             self.started = event
             self.status.device = event.device
-            self.status.total_steps = max(1, event.total_steps)
+            self.status.total_steps = event.total_steps
             self.status.state = "running" if self.status.state == "starting" else self.status.state
             self.status.text = f"Training: {describe_started(event)}"
         elif isinstance(event, Finished):
