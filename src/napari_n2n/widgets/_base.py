@@ -245,11 +245,9 @@ class ViewerWidget(Container):
         return parent is not None and type(parent).__name__ == "QtViewerDockWidget"
 
     def _destroyed_hook(self):
-        holder = self
-
         def destroyed(*_args):
-            if not holder._closed:
-                holder._closed = True
-                holder.teardown()
+            if not self._closed:
+                self._closed = True
+                self.teardown()
 
         return destroyed

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Callable, Generator
 
 from ..core.errors import DenoisingError, N2NError, TrainingError
+from . import _notify
 
 #: run jobs on the main thread (for debugging)
 NO_THREADS_ENV = "NAPARI_N2N_NO_THREADS"
@@ -45,12 +46,12 @@ def guarded(gen_fn: Callable[..., Generator], *args, what: str = "Training", **k
 
 def notify_error(exc: BaseException) -> None:
     """Show ``exc`` to the user: a one-line notification for user errors, a traceback for bugs."""
-    from napari.utils.notifications import notification_manager, show_error
-
     if isinstance(exc, N2NError):
-        show_error(str(exc))
-    else:
-        notification_manager.receive_error(type(exc), exc, exc.__traceback__)
+        _notify.error(str(exc))
+        return
+    from napari.utils.notifications import notification_manager
+
+    notification_manager.receive_error(type(exc), exc, exc.__traceback__)
 
 
 class LongJob:

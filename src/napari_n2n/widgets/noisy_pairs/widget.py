@@ -4,7 +4,7 @@ Five sources, one per :mod:`napari_n2n.core.data.pairs` function (and the photon
 with its own panel of fields (:mod:`.sources`); the widget shows the chosen source's panel:
 
 * *synthesise* — a clean layer and a noise model → two new layers "noisy A" and "noisy B"
-  (:func:`~napari_n2n.core.data.pairs.synthetic_pair`);
+  (:meth:`~napari_n2n.core.data.pairs.Pair.synthetic`);
 * *two layers* — two noisy acquisitions of the same scene (:func:`~napari_n2n.core.data.pairs.two_images`);
 * *stack* — consecutive frames/slices of one noisy stack (:func:`~napari_n2n.core.data.pairs.stack_neighbours`),
   shown as two view layers (no copy): frames t and frames t+1;
@@ -218,7 +218,7 @@ class NoisyPairsWidget(ViewerWidget):
     def make_synthetic_pair(self) -> list:
         """Add two noisy copies of the clean layer, "noisy A" and "noisy B"; return them."""
 
-        from ...core.data.pairs import synthetic_pair
+        from ...core.data.pairs import Pair
 
         src = self.synthetic.clean_layer.value
         data = image_data(src, "clean", check_values=True)
@@ -227,7 +227,7 @@ class NoisyPairsWidget(ViewerWidget):
             set_n2n_meta(
                 src, role="clean"
             )  # the reference of the pair: never offered as noisy data
-        pair = synthetic_pair(np.asarray(data), noise, seed=int(self.synthetic.seed.value))
+        pair = Pair.synthetic(np.asarray(data), noise, seed=int(self.synthetic.seed.value))
         desc = noise.describe()
         limits = robust_limits(pair.input)
         common = dict(

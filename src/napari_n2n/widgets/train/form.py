@@ -52,10 +52,6 @@ PRESET_NETWORK = {"gpu": "standard"}  # presets that share another preset's netw
 #: patch size, batch size and learning rate of a preset that does not set them
 PRESET_FALLBACKS = {"patch_size": 64, "batch_size": 16, "learning_rate": 1e-3}
 BUDGETS = [("minutes", "time"), ("steps", "steps")]
-#: validate every this many steps in a time-budgeted run (the step count is not known in advance)
-TIMED_VAL_EVERY = 100
-#: the step count of a time-budgeted run: the budget ends it long before (the schedule follows the time)
-TIMED_STEPS = 10_000_000
 
 
 class TrainForm(Container):
@@ -296,11 +292,8 @@ class TrainForm(Container):
     def _budget(self) -> dict:
         """The :class:`~napari_n2n.core.config.TrainConfig` options of the budget: time or steps."""
         if self.budget.value == "time":
-            return {
-                "steps": TIMED_STEPS,
-                "time_budget_s": 60.0 * float(self.minutes.value),
-                "val_every": TIMED_VAL_EVERY,
-            }
+            # no step count: time alone ends the run (the core validates on its own schedule)
+            return {"steps": None, "time_budget_s": 60.0 * float(self.minutes.value)}
         return {"steps": int(self.steps.value)}
 
 
