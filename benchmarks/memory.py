@@ -177,9 +177,8 @@ def run_case(tmp: Path, model: Path, shape, axes: str, out: str, threads: int) -
     if proc.returncode != 0:
         raise RuntimeError(f"child failed for {shape}:\n{proc.stderr[-3000:]}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
-    res["children_maxrss"] = (
-        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    )  # max over children so far
+    # max over children so far
+    res["children_maxrss"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
     (tmp / "out.npy").unlink(missing_ok=True)
     res.update(shape=list(shape), axes=axes, out=out)
     return res

@@ -284,9 +284,8 @@ def target_case(case: Case, costs: dict, budget: float, seed: int) -> dict:
         if hist.get("best_step") in hist.get("val_step", [])
         else None
     )
-    if (
-        i is not None and hist["val_est_psnr"][i] is not None
-    ):  # the kept weights' validation (none with L1)
+    # the kept weights' validation (none with L1)
+    if i is not None and hist["val_est_psnr"][i] is not None:
         out["estimate"] = {
             "estimated": hist["val_est_psnr"][i],
             "stderr": hist["val_est_psnr_stderr"][i],

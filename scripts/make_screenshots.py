@@ -75,9 +75,8 @@ def three_docks(path: str, train_s: float = 0.0) -> dict:
         for name in ("Noisy pairs", "Train Noise2Noise", "Denoise")
     }
     train = widgets["Train Noise2Noise"]
-    _wait(
-        app, lambda: not train.form.device_label.value.startswith("checking"), 120
-    )  # torch imported off the main thread
+    # torch imported off the main thread
+    _wait(app, lambda: not train.form.device_label.value.startswith("checking"), 120)
     _settle(app, 2.0)
     window.setGeometry(screen)
     _settle(app, 1.0)
@@ -189,9 +188,8 @@ def main(out_dir: str = "docs/images") -> dict:
     layers = viewer.open_sample("napari-n2n", "digits")
     roles = {n2n_meta(l).get("role"): l for l in layers}
     dock_train, train = viewer.window.add_plugin_dock_widget("napari-n2n", "Train Noise2Noise")
-    assert (
-        train.form.input_layer.value == roles["noisy A"]
-    )  # the sample's noisy A, never its clean layer
+    # the sample's noisy A, never its clean layer
+    assert train.form.input_layer.value == roles["noisy A"]
     train.form.budget.value = "steps"
     train.form.steps.value = 300
     train.form.preset.value = "cpu-quick"

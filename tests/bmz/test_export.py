@@ -74,9 +74,8 @@ def test_package_content(pkg2d, den2d, tmp_path):
         and y_in["size"]["min"] % y_in["size"]["step"] == 0
     )
     assert rdf["outputs"][0]["axes"][2]["halo"] > 0
-    assert rdf["inputs"][0]["pad"] == {
-        "mode": "reflect"
-    }  # image borders padded as the network pads
+    # image borders padded as the network pads
+    assert rdf["inputs"][0]["pad"] == {"mode": "reflect"}
     with zipfile.ZipFile(pkg2d) as zf:
         names = set(zf.namelist())
         assert {

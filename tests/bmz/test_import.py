@@ -25,9 +25,8 @@ def _only(formats):
 
 def test_own_package_runs_tiled_and_matches_the_denoiser(pkg2d, den2d, camera_crop):
     model = load_bmz(pkg2d)
-    assert (
-        model.weight_format == "pytorch_state_dict"
-    )  # our own frozen network: runs no code from the package
+    # our own frozen network: runs no code from the package
+    assert model.weight_format == "pytorch_state_dict"
     assert model.spatial_ndim == 2 and model.n_channels == 1
     image = camera_crop[:200, :150]
     events = []

@@ -207,6 +207,7 @@ def test_resume_an_interrupted_ome_zarr_run_from_the_command_line(raw, capsys):
         "32",
         "--quiet",
     ]
+    # a run killed after 2 units
     drain(
         predict_to_zarr_iter(
             raw / "m.n2n",
@@ -217,7 +218,7 @@ def test_resume_an_interrupted_ome_zarr_run_from_the_command_line(raw, capsys):
             unit_voxels=32 * 32,
             max_units=2,
         )
-    )  # a run killed after 2 units
+    )
     assert partial_path(out).is_dir() and not out.exists()
     assert main(argv) == 2
     assert "run it again with --resume" in capsys.readouterr().err

@@ -78,9 +78,8 @@ def test_a_3d_file_that_states_its_axes_is_read_with_them(stacks, capsys):
         == 0
     )
     out = capsys.readouterr().out
-    assert (
-        "2D U-Net" in out and "trained on TYX data" in out
-    )  # a time series, not a 3D network across time
+    # a time series, not a 3D network across time
+    assert "2D U-Net" in out and "trained on TYX data" in out
     assert (
         main(
             [

@@ -68,9 +68,8 @@ def test_pair_sources():
     assert np.shares_memory(s.input, clean)  # views, not copies
     z = stack_neighbours(clean[None], axis=1, axes="TZYX")
     assert z.axes == "TSYX"
-    eo = stack_neighbours(
-        clean, axis=0, axes="TYX", pairing="even-odd"
-    )  # 5 frames: (0, 1), (2, 3); 4 left out
+    # 5 frames: (0, 1), (2, 3); 4 left out
+    eo = stack_neighbours(clean, axis=0, axes="TYX", pairing="even-odd")
     assert eo.input.shape == eo.target.shape == (2, 16, 16) and np.shares_memory(eo.input, clean)
     np.testing.assert_array_equal(eo.input[1], clean[2])
     np.testing.assert_array_equal(eo.target[1], clean[3])

@@ -35,9 +35,8 @@ def tiny(gaussian_pair):
 @pytest.fixture(scope="module")
 def stack(gaussian_pair):
     _, a, b = gaussian_pair
-    return np.stack(
-        [a[:, :200], b[:, 56:]]
-    )  # 2 × 256 × 200: units of 128 leave short ones at the ends
+    # 2 × 256 × 200: units of 128 leave short ones at the ends
+    return np.stack([a[:, :200], b[:, 56:]])
 
 
 class Recording:
@@ -73,9 +72,8 @@ def test_plan_and_grid():
         plan_units((2, 3, 64, 64), "TCYX", 2, chunks=(1, 1, 64, 64))
     g = UnitGrid((2, 300, 200), "TYX", (1, 128, 128), in_axes="TXY", halo=16, spatial_ndim=2)
     assert len(g) == 2 * 3 * 2
-    read, crop = g.read_slices(
-        (1, 1, 0)
-    )  # in the input's axes, T X Y; halo clipped at the image border
+    # in the input's axes, T X Y; halo clipped at the image border
+    read, crop = g.read_slices((1, 1, 0))
     assert read == (slice(1, 2), slice(0, 144), slice(112, 272)) and crop == (
         slice(None),
         slice(0, 128),
@@ -85,9 +83,8 @@ def test_plan_and_grid():
 
 
 def test_units_give_the_in_memory_prediction(tiny, stack):
-    options = dict(
-        tile=128, overlap=48, device="cpu"
-    )  # the 2D default overlap, and a halo as large
+    # the 2D default overlap, and a halo as large
+    options = dict(tile=128, overlap=48, device="cpu")
     out = np.zeros(stack.shape, np.float32)
     grid = grid_for(stack, halo=48)
     assert drain(predict_units_iter(tiny, stack, out, grid, **options)) == len(grid) == 8
@@ -105,6 +102,7 @@ def test_crash_then_resume_recomputes_only_the_missing_units(tiny, stack, tmp_pa
     reference = Recording(stack.shape)
     drain(predict_units_iter(tiny, stack, reference, grid, **TILE))
     out = Recording(stack.shape)
+    # the "crash": three units, then the process is gone
     assert (
         drain(
             predict_units_iter(
@@ -112,7 +110,7 @@ def test_crash_then_resume_recomputes_only_the_missing_units(tiny, stack, tmp_pa
             )
         )
         == 3
-    )  # the "crash": three units, then the process is gone
+    )
     with open(tmp_path / "l", "a") as f:
         f.write("1,1")  # a line the crash cut short is not a finished unit
     out.writes.clear()

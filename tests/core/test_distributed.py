@@ -95,9 +95,8 @@ def _worker(rank: int, tmp: str) -> None:
     report["nb2nb_identical"] = _run_checking_ranks(
         Trainer(a, None, config=CONFIG.replace(mode="nb2nb", steps=3)), 2
     )
-    several = Trainer(
-        [a, a[:40, :48]], [b, b[:40, :48]], config=CONFIG.replace(steps=3)
-    )  # core/multi_image
+    # core/multi_image
+    several = Trainer([a, a[:40, :48]], [b, b[:40, :48]], config=CONFIG.replace(steps=3))
     report["several_identical"] = _run_checking_ranks(several, 2)
     report["several_notes"] = list(several.notes)
     # interrupted on rank 0 at step 3, resumed from the state rank 0 wrote
@@ -137,9 +136,8 @@ def test_both_ranks_hold_identical_weights_after_every_step(ddp_reports):
     reports, _ = ddp_reports
     for r in reports:
         assert r["n2n_identical"] == [True] * CONFIG.steps
-        assert (
-            r["nb2nb_identical"] == [True] * 3
-        )  # Neighbor2Neighbor's no-grad pass works under DDP
+        # Neighbor2Neighbor's no-grad pass works under DDP
+        assert r["nb2nb_identical"] == [True] * 3
     assert "process 1 of 2 (batch 4 each, 8 in all)" in reports[0]["notes"]
 
 

@@ -72,9 +72,8 @@ def test_the_range_of_a_noisy_pair_is_close_to_the_clean_range(gaussian_pair):
     from napari_n2n.core.inference.estimate import pair_data_range
 
     clean, a, b = gaussian_pair
-    assert data_range_of(a) > 1.2 * data_range_of(
-        clean
-    )  # the noisy image's own range is far too wide
+    # the noisy image's own range is far too wide
+    assert data_range_of(a) > 1.2 * data_range_of(clean)
     assert pair_data_range(a, b) == pytest.approx(data_range_of(clean), rel=0.1)
 
 

@@ -43,9 +43,8 @@ def test_tiff_axes_and_pixel_sizes_come_from_the_file(tmp_path):
     assert (
         ome.axes == "ZYX" and ome.pixel_size == {"X": 0.1, "Y": 0.1, "Z": 0.5} and ome.unit == "µm"
     )
-    assert (
-        read_image(tmp_path / "plain.tif").axes is None
-    )  # a plain 3D TIFF says nothing: never guessed
+    # a plain 3D TIFF says nothing: never guessed
+    assert read_image(tmp_path / "plain.tif").axes is None
 
 
 def test_written_images_keep_axes_and_pixel_sizes(tmp_path):
@@ -100,9 +99,8 @@ def test_nan_in_a_dask_input_is_found_where_it_is_read():
     lazy = da.from_array(image, chunks=(1, 32, 32))
     with pytest.raises(InputError, match=r"NaN or Inf values \(sample 2, tile Y 32-95, X 0-63\)"):
         _tiny_denoiser().predict(lazy, axes="TYX", tile=64, overlap=16)
-    with pytest.raises(
-        InputError, match=r"NaN or Inf values \(sample 2\)"
-    ):  # the normalisation reads samples
+    # the normalisation reads samples
+    with pytest.raises(InputError, match=r"NaN or Inf values \(sample 2\)"):
         PatchSampler.from_arrays(lazy, lazy, axes="TYX", patch=32, val_fraction=0.0, seed=0)
     view = AxisView(lazy, "TYX", 2)
     sampler = PatchSampler(
@@ -133,9 +131,8 @@ def test_hot_pixels_do_not_move_the_scale_and_suggest_l1():
     hot[mask] = np.where(rng.random(int(mask.sum())) < 0.5, 0, 65535)
     plain = Normalization.fit([AxisView(noisy, "YX", 2)])
     with_hot = Normalization.fit([AxisView(hot, "YX", 2)])
-    assert (
-        with_hot.scale[0] / plain.scale[0] < 1.1
-    )  # it was 41.8× with the percentiles of all values
+    # it was 41.8× with the percentiles of all values
+    assert with_hot.scale[0] / plain.scale[0] < 1.1
     assert with_hot.outliers > 0.005 and plain.outliers < 0.001
     trainer = Trainer(hot, hot[::-1].copy(), config=TrainConfig(**TRAIN_TINY))
     assert any("L1 loss" in n for n in trainer.notes)

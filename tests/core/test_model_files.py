@@ -134,9 +134,8 @@ def test_bad_metadata_is_refused_with_one_line_that_names_the_file(
         Denoiser.load(out)
     text = str(info.value)
     assert str(out) in text and "\n" not in text
-    assert (
-        "the image" not in text and "your axes" not in text
-    )  # the file is blamed, not the image or the user
+    # the file is blamed, not the image or the user
+    assert "the image" not in text and "your axes" not in text
 
 
 def test_a_small_file_asking_for_a_huge_network_is_refused_before_it_is_built(model_path, tmp_path):
@@ -161,9 +160,8 @@ def test_a_small_file_asking_for_a_huge_network_is_refused_before_it_is_built(mo
     with pytest.raises(ModelFileError, match="U-Net description needs"):
         Denoiser.load(out)
     assert time.perf_counter() - t0 < 2
-    assert (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000
-    )  # KiB: nothing large allocated
+    # KiB: nothing large allocated
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000
 
 
 def test_weights_that_are_not_floats_or_not_finite_are_refused(model_path, tmp_path):
@@ -207,9 +205,8 @@ def test_model_files_follow_the_umask(model_path, tmp_path):
         path = den.save(tmp_path / "shared.n2n")
     finally:
         os.umask(old)
-    assert (
-        stat.S_IMODE(os.stat(path).st_mode) == 0o644
-    )  # colleagues can read it (it used to be 0600)
+    # colleagues can read it (it used to be 0600)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
 
 
 def test_two_processes_saving_one_path_keep_one_model_and_say_so(model_path, tmp_path):

@@ -94,9 +94,8 @@ def test_a_resumed_multi_image_run_equals_the_uninterrupted_run_and_other_images
     for name, value in whole.denoiser().models[0].state_dict().items():
         assert torch.equal(value, second.denoiser().models[0].state_dict()[name]), name
     assert second.history["val_loss"] == whole.history["val_loss"]
-    tuned = Trainer(
-        inputs, targets, axes="YX", config=cfg.replace(steps=2), init=whole.denoiser()
-    )  # fine-tune
+    # fine-tune
+    tuned = Trainer(inputs, targets, axes="YX", config=cfg.replace(steps=2), init=whole.denoiser())
     assert tuned.info["init_from"] and list(tuned.run())[-1].steps_done == 2
     with pytest.raises(
         InputError, match=r"input's shape differ \(\[\[48, 64\], \[64, 96\]\] in the checkpoint"

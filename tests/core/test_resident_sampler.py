@@ -47,9 +47,8 @@ def test_patches_are_crops_of_the_normalised_training_region():
         ]
         assert len(hits) == 1, "a resident patch is not a crop of the training region"
         t, i, j = hits[0]
-        np.testing.assert_array_equal(
-            norm_y[t, i : i + 8, j : j + 8], yb
-        )  # input and target stay aligned
+        # input and target stay aligned
+        np.testing.assert_array_equal(norm_y[t, i : i + 8, j : j + 8], yb)
 
 
 def test_augmentation_draws_every_rotation_and_reflection_and_symmetric_swaps():

@@ -49,6 +49,7 @@ def test_a_stopped_trainer_runs_again_from_the_start():
         and finished.steps_done == 6
         and trainer.history["steps_done"] == 6
     )
+    # a fresh history, not the first run's continued
     assert trainer.history["step"] == [
         1,
         2,
@@ -56,7 +57,7 @@ def test_a_stopped_trainer_runs_again_from_the_start():
         4,
         5,
         6,
-    ]  # a fresh history, not the first run's continued
+    ]
 
 
 def test_a_time_budget_shows_time_not_a_meaningless_step_total():

@@ -42,11 +42,12 @@ def test_ome_zarr_round_trip_keeps_axes_scale_translation_and_has_a_valid_pyrami
         "unit"
     ] == "micrometer"
     levels = [group[d["path"]] for d in ms["datasets"]]
+    # down to 256 pixels
     assert [lv.shape for lv in levels] == [
         (3, 300, 520),
         (3, 150, 260),
         (3, 75, 130),
-    ]  # down to 256 pixels
+    ]
     assert ms["datasets"][1]["coordinateTransformations"][0]["scale"] == [1.0, 0.5, 1.0]
     np.testing.assert_allclose(
         levels[1][0, :2, :2], stack[0, :4, :4].reshape(2, 2, 2, 2).mean(axis=(1, 3)), rtol=1e-6
@@ -140,9 +141,8 @@ def test_nifti_round_trip_keeps_the_affine_and_the_header(tmp_path):
 
 def test_nifti_without_a_usable_affine_or_unreadable(tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4)), tmp_path / "flat.nii")
-    raw = bytearray(
-        (tmp_path / "flat.nii").read_bytes()
-    )  # a header nibabel would not write: srow_z all zeros
+    # a header nibabel would not write: srow_z all zeros
+    raw = bytearray((tmp_path / "flat.nii").read_bytes())
     raw[252:256] = np.array([0, 1], "<i2").tobytes()  # qform_code 0, sform_code 1
     raw[312:328] = np.zeros(4, "<f4").tobytes()
     (tmp_path / "flat.nii").write_bytes(bytes(raw))

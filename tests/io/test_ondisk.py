@@ -78,9 +78,8 @@ def test_crash_and_resume_in_the_store_recompute_only_missing_units(
     reference = predict_to_zarr(model, raw, tmp_path / "ref.ome.zarr", **OPTIONS)
     out = tmp_path / "den.ome.zarr"
     assert drain(predict_to_zarr_iter(model, raw, out, max_units=3, **OPTIONS)) is None  # the crash
-    assert (
-        not out.exists() and partial_path(out).is_dir()
-    )  # nothing at the output path looks complete
+    # nothing at the output path looks complete
+    assert not out.exists() and partial_path(out).is_dir()
     with pytest.raises(
         OutputError, match="unfinished result of an earlier run.*call again with resume=True"
     ):
@@ -136,9 +135,8 @@ def test_arrays_with_the_input_dtype_and_a_3d_chunking(model, tmp_path, gaussian
     from napari_n2n.ondisk.output import predict_to_zarr
 
     _, a, _ = gaussian_pair
-    u16 = np.clip(np.stack([a, a[::-1]]) * 10 + 100, 0, 65535).astype(
-        np.uint16
-    )  # ZYX, denoised slice by slice
+    # ZYX, denoised slice by slice
+    u16 = np.clip(np.stack([a, a[::-1]]) * 10 + 100, 0, 65535).astype(np.uint16)
     out = predict_to_zarr(
         model, u16, tmp_path / "u16.ome.zarr", axes="ZYX", dtype="input", **OPTIONS
     )

@@ -82,9 +82,8 @@ def test_opening_the_widgets_never_imports_torch_on_the_main_thread():
 def test_widgets_open_from_the_plugins_menu(viewer):
     for display_name, cls_name in WIDGETS.items():
         dock, widget = viewer.window.add_plugin_dock_widget("napari-n2n", display_name)
-        assert (
-            type(widget).__name__ == cls_name and widget.viewer == viewer
-        )  # (a public-only proxy)
+        # (a public-only proxy)
+        assert type(widget).__name__ == cls_name and widget.viewer == viewer
 
 
 @pytest.mark.parametrize(

@@ -47,18 +47,20 @@ def test_session_model_is_offered_and_names_never_clash(
 def test_volume_time_series_and_channels(viewer, qtbot, denoise, tiny_model, notes):
     MODELS.add(tiny_model, "2D model")
     rng = np.random.default_rng(0)
+    # a 2D model runs slice by slice
+    # each channel in turn
     cases = [
         (
             "volume",
             rng.normal(100, 10, (3, 40, 48)).astype(np.float32),
             "",
-        ),  # a 2D model runs slice by slice
+        ),
         ("movie", rng.normal(100, 10, (2, 3, 40, 48)).astype(np.float32), "TZYX"),
         (
             "channels",
             rng.normal(100, 10, (2, 40, 48)).astype(np.float32),
             "CYX",
-        ),  # each channel in turn
+        ),
         ("uint16", rng.integers(0, 4000, (40, 48)).astype(np.uint16), ""),
     ]
     for name, data, axes in cases:
@@ -78,9 +80,8 @@ def test_pair_partner_offered_and_averaged(viewer, qtbot, denoise, tiny_model, s
     _, a, b = small_pair
     la = viewer.add_image(a, name="A", metadata={"napari_n2n": {"partner": "B"}})
     lb = viewer.add_image(b, name="B")  # added later: offered as soon as it appears
-    assert (
-        denoise.image_layer.value is lb
-    )  # the image follows the layer selected (napari selects a new layer)
+    # the image follows the layer selected (napari selects a new layer)
+    assert denoise.image_layer.value is lb
     viewer.layers.selection.active = la
     assert denoise.image_layer.value is la
     assert denoise.partner_layer.value is lb and denoise.average.native.isVisibleTo(denoise.native)

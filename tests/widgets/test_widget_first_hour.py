@@ -85,9 +85,8 @@ def test_two_noisy_layers_default_to_two_different_layers(viewer, small_pair):
     lb = viewer.add_image(b, name="second")
     pairs = add_widget(viewer, NoisyPairsWidget)
     pairs.source.value = "two"
-    assert (
-        pairs.two_layers.layer_a.value is lb and pairs.two_layers.layer_b.value is la
-    )  # the selected layer, and another
+    # the selected layer, and another
+    assert pairs.two_layers.layer_a.value is lb and pairs.two_layers.layer_b.value is la
 
 
 @pytest.mark.parametrize("source", ["synthetic", "two", "stack"])
@@ -111,9 +110,8 @@ def test_pair_made_in_noisy_pairs_becomes_trains_input_and_target(
         )
     if source == "stack":
         pairs.stack.layer.value = stack
-        assert (
-            pairs.stack.axes.value == "TYX" and not pairs.stack.axes.guessed
-        )  # from napari's axis labels
+        # from napari's axis labels
+        assert pairs.stack.axes.value == "TYX" and not pairs.stack.axes.guessed
     made = pairs.start()
     assert not notes.errors, notes.errors
     input_layer, target_layer = made if made else (viewer.layers["second"], viewer.layers["first"])
@@ -123,9 +121,8 @@ def test_pair_made_in_noisy_pairs_becomes_trains_input_and_target(
     )
     assert train.form.mode.value == "n2n"
     if source == "synthetic":
-        assert (
-            train.form.clean_layer.value is src and _role(src) == "clean"
-        )  # the source is the pair's reference
+        # the source is the pair's reference
+        assert train.form.clean_layer.value is src and _role(src) == "clean"
         viewer.layers.selection.active = src
         assert train.form.input_layer.value is input_layer  # and is never offered as noisy input
 
@@ -147,9 +144,8 @@ def test_a_time_series_is_never_trained_as_a_volume_unseen(viewer, qtbot, small_
     train.start()
     assert len(notes.warnings) == 1 and "ZYX" in notes.warnings[0] and "TYX" in notes.warnings[0]
     wait_training(qtbot, train)
-    assert (
-        train.form.axes.label == "axes" and not train.form.axes.guessed
-    )  # said once, now confirmed
+    # said once, now confirmed
+    assert train.form.axes.label == "axes" and not train.form.axes.guessed
     # one click makes it a time series: a 2D model
     train.form.input_layer.value = stack_b  # another layer: its own guess again
     train.form.input_layer.value = stack_a
@@ -231,9 +227,8 @@ def test_the_three_docks_fit_a_1080_line_screen(make_napari_viewer, qtbot):
         for name in ("Noisy pairs", "Train Noise2Noise", "Denoise")
     }
     train = docks["Train Noise2Noise"]
-    assert (
-        not train.form.advanced.isExpanded() and not train.form.loss.native.isVisible()
-    )  # Advanced starts collapsed
+    # Advanced starts collapsed
+    assert not train.form.advanced.isExpanded() and not train.form.loss.native.isVisible()
     window.setGeometry(screen)
     qtbot.wait(200)
     assert window.frameGeometry().height() <= screen.height(), window.frameGeometry().height()
@@ -241,9 +236,8 @@ def test_the_three_docks_fit_a_1080_line_screen(make_napari_viewer, qtbot):
     set_tiny(train, steps=2000)
     train.start()
     qtbot.waitUntil(lambda: "loss" in train.status.value, timeout=60_000)
-    qtbot.waitUntil(
-        train.plot.ax.get_visible, timeout=10_000
-    )  # the plot redraws at most once a second
+    # the plot redraws at most once a second
+    qtbot.waitUntil(train.plot.ax.get_visible, timeout=10_000)
     qtbot.wait(200)
     assert window.minimumSizeHint().height() <= screen.height(), window.minimumSizeHint().height()
     train.stop()
@@ -285,13 +279,11 @@ def test_a_time_budget_shows_time_and_the_true_step_count(viewer, qtbot, small_p
     train.stop()
     wait_training(qtbot, train)
     done = run.finished.steps_done
-    assert (
-        done == len(run.trainer.history["step"]) and done >= 5
-    )  # one loss logged per step on the CPU
+    # one loss logged per step on the CPU
+    assert done == len(run.trainer.history["step"]) and done >= 5
     assert train.status.value.startswith(f"Stopped after {done} steps")
-    assert (
-        "best model" not in train.status.value
-    )  # nothing was validated (every 100 steps when timed)
+    # nothing was validated (every 100 steps when timed)
+    assert "best model" not in train.status.value
     assert (
         f"· {done} steps ·" in MODELS.latest().name
         and MODELS.latest().denoiser.history["steps_done"] == done
@@ -347,9 +339,8 @@ def test_denoise_warns_when_the_image_is_far_from_the_training_data(
 
 def test_the_preset_follows_the_device_until_the_user_chooses_one(viewer):
     train = add_widget(viewer, TrainWidget)
-    train.show_device(
-        "cuda:0 (NVIDIA H100 80GB HBM3)"
-    )  # what the device check reports on a GPU machine
+    # what the device check reports on a GPU machine
+    train.show_device("cuda:0 (NVIDIA H100 80GB HBM3)")
     assert (
         train.form.preset.value == "gpu"
         and train.form.batch_size.value == 64

@@ -85,9 +85,8 @@ def test_defaults_follow_the_clean_layers_range(viewer, pairs):
     )
     pairs.reset_choices()
     pairs.synthetic.clean_layer.value = src
-    assert (
-        0.05 <= pairs.synthetic.params["gaussian"]["sigma"].value <= 0.15
-    )  # 10 % of a 0–1 range, not 25
+    # 10 % of a 0–1 range, not 25
+    assert 0.05 <= pairs.synthetic.params["gaussian"]["sigma"].value <= 0.15
 
 
 def test_two_layers_pair_checked_and_linked(viewer, pairs, small_pair, notes):
@@ -163,10 +162,10 @@ def test_bad_clean_layers_get_a_message(viewer, pairs, notes):
     from napari_n2n.widgets._layers import image_data
 
     labels = viewer.add_labels(np.zeros((32, 32), dtype=np.uint8), name="labels")
-    with pytest.raises(
-        InputError, match="Labels layer"
-    ):  # not offered in the lists; the check names it too
+    # not offered in the lists; the check names it too
+    with pytest.raises(InputError, match="Labels layer"):
         image_data(labels, "clean")
+    # napari cannot show a zero-size layer
     cases = {
         "rgb": (np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8), "RGB"),
         "nan": (np.where(np.eye(32, dtype=bool), np.nan, 1.0).astype(np.float32), "NaN"),
@@ -174,7 +173,7 @@ def test_bad_clean_layers_get_a_message(viewer, pairs, notes):
         "empty": (
             np.zeros((32, 32), dtype=np.float32),
             "empty",
-        ),  # napari cannot show a zero-size layer
+        ),
     }
     for case, (data, expected) in cases.items():
         notes.clear()

@@ -48,9 +48,8 @@ def test_replacing_the_input_with_a_3d_array_during_training_raises_nothing(
     train.start()
     run = train.session
     qtbot.waitUntil(lambda: train.preview.shown >= 1, timeout=60_000)
-    la.data = np.zeros(
-        (3, *la.data.shape), dtype=np.float32
-    )  # another shape, another dimensionality
+    # another shape, another dimensionality
+    la.data = np.zeros((3, *la.data.shape), dtype=np.float32)
     steps = len(run.trainer.history["step"])
     qtbot.waitUntil(lambda: len(run.trainer.history["step"]) >= steps + 5, timeout=60_000)
     assert train.busy  # training goes on with the data it started with
@@ -81,9 +80,8 @@ def test_editing_the_input_in_place_during_training_changes_nothing_for_the_run(
     train.stop()
     wait_training(qtbot, train)
     losses = run.trainer.history["train_loss"]
-    assert max(losses[steps:]) < 10 * max(
-        losses[:steps]
-    )  # not the edited data (1e6 would dwarf the loss)
+    # not the edited data (1e6 would dwarf the loss)
+    assert max(losses[steps:]) < 10 * max(losses[:steps])
     assert not notes.errors and not notes.warnings
 
 
@@ -193,9 +191,8 @@ def test_closing_the_viewer_during_training_stops_the_data_thread_and_frees_the_
     la = viewer.add_image(rng.normal(100, 10, shape).astype(np.float32), name="big A")
     lb = viewer.add_image(rng.normal(100, 10, shape).astype(np.float32), name="big B")
     gc.collect()
-    base = (
-        _rss_mb()
-    )  # the layers stay in the viewer's model (the test holds the viewer): only the run's memory
+    # the layers stay in the viewer's model (the test holds the viewer): only the run's memory
+    base = _rss_mb()
     train.form.input_layer.value, train.form.target_layer.value = la, lb
     set_tiny(train, steps=100_000)
     train.form.show_preview.value = False

@@ -72,9 +72,8 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     assert (
         train.train_button.enabled and not train.stop_button.enabled and train.save_button.enabled
     )
-    assert (
-        len(MODELS) == 1 and train.plot.train[0] and train.plot.psnr[0]
-    )  # PSNR plotted (clean given)
+    # PSNR plotted (clean given)
+    assert len(MODELS) == 1 and train.plot.train[0] and train.plot.psnr[0]
     assert "Stopped after" in train.status.value
     # the preview layer showed the model's output on the visible region, placed like the input
     preview = train.preview.layer
@@ -234,9 +233,10 @@ def test_bad_training_input_gets_a_message(viewer, qtbot, train, notes):
             train.form.target_layer.value = la
         if case == "cuda":
             train.form.device.value = "cuda"
+            # told off the main thread
             qtbot.waitUntil(
                 lambda: "not available" in train.form.device_label.value, timeout=30_000
-            )  # told off the main thread
+            )
         n_layers = len(viewer.layers)
         train.start()
         assert not train.busy and train.train_button.enabled, case
@@ -354,11 +354,12 @@ def test_out_of_memory_in_the_worker_reaches_the_user(
         and all(w.enabled for w in train.form.settings)
     )
     assert len(MODELS) == 1 and "before the error" in MODELS.latest().name
+    # nothing added or replaced
     assert [n.name for n in viewer.layers] == [
         "clean",
         "noisy A",
         "noisy B",
-    ]  # nothing added or replaced
+    ]
     assert gc.get_freeze_count() == 0
 
 

@@ -75,9 +75,8 @@ def test_start_from_a_model_file_fine_tunes_it(viewer, qtbot, small_pair, pretra
 
     la, lb, _ = _new_noise(viewer, small_pair)
     clean = small_pair[0]
-    assert train.form.start_from.entry is None and _shown(
-        train, train.form.network
-    )  # a new network by default
+    # a new network by default
+    assert train.form.start_from.entry is None and _shown(train, train.form.network)
     assert not _shown(train, train.form.start_from.keep_normalization)
     entry = train.form.start_from.load(pretrained)
     assert entry is not None and train.form.start_from.entry is entry
@@ -123,9 +122,8 @@ def test_start_choices_follow_the_session_models_and_bad_models_are_refused(
     for _ in tr.run():
         pass
     entry = MODELS.add(tr.denoiser(), "a 3D model")
-    assert (
-        entry in train.form.start_from.model.choices
-    )  # the session's models are offered as they come
+    # the session's models are offered as they come
+    assert entry in train.form.start_from.model.choices
     train.form.start_from.choose(entry)
     la, lb = viewer.add_image(a, name="A"), viewer.add_image(b, name="B")
     train.reset_choices()

@@ -40,9 +40,8 @@ def test_pair_check_panel_runs_off_the_main_thread_and_shows_findings(
     assert report.shift[0] == pytest.approx(2.0, abs=0.1)
     assert "⚠" in pairs.check.findings.value and "register" in pairs.check.findings.value
     # choosing another layer clears the old findings; a good pair shows no warning
-    lb2 = viewer.add_image(
-        b, name="B"
-    )  # selected: Noisy pairs follows the selection (A := B), so choose both
+    # selected: Noisy pairs follows the selection (A := B), so choose both
+    lb2 = viewer.add_image(b, name="B")
     pairs.two_layers.layer_a.value, pairs.two_layers.layer_b.value = la, lb2
     assert pairs.check.findings.value == "" and pairs.check.report is None
     pairs.check.start()
@@ -55,9 +54,8 @@ def test_pair_check_panel_runs_off_the_main_thread_and_shows_findings(
 
 def test_pair_check_of_a_stack_and_bad_input(viewer, qtbot, pairs, gaussian_pair, notes):
     _, a, b = gaussian_pair
-    stack = np.stack([a, b, a[::-1]])[
-        :, :128, :128
-    ]  # the last frame does not match: still only a warning
+    # the last frame does not match: still only a warning
+    stack = np.stack([a, b, a[::-1]])[:, :128, :128]
     layer = viewer.add_image(stack, name="stack")
     pairs.source.value = "stack"
     pairs.stack.layer.value = layer

@@ -68,9 +68,8 @@ def sanitize_name(name: str) -> str:
 def space_sizes(depth: int, ndim: int) -> tuple[int, int, int]:
     """``(min, step, halo)`` of the space axes: multiples of ``2**depth``, larger than twice the halo."""
     step = 2**depth
-    halo = max(
-        HALO[ndim], step // 2
-    )  # twice the halo is a multiple of the step: padded blocks stay valid
+    # twice the halo is a multiple of the step: padded blocks stay valid
+    halo = max(HALO[ndim], step // 2)
     smallest = max(2 * step, 2 * halo + 1)
     return -(-smallest // step) * step, step, halo
 

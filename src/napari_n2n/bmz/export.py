@@ -335,9 +335,8 @@ def _covers(inputs, outputs, x: np.ndarray, y: np.ndarray) -> list:
 
     try:
         return list(s.generate_covers([(inputs[0], x[None])], [(outputs[0], y[None])]))
-    except (
-        Exception
-    ):  # a cover is optional: bioimageio.core draws one from the test tensors when absent
+    except Exception:
+        # a cover is optional: bioimageio.core draws one from the test tensors when absent
         return []
 
 
@@ -438,9 +437,8 @@ def _onnx(descr, dest: Path):
 
     torch_onnx_log = logging.getLogger("torch.onnx")
     level = torch_onnx_log.level
-    torch_onnx_log.setLevel(
-        logging.ERROR
-    )  # it warns about every torchvision operator it does not find
+    # it warns about every torchvision operator it does not find
+    torch_onnx_log.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -66,9 +66,8 @@ def run(args) -> int:
 
     den = Denoiser.load(args.model)
     sample = read_image(args.sample, "sample image") if args.sample else None
-    sample_axes = args.sample_axes or (
-        sample.axes if sample is not None else None
-    )  # the file's own, if it says
+    # the file's own, if it says
+    sample_axes = args.sample_axes or (sample.axes if sample is not None else None)
     name = args.name or Path(args.output).name.split(".")[0]
     t0 = time.perf_counter()
     path = export_bmz(

@@ -221,7 +221,8 @@ def _checkpointing(args, out: Path):
         )
     every_s = args.checkpoint_minutes * 60 if args.checkpoint_minutes else None
     checkpointing = Checkpointing(path, every_steps=args.checkpoint_every, every_s=every_s)
-    checkpointing.check()  # its folder, before the images are read (the Trainer's own check, made earlier)
+    # its folder, before the images are read (the Trainer's own check, made earlier)
+    checkpointing.check()
     return checkpointing, resume
 
 
@@ -246,9 +247,8 @@ def run(args) -> int:
             "With one time-lapse, add --pair-neighbours T; with one noisy image, choose --mode nb2nb."
         )
     checkpointing, resume = _checkpointing(args, Path(args.model))
-    if (
-        resume is not None
-    ):  # continuing the run that wrote the model file: it is replaced when this one ends
+    # continuing the run that wrote the model file: it is replaced when this one ends
+    if resume is not None:
         args.overwrite = True
     model = destination(
         args.model,
@@ -257,9 +257,8 @@ def run(args) -> int:
         what="model file",
         image=False,
     )
-    data, target_data, clean_data, axes = training_data(
-        args
-    )  # one image, or several of different sizes
+    # one image, or several of different sizes
+    data, target_data, clean_data, axes = training_data(args)
     config = TrainConfig(
         mode=args.mode,
         loss=args.loss,
@@ -297,9 +296,8 @@ def run(args) -> int:
     code = 0 if stop.signum is None else 128 + stop.signum
     if not ranks.is_main:  # rank 0 reports and saves
         return code
-    steps = trainer.history[
-        "steps_done"
-    ]  # the true count, also when the run was stopped before its end
+    # the true count, also when the run was stopped before its end
+    steps = trainer.history["steps_done"]
     if stop.signum is not None and not steps:
         print(
             f"napari-n2n: interrupted by {stop.name} before the first step: nothing saved",

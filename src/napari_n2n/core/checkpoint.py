@@ -119,9 +119,8 @@ def _from_v1(payload: dict) -> dict:
         )
     unet.setdefault("padding", "zeros")
     config = payload.get("config")
-    if isinstance(
-        config, dict
-    ):  # format 1 predates presets: its defaults were the standard preset's
+    # format 1 predates presets: its defaults were the standard preset's
+    if isinstance(config, dict):
         config = {"preset": "standard", **config, "padding": unet["padding"]}
     return {**payload, "unet": unet, "config": config}
 
@@ -348,9 +347,8 @@ def estimated_size(unet, channel_groups: list, steps: int) -> int:
         for g in channel_groups
         for shape in unet.for_channels(len(g)).state_shapes().values()
     )
-    return (
-        4 * weights + 64 * steps + (64 << 10)
-    )  # float32 weights; about 64 bytes of JSON per step; the rest
+    # float32 weights; about 64 bytes of JSON per step; the rest
+    return 4 * weights + 64 * steps + (64 << 10)
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict, ModelFile]:
@@ -526,11 +524,12 @@ def _check_history(history: dict, bad) -> None:
         if key not in history:
             continue
         values = history[key]
+        # None: not measured then
         nullable = key in (
             "val_psnr",
             "val_est_psnr",
             "val_est_psnr_stderr",
-        )  # None: not measured then
+        )
         ok = isinstance(values, list) and all(
             (v is None and nullable) or (_is_number(v) and (may_be_float or isinstance(v, int)))
             for v in values

@@ -410,16 +410,14 @@ class Destination:
                 return
             except (FileExistsError, IsADirectoryError, NotADirectoryError):
                 raise self._conflict() from None
-            except (
-                OSError
-            ):  # file systems without hard links (some network and FAT disks): rename below
+            except OSError:
+                # file systems without hard links (some network and FAT disks): rename below
                 if self.path.exists():
                     raise self._conflict() from None
                 if self.folder:
                     raise
-        if (
-            self.folder and now is not None
-        ):  # a folder cannot be renamed over a full one: the old goes aside first
+        # a folder cannot be renamed over a full one: the old goes aside first
+        if self.folder and now is not None:
             old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
             os.rename(self.path, old)
             try:

@@ -86,9 +86,8 @@ class NiftiFormat:
         }
         unit = _UNITS.get(header.get_xyzt_units()[0])
         origin = {}
-        if (
-            np.count_nonzero(affine[:3, :3] - np.diag(np.diag(affine[:3, :3]))) == 0
-        ):  # no rotation: a plain origin
+        # no rotation: a plain origin
+        if np.count_nonzero(affine[:3, :3] - np.diag(np.diag(affine[:3, :3]))) == 0:
             origin = {
                 a: float(affine[i, 3])
                 for i, a in enumerate("XYZ"[: min(3, ndim)])

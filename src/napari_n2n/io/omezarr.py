@@ -495,9 +495,8 @@ def write_pyramid(group, axes: str, *, should_stop=None, threads: int | None = N
 
     done = 0
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="n2n-pyramid") as pool:
-        for src, dst in zip(
-            arrays, arrays[1:]
-        ):  # a level is read only once the one above it is complete
+        # a level is read only once the one above it is complete
+        for src, dst in zip(arrays, arrays[1:]):
             pending = []
             for sl in itertools.chain(chunk_slices(dst.shape, dst.chunks), [None]):
                 if sl is not None:

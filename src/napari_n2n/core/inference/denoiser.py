@@ -313,9 +313,8 @@ class Denoiser:
                     with torch.autocast(dev.type, enabled=amp, dtype=amp_dtype(dev)):
                         y = models[id(model)]((x[:, img_ch] - off) / sc)
                     result[:, img_ch] = y.float() * sc + off
-            nonfinite.logical_or_(
-                ~torch.isfinite(result).all()
-            )  # checked without a device sync per batch
+            # checked without a device sync per batch
+            nonfinite.logical_or_(~torch.isfinite(result).all())
             if dev.type == "cpu":
                 check_finite()
             return result

@@ -237,13 +237,11 @@ class ResidentPatchSampler:
 
         b, nd = batch_size, len(self.patch)
         shape_b = (b,) + (1,) * nd
-        coords = [
-            loc.expand((b,) + self.patch) for loc in self._local
-        ]  # source coordinate per output voxel
+        # source coordinate per output voxel
+        coords = [loc.expand((b,) + self.patch) for loc in self._local]
         if self.augment:
-            if (
-                self._square
-            ):  # transpose Y and X: with the flips below, every rotation/reflection of the square
+            # transpose Y and X: with the flips below, every rotation/reflection of the square
+            if self._square:
                 t = self._rand_bool(b).reshape(shape_b)
                 coords[-2], coords[-1] = (
                     torch.where(t, coords[-1], coords[-2]),
@@ -317,9 +315,8 @@ def choose_residency(sampler: PatchSampler, device, wanted: bool | None) -> tupl
     """
     if wanted is False:
         return False, None
-    if not isinstance(
-        sampler, PatchSampler
-    ):  # several images (multi_image.MultiSampler): read per batch
+    # several images (multi_image.MultiSampler): read per batch
+    if not isinstance(sampler, PatchSampler):
         return (
             False,
             "data_on_device=True cannot apply to several images: patches are read per batch"

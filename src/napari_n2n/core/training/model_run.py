@@ -102,9 +102,8 @@ class ModelRun:
         """
         import torch
 
-        with torch.random.fork_rng(
-            devices=[]
-        ):  # seeded initial weights, without touching the global seed
+        # seeded initial weights, without touching the global seed
+        with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = UNet(unet)
         if resumed is not None:

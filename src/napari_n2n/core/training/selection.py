@@ -273,9 +273,8 @@ def validate_and_offer(
     est_psnr, est_err = estimates.record(group, result) if estimates else (None, None)
     n = len(history["val_step"])
     for key, value in zip(VALIDATION_KEYS, (step, result.loss, result.psnr, est_psnr, est_err)):
-        history.setdefault(key, [None] * n).append(
-            value
-        )  # a history saved before estimates: None before
+        # a history saved before estimates: None before
+        history.setdefault(key, [None] * n).append(value)
     return Validated(
         step=step,
         val_loss=result.loss,

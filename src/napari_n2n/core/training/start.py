@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Literal, get_args
 from ..config import TrainConfig
 from ..errors import InputError
 
-if (
-    TYPE_CHECKING
-):  # the model module imports torch: this one is read by the widgets and the command's --help
+# the model module imports torch: this one is read by the widgets and the command's --help
+if TYPE_CHECKING:
     from ..model import UNetConfig
 
 InitNormalization = Literal["recompute", "keep"]

@@ -330,9 +330,8 @@ class Trainer:
             model.load_state_dict({k: v.detach().cpu() for k, v in state.items()})
             models.append(model)
         history = dict(self.history, best_step=self.best_step, best_val_loss=self.best_val_loss)
-        if (
-            self._intensity is None
-        ):  # measured once, when a model is first asked for (off the GUI thread)
+        # measured once, when a model is first asked for (off the GUI thread)
+        if self._intensity is None:
             self._intensity = ood.measure(self.views[0], seed=self.config.seed)
         info = {**self.info, "device": str(self.device), ood.INFO_KEY: self._intensity.to_dict()}
         if self.ranks.active:
@@ -535,13 +534,14 @@ class Trainer:
     def _final_checkpoint(self) -> Checkpointed | None:
         """At the end of a run that did some steps: its state, so that it can be resumed (rank 0 only)."""
         run = self._live
+        # nothing new since the last write
         if (
             self.checkpointing is None
             or not self.ranks.is_main
             or run is None
             or run.offset + run.step == 0
             or self._saved_at == (run.group, run.step)
-        ):  # nothing new since the last write
+        ):
             return None
         return Checkpointed(
             step=run.offset + run.step, path=str(self.save_state(self.checkpointing.path))

@@ -37,9 +37,8 @@ class Request:
     def __init__(self, layer, partner, entry, clean):
         self.layer, self.partner, self.entry, self.clean = layer, partner, entry, clean
         self.name = layer.name
-        self.placement = placement(
-            layer
-        )  # kept, so the result is placed right even if the layer goes
+        # kept, so the result is placed right even if the layer goes
+        self.placement = placement(layer)
         self.colormap = layer.colormap.name
         self.started_at = time.perf_counter()
         self.warning: str | None = None  # the out-of-distribution warning, if any

@@ -269,9 +269,8 @@ class DenoiseWidget(ViewerWidget):
         if entry is None or not _exportable(entry.denoiser):
             return None
         options = ask_export_options(self.native, entry.name)
-        return (
-            self.export_model(**options, overwrite=True) if options else None
-        )  # the dialog asked to replace
+        # the dialog asked to replace
+        return self.export_model(**options, overwrite=True) if options else None
 
     def export_model(
         self,

@@ -224,9 +224,8 @@ class NoisyPairsWidget(ViewerWidget):
         data = image_data(src, "clean", check_values=True)
         noise = self.synthetic.noise_model()
         if not n2n_meta(src).get("role"):
-            set_n2n_meta(
-                src, role="clean"
-            )  # the reference of the pair: never offered as noisy data
+            # the reference of the pair: never offered as noisy data
+            set_n2n_meta(src, role="clean")
         pair = Pair.synthetic(np.asarray(data), noise, seed=int(self.synthetic.seed.value))
         desc = noise.describe()
         limits = robust_limits(pair.input)

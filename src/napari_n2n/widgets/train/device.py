@@ -19,9 +19,8 @@ DEVICES = [
 ]
 
 _WARMED_UP = threading.Event()
-_WARM_UP_DONE = (
-    threading.Event()
-)  # torch is imported (or failed to): other threads may import it now
+# torch is imported (or failed to): other threads may import it now
+_WARM_UP_DONE = threading.Event()
 
 
 def warm_up_torch() -> None:
@@ -50,9 +49,8 @@ def warm_up_torch() -> None:
 
 def describe_device_label(name: str) -> tuple[str, str]:
     """``(label, tooltip)`` for device ``name`` (imports torch: run it off the main thread)."""
-    if (
-        _WARMED_UP.is_set()
-    ):  # two threads importing torch at once can break its import (seen: ValueError)
+    # two threads importing torch at once can break its import (seen: ValueError)
+    if _WARMED_UP.is_set():
         _WARM_UP_DONE.wait(timeout=120)
     from ...core.device import describe_device, select_device
 

@@ -114,9 +114,8 @@ class PreviewController:
                 f"Previews are off for this run ({type(exc).__name__}: {exc}); training goes on."
             )
             return None
-        sample_dims = tuple(
-            d for d, a in enumerate(trainer.axes) if a not in "CZYX"
-        )  # S, T: one frame
+        # S, T: one frame
+        sample_dims = tuple(d for d, a in enumerate(trainer.axes) if a not in "CZYX")
         self._region = (index, start, region.shape, sample_dims)
         session.set_preview(
             np.squeeze(region, axis=sample_dims) if sample_dims else region, every_s=self.every_s
@@ -126,9 +125,8 @@ class PreviewController:
     def _show(self, event) -> None:
         if self._region is None or self._session is None:
             return
-        if tuple(self._input.data.shape) != tuple(
-            self._data.shape
-        ):  # the layer's data were replaced
+        # the layer's data were replaced
+        if tuple(self._input.data.shape) != tuple(self._data.shape):
             self._request()  # says so, once, and turns previews off
             return
         _, start, shape, sample_dims = self._region
