@@ -185,3 +185,19 @@ def test_bad_clean_layers_get_a_message(viewer, pairs, notes):
         assert len(notes.errors) == 1 and expected in notes.errors[0], (case, notes.errors)
         assert len(viewer.layers) == n_layers and not notes.tracebacks(), case
         assert pairs.run_button.enabled
+
+
+def test_the_panels_share_one_label_column(viewer, pairs, qtbot):
+    """Each source shows its own panel; their fields start at one x, as in a single form."""
+    pairs.native.window().show()
+    lefts = set()
+    for source in pairs.panels:
+        pairs.source.value = source
+        qtbot.wait(20)
+        panel = pairs.panels[source]
+        assert panel.visible
+        for field in panel:
+            if field.label and field.visible:
+                lefts.add(field.native.mapTo(pairs.native, field.native.rect().topLeft()).x())
+    lefts.add(pairs.source.native.mapTo(pairs.native, pairs.source.native.rect().topLeft()).x())
+    assert len(lefts) == 1, lefts
