@@ -25,3 +25,10 @@ PYTHON="${PYTHON:-python3}"
 .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}"
 .venv/bin/python -m pip install -q -e ".[all,test]"
 .venv/bin/python -c "import napari_n2n, torch, napari; print(f'napari-n2n {napari_n2n.__version__}, torch {torch.__version__}, napari {napari.__version__}')"
+cat <<'NEXT'
+
+Set up. Next:
+  .venv/bin/napari-n2n demo          # trains Noise2Noise on a sample pair for a minute, prints PSNR
+  .venv/bin/napari                   # then Plugins > napari-n2n: Noisy pairs, Train, Denoise
+  .venv/bin/napari-n2n --help        # the command line: train, predict, check, ...
+NEXT
