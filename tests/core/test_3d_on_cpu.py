@@ -110,3 +110,29 @@ def test_the_import_ahead_is_shared_and_ends():
     import sys
 
     assert "torch._dynamo" in sys.modules
+
+
+def test_a_stop_does_not_wait_for_a_slow_last_validation(volume, monkeypatch):
+    """A stopped run validates its last weights for at most half a second (3D: seconds a batch)."""
+    import torch
+
+    forward = torch.nn.Conv3d.forward
+
+    def slow_when_validating(self, x):
+        if not self.training:
+            time.sleep(0.1)  # a validation of many convolutions: seconds
+        return forward(self, x)
+
+    monkeypatch.setattr(torch.nn.Conv3d, "forward", slow_when_validating)
+    trainer = Trainer(*volume, axes="ZYX", config=TrainConfig(steps=500, val_every=400, **TINY_3D))
+    events, asked = [], None
+    for event in trainer.run():
+        events.append(event)
+        if type(event).__name__ == "Progress" and event.step == 2:
+            trainer.request_stop()
+            asked = time.perf_counter()
+    latency = time.perf_counter() - asked
+    assert latency < 1.0, f"the stop took {latency:.2f} s"
+    assert events[-1].reason == "stopped" and events[-1].steps_done == 2
+    # the validation did not finish: the latest weights are kept, and the end says no figure
+    assert events[-1].best_val_loss is None and events[-1].estimated_psnr is None

@@ -639,8 +639,9 @@ class Trainer:
 
         Every run then reports a quality figure and keeps the weights of lowest validation
         loss, as its note says. After a stop the validation has :data:`STOP_VALIDATION_S`
-        seconds (so that a stop stays quick); a stopped run that writes resumable states does
-        not validate, so that resuming it gives the uninterrupted run's history.
+        seconds, so that a stop stays quick (a 3D model on a CPU may not make it); a stopped
+        run that writes resumable states does not validate, so that resuming it gives the
+        uninterrupted run's history.
         """
         sampler = self._samplers[run.group]
         if (
@@ -653,7 +654,17 @@ class Trainer:
         if reason != "stopped":
             return self._validate(run)
         deadline = time.perf_counter() + STOP_VALIDATION_S
-        return self._validate(run, should_stop=lambda: time.perf_counter() > deadline)
+
+        def late() -> bool:
+            return time.perf_counter() > deadline
+
+        # checked between batches and, on the CPU, after every convolution (a batch of 3D
+        # patches takes a second there)
+        try:
+            with stop_inside_steps(run.model, late, enabled=run.interruptible):
+                return self._validate(run, should_stop=late)
+        except StepInterrupted:
+            return None
 
     def _wait_for_imports(self) -> bool:
         """Wait for :func:`~.model_run.import_ahead`'s import; False if a stop came first.
