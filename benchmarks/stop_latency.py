@@ -3,6 +3,7 @@
 
     python benchmarks/stop_latency.py             # about 10 minutes on 2 threads
     python benchmarks/stop_latency.py --threads 1 --out ''
+    python benchmarks/stop_latency.py --volume --out ''   # 3D, before and at the first steps (a minute)
 
 The standard 2D network trains on a 512×512 noisy pair with 128² patches in batches of 16 (a
 step takes seconds on a CPU). A stop is requested at several moments into the run, from
@@ -31,11 +32,11 @@ def pair():
     return synthesize_pair(clean, Gaussian(sigma=25.0), seed=0)
 
 
-def latency(a, b, config, delay: float) -> tuple[float, int]:
+def latency(a, b, config, delay: float, axes: str = "YX") -> tuple[float, int]:
     """Seconds from ``request_stop`` to the end of the run, ``delay`` seconds after it started; steps done."""
     from napari_n2n.core.training.train import Trainer
 
-    trainer = Trainer(a, b, axes="YX", config=config)
+    trainer = Trainer(a, b, axes=axes, config=config)
     started = threading.Event()
     done = {}
 
@@ -52,7 +53,8 @@ def latency(a, b, config, delay: float) -> tuple[float, int]:
     t0 = time.perf_counter()
     trainer.request_stop()
     thread.join()
-    trainer.denoiser()  # the kept model is there
+    if trainer.has_model:  # a stop before the model was built keeps none
+        trainer.denoiser()  # the kept model is there
     return done["t"] - t0, trainer.history["steps_done"]
 
 
@@ -131,19 +133,60 @@ def run(
     return lat_rows, speed_rows
 
 
+def run_volume(delays: list[float], threads: int) -> list[list]:
+    """Stop latency of 3D training (the nuclei sample, 32×128×128) from the first moments on.
+
+    The first run of the process pays torch's import of ``torch._dynamo`` (seconds on a loaded
+    CPU, when the first optimiser is built), as the first run in a new napari or CLI session does.
+    """
+    from napari_n2n import TrainConfig
+    from napari_n2n.core.data.samples import volume_3d
+
+    sample = volume_3d()
+    rows = []
+    for preset in ("standard", "cpu-quick"):
+        config = TrainConfig(
+            steps=None, time_budget_s=300, device="cpu", seed=0, threads=threads, preset=preset
+        )
+        for delay in delays:
+            seconds, done = latency(sample.a, sample.b, config, delay, axes="ZYX")
+            rows.append([f"3D {preset}", f"{delay:.1f}", f"{seconds:.2f}", str(done)])
+            print(" | ".join(rows[-1]), flush=True)
+    return rows
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--delays", type=float, nargs="+", default=[1.0, 2.0, 3.0, 4.0, 5.0])
+    p.add_argument(
+        "--delays",
+        type=float,
+        nargs="+",
+        default=None,
+        help="seconds into the run to stop at (default: 1 to 5; with --volume 0.2, 1, 3, 8)",
+    )
     p.add_argument(
         "--repeats", type=int, default=2, help="throughput runs per variant (the best is kept)"
     )
     p.add_argument("--steps", type=int, default=4, help="steps timed per throughput figure")
     p.add_argument("--out", default=str(C.DOCS), help="Markdown file to update ('' to skip)")
+    p.add_argument(
+        "--volume",
+        action="store_true",
+        help="measure 3D training (stops from 0.2 s on: before and at the first steps) instead",
+    )
     args = p.parse_args(argv)
     C.pin_threads(args.threads)
     t = time.perf_counter()
-    lat_rows, speed_rows = run(args.delays, args.steps, args.threads, args.repeats)
+    if args.volume:
+        rows = run_volume(args.delays or [0.2, 1.0, 3.0, 8.0], args.threads)
+        print(
+            C.md_table(["run", "stop after (s)", "latency (s)", "steps done"], rows, align="lrrr")
+        )
+        return 0
+    lat_rows, speed_rows = run(
+        args.delays or [1.0, 2.0, 3.0, 4.0, 5.0], args.steps, args.threads, args.repeats
+    )
     text = C.header(
         "Stop latency on the CPU",
         threads=args.threads,

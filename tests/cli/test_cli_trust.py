@@ -28,6 +28,24 @@ def test_check_a_good_and_a_shifted_pair(pair_files, capsys):
     assert "WARNING" in out and "register" in out and ("+1.5" in out or "+1.4" in out)
 
 
+def test_check_of_an_image_with_itself_is_one_clear_refusal(pair_files, capsys):
+    a = str(pair_files / "a.tif")
+    assert main(["check", a, a]) == 0
+    out = capsys.readouterr().out
+    assert "[ERROR] A and B are identical" in out and "cannot train" in out
+    assert "[ok]" not in out and "aligned" not in out and "training still works" not in out
+
+
+def test_check_of_constant_images_says_no_shift_is_measurable(tmp_path, capfd):
+    for name in ("c1.tif", "c2.tif"):
+        tifffile.imwrite(tmp_path / name, np.full((64, 64), 100, np.uint16))
+    assert main(["check", str(tmp_path / "c1.tif"), str(tmp_path / "c2.tif")]) == 0
+    captured = capfd.readouterr()
+    assert "no measurable shift" in captured.out and "shifted by" not in captured.out
+    assert "register" not in captured.out and "training still works" not in captured.out
+    assert captured.err == ""  # no library warning (skimage's "Could not determine RMS error")
+
+
 def test_check_bad_input_is_one_line(pair_files, capsys):
     d = pair_files
     tifffile.imwrite(d / "small.tif", np.zeros((10, 10), np.float32))

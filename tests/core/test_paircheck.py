@@ -5,6 +5,7 @@ import pytest
 from scipy.ndimage import fourier_shift, gaussian_filter
 
 from napari_n2n.core.data.noise import Gaussian, Impulse, Poisson, PoissonGaussian, synthesize_pair
+from napari_n2n.core.data.noisestats import measure_shift
 from napari_n2n.core.data.paircheck import check_pair
 from napari_n2n.core.errors import InputError
 
@@ -99,9 +100,76 @@ def test_impulse_noise_suggests_l1(camera_crop):
     assert finding.severity == "warning" and "L1" in finding.text
 
 
-def test_identical_images_are_flagged(gaussian_pair):
+def test_identical_images_are_one_refusal_without_contradictory_oks(gaussian_pair):
     _, a, _ = gaussian_pair
-    assert check_pair(a, a.copy()).finding("shared").severity == "warning"
+    report = check_pair(a, a.copy())
+    assert [(f.topic, f.severity) for f in report.findings] == [("shared", "error")]
+    assert not report.ok and report.errors and "cannot train" in report.summary()
+    assert "[ok]" not in report.summary() and "aligned" not in report.summary()
+
+
+def _drifting_time_lapse(frames=9, sigma=25.0, seed=0):
+    """Frames of skimage's moon drifting 1-2 px a frame in Y and X, with noise: (A, B) = (t, t+1)."""
+    from scipy.ndimage import shift as nd_shift
+    from skimage import data
+
+    rng = np.random.default_rng(seed)
+    moon = data.moon().astype(np.float64)
+    steps = rng.uniform(1.0, 2.0, size=(frames, 2)) * (-1, 1)
+    drift = np.cumsum(steps, axis=0)
+    movie = np.stack([nd_shift(moon, d, mode="nearest")[40:296, 40:296] for d in drift])
+    movie += rng.normal(0, sigma, movie.shape)
+    return movie[:-1], movie[1:], steps[1:]
+
+
+def test_a_drifting_time_lapse_is_a_finding_that_says_to_register():
+    a, b, steps = _drifting_time_lapse()
+    report = check_pair(a, b, axes="TYX")
+    finding = report.finding("shift")
+    assert finding.severity == "warning" and "register" in finding.text, report.summary()
+    np.testing.assert_allclose(report.shift, np.median(steps, axis=0), atol=0.25)
+    # the same scene without the drift is not flagged
+    still = _drifting_time_lapse(seed=1)[0]
+    rng = np.random.default_rng(2)
+    assert check_pair(still, still + rng.normal(0, 25, still.shape), axes="TYX").finding(
+        "shift"
+    ).severity in ("ok", "info")
+
+
+def test_a_whole_3_px_shift_is_measured_within_a_tenth_and_shown_as_measured():
+    from skimage import data
+
+    big = data.camera().astype(np.float64)
+    rng = np.random.default_rng(3)
+    a = big[128:384, 128:384] + rng.normal(0, 5, (256, 256))
+    b = big[128:384, 125:381] + rng.normal(0, 5, (256, 256))  # B(y, x) = A(y, x - 3)
+    report = check_pair(a, b)
+    assert abs(report.shift[1] - 3.0) < 0.02 and abs(report.shift[0]) < 0.02, report.shift
+    text = report.finding("shift").text  # to the precision measured (±0.01 px here)
+    assert any(f"{v:+.2f} px in X" in text for v in (2.99, 3.0, 3.01)), text
+    # without noise, exact (a circular shift of the whole plane measured 2.98 px)
+    dy, dx = measure_shift(big[128:384, 128:384], big[128:384, 125:381])
+    assert abs(dx - 3.0) < 0.005 and abs(dy) < 0.005, (dy, dx)
+    # a copy of A moved by whole pixels is a copy (no independent noise), said with the shift
+    copy = check_pair(big[128:384, 128:384], big[128:384, 125:381])
+    assert copy.errors and "moved by" in copy.errors[0].text
+
+
+def test_constant_images_have_no_measurable_shift_and_warn_nothing_on_stderr(capfd):
+    import warnings
+
+    flat = np.full((128, 128), 7.0, np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a leaked library warning fails the test
+        report = check_pair(flat, flat.copy())
+        other = check_pair(flat, np.random.default_rng(0).normal(7, 1, flat.shape).astype("f4"))
+    assert capfd.readouterr().err == ""
+    for r in (report, other):
+        assert [(f.topic, f.severity) for f in r.findings] == [("content", "error")]
+        text = r.findings[0].text
+        assert "constant" in text and "no measurable shift" in text and "shifted by" not in text
+    assert "A is constant (every pixel 7)" in report.findings[0].text
+    assert "B is constant" not in other.findings[0].text
 
 
 def test_stack_checks_a_subset_of_planes(camera_crop):

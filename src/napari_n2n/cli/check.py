@@ -50,7 +50,12 @@ def run(args) -> int:
     print(f"pair check of {args.a} and {args.b} ({report.planes} plane(s)):")
     print(report.summary())
     n = len(report.warnings)
-    print("no problems found" if not n else f"{n} warning(s): training still works, but see above")
+    if report.errors:
+        print("this pair cannot train a Noise2Noise model: see the error above")
+    else:
+        print(
+            "no problems found" if not n else f"{n} warning(s): training still works, but see above"
+        )
     if out is not None:
         text = json.dumps(report.to_dict(), indent=1)
         out.write(lambda tmp: tmp.write_text(text))

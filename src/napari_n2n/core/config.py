@@ -67,7 +67,9 @@ class TrainConfig:
     val_every : int or None
         Validate every this many steps (``None``: about 20 times per run, or every
         :data:`TIME_ONLY_VAL_EVERY` steps in a run bounded by time only; see
-        :attr:`validation_every`).
+        :attr:`validation_every`). A run with a time budget also validates at least every
+        tenth of it, and every run validates its last weights when it ends
+        (:class:`~napari_n2n.core.training.schedule.ValidationClock`).
     augment : bool
         Random flips and 90° rotations of the patches.
     symmetric : bool

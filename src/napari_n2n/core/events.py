@@ -158,6 +158,21 @@ class Checkpointed:
 
 
 @dataclass(frozen=True)
+class Notice:
+    """Something the user should know while the run goes on, with what to do.
+
+    E.g. that the time budget allows too few steps for a useful model (a 3D model on a CPU).
+
+    Attributes
+    ----------
+    text : str
+        What was found and what to do.
+    """
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Finished:
     """The run ended.
 
@@ -173,6 +188,12 @@ class Finished:
         The kept weights' validation loss, or ``None``.
     elapsed_s : float
         Seconds the run took.
+    psnr : float or None
+        The kept weights' PSNR against the clean reference; ``None`` without one (or without
+        a validation).
+    estimated_psnr, estimated_psnr_stderr : float or None
+        The kept weights' PSNR estimated without a clean image, and its standard error
+        (Noise2Noise; see :class:`Validated`).
     """
 
     reason: FinishReason
@@ -180,6 +201,9 @@ class Finished:
     best_step: int
     best_val_loss: float | None
     elapsed_s: float
+    psnr: float | None = None
+    estimated_psnr: float | None = None
+    estimated_psnr_stderr: float | None = None
 
 
 @dataclass(frozen=True)
@@ -240,4 +264,4 @@ class ChunkProgress:
 
 
 #: any event of a training run
-Event = Started | Progress | Validated | Preview | Checkpointed | Finished
+Event = Started | Progress | Validated | Preview | Checkpointed | Notice | Finished

@@ -190,9 +190,10 @@ def describe_estimate(psnr: float, stderr: float | None) -> str:
 
 
 def describe_finished(event: Finished) -> str:
-    """``"Completed after 2000 steps (1:05), best model at step 1900"``.
+    """``"Completed after 2000 steps (1:05), best model at step 1900 · est. PSNR 28.4 ± 0.2 dB"``.
 
-    The best step is named only when validation chose it (``best_val_loss`` is set).
+    The best step is named only when validation chose it (``best_val_loss`` is set), with its
+    PSNR (against a clean reference) or estimated PSNR when the run measured them.
 
     Parameters
     ----------
@@ -209,7 +210,11 @@ def describe_finished(event: Finished) -> str:
         if event.best_val_loss is not None and event.best_step
         else ""
     )
-    return f"{event.reason.capitalize()} after {event.steps_done} steps ({fmt_time(event.elapsed_s)}){best}"
+    scores = [f"PSNR {event.psnr:.2f} dB"] if event.psnr is not None else []
+    if event.estimated_psnr is not None:
+        scores.append(describe_estimate(event.estimated_psnr, event.estimated_psnr_stderr))
+    text = f"{event.reason.capitalize()} after {event.steps_done} steps ({fmt_time(event.elapsed_s)}){best}"
+    return " · ".join([text, *scores])
 
 
 def as_part(gen: Generator[object, object, R], k: int, n: int) -> Generator[object, None, R]:

@@ -379,11 +379,24 @@ class Prefetcher:
             if isinstance(item, BaseException):
                 return
 
-    def next(self):
-        """The next batch ``(x, y)`` as tensors on the device (``y`` None for single-image mode)."""
+    def next(self, should_stop=None):
+        """The next batch ``(x, y)`` as tensors on the device (``y`` None for single-image mode).
+
+        While it waits for the batch (the first one of a large volume can take seconds to
+        read), ``should_stop`` returning True raises
+        :class:`~napari_n2n.core.training.interrupt.StepInterrupted`.
+        """
         import torch
 
-        item = self._q.get()
+        from .interrupt import StepInterrupted
+
+        while True:
+            try:
+                item = self._q.get(timeout=0.05)
+                break
+            except queue.Empty:
+                if should_stop is not None and should_stop():
+                    raise StepInterrupted from None
         if isinstance(item, BaseException):
             raise item
         return tuple(
@@ -396,9 +409,13 @@ class Prefetcher:
         )
 
     def close(self):
-        """Stop the background thread."""
+        """Stop the background thread.
+
+        It ends after the batch it may be drawing, which is not waited for long: a stop while a
+        slow first batch is read takes effect at once.
+        """
         self._stop.set()
-        self._thread.join(timeout=2)
+        self._thread.join(timeout=0.1)
 
 
 class ResidentBatches:
@@ -415,8 +432,8 @@ class ResidentBatches:
         self._sampler, self._bs = sampler, batch_size
         self._randomness, self._step = randomness, first_step
 
-    def next(self):
-        """The next batch, drawn on the device with this step's seed."""
+    def next(self, should_stop=None):
+        """The next batch, drawn on the device with this step's seed (``should_stop``: unused)."""
         self._sampler.generator.manual_seed(self._randomness.torch_seed(self._step))
         self._step += 1
         return self._sampler.sample_batch(self._bs)

@@ -14,6 +14,8 @@ resumes at the step it abandoned, with the same batch, bit for bit.
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -23,6 +25,43 @@ from ..events import FinishReason
 from ..model import UNet, UNetConfig
 from . import distributed
 from .acceleration import maybe_compile
+
+_imports: dict[str, threading.Event] = {}
+_imports_lock = threading.Lock()
+
+
+def import_ahead() -> threading.Event:
+    """Start importing, on a background thread, what building the first optimiser imports.
+
+    torch's optimisers import ``torch._dynamo`` when the first one is built: 1.5 s on an idle
+    2-core CPU, 3.4 s on a loaded one (and a stop asked meanwhile waited for it: 16 s were seen
+    stopping a 3D run before its first step, issue #22). Started when a
+    :class:`~napari_n2n.core.training.train.Trainer` is made, the import overlaps the rest of
+    the set-up, and the run waits for it where a stop can still end it.
+
+    Returns
+    -------
+    threading.Event
+        Set once the import has ended (also when it failed: building the optimiser then
+        raises the error).
+    """
+    with _imports_lock:
+        if "torch._dynamo" not in _imports:
+            done = _imports["torch._dynamo"] = threading.Event()
+            if "torch._dynamo" in sys.modules:
+                done.set()
+            else:
+
+                def work():
+                    try:
+                        import torch._dynamo  # noqa: F401
+                    except Exception:  # raised again, in its place, by the optimiser
+                        pass
+                    finally:
+                        done.set()
+
+                threading.Thread(target=work, daemon=True, name="n2n-imports").start()
+        return _imports["torch._dynamo"]
 
 
 @dataclass(frozen=True)

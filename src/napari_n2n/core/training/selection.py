@@ -285,6 +285,45 @@ def validate_and_offer(
     )
 
 
+def kept_scores(
+    history: dict, step: int, val_loss: float | None
+) -> tuple[float | None, float | None, float | None]:
+    """The scores of the kept weights, from a run's history.
+
+    Parameters
+    ----------
+    history : dict
+        The run's history (see :func:`new_history`).
+    step : int
+        The step whose weights are kept.
+    val_loss : float or None
+        Their validation loss; ``None`` when no validation chose them (nothing to report).
+
+    Returns
+    -------
+    tuple
+        ``(PSNR, estimated PSNR, its standard error)``, each ``None`` when not measured.
+
+    Examples
+    --------
+    >>> h = dict(new_history(), val_step=[10, 20], val_loss=[0.2, 0.1], val_psnr=[None, None],
+    ...          val_est_psnr=[25.0, 27.5], val_est_psnr_stderr=[0.3, 0.2])
+    >>> kept_scores(h, 20, 0.1)
+    (None, 27.5, 0.2)
+    """
+    steps = history.get("val_step") or []
+    if val_loss is None or step not in steps:
+        return None, None, None
+    # the last validation of that step (a per-channel run repeats none; a resumed one may)
+    i = len(steps) - 1 - steps[::-1].index(step)
+
+    def at(key):
+        values = history.get(key) or []
+        return values[i] if i < len(values) else None
+
+    return at("val_psnr"), at("val_est_psnr"), at("val_est_psnr_stderr")
+
+
 def data_range(clean, view) -> float:
     """The peak of the validation PSNR: the clean image's range.
 

@@ -44,15 +44,25 @@ from ..data.outliers import outlier_note
 from ..data.pairs import Pair
 from ..device import cpu_thread_limit, describe_device
 from ..errors import N2NError, TrainingError
-from ..events import Checkpointed, Event, Finished, Preview, Progress, Started, Validated
+from ..events import (
+    Checkpointed,
+    Event,
+    Finished,
+    Notice,
+    Preview,
+    Progress,
+    Started,
+    Validated,
+)
 from ..inference import ood
 from ..inference.denoiser import Denoiser
 from ..model import UNet, count_parameters
+from ..progress import fmt_time
 from . import distributed
 from .acceleration import fit_batch_to_memory
 from .batches import StepRandomness, batch_source, choose_residency, device_generator
 from .interrupt import StepInterrupted, stop_inside_steps
-from .model_run import GroupResult, ModelRun
+from .model_run import GroupResult, ModelRun, import_ahead
 from .multi_image import sampler_for, training_sets, training_views
 from .objectives import objective_for
 from .presets import describe_config
@@ -66,9 +76,25 @@ from .resume import (
     save_state,
     views_fingerprint,
 )
-from .schedule import Reading, RunClock, lr_factor, warmup_for
-from .selection import PsnrEstimates, data_range, new_history, policy_for, validate_and_offer
+from .schedule import Reading, RunClock, ValidationClock, lr_factor, warmup_for
+from .selection import (
+    PsnrEstimates,
+    data_range,
+    kept_scores,
+    new_history,
+    policy_for,
+    validate_and_offer,
+)
 from .start import AUTO, DEFAULT_INIT_NORMALIZATION, DataFacts, InitNormalization, plan_start
+
+#: a run whose time budget allows fewer steps than this (at the speed of its first step) is
+#: told so at its start, with what to do: 3 steps in 45 s were seen for 3D on a CPU (issue #22)
+FEW_STEPS = 100
+#: the steps a run should have at least, for the time budget the notice suggests
+ENOUGH_STEPS = 300
+
+#: seconds a stopped run may spend validating its last weights (a stop stays quick)
+STOP_VALIDATION_S = 0.5
 
 
 class Trainer:
@@ -173,6 +199,8 @@ class Trainer:
         self._seeds = [s.generate_state(3).tolist() for s in group_seeds]
         self.objective = objective_for(config, validation_seed=int(val_seed.generate_state(1)[0]))
         self._stop = threading.Event()
+        # set once what building the optimiser imports is imported (seconds, see import_ahead)
+        self._imported = import_ahead()
         self._preview = PreviewSlot()
         # when the last preview and the last state were made (reset when a model starts)
         self._preview_at = 0.0
@@ -180,6 +208,8 @@ class Trainer:
         self._runs = 0
         self._running = False
         self._clock: RunClock | None = None
+        # when the model training now validates (set when it starts)
+        self._validations: ValidationClock | None = None
         # of the input, for the out-of-distribution check
         self._intensity: ood.IntensityStats | None = None
         self._data_range = None if clean is None else data_range(clean, self.views[2])
@@ -507,12 +537,16 @@ class Trainer:
         self.history.update(steps_done=done, elapsed_s=elapsed)
         if (event := self._final_checkpoint()) is not None:
             yield event
+        psnr, est_psnr, est_err = kept_scores(self.history, self.best_step, self.best_val_loss)
         yield Finished(
             reason=reason,
             steps_done=done,
             best_step=self.best_step,
             best_val_loss=self.best_val_loss,
             elapsed_s=elapsed,
+            psnr=psnr,
+            estimated_psnr=est_psnr,
+            estimated_psnr_stderr=est_err,
         )
         return self.denoiser() if self.has_model else None
 
@@ -551,6 +585,8 @@ class Trainer:
         """Train the model of channel group ``gi``; yields events, returns a :class:`GroupResult`."""
         import torch
 
+        if not self._wait_for_imports():
+            return GroupResult("stopped", 0)
         dev = self.device
         run = self._open(gi, offset)
         _, batch_seed, mask_seed = self._seeds[gi]
@@ -570,6 +606,11 @@ class Trainer:
         self._preview_at = time.perf_counter()
         self._checkpoint_at = self._preview_at
         policy = self._policies[gi]
+        self._validations = ValidationClock(
+            every_steps=self.config.validation_every,
+            share_s=self._clock.share_s,
+            started_s=self._clock.elapsed(run)[1],
+        )
 
         def interrupted() -> bool:
             # on the CPU a stop abandons the step under way (not applied), or a validation (in
@@ -588,8 +629,52 @@ class Trainer:
         finally:
             batches.close()
             torch.backends.cudnn.benchmark = cudnn_benchmark  # prediction tiles vary in shape
+        if (event := self._validate_last(run, reason)) is not None:
+            yield event
         policy.finish(run.model, offset + run.step)
         return GroupResult(reason, run.step)
+
+    def _validate_last(self, run: ModelRun, reason: str) -> Validated | None:
+        """At the end of a model's run, validate its last weights (if not validated yet).
+
+        Every run then reports a quality figure and keeps the weights of lowest validation
+        loss, as its note says. After a stop the validation has :data:`STOP_VALIDATION_S`
+        seconds, so that a stop stays quick (a 3D model on a CPU may not make it); a stopped
+        run that writes resumable states does not validate, so that resuming it gives the
+        uninterrupted run's history.
+        """
+        sampler = self._samplers[run.group]
+        if (
+            not self.ranks.is_main
+            or not sampler.has_validation
+            or (reason == "stopped" and self.checkpointing is not None)
+            or not self._validations.due(run.step, 0.0, last=True)
+        ):
+            return None
+        if reason != "stopped":
+            return self._validate(run)
+        deadline = time.perf_counter() + STOP_VALIDATION_S
+
+        def late() -> bool:
+            return time.perf_counter() > deadline
+
+        # checked between batches and, on the CPU, after every convolution (a batch of 3D
+        # patches takes a second there)
+        try:
+            with stop_inside_steps(run.model, late, enabled=run.interruptible):
+                return self._validate(run, should_stop=late)
+        except StepInterrupted:
+            return None
+
+    def _wait_for_imports(self) -> bool:
+        """Wait for :func:`~.model_run.import_ahead`'s import; False if a stop came first.
+
+        Under DDP the processes wait (they must start together).
+        """
+        while not self._imported.wait(0.05):
+            if self._stop.is_set() and not self.ranks.active:
+                return False
+        return True
 
     def _open(self, gi: int, offset: int) -> ModelRun:
         """Open the run of channel group ``gi``'s model (a resumed one's as saved)."""
@@ -626,7 +711,9 @@ class Trainer:
         while not reading.completed:
             stop, used = vote(run.step + 1, self._stop.is_set(), reading.used)
             reading = clock.agreed(reading, used)
-            if stop or reading.used >= 1:
+            # alone, the time budget keeps room for the validation at its end
+            reserve = 0.0 if self.ranks.active else self._validations.reserve()
+            if stop or reading.used >= 1 - reserve:
                 return "stopped" if stop else "time budget"
             step = run.step + 1
             generator.manual_seed(masks.torch_seed(step))
@@ -634,7 +721,7 @@ class Trainer:
             progress = reading.model_fraction
             loss = run.train_step(
                 self.objective,
-                batches.next(),
+                batches.next(should_stop=None if self.ranks.active else self._stop.is_set),
                 progress=progress,
                 generator=generator,
                 lr=cfg.learning_rate * lr_factor(progress, warmup=self._warmup),
@@ -650,14 +737,36 @@ class Trainer:
                 loss_sum.zero_()
                 n_sum = 0
             if self.ranks.is_main:  # validation, previews and files are rank 0's
-                yield from self._between_steps(run, last=reading.completed)
+                if step == 1 and (notice := self._few_steps_notice(reading)) is not None:
+                    yield notice
+                yield from self._between_steps(run, reading)
         return "completed"
 
-    def _between_steps(self, run: ModelRun, *, last: bool) -> Iterator[Event]:
+    def _few_steps_notice(self, reading: Reading) -> Notice | None:
+        """After the first step: a notice if the time budget allows too few steps for a useful model."""
+        steps = self._clock.projected_steps(reading)
+        if steps is None or steps >= FEW_STEPS:
+            return None
+        per_step = reading.model_elapsed_s / reading.step
+        cfg = self.config
+        what = f"a {self.spatial_ndim}D model on {describe_device(self.device, self.threads)}"
+        smaller = "a smaller preset" + (" (cpu-tiny)" if cfg.preset != "cpu-tiny" else "")
+        needed = fmt_time(ENOUGH_STEPS * per_step * len(self.groups))
+        return Notice(
+            f"At {per_step:.1f} s a step ({what}), the time budget of "
+            f"{fmt_time(self._clock.time_budget_s)} allows only about {steps} steps: too few for "
+            f"a useful model (a few hundred at least). What to do: choose {smaller} or smaller "
+            f"patches, train on a GPU, or give a longer time budget (about {needed} for "
+            f"{ENOUGH_STEPS} steps)."
+        )
+
+    def _between_steps(self, run: ModelRun, reading: Reading) -> Iterator[Event]:
         """After a step: validate when due, preview when asked for, write the state when due."""
         step = run.step
         sampler = self._samplers[run.group]
-        if sampler.has_validation and (step % self.config.validation_every == 0 or last):
+        if sampler.has_validation and self._validations.due(
+            step, reading.model_elapsed_s, last=reading.completed
+        ):
             if (event := self._validate(run)) is not None:
                 yield event
         region = self._preview.get()
@@ -680,9 +789,10 @@ class Trainer:
             yield Checkpointed(step=run.offset + step, path=str(path))
             self._checkpoint_at = time.perf_counter()
 
-    def _validate(self, run: ModelRun) -> Validated | None:
+    def _validate(self, run: ModelRun, should_stop=None) -> Validated | None:
         """Validate ``run``'s model and offer it to its keep-policy; ``None`` if a stop cut it."""
-        return validate_and_offer(
+        started = time.perf_counter()
+        event = validate_and_offer(
             run.model,
             self._samplers[run.group],
             self.objective,
@@ -693,10 +803,14 @@ class Trainer:
             device=self.device,
             data_range=self._data_range,
             scale=float(np.mean(self.norm.scale)),
-            should_stop=self._cut_short,
+            should_stop=should_stop or self._cut_short,
             estimates=self._estimates,
             group=run.group,
         )
+        if event is not None:
+            cost = time.perf_counter() - started
+            self._validations.record(run.step, self._clock.elapsed(run)[1], cost_s=cost)
+        return event
 
     def _cut_short(self) -> bool:
         """Whether a validation under way stops.

@@ -15,7 +15,12 @@ from .._base import when_alive
 from .._jobs import LongJob, wait_while
 
 #: how a finding is shown, by severity
-MARKS = {"warning": ("⚠", "#e8a33d"), "info": ("ℹ", None), "ok": ("✓", "#5cb85c")}
+MARKS = {
+    "error": ("⛔", "#d9534f"),
+    "warning": ("⚠", "#e8a33d"),
+    "info": ("ℹ", None),
+    "ok": ("✓", "#5cb85c"),
+}
 
 
 def check_job(a, b, axes: str | None):
@@ -28,7 +33,7 @@ def check_job(a, b, axes: str | None):
 
 def findings_html(report) -> str:
     """The findings as rich text, warnings first, one paragraph each."""
-    order = {"warning": 0, "info": 1, "ok": 2}
+    order = {"error": -1, "warning": 0, "info": 1, "ok": 2}
     parts = []
     for f in sorted(report.findings, key=lambda f: order[f.severity]):
         mark, colour = MARKS[f.severity]

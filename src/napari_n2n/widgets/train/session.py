@@ -20,7 +20,7 @@ from typing import Literal
 
 from psygnal import Signal, evented
 
-from ...core.events import Finished, Preview, Progress, Started, Validated
+from ...core.events import Finished, Notice, Preview, Progress, Started, Validated
 from ...core.progress import describe_finished, describe_progress, describe_started
 
 State = Literal["starting", "running", "stopping", "finished", "failed"]
@@ -61,6 +61,8 @@ class TrainingSession:
     validation_point = Signal(int, float, object, object)
     #: a :class:`~napari_n2n.core.events.Preview` arrived
     preview = Signal(object)
+    #: what the user should know while the run goes on (a :class:`~napari_n2n.core.events.Notice`'s text)
+    notice = Signal(str)
     #: the run ended: the :class:`~napari_n2n.core.events.Finished` event, or ``None`` if it failed
     ended = Signal(object)
 
@@ -113,6 +115,8 @@ class TrainingSession:
             self.validation_point.emit(event.step, event.val_loss, event.psnr, event.estimated_psnr)
         elif isinstance(event, Preview):
             self.preview.emit(event)
+        elif isinstance(event, Notice):
+            self.notice.emit(event.text)
         elif isinstance(event, Started):
             self.started = event
             self.status.device = event.device

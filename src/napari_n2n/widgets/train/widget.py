@@ -256,6 +256,7 @@ class TrainWidget(ViewerWidget):
         session.status.events.fraction.connect(self._show_fraction)
         session.status.events.text.connect(self._show_text)
         session.status.events.device.connect(self._show_device_name)
+        session.notice.connect(notify.warning)
         self.plot.follow(session)
         self._roles = {
             "input": layer,
