@@ -26,11 +26,13 @@ Examples
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +71,10 @@ from .resume import (
 from .schedule import Reading, RunClock, lr_factor, warmup_for
 from .selection import PsnrEstimates, data_range, new_history, policy_for, validate_and_offer
 from .start import AUTO, DEFAULT_INIT_NORMALIZATION, DataFacts, InitNormalization, plan_start
+
+#: the ``info`` entry that names a run: its states and its model file hold the same name, so a
+#: resumed run knows which model file it wrote (``napari-n2n train --resume``)
+RUN_ID = "run_id"
 
 
 class Trainer:
@@ -162,7 +168,8 @@ class Trainer:
         self.unet = plan.unet
         self.groups = plan.groups
         self._weights = plan.weights
-        self.info = plan.info
+        # the run's name, kept in its states and its model file: a resumed run keeps its state's
+        self.info = {RUN_ID: uuid.uuid4().hex, **plan.info}
         self.norm = plan.norm or Normalization.fit(fit, seed=config.seed)
         # a resumed fine-tune's too
         self._warmup = warmup_for(config.steps, fine_tune="init_from" in self.info)
@@ -471,6 +478,10 @@ class Trainer:
         n_params = sum(count_parameters(UNet(self.unet.for_channels(len(g)))) for g in self.groups)
         if self.device.type == "cuda" and self._batch_from_preset:
             self._fit_batch()
+        # torch imports its compiler (1-2 s, once a process) when the first optimiser is made: now,
+        # before the clock starts, so that the time budget goes to training
+        with contextlib.suppress(ImportError):
+            import torch._dynamo  # noqa: F401
         cfg = self.config
         resumed = self._resumed.state if self._resumed is not None else None
         self._clock = clock = RunClock(
@@ -607,6 +618,8 @@ class Trainer:
             resumed=resumed,
             weights=None if self._weights is None else self._weights[gi],
         )
+        if gi == 0:  # the first model's time is the run's: its set-up counts in the time budget
+            run.t_start = self._clock.started_at
         self._models[gi] = run.model
         self._live = run
         return run
