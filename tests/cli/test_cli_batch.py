@@ -240,7 +240,7 @@ def test_resume_an_interrupted_ome_zarr_run_from_the_command_line(raw, capsys):
             ["--input", "raw/cell0.tif", "--output", "x.tif", "--workers", "2"],
             "give an output ending in .ome.zarr",
         ),
-        (["--input", "raw/cell0.tif", "--output-dir", "nowhere"], "is not a folder"),
+        (["--input", "raw/cell0.tif", "--output-dir", "no/where"], "parent folder no does not"),
         (["--input", "raw/cell0.tif", "--output", "x.tif", "--output-dir", "den"], "not both"),
     ],
 )

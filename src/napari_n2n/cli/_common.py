@@ -183,9 +183,18 @@ def require_distinct_inputs(
 
 # ---- outputs -----------------------------------------------------------------------------------------
 def destination(
-    path: str, args, *, inputs=(), what: str = "output", image: bool = True
+    path: str,
+    args,
+    *,
+    inputs=(),
+    what: str = "output",
+    image: bool = True,
+    hint: str = "add --overwrite",
 ) -> Destination:
-    """The checked destination of an output (``--overwrite`` allows replacing a file; never an input)."""
+    """The checked destination of an output (``--overwrite`` allows replacing a file; never an input).
+
+    ``hint`` completes "To replace it, ..." in the message about an existing file.
+    """
     # an unknown format is refused now, not after the work
     folder = getattr(format_for(path, writing=True), "folder", False) if image else False
     return Destination(
@@ -193,7 +202,7 @@ def destination(
         overwrite=getattr(args, "overwrite", False),
         inputs=inputs,
         what=what,
-        overwrite_hint="add --overwrite",
+        overwrite_hint=hint,
         folder=folder,
     )
 

@@ -3,6 +3,8 @@ their targets, clean references and axes, and pairs made from neighbouring frame
 
 from __future__ import annotations
 
+import sys
+
 from ..core.errors import InputError
 from ._batch import expand_inputs
 from ._common import image_axes, read_image, require_distinct_inputs
@@ -29,7 +31,7 @@ def training_data(args):
         clean = read_image(cleans[k], "clean image") if cleans else None
         if target is not None and args.mode == "n2n":
             require_distinct_inputs(inp, target)
-        axes = image_axes(inp, args.axes, others=(target, clean))
+        axes = image_axes(inp, _axes_given(args, inp), others=(target, clean))
         axes_seen.setdefault(axes, path)
         data, target_data, clean_data = (
             inp.data,
@@ -53,6 +55,20 @@ def training_data(args):
         for column in (target_data, clean_data)
     ]
     return data, *given, axes
+
+
+def _axes_given(args, image) -> str | None:
+    """``--axes``; else, pairing the frames of a 3D file that does not say its axes, the frames
+    along the first axis (``--pair-neighbours T``: TYX), which the note on stderr says."""
+    if args.axes or not args.pair_neighbours or image.axes or image.ndim != 3:
+        return args.axes
+    axes = f"{args.pair_neighbours}YX"
+    print(
+        f"napari-n2n: {image.source} does not say what its axes are: using {axes}, its frames along "
+        f"the first axis (--pair-neighbours {args.pair_neighbours}; give --axes to choose others)",
+        file=sys.stderr,
+    )
+    return axes
 
 
 def _neighbours(args, data, clean, axes: str):

@@ -9,7 +9,7 @@ import dataclasses
 import sys
 import time
 
-from ..core.errors import InputError, N2NError, OutputStateError
+from ..core.errors import InputError, N2NError, OutputError, OutputStateError
 from ._common import (
     add_command,
     add_overwrite,
@@ -22,6 +22,10 @@ from ._common import (
 
 #: what --output-format accepts (the input's own format by default)
 FORMATS = ("tif", "ome.zarr", "nii.gz", "nii", "npy")
+#: what to do when denoising runs out of memory (it has no --batch or --patch)
+MEMORY_ADVICE = "Use a smaller --tile, or --device cpu, or a machine with more memory."
+#: what to do about an output that exists: replace it, or leave it and denoise the others
+REPLACE_HINT = "add --overwrite; to leave it as it is, add --skip-existing"
 #: how this command starts over and finishes an OME-Zarr output (see OutputStateError.worded)
 CLI_WORDING = {"overwrite": "add --overwrite", "resume": "run it again with --resume"}
 
@@ -175,7 +179,7 @@ def register(sub) -> None:
     )
     r.add_argument("--quiet", action="store_true", help="print no progress")
     add_overwrite(r, "an output that exists (and an unfinished OME-Zarr result: start over)")
-    r.set_defaults(func=run)
+    r.set_defaults(func=run, memory_advice=MEMORY_ADVICE)
 
 
 def _is_zarr(path) -> bool:
@@ -203,10 +207,71 @@ def _jobs(args):
         raise InputError("Say where to write: --output FILE for one input, or --output-dir DIR.")
     out_dir = Path(args.output_dir).expanduser()
     if not out_dir.is_dir():
-        raise InputError(f"--output-dir {out_dir} is not a folder. Create it first.")
+        _make_output_dir(out_dir)
     jobs = [(p, output_for(p, out_dir, suffix=args.suffix, ext=args.output_format)) for p in inputs]
     require_distinct_names(jobs)
     return jobs
+
+
+def _make_output_dir(out_dir) -> None:
+    """Create ``--output-dir`` (not its parents: a mistyped path is refused, not made)."""
+    if out_dir.exists():
+        raise InputError(f"--output-dir {out_dir} is a file, not a folder. Give a folder.")
+    if not out_dir.parent.is_dir():
+        raise InputError(
+            f"--output-dir {out_dir}: its parent folder {out_dir.parent} does not exist. Check the "
+            "path, or create the folders first."
+        )
+    try:
+        out_dir.mkdir()
+    except OSError as exc:
+        raise OutputError(
+            f"Cannot create --output-dir {out_dir} ({exc.strerror or exc}). Check its parent folder "
+            "is writable, or choose another."
+        ) from exc
+
+
+def _not_done(args, source, output) -> str | None:
+    """Why the existing ``output`` is not a finished result of ``source``; ``None`` when it is.
+
+    A finished result is readable to its last pixel and has the input's size (an OME-Zarr is
+    named only when it is finished; its pixels are not read).
+    """
+    import numpy as np
+
+    try:
+        result = read_image(output, "output")
+        if not _is_zarr(output):
+            np.asarray(result.data)  # to its last pixel: a cut file fails here
+    except (N2NError, OSError, ValueError, RuntimeError):
+        return "it is not a readable, complete image"
+    try:
+        image = read_image(source, "input")
+    except N2NError:
+        return None  # the input's own error comes when it is denoised (not here: it is skipped)
+    sizes = [sorted(s for s in shape if s > 1) for shape in (result.shape, image.shape)]
+    if sizes[0] != sizes[1]:
+        return f"it has shape {tuple(result.shape)}, not the input's {tuple(image.shape)}"
+    return None
+
+
+def _skipped(args, source, output) -> bool:
+    """Whether ``--skip-existing`` leaves ``output``: it exists and is a finished result.
+
+    An existing output that is not one is denoised again with ``--overwrite``, else refused.
+    """
+    if not (args.skip_existing and output.exists()):
+        return False
+    why = _not_done(args, source, output)
+    if why is None:
+        return True
+    if args.overwrite:
+        print(f"napari-n2n: {output} is not a finished result ({why}): denoising it again")
+        return False
+    raise OutputError(
+        f"{output} exists but is not a finished result of {source}: {why}. Add --overwrite to "
+        "denoise it again (replacing it), or move it away."
+    )
 
 
 def run(args) -> int:
@@ -246,7 +311,7 @@ def _run_one(args, source, output) -> int:
     from ..console import ProgressBar
     from ..ondisk.cluster import cluster_client
 
-    if args.skip_existing and output.exists():
+    if _skipped(args, source, output):
         print(f"{output} exists: skipped (--skip-existing)")
         return 0
     shown = _Shown(None if args.quiet else ProgressBar("predict"))
@@ -269,7 +334,12 @@ def _run_batch(args, jobs) -> int:
     report = Report(len(jobs))
     todo = []
     for source, out in jobs:
-        if args.skip_existing and out.exists():
+        try:
+            skipped = _skipped(args, source, out)
+        except OutputError as exc:  # reported; the other files go on
+            report.fail(source, exc)
+            continue
+        if skipped:
             report.skipped.append(source)
         else:
             todo.append((source, out))
@@ -281,8 +351,10 @@ def _run_batch(args, jobs) -> int:
                 try:
                     _predict_one(args, source, out, cluster, shown, den=den)
                     report.written.append(source)
-                except (N2NError, OSError, MemoryError) as exc:  # reported; the other files go on
+                except (N2NError, OSError) as exc:  # reported; the other files go on
                     report.fail(source, exc)
+                except MemoryError:
+                    report.fail(source, InputError(f"out of memory. {MEMORY_ADVICE}"))
     finally:
         if bar:
             bar.close()
@@ -328,7 +400,6 @@ def _predict_one(args, source, output, cluster, shown: _Shown, den=None) -> None
     """
     import numpy as np
 
-    from ..core.errors import OutputError
     from ..core.files import write_with_fallback
     from ..core.inference.denoiser import Denoiser
     from ..core.inference.ood import check_image
@@ -340,7 +411,7 @@ def _predict_one(args, source, output, cluster, shown: _Shown, den=None) -> None
     client, threads = cluster
     zarr_out = _is_zarr(output)
     inputs = [str(source), args.pair_with, args.model]
-    out = None if zarr_out else destination(str(output), args, inputs=inputs)
+    out = None if zarr_out else destination(str(output), args, inputs=inputs, hint=REPLACE_HINT)
     maps = {
         k: destination(path, args, inputs=inputs, what=f"{k} map (--{k})")
         for k, path in (("disagreement", args.disagreement), ("residual", args.residual))
@@ -438,7 +509,9 @@ def _worded_for_the_command_line():
     try:
         yield
     except OutputStateError as exc:
-        raise exc.worded(**CLI_WORDING) from exc
+        # a finished result: left as it is by --skip-existing
+        overwrite = REPLACE_HINT if exc.kind == "exists" else CLI_WORDING["overwrite"]
+        raise exc.worded(**{**CLI_WORDING, "overwrite": overwrite}) from exc
 
 
 def _predict(den, image, other, args, axes: str, options, drain):

@@ -53,15 +53,21 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import numpy as np
+
+    from ..core.checks import require_finite
     from ..core.data.photon import photon_scale_for, photon_split
 
     outputs = pair_destinations(args, "half", inputs=[args.image])
     image = read_image(args.image, "image")
+    data = np.asarray(image.data)  # split whole
+    # before the noise is estimated from it: a NaN is what is wrong, not the noise
+    require_finite(data, f"image {args.image}")
     gain, offset, how = photon_scale_for(
-        image.data, gain=args.gain, offset=args.offset, allow_rounding=args.allow_rounding
+        data, gain=args.gain, offset=args.offset, allow_rounding=args.allow_rounding
     )
     pair = photon_split(
-        image.data, gain=gain, offset=offset, seed=args.seed, allow_rounding=args.allow_rounding
+        data, gain=gain, offset=offset, seed=args.seed, allow_rounding=args.allow_rounding
     )
     write_pair(outputs, pair, like=image)
     print(

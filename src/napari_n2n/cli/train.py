@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..core.config import LOSSES, MODES, TrainConfig
 from ..core.errors import InputError, OutputError
+from ..core.files import same_file
 from ..core.training.presets import PRESETS
 from ..core.training.start import DEFAULT_INIT_NORMALIZATION, INIT_NORMALIZATIONS
 from ._common import (
@@ -209,21 +210,102 @@ def _checkpointing(args, out: Path):
     from ..core.training.resume import STATE_SUFFIX, Checkpointing
 
     path = Path(args.checkpoint) if args.checkpoint else out.with_suffix(STATE_SUFFIX)
+    if path.resolve() == out.resolve() or same_file(path, out):
+        raise InputError(
+            f"--checkpoint {path} is the --model file: the state and the model are two files. Leave "
+            f"--checkpoint out (the state goes to {out.with_suffix(STATE_SUFFIX)}) or choose another name."
+        )
     resume = args.resume
     if resume == "auto":
         resume = str(path) if path.exists() else None
     if not (args.checkpoint_every or args.checkpoint_minutes or args.checkpoint):
         return None, resume
     if path.exists() and (resume is None or Path(resume).resolve() != path.resolve()):
-        raise InputError(
-            f"{path} exists (the state of an earlier run) and would be overwritten. Continue that run "
-            f"with --resume {path} (or --resume auto), delete the file, or choose another --checkpoint."
-        )
+        raise InputError(_taken(path, out.with_suffix(STATE_SUFFIX)))
     every_s = args.checkpoint_minutes * 60 if args.checkpoint_minutes else None
     checkpointing = Checkpointing(path, every_steps=args.checkpoint_every, every_s=every_s)
     # its folder, before the images are read (the Trainer's own check, made earlier)
     checkpointing.check()
     return checkpointing, resume
+
+
+def _header(path: Path, state: bool):
+    """The JSON document of a napari-n2n state (``state``) or model file, or ``None`` if it is not one."""
+    from ..core.checkpoint import FORMAT, FORMAT_VERSION, read_header
+    from ..core.errors import ModelFileError
+    from ..core.training.resume import STATE_FORMAT, STATE_VERSION
+
+    fmt, newest = (STATE_FORMAT, STATE_VERSION) if state else (FORMAT, FORMAT_VERSION)
+    try:
+        return read_header(path, fmt=fmt, newest=newest, not_ours="")[1]
+    except ModelFileError:
+        return None
+
+
+def _taken(path: Path, default: Path) -> str:
+    """Why the existing file ``path`` cannot be the ``--checkpoint``: what it holds and what to do."""
+    from ..io import FORMATS
+
+    other = "another --checkpoint" + (f" (e.g. {default})" if default != path else "")
+    if _header(path, state=True) is not None:
+        return (
+            f"{path} exists (the state of an earlier run) and would be overwritten. Continue that run "
+            f"with --resume {path} (or --resume auto), delete the file, or choose {other}."
+        )
+    if _header(path, state=False) is not None:
+        held = "a napari-n2n model file"
+    elif any(path.name.lower().endswith(s) for f in FORMATS for s in f.suffixes):
+        held = "an image"
+    else:
+        held = "a file that is not a napari-n2n training state"
+    return (
+        f"--checkpoint {path} is {held}, which the state of this run would overwrite. "
+        f"Choose {other}."
+    )
+
+
+def _replaces_own_model(model: Path, resume: str) -> bool:
+    """Whether resuming ``resume`` may replace the existing ``--model`` without ``--overwrite``.
+
+    Only when it is the model that run saved; any other file is refused (``--overwrite``
+    replaces it).
+    """
+    if not model.exists():
+        return False
+    state = _header(Path(resume), state=True)
+    if state is None:  # not a state that this version reads: say what is wrong with it
+        from ..core.training.resume import load_state
+
+        load_state(resume)
+        return False
+    saved = _header(model, state=False)
+    if saved is None or not _same_run(saved, state):
+        raise InputError(
+            f"{model} exists and is not the model saved with {resume}; continuing that run would "
+            f"replace it. Choose another --model, or add --overwrite to replace it."
+        )
+    return True
+
+
+def _same_run(saved: dict, state: dict) -> bool:
+    """Whether the model file's document ``saved`` was written by the run of the state ``state``."""
+    from ..core.training.train import RUN_ID
+
+    names = [(doc.get("info") or {}).get(RUN_ID) for doc in (saved, state)]
+    if all(names):
+        return names[0] == names[1]
+    # files of a version that did not name runs: the same options and normalisation, and the
+    # model's history the start of the state's (a run of the same data, options and seed has the
+    # same losses: its time tells them apart)
+    if any(saved.get(k) != state.get(k) for k in ("config", "unet", "normalization", "axes")):
+        return False
+    history, later = saved.get("history") or {}, state.get("history") or {}
+    n = len(history.get("step") or [])
+    started = n > 0 and all(
+        history.get(k) == (later.get(k) or [])[:n] for k in ("step", "train_loss")
+    )
+    same_end = history.get("elapsed_s") == later.get("elapsed_s")
+    return started and (same_end or n < len(later.get("step") or []))
 
 
 def run(args) -> int:
@@ -248,8 +330,8 @@ def run(args) -> int:
         )
     checkpointing, resume = _checkpointing(args, Path(args.model))
     # continuing the run that wrote the model file: it is replaced when this one ends
-    if resume is not None:
-        args.overwrite = True
+    if resume is not None and not args.overwrite:
+        args.overwrite = _replaces_own_model(Path(args.model), resume)
     model = destination(
         args.model,
         args,
@@ -290,7 +372,14 @@ def run(args) -> int:
             resume_anyway=args.resume_anyway,
         )
         if ranks.is_main:
-            model.require_space(estimated_size(trainer.unet, trainer.groups, trainer.config.steps))
+            model.require_space(
+                estimated_size(
+                    trainer.unet,
+                    trainer.groups,
+                    trainer.config.steps,
+                    time_budget_s=trainer.config.time_budget_s,
+                )
+            )
         with StopOnSignals(trainer) as stop:
             den, _ = run_training(trainer, quiet=args.quiet or not ranks.is_main)
     code = 0 if stop.signum is None else 128 + stop.signum

@@ -326,8 +326,15 @@ def save_checkpoint(
     return write_safetensors(path, tensors, meta, overwrite=overwrite, what="model file")
 
 
-def estimated_size(unet, channel_groups: list, steps: int) -> int:
-    """About how many bytes the model file of a run will take: its weights and its history of ``steps``.
+#: the most history entries a run records per second of a time budget (one per step on the CPU,
+#: one per 10 steps on a GPU; a tiny network on a fast machine records well under this)
+HISTORY_ENTRIES_PER_S = 200
+
+
+def estimated_size(
+    unet, channel_groups: list, steps: int | None, *, time_budget_s: float | None = None
+) -> int:
+    """About how many bytes the model file of a run will take: its weights and its history.
 
     Parameters
     ----------
@@ -335,8 +342,11 @@ def estimated_size(unet, channel_groups: list, steps: int) -> int:
         The architecture (nothing is built).
     channel_groups : list of list of int
         The channels of each model.
-    steps : int
-        The run's steps.
+    steps : int or None
+        The run's steps (``None``: bounded by its time budget only).
+    time_budget_s : float or None
+        The run's time budget: its history holds no more entries than this time allows
+        (:data:`HISTORY_ENTRIES_PER_S`), whatever ``steps`` asks for.
 
     Returns
     -------
@@ -347,8 +357,9 @@ def estimated_size(unet, channel_groups: list, steps: int) -> int:
         for g in channel_groups
         for shape in unet.for_channels(len(g)).state_shapes().values()
     )
-    # float32 weights; about 64 bytes of JSON per step; the rest
-    return 4 * weights + 64 * steps + (64 << 10)
+    entries = [n for n in (steps, time_budget_s and time_budget_s * HISTORY_ENTRIES_PER_S) if n]
+    # float32 weights; about 64 bytes of JSON per history entry; the rest
+    return 4 * weights + 64 * math.ceil(min(entries, default=0)) + (64 << 10)
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict, ModelFile]:

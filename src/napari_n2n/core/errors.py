@@ -43,6 +43,9 @@ class TrainingError(N2NError):
     :class:`DenoisingError` is the same for prediction; catch :class:`TrainingError` to catch both.
     """
 
+    #: what to do when the work runs out of memory, in the work's own settings
+    MEMORY_ADVICE = "reduce the batch size, the patch size or the tile size, or use the CPU"
+
     @classmethod
     def from_exception(cls, exc: BaseException, what: str = "Training") -> TrainingError:
         """Wrap an unexpected exception raised inside long work with advice on what to do.
@@ -67,7 +70,7 @@ class TrainingError(N2NError):
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         low = text.lower()
         if "out of memory" in low or isinstance(exc, MemoryError):
-            advice = "reduce the batch size, the patch size or the tile size, or use the CPU"
+            advice = cls.MEMORY_ADVICE
         elif "cuda" in low or "mps" in low or "device" in low:
             advice = "try device 'cpu', or check the GPU driver"
         else:
@@ -78,9 +81,18 @@ class TrainingError(N2NError):
 class DenoisingError(TrainingError):
     """Prediction (denoising) failed while running (out of memory, device error, ...)."""
 
+    #: prediction has no batch or patch to make smaller: its tiles are what fills the memory
+    MEMORY_ADVICE = "reduce the tile size, or use the CPU"
+
     @classmethod
     def from_exception(cls, exc: BaseException, what: str = "Denoising") -> DenoisingError:
-        """:meth:`TrainingError.from_exception`, for prediction."""
+        """:meth:`TrainingError.from_exception`, for prediction (its advice names the tile size).
+
+        Examples
+        --------
+        >>> DenoisingError.from_exception(RuntimeError("CUDA out of memory."))
+        DenoisingError('Denoising failed: CUDA out of memory. (RuntimeError). What to do: reduce the tile size, or use the CPU.')
+        """
         return super().from_exception(exc, what)
 
 

@@ -31,6 +31,7 @@ import math
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,6 +96,10 @@ ENOUGH_STEPS = 300
 
 #: seconds a stopped run may spend validating its last weights (a stop stays quick)
 STOP_VALIDATION_S = 0.5
+
+#: the ``info`` entry that names a run: its states and its model file hold the same name, so a
+#: resumed run knows which model file it wrote (``napari-n2n train --resume``)
+RUN_ID = "run_id"
 
 
 class Trainer:
@@ -188,7 +193,8 @@ class Trainer:
         self.unet = plan.unet
         self.groups = plan.groups
         self._weights = plan.weights
-        self.info = plan.info
+        # the run's name, kept in its states and its model file: a resumed run keeps its state's
+        self.info = {RUN_ID: uuid.uuid4().hex, **plan.info}
         self.norm = plan.norm or Normalization.fit(fit, seed=config.seed)
         # a resumed fine-tune's too
         self._warmup = warmup_for(config.steps, fine_tune="init_from" in self.info)
@@ -501,6 +507,10 @@ class Trainer:
         n_params = sum(count_parameters(UNet(self.unet.for_channels(len(g)))) for g in self.groups)
         if self.device.type == "cuda" and self._batch_from_preset:
             self._fit_batch()
+        # torch imports its compiler when the first optimiser is made (1-3 s, once a process): the
+        # clock starts once that import (begun when the Trainer was made) is over, so the time
+        # budget goes to training; a stop meanwhile ends the run at its first model
+        self._wait_for_imports()
         cfg = self.config
         resumed = self._resumed.state if self._resumed is not None else None
         self._clock = clock = RunClock(
@@ -692,6 +702,8 @@ class Trainer:
             resumed=resumed,
             weights=None if self._weights is None else self._weights[gi],
         )
+        if gi == 0:  # the first model's time is the run's: its set-up counts in the time budget
+            run.t_start = self._clock.started_at
         self._models[gi] = run.model
         self._live = run
         return run
