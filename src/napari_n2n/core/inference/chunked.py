@@ -312,7 +312,8 @@ class Ledger:
 
     A file of one JSON header line, then one line per finished unit (``"3,0,1"``), appended and
     flushed to disk after the unit's write. Opening an existing ledger checks its header; a line
-    cut short by a crash is ignored (and trimmed).
+    cut short by a crash is ignored (and trimmed), and a garbled one (bytes changed on the disk)
+    is listed in :attr:`damaged`: its unit counts as not written, so a resume denoises it again.
 
     Parameters
     ----------
@@ -332,6 +333,8 @@ class Ledger:
         self.path = Path(path)
         self.header = {"format": LEDGER_FORMAT, **header}
         self.done: set[tuple[int, ...]] = set()
+        #: lines of an existing ledger that were garbled (their units are denoised again)
+        self.damaged: list[str] = []
         if self.path.exists():
             self._load()
         else:
@@ -350,7 +353,8 @@ class Ledger:
             # a line cut short by a crash: trimmed, so the next one starts clean
             with open(self.path, "r+b") as f:
                 f.truncate(len(complete))
-        lines = complete.decode().splitlines()
+        # bytes a disk or an editor garbled must not stop a resume: such lines are redone below
+        lines = complete.decode(errors="replace").splitlines()
         try:
             first = json.loads(lines[0]) if lines else {}
         except json.JSONDecodeError:
@@ -378,8 +382,15 @@ class Ledger:
                 "Resume with the same settings, or to start over, {overwrite}.",
             )
         for line in lines[1:]:
-            if line.strip():
-                self.done.add(tuple(int(v) for v in line.split(",")))
+            if not line.strip():
+                continue
+            try:
+                index = tuple(int(v) for v in line.split(","))
+            except ValueError:
+                # a garbled line: its unit is not known to be written, so it is done again
+                self.damaged.append(line)
+                continue
+            self.done.add(index)
 
     def record(self, index: tuple[int, ...]) -> None:
         """Record unit ``index`` as written (appended and flushed to disk)."""
