@@ -249,3 +249,28 @@ def test_options_as_objects_and_errors_that_callers_word_for_their_controls(mode
     with pytest.raises(OutputStateError) as mismatch:
         predict_to_zarr(model, raw, out, resume=True, **dict(OPTIONS, overlap=32))
     assert mismatch.value.kind == "mismatch" and "overlap 48 → 32" in str(mismatch.value)
+
+
+def test_a_resume_with_other_chunks_is_refused_not_silently_given_the_old_ones(
+    model, store, tmp_path
+):
+    from napari_n2n.core.errors import OutputStateError
+    from napari_n2n.core.progress import drain
+    from napari_n2n.ondisk.output import partial_path, predict_to_zarr, predict_to_zarr_iter
+
+    raw, _ = store
+    out = tmp_path / "den.ome.zarr"
+    drain(predict_to_zarr_iter(model, raw, out, max_units=2, **OPTIONS))
+    # the same units of work (whole chunks grown to 128×128), other chunks
+    other = dict(OPTIONS, chunks=(1, 64, 64))
+    with pytest.raises(
+        OutputStateError, match=r"started with chunks \(1, 128, 128\), not \(1, 64, 64\)"
+    ):
+        predict_to_zarr(model, raw, out, resume=True, **other)
+    assert partial_path(out).is_dir() and not out.exists()  # nothing lost
+    # the chunks it was started with finish it; overwrite starts over with the new ones
+    assert predict_to_zarr(model, raw, out, resume=True, **OPTIONS) == out
+    out2 = tmp_path / "den2.ome.zarr"
+    drain(predict_to_zarr_iter(model, raw, out2, max_units=2, **OPTIONS))
+    predict_to_zarr(model, raw, out2, overwrite=True, **other)
+    assert zarr.open_array(str(out2 / "0"), mode="r").chunks == (1, 64, 64)

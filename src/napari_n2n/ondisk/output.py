@@ -264,6 +264,8 @@ def _partial(
                 f"An unfinished result of an earlier run is in {partial}.",
                 "To finish it, {resume}; to start over, {overwrite}.",
             )
+        else:
+            _check_chunks(partial, plan.chunks)
     if not partial.exists():
         data = source.data
         itemsize = np.dtype(data.dtype).itemsize if dtype == "input" else 4
@@ -280,6 +282,29 @@ def _partial(
             attrs={"complete": False, "settings": plan.header, "source": source.source},
         )
     return partial
+
+
+def _check_chunks(partial: Path, chunks: tuple[int, ...]) -> None:
+    """Refuse to resume an unfinished result whose chunks are not the ones asked for now.
+
+    Its arrays were made with their chunks: a resume writes into them, so other chunks
+    would be silently ignored.
+    """
+    import zarr
+
+    try:
+        made = tuple(int(c) for c in zarr.open_array(str(partial / "0"), mode="r").chunks)
+    except Exception:  # a damaged array: the ledger and the writes report it
+        return
+    if made != tuple(chunks):
+        raise OutputStateError(
+            partial,
+            "mismatch",
+            f"The unfinished result in {partial} was started with chunks {made}, not {tuple(chunks)}: "
+            "a resume keeps the chunks it was started with.",
+            f"Resume with chunks {made} (or without choosing chunks), or to start over with the "
+            "new chunks, {overwrite}.",
+        )
 
 
 def _destination(output: Path, overwrite: bool, inputs: list) -> Destination:
