@@ -193,3 +193,98 @@ def test_checkpointing_options_are_checked():
     assert Checkpointing("x.ckpt", every_s=60).due(7, 61) and not Checkpointing(
         "x.ckpt", every_steps=5
     ).due(7, 1e9)
+
+
+def _edited(src, dst, *, payload=None, tensors=None):
+    """A copy of the state file ``src`` at ``dst`` with its JSON document and tensors edited."""
+    from safetensors.torch import load_file, save_file
+
+    with __import__("safetensors").safe_open(str(src), framework="pt") as f:
+        meta = dict(f.metadata())
+    doc = json.loads(meta["payload"])
+    (payload or (lambda d: None))(doc)
+    meta["payload"] = json.dumps(doc)
+    values = load_file(str(src))
+    (tensors or (lambda t: None))(values)
+    save_file(values, str(dst), metadata=meta)
+    return dst
+
+
+def test_damaged_states_are_refused_before_training_as_strictly_as_model_files(data, tmp_path):
+    a, b = data
+    state = tmp_path / "run.ckpt"
+    first = Trainer(a, b, axes="CYX", config=CONFIG, checkpoint=Checkpointing(state))
+    _stop_at(first, 5)
+
+    def refused(match, damaged, **options):
+        with pytest.raises(ModelFileError, match=match) as info:
+            Trainer(a, b, axes="CYX", config=CONFIG, resume=damaged, **options)
+        assert "\n" not in str(info.value) and str(damaged) in str(info.value)
+
+    def put(key, value):
+        return lambda d: d.update({key: value})
+
+    refused(
+        "its history field has the wrong type",
+        _edited(state, tmp_path / "h.ckpt", payload=put("history", [1, 2])),
+    )
+    refused(
+        "its config field has the wrong type",
+        _edited(state, tmp_path / "c.ckpt", payload=put("config", "steps=8")),
+    )
+    refused(
+        "its configuration is invalid",
+        _edited(state, tmp_path / "c2.ckpt", payload=put("config", {"steps": -3})),
+    )
+    refused(
+        "its channel group 7 is not one of",
+        _edited(state, tmp_path / "g.ckpt", payload=put("group", 7)),
+    )
+
+    def nan(t):
+        name = next(k for k in t if k.startswith("model."))
+        t[name] = torch.full_like(t[name], float("nan"))
+
+    refused(r"tensor model\..* holds NaN or Inf", _edited(state, tmp_path / "n.ckpt", tensors=nan))
+    refused(
+        "tensor model.extra.weight .*has no place for",
+        _edited(
+            state,
+            tmp_path / "x.ckpt",
+            tensors=lambda t: t.update({"model.extra.weight": torch.zeros(2)}),
+        ),
+    )
+
+
+def test_edited_step_counters_are_refused_not_saved_as_a_model_of_that_many_steps(data, tmp_path):
+    a, b = data
+    state = tmp_path / "run.ckpt"
+    _stop_at(Trainer(a, b, axes="CYX", config=CONFIG, checkpoint=Checkpointing(state)), 5)
+    huge = 10**9
+
+    def counters(doc, steps=None):
+        doc.update(step=huge, steps_done=huge)
+        doc["history"]["steps_done"] = huge
+        if steps:
+            doc["config"]["steps"] = steps
+
+    edited = _edited(state, tmp_path / "e.ckpt", payload=counters)
+    for path, match in (
+        (edited, "exceed the run's 8 steps"),
+        (
+            _edited(state, tmp_path / "e2.ckpt", payload=lambda d: counters(d, 2 * huge)),
+            "disagrees with its history, whose last logged step is 5",
+        ),
+    ):
+        with pytest.raises(ModelFileError, match=match):
+            Trainer(
+                a,
+                b,
+                axes="CYX",
+                config=CONFIG.replace(steps=2 * huge),
+                resume=path,
+                resume_anyway=True,
+            )
+    # the state as written resumes
+    events = list(Trainer(a, b, axes="CYX", config=CONFIG, resume=state).run())
+    assert events[-1].steps_done == 8

@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from .errors import ModelFileError
 from .files import Destination
@@ -416,7 +417,7 @@ def _is_number(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str]]) -> None:  # noqa: C901  one check per way a model file can be wrong, each one line
+def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str]]) -> None:
     """Check a model file's metadata against itself and against its tensors, before anything is built.
 
     Parameters
@@ -431,12 +432,43 @@ def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str
     ModelFileError
         On the first problem found, blaming the file.
     """
+    unet = check_metadata(mf)
+    expected = {
+        f"model{i}.{k}": shape
+        for i, g in enumerate(mf.channel_groups)
+        for k, shape in unet.for_channels(len(g)).state_shapes().items()
+    }
+    check_layout(layout, expected)
+
+
+def _refuse_model(why: str) -> NoReturn:
+    raise ModelFileError(_not_usable(why))
+
+
+def check_metadata(mf: ModelFile, bad: Callable[[str], NoReturn] = _refuse_model):  # noqa: C901  one check per way the metadata can be wrong, each one line
+    """Check the metadata a model file (or a training state) holds: every field's type and range.
+
+    Parameters
+    ----------
+    mf : ModelFile
+        The metadata.
+    bad : callable, optional
+        Called with what is wrong; it raises (default: a :class:`ModelFileError` that calls
+        the file not a usable model).
+
+    Returns
+    -------
+    UNetConfig
+        The architecture it describes.
+
+    Raises
+    ------
+    ModelFileError
+        On the first problem found (from ``bad``).
+    """
     from .axes import validate_axes
     from .errors import InputError
     from .model import MAX_CHANNELS, UNetConfig
-
-    def bad(why: str):
-        raise ModelFileError(_not_usable(why))
 
     groups = mf.channel_groups
     if (
@@ -492,11 +524,25 @@ def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str
         if not isinstance(value, kinds):
             bad(f"its {name} field has the wrong type ({type(value).__name__})")
     _check_history(mf.history, bad)
-    expected = {
-        f"model{i}.{k}": shape
-        for i, g in enumerate(groups)
-        for k, shape in unet.for_channels(len(g)).state_shapes().items()
-    }
+    return unet
+
+
+def check_layout(
+    layout: dict[str, tuple[tuple[int, ...], str]],
+    expected: dict[str, tuple[int, ...]],
+    bad: Callable[[str], NoReturn] = _refuse_model,
+) -> None:
+    """Check that a file holds exactly the tensors expected, of their shapes, floating point.
+
+    Parameters
+    ----------
+    layout : dict
+        Each tensor's name → ``(shape, safetensors dtype)`` (see :func:`read_header`).
+    expected : dict
+        Each tensor's name → the shape its architecture needs.
+    bad : callable, optional
+        Called with what is wrong; it raises (as for :func:`check_metadata`).
+    """
     for name in sorted(set(layout) | set(expected)):
         if name not in layout:
             bad(f"tensor {name} is missing")

@@ -58,6 +58,7 @@ from .objectives import objective_for
 from .presets import describe_config
 from .preview import PreviewSlot, predict_region
 from .resume import (
+    LOSS_READ_EVERY,
     Checkpointing,
     TrainingState,
     kept_weights,
@@ -618,7 +619,7 @@ class Trainer:
         cfg = self.config
         clock = self._clock
         # reading the loss back syncs a GPU: not every step there
-        log_every = 1 if self.device.type == "cpu" else 10
+        log_every = 1 if self.device.type == "cpu" else LOSS_READ_EVERY
         vote = distributed.StopVote(self.ranks, self.device, every=log_every)
         loss_sum = torch.zeros((), device=self.device)
         n_sum = 0
