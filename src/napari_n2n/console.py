@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 
-from .core.events import Checkpointed, Finished, Progress, Started, Validated
+from .core.events import Checkpointed, CheckpointFailed, Finished, Progress, Started, Validated
 from .core.progress import describe_progress, describe_started, drain
 
 
@@ -159,6 +159,8 @@ def run_training(trainer, label: str = "train", quiet: bool = False):
                 bar.update(ev.fraction, describe_progress(ev, validated))
             elif isinstance(ev, Checkpointed) and not quiet and not bar.tty:
                 print(f"{label}: checkpoint at step {ev.step} in {ev.path}", file=sys.stderr)
+            elif isinstance(ev, CheckpointFailed):  # the run goes on; the model is kept
+                print(f"{label}: warning: {ev.message}", file=sys.stderr)
             elif isinstance(ev, Finished):
                 finished = ev
     except KeyboardInterrupt:

@@ -288,3 +288,41 @@ def test_edited_step_counters_are_refused_not_saved_as_a_model_of_that_many_step
     # the state as written resumes
     events = list(Trainer(a, b, axes="CYX", config=CONFIG, resume=state).run())
     assert events[-1].steps_done == 8
+
+
+@pytest.mark.parametrize("failure", ["another run wrote it", "its folder is gone"])
+def test_a_failed_checkpoint_write_never_costs_the_model(data, tmp_path, failure):
+    import shutil
+
+    from napari_n2n.core.events import CheckpointFailed, Finished
+    from napari_n2n.core.inference.denoiser import Denoiser
+
+    a, b = data
+    folder = tmp_path / "states"
+    folder.mkdir()
+    state = folder / "run.ckpt"
+    trainer = Trainer(
+        a, b, axes="CYX", config=CONFIG, checkpoint=Checkpointing(state, every_steps=2)
+    )
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if event == Checkpointed(step=2, path=str(state)):
+            if failure == "another run wrote it":
+                state.write_bytes(b"the state of another run")
+            else:  # an unmounted disk, a removed scratch folder
+                shutil.rmtree(folder)
+    failed = [e for e in events if isinstance(e, CheckpointFailed)]
+    # said once, at the next write; no further tries
+    assert len(failed) == 1 and failed[0].step == 4 and failed[0].path == str(state)
+    assert (
+        "another process wrote" if failure == "another run wrote it" else "no longer exists"
+    ) in (failed[0].message)
+    assert "Training goes on" in failed[0].message and "\n" not in failed[0].message
+    assert not any(isinstance(e, Checkpointed) and e.step > 2 for e in events)
+    if failure == "another run wrote it":
+        assert state.read_bytes() == b"the state of another run"  # not replaced
+    assert isinstance(events[-1], Finished) and events[-1].steps_done == 8
+    assert trainer.checkpoint_failure is not None
+    model = trainer.denoiser().save(tmp_path / "m.n2n")
+    assert Denoiser.load(model).history["steps_done"] == 8

@@ -57,6 +57,7 @@ _REASONS = {
     errno.ENOSPC: "the disk is full",
     errno.EDQUOT: "your disk quota is used up",
     errno.EISDIR: "it is a folder",
+    errno.ENOENT: "its folder no longer exists (removed or unmounted)",
 }
 
 
@@ -182,7 +183,9 @@ class Destination:
     Notes
     -----
     ``os.fspath(destination)`` is the path, so a destination can be passed wherever a path is
-    expected; :func:`napari_n2n.core.checkpoint.save_checkpoint` then keeps its checks.
+    expected; :func:`napari_n2n.core.checkpoint.save_checkpoint` then keeps its checks. A
+    destination may be written more than once (a run's successive states): each write notes
+    what it wrote, so only another writer's change is refused.
     """
 
     def __init__(
@@ -351,6 +354,7 @@ class Destination:
             if not self.folder:
                 _fsync(tmp)
             self._commit(tmp)
+            self._seen = _Seen.of(self.path)  # what this run wrote: a later write may replace it
         except OSError as exc:
             raise self._fail(reason(exc)) from exc
         finally:
@@ -394,6 +398,7 @@ class Destination:
             self._commit(tmp)
         except OSError as exc:
             raise self._fail(reason(exc)) from exc
+        self._seen = _Seen.of(self.path)
         return self.given
 
     def _commit(self, tmp: Path) -> None:

@@ -102,8 +102,14 @@ class Checkpointing:
                 f"Checkpoint every_s must be a positive number of seconds, got {self.every_s!r}."
             )
 
-    def check(self) -> None:
+    def check(self):
         """Check before the run that the state can be written.
+
+        Returns
+        -------
+        Destination
+            The state file, checked: write every state of the run through it, so that a
+            state another run wrote meanwhile is noticed, not replaced.
 
         Raises
         ------
@@ -112,7 +118,7 @@ class Checkpointing:
         """
         from ..files import Destination
 
-        Destination(self.path, overwrite=True, what="training state")
+        return Destination(self.path, overwrite=True, what="training state")
 
     def due(self, step: int, since_last_s: float) -> bool:
         """Whether a state should be written after a step.
