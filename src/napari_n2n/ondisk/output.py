@@ -50,12 +50,30 @@ from ..io.omezarr import (
     update_n2n_attrs,
     write_pyramid,
 )
+from .lock import WriterLock
 
 LEDGER_NAME = "n2n-ledger.jsonl"
 #: a copy of a model given as an object, for the workers of a cluster (removed with the ledger)
 MODEL_NAME = "n2n-model.n2n"
 #: chunks (Z, Y, X) of level 0 for a 2D and a 3D network
 CHUNKS_2D, CHUNKS_3D = (1, 1024, 1024), (64, 256, 256)
+
+
+def lock_path(output: str | os.PathLike) -> Path:
+    """The lock file of an output while a run writes it: ``.NAME.partial.ome.zarr.lock``.
+
+    Parameters
+    ----------
+    output : str or PathLike
+        The output's path.
+
+    Returns
+    -------
+    Path
+        The lock file beside it (see :mod:`napari_n2n.ondisk.lock`).
+    """
+    partial = partial_path(output)
+    return partial.with_name(partial.name + ".lock")
 
 
 def partial_path(output: str | os.PathLike) -> Path:
@@ -397,7 +415,6 @@ def predict_to_zarr_iter(  # noqa: PLR0913  the public keywords besides the two 
     model_path = None if isinstance(model, Denoiser) else Path(os.fspath(model))
     den = model if isinstance(model, Denoiser) else Denoiser.load(model_path)
     source = _image(image, axes)
-    data = source.data
     plan = _plan(den, source, axes, options, chunking, dtype)
 
     output = Path(os.path.expanduser(os.fspath(output)))
@@ -405,15 +422,67 @@ def predict_to_zarr_iter(  # noqa: PLR0913  the public keywords besides the two 
         raise InputError(
             f"Chunked prediction writes OME-Zarr: give an output ending in .ome.zarr (not {output.name})."
         )
-    if resume and not overwrite and output.exists():
-        done = n2n_attrs(output)
-        if done.get("complete") and done.get("settings") == plan.header:
-            yield ChunkProgress("denoise", 1, 1, 1, 1.0)
-            return output  # finished by an earlier run with this model and these settings
+    if resume and not overwrite and _finished(output, plan):
+        yield ChunkProgress("denoise", 1, 1, 1, 1.0)
+        return output  # finished by an earlier run with this model and these settings
     dest = _destination(
         output, overwrite, inputs=[p for p in (source.source or None, model_path) if p]
     )
-    partial = _partial(dest, plan, source, dtype, overwrite=overwrite, resume=resume)
+    with WriterLock(lock_path(output), what=str(output)):
+        if not overwrite and output.exists():  # another run finished it since the checks
+            if resume and _finished(output, plan):
+                yield ChunkProgress("denoise", 1, 1, 1, 1.0)
+                return output
+            raise OutputStateError(
+                output,
+                "exists",
+                f"Another run finished {output} while this one was starting; nothing was written.",
+                "To replace it, {overwrite}.",
+            )
+        return (
+            yield from _denoise_into(
+                den,
+                model_path,
+                source,
+                plan,
+                dest,
+                dtype=dtype,
+                options=options,
+                flags={"overwrite": overwrite, "resume": resume},
+                client=client,
+                threads=threads,
+                should_stop=should_stop,
+                max_units=max_units,
+            )
+        )
+
+
+def _finished(output: Path, plan: _Plan) -> bool:
+    """Whether ``output`` is a finished result of this model with these settings."""
+    if not output.exists():
+        return False
+    done = n2n_attrs(output)
+    return bool(done.get("complete")) and done.get("settings") == plan.header
+
+
+def _denoise_into(  # noqa: PLR0913  the run's parts, all needed (the caller's keywords, unpacked)
+    den,
+    model_path,
+    source: ImageData,
+    plan: _Plan,
+    dest: Destination,
+    *,
+    dtype: str,
+    options: PredictOptions,
+    flags: dict,
+    client,
+    threads,
+    should_stop,
+    max_units,
+):
+    """Denoise into the hidden folder (a new one, or an unfinished one resumed), then commit it."""
+    data = source.data
+    partial = _partial(dest, plan, source, dtype, **flags)
     ledger = Ledger(partial / LEDGER_NAME, plan.header)
     grid = plan.grid
 
