@@ -298,6 +298,61 @@ def read_tensors(path: str | os.PathLike, not_ours: str) -> dict:
         raise ModelFileError(not_ours) from exc
 
 
+def damaged_file_note(path: str | os.PathLike) -> str | None:
+    """What is wrong with a model file that is empty, or a zip file that cannot be opened.
+
+    A BioImage Model Zoo package is a zip file; one cut short (an interrupted download) or
+    empty is no zip any more, and would otherwise be called "not a napari-n2n model file".
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    str or None
+        The message (one line, with what to do), or ``None`` for any other file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> empty = Path(folder.name) / "m.bioimageio.zip"
+    >>> _ = empty.write_bytes(b"")
+    >>> damaged_file_note(empty)  # doctest: +ELLIPSIS
+    '.../m.bioimageio.zip is empty (0 bytes): a download or copy that did not finish. ...'
+    >>> folder.cleanup()
+    """
+    import zipfile
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            start = f.read(4)
+    except OSError:
+        return None
+    if size == 0:
+        return (
+            f"{path} is empty (0 bytes): a download or copy that did not finish. Download or copy "
+            "the model (.n2n file or Zoo package) again."
+        )
+    if zipfile.is_zipfile(path):
+        return None
+    if start.startswith(b"PK"):
+        return (
+            f"{path} is a damaged zip file (truncated or corrupted: its index is missing), not a "
+            "usable BioImage Model Zoo package. Download the package again, or choose a .n2n model."
+        )
+    if path.name.lower().endswith(".zip"):
+        return (
+            f"{path} is not a zip file, so not a BioImage Model Zoo package (or it is damaged). "
+            "Download the package again, or choose a .n2n model."
+        )
+    return None
+
+
 def save_checkpoint(
     path: str | os.PathLike, tensors: dict, model_file: ModelFile, *, overwrite: bool = False
 ) -> Path:
@@ -376,7 +431,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, ModelFile]:
         If the file is missing, truncated, corrupted, not a napari-n2n model, from a newer
         version, or inconsistent; the message is one line that names the file.
     """
-    not_ours = (
+    not_ours = damaged_file_note(path) or (
         f"{path} is not a napari-n2n model file (or it is truncated or corrupted). "
         "Choose a .n2n file saved by napari-n2n, or train a new model."
     )
