@@ -28,41 +28,10 @@ import time
 from pathlib import Path
 
 from ..core.errors import OutputStateError
+from ..core.files import process_alive
 
 #: a lock file still empty after this many seconds was left by a process killed as it made it
 EMPTY_STALE_S = 10.0
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process ``pid`` of this host runs (a zombie, dead but not yet reaped, does not).
-
-    Parameters
-    ----------
-    pid : int
-        The process id.
-
-    Returns
-    -------
-    bool
-
-    Examples
-    --------
-    >>> process_alive(os.getpid())
-    True
-    """
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:  # no /proc (macOS): kill's answer stands
-        return True
-    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 class WriterLock:
