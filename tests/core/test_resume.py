@@ -326,3 +326,31 @@ def test_a_failed_checkpoint_write_never_costs_the_model(data, tmp_path, failure
     assert trainer.checkpoint_failure is not None
     model = trainer.denoiser().save(tmp_path / "m.n2n")
     assert Denoiser.load(model).history["steps_done"] == 8
+
+
+def test_a_checkpoint_on_a_full_disk_still_saves_the_model_to_its_own_disk(tmp_path):
+    """The command line, with ``--checkpoint`` on a real full disk (a tiny tmpfs) and ``--model`` beside it."""
+    import tifffile
+
+    from .._fs import in_tiny_tmpfs
+
+    rng = np.random.default_rng(0)
+    clean = np.cumsum(rng.random((128, 128)), axis=1).astype(np.float32) * 4
+    for name in ("A.tif", "B.tif"):
+        tifffile.imwrite(tmp_path / name, clean + rng.normal(0, 25, clean.shape).astype(np.float32))
+    small = tmp_path / "small"
+    script = "import sys\nfrom napari_n2n.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    args = [
+        *("train", "--input", str(tmp_path / "A.tif"), "--target", str(tmp_path / "B.tif")),
+        *("--model", str(tmp_path / "m.n2n"), "--checkpoint", str(small / "m.ckpt")),
+        *("--checkpoint-every", "5", "--steps", "10", "--patch", "32", "--batch", "4"),
+        *("--depth", "2", "--base-channels", "8", "--init-from", "none", "--quiet"),
+    ]
+    # room for the check's probe, not for a state (about 0.4 MB for this network)
+    done = in_tiny_tmpfs(small, 64, script, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "the disk is full" in done.stderr and "the model is kept" in done.stderr
+    assert "Traceback" not in done.stderr
+    from napari_n2n.core.inference.denoiser import Denoiser
+
+    assert Denoiser.load(tmp_path / "m.n2n").history["steps_done"] == 10

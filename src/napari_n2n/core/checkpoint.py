@@ -345,11 +345,6 @@ def damaged_file_note(path: str | os.PathLike) -> str | None:
             f"{path} is a damaged zip file (truncated or corrupted: its index is missing), not a "
             "usable BioImage Model Zoo package. Download the package again, or choose a .n2n model."
         )
-    if path.name.lower().endswith(".zip"):
-        return (
-            f"{path} is not a zip file, so not a BioImage Model Zoo package (or it is damaged). "
-            "Download the package again, or choose a .n2n model."
-        )
     return None
 
 
