@@ -27,25 +27,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import os
-import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
 
-from ..checkpoint import (
-    FLOAT_DTYPES,
-    ModelFile,
-    check_layout,
-    check_metadata,
-    read_header,
-    read_tensors,
-    write_safetensors,
-)
+from ..checkpoint import read_header, read_tensors, write_safetensors
 from ..errors import InputError, ModelFileError
 
 STATE_FORMAT = "napari-n2n-training-state"
@@ -56,8 +45,6 @@ STATE_SUFFIX = ".ckpt"
 MAY_DIFFER = ("device", "data_on_device", "threads", "compile")
 #: options that a resumed run takes from its state when they are left unset (``None``, preset ``"auto"``)
 FROM_STATE = ("preset", "depth", "base_channels", "patch_size", "batch_size", "learning_rate")
-#: the loss is read back (and logged in the history) after every step on the CPU, else after every this many
-LOSS_READ_EVERY = 10
 #: in-memory arrays up to this size are hashed whole; larger or lazy ones are probed at a few places
 FULL_HASH_BYTES = 256 * 2**20
 
@@ -308,7 +295,8 @@ def load_state(path: str | os.PathLike) -> Resumed:
     ModelFileError
         If it is missing, truncated, not a napari-n2n state, written by a newer version, or
         damaged: any field of the wrong type or range, counters that disagree with the history,
-        a tensor of the wrong name or shape, NaN or Inf weights (see :func:`check_state`).
+        a tensor of the wrong name or shape, NaN or Inf weights (see
+        :func:`~napari_n2n.core.training.state_checks.check_state`).
     """
     not_ours = (
         f"{path} is not a napari-n2n training checkpoint (or it is truncated or corrupted). "
@@ -331,6 +319,8 @@ def load_state(path: str | os.PathLike) -> Resumed:
             "written by napari-n2n; start the run again, or give another state file."
         )
 
+    from .state_checks import check_state
+
     check_state(state, layout, bad)
     tensors = read_tensors(path, not_ours)
     parts: dict[str, dict] = {"model": {}, "optimizer": {}}
@@ -347,121 +337,6 @@ def load_state(path: str | os.PathLike) -> Resumed:
     if nonfinite is not None:
         bad(f"its tensor {nonfinite} holds NaN or Inf values")
     return Resumed(state, parts["model"], parts["optimizer"], kept)
-
-
-def check_state(state: TrainingState, layout: dict, bad: Callable[[str], NoReturn]) -> None:
-    """Check a state's document and tensors, as strictly as a model file's, before a run uses it.
-
-    Its description of the model is checked as a model file's
-    (:func:`~napari_n2n.core.checkpoint.check_metadata`); then the run's own fields: the
-    configuration, the counters against each other and against the history (a state whose
-    counters were edited is refused, not saved later as a model of that many steps), the kept
-    weights' entries, and each tensor's name and shape.
-
-    Parameters
-    ----------
-    state : TrainingState
-        The document.
-    layout : dict
-        Each tensor's name → ``(shape, safetensors dtype)``.
-    bad : callable
-        Called with what is wrong; it raises.
-    """
-    description = ModelFile(
-        unet=state.unet,
-        channel_groups=state.channel_groups,
-        normalization=state.normalization,
-        axes=state.axes,
-        config=state.config,
-        noise=state.noise,
-        history=state.history,
-        info=state.info,
-        napari_n2n_version=state.napari_n2n_version,
-    )
-    unet = check_metadata(description, bad)
-    _check_run_fields(state, bad)
-    _check_counters(state, bad)
-    groups = state.channel_groups
-    expected = {
-        f"model.{k}": shape
-        for k, shape in unet.for_channels(len(groups[state.group])).state_shapes().items()
-    }
-    for entry in state.kept:
-        shapes = unet.for_channels(len(groups[entry["group"]])).state_shapes()
-        expected.update({f"kept{entry['group']}.{k}": shape for k, shape in shapes.items()})
-    weights = {}
-    for name, (shape, dtype) in layout.items():
-        head, _, rest = name.partition(".")
-        index, _, key = rest.partition(".")
-        if head == "optimizer":
-            if not (index.isdigit() and key) or dtype not in FLOAT_DTYPES:
-                bad(
-                    f"it holds an optimiser tensor {name} of {dtype} values that Adam has no place for"
-                )
-        else:
-            weights[name] = (shape, dtype)
-    check_layout(weights, expected, bad)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _is_count(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _check_run_fields(state: TrainingState, bad: Callable[[str], NoReturn]) -> None:
-    """The fields a state has beyond a model file's: types and ranges."""
-    from ..config import TrainConfig
-
-    if not isinstance(state.config, dict):
-        bad(f"its config field has the wrong type ({type(state.config).__name__})")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # options of another version: compared later
-            TrainConfig.from_dict(state.config)
-    except (InputError, TypeError, ValueError) as exc:
-        bad(f"its configuration is invalid ({str(exc).splitlines()[0] if str(exc) else exc!r})")
-    for name, kinds in (("data", dict), ("scaler", dict), ("kept", list)):
-        if not isinstance(getattr(state, name), kinds):
-            bad(f"its {name} field has the wrong type ({type(getattr(state, name)).__name__})")
-    if not (_is_count(state.world_size) and state.world_size >= 1):
-        bad(f"its process count {state.world_size!r} is not a whole number from 1")
-    n_groups = len(state.channel_groups)
-    if not (_is_count(state.group) and state.group < n_groups):
-        bad(f"its channel group {state.group!r} is not one of its {n_groups} group(s)")
-    for entry in state.kept:
-        g = entry.get("group") if isinstance(entry, dict) else None
-        if not (_is_count(g) and g <= state.group):
-            bad(f"its kept-weights entry {entry!r} names no group trained so far")
-    for name in ("elapsed_s", "group_elapsed_s"):
-        value = getattr(state, name)
-        if not (_is_number(value) and math.isfinite(value) and value >= 0):
-            bad(f"its {name} {value!r} is not a number of seconds")
-
-
-def _check_counters(state: TrainingState, bad: Callable[[str], NoReturn]) -> None:
-    """The step counters agree with each other, with the configuration and with the history.
-
-    The history logs the loss after every step on the CPU and after every
-    :data:`LOSS_READ_EVERY` steps elsewhere, so the steps done are at most that many past its
-    last entry.
-    """
-    step, done, history = state.step, state.steps_done, state.history
-    if not (_is_count(step) and _is_count(done) and step <= done):
-        bad(f"its step counters (step {step!r} of {done!r} in all) are not whole numbers in order")
-    steps = state.config.get("steps")
-    if _is_count(steps) and (step > steps or done > steps * len(state.channel_groups)):
-        bad(f"its step counters (step {step}, {done} in all) exceed the run's {steps} steps")
-    logged = history.get("step", [])
-    if len(logged) != len(history.get("train_loss", [])):
-        bad("its training history has not one loss per logged step")
-    if history.get("steps_done", done) != done:
-        bad(f"its step counter {done} disagrees with its history's {history['steps_done']!r}")
-    last = logged[-1] if logged else 0
-    if logged != sorted(logged) or last > done or done - last >= LOSS_READ_EVERY:
-        bad(f"its step counter {done} disagrees with its history, whose last logged step is {last}")
 
 
 # ---- is it the same run? ------------------------------------------------------------------------

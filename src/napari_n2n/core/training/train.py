@@ -67,7 +67,6 @@ from .objectives import objective_for
 from .presets import describe_config
 from .preview import PreviewSlot, predict_region
 from .resume import (
-    LOSS_READ_EVERY,
     Checkpointing,
     TrainingState,
     kept_weights,
@@ -79,6 +78,7 @@ from .resume import (
 from .schedule import Reading, RunClock, lr_factor, warmup_for
 from .selection import PsnrEstimates, data_range, new_history, policy_for, validate_and_offer
 from .start import AUTO, DEFAULT_INIT_NORMALIZATION, DataFacts, InitNormalization, plan_start
+from .state_checks import LOSS_READ_EVERY
 
 
 class Trainer:
