@@ -192,7 +192,8 @@ def test_a_garbled_ledger_line_is_redone_not_a_traceback(tiny, stack, tmp_path):
     lines[2] = b"0,\xff\x00x"
     (tmp_path / "l").write_bytes(b"\n".join(lines))
     out.writes.clear()
-    resumed = Ledger(tmp_path / "l", header)
+    with pytest.warns(UserWarning, match="1 garbled line.*denoised again"):
+        resumed = Ledger(tmp_path / "l", header)
     assert len(resumed.done) == 2 and len(resumed.damaged) == 1
     drain(predict_units_iter(tiny, stack, out, grid, ledger=resumed, **TILE))
     # the unit of the garbled line is denoised again, with the ones never done

@@ -241,6 +241,15 @@ def test_damaged_states_are_refused_before_training_as_strictly_as_model_files(d
         _edited(state, tmp_path / "g.ckpt", payload=put("group", 7)),
     )
 
+    refused(
+        "its data fingerprint of the input is not a fingerprint",
+        _edited(state, tmp_path / "d.ckpt", payload=lambda d: d["data"].update(input="x")),
+    )
+    refused(
+        "its kept-weights entry .* has no step and finite loss",
+        _edited(state, tmp_path / "k.ckpt", payload=lambda d: d["kept"][0].update(best_step="5")),
+    )
+
     def nan(t):
         name = next(k for k in t if k.startswith("model."))
         t[name] = torch.full_like(t[name], float("nan"))

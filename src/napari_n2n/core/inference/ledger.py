@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 from ..errors import OutputStateError
@@ -101,6 +102,13 @@ class Ledger:
                 self.damaged.append(line)
                 continue
             self.done.add(index)
+        if self.damaged:
+            warnings.warn(
+                f"{self.path}: {len(self.damaged)} garbled line(s) (the disk or an editor changed "
+                "them); their units are denoised again.",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def record(self, index: tuple[int, ...]) -> None:
         """Record unit ``index`` as written (appended and flushed to disk)."""

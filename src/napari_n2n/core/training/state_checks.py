@@ -109,10 +109,28 @@ def _check_run_fields(state, bad: Callable[[str], NoReturn]) -> None:
         g = entry.get("group") if isinstance(entry, dict) else None
         if not (_is_count(g) and g <= state.group):
             bad(f"its kept-weights entry {entry!r} names no group trained so far")
+        loss = entry.get("best_val_loss")
+        if not _is_count(entry.get("best_step")) or not (
+            loss is None or (_is_number(loss) and math.isfinite(loss))
+        ):
+            bad(f"its kept-weights entry {entry!r} has no step and finite loss")
+    _check_fingerprints(state.data, bad)
     for name in ("elapsed_s", "group_elapsed_s"):
         value = getattr(state, name)
         if not (_is_number(value) and math.isfinite(value) and value >= 0):
             bad(f"its {name} {value!r} is not a number of seconds")
+
+
+def _check_fingerprints(data: dict, bad: Callable[[str], NoReturn]) -> None:
+    """The data's fingerprints, which a resume compares with the data given now."""
+    if not isinstance(data.get("axes"), str):
+        bad(f"its data fingerprint's axes {data.get('axes')!r} are not a string")
+    for role in ("input", "target"):
+        print_ = data.get(role)
+        if print_ is not None and not (
+            isinstance(print_, dict) and isinstance(print_.get("digest"), str)
+        ):
+            bad(f"its data fingerprint of the {role} is not a fingerprint ({print_!r:.60})")
 
 
 def _check_counters(state, bad: Callable[[str], NoReturn]) -> None:
