@@ -12,7 +12,15 @@ import sys
 import threading
 import time
 
-from .core.events import Checkpointed, Finished, Notice, Progress, Started, Validated
+from .core.events import (
+    Checkpointed,
+    CheckpointFailed,
+    Finished,
+    Notice,
+    Progress,
+    Started,
+    Validated,
+)
 from .core.progress import describe_progress, describe_started, drain
 
 
@@ -161,6 +169,8 @@ def run_training(trainer, label: str = "train", quiet: bool = False):
                 print(f"{label}: checkpoint at step {ev.step} in {ev.path}", file=sys.stderr)
             elif isinstance(ev, Notice) and not quiet:  # on a line of its own
                 print(("\n" if bar and bar.tty else "") + f"{label}: {ev.text}", file=sys.stderr)
+            elif isinstance(ev, CheckpointFailed):  # the run goes on; the model is kept
+                print(f"{label}: warning: {ev.message}", file=sys.stderr)
             elif isinstance(ev, Finished):
                 finished = ev
     except KeyboardInterrupt:

@@ -178,3 +178,24 @@ def test_stopping_leaves_the_unit_in_progress_unrecorded(tiny, stack, tmp_path):
     out = Recording(stack.shape)
     drain(predict_units_iter(tiny, stack, out, grid, ledger=ledger, should_stop=stop_soon, **TILE))
     assert len(Ledger(tmp_path / "l", header).done) == len(out.writes) < len(grid)
+
+
+def test_a_garbled_ledger_line_is_redone_not_a_traceback(tiny, stack, tmp_path):
+    grid, header = grid_for(stack), {"model": model_digest(tiny), "tile": 96}
+    reference = Recording(stack.shape)
+    drain(predict_units_iter(tiny, stack, reference, grid, **TILE))
+    out = Recording(stack.shape)
+    ledger = Ledger(tmp_path / "l", header)
+    drain(predict_units_iter(tiny, stack, out, grid, ledger=ledger, max_units=3, **TILE))
+    lines = (tmp_path / "l").read_bytes().split(b"\n")
+    # the second unit's line garbled on the disk (bytes changed, not cut): "0,0,1" -> "0,\xff\x00x"
+    lines[2] = b"0,\xff\x00x"
+    (tmp_path / "l").write_bytes(b"\n".join(lines))
+    out.writes.clear()
+    with pytest.warns(UserWarning, match="1 garbled line.*denoised again"):
+        resumed = Ledger(tmp_path / "l", header)
+    assert len(resumed.done) == 2 and len(resumed.damaged) == 1
+    drain(predict_units_iter(tiny, stack, out, grid, ledger=resumed, **TILE))
+    # the unit of the garbled line is denoised again, with the ones never done
+    assert len(out.writes) == len(grid) - 2
+    np.testing.assert_array_equal(out.array, reference.array)

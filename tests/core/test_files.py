@@ -222,3 +222,52 @@ def test_a_folder_output_is_staged_and_replaced_whole(tmp_path):
     Destination(tmp_path / "out.zarr", folder=True, overwrite=True).write(store("second"))
     assert (tmp_path / "out.zarr" / "0.0").read_text() == "second"
     assert sorted(os.listdir(tmp_path)) == ["out.zarr"]
+
+
+def _writer_that_hangs(path):
+    """A real process that starts writing ``path`` through a Destination and never ends."""
+    import subprocess
+    import sys
+
+    import napari_n2n
+
+    code = (
+        "import sys, time\n"
+        "from napari_n2n.core.files import Destination\n"
+        "def writer(tmp):\n"
+        "    tmp.write_text('half')\n"
+        "    print('writing', flush=True)\n"
+        "    time.sleep(120)\n"
+        f"Destination({str(path)!r}).write(writer)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(napari_n2n.__file__)))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline().strip() == "writing"
+    return proc
+
+
+def test_a_temporary_file_a_kill_left_is_removed_by_the_next_save_to_its_folder(tmp_path):
+    from napari_n2n.core import files
+
+    running = _writer_that_hangs(tmp_path / "b.tif")
+    killed = _writer_that_hangs(tmp_path / "a.tif")
+    killed.kill()  # SIGKILL: no clean-up ran
+    killed.wait()
+    try:
+        left = sorted(p.name for p in tmp_path.iterdir())
+        assert len(left) == 2 and all(".part-" in n for n in left)
+        # a temporary file of another host (a shared disk) cannot be judged from here
+        foreign = tmp_path / f".c.part-{killed.pid}-zzzzzz-0123abcd.tif"
+        foreign.write_text("another host's")
+        files._SWEPT.discard(os.path.realpath(tmp_path))  # this process's first save there
+        Destination(tmp_path / "out.tif").write(_write("x"))
+        remaining = sorted(p.name for p in tmp_path.iterdir())
+        # the killed run's file is gone; the running one's and the other host's stay
+        assert not any(n.startswith(".a.part-") for n in remaining)
+        assert any(n.startswith(f".b.part-{running.pid}-") for n in remaining)
+        assert foreign.name in remaining and "out.tif" in remaining
+    finally:
+        running.kill()
+        running.wait()

@@ -231,3 +231,27 @@ def test_two_processes_saving_one_path_keep_one_model_and_say_so(model_path, tmp
     assert sum("another process" in o for o, _ in outs) == 1
     for name in ("same.n2n", "same-1.n2n"):
         Denoiser.load(tmp_path / name)
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+def test_an_empty_or_truncated_zoo_zip_is_called_a_damaged_package(tmp_path, damage):
+    import zipfile
+
+    from napari_n2n.loading import load_model
+
+    package = tmp_path / "denoiser.bioimageio.zip"
+    with zipfile.ZipFile(package, "w") as zf:
+        zf.writestr("rdf.yaml", "type: model\nname: x\n" * 50)
+        zf.writestr("weights.pt", np.random.default_rng(0).bytes(4096))
+    raw = package.read_bytes()
+    package.write_bytes(b"" if damage == "empty" else raw[: len(raw) // 2])
+    match = "is empty \\(0 bytes\\)" if damage == "empty" else "is a damaged zip file"
+    with pytest.raises(ModelFileError, match=match) as info:
+        load_model(package)
+    assert "not a napari-n2n model file" not in str(info.value) and str(package) in str(info.value)
+    # a truncated zip under another name is recognised by its first bytes
+    if damage == "truncated":
+        other = tmp_path / "model.n2n"
+        other.write_bytes(package.read_bytes())
+        with pytest.raises(ModelFileError, match="is a damaged zip file"):
+            load_model(other)

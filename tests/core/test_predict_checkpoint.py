@@ -64,9 +64,11 @@ def test_bad_model_files_give_clear_errors(n2n_result, tmp_path):
     (tmp_path / "trunc.n2n").write_bytes(data[: len(data) // 2])
     (tmp_path / "junk.n2n").write_bytes(b"\x00garbage" * 100)
     (tmp_path / "empty.n2n").write_bytes(b"")
-    for name in ("trunc.n2n", "junk.n2n", "empty.n2n"):
+    for name in ("trunc.n2n", "junk.n2n"):
         with pytest.raises(ModelFileError, match="not a napari-n2n model"):
             Denoiser.load(tmp_path / name)
+    with pytest.raises(ModelFileError, match=r"empty \(0 bytes\): a download or copy that did not"):
+        Denoiser.load(tmp_path / "empty.n2n")
     # a valid safetensors file that is not ours
     import torch
     from safetensors.torch import save_file

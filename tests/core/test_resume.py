@@ -193,3 +193,173 @@ def test_checkpointing_options_are_checked():
     assert Checkpointing("x.ckpt", every_s=60).due(7, 61) and not Checkpointing(
         "x.ckpt", every_steps=5
     ).due(7, 1e9)
+
+
+def _edited(src, dst, *, payload=None, tensors=None):
+    """A copy of the state file ``src`` at ``dst`` with its JSON document and tensors edited."""
+    from safetensors.torch import load_file, save_file
+
+    with __import__("safetensors").safe_open(str(src), framework="pt") as f:
+        meta = dict(f.metadata())
+    doc = json.loads(meta["payload"])
+    (payload or (lambda d: None))(doc)
+    meta["payload"] = json.dumps(doc)
+    values = load_file(str(src))
+    (tensors or (lambda t: None))(values)
+    save_file(values, str(dst), metadata=meta)
+    return dst
+
+
+def test_damaged_states_are_refused_before_training_as_strictly_as_model_files(data, tmp_path):
+    a, b = data
+    state = tmp_path / "run.ckpt"
+    first = Trainer(a, b, axes="CYX", config=CONFIG, checkpoint=Checkpointing(state))
+    _stop_at(first, 5)
+
+    def refused(match, damaged, **options):
+        with pytest.raises(ModelFileError, match=match) as info:
+            Trainer(a, b, axes="CYX", config=CONFIG, resume=damaged, **options)
+        assert "\n" not in str(info.value) and str(damaged) in str(info.value)
+
+    def put(key, value):
+        return lambda d: d.update({key: value})
+
+    refused(
+        "its history field has the wrong type",
+        _edited(state, tmp_path / "h.ckpt", payload=put("history", [1, 2])),
+    )
+    refused(
+        "its config field has the wrong type",
+        _edited(state, tmp_path / "c.ckpt", payload=put("config", "steps=8")),
+    )
+    refused(
+        "its configuration is invalid",
+        _edited(state, tmp_path / "c2.ckpt", payload=put("config", {"steps": -3})),
+    )
+    refused(
+        "its channel group 7 is not one of",
+        _edited(state, tmp_path / "g.ckpt", payload=put("group", 7)),
+    )
+
+    refused(
+        "its data fingerprint of the input is not a fingerprint",
+        _edited(state, tmp_path / "d.ckpt", payload=lambda d: d["data"].update(input="x")),
+    )
+    refused(
+        "its kept-weights entry .* has no step and finite loss",
+        _edited(state, tmp_path / "k.ckpt", payload=lambda d: d["kept"][0].update(best_step="5")),
+    )
+
+    def nan(t):
+        name = next(k for k in t if k.startswith("model."))
+        t[name] = torch.full_like(t[name], float("nan"))
+
+    refused(r"tensor model\..* holds NaN or Inf", _edited(state, tmp_path / "n.ckpt", tensors=nan))
+    refused(
+        "tensor model.extra.weight .*has no place for",
+        _edited(
+            state,
+            tmp_path / "x.ckpt",
+            tensors=lambda t: t.update({"model.extra.weight": torch.zeros(2)}),
+        ),
+    )
+
+
+def test_edited_step_counters_are_refused_not_saved_as_a_model_of_that_many_steps(data, tmp_path):
+    a, b = data
+    state = tmp_path / "run.ckpt"
+    _stop_at(Trainer(a, b, axes="CYX", config=CONFIG, checkpoint=Checkpointing(state)), 5)
+    huge = 10**9
+
+    def counters(doc, steps=None):
+        doc.update(step=huge, steps_done=huge)
+        doc["history"]["steps_done"] = huge
+        if steps:
+            doc["config"]["steps"] = steps
+
+    edited = _edited(state, tmp_path / "e.ckpt", payload=counters)
+    for path, match in (
+        (edited, "exceed the run's 8 steps"),
+        (
+            _edited(state, tmp_path / "e2.ckpt", payload=lambda d: counters(d, 2 * huge)),
+            "disagrees with its history, whose last logged step is 5",
+        ),
+    ):
+        with pytest.raises(ModelFileError, match=match):
+            Trainer(
+                a,
+                b,
+                axes="CYX",
+                config=CONFIG.replace(steps=2 * huge),
+                resume=path,
+                resume_anyway=True,
+            )
+    # the state as written resumes
+    events = list(Trainer(a, b, axes="CYX", config=CONFIG, resume=state).run())
+    assert events[-1].steps_done == 8
+
+
+@pytest.mark.parametrize("failure", ["another run wrote it", "its folder is gone"])
+def test_a_failed_checkpoint_write_never_costs_the_model(data, tmp_path, failure):
+    import shutil
+
+    from napari_n2n.core.events import CheckpointFailed, Finished
+    from napari_n2n.core.inference.denoiser import Denoiser
+
+    a, b = data
+    folder = tmp_path / "states"
+    folder.mkdir()
+    state = folder / "run.ckpt"
+    trainer = Trainer(
+        a, b, axes="CYX", config=CONFIG, checkpoint=Checkpointing(state, every_steps=2)
+    )
+    events = []
+    for event in trainer.run():
+        events.append(event)
+        if event == Checkpointed(step=2, path=str(state)):
+            if failure == "another run wrote it":
+                state.write_bytes(b"the state of another run")
+            else:  # an unmounted disk, a removed scratch folder
+                shutil.rmtree(folder)
+    failed = [e for e in events if isinstance(e, CheckpointFailed)]
+    # said once, at the next write; no further tries
+    assert len(failed) == 1 and failed[0].step == 4 and failed[0].path == str(state)
+    assert (
+        "another process wrote" if failure == "another run wrote it" else "no longer exists"
+    ) in (failed[0].message)
+    assert "Training goes on" in failed[0].message and "\n" not in failed[0].message
+    assert not any(isinstance(e, Checkpointed) and e.step > 2 for e in events)
+    if failure == "another run wrote it":
+        assert state.read_bytes() == b"the state of another run"  # not replaced
+    assert isinstance(events[-1], Finished) and events[-1].steps_done == 8
+    assert trainer.checkpoint_failure is not None
+    model = trainer.denoiser().save(tmp_path / "m.n2n")
+    assert Denoiser.load(model).history["steps_done"] == 8
+
+
+def test_a_checkpoint_on_a_full_disk_still_saves_the_model_to_its_own_disk(tmp_path):
+    """The command line, with ``--checkpoint`` on a real full disk (a tiny tmpfs) and ``--model`` beside it."""
+    import tifffile
+
+    from .._fs import in_tiny_tmpfs
+
+    rng = np.random.default_rng(0)
+    clean = np.cumsum(rng.random((128, 128)), axis=1).astype(np.float32) * 4
+    for name in ("A.tif", "B.tif"):
+        tifffile.imwrite(tmp_path / name, clean + rng.normal(0, 25, clean.shape).astype(np.float32))
+    small = tmp_path / "small"
+    script = "import sys\nfrom napari_n2n.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    args = [
+        *("train", "--input", str(tmp_path / "A.tif"), "--target", str(tmp_path / "B.tif")),
+        *("--model", str(tmp_path / "m.n2n"), "--checkpoint", str(small / "m.ckpt")),
+        *("--checkpoint-every", "5", "--steps", "10", "--patch", "32", "--batch", "4"),
+        *("--depth", "2", "--base-channels", "8", "--init-from", "none", "--quiet"),
+    ]
+    # room for the check's probe, not for a state (about 0.4 MB for this network)
+    done = in_tiny_tmpfs(small, 64, script, *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "the disk is full" in done.stderr and "the model is kept" in done.stderr
+    assert "Traceback" not in done.stderr
+    from napari_n2n.core.inference.denoiser import Denoiser
+
+    assert Denoiser.load(tmp_path / "m.n2n").history["steps_done"] == 10

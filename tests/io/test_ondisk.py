@@ -249,3 +249,114 @@ def test_options_as_objects_and_errors_that_callers_word_for_their_controls(mode
     with pytest.raises(OutputStateError) as mismatch:
         predict_to_zarr(model, raw, out, resume=True, **dict(OPTIONS, overlap=32))
     assert mismatch.value.kind == "mismatch" and "overlap 48 → 32" in str(mismatch.value)
+
+
+def test_a_resume_with_other_chunks_is_refused_not_silently_given_the_old_ones(
+    model, store, tmp_path
+):
+    from napari_n2n.core.errors import OutputStateError
+    from napari_n2n.core.progress import drain
+    from napari_n2n.ondisk.output import partial_path, predict_to_zarr, predict_to_zarr_iter
+
+    raw, _ = store
+    out = tmp_path / "den.ome.zarr"
+    drain(predict_to_zarr_iter(model, raw, out, max_units=2, **OPTIONS))
+    # the same units of work (whole chunks grown to 128×128), other chunks
+    other = dict(OPTIONS, chunks=(1, 64, 64))
+    with pytest.raises(
+        OutputStateError, match=r"started with chunks \(1, 128, 128\), not \(1, 64, 64\)"
+    ):
+        predict_to_zarr(model, raw, out, resume=True, **other)
+    assert partial_path(out).is_dir() and not out.exists()  # nothing lost
+    # the chunks it was started with finish it; overwrite starts over with the new ones
+    assert predict_to_zarr(model, raw, out, resume=True, **OPTIONS) == out
+    out2 = tmp_path / "den2.ome.zarr"
+    drain(predict_to_zarr_iter(model, raw, out2, max_units=2, **OPTIONS))
+    predict_to_zarr(model, raw, out2, overwrite=True, **other)
+    assert zarr.open_array(str(out2 / "0"), mode="r").chunks == (1, 64, 64)
+
+
+def _python(code: str):
+    """A real second process running ``code`` with this package."""
+    import os
+    import subprocess
+    import sys
+
+    import napari_n2n
+
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(napari_n2n.__file__)))
+    return subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True
+    )
+
+
+def test_two_runs_never_write_one_output_and_a_dead_runs_lock_is_taken_over(model, store, tmp_path):
+    from napari_n2n.core.errors import OutputStateError
+    from napari_n2n.core.progress import drain
+    from napari_n2n.ondisk.output import (
+        lock_path,
+        partial_path,
+        predict_to_zarr,
+        predict_to_zarr_iter,
+    )
+
+    raw, _ = store
+    out = tmp_path / "den.ome.zarr"
+    drain(predict_to_zarr_iter(model, raw, out, max_units=2, **OPTIONS))
+    ledger = (partial_path(out) / "n2n-ledger.jsonl").read_bytes()
+    # a second run, in its own process, holds the output's lock while it writes
+    other = _python(
+        "import time\n"
+        "from napari_n2n.ondisk.lock import WriterLock\n"
+        f"WriterLock({str(lock_path(out))!r}, what='x').acquire()\n"
+        "print('held', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    try:
+        assert other.stdout.readline().strip() == "held"
+        with pytest.raises(
+            OutputStateError, match=rf"Another run \(process {other.pid} on .*\) is writing"
+        ) as info:
+            predict_to_zarr(model, raw, out, resume=True, **OPTIONS)
+        assert info.value.kind == "locked"
+        with pytest.raises(OutputStateError, match="is writing"):
+            predict_to_zarr(model, raw, out, overwrite=True, **OPTIONS)  # nor starts over under it
+        assert (partial_path(out) / "n2n-ledger.jsonl").read_bytes() == ledger  # untouched
+    finally:
+        other.kill()  # SIGKILL: its lock file stays, stale
+        other.wait()
+    assert lock_path(out).read_text().split()[0] == str(other.pid)
+    assert predict_to_zarr(model, raw, out, resume=True, **OPTIONS) == out
+    assert not lock_path(out).exists() and not partial_path(out).exists()
+
+
+def test_a_run_that_finds_the_output_finished_by_another_run_says_so(
+    model, store, tmp_path, monkeypatch
+):
+    from napari_n2n.core.errors import OutputStateError
+    from napari_n2n.ondisk import lock
+    from napari_n2n.ondisk.output import predict_to_zarr
+
+    raw, _ = store
+    out = tmp_path / "den.ome.zarr"
+    real = lock.WriterLock.acquire
+
+    def another_run_finishes_first(self):
+        # between this run's checks and its lock, another process writes the whole output
+        other = _python(
+            "from napari_n2n.ondisk.output import predict_to_zarr\n"
+            f"predict_to_zarr({str(model)!r}, {str(raw)!r}, {str(out)!r}, **{OPTIONS!r})\n"
+        )
+        assert other.wait() == 0
+        real(self)
+
+    monkeypatch.setattr(lock.WriterLock, "acquire", another_run_finishes_first)
+    with pytest.raises(
+        OutputStateError,
+        match="Another run finished .*den.ome.zarr while this one was starting; nothing was written",
+    ):
+        predict_to_zarr(model, raw, out, **OPTIONS)
+    before = (out / "0" / "zarr.json").stat().st_mtime_ns
+    monkeypatch.setattr(lock.WriterLock, "acquire", real)
+    assert predict_to_zarr(model, raw, out, resume=True, **OPTIONS) == out
+    assert (out / "0" / "zarr.json").stat().st_mtime_ns == before

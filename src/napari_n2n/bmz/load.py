@@ -17,6 +17,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.axes import AxisView
+from ..core.checkpoint import damaged_file_note
 from ..core.checks import require_finite, require_numeric
 from ..core.device import select_device
 from ..core.errors import DenoisingError, InputError, ModelFileError
@@ -69,6 +70,8 @@ def load_bmz(
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"Model file {path} does not exist. Check the path.")
+    if (note := damaged_file_note(path)) is not None:
+        raise ModelFileError(note)
     if not is_bmz_path(path):
         raise ModelFileError(
             f"{path.name} is not a BioImage Model Zoo package (a zip file holding rdf.yaml). "

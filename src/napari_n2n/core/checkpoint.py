@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 from .errors import ModelFileError
 from .files import Destination
@@ -297,6 +298,56 @@ def read_tensors(path: str | os.PathLike, not_ours: str) -> dict:
         raise ModelFileError(not_ours) from exc
 
 
+def damaged_file_note(path: str | os.PathLike) -> str | None:
+    """What is wrong with a model file that is empty, or a zip file that cannot be opened.
+
+    A BioImage Model Zoo package is a zip file; one cut short (an interrupted download) or
+    empty is no zip any more, and would otherwise be called "not a napari-n2n model file".
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+
+    Returns
+    -------
+    str or None
+        The message (one line, with what to do), or ``None`` for any other file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> empty = Path(folder.name) / "m.bioimageio.zip"
+    >>> _ = empty.write_bytes(b"")
+    >>> damaged_file_note(empty)  # doctest: +ELLIPSIS
+    '.../m.bioimageio.zip is empty (0 bytes): a download or copy that did not finish. ...'
+    >>> folder.cleanup()
+    """
+    import zipfile
+
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            start = f.read(4)
+    except OSError:
+        return None
+    if size == 0:
+        return (
+            f"{path} is empty (0 bytes): a download or copy that did not finish. Download or copy "
+            "the model (.n2n file or Zoo package) again."
+        )
+    if zipfile.is_zipfile(path):
+        return None
+    if start.startswith(b"PK"):
+        return (
+            f"{path} is a damaged zip file (truncated or corrupted: its index is missing), not a "
+            "usable BioImage Model Zoo package. Download the package again, or choose a .n2n model."
+        )
+    return None
+
+
 def save_checkpoint(
     path: str | os.PathLike, tensors: dict, model_file: ModelFile, *, overwrite: bool = False
 ) -> Path:
@@ -386,7 +437,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, ModelFile]:
         If the file is missing, truncated, corrupted, not a napari-n2n model, from a newer
         version, or inconsistent; the message is one line that names the file.
     """
-    not_ours = (
+    not_ours = damaged_file_note(path) or (
         f"{path} is not a napari-n2n model file (or it is truncated or corrupted). "
         "Choose a .n2n file saved by napari-n2n, or train a new model."
     )
@@ -427,7 +478,7 @@ def _is_number(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str]]) -> None:  # noqa: C901  one check per way a model file can be wrong, each one line
+def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str]]) -> None:
     """Check a model file's metadata against itself and against its tensors, before anything is built.
 
     Parameters
@@ -442,12 +493,43 @@ def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str
     ModelFileError
         On the first problem found, blaming the file.
     """
+    unet = check_metadata(mf)
+    expected = {
+        f"model{i}.{k}": shape
+        for i, g in enumerate(mf.channel_groups)
+        for k, shape in unet.for_channels(len(g)).state_shapes().items()
+    }
+    check_layout(layout, expected)
+
+
+def _refuse_model(why: str) -> NoReturn:
+    raise ModelFileError(_not_usable(why))
+
+
+def check_metadata(mf: ModelFile, bad: Callable[[str], NoReturn] = _refuse_model):  # noqa: C901  one check per way the metadata can be wrong, each one line
+    """Check the metadata a model file (or a training state) holds: every field's type and range.
+
+    Parameters
+    ----------
+    mf : ModelFile
+        The metadata.
+    bad : callable, optional
+        Called with what is wrong; it raises (default: a :class:`ModelFileError` that calls
+        the file not a usable model).
+
+    Returns
+    -------
+    UNetConfig
+        The architecture it describes.
+
+    Raises
+    ------
+    ModelFileError
+        On the first problem found (from ``bad``).
+    """
     from .axes import validate_axes
     from .errors import InputError
     from .model import MAX_CHANNELS, UNetConfig
-
-    def bad(why: str):
-        raise ModelFileError(_not_usable(why))
 
     groups = mf.channel_groups
     if (
@@ -503,11 +585,25 @@ def check_model_file(mf: ModelFile, layout: dict[str, tuple[tuple[int, ...], str
         if not isinstance(value, kinds):
             bad(f"its {name} field has the wrong type ({type(value).__name__})")
     _check_history(mf.history, bad)
-    expected = {
-        f"model{i}.{k}": shape
-        for i, g in enumerate(groups)
-        for k, shape in unet.for_channels(len(g)).state_shapes().items()
-    }
+    return unet
+
+
+def check_layout(
+    layout: dict[str, tuple[tuple[int, ...], str]],
+    expected: dict[str, tuple[int, ...]],
+    bad: Callable[[str], NoReturn] = _refuse_model,
+) -> None:
+    """Check that a file holds exactly the tensors expected, of their shapes, floating point.
+
+    Parameters
+    ----------
+    layout : dict
+        Each tensor's name → ``(shape, safetensors dtype)`` (see :func:`read_header`).
+    expected : dict
+        Each tensor's name → the shape its architecture needs.
+    bad : callable, optional
+        Called with what is wrong; it raises (as for :func:`check_metadata`).
+    """
     for name in sorted(set(layout) | set(expected)):
         if name not in layout:
             bad(f"tensor {name} is missing")

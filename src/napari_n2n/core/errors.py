@@ -102,7 +102,7 @@ class OutputStateError(OutputError):
     Raised by chunked prediction (:mod:`napari_n2n.ondisk.output`): the output exists
     (``kind="exists"``), an interrupted run left an unfinished result (``"unfinished"``), a
     resume would mix two models' or settings' results (``"mismatch"``), or a write failed
-    mid-run, a full disk say (``"write_failed"``). The message's advice names what a caller of
+    mid-run, a full disk say (``"write_failed"``), or another run is writing it (``"locked"``). The message's advice names what a caller of
     the library does (``pass overwrite=True``, ``call again with resume=True``); a command line
     or a widget words it for its own controls with :meth:`worded`.
 
@@ -110,7 +110,7 @@ class OutputStateError(OutputError):
     ----------
     path : path-like
         The output, or the unfinished result or ledger the error is about.
-    kind : {"exists", "unfinished", "mismatch", "write_failed"}
+    kind : {"exists", "unfinished", "mismatch", "write_failed", "locked"}
         What stops the run.
     why : str
         What is wrong, one or more sentences.

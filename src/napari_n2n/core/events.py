@@ -5,7 +5,8 @@ Training is :class:`~napari_n2n.core.training.train.Trainer`'s, tiled prediction
 frozen dataclass. Consumers (the command line's progress bar, the widgets' training session)
 dispatch on the type; a training run yields, in order, one
 :class:`Started`, then :class:`Progress` (every step on the CPU, every few steps on a GPU),
-:class:`Validated`, :class:`Preview` and :class:`Checkpointed` as they happen, and one :class:`Finished`.
+:class:`Validated`, :class:`Preview` and :class:`Checkpointed` (or :class:`CheckpointFailed`) as they
+happen, and one :class:`Finished`.
 """
 
 from __future__ import annotations
@@ -173,6 +174,28 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class CheckpointFailed:
+    """The run's resumable state could not be written; the run goes on without writing it.
+
+    The model trained so far is kept as if the state had been written, so a failed
+    checkpoint (a full disk, another run that wrote the same state file) never costs it.
+
+    Attributes
+    ----------
+    step : int
+        The step after which the write failed.
+    path : str
+        The state file.
+    message : str
+        What failed and what happens now, one line.
+    """
+
+    step: int
+    path: str
+    message: str
+
+
+@dataclass(frozen=True)
 class Finished:
     """The run ended.
 
@@ -264,4 +287,6 @@ class ChunkProgress:
 
 
 #: any event of a training run
-Event = Started | Progress | Validated | Preview | Checkpointed | Notice | Finished
+Event = (
+    Started | Progress | Validated | Preview | Checkpointed | CheckpointFailed | Notice | Finished
+)

@@ -8,9 +8,10 @@ A :class:`Destination` is checked *before* any long work and written *after* it:
   and immutable folders where ``os.access`` says yes to root), an existing file unless
   replacing it was allowed, and, where the size can be estimated, a disk without room;
 * the write goes to a temporary file in the destination folder, unique to the process and
-  the call (``.<name>.part-<pid>-<random><suffix>``), created with the user's umask, flushed
-  to disk, then renamed into place: a crash, a kill or a full disk leaves the old file as it
-  was, never a partial one;
+  the call (``.<name>.part-<pid>-<host>-<random><suffix>``), created with the user's umask,
+  flushed to disk, then renamed into place: a crash, a kill or a full disk leaves the old file
+  as it was, never a partial one (and the next write to the folder removes a temporary file
+  a kill left, see :func:`sweep_stale_temporaries`);
 * the rename never replaces a file that appeared, or changed, after the check (another run
   writing the same path): that is an :class:`~napari_n2n.core.errors.OutputError`, and
   :func:`write_with_fallback` then saves beside it instead of losing the work.
@@ -34,9 +35,12 @@ napari_n2n.core.errors.OutputError: Cannot write the output ...: the file alread
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import re
 import secrets
 import shutil
+import socket
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -57,7 +61,16 @@ _REASONS = {
     errno.ENOSPC: "the disk is full",
     errno.EDQUOT: "your disk quota is used up",
     errno.EISDIR: "it is a folder",
+    errno.ENOENT: "its folder no longer exists (removed or unmounted)",
 }
+
+
+#: this host, in the names of temporary files (a shared disk holds those of several hosts)
+HOST_TAG = hashlib.blake2b(socket.gethostname().encode(), digest_size=3).hexdigest()
+#: the name of a temporary file of :class:`Destination`
+_TEMPORARY = re.compile(r"^\..*\.part-(?P<pid>\d+)-(?P<host>[0-9a-f]{6})-[0-9a-f]{8}")
+#: folders this process has swept (see :func:`sweep_stale_temporaries`)
+_SWEPT: set[str] = set()
 
 
 def split_suffix(name: str) -> tuple[str, str]:
@@ -182,7 +195,9 @@ class Destination:
     Notes
     -----
     ``os.fspath(destination)`` is the path, so a destination can be passed wherever a path is
-    expected; :func:`napari_n2n.core.checkpoint.save_checkpoint` then keeps its checks.
+    expected; :func:`napari_n2n.core.checkpoint.save_checkpoint` then keeps its checks. A
+    destination may be written more than once (a run's successive states): each write notes
+    what it wrote, so only another writer's change is refused.
     """
 
     def __init__(
@@ -309,9 +324,12 @@ class Destination:
     # ---- writing -----------------------------------------------------------------------------
     def _create_temporary(self) -> Path:
         """A new empty file (or folder) beside the destination, unique to this process and call, with the umask's mode."""
+        sweep_stale_temporaries(self.path.parent)
         stem, suffix = split_suffix(self.path.name)
         for _ in range(100):
-            tmp = self.path.with_name(f".{stem}.part-{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+            tmp = self.path.with_name(
+                f".{stem}.part-{os.getpid()}-{HOST_TAG}-{secrets.token_hex(4)}{suffix}"
+            )
             try:
                 if self.folder:
                     os.mkdir(tmp, 0o777)  # the kernel applies the umask
@@ -351,6 +369,7 @@ class Destination:
             if not self.folder:
                 _fsync(tmp)
             self._commit(tmp)
+            self._seen = _Seen.of(self.path)  # what this run wrote: a later write may replace it
         except OSError as exc:
             raise self._fail(reason(exc)) from exc
         finally:
@@ -394,6 +413,7 @@ class Destination:
             self._commit(tmp)
         except OSError as exc:
             raise self._fail(reason(exc)) from exc
+        self._seen = _Seen.of(self.path)
         return self.given
 
     def _commit(self, tmp: Path) -> None:
@@ -466,6 +486,81 @@ class Destination:
                 seen.add(key)
                 out.append(p)
         return out
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (a zombie, dead but not yet reaped, does not).
+
+    Parameters
+    ----------
+    pid : int
+        The process id.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> process_alive(os.getpid())
+    True
+    """
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # no /proc (macOS): kill's answer stands
+        return True
+    return stat_line.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+
+
+def sweep_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files (and folders) that killed writes of this host left in ``folder``.
+
+    A write killed by SIGKILL or a power cut cannot remove its temporary file
+    (``.NAME.part-PID-HOST-RANDOM.SUFFIX``). The first write of a process to a folder removes
+    those whose process, on this host, is gone; those of processes that still run, or of
+    other hosts (a shared disk: their processes cannot be checked from here), stay.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        The folder.
+
+    Returns
+    -------
+    list of Path
+        What was removed.
+    """
+    key = os.path.realpath(folder)
+    if key in _SWEPT:
+        return []
+    _SWEPT.add(key)
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    for entry in entries:
+        match = _TEMPORARY.match(entry.name)
+        if match is None or match["host"] != HOST_TAG or process_alive(int(match["pid"])):
+            continue
+        path = Path(entry.path)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
 
 
 def _fsync(path: Path) -> None:

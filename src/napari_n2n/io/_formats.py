@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from ..core.errors import InputError
+import numpy as np
+
+from ..core.errors import InputError, N2NError
 
 
 @dataclass(frozen=True)
@@ -164,6 +166,82 @@ def unreadable(path, what: str, exc: BaseException, what_to_do: str, empty: str 
     return InputError(
         f"{path} is not a readable {what} ({type(exc).__name__}: {first}). {what_to_do}"
     )
+
+
+class LazyFile:
+    """A lazily read array of a file whose reads turn a library's errors into one line naming the file.
+
+    A damaged chunk or block is found only when it is read, long after the file was opened
+    (blosc's ``RuntimeError`` for a garbled zarr chunk, nibabel's for a cut NIfTI volume):
+    this view of the library's array raises an :class:`InputError` that names the file and
+    says what to do instead. Everything else (``shape``, ``dtype``, ``chunks``, ...) is the
+    array's own.
+
+    Parameters
+    ----------
+    array : array-like
+        The library's lazy array (zarr array, nibabel proxy).
+    path : str or PathLike
+        The file, for the message.
+    what : str
+        Its format, for the message (``"OME-Zarr image"``).
+
+    Examples
+    --------
+    >>> view = LazyFile(np.arange(6).reshape(2, 3), "a.npy", "array")
+    >>> view.shape, int(view[1, 2])
+    ((2, 3), 5)
+    >>> LazyFile(np.zeros(0), "b.ome.zarr", "OME-Zarr image")["x"]  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    napari_n2n.core.errors.InputError: b.ome.zarr: a part of the OME-Zarr image could not be read (IndexError: ...
+    """
+
+    def __init__(self, array, path, what: str):
+        self.array = array
+        self.path = path
+        self.what = what
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The array's shape."""
+        return tuple(self.array.shape)
+
+    @property
+    def dtype(self):
+        """The array's dtype."""
+        return self.array.dtype
+
+    @property
+    def ndim(self) -> int:
+        """The array's number of axes."""
+        return len(self.array.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getattr__(self, name):
+        if name == "array":  # not set yet (a copy being made): no recursion
+            raise AttributeError(name)
+        return getattr(self.array, name)
+
+    def __getitem__(self, key):
+        try:
+            return self.array[key]
+        except (N2NError, MemoryError):
+            raise
+        except Exception as exc:  # the libraries raise many types for damaged data
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise InputError(
+                f"{self.path}: a part of the {self.what} could not be read ({type(exc).__name__}: "
+                f"{first}). The file is damaged or truncated; write it again, or use another copy."
+            ) from exc
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self[...], dtype=dtype)
+
+    def __repr__(self) -> str:
+        return f"LazyFile({self.path!r}, shape={self.shape}, dtype={self.dtype})"
 
 
 def known_suffixes() -> str:

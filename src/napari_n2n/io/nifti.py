@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.errors import InputError
-from ._formats import ImageData, head, unreadable
+from ._formats import ImageData, LazyFile, head, unreadable
 from ._support import require, short_unit
 
 #: NIfTI's axes, in the order of its dimensions
@@ -66,7 +66,7 @@ class NiftiFormat:
         lazy = not str(path).lower().endswith(".gz") and not scaled and hasattr(proxy, "ndim")
         try:
             data = (
-                proxy
+                LazyFile(proxy, path, "NIfTI image")
                 if lazy
                 else (np.asarray(img.get_fdata(dtype=np.float32)) if scaled else np.asarray(proxy))
             )

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import InputError
-from ._formats import ImageData, unreadable
+from ._formats import ImageData, LazyFile, unreadable
 from ._support import ome_unit, require, short_unit
 
 #: levels of the pyramid are halved in Y and X until both fit in this many pixels
@@ -114,32 +115,47 @@ def read_ome_zarr(path: Path) -> ImageData:
         node = zarr.open(str(path), mode="r")
     except Exception as exc:  # zarr raises many types for folders that are not stores
         raise unreadable(path, "zarr store", exc, "Give an OME-Zarr image.") from exc
-    if isinstance(node, zarr.Array):
-        return _read_bare_array(node, path)
+    try:
+        if isinstance(node, zarr.Array):
+            return _read_bare_array(node, path)
+        return _read_image(node, path)
+    except InputError:
+        raise
+    except Exception as exc:  # metadata of the wrong types, arrays zarr refuses to open
+        raise InputError(
+            f"{path}: its OME-Zarr metadata are damaged ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}). Rewrite the store, or use another copy."
+        ) from exc
+
+
+def _read_image(node, path: Path) -> ImageData:
+    """Level 0 of a multiscale group, with what its metadata state."""
     ms = _multiscale(node, path)
     datasets = ms.get("datasets") or []
     if not datasets:
         raise InputError(
             f"{path}: its multiscales metadata list no datasets. The store is damaged; rewrite it."
         )
-    try:
-        level0 = node[datasets[0]["path"]]
-    except KeyError as exc:
-        raise InputError(
-            f"{path}: level 0 ({datasets[0]['path']!r}) named in its metadata is missing. The store "
-            "is incomplete or damaged; rewrite it."
-        ) from exc
+    level0 = _level0(node, datasets[0].get("path"), path)
     meta_axes = ms.get("axes") or []
     letters = [_axis_letter(a) for a in meta_axes]
     axes = "".join(letters) if len(letters) == level0.ndim and None not in letters else None
     if axes and len(set(axes)) != len(axes):
         axes = None
+    if meta_axes and axes is None:
+        warnings.warn(
+            f"{path}: its axes metadata ({', '.join(str(_axis_name(a)) for a in meta_axes)}) do not "
+            f"fit its {level0.ndim}D image {tuple(level0.shape)}; they are ignored. Give the axes "
+            "(--axes) if the default is wrong.",
+            UserWarning,
+            stacklevel=4,
+        )
     sizes, origin, unit = {}, {}, None
     if axes:
         scale, translation = _level0_transforms(ms, datasets[0])
         sizes, origin, unit = _calibration(axes, meta_axes, scale, translation)
     return ImageData(
-        level0,
+        LazyFile(level0, path, "OME-Zarr image"),
         axes=axes,
         pixel_size=sizes,
         unit=unit if sizes else None,
@@ -148,13 +164,35 @@ def read_ome_zarr(path: Path) -> ImageData:
     )
 
 
+def _axis_name(axis):
+    return axis.get("name") if isinstance(axis, dict) else axis
+
+
+def _level0(node, name, path: Path):
+    """The array of level 0, named in the metadata; only a path inside the store."""
+    if not isinstance(name, str) or not name or any(p in (".", "..") for p in name.split("/")):
+        raise InputError(
+            f"{path}: level 0's path {name!r} in its metadata does not name an array inside the "
+            "store. The store is damaged (or crafted); rewrite it."
+        )
+    try:
+        return node[name]
+    except KeyError as exc:
+        raise InputError(
+            f"{path}: level 0 ({name!r}) named in its metadata is missing. The store "
+            "is incomplete or damaged; rewrite it."
+        ) from exc
+
+
 def _read_bare_array(node, path: Path) -> ImageData:
     """A zarr array outside any multiscale group: its axes from its dimension names, if any."""
     names = getattr(node.metadata, "dimension_names", None) or ()
     letters = [_axis_letter(n) for n in names if n]
     axes = "".join(letters) if len(letters) == node.ndim and None not in letters else None
     return ImageData(
-        node, axes=axes if axes and len(set(axes)) == len(axes) else None, source=str(path)
+        LazyFile(node, path, "zarr array"),
+        axes=axes if axes and len(set(axes)) == len(axes) else None,
+        source=str(path),
     )
 
 

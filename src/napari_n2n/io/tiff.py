@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._formats import ImageData, head, unreadable
+from ._formats import ImageData, LazyFile, head, unreadable
 
 #: tifffile series axes → napari-n2n axes
 _LETTERS = {"S": "C", "C": "C", "T": "T", "Z": "Z", "Y": "Y", "X": "X"}
@@ -29,13 +29,13 @@ _MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 LAZY_BYTES = 1 << 30
 
 
-def _lazy(series):
+def _lazy(series, path):
     """A zarr array over ``series`` (level 0) that reads on demand, or None without zarr."""
     try:
         import zarr
     except ImportError:
         return None
-    return zarr.open(series.aszarr(level=0), mode="r")
+    return LazyFile(zarr.open(series.aszarr(level=0), mode="r"), path, "TIFF image")
 
 
 def our_axes(tiff_axes: str) -> str | None:
@@ -116,7 +116,7 @@ class TiffFormat:
             tf = tifffile.TiffFile(path)
             try:
                 series = tf.series[0]
-                data = _lazy(series) if series.nbytes > LAZY_BYTES else None
+                data = _lazy(series, path) if series.nbytes > LAZY_BYTES else None
                 if data is None:
                     data = series.asarray()
                 axes = our_axes(series.axes)

@@ -28,7 +28,8 @@ from pathlib import Path
 from ..core.device import available_cores
 from ..core.errors import InputError
 from ..core.events import ChunkProgress
-from ..core.inference.chunked import Ledger, Tally, UnitGrid, predict_unit
+from ..core.inference.chunked import Tally, UnitGrid, predict_unit
+from ..core.inference.ledger import Ledger
 from ..core.inference.predict import PredictOptions
 from ..io._support import require
 

@@ -32,30 +32,45 @@ from ..core.errors import InputError, OutputStateError
 from ..core.events import ChunkProgress
 from ..core.files import Destination, split_suffix
 from ..core.inference.chunked import (
-    UNIT_VOXELS,
-    Ledger,
     UnitGrid,
     model_digest,
     plan_units,
     predict_units_iter,
 )
+from ..core.inference.ledger import Ledger
 from ..core.inference.predict import PredictOptions
 from ..io import ImageData, read_image
 from ..io.omezarr import (
     OmeZarrFormat,
     create_image,
-    default_chunks,
     n2n_attrs,
     ome_axes,
     update_n2n_attrs,
     write_pyramid,
 )
+from .chunking import Chunking, check_chunks
+from .lock import WriterLock
 
 LEDGER_NAME = "n2n-ledger.jsonl"
 #: a copy of a model given as an object, for the workers of a cluster (removed with the ledger)
 MODEL_NAME = "n2n-model.n2n"
-#: chunks (Z, Y, X) of level 0 for a 2D and a 3D network
-CHUNKS_2D, CHUNKS_3D = (1, 1024, 1024), (64, 256, 256)
+
+
+def lock_path(output: str | os.PathLike) -> Path:
+    """The lock file of an output while a run writes it: ``.NAME.partial.ome.zarr.lock``.
+
+    Parameters
+    ----------
+    output : str or PathLike
+        The output's path.
+
+    Returns
+    -------
+    Path
+        The lock file beside it (see :mod:`napari_n2n.ondisk.lock`).
+    """
+    partial = partial_path(output)
+    return partial.with_name(partial.name + ".lock")
 
 
 def partial_path(output: str | os.PathLike) -> Path:
@@ -84,91 +99,6 @@ def _image(image, axes: str | None, what: str = "input") -> ImageData:
     if not hasattr(image, "shape"):
         image = np.asarray(image)
     return ImageData(image, axes=axes)
-
-
-@dataclass(frozen=True)
-class Chunking:
-    """How an OME-Zarr output is cut: its chunks, the units of work, the context around each.
-
-    Parameters
-    ----------
-    chunks : tuple of int, optional
-        Chunks of the output, one size per output axis (default: 1×1024×1024 per sample for a
-        2D model, 64×256×256 for a 3D one, every channel together).
-    unit_voxels : int
-        Units of work are whole chunks grown to about this many voxels.
-    halo : int, optional
-        Context read around each unit, pixels; at least the tiles' overlap (the default).
-
-    Raises
-    ------
-    InputError
-        If a chunk size or ``unit_voxels`` is below 1, or the halo is negative.
-    """
-
-    chunks: tuple[int, ...] | None = None
-    unit_voxels: int = UNIT_VOXELS
-    halo: int | None = None
-
-    def __post_init__(self):
-        if self.chunks is not None:
-            chunks = tuple(int(c) for c in self.chunks)
-            if chunks and min(chunks) < 1:
-                raise InputError(f"Every chunk size must be a whole number from 1; got {chunks}.")
-            # no chunks given (an empty tuple) means the default chunks
-            object.__setattr__(self, "chunks", chunks or None)
-        if int(self.unit_voxels) < 1:
-            raise InputError(f"unit_voxels must be at least 1; got {self.unit_voxels}.")
-        if self.halo is not None and int(self.halo) < 0:
-            raise InputError(f"The halo must be 0 pixels or more; got {self.halo}.")
-
-    def halo_for(self, options: PredictOptions, spatial_ndim: int) -> int:
-        """The halo: the one given, but at least the tiles' overlap.
-
-        Parameters
-        ----------
-        options : PredictOptions
-            The prediction's tiling.
-        spatial_ndim : int
-            2 or 3: the network's dimension.
-
-        Returns
-        -------
-        int
-            Pixels read around each unit.
-        """
-        return max(int(self.halo or 0), options.overlap_for(spatial_ndim))
-
-    def chunks_for(self, shape: tuple[int, ...], out_axes: str, spatial_ndim: int):
-        """The output's chunks: the given ones, else one sample's plane or block of the default size.
-
-        Parameters
-        ----------
-        shape : tuple of int
-            The output's shape.
-        out_axes : str
-            The output's axes.
-        spatial_ndim : int
-            2 or 3: the network's dimension.
-
-        Returns
-        -------
-        tuple of int
-            One chunk size per output axis.
-
-        Raises
-        ------
-        InputError
-            If the chunks do not give one size per output axis.
-        """
-        chunks = self.chunks or default_chunks(
-            shape, out_axes, spatial=CHUNKS_2D if spatial_ndim == 2 else CHUNKS_3D
-        )
-        if len(chunks) != len(shape):
-            raise InputError(
-                f"Chunks {chunks} must give one size per axis of the output ({out_axes})."
-            )
-        return chunks
 
 
 #: the keywords of :class:`PredictOptions` and :class:`Chunking`, accepted one by one
@@ -264,6 +194,8 @@ def _partial(
                 f"An unfinished result of an earlier run is in {partial}.",
                 "To finish it, {resume}; to start over, {overwrite}.",
             )
+        else:
+            check_chunks(partial, plan.chunks)
     if not partial.exists():
         data = source.data
         itemsize = np.dtype(data.dtype).itemsize if dtype == "input" else 4
@@ -372,7 +304,6 @@ def predict_to_zarr_iter(  # noqa: PLR0913  the public keywords besides the two 
     model_path = None if isinstance(model, Denoiser) else Path(os.fspath(model))
     den = model if isinstance(model, Denoiser) else Denoiser.load(model_path)
     source = _image(image, axes)
-    data = source.data
     plan = _plan(den, source, axes, options, chunking, dtype)
 
     output = Path(os.path.expanduser(os.fspath(output)))
@@ -380,15 +311,67 @@ def predict_to_zarr_iter(  # noqa: PLR0913  the public keywords besides the two 
         raise InputError(
             f"Chunked prediction writes OME-Zarr: give an output ending in .ome.zarr (not {output.name})."
         )
-    if resume and not overwrite and output.exists():
-        done = n2n_attrs(output)
-        if done.get("complete") and done.get("settings") == plan.header:
-            yield ChunkProgress("denoise", 1, 1, 1, 1.0)
-            return output  # finished by an earlier run with this model and these settings
+    if resume and not overwrite and _finished(output, plan):
+        yield ChunkProgress("denoise", 1, 1, 1, 1.0)
+        return output  # finished by an earlier run with this model and these settings
     dest = _destination(
         output, overwrite, inputs=[p for p in (source.source or None, model_path) if p]
     )
-    partial = _partial(dest, plan, source, dtype, overwrite=overwrite, resume=resume)
+    with WriterLock(lock_path(output), what=str(output)):
+        if not overwrite and output.exists():  # another run finished it since the checks
+            if resume and _finished(output, plan):
+                yield ChunkProgress("denoise", 1, 1, 1, 1.0)
+                return output
+            raise OutputStateError(
+                output,
+                "exists",
+                f"Another run finished {output} while this one was starting; nothing was written.",
+                "To replace it, {overwrite}.",
+            )
+        return (
+            yield from _denoise_into(
+                den,
+                model_path,
+                source,
+                plan,
+                dest,
+                dtype=dtype,
+                options=options,
+                flags={"overwrite": overwrite, "resume": resume},
+                client=client,
+                threads=threads,
+                should_stop=should_stop,
+                max_units=max_units,
+            )
+        )
+
+
+def _finished(output: Path, plan: _Plan) -> bool:
+    """Whether ``output`` is a finished result of this model with these settings."""
+    if not output.exists():
+        return False
+    done = n2n_attrs(output)
+    return bool(done.get("complete")) and done.get("settings") == plan.header
+
+
+def _denoise_into(  # noqa: PLR0913  the run's parts, all needed (the caller's keywords, unpacked)
+    den,
+    model_path,
+    source: ImageData,
+    plan: _Plan,
+    dest: Destination,
+    *,
+    dtype: str,
+    options: PredictOptions,
+    flags: dict,
+    client,
+    threads,
+    should_stop,
+    max_units,
+):
+    """Denoise into the hidden folder (a new one, or an unfinished one resumed), then commit it."""
+    data = source.data
+    partial = _partial(dest, plan, source, dtype, **flags)
     ledger = Ledger(partial / LEDGER_NAME, plan.header)
     grid = plan.grid
 

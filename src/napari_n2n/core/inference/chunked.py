@@ -9,7 +9,7 @@ in-memory prediction), denoised with the ordinary tiler (:meth:`Denoiser.predict
 one assignment. Units never share a chunk, so they can be written in any order or in parallel
 (:mod:`napari_n2n.ondisk.cluster`), and memory holds one unit whatever the image size.
 
-A :class:`Ledger` beside the data records the units that are written, after each write; a run
+A :class:`~napari_n2n.core.inference.ledger.Ledger` beside the data records the units that are written, after each write; a run
 that resumes skips them. It records what a run *did*, not what the store happens to hold (zarr
 does not store chunks equal to the fill value, so "the chunk exists" says nothing), and its
 header names the model (:func:`model_digest`) and the settings, so a resume with another model
@@ -28,10 +28,8 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import numpy as np
 
@@ -40,11 +38,11 @@ from ..errors import InputError, OutputStateError
 from ..events import ChunkProgress, TileProgress
 from ..files import reason
 from ..progress import drain, relay
+from .ledger import Ledger
 from .predict import PredictOptions
 
 #: a unit of work holds about this many output voxels (64 MB of float32), unless given
 UNIT_VOXELS = 1 << 24
-LEDGER_FORMAT = "napari-n2n ledger 1"
 
 
 def model_digest(denoiser) -> str:
@@ -305,89 +303,6 @@ def predict_unit(
     out[grid.out_slices(index)] = drain(
         denoise_unit_iter(denoiser, image, grid, index, options=options, dtype=dtype)
     )
-
-
-class Ledger:
-    """Which units of a chunked prediction are written.
-
-    A file of one JSON header line, then one line per finished unit (``"3,0,1"``), appended and
-    flushed to disk after the unit's write. Opening an existing ledger checks its header; a line
-    cut short by a crash is ignored (and trimmed).
-
-    Parameters
-    ----------
-    path : str or PathLike
-        The ledger file; created if it does not exist.
-    header : dict
-        The model's digest (``"model"``) and the settings the run must keep.
-
-    Raises
-    ------
-    OutputStateError
-        If the ledger was started by another model or with other settings, or is damaged
-        (``kind="mismatch"``; its advice says how to start over).
-    """
-
-    def __init__(self, path: str | os.PathLike, header: dict):
-        self.path = Path(path)
-        self.header = {"format": LEDGER_FORMAT, **header}
-        self.done: set[tuple[int, ...]] = set()
-        if self.path.exists():
-            self._load()
-        else:
-            with open(self.path, "w") as f:
-                f.write(json.dumps(self.header, sort_keys=True) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-
-    def _refuse(self, why: str, advice: str) -> OutputStateError:
-        return OutputStateError(self.path, "mismatch", why, advice)
-
-    def _load(self) -> None:
-        raw = self.path.read_bytes()
-        complete = raw[: raw.rfind(b"\n") + 1]
-        if len(complete) < len(raw):
-            # a line cut short by a crash: trimmed, so the next one starts clean
-            with open(self.path, "r+b") as f:
-                f.truncate(len(complete))
-        lines = complete.decode().splitlines()
-        try:
-            first = json.loads(lines[0]) if lines else {}
-        except json.JSONDecodeError:
-            first = {}
-        if first.get("format") != LEDGER_FORMAT:
-            raise self._refuse(
-                f"{self.path} is not a napari-n2n ledger (or it is damaged): the run it belongs "
-                "to cannot be resumed;",
-                "to start over, {overwrite}.",
-            )
-        if first.get("model") != self.header.get("model"):
-            raise self._refuse(
-                "The unfinished result was started with another model (digest "
-                f"{str(first.get('model'))[:12]}, this one is {str(self.header.get('model'))[:12]}): "
-                "resuming would mix two models' output.",
-                "Resume with the model file it was started with, or to start over, {overwrite}.",
-            )
-        changed = [
-            f"{k} {first.get(k)!r} → {v!r}" for k, v in self.header.items() if first.get(k) != v
-        ]
-        if changed:
-            raise self._refuse(
-                f"The unfinished result was started with other settings ({'; '.join(changed)}): "
-                "resuming would mix two results.",
-                "Resume with the same settings, or to start over, {overwrite}.",
-            )
-        for line in lines[1:]:
-            if line.strip():
-                self.done.add(tuple(int(v) for v in line.split(",")))
-
-    def record(self, index: tuple[int, ...]) -> None:
-        """Record unit ``index`` as written (appended and flushed to disk)."""
-        with open(self.path, "a") as f:
-            f.write(",".join(str(i) for i in index) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        self.done.add(tuple(index))
 
 
 def write_failed(exc: OSError, where: str, done: int, total: int, path=None) -> OutputStateError:

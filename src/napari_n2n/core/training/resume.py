@@ -30,6 +30,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 
@@ -88,8 +89,14 @@ class Checkpointing:
                 f"Checkpoint every_s must be a positive number of seconds, got {self.every_s!r}."
             )
 
-    def check(self) -> None:
+    def check(self):
         """Check before the run that the state can be written.
+
+        Returns
+        -------
+        Destination
+            The state file, checked: write every state of the run through it, so that a
+            state another run wrote meanwhile is noticed, not replaced.
 
         Raises
         ------
@@ -98,7 +105,7 @@ class Checkpointing:
         """
         from ..files import Destination
 
-        Destination(self.path, overwrite=True, what="training state")
+        return Destination(self.path, overwrite=True, what="training state")
 
     def due(self, step: int, since_last_s: float) -> bool:
         """Whether a state should be written after a step.
@@ -286,16 +293,18 @@ def load_state(path: str | os.PathLike) -> Resumed:
     Raises
     ------
     ModelFileError
-        If it is missing, truncated, not a napari-n2n state or written by a newer version.
+        If it is missing, truncated, not a napari-n2n state, written by a newer version, or
+        damaged: any field of the wrong type or range, counters that disagree with the history,
+        a tensor of the wrong name or shape, NaN or Inf weights (see
+        :func:`~napari_n2n.core.training.state_checks.check_state`).
     """
     not_ours = (
         f"{path} is not a napari-n2n training checkpoint (or it is truncated or corrupted). "
         "Give the .ckpt file written by napari-n2n train --checkpoint-every, or start the run again."
     )
-    _, payload, _ = read_header(
+    _, payload, layout = read_header(
         path, fmt=STATE_FORMAT, newest=STATE_VERSION, not_ours=not_ours, what="Training checkpoint"
     )
-    tensors = read_tensors(path, not_ours)
     known = {f.name for f in dataclasses.fields(TrainingState)}
     if not isinstance(payload, dict):
         raise ModelFileError(not_ours)
@@ -303,16 +312,30 @@ def load_state(path: str | os.PathLike) -> Resumed:
         state = TrainingState(**{k: v for k, v in payload.items() if k in known})
     except TypeError as exc:
         raise ModelFileError(not_ours) from exc
+
+    def bad(why: str) -> NoReturn:
+        raise ModelFileError(
+            f"{path}: not a usable napari-n2n training checkpoint: {why}. It is damaged or was not "
+            "written by napari-n2n; start the run again, or give another state file."
+        )
+
+    from .state_checks import check_state
+
+    check_state(state, layout, bad)
+    tensors = read_tensors(path, not_ours)
     parts: dict[str, dict] = {"model": {}, "optimizer": {}}
     kept: dict[int, dict] = {}
     for name, value in tensors.items():
         head, rest = name.split(".", 1)
         if head in parts:
             parts[head][rest] = value
-        elif head.startswith("kept") and head[4:].isdigit():
+        else:  # check_state allows no other names
             kept.setdefault(int(head[4:]), {})[rest] = value
-    if not parts["model"]:
-        raise ModelFileError(not_ours)
+    import torch
+
+    nonfinite = next((k for k, t in tensors.items() if not bool(torch.isfinite(t).all())), None)
+    if nonfinite is not None:
+        bad(f"its tensor {nonfinite} holds NaN or Inf values")
     return Resumed(state, parts["model"], parts["optimizer"], kept)
 
 

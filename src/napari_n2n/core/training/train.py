@@ -44,9 +44,10 @@ from ..data.normalization import Normalization
 from ..data.outliers import outlier_note
 from ..data.pairs import Pair
 from ..device import cpu_thread_limit, describe_device
-from ..errors import N2NError, TrainingError
+from ..errors import N2NError, OutputError, TrainingError
 from ..events import (
     Checkpointed,
+    CheckpointFailed,
     Event,
     Finished,
     Notice,
@@ -87,6 +88,7 @@ from .selection import (
     validate_and_offer,
 )
 from .start import AUTO, DEFAULT_INIT_NORMALIZATION, DataFacts, InitNormalization, plan_start
+from .state_checks import LOSS_READ_EVERY
 
 #: a run whose time budget allows fewer steps than this (at the speed of its first step) is
 #: told so at its start, with what to do: 3 steps in 45 s were seen for 3D on a CPU (issue #22)
@@ -164,8 +166,10 @@ class Trainer:
         # on the CPU, shared by the processes
         self.threads = distributed.cpu_share(self.ranks, config.threads)
         self.checkpointing = checkpoint
-        if checkpoint is not None and self.ranks.is_main:
-            checkpoint.check()  # its folder, before the run
+        # its folder, checked before the run; the destination notices another run's writes
+        self._state_file = (
+            checkpoint.check() if checkpoint is not None and self.ranks.is_main else None
+        )
         # the preset's batch may shrink to fit a GPU
         self._batch_from_preset = config.batch_size is None and resume is None
         self._fingerprint = (
@@ -284,6 +288,8 @@ class Trainer:
             restore_kept(self._policies, resumed)
         self._live: ModelRun | None = None
         self._saved_at = (resumed.state.group, resumed.state.step) if resumed else None
+        #: why the state could not be written (then the run writes it no more), or None
+        self.checkpoint_failure: str | None = None
 
     # ---- control (thread-safe) ------------------------------------------------------------
     def request_stop(self) -> None:
@@ -469,7 +475,9 @@ class Trainer:
         ------
         Event
             :class:`~napari_n2n.core.events.Started` first, then ``Progress``, ``Validated``,
-            ``Preview`` and ``Checkpointed`` as they come, and ``Finished`` last.
+            ``Preview`` and ``Checkpointed`` as they come, and ``Finished`` last. A state
+            that cannot be written (a full disk, another run wrote that file) is a
+            ``CheckpointFailed``: the run goes on without writing states and keeps its model.
 
         Returns
         -------
@@ -575,21 +583,34 @@ class Trainer:
             self.config = self.config.replace(batch_size=batch)
             self.notes = (*self.notes, note)
 
-    def _final_checkpoint(self) -> Checkpointed | None:
+    def _final_checkpoint(self) -> Checkpointed | CheckpointFailed | None:
         """At the end of a run that did some steps: its state, so that it can be resumed (rank 0 only)."""
         run = self._live
-        # nothing new since the last write
+        # nothing new since the last write, or writes failed
         if (
-            self.checkpointing is None
-            or not self.ranks.is_main
+            self._state_file is None
+            or self.checkpoint_failure is not None
             or run is None
             or run.offset + run.step == 0
             or self._saved_at == (run.group, run.step)
         ):
             return None
-        return Checkpointed(
-            step=run.offset + run.step, path=str(self.save_state(self.checkpointing.path))
-        )
+        return self._checkpoint(run)
+
+    def _checkpoint(self, run: ModelRun) -> Checkpointed | CheckpointFailed:
+        """Write the state; if that fails, say so and write it no more: the model is kept all the same."""
+        step = run.offset + run.step
+        try:
+            path = self.save_state(self._state_file)
+        except OutputError as exc:
+            self.checkpoint_failure = str(exc)
+            return CheckpointFailed(
+                step=step,
+                path=str(self.checkpointing.path),
+                message=f"{exc} Training goes on without writing its state; the model is kept.",
+            )
+        self._checkpoint_at = time.perf_counter()
+        return Checkpointed(step=step, path=str(path))
 
     def _train_group(self, gi: int, offset: int) -> Iterator[Event]:
         """Train the model of channel group ``gi``; yields events, returns a :class:`GroupResult`."""
@@ -715,7 +736,7 @@ class Trainer:
         cfg = self.config
         clock = self._clock
         # reading the loss back syncs a GPU: not every step there
-        log_every = 1 if self.device.type == "cpu" else 10
+        log_every = 1 if self.device.type == "cpu" else LOSS_READ_EVERY
         vote = distributed.StopVote(self.ranks, self.device, every=log_every)
         loss_sum = torch.zeros((), device=self.device)
         n_sum = 0
@@ -796,10 +817,12 @@ class Trainer:
                 yield Preview(step=run.offset + step, image=image)
             self._preview_at = time.perf_counter()
         checkpointing = self.checkpointing
-        if checkpointing and checkpointing.due(step, time.perf_counter() - self._checkpoint_at):
-            path = self.save_state(checkpointing.path)
-            yield Checkpointed(step=run.offset + step, path=str(path))
-            self._checkpoint_at = time.perf_counter()
+        if (
+            self._state_file is not None
+            and self.checkpoint_failure is None
+            and checkpointing.due(step, time.perf_counter() - self._checkpoint_at)
+        ):
+            yield self._checkpoint(run)
 
     def _validate(self, run: ModelRun, should_stop=None) -> Validated | None:
         """Validate ``run``'s model and offer it to its keep-policy; ``None`` if a stop cut it."""
