@@ -140,6 +140,7 @@ class ViewerWidget(Container):
         self._viewer = viewer
         self._closed = False
         self.job: LongJob | None = None
+        self._side_jobs: list[LongJob] = []  # short jobs beside the main one (a device check)
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.selection.events.active.connect(self._on_active)
         for event in ("removed", "reordered"):
@@ -182,6 +183,13 @@ class ViewerWidget(Container):
         self.job = LongJob(gen_fn, *args, **options)
         return self.job.start()
 
+    def start_side_job(self, gen_fn, *args, **options) -> LongJob:
+        """Run a short job beside the main one (a device check); abandoned with the widget."""
+        self._side_jobs = [job for job in self._side_jobs if job.running]
+        job = LongJob(gen_fn, *args, **options).start()
+        self._side_jobs.append(job)
+        return job
+
     @staticmethod
     def report(call: Callable, *args, **kwargs):
         """``call(*args, **kwargs)``; an :class:`N2NError` becomes an error notification (and ``None``)."""
@@ -219,10 +227,10 @@ class ViewerWidget(Container):
 
         Subclasses extend it; it must not touch Qt widgets (they are being destroyed).
         """
-        job = self.job
-        if job is not None:
-            job.quit()
-            job.release()
+        # quit the workers and detach their slots: nothing of this widget runs after
+        for job in [self.job, *self._side_jobs]:
+            if job is not None:
+                job.abandon()
 
     # ---- wiring ----------------------------------------------------------------------------
     @when_alive

@@ -100,7 +100,7 @@ class PairCheckPanel(Container):
     def teardown(self) -> None:
         self._closed = True
         if self.job is not None:
-            self.job.quit()
+            self.job.abandon()
 
     @when_alive
     def _on_returned(self, report) -> None:

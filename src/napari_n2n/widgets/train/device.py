@@ -44,7 +44,8 @@ def warm_up_torch() -> None:
         finally:
             _WARM_UP_DONE.set()
 
-    threading.Thread(target=work, name="n2n-warm-up", daemon=True).start()
+    # not a daemon: Python's exit waits for the import to end rather than cut it off mid-way
+    threading.Thread(target=work, name="n2n-warm-up", daemon=False).start()
 
 
 def describe_device_label(name: str) -> tuple[str, str]:

@@ -171,16 +171,14 @@ class TrainWidget(ViewerWidget):
     def _update_device_label(self, _=None) -> None:
         """Describe the chosen device; torch is imported off the main thread for it."""
         self.form.device_label.value = "checking…"
-        from .._jobs import LongJob
-
-        self._device_job = LongJob(
+        self.start_side_job(
             describe_device_job,
             self.form.device.value,
             what="Device check",
             on_returned=lambda result: self.show_device(*result),
             on_errored=lambda exc: None,
             hold_gc=False,
-        ).start()
+        )
 
     @when_alive
     def show_device(self, label: str, tooltip: str = "") -> None:
