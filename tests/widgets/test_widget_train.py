@@ -251,9 +251,9 @@ def test_only_image_layers_are_offered(viewer, train):
     img = viewer.add_image(np.random.default_rng(0).random((32, 32)).astype(np.float32), name="img")
     train.reset_choices()
     assert train.form.input_layer.choices == (img,)
+    # the input itself is no clean reference for itself
     assert train.form.target_layer.choices == (None, img) and train.form.clean_layer.choices == (
         None,
-        img,
     )
 
 
@@ -409,3 +409,63 @@ def test_gc_hold_is_counted_and_released_once():
     assert gc.get_freeze_count() > 0
     second()
     assert gc.get_freeze_count() == 0
+
+
+# ---- the clean reference follows the input (issue 22, item 3) ---------------------------------------
+def _digits(viewer):
+    from napari_n2n._sample_data import digits
+
+    for data, kwargs, _ in digits():
+        viewer.add_image(data, **kwargs)
+    return next(layer for layer in viewer.layers if n2n_meta(layer).get("role") == "noisy A")
+
+
+def test_the_clean_reference_follows_the_input_and_never_blocks_training(
+    viewer, qtbot, train, notes
+):
+    """A sample's 2D clean layer is neither kept nor offered for a stack of another shape."""
+    train.form.input_layer.value = _digits(viewer)
+    clean = train.form.clean_layer.value
+    assert clean is not None and clean.name == "digits clean"
+    rng = np.random.default_rng(0)
+    movie = viewer.add_image(rng.normal(100, 10, (5, 80, 80)).astype(np.float32), name="movie")
+    assert train.form.input_layer.value is movie  # a new noisy layer is followed
+    assert train.form.clean_layer.value is None and train.form.target_layer.value is None
+    assert train.form.clean_layer.choices == (None,)  # nothing of the movie's shape
+    train.form.axes.value = "TYX"
+    set_tiny(train, steps=2)
+    train.form.show_preview.value = False
+    assert train.start() is not None
+    wait_training(qtbot, train)
+    assert not notes.errors and len(MODELS) == 1, notes.errors
+
+
+def test_a_clean_reference_that_no_longer_fits_is_dropped_with_a_note(
+    viewer, qtbot, small_pair, train, notes
+):
+    lc, la, lb = _pair_layers(viewer, small_pair)
+    _select(train, la, lb, lc)
+    assert train.form.clean_layer.value is lc
+    lc.data = lc.data[:64, :64].copy()  # edited (cropped) after it was chosen
+    set_tiny(train, steps=2)
+    train.form.show_preview.value = False
+    assert train.start() is not None
+    wait_training(qtbot, train)
+    assert not notes.errors and len(MODELS) == 1, notes.errors
+    assert any("without the clean reference 'clean'" in text for text in notes.infos), notes.infos
+    assert train.form.clean_layer.value is None
+
+
+def test_results_added_to_the_viewer_do_not_become_the_input(viewer, train, small_pair):
+    """Denoise's uncertainty maps (and results, previews) are not followed; a new noisy layer is."""
+    from napari_n2n.widgets._layers import placement
+    from napari_n2n.widgets.denoise.maps import add_map_layers
+
+    _, a, b = small_pair
+    la = viewer.add_image(a, name="A")
+    assert train.form.input_layer.value is la
+    maps = {"residual": a - b, "A/B disagreement": np.abs(a - b)}
+    added = add_map_layers(viewer, maps, source="A", model="m", placement=placement(la))
+    assert len(added) == 2 and train.form.input_layer.value is la
+    lb = viewer.add_image(b, name="B")
+    assert train.form.input_layer.value is lb

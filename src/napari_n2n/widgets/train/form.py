@@ -19,7 +19,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label,
 from ...core.training.presets import PRESETS
 from .._axes import AxesField
 from .._base import SPACING, collapsible, row
-from .._layers import compact, layer_choices
+from .._layers import compact, fits, layer_choices
 from .device import DEVICES
 from .start_from import StartFrom
 
@@ -185,7 +185,10 @@ class TrainForm(Container):
         return layer_choices(self._viewer, none_label=NONE_TARGET)
 
     def _cleans(self, _widget=None):
-        return layer_choices(self._viewer, none_label=NONE_CLEAN)
+        """ "none" and the layers of the input's shape: a clean reference must fit the input."""
+        layer = self.input_layer.value if hasattr(self, "input_layer") else None
+        choices = layer_choices(self._viewer, none_label=NONE_CLEAN)
+        return [(name, other) for name, other in choices if other is None or fits(other, layer)]
 
     def reset_choices(self, *_args) -> None:
         """Update the layer lists, the Advanced section's (clean layer) included."""

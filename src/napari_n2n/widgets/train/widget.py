@@ -23,7 +23,9 @@ from .. import _notify as notify
 from .._base import ViewerWidget, on_choice, row, when_alive
 from .._layers import (
     Snapshot,
+    data_shape,
     find_layer,
+    fits,
     image_data,
     is_noisy,
     n2n_meta,
@@ -133,12 +135,17 @@ class TrainWidget(ViewerWidget):
         if partner is not None:
             self.form.target_layer.value = partner
         elif meta.get("mode") == "nb2nb" or (
-            layer is not None and self.form.target_layer.value == layer
+            layer is not None and not fits(self.form.target_layer.value, layer)
         ):
+            # the input itself, or a layer of another shape, is no target for it
             self.form.target_layer.value = None
+        # the clean reference follows the input: only layers of its shape, the recorded one first
+        self.form.clean_layer.reset_choices()
         clean = find_layer(self._viewer, meta.get("clean"))
-        if clean is not None:
+        if clean is not None and clean in self.form.clean_layer.choices:
             self.form.clean_layer.value = clean
+        elif not fits(self.form.clean_layer.value, layer):
+            self.form.clean_layer.value = None
         if meta.get("suggested_loss") in dict((v, k) for k, v in LOSS_CHOICES):
             self.form.loss.value = meta["suggested_loss"]
 
@@ -210,7 +217,7 @@ class TrainWidget(ViewerWidget):
         snapshots = {} if snapshots is None else snapshots
         layer = self.form.input_layer.value
         target_layer = self.form.target_layer.value
-        clean_layer = self.form.clean_layer.value
+        clean_layer = self.usable_clean()
         snapshots["input"] = Snapshot(image_data(layer, "input", check_values=True))
         config = self.form.config()
         check_roles(layer, target_layer, config.mode)
@@ -228,6 +235,20 @@ class TrainWidget(ViewerWidget):
             noise=n2n_meta(layer).get("noise"),
             **self.form.start_from.trainer_options(),
         )
+
+    def usable_clean(self):
+        """The clean reference if it fits the input; a misfit one is dropped with a note (never an error)."""
+        clean, layer = self.form.clean_layer.value, self.form.input_layer.value
+        if clean is None or layer is None or fits(clean, layer):
+            return clean
+        notify.info(
+            f"Training without the clean reference '{short(clean.name)}': its shape "
+            f"{data_shape(clean)} does not fit the input '{short(layer.name)}' {data_shape(layer)}, "
+            "so no PSNR against a clean image is reported. To report it, choose a clean layer of "
+            "the input's shape under Advanced."
+        )
+        self.form.clean_layer.value = None
+        return None
 
     # ---- public actions -----------------------------------------------------------------------------
     def start(self, _=None) -> TrainingSession | None:
