@@ -28,6 +28,14 @@ def image_layers(viewer) -> list:
 NOT_NOISY = ("clean", "preview", "denoised", "A/B disagreement", "residual")
 #: roles of the first layer of a pair (the input side)
 FIRST_OF_PAIR = ("noisy A", "frames t")
+#: roles of the layers of a pair: noisy data, never offered as a clean reference
+PAIR_ROLES = ("noisy A", "noisy B", "frames t", "frames t+1")
+
+
+def marked_noisy(layer) -> bool:
+    """Whether napari-n2n knows ``layer`` is noisy (a layer of a pair, or marked for single-image training)."""
+    meta = n2n_meta(layer)
+    return meta.get("role") in PAIR_ROLES or meta.get("mode") == "nb2nb"
 
 
 def is_noisy(layer) -> bool:
