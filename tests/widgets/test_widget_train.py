@@ -191,19 +191,14 @@ BAD_INPUTS = {
     "rgb": "RGB",
     "no target": "needs a target layer",
     "same layer": "same layer",
-    "cuda": "CUDA was requested",
 }
 
 
 def test_bad_training_input_gets_a_message(viewer, qtbot, train, notes):
     """Each bad input: one error notification that says what to do; nothing starts or is added."""
-    import torch
-
     rng = np.random.default_rng(0)
     img = rng.normal(100, 10, (64, 64)).astype(np.float32)
     for case, expected in BAD_INPUTS.items():
-        if case == "cuda" and torch.cuda.is_available():
-            continue
         viewer.layers.clear()
         notes.clear()
         la = viewer.add_image(img, name="a")
@@ -231,12 +226,6 @@ def test_bad_training_input_gets_a_message(viewer, qtbot, train, notes):
             train.form.mode.value = "n2n"
         if case == "same layer":
             train.form.target_layer.value = la
-        if case == "cuda":
-            train.form.device.value = "cuda"
-            # told off the main thread
-            qtbot.waitUntil(
-                lambda: "not available" in train.form.device_label.value, timeout=30_000
-            )
         n_layers = len(viewer.layers)
         train.start()
         assert not train.busy and train.train_button.enabled, case
@@ -469,3 +458,40 @@ def test_results_added_to_the_viewer_do_not_become_the_input(viewer, train, smal
     assert len(added) == 2 and train.form.input_layer.value is la
     lb = viewer.add_image(b, name="B")
     assert train.form.input_layer.value is lb
+
+
+def test_only_devices_that_exist_are_offered(viewer, qtbot, train):
+    """A CUDA GPU or Apple MPS is offered only where torch finds one (told off the main thread)."""
+    import torch
+
+    from napari_n2n.core.device import available_devices
+
+    qtbot.waitUntil(lambda: train.form.device_label.value != "checking…", timeout=60_000)
+    assert set(train.form.device.choices) == {"auto", *available_devices()}
+    if not torch.cuda.is_available():
+        assert "cuda" not in train.form.device.choices
+
+
+def test_preset_labels_fit_and_the_tooltip_says_what_they_stand_for(viewer, qtbot, train):
+    from qtpy.QtWidgets import QStyle, QStyleOptionComboBox
+
+    from napari_n2n.core.training.presets import PRESETS
+
+    viewer.window._qt_window.resize(1600, 1000)
+    viewer.window._qt_window.show()
+    qtbot.wait(50)
+    combos = (train.form.preset, train.form.device, train.form.mode, train.form.start_from.model)
+    for combo in combos:
+        native = combo.native
+        opt = QStyleOptionComboBox()
+        native.initStyleOption(opt)
+        field = native.style().subControlRect(
+            QStyle.ComplexControl.CC_ComboBox, opt, QStyle.SubControl.SC_ComboBoxEditField, native
+        )
+        for i in range(native.count()):
+            text = native.itemText(i)
+            assert native.fontMetrics().horizontalAdvance(text) <= field.width(), (text, field)
+    for name in PRESETS:
+        if name in train.form.preset.choices:
+            train.form.preset.value = name
+            assert PRESETS[name].description in train.form.preset.tooltip

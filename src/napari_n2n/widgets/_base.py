@@ -112,6 +112,23 @@ def on_choice(combo, slot: Callable) -> None:
     combo.native.currentIndexChanged.connect(lambda _index: slot())
 
 
+def explain_choices(combo, describe: Callable) -> None:
+    """Keep ``combo``'s tooltip the full description of its choice: ``describe(value)``.
+
+    For choices shown by a short label that fits the field (a preset: "quick (CPU)"), the
+    tooltip says what the label stands for ("quick on a CPU (patch 48, batch 8)").
+    """
+
+    def update() -> None:
+        try:
+            combo.tooltip = describe(combo.value)
+        except (KeyError, TypeError):
+            combo.tooltip = None
+
+    on_choice(combo, update)
+    update()
+
+
 def when_alive(method: Callable) -> Callable:
     """Run ``method`` only while the widget's Qt objects exist; a deleted widget ignores the call."""
 

@@ -459,6 +459,8 @@ class DenoiseWidget(ViewerWidget):
             placement=request.placement,
         )
         text = f"Added '{layer.name}' ({time.perf_counter() - request.started_at:.1f} s)"
+        if request.output is not None:  # the result is a store on disk: say where
+            text += f" · saved to {request.output}"
         if request.warning:
             text += " · ⚠ far from the model's training data (see the warning)"
         clean = request.clean

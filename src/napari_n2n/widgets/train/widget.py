@@ -188,7 +188,7 @@ class TrainWidget(ViewerWidget):
         )
 
     @when_alive
-    def show_device(self, label: str, tooltip: str = "") -> None:
+    def show_device(self, label: str, tooltip: str = "", available=None) -> None:
         """Show the device in use, as the device check describes it.
 
         While no run is going, the preset follows it (a GPU gets the ``gpu`` preset) unless
@@ -200,9 +200,13 @@ class TrainWidget(ViewerWidget):
             The device, e.g. ``"cuda:0 (NVIDIA H100 80GB HBM3)"``.
         tooltip : str
             More about it (why a device is not available).
+        available : sequence of str, optional
+            The devices that exist here (``"cuda"``, ``"mps"``, ``"cpu"``): only these are offered.
         """
         self.form.device_label.value = label
         self.form.device_label.tooltip = tooltip
+        if available is not None:
+            self.form.offer_devices(available)
         if not self.busy:
             self.form.follow_device(label)
 
