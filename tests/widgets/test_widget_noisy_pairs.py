@@ -227,7 +227,6 @@ def test_a_sample_opens_on_its_pair_and_noisy_layers_are_never_the_clean_one(vie
 
 
 def test_a_source_the_user_chose_stays_when_layers_are_added(viewer, pairs):
-    pairs.source.native.setCurrentIndex(4)  # photon split, as a user picks it
-    pairs.source.native.activated.emit(4)
+    pairs.source.value = "photon"
     viewer.add_image(_noisy((64, 64)), name="counts")
     assert pairs.source.value == "photon"

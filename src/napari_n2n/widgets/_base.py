@@ -23,7 +23,7 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
-from magicgui.widgets import Container
+from magicgui.widgets import Container, Label
 
 from ..core.errors import N2NError
 from . import _notify as notify
@@ -110,6 +110,111 @@ def on_choice(combo, slot: Callable) -> None:
     """
     combo.changed.connect(lambda _value: slot())
     combo.native.currentIndexChanged.connect(lambda _index: slot())
+
+
+#: a place in a path where a line may break (a zero-width space): a long path wraps, not widens
+_BREAK = "\u200b"
+
+
+class StatusText(Label):
+    """A status text of at most ``lines`` wrapped lines, so a long message never grows the dock.
+
+    A text that needs more lines is cut with "…" (re-fitted when the width changes) and shown
+    whole in the tooltip; :attr:`value` is always the whole text.
+
+    Parameters
+    ----------
+    lines : int
+        The most lines shown.
+    **kwargs
+        As :class:`magicgui.widgets.Label`.
+    """
+
+    _text = ""
+    _tip: str | None = None
+
+    def __init__(self, *, lines: int = 3, **kwargs):
+        self._lines = lines
+        super().__init__(**kwargs)
+        native = self.native
+        native.setWordWrap(True)
+        native.setMaximumHeight(lines * native.fontMetrics().lineSpacing() + 4)
+        self._refit = _on_resize(native, self._fit)
+
+    @property
+    def value(self) -> str:
+        return self._text
+
+    @value.setter
+    def value(self, text) -> None:
+        self._text = "" if text is None else str(text)
+        self._fit()
+
+    @property
+    def tooltip(self) -> str | None:
+        return self._tip
+
+    @tooltip.setter
+    def tooltip(self, text: str | None) -> None:
+        self._tip = text
+        self._fit()
+
+    @property
+    def elided(self) -> bool:
+        """Whether the text is cut (the tooltip has it whole)."""
+        return self.native.text() != _breakable(self._text)
+
+    def _fit(self) -> None:
+        native = self.native
+        text = _breakable(self._text)
+        width = native.contentsRect().width()
+        metrics = native.fontMetrics()
+        shown = _cut_to_lines(metrics, text, width if width > 40 else 280, self._lines)
+        native.setText(shown)
+        # as high as the shown lines need (never squeezed to clip them), and no higher
+        native.setMinimumHeight(min(native.heightForWidth(width), native.maximumHeight()))
+        whole = self._text if shown != text else ""
+        native.setToolTip("\n\n".join(t for t in (whole, self._tip) if t))
+
+
+def _breakable(text: str) -> str:
+    """``text`` with a line-break chance after each "/" and "\\" (paths wrap instead of widening)."""
+    return text.replace("/", "/" + _BREAK).replace("\\", "\\" + _BREAK)
+
+
+def _cut_to_lines(metrics, text: str, width: int, lines: int) -> str:
+    """The longest start of ``text`` (with "…" when cut) that wraps into ``lines`` lines of ``width`` pixels."""
+    from qtpy.QtCore import QRect, Qt
+
+    def fits(candidate: str) -> bool:
+        box = metrics.boundingRect(QRect(0, 0, width, 10**6), Qt.TextFlag.TextWordWrap, candidate)
+        return box.height() <= lines * metrics.lineSpacing()
+
+    if fits(text):
+        return text
+    lo, hi = 0, len(text)  # text[:lo] + "…" fits; text[:hi] + "…" does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(text[:mid].rstrip() + "…") else (lo, mid)
+    return text[:lo].rstrip() + "…"
+
+
+def _on_resize(native, slot: Callable):
+    """Call ``slot()`` when ``native`` changes width; return the event filter (keep it)."""
+    from qtpy.QtCore import QEvent, QObject
+
+    class WidthWatcher(QObject):
+        def eventFilter(self, obj, event) -> bool:
+            if (
+                event.type() == QEvent.Type.Resize
+                and event.size().width() != event.oldSize().width()
+            ):
+                slot()
+            return False
+
+    watcher = WidthWatcher(native)
+    native.installEventFilter(watcher)
+    return watcher
 
 
 def explain_choices(combo, describe: Callable) -> None:

@@ -110,8 +110,9 @@ class NoisyPairsWidget(ViewerWidget):
         # the panels' label columns are aligned by the widget (align_labels), not by magicgui
         super().__init__(viewer, labels=False)
         self.source = ComboBox(label="pairs from", choices=SOURCES, value="synthetic")
-        # the user chose a source: the layers present no longer choose it
+        # the user (or a script) chose a source: the layers present no longer choose it
         self._source_chosen = False
+        self._following = False  # the source is being set to follow the layers
         self._adding = False  # the widget adds layers (a pair it made)
 
         # ---- one panel per source ------------------------------------------------------------
@@ -148,7 +149,7 @@ class NoisyPairsWidget(ViewerWidget):
 
         # ---- reactions -----------------------------------------------------------------------------
         self.source.changed.connect(self._show_source)
-        self.source.native.activated.connect(self._on_source_chosen)  # by the user only
+        self.source.changed.connect(self._on_source_chosen)
         for field in (
             self.synthetic.clean_layer,
             self.two_layers.layer_a,
@@ -219,10 +220,15 @@ class NoisyPairsWidget(ViewerWidget):
     def follow_layers(self) -> None:
         """Choose the source that fits the layers present (:func:`suggested_source`), until the user chooses one."""
         if not self._source_chosen:
-            self.source.value = suggested_source(self._viewer)
+            self._following = True
+            try:
+                self.source.value = suggested_source(self._viewer)
+            finally:
+                self._following = False
 
-    def _on_source_chosen(self, _index=None) -> None:
-        self._source_chosen = True
+    def _on_source_chosen(self, _value=None) -> None:
+        if not self._following:
+            self._source_chosen = True
 
     # ---- reactions -------------------------------------------------------------------------------
     def _show_source(self, _=None) -> None:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import Label, ProgressBar, PushButton
+from magicgui.widgets import ProgressBar, PushButton
 
 from .. import _notify as notify
-from .._base import ViewerWidget, on_choice, row, when_alive
+from .._base import StatusText, ViewerWidget, on_choice, row, when_alive
 from .._layers import (
     Snapshot,
     data_shape,
@@ -68,8 +68,8 @@ class TrainWidget(ViewerWidget):
         )
         self.save_button = PushButton(text="Save model…", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1000)
-        self.status = Label(label="", value="")
-        self.status.native.setWordWrap(True)
+        # at most two lines: a long message is cut (whole in the tooltip), the dock stays on screen
+        self.status = StatusText(label="", value="", lines=2)
         buttons = row(self.train_button, self.stop_button, self.save_button)
         self.append(self.form)
         self.native.layout().addWidget(
