@@ -172,7 +172,8 @@ class StatusText(Label):
         shown = _cut_to_lines(metrics, text, width if width > 40 else 280, self._lines)
         native.setText(shown)
         # as high as the shown lines need (never squeezed to clip them), and no higher
-        native.setMinimumHeight(min(native.heightForWidth(width), native.maximumHeight()))
+        needed = _text_height(metrics, shown, width if width > 40 else 280) + 2 * native.margin()
+        native.setMinimumHeight(min(needed, native.maximumHeight()))
         whole = self._text if shown != text else ""
         native.setToolTip("\n\n".join(t for t in (whole, self._tip) if t))
 
@@ -182,13 +183,20 @@ def _breakable(text: str) -> str:
     return text.replace("/", "/" + _BREAK).replace("\\", "\\" + _BREAK)
 
 
-def _cut_to_lines(metrics, text: str, width: int, lines: int) -> str:
-    """The longest start of ``text`` (with "…" when cut) that wraps into ``lines`` lines of ``width`` pixels."""
+def _text_height(metrics, text: str, width: int) -> int:
+    """Pixels ``text`` takes wrapped to ``width`` (0 for no text)."""
     from qtpy.QtCore import QRect, Qt
 
+    if not text:
+        return 0
+    return metrics.boundingRect(QRect(0, 0, width, 10**6), Qt.TextFlag.TextWordWrap, text).height()
+
+
+def _cut_to_lines(metrics, text: str, width: int, lines: int) -> str:
+    """The longest start of ``text`` (with "…" when cut) that wraps into ``lines`` lines of ``width`` pixels."""
+
     def fits(candidate: str) -> bool:
-        box = metrics.boundingRect(QRect(0, 0, width, 10**6), Qt.TextFlag.TextWordWrap, candidate)
-        return box.height() <= lines * metrics.lineSpacing()
+        return _text_height(metrics, candidate, width) <= lines * metrics.lineSpacing()
 
     if fits(text):
         return text

@@ -14,6 +14,7 @@ use :meth:`TrainWidget.start`, :meth:`~TrainWidget.stop`, :meth:`~TrainWidget.wa
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING
 
@@ -58,6 +59,7 @@ class TrainWidget(ViewerWidget):
         self._snapshots: dict = {}  # the data of the current run, by role
         self._syncing = False  # mode and target are being set to match each other
         self._starting = False  # a run is being started
+        self._building = False  # its trainer is being built (off the main thread)
 
         # ---- the form, the buttons, progress and the loss plot --------------------------------
         #: the settings (the essentials up front, the rest under Advanced)
@@ -211,10 +213,14 @@ class TrainWidget(ViewerWidget):
             self.form.follow_device(label)
 
     # ---- building the run ---------------------------------------------------------------------------
-    def make_trainer(self, snapshots: dict | None = None):
+    def make_trainer(self, snapshots: dict | None = None, *, off_thread: bool = False):
         """A :class:`~napari_n2n.core.training.train.Trainer` for the chosen layers (raises :class:`N2NError`).
 
         ``snapshots`` (role → :class:`~._layers.Snapshot`) is filled with the data the run uses.
+        The form is read here, on the main thread; with ``off_thread`` the trainer itself (its
+        data checks, normalisation, network: seconds on a busy machine) is built in a thread
+        while the event loop runs, so the window never freezes (``None`` if the widget closed
+        meanwhile).
         """
         from ...core.training.train import Trainer
 
@@ -230,7 +236,8 @@ class TrainWidget(ViewerWidget):
                 snapshots[role] = Snapshot(image_data(other, role, check_values=True))
         data = {role: snap.data for role, snap in snapshots.items()}
         axes = parse_axes(self.form.axes.value)
-        return Trainer(
+        build = functools.partial(
+            Trainer,
             data["input"],
             data.get("target"),
             axes=axes,
@@ -239,6 +246,37 @@ class TrainWidget(ViewerWidget):
             noise=n2n_meta(layer).get("noise"),
             **self.form.start_from.trainer_options(),
         )
+        return self._build_off_thread(build) if off_thread else build()
+
+    def _build_off_thread(self, build):
+        """``build()`` in a thread while Qt events are processed; its exception is raised here."""
+        import threading
+
+        from .._jobs import wait_while
+
+        result: dict = {}
+
+        def work() -> None:
+            try:
+                result["trainer"] = build()
+            except BaseException as exc:  # raised again on the main thread
+                result["error"] = exc
+
+        thread = threading.Thread(target=work, name="n2n-build", daemon=True)
+        self._building = True
+        self.train_button.enabled = False
+        self.status.value = "Preparing the run (checking the data, building the network)…"
+        try:
+            thread.start()
+            wait_while(thread.is_alive, timeout_s=float("inf"))
+        finally:
+            self._building = False
+            if self.alive:
+                self.train_button.enabled = True
+                self.status.value = ""
+        if "error" in result:
+            raise result["error"]
+        return result["trainer"] if self.alive else None
 
     def usable_clean(self):
         """The clean reference if it fits the input; a misfit one is dropped with a note (never an error)."""
@@ -257,15 +295,15 @@ class TrainWidget(ViewerWidget):
     # ---- public actions -----------------------------------------------------------------------------
     def start(self, _=None) -> TrainingSession | None:
         """Start training on the chosen layers; return the session (``None`` and a notification on errors)."""
-        if self.busy:
+        if self.busy or self._building:
             notify.warning(
                 "Training is already running. Press Stop (the model so far is kept) or wait for it "
                 "to finish before starting another."
             )
             return None
         snapshots: dict = {}
-        trainer = self.report(self.make_trainer, snapshots)
-        if trainer is None:
+        trainer = self.report(self.make_trainer, snapshots, off_thread=True)
+        if trainer is None or not self.alive:
             return None
         layer = self.form.input_layer.value
         if self.form.axes.guessed:
