@@ -75,17 +75,33 @@ def align_labels(*containers: Container) -> None:
     from magicgui.application import use_app
 
     measure = use_app().get_obj("get_text_width")
-    # magicgui keeps each field's label beside it in a wrapper (its _labeled_widget)
-    fields = [w for box in containers for w in box if w._labeled_widget() is not None]
+    labels = {id(w): _label_beside(w) for box in containers for w in box}
+    fields = [w for box in containers for w in box if labels[id(w)] is not None]
 
     def align(_label=None) -> None:
         widest = max(measure(w.label) for w in fields)
         for w in fields:
-            w._labeled_widget().label_width = widest
+            labels[id(w)].setMinimumWidth(widest)
 
     for w in fields:
         w.label_changed.connect(align)
     align()
+
+
+def _label_beside(widget):
+    """The ``QLabel`` a labelled magicgui container shows beside ``widget``, or ``None``.
+
+    magicgui puts a labelled field and its label in a row of their own (label first); seen
+    through Qt's public API.
+    """
+    from qtpy.QtWidgets import QLabel
+
+    parent = widget.native.parentWidget()
+    layout = parent.layout() if parent is not None else None
+    if layout is None or layout.count() != 2 or layout.itemAt(1).widget() is not widget.native:
+        return None
+    label = layout.itemAt(0).widget()
+    return label if isinstance(label, QLabel) else None
 
 
 def collapsible(title: str, container: Container):
