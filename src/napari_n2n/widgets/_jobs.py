@@ -173,14 +173,18 @@ class LongJob:
     def _finished(self) -> None:
         _LIVE.discard(self)
         self.running = False
-        self.release()
         self.close()
         finished = self._slots["finished"]
         # the slots are bound to the run's objects (its session, its trainer and data): let them go
         self._slots = dict.fromkeys(self._slots)
         self.worker = None
-        if finished is not None:
-            finished()
+        try:
+            if finished is not None:
+                finished()
+        finally:
+            # after the owner's slot: napari's full gc.collect() when a layer is removed (the
+            # preview) then walks only what the run made, not the whole frozen process (0.26 s)
+            self.release()
 
     def close(self) -> None:
         """Close the generator and drop the work (and the data it holds).
