@@ -344,7 +344,12 @@ class DenoiseWidget(ViewerWidget):
             return None
         request, images, axes = prepared
         job, args = denoise_job, (request.entry.denoiser, images)
-        options = dict(axes=axes, tta=int(self.tta.value), maps=bool(self.maps.value))
+        options = dict(
+            axes=axes,
+            tta=int(self.tta.value),
+            maps=bool(self.maps.value),
+            scored=request.clean is not None,
+        )
         if self.to_disk.value:  # chunk by chunk into an OME-Zarr store, then shown from it
             output = self.disk_output or ask_output(
                 self.native, f"{request.name} denoised.ome.zarr"
