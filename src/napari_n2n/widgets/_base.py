@@ -181,7 +181,10 @@ class StatusText(Label):
         return self.native.text() != _breakable(self._text)
 
     def _fit(self) -> None:
-        native = self.native
+        try:
+            native = self.native
+        except AttributeError:  # magicgui sets value or tooltip before its Qt widget exists
+            return
         text = _breakable(self._text)
         width = native.contentsRect().width()
         metrics = native.fontMetrics()
