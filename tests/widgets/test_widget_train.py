@@ -53,6 +53,8 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     _, denoise = viewer.window.add_plugin_dock_widget("napari-n2n", "Denoise")
     assert isinstance(pairs, NoisyPairsWidget) and isinstance(train, TrainWidget)
     assert isinstance(denoise, DenoiseWidget)
+    # an unmarked image is offered as noisy data (single image): this one is clean, so synthesise
+    pairs.source.value = "synthetic"
     pairs.synthetic.clean_layer.value = src
     pairs.synthetic.params["gaussian"]["sigma"].value = 25.0
     layer_a, layer_b = pairs.start()
