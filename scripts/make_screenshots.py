@@ -120,6 +120,7 @@ def main(out_dir: str = "docs/images") -> dict:
             viewer.layers.remove(layer)
     clean.visible = True
     dock_pairs, pairs = viewer.window.add_plugin_dock_widget("napari-n2n", "Noisy pairs")
+    pairs.source.value = "synthetic"  # (chosen already: only a clean layer is open)
     pairs.synthetic.clean_layer.value = clean
     pairs.synthetic.noise.value = "gaussian"
     pairs.synthetic.params["gaussian"]["sigma"].value = 25.0

@@ -69,15 +69,6 @@ def test_a_module_past_the_size_signal_says_why_it_stays_whole():
     assert not stale, f"no longer past the size signal: remove from LARGE_MODULES: {stale}"
 
 
-#: private attributes of other libraries' objects that the package reads, each with its reason
-FOREIGN_PRIVATE = {
-    # magicgui has no public API for the label column of a field: align_labels (widgets/_base.py)
-    # sets the width of the wrapper magicgui puts around each labelled field;
-    # test_the_panels_share_one_label_column sees the result
-    "_labeled_widget": "magicgui",
-}
-
-
 def _private_reads(path: Path) -> list[str]:
     """``obj._name`` where ``obj`` is neither ``self``, ``cls`` nor ``super()``: another object's state."""
     found = []
@@ -90,8 +81,6 @@ def _private_reads(path: Path) -> list[str]:
         if isinstance(owner, ast.Name) and owner.id in {"self", "cls"}:
             continue
         if isinstance(owner, ast.Call) and getattr(owner.func, "id", None) == "super":
-            continue
-        if node.attr in FOREIGN_PRIVATE:
             continue
         found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {ast.unparse(node)}")
     return found

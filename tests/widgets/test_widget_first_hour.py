@@ -351,3 +351,85 @@ def test_the_preset_follows_the_device_until_the_user_chooses_one(viewer):
     train.form.preset.value = "large"  # the user's choice stays
     train.show_device("cuda:0 (NVIDIA H100 80GB HBM3)")
     assert train.form.preset.value == "large"
+
+
+#: lines of a 1080-line screen left for the window's title bar
+TITLE_BAR = 40
+
+
+def _fits(window, screen, *labels, findings=None) -> None:
+    """The window's minimum height fits the screen, and each status label is shown whole on it.
+
+    ``findings`` (the pair check's) scroll: their area is shown whole, and scrolls to the end.
+    """
+    from qtpy.QtCore import QPoint
+
+    height = window.minimumSizeHint().height()
+    assert height <= screen.height() - TITLE_BAR, height
+    assert window.frameGeometry().height() <= screen.height(), window.frameGeometry()
+    shown = [(label.native, label.value) for label in labels]
+    if findings is not None:
+        shown.append((findings.scroll, findings.findings.value))
+    for native, text in shown:
+        bottom = native.mapTo(window, QPoint(0, native.height())).y()
+        assert native.isVisible() and bottom <= window.height(), (text, bottom)
+        assert native.visibleRegion().boundingRect().height() == native.height(), text
+    for label in labels:  # tall enough for its text (not squeezed): the latest status is read whole
+        native = label.native
+        assert native.height() >= native.heightForWidth(native.width()), label.value
+    if findings is not None:
+        area, label = findings.scroll, findings.findings.native
+        reach = area.verticalScrollBar().maximum() + area.viewport().height()
+        assert reach >= label.heightForWidth(label.width()), findings.findings.value
+
+
+@pytest.mark.slow
+def test_the_docks_stay_on_a_1080_line_screen_through_check_train_denoise_and_export(
+    make_napari_viewer, qtbot, tmp_path, notes
+):
+    """Issue 22 item 2: status texts never grow the docks past the screen; the latest is shown."""
+    from qtpy.QtWidgets import QApplication
+
+    screen = QApplication.primaryScreen().availableGeometry()
+    if screen.height() < 1080 or screen.width() < 1920:
+        pytest.skip("needs a 1920×1080 screen: run under xvfb-run -a -s '-screen 0 1920x1080x24'")
+    viewer = make_napari_viewer(show=True)
+    window = viewer.window._qt_window
+    viewer.open_sample("napari-n2n", "pair_2d")
+    docks = {
+        name: viewer.window.add_plugin_dock_widget("napari-n2n", name)[1]
+        for name in ("Noisy pairs", "Train Noise2Noise", "Denoise")
+    }
+    pairs, train, denoise = docks.values()
+    window.setGeometry(screen)
+    qtbot.wait(200)
+    _fits(window, screen)
+    # Check pair: the findings
+    assert pairs.source.value == "two"
+    assert pairs.check.start() is not None and pairs.check.wait(120)
+    qtbot.wait(100)
+    assert pairs.check.report is not None
+    _fits(window, screen, findings=pairs.check)
+    # a short training
+    set_tiny(train, steps=30)
+    train.start()
+    wait_training(qtbot, train)
+    qtbot.wait(100)
+    _fits(window, screen, train.status, findings=pairs.check)
+    # a denoise, with its PSNR in the status
+    denoise.reset_choices()
+    assert denoise.start() is not None
+    qtbot.waitUntil(lambda: not denoise.busy, timeout=120_000)
+    qtbot.wait(100)
+    assert "PSNR" in denoise.status.value, denoise.status.value
+    _fits(window, screen, train.status, denoise.status, findings=pairs.check)
+    # an export to the Zoo
+    from bioimageio.spec._internal._settings import settings
+
+    settings.cache_path = tmp_path / "cache"
+    job = denoise.export_model(tmp_path / "m.bioimageio.zip", authors=["A. Person"])
+    assert job is not None
+    qtbot.waitUntil(lambda: not denoise.busy, timeout=300_000)
+    qtbot.wait(100)
+    assert "Exported" in denoise.status.value, (denoise.status.value, notes.errors)
+    _fits(window, screen, train.status, denoise.status, findings=pairs.check)

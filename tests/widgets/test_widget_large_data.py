@@ -76,6 +76,9 @@ def test_the_result_goes_to_an_ome_zarr_on_disk_and_is_shown_from_it(
     _run(qtbot, denoise)
     out = denoise.last_layer
     assert not notes.errors, notes.errors
+    # the status says where the store is (the full path: the tooltip has it when elided)
+    where = f"saved to {denoise.disk_output}"
+    assert where in denoise.status.value and any(where in m for m in notes.infos)
     yaozarrs.validate_zarr_store(str(denoise.disk_output))
     assert (
         out.multiscale and out.data[0].shape == movie.shape and isinstance(out.data[0], zarr.Array)

@@ -24,6 +24,7 @@ def test_synthesise_pair_names_placement_and_estimate(viewer, pairs, small_pair,
     clean = small_pair[0]
     src = viewer.add_image(clean, name="cells", scale=(0.5, 0.25), translate=(10.0, -3.0))
     pairs.reset_choices()
+    pairs.source.value = "synthetic"  # an unmarked image is offered as noisy: this one is clean
     pairs.synthetic.clean_layer.value = src
     pairs.synthetic.noise.value = "gaussian"
     pairs.synthetic.params["gaussian"]["sigma"].value = 20.0
@@ -54,6 +55,7 @@ def test_every_noise_model_shows_its_parameters_and_makes_a_pair(viewer, pairs):
         np.random.default_rng(0).uniform(10, 200, (40, 48)).astype(np.float32), name="img"
     )
     pairs.reset_choices()
+    pairs.source.value = "synthetic"
     pairs.synthetic.clean_layer.value = src
     for _, noise in NOISE_CHOICES:
         pairs.synthetic.noise.value = noise
@@ -201,3 +203,46 @@ def test_the_panels_share_one_label_column(viewer, pairs, qtbot):
                 lefts.add(field.native.mapTo(pairs.native, field.native.rect().topLeft()).x())
     lefts.add(pairs.source.native.mapTo(pairs.native, pairs.source.native.rect().topLeft()).x())
     assert len(lefts) == 1, lefts
+
+
+# ---- the source fits the layers present (issue 22, item 7) -------------------------------------------
+def _noisy(shape, seed=0):
+    return np.random.default_rng(seed).normal(100, 10, shape).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("shapes", "source"),
+    [
+        ([], "synthetic"),
+        ([(7, 64, 64)], "stack"),
+        ([(64, 64), (64, 64)], "two"),
+        ([(64, 64)], "single"),
+    ],
+)
+def test_the_source_fits_the_noisy_layers_present(viewer, shapes, source):
+    """Opened on noisy data, or with the data opened after it, the widget offers the source that fits."""
+    for i, shape in enumerate(shapes):
+        viewer.add_image(_noisy(shape, i), name=f"noisy {i}")
+    assert add_widget(viewer, NoisyPairsWidget).source.value == source
+    viewer.layers.clear()
+    later = add_widget(viewer, NoisyPairsWidget)
+    for i, shape in enumerate(shapes):
+        viewer.add_image(_noisy(shape, i), name=f"noisy {i}")
+    assert later.source.value == source
+    if source == "two":
+        assert later.two_layers.layer_a.value is not later.two_layers.layer_b.value
+
+
+def test_a_sample_opens_on_its_pair_and_noisy_layers_are_never_the_clean_one(viewer, pairs):
+    from napari_n2n._sample_data import pair_2d
+
+    for data, kwargs, _ in pair_2d():
+        viewer.add_image(data, **kwargs)
+    assert pairs.source.value == "two"
+    assert [layer.name for layer in pairs.synthetic.clean_layer.choices] == ["camera clean"]
+
+
+def test_a_source_the_user_chose_stays_when_layers_are_added(viewer, pairs):
+    pairs.source.value = "photon"
+    viewer.add_image(_noisy((64, 64)), name="counts")
+    assert pairs.source.value == "photon"

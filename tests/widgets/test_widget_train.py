@@ -53,6 +53,8 @@ def test_pair_train_stop_denoise_improves_psnr(viewer, qtbot, small_pair, notes)
     _, denoise = viewer.window.add_plugin_dock_widget("napari-n2n", "Denoise")
     assert isinstance(pairs, NoisyPairsWidget) and isinstance(train, TrainWidget)
     assert isinstance(denoise, DenoiseWidget)
+    # an unmarked image is offered as noisy data (single image): this one is clean, so synthesise
+    pairs.source.value = "synthetic"
     pairs.synthetic.clean_layer.value = src
     pairs.synthetic.params["gaussian"]["sigma"].value = 25.0
     layer_a, layer_b = pairs.start()
@@ -191,19 +193,14 @@ BAD_INPUTS = {
     "rgb": "RGB",
     "no target": "needs a target layer",
     "same layer": "same layer",
-    "cuda": "CUDA was requested",
 }
 
 
 def test_bad_training_input_gets_a_message(viewer, qtbot, train, notes):
     """Each bad input: one error notification that says what to do; nothing starts or is added."""
-    import torch
-
     rng = np.random.default_rng(0)
     img = rng.normal(100, 10, (64, 64)).astype(np.float32)
     for case, expected in BAD_INPUTS.items():
-        if case == "cuda" and torch.cuda.is_available():
-            continue
         viewer.layers.clear()
         notes.clear()
         la = viewer.add_image(img, name="a")
@@ -231,12 +228,6 @@ def test_bad_training_input_gets_a_message(viewer, qtbot, train, notes):
             train.form.mode.value = "n2n"
         if case == "same layer":
             train.form.target_layer.value = la
-        if case == "cuda":
-            train.form.device.value = "cuda"
-            # told off the main thread
-            qtbot.waitUntil(
-                lambda: "not available" in train.form.device_label.value, timeout=30_000
-            )
         n_layers = len(viewer.layers)
         train.start()
         assert not train.busy and train.train_button.enabled, case
@@ -251,9 +242,9 @@ def test_only_image_layers_are_offered(viewer, train):
     img = viewer.add_image(np.random.default_rng(0).random((32, 32)).astype(np.float32), name="img")
     train.reset_choices()
     assert train.form.input_layer.choices == (img,)
+    # the input itself is no clean reference for itself
     assert train.form.target_layer.choices == (None, img) and train.form.clean_layer.choices == (
         None,
-        img,
     )
 
 
@@ -409,3 +400,100 @@ def test_gc_hold_is_counted_and_released_once():
     assert gc.get_freeze_count() > 0
     second()
     assert gc.get_freeze_count() == 0
+
+
+# ---- the clean reference follows the input (issue 22, item 3) ---------------------------------------
+def _digits(viewer):
+    from napari_n2n._sample_data import digits
+
+    for data, kwargs, _ in digits():
+        viewer.add_image(data, **kwargs)
+    return next(layer for layer in viewer.layers if n2n_meta(layer).get("role") == "noisy A")
+
+
+def test_the_clean_reference_follows_the_input_and_never_blocks_training(
+    viewer, qtbot, train, notes
+):
+    """A sample's 2D clean layer is neither kept nor offered for a stack of another shape."""
+    train.form.input_layer.value = _digits(viewer)
+    clean = train.form.clean_layer.value
+    assert clean is not None and clean.name == "digits clean"
+    rng = np.random.default_rng(0)
+    movie = viewer.add_image(rng.normal(100, 10, (5, 80, 80)).astype(np.float32), name="movie")
+    assert train.form.input_layer.value is movie  # a new noisy layer is followed
+    assert train.form.clean_layer.value is None and train.form.target_layer.value is None
+    assert train.form.clean_layer.choices == (None,)  # nothing of the movie's shape
+    train.form.axes.value = "TYX"
+    set_tiny(train, steps=2)
+    train.form.show_preview.value = False
+    assert train.start() is not None
+    wait_training(qtbot, train)
+    assert not notes.errors and len(MODELS) == 1, notes.errors
+
+
+def test_a_clean_reference_that_no_longer_fits_is_dropped_with_a_note(
+    viewer, qtbot, small_pair, train, notes
+):
+    lc, la, lb = _pair_layers(viewer, small_pair)
+    _select(train, la, lb, lc)
+    assert train.form.clean_layer.value is lc
+    lc.data = lc.data[:64, :64].copy()  # edited (cropped) after it was chosen
+    set_tiny(train, steps=2)
+    train.form.show_preview.value = False
+    assert train.start() is not None
+    wait_training(qtbot, train)
+    assert not notes.errors and len(MODELS) == 1, notes.errors
+    assert any("without the clean reference 'clean'" in text for text in notes.infos), notes.infos
+    assert train.form.clean_layer.value is None
+
+
+def test_results_added_to_the_viewer_do_not_become_the_input(viewer, train, small_pair):
+    """Denoise's uncertainty maps (and results, previews) are not followed; a new noisy layer is."""
+    from napari_n2n.widgets._layers import placement
+    from napari_n2n.widgets.denoise.maps import add_map_layers
+
+    _, a, b = small_pair
+    la = viewer.add_image(a, name="A")
+    assert train.form.input_layer.value is la
+    maps = {"residual": a - b, "A/B disagreement": np.abs(a - b)}
+    added = add_map_layers(viewer, maps, source="A", model="m", placement=placement(la))
+    assert len(added) == 2 and train.form.input_layer.value is la
+    lb = viewer.add_image(b, name="B")
+    assert train.form.input_layer.value is lb
+
+
+def test_only_devices_that_exist_are_offered(viewer, qtbot, train):
+    """A CUDA GPU or Apple MPS is offered only where torch finds one (told off the main thread)."""
+    import torch
+
+    from napari_n2n.core.device import available_devices
+
+    qtbot.waitUntil(lambda: train.form.device_label.value != "checking…", timeout=60_000)
+    assert set(train.form.device.choices) == {"auto", *available_devices()}
+    if not torch.cuda.is_available():
+        assert "cuda" not in train.form.device.choices
+
+
+def test_preset_labels_fit_and_the_tooltip_says_what_they_stand_for(viewer, qtbot, train):
+    from qtpy.QtWidgets import QStyle, QStyleOptionComboBox
+
+    from napari_n2n.core.training.presets import PRESETS
+
+    viewer.window._qt_window.resize(1600, 1000)
+    viewer.window._qt_window.show()
+    qtbot.wait(50)
+    combos = (train.form.preset, train.form.device, train.form.mode, train.form.start_from.model)
+    for combo in combos:
+        native = combo.native
+        opt = QStyleOptionComboBox()
+        native.initStyleOption(opt)
+        field = native.style().subControlRect(
+            QStyle.ComplexControl.CC_ComboBox, opt, QStyle.SubControl.SC_ComboBoxEditField, native
+        )
+        for i in range(native.count()):
+            text = native.itemText(i)
+            assert native.fontMetrics().horizontalAdvance(text) <= field.width(), (text, field)
+    for name in PRESETS:
+        if name in train.form.preset.choices:
+            train.form.preset.value = name
+            assert PRESETS[name].description in train.form.preset.tooltip

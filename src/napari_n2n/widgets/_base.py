@@ -23,7 +23,7 @@ import functools
 from collections.abc import Callable
 from pathlib import Path
 
-from magicgui.widgets import Container
+from magicgui.widgets import Container, Label
 
 from ..core.errors import N2NError
 from . import _notify as notify
@@ -75,17 +75,33 @@ def align_labels(*containers: Container) -> None:
     from magicgui.application import use_app
 
     measure = use_app().get_obj("get_text_width")
-    # magicgui keeps each field's label beside it in a wrapper (its _labeled_widget)
-    fields = [w for box in containers for w in box if w._labeled_widget() is not None]
+    labels = {id(w): _label_beside(w) for box in containers for w in box}
+    fields = [w for box in containers for w in box if labels[id(w)] is not None]
 
     def align(_label=None) -> None:
         widest = max(measure(w.label) for w in fields)
         for w in fields:
-            w._labeled_widget().label_width = widest
+            labels[id(w)].setMinimumWidth(widest)
 
     for w in fields:
         w.label_changed.connect(align)
     align()
+
+
+def _label_beside(widget):
+    """The ``QLabel`` a labelled magicgui container shows beside ``widget``, or ``None``.
+
+    magicgui puts a labelled field and its label in a row of their own (label first); seen
+    through Qt's public API.
+    """
+    from qtpy.QtWidgets import QLabel
+
+    parent = widget.native.parentWidget()
+    layout = parent.layout() if parent is not None else None
+    if layout is None or layout.count() != 2 or layout.itemAt(1).widget() is not widget.native:
+        return None
+    label = layout.itemAt(0).widget()
+    return label if isinstance(label, QLabel) else None
 
 
 def collapsible(title: str, container: Container):
@@ -110,6 +126,139 @@ def on_choice(combo, slot: Callable) -> None:
     """
     combo.changed.connect(lambda _value: slot())
     combo.native.currentIndexChanged.connect(lambda _index: slot())
+
+
+#: a place in a path where a line may break (a zero-width space): a long path wraps, not widens
+_BREAK = "\u200b"
+
+
+class StatusText(Label):
+    """A status text of at most ``lines`` wrapped lines, so a long message never grows the dock.
+
+    A text that needs more lines is cut with "…" (re-fitted when the width changes) and shown
+    whole in the tooltip; :attr:`value` is always the whole text.
+
+    Parameters
+    ----------
+    lines : int
+        The most lines shown.
+    **kwargs
+        As :class:`magicgui.widgets.Label`.
+    """
+
+    _text = ""
+    _tip: str | None = None
+
+    def __init__(self, *, lines: int = 3, **kwargs):
+        self._lines = lines
+        super().__init__(**kwargs)
+        native = self.native
+        native.setWordWrap(True)
+        native.setMaximumHeight(lines * native.fontMetrics().lineSpacing() + 4)
+        self._refit = _on_resize(native, self._fit)
+
+    @property
+    def value(self) -> str:
+        return self._text
+
+    @value.setter
+    def value(self, text) -> None:
+        self._text = "" if text is None else str(text)
+        self._fit()
+
+    @property
+    def tooltip(self) -> str | None:
+        return self._tip
+
+    @tooltip.setter
+    def tooltip(self, text: str | None) -> None:
+        self._tip = text
+        self._fit()
+
+    @property
+    def elided(self) -> bool:
+        """Whether the text is cut (the tooltip has it whole)."""
+        return self.native.text() != _breakable(self._text)
+
+    def _fit(self) -> None:
+        try:
+            native = self.native
+        except AttributeError:  # magicgui sets value or tooltip before its Qt widget exists
+            return
+        text = _breakable(self._text)
+        width = native.contentsRect().width()
+        metrics = native.fontMetrics()
+        shown = _cut_to_lines(metrics, text, width if width > 40 else 280, self._lines)
+        native.setText(shown)
+        # as high as the shown lines need (never squeezed to clip them), and no higher
+        needed = _text_height(metrics, shown, width if width > 40 else 280) + 2 * native.margin()
+        native.setMinimumHeight(min(needed, native.maximumHeight()))
+        whole = self._text if shown != text else ""
+        native.setToolTip("\n\n".join(t for t in (whole, self._tip) if t))
+
+
+def _breakable(text: str) -> str:
+    """``text`` with a line-break chance after each "/" and "\\" (paths wrap instead of widening)."""
+    return text.replace("/", "/" + _BREAK).replace("\\", "\\" + _BREAK)
+
+
+def _text_height(metrics, text: str, width: int) -> int:
+    """Pixels ``text`` takes wrapped to ``width`` (0 for no text)."""
+    from qtpy.QtCore import QRect, Qt
+
+    if not text:
+        return 0
+    return metrics.boundingRect(QRect(0, 0, width, 10**6), Qt.TextFlag.TextWordWrap, text).height()
+
+
+def _cut_to_lines(metrics, text: str, width: int, lines: int) -> str:
+    """The longest start of ``text`` (with "…" when cut) that wraps into ``lines`` lines of ``width`` pixels."""
+
+    def fits(candidate: str) -> bool:
+        return _text_height(metrics, candidate, width) <= lines * metrics.lineSpacing()
+
+    if fits(text):
+        return text
+    lo, hi = 0, len(text)  # text[:lo] + "…" fits; text[:hi] + "…" does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(text[:mid].rstrip() + "…") else (lo, mid)
+    return text[:lo].rstrip() + "…"
+
+
+def _on_resize(native, slot: Callable):
+    """Call ``slot()`` when ``native`` changes width; return the event filter (keep it)."""
+    from qtpy.QtCore import QEvent, QObject
+
+    class WidthWatcher(QObject):
+        def eventFilter(self, obj, event) -> bool:
+            if (
+                event.type() == QEvent.Type.Resize
+                and event.size().width() != event.oldSize().width()
+            ):
+                slot()
+            return False
+
+    watcher = WidthWatcher(native)
+    native.installEventFilter(watcher)
+    return watcher
+
+
+def explain_choices(combo, describe: Callable) -> None:
+    """Keep ``combo``'s tooltip the full description of its choice: ``describe(value)``.
+
+    For choices shown by a short label that fits the field (a preset: "quick (CPU)"), the
+    tooltip says what the label stands for ("quick on a CPU (patch 48, batch 8)").
+    """
+
+    def update() -> None:
+        try:
+            combo.tooltip = describe(combo.value)
+        except (KeyError, TypeError):
+            combo.tooltip = None
+
+    on_choice(combo, update)
+    update()
 
 
 def when_alive(method: Callable) -> Callable:
@@ -140,6 +289,7 @@ class ViewerWidget(Container):
         self._viewer = viewer
         self._closed = False
         self.job: LongJob | None = None
+        self._side_jobs: list[LongJob] = []  # short jobs beside the main one (a device check)
         viewer.layers.events.inserted.connect(self._on_inserted)
         viewer.layers.selection.events.active.connect(self._on_active)
         for event in ("removed", "reordered"):
@@ -182,6 +332,13 @@ class ViewerWidget(Container):
         self.job = LongJob(gen_fn, *args, **options)
         return self.job.start()
 
+    def start_side_job(self, gen_fn, *args, **options) -> LongJob:
+        """Run a short job beside the main one (a device check); abandoned with the widget."""
+        self._side_jobs = [job for job in self._side_jobs if job.running]
+        job = LongJob(gen_fn, *args, **options).start()
+        self._side_jobs.append(job)
+        return job
+
     @staticmethod
     def report(call: Callable, *args, **kwargs):
         """``call(*args, **kwargs)``; an :class:`N2NError` becomes an error notification (and ``None``)."""
@@ -219,10 +376,10 @@ class ViewerWidget(Container):
 
         Subclasses extend it; it must not touch Qt widgets (they are being destroyed).
         """
-        job = self.job
-        if job is not None:
-            job.quit()
-            job.release()
+        # quit the workers and detach their slots: nothing of this widget runs after
+        for job in [self.job, *self._side_jobs]:
+            if job is not None:
+                job.abandon()
 
     # ---- wiring ----------------------------------------------------------------------------
     @when_alive

@@ -23,10 +23,19 @@ def image_layers(viewer) -> list:
     return [layer for layer in viewer.layers if isinstance(layer, Image)]
 
 
-#: roles napari-n2n gives layers that are not noisy data: never offered first to train on or denoise
-NOT_NOISY = ("clean", "preview", "denoised")
+#: roles napari-n2n gives layers that are not noisy data: never offered first to train on or
+#: denoise, nor followed when added (the results, previews and Denoise's uncertainty maps)
+NOT_NOISY = ("clean", "preview", "denoised", "A/B disagreement", "residual")
 #: roles of the first layer of a pair (the input side)
 FIRST_OF_PAIR = ("noisy A", "frames t")
+#: roles of the layers of a pair: noisy data, never offered as a clean reference
+PAIR_ROLES = ("noisy A", "noisy B", "frames t", "frames t+1")
+
+
+def marked_noisy(layer) -> bool:
+    """Whether napari-n2n knows ``layer`` is noisy (a layer of a pair, or marked for single-image training)."""
+    meta = n2n_meta(layer)
+    return meta.get("role") in PAIR_ROLES or meta.get("mode") == "nb2nb"
 
 
 def is_noisy(layer) -> bool:
@@ -62,6 +71,24 @@ def preferred_noisy(viewer, *, prefer=(), exclude=(), min_ndim: int = 2):
         if ok(layer):
             return layer
     return None
+
+
+def data_shape(layer) -> tuple[int, ...] | None:
+    """The shape of ``layer``'s full-resolution data (``None`` for no layer)."""
+    if layer is None:
+        return None
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    return tuple(int(n) for n in getattr(data, "shape", ()))
+
+
+def fits(reference, layer) -> bool:
+    """Whether ``reference`` can stand beside ``layer`` pixel for pixel (same shape, another layer)."""
+    return (
+        reference is not None
+        and layer is not None
+        and reference is not layer
+        and data_shape(reference) == data_shape(layer)
+    )
 
 
 def layer_choices(viewer, *, none_label: str | None = None) -> list[tuple[str, object]]:

@@ -41,17 +41,29 @@ def uncertainty_fields():
 
 
 def denoise_job(
-    denoiser, images: list, *, axes: str | None = None, tile=None, tta: int = 1, maps: bool = False
+    denoiser,
+    images: list,
+    *,
+    axes: str | None = None,
+    tile=None,
+    tta: int = 1,
+    maps: bool = False,
+    scored: bool = False,
 ):
     """Generator: denoise one image, or the pair ``images`` (averaged), yielding ``(done, total)`` tiles.
 
     First yields ``("warning", text)`` when the image is far from the model's training data.
     Returns the prediction; with ``maps`` or test-time augmentation (``tta`` > 1) of a pair, a
     :class:`~napari_n2n.core.inference.tta.PairResult` (the mean with its disagreement and residual maps).
+    With ``scored`` (a clean reference will score the result), the metrics' libraries are
+    imported here, off the main thread (scipy.stats: 0.3-0.8 s the first time).
     """
     from ...core.inference.ood import check_image
     from ...core.inference.tta import denoise_pair_iter, predict_tta_iter
     from ...core.progress import relay
+
+    if scored:
+        from skimage.metrics import peak_signal_noise_ratio  # noqa: F401  (lazy: loads scipy.stats)
 
     warning = check_image(denoiser, images[0], axes=axes)
     if warning:

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from magicgui.widgets import CheckBox, ComboBox, Label, ProgressBar, PushButton
+from magicgui.widgets import CheckBox, ComboBox, ProgressBar, PushButton
 
 from ...core.checks import require_same_shape
 from ...core.errors import InputError
 from .. import _notify as notify
 from .._axes import AxesField
-from .._base import ViewerWidget, collapsible, on_choice, row, when_alive
+from .._base import StatusText, ViewerWidget, collapsible, on_choice, row, when_alive
 from .._layers import (
     axes_for,
     compact,
@@ -79,7 +79,8 @@ class DenoiseWidget(ViewerWidget):
             text="Export to BioImage Model Zoo…",
             tooltip="Write the chosen model as a .bioimageio.zip package",
         )
-        self.model_info = Label(label="", value="")
+        # one line (the whole description in the tooltip): the three docks share one screen
+        self.model_info = StatusText(label="", value="", lines=1)
         self.image_layer = ComboBox(label="image", choices=self._image_choices)
         self.partner_layer = ComboBox(
             label="pair partner (B)",
@@ -109,9 +110,8 @@ class DenoiseWidget(ViewerWidget):
         self.denoise_button = PushButton(text="Denoise")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1)
-        self.status = Label(label="", value="")
-        self.status.native.setWordWrap(True)
-        self.model_info.native.setWordWrap(True)
+        # at most two lines: a long message is cut (whole in the tooltip), the dock stays on screen
+        self.status = StatusText(label="", value="", lines=2)
         #: the fields of the form (disabled while denoising)
         self.settings = [
             self.model,
@@ -344,7 +344,12 @@ class DenoiseWidget(ViewerWidget):
             return None
         request, images, axes = prepared
         job, args = denoise_job, (request.entry.denoiser, images)
-        options = dict(axes=axes, tta=int(self.tta.value), maps=bool(self.maps.value))
+        options = dict(
+            axes=axes,
+            tta=int(self.tta.value),
+            maps=bool(self.maps.value),
+            scored=request.clean is not None,
+        )
         if self.to_disk.value:  # chunk by chunk into an OME-Zarr store, then shown from it
             output = self.disk_output or ask_output(
                 self.native, f"{request.name} denoised.ome.zarr"
@@ -459,6 +464,8 @@ class DenoiseWidget(ViewerWidget):
             placement=request.placement,
         )
         text = f"Added '{layer.name}' ({time.perf_counter() - request.started_at:.1f} s)"
+        if request.output is not None:  # the result is a store on disk: say where
+            text += f" · saved to {request.output}"
         if request.warning:
             text += " · ⚠ far from the model's training data (see the warning)"
         clean = request.clean

@@ -42,6 +42,27 @@ def findings_html(report) -> str:
     return "".join(parts)
 
 
+#: lines of findings shown at once (the rest scroll: warnings come first)
+FINDINGS_LINES = 8
+
+
+def _scroll_area(label, *, lines: int):
+    """``label`` in a frameless vertical scroll area at most ``lines`` text lines high."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtWidgets import QFrame, QScrollArea, QSizePolicy
+
+    area = QScrollArea()
+    area.setWidget(label)
+    area.setWidgetResizable(True)
+    area.setFrameShape(QFrame.Shape.NoFrame)
+    area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    spacing = label.fontMetrics().lineSpacing()
+    area.setMaximumHeight(lines * spacing + 8)
+    area.setMinimumHeight(3 * spacing + 8)  # the first finding, where the screen is short
+    area.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+    return area
+
+
 class PairCheckPanel(Container):
     """ "Check pair" and its findings. ``source()`` returns ``(a, b, axes)`` to check, or raises InputError."""
 
@@ -55,7 +76,12 @@ class PairCheckPanel(Container):
         from qtpy.QtCore import Qt
 
         self.findings.native.setTextFormat(Qt.TextFormat.RichText)
-        self.extend([self.button, self.findings])
+        self.findings.native.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.extend([self.button])
+        #: the findings scroll within a few lines: however many, the dock stays on the screen
+        self.scroll = _scroll_area(self.findings.native, lines=FINDINGS_LINES)
+        self.native.layout().addWidget(self.scroll)
+        self.scroll.setVisible(False)
         self.margins = (0, 0, 0, 0)
         self.job: LongJob | None = None
         #: the last :class:`~napari_n2n.core.data.paircheck.PairCheck`
@@ -80,7 +106,7 @@ class PairCheckPanel(Container):
             return None
         a, b, axes = given
         self.button.enabled = False
-        self.findings.value = "Checking…"
+        self._show("Checking…")
         self.job = LongJob(
             check_job,
             a,
@@ -100,23 +126,28 @@ class PairCheckPanel(Container):
 
     def clear(self) -> None:
         self.report = None
-        self.findings.value = ""
+        self._show("")
+
+    def _show(self, text: str) -> None:
+        """Show ``text`` in the findings area (hidden while there is nothing to show)."""
+        self.findings.value = text
+        self.scroll.setVisible(bool(text))
 
     def teardown(self) -> None:
         self._closed = True
         if self.job is not None:
-            self.job.quit()
+            self.job.abandon()
 
     @when_alive
     def _on_returned(self, report) -> None:
         self.report = report
-        self.findings.value = findings_html(report)
+        self._show(findings_html(report))
 
     @when_alive
     def _on_errored(self, exc) -> None:
         from .._jobs import notify_error
 
-        self.findings.value = ""
+        self._show("")
         notify_error(exc)
 
     @when_alive

@@ -22,7 +22,7 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, LineEd
 from ...core.data.noise import NOISE_MODELS, noise_params
 from .._axes import AxesField
 from .._base import SPACING
-from .._layers import central_plane, compact, robust_limits
+from .._layers import central_plane, compact, marked_noisy, robust_limits
 
 NOISE_CHOICES = [
     ("Gaussian (additive)", "gaussian"),
@@ -138,7 +138,7 @@ class SyntheticPanel(SourcePanel):
 
     def __init__(self, image_choices: Callable):
         super().__init__(image_choices)
-        self.clean_layer = ComboBox(label="clean layer", choices=image_choices)
+        self.clean_layer = ComboBox(label="clean layer", choices=self._cleans)
         self.noise = ComboBox(label="noise model", choices=NOISE_CHOICES, value="gaussian")
         #: the noise parameters' fields: noise model name → parameter name → field
         self.params = {
@@ -158,6 +158,10 @@ class SyntheticPanel(SourcePanel):
         self.clean_layer.changed.connect(self._scale_to_clean)
         self._show_params()
         self._scale_to_clean()
+
+    def _cleans(self, widget=None):
+        """The image layers, less those known to be noisy (never a clean reference)."""
+        return [(n, layer) for n, layer in self._image_choices(widget) if not marked_noisy(layer)]
 
     def _show_params(self, _=None) -> None:
         """Show the parameters of the chosen noise model only."""

@@ -33,8 +33,10 @@ from magicgui.widgets import ComboBox, Label, PushButton
 from .. import _notify as notify
 from .._base import ViewerWidget, align_labels, row
 from .._layers import (
+    PAIR_ROLES,
     axes_for,
     compact,
+    data_shape,
     find_layer,
     fmt_sigma,
     image_data,
@@ -75,6 +77,28 @@ SOURCES = [
 ]
 
 
+def suggested_source(viewer) -> str:
+    """The source that fits the layers present, for a widget whose user has not chosen one.
+
+    A pair already recorded, or two noisy layers of one shape → two layers; a noisy stack
+    (3 or more dimensions) → neighbouring frames; one noisy image → single image; no noisy
+    layer (none, or only clean references and results) → synthesise from a clean layer.
+    """
+    noisy = [
+        layer for layer in image_layers(viewer) if is_noisy(layer) and not getattr(layer, "rgb", 0)
+    ]
+    if not noisy:
+        return "synthetic"
+    if any(n2n_meta(layer).get("role") in PAIR_ROLES for layer in noisy):
+        return "two"
+    shapes = [data_shape(layer) for layer in noisy]
+    if len(set(shapes)) < len(shapes):  # two noisy layers of one shape
+        return "two"
+    if any(len(shape) >= 3 for shape in shapes):
+        return "stack"
+    return "single"
+
+
 class NoisyPairsWidget(ViewerWidget):
     """Make a noisy pair from a clean layer, or pick a pair, a stack or one noisy image.
 
@@ -86,6 +110,10 @@ class NoisyPairsWidget(ViewerWidget):
         # the panels' label columns are aligned by the widget (align_labels), not by magicgui
         super().__init__(viewer, labels=False)
         self.source = ComboBox(label="pairs from", choices=SOURCES, value="synthetic")
+        # the user (or a script) chose a source: the layers present no longer choose it
+        self._source_chosen = False
+        self._following = False  # the source is being set to follow the layers
+        self._adding = False  # the widget adds layers (a pair it made)
 
         # ---- one panel per source ------------------------------------------------------------
         self.synthetic = SyntheticPanel(self._image_choices)
@@ -121,6 +149,7 @@ class NoisyPairsWidget(ViewerWidget):
 
         # ---- reactions -----------------------------------------------------------------------------
         self.source.changed.connect(self._show_source)
+        self.source.changed.connect(self._on_source_chosen)
         for field in (
             self.synthetic.clean_layer,
             self.two_layers.layer_a,
@@ -140,6 +169,7 @@ class NoisyPairsWidget(ViewerWidget):
         self.run_button.changed.connect(self.start)
         self.reset_choices()
         self.choose_defaults()
+        self.follow_layers()
         self._show_source()
 
     # ---- choices -------------------------------------------------------------------------------
@@ -182,6 +212,23 @@ class NoisyPairsWidget(ViewerWidget):
     def on_layer_selected(self, layer) -> None:
         if is_noisy(layer) or n2n_meta(layer).get("role") == "clean":
             self.choose_defaults(layer)
+
+    def on_layer_inserted(self, layer) -> None:
+        if not self._adding:
+            self.follow_layers()
+
+    def follow_layers(self) -> None:
+        """Choose the source that fits the layers present (:func:`suggested_source`), until the user chooses one."""
+        if not self._source_chosen:
+            self._following = True
+            try:
+                self.source.value = suggested_source(self._viewer)
+            finally:
+                self._following = False
+
+    def _on_source_chosen(self, _value=None) -> None:
+        if not self._following:
+            self._source_chosen = True
 
     # ---- reactions -------------------------------------------------------------------------------
     def _show_source(self, _=None) -> None:
@@ -263,19 +310,23 @@ class NoisyPairsWidget(ViewerWidget):
         """Add the two layers of ``pair`` (B hidden) with their metadata, select A, and tell the Train widget."""
         name_a = unique_name(self._viewer, name_a)
         name_b = unique_name(self._viewer, name_b)
-        layer_a = self._viewer.add_image(
-            pair.input,
-            name=name_a,
-            metadata=n2n_metadata(**meta, role=roles[0], partner=name_b),
-            **kwargs,
-        )
-        layer_b = self._viewer.add_image(
-            pair.target,
-            name=name_b,
-            visible=False,
-            metadata=n2n_metadata(**meta, role=roles[1], partner=name_a),
-            **kwargs,
-        )
+        self._adding = True  # the source stays: the user may make another pair
+        try:
+            layer_a = self._viewer.add_image(
+                pair.input,
+                name=name_a,
+                metadata=n2n_metadata(**meta, role=roles[0], partner=name_b),
+                **kwargs,
+            )
+            layer_b = self._viewer.add_image(
+                pair.target,
+                name=name_b,
+                visible=False,
+                metadata=n2n_metadata(**meta, role=roles[1], partner=name_a),
+                **kwargs,
+            )
+        finally:
+            self._adding = False
         self._viewer.layers.selection.active = layer_a
         PAIRS.made.emit(layer_a)
         return [layer_a, layer_b]

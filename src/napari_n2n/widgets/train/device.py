@@ -17,6 +17,14 @@ DEVICES = [
     ("Apple MPS", "mps"),
     ("CPU", "cpu"),
 ]
+#: offered until the device check says what else exists here
+START_DEVICES = [DEVICES[0], DEVICES[-1]]
+
+
+def device_choices(available) -> list[tuple[str, str]]:
+    """The choices of the device field: automatic, then the devices that exist here (the CPU always)."""
+    return [(label, name) for label, name in DEVICES if name in ("auto", "cpu", *available)]
+
 
 _WARMED_UP = threading.Event()
 # torch is imported (or failed to): other threads may import it now
@@ -44,7 +52,8 @@ def warm_up_torch() -> None:
         finally:
             _WARM_UP_DONE.set()
 
-    threading.Thread(target=work, name="n2n-warm-up", daemon=True).start()
+    # not a daemon: Python's exit waits for the import to end rather than cut it off mid-way
+    threading.Thread(target=work, name="n2n-warm-up", daemon=False).start()
 
 
 def describe_device_label(name: str) -> tuple[str, str]:
@@ -61,6 +70,9 @@ def describe_device_label(name: str) -> tuple[str, str]:
 
 
 def describe_device_job(name: str):
-    """Generator form of :func:`describe_device_label` for a :class:`~._jobs.LongJob`."""
-    return describe_device_label(name)
+    """Generator for a :class:`~._jobs.LongJob`: ``(label, tooltip, devices available here)``."""
+    label, tooltip = describe_device_label(name)
+    from ...core.device import available_devices
+
+    return label, tooltip, tuple(available_devices())
     yield  # pragma: no cover - makes this a generator function

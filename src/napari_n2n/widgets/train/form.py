@@ -18,9 +18,9 @@ from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label,
 
 from ...core.training.presets import PRESETS
 from .._axes import AxesField
-from .._base import SPACING, collapsible, row
-from .._layers import compact, layer_choices
-from .device import DEVICES
+from .._base import SPACING, collapsible, explain_choices, row
+from .._layers import compact, fits, layer_choices
+from .device import START_DEVICES, device_choices
 from .start_from import StartFrom
 
 NONE_TARGET = "none — single image"
@@ -39,11 +39,16 @@ LOSS_CHOICES = [
     ("relative L2 (HDR / high dynamic range)", "hdr"),
 ]
 
-#: the presets offered up front, in this order (their network, patch and batch size fill Advanced)
-PRESET_CHOICES = [
-    (PRESETS[name].description, name)
-    for name in ("cpu-quick", "standard", "gpu", "cpu-tiny", "large")
-]
+#: the presets offered up front, in this order, by a short label that fits the field (the full
+#: description is the field's tooltip; their network, patch and batch size fill Advanced)
+PRESET_LABELS = {
+    "cpu-quick": "quick (CPU)",
+    "standard": "standard",
+    "gpu": "GPU",
+    "cpu-tiny": "tiny (seconds)",
+    "large": "large",
+}
+PRESET_CHOICES = [(label, name) for name, label in PRESET_LABELS.items()]
 #: the network sizes offered under Advanced: the presets' networks
 NETWORKS = [
     (PRESETS[name].network_label, name) for name in ("standard", "cpu-quick", "cpu-tiny", "large")
@@ -102,7 +107,8 @@ class TrainForm(Container):
             value="cpu-quick",
             tooltip="Network size, patch and batch size (see Advanced)",
         )
-        self.device = ComboBox(label="device", choices=DEVICES, value="auto")
+        # the devices that exist here are added when the device check has found them
+        self.device = ComboBox(label="device", choices=START_DEVICES, value="auto")
 
         # ---- advanced -------------------------------------------------------------------------
         self.clean_layer = ComboBox(
@@ -171,6 +177,13 @@ class TrainForm(Container):
             self.start_from.model,
         )
 
+        explain_choices(
+            self.preset,
+            lambda name: (
+                f"{PRESETS[name].description}. Network size, patch and batch size (see Advanced)"
+            ),
+        )
+
         # ---- reactions ------------------------------------------------------------------------
         self.budget.changed.connect(self._show_budget)
         self.preset.changed.connect(self._on_preset_changed)
@@ -185,7 +198,10 @@ class TrainForm(Container):
         return layer_choices(self._viewer, none_label=NONE_TARGET)
 
     def _cleans(self, _widget=None):
-        return layer_choices(self._viewer, none_label=NONE_CLEAN)
+        """ "none" and the layers of the input's shape: a clean reference must fit the input."""
+        layer = self.input_layer.value if hasattr(self, "input_layer") else None
+        choices = layer_choices(self._viewer, none_label=NONE_CLEAN)
+        return [(name, other) for name, other in choices if other is None or fits(other, layer)]
 
     def reset_choices(self, *_args) -> None:
         """Update the layer lists, the Advanced section's (clean layer) included."""
@@ -236,6 +252,12 @@ class TrainForm(Container):
         self.network.value = PRESET_NETWORK.get(chosen.name, chosen.name)
         for name, fallback in PRESET_FALLBACKS.items():
             getattr(self, name).value = chosen.options.get(name, fallback)
+
+    def offer_devices(self, available) -> None:
+        """Offer automatic choice and the devices ``available`` here (e.g. ``("cuda", "cpu")``) only."""
+        choices = device_choices(available)
+        if [name for _label, name in choices] != list(self.device.choices):
+            self.device.choices = choices
 
     def follow_device(self, device: str) -> None:
         """Choose the preset that suits ``device`` (as the device check describes it), unless the

@@ -72,7 +72,8 @@ class LossPlot:
         )
         self.figure.subplots_adjust(left=0.17, right=0.84, bottom=0.3, top=0.95)
         self.native = FigureCanvasQTAgg(self.figure)
-        self.native.setMinimumHeight(height_px)
+        # it may shrink to 70 px where the screen is short: the docks must fit a 1080-line screen
+        self.native.setMinimumHeight(min(height_px, 70))
         self.native.setMaximumHeight(int(1.6 * height_px))
         self.legend = QLabel(self.LEGEND)
         self.legend.setTextFormat(Qt.TextFormat.RichText)

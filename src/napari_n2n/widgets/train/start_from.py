@@ -17,7 +17,7 @@ from .._registry import MODELS, ModelEntry
 
 NEW_NETWORK = "a new network"
 #: the general denoiser on the CPU for 2D one-channel data with the preset's network, else a new network
-AUTO_CHOICE = "auto: general denoiser (CPU, 2D)"
+AUTO_CHOICE = "auto (general denoiser)"
 
 
 class StartFrom:

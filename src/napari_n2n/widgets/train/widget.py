@@ -14,16 +14,19 @@ use :meth:`TrainWidget.start`, :meth:`~TrainWidget.stop`, :meth:`~TrainWidget.wa
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING
 
-from magicgui.widgets import Label, ProgressBar, PushButton
+from magicgui.widgets import ProgressBar, PushButton
 
 from .. import _notify as notify
-from .._base import ViewerWidget, on_choice, row, when_alive
+from .._base import StatusText, ViewerWidget, on_choice, row, when_alive
 from .._layers import (
     Snapshot,
+    data_shape,
     find_layer,
+    fits,
     image_data,
     is_noisy,
     n2n_meta,
@@ -56,6 +59,7 @@ class TrainWidget(ViewerWidget):
         self._snapshots: dict = {}  # the data of the current run, by role
         self._syncing = False  # mode and target are being set to match each other
         self._starting = False  # a run is being started
+        self._building = False  # its trainer is being built (off the main thread)
 
         # ---- the form, the buttons, progress and the loss plot --------------------------------
         #: the settings (the essentials up front, the rest under Advanced)
@@ -66,8 +70,8 @@ class TrainWidget(ViewerWidget):
         )
         self.save_button = PushButton(text="Save model…", enabled=False)
         self.progress = ProgressBar(label="progress", value=0, min=0, max=1000)
-        self.status = Label(label="", value="")
-        self.status.native.setWordWrap(True)
+        # at most two lines: a long message is cut (whole in the tooltip), the dock stays on screen
+        self.status = StatusText(label="", value="", lines=2)
         buttons = row(self.train_button, self.stop_button, self.save_button)
         self.append(self.form)
         self.native.layout().addWidget(
@@ -133,12 +137,17 @@ class TrainWidget(ViewerWidget):
         if partner is not None:
             self.form.target_layer.value = partner
         elif meta.get("mode") == "nb2nb" or (
-            layer is not None and self.form.target_layer.value == layer
+            layer is not None and not fits(self.form.target_layer.value, layer)
         ):
+            # the input itself, or a layer of another shape, is no target for it
             self.form.target_layer.value = None
+        # the clean reference follows the input: only layers of its shape, the recorded one first
+        self.form.clean_layer.reset_choices()
         clean = find_layer(self._viewer, meta.get("clean"))
-        if clean is not None:
+        if clean is not None and clean in self.form.clean_layer.choices:
             self.form.clean_layer.value = clean
+        elif not fits(self.form.clean_layer.value, layer):
+            self.form.clean_layer.value = None
         if meta.get("suggested_loss") in dict((v, k) for k, v in LOSS_CHOICES):
             self.form.loss.value = meta["suggested_loss"]
 
@@ -171,19 +180,17 @@ class TrainWidget(ViewerWidget):
     def _update_device_label(self, _=None) -> None:
         """Describe the chosen device; torch is imported off the main thread for it."""
         self.form.device_label.value = "checking…"
-        from .._jobs import LongJob
-
-        self._device_job = LongJob(
+        self.start_side_job(
             describe_device_job,
             self.form.device.value,
             what="Device check",
             on_returned=lambda result: self.show_device(*result),
             on_errored=lambda exc: None,
             hold_gc=False,
-        ).start()
+        )
 
     @when_alive
-    def show_device(self, label: str, tooltip: str = "") -> None:
+    def show_device(self, label: str, tooltip: str = "", available=None) -> None:
         """Show the device in use, as the device check describes it.
 
         While no run is going, the preset follows it (a GPU gets the ``gpu`` preset) unless
@@ -195,24 +202,32 @@ class TrainWidget(ViewerWidget):
             The device, e.g. ``"cuda:0 (NVIDIA H100 80GB HBM3)"``.
         tooltip : str
             More about it (why a device is not available).
+        available : sequence of str, optional
+            The devices that exist here (``"cuda"``, ``"mps"``, ``"cpu"``): only these are offered.
         """
         self.form.device_label.value = label
         self.form.device_label.tooltip = tooltip
+        if available is not None:
+            self.form.offer_devices(available)
         if not self.busy:
             self.form.follow_device(label)
 
     # ---- building the run ---------------------------------------------------------------------------
-    def make_trainer(self, snapshots: dict | None = None):
+    def make_trainer(self, snapshots: dict | None = None, *, off_thread: bool = False):
         """A :class:`~napari_n2n.core.training.train.Trainer` for the chosen layers (raises :class:`N2NError`).
 
         ``snapshots`` (role → :class:`~._layers.Snapshot`) is filled with the data the run uses.
+        The form is read here, on the main thread; with ``off_thread`` the trainer itself (its
+        data checks, normalisation, network: seconds on a busy machine) is built in a thread
+        while the event loop runs, so the window never freezes (``None`` if the widget closed
+        meanwhile).
         """
         from ...core.training.train import Trainer
 
         snapshots = {} if snapshots is None else snapshots
         layer = self.form.input_layer.value
         target_layer = self.form.target_layer.value
-        clean_layer = self.form.clean_layer.value
+        clean_layer = self.usable_clean()
         snapshots["input"] = Snapshot(image_data(layer, "input", check_values=True))
         config = self.form.config()
         check_roles(layer, target_layer, config.mode)
@@ -221,7 +236,8 @@ class TrainWidget(ViewerWidget):
                 snapshots[role] = Snapshot(image_data(other, role, check_values=True))
         data = {role: snap.data for role, snap in snapshots.items()}
         axes = parse_axes(self.form.axes.value)
-        return Trainer(
+        build = functools.partial(
+            Trainer,
             data["input"],
             data.get("target"),
             axes=axes,
@@ -230,19 +246,64 @@ class TrainWidget(ViewerWidget):
             noise=n2n_meta(layer).get("noise"),
             **self.form.start_from.trainer_options(),
         )
+        return self._build_off_thread(build) if off_thread else build()
+
+    def _build_off_thread(self, build):
+        """``build()`` in a thread while Qt events are processed; its exception is raised here."""
+        import threading
+
+        from .._jobs import wait_while
+
+        result: dict = {}
+
+        def work() -> None:
+            try:
+                result["trainer"] = build()
+            except BaseException as exc:  # raised again on the main thread
+                result["error"] = exc
+
+        thread = threading.Thread(target=work, name="n2n-build", daemon=True)
+        self._building = True
+        self.train_button.enabled = False
+        self.status.value = "Preparing the run (checking the data, building the network)…"
+        try:
+            thread.start()
+            wait_while(thread.is_alive, timeout_s=float("inf"))
+        finally:
+            self._building = False
+            if self.alive:
+                self.train_button.enabled = True
+                self.status.value = ""
+        if "error" in result:
+            raise result["error"]
+        return result["trainer"] if self.alive else None
+
+    def usable_clean(self):
+        """The clean reference if it fits the input; a misfit one is dropped with a note (never an error)."""
+        clean, layer = self.form.clean_layer.value, self.form.input_layer.value
+        if clean is None or layer is None or fits(clean, layer):
+            return clean
+        notify.info(
+            f"Training without the clean reference '{short(clean.name)}': its shape "
+            f"{data_shape(clean)} does not fit the input '{short(layer.name)}' {data_shape(layer)}, "
+            "so no PSNR against a clean image is reported. To report it, choose a clean layer of "
+            "the input's shape under Advanced."
+        )
+        self.form.clean_layer.value = None
+        return None
 
     # ---- public actions -----------------------------------------------------------------------------
     def start(self, _=None) -> TrainingSession | None:
         """Start training on the chosen layers; return the session (``None`` and a notification on errors)."""
-        if self.busy:
+        if self.busy or self._building:
             notify.warning(
                 "Training is already running. Press Stop (the model so far is kept) or wait for it "
                 "to finish before starting another."
             )
             return None
         snapshots: dict = {}
-        trainer = self.report(self.make_trainer, snapshots)
-        if trainer is None:
+        trainer = self.report(self.make_trainer, snapshots, off_thread=True)
+        if trainer is None or not self.alive:
             return None
         layer = self.form.input_layer.value
         if self.form.axes.guessed:
