@@ -397,7 +397,8 @@ def run(args) -> int:
     if den is not None:
         path, why = write_with_fallback(model, den.save)
         saved.append(f"model {path}")
-    if checkpointing is not None:
+    # a state whose write failed (the run said so and went on) is not offered for --resume
+    if checkpointing is not None and trainer.checkpoint_failure is None:
         saved.append(f"state {checkpointing.path} (continue with --resume {checkpointing.path})")
     if stop.signum is not None:
         print(
