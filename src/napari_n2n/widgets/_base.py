@@ -152,13 +152,8 @@ class StatusText(Label):
     def __init__(self, *, lines: int = 3, **kwargs):
         self._lines = lines
         super().__init__(**kwargs)
-        from qtpy.QtWidgets import QSizePolicy
-
         native = self.native
         native.setWordWrap(True)
-        # as wide as the dock gives, not as the shown text asks: a cut text would otherwise
-        # shrink the label, and the narrower label cut the next text shorter still
-        native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         native.setMaximumHeight(lines * native.fontMetrics().lineSpacing() + 4)
         self._refit = _on_resize(native, self._fit)
 
@@ -220,8 +215,7 @@ def _cut_to_lines(metrics, text: str, width: int, lines: int) -> str:
     """The longest start of ``text`` (with "…" when cut) that wraps into ``lines`` lines of ``width`` pixels."""
 
     def fits(candidate: str) -> bool:
-        # half a line of slack: a wrapped text's box may pass whole lines by a pixel or two
-        return _text_height(metrics, candidate, width) < (lines + 0.5) * metrics.lineSpacing()
+        return _text_height(metrics, candidate, width) <= lines * metrics.lineSpacing()
 
     if fits(text):
         return text
