@@ -290,7 +290,12 @@ class RunClock:
         self.patches_per_epoch = tuple(patches_per_epoch)
         # each model of a per-channel run has an equal share of the time budget
         self.share_s = None if config.time_budget_s is None else config.time_budget_s / n_groups
+        self._elapsed_before = elapsed_s
         self.started_at = time.perf_counter() - elapsed_s
+
+    def start_now(self) -> None:
+        """Count the run's time from now (what came before is set-up, outside the budget)."""
+        self.started_at = time.perf_counter() - self._elapsed_before
 
     @property
     def total_steps(self) -> int | None:

@@ -515,10 +515,6 @@ class Trainer:
         n_params = sum(count_parameters(UNet(self.unet.for_channels(len(g)))) for g in self.groups)
         if self.device.type == "cuda" and self._batch_from_preset:
             self._fit_batch()
-        # torch imports its compiler when the first optimiser is made (1-3 s, once a process): the
-        # clock starts once that import (begun when the Trainer was made) is over, so the time
-        # budget goes to training; a stop meanwhile ends the run at its first model
-        self._wait_for_imports()
         cfg = self.config
         resumed = self._resumed.state if self._resumed is not None else None
         self._clock = clock = RunClock(
@@ -536,6 +532,11 @@ class Trainer:
             notes=self.notes,
             time_budget_s=clock.time_budget_s,
         )
+        # torch imports its compiler when the first optimiser is made (1-3 s, once a process): the
+        # clock counts from the end of that import (begun when the Trainer was made), so the
+        # time budget goes to training; a stop meanwhile ends the run at its first model
+        if self._wait_for_imports():
+            clock.start_now()
         # the steps of the models before the resumed one
         done = resumed.steps_done - resumed.step if resumed else 0
         reason = "completed"
