@@ -72,8 +72,8 @@ def _worker(rank: int, tmp: str) -> None:
         source = real_source(*args, **kwargs)
         original = source.next
 
-        def next_batch():
-            batch = original()
+        def next_batch(**kwargs):
+            batch = original(**kwargs)
             if not first_batches:
                 first_batches.append([t.clone() for t in batch])
             return batch
@@ -156,7 +156,7 @@ def test_one_ddp_step_equals_one_step_on_the_concatenated_batch(ddp_reports, mon
     joined = tuple(torch.cat([tensors[0]["batch"][i], tensors[1]["batch"][i]]) for i in range(2))
 
     class Joined:
-        def next(self):
+        def next(self, **_kwargs):
             return joined
 
         def close(self):
