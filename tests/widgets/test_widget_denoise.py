@@ -174,3 +174,19 @@ def test_3d_model_refuses_a_2d_image(viewer, qtbot, denoise, notes):
     _run(qtbot, denoise)
     assert "3D model" in notes.errors[-1] and not notes.tracebacks()
     assert len(viewer.layers) == 1
+
+
+def test_a_long_status_uses_the_docks_width_and_its_two_lines(viewer, qtbot, denoise):
+    """A status that fits in two lines of the dock is shown whole, not cut to a narrow label."""
+    denoise.native.window().show()
+    text = (
+        "Added 'A · camera clean noisy · gaussian(sigma=25) denoised (A+B averaged)' · "
+        "est. PSNR 29.1 dB"
+    )
+    denoise.status.value = text
+    qtbot.wait(50)
+    assert denoise.status.native.width() > 0.8 * denoise.native.width()
+    assert not denoise.status.elided and denoise.status.native.text() == text
+    denoise.status.value = text * 4  # too long for two lines: cut, whole in the tooltip
+    qtbot.wait(50)
+    assert denoise.status.elided and text * 4 in denoise.status.native.toolTip()

@@ -152,9 +152,14 @@ class StatusText(Label):
     def __init__(self, *, lines: int = 3, **kwargs):
         self._lines = lines
         super().__init__(**kwargs)
+        from qtpy.QtWidgets import QSizePolicy
+
         native = self.native
         native.setWordWrap(True)
-        native.setMaximumHeight(lines * native.fontMetrics().lineSpacing() + 4)
+        # as wide as the dock gives, not as the shown text asks: a cut text would otherwise
+        # shrink the label, and the narrower label would cut the next text shorter still
+        native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._fit()
         self._refit = _on_resize(native, self._fit)
 
     @property
@@ -189,9 +194,14 @@ class StatusText(Label):
         width = native.contentsRect().width()
         metrics = native.fontMetrics()
         shown = _cut_to_lines(metrics, text, width if width > 40 else 280, self._lines)
+        # the most lines, as high as the label itself asks for them (its box is a pixel or two
+        # taller per line than the font's line spacing on some fonts); measured at each fit,
+        # since napari's style sheet sets the font after the label is made
+        native.setText("\n".join(["Mg"] * self._lines))
+        native.setMaximumHeight(native.heightForWidth(10**4))
         native.setText(shown)
         # as high as the shown lines need (never squeezed to clip them), and no higher
-        needed = _text_height(metrics, shown, width if width > 40 else 280) + 2 * native.margin()
+        needed = native.heightForWidth(width if width > 40 else 280)
         native.setMinimumHeight(min(needed, native.maximumHeight()))
         whole = self._text if shown != text else ""
         native.setToolTip("\n\n".join(t for t in (whole, self._tip) if t))
@@ -211,11 +221,22 @@ def _text_height(metrics, text: str, width: int) -> int:
     return metrics.boundingRect(QRect(0, 0, width, 10**6), Qt.TextFlag.TextWordWrap, text).height()
 
 
+def _lines_height(metrics, lines: int) -> int:
+    """Pixels that ``lines`` wrapped lines take, measured as Qt lays them out.
+
+    Not ``lines * lineSpacing()``: the box of wrapped text is a pixel or two taller per line
+    on some fonts, which would cut a text that fits.
+    """
+    return _text_height(metrics, "\n".join(["Mg"] * lines), 10**4)
+
+
 def _cut_to_lines(metrics, text: str, width: int, lines: int) -> str:
     """The longest start of ``text`` (with "…" when cut) that wraps into ``lines`` lines of ``width`` pixels."""
 
+    most = _lines_height(metrics, lines)
+
     def fits(candidate: str) -> bool:
-        return _text_height(metrics, candidate, width) <= lines * metrics.lineSpacing()
+        return _text_height(metrics, candidate, width) <= most
 
     if fits(text):
         return text
