@@ -9,19 +9,9 @@ import tifffile
 
 from napari_n2n.cli import main
 
-TINY_ARGS = [
-    "--steps",
-    "4",
-    "--patch",
-    "32",
-    "--batch",
-    "4",
-    "--depth",
-    "2",
-    "--base-channels",
-    "8",
-    "--quiet",
-]
+from ._args import tiny_args
+
+TINY_ARGS = tiny_args()
 
 
 @pytest.fixture

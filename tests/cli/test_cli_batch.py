@@ -10,19 +10,9 @@ import tifffile
 from napari_n2n.cli import main
 from napari_n2n.io import read_image
 
-TINY = [
-    "--steps",
-    "3",
-    "--patch",
-    "32",
-    "--batch",
-    "2",
-    "--depth",
-    "2",
-    "--base-channels",
-    "8",
-    "--quiet",
-]
+from ._args import tiny_args
+
+TINY = tiny_args(steps=3, batch=2)
 
 
 @pytest.fixture
@@ -338,3 +328,45 @@ def test_train_on_several_images_of_different_sizes(raw, capsys):
         == 2
     )
     assert "give one --target per input" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("differ", ["voxel size", "orientation"])
+def test_training_volumes_of_different_voxel_sizes_or_orientations_are_named(
+    tmp_path, capsys, differ
+):
+    """Issue 23 item 16: two NIfTI volumes whose affines differ train, with a warning naming both."""
+    nib = pytest.importorskip("nibabel")
+    rng = np.random.default_rng(0)
+    first, second = np.diag([1.0, 1.0, 2.0, 1.0]), np.diag([1.0, 1.0, 2.0, 1.0])
+    if differ == "voxel size":
+        second[2, 2] = 3.0
+    else:
+        second[0, 0] = -1.0  # left and right swapped: the same voxel size, turned
+    paths = []
+    for name, affine in (("one", first), ("two", second)):
+        volume = (100 + 20 * rng.standard_normal((64, 64, 4))).astype(np.float32)
+        nib.save(nib.Nifti1Image(volume, affine), tmp_path / f"{name}.nii.gz")
+        paths.append(str(tmp_path / f"{name}.nii.gz"))
+    argv = ["train", "--input", *paths, "--mode", "nb2nb", "--axes", "XYS"]
+    argv += ["--model", str(tmp_path / "m.n2n"), *TINY]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    if differ == "voxel size":
+        assert "different voxel sizes" in err and "Z 2" in err and "Z 3" in err
+    else:
+        assert "different orientations" in err and "as_closest_canonical" in err
+    assert "one.nii.gz" in err and "two.nii.gz" in err
+
+
+def test_training_volumes_of_one_geometry_get_no_geometry_warning(tmp_path, capsys):
+    nib = pytest.importorskip("nibabel")
+    rng = np.random.default_rng(1)
+    paths = []
+    for name in ("one", "two"):
+        volume = (100 + 20 * rng.standard_normal((64, 64, 4))).astype(np.float32)
+        nib.save(nib.Nifti1Image(volume, np.diag([1.0, 1.0, 2.0, 1.0])), tmp_path / f"{name}.nii")
+        paths.append(str(tmp_path / f"{name}.nii"))
+    argv = ["train", "--input", *paths, "--mode", "nb2nb", "--axes", "XYS"]
+    assert main([*argv, "--model", str(tmp_path / "m.n2n"), *TINY]) == 0
+    err = capsys.readouterr().err
+    assert "voxel sizes" not in err and "orientations" not in err

@@ -10,19 +10,9 @@ import tifffile
 from napari_n2n.cli import build_parser, main
 from napari_n2n.console import ProgressBar
 
-TINY = [
-    "--steps",
-    "3",
-    "--patch",
-    "16",
-    "--batch",
-    "2",
-    "--depth",
-    "2",
-    "--base-channels",
-    "8",
-    "--quiet",
-]
+from ._args import tiny_args
+
+TINY = tiny_args(steps=3, patch=16, batch=2)
 
 
 @pytest.fixture

@@ -42,7 +42,9 @@ def test_the_time_budget_is_kept_and_the_percentage_agrees_with_the_clock(folder
     assert done.returncode == 0, done.stderr
     # a line at every 10 %: "train [###...]  72% 0:02 of 0:03 · step 378 · ..."
     shown = re.findall(r"(\d+)% 0:(\d\d) of 0:03", done.stderr)
-    assert len(shown) >= 5, done.stderr
+    # a line per 10 % that a step ends in: on a loaded machine a step may take a tenth of the budget
+    steps = max(int(n) for n in re.findall(r"step (\d+) ·", done.stderr))
+    assert len(shown) >= min(5, steps // 2), done.stderr
     for pct, seconds in shown:
         # the clock shows whole seconds: the share of the budget used is within one of it
         assert abs(int(pct) / 100 * budget - int(seconds)) <= 1, (pct, seconds, done.stderr)

@@ -17,20 +17,9 @@ from safetensors.torch import load_file, save_file
 from napari_n2n.cli import main
 
 from .._fs import in_tiny_tmpfs, make_immutable, read_only, undo_immutable
+from ._args import tiny_args
 
-TINY = [
-    "--steps",
-    "3",
-    "--patch",
-    "32",
-    "--batch",
-    "2",
-    "--depth",
-    "2",
-    "--base-channels",
-    "8",
-    "--quiet",
-]
+TINY = tiny_args(steps=3, batch=2)
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
+
 from ..core.errors import InputError
 from ._batch import expand_inputs
 from ._common import image_axes, read_image, require_distinct_inputs
@@ -24,9 +26,10 @@ def training_data(args):
                 f"{len(inputs)} input images but {len(files)} for {flag}: give one {flag} per input, in "
                 "the same order."
             )
-    sets, axes_seen = [], {}
+    sets, axes_seen, read = [], {}, []
     for k, path in enumerate(inputs):
         inp = read_image(path, "input")
+        read.append(inp)
         target = read_image(targets[k], "target") if targets else None
         clean = read_image(cleans[k], "clean image") if cleans else None
         if target is not None and args.mode == "n2n":
@@ -47,6 +50,9 @@ def training_data(args):
             f"The input images have different axes: {listed}. One model trains on images of one kind; "
             "give --axes if the files only describe them differently."
         )
+    note = geometry_note(read)
+    if note:
+        print(f"napari-n2n: {note}", file=sys.stderr)
     if len(sets) == 1:
         return (*sets[0], axes)
     data, target_data, clean_data = (list(column) for column in zip(*sets))
@@ -55,6 +61,53 @@ def training_data(args):
         for column in (target_data, clean_data)
     ]
     return data, *given, axes
+
+
+def geometry_note(images) -> str | None:
+    """A warning when training images differ in voxel size or (NIfTI) orientation, else ``None``.
+
+    One model learns the noise and the structures at one scale: volumes of 1 mm and 2 mm voxels,
+    or a volume and its mirror image, train it on two different things without a word.
+    """
+    if len(images) < 2:
+        return None
+    sizes = {}
+    for image in images:
+        key = tuple(sorted((a, float(f"{v:.4g}")) for a, v in image.pixel_size.items())), image.unit
+        sizes.setdefault(key, image.source)
+    if len(sizes) > 1:
+        listed = "; ".join(
+            f"{source}: {_size_text(dict(size), unit)}" for (size, unit), source in sizes.items()
+        )
+        return (
+            f"the training images have different voxel sizes ({listed}). The model learns one "
+            "scale: resample them to one voxel size (e.g. nibabel.processing.resample_to_output), "
+            "or train a model for each; training goes on."
+        )
+    directions = {}
+    for image in images:
+        affine = image.extra.get("nifti_affine")
+        if affine is not None:
+            linear = np.asarray(affine, dtype=float)[:3, :3]
+            unit = linear / np.linalg.norm(linear, axis=0, keepdims=True)
+            directions.setdefault(tuple(np.round(unit, 2).ravel()), image.source)
+    if len(directions) > 1:
+        listed = ", ".join(directions.values())
+        return (
+            f"the training volumes have different orientations in their NIfTI affines ({listed}): "
+            "their axes point in different directions of the body, so the model sees each one "
+            "turned. Reorient them to one orientation first (e.g. nibabel.as_closest_canonical); "
+            "training goes on."
+        )
+    return None
+
+
+def _size_text(size: dict, unit: str | None) -> str:
+    if not size:
+        return "no voxel size"
+    return " × ".join(f"{axis} {value:g}" for axis, value in size.items()) + (
+        f" {unit}" if unit else ""
+    )
 
 
 def _axes_given(args, image) -> str | None:
@@ -83,3 +136,62 @@ def _neighbours(args, data, clean, axes: str):
         data, axis=axes.index(args.pair_neighbours), axes=axes, clean=clean, pairing=args.pairing
     )
     return pair.input, pair.target, pair.clean, pair.axes
+
+
+def fill_defects(choice: str, data, target, axes: str):
+    """``(data, target, info)``: the training images with the sensor's defect pixels filled.
+
+    ``choice`` is ``--defects``: ``"auto"`` (the isolated outliers at the same place in input and
+    target), ``"none"``, or the path of a defect map. ``info`` is what the model file keeps for
+    predict: ``{"defects": {"frame": (Y, X), "y": [...], "x": [...]}}`` (the positions that are
+    defects in every frame), or ``{}``.
+    """
+    from ..core.data import defects
+
+    if choice == "none":
+        return data, target, {}
+    images = data if isinstance(data, list) else [data]
+    targets = target if isinstance(target, list) else [target] * len(images)
+    frame = images[0].shape[axes.index("Y")], images[0].shape[axes.index("X")]
+    given = None
+    if choice != "auto":
+        given = defects.read_map(read_image(choice, "defect map").data, frame, choice)
+    filled, filled_targets, every_frame = [], [], []
+    for image, other in zip(images, targets):
+        if not isinstance(image, np.ndarray) or (
+            other is not None and not isinstance(other, np.ndarray)
+        ):
+            filled.append(image)  # a lazy array is read as training goes: left as it is
+            filled_targets.append(other)
+            continue
+        yx_last = defects.yx_last(image, axes)
+        if given is not None:
+            mask = np.broadcast_to(given, yx_last.shape)
+        elif other is not None and other.shape == image.shape:
+            mask = defects.shared_defects(yx_last, defects.yx_last(other, axes))
+        else:
+            mask = np.zeros(yx_last.shape, dtype=bool)
+        if mask.any():
+            # a sensor's defect is found in most frames (noise may hide it in a few)
+            every_frame.append(mask.reshape(-1, *frame).mean(axis=0) >= 0.5)
+            count = int(mask.sum())
+            print(
+                f"napari-n2n: {count} defect pixel(s) ({100 * mask.mean():.2g} %) "
+                + (
+                    "of the defect map"
+                    if given is not None
+                    else "at the same place in input and target (hot or dead pixels)"
+                )
+                + " filled from their neighbours before training (--defects none keeps them)",
+                file=sys.stderr,
+            )
+        filled.append(defects.fill_frames(image, mask, axes))
+        filled_targets.append(None if other is None else defects.fill_frames(other, mask, axes))
+    record = {}
+    if every_frame and images[0].shape == images[-1].shape:
+        ys, xs = np.nonzero(np.logical_and.reduce(every_frame))
+        if 0 < ys.size <= 100_000:
+            record = {"defects": {"frame": list(frame), "y": ys.tolist(), "x": xs.tolist()}}
+    if not isinstance(data, list):
+        return filled[0], filled_targets[0], record
+    return filled, (filled_targets if isinstance(target, list) else target), record
