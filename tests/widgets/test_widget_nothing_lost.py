@@ -76,6 +76,9 @@ def test_editing_the_input_in_place_during_training_changes_nothing_for_the_run(
     # not the edited data (1e6 would dwarf the loss)
     assert max(losses[steps:]) < 10 * max(losses[:steps])
     assert not notes.errors and not notes.warnings
+    # and the user is told that the edit was not learnt from (issue 23 item 16)
+    told = [text for text in notes.infos if "was edited while training" in text]
+    assert len(told) == 1 and f"'{la.name}' (input)" in told[0], notes.infos
 
 
 def test_an_array_too_large_to_copy_is_checked_and_an_edit_reported(

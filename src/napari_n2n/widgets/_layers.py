@@ -395,6 +395,22 @@ class Snapshot:
         """Whether an array that could not be copied has been changed in place since (sampled values)."""
         return self._fingerprint is not None and self._sample(self.source) != self._fingerprint
 
+    def set_aside(self, current) -> bool:
+        """Whether the copied array ``current`` was edited in place since the run started.
+
+        Those edits are not used by the run (it trains on the copy). Every value is compared, a
+        block at a time. Data replaced by another array are not counted here (the widget tells
+        of a replacement when it happens).
+        """
+        if not self.copied or current is not self.source:
+            return False
+        flat_now, flat_then = self.source.reshape(-1), self.data.reshape(-1)
+        block = 1 << 22
+        return any(
+            not np.array_equal(flat_now[i : i + block], flat_then[i : i + block], equal_nan=True)
+            for i in range(0, flat_now.size, block)
+        )
+
 
 def central_plane(data, max_side: int = 1024) -> np.ndarray:
     """The central 2D plane of ``data`` (cropped to ``max_side``), as a small numpy array."""

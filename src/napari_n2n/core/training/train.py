@@ -617,7 +617,7 @@ class Trainer:
         """Train the model of channel group ``gi``; yields events, returns a :class:`GroupResult`."""
         import torch
 
-        if not self._wait_for_imports():
+        if not self._imported.is_set():  # a stop came while run() waited for the import
             return GroupResult("stopped", 0)
         dev = self.device
         run = self._open(gi, offset)

@@ -431,14 +431,31 @@ class TrainWidget(ViewerWidget):
         if session is not None and session.running:
             session.end()
         self.preview.end(keep=self.form.keep_preview.value)
+        self._tell_of_edits()
+        self._snapshots = {}
+        self._set_running(False)
+
+    def _tell_of_edits(self) -> None:
+        """Say which layers changed while training, and what the run learnt from."""
         edited = [role for role, snap in self._snapshots.items() if snap.edited()]
         if edited:
             notify.warning(
                 f"The {' and '.join(edited)} layer's data were changed while training (too large to copy), "
                 "so the model learnt partly from the changed data. Train again if that matters."
             )
-        self._snapshots = {}
-        self._set_running(False)
+            return
+        set_aside = [
+            f"'{short(self._roles[role].name)}' ({role})"
+            for role, snap in self._snapshots.items()
+            if self._roles.get(role) is not None
+            and not snap.edited()
+            and _not_used(snap, self._roles[role])
+        ]
+        if set_aside:
+            notify.info(
+                f"{' and '.join(set_aside)} was edited while training; the run learnt from the "
+                "data as they were when Train was pressed. Press Train again to learn from the edits."
+            )
 
     def _keep_model(self, denoiser, note: str = "") -> None:
         self.denoiser = denoiser
@@ -496,3 +513,11 @@ class TrainWidget(ViewerWidget):
         self.plot.release()
         self.session = None
         self._roles, self._snapshots = {}, {}
+
+
+def _not_used(snapshot, layer) -> bool:
+    """Whether ``layer``'s data now hold changes that the run, trained on ``snapshot``, did not use."""
+    try:
+        return snapshot.set_aside(layer.data[0] if layer.multiscale else layer.data)
+    except (AttributeError, ValueError, TypeError):  # a layer closed or of another kind now
+        return False
