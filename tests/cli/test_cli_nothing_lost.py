@@ -14,22 +14,10 @@ import tifffile
 
 from napari_n2n.cli import main
 
+from ._args import tiny_args
+
 #: the issue's tiny model: 5 steps of a 2-level, 8-channel U-Net on 32-pixel patches
-TINY = [
-    "--steps",
-    "5",
-    "--patch",
-    "32",
-    "--batch",
-    "4",
-    "--depth",
-    "2",
-    "--base-channels",
-    "8",
-    "--device",
-    "cpu",
-    "--quiet",
-]
+TINY = tiny_args(steps=5, device="cpu")
 
 
 @pytest.fixture
@@ -239,3 +227,55 @@ def test_out_of_memory_advice_in_predict_names_no_training_option(setup, where):
     err = _one_line(done, "tile")
     assert "batch" not in err and "patch" not in err
     assert not (d / "o.tif").exists()
+
+
+def _hot_pair(folder):
+    """A camera pair (σ 25) whose 0.3 % hot pixels are at the same places in A and B."""
+    from skimage import data
+
+    rng = np.random.default_rng(0)
+    clean = data.camera()[128:256, 128:256].astype(np.float32)
+    hot = rng.random(clean.shape) < 0.003
+    pair = [clean + rng.normal(0, 25, clean.shape) for _ in range(2)]
+    for name, image in zip(("A.tif", "B.tif"), pair):
+        image[hot] = 4000.0
+        tifffile.imwrite(folder / name, image.astype(np.float32))
+    return ["--input", str(folder / "A.tif"), "--target", str(folder / "B.tif")], hot
+
+
+def test_hot_pixels_shared_by_a_and_b_are_found_kept_in_the_model_and_filled_by_predict(
+    tmp_path, capsys
+):
+    """Issue 23 item 16: the defects found in training are filled in predict with that model."""
+    from napari_n2n.loading import load_model
+
+    inputs, hot = _hot_pair(tmp_path)
+    assert main(["train", *inputs, "--model", str(tmp_path / "m.n2n"), *TINY]) == 0
+    err = capsys.readouterr().err
+    assert f"{hot.sum()} defect pixel(s)" in err and "--defects none keeps them" in err
+    kept = load_model(tmp_path / "m.n2n").info["defects"]
+    assert kept["frame"] == [128, 128]
+    assert set(zip(kept["y"], kept["x"])) == set(zip(*np.nonzero(hot)))
+    argv = ["predict", "--model", str(tmp_path / "m.n2n"), "--input", inputs[1], "--quiet"]
+    assert main([*argv, "--output", str(tmp_path / "o.tif")]) == 0
+    assert f"{hot.sum()} defect pixel(s) filled before denoising" in capsys.readouterr().err
+    assert main([*argv, "--output", str(tmp_path / "n.tif"), "--defects", "none"]) == 0
+    assert "filled" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("defects", ["auto", "none"])
+def test_a_model_trained_without_the_hot_pixels_removes_them(tmp_path, defects):
+    """After 200 steps, a model that learnt the hot pixels keeps them (mean ≈ 3750 where the
+    scene is 0-255); trained and used with them filled, none is left above the scene's range."""
+    inputs, hot = _hot_pair(tmp_path)
+    options = [*tiny_args(steps=200), "--defects", defects]
+    assert main(["train", *inputs, "--model", str(tmp_path / "m.n2n"), *options]) == 0
+    argv = ["predict", "--model", str(tmp_path / "m.n2n"), "--input", inputs[1]]
+    out = tmp_path / "o.tif"
+    assert main([*argv, "--output", str(out), "--defects", defects, "--quiet"]) == 0
+    left = tifffile.imread(out)[hot]
+    if defects == "auto":
+        assert left.max() < 400, left.max()
+    else:
+        assert left.mean() > 1000, left.mean()

@@ -73,6 +73,15 @@ def register(sub) -> None:
         "such as 'raw/*.tif'",
     )
     r.add_argument(
+        "--defects",
+        default="auto",
+        metavar="auto|none|PATH",
+        help="defect pixels (hot, dead) filled from their neighbours before denoising: auto fills "
+        "those the model was trained without (train's --defects), when the frames have the "
+        "size it was trained on; PATH is a defect map of one frame's size; none keeps every "
+        "pixel (default: auto). Not applied to an OME-Zarr input read chunk by chunk",
+    )
+    r.add_argument(
         "--input-list", metavar="FILE", help="a text file with one input path (or pattern) a line"
     )
     r.add_argument(
@@ -479,9 +488,10 @@ def _predict_one(args, source, output, cluster, shown: _Shown, den=None) -> None
     def drain(gen):
         return shown.drain(gen, lambda ev: f"{shown.label}tile {ev.done}/{ev.total}")
 
-    result, arrays = _predict(
-        den, image.data, None if other is None else other.data, args, axes, predict_options, drain
+    pixels, other_pixels = known_defects_filled(
+        den, args.defects, axes, image.data, None if other is None else other.data
     )
+    result, arrays = _predict(den, pixels, other_pixels, args, axes, predict_options, drain)
     written, whys = [], []
     for name, dest, array in (
         ("result", out, result),
@@ -512,6 +522,38 @@ def _worded_for_the_command_line():
         # a finished result: left as it is by --skip-existing
         overwrite = REPLACE_HINT if exc.kind == "exists" else CLI_WORDING["overwrite"]
         raise exc.worded(**{**CLI_WORDING, "overwrite": overwrite}) from exc
+
+
+def known_defects_filled(den, choice: str, axes: str, *images):
+    """``images`` (numpy arrays or ``None``) with the defect pixels of ``choice`` filled.
+
+    ``choice`` is ``--defects``: ``"auto"`` (the positions the model file keeps, when the frames
+    fit them), ``"none"`` or the path of a defect map. A lazy array is passed on as it is.
+    """
+    import numpy as np
+
+    from ..core.data import defects
+
+    first = images[0]
+    frame = first.shape[axes.index("Y")], first.shape[axes.index("X")]
+    if choice == "none":
+        return images
+    if choice == "auto":
+        kept = getattr(den, "info", {}).get("defects")
+        if not kept or tuple(kept["frame"]) != frame:
+            return images
+        marks = np.zeros(frame, dtype=bool)
+        marks[kept["y"], kept["x"]] = True
+    else:
+        marks = defects.read_map(read_image(choice, "defect map").data, frame, choice)
+    filled = [
+        defects.fill_frames(image, marks, axes) if isinstance(image, np.ndarray) else image
+        for image in images
+    ]
+    print(
+        f"napari-n2n: {int(marks.sum())} defect pixel(s) filled before denoising", file=sys.stderr
+    )
+    return filled
 
 
 def _predict(den, image, other, args, axes: str, options, drain):

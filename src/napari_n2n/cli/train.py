@@ -25,7 +25,7 @@ from ._common import (
     positive_float,
     positive_int,
 )
-from ._train_inputs import training_data
+from ._train_inputs import fill_defects, training_data
 
 #: the defaults of the options are the training configuration's own
 DEFAULTS = TrainConfig()
@@ -80,6 +80,15 @@ def register(sub) -> None:
         nargs="+",
         metavar="PATH",
         help="clean reference (one per --input), only to report the validation PSNR (optional)",
+    )
+    t.add_argument(
+        "--defects",
+        default="auto",
+        metavar="auto|none|PATH",
+        help="defect pixels of the sensor (hot, dead), filled from their neighbours before training, "
+        "and by predict with this model: auto finds the isolated outliers at the same place in "
+        "the input and the target; PATH is a defect map of one frame's size (non-zero marks a "
+        "defect); none keeps every pixel (default: auto)",
     )
     t.add_argument("--steps", type=positive_int, default=DEFAULTS.steps, help="optimiser steps")
     t.add_argument(
@@ -341,6 +350,7 @@ def run(args) -> int:
     )
     # one image, or several of different sizes
     data, target_data, clean_data, axes = training_data(args)
+    data, target_data, kept_info = fill_defects(args.defects, data, target_data, axes)
     config = TrainConfig(
         mode=args.mode,
         loss=args.loss,
@@ -395,6 +405,7 @@ def run(args) -> int:
         return code
     saved, why = [], None
     if den is not None:
+        den.info.update(kept_info)
         path, why = write_with_fallback(model, den.save)
         saved.append(f"model {path}")
     # a state whose write failed (the run said so and went on) is not offered for --resume
