@@ -119,3 +119,20 @@ def test_a_layer_saved_as_ome_tif_has_physical_sizes(movie_layer, tmp_path):
     assert pixels["PhysicalSizeX"] == pytest.approx(0.25) and pixels["PhysicalSizeXUnit"] == "µm"
     assert pixels["PhysicalSizeZ"] == pytest.approx(1.75)
     assert pixels["TimeIncrement"] == pytest.approx(2.5) and pixels["TimeIncrementUnit"] == "s"
+
+
+def test_a_movie_saved_as_ome_zarr_keeps_its_frame_interval(movie_layer, tmp_path):
+    import yaozarrs
+    import zarr
+
+    from napari_n2n.io import read_image
+
+    (path,) = movie_layer.save(str(tmp_path / "movie.ome.zarr"), plugin="napari-n2n")
+    yaozarrs.validate_zarr_store(path)
+    multiscale = zarr.open_group(path, mode="r").attrs["ome"]["multiscales"][0]
+    assert multiscale["axes"][0] == {"name": "t", "type": "time", "unit": "second"}
+    scale = multiscale["datasets"][0]["coordinateTransformations"][0]["scale"]
+    np.testing.assert_allclose(scale, (2.5, 1.75, 0.25, 0.25))
+    back = read_image(path)
+    assert back.axes == "TZYX" and back.frame_interval == 2.5
+    assert back.pixel_size == pytest.approx({"Z": 1.75, "Y": 0.25, "X": 0.25})
