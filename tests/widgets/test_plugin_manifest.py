@@ -17,7 +17,7 @@ WIDGETS = {
     "Denoise": "DenoiseWidget",
 }
 #: panels napari builds from a plain function's signature (npe2 ``autogenerate``)
-FUNCTION_WIDGETS = {"Denoise with a model file": "denoise"}
+FUNCTION_WIDGETS = {"Denoise with a model file": "denoise_layer"}
 
 
 def test_manifest_is_valid_and_its_python_names_import():

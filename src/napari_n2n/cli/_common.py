@@ -250,4 +250,11 @@ def write_pair(destinations: tuple[Destination, Destination], pair, *, like: Ima
 
     for dest, image in zip(destinations, pair):
         dest.require_space(image.nbytes)
-        write_image(dest, image, axes=like.axes, pixel_size=like.pixel_size, unit=like.unit)
+        write_image(
+            dest,
+            image,
+            axes=like.axes,
+            pixel_size=like.pixel_size,
+            unit=like.unit,
+            frame_interval=like.frame_interval,
+        )

@@ -97,7 +97,7 @@ def read_image(path: str | os.PathLike, what: str = "image") -> ImageData:
     return image
 
 
-def write_image(
+def write_image(  # noqa: PLR0913  the metadata keywords are ImageData's fields (**image.metadata())
     destination: Destination | str | os.PathLike,
     data,
     *,
@@ -106,6 +106,7 @@ def write_image(
     unit: str | None = None,
     translation: dict | None = None,
     extra: dict | None = None,
+    frame_interval: float | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write ``data`` atomically in the format of the destination's suffix.
@@ -130,6 +131,8 @@ def write_image(
         Axis letter → position of the first pixel.
     extra : dict, optional
         The format's own metadata, as read (e.g. a NIfTI header).
+    frame_interval : float, optional
+        Seconds between two frames of the ``T`` axis (TIFF keeps it).
     overwrite : bool
         Whether an existing file may be replaced (for a plain path).
 
@@ -152,5 +155,6 @@ def write_image(
             unit=unit,
             translation=translation,
             extra=extra,
+            frame_interval=frame_interval,
         )
     )

@@ -37,6 +37,9 @@ class ImageData:
     extra : dict
         What only the same format can write back (a NIfTI file's affine and header); a
         writer of another format ignores it.
+    frame_interval : float or None
+        Time between two frames (the ``T`` axis), in seconds, where the file says (ImageJ
+        ``finterval``, OME ``TimeIncrement``).
     """
 
     data: object
@@ -46,6 +49,7 @@ class ImageData:
     source: str = ""
     translation: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    frame_interval: float | None = None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -64,6 +68,7 @@ class ImageData:
             unit=self.unit,
             translation=self.translation,
             extra=self.extra,
+            frame_interval=self.frame_interval,
         )
 
 
@@ -71,8 +76,8 @@ class ImageFormat(Protocol):
     """One file format: a name, its suffixes, a reader and a writer.
 
     ``read(path)`` returns an :class:`ImageData` (user errors as :class:`InputError`);
-    ``write(path, data, axes=..., pixel_size=..., unit=..., translation=..., extra=...)`` writes a
-    new file at ``path``
+    ``write(path, data, axes=..., pixel_size=..., unit=..., translation=..., extra=...,
+    frame_interval=...)`` writes a new file at ``path``
     (the temporary file of a :class:`~napari_n2n.core.files.Destination`: a format never
     writes to the destination itself). ``sniff(path)``, where given, tells whether a file
     of an unknown suffix is of this format. A format whose files are folders (zarr) sets
@@ -112,6 +117,7 @@ class ImageFormat(Protocol):
         unit: str | None = None,
         translation: dict | None = None,
         extra: dict | None = None,
+        frame_interval: float | None = None,
     ) -> None:
         """Write ``data`` as a new file at ``path``, with what the format can hold.
 
@@ -131,6 +137,8 @@ class ImageFormat(Protocol):
             Axis letter → position of the first pixel.
         extra : dict, optional
             The format's own metadata (see :class:`ImageData`).
+        frame_interval : float, optional
+            Seconds between two frames of the ``T`` axis.
         """
         ...
 

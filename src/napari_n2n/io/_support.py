@@ -1,4 +1,4 @@
-"""What the formats of the ``io`` extra share: importing an optional library, and units of length."""
+"""What the formats share: importing an optional library of the ``io`` extra, and units of length and time."""
 
 from __future__ import annotations
 
@@ -26,6 +26,21 @@ _SPELLINGS = {
     "\\u00b5m": "µm",
     "μm": "µm",
     "mum": "µm",
+}
+
+#: micrometres in one unit of length (short names)
+_UM = {"pm": 1e-6, "Å": 1e-4, "nm": 1e-3, "µm": 1.0, "mm": 1e3, "cm": 1e4, "m": 1e6}
+#: seconds in one unit of time (OME, ImageJ and OME-NGFF spellings)
+_SECONDS = {
+    "ms": 1e-3,
+    "millisecond": 1e-3,
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "h": 3600.0,
+    "hour": 3600.0,
 }
 
 
@@ -58,3 +73,25 @@ def ome_unit(unit: str | None) -> str | None:
     if short in names:
         return names[short]
     return short if short in _SHORT else None
+
+
+def micrometres(unit: str | None) -> float | None:
+    """How many micrometres one ``unit`` is (``1000.0`` for ``"mm"``), or ``None`` for no unit of length.
+
+    Examples
+    --------
+    >>> micrometres("micron"), micrometres("nm"), micrometres("pixel")
+    (1.0, 0.001, None)
+    """
+    return _UM.get(short_unit(unit) or "")
+
+
+def seconds(unit: str | None) -> float | None:
+    """How many seconds one ``unit`` of time is (``60.0`` for ``"min"``); ``None`` if unknown.
+
+    Examples
+    --------
+    >>> seconds("sec"), seconds("ms"), seconds("frame")
+    (1.0, 0.001, None)
+    """
+    return _SECONDS.get(str(unit or "").strip().lower())

@@ -113,7 +113,8 @@ class NiftiFormat:
         unit: str | None = None,
         translation: dict | None = None,
         extra: dict | None = None,
-    ) -> None:
+        **_,
+    ) -> None:  # a frame interval: a NIfTI input's own header keeps its time step
         """Write ``data`` to ``path`` (see :meth:`ImageFormat.write <napari_n2n.io.ImageFormat.write>`)."""
         nib = require("nibabel", "Writing NIfTI")
         data = np.asarray(data)

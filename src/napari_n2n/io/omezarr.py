@@ -26,7 +26,7 @@ import numpy as np
 
 from ..core.errors import InputError
 from ._formats import ImageData, LazyFile, unreadable
-from ._support import ome_unit, require, short_unit
+from ._support import ome_unit, require, seconds, short_unit
 
 #: levels of the pyramid are halved in Y and X until both fit in this many pixels
 PYRAMID_MIN = 256
@@ -150,10 +150,11 @@ def _read_image(node, path: Path) -> ImageData:
             UserWarning,
             stacklevel=4,
         )
-    sizes, origin, unit = {}, {}, None
+    sizes, origin, unit, interval = {}, {}, None, None
     if axes:
         scale, translation = _level0_transforms(ms, datasets[0])
         sizes, origin, unit = _calibration(axes, meta_axes, scale, translation)
+        interval = _frame_interval(axes, meta_axes, scale)
     return ImageData(
         LazyFile(level0, path, "OME-Zarr image"),
         axes=axes,
@@ -161,7 +162,16 @@ def _read_image(node, path: Path) -> ImageData:
         unit=unit if sizes else None,
         source=str(path),
         translation=origin,
+        frame_interval=interval,
     )
+
+
+def _frame_interval(axes: str, meta_axes: list, scale) -> float | None:
+    """Seconds between two frames: the ``T`` axis's scale, where its unit is one of time."""
+    if "T" not in axes or not scale or not isinstance(meta_axes[axes.index("T")], dict):
+        return None
+    per = seconds(meta_axes[axes.index("T")].get("unit"))
+    return float(scale[axes.index("T")]) * per if per else None
 
 
 def _axis_name(axis):
@@ -332,6 +342,7 @@ def image_metadata(
     pixel_size: dict | None = None,
     unit: str | None = None,
     translation: dict | None = None,
+    frame_interval: float | None = None,
 ) -> dict:
     """The ``"ome"`` attributes of an image (valid OME-NGFF 0.5).
 
@@ -347,6 +358,8 @@ def image_metadata(
         The unit of the pixel sizes.
     translation : dict, optional
         Axis letter → position of level 0's first pixel.
+    frame_interval : float, optional
+        Seconds between two frames: the scale of the ``T`` axis, in seconds.
 
     Returns
     -------
@@ -359,7 +372,7 @@ def image_metadata(
     meta_axes = []
     for a in axes:
         if a == "T":
-            meta_axes.append(v05.TimeAxis(name="t"))
+            meta_axes.append(v05.TimeAxis(name="t", unit="second" if frame_interval else None))
         elif a == "C":
             meta_axes.append(v05.ChannelAxis(name="c"))
         elif a == "S":
@@ -368,7 +381,8 @@ def image_metadata(
             meta_axes.append(
                 v05.SpaceAxis(name=a.lower(), unit=name if pixel_size.get(a) else None)
             )
-    base = [float(pixel_size.get(a, 1.0)) if a in "ZYX" else 1.0 for a in axes]
+    times = {"T": float(frame_interval or 1.0)}
+    base = [float(pixel_size.get(a, 1.0)) if a in "ZYX" else times.get(a, 1.0) for a in axes]
     origin = [float(translation.get(a, 0.0)) if a in "ZYX" else 0.0 for a in axes]
     datasets = []
     for level in range(n_levels):
@@ -393,6 +407,7 @@ def create_image(  # noqa: PLR0913  keywords: the calibration ImageData carries,
     pixel_size: dict | None = None,
     unit: str | None = None,
     translation: dict | None = None,
+    frame_interval: float | None = None,
     chunks: tuple[int, ...] | None = None,
     levels: int | None = None,
     attrs: dict | None = None,
@@ -415,6 +430,8 @@ def create_image(  # noqa: PLR0913  keywords: the calibration ImageData carries,
         The unit of the pixel sizes.
     translation : dict, optional
         Axis letter → position of level 0's first pixel.
+    frame_interval : float, optional
+        Seconds between two frames (the ``T`` axis).
     chunks : tuple of int, optional
         Level 0's chunks (default: :func:`default_chunks`); every level has them, clipped to
         its shape.
@@ -440,7 +457,12 @@ def create_image(  # noqa: PLR0913  keywords: the calibration ImageData carries,
     group.attrs.update(
         {
             "ome": image_metadata(
-                axes, len(shapes), pixel_size=pixel_size, unit=unit, translation=translation
+                axes,
+                len(shapes),
+                pixel_size=pixel_size,
+                unit=unit,
+                translation=translation,
+                frame_interval=frame_interval,
             ),
             ATTRS_KEY: dict(attrs or {}),
         }
@@ -568,6 +590,7 @@ def write_ome_zarr(
     pixel_size: dict | None = None,
     unit: str | None = None,
     translation: dict | None = None,
+    frame_interval: float | None = None,
     attrs: dict | None = None,
 ) -> None:
     """Write ``data`` as a new OME-Zarr image at ``path``, with its pyramid.
@@ -586,6 +609,8 @@ def write_ome_zarr(
         The unit of the pixel sizes.
     translation : dict, optional
         Axis letter → position of level 0's first pixel.
+    frame_interval : float, optional
+        Seconds between two frames (the ``T`` axis).
     attrs : dict, optional
         The group's ``napari_n2n`` attributes.
     """
@@ -602,6 +627,7 @@ def write_ome_zarr(
         pixel_size=pixel_size,
         unit=unit,
         translation=translation,
+        frame_interval=frame_interval,
         attrs=dict(attrs or {}, complete=True),
     )
     level0, read = group["0"], _permuted(data, axes, order)
@@ -674,9 +700,16 @@ class OmeZarrFormat:
         pixel_size: dict | None = None,
         unit: str | None = None,
         translation: dict | None = None,
+        frame_interval: float | None = None,
         **_,
     ) -> None:
         """Write ``data`` to ``path`` (see :meth:`ImageFormat.write <napari_n2n.io.ImageFormat.write>`)."""
         write_ome_zarr(
-            path, data, axes=axes, pixel_size=pixel_size, unit=unit, translation=translation
+            path,
+            data,
+            axes=axes,
+            pixel_size=pixel_size,
+            unit=unit,
+            translation=translation,
+            frame_interval=frame_interval,
         )

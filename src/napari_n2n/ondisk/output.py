@@ -208,6 +208,7 @@ def _partial(
             pixel_size=source.pixel_size,
             unit=source.unit,
             translation=source.translation,
+            frame_interval=source.frame_interval,
             chunks=plan.chunks,
             attrs={"complete": False, "settings": plan.header, "source": source.source},
         )
