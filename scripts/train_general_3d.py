@@ -110,6 +110,9 @@ def main(argv=None) -> int:
     p.add_argument("--minutes", type=float, default=12.0, help="training time")
     p.add_argument("--steps", type=int, default=None, help="steps (default: as time allows)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--init", type=Path, default=None, help="continue from this model (e.g. the last run's)"
+    )
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
 
@@ -145,11 +148,19 @@ def main(argv=None) -> int:
         "poisson_gaussian_gain": [1, 8],
         "read_sigma": [2, 15],
     }
-    trainer = Trainer(a, b, axes="SZYX", config=config, noise=noise, init=None)
+    trainer = Trainer(
+        a, b, axes="SZYX", config=config, noise=noise, init=None if args.init is None else args.init
+    )
     den, _ = run_training(trainer, label="general 3D")
     budget = f"--steps {args.steps}" if args.steps else f"--minutes {args.minutes:g}"
+    before = ""
+    if args.init is not None:
+        from napari_n2n import Denoiser
+
+        before = Denoiser.load(args.init).info.get("trained_by", str(args.init)) + "; then "
     den.info["trained_by"] = (
-        f"scripts/train_general_3d.py --volumes {args.volumes} {budget} --seed {args.seed}"
+        f"{before}scripts/train_general_3d.py --volumes {args.volumes} {budget} --seed {args.seed}"
+        + (" --init (the model before)" if args.init is not None else "")
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     den.save(args.out, overwrite=True)

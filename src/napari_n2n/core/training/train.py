@@ -247,7 +247,7 @@ class Trainer:
         config = self.config
         notes = [
             outlier_note(self.norm.outliers, loss=config.loss, mode=config.mode),
-            describe_config(config, self.spatial_ndim),
+            describe_config(config, self.spatial_ndim, self.patch),
             *start_notes,
             distributed.note(self.ranks, config.batch_size),
             *(n for s in self._samplers for n in s.notes),

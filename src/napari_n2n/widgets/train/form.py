@@ -280,7 +280,7 @@ class TrainForm(Container):
         return 3 if "Z" in self.axes.value else 2
 
     def _on_axes_changed(self, _=None) -> None:
-        # a volume trains with the preset's 3D patch and batch (32³ × 4 on the CPU, not 48² × 8)
+        # a volume trains with the preset's 3D patch and batch (24³ × 4 on the CPU, not 48² × 8)
         if self.spatial_ndim != getattr(self, "_applied_ndim", None):
             self.apply_preset()
 
