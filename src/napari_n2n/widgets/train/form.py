@@ -283,6 +283,8 @@ class TrainForm(Container):
         # a volume trains with the preset's 3D patch and batch (24³ × 4 on the CPU, not 48² × 8)
         if self.spatial_ndim != getattr(self, "_applied_ndim", None):
             self.apply_preset()
+        # the layer's scale is a voxel size only for axes with Z
+        self.show_voxel_size(self.input_layer.value)
 
     def show_voxel_size(self, layer) -> None:
         """Fill the voxel size from a volume layer's scale (empty where it is isotropic or 2D)."""
