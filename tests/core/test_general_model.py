@@ -44,11 +44,13 @@ def test_auto_starts_from_the_general_model_only_where_it_applies(gaussian_pair)
         _start(Trainer(rgb, np.stack([b, b, b], axis=-1), axes="YXC", config=TrainConfig(**SHORT)))
         is None
     )
+    # a volume starts from the general 3D denoiser (tests/core/test_volumes.py)
     vol = np.stack([a[:64, :64]] * 8)
-    assert _start(Trainer(vol, vol[::-1].copy(), axes="ZYX", config=TrainConfig(**SHORT))) is None
+    volume = Trainer(vol, vol[::-1].copy(), axes="ZYX", config=TrainConfig(**SHORT))
+    assert _start(volume) == GENERAL and any("general 3D denoiser" in n for n in volume.notes)
     # asked for by name where it cannot serve: refused in one line
-    with pytest.raises(InputError, match="general 2D denoiser is a 2D model but the data are 3D"):
-        Trainer(vol, vol[::-1].copy(), axes="ZYX", config=TrainConfig(**SHORT), init=GENERAL)
+    with pytest.raises(InputError, match="general 2D denoiser was trained on 1 channel"):
+        Trainer(rgb, rgb, axes="YXC", config=TrainConfig(**SHORT), init=GENERAL)
 
 
 @pytest.mark.slow

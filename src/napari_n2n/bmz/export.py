@@ -179,6 +179,12 @@ def export_bmz(  # noqa: PLR0913  public keywords, one per export-bmz option
         raise InputError(
             f"A BioImage Model Zoo package is a zip file: give a name ending in .bioimageio.zip, not {path.name!r}."
         )
+    if getattr(denoiser.unet, "xy_only_levels", 0):
+        raise InputError(
+            "This model pools in y and x only at its top levels (an anisotropic volume's network), "
+            "which the Zoo package's frozen architecture cannot express yet. Use the .n2n model "
+            "file, or train on these data with an isotropic voxel size (--voxel-size 1 1 1) to export."
+        )
     destination = Destination(
         path, overwrite=overwrite, what="package", overwrite_hint="allow overwriting"
     )

@@ -16,8 +16,11 @@ def _files(items, flag: str):
     return expand_inputs(items, flag=flag) if items else []
 
 
-def training_data(args):
-    """``(input, target, clean, axes)`` for the Trainer: arrays, or lists of arrays for several images."""
+def training_data(args, *, found: dict | None = None):
+    """``(input, target, clean, axes)`` for the Trainer: arrays, or lists of arrays for several images.
+
+    ``found``, a dict, receives the first input's ``pixel_size`` (axis → size, from its file).
+    """
     inputs = _files(args.input, "--input")
     targets, cleans = _files(args.target, "--target"), _files(args.clean, "--clean")
     for flag, files in (("--target", targets), ("--clean", cleans)):
@@ -36,6 +39,8 @@ def training_data(args):
             require_distinct_inputs(inp, target)
         axes = image_axes(inp, _axes_given(args, inp), others=(target, clean))
         axes_seen.setdefault(axes, path)
+        if found is not None and k == 0:
+            found["pixel_size"] = dict(inp.pixel_size or {})
         data, target_data, clean_data = (
             inp.data,
             None if target is None else target.data,

@@ -163,6 +163,16 @@ def register(sub) -> None:
         "the file; 2D files are YX; other files without axes in their metadata need it)",
     )
     t.add_argument(
+        "--voxel-size",
+        nargs=3,
+        type=float,
+        metavar=("Z", "Y", "X"),
+        default=None,
+        help="voxel size of a volume, any unit (default: from the file's ImageJ spacing, OME "
+        "PhysicalSize, NIfTI zooms or OME-Zarr scale; else isotropic): a z-step coarser than the "
+        "pixel size gives a network that pools in y and x only at its top levels",
+    )
+    t.add_argument(
         "--seed",
         type=non_negative_int,
         default=DEFAULTS.seed,
@@ -317,6 +327,18 @@ def _same_run(saved: dict, state: dict) -> bool:
     return started and (same_end or n < len(later.get("step") or []))
 
 
+def _voxel_size(given, from_file, axes: str):
+    """``--voxel-size``, else the first input file's, as ``(z, y, x)``; ``None`` for 2D data or none known."""
+    from ..core.training.start import voxel_size_from
+
+    voxel_size = voxel_size_from(given or from_file, axes)
+    if given and voxel_size is None:
+        raise InputError(
+            f"--voxel-size is for volumes (axes with Z) of positive sizes; the input's axes are {axes}."
+        )
+    return voxel_size
+
+
 def run(args) -> int:
     from ..console import StopOnSignals, run_training
     from ..core.checkpoint import estimated_size
@@ -349,8 +371,10 @@ def run(args) -> int:
         image=False,
     )
     # one image, or several of different sizes
-    data, target_data, clean_data, axes = training_data(args)
+    found: dict = {}
+    data, target_data, clean_data, axes = training_data(args, found=found)
     data, target_data, kept_info = fill_defects(args.defects, data, target_data, axes)
+    voxel_size = _voxel_size(args.voxel_size, found.get("pixel_size"), axes)
     config = TrainConfig(
         mode=args.mode,
         loss=args.loss,
@@ -380,6 +404,7 @@ def run(args) -> int:
             checkpoint=checkpointing,
             resume=resume,
             resume_anyway=args.resume_anyway,
+            voxel_size=voxel_size,
         )
         if ranks.is_main:
             model.require_space(

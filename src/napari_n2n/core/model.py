@@ -8,6 +8,13 @@ base_channels=16``) about 1.5 M.
 Any input size works: the input is reflect-padded to a multiple of ``2**depth`` and the output
 cropped back.
 
+Anisotropic volumes (a z-step coarser than the pixel size, as in most microscopy z-stacks) get
+a network that pools only in Y and X at its top levels (``xy_only_levels``, a pooling kernel of
+1 × 2 × 2), until a voxel's z-step and pixel size are about equal, as CARE does: pooling z like
+x and y would lose a 24-slice stack's z resolution after two levels. The weights' shapes do not
+depend on it, so a model trained on isotropic volumes starts a run on anisotropic ones
+(:func:`xy_only_levels_for` decides; the model file keeps the choice).
+
 The convolutions pad by reflection, not with zeros. With zero padding a network trained on
 small patches can learn to use the distance to the patch border as a cue (every output voxel
 of a 16³ patch sees the border, since the receptive field of even a depth-2 U-Net is 41
@@ -51,6 +58,9 @@ class UNetConfig:
         ...up to this many.
     padding : {"reflect", "zeros"}
         See the attribute below.
+    xy_only_levels : int
+        In 3D, how many of the top levels pool in Y and X only (0 to ``depth``; see
+        :func:`xy_only_levels_for`).
     """
 
     in_channels: int = 1
@@ -62,6 +72,8 @@ class UNetConfig:
     #: how the 3×3 convolutions pad their input: "reflect" (default) or "zeros" (model files
     #: of format version 1 without this field were trained with zeros, see :class:`UNet`)
     padding: str = "reflect"
+    #: 3D: the top levels that pool in Y and X only (model files without the field: 0)
+    xy_only_levels: int = 0
 
     def __post_init__(self):
         for name in (
@@ -71,6 +83,7 @@ class UNetConfig:
             "depth",
             "base_channels",
             "max_channels",
+            "xy_only_levels",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
@@ -94,6 +107,11 @@ class UNetConfig:
             raise InputError(
                 f"U-Net base_channels must be between 4 and {MAX_WIDTH}, got {self.base_channels}."
             )
+        if not 0 <= self.xy_only_levels <= (self.depth if self.ndim == 3 else 0):
+            raise InputError(
+                f"U-Net xy_only_levels must be between 0 and the depth ({self.depth}) in 3D, and 0 in "
+                f"2D; got {self.xy_only_levels}."
+            )
 
     def for_channels(self, n: int) -> UNetConfig:
         """The same architecture for ``n`` input and output channels (one model of a per-channel run).
@@ -108,6 +126,35 @@ class UNetConfig:
         UNetConfig
         """
         return replace(self, in_channels=n, out_channels=n)
+
+    def poolings(self) -> list[tuple[int, ...]]:
+        """The pooling kernel of each level, from the top.
+
+        Returns
+        -------
+        list of tuple
+            ``depth`` kernels: ``(1, 2, 2)`` at the levels that pool in Y and X only.
+
+        Examples
+        --------
+        >>> UNetConfig(ndim=3, depth=3, xy_only_levels=2).poolings()
+        [(1, 2, 2), (1, 2, 2), (2, 2, 2)]
+        """
+        full = (2,) * self.ndim
+        return [(1, 2, 2) if i < self.xy_only_levels else full for i in range(self.depth)]
+
+    def multiples(self) -> tuple[int, ...]:
+        """The factor each spatial size is padded to a multiple of (the product of its poolings).
+
+        Examples
+        --------
+        >>> UNetConfig(ndim=3, depth=2, xy_only_levels=1).multiples()
+        (2, 4, 4)
+        """
+        out = [1] * self.ndim
+        for kernel in self.poolings():
+            out = [m * k for m, k in zip(out, kernel)]
+        return tuple(out)
 
     def to_dict(self) -> dict:
         """The fields, as stored in model files."""
@@ -218,11 +265,12 @@ class UNet(nn.Module):
             self.up.append(_Block(nd, cin + w, w, config.padding))
             cin = w
         self.head = _conv(nd, cin, config.out_channels, k=1)
-        self.pool = nn.MaxPool2d(2) if nd == 2 else nn.MaxPool3d(2)
+        pool = nn.MaxPool2d if nd == 2 else nn.MaxPool3d
+        self.pools = nn.ModuleList(pool(k) for k in config.poolings())
 
     @property
     def multiple(self) -> int:
-        """The factor the spatial sizes are padded to a multiple of (``2**depth``)."""
+        """The factor Y and X are padded to a multiple of (``2**depth``; Z's: see :meth:`UNetConfig.multiples`)."""
         return 2**self.config.depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -239,10 +287,9 @@ class UNet(nn.Module):
             The same shape.
         """
         spatial = x.shape[2:]
-        m = self.multiple
         pads = []
-        for s in reversed(spatial):
-            # a multiple of 2**depth, and at least 2 voxels at the bottom level (reflect padding needs 2)
+        for s, m in zip(reversed(spatial), reversed(self.config.multiples())):
+            # a multiple of the poolings, and at least 2 voxels at the bottom level (reflect padding needs 2)
             pads += [0, max((-s) % m, 2 * m - s)]
         if any(pads):
             mode = (
@@ -252,10 +299,10 @@ class UNet(nn.Module):
             )
             x = F.pad(x, pads, mode=mode)
         skips = []
-        for block in self.down:
+        for block, pool in zip(self.down, self.pools):
             x = block(x)
             skips.append(x)
-            x = self.pool(x)
+            x = pool(x)
         x = self.bottom(x)
         for block, skip in zip(self.up, reversed(skips)):
             x = F.interpolate(x, size=skip.shape[2:], mode="nearest")
@@ -264,6 +311,61 @@ class UNet(nn.Module):
         if any(pads):
             x = x[(slice(None), slice(None)) + tuple(slice(0, s) for s in spatial)]
         return x
+
+
+def xy_only_levels_for(voxel_size, depth: int, *, slices: int | None = None) -> int:
+    """How many top levels of a 3D U-Net pool in Y and X only, for a voxel size and a stack depth.
+
+    A level pools in Y and X only while the z-step is at least 1.5 times the (mean) pixel size at
+    that level, so that after it z and xy are about as coarse, as in CARE's networks for
+    anisotropic stacks; and while pooling z too would leave fewer than 2 slices of ``slices`` at
+    the bottom level.
+
+    Parameters
+    ----------
+    voxel_size : sequence of float or None
+        ``(z, y, x)`` sizes in any one unit; ``None``: isotropic.
+    depth : int
+        The U-Net's levels.
+    slices : int, optional
+        The fewest slices a training patch has.
+
+    Returns
+    -------
+    int
+        0 to ``depth``.
+
+    Examples
+    --------
+    >>> xy_only_levels_for((4.0, 1.0, 1.0), 3), xy_only_levels_for((2.0, 1.0, 1.0), 3)
+    (2, 1)
+    >>> xy_only_levels_for(None, 2), xy_only_levels_for(None, 3, slices=8)
+    (0, 1)
+    """
+    ratio = 1.0 if voxel_size is None else anisotropy(voxel_size)
+    levels = 0
+    while levels < depth and ratio >= 1.5:
+        ratio /= 2
+        levels += 1
+    while slices is not None and levels < depth and slices / 2 ** (depth - levels) < 2:
+        levels += 1
+    return levels
+
+
+def anisotropy(voxel_size) -> float:
+    """The z-step over the mean pixel size in Y and X of a ``(z, y, x)`` voxel size (1: isotropic).
+
+    Examples
+    --------
+    >>> anisotropy((3.0, 0.5, 0.5))
+    6.0
+    """
+    z, y, x = (float(v) for v in voxel_size)
+    if not all(v > 0 and v < float("inf") for v in (z, y, x)):
+        raise InputError(
+            f"A voxel size must be three positive numbers (z, y, x), got {tuple(voxel_size)!r}."
+        )
+    return z / ((y + x) / 2)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -13,7 +13,10 @@ file records which preset was used.
 ``cpu-quick``  depth 3 × 16 (0.5 M parameters), patch 48, batch 8: learns the most per CPU
                second in a minute of training (camera σ25, 40 s on one core: 27.0 dB where
                ``standard`` reached 25.7 dB; measured for the demo @ b28fe3c); in 3D depth
-               2 × 16, patch 32, batch 4
+               2 × 16 (the general 3D model's network), patch 24, batch 4: from the
+               general 3D start, 45 s on two unseen volumes, 32.71 dB mean where patch 32
+               reached 31.41 dB, patch 32 × batch 2 32.13 dB, patch 24 × batch 8 32.03 dB
+               (benchmarks/volume_presets.py, docs/benchmarks.md, issue #25)
 ``cpu-tiny``   depth 2 × 8 (30 k parameters), patch 32, batch 8, learning rate 3e-3: best at
                a 20 CPU-second budget (docs/benchmarks.md, config search @ 9419ff8); in 3D
                patch 16, batch 4, learning rate 1e-3 (benchmarks/quality.py's 3D recipe)
@@ -136,7 +139,7 @@ PRESETS: dict[str, Preset] = {
             "cpu-quick",
             "quick on a CPU (patch 48, batch 8)",
             dict(depth=3, base_channels=16, patch_size=48, batch_size=8, learning_rate=1e-3),
-            dict(depth=2, base_channels=16, patch_size=32, batch_size=4),
+            dict(depth=2, base_channels=16, patch_size=24, batch_size=4),
         ),
         _preset(
             "cpu-tiny",
@@ -236,7 +239,7 @@ def resolve(config: TrainConfig, *, device_type: str, spatial_ndim: int) -> Trai
     return dataclasses.replace(config, preset=name, **filled)
 
 
-def describe_config(config: TrainConfig, spatial_ndim: int) -> str:
+def describe_config(config: TrainConfig, spatial_ndim: int, patch: tuple | None = None) -> str:
     """What a resolved config trains, for the start of a run.
 
     Parameters
@@ -245,14 +248,19 @@ def describe_config(config: TrainConfig, spatial_ndim: int) -> str:
         A resolved configuration (see :func:`resolve`).
     spatial_ndim : int
         2 or 3.
+    patch : tuple of int, optional
+        The patch trained on, where it is not the square or cube of ``patch_size`` (a shallow or
+        anisotropic volume's).
 
     Returns
     -------
     str
         E.g. ``"preset cpu-quick: U-Net 3 levels × 16 channels, patch 48², ..."``.
     """
-    shape = "³" if spatial_ndim == 3 else "²"
+    shape = f"{config.patch_size}{'³' if spatial_ndim == 3 else '²'}"
+    if patch is not None and len(set(patch)) > 1:
+        shape = "×".join(str(v) for v in patch)
     return (
         f"preset {config.preset}: U-Net {config.depth} levels × {config.base_channels} channels, "
-        f"patch {config.patch_size}{shape}, batch {config.batch_size}, learning rate {config.learning_rate:g}"
+        f"patch {shape}, batch {config.batch_size}, learning rate {config.learning_rate:g}"
     )

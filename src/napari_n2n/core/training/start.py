@@ -32,7 +32,8 @@ INIT_NORMALIZATIONS: tuple[str, ...] = get_args(InitNormalization)
 DEFAULT_INIT_NORMALIZATION: InitNormalization = "recompute"
 
 
-#: ``init`` for the bundled general 2D denoiser (``scripts/train_general_model.py``)
+#: ``init`` for the bundled general denoiser of the data's dimensions (2D:
+#: ``scripts/train_general_model.py``, 3D: ``scripts/train_general_3d.py``)
 GENERAL = "general"
 #: ``init`` that starts from the general denoiser where it applies (:func:`general_applies`), else from scratch
 AUTO = "auto"
@@ -58,6 +59,11 @@ class DataFacts:
         resumed state must match; ``None`` when nothing is resumed or checkpointed.
     world_size : int
         Processes training together (a resumed state must have had as many).
+    voxel_size : tuple of float or None
+        ``(z, y, x)`` of a volume (from its file, its layer or ``--voxel-size``); ``None``:
+        isotropic. Shapes the 3D network (:func:`~napari_n2n.core.model.xy_only_levels_for`).
+    slices : int or None
+        The fewest slices of the training volumes (3D).
     """
 
     n_channels: int
@@ -66,17 +72,89 @@ class DataFacts:
     device_type: str
     fingerprint: dict | None = None
     world_size: int = 1
+    voxel_size: tuple | None = None
+    slices: int | None = None
 
 
-def general_model_path() -> Path:
-    """The file of the bundled general 2D denoiser.
+def voxel_size_from(pixel_size, axes: str) -> tuple[float, float, float] | None:
+    """The ``(z, y, x)`` voxel size of a volume from its per-axis pixel sizes, if they say it.
+
+    Parameters
+    ----------
+    pixel_size : dict, sequence or None
+        Axis letter → size (as :class:`napari_n2n.io.ImageData` reads from ImageJ spacing, OME
+        PhysicalSize, NIfTI zooms or OME-Zarr scale), or one size per axis of ``axes`` (a napari
+        layer's scale).
+    axes : str
+        The data's axes.
+
+    Returns
+    -------
+    tuple of float or None
+        ``None`` when the data have no Z axis, no size of Z, or a size that is not positive; a
+        missing Y or X size is 1 (as ImageJ reads a stack calibrated in z only).
+
+    Examples
+    --------
+    >>> voxel_size_from({"Z": 2.0, "Y": 0.5, "X": 0.5}, "ZYX")
+    (2.0, 0.5, 0.5)
+    >>> voxel_size_from([1.0, 3.0, 0.5, 0.5], "CZYX"), voxel_size_from({"Y": 1, "X": 1}, "ZYX")
+    ((3.0, 0.5, 0.5), None)
+    """
+    if not pixel_size or "Z" not in axes:
+        return None
+    if not isinstance(pixel_size, dict):
+        pixel_size = dict(zip(axes[-len(pixel_size) :], pixel_size))
+    try:
+        # a file that states its z-step only (ImageJ with uncalibrated pixels): pixels of 1 unit
+        sizes = tuple(float(pixel_size.get(a, 1.0)) for a in "YX")
+        sizes = (float(pixel_size["Z"]), *sizes)
+    except (KeyError, TypeError, ValueError):
+        return None
+    return sizes if all(0 < v < float("inf") for v in sizes) else None
+
+
+def parse_voxel_size(text: str) -> tuple[float, float, float] | None:
+    """A voxel size typed as three numbers ``z y x`` (spaces or commas); empty: ``None``.
+
+    Raises
+    ------
+    InputError
+        If it is not three positive numbers.
+
+    Examples
+    --------
+    >>> parse_voxel_size("2, 0.5, 0.5"), parse_voxel_size(" ")
+    ((2.0, 0.5, 0.5), None)
+    """
+    parts = str(text).replace(",", " ").split()
+    if not parts:
+        return None
+    try:
+        sizes = tuple(float(p) for p in parts)
+    except ValueError:
+        sizes = ()
+    if len(sizes) != 3 or not all(0 < v < float("inf") for v in sizes):
+        raise InputError(
+            f"A voxel size is three positive numbers, z y x (e.g. 2 0.5 0.5), got {text!r}."
+        )
+    return sizes
+
+
+def general_model_path(spatial_ndim: int = 2) -> Path:
+    """The file of the bundled general 2D or 3D denoiser.
+
+    Parameters
+    ----------
+    spatial_ndim : int, optional
+        2 or 3.
 
     Returns
     -------
     Path
-        ``napari_n2n/models/general-2d.n2n`` (a 2D, one-channel model).
+        ``napari_n2n/models/general-2d.n2n`` or ``general-3d.n2n`` (one-channel models).
     """
-    return Path(__file__).resolve().parents[2] / "models" / "general-2d.n2n"
+    return Path(__file__).resolve().parents[2] / "models" / f"general-{spatial_ndim}d.n2n"
 
 
 def general_applies(
@@ -84,10 +162,11 @@ def general_applies(
 ) -> bool:
     """Whether a run with ``init="auto"`` starts from the general denoiser.
 
-    It does on the CPU, for 2D data of one channel, when no network was chosen (the
+    It does on the CPU, for 2D data and volumes of one channel, when no network was chosen (the
     ``cpu-quick`` preset's network, the general model's). A minute of CPU training (one thread)
     on the camera pair (σ 25) reaches 28.56 dB from random weights and 29.94 dB from the general
-    model, BM3D's 29.91 dB (``benchmarks/time_to_quality.py``, docs/benchmarks.md).
+    model, BM3D's 29.91 dB (``benchmarks/time_to_quality.py``, docs/benchmarks.md); for volumes
+    see the volume rows there.
 
     Parameters
     ----------
@@ -107,12 +186,12 @@ def general_applies(
     """
     return (
         device_type == "cpu"
-        and spatial_ndim == 2
+        and spatial_ndim in (2, 3)
         and n_channels == 1
         and config.preset in ("auto", "cpu-quick")
         and config.depth is None
         and config.base_channels is None
-        and general_model_path().is_file()
+        and general_model_path(spatial_ndim).is_file()
     )
 
 
@@ -308,8 +387,11 @@ def plan_start(
         )
         init = GENERAL if applies else None
     if init is not None:
+        general = isinstance(init, str) and init == GENERAL
         plan = start_from_model(init, config, facts, normalization=init_normalization)
-        return dataclasses.replace(plan, config=resolved(plan.config))
+        plan = dataclasses.replace(plan, config=resolved(plan.config))
+        # the general model's weights fit any pooling; a user's model keeps its own network
+        return shaped_for_volume(plan, facts) if general else plan
     config = resolved(config)
     n_channels = facts.n_channels
     groups = (
@@ -325,7 +407,45 @@ def plan_start(
         base_channels=config.base_channels,
         padding=config.padding,
     )
-    return Plan(config, unet, groups)
+    return shaped_for_volume(Plan(config, unet, groups), facts)
+
+
+def shaped_for_volume(plan: Plan, facts: DataFacts) -> Plan:
+    """A plan whose 3D network pools as the data's voxel size and depth ask (see :func:`~napari_n2n.core.model.xy_only_levels_for`).
+
+    Parameters
+    ----------
+    plan : Plan
+        A plan for new or general weights (their shapes do not depend on the pooling).
+    facts : DataFacts
+        The data's voxel size and slices.
+
+    Returns
+    -------
+    Plan
+        The plan with the network's ``xy_only_levels`` set, and the voxel size in its info.
+    """
+    from ..model import xy_only_levels_for
+
+    if facts.spatial_ndim != 3:
+        return plan
+    levels = xy_only_levels_for(facts.voxel_size, plan.unet.depth, slices=facts.slices)
+    info = dict(plan.info)
+    notes = plan.notes
+    if facts.voxel_size is not None:
+        info["voxel_size"] = [float(v) for v in facts.voxel_size]
+    if levels:
+        why = (
+            f"voxel size {' × '.join(f'{v:g}' for v in facts.voxel_size)} (z, y, x)"
+            if facts.voxel_size is not None
+            else f"{facts.slices} slices"
+        )
+        notes = (
+            *notes,
+            f"anisotropic network: the top {levels} of {plan.unet.depth} levels pool in y and x only ({why})",
+        )
+    unet = dataclasses.replace(plan.unet, xy_only_levels=levels)
+    return dataclasses.replace(plan, unet=unet, info=info, notes=notes)
 
 
 def start_from_model(
@@ -365,12 +485,11 @@ def start_from_model(
         )
     path = None
     if isinstance(init, str) and init == GENERAL:
-        path, init = GENERAL, Denoiser.load(general_model_path())
+        path, init = GENERAL, Denoiser.load(general_model_path(facts.spatial_ndim))
     elif isinstance(init, (str, os.PathLike)):
         path, init = str(init), Denoiser.load(init)
-    source = {None: "The initial model", GENERAL: "The general 2D denoiser"}.get(
-        path, f"The model {path}"
-    )
+    general = f"the general {facts.spatial_ndim}D denoiser"
+    source = {None: "The initial model", GENERAL: "T" + general[1:]}.get(path, f"The model {path}")
     check_compatible(init.unet, init.channel_groups, facts, source=source)
     weights = [
         {k: v.detach().cpu().clone() for k, v in m.state_dict().items()} for m in init.models
@@ -380,7 +499,7 @@ def start_from_model(
         "steps_done": init.history.get("steps_done"),
         "normalization": normalization,
     }
-    what = "the general 2D denoiser" if path == GENERAL else info["model"]
+    what = general if path == GENERAL else info["model"]
     return Plan(
         with_architecture(config, init.unet, init.channel_groups, source=source),
         init.unet,

@@ -128,6 +128,10 @@ class Trainer:
         Write the resumable state as training goes, and when it ends.
     resume, resume_anyway : path, bool
         Continue the run of this state (refused if data or options differ, unless ``resume_anyway``).
+    voxel_size : sequence of float, optional
+        ``(z, y, x)`` voxel size of a volume (any unit): a z-step coarser than the pixel size
+        gives a network that pools in Y and X only at its top levels, and flatter patches
+        (:func:`~napari_n2n.core.model.xy_only_levels_for`). ``None``: isotropic.
     """
 
     def __init__(  # noqa: PLR0913  the public Trainer keywords (data, config, start, checkpoints)
@@ -144,6 +148,7 @@ class Trainer:
         checkpoint: Checkpointing | None = None,
         resume: str | os.PathLike | None = None,
         resume_anyway: bool = False,
+        voxel_size=None,
     ):
         config = config or TrainConfig()
         # one image, or several (see multi_image)
@@ -183,6 +188,10 @@ class Trainer:
             device_type=self.device.type,
             fingerprint=self._fingerprint,
             world_size=self.ranks.world_size,
+            voxel_size=None if voxel_size is None else tuple(float(v) for v in voxel_size),
+            slices=min(vs[0].spatial_shape[0] for vs in self.view_sets)
+            if self.spatial_ndim == 3
+            else None,
         )
         plan = plan_start(
             config,
@@ -202,7 +211,9 @@ class Trainer:
         self.norm = plan.norm or Normalization.fit(fit, seed=config.seed)
         # a resumed fine-tune's too
         self._warmup = warmup_for(config.steps, fine_tune="init_from" in self.info)
-        self.patch = patch_shape(config.patch_size, self.spatial_ndim, self.view_sets)
+        self.patch = patch_shape(
+            config.patch_size, self.spatial_ndim, self.view_sets, voxel_size=facts.voxel_size
+        )
         # one independent seed per model and purpose, all from the one seed of the config
         *group_seeds, val_seed = np.random.SeedSequence(config.seed).spawn(len(self.groups) + 1)
         # initial weights, batches, masks
@@ -236,7 +247,7 @@ class Trainer:
         config = self.config
         notes = [
             outlier_note(self.norm.outliers, loss=config.loss, mode=config.mode),
-            describe_config(config, self.spatial_ndim),
+            describe_config(config, self.spatial_ndim, self.patch),
             *start_notes,
             distributed.note(self.ranks, config.batch_size),
             *(n for s in self._samplers for n in s.notes),
@@ -867,8 +878,10 @@ class Trainer:
         return self._clock.progress(reading, loss=loss, learning_rate=run.opt.param_groups[0]["lr"])
 
 
-def patch_shape(patch_size: int, spatial_ndim: int, view_sets) -> tuple[int, ...]:
-    """The training patch: square in 2D; cubic in 3D, its Z side capped at the shallowest volume.
+def patch_shape(
+    patch_size: int, spatial_ndim: int, view_sets, *, voxel_size=None
+) -> tuple[int, ...]:
+    """The training patch: square in 2D; in 3D about a cube in space, its Z side capped at the shallowest volume.
 
     Parameters
     ----------
@@ -878,6 +891,9 @@ def patch_shape(patch_size: int, spatial_ndim: int, view_sets) -> tuple[int, ...
         2 or 3.
     view_sets : list
         The trainer's ``[[input, target, clean], ...]`` axis views.
+    voxel_size : tuple of float, optional
+        ``(z, y, x)``: a z-step ``r`` times the pixel size takes ``patch_size / r`` slices (at
+        least 8).
 
     Returns
     -------
@@ -885,7 +901,11 @@ def patch_shape(patch_size: int, spatial_ndim: int, view_sets) -> tuple[int, ...
         ``(Y, X)`` or ``(Z, Y, X)``.
     """
     if spatial_ndim == 3:
-        depth = min(patch_size, *(vs[0].spatial_shape[0] for vs in view_sets))
+        from ..model import anisotropy
+
+        ratio = 1.0 if voxel_size is None else max(anisotropy(voxel_size), 1.0)
+        side = max(8, round(patch_size / ratio)) if ratio > 1 else patch_size
+        depth = min(side, *(vs[0].spatial_shape[0] for vs in view_sets))
         return (depth, patch_size, patch_size)
     return (patch_size, patch_size)
 

@@ -14,7 +14,15 @@ preview options. :class:`TrainForm` holds them all as its attributes (scripts an
 
 from __future__ import annotations
 
-from magicgui.widgets import CheckBox, ComboBox, Container, FloatSpinBox, Label, SpinBox
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    SpinBox,
+)
 
 from ...core.training.presets import PRESETS
 from .._axes import AxesField
@@ -123,6 +131,13 @@ class TrainForm(Container):
         self.learning_rate = FloatSpinBox(
             label="learning rate", value=1e-3, min=1e-6, max=0.5, step=1e-4
         )
+        self.voxel_size = LineEdit(
+            label="voxel size z y x",
+            value="",
+            tooltip="A volume's voxel size (any unit; from the layer's scale). A z-step coarser than "
+            "the pixel size gives a network that pools in y and x only at its top levels. Empty: "
+            "isotropic.",
+        )
         self.device_label = Label(label="in use", value="checking…")
         self.show_preview = CheckBox(text="live preview on the visible region", value=True)
         self.keep_preview = CheckBox(text="keep the preview layer after training", value=False)
@@ -154,6 +169,7 @@ class TrainForm(Container):
             self.patch_size,
             self.batch_size,
             self.learning_rate,
+            self.voxel_size,
             self.device_label,
             self.show_preview,
             self.keep_preview,
@@ -187,6 +203,7 @@ class TrainForm(Container):
         # ---- reactions ------------------------------------------------------------------------
         self.budget.changed.connect(self._show_budget)
         self.preset.changed.connect(self._on_preset_changed)
+        self.axes.text.changed.connect(self._on_axes_changed)
         self._show_budget()
         self.apply_preset()
 
@@ -227,6 +244,7 @@ class TrainForm(Container):
             self.patch_size,
             self.batch_size,
             self.learning_rate,
+            self.voxel_size,
             self.keep_preview,
             *self.start_from.widgets,
         ]
@@ -247,11 +265,41 @@ class TrainForm(Container):
         self.network.visible = entry is None
 
     def apply_preset(self) -> None:
-        """Fill network, patch size, batch size and learning rate from the chosen preset."""
+        """Fill network, patch size, batch size and learning rate from the chosen preset (its 3D
+        options for axes with Z)."""
         chosen = PRESETS[self.preset.value]
         self.network.value = PRESET_NETWORK.get(chosen.name, chosen.name)
+        self._applied_ndim = self.spatial_ndim
+        options = chosen.options_for(self._applied_ndim)
         for name, fallback in PRESET_FALLBACKS.items():
-            getattr(self, name).value = chosen.options.get(name, fallback)
+            getattr(self, name).value = options.get(name, fallback)
+
+    @property
+    def spatial_ndim(self) -> int:
+        """3 when the axes name Z (a volume), else 2."""
+        return 3 if "Z" in self.axes.value else 2
+
+    def _on_axes_changed(self, _=None) -> None:
+        # a volume trains with the preset's 3D patch and batch (24³ × 4 on the CPU, not 48² × 8)
+        if self.spatial_ndim != getattr(self, "_applied_ndim", None):
+            self.apply_preset()
+        # the layer's scale is a voxel size only for axes with Z
+        self.show_voxel_size(self.input_layer.value)
+
+    def show_voxel_size(self, layer) -> None:
+        """Fill the voxel size from a volume layer's scale (empty where it is isotropic or 2D)."""
+        from ...core.training.start import voxel_size_from
+
+        scale = None if layer is None else [float(v) for v in layer.scale]
+        sizes = voxel_size_from(scale, self.axes.value)
+        anisotropic = sizes is not None and len(set(sizes)) > 1
+        self.voxel_size.value = " ".join(f"{v:g}" for v in sizes) if anisotropic else ""
+
+    def voxel_size_value(self):
+        """The voxel size typed or read, ``(z, y, x)``, or ``None`` (raises ``InputError`` if malformed)."""
+        from ...core.training.start import parse_voxel_size
+
+        return parse_voxel_size(self.voxel_size.value) if self.spatial_ndim == 3 else None
 
     def offer_devices(self, available) -> None:
         """Offer automatic choice and the devices ``available`` here (e.g. ``("cuda", "cpu")``) only."""

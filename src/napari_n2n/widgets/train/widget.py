@@ -132,6 +132,7 @@ class TrainWidget(ViewerWidget):
         """Fill in axes, target, clean and loss from the layer and what Noisy pairs recorded."""
         layer = self.form.input_layer.value
         self.form.axes.set_layer(layer)
+        self.form.show_voxel_size(layer)
         meta = n2n_meta(layer)
         partner = find_layer(self._viewer, meta.get("partner"))
         if partner is not None:
@@ -244,6 +245,7 @@ class TrainWidget(ViewerWidget):
             config=config,
             clean=data.get("clean"),
             noise=n2n_meta(layer).get("noise"),
+            voxel_size=self.form.voxel_size_value(),
             **self.form.start_from.trainer_options(),
         )
         return self._build_off_thread(build) if off_thread else build()
