@@ -13,10 +13,8 @@ import numpy as np
 
 from .._version import __version__
 from ..core.errors import InputError
+from ..core.inference.predict import BORDER_MODE, border_width
 
-#: halo of the output space axes (voxels cut from each side of a block): about half the overlap
-#: napari-n2n's own tiler blends (48 in 2D, 16 in 3D)
-HALO = {2: 32, 3: 8}
 NAME_CHARACTERS = set(string.ascii_letters + string.digits + "_+- ()")
 NAME_MIN, NAME_MAX = 5, 128
 
@@ -68,8 +66,9 @@ def sanitize_name(name: str) -> str:
 def space_sizes(depth: int, ndim: int) -> tuple[int, int, int]:
     """``(min, step, halo)`` of the space axes: multiples of ``2**depth``, larger than twice the halo."""
     step = 2**depth
-    # twice the halo is a multiple of the step: padded blocks stay valid
-    halo = max(HALO[ndim], step // 2)
+    # the border napari-n2n's own prediction reflects (one home: core.inference.predict); twice
+    # it is a multiple of the step, so padded blocks stay valid
+    halo = border_width(ndim, depth)
     smallest = max(2 * step, 2 * halo + 1)
     return -(-smallest // step) * step, step, halo
 
@@ -133,11 +132,11 @@ def tensors(
         test_tensor=s.FileDescr(source=files["test_input"]),
         preprocessing=pre,
         sample_tensor=s.FileDescr(source=files["sample_input"]),
-        # image borders padded by reflection, as the network's convolutions pad: at the border of a
-        # 512x512 image this keeps the package within 3.4 grey levels of napari-n2n's own prediction,
-        # against 12.7 with the default symmetric padding. The mode is given explicitly: bioimageio.spec
-        # 0.5.12 writes fields left at their default as `pad: {}`, which reads back as zero padding
-        pad=s.ReflectPadding(mode="reflect"),
+        # image borders extended by reflection with the output halo, as napari-n2n's own prediction
+        # extends them (core.inference.predict.BORDER_MODE): the two agree at the border too. The mode
+        # is given explicitly: bioimageio.spec 0.5.12 writes fields left at their default as `pad: {}`,
+        # which reads back as zero padding
+        pad=s.ReflectPadding(mode=BORDER_MODE),
         description="noisy image, in its own intensity units (normalised by the preprocessing)",
     )
     out = s.OutputTensorDescr(

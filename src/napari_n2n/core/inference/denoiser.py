@@ -19,7 +19,7 @@ from ..errors import DenoisingError, InputError, ModelFileError
 from ..events import TileProgress
 from ..model import UNet, UNetConfig, count_parameters
 from ..progress import drain, in_sequence
-from .predict import PredictOptions, predict_view, predict_view_on_device
+from .predict import PredictOptions, border_width, predict_view, predict_view_on_device
 
 Tile = int | tuple[int, ...] | None
 OutputDtype = Literal["float32", "input"]
@@ -333,7 +333,15 @@ class Denoiser:
         if blend == "auto":
             blend = "device" if dev.type == "cuda" and _fits_on_device(view, dev) else "host"
         # tiles at multiples of the network's stride: a pixel's prediction then does not depend on where they are
-        tiling = dict(tile=tile, overlap=overlaps, batch_size=batch_size, align=2**self.unet.depth)
+        # the image extended by reflection as exported packages declare it (one home: predict.BORDER)
+        border = (border_width(self.spatial_ndim, self.unet.depth),) * self.spatial_ndim
+        tiling = dict(
+            tile=tile,
+            overlap=overlaps,
+            batch_size=batch_size,
+            align=2**self.unet.depth,
+            border=border,
+        )
         try:
             with cpu_thread_limit(dev, self.config.threads if self.config else None):
                 if blend == "device":

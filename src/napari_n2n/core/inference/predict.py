@@ -49,6 +49,14 @@ TILE_3D_CPU = (48, 96, 96)
 #: the default overlap between neighbouring tiles, pixels, in 2D and in 3D
 OVERLAP_2D = 48
 OVERLAP_3D = 16
+#: how an image is extended beyond its border before it is tiled: by reflection (numpy's and
+#: torch's "reflect", the edge pixel not repeated), as the network's convolutions pad. Exported Zoo
+#: packages declare the same (their input's ``pad`` and output halo), so bioimageio.core's
+#: prediction of a package equals napari-n2n's own, border pixels included
+BORDER_MODE = "reflect"
+#: pixels of reflected border on each side of the image, in 2D and in 3D (at least half the
+#: network's stride, see :func:`border_width`)
+BORDER = {2: 32, 3: 8}
 #: the default tiles per forward pass: on the CPU, and on a GPU in 2D and in 3D
 BATCH_CPU = 1
 BATCH_GPU_2D = 16
@@ -246,6 +254,57 @@ class PredictOptions:
         return BATCH_GPU_2D if spatial_ndim == 2 else BATCH_GPU_3D
 
 
+def border_width(spatial_ndim: int, depth: int) -> int:
+    """Pixels of reflected border around the image on each side (:data:`BORDER`, at least ``2**depth / 2``).
+
+    Parameters
+    ----------
+    spatial_ndim : int
+        2 or 3: the network's dimension.
+    depth : int
+        The U-Net's down-sampling levels.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> border_width(2, 4), border_width(3, 3), border_width(3, 5)
+    (32, 8, 16)
+    """
+    return max(BORDER[spatial_ndim], 2**depth // 2)
+
+
+def reflect_index(index: np.ndarray, size: int) -> np.ndarray:
+    """Positions along an axis of length ``size`` mapped into it by reflection (:data:`BORDER_MODE`).
+
+    The same as ``numpy.pad(..., mode="reflect")`` for any width, repeated reflections included.
+
+    Parameters
+    ----------
+    index : numpy.ndarray
+        Integer positions, any of them outside ``[0, size)``.
+    size : int
+        The axis' length.
+
+    Returns
+    -------
+    numpy.ndarray
+        Positions inside ``[0, size)``.
+
+    Examples
+    --------
+    >>> reflect_index(np.arange(-3, 7), 5).tolist()
+    [3, 2, 1, 0, 1, 2, 3, 4, 3, 2]
+    """
+    if size == 1:
+        return np.zeros_like(index)
+    period = 2 * (size - 1)
+    m = np.mod(index, period)
+    return np.where(m >= size, period - m, m)
+
+
 def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
     """Start positions of tiles of length ``tile`` covering ``size`` with at least ``overlap``.
 
@@ -320,6 +379,12 @@ def axis_weights(size: int, tile: int, starts: list[int], overlap: int) -> list[
 class Tiling:
     """The tiles covering a view's spatial shape: their size, batches, slices and weights.
 
+    With a ``border``, the tiles cover the image extended by that many pixels on each side
+    (by reflection, :data:`BORDER_MODE`): their slices are in that extended frame (they may
+    start below 0 or end beyond the image; :func:`read_tile` reads them) and only the part
+    inside the image is kept (:meth:`crop`). An extended axis that is at most one tile plus
+    the border long is one tile, so an image that fits a tile is still predicted in one pass.
+
     Parameters
     ----------
     spatial_shape : tuple of int
@@ -331,36 +396,64 @@ class Tiling:
     batch_size : int
         Tiles per batch.
     align : int, optional
-        Tiles start at multiples of it (see :func:`tile_starts`).
+        Tiles start at multiples of it in the extended frame (see :func:`tile_starts`).
+    border : tuple of int, optional
+        Pixels the image is extended by on each side, one per spatial axis (default none).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  the tiling's parameters
         self,
         spatial_shape: tuple[int, ...],
         tile: tuple[int, ...],
         overlap: tuple[int, ...],
         batch_size: int,
         align: int = 1,
+        border: tuple[int, ...] | None = None,
     ):
-        self.tile = tuple(min(t, s) for t, s in zip(tile, spatial_shape))
-        starts = [tile_starts(s, t, o, align) for s, t, o in zip(spatial_shape, self.tile, overlap)]
+        self.shape = tuple(spatial_shape)
+        self.border = tuple(border) if border else (0,) * len(spatial_shape)
+        frame = [s + 2 * b for s, b in zip(spatial_shape, self.border)]
+        self.tile = tuple(f if f <= t + 2 * b else t for t, f, b in zip(tile, frame, self.border))
+        starts = [tile_starts(f, t, o, align) for f, t, o in zip(frame, self.tile, overlap)]
         self.weights = [
-            axis_weights(s, t, st, o)
-            for s, t, st, o in zip(spatial_shape, self.tile, starts, overlap)
+            axis_weights(f, t, st, o) for f, t, st, o in zip(frame, self.tile, starts, overlap)
         ]
         grid = list(itertools.product(*[list(enumerate(st)) for st in starts]))
         self.n_tiles = len(grid)
-        #: batches of tiles, each a list of ``(index per axis, slices)``
+        #: batches of tiles, each a list of ``(index per axis, slices)`` (image coordinates,
+        #: reaching into the border)
         self.batches = [
             [
                 (
                     tuple(i for i, _ in cell),
-                    tuple(slice(s, s + t) for (_, s), t in zip(cell, self.tile)),
+                    tuple(
+                        slice(s - b, s - b + t)
+                        for (_, s), t, b in zip(cell, self.tile, self.border)
+                    ),
                 )
                 for cell in grid[k : k + batch_size]
             ]
             for k in range(0, len(grid), batch_size)
         ]
+
+    def crop(self, slices: tuple[slice, ...]) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+        """The part of a tile inside the image: ``(slices in the image, slices in the tile)``.
+
+        Parameters
+        ----------
+        slices : tuple of slice
+            The tile, as :attr:`batches` gives it.
+
+        Returns
+        -------
+        tuple
+            Either part is empty along an axis where the tile lies in the border only.
+        """
+        inside = tuple(
+            slice(max(sl.start, 0), max(min(sl.stop, s), 0)) for sl, s in zip(slices, self.shape)
+        )
+        local = tuple(slice(i.start - sl.start, i.stop - sl.start) for i, sl in zip(inside, slices))
+        return inside, local
 
     def weight(self, index: tuple[int, ...], outer=np.multiply.outer, weights=None):
         """The blending weights of a tile: its per-axis windows multiplied out.
@@ -384,6 +477,34 @@ class Tiling:
         for ax in range(1, len(index)):
             w = outer(w, weights[ax][index[ax]])
         return w
+
+
+def read_tile(view: AxisView, n: int, slices: tuple[slice, ...]) -> np.ndarray:
+    """Read one ``(C, *tile)`` tile, the image extended by reflection where the tile leaves it.
+
+    Only the tile's own extent (and, at the border, the pixels it reflects) is read, so lazy
+    inputs (dask, zarr) stay lazy.
+
+    Parameters
+    ----------
+    view : AxisView
+        The input.
+    n : int
+        The sample.
+    slices : tuple of slice
+        The tile, one slice per spatial axis; it may start below 0 or end beyond the image.
+
+    Returns
+    -------
+    numpy.ndarray
+    """
+    shape = view.spatial_shape
+    if all(0 <= sl.start and sl.stop <= s for sl, s in zip(slices, shape)):
+        return view.read(n, slices)
+    index = [reflect_index(np.arange(sl.start, sl.stop), s) for sl, s in zip(slices, shape)]
+    box = tuple(slice(int(i.min()), int(i.max()) + 1) for i in index)
+    block = view.read(n, box)
+    return block[(slice(None), *np.ix_(*[i - b.start for i, b in zip(index, box)]))]
 
 
 def require_finite_blocks(view: AxisView, n: int, blocks: np.ndarray, slices: list) -> None:
@@ -422,6 +543,7 @@ def predict_view(
     overlap: tuple[int, ...],
     batch_size: int = 4,
     align: int = 1,
+    border: tuple[int, ...] | None = None,
 ) -> Iterator[TileProgress]:
     """Predict every sample of a view tile by tile into an output array.
 
@@ -443,23 +565,27 @@ def predict_view(
         Tiles per call of ``run_model``.
     align : int, optional
         Tiles start at multiples of it (see :func:`tile_starts`).
+    border : tuple of int, optional
+        Pixels the image is extended by reflection on each side (see :class:`Tiling`).
 
     Yields
     ------
     TileProgress
         After each batch.
     """
-    tiling = Tiling(view.spatial_shape, tile, overlap, batch_size, align)
+    tiling = Tiling(view.spatial_shape, tile, overlap, batch_size, align, border)
     total = tiling.n_tiles * view.n_samples
     out_view = AxisView(out, view.axes, view.spatial_ndim)
     done = 0
     for n in range(view.n_samples):
         for batch in tiling.batches:
-            blocks = np.stack([view.read(n, sl) for _, sl in batch])
+            blocks = np.stack([read_tile(view, n, sl) for _, sl in batch])
             require_finite_blocks(view, n, blocks, [sl for _, sl in batch])
             preds = run_model(blocks)
             for (index, sl), pred in zip(batch, preds):
-                out_view.write(out, n, sl, out_view.read(n, sl) + pred * tiling.weight(index))
+                inside, local = tiling.crop(sl)
+                kept = (pred * tiling.weight(index))[(slice(None), *local)]
+                out_view.write(out, n, inside, out_view.read(n, inside) + kept)
             done += len(batch)
             yield TileProgress(done=done, total=total, sample=n, n_samples=view.n_samples)
 
@@ -474,6 +600,7 @@ def predict_view_on_device(
     batch_size: int,
     device,
     align: int = 1,
+    border: tuple[int, ...] | None = None,
 ) -> Iterator[TileProgress]:
     """Like :func:`predict_view`, with the blending done on a device (a GPU's path).
 
@@ -499,6 +626,8 @@ def predict_view_on_device(
         Where the model runs and the tiles are blended.
     align : int, optional
         Tiles start at multiples of it (see :func:`tile_starts`).
+    border : tuple of int, optional
+        Pixels the image is extended by reflection on each side (see :class:`Tiling`).
 
     Yields
     ------
@@ -509,7 +638,7 @@ def predict_view_on_device(
 
     import torch
 
-    tiling = Tiling(view.spatial_shape, tile, overlap, batch_size, align)
+    tiling = Tiling(view.spatial_shape, tile, overlap, batch_size, align, border)
     weights = [[torch.from_numpy(w).to(device) for w in axis] for axis in tiling.weights]
     total = tiling.n_tiles * view.n_samples
     out_view = AxisView(out, view.axes, view.spatial_ndim)
@@ -521,7 +650,7 @@ def predict_view_on_device(
         return a[..., None] * b
 
     def read(n, batch):
-        blocks = np.stack([view.read(n, sl) for _, sl in batch])
+        blocks = np.stack([read_tile(view, n, sl) for _, sl in batch])
         require_finite_blocks(view, n, blocks, [sl for _, sl in batch])
         blocks = torch.from_numpy(blocks)
         return blocks.pin_memory() if pin else blocks
@@ -537,9 +666,9 @@ def predict_view_on_device(
                     pending = pool.submit(read, n, tiling.batches[i + 1])
                 preds = run_model(blocks.to(device, non_blocking=True))
                 for (index, sl), pred in zip(batch, preds):
-                    acc[(slice(None), *sl)] += pred * tiling.weight(
-                        index, outer=outer, weights=weights
-                    )
+                    inside, local = tiling.crop(sl)
+                    weight = tiling.weight(index, outer=outer, weights=weights)
+                    acc[(slice(None), *inside)] += (pred * weight)[(slice(None), *local)]
                 done += len(batch)
                 yield TileProgress(done=done, total=total, sample=n, n_samples=view.n_samples)
             out_view.write(out, n, whole, acc.cpu().numpy())
