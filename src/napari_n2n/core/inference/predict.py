@@ -401,7 +401,7 @@ class Tiling:
         Pixels the image is extended by on each side, one per spatial axis (default none).
     """
 
-    def __init__(  # noqa: PLR0913  the tiling's parameters
+    def __init__(
         self,
         spatial_shape: tuple[int, ...],
         tile: tuple[int, ...],
@@ -419,6 +419,15 @@ class Tiling:
             axis_weights(f, t, st, o) for f, t, st, o in zip(frame, self.tile, starts, overlap)
         ]
         grid = list(itertools.product(*[list(enumerate(st)) for st in starts]))
+        # a tile that lies in the border only (tiles smaller than the border) adds nothing
+        grid = [
+            cell
+            for cell in grid
+            if all(
+                s - b < size and s - b + t > 0
+                for (_, s), t, b, size in zip(cell, self.tile, self.border, self.shape)
+            )
+        ]
         self.n_tiles = len(grid)
         #: batches of tiles, each a list of ``(index per axis, slices)`` (image coordinates,
         #: reaching into the border)
@@ -450,7 +459,8 @@ class Tiling:
             Either part is empty along an axis where the tile lies in the border only.
         """
         inside = tuple(
-            slice(max(sl.start, 0), max(min(sl.stop, s), 0)) for sl, s in zip(slices, self.shape)
+            slice(min(max(sl.start, 0), s), max(min(sl.stop, s), 0))
+            for sl, s in zip(slices, self.shape)
         )
         local = tuple(slice(i.start - sl.start, i.stop - sl.start) for i, sl in zip(inside, slices))
         return inside, local
@@ -580,7 +590,7 @@ def predict_view(
     for n in range(view.n_samples):
         for batch in tiling.batches:
             blocks = np.stack([read_tile(view, n, sl) for _, sl in batch])
-            require_finite_blocks(view, n, blocks, [sl for _, sl in batch])
+            require_finite_blocks(view, n, blocks, [tiling.crop(sl)[0] for _, sl in batch])
             preds = run_model(blocks)
             for (index, sl), pred in zip(batch, preds):
                 inside, local = tiling.crop(sl)
@@ -590,7 +600,7 @@ def predict_view(
             yield TileProgress(done=done, total=total, sample=n, n_samples=view.n_samples)
 
 
-def predict_view_on_device(
+def predict_view_on_device(  # noqa: PLR0913  predict_view's keywords and the device
     run_model,
     view: AxisView,
     out,
@@ -651,7 +661,7 @@ def predict_view_on_device(
 
     def read(n, batch):
         blocks = np.stack([read_tile(view, n, sl) for _, sl in batch])
-        require_finite_blocks(view, n, blocks, [sl for _, sl in batch])
+        require_finite_blocks(view, n, blocks, [tiling.crop(sl)[0] for _, sl in batch])
         blocks = torch.from_numpy(blocks)
         return blocks.pin_memory() if pin else blocks
 
