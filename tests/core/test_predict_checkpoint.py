@@ -6,7 +6,7 @@ import pytest
 from napari_n2n.core.config import TrainConfig
 from napari_n2n.core.errors import InputError, ModelFileError
 from napari_n2n.core.inference.denoiser import Denoiser
-from napari_n2n.core.inference.predict import axis_weights, tile_starts
+from napari_n2n.core.inference.tiling import axis_weights, tile_starts
 from napari_n2n.core.metrics import psnr
 from napari_n2n.core.training.train import Trainer
 
@@ -169,7 +169,7 @@ def test_format_1_files_load_and_predict_as_when_they_were_saved(name, padding):
     with torch.no_grad():
         net = den.models[0].eval()(torch.from_numpy((image[None] - off) / sc)[None].float())
     np.testing.assert_allclose(net[0].numpy() * sc + off, expected[None], rtol=1e-5, atol=1e-3)
-    # prediction now extends the image by reflection first (core.inference.predict.BORDER_MODE, as
+    # prediction now extends the image by reflection first (core.inference.tiling.BORDER_MODE, as
     # exported Zoo packages declare it): the outer pixels changed, the inner ones did not
     inner = (slice(12, -12), slice(12, -12))
     np.testing.assert_allclose(den.predict(image)[inner], expected[inner], rtol=1e-5, atol=5e-3)

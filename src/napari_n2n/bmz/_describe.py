@@ -13,7 +13,7 @@ import numpy as np
 
 from .._version import __version__
 from ..core.errors import InputError
-from ..core.inference.predict import BORDER_MODE, border_width
+from ..core.inference.tiling import BORDER_MODE, border_width
 
 NAME_CHARACTERS = set(string.ascii_letters + string.digits + "_+- ()")
 NAME_MIN, NAME_MAX = 5, 128
@@ -133,7 +133,7 @@ def tensors(
         preprocessing=pre,
         sample_tensor=s.FileDescr(source=files["sample_input"]),
         # image borders extended by reflection with the output halo, as napari-n2n's own prediction
-        # extends them (core.inference.predict.BORDER_MODE): the two agree at the border too. The mode
+        # extends them (core.inference.tiling.BORDER_MODE): the two agree at the border too. The mode
         # is given explicitly: bioimageio.spec 0.5.12 writes fields left at their default as `pad: {}`,
         # which reads back as zero padding
         pad=s.ReflectPadding(mode=BORDER_MODE),
