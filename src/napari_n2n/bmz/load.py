@@ -312,7 +312,13 @@ class BmzModel:
         tiles = (tile,) * nd if isinstance(tile, int) else tuple(tile)
         if len(tiles) != nd or min(tiles) < 8:
             raise InputError(f"Tile must be one size or {nd} sizes, each at least 8; got {tile}.")
-        if all(s <= t for s, t in zip(shape, tiles)) and self._whole_sizes(shape) is not None:
+        # one pass pads by the package's halo, or by none where napari-n2n added it: not both at once
+        mixed = 0 < len(self._added_halo) < nd
+        if (
+            all(s <= t for s, t in zip(shape, tiles))
+            and self._whole_sizes(shape) is not None
+            and not mixed
+        ):
             return None
         ns = {}
         for a, (lo, step), halo, side, t in zip(
