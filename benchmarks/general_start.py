@@ -80,7 +80,9 @@ def main(argv=None) -> int:
         text = C.header(
             "The general 2D start on its own (no training on the data)",
             threads=1,
-            extra=["PSNR in dB against the clean image; no image here is in the model's training set"],
+            extra=[
+                "PSNR in dB against the clean image; no image here is in the model's training set"
+            ],
         )
         C.write_section("general-start", text + "\n" + table, args.out)
     return 0

@@ -82,6 +82,7 @@ def pkg2d(den2d, tmp_path_factory):
         path,
         name="tiny · 2D",
         authors=["Test Author"],
+        github_user="test-author",
         torchscript=True,
         onnx=True,
         test=False,

@@ -41,6 +41,8 @@ def test_export_then_predict_with_the_package(model_file, den2d, tmp_path, camer
                 "A. Person",
                 "--author",
                 "B. Person",
+                "--github-user",
+                "a-person",
                 "--description",
                 "test model",
                 "--sample",
@@ -54,6 +56,7 @@ def test_export_then_predict_with_the_package(model_file, den2d, tmp_path, camer
     assert "passed bioimageio.core's model test" in capsys.readouterr().out
     with zipfile.ZipFile(out) as zf:
         rdf = yaml.safe_load(zf.read("rdf.yaml"))
+    assert rdf["maintainers"] == [{"name": "A. Person", "github_user": "a-person"}]
     assert rdf["name"] == "my-model" and [a["name"] for a in rdf["authors"]] == [
         "A. Person",
         "B. Person",

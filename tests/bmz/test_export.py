@@ -94,33 +94,40 @@ def test_package_content(pkg2d, den2d, tmp_path):
     assert list(state) == list(den2d.models[0].state_dict())
 
 
-def test_bioimageio_prediction_matches_denoiser(pkg2d, den2d, camera_crop):
-    """bioimageio.core runs the package (its processing, the frozen network) as napari-n2n runs the model."""
+def _core_prediction(pkg, image, dims, fmt="pytorch_state_dict"):
+    """bioimageio.core's ordinary prediction: the image padded as the package declares, the halo cropped."""
     from bioimageio.core import Sample, Tensor, create_prediction_pipeline, load_model_description
 
+    with create_prediction_pipeline(load_model_description(pkg), weights_format=fmt) as pp:
+        tensor = Tensor.from_numpy(image[None, None], dims=("batch", "channel", *dims))
+        out = pp.predict_sample_without_blocking(Sample(members={"input": tensor}, stat={}, id=0))
+    return np.asarray(out.members["output"].data)[0, 0]
+
+
+def test_bioimageio_prediction_matches_denoiser(pkg2d, den2d, camera_crop):
+    """bioimageio.core runs the package (its processing, its border, the frozen network) as napari-n2n runs the model."""
     image = camera_crop[:96, :128] + np.random.default_rng(3).normal(0, 20, (96, 128)).astype(
         np.float32
     )
     expected = den2d.predict(image, axes="YX")
-    descr = load_model_description(pkg2d)
     for fmt in ("pytorch_state_dict", "torchscript", "onnx"):
-        with create_prediction_pipeline(descr, weights_format=fmt) as pp:
-            sample = Sample(
-                members={
-                    "input": Tensor.from_numpy(
-                        image[None, None], dims=("batch", "channel", "y", "x")
-                    )
-                },
-                stat={},
-                id=0,
-            )
-            out = pp.predict_sample_without_blocking(
-                sample, skip_input_padding=True, skip_output_cropping=True
-            )
-        got = np.asarray(out.members["output"].data)[0, 0]
-        np.testing.assert_allclose(
-            got, expected, rtol=1e-4, atol=1e-3 * np.abs(expected).max(), err_msg=fmt
-        )
+        got = _core_prediction(pkg2d, image, "yx", fmt)
+        # every pixel, the border included: both extend the image by reflection with the halo
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3, err_msg=fmt)
+
+
+def test_borders_agree_with_bioimageio_core_in_2d_and_3d(
+    den2d, den3d, gaussian_pair, volume_pair, tmp_path
+):
+    """The outer pixels of a 256 x 256 image and of a volume, where the two used to differ by up to 20 grey levels."""
+    for den, image, dims in ((den2d, gaussian_pair[1], "yx"), (den3d, volume_pair[1], "zyx")):
+        pkg = export_bmz(den, tmp_path / f"{len(dims)}d.bioimageio.zip", test=False)
+        ours, core = den.predict(image), _core_prediction(pkg, image, dims)
+        assert np.ptp(core) > 1  # not a flat image
+        border = np.ones(image.shape, bool)
+        border[(slice(4, -4),) * image.ndim] = False  # the outer 4 pixels of every side
+        np.testing.assert_allclose(ours[border], core[border], rtol=1e-5, atol=1e-3)
+        np.testing.assert_allclose(ours, core, rtol=1e-5, atol=1e-3)
 
 
 @pytest.mark.slow
@@ -186,3 +193,46 @@ def test_missing_extra_is_one_line(den2d, tmp_path, monkeypatch):
         export_bmz(den2d, tmp_path / "m.bioimageio.zip")
     assert "\n" not in str(info.value)
     assert not list(tmp_path.iterdir())
+
+
+def test_maintainer_one_file_onnx_and_test_instructions(pkg2d):
+    """What a Zoo upload queries: a maintainer's GitHub user, ONNX weights in one file, how to test."""
+    from bioimageio.spec import load_description
+
+    from napari_n2n.bmz._describe import TEST_REQUIREMENTS
+
+    rdf = _rdf(pkg2d)
+    assert rdf["maintainers"] == [{"name": "Test Author", "github_user": "test-author"}]
+    # bioimageio.spec validates the package without its warning about a missing github_user
+    descr = load_description(pkg2d, perform_io_checks=True)
+    warnings = [str(w.msg) for d in descr.validation_summary.details for w in d.warnings]
+    assert not [w for w in warnings if "github_user" in w or "maintainer" in w.lower()], warnings
+    # one ONNX file, no external data beside it
+    assert "external_data" not in rdf["weights"]["onnx"]
+    with zipfile.ZipFile(pkg2d) as zf:
+        assert not [n for n in zf.namelist() if n.endswith(".data")]
+        readme = zf.read("README.md").decode()
+    for requirement in TEST_REQUIREMENTS:
+        assert f'"{requirement}"' in readme
+    assert "bioimageio test" in readme
+
+
+@pytest.mark.parametrize("user", ["not a user", "-leading", "double--hyphen", "x" * 40])
+def test_a_github_user_of_the_wrong_form_is_refused(den2d, tmp_path, user):
+    with pytest.raises(InputError, match="is not a GitHub user name") as info:
+        export_bmz(den2d, tmp_path / "m.bioimageio.zip", github_user=user, test=False)
+    assert "\n" not in str(info.value) and not (tmp_path / "m.bioimageio.zip").exists()
+
+
+def test_pydantic_bound_of_the_readme_is_the_extra_s():
+    """The README's pins and pyproject's bmz extra name the same pydantic upper bound."""
+    import tomllib
+    from pathlib import Path
+
+    from napari_n2n.bmz._describe import TEST_REQUIREMENTS
+
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    extra = pyproject["project"]["optional-dependencies"]["bmz"]
+    assert TEST_REQUIREMENTS[0] in extra
+    bound = TEST_REQUIREMENTS[1].split(",")[-1]
+    assert any(r.startswith("pydantic") and r.endswith(bound) for r in extra)

@@ -29,6 +29,7 @@ _EXPORTS = {
     "sanitize_name": "_describe",
     "load_bmz": "load",
     "BmzModel": "load",
+    "denoiser_from_bmz": "finetune",
     "CodeConsentRequired": "_common",
     "is_bmz_path": "_common",
 }

@@ -13,10 +13,8 @@ import numpy as np
 
 from .._version import __version__
 from ..core.errors import InputError
+from ..core.inference.tiling import BORDER_MODE, border_width
 
-#: halo of the output space axes (voxels cut from each side of a block): about half the overlap
-#: napari-n2n's own tiler blends (48 in 2D, 16 in 3D)
-HALO = {2: 32, 3: 8}
 NAME_CHARACTERS = set(string.ascii_letters + string.digits + "_+- ()")
 NAME_MIN, NAME_MAX = 5, 128
 
@@ -68,8 +66,9 @@ def sanitize_name(name: str) -> str:
 def space_sizes(depth: int, ndim: int) -> tuple[int, int, int]:
     """``(min, step, halo)`` of the space axes: multiples of ``2**depth``, larger than twice the halo."""
     step = 2**depth
-    # twice the halo is a multiple of the step: padded blocks stay valid
-    halo = max(HALO[ndim], step // 2)
+    # the border napari-n2n's own prediction reflects (one home: core.inference.predict); twice
+    # it is a multiple of the step, so padded blocks stay valid
+    halo = border_width(ndim, depth)
     smallest = max(2 * step, 2 * halo + 1)
     return -(-smallest // step) * step, step, halo
 
@@ -133,11 +132,11 @@ def tensors(
         test_tensor=s.FileDescr(source=files["test_input"]),
         preprocessing=pre,
         sample_tensor=s.FileDescr(source=files["sample_input"]),
-        # image borders padded by reflection, as the network's convolutions pad: at the border of a
-        # 512x512 image this keeps the package within 3.4 grey levels of napari-n2n's own prediction,
-        # against 12.7 with the default symmetric padding. The mode is given explicitly: bioimageio.spec
-        # 0.5.12 writes fields left at their default as `pad: {}`, which reads back as zero padding
-        pad=s.ReflectPadding(mode="reflect"),
+        # image borders extended by reflection with the output halo, as napari-n2n's own prediction
+        # extends them (core.inference.tiling.BORDER_MODE): the two agree at the border too. The mode
+        # is given explicitly: bioimageio.spec 0.5.12 writes fields left at their default as `pad: {}`,
+        # which reads back as zero padding
+        pad=s.ReflectPadding(mode=BORDER_MODE),
         description="noisy image, in its own intensity units (normalised by the preprocessing)",
     )
     out = s.OutputTensorDescr(
@@ -188,6 +187,45 @@ def authors(entries):
             raise InputError(f"An author needs a name without '/'; got {e!r}.")
         out.append(s.Author(**d))
     return out
+
+
+#: what a package is tested with, as its README says to install it: bioimageio.core 0.11 pins
+#: bioimageio.spec 0.5.12, which fails to validate under pydantic 2.14 (the version pip picks without
+#: a bound); 2.10.3 is the spec's own lower bound (pyproject's ``bmz`` extra has the same upper bound)
+TEST_REQUIREMENTS = ("bioimageio.core==0.11.*", "pydantic>=2.10.3,<2.14")
+
+#: a GitHub user name: letters, digits and single hyphens inside, at most 39 characters
+GITHUB_USER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+
+
+def maintainers(github_user: str | None, author_names=()):
+    """The package's maintainer: the GitHub user who answers for it on the Zoo (``[]`` without one).
+
+    The name is checked for GitHub's format here, not looked up on GitHub: export works offline,
+    and the Zoo's upload checks the user. bioimageio.spec looks every ``github_user`` up on
+    GitHub when it validates; the name is recorded as known so that export's own validation
+    does not (offline that lookup fails, online it costs a request per validation).
+    """
+    from bioimageio.spec.model import v0_5 as s
+
+    if not github_user:
+        return []
+    if not GITHUB_USER.match(github_user):
+        raise InputError(
+            f"{github_user!r} is not a GitHub user name (letters, digits and single hyphens, at most 39 "
+            "characters). Give the name of your GitHub account, e.g. --github-user jdoe."
+        )
+    _record_known_github_user(github_user)
+    names = [n for n in author_names if n]
+    return [s.Maintainer(github_user=github_user, name=names[0] if names else None)]
+
+
+def _record_known_github_user(name: str) -> None:
+    try:
+        from bioimageio.spec._internal.field_validation import KNOWN_GITHUB_USERS
+    except ImportError:  # pragma: no cover - another bioimageio.spec: it looks the user up
+        return
+    KNOWN_GITHUB_USERS.add(name.lower())
 
 
 def readme(
@@ -258,12 +296,36 @@ def readme(
         "",
         "The package's test input and output reproduce to a relative tolerance of 1e-3.",
         "",
+        *test_instructions(),
         "## Made with",
         "",
         f"napari-n2n {__version__} (BSD-3-Clause).",
         "",
     ]
     return "\n".join(lines)
+
+
+def test_instructions() -> list[str]:
+    """The README's lines saying which bioimageio.core and pydantic test the package."""
+    from bioimageio.core import __version__ as core_version
+    from bioimageio.spec import __version__ as spec_version
+
+    core, pydantic = TEST_REQUIREMENTS
+    return [
+        "## Testing this package",
+        "",
+        f"It was made and tested with bioimageio.core {core_version} (bioimageio.spec {spec_version}). "
+        "To test it, install these (PyTorch too, for its weights) and run the Zoo's test:",
+        "",
+        "```",
+        f'pip install "{core}" "{pydantic}" torch',
+        "bioimageio test PACKAGE.bioimageio.zip",
+        "```",
+        "",
+        "The pydantic bound matters: without it pip installs pydantic 2.14 with bioimageio.core 0.11, "
+        "and the package then fails validation (bioimageio.spec 0.5.12 does not work with pydantic 2.14).",
+        "",
+    ]
 
 
 def synthetic_test_image(shape: tuple[int, ...], offset, scale, *, seed: int = 0) -> np.ndarray:

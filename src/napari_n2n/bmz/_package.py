@@ -128,3 +128,67 @@ def missing_module(exc: BaseException | None) -> str | None:
             return exc.name.split(".")[0]
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def fixed_halo(size: int) -> int:
+    """The halo napari-n2n gives a fixed-size axis whose package declares none: a quarter of the block.
+
+    A multiple of 16 from blocks of 64 (the blocks then start at multiples of 16, where a U-Net
+    of depth up to 4 gives the same output as on the whole image), else of 4.
+    """
+    quarter = size // 4
+    return quarter - quarter % (16 if size >= 64 else 4)
+
+
+def tileable(descr):
+    """A copy of ``descr`` that bioimageio.core can predict block by block, and the halos it added.
+
+    Packages whose output space axes have a fixed size (CAREamics writes every space axis fixed
+    to its test tensor's size) give bioimageio.core's blocking a fixed-size result, whatever the
+    image. A fixed output size equal to the input's becomes a size tied to the input axis, and
+    an axis whose package declares no halo gets :func:`fixed_halo` of its fixed input size: the
+    blocks then overlap, and the border of each block, where its padding shows, is discarded.
+
+    Parameters
+    ----------
+    descr : ModelDescr
+        A model with one input and one output (as :class:`BmzModel` checks).
+
+    Returns
+    -------
+    tuple
+        ``(descr, added)``: the description to run (``descr`` itself when nothing changed) and
+        the halo added per output axis id (empty when none).
+
+    Raises
+    ------
+    ModelFileError
+        If a fixed output size differs from the input's (not an image-to-image model).
+    """
+    from bioimageio.spec.model import v0_5
+
+    inp, out = descr.inputs[0], descr.outputs[0]
+    in_axes = {str(a.id): a for a in inp.axes if a.type == "space"}
+    axes, added, changed = [], {}, False
+    for a in out.axes:
+        ref = in_axes.get(str(a.id))
+        if a.type != "space" or ref is None or not isinstance(a.size, int):
+            axes.append(a)
+            continue
+        if not isinstance(ref.size, int) or ref.size != a.size:
+            raise ModelFileError(
+                f"{descr.name}: its output axis {a.id} has a fixed size {a.size} that is not its input's; "
+                "napari-n2n runs models that map an image to an image of the same size."
+            )
+        halo = int(getattr(a, "halo", 0) or 0) or fixed_halo(ref.size)
+        if not getattr(a, "halo", 0):
+            added[str(a.id)] = halo
+        size = v0_5.SizeReference(tensor_id=inp.id, axis_id=ref.id)
+        axes.append(
+            v0_5.SpaceOutputAxisWithHalo(id=a.id, size=size, halo=halo, scale=a.scale, unit=a.unit)
+        )
+        changed = True
+    if not changed:
+        return descr, {}
+    outputs = [out.model_copy(update={"axes": axes})]
+    return descr.model_copy(update={"outputs": outputs}), added

@@ -51,6 +51,8 @@ class PackageInfo:
         An SPDX licence identifier for the weights.
     tags : tuple of str
         Extra tags (e.g. the imaging modality, ``"fluorescence-light-microscopy"``).
+    github_user : str, optional
+        The GitHub user name of the package's maintainer (the Zoo asks every package for one).
     """
 
     name: str
@@ -58,6 +60,7 @@ class PackageInfo:
     authors: tuple = ()
     license: str = "BSD-3-Clause"
     tags: tuple[str, ...] = ()
+    github_user: str | None = None
 
     @classmethod
     def of(
@@ -69,6 +72,7 @@ class PackageInfo:
         authors: Sequence[str | dict] = (),
         license: str = "BSD-3-Clause",
         tags: Sequence[str] = (),
+        github_user: str | None = None,
     ) -> PackageInfo:
         """The package's information as :func:`export_bmz` is given it, with its defaults.
 
@@ -86,6 +90,8 @@ class PackageInfo:
             An SPDX licence identifier for the weights.
         tags : sequence of str
             Extra tags.
+        github_user : str, optional
+            The GitHub user name of the package's maintainer.
 
         Returns
         -------
@@ -100,6 +106,7 @@ class PackageInfo:
             authors=tuple(authors or ()),
             license=license,
             tags=tuple(tags),
+            github_user=github_user or None,
         )
 
 
@@ -116,6 +123,7 @@ def export_bmz(  # noqa: PLR0913  public keywords, one per export-bmz option
     torchscript: bool = False,
     onnx: bool = False,
     tags: Sequence[str] = (),
+    github_user: str | None = None,
     test: bool = True,
     overwrite: bool = False,
 ) -> Path:
@@ -152,6 +160,10 @@ def export_bmz(  # noqa: PLR0913  public keywords, one per export-bmz option
         Add ONNX weights (needs the ``onnx`` extra).
     tags : sequence of str
         Extra tags (e.g. the imaging modality, ``"fluorescence-light-microscopy"``).
+    github_user : str, optional
+        The GitHub user name of the package's maintainer: the Zoo asks every package for one
+        (``bioimageio.spec`` warns without it). Its format is checked; it is not looked up on
+        GitHub (export works offline; the Zoo's upload checks it).
     test : bool
         Run ``bioimageio.core``'s model test on the package before it is moved into place.
     overwrite : bool
@@ -195,6 +207,7 @@ def export_bmz(  # noqa: PLR0913  public keywords, one per export-bmz option
         authors=authors,
         license=license,
         tags=tags,
+        github_user=github_user,
     )
     with tempfile.TemporaryDirectory(prefix="n2n-bmz-") as tmp, quiet():
         descr = _describe(
@@ -293,6 +306,10 @@ def _describe(
                 name=info.name,
                 description=info.description,
                 authors=d.authors(info.authors),
+                maintainers=d.maintainers(
+                    info.github_user,
+                    [a if isinstance(a, str) else a.get("name") for a in info.authors],
+                ),
                 cite=d.citations(mode),
                 license=info.license,
                 tags=d.tags(nd, mode, info.tags),
@@ -448,13 +465,39 @@ def _onnx(descr, dest: Path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return convert(descr, dest, opset_version=18)
+            exported = convert(descr, dest.with_name("exported.onnx"), opset_version=18)
+            return _one_file(exported, dest)
     except Exception as exc:  # torch's exporter raises many types
         raise InputError(
             f"ONNX export failed: {first_line(exc)}. Export without ONNX, or with TorchScript only."
         ) from exc
     finally:
         torch_onnx_log.setLevel(level)
+
+
+#: ONNX weights up to this size are one file (protobuf holds at most 2 GiB; larger ones keep external data)
+ONNX_ONE_FILE_MAX = 2**30
+
+
+def _one_file(weights, dest: Path):
+    """The ONNX weights as one file ``dest``: torch's exporter writes the tensors to a separate ``.data`` file."""
+    import onnx
+    from bioimageio.spec.model import v0_5 as s
+
+    external = weights.external_data
+    if external is None or Path(external.source).stat().st_size > ONNX_ONE_FILE_MAX:
+        return weights
+    source, data = Path(weights.source), Path(external.source)
+    model = onnx.load(str(source), load_external_data=True)
+    onnx.save_model(model, str(dest), save_as_external_data=False)
+    source.unlink()
+    data.unlink()
+    return s.OnnxWeightsDescr(
+        source=dest,
+        parent=weights.parent,
+        opset_version=weights.opset_version,
+        comment=f"{weights.comment} Saved as one file by napari-n2n.",
+    )
 
 
 def _package(descr, dest: Path) -> None:

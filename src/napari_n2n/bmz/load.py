@@ -25,7 +25,7 @@ from ..core.events import TileProgress
 from ..core.inference.denoiser import Denoiser, cast_like
 from ..core.inference.predict import PredictOptions
 from ._common import first_line, is_bmz_path, quiet, require_bioimageio
-from ._package import choose_weights, missing_module, read_package
+from ._package import choose_weights, missing_module, read_package, tileable
 
 #: default side of the part of each block that is kept (the halo comes on top; the model's size rules round it): 2D, 3D
 DEFAULT_BLOCK = {2: 512, 3: 96}
@@ -135,6 +135,8 @@ class BmzModel:
         self.name = str(descr.name)
         self.config = None
         self._parse_axes()
+        # what runs: fixed output sizes tied to the input, with a halo where none is declared
+        self._run_descr, self._added_halo = tileable(descr)
         self._device = str(select_device(device or "auto"))
         self._pp = self._pipeline(self._device)
 
@@ -195,7 +197,7 @@ class BmzModel:
         try:
             with quiet():
                 return create_prediction_pipeline(
-                    self.descr, weights_format=self.weight_format, devices=[device]
+                    self._run_descr, weights_format=self.weight_format, devices=[device]
                 )
         except Exception as exc:  # the backends raise many types
             missing = missing_module(exc)
@@ -281,7 +283,9 @@ class BmzModel:
 
     def _halos(self) -> list[int]:
         """Per space axis (ZYX order): the output halo, the border of each block that is discarded."""
-        halos = {str(a.id): int(getattr(a, "halo", 0) or 0) for a in self.descr.outputs[0].axes}
+        halos = {
+            str(a.id): int(getattr(a, "halo", 0) or 0) for a in self._run_descr.outputs[0].axes
+        }
         return [halos.get(str(a.id), 0) for a in self._space]
 
     def _whole_sizes(self, shape) -> list[int] | None:
@@ -308,7 +312,13 @@ class BmzModel:
         tiles = (tile,) * nd if isinstance(tile, int) else tuple(tile)
         if len(tiles) != nd or min(tiles) < 8:
             raise InputError(f"Tile must be one size or {nd} sizes, each at least 8; got {tile}.")
-        if all(s <= t for s, t in zip(shape, tiles)) and self._whole_sizes(shape) is not None:
+        # one pass pads by the package's halo, or by none where napari-n2n added it: not both at once
+        mixed = 0 < len(self._added_halo) < nd
+        if (
+            all(s <= t for s, t in zip(shape, tiles))
+            and self._whole_sizes(shape) is not None
+            and not mixed
+        ):
             return None
         ns = {}
         for a, (lo, step), halo, side, t in zip(
@@ -443,7 +453,13 @@ class BmzModel:
         return self._pp.predict_sample_with_blocking_yield_intermediates(sample, ns=ns)
 
     def _one_pass(self, sample):
-        yield _Output(self._pp.predict_sample_without_blocking(sample))
+        # a halo napari-n2n added is not padded around a whole image of the package's fixed size
+        skip = bool(self._added_halo)
+        yield _Output(
+            self._pp.predict_sample_without_blocking(
+                sample, skip_input_padding=skip, skip_output_cropping=skip
+            )
+        )
 
     def _result(self, sample, shape) -> np.ndarray:
         """The output member of ``sample`` as a ``(C, *spatial)`` array cropped to ``shape``."""

@@ -25,6 +25,10 @@ def register(sub) -> None:
     e.add_argument(
         "--author", action="append", default=[], help="an author's name (repeat for several)"
     )
+    e.add_argument(
+        "--github-user",
+        help="the GitHub user name of the package's maintainer (the Zoo asks every package for one)",
+    )
     e.add_argument("--description", help="a sentence or two: what the model denoises")
     e.add_argument("--license", default="BSD-3-Clause", help="SPDX licence of the weights")
     e.add_argument(
@@ -76,6 +80,7 @@ def run(args) -> int:
         name=name,
         description=args.description,
         authors=args.author,
+        github_user=args.github_user,
         license=args.license,
         sample=None if sample is None else sample.data,
         sample_axes=sample_axes,

@@ -185,7 +185,8 @@ def register(sub) -> None:
         "--init-from",
         metavar="MODEL",
         default="auto",
-        help="start from this model (a .n2n file: its architecture and weights) and fine-tune it on the "
+        help="start from this model (a .n2n file, or a .bioimageio.zip package exported by napari-n2n: its "
+        "architecture and weights) and fine-tune it on the "
         "new data; 'general': the bundled general 2D denoiser; 'none': random weights; 'auto' "
         "(the default): the general denoiser on the CPU for 2D one-channel data when no other network is "
         "chosen (a --preset other than cpu-quick, --depth, --base-channels), else random weights",
@@ -339,6 +340,19 @@ def _voxel_size(given, from_file, axes: str):
     return voxel_size
 
 
+def _init(init_from: str):
+    """What ``--init-from`` names: nothing, a model file, a keyword, or a Zoo package's network."""
+    from ..bmz import is_bmz_path
+
+    if init_from == "none":
+        return None
+    if is_bmz_path(init_from):
+        from ..bmz import denoiser_from_bmz
+
+        return denoiser_from_bmz(init_from)
+    return init_from
+
+
 def run(args) -> int:
     from ..console import StopOnSignals, run_training
     from ..core.checkpoint import estimated_size
@@ -399,7 +413,7 @@ def run(args) -> int:
             axes=axes,
             config=config,
             clean=clean_data,
-            init=None if args.init_from == "none" else args.init_from,
+            init=_init(args.init_from),
             init_normalization=args.init_normalization,
             checkpoint=checkpointing,
             resume=resume,

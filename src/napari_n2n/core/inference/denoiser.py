@@ -20,6 +20,7 @@ from ..events import TileProgress
 from ..model import UNet, UNetConfig, count_parameters
 from ..progress import drain, in_sequence
 from .predict import PredictOptions, predict_view, predict_view_on_device
+from .tiling import network_frame
 
 Tile = int | tuple[int, ...] | None
 OutputDtype = Literal["float32", "input"]
@@ -332,8 +333,10 @@ class Denoiser:
 
         if blend == "auto":
             blend = "device" if dev.type == "cuda" and _fits_on_device(view, dev) else "host"
-        # tiles at multiples of the network's stride: a pixel's prediction then does not depend on where they are
-        tiling = dict(tile=tile, overlap=overlaps, batch_size=batch_size, align=2**self.unet.depth)
+        # tiles at multiples of the network's stride (a pixel's prediction then does not depend on
+        # where they are), over the image extended by its reflected border (as exported packages declare)
+        frame = network_frame(self.spatial_ndim, self.unet.depth)
+        tiling = dict(tile=tile, overlap=overlaps, batch_size=batch_size, **frame)
         try:
             with cpu_thread_limit(dev, self.config.threads if self.config else None):
                 if blend == "device":

@@ -27,8 +27,6 @@ PredictOptions(tile=256, overlap=16, batch_size=None, device=None)
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import math
 import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +37,7 @@ from ..axes import AxisView
 from ..checks import require_finite
 from ..errors import InputError
 from ..events import TileProgress
+from .tiling import Tiling, read_tile
 
 #: the smallest tile side the network is given
 MIN_TILE = 8
@@ -246,146 +245,6 @@ class PredictOptions:
         return BATCH_GPU_2D if spatial_ndim == 2 else BATCH_GPU_3D
 
 
-def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
-    """Start positions of tiles of length ``tile`` covering ``size`` with at least ``overlap``.
-
-    Every start but the last (``size - tile``) is a multiple of ``align``: a U-Net that pools
-    ``depth`` times by 2 gives the same output for a pixel only if its tile starts at the same
-    position modulo ``2**depth``, so tiles at aligned places make the prediction of a pixel
-    (away from the tile borders) independent of where the tiles of the image are, which is
-    what lets a large image be predicted in blocks (:mod:`napari_n2n.core.inference.chunked`) with the
-    result of one prediction of the whole.
-
-    Parameters
-    ----------
-    size : int
-        The image's length along the axis.
-    tile : int
-        The tile's length.
-    overlap : int
-        The least overlap between neighbouring tiles.
-    align : int, optional
-        Starts are multiples of it (``2**depth`` for a U-Net), but the last.
-
-    Returns
-    -------
-    list of int
-        The starts, ascending.
-
-    Examples
-    --------
-    >>> tile_starts(1000, 512, 48)
-    [0, 244, 488]
-    >>> tile_starts(800, 256, 48, align=16)
-    [0, 176, 368, 544]
-    """
-    if tile >= size:
-        return [0]
-    stride = max(1, tile - overlap - (align - 1))  # snapping may widen a gap by up to align - 1
-    n = math.ceil((size - tile) / stride) + 1
-    last = size - tile
-    return sorted({min(last, align * round(i * last / (n - 1) / align)) for i in range(n)} | {last})
-
-
-def axis_weights(size: int, tile: int, starts: list[int], overlap: int) -> list[np.ndarray]:
-    """Per-tile 1D blending weights along one axis, normalised to sum to 1 at every position.
-
-    Parameters
-    ----------
-    size : int
-        The image's length along the axis.
-    tile : int
-        The tile's length.
-    starts : list of int
-        The tiles' starts (:func:`tile_starts`).
-    overlap : int
-        The overlap, over which a tile's weight falls off smoothly.
-
-    Returns
-    -------
-    list of numpy.ndarray
-        One float32 window of the tile's length per start.
-    """
-    tile = min(tile, size)
-    j = np.arange(tile, dtype=np.float64)
-    ramp = max(overlap, 1)
-    window = np.clip((np.minimum(j, tile - 1 - j) + 0.5) / ramp, 1e-3, 1.0)
-    window = np.sin(window * np.pi / 2) ** 2  # smooth (C1) fall-off
-    total = np.zeros(size)
-    for s in starts:
-        total[s : s + tile] += window
-    return [(window / total[s : s + tile]).astype(np.float32) for s in starts]
-
-
-class Tiling:
-    """The tiles covering a view's spatial shape: their size, batches, slices and weights.
-
-    Parameters
-    ----------
-    spatial_shape : tuple of int
-        The image's spatial shape.
-    tile : tuple of int
-        The tile, one side per spatial axis (capped at the image).
-    overlap : tuple of int
-        The overlap along each spatial axis.
-    batch_size : int
-        Tiles per batch.
-    align : int, optional
-        Tiles start at multiples of it (see :func:`tile_starts`).
-    """
-
-    def __init__(
-        self,
-        spatial_shape: tuple[int, ...],
-        tile: tuple[int, ...],
-        overlap: tuple[int, ...],
-        batch_size: int,
-        align: int = 1,
-    ):
-        self.tile = tuple(min(t, s) for t, s in zip(tile, spatial_shape))
-        starts = [tile_starts(s, t, o, align) for s, t, o in zip(spatial_shape, self.tile, overlap)]
-        self.weights = [
-            axis_weights(s, t, st, o)
-            for s, t, st, o in zip(spatial_shape, self.tile, starts, overlap)
-        ]
-        grid = list(itertools.product(*[list(enumerate(st)) for st in starts]))
-        self.n_tiles = len(grid)
-        #: batches of tiles, each a list of ``(index per axis, slices)``
-        self.batches = [
-            [
-                (
-                    tuple(i for i, _ in cell),
-                    tuple(slice(s, s + t) for (_, s), t in zip(cell, self.tile)),
-                )
-                for cell in grid[k : k + batch_size]
-            ]
-            for k in range(0, len(grid), batch_size)
-        ]
-
-    def weight(self, index: tuple[int, ...], outer=np.multiply.outer, weights=None):
-        """The blending weights of a tile: its per-axis windows multiplied out.
-
-        Parameters
-        ----------
-        index : tuple of int
-            The tile's index along each axis.
-        outer : callable, optional
-            The outer product (numpy's, or one for tensors).
-        weights : list, optional
-            Per-axis windows to use instead of :attr:`weights` (e.g. copies on a device).
-
-        Returns
-        -------
-        array-like
-            The weights, the tile's shape.
-        """
-        weights = weights or self.weights
-        w = weights[0][index[0]]
-        for ax in range(1, len(index)):
-            w = outer(w, weights[ax][index[ax]])
-        return w
-
-
 def require_finite_blocks(view: AxisView, n: int, blocks: np.ndarray, slices: list) -> None:
     """Check that a batch of tiles holds no NaN or Inf.
 
@@ -422,6 +281,7 @@ def predict_view(
     overlap: tuple[int, ...],
     batch_size: int = 4,
     align: int = 1,
+    border: tuple[int, ...] | None = None,
 ) -> Iterator[TileProgress]:
     """Predict every sample of a view tile by tile into an output array.
 
@@ -443,28 +303,32 @@ def predict_view(
         Tiles per call of ``run_model``.
     align : int, optional
         Tiles start at multiples of it (see :func:`tile_starts`).
+    border : tuple of int, optional
+        Pixels the image is extended by reflection on each side (see :class:`Tiling`).
 
     Yields
     ------
     TileProgress
         After each batch.
     """
-    tiling = Tiling(view.spatial_shape, tile, overlap, batch_size, align)
+    tiling = Tiling(view.spatial_shape, tile, overlap, batch_size, align, border)
     total = tiling.n_tiles * view.n_samples
     out_view = AxisView(out, view.axes, view.spatial_ndim)
     done = 0
     for n in range(view.n_samples):
         for batch in tiling.batches:
-            blocks = np.stack([view.read(n, sl) for _, sl in batch])
-            require_finite_blocks(view, n, blocks, [sl for _, sl in batch])
+            blocks = np.stack([read_tile(view, n, sl) for _, sl in batch])
+            require_finite_blocks(view, n, blocks, [tiling.crop(sl)[0] for _, sl in batch])
             preds = run_model(blocks)
             for (index, sl), pred in zip(batch, preds):
-                out_view.write(out, n, sl, out_view.read(n, sl) + pred * tiling.weight(index))
+                inside, local = tiling.crop(sl)
+                kept = (pred * tiling.weight(index))[(slice(None), *local)]
+                out_view.write(out, n, inside, out_view.read(n, inside) + kept)
             done += len(batch)
             yield TileProgress(done=done, total=total, sample=n, n_samples=view.n_samples)
 
 
-def predict_view_on_device(
+def predict_view_on_device(  # noqa: PLR0913  predict_view's keywords and the device
     run_model,
     view: AxisView,
     out,
@@ -474,6 +338,7 @@ def predict_view_on_device(
     batch_size: int,
     device,
     align: int = 1,
+    border: tuple[int, ...] | None = None,
 ) -> Iterator[TileProgress]:
     """Like :func:`predict_view`, with the blending done on a device (a GPU's path).
 
@@ -499,6 +364,8 @@ def predict_view_on_device(
         Where the model runs and the tiles are blended.
     align : int, optional
         Tiles start at multiples of it (see :func:`tile_starts`).
+    border : tuple of int, optional
+        Pixels the image is extended by reflection on each side (see :class:`Tiling`).
 
     Yields
     ------
@@ -509,7 +376,7 @@ def predict_view_on_device(
 
     import torch
 
-    tiling = Tiling(view.spatial_shape, tile, overlap, batch_size, align)
+    tiling = Tiling(view.spatial_shape, tile, overlap, batch_size, align, border)
     weights = [[torch.from_numpy(w).to(device) for w in axis] for axis in tiling.weights]
     total = tiling.n_tiles * view.n_samples
     out_view = AxisView(out, view.axes, view.spatial_ndim)
@@ -521,8 +388,8 @@ def predict_view_on_device(
         return a[..., None] * b
 
     def read(n, batch):
-        blocks = np.stack([view.read(n, sl) for _, sl in batch])
-        require_finite_blocks(view, n, blocks, [sl for _, sl in batch])
+        blocks = np.stack([read_tile(view, n, sl) for _, sl in batch])
+        require_finite_blocks(view, n, blocks, [tiling.crop(sl)[0] for _, sl in batch])
         blocks = torch.from_numpy(blocks)
         return blocks.pin_memory() if pin else blocks
 
@@ -537,9 +404,9 @@ def predict_view_on_device(
                     pending = pool.submit(read, n, tiling.batches[i + 1])
                 preds = run_model(blocks.to(device, non_blocking=True))
                 for (index, sl), pred in zip(batch, preds):
-                    acc[(slice(None), *sl)] += pred * tiling.weight(
-                        index, outer=outer, weights=weights
-                    )
+                    inside, local = tiling.crop(sl)
+                    weight = tiling.weight(index, outer=outer, weights=weights)
+                    acc[(slice(None), *inside)] += (pred * weight)[(slice(None), *local)]
                 done += len(batch)
                 yield TileProgress(done=done, total=total, sample=n, n_samples=view.n_samples)
             out_view.write(out, n, whole, acc.cpu().numpy())
