@@ -54,7 +54,6 @@ def scores(model_path: Path, case) -> tuple[float, float, float]:
 
 def main(argv=None) -> int:
     from _cases import make_case
-
     from napari_n2n.core.training.start import general_model_path
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
