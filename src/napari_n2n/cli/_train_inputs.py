@@ -164,9 +164,11 @@ def fill_defects(choice: str, data, target, axes: str):
     filled, filled_targets, every_frame = [], [], []
     for image, other in zip(images, targets):
         if not isinstance(image, np.ndarray) or (
-            other is not None and not isinstance(other, np.ndarray)
+            other is not None and (not isinstance(other, np.ndarray) or other.shape != image.shape)
         ):
-            filled.append(image)  # a lazy array is read as training goes: left as it is
+            # a lazy array is read as training goes, and a target of another shape is refused
+            # by the trainer's checks: left as they are
+            filled.append(image)
             filled_targets.append(other)
             continue
         yx_last = defects.yx_last(image, axes)
