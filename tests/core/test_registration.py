@@ -102,3 +102,19 @@ def test_a_registered_pair_trains_better_than_an_unregistered_one_on_a_drifting_
     path = models["shift"].save(tmp_path / "registered.n2n")
     assert Denoiser.load(path).config.register == "shift"
     assert TrainConfig.from_dict(TrainConfig(register="flow").to_dict()).register == "flow"
+
+
+def test_the_cli_registers_neighbours_and_records_it(tmp_path, capsys):
+    import tifffile
+
+    from napari_n2n.cli import main
+
+    _, noisy = drifting(6, 64, 2.0)
+    tifffile.imwrite(tmp_path / "movie.tif", noisy)
+    model = tmp_path / "m.n2n"
+    argv = ["train", "--input", str(tmp_path / "movie.tif"), "--pair-neighbours", "T"]
+    argv += ["--register", "auto", "--model", str(model), "--steps", "3", "--patch", "32"]
+    assert main([*argv, "--preset", "cpu-tiny", "--batch", "4"]) == 0
+    err = capsys.readouterr().err
+    assert "frame pairs shift by" in err and "registered by" in err
+    assert Denoiser.load(model).config.register in ("shift", "flow")

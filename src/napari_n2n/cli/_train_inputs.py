@@ -15,7 +15,8 @@ def _files(items, flag: str):
 
 
 def training_data(args):
-    """``(input, target, clean, axes)`` for the Trainer: arrays, or lists of arrays for several images."""
+    """``(input, target, clean, axes, register)`` for the Trainer: arrays, or lists of arrays for
+    several images, and how neighbour pairs were registered (``"none"``, ``"shift"``, ``"flow"``)."""
     inputs = _files(args.input, "--input")
     targets, cleans = _files(args.target, "--target"), _files(args.clean, "--clean")
     for flag, files in (("--target", targets), ("--clean", cleans)):
@@ -24,7 +25,7 @@ def training_data(args):
                 f"{len(inputs)} input images but {len(files)} for {flag}: give one {flag} per input, in "
                 "the same order."
             )
-    sets, axes_seen = [], {}
+    sets, axes_seen, methods = [], {}, {"none"}
     for k, path in enumerate(inputs):
         inp = read_image(path, "input")
         target = read_image(targets[k], "target") if targets else None
@@ -39,7 +40,8 @@ def training_data(args):
             None if clean is None else clean.data,
         )
         if args.pair_neighbours:
-            data, target_data, clean_data, axes = _neighbours(args, data, clean_data, axes)
+            data, target_data, clean_data, axes, method = _neighbours(args, data, clean_data, axes)
+            methods.add(method)
         sets.append((data, target_data, clean_data))
     if len(axes_seen) > 1:
         listed = ", ".join(f"{a} ({p})" for a, p in axes_seen.items())
@@ -47,14 +49,16 @@ def training_data(args):
             f"The input images have different axes: {listed}. One model trains on images of one kind; "
             "give --axes if the files only describe them differently."
         )
+    # the model records the strongest registration (its loss masks NaN targets if any has them)
+    registered = next(m for m in ("flow", "shift", "none") if m in methods)
     if len(sets) == 1:
-        return (*sets[0], axes)
+        return (*sets[0], axes, registered)
     data, target_data, clean_data = (list(column) for column in zip(*sets))
     given = [
         column if any(a is not None for a in column) else None
         for column in (target_data, clean_data)
     ]
-    return data, *given, axes
+    return data, *given, axes, registered
 
 
 def _axes_given(args, image) -> str | None:
@@ -80,6 +84,24 @@ def _neighbours(args, data, clean, axes: str):
             f"{args.pair_neighbours}. Give --axes with it (e.g. --axes TYX)."
         )
     pair = stack_neighbours(
-        data, axis=axes.index(args.pair_neighbours), axes=axes, clean=clean, pairing=args.pairing
+        data,
+        axis=axes.index(args.pair_neighbours),
+        axes=axes,
+        clean=clean,
+        pairing=args.pairing,
+        register=args.register,
     )
-    return pair.input, pair.target, pair.clean, pair.axes
+    if args.register != "none":
+        _motion_note(pair, args.register)
+    return pair.input, pair.target, pair.clean, pair.axes, pair.register
+
+
+def _motion_note(pair, asked: str) -> None:
+    """The measured motion and the registration used, on stderr."""
+    shifts = [m.shift_px for m in pair.motions]
+    flows = [m.flow for m in pair.motions if m.flow is not None]
+    text = f"note: frame pairs shift by {min(shifts):.2f}-{max(shifts):.2f} px"
+    if flows:
+        text += f", local flow {min(flows):.2f}-{max(flows):.2f} px"
+    chosen = f"registered by {pair.register}" if pair.register != "none" else "not registered"
+    print(f"{text}; {chosen} (--register {asked})", file=sys.stderr)
