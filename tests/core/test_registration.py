@@ -118,3 +118,22 @@ def test_the_cli_registers_neighbours_and_records_it(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "frame pairs shift by" in err and "registered by" in err
     assert Denoiser.load(model).config.register in ("shift", "flow")
+
+
+def test_the_check_reports_motion_per_frame_pair_and_says_to_register(tmp_path, capsys):
+    import json
+
+    import tifffile
+
+    from napari_n2n.cli import main
+
+    _, noisy = drifting(5, 96, 2.0)
+    tifffile.imwrite(tmp_path / "movie.tif", noisy)
+    out = tmp_path / "check.json"
+    argv = ["check", str(tmp_path / "movie.tif"), "--pair-neighbours", "T", "--axes", "TYX"]
+    assert main([*argv, "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "frames 0-1: shift" in text and "Register the frames before pairing" in text
+    motion = json.loads(out.read_text())["motion"]
+    assert motion["method"] in ("shift", "flow") and len(motion["pairs"]) == 4
+    assert all(abs(p["shift_px"][1] + 2.0) < 0.2 for p in motion["pairs"])
