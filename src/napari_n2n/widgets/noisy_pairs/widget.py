@@ -371,9 +371,15 @@ class NoisyPairsWidget(ViewerWidget):
                 f"Layer '{src.name}' is {data.ndim}D; pairing neighbouring frames needs a stack "
                 "(3 or more dimensions). For one 2D image use single-image mode."
             )
-        pair = stack_neighbours(data, axis=int(axis), axes=parse_axes(self.stack.axes.value))
+        # registration reads the stack and warps every frame (seconds for a 20-frame 512² stack)
+        pair = stack_neighbours(
+            data,
+            axis=int(axis),
+            axes=parse_axes(self.stack.axes.value),
+            register=self.stack.register.value,
+        )
         limits = tuple(float(v) for v in src.contrast_limits)
-        meta = dict(axes=pair.axes, source=src.name, pair_axis=int(axis))
+        meta = dict(axes=pair.axes, source=src.name, pair_axis=int(axis), register=pair.register)
         layer_a, layer_b = self._add_pair(
             pair,
             f"A · {src.name} frames t (axis {axis})",
@@ -384,9 +390,10 @@ class NoisyPairsWidget(ViewerWidget):
             colormap=src.colormap.name,
             **placement(src),
         )
+        registered = registration_note(pair, self.stack.register.value)
         notify.info(
             f"Added '{layer_a.name}' and '{layer_b.name}' ({pair.input.shape[int(axis)]} pairs, axes "
-            f"{pair.axes}). Next: Train Noise2Noise with them as input and target."
+            f"{pair.axes}).{registered} Next: Train Noise2Noise with them as input and target."
         )
         return [layer_a, layer_b]
 
@@ -431,7 +438,9 @@ class NoisyPairsWidget(ViewerWidget):
 
     # ---- pair check ----------------------------------------------------------------------------
     def _pair_to_check(self):
-        """``(a, b, axes)`` of the chosen pair, for :class:`PairCheckPanel` (a stack: frames t and t+1)."""
+        """``(a, b, axes)`` of the chosen pair, for :class:`PairCheckPanel` (a stack: frames t and
+        t+1, and ``(stack, axis, axes)`` to measure the motion between neighbours)."""
+        from ...core.axes import default_axes
         from ...core.data.pairs import stack_neighbours
         from ...core.errors import InputError
 
@@ -444,13 +453,27 @@ class NoisyPairsWidget(ViewerWidget):
             raise InputError(
                 "Choose a stack with 3 or more dimensions to check its neighbouring frames."
             )
-        pair = stack_neighbours(
-            image_data(self.stack.layer.value, "stack"),
-            axis=int(axis),
-            axes=parse_axes(self.stack.axes.value),
-        )
-        return pair.input, pair.target, pair.axes
+        stack = image_data(self.stack.layer.value, "stack")
+        pair = stack_neighbours(stack, axis=int(axis), axes=parse_axes(self.stack.axes.value))
+        # the check also measures the motion between neighbours (does the stack need registering?)
+        axes = parse_axes(self.stack.axes.value) or default_axes(stack.ndim)
+        return pair.input, pair.target, pair.axes, (stack, int(axis), axes)
 
     def teardown(self) -> None:
         self.check.teardown()
         super().teardown()
+
+
+def registration_note(pair, asked: str) -> str:
+    """What registration did to a stack's pairs, in one sentence (empty when not asked)."""
+    if asked == "none":
+        return ""
+    shifts = [m.shift_px for m in pair.motions] or [0.0]
+    if pair.register == "none":
+        return (
+            f" Not registered (register {asked}: the frames barely move, ≤ {max(shifts):.2f} px)."
+        )
+    return (
+        f" B is registered onto A by {pair.register} (global shift up to {max(shifts):.2f} px); "
+        "the pixels the warp could not fill are empty (NaN) and left out of training."
+    )
