@@ -221,6 +221,12 @@ def main(argv=None) -> int:
             "The machine was shared with other agents' jobs while this ran: timings are loaded."
         ],
     )
+    text += (
+        "\nPSNR over all frames / on the moving structures only (pixels whose clean value changes "
+        "by more than 5 % of the range to the next frame; a scene without motion has none). "
+        '"+ neighbour average": the flow model\'s output averaged with its registered neighbours '
+        "(`predict --neighbour-average T`). Nb2Nb: one single-image model trained on all frames.\n"
+    )
     text += "\n" + md_table(headers, rows)
     text += "\nRegistration time (s, before training; the average: after prediction; `auto`: what it chose)\n\n"
     text += md_table(["scene", "method", "registration s", "chosen"], reg_rows, align="llrl")
