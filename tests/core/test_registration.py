@@ -67,6 +67,9 @@ def test_registered_targets_are_nan_where_masked_and_work_for_tzyx():
     pair3 = stack_neighbours(vol, axis=0, axes="TZYX", register="shift")
     assert pair3.axes == "SZYX" and len(pair3.motions[0].shift) == 3
     assert abs(pair3.motions[0].shift[2] + 2.0) < 0.2
+    flowed = stack_neighbours(vol[:2], axis=0, axes="TZYX", register="flow")
+    assert flowed.register == "flow" and flowed.target.shape == (1, 8, 64, 64)
+    assert np.isfinite(flowed.target[..., 8:]).mean() > 0.95
     # auto: a drift is registered
     assert stack_neighbours(noisy, axis=0, axes="TYX", register="auto").register in (
         "shift",
