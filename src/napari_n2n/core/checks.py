@@ -205,7 +205,8 @@ def require_training_data(input, target, clean, *, mode: str, masked_target: boo
             require_not_empty(arr, name)
             if not (masked_target and arr is target):
                 require_finite(arr, name)
-    if masked_target and target is not None and not np.isfinite(np.asarray(target)).any():
+    # (registered targets are in memory; a lazy one is checked patch by patch)
+    if masked_target and isinstance(target, np.ndarray) and not np.isfinite(target).any():
         raise InputError(
             "The registered target has no pixel the warp could fill: the frames do not overlap. "
             "Check the stack's axes, or train without registration."
