@@ -39,7 +39,9 @@ def test_the_widgets_show_the_motion_register_the_frames_and_train(viewer, qtbot
     assert "frames 0–1: shift" in shown and "Register the frames before pairing" in shown
     # frame pairs registered: B is warped onto A, its unfilled border empty
     pairs.stack.register.value = "auto"
-    layer_a, layer_b = pairs.start()
+    assert pairs.start() == []  # registered in the background: the window stays responsive
+    assert pairs.wait(120) and pairs.run_button.enabled
+    layer_a, layer_b = pairs.stack_layers
     assert n2n_meta(layer_b)["register"] == motion.method
     assert (
         np.isnan(layer_b.data[..., :2]).all() and np.isfinite(layer_b.data[..., 8:]).mean() > 0.98
