@@ -17,7 +17,8 @@ def _files(items, flag: str):
 
 
 def training_data(args, *, found: dict | None = None):
-    """``(input, target, clean, axes)`` for the Trainer: arrays, or lists of arrays for several images.
+    """``(input, target, clean, axes, register)`` for the Trainer: arrays, or lists of arrays for
+    several images, and how neighbour pairs were registered (``"none"``, ``"shift"``, ``"flow"``).
 
     ``found``, a dict, receives the first input's ``pixel_size`` (axis → size, from its file).
     """
@@ -29,7 +30,7 @@ def training_data(args, *, found: dict | None = None):
                 f"{len(inputs)} input images but {len(files)} for {flag}: give one {flag} per input, in "
                 "the same order."
             )
-    sets, axes_seen, read = [], {}, []
+    sets, axes_seen, read, methods = [], {}, [], {"none"}
     for k, path in enumerate(inputs):
         inp = read_image(path, "input")
         read.append(inp)
@@ -47,7 +48,8 @@ def training_data(args, *, found: dict | None = None):
             None if clean is None else clean.data,
         )
         if args.pair_neighbours:
-            data, target_data, clean_data, axes = _neighbours(args, data, clean_data, axes)
+            data, target_data, clean_data, axes, method = _neighbours(args, data, clean_data, axes)
+            methods.add(method)
         sets.append((data, target_data, clean_data))
     if len(axes_seen) > 1:
         listed = ", ".join(f"{a} ({p})" for a, p in axes_seen.items())
@@ -58,14 +60,16 @@ def training_data(args, *, found: dict | None = None):
     note = geometry_note(read)
     if note:
         print(f"napari-n2n: {note}", file=sys.stderr)
+    # the model records the strongest registration (its loss masks NaN targets if any has them)
+    registered = next(m for m in ("flow", "shift", "none") if m in methods)
     if len(sets) == 1:
-        return (*sets[0], axes)
+        return (*sets[0], axes, registered)
     data, target_data, clean_data = (list(column) for column in zip(*sets))
     given = [
         column if any(a is not None for a in column) else None
         for column in (target_data, clean_data)
     ]
-    return data, *given, axes
+    return data, *given, axes, registered
 
 
 def geometry_note(images) -> str | None:
@@ -138,9 +142,27 @@ def _neighbours(args, data, clean, axes: str):
             f"{args.pair_neighbours}. Give --axes with it (e.g. --axes TYX)."
         )
     pair = stack_neighbours(
-        data, axis=axes.index(args.pair_neighbours), axes=axes, clean=clean, pairing=args.pairing
+        data,
+        axis=axes.index(args.pair_neighbours),
+        axes=axes,
+        clean=clean,
+        pairing=args.pairing,
+        register=args.register,
     )
-    return pair.input, pair.target, pair.clean, pair.axes
+    if args.register != "none":
+        _motion_note(pair, args.register)
+    return pair.input, pair.target, pair.clean, pair.axes, pair.register
+
+
+def _motion_note(pair, asked: str) -> None:
+    """The measured motion and the registration used, on stderr."""
+    shifts = [m.shift_px for m in pair.motions]
+    flows = [m.flow for m in pair.motions if m.flow is not None]
+    text = f"note: frame pairs shift by {min(shifts):.2f}-{max(shifts):.2f} px"
+    if flows:
+        text += f", local flow {min(flows):.2f}-{max(flows):.2f} px"
+    chosen = f"registered by {pair.register}" if pair.register != "none" else "not registered"
+    print(f"{text}; {chosen} (--register {asked})", file=sys.stderr)
 
 
 def fill_defects(choice: str, data, target, axes: str):
@@ -164,10 +186,11 @@ def fill_defects(choice: str, data, target, axes: str):
     filled, filled_targets, every_frame = [], [], []
     for image, other in zip(images, targets):
         if not isinstance(image, np.ndarray) or (
-            other is not None and (not isinstance(other, np.ndarray) or other.shape != image.shape)
+            other is not None and not _plain_like(other, image)
         ):
-            # a lazy array is read as training goes, and a target of another shape is refused
-            # by the trainer's checks: left as they are
+            # a lazy array is read as training goes, a target of another shape is refused by the
+            # trainer's checks, and a registered neighbour (NaN where the warp left no pixel) no
+            # longer holds a defect at the input's place: left as they are
             filled.append(image)
             filled_targets.append(other)
             continue
@@ -202,3 +225,10 @@ def fill_defects(choice: str, data, target, axes: str):
     if not isinstance(data, list):
         return filled[0], filled_targets[0], record
     return filled, (filled_targets if isinstance(target, list) else target), record
+
+
+def _plain_like(target, image) -> bool:
+    """Whether ``target`` is an in-memory array of ``image``'s shape with no NaN (not warped)."""
+    if not isinstance(target, np.ndarray) or target.shape != image.shape:
+        return False
+    return not (target.dtype.kind == "f" and np.isnan(target).any())

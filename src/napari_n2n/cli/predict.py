@@ -145,6 +145,15 @@ def register(sub) -> None:
         help="second noisy copy: write the average of both predictions (one input only)",
     )
     r.add_argument(
+        "--neighbour-average",
+        metavar="AXIS",
+        choices=["T", "Z", "S"],
+        default=None,
+        help="a time-lapse: average each denoised frame with its neighbours along AXIS, registered "
+        "onto it (shift or flow, chosen from their motion; pixels the warp cannot fill are left "
+        "out), as --pair-with does for a second copy",
+    )
+    r.add_argument(
         "--tta",
         type=int,
         default=1,
@@ -307,11 +316,13 @@ def _refuse_conflicts(args, jobs) -> None:
             "--resume, --chunks, --workers and --scheduler write OME-Zarr chunk by chunk: give an output "
             "ending in .ome.zarr (or --output-format ome.zarr)."
         )
-    in_memory = args.pair_with or args.tta > 1 or args.residual or args.disagreement
+    in_memory = (
+        args.pair_with or args.tta > 1 or args.residual or args.disagreement
+    ) or args.neighbour_average
     if in_memory and any(_is_zarr(o) for _, o in jobs):
         raise InputError(
-            "--pair-with, --tta, --residual and --disagreement work in memory; give a .tif, .nii.gz "
-            "or .npy output."
+            "--pair-with, --tta, --residual, --disagreement and --neighbour-average work in memory; "
+            "give a .tif, .nii.gz or .npy output."
         )
 
 
@@ -509,6 +520,20 @@ def _predict_one(args, source, output, cluster, shown: _Shown, den=None) -> None
         raise OutputError(" ".join(whys))
 
 
+def _neighbour_average(result, axis: str, axes: str, dtype, args):
+    """``result`` with each frame along ``axis`` averaged with its registered neighbours."""
+    from ..core.data.registration import neighbour_average
+    from ..core.inference.denoiser import cast_like
+
+    if axis not in axes:
+        raise InputError(
+            f"--neighbour-average {axis}: the input's axes ({axes}) have no {axis}; give --axes "
+            f"with it (e.g. --axes {axis}YX)."
+        )
+    averaged = neighbour_average(result, axis=axes.index(axis), axes=axes, method="auto")
+    return cast_like(averaged, dtype) if args.dtype == "input" else averaged
+
+
 @contextlib.contextmanager
 def _worded_for_the_command_line():
     """Chunked output's errors with this command's flags as their advice.
@@ -559,7 +584,15 @@ def known_defects_filled(den, choice: str, axes: str, *images):
 def _predict(den, image, other, args, axes: str, options, drain):
     """The result, and the uncertainty maps asked for (with test-time augmentation when asked);
     ``options`` are the tiling and device, ``drain(generator)`` runs a prediction generator with
-    the run's progress."""
+    the run's progress. With ``--neighbour-average``, each frame averaged with its neighbours."""
+    result, arrays = _predict_frames(den, image, other, args, axes, options, drain)
+    if args.neighbour_average:
+        result = _neighbour_average(result, args.neighbour_average, axes, image.dtype, args)
+    return result, arrays
+
+
+def _predict_frames(den, image, other, args, axes: str, options, drain):
+    """:func:`_predict` before the neighbour average."""
     if other is None and args.tta == 1 and not args.residual:
         return drain(den.predict_iter(image, axes=axes, options=options, dtype=args.dtype)), {}
     if other is not None and args.tta == 1 and not (args.residual or args.disagreement):

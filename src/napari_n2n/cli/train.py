@@ -76,6 +76,15 @@ def register(sub) -> None:
         "exposures per time point)",
     )
     t.add_argument(
+        "--register",
+        default="none",
+        choices=["auto", "none", "shift", "flow"],
+        help="with --pair-neighbours: warp each frame's partner onto it before pairing, for a "
+        "time-lapse that moves: shift (global drift, phase correlation), flow (drift and local "
+        "motion, optical flow), auto (chosen from the measured motion); pixels the warp cannot "
+        "fill or trust are left out of the loss",
+    )
+    t.add_argument(
         "--clean",
         nargs="+",
         metavar="PATH",
@@ -353,16 +362,16 @@ def _init(init_from: str):
     return init_from
 
 
-def run(args) -> int:
-    from ..console import StopOnSignals, run_training
-    from ..core.checkpoint import estimated_size
-    from ..core.files import write_with_fallback
-    from ..core.training import distributed
-    from ..core.training.train import Trainer
-
+def _require_inputs_fit_mode(args) -> None:
+    """The target, pairing and registration options agree with the mode."""
     if args.mode == "nb2nb" and args.target:
         raise InputError(
             "--target is not used in nb2nb (single-image) mode; remove it or choose --mode n2n."
+        )
+    if args.register != "none" and not args.pair_neighbours:
+        raise InputError(
+            f"--register {args.register} registers neighbouring frames: add --pair-neighbours T "
+            "(or Z, S), or remove --register."
         )
     if args.pair_neighbours and (args.target or args.mode != "n2n"):
         raise InputError(
@@ -373,6 +382,16 @@ def run(args) -> int:
             f"--mode {args.mode} needs --target (the second noisy copy, or the clean image for n2c). "
             "With one time-lapse, add --pair-neighbours T; with one noisy image, choose --mode nb2nb."
         )
+
+
+def run(args) -> int:
+    from ..console import StopOnSignals, run_training
+    from ..core.checkpoint import estimated_size
+    from ..core.files import write_with_fallback
+    from ..core.training import distributed
+    from ..core.training.train import Trainer
+
+    _require_inputs_fit_mode(args)
     checkpointing, resume = _checkpointing(args, Path(args.model))
     # continuing the run that wrote the model file: it is replaced when this one ends
     if resume is not None and not args.overwrite:
@@ -386,10 +405,11 @@ def run(args) -> int:
     )
     # one image, or several of different sizes
     found: dict = {}
-    data, target_data, clean_data, axes = training_data(args, found=found)
+    data, target_data, clean_data, axes, registered = training_data(args, found=found)
     data, target_data, kept_info = fill_defects(args.defects, data, target_data, axes)
     voxel_size = _voxel_size(args.voxel_size, found.get("pixel_size"), axes)
     config = TrainConfig(
+        register=registered,
         mode=args.mode,
         loss=args.loss,
         steps=args.steps,

@@ -161,10 +161,11 @@ def require_same_shape(a, b, *, names: tuple[str, str] = ("the input", "the targ
         )
 
 
-def require_training_data(input, target, clean, *, mode: str):
+def require_training_data(input, target, clean, *, mode: str, masked_target: bool = False):
     """The checks of a training run's arrays.
 
-    Numbers, a target exactly when ``mode`` needs one, equal shapes, not empty, no NaN or Inf.
+    Numbers, a target exactly when ``mode`` needs one, equal shapes, not empty, no NaN or Inf
+    (in a ``masked_target`` NaN marks pixels left out of the loss; some must be left in).
 
     Parameters
     ----------
@@ -176,6 +177,8 @@ def require_training_data(input, target, clean, *, mode: str):
         The clean image, where known.
     mode : str
         The run's mode (``"n2n"``, ``"n2c"``, ``"nb2nb"``).
+    masked_target : bool, optional
+        The target is a registered neighbour frame whose NaN pixels are masked.
 
     Returns
     -------
@@ -200,5 +203,12 @@ def require_training_data(input, target, clean, *, mode: str):
     for name, arr in (("the input", input), ("the target", target), ("the clean image", clean)):
         if arr is not None:
             require_not_empty(arr, name)
-            require_finite(arr, name)
+            if not (masked_target and arr is target):
+                require_finite(arr, name)
+    # (registered targets are in memory; a lazy one is checked patch by patch)
+    if masked_target and isinstance(target, np.ndarray) and not np.isfinite(target).any():
+        raise InputError(
+            "The registered target has no pixel the warp could fill: the frames do not overlap. "
+            "Check the stack's axes, or train without registration."
+        )
     return input, target, clean

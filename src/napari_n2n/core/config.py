@@ -15,12 +15,15 @@ Mode = Literal["n2n", "n2c", "nb2nb"]
 Loss = Literal["l2", "l1", "l0", "hdr"]
 Channels = Literal["joint", "separate"]
 Padding = Literal["reflect", "zeros"]
+Registration = Literal["none", "shift", "flow"]
 
 #: training modes and losses (see :mod:`napari_n2n.core.training.objectives` and :mod:`napari_n2n.core.training.losses`);
 #: defined here so the config imports no torch
 MODES: tuple[str, ...] = get_args(Mode)
 LOSSES: tuple[str, ...] = get_args(Loss)
 PADDINGS: tuple[str, ...] = get_args(Padding)
+#: how the targets of neighbour pairs were registered (see :mod:`napari_n2n.core.data.registration`)
+REGISTRATIONS: tuple[str, ...] = get_args(Registration)
 #: validate every this many steps in a run bounded by time only (its step count is not known)
 TIME_ONLY_VAL_EVERY = 100
 
@@ -99,6 +102,12 @@ class TrainConfig:
         always are). ``True``: copy even when over that limit.
     nb2nb_gamma : float
         Weight of the Neighbor2Neighbor regulariser (2 in the paper).
+    register : {"none", "shift", "flow"}
+        How the targets were registered onto the inputs (neighbour pairs of a moving
+        time-lapse, :func:`~napari_n2n.core.data.pairs.stack_neighbours`; set from the pair by
+        :meth:`Trainer.from_pair <napari_n2n.core.training.train.Trainer.from_pair>`). When
+        registered, NaN target pixels (the warp could not fill or trust them) are left out of
+        the loss, and input and target are not swapped (``symmetric`` is not used).
 
     Raises
     ------
@@ -138,6 +147,7 @@ class TrainConfig:
     threads: int | None = None
     nb2nb_gamma: float = 2.0
     data_on_device: bool | None = None
+    register: Registration = "none"
 
     def __post_init__(self):  # noqa: C901  one check per field, each with its own message
         def bad(msg):
@@ -190,6 +200,15 @@ class TrainConfig:
             )
         if self.padding not in PADDINGS:
             bad(f"padding must be one of {', '.join(PADDINGS)}, got {self.padding!r}.")
+        if self.register not in REGISTRATIONS:
+            bad(
+                f"register must be one of {', '.join(REGISTRATIONS)} (how the targets were registered), "
+                f"got {self.register!r}."
+            )
+        if self.register != "none" and self.mode != "n2n":
+            bad(
+                f"register applies to Noise2Noise neighbour pairs (mode n2n), not mode {self.mode}."
+            )
         if self.channels not in get_args(Channels):
             bad(f"channels must be 'joint' or 'separate', got {self.channels!r}.")
 

@@ -7,7 +7,8 @@ Four sources, one result type (:class:`Pair`):
 * :func:`two_images` — two noisy acquisitions of the same scene (repeated exposures, split
   detectors).
 * :func:`stack_neighbours` — consecutive frames/slices of one noisy stack: frame ``t`` is the
-  input, ``t + 1`` the target. Fits when the scene changes little between neighbours.
+  input, ``t + 1`` the target, optionally registered onto frame ``t`` first
+  (:mod:`~napari_n2n.core.data.registration`) when the scene moves between neighbours.
 * :func:`single_image` — one noisy image with no partner: trained by neighbour sub-sampling
   (Neighbor2Neighbor, Huang et al., CVPR 2021); ``target`` is ``None``.
 """
@@ -23,6 +24,7 @@ from ..axes import default_axes, validate_axes
 from ..checks import require_numeric, require_same_shape
 from ..errors import InputError
 from .noise import NoiseModel, synthesize_pair
+from .registration import Register, register_frames
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,12 @@ class Pair:
         The clean image, where known (for PSNR reporting).
     noise : dict, optional
         The noise model that made a synthetic pair (:meth:`NoiseModel.to_dict`).
+    register : str
+        How the target was registered onto the input (``"none"``, ``"shift"``, ``"flow"``;
+        see :func:`stack_neighbours`); when registered, target pixels the warp could not fill
+        or trust are NaN and the training loss leaves them out.
+    motions : tuple, optional
+        The :class:`~napari_n2n.core.data.registration.Motion` of each frame pair, where measured.
     """
 
     input: object
@@ -53,6 +61,8 @@ class Pair:
     mode: str = "n2n"
     clean: object | None = None
     noise: dict | None = None
+    register: str = "none"
+    motions: tuple = ()
 
     @classmethod
     def synthetic(
@@ -131,6 +141,7 @@ def stack_neighbours(
     axes: str | None = None,
     clean=None,
     pairing: Literal["consecutive", "even-odd"] = "consecutive",
+    register: Register = "none",
 ) -> Pair:
     """Pairs of neighbouring frames/slices of ``stack`` along ``axis``.
 
@@ -138,7 +149,13 @@ def stack_neighbours(
     pairs; ``"even-odd"``: frame 2k with frame 2k+1, each frame in one pair (for stacks acquired
     as repeated exposures, e.g. two frames per time point). The pairing axis becomes a sample
     axis (``S``) of the result, so a ``ZYX`` stack paired along Z trains a 2D model on ``SYX``
-    data. Views, not copies, are used.
+    data. Views, not copies, are used, unless the frames are registered.
+
+    ``register`` warps each target frame onto its input frame first (see
+    :mod:`~napari_n2n.core.data.registration`): ``"shift"`` (global sub-pixel translation),
+    ``"flow"`` (the shift, then local optical flow), ``"none"``, or ``"auto"`` (chosen from the
+    motion measured on a few pairs). A registered target is a float32 copy in memory whose
+    pixels the warp could not fill or trust are NaN (left out of the training loss).
 
     Parameters
     ----------
@@ -153,6 +170,8 @@ def stack_neighbours(
         The clean stack, where known; cut like the input.
     pairing : {"consecutive", "even-odd"}
         Which frames make pairs, as above.
+    register : {"none", "auto", "shift", "flow"}
+        Register the target frames onto the input frames first, as above.
 
     Returns
     -------
@@ -203,7 +222,16 @@ def stack_neighbours(
         )
     a, b = stack[tuple(idx_a)], stack[tuple(idx_b)]
     c = None if clean is None else clean[tuple(idx_a)]
-    return Pair(a, b, new_axes, "n2n", clean=c)
+    if register == "none":
+        return Pair(a, b, new_axes, "n2n", clean=c)
+    frames = range(stack.shape[axis])[idx_a[axis]]
+    partners = range(stack.shape[axis])[idx_b[axis]]
+    done = register_frames(
+        stack, axis=axis, axes=axes, pairs=list(zip(frames, partners)), method=register
+    )
+    return Pair(
+        a, done.target, new_axes, "n2n", clean=c, register=done.method, motions=tuple(done.motions)
+    )
 
 
 def single_image(image, *, axes: str | None = None, clean=None) -> Pair:

@@ -174,7 +174,7 @@ class ResidentPatchSampler:
         box = tuple(slice(a, b) for a, b in sampler.train_box)
         self.region = tuple(b - a for a, b in sampler.train_box)
 
-        def upload(view):
+        def upload(view, masked=False):
             if view is None:
                 return None
             blocks = [
@@ -182,7 +182,8 @@ class ResidentPatchSampler:
                 for n in sampler.train_samples
             ]
             arr = np.stack(blocks).astype(np.float32, copy=False)  # (N, C, *region)
-            require_finite(arr, "the image")
+            if not masked:
+                require_finite(arr, "the image")
             # (C, N * voxels): one flat row per channel, indexed by a linear voxel index
             return (
                 torch.from_numpy(np.ascontiguousarray(arr.swapaxes(0, 1)))
@@ -191,7 +192,7 @@ class ResidentPatchSampler:
             )
 
         self.x = upload(sampler.inp)
-        self.y = upload(sampler.target)
+        self.y = upload(sampler.target, sampler.masked_target)
         self.n_samples = len(sampler.train_samples)
         self.n_channels = len(sampler.channels)
         self.generator = device_generator(device, seed)

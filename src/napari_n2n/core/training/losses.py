@@ -26,7 +26,12 @@ from ..config import LOSSES
 
 
 def pixel_loss(
-    pred: torch.Tensor, target: torch.Tensor, name: str, *, progress: float = 1.0
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    name: str,
+    *,
+    progress: float = 1.0,
+    masked: bool = False,
 ) -> torch.Tensor:
     """A mean pixel loss between prediction and target.
 
@@ -38,6 +43,9 @@ def pixel_loss(
         The loss.
     progress : float, optional
         0 → 1 over training: sets gamma of the annealed L0 loss.
+    masked : bool, optional
+        Leave NaN target pixels out of the mean (registered neighbour pairs mark the pixels
+        the warp could not fill or trust so); a batch with none left has loss 0.
 
     Returns
     -------
@@ -49,17 +57,25 @@ def pixel_loss(
     ValueError
         If the loss is unknown.
     """
+    valid = None
+    if masked:
+        valid = torch.isfinite(target)
+        target = torch.where(valid, target, pred.detach())
     diff = pred - target
     if name == "l2":
-        return diff.square().mean()
-    if name == "l1":
-        return diff.abs().mean()
-    if name == "l0":
+        loss = diff.square()
+    elif name == "l1":
+        loss = diff.abs()
+    elif name == "l0":
         gamma = max(2.0 * (1.0 - progress), 0.0)
-        return (diff.abs() + 1e-8).pow(gamma).mean()
-    if name == "hdr":
-        return (diff.square() / (pred.detach() + 0.01).square()).mean()
-    raise ValueError(f"Unknown loss {name!r}; choose one of {', '.join(LOSSES)}.")
+        loss = (diff.abs() + 1e-8).pow(gamma)
+    elif name == "hdr":
+        loss = diff.square() / (pred.detach() + 0.01).square()
+    else:
+        raise ValueError(f"Unknown loss {name!r}; choose one of {', '.join(LOSSES)}.")
+    if valid is None:
+        return loss.mean()
+    return (loss * valid).sum() / valid.sum().clamp(min=1)
 
 
 def subsample_indices(

@@ -23,7 +23,9 @@ from ..errors import InputError
 from .sampling import PatchSampler
 
 
-def training_sets(input, target=None, clean=None, *, mode: str) -> list[tuple]:
+def training_sets(
+    input, target=None, clean=None, *, mode: str, masked_target: bool = False
+) -> list[tuple]:
     """The images trained as one set: one image, or several.
 
     Each set passes :func:`~napari_n2n.core.checks.require_training_data` (its number ``k`` named
@@ -37,6 +39,8 @@ def training_sets(input, target=None, clean=None, *, mode: str) -> list[tuple]:
         As ``input`` (lists of the same length), or ``None``.
     mode : {"n2n", "n2c", "nb2nb"}
         The training mode (what the target must be).
+    masked_target : bool, optional
+        NaN target pixels are masked (registered neighbour pairs), not errors.
 
     Returns
     -------
@@ -66,7 +70,7 @@ def training_sets(input, target=None, clean=None, *, mode: str) -> list[tuple]:
         zip(inputs, per_input(target, "target"), per_input(clean, "clean image"))
     ):
         try:
-            sets.append(require_training_data(*trio, mode=mode))
+            sets.append(require_training_data(*trio, mode=mode, masked_target=masked_target))
         except InputError as exc:
             raise (InputError(f"Image {k + 1} of {len(inputs)}: {exc}") if many else exc) from None
     dims = [s[0].ndim for s in sets]
@@ -153,7 +157,8 @@ def sampler_for(
             val_fraction=config.val_fraction,
             nb2nb=config.mode == "nb2nb",
             augment=config.augment,
-            symmetric=config.symmetric and config.mode == "n2n",
+            symmetric=config.symmetric and config.mode == "n2n" and config.register == "none",
+            masked_target=config.register != "none",
             seed=seed + k,
         )
         for k, trio in enumerate(views)

@@ -84,19 +84,24 @@ class PixelObjective:
     """``loss(f(x), y)`` for Noise2Noise (``y`` another noisy copy) and Noise2Clean (``y`` clean).
 
     Validation scores with the same loss, except annealed L0, whose loss changes shape over
-    training and is scored with L1 (its limit's closest stable relative).
+    training and is scored with L1 (its limit's closest stable relative). ``masked``: NaN target
+    pixels are left out (registered neighbour pairs).
     """
 
     loss_name: str = "l2"
+    masked: bool = False
 
     def loss(self, model, x, y, *, progress, generator=None):
         """The pixel loss between ``f(x)`` and ``y`` (see :meth:`Objective.loss`)."""
-        return pixel_loss(model(x).float(), y, self.loss_name, progress=progress)
+        return pixel_loss(
+            model(x).float(), y, self.loss_name, progress=progress, masked=self.masked
+        )
 
     def validation(self, model, x, y):
         """``(loss, f(x))``, L0 scored with L1 (see :meth:`Objective.validation`)."""
         pred = model(x)
-        return pixel_loss(pred.float(), y, "l1" if self.loss_name == "l0" else self.loss_name), pred
+        name = "l1" if self.loss_name == "l0" else self.loss_name
+        return pixel_loss(pred.float(), y, name, masked=self.masked), pred
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,7 @@ def objective_for(config: TrainConfig, *, validation_seed: int = 0) -> Objective
     Parameters
     ----------
     config : TrainConfig
-        Its ``mode``, ``loss`` and ``nb2nb_gamma`` are used.
+        Its ``mode``, ``loss``, ``nb2nb_gamma`` and ``register`` are used.
     validation_seed : int, optional
         Seeds Neighbor2Neighbor's validation masks.
 
@@ -139,4 +144,4 @@ def objective_for(config: TrainConfig, *, validation_seed: int = 0) -> Objective
     """
     if config.mode == "nb2nb":
         return Neighbor2NeighborObjective(gamma=config.nb2nb_gamma, validation_seed=validation_seed)
-    return PixelObjective(config.loss)
+    return PixelObjective(config.loss, masked=config.register != "none")

@@ -108,6 +108,8 @@ class PatchSampler:
         Width of the held-out band at the end of X, as a fraction of X (0 disables validation).
     nb2nb : bool
         Read patches twice as large in Y and X, for neighbour sub-sampling.
+    masked_target : bool
+        NaN target pixels are masked (registered neighbour pairs), not errors.
     """
 
     def __init__(  # noqa: PLR0913  a sampler's data and its TrainConfig-like settings
@@ -125,8 +127,10 @@ class PatchSampler:
         symmetric: bool = False,
         seed: int = 0,
         max_val_patches: int = 32,
+        masked_target: bool = False,
     ):
         self.inp, self.target, self.clean = inp, target, clean
+        self.masked_target = masked_target
         self.norm = norm
         self.channels = list(channels)
         self.augment = augment
@@ -259,9 +263,9 @@ class PatchSampler:
         if view is None:
             return None
         block = view.read(n, sl)[self.channels]
-        if not np.isfinite(
-            block
-        ).all():  # lazy inputs (dask, zarr) are checked here, patch by patch
+        if (
+            not (self.masked_target and view is self.target) and not np.isfinite(block).all()
+        ):  # lazy inputs (dask, zarr) are checked here, patch by patch
             require_finite(block, "the image", where=view.where(n, sl, "patch"))
         return self.norm.apply(block, self.channels)
 

@@ -146,7 +146,8 @@ class PsnrEstimates:
     """The PSNR a run estimates without a clean image, model by model.
 
     Only Noise2Noise with an L2-type loss (``l2``, ``hdr``) estimates it: the target is then a
-    second noisy copy whose noise is zero-mean. The data range of each model's estimates is
+    second noisy copy whose noise is zero-mean. Not with registered targets: interpolation
+    changed their noise, and their masked (NaN) pixels hold none. The data range of each model's estimates is
     fixed at its first validation, so that the estimates of one run compare.
 
     Parameters
@@ -158,7 +159,8 @@ class PsnrEstimates:
     """
 
     def __init__(self, config, norm: Normalization):
-        self.norm = norm if config.mode == "n2n" and config.loss in ("l2", "hdr") else None
+        estimates = config.mode == "n2n" and config.loss in ("l2", "hdr")
+        self.norm = norm if estimates and config.register == "none" else None
         self.ranges: dict[int, float] = {}
 
     def options(self, group: int) -> dict:

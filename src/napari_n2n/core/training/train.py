@@ -152,7 +152,9 @@ class Trainer:
     ):
         config = config or TrainConfig()
         # one image, or several (see multi_image)
-        sets = training_sets(input, target, clean, mode=config.mode)
+        sets = training_sets(
+            input, target, clean, mode=config.mode, masked_target=config.register != "none"
+        )
         input, target, clean = sets[0]
         self.axes = validate_axes(axes, input.ndim) if axes else default_axes(input.ndim)
         self.spatial_ndim = 3 if "Z" in self.axes else 2
@@ -163,8 +165,11 @@ class Trainer:
         # [[input, target, clean], ...]
         self.view_sets = training_views(sets, self.axes, self.spatial_ndim)
         self.views = self.view_sets[0]
-        # Noise2Clean's target is clean: the normalisation is fitted to the noisy data only
-        fitted_roles = 1 + (target is not None and config.mode != "n2c")
+        # Noise2Clean's target is clean: the normalisation is fitted to the noisy data only;
+        # a registered target (NaN where masked) is the input's frames again
+        fitted_roles = 1 + (
+            target is not None and config.mode != "n2c" and config.register == "none"
+        )
         fit = [v for vs in self.view_sets for v in vs[:fitted_roles]]
         self.ranks = distributed.current()
         self.device = distributed.device_for(config.device, self.ranks)
@@ -267,18 +272,22 @@ class Trainer:
         pair : Pair
             The images, their axes, the clean reference and the noise, if any.
         config : TrainConfig, optional
-            How to train (default: :class:`TrainConfig`'s, in the pair's mode).
+            How to train (default: :class:`TrainConfig`'s, in the pair's mode); its
+            ``register`` is set to the pair's.
 
         Returns
         -------
         Trainer
             A trainer that has not started.
         """
+        config = config or TrainConfig(mode=pair.mode)
+        if pair.register != config.register:  # the model file says how its pairs were made
+            config = config.replace(register=pair.register)
         return cls(
             pair.input,
             pair.target,
             axes=pair.axes,
-            config=config or TrainConfig(mode=pair.mode),
+            config=config,
             clean=pair.clean,
             noise=pair.noise,
         )

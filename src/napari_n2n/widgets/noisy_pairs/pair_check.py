@@ -23,12 +23,32 @@ MARKS = {
 }
 
 
-def check_job(a, b, axes: str | None):
-    """Generator for a :class:`LongJob`: check the pair, return the :class:`~napari_n2n.core.data.paircheck.PairCheck`."""
+def check_job(a, b, axes: str | None, stack=None):
+    """Generator for a :class:`LongJob`: check the pair, return ``(PairCheck, MotionCheck or None)``.
+
+    ``stack``: ``(stack, axis, axes)`` of a stack paired with its neighbours, whose motion
+    between frames is measured too (:func:`~napari_n2n.core.data.motioncheck.check_motion`);
+    its finding joins the pair check's.
+    """
+    import dataclasses
+
+    from ...core.data.motioncheck import check_motion
     from ...core.data.paircheck import check_pair
 
     yield "checking"
-    return check_pair(a, b, axes=axes)
+    report = check_pair(a, b, axes=axes)
+    if stack is None:
+        return report, None
+    yield "measuring the motion between frames"
+    data, axis, stack_axes = stack
+    motion = check_motion(data, axis=axis, axes=stack_axes)
+    return dataclasses.replace(report, findings=(*report.findings, motion.finding)), motion
+
+
+def motion_html(motion) -> str:
+    """The motion of each measured frame pair, one line each."""
+    lines = [f"frames {t}–{t + 1}: {m.describe()}" for t, m in zip(motion.frames, motion.motions)]
+    return "<p>" + "<br>".join(html.escape(line) for line in lines) + "</p>"
 
 
 def findings_html(report) -> str:
@@ -64,7 +84,10 @@ def _scroll_area(label, *, lines: int):
 
 
 class PairCheckPanel(Container):
-    """ "Check pair" and its findings. ``source()`` returns ``(a, b, axes)`` to check, or raises InputError."""
+    """ "Check pair" and its findings. ``source()`` returns ``(a, b, axes)`` to check, or raises InputError.
+
+    A stack's source adds ``(stack, axis, axes)``: the motion between its frames is measured too.
+    """
 
     def __init__(self, source, *, report_error):
         super().__init__(labels=False)
@@ -86,6 +109,8 @@ class PairCheckPanel(Container):
         self.job: LongJob | None = None
         #: the last :class:`~napari_n2n.core.data.paircheck.PairCheck`
         self.report = None
+        #: the last :class:`~napari_n2n.core.data.motioncheck.MotionCheck` (stacks only)
+        self.motion = None
         self._closed = False
         self.button.changed.connect(self.start)
 
@@ -104,7 +129,7 @@ class PairCheckPanel(Container):
         given = self._report_error(self._source)
         if given is None:
             return None
-        a, b, axes = given
+        a, b, axes, *stack = given
         self.button.enabled = False
         self._show("Checking…")
         self.job = LongJob(
@@ -112,6 +137,7 @@ class PairCheckPanel(Container):
             a,
             b,
             axes,
+            stack[0] if stack else None,
             what="Pair check",
             hold_gc=False,
             on_returned=self._on_returned,
@@ -126,6 +152,7 @@ class PairCheckPanel(Container):
 
     def clear(self) -> None:
         self.report = None
+        self.motion = None
         self._show("")
 
     def _show(self, text: str) -> None:
@@ -139,9 +166,10 @@ class PairCheckPanel(Container):
             self.job.abandon()
 
     @when_alive
-    def _on_returned(self, report) -> None:
-        self.report = report
-        self._show(findings_html(report))
+    def _on_returned(self, result) -> None:
+        self.report, self.motion = result
+        extra = "" if self.motion is None else motion_html(self.motion)
+        self._show(findings_html(self.report) + extra)
 
     @when_alive
     def _on_errored(self, exc) -> None:

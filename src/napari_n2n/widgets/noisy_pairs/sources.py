@@ -224,6 +224,10 @@ class TwoLayersPanel(SourcePanel):
         return [("A", self.layer_a.value), ("B", self.layer_b.value)]
 
 
+#: the registration choices of neighbour pairs (the core's)
+REGISTER_CHOICES = ("none", "auto", "shift", "flow")
+
+
 class StackPanel(SourcePanel):
     """One noisy stack, paired along one of its axes (frames t and t+1)."""
 
@@ -236,7 +240,15 @@ class StackPanel(SourcePanel):
         self.axes = AxesField(
             tooltip="What the dimensions of the stack are (the pairing axis becomes a sample axis)"
         )
-        self._finish(self.layer, self.pair_axis, self.axes)
+        self.register = ComboBox(
+            label="register",
+            choices=list(REGISTER_CHOICES),
+            value="none",
+            tooltip="Warp frame t+1 onto frame t before pairing, for a time-lapse that moves: shift "
+            "(global drift), flow (drift and local motion), auto (chosen from the measured motion; "
+            "Check pair shows it). Pixels the warp cannot fill are left out of training.",
+        )
+        self._finish(self.layer, self.pair_axis, self.axes, self.register)
         compact(self.layer, self.pair_axis)
         self.layer.changed.connect(self._on_layer_changed)
         self._on_layer_changed()

@@ -25,13 +25,14 @@ two different layers (the selected layer and its partner where one is recorded).
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
 from magicgui.widgets import ComboBox, Label, PushButton
 
 from .. import _notify as notify
-from .._base import ViewerWidget, align_labels, row
+from .._base import ViewerWidget, align_labels, row, when_alive
 from .._layers import (
     PAIR_ROLES,
     axes_for,
@@ -114,6 +115,8 @@ class NoisyPairsWidget(ViewerWidget):
         self._source_chosen = False
         self._following = False  # the source is being set to follow the layers
         self._adding = False  # the widget adds layers (a pair it made)
+        #: the layers of the last frame pairs made from a stack
+        self.stack_layers: list = []
 
         # ---- one panel per source ------------------------------------------------------------
         self.synthetic = SyntheticPanel(self._image_choices)
@@ -358,7 +361,12 @@ class NoisyPairsWidget(ViewerWidget):
         return []
 
     def make_stack_pairs(self) -> list:
-        """Add frames t and t+1 of the stack as two view layers (no copy); return them."""
+        """Add frames t and t+1 of the stack as two view layers (no copy); return them.
+
+        With *register* other than none, frame t+1 is warped onto frame t in the background
+        (seconds for a 20-frame 512² stack): this returns ``[]`` at once and the layers are
+        added when the registration ends (:attr:`stack_layers`; :meth:`wait` waits for it).
+        """
 
         from ...core.data.pairs import stack_neighbours
         from ...core.errors import InputError
@@ -371,9 +379,39 @@ class NoisyPairsWidget(ViewerWidget):
                 f"Layer '{src.name}' is {data.ndim}D; pairing neighbouring frames needs a stack "
                 "(3 or more dimensions). For one 2D image use single-image mode."
             )
-        pair = stack_neighbours(data, axis=int(axis), axes=parse_axes(self.stack.axes.value))
+        if self.busy:
+            raise InputError("The frames of a stack are being registered; wait until they are.")
+        axes = parse_axes(self.stack.axes.value)
+        register = self.stack.register.value
+        if register == "none":
+            pair = stack_neighbours(data, axis=int(axis), axes=axes)
+            return self._add_stack_pair(src, pair, int(axis), register)
+        self.run_button.enabled = False
+        self.start_job(
+            register_job,
+            data,
+            int(axis),
+            axes,
+            register,
+            what="Registering frames",
+            hold_gc=False,
+            on_returned=functools.partial(self._on_registered, src, int(axis), register),
+            on_finished=self._on_job_finished,
+        )
+        return []
+
+    @when_alive
+    def _on_registered(self, src, axis: int, register: str, pair) -> None:
+        self._add_stack_pair(src, pair, axis, register)
+
+    @when_alive
+    def _on_job_finished(self) -> None:
+        self.run_button.enabled = True
+
+    def _add_stack_pair(self, src, pair, axis: int, register: str) -> list:
+        """Add the layers of a stack's frame pairs; keep them in :attr:`stack_layers`."""
         limits = tuple(float(v) for v in src.contrast_limits)
-        meta = dict(axes=pair.axes, source=src.name, pair_axis=int(axis))
+        meta = dict(axes=pair.axes, source=src.name, pair_axis=axis, register=pair.register)
         layer_a, layer_b = self._add_pair(
             pair,
             f"A · {src.name} frames t (axis {axis})",
@@ -384,11 +422,13 @@ class NoisyPairsWidget(ViewerWidget):
             colormap=src.colormap.name,
             **placement(src),
         )
+        registered = registration_note(pair, register)
         notify.info(
-            f"Added '{layer_a.name}' and '{layer_b.name}' ({pair.input.shape[int(axis)]} pairs, axes "
-            f"{pair.axes}). Next: Train Noise2Noise with them as input and target."
+            f"Added '{layer_a.name}' and '{layer_b.name}' ({pair.input.shape[axis]} pairs, axes "
+            f"{pair.axes}).{registered} Next: Train Noise2Noise with them as input and target."
         )
-        return [layer_a, layer_b]
+        self.stack_layers = [layer_a, layer_b]
+        return self.stack_layers
 
     def use_single_image(self) -> list:
         """Mark the layer for single-image (Neighbor2Neighbor) training; return ``[]``."""
@@ -431,7 +471,9 @@ class NoisyPairsWidget(ViewerWidget):
 
     # ---- pair check ----------------------------------------------------------------------------
     def _pair_to_check(self):
-        """``(a, b, axes)`` of the chosen pair, for :class:`PairCheckPanel` (a stack: frames t and t+1)."""
+        """``(a, b, axes)`` of the chosen pair, for :class:`PairCheckPanel` (a stack: frames t and
+        t+1, and ``(stack, axis, axes)`` to measure the motion between neighbours)."""
+        from ...core.axes import default_axes
         from ...core.data.pairs import stack_neighbours
         from ...core.errors import InputError
 
@@ -444,13 +486,35 @@ class NoisyPairsWidget(ViewerWidget):
             raise InputError(
                 "Choose a stack with 3 or more dimensions to check its neighbouring frames."
             )
-        pair = stack_neighbours(
-            image_data(self.stack.layer.value, "stack"),
-            axis=int(axis),
-            axes=parse_axes(self.stack.axes.value),
-        )
-        return pair.input, pair.target, pair.axes
+        stack = image_data(self.stack.layer.value, "stack")
+        pair = stack_neighbours(stack, axis=int(axis), axes=parse_axes(self.stack.axes.value))
+        # the check also measures the motion between neighbours (does the stack need registering?)
+        axes = parse_axes(self.stack.axes.value) or default_axes(stack.ndim)
+        return pair.input, pair.target, pair.axes, (stack, int(axis), axes)
 
     def teardown(self) -> None:
         self.check.teardown()
         super().teardown()
+
+
+def register_job(data, axis: int, axes: str | None, register: str):
+    """Generator for a :class:`LongJob`: the stack's frame pairs, registered; returns the pair."""
+    from ...core.data.pairs import stack_neighbours
+
+    yield "registering"
+    return stack_neighbours(data, axis=axis, axes=axes, register=register)
+
+
+def registration_note(pair, asked: str) -> str:
+    """What registration did to a stack's pairs, in one sentence (empty when not asked)."""
+    if asked == "none":
+        return ""
+    shifts = [m.shift_px for m in pair.motions] or [0.0]
+    if pair.register == "none":
+        return (
+            f" Not registered (register {asked}: the frames barely move, ≤ {max(shifts):.2f} px)."
+        )
+    return (
+        f" B is registered onto A by {pair.register} (global shift up to {max(shifts):.2f} px); "
+        "the pixels the warp could not fill are empty (NaN) and left out of training."
+    )

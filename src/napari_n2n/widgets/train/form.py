@@ -125,6 +125,14 @@ class TrainForm(Container):
             tooltip="Optional clean reference: only used to report PSNR",
         )
         self.loss = ComboBox(label="loss", choices=LOSS_CHOICES, value="l2")
+        self.register = ComboBox(
+            label="target registered",
+            choices=["none", "shift", "flow"],
+            value="none",
+            tooltip="How the target frames were registered onto the input (Noisy pairs → stack → "
+            "register; set from the target layer): when registered, its empty (NaN) pixels are "
+            "left out of the loss",
+        )
         self.network = ComboBox(label="network", choices=NETWORKS, value="cpu-quick")
         self.patch_size = SpinBox(label="patch size", value=48, min=8, max=1024, step=8)
         self.batch_size = SpinBox(label="batch size", value=8, min=1, max=1024)
@@ -164,6 +172,7 @@ class TrainForm(Container):
         self.advanced_fields = row(
             self.clean_layer,
             self.loss,
+            self.register,
             self.network,
             self.start_from.keep_normalization,
             self.patch_size,
@@ -240,6 +249,7 @@ class TrainForm(Container):
             self.device,
             self.clean_layer,
             self.loss,
+            self.register,
             self.network,
             self.patch_size,
             self.batch_size,
@@ -332,7 +342,8 @@ class TrainForm(Container):
         Returns
         -------
         napari_n2n.core.config.TrainConfig
-            Mode, loss, patch and batch size, learning rate, device, preset and budget as set;
+            Mode, loss, patch and batch size, learning rate, device, preset, budget and the
+            target's registration as set;
             the network's depth and width only when the form chooses a network of its own.
         """
         from ...core.config import TrainConfig
@@ -356,6 +367,7 @@ class TrainForm(Container):
             base_channels=base,
             device=self.device.value,
             preset=self.preset.value,
+            register=self.register.value if self.mode.value == "n2n" else "none",
             **self._budget(),
         )
 

@@ -153,7 +153,12 @@ class TrainWidget(ViewerWidget):
             self.form.loss.value = meta["suggested_loss"]
 
     def _on_target_changed(self, _=None) -> None:
-        """The mode follows the target: none → single image; a clean layer → Noise2Clean; else Noise2Noise."""
+        """The mode follows the target: none → single image; a clean layer → Noise2Clean; else Noise2Noise.
+
+        A target registered by Noisy pairs sets the form's registration.
+        """
+        target = self.form.target_layer.value
+        self.form.register.value = n2n_meta(target).get("register") or "none" if target else "none"
         if not self._syncing:
             self._sync(mode=mode_for(self.form.target_layer.value, self.form.mode.value))
 
@@ -234,7 +239,9 @@ class TrainWidget(ViewerWidget):
         check_roles(layer, target_layer, config.mode)
         for role, other in (("target", target_layer), ("clean", clean_layer)):
             if other is not None:
-                snapshots[role] = Snapshot(image_data(other, role, check_values=True))
+                # a registered target holds NaN where the warp left it empty (the core checks it)
+                checked = not (role == "target" and config.register != "none")
+                snapshots[role] = Snapshot(image_data(other, role, check_values=checked))
         data = {role: snap.data for role, snap in snapshots.items()}
         axes = parse_axes(self.form.axes.value)
         build = functools.partial(
