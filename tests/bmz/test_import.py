@@ -76,6 +76,23 @@ def test_package_code_runs_only_after_consent(pkg2d, tmp_path):
     assert load_bmz(pkg, allow_code=True).weight_format == "pytorch_state_dict"
 
 
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript", "pytorch_state_dict"])
+def test_weights_at_a_web_address_are_fetched_only_after_consent(pkg2d, tmp_path, fmt):
+    """Issue 23 item 16: a package whose weights live on a server is not fetched without asking
+    (the fetch tells the server the user's address); the offline fixture sees no connection."""
+    url = f"https://example.invalid/weights.{fmt}"
+
+    def edit(rdf):
+        _only([fmt])(rdf)
+        rdf["weights"][fmt]["source"] = url
+        rdf["weights"][fmt].pop("sha256", None)
+
+    pkg = rewrite_package(pkg2d, tmp_path / "remote.bioimageio.zip", edit=edit)
+    with pytest.raises(CodeConsentRequired, match="needs your permission") as info:
+        load_bmz(pkg)
+    assert f"fetched from {url}" in str(info.value) and "\n" not in str(info.value)
+
+
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_onnx_and_torchscript_only_packages_run(pkg2d, tmp_path, camera_crop, fmt):
     pkg = rewrite_package(
@@ -231,3 +248,22 @@ def test_quiet_silences_bioimageio_and_restores_it(pkg2d, camera_crop):
     assert pipeline.tqdm is not bar
     gen.close()  # a cancelled prediction restores it too
     assert pipeline.tqdm is bar
+
+
+def test_damaged_onnx_weights_are_named_as_a_broken_package_not_an_environment_problem(
+    pkg2d, tmp_path
+):
+    """Issue 23 item 16: ONNX runtime's grouped errors are unwrapped and worded."""
+    pytest.importorskip("onnxruntime")
+    with zipfile.ZipFile(pkg2d) as zf:
+        onnx = next(n for n in zf.namelist() if n.endswith(".onnx"))
+    pkg = rewrite_package(
+        pkg2d,
+        tmp_path / "cut.bioimageio.zip",
+        edit=_only(["onnx"]),
+        files={onnx: b"\x08\x07 not an ONNX model" * 20},
+    )
+    with pytest.raises(ModelFileError, match="weights file is damaged") as info:
+        load_bmz(pkg)
+    message = str(info.value)
+    assert "download it again" in message and "ExceptionGroup" not in message

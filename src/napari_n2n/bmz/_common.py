@@ -25,7 +25,8 @@ CURRENT_ARCHITECTURE = "n2n_unet_v1.py"
 
 
 class CodeConsentRequired(ModelFileError):
-    """The package can only run by executing Python code it names; ask the user first.
+    """The package can only run by executing Python code it names, or by fetching its weights from
+    a web address (which tells that server the user's address); ask the user first.
 
     Retry with ``allow_code=True`` (CLI: ``--allow-code``) if the package comes from a source
     the user trusts.

@@ -55,42 +55,23 @@ def read_package(path: Path):
 
 def choose_weights(descr, path: Path, *, allow_code: bool = False, device_type: str = "cpu") -> str:
     """The first weights format that can run here; raise with every reason when none can."""
-    from bioimageio.spec.model import v0_5
-
     sd = descr.weights.pytorch_state_dict
-    if sd is not None and is_frozen_architecture(sd.architecture, path):
+    if (
+        sd is not None
+        and is_frozen_architecture(sd.architecture, path)
+        and (allow_code or remote_source(sd) is None)
+    ):
         return "pytorch_state_dict"
     reasons, needs_consent = [], False
     for fmt in WEIGHTS_ORDER["cpu" if device_type == "cpu" else "gpu"]:
         entry = getattr(descr.weights, fmt, None)
         if entry is None:
             continue
-        if fmt == "onnx" and not has_onnx_runtime():
-            reasons.append("its ONNX weights need onnxruntime (pip install 'napari-n2n[onnx]')")
-            continue
-        if fmt == "pytorch_state_dict":
-            arch = entry.architecture
-            if isinstance(arch, v0_5.ArchitectureFromLibraryDescr):
-                top = arch.import_from.split(".")[0]
-                if importlib.util.find_spec(top) is None:
-                    reasons.append(
-                        f"its PyTorch weights need the Python package '{top}' (for {arch.import_from}.{arch.callable}), "
-                        f"which is not installed here: install it, or ask the authors for TorchScript or ONNX weights"
-                    )
-                    continue
-                if not allow_code:
-                    needs_consent = True
-                    reasons.append(
-                        f"its PyTorch weights call {arch.import_from}.{arch.callable} with arguments from the package"
-                    )
-                    continue
-            elif not allow_code:
-                needs_consent = True
-                reasons.append(
-                    f"its PyTorch weights run the Python file {arch.source} shipped in the package"
-                )
-                continue
-        return fmt
+        why, consent = _why_not(fmt, entry, allow_code=allow_code)
+        if why is None:
+            return fmt
+        reasons.append(why)
+        needs_consent = needs_consent or consent
     others = [f for f in OTHER_FORMATS if getattr(descr.weights, f, None) is not None]
     if others:
         reasons.append(
@@ -98,12 +79,54 @@ def choose_weights(descr, path: Path, *, allow_code: bool = False, device_type: 
         )
     if needs_consent:
         raise CodeConsentRequired(
-            f"{path.name} can only run by executing Python code: {'; '.join(reasons)}. Allow it (--allow-code, or "
-            "confirm in napari) only if you trust where the package comes from."
+            f"{path.name} needs your permission to run: {'; '.join(reasons)}. Allow it (--allow-code, "
+            "or confirm in napari) only if you trust where the package comes from."
         )
     raise ModelFileError(
         f"{path.name} has no weights that can run here: {'; '.join(reasons) or 'none listed'}."
     )
+
+
+def _why_not(fmt: str, entry, *, allow_code: bool) -> tuple[str | None, bool]:
+    """``(why the weights entry cannot run here, whether the user's consent would let it)``;
+    ``(None, False)`` when it can run."""
+    from bioimageio.spec.model import v0_5
+
+    url = remote_source(entry)
+    if url is not None and not allow_code:
+        return (
+            f"its {fmt} weights are not in the package but fetched from {url} (that server learns "
+            "your address and what you run)",
+            True,
+        )
+    if fmt == "onnx" and not has_onnx_runtime():
+        return "its ONNX weights need onnxruntime (pip install 'napari-n2n[onnx]')", False
+    if fmt != "pytorch_state_dict":
+        return None, False
+    arch = entry.architecture
+    if isinstance(arch, v0_5.ArchitectureFromLibraryDescr):
+        top = arch.import_from.split(".")[0]
+        if importlib.util.find_spec(top) is None:
+            return (
+                f"its PyTorch weights need the Python package '{top}' (for {arch.import_from}.{arch.callable}), "
+                f"which is not installed here: install it, or ask the authors for TorchScript or ONNX weights",
+                False,
+            )
+        if not allow_code:
+            return (
+                f"its PyTorch weights call {arch.import_from}.{arch.callable} with arguments from the package",
+                True,
+            )
+        return None, False
+    if not allow_code:
+        return f"its PyTorch weights run the Python file {arch.source} shipped in the package", True
+    return None, False
+
+
+def remote_source(entry) -> str | None:
+    """The http(s) address ``entry``'s file is fetched from, ``None`` for a file in the package."""
+    source = str(getattr(entry, "source", "") or "")
+    return source if source.lower().startswith(("http://", "https://")) else None
 
 
 def is_frozen_architecture(arch, path: Path) -> bool:

@@ -31,6 +31,24 @@ from ._package import choose_weights, missing_module, read_package, tileable
 DEFAULT_BLOCK = {2: 512, 3: 96}
 
 
+#: what the backends say of a weights file that is not one (ONNX runtime, torch's readers)
+_DAMAGED_WEIGHTS = (
+    "INVALID_PROTOBUF",
+    "protobuf parsing failed",
+    "PytorchStreamReader failed",
+    "failed finding central directory",
+    "invalid load key",
+    "not a zip file",
+)
+
+
+def _innermost(exc: BaseException) -> BaseException:
+    """The first of the errors bundled in ``exc`` (bioimageio.core groups one per device)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
 def load_bmz(
     path: str | os.PathLike,
     *,
@@ -206,9 +224,16 @@ class BmzModel:
                     f"{self.path.name} needs the Python package '{missing}', which is not installed here. Install it, "
                     "or ask the package's authors for TorchScript or ONNX weights."
                 ) from exc
+            inner = _innermost(exc)
+            if any(mark in str(inner) for mark in _DAMAGED_WEIGHTS):
+                raise ModelFileError(
+                    f"{self.path.name}: its {self.weight_format} weights file is damaged (cut or "
+                    f"not a weights file: {first_line(inner)}). The package is broken, not your "
+                    "installation: download it again, or ask its authors for a new one."
+                ) from exc
             raise ModelFileError(
                 f"{self.path.name}: its {self.weight_format} weights cannot be loaded here "
-                f"({type(exc).__name__}: {first_line(exc)})."
+                f"({type(inner).__name__}: {first_line(inner)})."
             ) from exc
 
     def verify(self) -> None:
