@@ -82,6 +82,9 @@ def _interrupt_while_starting(d: Path, delay: float) -> subprocess.CompletedProc
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as from a terminal: a shell without job control starts background jobs with SIGINT
+        # ignored, and Python then never installs its handler in the child
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines = []
     for line in proc.stderr:

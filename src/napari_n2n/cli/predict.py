@@ -19,6 +19,7 @@ from ._common import (
     read_image,
     require_distinct_outputs,
 )
+from ._defects import known_defects_filled
 
 #: what --output-format accepts (the input's own format by default)
 FORMATS = ("tif", "ome.zarr", "nii.gz", "nii", "npy")
@@ -547,38 +548,6 @@ def _worded_for_the_command_line():
         # a finished result: left as it is by --skip-existing
         overwrite = REPLACE_HINT if exc.kind == "exists" else CLI_WORDING["overwrite"]
         raise exc.worded(**{**CLI_WORDING, "overwrite": overwrite}) from exc
-
-
-def known_defects_filled(den, choice: str, axes: str, *images):
-    """``images`` (numpy arrays or ``None``) with the defect pixels of ``choice`` filled.
-
-    ``choice`` is ``--defects``: ``"auto"`` (the positions the model file keeps, when the frames
-    fit them), ``"none"`` or the path of a defect map. A lazy array is passed on as it is.
-    """
-    import numpy as np
-
-    from ..core.data import defects
-
-    first = images[0]
-    frame = first.shape[axes.index("Y")], first.shape[axes.index("X")]
-    if choice == "none":
-        return images
-    if choice == "auto":
-        kept = getattr(den, "info", {}).get("defects")
-        if not kept or tuple(kept["frame"]) != frame:
-            return images
-        marks = np.zeros(frame, dtype=bool)
-        marks[kept["y"], kept["x"]] = True
-    else:
-        marks = defects.read_map(read_image(choice, "defect map").data, frame, choice)
-    filled = [
-        defects.fill_frames(image, marks, axes) if isinstance(image, np.ndarray) else image
-        for image in images
-    ]
-    print(
-        f"napari-n2n: {int(marks.sum())} defect pixel(s) filled before denoising", file=sys.stderr
-    )
-    return filled
 
 
 def _predict(den, image, other, args, axes: str, options, drain):

@@ -25,7 +25,8 @@ from ._common import (
     positive_float,
     positive_int,
 )
-from ._train_inputs import fill_defects, training_data
+from ._defects import fill_defects
+from ._train_inputs import training_data
 
 #: the defaults of the options are the training configuration's own
 DEFAULTS = TrainConfig()
