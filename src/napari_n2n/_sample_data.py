@@ -14,8 +14,10 @@ def _layer_data(sample: samples.Sample) -> list[tuple]:
     desc = sample.noise.describe()
     clean_name = f"{sample.name} clean"
     # the letter first: napari elides long names in the middle, and A and B must stay apart
-    name_a, name_b = f"A · {sample.name} noisy · {desc}", f"B · {sample.name} noisy · {desc}"
-    lo, hi = float(sample.clean.min()), float(sample.clean.max())
+    name_a = f"A · {sample.name} noisy · {desc}"
+    name_b = f"B · {sample.name} noisy · {desc}"
+    lo = float(sample.clean.min())
+    hi = float(sample.clean.max())
     common = {"contrast_limits": (lo, hi)}
     if sample.scale is not None:
         common["scale"] = sample.scale

@@ -44,7 +44,9 @@ class ProgressBar:
     every_s = 30.0
 
     def __init__(self, label: str, stream=None, width: int = 30):
-        self.label, self.stream, self.width = label, stream or sys.stderr, width
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.width = width
         self.tty = getattr(self.stream, "isatty", lambda: False)()
         self._last_pct = -10
         self._last_t = -math.inf
@@ -69,7 +71,8 @@ class ProgressBar:
             and now - self._last_t < self.every_s
         ):
             return
-        self._last_pct, self._last_t = pct, now
+        self._last_pct = pct
+        self._last_t = now
         filled = int(self.width * fraction)
         line = f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {pct:3d}% {text}"
         if self.tty:
@@ -105,7 +108,8 @@ class StopOnSignals:
     """
 
     def __init__(self, trainer):
-        self.trainer, self.signum = trainer, None
+        self.trainer = trainer
+        self.signum = None
         self._previous: dict = {}
 
     def __enter__(self) -> StopOnSignals:

@@ -16,7 +16,8 @@ from ..core.errors import InputError
 from ..core.inference.tiling import BORDER_MODE, border_width
 
 NAME_CHARACTERS = set(string.ascii_letters + string.digits + "_+- ()")
-NAME_MIN, NAME_MAX = 5, 128
+NAME_MIN = 5
+NAME_MAX = 128
 
 CITATIONS = {
     "n2n": (
@@ -96,7 +97,8 @@ def tensors(
     min_size, step, halo = space_sizes(depth, ndim)
     names = [s.Identifier(f"channel{c}") for c in range(n_channels)]
     space = ["z", "y", "x"][-ndim:]
-    in_id, out_id = s.TensorId("input"), s.TensorId("output")
+    in_id = s.TensorId("input")
+    out_id = s.TensorId("output")
     in_axes = [s.BatchAxis(), s.ChannelAxis(channel_names=names)] + [
         s.SpaceInputAxis(id=s.AxisId(a), size=s.ParameterizedSize(min=min_size, step=step))
         for a in space
@@ -239,7 +241,8 @@ def readme(
     step: int,
 ) -> str:
     """The package's README, with the ``# Validation`` section the Zoo asks for."""
-    cfg, hist = denoiser.config, denoiser.history or {}
+    cfg = denoiser.config
+    hist = denoiser.history or {}
     mode = cfg.mode if cfg else "unknown"
     lines = [
         f"# {name}",

@@ -62,7 +62,8 @@ def choose_weights(descr, path: Path, *, allow_code: bool = False, device_type: 
         and (allow_code or remote_source(sd) is None)
     ):
         return "pytorch_state_dict"
-    reasons, needs_consent = [], False
+    reasons = []
+    needs_consent = False
     for fmt in WEIGHTS_ORDER["cpu" if device_type == "cpu" else "gpu"]:
         entry = getattr(descr.weights, fmt, None)
         if entry is None:
@@ -190,9 +191,12 @@ def tileable(descr):
     """
     from bioimageio.spec.model import v0_5
 
-    inp, out = descr.inputs[0], descr.outputs[0]
+    inp = descr.inputs[0]
+    out = descr.outputs[0]
     in_axes = {str(a.id): a for a in inp.axes if a.type == "space"}
-    axes, added, changed = [], {}, False
+    axes = []
+    added = {}
+    changed = False
     for a in out.axes:
         ref = in_axes.get(str(a.id))
         if a.type != "space" or ref is None or not isinstance(a.size, int):

@@ -248,7 +248,8 @@ def _describe(
     from bioimageio.spec.model import v0_5 as s
     from pydantic import ValidationError
 
-    unet, nd = denoiser.unet, denoiser.spatial_ndim
+    unet = denoiser.unet
+    nd = denoiser.spatial_ndim
     min_size, step, halo = d.space_sizes(unet.depth, nd)
     norm = denoiser.norm
     x = _test_input(denoiser, sample, sample_axes, min_size, step)
@@ -423,11 +424,13 @@ def _frozen_network(denoiser):
     if len(denoiser.models) == 1:
         group = denoiser.channel_groups[0]
         kwargs = dict(in_channels=len(group), out_channels=len(group), **common)
-        net, name = arch.N2NUNet(**kwargs), "N2NUNet"
+        net = arch.N2NUNet(**kwargs)
+        name = "N2NUNet"
         state = denoiser.models[0].state_dict()
     else:
         kwargs = dict(channel_groups=[list(g) for g in denoiser.channel_groups], **common)
-        net, name = arch.N2NUNetPerChannel(**kwargs), "N2NUNetPerChannel"
+        net = arch.N2NUNetPerChannel(**kwargs)
+        name = "N2NUNetPerChannel"
         state = {
             f"nets.{i}.{k}": v
             for i, m in enumerate(denoiser.models)
@@ -487,7 +490,8 @@ def _one_file(weights, dest: Path):
     external = weights.external_data
     if external is None or Path(external.source).stat().st_size > ONNX_ONE_FILE_MAX:
         return weights
-    source, data = Path(weights.source), Path(external.source)
+    source = Path(weights.source)
+    data = Path(external.source)
     model = onnx.load(str(source), load_external_data=True)
     onnx.save_model(model, str(dest), save_as_external_data=False)
     source.unlink()

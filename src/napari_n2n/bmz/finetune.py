@@ -159,7 +159,8 @@ def _normalisation(descr, n_channels: int, path: Path):
     """``(offset, scale)`` per channel: the package's fixed zero-mean/unit-variance preprocessing."""
     for step in descr.inputs[0].preprocessing:
         if step.id == "fixed_zero_mean_unit_variance":
-            mean, std = step.kwargs.mean, step.kwargs.std
+            mean = step.kwargs.mean
+            std = step.kwargs.std
             mean = list(mean) if isinstance(mean, (list, tuple)) else [mean] * n_channels
             std = list(std) if isinstance(std, (list, tuple)) else [std] * n_channels
             if len(mean) == len(std) == n_channels:

@@ -166,7 +166,8 @@ class BmzModel:
                 f"{self.path.name} has {len(d.inputs)} inputs and {len(d.outputs)} outputs; napari-n2n runs "
                 "models with one input image and one output image."
             )
-        inp, out = d.inputs[0], d.outputs[0]
+        inp = d.inputs[0]
+        out = d.outputs[0]
         kinds = {a.type for a in inp.axes} - {"batch", "channel", "space"}
         if kinds:
             raise ModelFileError(
@@ -407,7 +408,8 @@ class BmzModel:
         options = PredictOptions.of(
             options, tile=tile, overlap=overlap, batch_size=batch_size, device=device
         )
-        tile, device = options.tile, options.device
+        tile = options.tile
+        device = options.device
         image = require_numeric(image, "the image")
         require_finite(image, "the image")
         view = AxisView(image, self.resolve_axes(image, axes), self.spatial_ndim)
@@ -435,7 +437,8 @@ class BmzModel:
         return cast_like(out, image.dtype) if dtype == "input" else out
 
     def _predict_view(self, view: AxisView, groups: list, ns: dict, out) -> Iterator[TileProgress]:
-        done, total = 0, None
+        done = 0
+        total = None
         for n in range(view.n_samples):
             block = view.read(n)
             result = np.empty_like(block)

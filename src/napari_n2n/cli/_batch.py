@@ -96,7 +96,10 @@ class Report:
     """The files of a batch that were written, skipped and failed; failures are printed as they happen."""
 
     def __init__(self, total: int):
-        self.total, self.written, self.skipped, self.failed = total, [], [], []
+        self.total = total
+        self.written = []
+        self.skipped = []
+        self.failed = []
 
     def fail(self, source: Path, exc: BaseException) -> None:
         text = getattr(exc, "strerror", None) if isinstance(exc, OSError) else None

@@ -32,7 +32,9 @@ def fill_defects(choice: str, data, target, axes: str):
     given = None
     if choice != "auto":
         given = defects.read_map(read_image(choice, "defect map").data, frame, choice)
-    filled, filled_targets, every_frame = [], [], []
+    filled = []
+    filled_targets = []
+    every_frame = []
     for image, other in zip(images, targets):
         if not isinstance(image, np.ndarray) or (
             other is not None and not _plain_like(other, image)

@@ -23,14 +23,18 @@ def training_data(args, *, found: dict | None = None):
     ``found``, a dict, receives the first input's ``pixel_size`` (axis → size, from its file).
     """
     inputs = _files(args.input, "--input")
-    targets, cleans = _files(args.target, "--target"), _files(args.clean, "--clean")
+    targets = _files(args.target, "--target")
+    cleans = _files(args.clean, "--clean")
     for flag, files in (("--target", targets), ("--clean", cleans)):
         if files and len(files) != len(inputs):
             raise InputError(
                 f"{len(inputs)} input images but {len(files)} for {flag}: give one {flag} per input, in "
                 "the same order."
             )
-    sets, axes_seen, read, methods = [], {}, [], {"none"}
+    sets = []
+    axes_seen = {}
+    read = []
+    methods = {"none"}
     for k, path in enumerate(inputs):
         inp = read_image(path, "input")
         read.append(inp)

@@ -63,7 +63,9 @@ def run(args) -> int:
                 "check needs image B, the same scene as A; or, for one stack, --pair-neighbours T."
             )
         b = read_image(args.b, "image B")
-        a_data, b_data, axes = a.data, b.data, args.axes or a.axes or b.axes or None
+        a_data = a.data
+        b_data = b.data
+        axes = args.axes or a.axes or b.axes or None
         what = f"{args.a} and {args.b}"
     report = check_pair(a_data, b_data, axes=axes, max_planes=args.planes)
     if motion is not None:

@@ -87,7 +87,9 @@ def run_demo(
     }
     t_start = time.perf_counter()
     sample = pair_2d(sigma=25.0, seed=seed)
-    clean, a, b = sample.clean, sample.a, sample.b
+    clean = sample.clean
+    a = sample.a
+    b = sample.b
     # the device's preset (cpu-quick on a CPU: the compact U-Net that learns the most per CPU second)
     base = TrainConfig(steps=100_000, time_budget_s=seconds, device=device, seed=seed)
     print(

@@ -329,7 +329,8 @@ def _same_run(saved: dict, state: dict) -> bool:
     # same losses: its time tells them apart)
     if any(saved.get(k) != state.get(k) for k in ("config", "unet", "normalization", "axes")):
         return False
-    history, later = saved.get("history") or {}, state.get("history") or {}
+    history = saved.get("history") or {}
+    later = state.get("history") or {}
     n = len(history.get("step") or [])
     started = n > 0 and all(
         history.get(k) == (later.get(k) or [])[:n] for k in ("step", "train_loss")
@@ -463,7 +464,8 @@ def run(args) -> int:
             file=sys.stderr,
         )
         return code
-    saved, why = [], None
+    saved = []
+    why = None
     if den is not None:
         den.info.update(kept_info)
         path, why = write_with_fallback(model, den.save)

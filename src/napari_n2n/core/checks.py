@@ -153,7 +153,8 @@ def require_same_shape(a, b, *, names: tuple[str, str] = ("the input", "the targ
     names : tuple of str
         How the message names them.
     """
-    sa, sb = tuple(int(s) for s in a.shape), tuple(int(s) for s in b.shape)
+    sa = tuple(int(s) for s in a.shape)
+    sb = tuple(int(s) for s in b.shape)
     if sa != sb:
         raise InputError(
             f"{_cap(names[1])} has shape {sb} but {names[0]} has {sa}; the two images of a pair must "

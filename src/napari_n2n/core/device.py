@@ -164,7 +164,8 @@ def describe_device(device: torch.device, threads: int | None = None) -> str:
     if device.type == "cuda":
         return f"{device} ({torch.cuda.get_device_name(device)})"
     if device.type == "cpu":
-        n, cores = cpu_threads(threads), available_cores()
+        n = cpu_threads(threads)
+        cores = available_cores()
         return f"cpu ({n} thread{'s' if n != 1 else ''} of {cores} core{'s' if cores != 1 else ''})"
     return str(device)
 

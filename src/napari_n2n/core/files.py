@@ -144,7 +144,8 @@ def inside(path: str | os.PathLike, folder: str | os.PathLike) -> bool:
     -------
     bool
     """
-    p, f = os.path.realpath(path), os.path.realpath(folder)
+    p = os.path.realpath(path)
+    f = os.path.realpath(folder)
     return p != f and os.path.isdir(f) and os.path.commonpath([p, f]) == f
 
 
@@ -234,7 +235,8 @@ class Destination:
     # ---- checks ------------------------------------------------------------------------------
     def check(self) -> None:  # noqa: C901  one check per way a destination can fail, in the order a user meets them
         """Check the destination (called on creation) and note what is there, to notice another writer later."""
-        path, folder = self.path, self.path.parent
+        path = self.path
+        folder = self.path.parent
         if not folder.is_dir():
             if folder.exists():
                 raise self._fail(f"{folder} is not a folder")
@@ -477,7 +479,8 @@ class Destination:
         places = [beside] + [
             Path(d) / self.given.name for d in (os.getcwd(), tempfile.gettempdir())
         ]
-        seen, out = set(), []
+        seen = set()
+        out = []
         for p in places:
             if p is None:
                 continue

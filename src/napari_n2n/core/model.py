@@ -37,7 +37,8 @@ from torch import nn
 from .errors import InputError
 
 #: most channels of an image a U-Net takes, and most feature channels of a level
-MAX_CHANNELS, MAX_WIDTH = 256, 4096
+MAX_CHANNELS = 256
+MAX_WIDTH = 4096
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,8 @@ class UNetConfig:
                 }
             )
 
-        widths, cin = self.widths(), self.in_channels
+        widths = self.widths()
+        cin = self.in_channels
         for i, w in enumerate(widths[:-1]):
             block(f"down.{i}", cin, w)
             cin = w

@@ -52,7 +52,8 @@ class NiftiFormat:
         nib = require("nibabel", "Reading NIfTI")
         try:
             img = nib.load(str(path))
-            proxy, header = img.dataobj, img.header
+            proxy = img.dataobj
+            header = img.header
             affine = np.asarray(img.affine, dtype=np.float64)
         except Exception as exc:  # nibabel raises many types for damaged or foreign files
             raise unreadable(path, "NIfTI image", exc, "Give a .nii or .nii.gz file.") from exc
@@ -122,7 +123,8 @@ class NiftiFormat:
         if axes:
             order = "".join(a for a in _ORDER if a in axes)
             data = np.transpose(data, [axes.index(a) for a in order])
-        affine, header = extra.get("nifti_affine"), extra.get("nifti_header")
+        affine = extra.get("nifti_affine")
+        header = extra.get("nifti_header")
         if affine is None or (axes and not axes.startswith("XY")):
             affine = np.eye(4)
             for i, a in enumerate("XYZ"):

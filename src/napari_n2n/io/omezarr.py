@@ -150,7 +150,10 @@ def _read_image(node, path: Path) -> ImageData:
             UserWarning,
             stacklevel=4,
         )
-    sizes, origin, unit, interval = {}, {}, None, None
+    sizes = {}
+    origin = {}
+    unit = None
+    interval = None
     if axes:
         scale, translation = _level0_transforms(ms, datasets[0])
         sizes, origin, unit = _calibration(axes, meta_axes, scale, translation)
@@ -222,7 +225,9 @@ def _level0_transforms(ms: dict, dataset: dict) -> tuple[list | None, list | Non
 
 def _calibration(axes: str, meta_axes: list, scale, translation) -> tuple[dict, dict, str | None]:
     """Pixel sizes, origin and unit of the space axes (Z, Y, X) from level 0's transforms."""
-    sizes, origin, unit = {}, {}, None
+    sizes = {}
+    origin = {}
+    unit = None
     for i, letter in enumerate(axes):
         if letter not in "ZYX":
             continue
@@ -291,7 +296,8 @@ def level_shapes(
     >>> level_shapes((2, 1000, 700), "CYX")
     [(2, 1000, 700), (2, 500, 350), (2, 250, 175)]
     """
-    iy, ix = axes.index("Y"), axes.index("X")
+    iy = axes.index("Y")
+    ix = axes.index("X")
     shapes = [tuple(int(s) for s in shape)]
     while len(shapes) < (levels or MAX_LEVELS):
         last = shapes[-1]
@@ -541,7 +547,8 @@ def write_pyramid(group, axes: str, *, should_stop=None, threads: int | None = N
 
     from ..core.device import available_cores
 
-    iy, ix = axes.index("Y"), axes.index("X")
+    iy = axes.index("Y")
+    ix = axes.index("X")
     # the levels named in the metadata (listing the group would warn about the ledger beside them)
     arrays = [group[d["path"]] for d in group.attrs["ome"]["multiscales"][0]["datasets"]]
     total = sum(math.prod(math.ceil(s / c) for s, c in zip(a.shape, a.chunks)) for a in arrays[1:])
@@ -630,7 +637,8 @@ def write_ome_zarr(
         frame_interval=frame_interval,
         attrs=dict(attrs or {}, complete=True),
     )
-    level0, read = group["0"], _permuted(data, axes, order)
+    level0 = group["0"]
+    read = _permuted(data, axes, order)
     for sl in chunk_slices(level0.shape, level0.chunks):
         level0[sl] = read(sl)
     for _ in write_pyramid(group, order):

@@ -39,7 +39,9 @@ from ._support import micrometres, seconds, short_unit
 _LETTERS = {"S": "C", "C": "C", "T": "T", "Z": "Z", "Y": "Y", "X": "X"}
 #: micrometres per TIFF resolution unit (2: inch, 3: centimetre)
 _UNIT_UM = {2: 25400.0, 3: 10000.0}
-_INCH, _CENTIMETRE, _NONE = 2, 3, 1
+_INCH = 2
+_CENTIMETRE = 3
+_NONE = 1
 #: the dtypes an ImageJ hyperstack holds (its 8-bit, 16-bit and 32-bit images)
 _IMAGEJ_DTYPES = (np.uint8, np.uint16, np.float32)
 #: ImageJ's order of axes

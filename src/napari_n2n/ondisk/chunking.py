@@ -14,7 +14,8 @@ from ..core.inference.predict import PredictOptions
 from ..io.omezarr import default_chunks
 
 #: chunks (Z, Y, X) of level 0 for a 2D and a 3D network
-CHUNKS_2D, CHUNKS_3D = (1, 1024, 1024), (64, 256, 256)
+CHUNKS_2D = (1, 1024, 1024)
+CHUNKS_3D = (64, 256, 256)
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,8 @@ class WriterLock:
             except FileNotFoundError:
                 return None
             return "stale" if age > EMPTY_STALE_S else None
-        pid, host = int(parts[0]), parts[1]
+        pid = int(parts[0])
+        host = parts[1]
         if host == socket.gethostname() and not process_alive(pid):
             return "stale"
         return text.strip()

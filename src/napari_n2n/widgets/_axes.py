@@ -87,10 +87,12 @@ class AxesField(Container):
         ndim = 0 if layer is None else layer.data.ndim
         axes, source = known_axes(layer)
         if axes is None and fallback and len(fallback) == ndim:
-            axes, source = fallback, "model"
+            axes = fallback
+            source = "model"
         guessed = axes is None and ndim in GUESS
         if guessed:
-            axes, source = GUESS[ndim], "guess"
+            axes = GUESS[ndim]
+            source = "guess"
         self._ndim = ndim
         self._set(axes or "", guessed=guessed, source=source)
 

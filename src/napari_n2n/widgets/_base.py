@@ -240,7 +240,9 @@ def _cut_to_lines(metrics, text: str, width: int, lines: int) -> str:
 
     if fits(text):
         return text
-    lo, hi = 0, len(text)  # text[:lo] + "…" fits; text[:hi] + "…" does not
+    # text[:lo] + "…" fits; text[:hi] + "…" does not
+    lo = 0
+    hi = len(text)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if fits(text[:mid].rstrip() + "…") else (lo, mid)

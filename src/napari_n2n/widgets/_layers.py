@@ -256,7 +256,8 @@ def find_layer(viewer, name: str | None):
 def unique_name(viewer, base: str) -> str:
     """``base``, or ``base [2]``, ``base [3]``, ... so no existing layer is replaced."""
     taken = {layer.name for layer in viewer.layers}
-    name, i = base, 2
+    name = base
+    i = 2
     while name in taken:
         name, i = f"{base} [{i}]", i + 1
     return name
@@ -294,7 +295,8 @@ def robust_limits(
         return 0.0, 1.0
     lo, hi = (float(v) for v in np.percentile(flat, (low, high)))
     if not hi > lo:
-        lo, hi = float(flat.min()), float(flat.max())
+        lo = float(flat.min())
+        hi = float(flat.max())
     if not hi > lo:
         hi = lo + 1.0
     return lo, hi
@@ -323,7 +325,8 @@ def visible_region(
     position = np.rint((point - translate) / np.where(scale == 0, 1, scale)).astype(int)
     displayed = {d - (viewer.dims.ndim - ndim) for d in viewer.dims.displayed}
     corners = np.asarray(getattr(layer, "corner_pixels", np.zeros((2, ndim))), dtype=int)
-    index, start = [], []
+    index = []
+    start = []
     for d, letter in enumerate(keep):
         size = shape[d]
         if letter == "C":
@@ -335,9 +338,11 @@ def visible_region(
             index.append(slice(i, i + 1))
             start.append(i)
             continue
-        lo, hi = 0, size
+        lo = 0
+        hi = size
         if d in displayed and corners.shape == (2, ndim) and corners[1, d] > corners[0, d]:
-            lo, hi = int(np.clip(corners[0, d], 0, size)), int(np.clip(corners[1, d] + 1, 0, size))
+            lo = int(np.clip(corners[0, d], 0, size))
+            hi = int(np.clip(corners[1, d] + 1, 0, size))
         centre = (lo + hi) // 2 if d in displayed else int(np.clip(position[d], 0, size - 1))
         want = min(max_size.get(letter, size), size)
         if d in displayed:  # what the canvas shows, but not less than the network needs to see
@@ -404,7 +409,8 @@ class Snapshot:
         """
         if not self.copied or current is not self.source:
             return False
-        flat_now, flat_then = self.source.reshape(-1), self.data.reshape(-1)
+        flat_now = self.source.reshape(-1)
+        flat_then = self.data.reshape(-1)
         block = 1 << 22
         return any(
             not np.array_equal(flat_now[i : i + block], flat_then[i : i + block], equal_nan=True)
@@ -416,7 +422,8 @@ def central_plane(data, max_side: int = 1024) -> np.ndarray:
     """The central 2D plane of ``data`` (cropped to ``max_side``), as a small numpy array."""
     index = tuple(s // 2 for s in data.shape[:-2])
     ys, xs = data.shape[-2:]
-    cy, cx = max(0, (ys - max_side) // 2), max(0, (xs - max_side) // 2)
+    cy = max(0, (ys - max_side) // 2)
+    cx = max(0, (xs - max_side) // 2)
     return np.asarray(data[index + (slice(cy, cy + max_side), slice(cx, cx + max_side))])
 
 

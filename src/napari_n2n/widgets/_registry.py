@@ -54,7 +54,8 @@ class ModelRegistry:
     ) -> ModelEntry:
         """Register ``denoiser`` under ``name`` (made unique); the newest entry comes first."""
         taken = {e.name for e in self._entries}
-        unique, i = name, 2
+        unique = name
+        i = 2
         while unique in taken:
             unique, i = f"{name} [{i}]", i + 1
         # the registry keeps no layer alive; a layer seen through napari's plugin proxy is referred to itself

@@ -111,7 +111,8 @@ def fill(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return image
     out = np.array(image, dtype=np.float32)
     h, w = image.shape[-2:]
-    planes, marks = out.reshape(-1, h, w), mask.reshape(-1, h, w)
+    planes = out.reshape(-1, h, w)
+    marks = mask.reshape(-1, h, w)
     for plane, marked in zip(planes, marks):
         ys, xs = np.nonzero(marked)
         values = np.empty(ys.size, dtype=np.float32)

@@ -210,7 +210,8 @@ class Impulse(NoiseModel):
     def apply(self, clean, rng):
         """One noisy copy of ``clean`` (see :meth:`NoiseModel.apply`)."""
         x = _as_float(clean)
-        lo, hi = float(x.min()), float(x.max())
+        lo = float(x.min())
+        hi = float(x.max())
         hit = rng.random(x.shape) < self.fraction
         out = x.copy()
         if self.kind == "salt_pepper":
@@ -422,7 +423,8 @@ def estimate_noise_sigma(image: np.ndarray, *, channel_axis: int | None = None) 
     if len(planes) > 8:
         planes = planes[np.linspace(0, len(planes) - 1, 8).astype(int)]
     x = planes.astype(np.float64)
-    h, w = (x.shape[1] // 2) * 2, (x.shape[2] // 2) * 2
+    h = (x.shape[1] // 2) * 2
+    w = (x.shape[2] // 2) * 2
     x = x[:, :h, :w]
     hh = (x[:, 0::2, 0::2] - x[:, 0::2, 1::2] - x[:, 1::2, 0::2] + x[:, 1::2, 1::2]) / 2.0
     return float(np.median(np.abs(hh)) / 0.6745)

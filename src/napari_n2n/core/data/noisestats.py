@@ -65,7 +65,8 @@ def planes_of(arr, max_planes: int = 8, max_side: int = 1024) -> list[np.ndarray
         np.arange(n) if n <= max_planes else np.linspace(0, n - 1, max_planes).round().astype(int)
     )
     h, w = (int(s) for s in arr.shape[-2:])
-    y0, x0 = max(0, (h - max_side) // 2), max(0, (w - max_side) // 2)
+    y0 = max(0, (h - max_side) // 2)
+    x0 = max(0, (w - max_side) // 2)
     crop = (slice(y0, y0 + max_side), slice(x0, x0 + max_side))
     return [
         np.asarray(
@@ -225,7 +226,10 @@ def fit_mean_variance(
     v = np.asarray(noise_sq, dtype=np.float64).ravel()
     edges = np.unique(np.quantile(x, np.linspace(0, 1, n_bins + 1)))
     idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, max(len(edges) - 2, 0))
-    means, variances, counts, sems = [], [], [], []
+    means = []
+    variances = []
+    counts = []
+    sems = []
     for k in range(max(len(edges) - 1, 1)):
         sel = idx == k
         n = int(sel.sum())
@@ -240,7 +244,9 @@ def fit_mean_variance(
         return MeanVariance(tuple(means), tuple(variances), tuple(counts), 0.0, var, float("inf"))
     # a bin of constant noise power (e.g. all-zero photon counts) must not get infinite weight
     floor = 1e-3 * max(float(np.mean(variances)), 1e-30)
-    m, y, w = np.array(means), np.array(variances), 1.0 / np.square(np.maximum(sems, floor))
+    m = np.array(means)
+    y = np.array(variances)
+    w = 1.0 / np.square(np.maximum(sems, floor))
     design = np.stack([m, np.ones_like(m)], axis=1)
     cov = np.linalg.pinv(design.T @ (design * w[:, None]))
     slope, intercept = cov @ (design.T @ (w * y))
@@ -339,7 +345,8 @@ def shift_uncertainty(pa: np.ndarray, pb: np.ndarray) -> float:
     float
         0 for planes too small to split.
     """
-    h, w = pa.shape[0] // 2, pa.shape[1] // 2
+    h = pa.shape[0] // 2
+    w = pa.shape[1] // 2
     if min(h, w) < MIN_SIDE:
         return 0.0
     quads = [(slice(y, y + h), slice(x, x + w)) for y in (0, h) for x in (0, w)]
@@ -393,7 +400,8 @@ def fit_gain_offset(
     num = den = 0.0
     sum_a = sum_b = n = 0.0
     for pa, pb in pairs:
-        sa, sb = local_mean(pa), local_mean(pb)
+        sa = local_mean(pa)
+        sb = local_mean(pb)
         sa, sb = sa - pa.mean(), sb - pb.mean()
         for axis in (0, 1):
             m = sa.shape[axis] - lag
@@ -428,7 +436,8 @@ def gain_offset_uncertainty(pairs: list[tuple[np.ndarray, np.ndarray]]) -> tuple
     gain_stderr, offset_stderr : float
         0 for planes too small to split.
     """
-    h, w = pairs[0][0].shape[0] // 2, pairs[0][0].shape[1] // 2
+    h = pairs[0][0].shape[0] // 2
+    w = pairs[0][0].shape[1] // 2
     if min(h, w) < MIN_SIDE // 2:
         return 0.0, 0.0
     fits = []

@@ -135,17 +135,23 @@ class Normalization:
                 for c in range(values.shape[0]):
                     per_channel[c].append(values[c])
                     kept_channel[c].append(~outlier[c])
-        offsets, scales, n_out, n_all = [], [], 0, 0
+        offsets = []
+        scales = []
+        n_out = 0
+        n_all = 0
         for c, parts in enumerate(per_channel):
-            values, keep = np.concatenate(parts), np.concatenate(kept_channel[c])
+            values = np.concatenate(parts)
+            keep = np.concatenate(kept_channel[c])
             n_out, n_all = n_out + int(values.size - keep.sum()), n_all + values.size
             inliers = values[keep] if keep.sum() >= max(16, keep.size // 2) else values
             median = np.median(values)  # robust as it is: outliers are left out of the spread only
             p_lo, p_hi = np.percentile(inliers, PERCENTILES)
             if not p_hi > p_lo:
-                p_lo, p_hi = float(inliers.min()), float(inliers.max())
+                p_lo = float(inliers.min())
+                p_hi = float(inliers.max())
             if not p_hi > p_lo:
-                p_lo, p_hi = float(values.min()), float(values.max())
+                p_lo = float(values.min())
+                p_hi = float(values.max())
             if not p_hi > p_lo:
                 require_varying(values, "the image", channel=c)
             offsets.append(float(median))

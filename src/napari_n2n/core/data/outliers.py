@@ -71,7 +71,9 @@ def sample(block: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.n
         bool, ``(C, N)``: which values are isolated outliers.
     """
     block = np.asarray(block, dtype=np.float32)
-    c, h, w = block.shape[0], block.shape[-2], block.shape[-1]
+    c = block.shape[0]
+    h = block.shape[-2]
+    w = block.shape[-1]
     planes = block.reshape(c, -1, h, w)
     per_channel = planes[0].size
     flat = (

@@ -267,7 +267,8 @@ def check_pair(a, b, *, axes: str | None = None, max_planes: int = 8) -> PairChe
         that leaves too little overlap to check.
     """
     a, b = _validated(a, b, axes)
-    planes_a, planes_b = planes_of(a, max_planes), planes_of(b, max_planes)
+    planes_a = planes_of(a, max_planes)
+    planes_b = planes_of(b, max_planes)
     for name, planes in (("image A", planes_a), ("image B", planes_b)):
         for p in planes:
             require_finite(p, name)
@@ -278,7 +279,8 @@ def check_pair(a, b, *, axes: str | None = None, max_planes: int = 8) -> PairChe
     shifts = np.array([measure_shift(pa, pb) for pa, pb in zip(planes_a, planes_b)])
     dy, dx = (float(v) for v in np.median(shifts, axis=0))
     shift_err = _shift_error(shifts, planes_a, planes_b)
-    iy, ix = int(round(dy)), int(round(dx))
+    iy = int(round(dy))
+    ix = int(round(dx))
     pairs = [overlap(pa, pb, iy, ix) for pa, pb in zip(planes_a, planes_b)]
     if min(pairs[0][0].shape) < MIN_SIDE:
         raise InputError(
@@ -289,7 +291,8 @@ def check_pair(a, b, *, axes: str | None = None, max_planes: int = 8) -> PairChe
     gain_err, offset_err = gain_offset_uncertainty(pairs)
 
     # B brought onto A's scale: what remains of A − B is noise (and whatever breaks the pair)
-    diffs, levels = [], []
+    diffs = []
+    levels = []
     for pa, pb in pairs:
         pb_on_a = (pb - offset) / gain
         diffs.append(pa - pb_on_a)

@@ -220,7 +220,8 @@ def stack_neighbours(
         raise InputError(
             f"Unknown pairing {pairing!r}: choose 'consecutive' (t with t+1) or 'even-odd' (2k with 2k+1)."
         )
-    a, b = stack[tuple(idx_a)], stack[tuple(idx_b)]
+    a = stack[tuple(idx_a)]
+    b = stack[tuple(idx_b)]
     c = None if clean is None else clean[tuple(idx_a)]
     if register == "none":
         return Pair(a, b, new_axes, "n2n", clean=c)

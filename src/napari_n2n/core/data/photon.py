@@ -305,9 +305,11 @@ def estimate_photon_scale(image, *, max_values: int = 2_000_000) -> PhotonScale:
             "it needs at least 8×8 pixels."
         )
     planes = planes_of(arr, 4)
-    levels, powers = [], []
+    levels = []
+    powers = []
     for p in planes:
-        h, w = (p.shape[0] // 2) * 2, (p.shape[1] // 2) * 2
+        h = (p.shape[0] // 2) * 2
+        w = (p.shape[1] // 2) * 2
         x = p[:h, :w]
         hh = (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2]) / 2.0
         mean = (x[0::2, 0::2] + x[0::2, 1::2] + x[1::2, 0::2] + x[1::2, 1::2]) / 4.0

@@ -406,7 +406,8 @@ def register_frames(
     motions = []
     for k, (a, b) in enumerate(pairs):
         for o in range(n_other):
-            fixed, moving = reference(a, o), reference(b, o)
+            fixed = reference(a, o)
+            moving = reference(b, o)
             if method == "none":
                 out[k, o] = data[b, o]
                 if o == 0:
@@ -473,7 +474,8 @@ def neighbour_average(frames, *, axis: int, axes: str, method: str = "flow") -> 
         ([(t + 1, t) for t in range(n - 1)], slice(1, n)),
     ):
         done = register_frames(data, axis=axis, axes=axes, pairs=pairs, method=method)
-        target, valid = np.moveaxis(done.target, axis, 0), np.moveaxis(done.valid, axis, 0)
+        target = np.moveaxis(done.target, axis, 0)
+        valid = np.moveaxis(done.valid, axis, 0)
         total[into] += np.where(valid, target, 0)
         count[into] += valid
     return np.moveaxis(total / count, 0, axis)

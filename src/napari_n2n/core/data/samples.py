@@ -125,8 +125,12 @@ def volume_3d(
     texture = ndimage.gaussian_filter(rng.normal(size=shape).astype(np.float32), 1.5)
     texture /= texture.std() + 1e-9
     for _ in range(n_nuclei):
-        cz, cy, cx = rng.uniform(0, nz * 2.0), rng.uniform(0, ny), rng.uniform(0, nx)
-        rz, ry, rx = rng.uniform(6, 11), rng.uniform(7, 14), rng.uniform(7, 14)
+        cz = rng.uniform(0, nz * 2.0)
+        cy = rng.uniform(0, ny)
+        cx = rng.uniform(0, nx)
+        rz = rng.uniform(6, 11)
+        ry = rng.uniform(7, 14)
+        rx = rng.uniform(7, 14)
         brightness = rng.uniform(0.45, 1.0)
         inside = ((zz - cz) / rz) ** 2 + ((yy - cy) / ry) ** 2 + ((xx - cx) / rx) ** 2
         mask = inside <= 1.0
@@ -184,14 +188,19 @@ def digit_image(
         float32, ``(size, size)``.
     """
     if rng is None:
-        angle, scale, shear, shift, width = 0.0, 0.9, 0.0, (0.0, 0.0), 0.08
+        angle = 0.0
+        scale = 0.9
+        shear = 0.0
+        shift = (0.0, 0.0)
+        width = 0.08
     else:
         angle = rng.uniform(-0.25, 0.25)
         scale = rng.uniform(0.75, 0.95)
         shear = rng.uniform(-0.25, 0.25)
         shift = tuple(rng.uniform(-0.05, 0.05, size=2))
         width = rng.uniform(0.06, 0.1)
-    c, s = np.cos(angle), np.sin(angle)
+    c = np.cos(angle)
+    s = np.sin(angle)
     matrix = scale * np.array([[c, -s], [s, c]]) @ np.array([[1.0, shear], [0.0, 1.0]])
     segments = []
     for stroke in DIGIT_STROKES[int(digit)]:

@@ -218,11 +218,13 @@ class UnitGrid:
             unit's place in it.
         """
         box = dict(zip(self.out_axes, zip(self.out_slices(index), self.shape)))
-        read, crop = [], []
+        read = []
+        crop = []
         for a in self.in_axes:
             sl, size = box[a]
             if a in self.spatial:
-                lo, hi = max(0, sl.start - self.halo), min(size, sl.stop + self.halo)
+                lo = max(0, sl.start - self.halo)
+                hi = min(size, sl.stop + self.halo)
                 read.append(slice(lo, hi))
                 crop.append(slice(sl.start - lo, sl.stop - lo))
             else:

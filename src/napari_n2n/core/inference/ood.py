@@ -118,7 +118,8 @@ def measure(view: AxisView, *, max_values: int = 1_000_000, seed: int = 0) -> In
     IntensityStats
         Median and spread of each channel.
     """
-    medians, spreads = [], []
+    medians = []
+    spreads = []
     for channel in _values(view, max_values=max_values, seed=seed):
         channel = channel[np.isfinite(channel)]
         if channel.size == 0:
@@ -173,10 +174,13 @@ def compare(train: IntensityStats, image: IntensityStats) -> str | None:
         if len(train.median) == 1
         else []
     )
-    worst, worst_score = None, 1.0
+    worst = None
+    worst_score = 1.0
     for t, c in pairs:
-        t_median, t_spread = train.median[t], train.spread[t]
-        median, spread = image.median[c], image.spread[c]
+        t_median = train.median[t]
+        t_spread = train.spread[t]
+        median = image.median[c]
+        spread = image.spread[c]
         if not t_spread > 0:
             continue
         shift = abs(median - t_median) / t_spread / MAX_SHIFT
@@ -184,7 +188,8 @@ def compare(train: IntensityStats, image: IntensityStats) -> str | None:
         scale = max(ratio, 1.0 / ratio) / MAX_RATIO
         score = max(shift, scale)
         if score > worst_score:
-            worst, worst_score = (t, c), score
+            worst = (t, c)
+            worst_score = score
     if worst is None:
         return None
     t, c = worst

@@ -255,7 +255,8 @@ def disagreement(
     InputError
         If the predictions differ in shape.
     """
-    a, b = np.asarray(pred_a, dtype=np.float32), np.asarray(pred_b, dtype=np.float32)
+    a = np.asarray(pred_a, dtype=np.float32)
+    b = np.asarray(pred_b, dtype=np.float32)
     if a.shape != b.shape:
         raise InputError(
             f"The two predictions have shapes {a.shape} and {b.shape}; they must match."
@@ -288,7 +289,8 @@ def residual(input, output) -> np.ndarray:
     InputError
         If they differ in shape.
     """
-    x, y = np.asarray(input, dtype=np.float32), np.asarray(output, dtype=np.float32)
+    x = np.asarray(input, dtype=np.float32)
+    y = np.asarray(output, dtype=np.float32)
     if x.shape != y.shape:
         raise InputError(f"Input and output have shapes {x.shape} and {y.shape}; they must match.")
     return x - y

@@ -47,7 +47,8 @@ class CompiledOrPlain:
     """
 
     def __init__(self, model, compiled):
-        self.model, self._compiled = model, compiled
+        self.model = model
+        self._compiled = compiled
         self.note: str | None = None
 
     def __call__(self, x):

@@ -236,7 +236,8 @@ class ResidentPatchSampler:
         """
         import torch
 
-        b, nd = batch_size, len(self.patch)
+        b = batch_size
+        nd = len(self.patch)
         shape_b = (b,) + (1,) * nd
         # source coordinate per output voxel
         coords = [loc.expand((b,) + self.patch) for loc in self._local]
@@ -351,8 +352,10 @@ class Prefetcher:
     ):
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._stop = threading.Event()
-        self._sampler, self._bs = sampler, batch_size
-        self._randomness, self._step = randomness, first_step
+        self._sampler = sampler
+        self._bs = batch_size
+        self._randomness = randomness
+        self._step = first_step
         self._device = device
         self._pin = device.type == "cuda"
         self._thread = threading.Thread(target=self._work, daemon=True, name="n2n-prefetch")
@@ -430,8 +433,10 @@ class ResidentBatches:
         randomness: StepRandomness,
         first_step: int = 1,
     ):
-        self._sampler, self._bs = sampler, batch_size
-        self._randomness, self._step = randomness, first_step
+        self._sampler = sampler
+        self._bs = batch_size
+        self._randomness = randomness
+        self._step = first_step
 
     def next(self, should_stop=None):
         """The next batch, drawn on the device with this step's seed (``should_stop``: unused)."""

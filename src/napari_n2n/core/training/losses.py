@@ -98,7 +98,8 @@ def subsample_indices(
     tuple of torch.Tensor
         Two index arrays, each shaped like one sub-image (half the size in Y and X).
     """
-    h, w = y.shape[-2] // 2, y.shape[-1] // 2
+    h = y.shape[-2] // 2
+    w = y.shape[-1] // 2
     shape = y.shape[:-2] + (h, w)
     # the 8 ordered pairs of 4-neighbours in a 2x2 cell: (0,1),(1,0),(0,2),(2,0),(1,3),(3,1),(2,3),(3,2)
     pairs = torch.tensor(
@@ -130,7 +131,8 @@ def apply_subsample(y: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     torch.Tensor
         The sub-image, half the size in Y and X.
     """
-    h, w = y.shape[-2] // 2, y.shape[-1] // 2
+    h = y.shape[-2] // 2
+    w = y.shape[-1] // 2
     y = y[..., : 2 * h, : 2 * w]
     cells = torch.stack(
         [y[..., 0::2, 0::2], y[..., 0::2, 1::2], y[..., 1::2, 0::2], y[..., 1::2, 1::2]], dim=-1
@@ -167,7 +169,8 @@ def neighbor2neighbor_loss(
         The scalar loss.
     """
     idx1, idx2 = subsample_indices(y, generator)
-    g1, g2 = apply_subsample(y, idx1), apply_subsample(y, idx2)
+    g1 = apply_subsample(y, idx1)
+    g2 = apply_subsample(y, idx2)
     with torch.no_grad():
         fy = model(y)
     out = model(g1)

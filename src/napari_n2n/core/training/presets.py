@@ -112,7 +112,8 @@ class Preset:
     @property
     def network_label(self) -> str:
         """The preset's name and network size, e.g. ``"cpu-quick (3 levels × 16)"``."""
-        d2, d3 = self.options_for(2), self.options_for(3)
+        d2 = self.options_for(2)
+        d3 = self.options_for(3)
         size2, size3 = (
             f"{d2['depth']} × {d2['base_channels']}",
             f"{d3['depth']} × {d3['base_channels']}",

@@ -436,7 +436,8 @@ def _data_differences(saved: dict, now: dict) -> list[str]:
     if saved.get("axes") != now["axes"]:
         out.append(f"axes {saved.get('axes')} in the checkpoint, {now['axes']} now")
     for role in ("input", "target"):
-        a, b = saved.get(role), now[role]
+        a = saved.get(role)
+        b = now[role]
         if (a is None) != (b is None):
             out.append(
                 f"the {role}: {'none' if a is None else 'one'} in the checkpoint, {'none' if b is None else 'one'} now"

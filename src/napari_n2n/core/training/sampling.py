@@ -129,7 +129,9 @@ class PatchSampler:
         max_val_patches: int = 32,
         masked_target: bool = False,
     ):
-        self.inp, self.target, self.clean = inp, target, clean
+        self.inp = inp
+        self.target = target
+        self.clean = clean
         self.masked_target = masked_target
         self.norm = norm
         self.channels = list(channels)
@@ -203,7 +205,8 @@ class PatchSampler:
     # ---- regions -------------------------------------------------------------------------
     def _split(self, val_fraction: float) -> None:
         shape = self.inp.spatial_shape
-        x_size, need = shape[-1], self.read_patch[-1]
+        x_size = shape[-1]
+        need = self.read_patch[-1]
         n = self.inp.n_samples
         self.train_samples = list(range(n))
         self.train_box = [(0, s) for s in shape]
@@ -288,7 +291,8 @@ class PatchSampler:
             ``(x, y)``, each ``(B, C, *read_patch)`` float32 (``y`` None for nb2nb).
         """
         rng = self.rng if rng is None else rng
-        xs, ys = [], []
+        xs = []
+        ys = []
         for _ in range(batch_size):
             n = self.train_samples[int(rng.integers(len(self.train_samples)))]
             sl = tuple(

@@ -191,7 +191,9 @@ class ValidationClock:
         cost_s : float
             How long it took.
         """
-        self.last_step, self.last_s, self.cost_s = step, model_elapsed_s, cost_s
+        self.last_step = step
+        self.last_s = model_elapsed_s
+        self.cost_s = cost_s
 
     def reserve(self) -> float:
         """The share of the model's time budget to keep for its last validation (0 without one).

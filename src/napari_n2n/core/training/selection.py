@@ -102,7 +102,9 @@ def validate(  # noqa: PLR0913  one validation pass: the model, its data and the
     import torch
 
     model.eval()
-    losses, sq_err, n_pix = [], 0.0, 0
+    losses = []
+    sq_err = 0.0
+    n_pix = 0
     acc = NoisyTargetMSE() if estimate_with is not None else None
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
     try:

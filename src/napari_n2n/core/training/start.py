@@ -257,7 +257,8 @@ def with_architecture(
         If ``config`` asks for another depth or number of base channels.
     """
     for name in ("depth", "base_channels"):
-        asked, has = getattr(config, name), getattr(unet, name)
+        asked = getattr(config, name)
+        has = getattr(unet, name)
         if asked is not None and asked != has:
             raise InputError(
                 f"{source} has a U-Net with depth {unet.depth} and base_channels {unet.base_channels}, but "
@@ -485,7 +486,8 @@ def start_from_model(
         )
     path = None
     if isinstance(init, str) and init == GENERAL:
-        path, init = GENERAL, Denoiser.load(general_model_path(facts.spatial_ndim))
+        path = GENERAL
+        init = Denoiser.load(general_model_path(facts.spatial_ndim))
     elif isinstance(init, (str, os.PathLike)):
         path, init = str(init), Denoiser.load(init)
     general = f"the general {facts.spatial_ndim}D denoiser"

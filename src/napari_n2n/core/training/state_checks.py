@@ -140,7 +140,9 @@ def _check_counters(state, bad: Callable[[str], NoReturn]) -> None:
     :data:`LOSS_READ_EVERY` steps elsewhere, so the steps done are at most that many past its
     last entry.
     """
-    step, done, history = state.step, state.steps_done, state.history
+    step = state.step
+    done = state.steps_done
+    history = state.history
     if not (_is_count(step) and _is_count(done) and step <= done):
         bad(f"its step counters (step {step!r} of {done!r} in all) are not whole numbers in order")
     steps = state.config.get("steps")

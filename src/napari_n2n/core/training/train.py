@@ -294,7 +294,8 @@ class Trainer:
 
     def _reset(self) -> None:
         """The state of a run that has not started: samplers, kept weights and history, a resumed run's as saved."""
-        resumed, cfg = self._resumed, self.config
+        resumed = self._resumed
+        cfg = self.config
         self.history: dict = copy.deepcopy(resumed.state.history) if resumed else new_history()
         self._models: list = [None] * len(self.groups)
         self._samplers = [

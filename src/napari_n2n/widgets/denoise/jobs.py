@@ -35,14 +35,19 @@ class Request:
     """One denoising run: what to denoise, with which model, and where the result goes."""
 
     def __init__(self, layer, partner, entry, clean):
-        self.layer, self.partner, self.entry, self.clean = layer, partner, entry, clean
+        self.layer = layer
+        self.partner = partner
+        self.entry = entry
+        self.clean = clean
         self.name = layer.name
         # kept, so the result is placed right even if the layer goes
         self.placement = placement(layer)
         self.colormap = layer.colormap.name
         self.started_at = time.perf_counter()
         self.warning: str | None = None  # the out-of-distribution warning, if any
-        self.output, self.axes = None, None  # the OME-Zarr written to disk, and its axes
+        # the OME-Zarr written to disk, and its axes
+        self.output = None
+        self.axes = None
 
 
 def _warning(denoiser, image, axes):
@@ -54,7 +59,9 @@ def _warning(denoiser, image, axes):
 def layer_metadata(layer, axes: str) -> dict:
     """Pixel size, unit and translation of ``layer``'s spatial axes, for the OME-Zarr it is written to."""
     units = getattr(layer, "units", None) or ()
-    sizes, origin, unit = {}, {}, None
+    sizes = {}
+    origin = {}
+    unit = None
     for i, letter in enumerate(axes):
         if letter in "ZYX":
             sizes[letter], origin[letter] = float(layer.scale[i]), float(layer.translate[i])

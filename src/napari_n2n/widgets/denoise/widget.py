@@ -306,7 +306,8 @@ class DenoiseWidget(ViewerWidget):
             parse_axes(self.axes.value) or (axes_for(layer, None) if layer is not None else None),
         )
         self._set_running(True)
-        self.progress.value, self.progress.max = 0, 1000
+        self.progress.value = 0
+        self.progress.max = 1000
         self.status.value = (
             f"Exporting '{entry.name}' to {Path(path).name} (with bioimageio.core's model test)…"
         )
@@ -343,7 +344,8 @@ class DenoiseWidget(ViewerWidget):
         if prepared is None:
             return None
         request, images, axes = prepared
-        job, args = denoise_job, (request.entry.denoiser, images)
+        job = denoise_job
+        args = (request.entry.denoiser, images)
         options = dict(
             axes=axes,
             tta=int(self.tta.value),
@@ -362,7 +364,8 @@ class DenoiseWidget(ViewerWidget):
             job, args, options = planned
         self.request = request
         self._set_running(True)
-        self.progress.value, self.progress.max = 0, 1000
+        self.progress.value = 0
+        self.progress.max = 1000
         self.status.value = (
             f"Denoising '{request.name}'"
             + (f" and '{request.partner.name}' (averaged)" if request.partner else "")
@@ -476,7 +479,8 @@ class DenoiseWidget(ViewerWidget):
             and request.output is None
         ):
             ref = np.asarray(clean.data)
-            noisy_db, den_db = psnr(ref, np.asarray(request.layer.data)), psnr(ref, result)
+            noisy_db = psnr(ref, np.asarray(request.layer.data))
+            den_db = psnr(ref, result)
             text += f" · PSNR vs '{clean.name}': {noisy_db:.2f} → {den_db:.2f} dB"
             set_n2n_meta(layer, psnr=den_db, psnr_noisy=noisy_db)
         self.status.value = text

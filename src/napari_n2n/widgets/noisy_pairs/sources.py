@@ -177,7 +177,8 @@ class SyntheticPanel(SourcePanel):
         try:
             lo, hi = robust_limits(central_plane(layer.data), low=0.5, high=99.5)
         except (TypeError, ValueError):
-            lo, hi = 0.0, 1.0
+            lo = 0.0
+            hi = 1.0
         span = hi - lo
         scaled = {
             "sigma": 0.1 * span,

@@ -108,7 +108,9 @@ class LossPlot:
     def _style(self) -> None:
         from matplotlib.ticker import FormatStrFormatter, MaxNLocator
 
-        ax, ax2, text = self.ax, self.ax_psnr, self.colours["text"]
+        ax = self.ax
+        ax2 = self.ax_psnr
+        text = self.colours["text"]
         ax.set_facecolor(self.colours["foreground"])
         for spine in (*ax.spines.values(), *ax2.spines.values()):
             spine.set_color(self.colours["secondary"])
@@ -211,7 +213,8 @@ class LossPlot:
         losses = self.train[1][len(self.train[1]) // 5 :] + self.val[1]
         if len(self.train[1]) >= 10 and losses:
             # the first steps' loss is far above the rest: keep the scale for what follows
-            lo, hi = min(losses), float(np.quantile(losses, 0.98))
+            lo = min(losses)
+            hi = float(np.quantile(losses, 0.98))
             if hi > lo:
                 pad = 0.08 * (hi - lo)
                 self.ax.set_ylim(lo - pad, hi + 2 * pad)

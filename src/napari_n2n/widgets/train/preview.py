@@ -48,7 +48,10 @@ class PreviewController:
 
         ``data`` is what the run trains on (default: the layer's data now).
         """
-        self._session, self._input, self.shown, self._made_layer = session, input_layer, 0, False
+        self._session = session
+        self._input = input_layer
+        self.shown = 0
+        self._made_layer = False
         self._data = input_layer.data if data is None else data
         requested = self._request()
         if requested is not None:
@@ -87,7 +90,8 @@ class PreviewController:
     # ---- the protocol ------------------------------------------------------------------------
     def _request(self):
         """Ask for a preview of the visible part of the input; return ``(region, start)`` or ``None``."""
-        layer, session = self._input, self._session
+        layer = self._input
+        session = self._session
         if layer is None or session is None or layer not in self.viewer.layers:
             self.off()
             return None

@@ -289,7 +289,8 @@ class TrainWidget(ViewerWidget):
 
     def usable_clean(self):
         """The clean reference if it fits the input; a misfit one is dropped with a note (never an error)."""
-        clean, layer = self.form.clean_layer.value, self.form.input_layer.value
+        clean = self.form.clean_layer.value
+        layer = self.form.input_layer.value
         if clean is None or layer is None or fits(clean, layer):
             return clean
         notify.info(
@@ -521,7 +522,8 @@ class TrainWidget(ViewerWidget):
         self.preview.release()
         self.plot.release()
         self.session = None
-        self._roles, self._snapshots = {}, {}
+        self._roles = {}
+        self._snapshots = {}
 
 
 def _not_used(snapshot, layer) -> bool:
