@@ -423,7 +423,8 @@ def test_the_docks_stay_on_a_1080_line_screen_through_check_train_denoise_and_ex
     qtbot.waitUntil(lambda: not denoise.busy, timeout=120_000)
     qtbot.wait(100)
     assert "PSNR" in denoise.status.value, denoise.status.value
-    _fits(window, screen, train.status, denoise.status, findings=pairs.check)
+    # the model's one-line summary too: cut with "…", never clipped mid-line
+    _fits(window, screen, train.status, denoise.status, denoise.model_info, findings=pairs.check)
     # an export to the Zoo
     from bioimageio.spec._internal._settings import settings
 

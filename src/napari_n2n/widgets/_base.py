@@ -191,18 +191,23 @@ class StatusText(Label):
         except AttributeError:  # magicgui sets value or tooltip before its Qt widget exists
             return
         text = _breakable(self._text)
-        width = native.contentsRect().width()
-        metrics = native.fontMetrics()
-        shown = _cut_to_lines(metrics, text, width if width > 40 else 280, self._lines)
-        # the most lines, as high as the label itself asks for them (its box is a pixel or two
-        # taller per line than the font's line spacing on some fonts); measured at each fit,
-        # since napari's style sheet sets the font after the label is made
+        width = native.width() if native.width() > 40 else 280
+        # the label itself judges what fits: its own layout of the text at its width, against
+        # the height it asks for `lines` lines (measured at each fit: napari's style sheet sets
+        # the font after the label is made, and a font's wrapped lines are a pixel or two taller
+        # than its line spacing)
         native.setText("\n".join(["Mg"] * self._lines))
-        native.setMaximumHeight(native.heightForWidth(10**4))
+        most = native.heightForWidth(10**4)
+        native.setMaximumHeight(most)
+
+        def fits(candidate: str) -> bool:
+            native.setText(candidate)
+            return native.heightForWidth(width) <= most
+
+        shown = _longest_start_that_fits(text, fits)
         native.setText(shown)
         # as high as the shown lines need (never squeezed to clip them), and no higher
-        needed = native.heightForWidth(width if width > 40 else 280)
-        native.setMinimumHeight(min(needed, native.maximumHeight()))
+        native.setMinimumHeight(min(native.heightForWidth(width), most))
         whole = self._text if shown != text else ""
         native.setToolTip("\n\n".join(t for t in (whole, self._tip) if t))
 
@@ -212,32 +217,8 @@ def _breakable(text: str) -> str:
     return text.replace("/", "/" + _BREAK).replace("\\", "\\" + _BREAK)
 
 
-def _text_height(metrics, text: str, width: int) -> int:
-    """Pixels ``text`` takes wrapped to ``width`` (0 for no text)."""
-    from qtpy.QtCore import QRect, Qt
-
-    if not text:
-        return 0
-    return metrics.boundingRect(QRect(0, 0, width, 10**6), Qt.TextFlag.TextWordWrap, text).height()
-
-
-def _lines_height(metrics, lines: int) -> int:
-    """Pixels that ``lines`` wrapped lines take, measured as Qt lays them out.
-
-    Not ``lines * lineSpacing()``: the box of wrapped text is a pixel or two taller per line
-    on some fonts, which would cut a text that fits.
-    """
-    return _text_height(metrics, "\n".join(["Mg"] * lines), 10**4)
-
-
-def _cut_to_lines(metrics, text: str, width: int, lines: int) -> str:
-    """The longest start of ``text`` (with "…" when cut) that wraps into ``lines`` lines of ``width`` pixels."""
-
-    most = _lines_height(metrics, lines)
-
-    def fits(candidate: str) -> bool:
-        return _text_height(metrics, candidate, width) <= most
-
+def _longest_start_that_fits(text: str, fits: Callable[[str], bool]) -> str:
+    """``text`` if it fits, else its longest start that fits with "…" after it (at least "…")."""
     if fits(text):
         return text
     # text[:lo] + "…" fits; text[:hi] + "…" does not
