@@ -42,6 +42,28 @@ def anscombe_inverse(d, read_sigma_rel: float = 0.0):
     return np.maximum(inv, 0.0)
 
 
+def vst_denoise(x, denoise, *, scale: float, read_sigma_rel: float = 0.0):
+    """``denoise`` (a Gaussian denoiser called as ``denoise(f, 1.0)``, e.g. BM3D or BM4D) run on
+    the generalised Anscombe transform of ``x / scale`` (photon counts, read noise
+    ``read_sigma_rel`` in photons), and the result brought back to ``x``'s units."""
+    import numpy as np
+
+    z = np.asarray(x, dtype=np.float64) / scale
+    f = 2.0 * np.sqrt(np.maximum(z + 3 / 8 + read_sigma_rel**2, 0.0))
+    return anscombe_inverse(denoise(f, 1.0), read_sigma_rel) * scale
+
+
+def denoise_with_true_noise(x, noise, denoise):
+    """``denoise`` (BM3D, BM4D) given ``noise``'s true model: its σ for Gaussian noise, the
+    generalised Anscombe transform (σ 1) for Poisson–Gaussian noise."""
+    import numpy as np
+
+    x = np.asarray(x, dtype=np.float64)
+    if noise.name == "gaussian":
+        return denoise(x, noise.sigma)
+    return vst_denoise(x, denoise, scale=noise.gain, read_sigma_rel=noise.read_sigma / noise.gain)
+
+
 def bm3d_method(case: Case):
     import numpy as np
 
@@ -58,10 +80,7 @@ def bm3d_method(case: Case):
             scale, rs = float(case.clean.max()) / nz.peak, 0.0  # image units per photon
         else:
             scale, rs = nz.gain, nz.read_sigma / nz.gain
-        z = a / scale
-        f = 2.0 * np.sqrt(np.maximum(z + 3 / 8 + rs**2, 0.0))
-        d = denoise(f, 1.0)
-        return anscombe_inverse(d, rs) * scale, "Anscombe, σ=1"
+        return vst_denoise(a, denoise, scale=scale, read_sigma_rel=rs), "Anscombe, σ=1"
     s = float(np.std(a - case.clean))
     return denoise(a, s), f"oracle noise std {s:.0f}"
 

@@ -79,18 +79,11 @@ def make_volume_pair(name: str, seed: int = 0):
 
 def bm4d_psnr(clean, a, noise) -> tuple[float, float]:
     """(PSNR, seconds) of BM4D on ``a`` given the true noise model (Anscombe VST for Poisson-Gaussian)."""
-    import numpy as np
     from bm4d import bm4d
 
-    from _baselines import anscombe_inverse
+    from _baselines import denoise_with_true_noise
     from napari_n2n import psnr
 
     t = time.perf_counter()
-    x = np.asarray(a, dtype=np.float64)
-    if noise.name == "gaussian":
-        out = bm4d(x, noise.sigma)
-    else:
-        rs = noise.read_sigma / noise.gain
-        f = 2.0 * np.sqrt(np.maximum(x / noise.gain + 3 / 8 + rs**2, 0.0))
-        out = anscombe_inverse(bm4d(f, 1.0), rs) * noise.gain
+    out = denoise_with_true_noise(a, noise, bm4d)
     return psnr(clean, out), time.perf_counter() - t

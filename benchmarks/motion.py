@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _baselines import anscombe_inverse
+from _baselines import vst_denoise
 from _common import header, md_table, write_section
 
 SCENES = ("none", "drift", "deform", "drift+deform")
@@ -96,19 +96,15 @@ def bm3d_frames(noisy):
     from bm3d import bm3d
 
     rs = READ_SIGMA * PHOTONS
-    out = []
-    for frame in noisy:
-        f = 2.0 * np.sqrt(np.maximum(frame * PHOTONS + 3 / 8 + rs**2, 0.0))
-        out.append(anscombe_inverse(bm3d(f, 1.0), rs) / PHOTONS)
-    return np.stack(out)
+    return np.stack(
+        [vst_denoise(frame, bm3d, scale=1 / PHOTONS, read_sigma_rel=rs) for frame in noisy]
+    )
 
 
 def bm4d_t_as_z(noisy):
     from bm4d import bm4d
 
-    rs = READ_SIGMA * PHOTONS
-    f = 2.0 * np.sqrt(np.maximum(noisy * PHOTONS + 3 / 8 + rs**2, 0.0))
-    return anscombe_inverse(bm4d(f, 1.0), rs) / PHOTONS
+    return vst_denoise(noisy, bm4d, scale=1 / PHOTONS, read_sigma_rel=READ_SIGMA * PHOTONS)
 
 
 def registration_cost() -> str:

@@ -64,20 +64,13 @@ def make_pair(name: str, seed: int = 0):
 
 def bm3d_psnr(clean, a, noise) -> tuple[float, float]:
     """(PSNR, seconds) of BM3D on ``a`` given the true noise model."""
-    import numpy as np
     from bm3d import bm3d
 
-    from _baselines import anscombe_inverse
+    from _baselines import denoise_with_true_noise
     from napari_n2n import psnr
 
     t = time.perf_counter()
-    x = np.asarray(a, dtype=np.float64)
-    if noise.name == "gaussian":
-        out = bm3d(x, noise.sigma)
-    else:
-        rs = noise.read_sigma / noise.gain
-        f = 2.0 * np.sqrt(np.maximum(x / noise.gain + 3 / 8 + rs**2, 0.0))
-        out = anscombe_inverse(bm3d(f, 1.0), rs) * noise.gain
+    out = denoise_with_true_noise(a, noise, bm3d)
     return psnr(clean, out), time.perf_counter() - t
 
 
