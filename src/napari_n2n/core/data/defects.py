@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .outliers import THRESHOLD
+from .outliers import far_from_median
 
 #: the shared outliers above which the positions are not a sensor's defects but the image's own
 #: sharp structures (a noise-free image, or one pixel wide lines): none are filled then
@@ -52,13 +52,7 @@ def outlier_mask(image: np.ndarray) -> np.ndarray:
     if min(planes.shape[-2:]) < 3:
         return out.reshape(image.shape)
     for k, plane in enumerate(planes):
-        residual = plane - median_filter(plane, size=3, mode="nearest")
-        r = residual - np.median(residual)
-        spread = 1.4826 * np.median(np.abs(r))
-        if spread == 0:  # quantised or noise-free data: the mean deviation instead
-            spread = float(np.mean(np.abs(r)))
-        if spread > 0:
-            out[k] = np.abs(r) > THRESHOLD * spread
+        out[k] = far_from_median(plane - median_filter(plane, size=3, mode="nearest"))
     return out.reshape(image.shape)
 
 

@@ -94,10 +94,31 @@ def sample(block: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.n
     if min(h, w) < 3:
         return values, outlier
     for k in range(c):
-        r = residual[k] - np.median(residual[k])
-        spread = 1.4826 * np.median(np.abs(r))
-        if spread == 0:  # quantised or noise-free data: the mean deviation instead
-            spread = float(np.mean(np.abs(r)))
-        if spread > 0:
-            outlier[k] = np.abs(r) > THRESHOLD * spread
+        outlier[k] = far_from_median(residual[k])
     return values, outlier
+
+
+def far_from_median(residual: np.ndarray) -> np.ndarray:
+    """Which of ``residual`` (values minus their neighbourhood's median) mark isolated outliers.
+
+    A residual is one when it lies more than :data:`THRESHOLD` robust spreads (1.4826 × the
+    median absolute deviation; the mean deviation for quantised or noise-free data) from the
+    residuals' median.
+
+    Parameters
+    ----------
+    residual : ndarray
+        The residuals of one channel, any shape.
+
+    Returns
+    -------
+    ndarray
+        bool, the shape of ``residual``.
+    """
+    r = residual - np.median(residual)
+    spread = 1.4826 * np.median(np.abs(r))
+    if spread == 0:  # quantised or noise-free data: the mean deviation instead
+        spread = float(np.mean(np.abs(r)))
+    if spread > 0:
+        return np.abs(r) > THRESHOLD * spread
+    return np.zeros(residual.shape, dtype=bool)
