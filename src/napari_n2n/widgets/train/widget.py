@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from magicgui.widgets import ProgressBar, PushButton
 
+from ...core.errors import N2NError
 from .. import _notify as notify
 from .._base import StatusText, ViewerWidget, on_choice, row, when_alive
 from .._layers import (
@@ -529,6 +530,6 @@ class TrainWidget(ViewerWidget):
 def _not_used(snapshot, layer) -> bool:
     """Whether ``layer``'s data now hold changes that the run, trained on ``snapshot``, did not use."""
     try:
-        return snapshot.set_aside(layer.data[0] if layer.multiscale else layer.data)
-    except (AttributeError, ValueError, TypeError):  # a layer closed or of another kind now
+        return snapshot.set_aside(image_data(layer, "input"))
+    except (N2NError, AttributeError, ValueError, TypeError):  # a layer of another kind now
         return False
